@@ -1,0 +1,583 @@
+// One member cluster's API server: HTTPS with its own certificate, a bearer token,
+// discovery, list/watch/get/create/update/patch/delete with kube-apiserver's wire
+// behaviour, and fault controls (refuse, hang, drop watches) for tests and demos.
+
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { Socket } from 'node:net';
+import {
+  apiGroupDoc,
+  apiGroupList,
+  apiResourceList,
+  apiVersions,
+  SERVER_VERSION,
+} from './discovery.ts';
+import { pruneUnknownFields } from './fields.ts';
+import { isRecord, type KubeObject } from './objects.ts';
+import { openApiDocument, openApiRoot } from './openapi.ts';
+import { Registry } from './registry.ts';
+import { findType, type ResourceType } from './resources.ts';
+import {
+  matchesFields,
+  matchesLabels,
+  parseFieldSelector,
+  parseLabelSelector,
+} from './selectors.ts';
+import { ApiError, errors } from './status.ts';
+import { Expired } from './store.ts';
+import { type IncludeObject, toTable, wantsTable } from './table.ts';
+import { WatchStream } from './watch.ts';
+
+export type FaultMode = 'up' | 'refuse' | 'hang' | 'drop';
+
+export interface ApiServerOptions {
+  name: string;
+  registry: Registry;
+  host: string;
+  port: number;
+  token: string;
+  tls: { key: string; cert: string };
+  /** How often an idle watch that asked for bookmarks gets one (kube-apiserver: about a minute). */
+  bookmarkIntervalMs?: number;
+  /** Watches without timeoutSeconds end after a random time in [min, 2*min) (kube-apiserver: --min-request-timeout=1800). */
+  minRequestTimeoutSeconds?: number;
+  /** How long a list for a future resourceVersion waits before 504 (kube-apiserver: 3 s). */
+  tooLargeWaitMs?: number;
+}
+
+export const DEFAULT_BOOKMARK_INTERVAL_MS = 60_000;
+export const DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS = 1800;
+export const DEFAULT_PAGE_LIMIT_MAX = 500;
+
+interface ContinueToken {
+  v: 'meta.k8s.io/v1';
+  rv: number;
+  start: string;
+}
+
+export class ApiServer {
+  readonly name: string;
+  readonly registry: Registry;
+  readonly host: string;
+  #port: number;
+  readonly #token: Buffer;
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  readonly #watches = new Set<WatchStream>();
+  readonly #held = new Set<ServerResponse>();
+  #mode: FaultMode = 'up';
+  #listening = false;
+  readonly #bookmarkIntervalMs: number;
+  readonly #minRequestTimeout: number;
+  readonly #tooLargeWaitMs: number;
+
+  constructor(opts: ApiServerOptions) {
+    this.name = opts.name;
+    this.registry = opts.registry;
+    this.host = opts.host;
+    this.#port = opts.port;
+    this.#token = Buffer.from(opts.token);
+    this.#bookmarkIntervalMs = opts.bookmarkIntervalMs ?? DEFAULT_BOOKMARK_INTERVAL_MS;
+    this.#minRequestTimeout = opts.minRequestTimeoutSeconds ?? DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS;
+    this.#tooLargeWaitMs = opts.tooLargeWaitMs ?? 3000;
+    this.#server = createServer({ key: opts.tls.key, cert: opts.tls.cert }, (req, res) => {
+      this.#handle(req, res).catch((err: unknown) => this.#sendError(res, err));
+    });
+    this.#server.on('connection', (s: Socket) => {
+      this.#sockets.add(s);
+      s.on('close', () => this.#sockets.delete(s));
+    });
+    // A client that sends garbage gets its connection closed, never the process.
+    this.#server.on('clientError', (_err, socket) => socket.destroy());
+    this.#server.on('tlsClientError', () => {});
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  get url(): string {
+    const host = this.host.includes(':') ? `[${this.host}]` : this.host;
+    return `https://${host}:${this.#port}`;
+  }
+
+  get mode(): FaultMode {
+    return this.#mode;
+  }
+
+  get openWatches(): number {
+    return this.#watches.size;
+  }
+
+  async start(): Promise<void> {
+    if (this.#listening) return;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.#server.once('error', onError);
+      this.#server.listen(this.#port, this.host, () => {
+        this.#server.off('error', onError);
+        const addr = this.#server.address();
+        if (addr && typeof addr === 'object') this.#port = addr.port;
+        resolve();
+      });
+    });
+    this.#listening = true;
+  }
+
+  async stop(): Promise<void> {
+    for (const w of [...this.#watches]) w.destroy();
+    for (const r of this.#held) r.destroy();
+    this.#held.clear();
+    if (this.#listening) {
+      this.#listening = false;
+      const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+      for (const s of this.#sockets) s.destroy();
+      await closed;
+    }
+  }
+
+  /**
+   * refuse: stop listening and cut every connection (ECONNREFUSED from now on).
+   * hang: keep accepting, answer nothing; open watches go silent.
+   * drop: cut every open watch now, and every new one as soon as it starts.
+   * up: serve normally again (held requests and silent watches are cut, so clients reconnect).
+   */
+  async setMode(mode: FaultMode): Promise<void> {
+    const previous = this.#mode;
+    this.#mode = mode;
+    if (mode === 'refuse') {
+      await this.stop();
+      return;
+    }
+    if (mode === 'hang') {
+      for (const w of this.#watches) w.pause();
+    } else if (mode === 'drop') {
+      for (const w of [...this.#watches]) w.destroy();
+    } else if (previous === 'hang') {
+      for (const w of [...this.#watches]) w.destroy();
+      for (const r of this.#held) r.socket?.destroy();
+      this.#held.clear();
+    }
+    await this.start();
+  }
+
+  #authorized(req: IncomingMessage): boolean {
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(.+)$/i.exec(header);
+    if (!m) return false;
+    const given = Buffer.from(m[1]!.trim());
+    return given.length === this.#token.length && timingSafeEqual(given, this.#token);
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.#mode === 'hang') {
+      this.#held.add(res);
+      res.on('close', () => this.#held.delete(res));
+      return;
+    }
+    if (!this.#authorized(req)) throw errors.unauthorized();
+    const url = new URL(req.url ?? '/', 'https://localhost');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    const method = req.method ?? 'GET';
+
+    if (method === 'GET') {
+      const doc = this.#discovery(path);
+      if (doc !== undefined) return sendJson(res, 200, doc);
+      if (path === '/openapi/v3') return sendJson(res, 200, openApiRoot());
+      if (path.startsWith('/openapi/v3/')) {
+        const body = openApiDocument(path.slice('/openapi/v3/'.length));
+        if (body !== undefined) {
+          res.writeHead(200, {
+            'Content-Type': 'application/json',
+            'Content-Length': Buffer.byteLength(body),
+          });
+          res.end(body);
+          return;
+        }
+      }
+      if (path === '/healthz' || path === '/livez' || path === '/readyz') {
+        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+        res.end('ok');
+        return;
+      }
+    }
+
+    const target = parseResourcePath(path);
+    if (!target) return sendNotFoundPage(res);
+    const { type, namespace, name, subresource } = target;
+    const q = url.searchParams;
+
+    if (name === undefined) {
+      if (method === 'GET' && isTrue(q.get('watch')))
+        return this.#watch(req, res, type, namespace, q);
+      if (method === 'GET') return this.#list(req, res, type, namespace, q);
+      if (method === 'POST') {
+        const body = (await readJson(req)) as KubeObject;
+        checkFields(type, body, q, res);
+        return sendJson(res, 201, this.registry.create(type, namespace, body));
+      }
+      throw errors.methodNotAllowed(method);
+    }
+
+    switch (method) {
+      case 'GET': {
+        const obj = this.registry.get(type, namespace, name);
+        if (wantsTable(req.headers.accept)) {
+          return sendJson(
+            res,
+            200,
+            toTable(
+              type,
+              [obj],
+              { resourceVersion: obj.metadata.resourceVersion },
+              includeObject(q),
+            ),
+          );
+        }
+        return sendJson(res, 200, obj);
+      }
+      case 'PUT': {
+        const body = (await readJson(req)) as KubeObject;
+        checkFields(type, body, q, res);
+        return sendJson(
+          res,
+          200,
+          this.registry.update(type, namespace, name, body, { subresource }),
+        );
+      }
+      case 'PATCH': {
+        const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+        if (ct !== 'application/merge-patch+json') {
+          throw errors.unsupportedMediaType(ct, ['application/merge-patch+json']);
+        }
+        const patch = await readJson(req);
+        checkFields(type, patch, q, res);
+        return sendJson(
+          res,
+          200,
+          this.registry.mergePatch(type, namespace, name, patch, { subresource }),
+        );
+      }
+      case 'DELETE': {
+        if (subresource) throw errors.methodNotAllowed(method);
+        const body = await readJson(req, true);
+        const pre = isRecord(body) && isRecord(body.preconditions) ? body.preconditions : {};
+        const deleted = this.registry.delete(type, namespace, name, {
+          uid: typeof pre.uid === 'string' ? pre.uid : undefined,
+          resourceVersion:
+            typeof pre.resourceVersion === 'string' ? pre.resourceVersion : undefined,
+        } as { uid?: string; resourceVersion?: string });
+        return sendJson(res, 200, deleted);
+      }
+      default:
+        throw errors.methodNotAllowed(method);
+    }
+  }
+
+  #discovery(path: string): unknown {
+    if (path === '/version') return SERVER_VERSION;
+    if (path === '/api') return apiVersions(`${this.host}:${this.#port}`);
+    if (path === '/api/v1') return apiResourceList('', 'v1');
+    if (path === '/apis') return apiGroupList();
+    const m = /^\/apis\/([^/]+)(?:\/([^/]+))?$/.exec(path);
+    if (m) return m[2] ? apiResourceList(m[1]!, m[2]) : apiGroupDoc(m[1]!);
+    return undefined;
+  }
+
+  async #list(
+    req: IncomingMessage,
+    res: ServerResponse,
+    type: ResourceType,
+    namespace: string | undefined,
+    q: URLSearchParams,
+  ): Promise<void> {
+    const labels = parseLabelSelector(q.get('labelSelector'));
+    const fields = parseFieldSelector(q.get('fieldSelector'));
+    const store = this.registry.store;
+    const resource = Registry.keyOf(type);
+    const rvParam = q.get('resourceVersion') ?? '';
+    const match = q.get('resourceVersionMatch') ?? '';
+    const limitParam = q.get('limit');
+    const cont = q.get('continue') ?? '';
+    if (match && !rvParam)
+      throw errors.badRequest(
+        'resourceVersionMatch is forbidden unless resourceVersion is provided',
+      );
+    if (match && match !== 'Exact' && match !== 'NotOlderThan') {
+      throw errors.badRequest(
+        `resourceVersionMatch: Unsupported value: "${match}": supported values: "Exact", "NotOlderThan"`,
+      );
+    }
+    if (cont && rvParam)
+      throw errors.badRequest('specifying resource version is not allowed when using continue');
+
+    let rev = store.revision;
+    let start = '';
+    if (cont) {
+      const token = decodeContinue(cont);
+      rev = token.rv;
+      start = token.start;
+    } else if (rvParam && rvParam !== '0') {
+      const wanted = Number(rvParam);
+      if (!Number.isSafeInteger(wanted) || wanted < 0)
+        throw errors.badRequest(`invalid resource version: ${rvParam}`);
+      if (wanted > store.revision) await this.#waitForRevision(wanted);
+      if (match === 'Exact') rev = wanted;
+    }
+    // resourceVersion=0 is served from the watch cache, which ignores limit.
+    const limit = rvParam === '0' ? 0 : limitParam ? Number(limitParam) : 0;
+    if (!Number.isSafeInteger(limit) || limit < 0)
+      throw errors.badRequest(`invalid limit: ${limitParam}`);
+
+    let all: KubeObject[];
+    try {
+      all = store.listAt(resource, rev, namespace);
+    } catch (e) {
+      if (!(e instanceof Expired)) throw e;
+      if (cont) {
+        throw errors.expired(
+          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
+          encodeContinue({ v: 'meta.k8s.io/v1', rv: store.revision, start }),
+        );
+      }
+      throw errors.expired('The resourceVersion for the provided list is too old.');
+    }
+    const selected = all.filter(
+      (o) =>
+        keyOf(o) >= start &&
+        matchesLabels(labels, o.metadata.labels) &&
+        matchesFields(fields, o.metadata),
+    );
+    const meta: Record<string, unknown> = { resourceVersion: String(rev) };
+    let items = selected;
+    if (limit > 0 && selected.length > limit) {
+      items = selected.slice(0, limit);
+      meta.continue = encodeContinue({
+        v: 'meta.k8s.io/v1',
+        rv: rev,
+        start: `${keyOf(items[limit - 1]!)}\u0000`,
+      });
+      // As kube-apiserver: the remaining count is only known without selectors.
+      if (labels.length === 0 && fields.length === 0)
+        meta.remainingItemCount = selected.length - limit;
+    }
+    if (wantsTable(req.headers.accept))
+      return sendJson(res, 200, toTable(type, items, meta, includeObject(q)));
+    sendJson(res, 200, {
+      kind: type.listKind,
+      apiVersion: type.group ? `${type.group}/${type.version}` : type.version,
+      metadata: meta,
+      items,
+    });
+  }
+
+  #waitForRevision(wanted: number): Promise<void> {
+    const store = this.registry.store;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        unsubscribe();
+        reject(errors.tooLargeResourceVersion(wanted, store.revision));
+      }, this.#tooLargeWaitMs);
+      const unsubscribe = store.subscribe(() => {
+        if (store.revision >= wanted) {
+          clearTimeout(timer);
+          unsubscribe();
+          resolve();
+        }
+      });
+    });
+  }
+
+  #watch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    type: ResourceType,
+    namespace: string | undefined,
+    q: URLSearchParams,
+  ): void {
+    const timeoutParam = q.get('timeoutSeconds');
+    const timeoutSeconds = timeoutParam
+      ? Number(timeoutParam)
+      : this.#minRequestTimeout * (1 + Math.random());
+    if (!Number.isFinite(timeoutSeconds) || timeoutSeconds < 0)
+      throw errors.badRequest(`invalid timeoutSeconds: ${timeoutParam}`);
+    const rv = q.get('resourceVersion') ?? undefined;
+    if (rv && !/^\d+$/.test(rv)) throw errors.badRequest(`invalid resource version: ${rv}`);
+    const sendInitial = q.get('sendInitialEvents');
+    const stream = new WatchStream(
+      this.registry.store,
+      {
+        type,
+        resource: Registry.keyOf(type),
+        namespace,
+        labels: parseLabelSelector(q.get('labelSelector')),
+        fields: parseFieldSelector(q.get('fieldSelector')),
+        resourceVersion: rv,
+        bookmarks: isTrue(q.get('allowWatchBookmarks')),
+        sendInitialEvents: sendInitial === null ? undefined : isTrue(sendInitial),
+        timeoutMs: timeoutSeconds * 1000,
+        bookmarkIntervalMs: this.#bookmarkIntervalMs,
+        table: wantsTable(req.headers.accept) ? includeObject(q) : undefined,
+      },
+      res,
+      () => this.#watches.delete(stream),
+    );
+    this.#watches.add(stream);
+    stream.start();
+    if (this.#mode === 'drop') setImmediate(() => stream.destroy());
+  }
+
+  #sendError(res: ServerResponse, err: unknown): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const apiErr =
+      err instanceof ApiError
+        ? err
+        : errors.internal(err instanceof Error ? err.message : String(err));
+    sendJson(res, apiErr.code, apiErr.toStatus());
+  }
+}
+
+interface ResourceTarget {
+  type: ResourceType;
+  namespace: string | undefined;
+  name: string | undefined;
+  subresource: 'status' | undefined;
+}
+
+/** Maps /api/v1/... and /apis/<group>/<version>/... to a resource, namespace, name and subresource. */
+export function parseResourcePath(path: string): ResourceTarget | undefined {
+  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  let group: string;
+  let version: string;
+  let rest: string[];
+  if (parts[0] === 'api' && parts.length >= 3) {
+    group = '';
+    version = parts[1]!;
+    rest = parts.slice(2);
+  } else if (parts[0] === 'apis' && parts.length >= 4) {
+    group = parts[1]!;
+    version = parts[2]!;
+    rest = parts.slice(3);
+  } else return undefined;
+
+  let namespace: string | undefined;
+  if (rest[0] === 'namespaces' && rest.length >= 3 && rest[2] !== 'status') {
+    namespace = rest[1];
+    rest = rest.slice(2);
+  }
+  const [plural, name, sub, ...extra] = rest;
+  if (!plural || extra.length > 0) return undefined;
+  const type = findType(group, version, plural);
+  if (!type) return undefined;
+  if (namespace !== undefined && !type.namespaced) return undefined;
+  if (sub !== undefined && (sub !== 'status' || !type.statusSubresource)) return undefined;
+  return { type, namespace, name, subresource: sub === 'status' ? 'status' : undefined };
+}
+
+/**
+ * Server-side field validation. Unknown fields are always dropped (as decoding
+ * into the API types does); Strict rejects them, Warn (the default) says so in a
+ * Warning header, Ignore says nothing.
+ */
+function checkFields(
+  type: ResourceType,
+  body: unknown,
+  q: URLSearchParams,
+  res: ServerResponse,
+): void {
+  const mode = q.get('fieldValidation') ?? 'Warn';
+  if (!['Strict', 'Warn', 'Ignore'].includes(mode)) {
+    throw errors.badRequest(
+      `fieldValidation: Unsupported value: "${mode}": supported values: "Ignore", "Strict", "Warn"`,
+    );
+  }
+  const unknown = pruneUnknownFields(type.kind, body);
+  if (unknown.length === 0 || mode === 'Ignore') return;
+  const what = unknown.map((f) => `unknown field "${f}"`);
+  if (mode === 'Strict') throw errors.badRequest(`strict decoding error: ${what.join(', ')}`);
+  res.setHeader(
+    'Warning',
+    what.map((w) => `299 - ${JSON.stringify(w)}`),
+  );
+}
+
+function keyOf(o: KubeObject): string {
+  return o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name;
+}
+
+function encodeContinue(token: ContinueToken): string {
+  return Buffer.from(JSON.stringify(token)).toString('base64url');
+}
+
+function decodeContinue(raw: string): ContinueToken {
+  try {
+    const t = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as ContinueToken;
+    if (t.v === 'meta.k8s.io/v1' && Number.isSafeInteger(t.rv) && typeof t.start === 'string')
+      return t;
+  } catch {
+    // fall through
+  }
+  throw errors.badRequest(
+    'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)',
+  );
+}
+
+function includeObject(q: URLSearchParams): IncludeObject {
+  const v = q.get('includeObject');
+  return v === 'None' || v === 'Object' ? v : 'Metadata';
+}
+
+function isTrue(v: string | null): boolean {
+  return v === '1' || v === 'true';
+}
+
+const MAX_BODY_BYTES = 3 * 1024 * 1024;
+
+async function readJson(req: IncomingMessage, optional = false): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES)
+      throw new ApiError(
+        413,
+        'RequestEntityTooLarge',
+        'Request entity too large: limit is 3145728',
+      );
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') {
+    if (optional) return undefined;
+    throw errors.badRequest('the request body is empty');
+  }
+  const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+  if (ct && !ct.endsWith('json')) throw errors.unsupportedMediaType(ct, ['application/json']);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw errors.badRequest(`couldn't get version/kind; json parse error: ${(e as Error).message}`);
+  }
+}
+
+function sendJson(res: ServerResponse, code: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(code, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-cache, private',
+  });
+  res.end(text);
+}
+
+function sendNotFoundPage(res: ServerResponse): void {
+  res.writeHead(404, {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'X-Content-Type-Options': 'nosniff',
+  });
+  res.end('404 page not found\n');
+}

@@ -1,0 +1,89 @@
+// Discovery documents (/api, /apis, /apis/<group>[/<version>], /version), in the
+// shapes kube-apiserver serves and kubectl's RESTMapper reads.
+import { RESOURCE_TYPES, type ResourceType, VERBS } from './resources.ts';
+
+export const SERVER_VERSION = {
+  major: '1',
+  minor: '33',
+  gitVersion: 'v1.33.0+fedgate-localfed',
+  gitCommit: '0000000000000000000000000000000000000000',
+  gitTreeState: 'clean',
+  buildDate: '2026-01-01T00:00:00Z',
+  goVersion: 'go1.24.0',
+  compiler: 'gc',
+  platform: 'linux/amd64',
+};
+
+function groups(): Map<string, ResourceType[]> {
+  const out = new Map<string, ResourceType[]>();
+  for (const t of RESOURCE_TYPES) {
+    if (!t.group) continue;
+    const list = out.get(t.group) ?? [];
+    list.push(t);
+    out.set(t.group, list);
+  }
+  return out;
+}
+
+export function apiVersions(serverAddress: string) {
+  return {
+    kind: 'APIVersions',
+    versions: ['v1'],
+    serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress }],
+  };
+}
+
+function apiGroup(name: string, types: ResourceType[]) {
+  const versions = [...new Set(types.map((t) => t.version))].map((v) => ({
+    groupVersion: `${name}/${v}`,
+    version: v,
+  }));
+  return { name, versions, preferredVersion: versions[0]! };
+}
+
+export function apiGroupList() {
+  return {
+    kind: 'APIGroupList',
+    apiVersion: 'v1',
+    groups: [...groups()].map(([name, types]) => apiGroup(name, types)),
+  };
+}
+
+export function apiGroupDoc(group: string) {
+  const types = groups().get(group);
+  if (!types) return undefined;
+  return { kind: 'APIGroup', apiVersion: 'v1', ...apiGroup(group, types) };
+}
+
+export function apiResourceList(group: string, version: string) {
+  const types = RESOURCE_TYPES.filter((t) => t.group === group && t.version === version);
+  if (types.length === 0) return undefined;
+  const resources: Record<string, unknown>[] = [];
+  for (const t of types) {
+    const r: Record<string, unknown> = {
+      name: t.plural,
+      singularName: t.singular,
+      namespaced: t.namespaced,
+      kind: t.kind,
+      verbs: VERBS,
+    };
+    if (t.shortNames.length > 0) r.shortNames = t.shortNames;
+    if (t.categories) r.categories = t.categories;
+    resources.push(r);
+    if (t.statusSubresource) {
+      resources.push({
+        name: `${t.plural}/status`,
+        singularName: '',
+        namespaced: t.namespaced,
+        kind: t.kind,
+        verbs: ['get', 'patch', 'update'],
+      });
+    }
+  }
+  return {
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: group ? `${group}/${version}` : version,
+    resources,
+  };
+}

@@ -1,0 +1,520 @@
+// The resources the simulator serves, with what discovery says about them and the
+// per-type behaviour kube-apiserver applies: defaulting, validation, immutable fields.
+import { isIP } from 'node:net';
+import { isRecord, type KubeObject } from './objects.ts';
+import type { StatusCause } from './status.ts';
+
+export interface TableColumn {
+  name: string;
+  type: 'string' | 'integer' | 'date';
+  format: string;
+  description: string;
+  priority: number;
+  cell: (obj: KubeObject, now: number) => string | number;
+}
+
+export interface ResourceType {
+  group: string;
+  version: string;
+  kind: string;
+  listKind: string;
+  plural: string;
+  singular: string;
+  namespaced: boolean;
+  shortNames: string[];
+  categories?: string[];
+  /** Has a /status subresource: the main resource ignores status, /status ignores the rest. */
+  statusSubresource: boolean;
+  /** Validates a create (old undefined) or an update; returns field errors. */
+  validate: (obj: KubeObject, old: KubeObject | undefined) => StatusCause[];
+  /** Fills server-side defaults, as the API server's defaulting does. */
+  defaults: (obj: KubeObject, ctx: DefaultingContext) => void;
+  columns: TableColumn[];
+}
+
+export interface DefaultingContext {
+  allocateClusterIP: () => string;
+}
+
+export const VERBS = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
+
+export function apiVersionOf(t: Pick<ResourceType, 'group' | 'version'>): string {
+  return t.group ? `${t.group}/${t.version}` : t.version;
+}
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+
+type NameRule = 'label' | 'subdomain' | 'dns1035';
+
+function nameCauses(name: string, rule: NameRule): StatusCause[] {
+  if (!name) {
+    return [
+      {
+        reason: 'FieldValueRequired',
+        message: 'Required value: name or generateName is required',
+        field: 'metadata.name',
+      },
+    ];
+  }
+  const ok =
+    rule === 'label'
+      ? DNS1123_LABEL.test(name) && name.length <= 63
+      : rule === 'dns1035'
+        ? DNS1035_LABEL.test(name) && name.length <= 63
+        : DNS1123_SUBDOMAIN.test(name) && name.length <= 253;
+  if (ok) return [];
+  const what =
+    rule === 'label'
+      ? "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"
+      : rule === 'dns1035'
+        ? "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character"
+        : "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
+  return [
+    {
+      reason: 'FieldValueInvalid',
+      message: `Invalid value: "${name}": ${what}`,
+      field: 'metadata.name',
+    },
+  ];
+}
+
+function immutable(field: string, now: unknown, before: unknown): StatusCause[] {
+  if (JSON.stringify(now) === JSON.stringify(before)) return [];
+  return [
+    {
+      reason: 'FieldValueInvalid',
+      message: `Invalid value: ${JSON.stringify(now)}: field is immutable`,
+      field,
+    },
+  ];
+}
+
+function required(field: string, message = 'Required value'): StatusCause {
+  return { reason: 'FieldValueRequired', message, field };
+}
+
+function invalid(field: string, value: unknown, why: string): StatusCause {
+  return {
+    reason: 'FieldValueInvalid',
+    message: `Invalid value: ${JSON.stringify(value)}: ${why}`,
+    field,
+  };
+}
+
+function spec(obj: KubeObject): Record<string, unknown> {
+  if (!isRecord(obj.spec)) obj.spec = {};
+  return obj.spec as Record<string, unknown>;
+}
+
+function age(obj: KubeObject, now: number): string {
+  const created = Date.parse(obj.metadata.creationTimestamp ?? '');
+  if (Number.isNaN(created)) return '<unknown>';
+  return shortDuration(Math.max(0, now - created));
+}
+
+/** kubectl's HumanDuration, abridged: 45s, 5m10s, 3h, 2d. */
+export function shortDuration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 120) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 10) return s % 60 === 0 ? `${m}m` : `${m}m${s % 60}s`;
+  if (m < 180) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h`;
+  return `${Math.floor(h / 24)}d`;
+}
+
+const nameColumn: TableColumn = {
+  name: 'Name',
+  type: 'string',
+  format: 'name',
+  description: 'Name must be unique within a namespace.',
+  priority: 0,
+  cell: (o) => o.metadata.name,
+};
+const ageColumn: TableColumn = {
+  name: 'Age',
+  type: 'string',
+  format: '',
+  description:
+    'CreationTimestamp is a timestamp representing the server time when this object was created.',
+  priority: 0,
+  cell: age,
+};
+
+function column(
+  name: string,
+  description: string,
+  cell: TableColumn['cell'],
+  priority = 0,
+): TableColumn {
+  return { name, type: 'string', format: '', description, priority, cell };
+}
+
+// ---- Namespace ----------------------------------------------------------------
+
+const namespaceType: ResourceType = {
+  group: '',
+  version: 'v1',
+  kind: 'Namespace',
+  listKind: 'NamespaceList',
+  plural: 'namespaces',
+  singular: 'namespace',
+  namespaced: false,
+  shortNames: ['ns'],
+  statusSubresource: true,
+  validate: (obj) => nameCauses(obj.metadata.name, 'label'),
+  defaults: (obj) => {
+    obj.metadata.labels = {
+      ...obj.metadata.labels,
+      'kubernetes.io/metadata.name': obj.metadata.name,
+    };
+    obj.spec = { finalizers: ['kubernetes'], ...(isRecord(obj.spec) ? obj.spec : {}) };
+    obj.status = { phase: 'Active', ...(isRecord(obj.status) ? obj.status : {}) };
+  },
+  columns: [
+    nameColumn,
+    column('Status', 'The status of the namespace', (o) =>
+      String((o.status as { phase?: string })?.phase ?? ''),
+    ),
+    ageColumn,
+  ],
+};
+
+// ---- Service ------------------------------------------------------------------
+
+interface ServicePort {
+  name?: string;
+  port?: number;
+  targetPort?: number | string;
+  protocol?: string;
+  nodePort?: number;
+  appProtocol?: string;
+}
+
+function servicePorts(obj: KubeObject): ServicePort[] {
+  const ports = spec(obj).ports;
+  return Array.isArray(ports) ? (ports as ServicePort[]) : [];
+}
+
+function validatePort(p: unknown, field: string): StatusCause[] {
+  if (!Number.isInteger(p) || (p as number) < 1 || (p as number) > 65535) {
+    return [invalid(field, p, 'must be between 1 and 65535, inclusive')];
+  }
+  return [];
+}
+
+const PROTOCOLS = ['TCP', 'UDP', 'SCTP'];
+
+const serviceType: ResourceType = {
+  group: '',
+  version: 'v1',
+  kind: 'Service',
+  listKind: 'ServiceList',
+  plural: 'services',
+  singular: 'service',
+  namespaced: true,
+  shortNames: ['svc'],
+  categories: ['all'],
+  statusSubresource: true,
+  validate: (obj, old) => {
+    const causes = nameCauses(obj.metadata.name, 'dns1035');
+    const s = spec(obj);
+    const type = s.type ?? 'ClusterIP';
+    if (!['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'].includes(String(type))) {
+      causes.push({
+        reason: 'FieldValueNotSupported',
+        message: `Unsupported value: ${JSON.stringify(type)}: supported values: "ClusterIP", "ExternalName", "LoadBalancer", "NodePort"`,
+        field: 'spec.type',
+      });
+    }
+    const ports = servicePorts(obj);
+    if (ports.length === 0 && s.clusterIP !== 'None' && type !== 'ExternalName') {
+      causes.push(required('spec.ports'));
+    }
+    const names = new Set<string>();
+    ports.forEach((p, i) => {
+      const f = `spec.ports[${i}]`;
+      if (!isRecord(p as unknown)) {
+        causes.push(invalid(f, p, 'must be an object'));
+        return;
+      }
+      causes.push(...validatePort(p.port, `${f}.port`));
+      if (ports.length > 1 && !p.name) causes.push(required(`${f}.name`));
+      if (p.name) {
+        if (names.has(p.name))
+          causes.push({
+            reason: 'FieldValueDuplicate',
+            message: `Duplicate value: "${p.name}"`,
+            field: `${f}.name`,
+          });
+        names.add(p.name);
+      }
+      if (p.protocol !== undefined && !PROTOCOLS.includes(p.protocol)) {
+        causes.push({
+          reason: 'FieldValueNotSupported',
+          message: `Unsupported value: "${p.protocol}": supported values: "SCTP", "TCP", "UDP"`,
+          field: `${f}.protocol`,
+        });
+      }
+      if (typeof p.targetPort === 'number')
+        causes.push(...validatePort(p.targetPort, `${f}.targetPort`));
+    });
+    if (
+      s.clusterIP !== undefined &&
+      s.clusterIP !== 'None' &&
+      s.clusterIP !== '' &&
+      isIP(String(s.clusterIP)) === 0
+    ) {
+      causes.push(invalid('spec.clusterIP', s.clusterIP, 'must be a valid IP address'));
+    }
+    if (old) causes.push(...immutable('spec.clusterIP', s.clusterIP, spec(old).clusterIP));
+    return causes;
+  },
+  defaults: (obj, ctx) => {
+    const s = spec(obj);
+    s.type ??= 'ClusterIP';
+    s.sessionAffinity ??= 'None';
+    s.internalTrafficPolicy ??= 'Cluster';
+    if (s.clusterIP === undefined || s.clusterIP === '') s.clusterIP = ctx.allocateClusterIP();
+    s.clusterIPs ??= [s.clusterIP];
+    if (s.clusterIP !== 'None' || s.ipFamilies === undefined) s.ipFamilies ??= ['IPv4'];
+    s.ipFamilyPolicy ??= 'SingleStack';
+    for (const p of servicePorts(obj)) {
+      p.protocol ??= 'TCP';
+      p.targetPort ??= p.port;
+    }
+    if (!isRecord(obj.status)) obj.status = { loadBalancer: {} };
+  },
+  columns: [
+    nameColumn,
+    column('Type', 'type determines how the Service is exposed.', (o) =>
+      String(spec(o).type ?? ''),
+    ),
+    column('Cluster-IP', 'clusterIP is the IP address of the service.', (o) =>
+      String(spec(o).clusterIP ?? ''),
+    ),
+    column('External-IP', 'externalIPs and load-balancer ingress of the service.', (o) => {
+      const ingress = (
+        (o.status as { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } })
+          ?.loadBalancer?.ingress ?? []
+      ).map((i) => i.ip ?? i.hostname ?? '');
+      if (ingress.length > 0) return ingress.join(',');
+      return spec(o).type === 'LoadBalancer' ? '<pending>' : '<none>';
+    }),
+    column('Port(s)', 'ports of the service.', (o) => {
+      const ports = servicePorts(o);
+      if (ports.length === 0) return '<none>';
+      return ports
+        .map((p) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol ?? 'TCP'}`)
+        .join(',');
+    }),
+    ageColumn,
+    column(
+      'Selector',
+      'Route service traffic to pods with label keys and values matching this selector.',
+      (o) => {
+        const sel = spec(o).selector;
+        if (!isRecord(sel) || Object.keys(sel).length === 0) return '<none>';
+        return Object.entries(sel)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(',');
+      },
+      1,
+    ),
+  ],
+};
+
+// ---- Node ---------------------------------------------------------------------
+
+const nodeType: ResourceType = {
+  group: '',
+  version: 'v1',
+  kind: 'Node',
+  listKind: 'NodeList',
+  plural: 'nodes',
+  singular: 'node',
+  namespaced: false,
+  shortNames: ['no'],
+  statusSubresource: true,
+  validate: (obj) => nameCauses(obj.metadata.name, 'subdomain'),
+  defaults: (obj) => {
+    obj.metadata.labels = {
+      'kubernetes.io/hostname': obj.metadata.name,
+      'kubernetes.io/os': 'linux',
+      ...obj.metadata.labels,
+    };
+    spec(obj);
+    if (!isRecord(obj.status)) obj.status = {};
+  },
+  columns: [
+    nameColumn,
+    column('Status', 'The status of the node', (o) => {
+      const conds =
+        (o.status as { conditions?: { type: string; status: string }[] })?.conditions ?? [];
+      const ready = conds.find((c) => c.type === 'Ready');
+      const state = ready?.status === 'True' ? 'Ready' : ready ? 'NotReady' : 'Unknown';
+      return spec(o).unschedulable ? `${state},SchedulingDisabled` : state;
+    }),
+    column('Roles', 'The roles of the node', (o) => {
+      const roles = Object.keys(o.metadata.labels ?? {})
+        .filter((k) => k.startsWith('node-role.kubernetes.io/'))
+        .map((k) => k.slice('node-role.kubernetes.io/'.length));
+      return roles.length ? roles.join(',') : '<none>';
+    }),
+    ageColumn,
+    column('Version', 'Kubelet Version reported by the node.', (o) =>
+      String(
+        (o.status as { nodeInfo?: { kubeletVersion?: string } })?.nodeInfo?.kubeletVersion ?? '',
+      ),
+    ),
+    column(
+      'Region',
+      'topology.kubernetes.io/region label',
+      (o) => o.metadata.labels?.['topology.kubernetes.io/region'] ?? '<none>',
+      1,
+    ),
+    column(
+      'Zone',
+      'topology.kubernetes.io/zone label',
+      (o) => o.metadata.labels?.['topology.kubernetes.io/zone'] ?? '<none>',
+      1,
+    ),
+  ],
+};
+
+// ---- EndpointSlice ------------------------------------------------------------
+
+interface Endpoint {
+  addresses?: unknown;
+  conditions?: Record<string, unknown>;
+  hostname?: string;
+  nodeName?: string;
+  zone?: string;
+}
+
+function endpointsOf(obj: KubeObject): Endpoint[] {
+  return Array.isArray(obj.endpoints) ? (obj.endpoints as Endpoint[]) : [];
+}
+
+const ADDRESS_TYPES = ['IPv4', 'IPv6', 'FQDN'];
+
+const endpointSliceType: ResourceType = {
+  group: 'discovery.k8s.io',
+  version: 'v1',
+  kind: 'EndpointSlice',
+  listKind: 'EndpointSliceList',
+  plural: 'endpointslices',
+  singular: 'endpointslice',
+  namespaced: true,
+  shortNames: [],
+  statusSubresource: false,
+  validate: (obj, old) => {
+    const causes = nameCauses(obj.metadata.name, 'subdomain');
+    const type = obj.addressType;
+    if (type === undefined) causes.push(required('addressType'));
+    else if (!ADDRESS_TYPES.includes(String(type))) {
+      causes.push({
+        reason: 'FieldValueNotSupported',
+        message: `Unsupported value: ${JSON.stringify(type)}: supported values: "FQDN", "IPv4", "IPv6"`,
+        field: 'addressType',
+      });
+    }
+    const endpoints = endpointsOf(obj);
+    if (endpoints.length > 1000)
+      causes.push({
+        reason: 'FieldValueTooMany',
+        message: 'Too many: must have at most 1000 items',
+        field: 'endpoints',
+      });
+    endpoints.forEach((e, i) => {
+      const f = `endpoints[${i}]`;
+      const addrs = Array.isArray(e?.addresses) ? (e.addresses as unknown[]) : [];
+      if (addrs.length === 0)
+        causes.push(required(`${f}.addresses`, 'Required value: must contain at least 1 address'));
+      if (addrs.length > 100)
+        causes.push({
+          reason: 'FieldValueTooMany',
+          message: 'Too many: must have at most 100 items',
+          field: `${f}.addresses`,
+        });
+      addrs.forEach((a, j) => {
+        const family = isIP(String(a));
+        const ok =
+          type === 'IPv4'
+            ? family === 4
+            : type === 'IPv6'
+              ? family === 6
+              : DNS1123_SUBDOMAIN.test(String(a));
+        if (!ok)
+          causes.push(
+            invalid(`${f}.addresses[${j}]`, a, `must be a valid ${String(type)} address`),
+          );
+      });
+    });
+    const ports = Array.isArray(obj.ports) ? (obj.ports as ServicePort[]) : [];
+    ports.forEach((p, i) => {
+      if (p.port !== undefined) causes.push(...validatePort(p.port, `ports[${i}].port`));
+    });
+    if (old) causes.push(...immutable('addressType', obj.addressType, old.addressType));
+    return causes;
+  },
+  defaults: (obj) => {
+    obj.endpoints = endpointsOf(obj);
+    for (const e of endpointsOf(obj)) e.conditions ??= {};
+    if (Array.isArray(obj.ports)) for (const p of obj.ports as ServicePort[]) p.protocol ??= 'TCP';
+  },
+  columns: [
+    nameColumn,
+    column('AddressType', 'The IP protocol for this slice', (o) => String(o.addressType ?? '')),
+    column('Ports', 'The ports for this slice', (o) => {
+      const ports = Array.isArray(o.ports) ? (o.ports as ServicePort[]) : [];
+      return ports.length ? ports.map((p) => String(p.port ?? '')).join(',') : '<unset>';
+    }),
+    column('Endpoints', 'First N endpoints for this slice', (o) => {
+      const addrs = endpointsOf(o).flatMap((e) => (Array.isArray(e.addresses) ? e.addresses : []));
+      if (addrs.length === 0) return '<unset>';
+      return addrs.length > 3
+        ? `${addrs.slice(0, 3).join(',')} + ${addrs.length - 3} more...`
+        : addrs.join(',');
+    }),
+    ageColumn,
+  ],
+};
+
+// ---- ServiceExport (a CRD on real clusters) -----------------------------------
+
+const serviceExportType: ResourceType = {
+  group: 'multicluster.x-k8s.io',
+  version: 'v1alpha1',
+  kind: 'ServiceExport',
+  listKind: 'ServiceExportList',
+  plural: 'serviceexports',
+  singular: 'serviceexport',
+  namespaced: true,
+  shortNames: ['svcex'],
+  statusSubresource: true,
+  validate: (obj) => nameCauses(obj.metadata.name, 'dns1035'),
+  defaults: () => {},
+  columns: [nameColumn, ageColumn],
+};
+
+export const RESOURCE_TYPES: readonly ResourceType[] = [
+  namespaceType,
+  serviceType,
+  nodeType,
+  endpointSliceType,
+  serviceExportType,
+];
+
+export function findType(group: string, version: string, plural: string): ResourceType | undefined {
+  return RESOURCE_TYPES.find(
+    (t) => t.group === group && t.version === version && t.plural === plural,
+  );
+}
+
+export function typeOfKind(apiVersion: string, kind: string): ResourceType | undefined {
+  return RESOURCE_TYPES.find((t) => apiVersionOf(t) === apiVersion && t.kind === kind);
+}
