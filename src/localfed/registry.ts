@@ -101,6 +101,8 @@ export class Registry {
     if (meta.resourceVersion) {
       throw errors.badRequest('resourceVersion should not be set on objects to be created');
     }
+    // As the API's create strategies do: status is written through /status, not on create.
+    if (t.statusSubresource) delete obj.status;
     t.defaults(obj, { allocateClusterIP: () => this.#allocateClusterIP() });
     this.#validate(t, obj, undefined);
     if (this.store.get(Registry.keyOf(t), meta.namespace, meta.name))
@@ -173,7 +175,7 @@ export class Registry {
     obj.metadata.creationTimestamp = old.metadata.creationTimestamp;
     obj.metadata.namespace = old.metadata.namespace;
     obj.metadata.generation = old.metadata.generation;
-    t.defaults(obj, { allocateClusterIP: () => this.#allocateClusterIP() });
+    t.defaults(obj, { allocateClusterIP: () => this.#allocateClusterIP(), old });
     this.#validate(t, obj, old);
     if (specOf(obj) !== specOf(old)) obj.metadata.generation = (old.metadata.generation ?? 0) + 1;
     obj.metadata.resourceVersion = old.metadata.resourceVersion;

@@ -34,6 +34,8 @@ export interface ResourceType {
 
 export interface DefaultingContext {
   allocateClusterIP: () => string;
+  /** The stored object, when defaulting an update. */
+  old?: KubeObject | undefined;
 }
 
 export const VERBS = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
@@ -278,6 +280,13 @@ const serviceType: ResourceType = {
     s.type ??= 'ClusterIP';
     s.sessionAffinity ??= 'None';
     s.internalTrafficPolicy ??= 'Cluster';
+    // An update that leaves the cluster IPs out keeps the allocated ones, as
+    // kube-apiserver's patchAllocatedValues does (a replace from a manifest has none).
+    const was = ctx.old && isRecord(ctx.old.spec) ? ctx.old.spec : undefined;
+    if (was && (s.clusterIP === undefined || s.clusterIP === '')) {
+      s.clusterIP = was.clusterIP;
+      if (!Array.isArray(s.clusterIPs) || s.clusterIPs.length === 0) s.clusterIPs = was.clusterIPs;
+    }
     if (s.clusterIP === undefined || s.clusterIP === '') s.clusterIP = ctx.allocateClusterIP();
     s.clusterIPs ??= [s.clusterIP];
     if (s.clusterIP !== 'None' || s.ipFamilies === undefined) s.ipFamilies ??= ['IPv4'];

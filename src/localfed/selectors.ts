@@ -57,8 +57,9 @@ export function parseLabelSelector(selector: string | null | undefined): Require
         .split(',')
         .map((v) => v.trim())
         .filter((v) => v !== '');
-      if (set[2] === 'in' && values.length === 0)
-        fail(selector, "for 'in' operator, at least one value is required");
+      // As apimachinery's NewRequirement: both set operators need at least one value.
+      if (values.length === 0)
+        fail(selector, "for 'in', 'notin' operators, values set can't be empty");
       out.push({
         key: checkKey(selector, set[1]!),
         op: set[2] as 'in' | 'notin',

@@ -1,0 +1,215 @@
+// `fedgate localfed up` and `fedgate localfed ctl`.
+import { mkdir, rm } from 'node:fs/promises';
+import { relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Command } from '../cli-support.ts';
+import { UsageError } from '../cli-support.ts';
+import { createLogger } from '../observe/log.ts';
+import { ACTIONS, ControlServer, fetchStatus, runAction, STATE_FILE } from './control.ts';
+import {
+  DEFAULT_ADDRESS_BLOCK,
+  DEFAULT_API_PORT,
+  type FederationDescription,
+  LocalFederation,
+} from './federation.ts';
+import { DEFAULT_SCENARIO_PATH, loadScenario, ScenarioError } from './scenario.ts';
+
+export const DEFAULT_LOCALFED_DIR = '.localfed';
+
+function intOption(
+  name: string,
+  raw: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, not "${raw}"`);
+  }
+  return Number(raw);
+}
+
+export const localfedUp: Command = {
+  name: 'localfed up',
+  summary: 'start the local federation: simulated member clusters with real backends',
+  usage: `fedgate localfed up [--scenario FILE] [--dir DIR] [--address-block N] [--api-port PORT]
+
+Starts one Kubernetes API simulator per member cluster of the scenario (HTTPS, its
+own CA and bearer token) and a real HTTP backend per pod, writes DIR/<cluster>.kubeconfig
+and DIR/${STATE_FILE}, prints what it started, and runs until interrupted.
+
+Options:
+  --scenario FILE      scenario YAML (default: the built-in galaxy federation)
+  --dir DIR            where kubeconfigs and state go (default: ${DEFAULT_LOCALFED_DIR})
+  --address-block N    cluster i uses 127.(N+i).0.0/16 (default: ${DEFAULT_ADDRESS_BLOCK})
+  --api-port PORT      API server port on each cluster's address; 0 = any (default: ${DEFAULT_API_PORT})`,
+  async run(argv) {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        scenario: { type: 'string' },
+        dir: { type: 'string', default: DEFAULT_LOCALFED_DIR },
+        'address-block': { type: 'string' },
+        'api-port': { type: 'string' },
+      },
+      allowPositionals: false,
+    });
+    const addressBlock = intOption(
+      'address-block',
+      values['address-block'],
+      DEFAULT_ADDRESS_BLOCK,
+      1,
+      254,
+    );
+    const apiPort = intOption('api-port', values['api-port'], DEFAULT_API_PORT, 0, 65535);
+    let scenario: Awaited<ReturnType<typeof loadScenario>>;
+    try {
+      scenario = await loadScenario(
+        values.scenario ? resolve(values.scenario) : DEFAULT_SCENARIO_PATH,
+      );
+    } catch (e) {
+      if (e instanceof ScenarioError) throw new UsageError(e.message);
+      throw e;
+    }
+    const dir = resolve(values.dir);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const log = createLogger('localfed');
+    let fed: LocalFederation;
+    try {
+      fed = await LocalFederation.start(scenario, {
+        addressBlock,
+        apiPort,
+        onEvent: (m) => log.info(m),
+      });
+    } catch (e) {
+      const msg = (e as Error).message;
+      const hint = /EADDRINUSE/.test(msg)
+        ? ' (another local federation may be running; try --address-block or --api-port 0)'
+        : '';
+      throw new Error(`cannot start the local federation: ${msg}${hint}`);
+    }
+    const kubeconfigs: Record<string, string> = {};
+    for (const c of fed.clusters) kubeconfigs[c.name] = await c.writeKubeconfig(dir);
+    const control = new ControlServer(fed);
+    await control.start();
+    await control.writeState(dir, kubeconfigs);
+    process.stdout.write(summary(fed.describe(), kubeconfigs, dir));
+
+    await new Promise<void>((done) => {
+      const stop = (signal: string) => {
+        log.info(`${signal}: stopping the local federation`);
+        done();
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+    await control.stop();
+    await fed.stop();
+    await rm(resolve(dir, STATE_FILE), { force: true });
+    return 0;
+  },
+};
+
+function summary(
+  d: FederationDescription,
+  kubeconfigs: Record<string, string>,
+  dir: string,
+): string {
+  const rel = (p: string) => {
+    const r = relative(process.cwd(), p);
+    return r === '' ? '.' : r.startsWith('..') ? p : r;
+  };
+  const lines: string[] = [];
+  lines.push(`Local federation "${d.federation.name}" (domain ${d.federation.domain}) is up.`, '');
+  lines.push('Member clusters:');
+  for (const c of d.clusters) {
+    lines.push(
+      `  ${c.name.padEnd(8)} region ${c.region.padEnd(9)} zones ${c.zones.join(',').padEnd(22)} API ${c.api}   ${rel(kubeconfigs[c.name]!)}`,
+    );
+  }
+  lines.push('', 'Services (one line per cluster; pods are real HTTP servers):');
+  const services = [...new Set(d.clusters.flatMap((c) => c.pods.map((p) => p.service)))].sort();
+  for (const svc of services) {
+    for (const c of d.clusters) {
+      const pods = c.pods.filter((p) => p.service === svc);
+      if (pods.length === 0) continue;
+      const lb = c.loadBalancers.find((l) => l.service === svc);
+      const addrs = pods.map((p) => `${p.ip}:${p.ports[0]}`);
+      lines.push(
+        `  ${svc.padEnd(14)} ${c.name.padEnd(8)} ${addrs.join(' ')}${lb ? `   LB ${lb.ip}:${lb.ports[0]}` : ''}`,
+      );
+    }
+  }
+  const first = d.clusters[0]!;
+  const pod = first.pods[0];
+  const ctl = `npm run fedgate -- localfed ctl --dir ${rel(dir)}`;
+  lines.push('', 'Try it:');
+  lines.push(`  kubectl --kubeconfig ${rel(kubeconfigs[first.name]!)} get endpointslices -A`);
+  if (pod) lines.push(`  curl http://${pod.ip}:${pod.ports[0]}/`);
+  lines.push(`  ${ctl} status`);
+  lines.push(`  ${ctl} fail-zone ${first.zones[0]}     (then: restore-zone ${first.zones[0]})`);
+  lines.push('', 'Press Ctrl-C to stop.', '');
+  return `${lines.join('\n')}\n`;
+}
+
+export const localfedCtl: Command = {
+  name: 'localfed ctl',
+  summary: 'drive a running local federation (fail and restore zones, clusters, APIs; scale)',
+  usage: `fedgate localfed ctl [--dir DIR] ACTION [ARGS...]
+
+Actions:
+  status [--json]               what is running, and what is broken
+${ACTIONS.map((a) => `  ${`${a.name} ${a.args}`.padEnd(30)}${a.help}`).join('\n')}
+
+Options:
+  --dir DIR   the directory given to localfed up (default: ${DEFAULT_LOCALFED_DIR})`,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: {
+        dir: { type: 'string', default: DEFAULT_LOCALFED_DIR },
+        json: { type: 'boolean', default: false },
+      },
+      allowPositionals: true,
+    });
+    const [action, ...args] = positionals;
+    if (!action) throw new UsageError('an ACTION is required (see fedgate localfed ctl --help)');
+    const dir = resolve(values.dir);
+    if (action === 'status') {
+      const status = await fetchStatus(dir);
+      process.stdout.write(
+        values.json ? `${JSON.stringify(status, null, 2)}\n` : describeStatus(status),
+      );
+      return 0;
+    }
+    if (!ACTIONS.some((a) => a.name === action)) {
+      throw new UsageError(
+        `unknown action "${action}" (actions: status, ${ACTIONS.map((a) => a.name).join(', ')})`,
+      );
+    }
+    process.stdout.write(`${await runAction(dir, action, args)}\n`);
+    return 0;
+  },
+};
+
+function describeStatus(d: FederationDescription): string {
+  const lines = [
+    `federation ${d.federation.name}   failed zones: ${d.failedZones.join(', ') || 'none'}`,
+  ];
+  for (const c of d.clusters) {
+    const state = c.failed ? 'FAILED' : c.apiMode === 'up' ? 'up' : `API ${c.apiMode}`;
+    lines.push(`cluster ${c.name} (${c.region})  ${state}  API ${c.api}  revision ${c.revision}`);
+    for (const p of c.pods) {
+      const flags = [
+        p.listening ? 'listening' : 'down',
+        p.terminating ? 'terminating' : '',
+        p.healthy ? '' : 'health failing',
+      ].filter(Boolean);
+      lines.push(
+        `  ${p.service.padEnd(14)} ${p.pod.padEnd(26)} ${p.zone.padEnd(10)} ${`${p.ip}:${p.ports.join(',')}`.padEnd(20)} ${flags.join(', ')}`,
+      );
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
