@@ -207,6 +207,9 @@ export class ApiServer {
     if (!target) return sendNotFoundPage(res);
     const { type, namespace, name, subresource } = target;
     const q = url.searchParams;
+    // Refused rather than ignored: ignoring it would perform the write a client meant to rehearse.
+    if (q.has('dryRun') && method !== 'GET')
+      throw errors.badRequest('dryRun is not supported by localfed');
 
     if (name === undefined) {
       if (method === 'GET' && isTrue(q.get('watch')))
@@ -397,9 +400,11 @@ export class ApiServer {
     q: URLSearchParams,
   ): void {
     const timeoutParam = q.get('timeoutSeconds');
-    const timeoutSeconds = timeoutParam
-      ? Number(timeoutParam)
-      : this.#minRequestTimeout * (1 + Math.random());
+    // As kube-apiserver: timeoutSeconds=0 means none given, not "end at once".
+    const timeoutSeconds =
+      timeoutParam && Number(timeoutParam) !== 0
+        ? Number(timeoutParam)
+        : this.#minRequestTimeout * (1 + Math.random());
     if (!Number.isFinite(timeoutSeconds) || timeoutSeconds < 0)
       throw errors.badRequest(`invalid timeoutSeconds: ${timeoutParam}`);
     const rv = q.get('resourceVersion') ?? undefined;
