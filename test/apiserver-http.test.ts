@@ -658,7 +658,7 @@ describe('writes', () => {
     expect(c.get('v1', 'Service', 'writes', 'put')?.metadata.labels).toEqual({ v: '2' });
   });
 
-  it('applies a JSON merge patch, and answers 415 for other patch types', async () => {
+  it('applies a JSON merge patch and a strategic merge patch, and answers 415 for other patch types', async () => {
     c.apply(svc('writes', 'patch', { a: '1', b: '2' }));
     const path = '/api/v1/namespaces/writes/services/patch';
     const r = await call(c, 'PATCH', path, {
@@ -667,11 +667,20 @@ describe('writes', () => {
     });
     expect(r.status).toBe(200);
     expect(r.json.metadata.labels).toEqual({ b: '2', c: '3' });
-    for (const ct of [
-      'application/strategic-merge-patch+json',
-      'application/json-patch+json',
-      'application/apply-patch+yaml',
-    ]) {
+    const smp = await call(c, 'PATCH', path, {
+      body: {
+        spec: {
+          ports: [
+            { port: 80, name: 'web' },
+            { name: 'admin', port: 9000 },
+          ],
+        },
+      },
+      contentType: 'application/strategic-merge-patch+json',
+    });
+    expect(smp.status).toBe(200);
+    expect(smp.json.spec.ports.map((p: { port: number }) => p.port)).toEqual([80, 9000]);
+    for (const ct of ['application/json-patch+json', 'application/apply-patch+yaml']) {
       const bad = await call(c, 'PATCH', path, {
         body: ct === 'application/json-patch+json' ? [] : { metadata: { labels: { d: '4' } } },
         contentType: ct,
@@ -679,6 +688,22 @@ describe('writes', () => {
       expect(bad.status, ct).toBe(415);
       expect(bad.json).toMatchObject({ kind: 'Status', reason: 'UnsupportedMediaType', code: 415 });
     }
+    // As for any custom resource on a real cluster: no strategic merge patch.
+    c.apply({
+      apiVersion: 'multicluster.x-k8s.io/v1alpha1',
+      kind: 'ServiceExport',
+      metadata: { name: 'patch', namespace: 'writes' },
+    });
+    const crd = await call(
+      c,
+      'PATCH',
+      '/apis/multicluster.x-k8s.io/v1alpha1/namespaces/writes/serviceexports/patch',
+      {
+        body: { metadata: { labels: { d: '4' } } },
+        contentType: 'application/strategic-merge-patch+json',
+      },
+    );
+    expect(crd.status).toBe(415);
     expect(c.get('v1', 'Service', 'writes', 'patch')?.metadata.labels).toEqual({ b: '2', c: '3' });
   });
 

@@ -235,6 +235,52 @@ describe('kubectl', () => {
     ).toEqual({ 'kubernetes.io/service-name': 'web', team: 'edge' });
   });
 
+  it('apply creates, then patches (strategic for built-ins, merge for the CRD), then is unchanged', async () => {
+    const v1 = `apiVersion: v1
+kind: Service
+metadata: { name: applied, namespace: shop, labels: { v: "1" } }
+spec:
+  ports: [{ name: http, port: 80, targetPort: 8080 }]
+---
+apiVersion: multicluster.x-k8s.io/v1alpha1
+kind: ServiceExport
+metadata: { name: applied, namespace: shop }
+`;
+    const first = await kubectl('apply', '-f', await manifest('apply-1.yaml', v1));
+    expect(first.stderr).toBe('');
+    expect(first.stdout).toContain('service/applied created');
+    expect(first.stdout).toContain('serviceexport.multicluster.x-k8s.io/applied created');
+    const clusterIP = (c.get('v1', 'Service', 'shop', 'applied')!.spec as { clusterIP: string })
+      .clusterIP;
+    const v2 = v1
+      .replace('labels: { v: "1" }', 'labels: { v: "2" }')
+      .replace(
+        'ports: [{ name: http, port: 80, targetPort: 8080 }]',
+        'ports: [{ name: http, port: 80, targetPort: 9090 }, { name: admin, port: 9000 }]',
+      )
+      .replace(
+        'metadata: { name: applied, namespace: shop }\n',
+        'metadata: { name: applied, namespace: shop, labels: { team: edge } }\n',
+      );
+    const second = await kubectl('apply', '-f', await manifest('apply-2.yaml', v2));
+    expect(second.stderr).toBe('');
+    expect(second.stdout).toContain('service/applied configured');
+    expect(second.stdout).toContain('serviceexport.multicluster.x-k8s.io/applied configured');
+    const svc = c.get('v1', 'Service', 'shop', 'applied')!;
+    expect(svc.metadata.labels).toEqual({ v: '2' });
+    expect((svc.spec as { clusterIP: string }).clusterIP).toBe(clusterIP);
+    expect((svc.spec as { ports: unknown[] }).ports).toEqual([
+      { name: 'http', port: 80, targetPort: 9090, protocol: 'TCP' },
+      { name: 'admin', port: 9000, targetPort: 9000, protocol: 'TCP' },
+    ]);
+    expect(
+      c.get('multicluster.x-k8s.io/v1alpha1', 'ServiceExport', 'shop', 'applied')?.metadata.labels,
+    ).toEqual({ team: 'edge' });
+    const third = await kubectl('apply', '-f', await manifest('apply-3.yaml', v2));
+    expect(third.stdout).toContain('service/applied unchanged');
+    expect(third.stdout).toContain('serviceexport.multicluster.x-k8s.io/applied unchanged');
+  });
+
   it('delete says deleted, and get then answers NotFound', async () => {
     const del = await kubectl('delete', 'serviceexport', 'web', '-n', 'shop');
     expect(del.code).toBe(0);

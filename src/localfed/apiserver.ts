@@ -251,15 +251,19 @@ export class ApiServer {
       }
       case 'PATCH': {
         const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
-        if (ct !== 'application/merge-patch+json') {
-          throw errors.unsupportedMediaType(ct, ['application/merge-patch+json']);
+        const strategic = ct === 'application/strategic-merge-patch+json';
+        if (ct !== 'application/merge-patch+json' && !strategic) {
+          throw errors.unsupportedMediaType(ct, [
+            'application/merge-patch+json',
+            'application/strategic-merge-patch+json',
+          ]);
         }
         const patch = await readJson(req);
         checkFields(type, patch, q, res);
         return sendJson(
           res,
           200,
-          this.registry.mergePatch(type, namespace, name, patch, { subresource }),
+          this.registry.mergePatch(type, namespace, name, patch, { subresource, strategic }),
         );
       }
       case 'DELETE': {

@@ -120,6 +120,8 @@ function walk(shape: Shape, value: unknown, path: string, out: string[]): void {
   }
   if (!isRecord(value)) return;
   for (const [k, v] of Object.entries(value)) {
+    // Strategic merge patch directives ($patch, $setElementOrder/…) are not fields.
+    if (k.startsWith('$')) continue;
     const child = shape[k];
     const here = path ? `${path}.${k}` : k;
     if (child === undefined) {

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { clone, isRecord, type KubeObject } from './objects.ts';
 import { apiVersionOf, RESOURCE_TYPES, type ResourceType } from './resources.ts';
+import { applyStrategicMergePatch } from './smp.ts';
 import { errors } from './status.ts';
 import { type ClusterStore, typeKey } from './store.ts';
 
@@ -139,18 +140,38 @@ export class Registry {
     return this.#write(t, old, obj, opts);
   }
 
-  /** JSON merge patch (RFC 7386); a resourceVersion in the patch is a precondition. */
+  /**
+   * JSON merge patch (RFC 7386), or with `strategic` the strategic merge patch
+   * kubectl apply sends for built-in types. A resourceVersion in the patch is a
+   * precondition.
+   */
   mergePatch(
     t: ResourceType,
     namespace: string | undefined,
     name: string,
     patch: unknown,
-    opts: WriteOptions = {},
+    opts: WriteOptions & { strategic?: boolean } = {},
+  ): KubeObject {
+    const apply = opts.strategic
+      ? (old: KubeObject) => applyStrategicMergePatch(t.kind, old, patch)
+      : (old: KubeObject) => applyMergePatch(old, patch);
+    return this.#patch(t, namespace, name, patch, apply, opts);
+  }
+
+  #patch(
+    t: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    patch: unknown,
+    apply: (old: KubeObject) => unknown,
+    opts: WriteOptions,
   ): KubeObject {
     if (!isRecord(patch)) throw errors.badRequest('the patch must be a JSON object');
     const old = this.get(t, namespace, name);
-    const merged = applyMergePatch(clone(old), patch) as KubeObject;
-    if (!isRecord(merged.metadata)) throw errors.badRequest("Object 'metadata' is missing");
+    const merged = apply(clone(old)) as KubeObject;
+    if (!isRecord(merged) || !isRecord(merged.metadata))
+      throw errors.badRequest("Object 'metadata' is missing");
+    // A resourceVersion in the patch is a precondition.
     const rv = isRecord(patch.metadata) ? patch.metadata.resourceVersion : undefined;
     if (rv !== undefined && rv !== old.metadata.resourceVersion) throw errors.conflict(t, name);
     if (merged.metadata.name !== name)
