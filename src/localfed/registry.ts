@@ -46,7 +46,7 @@ export class Registry {
     }
     if (body.kind !== undefined && body.kind !== t.kind) {
       throw errors.badRequest(
-        `the API version in the data (${String(body.apiVersion)}) does not match the expected API version (${apiVersionOf(t)})`,
+        `the kind in the data (${String(body.kind)}) does not match the expected kind (${t.kind})`,
       );
     }
     if (body.apiVersion !== undefined && body.apiVersion !== apiVersionOf(t)) {

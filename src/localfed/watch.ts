@@ -30,6 +30,26 @@ export interface WatchRequest {
   table: IncludeObject | undefined;
 }
 
+/**
+ * The store hands the same object to every subscriber, so each change is encoded
+ * once per event type, not once per open watch.
+ */
+const encoded = new WeakMap<KubeObject, Map<string, string>>();
+
+function encodeEvent(type: string, obj: KubeObject): string {
+  let byType = encoded.get(obj);
+  if (!byType) {
+    byType = new Map();
+    encoded.set(obj, byType);
+  }
+  let line = byType.get(type);
+  if (line === undefined) {
+    line = `${JSON.stringify({ type, object: obj })}\n`;
+    byType.set(type, line);
+  }
+  return line;
+}
+
 /** A watch whose client reads too slowly is closed, as kube-apiserver does. */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
@@ -158,6 +178,10 @@ export class WatchStream {
 
   #send(type: string, obj: KubeObject): void {
     if (this.#paused) return;
+    if (!this.#req.table && type !== 'BOOKMARK') {
+      this.#writeLine(encodeEvent(type, obj));
+      return;
+    }
     if (this.#req.table && type !== 'BOOKMARK') {
       const table = toTable(
         this.#req.type,
@@ -172,8 +196,12 @@ export class WatchStream {
   }
 
   #write(event: object): void {
+    this.#writeLine(`${JSON.stringify(event)}\n`);
+  }
+
+  #writeLine(line: string): void {
     if (this.#closed) return;
-    this.#res.write(`${JSON.stringify(event)}\n`);
+    this.#res.write(line);
     if (this.#res.writableLength > MAX_BUFFERED_BYTES) this.end();
   }
 
