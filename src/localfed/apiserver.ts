@@ -44,6 +44,8 @@ export interface ApiServerOptions {
   minRequestTimeoutSeconds?: number;
   /** How long a list for a future resourceVersion waits before 504 (kube-apiserver: 3 s). */
   tooLargeWaitMs?: number;
+  /** API groups this server does not serve, as when a CRD is not installed: 404 and absent from discovery. */
+  absentGroups?: readonly string[];
 }
 
 export const DEFAULT_BOOKMARK_INTERVAL_MS = 60_000;
@@ -61,6 +63,8 @@ export class ApiServer {
   readonly registry: Registry;
   readonly host: string;
   #port: number;
+  readonly #absentGroups: Set<string>;
+  readonly #served = (t: ResourceType): boolean => !this.#absentGroups.has(t.group);
   readonly #token: Buffer;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
@@ -81,6 +85,7 @@ export class ApiServer {
     this.#bookmarkIntervalMs = opts.bookmarkIntervalMs ?? DEFAULT_BOOKMARK_INTERVAL_MS;
     this.#minRequestTimeout = opts.minRequestTimeoutSeconds ?? DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS;
     this.#tooLargeWaitMs = opts.tooLargeWaitMs ?? 3000;
+    this.#absentGroups = new Set(opts.absentGroups ?? []);
     this.#server = createServer({ key: opts.tls.key, cert: opts.tls.cert }, (req, res) => {
       this.#handle(req, res).catch((err: unknown) => this.#sendError(res, err));
     });
@@ -95,6 +100,12 @@ export class ApiServer {
 
   get port(): number {
     return this.#port;
+  }
+
+  /** Installs or removes an API group, as installing or deleting a CRD does. */
+  setGroupServed(group: string, served: boolean): void {
+    if (served) this.#absentGroups.delete(group);
+    else this.#absentGroups.add(group);
   }
 
   get url(): string {
@@ -203,7 +214,8 @@ export class ApiServer {
       }
     }
 
-    const target = parseResourcePath(path);
+    const parsed = parseResourcePath(path);
+    const target = parsed && this.#served(parsed.type) ? parsed : undefined;
     if (!target) return sendNotFoundPage(res);
     const { type, namespace, name, subresource } = target;
     const q = url.searchParams;
@@ -285,10 +297,11 @@ export class ApiServer {
   #discovery(path: string): unknown {
     if (path === '/version') return SERVER_VERSION;
     if (path === '/api') return apiVersions(`${this.host}:${this.#port}`);
-    if (path === '/api/v1') return apiResourceList('', 'v1');
-    if (path === '/apis') return apiGroupList();
+    const served = this.#served;
+    if (path === '/api/v1') return apiResourceList('', 'v1', served);
+    if (path === '/apis') return apiGroupList(served);
     const m = /^\/apis\/([^/]+)(?:\/([^/]+))?$/.exec(path);
-    if (m) return m[2] ? apiResourceList(m[1]!, m[2]) : apiGroupDoc(m[1]!);
+    if (m) return m[2] ? apiResourceList(m[1]!, m[2], served) : apiGroupDoc(m[1]!, served);
     return undefined;
   }
 

@@ -22,7 +22,11 @@ export interface SimClusterOptions {
   bookmarkIntervalMs?: number;
   minRequestTimeoutSeconds?: number;
   historyLimit?: number;
+  /** False serves no multicluster.x-k8s.io group, as a cluster without the MCS CRDs. Default true. */
+  serviceExportCRD?: boolean;
 }
+
+export const MCS_GROUP = 'multicluster.x-k8s.io';
 
 export const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
 
@@ -65,6 +69,7 @@ export class SimCluster {
       tls: { key: pki.serverKey, cert: pki.serverCert },
       bookmarkIntervalMs: opts.bookmarkIntervalMs,
       minRequestTimeoutSeconds: opts.minRequestTimeoutSeconds,
+      absentGroups: opts.serviceExportCRD === false ? [MCS_GROUP] : [],
     });
     const cluster = new SimCluster(opts.name, store, registry, api, token, pki.caCert);
     cluster.#bootstrap();

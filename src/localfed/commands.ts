@@ -1,6 +1,6 @@
 // `fedgate localfed up` and `fedgate localfed ctl`.
-import { mkdir, rm } from 'node:fs/promises';
-import { relative, resolve } from 'node:path';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { basename, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../cli-support.ts';
 import { UsageError } from '../cli-support.ts';
@@ -15,6 +15,8 @@ import {
 import { DEFAULT_SCENARIO_PATH, loadScenario, ScenarioError } from './scenario.ts';
 
 export const DEFAULT_LOCALFED_DIR = '.localfed';
+/** The fedgate configuration `localfed up` writes next to the kubeconfigs. */
+export const FEDGATE_CONFIG_FILE = 'fedgate.yaml';
 
 function intOption(
   name: string,
@@ -91,6 +93,14 @@ Options:
     }
     const kubeconfigs: Record<string, string> = {};
     for (const c of fed.clusters) kubeconfigs[c.name] = await c.writeKubeconfig(dir);
+    const configFile = resolve(dir, FEDGATE_CONFIG_FILE);
+    await writeFile(
+      configFile,
+      `# fedgate start --config ${configFile}\n${fed.fedgateConfig(
+        Object.fromEntries(Object.entries(kubeconfigs).map(([k, v]) => [k, `./${basename(v)}`])),
+      )}`,
+      { mode: 0o600 },
+    );
     const control = new ControlServer(fed);
     await control.start();
     await control.writeState(dir, kubeconfigs);

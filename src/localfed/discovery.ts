@@ -14,10 +14,14 @@ export const SERVER_VERSION = {
   platform: 'linux/amd64',
 };
 
-function groups(): Map<string, ResourceType[]> {
+/** Which types a server serves: a cluster without a CRD installed does not serve its group. */
+export type TypeFilter = (t: ResourceType) => boolean;
+const ALL: TypeFilter = () => true;
+
+function groups(served: TypeFilter): Map<string, ResourceType[]> {
   const out = new Map<string, ResourceType[]>();
   for (const t of RESOURCE_TYPES) {
-    if (!t.group) continue;
+    if (!t.group || !served(t)) continue;
     const list = out.get(t.group) ?? [];
     list.push(t);
     out.set(t.group, list);
@@ -41,22 +45,24 @@ function apiGroup(name: string, types: ResourceType[]) {
   return { name, versions, preferredVersion: versions[0]! };
 }
 
-export function apiGroupList() {
+export function apiGroupList(served: TypeFilter = ALL) {
   return {
     kind: 'APIGroupList',
     apiVersion: 'v1',
-    groups: [...groups()].map(([name, types]) => apiGroup(name, types)),
+    groups: [...groups(served)].map(([name, types]) => apiGroup(name, types)),
   };
 }
 
-export function apiGroupDoc(group: string) {
-  const types = groups().get(group);
+export function apiGroupDoc(group: string, served: TypeFilter = ALL) {
+  const types = groups(served).get(group);
   if (!types) return undefined;
   return { kind: 'APIGroup', apiVersion: 'v1', ...apiGroup(group, types) };
 }
 
-export function apiResourceList(group: string, version: string) {
-  const types = RESOURCE_TYPES.filter((t) => t.group === group && t.version === version);
+export function apiResourceList(group: string, version: string, served: TypeFilter = ALL) {
+  const types = RESOURCE_TYPES.filter(
+    (t) => t.group === group && t.version === version && served(t),
+  );
   if (types.length === 0) return undefined;
   const resources: Record<string, unknown>[] = [];
   for (const t of types) {

@@ -3,6 +3,8 @@
 // desired state and then reconciles: backends listen exactly when they should, and
 // each cluster's EndpointSlices say exactly which backends are listening.
 import { createHash } from 'node:crypto';
+import { stringify } from 'yaml';
+import { FEDERATE_ANNOTATION } from '../watch/annotations.ts';
 import type { FaultMode } from './apiserver.ts';
 import { Backend, LoadBalancer, type PodInfo } from './backends.ts';
 import { SimCluster } from './cluster.ts';
@@ -93,6 +95,7 @@ export class LocalFederation {
           port: opts.apiPort ?? DEFAULT_API_PORT,
           bookmarkIntervalMs: opts.bookmarkIntervalMs,
           minRequestTimeoutSeconds: opts.minRequestTimeoutSeconds,
+          serviceExportCRD: spec.serviceExportCRD,
         });
         const rt: ClusterRuntime = {
           spec,
@@ -361,7 +364,11 @@ export class LocalFederation {
         name: svc.name,
         namespace: svc.namespace,
         labels: { app: svc.name, ...svc.labels },
-        annotations: svc.annotations,
+        // Without the ServiceExport CRD, exporting is the fedgate.io/federate annotation.
+        annotations:
+          svc.exported && !rt.spec.serviceExportCRD
+            ? { ...svc.annotations, [FEDERATE_ANNOTATION]: 'true' }
+            : svc.annotations,
       },
       spec: {
         type: svc.loadBalancer ? 'LoadBalancer' : 'ClusterIP',
@@ -377,7 +384,7 @@ export class LocalFederation {
       },
       ...(lbIp ? { status: { loadBalancer: { ingress: [{ ip: lbIp, ipMode: 'VIP' }] } } } : {}),
     });
-    if (svc.exported) {
+    if (svc.exported && rt.spec.serviceExportCRD) {
       rt.sim.apply({
         apiVersion: 'multicluster.x-k8s.io/v1alpha1',
         kind: 'ServiceExport',
@@ -525,6 +532,23 @@ export class LocalFederation {
   }
 
   // ---- what is running -----------------------------------------------------
+
+  /**
+   * A fedgate configuration for this federation, as YAML. `kubeconfigs` maps
+   * each cluster to its kubeconfig path as the config should write it.
+   */
+  fedgateConfig(kubeconfigs: Record<string, string>, adminListen = '127.0.0.1:9090'): string {
+    const clusters = [...this.#clusters.values()].map((rt) => ({
+      name: rt.spec.name,
+      kubeconfig: kubeconfigs[rt.spec.name] ?? `${rt.spec.name}.kubeconfig`,
+      region: rt.spec.region,
+    }));
+    return stringify({
+      federation: { ...this.scenario.federation },
+      clusters,
+      admin: { listen: adminListen },
+    });
+  }
 
   describe() {
     return {

@@ -24,6 +24,8 @@ const clusterSchema = z.strictObject({
   name: dnsLabel,
   region: dnsLabel,
   zones: z.array(zoneSchema).min(1),
+  /** False: the cluster has no MCS CRDs; exported services carry fedgate.io/federate instead. */
+  serviceExportCRD: z.boolean().default(true),
 });
 
 const servicePortSchema = z.strictObject({
