@@ -1,0 +1,54 @@
+// Every default fedgate applies, named. The README's configuration section lists
+// them; a test keeps the two in step.
+
+/** The MCS clusterset zone. */
+export const DEFAULT_CLUSTERSET_ZONE = 'clusterset.local';
+/** A cluster's weight within a tier when the config gives none. */
+export const DEFAULT_CLUSTER_WEIGHT = 1;
+
+/** Listeners. Unprivileged ports, so fedgate runs without CAP_NET_BIND_SERVICE by default. */
+export const DEFAULT_DNS_LISTEN = '0.0.0.0:5353';
+export const DEFAULT_HTTP_LISTEN = '0.0.0.0:8080';
+export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:9090';
+/** TTL of positive DNS answers: short, so failover reaches clients quickly. */
+export const DEFAULT_DNS_TTL_MS = 30_000;
+/** What DNS answers point at: pod endpoints, the Service's load-balancer ingress, or the fedgate edge. */
+export const DEFAULT_DNS_ADDRESSING = 'endpoints';
+
+/** Envoy's locality overprovisioning factor: a tier keeps min(1, healthy × 1.4) of its traffic. */
+export const DEFAULT_OVERPROVISIONING = 1.4;
+/** Below this healthy fraction across the service, balance over all endpoints (Envoy: 50 %). */
+export const DEFAULT_PANIC_THRESHOLD = 0.5;
+/** The proxy's picker: power of two choices, least outstanding requests. */
+export const DEFAULT_PICKER = 'p2c';
+
+export const DEFAULT_HEALTH_PATH = '/healthz';
+export const DEFAULT_HEALTH_INTERVAL_MS = 5_000;
+export const DEFAULT_HEALTH_TIMEOUT_MS = 1_000;
+export const DEFAULT_HEALTHY_THRESHOLD = 2;
+export const DEFAULT_UNHEALTHY_THRESHOLD = 3;
+/** Outlier detection, as Envoy's defaults: 5 consecutive 5xx eject for 30 s, at most 10 % ejected. */
+export const DEFAULT_OUTLIER_CONSECUTIVE_5XX = 5;
+export const DEFAULT_OUTLIER_BASE_EJECTION_MS = 30_000;
+export const DEFAULT_OUTLIER_MAX_EJECTION_PERCENT = 10;
+
+/** Ready without every cluster once this has passed; the missing ones are reported. */
+export const DEFAULT_STARTUP_TIMEOUT_MS = 30_000;
+/**
+ * A watch silent this long (no event, no bookmark) is restarted. kube-apiserver
+ * sends a bookmark about once a minute, so this must stay above that.
+ */
+export const DEFAULT_WATCH_SILENCE_LIMIT_MS = 90_000;
+/** A list (one page) that takes longer than this is abandoned and retried with backoff. */
+export const DEFAULT_LIST_TIMEOUT_MS = 30_000;
+/** Objects per list page. */
+export const DEFAULT_LIST_PAGE_SIZE = 500;
+
+/** Watch restart backoff, as client-go's reflector: from 0.8 s, doubling, capped at 30 s. */
+export const BACKOFF_INITIAL_MS = 800;
+export const BACKOFF_FACTOR = 2;
+export const BACKOFF_MAX_MS = 30_000;
+/** The backoff starts over after this long without an error. */
+export const BACKOFF_RESET_AFTER_MS = 120_000;
+/** Each wait is shortened by up to this fraction at random, so replicas do not retry in step. */
+export const BACKOFF_JITTER = 0.2;

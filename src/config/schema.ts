@@ -1,0 +1,202 @@
+// The configuration file's schema. One zod schema gives validation, the typed
+// frozen config, the effective config printed back (codecs encode durations and
+// addresses to the form a user writes) and the JSON Schema editors complete from.
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import * as D from './defaults.ts';
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+export function parseDuration(text: string): number {
+  const m = DURATION.exec(text)!;
+  return Math.round(Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS]);
+}
+
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+/** A duration written as 500ms, 30s, 2m or 1h; milliseconds inside. */
+const duration = z.codec(
+  z
+    .string()
+    .regex(DURATION, { error: 'expected a duration such as 500ms, 30s, 2m or 1h' })
+    .meta({ description: 'A duration: a number and a unit (ms, s, m, h), e.g. 30s' }),
+  z.number().nonnegative(),
+  { decode: parseDuration, encode: formatDuration },
+);
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+const LISTEN = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/;
+
+/** host:port, or [v6]:port. */
+const listen = z.codec(
+  z
+    .string()
+    .refine(
+      (s) => {
+        const m = LISTEN.exec(s);
+        if (!m) return false;
+        const port = Number(m[3]);
+        const host = m[1] ?? m[2]!;
+        return (
+          port <= 65535 && (m[1] ? isIP(host) === 6 : isIP(host) === 4 || host === 'localhost')
+        );
+      },
+      { error: 'expected an address and port such as 0.0.0.0:53 or [::]:53' },
+    )
+    .meta({ description: 'host:port or [ipv6]:port' }),
+  z.object({ host: z.string(), port: z.number().int() }),
+  {
+    decode: (s) => {
+      const m = LISTEN.exec(s)!;
+      return { host: m[1] ?? m[2]!, port: Number(m[3]) };
+    },
+    encode: (a) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`),
+  },
+);
+
+const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
+  error: 'expected a DNS label: lower-case letters, digits and -, at most 63',
+});
+const dnsName = z
+  .string()
+  .regex(/^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.?$/, {
+    error: 'expected a DNS name such as example.com',
+  })
+  .transform((s) => s.replace(/\.$/, ''));
+const cidr = z.union([z.cidrv4(), z.cidrv6()], {
+  error: 'expected an IPv4 or IPv6 CIDR such as 10.0.0.0/8 or 2001:db8::/32',
+});
+
+const clusterSchema = z.strictObject({
+  name: dnsLabel.meta({ description: 'The cluster id: unique, used in DNS names and metrics' }),
+  kubeconfig: z
+    .string()
+    .min(1)
+    .meta({ description: 'Path to the kubeconfig, relative to this file' }),
+  context: z.string().min(1).optional().meta({ description: "Default: the kubeconfig's current" }),
+  region: dnsLabel
+    .optional()
+    .meta({ description: 'Region of endpoints whose nodes carry no region label' }),
+  weight: z.number().positive().default(D.DEFAULT_CLUSTER_WEIGHT),
+});
+
+const localitySchema = z.strictObject({
+  cidr,
+  region: dnsLabel,
+  zone: dnsLabel.optional(),
+});
+
+const addressing = z.enum(['endpoints', 'ingress', 'proxy']);
+
+const hashOn = z.string().regex(/^(header:[A-Za-z0-9-]+|cookie:[A-Za-z0-9_.-]+|client-address)$/, {
+  error: 'expected header:NAME, cookie:NAME or client-address',
+});
+
+export const configSchema = z.strictObject({
+  federation: z.strictObject({
+    name: dnsLabel,
+    domain: dnsName,
+    clustersetZone: dnsName.default(D.DEFAULT_CLUSTERSET_ZONE),
+  }),
+  self: z
+    .strictObject({ region: dnsLabel.optional(), zone: dnsLabel.optional() })
+    .prefault({})
+    .meta({ description: 'Where this fedgate replica runs' }),
+  clusters: z.array(clusterSchema).min(1, { error: 'at least one member cluster is needed' }),
+  localities: z.array(localitySchema).default([]),
+  dns: z
+    .strictObject({
+      listen: listen.default({ ...parseListen(D.DEFAULT_DNS_LISTEN) }),
+      ttl: duration.default(D.DEFAULT_DNS_TTL_MS),
+      addressing: addressing.default(D.DEFAULT_DNS_ADDRESSING),
+    })
+    .prefault({}),
+  http: z
+    .strictObject({
+      listen: listen.default({ ...parseListen(D.DEFAULT_HTTP_LISTEN) }),
+      aliases: z
+        .record(z.string().min(1), z.string().regex(/^[a-z0-9-]+\/[a-z0-9-]+$/))
+        .default({})
+        .meta({ description: 'Extra host name → namespace/service' }),
+    })
+    .prefault({}),
+  admin: z
+    .strictObject({ listen: listen.default({ ...parseListen(D.DEFAULT_ADMIN_LISTEN) }) })
+    .prefault({}),
+  routing: z
+    .strictObject({
+      overprovisioning: z.number().min(1).default(D.DEFAULT_OVERPROVISIONING),
+      panicThreshold: z.number().min(0).max(1).default(D.DEFAULT_PANIC_THRESHOLD),
+      failoverOrder: z
+        .record(dnsLabel, z.array(dnsLabel))
+        .default({})
+        .meta({ description: 'Per client region, the other regions in the order to fail over' }),
+      picker: z.enum(['p2c', 'round-robin', 'maglev']).default(D.DEFAULT_PICKER),
+      hashOn: hashOn.optional(),
+    })
+    .prefault({}),
+  health: z
+    .strictObject({
+      active: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          path: z.string().startsWith('/').default(D.DEFAULT_HEALTH_PATH),
+          interval: duration.default(D.DEFAULT_HEALTH_INTERVAL_MS),
+          timeout: duration.default(D.DEFAULT_HEALTH_TIMEOUT_MS),
+          healthyThreshold: z.number().int().min(1).default(D.DEFAULT_HEALTHY_THRESHOLD),
+          unhealthyThreshold: z.number().int().min(1).default(D.DEFAULT_UNHEALTHY_THRESHOLD),
+        })
+        .prefault({}),
+      outlier: z
+        .strictObject({
+          consecutive5xx: z.number().int().min(1).default(D.DEFAULT_OUTLIER_CONSECUTIVE_5XX),
+          baseEjectionTime: duration.default(D.DEFAULT_OUTLIER_BASE_EJECTION_MS),
+          maxEjectionPercent: z
+            .number()
+            .min(0)
+            .max(100)
+            .default(D.DEFAULT_OUTLIER_MAX_EJECTION_PERCENT),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  watch: z
+    .strictObject({
+      startupTimeout: duration.default(D.DEFAULT_STARTUP_TIMEOUT_MS),
+      silenceLimit: duration.default(D.DEFAULT_WATCH_SILENCE_LIMIT_MS),
+      listTimeout: duration.default(D.DEFAULT_LIST_TIMEOUT_MS),
+      pageSize: z.number().int().min(1).max(10_000).default(D.DEFAULT_LIST_PAGE_SIZE),
+    })
+    .prefault({}),
+});
+
+function parseListen(s: string): ListenAddress {
+  const m = LISTEN.exec(s)!;
+  return { host: m[1] ?? m[2]!, port: Number(m[3]) };
+}
+
+/** The validated configuration: frozen all the way down. */
+export type Config = z.output<typeof configSchema>;
+export type ClusterConfig = Config['clusters'][number];
+export type ConfigInput = z.input<typeof configSchema>;
+
+export function configJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }),
+    title: 'fedgate configuration',
+  };
+}
