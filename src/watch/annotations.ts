@@ -1,0 +1,10 @@
+// Annotations and labels fedgate reads on member-cluster objects: names users meet.
+
+/** On a Service: "true" opts it into the federation where ServiceExport is not installed (and works everywhere). */
+export const FEDERATE_ANNOTATION = 'fedgate.io/federate';
+/** On a Service: extra HTTP host names, comma-separated, that route to it. */
+export const HOSTS_ANNOTATION = 'fedgate.io/hosts';
+/** The label an EndpointSlice carries naming its Service. */
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+export const ZONE_LABEL = 'topology.kubernetes.io/zone';
+export const REGION_LABEL = 'topology.kubernetes.io/region';

@@ -1,0 +1,246 @@
+// One resource's informer: list (paged, with a timeout), then watch from the
+// list's resourceVersion with bookmarks, forever. It keeps the trimmed records
+// and reports only real changes. Why not client-node's ListWatch: in 2.0 it
+// never asks for bookmarks, stops for good on any non-410 error, emits an error
+// on stop(), and its list has no timeout, so a hung API server stalls it.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { errorCodeOf, FedgateError } from '../errors.ts';
+import { type ApiClient, GoneError, NotServedError, SilenceError } from './api-client.ts';
+import type { Backoff } from './backoff.ts';
+import type { RecordOf, ResourceKind } from './records.ts';
+import { objectKey, resourceVersionOf, sameRecord, TRIM } from './trim.ts';
+
+export const RESOURCE_PATHS: Record<
+  ResourceKind,
+  { path: string; params: Record<string, string> }
+> = {
+  services: { path: '/api/v1/services', params: {} },
+  // Only slices that name their Service; others (mirrored, custom) are not ours to route.
+  endpointslices: {
+    path: '/apis/discovery.k8s.io/v1/endpointslices',
+    params: { labelSelector: 'kubernetes.io/service-name' },
+  },
+  nodes: { path: '/api/v1/nodes', params: {} },
+  serviceexports: { path: '/apis/multicluster.x-k8s.io/v1alpha1/serviceexports', params: {} },
+};
+
+export interface ResourceSink<K extends ResourceKind> {
+  change(key: string, record: RecordOf[K] | undefined): void;
+  /** A list completed: the records now match the server. */
+  listed(): void;
+  /** The server answered: a list page, an open watch, an event or a bookmark. */
+  contact(): void;
+  failed(err: Error): void;
+  /** The resource is not served here (no CRD); records were cleared. */
+  absent(): void;
+}
+
+export interface ResourceWatchOptions {
+  silenceLimitMs: number;
+  listTimeoutMs: number;
+  pageSize: number;
+  /** How often to look again for a resource that is not served. */
+  absentRecheckMs: number;
+  random: () => number;
+}
+
+export class ResourceWatch<K extends ResourceKind> {
+  readonly kind: K;
+  readonly #client: ApiClient;
+  readonly #sink: ResourceSink<K>;
+  readonly #opts: ResourceWatchOptions;
+  readonly #backoff: Backoff;
+  readonly #records = new Map<string, RecordOf[K]>();
+  readonly #versions = new Map<string, string>();
+  readonly #stop = new AbortController();
+  #loop: Promise<void> | undefined;
+
+  constructor(
+    kind: K,
+    client: ApiClient,
+    sink: ResourceSink<K>,
+    opts: ResourceWatchOptions,
+    backoff: Backoff,
+  ) {
+    this.kind = kind;
+    this.#client = client;
+    this.#sink = sink;
+    this.#opts = opts;
+    this.#backoff = backoff;
+  }
+
+  get size(): number {
+    return this.#records.size;
+  }
+
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  /** Stops for good: aborts the open request, closes its connection, no error reported. */
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const { path, params } = RESOURCE_PATHS[this.kind];
+    const signal = this.#stop.signal;
+    let rv: string | undefined;
+    let goneStreak = 0;
+    while (!signal.aborted) {
+      let session: Awaited<ReturnType<ApiClient['session']>> | undefined;
+      try {
+        session = await this.#client.session();
+        if (rv === undefined) rv = await this.#list(session, path, params, signal);
+        // The server ends a watch after timeoutSeconds; spread them as client-go does (5–10 min).
+        const timeoutSeconds = String(300 + Math.floor(this.#opts.random() * 300));
+        await this.#client.watch(
+          session,
+          path,
+          { ...params, resourceVersion: rv, timeoutSeconds },
+          this.#opts.silenceLimitMs,
+          () => this.#sink.contact(),
+          (e) => {
+            const next = resourceVersionOf(e.object);
+            if (e.type !== 'BOOKMARK') this.#event(e.type, e.object);
+            if (next) rv = next;
+            goneStreak = 0;
+            this.#sink.contact();
+          },
+          signal,
+        );
+      } catch (e) {
+        if (signal.aborted) break;
+        if (e instanceof GoneError) {
+          // History compacted past our resourceVersion: relist. At once the first time.
+          rv = undefined;
+          if (goneStreak++ === 0) continue;
+          await this.#pause(this.#backoff.next());
+          continue;
+        }
+        if (e instanceof NotServedError && this.kind === 'serviceexports') {
+          rv = undefined;
+          this.#replace(new Map());
+          this.#sink.absent();
+          await this.#pause(this.#opts.absentRecheckMs);
+          continue;
+        }
+        this.#sink.failed(asError(e, this.#client.cluster, this.kind));
+        await this.#pause(this.#backoff.next());
+      } finally {
+        session?.close();
+      }
+    }
+  }
+
+  async #pause(ms: number): Promise<void> {
+    try {
+      await sleep(ms, undefined, { signal: this.#stop.signal });
+    } catch {
+      // Aborted by stop(): the loop sees it and ends.
+    }
+  }
+
+  async #list(
+    session: Awaited<ReturnType<ApiClient['session']>>,
+    path: string,
+    params: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<string> {
+    const trim = TRIM[this.kind];
+    const next = new Map<string, RecordOf[K]>();
+    const versions = new Map<string, string>();
+    let continueToken: string | undefined;
+    let rv = '';
+    do {
+      const page = await this.#client.listPage(
+        session,
+        path,
+        {
+          ...params,
+          limit: String(this.#opts.pageSize),
+          ...(continueToken ? { continue: continueToken } : {}),
+        },
+        AbortSignal.any([signal, AbortSignal.timeout(this.#opts.listTimeoutMs)]),
+      );
+      this.#sink.contact();
+      for (const item of page.items) {
+        const o = item as Record<string, unknown>;
+        const key = objectKey(o);
+        const record = key ? trim(o) : undefined;
+        if (!key || !record) continue;
+        next.set(key, record as RecordOf[K]);
+        const v = resourceVersionOf(o);
+        if (v) versions.set(key, v);
+      }
+      continueToken = page.continueToken;
+      rv = page.resourceVersion;
+    } while (continueToken);
+    this.#replace(next);
+    this.#versions.clear();
+    for (const [k, v] of versions) this.#versions.set(k, v);
+    this.#sink.listed();
+    return rv;
+  }
+
+  /** Makes the records equal `next`, reporting only what differs. */
+  #replace(next: Map<string, RecordOf[K]>): void {
+    for (const key of [...this.#records.keys()]) {
+      if (!next.has(key)) {
+        this.#records.delete(key);
+        this.#versions.delete(key);
+        this.#sink.change(key, undefined);
+      }
+    }
+    for (const [key, record] of next) {
+      const old = this.#records.get(key);
+      if (old !== undefined && sameRecord(old, record)) continue;
+      this.#records.set(key, record);
+      this.#sink.change(key, record);
+    }
+  }
+
+  #event(type: 'ADDED' | 'MODIFIED' | 'DELETED', o: Record<string, unknown>): void {
+    const key = objectKey(o);
+    if (!key) return;
+    const version = resourceVersionOf(o);
+    if (type === 'DELETED') {
+      this.#versions.delete(key);
+      if (this.#records.delete(key)) this.#sink.change(key, undefined);
+      return;
+    }
+    // Same resourceVersion: the object has not changed (a replayed event).
+    if (version !== undefined && this.#versions.get(key) === version) return;
+    if (version !== undefined) this.#versions.set(key, version);
+    const record = TRIM[this.kind](o) as RecordOf[K] | undefined;
+    if (record === undefined) {
+      // No longer one of ours (e.g. a slice lost its service-name label).
+      if (this.#records.delete(key)) this.#sink.change(key, undefined);
+      return;
+    }
+    const old = this.#records.get(key);
+    if (old !== undefined && sameRecord(old, record)) return;
+    this.#records.set(key, record);
+    this.#sink.change(key, record);
+  }
+}
+
+function asError(e: unknown, cluster: string, kind: string): Error {
+  if (e instanceof FedgateError) return e;
+  if (e instanceof SilenceError) {
+    return new FedgateError(
+      'CLUSTER_UNREACHABLE',
+      `cluster ${cluster}: the ${kind} watch was silent too long (no event, no bookmark); restarting it`,
+    );
+  }
+  if (e instanceof NotServedError) {
+    return new FedgateError('CLUSTER_API_ERROR', `cluster ${cluster}: ${e.message}`);
+  }
+  if (errorCodeOf(e)) return e as Error;
+  return new FedgateError(
+    'CLUSTER_API_ERROR',
+    `cluster ${cluster}: ${kind}: ${(e as Error)?.message ?? String(e)}`,
+    { cause: e },
+  );
+}
