@@ -1,0 +1,275 @@
+// The catalog: every member's records, merged per service into immutable,
+// versioned snapshots. A change marks only its service dirty; dirty services are
+// re-merged together on the next turn of the event loop, so a burst becomes one
+// snapshot and a lone change is published without waiting.
+import type { Logger } from 'pino';
+import type { ClusterStatus } from '../watch/cluster-watcher.ts';
+import type {
+  ExportRecord,
+  NodeRecord,
+  RecordOf,
+  ResourceKind,
+  ServiceRecord,
+  SliceRecord,
+} from '../watch/records.ts';
+import { sameRecord } from '../watch/trim.ts';
+import { type MemberInput, mergeService } from './merge.ts';
+import type { FederatedService, Readiness, Snapshot } from './model.ts';
+
+export interface CatalogCluster {
+  readonly name: string;
+  readonly weight: number;
+  readonly region?: string | undefined;
+}
+
+export interface CatalogOptions {
+  clusters: readonly CatalogCluster[];
+  now?: () => number;
+  log?: Logger;
+}
+
+interface Member {
+  readonly config: CatalogCluster;
+  status: ClusterStatus;
+  readonly services: Map<string, ServiceRecord>;
+  readonly exports: Map<string, ExportRecord>;
+  readonly nodes: Map<string, NodeRecord>;
+  /** service key → slice key → slice */
+  readonly slices: Map<string, Map<string, SliceRecord>>;
+  /** slice key → the service key it was filed under */
+  readonly sliceOwner: Map<string, string>;
+  /** node name → service keys with an endpoint on it */
+  readonly nodeUsers: Map<string, Set<string>>;
+}
+
+type Subscriber = (snapshot: Snapshot) => void;
+
+export class Catalog {
+  readonly #members = new Map<string, Member>();
+  readonly #now: () => number;
+  readonly #log: Logger | undefined;
+  readonly #subscribers = new Set<Subscriber>();
+  readonly #dirty = new Set<string>();
+  #flushScheduled: NodeJS.Immediate | undefined;
+  #snapshot: Snapshot;
+  #readyWaiters: Array<() => void> = [];
+
+  constructor(opts: CatalogOptions) {
+    this.#now = opts.now ?? Date.now;
+    this.#log = opts.log;
+    for (const c of opts.clusters) {
+      this.#members.set(c.name, {
+        config: c,
+        status: {
+          cluster: c.name,
+          state: 'syncing',
+          syncedOnce: false,
+          lastSyncAt: undefined,
+          error: undefined,
+          exportMode: 'unknown',
+        },
+        services: new Map(),
+        exports: new Map(),
+        nodes: new Map(),
+        slices: new Map(),
+        sliceOwner: new Map(),
+        nodeUsers: new Map(),
+      });
+    }
+    this.#snapshot = {
+      version: 0,
+      createdAt: this.#now(),
+      services: new Map(),
+      clusters: new Map([...this.#members].map(([name, m]) => [name, m.status])),
+    };
+  }
+
+  /** The latest snapshot: never blocks, never calls out. */
+  current(): Snapshot {
+    return this.#snapshot;
+  }
+
+  /** Called with every new snapshot, in order. Returns the unsubscribe function. */
+  subscribe(fn: Subscriber): () => void {
+    this.#subscribers.add(fn);
+    return () => this.#subscribers.delete(fn);
+  }
+
+  /** Every configured cluster has synced once. */
+  readiness(): Readiness {
+    const missing = [...this.#members.values()]
+      .filter((m) => !m.status.syncedOnce)
+      .map((m) => m.config.name);
+    return { ready: missing.length === 0, missing, timedOut: false };
+  }
+
+  /** Resolves when every cluster has synced once, or after `timeoutMs` with the missing ones. */
+  async whenReady(timeoutMs: number, signal?: AbortSignal): Promise<Readiness> {
+    if (this.readiness().ready) return this.readiness();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        this.#readyWaiters = this.#readyWaiters.filter((w) => w !== onReady);
+        const r = this.readiness();
+        resolve(r.ready ? r : { ...r, timedOut: true });
+      };
+      const onReady = () => done();
+      const timer = setTimeout(done, timeoutMs);
+      signal?.addEventListener('abort', done);
+      this.#readyWaiters.push(onReady);
+    });
+  }
+
+  /** A record changed in a member cluster (undefined: it is gone). */
+  apply<K extends ResourceKind>(
+    cluster: string,
+    kind: K,
+    key: string,
+    record: RecordOf[K] | undefined,
+  ): void {
+    const m = this.#members.get(cluster);
+    if (!m) return;
+    switch (kind) {
+      case 'services':
+        setOrDelete(m.services, key, record as ServiceRecord | undefined);
+        this.#markDirty(key);
+        break;
+      case 'serviceexports':
+        setOrDelete(m.exports, key, record as ExportRecord | undefined);
+        this.#markDirty(key);
+        break;
+      case 'endpointslices':
+        this.#applySlice(m, key, record as SliceRecord | undefined);
+        break;
+      case 'nodes': {
+        const old = m.nodes.get(key);
+        const next = record as NodeRecord | undefined;
+        setOrDelete(m.nodes, key, next);
+        if (old?.zone !== next?.zone || old?.region !== next?.region) {
+          for (const svc of m.nodeUsers.get(key) ?? []) this.#markDirty(svc);
+        }
+        break;
+      }
+    }
+  }
+
+  /** A member's sync state changed: every service it is part of carries it. */
+  setStatus(status: ClusterStatus): void {
+    const m = this.#members.get(status.cluster);
+    if (!m) return;
+    m.status = status;
+    for (const [key, svc] of this.#snapshot.services) {
+      if (svc.clusters.some((c) => c.cluster === status.cluster)) this.#dirty.add(key);
+    }
+    this.#clustersChanged = true;
+    this.#schedule();
+    if (this.readiness().ready && this.#readyWaiters.length > 0) {
+      // Ready means the published snapshot holds what every cluster listed.
+      this.flush();
+      for (const w of [...this.#readyWaiters]) w();
+    }
+  }
+
+  #clustersChanged = false;
+
+  #applySlice(m: Member, key: string, slice: SliceRecord | undefined): void {
+    const oldOwner = m.sliceOwner.get(key);
+    if (oldOwner !== undefined) {
+      const set = m.slices.get(oldOwner);
+      set?.delete(key);
+      if (set?.size === 0) m.slices.delete(oldOwner);
+      this.#markDirty(oldOwner);
+      m.sliceOwner.delete(key);
+    }
+    if (!slice) return;
+    const owner = `${slice.namespace}/${slice.service}`;
+    const set = m.slices.get(owner) ?? new Map<string, SliceRecord>();
+    m.slices.set(owner, set);
+    set.set(key, slice);
+    m.sliceOwner.set(key, owner);
+    for (const ep of slice.endpoints) {
+      if (ep.nodeName === undefined) continue;
+      const users = m.nodeUsers.get(ep.nodeName) ?? new Set<string>();
+      m.nodeUsers.set(ep.nodeName, users);
+      users.add(owner);
+    }
+    this.#markDirty(owner);
+  }
+
+  #markDirty(serviceKey: string): void {
+    this.#dirty.add(serviceKey);
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    this.#flushScheduled ??= setImmediate(() => {
+      this.#flushScheduled = undefined;
+      this.flush();
+    });
+  }
+
+  /** Re-merges the dirty services and publishes a snapshot if anything changed. */
+  flush(): Snapshot {
+    if (this.#flushScheduled) {
+      clearImmediate(this.#flushScheduled);
+      this.#flushScheduled = undefined;
+    }
+    const prev = this.#snapshot;
+    let services: Map<string, FederatedService> | undefined;
+    for (const key of this.#dirty) {
+      const next = this.#merge(key);
+      const old = prev.services.get(key);
+      if (next === undefined && old === undefined) continue;
+      if (next !== undefined && old !== undefined && sameRecord(old, next)) continue;
+      services ??= new Map(prev.services);
+      if (next === undefined) services.delete(key);
+      else services.set(key, next);
+    }
+    this.#dirty.clear();
+    if (!services && !this.#clustersChanged) return prev;
+    this.#clustersChanged = false;
+    const snapshot: Snapshot = {
+      version: prev.version + 1,
+      createdAt: this.#now(),
+      services: services ?? prev.services,
+      clusters: new Map([...this.#members].map(([name, m]) => [name, m.status])),
+    };
+    this.#snapshot = snapshot;
+    for (const fn of this.#subscribers) {
+      try {
+        fn(snapshot);
+      } catch (e) {
+        this.#log?.error({ err: e }, 'catalog subscriber failed');
+      }
+    }
+    return snapshot;
+  }
+
+  #merge(key: string): FederatedService | undefined {
+    const slash = key.indexOf('/');
+    const namespace = key.slice(0, slash);
+    const name = key.slice(slash + 1);
+    const inputs: MemberInput[] = [];
+    for (const m of this.#members.values()) {
+      const service = m.services.get(key);
+      if (!service) continue;
+      inputs.push({
+        cluster: m.config.name,
+        weight: m.config.weight,
+        region: m.config.region,
+        service,
+        export: m.exports.get(key),
+        slices: m.slices.get(key)?.values() ?? [],
+        nodes: m.nodes,
+        sync: m.status,
+      });
+    }
+    return mergeService(namespace, name, inputs);
+  }
+}
+
+function setOrDelete<V>(map: Map<string, V>, key: string, value: V | undefined): void {
+  if (value === undefined) map.delete(key);
+  else map.set(key, value);
+}

@@ -1,0 +1,160 @@
+// One federated service from its members, by the Multi-Cluster Services rules:
+// a cluster takes part when it exports the service; the oldest export wins type
+// and session affinity; ports are the union, and each disagreement is listed.
+// Pure: the same inputs give the same output.
+import type { ClusterStatus } from '../watch/cluster-watcher.ts';
+import type {
+  ExportRecord,
+  NodeRecord,
+  PortRecord,
+  ServiceRecord,
+  SliceRecord,
+} from '../watch/records.ts';
+import type { ClusterMember, Conflict, Endpoint, FederatedService } from './model.ts';
+
+export interface MemberInput {
+  readonly cluster: string;
+  readonly weight: number;
+  /** The configured region: for endpoints whose node carries no region label. */
+  readonly region: string | undefined;
+  readonly service: ServiceRecord | undefined;
+  readonly export: ExportRecord | undefined;
+  readonly slices: Iterable<SliceRecord>;
+  readonly nodes: ReadonlyMap<string, NodeRecord>;
+  readonly sync: ClusterStatus;
+}
+
+interface Exported {
+  input: MemberInput;
+  service: ServiceRecord;
+  exportedAt: number;
+}
+
+/** When the cluster exports the service, and whether it does at all. */
+function exportedAt(m: MemberInput): number | undefined {
+  const svc = m.service;
+  if (!svc || svc.externalName) return undefined;
+  if (m.export) return m.export.createdAt;
+  if (svc.federate) return svc.createdAt;
+  return undefined;
+}
+
+const portKey = (p: PortRecord) => (p.name !== '' ? `name:${p.name}` : `${p.protocol}/${p.port}`);
+const portText = (p: PortRecord) => `${p.name || '(unnamed)'} ${p.port}/${p.protocol}`;
+const isoTime = (ms: number) => (ms > 0 ? new Date(ms).toISOString() : 'unknown time');
+
+export function mergeService(
+  namespace: string,
+  name: string,
+  members: readonly MemberInput[],
+): FederatedService | undefined {
+  const exported: Exported[] = [];
+  for (const input of members) {
+    const at = exportedAt(input);
+    if (at !== undefined) exported.push({ input, service: input.service!, exportedAt: at });
+  }
+  if (exported.length === 0) return undefined;
+  // Oldest export first; ties by cluster name so every replica picks the same winner.
+  const byAge = [...exported].sort(
+    (a, b) => a.exportedAt - b.exportedAt || a.input.cluster.localeCompare(b.input.cluster),
+  );
+  const oldest = byAge[0]!;
+  const conflicts: Conflict[] = [];
+
+  const typeOf = (s: ServiceRecord) => (s.headless ? 'Headless' : 'ClusterSetIP');
+  const type = typeOf(oldest.service);
+  const typeDiffers = byAge.filter((e) => typeOf(e.service) !== type).map((e) => e.input.cluster);
+  if (typeDiffers.length > 0) {
+    conflicts.push({
+      field: 'type',
+      clusters: typeDiffers,
+      reason: `${typeDiffers.join(', ')} export${typeDiffers.length > 1 ? '' : 's'} a ${type === 'Headless' ? 'ClusterSetIP' : 'Headless'} service; the oldest export (${oldest.input.cluster}, ${isoTime(oldest.exportedAt)}) is ${type}`,
+    });
+  }
+  const affinity = oldest.service.sessionAffinity;
+  const affinityDiffers = byAge
+    .filter((e) => e.service.sessionAffinity !== affinity)
+    .map((e) => e.input.cluster);
+  if (affinityDiffers.length > 0) {
+    conflicts.push({
+      field: 'sessionAffinity',
+      clusters: affinityDiffers,
+      reason: `sessionAffinity differs in ${affinityDiffers.join(', ')}; the oldest export (${oldest.input.cluster}) says ${affinity}`,
+    });
+  }
+
+  const ports = new Map<string, { port: PortRecord; cluster: string }>();
+  const portConflicts = new Map<string, { clusters: Set<string>; reasons: string[] }>();
+  for (const e of byAge) {
+    for (const p of e.service.ports) {
+      const key = portKey(p);
+      const have = ports.get(key);
+      if (!have) {
+        ports.set(key, { port: p, cluster: e.input.cluster });
+      } else if (have.port.port !== p.port || have.port.protocol !== p.protocol) {
+        const c = portConflicts.get(key) ?? { clusters: new Set(), reasons: [] };
+        c.clusters.add(e.input.cluster);
+        c.reasons.push(
+          `${e.input.cluster} has port ${portText(p)}, the older export (${have.cluster}) has ${portText(have.port)}`,
+        );
+        portConflicts.set(key, c);
+      }
+    }
+  }
+  for (const c of portConflicts.values()) {
+    conflicts.push({ field: 'ports', clusters: [...c.clusters], reason: c.reasons.join('; ') });
+  }
+
+  const hosts = new Set<string>();
+  for (const e of byAge) for (const h of e.service.hosts) hosts.add(h);
+
+  const clusters: ClusterMember[] = exported
+    .map((e) => ({
+      cluster: e.input.cluster,
+      weight: e.input.weight,
+      exportedAt: e.exportedAt,
+      endpoints: endpointsOf(e.input),
+      ingress: e.service.ingress,
+      sync: e.input.sync,
+    }))
+    .sort((a, b) => a.cluster.localeCompare(b.cluster));
+
+  return {
+    key: `${namespace}/${name}`,
+    namespace,
+    name,
+    type,
+    sessionAffinity: affinity,
+    ports: [...ports.values()].map((p) => p.port),
+    hosts: [...hosts].sort(),
+    clusters,
+    conflicts,
+  };
+}
+
+/**
+ * The cluster's endpoints across its slices. During a slice rewrite an address
+ * can sit in two slices: it is listed once, its ready copy preferred.
+ */
+function endpointsOf(m: MemberInput): Endpoint[] {
+  const slices = [...m.slices].sort((a, b) => a.name.localeCompare(b.name));
+  const byAddress = new Map<string, Endpoint>();
+  for (const slice of slices) {
+    for (const ep of slice.endpoints) {
+      const node = ep.nodeName !== undefined ? m.nodes.get(ep.nodeName) : undefined;
+      const endpoint: Endpoint = {
+        addresses: ep.addresses,
+        addressType: slice.addressType,
+        ports: slice.ports,
+        conditions: ep.conditions,
+        locality: { region: node?.region ?? m.region, zone: ep.zone ?? node?.zone },
+        hostname: ep.hostname,
+        nodeName: ep.nodeName,
+      };
+      const key = `${slice.addressType}/${ep.addresses[0]}`;
+      const have = byAddress.get(key);
+      if (!have || (!have.conditions.ready && ep.conditions.ready)) byAddress.set(key, endpoint);
+    }
+  }
+  return [...byAddress.values()];
+}
