@@ -71,12 +71,16 @@ const listen = z.codec(
 const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
   error: 'expected a DNS label: lower-case letters, digits and -, at most 63',
 });
-const dnsName = z
-  .string()
-  .regex(/^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.?$/, {
-    error: 'expected a DNS name such as example.com',
-  })
-  .transform((s) => s.replace(/\.$/, ''));
+/** A DNS name; a trailing dot is accepted and dropped. */
+const dnsName = z.codec(
+  z
+    .string()
+    .regex(/^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.?$/, {
+      error: 'expected a DNS name such as example.com',
+    }),
+  z.string(),
+  { decode: (s) => s.replace(/\.$/, ''), encode: (s) => s },
+);
 const cidr = z.union([z.cidrv4(), z.cidrv6()], {
   error: 'expected an IPv4 or IPv6 CIDR such as 10.0.0.0/8 or 2001:db8::/32',
 });

@@ -1,0 +1,213 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as D from './defaults.ts';
+import { ConfigError, effectiveConfig, parseConfig } from './load.ts';
+import { configJsonSchema, formatDuration, parseDuration } from './schema.ts';
+
+const KUBECONFIG = `apiVersion: v1
+kind: Config
+clusters:
+  - name: c1
+    cluster: { server: https://127.0.0.1:6443 }
+contexts:
+  - name: one
+    context: { cluster: c1, user: u1 }
+  - name: two
+    context: { cluster: c1, user: u1 }
+current-context: one
+users:
+  - name: u1
+    user: { token: abc }
+`;
+
+let dir: string;
+let source: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'fedgate-config-'));
+  writeFileSync(join(dir, 'a.kubeconfig'), KUBECONFIG);
+  writeFileSync(join(dir, 'b.kubeconfig'), KUBECONFIG);
+  source = join(dir, 'fedgate.yaml');
+});
+
+const MINIMAL = `federation: { name: galaxy, domain: example.test }
+clusters:
+  - { name: alpha, kubeconfig: a.kubeconfig }
+`;
+
+function problems(text: string): readonly string[] {
+  try {
+    parseConfig(text, source);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    expect((e as ConfigError).code).toBe('CONFIG_INVALID');
+    return (e as ConfigError).problems;
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+describe('parseConfig', () => {
+  it('fills every default from the named constants', () => {
+    const c = parseConfig(MINIMAL, source);
+    expect(c.federation.clustersetZone).toBe(D.DEFAULT_CLUSTERSET_ZONE);
+    expect(c.clusters[0]!.kubeconfig).toBe(join(dir, 'a.kubeconfig'));
+    expect(c.clusters[0]!.weight).toBe(D.DEFAULT_CLUSTER_WEIGHT);
+    expect(c.dns.listen).toEqual({ host: '0.0.0.0', port: 5353 });
+    expect(c.dns.ttl).toBe(D.DEFAULT_DNS_TTL_MS);
+    expect(c.routing.overprovisioning).toBe(D.DEFAULT_OVERPROVISIONING);
+    expect(c.routing.panicThreshold).toBe(D.DEFAULT_PANIC_THRESHOLD);
+    expect(c.health.active.interval).toBe(D.DEFAULT_HEALTH_INTERVAL_MS);
+    expect(c.health.outlier.baseEjectionTime).toBe(D.DEFAULT_OUTLIER_BASE_EJECTION_MS);
+    expect(c.watch.startupTimeout).toBe(D.DEFAULT_STARTUP_TIMEOUT_MS);
+    expect(c.watch.silenceLimit).toBe(D.DEFAULT_WATCH_SILENCE_LIMIT_MS);
+  });
+
+  it('freezes the result all the way down', () => {
+    const c = parseConfig(MINIMAL, source);
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.clusters[0])).toBe(true);
+    expect(Object.isFrozen(c.dns.listen)).toBe(true);
+    expect(() => {
+      (c.clusters as unknown as unknown[]).push({});
+    }).toThrow(TypeError);
+  });
+
+  it('reads every block: localities v4 and v6, listeners, durations, contexts', () => {
+    const c = parseConfig(
+      `${MINIMAL}  - { name: beta, kubeconfig: b.kubeconfig, context: two, region: eu-west, weight: 2 }
+self: { region: us-east, zone: us-east-a }
+localities:
+  - { cidr: 10.1.0.0/16, region: us-east, zone: us-east-a }
+  - { cidr: "2001:db8::/32", region: eu-west }
+dns: { listen: "[::1]:53", ttl: 1500ms, addressing: ingress }
+http: { listen: 127.0.0.1:8443, aliases: { www.example.com: shop/web } }
+admin: { listen: localhost:9999 }
+routing: { overprovisioning: 1.2, failoverOrder: { us-east: [eu-west] }, picker: maglev, hashOn: "header:x-user" }
+health: { active: { interval: 2s, timeout: 250ms }, outlier: { consecutive5xx: 3 } }
+watch: { startupTimeout: 1m, silenceLimit: 1.5m }
+`,
+      source,
+    );
+    expect(c.clusters[1]).toMatchObject({ context: 'two', region: 'eu-west', weight: 2 });
+    expect(c.localities.map((l) => l.cidr)).toEqual(['10.1.0.0/16', '2001:db8::/32']);
+    expect(c.dns.listen).toEqual({ host: '::1', port: 53 });
+    expect(c.dns.ttl).toBe(1500);
+    expect(c.admin.listen).toEqual({ host: 'localhost', port: 9999 });
+    expect(c.health.active.timeout).toBe(250);
+    expect(c.watch.startupTimeout).toBe(60_000);
+    expect(c.watch.silenceLimit).toBe(90_000);
+    expect(c.routing.hashOn).toBe('header:x-user');
+  });
+
+  it('names the path and the problem of each bad field', () => {
+    const p = problems(`federation: { name: Galaxy, domain: example.test }
+clusters:
+  - { name: alpha, kubeconfig: a.kubeconfig, weight: 0, colour: blue }
+localities: [{ cidr: 10.0.0.0/33, region: us-east }]
+dns: { ttl: 30 seconds, listen: "1.2.3.4:70000" }
+routing: { panicThreshold: 2 }
+`);
+    expect(p).toContain(
+      'federation.name: expected a DNS label: lower-case letters, digits and -, at most 63',
+    );
+    expect(p).toContain('clusters[0].colour: unknown field');
+    expect(p.some((x) => x.startsWith('clusters[0].weight: '))).toBe(true);
+    expect(p.some((x) => x.startsWith('localities[0].cidr: expected an IPv4 or IPv6 CIDR'))).toBe(
+      true,
+    );
+    expect(p).toContain('dns.ttl: expected a duration such as 500ms, 30s, 2m or 1h');
+    expect(p.some((x) => x.startsWith('dns.listen: expected an address and port'))).toBe(true);
+    expect(p.some((x) => x.startsWith('routing.panicThreshold: '))).toBe(true);
+  });
+
+  it('says which required field is missing', () => {
+    expect(problems('federation: { name: galaxy }\n')).toEqual([
+      'federation.domain: required',
+      'clusters: required',
+    ]);
+  });
+
+  it('reports a missing kubeconfig file with its absolute path', () => {
+    const p = problems(`${MINIMAL}  - { name: beta, kubeconfig: nope/beta.kubeconfig }\n`);
+    expect(p).toEqual([`clusters[1].kubeconfig: file not found: ${join(dir, 'nope/beta.kubeconfig')}`]);
+  });
+
+  it('reports an unknown context, duplicate names and a zone without region', () => {
+    const p = problems(`${MINIMAL}  - { name: alpha, kubeconfig: b.kubeconfig, context: three }
+self: { zone: us-east-a }
+`);
+    expect(p).toContain('clusters[1].name: "alpha" is already clusters[0].name');
+    expect(p).toContain(
+      `clusters[1].context: no context "three" in ${join(dir, 'b.kubeconfig')} (it has: one, two)`,
+    );
+    expect(p).toContain('self.region: required when self.zone is set');
+  });
+
+  it('rejects YAML that does not parse, and an empty file', () => {
+    expect(problems('federation: [unclosed\n')[0]).toMatch(/^YAML line \d+: /);
+    expect(problems('')).toEqual(['the file is empty']);
+  });
+});
+
+describe('effectiveConfig', () => {
+  it('prints what a user writes, and parses back to the same config', () => {
+    const c = parseConfig(`${MINIMAL}dns: { ttl: 90s }\n`, source);
+    const eff = effectiveConfig(c);
+    expect(eff.dns?.ttl).toBe('90s');
+    expect(eff.dns?.listen).toBe('0.0.0.0:5353');
+    const again = parseConfig(JSON.stringify(eff), source);
+    expect(again).toEqual(c);
+  });
+
+  it('writes an IPv6 listener in brackets', () => {
+    const c = parseConfig(`${MINIMAL}admin: { listen: "[::]:9090" }\n`, source);
+    expect(effectiveConfig(c).admin?.listen).toBe('[::]:9090');
+  });
+});
+
+describe('durations', () => {
+  it('round-trips through the largest whole unit', () => {
+    expect(parseDuration('1.5s')).toBe(1500);
+    expect(parseDuration('2m')).toBe(120_000);
+    expect(formatDuration(120_000)).toBe('2m');
+    expect(formatDuration(1500)).toBe('1500ms');
+    expect(formatDuration(3_600_000)).toBe('1h');
+  });
+});
+
+describe('JSON Schema', () => {
+  it('deploy/fedgate.schema.json is the generated schema (run: fedgate config-schema)', () => {
+    const file = new URL('../../deploy/fedgate.schema.json', import.meta.url);
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(configJsonSchema());
+  });
+
+  it('describes durations and listeners as the strings a user writes', () => {
+    const schema = configJsonSchema() as {
+      properties: Record<string, { properties: Record<string, { type?: string }> }>;
+    };
+    expect(schema.properties.dns!.properties.ttl!.type).toBe('string');
+    expect(schema.properties.admin!.properties.listen!.type).toBe('string');
+  });
+});
+
+describe('README', () => {
+  it('lists every default constant in its configuration section', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const missing = Object.keys(D).filter((name) => !readme.includes(name));
+    expect(missing).toEqual([]);
+  });
+
+  it('its example configuration is valid', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const block = /```yaml\n# fedgate\.yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(block, 'README has a ```yaml block starting "# fedgate.yaml"').toBeDefined();
+    const doc = parse(block!) as { clusters: { kubeconfig: string }[] };
+    for (const c of doc.clusters) {
+      writeFileSync(join(dir, c.kubeconfig), KUBECONFIG.replaceAll(': one', ': alpha'));
+    }
+    expect(() => parseConfig(block!, source)).not.toThrow();
+  });
+});
