@@ -1,0 +1,191 @@
+import { describe, expect, it } from 'vitest';
+import type { ClusterStatus } from '../watch/cluster-watcher.ts';
+import type { ServiceRecord, SliceRecord } from '../watch/records.ts';
+import { Catalog } from './catalog.ts';
+import type { Snapshot } from './model.ts';
+
+const CLUSTERS = [
+  { name: 'a', weight: 1, region: 'r1' },
+  { name: 'b', weight: 2, region: 'r2' },
+];
+
+function svc(name: string, over: Partial<ServiceRecord> = {}): ServiceRecord {
+  return {
+    namespace: 'ns',
+    name,
+    createdAt: 1000,
+    headless: false,
+    externalName: false,
+    ports: [{ name: 'http', protocol: 'TCP', port: 80 }],
+    sessionAffinity: 'None',
+    federate: true,
+    hosts: [],
+    ingress: [],
+    ...over,
+  };
+}
+
+function slice(service: string, name: string, addresses: string[], node?: string): SliceRecord {
+  return {
+    namespace: 'ns',
+    name,
+    service,
+    addressType: 'IPv4',
+    ports: [{ name: 'http', protocol: 'TCP', port: 8080 }],
+    endpoints: addresses.map((a) => ({
+      addresses: [a],
+      conditions: { ready: true, serving: true, terminating: false },
+      ...(node ? { nodeName: node } : {}),
+    })),
+  };
+}
+
+const status = (cluster: string, over: Partial<ClusterStatus> = {}): ClusterStatus => ({
+  cluster,
+  state: 'synced',
+  syncedOnce: true,
+  lastSyncAt: 1,
+  error: undefined,
+  exportMode: 'ServiceExport',
+  ...over,
+});
+
+describe('Catalog', () => {
+  it('publishes one snapshot for a burst, and keeps unchanged services identical', () => {
+    const c = new Catalog({ clusters: CLUSTERS });
+    const seen: Snapshot[] = [];
+    c.subscribe((s) => seen.push(s));
+    c.apply('a', 'services', 'ns/x', svc('x'));
+    c.apply('a', 'services', 'ns/y', svc('y'));
+    c.apply('a', 'endpointslices', 'ns/x-1', slice('x', 'x-1', ['10.0.0.1']));
+    c.flush();
+    expect(seen).toHaveLength(1);
+    const first = seen[0]!;
+    expect([...first.services.keys()].sort()).toEqual(['ns/x', 'ns/y']);
+    c.apply('a', 'endpointslices', 'ns/x-1', slice('x', 'x-1', ['10.0.0.1', '10.0.0.2']));
+    const second = c.flush();
+    expect(second.version).toBe(first.version + 1);
+    expect(second.services.get('ns/y')).toBe(first.services.get('ns/y'));
+    expect(second.services.get('ns/x')!.clusters[0]!.endpoints).toHaveLength(2);
+    // The first snapshot is untouched.
+    expect(first.services.get('ns/x')!.clusters[0]!.endpoints).toHaveLength(1);
+  });
+
+  it('publishes nothing for a change that changes nothing', () => {
+    const c = new Catalog({ clusters: CLUSTERS });
+    c.apply('a', 'services', 'ns/x', svc('x'));
+    const s1 = c.flush();
+    c.apply('a', 'services', 'ns/x', svc('x'));
+    c.apply('a', 'nodes', 'n9', { name: 'n9', zone: 'z' });
+    expect(c.flush()).toBe(s1);
+  });
+
+  it('publishes on its own, on the next turn of the event loop', async () => {
+    const c = new Catalog({ clusters: CLUSTERS });
+    const got = new Promise<Snapshot>((resolve) => c.subscribe(resolve));
+    c.apply('b', 'services', 'ns/x', svc('x'));
+    expect((await got).services.has('ns/x')).toBe(true);
+  });
+
+  it('re-merges the services on a node whose zone changes', () => {
+    const c = new Catalog({ clusters: CLUSTERS });
+    c.apply('a', 'nodes', 'n1', { name: 'n1', zone: 'z1' });
+    c.apply('a', 'services', 'ns/x', svc('x'));
+    c.apply('a', 'endpointslices', 'ns/x-1', slice('x', 'x-1', ['10.0.0.1'], 'n1'));
+    expect(c.flush().services.get('ns/x')!.clusters[0]!.endpoints[0]!.locality.zone).toBe('z1');
+    c.apply('a', 'nodes', 'n1', { name: 'n1', zone: 'z2' });
+    expect(c.flush().services.get('ns/x')!.clusters[0]!.endpoints[0]!.locality.zone).toBe('z2');
+  });
+
+  it('moves a slice whose service label changes', () => {
+    const c = new Catalog({ clusters: CLUSTERS });
+    c.apply('a', 'services', 'ns/x', svc('x'));
+    c.apply('a', 'services', 'ns/y', svc('y'));
+    c.apply('a', 'endpointslices', 'ns/s', slice('x', 's', ['10.0.0.1']));
+    c.flush();
+    c.apply('a', 'endpointslices', 'ns/s', slice('y', 's', ['10.0.0.1']));
+    const s = c.flush();
+    expect(s.services.get('ns/x')!.clusters[0]!.endpoints).toHaveLength(0);
+    expect(s.services.get('ns/y')!.clusters[0]!.endpoints).toHaveLength(1);
+  });
+
+  it('marks a stale cluster in its services and keeps its endpoints', () => {
+    const c = new Catalog({ clusters: CLUSTERS });
+    c.apply('a', 'services', 'ns/x', svc('x'));
+    c.apply('a', 'endpointslices', 'ns/x-1', slice('x', 'x-1', ['10.0.0.1']));
+    c.setStatus(status('a'));
+    c.flush();
+    c.setStatus(
+      status('a', {
+        state: 'stale',
+        lastSyncAt: 42,
+        error: { code: 'CLUSTER_UNREACHABLE', message: 'down' },
+      }),
+    );
+    const s = c.flush();
+    const member = s.services.get('ns/x')!.clusters[0]!;
+    expect(member.sync.state).toBe('stale');
+    expect(member.sync.lastSyncAt).toBe(42);
+    expect(member.endpoints).toHaveLength(1);
+    expect(s.clusters.get('a')!.state).toBe('stale');
+  });
+
+  it('is ready when every cluster has synced once, or reports the missing at the timeout', async () => {
+    const c = new Catalog({ clusters: CLUSTERS });
+    c.setStatus(status('a'));
+    const r = await c.whenReady(20);
+    expect(r).toEqual({ ready: false, missing: ['b'], timedOut: true });
+    const waiting = c.whenReady(10_000);
+    c.apply('b', 'services', 'ns/x', svc('x'));
+    c.setStatus(status('b'));
+    expect(await waiting).toEqual({ ready: true, missing: [], timedOut: false });
+    // Ready means the snapshot already holds what was listed.
+    expect(c.current().services.has('ns/x')).toBe(true);
+  });
+
+  it('applied incrementally, ends equal to a catalog built from the final state (seeded)', () => {
+    // mulberry32: a seeded source, so a failure replays exactly.
+    let seed = 0x5eed_f00d;
+    const rand = () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    const names = ['p', 'q', 'r', 's'];
+    const clusters = ['a', 'b'];
+    const incremental = new Catalog({ clusters: CLUSTERS });
+    const state = new Map<string, ServiceRecord | SliceRecord | undefined>();
+    for (let i = 0; i < 2000; i++) {
+      const cluster = pick(clusters);
+      const name = pick(names);
+      const roll = rand();
+      if (roll < 0.3) {
+        const rec =
+          rand() < 0.2 ? undefined : svc(name, { headless: rand() < 0.3, createdAt: pick([1, 2]) });
+        incremental.apply(cluster, 'services', `ns/${name}`, rec);
+        state.set(`${cluster}|services|ns/${name}`, rec);
+      } else {
+        const sliceName = `${name}-${pick(['1', '2'])}`;
+        const owner = rand() < 0.1 ? pick(names) : name;
+        const rec =
+          rand() < 0.2
+            ? undefined
+            : slice(owner, sliceName, [`10.0.${Math.floor(rand() * 4)}.1`, `10.1.0.${i % 3}`]);
+        incremental.apply(cluster, 'endpointslices', `ns/${sliceName}`, rec);
+        state.set(`${cluster}|endpointslices|ns/${sliceName}`, rec);
+      }
+      if (rand() < 0.1) incremental.flush();
+    }
+    const rebuilt = new Catalog({ clusters: CLUSTERS });
+    for (const [k, rec] of state) {
+      const [cluster, kind, key] = k.split('|') as [string, 'services' | 'endpointslices', string];
+      rebuilt.apply(cluster, kind, key, rec);
+    }
+    const a = incremental.flush();
+    const b = rebuilt.flush();
+    expect([...a.services.keys()].sort()).toEqual([...b.services.keys()].sort());
+    for (const [key, fs] of b.services) expect(a.services.get(key)).toEqual(fs);
+  });
+});
