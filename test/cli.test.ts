@@ -1,57 +1,10 @@
-// The fedgate command line, run as a user runs it: a child process, its output and exit code.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fedgate, start } from './helpers/cli.ts';
 import { waitFor } from './helpers/wait.ts';
-
-const ROOT = new URL('..', import.meta.url).pathname;
-const CLI = join(ROOT, 'src/cli.ts');
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function fedgate(args: string[], timeoutMs = 30_000): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { cwd: ROOT, timeout: timeoutMs },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-/** Starts a long-running command and collects its output. */
-function start(
-  command: string,
-  args: string[],
-): { child: ChildProcess; out: () => string; exited: Promise<number | null> } {
-  const child = spawn(command, args, {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const exited = new Promise<number | null>((resolve) =>
-    child.on('close', (code) => resolve(code)),
-  );
-  return { child, out: () => out, exited };
-}
 
 describe('fedgate CLI', () => {
   it('runs on the pinned Node 24', () => {

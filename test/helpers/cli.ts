@@ -1,0 +1,49 @@
+// Runs the fedgate command line as a user does: a child process, its output and exit code.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+export const ROOT = new URL('../..', import.meta.url).pathname;
+export const CLI = join(ROOT, 'src/cli.ts');
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function fedgate(args: string[], timeoutMs = 30_000): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { cwd: ROOT, timeout: timeoutMs },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** Starts a long-running command and collects its output. */
+export function start(
+  command: string,
+  args: string[],
+): { child: ChildProcess; out: () => string; exited: Promise<number | null> } {
+  const child = spawn(command, args, {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('close', (code) => resolve(code)),
+  );
+  return { child, out: () => out, exited };
+}
