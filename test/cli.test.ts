@@ -103,6 +103,14 @@ describe('npm start', () => {
     expect(kubeconfig).toContain('token:');
   });
 
+  it('writes a fedgate config for the federation that check-config accepts', async () => {
+    expect(run.out()).toContain('start --config');
+    const check = await fedgate(['check-config', join(dir, 'fedgate.yaml')]);
+    expect(check.stderr).toBe('');
+    expect(check.code).toBe(0);
+    expect(check.stdout).toContain(join(dir, 'gamma.kubeconfig'));
+  });
+
   it('is driven by localfed ctl, and stops cleanly on SIGINT', async () => {
     const fail = await fedgate(['localfed', 'ctl', '--dir', dir, 'fail-zone', 'us-east-a']);
     expect(fail.code).toBe(0);

@@ -1,6 +1,6 @@
 // `fedgate localfed up` and `fedgate localfed ctl`.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { basename, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../cli-support.ts';
 import { UsageError } from '../cli-support.ts';
@@ -159,6 +159,9 @@ function summary(
   if (pod) lines.push(`  curl http://${pod.ip}:${pod.ports[0]}/`);
   lines.push(`  ${ctl} status`);
   lines.push(`  ${ctl} fail-zone ${first.zones[0]}     (then: restore-zone ${first.zones[0]})`);
+  lines.push(
+    `  npm run fedgate -- start --config ${rel(join(dir, FEDGATE_CONFIG_FILE))}   (then: curl http://127.0.0.1:9090/catalog)`,
+  );
   lines.push('', 'Press Ctrl-C to stop.', '');
   return `${lines.join('\n')}\n`;
 }
