@@ -90,6 +90,7 @@ export class ResourceWatch<K extends ResourceKind> {
     let goneStreak = 0;
     while (!signal.aborted) {
       let session: Awaited<ReturnType<ApiClient['session']>> | undefined;
+      let opened = false;
       try {
         session = await this.#client.session();
         if (rv === undefined) rv = await this.#list(session, path, params, signal);
@@ -100,7 +101,10 @@ export class ResourceWatch<K extends ResourceKind> {
           path,
           { ...params, resourceVersion: rv, timeoutSeconds },
           this.#opts.silenceLimitMs,
-          () => this.#sink.contact(),
+          () => {
+            opened = true;
+            this.#sink.contact();
+          },
           (e) => {
             const next = resourceVersionOf(e.object);
             if (e.type !== 'BOOKMARK') this.#event(e.type, e.object);
@@ -119,6 +123,9 @@ export class ResourceWatch<K extends ResourceKind> {
           await this.#pause(this.#backoff.next());
           continue;
         }
+        // An open watch that went quiet (no bookmarks from this server): the
+        // watchdog's routine restart, not an outage. A watch that never opened is.
+        if (e instanceof SilenceError && opened) continue;
         if (e instanceof NotServedError && this.kind === 'serviceexports') {
           rv = undefined;
           this.#replace(new Map());
