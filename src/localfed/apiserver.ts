@@ -352,7 +352,7 @@ export class ApiServer {
 
     let all: KubeObject[];
     try {
-      all = store.listAt(resource, rev, namespace);
+      all = store.listAt(resource, rev, namespace, false);
     } catch (e) {
       if (!(e instanceof Expired)) throw e;
       if (cont) {

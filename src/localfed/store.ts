@@ -63,8 +63,13 @@ export class ClusterStore {
     return obj ? clone(obj) : undefined;
   }
 
-  /** Current objects of one type, sorted by key (etcd order), optionally in one namespace. */
-  list(resource: string, namespace?: string): KubeObject[] {
+  /**
+   * Current objects of one type, sorted by key (etcd order), optionally in one
+   * namespace. `copy: false` hands out the stored objects themselves, for a
+   * caller that only serializes them: cloning 2,000 objects per page was most
+   * of a large list's cost.
+   */
+  list(resource: string, namespace?: string, copy = true): KubeObject[] {
     const table = this.#tables.get(resource);
     if (!table) return [];
     const out: KubeObject[] = [];
@@ -72,15 +77,16 @@ export class ClusterStore {
       if (namespace && obj.metadata.namespace !== namespace) continue;
       out.push(obj);
     }
-    return sortByKey(out).map(clone);
+    const sorted = sortByKey(out);
+    return copy ? sorted.map(clone) : sorted;
   }
 
   /**
    * Objects of one type as they were at revision `rev`, rebuilt by undoing the
    * retained history. Throws Expired when that revision has been compacted away.
    */
-  listAt(resource: string, rev: number, namespace?: string): KubeObject[] {
-    if (rev >= this.#rev) return this.list(resource, namespace);
+  listAt(resource: string, rev: number, namespace?: string, copy = true): KubeObject[] {
+    if (rev >= this.#rev) return this.list(resource, namespace, copy);
     if (rev < this.#compactedRev) throw new Expired(`revision ${rev} has been compacted`);
     const state = new Map(this.#tables.get(resource) ?? []);
     for (let i = this.#history.length - 1; i >= 0; i--) {
@@ -91,7 +97,8 @@ export class ClusterStore {
       else state.set(c.key, c.prev!);
     }
     const out = [...state.values()].filter((o) => !namespace || o.metadata.namespace === namespace);
-    return sortByKey(out).map(clone);
+    const sorted = sortByKey(out);
+    return copy ? sorted.map(clone) : sorted;
   }
 
   /** Changes after `rev` (any type), or Expired when some were compacted away. */
