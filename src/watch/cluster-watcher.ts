@@ -97,7 +97,7 @@ export class ClusterWatcher {
         {
           change: (key, record) => this.#sink.change(this.name, kind, key, record),
           listed: () => this.#update(kind, { listed: true, failing: undefined, absent: false }),
-          contact: () => this.#contact(kind),
+          contact: () => this.#contact(),
           failed: (err) => this.#update(kind, { failing: err }),
           absent: () => this.#update(kind, { listed: true, failing: undefined, absent: true }),
         },
@@ -133,11 +133,12 @@ export class ClusterWatcher {
     await Promise.all(this.#watches.map((w) => w.stop()));
   }
 
-  #contact(kind: ResourceKind): void {
+  #contact(): void {
     this.#lastContact = this.#now();
-    const s = this.#kinds.get(kind)!;
-    if (s.failing && s.listed) this.#update(kind, { failing: undefined });
-    else if (this.#status.state === 'synced') {
+    // Contact alone (a list page, an open watch) does not end a failure: the
+    // records may still be older than the server's until the relist that
+    // follows every failure completes, and listed() ends it.
+    if (this.#status.state === 'synced') {
       // Keep lastSyncAt current without publishing a new status for every bookmark.
       this.#status = { ...this.#status, lastSyncAt: this.#lastContact };
     }
@@ -190,8 +191,11 @@ export class ClusterWatcher {
       this.#log.info({ staleForMs: now - (prev.lastSyncAt ?? now) }, 'member API back in sync');
     } else if (state === 'synced' && prev.state === 'syncing') {
       this.#log.info({ exportMode }, 'member cluster synced');
-    } else if (error && prev.error?.message !== error.message) {
-      // Still failing, differently: one warning per outage is enough.
+    } else if (error && prev.error?.code !== error.code) {
+      // A new kind of failure (e.g. 401 before the first sync) is worth a warning...
+      this.#log.warn({ code: error.code, err: error.message }, 'member API failing');
+    } else if (error) {
+      // ...the same failure on another resource or retry is not.
       this.#log.debug({ code: error.code, err: error.message }, 'member API failing');
     }
     this.#sink.status(this.#status);

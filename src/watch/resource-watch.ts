@@ -133,6 +133,12 @@ export class ResourceWatch<K extends ResourceKind> {
           await this.#pause(this.#opts.absentRecheckMs);
           continue;
         }
+        // After a failure, relist rather than resume the watch from rv: only a
+        // complete list proves the records match the server again, and its end
+        // (listed()) is what ends the failure. Resuming made the cluster "synced"
+        // as soon as the watch reopened, while it still held the pre-outage state
+        // (e.g. until the 410 for a compacted rv and its relist had arrived).
+        rv = undefined;
         this.#sink.failed(asError(e, this.#client.cluster, this.kind));
         await this.#pause(this.#backoff.next());
       } finally {
