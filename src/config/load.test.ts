@@ -1,8 +1,8 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import * as D from './defaults.ts';
 import { ConfigError, effectiveConfig, parseConfig } from './load.ts';
 import { configJsonSchema, formatDuration, parseDuration } from './schema.ts';
@@ -132,7 +132,9 @@ routing: { panicThreshold: 2 }
 
   it('reports a missing kubeconfig file with its absolute path', () => {
     const p = problems(`${MINIMAL}  - { name: beta, kubeconfig: nope/beta.kubeconfig }\n`);
-    expect(p).toEqual([`clusters[1].kubeconfig: file not found: ${join(dir, 'nope/beta.kubeconfig')}`]);
+    expect(p).toEqual([
+      `clusters[1].kubeconfig: file not found: ${join(dir, 'nope/beta.kubeconfig')}`,
+    ]);
   });
 
   it('reports an unknown context, duplicate names and a zone without region', () => {
