@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { ClusterStatus } from '../watch/cluster-watcher.ts';
 import type { ServiceRecord, SliceRecord } from '../watch/records.ts';
 import { Catalog } from './catalog.ts';
 import type { Snapshot } from './model.ts';
+import { clusterStatus } from './testing.ts';
 
 const CLUSTERS = [
   { name: 'a', weight: 1, region: 'r1' },
@@ -40,15 +40,7 @@ function slice(service: string, name: string, addresses: string[], node?: string
   };
 }
 
-const status = (cluster: string, over: Partial<ClusterStatus> = {}): ClusterStatus => ({
-  cluster,
-  state: 'synced',
-  syncedOnce: true,
-  lastSyncAt: 1,
-  error: undefined,
-  exportMode: 'ServiceExport',
-  ...over,
-});
+const status = clusterStatus;
 
 describe('Catalog', () => {
   it('publishes one snapshot for a burst, and keeps unchanged services identical', () => {

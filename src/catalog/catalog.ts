@@ -51,6 +51,8 @@ export class Catalog {
   readonly #subscribers = new Set<Subscriber>();
   readonly #dirty = new Set<string>();
   #flushScheduled: NodeJS.Immediate | undefined;
+  /** A member's status changed since the last snapshot. */
+  #clustersChanged = false;
   #snapshot: Snapshot;
   #readyWaiters: Array<() => void> = [];
 
@@ -170,8 +172,6 @@ export class Catalog {
       for (const w of [...this.#readyWaiters]) w();
     }
   }
-
-  #clustersChanged = false;
 
   #applySlice(m: Member, key: string, slice: SliceRecord | undefined): void {
     const oldOwner = m.sliceOwner.get(key);

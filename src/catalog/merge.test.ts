@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { ClusterStatus } from '../watch/cluster-watcher.ts';
 import type { NodeRecord, ServiceRecord, SliceRecord } from '../watch/records.ts';
 import { type MemberInput, mergeService } from './merge.ts';
-
-const sync = (cluster: string): ClusterStatus => ({
-  cluster,
-  state: 'synced',
-  syncedOnce: true,
-  lastSyncAt: 1,
-  error: undefined,
-  exportMode: 'ServiceExport',
-});
+import { clusterStatus } from './testing.ts';
 
 function svc(over: Partial<ServiceRecord> = {}): ServiceRecord {
   return {
@@ -37,7 +28,7 @@ function member(cluster: string, over: Partial<MemberInput> = {}): MemberInput {
     export: { namespace: 'shop', name: 'web', createdAt: 5000 },
     slices: [],
     nodes: new Map(),
-    sync: sync(cluster),
+    sync: clusterStatus(cluster),
     ...over,
   };
 }

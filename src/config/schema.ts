@@ -41,29 +41,29 @@ export interface ListenAddress {
 
 const LISTEN = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/;
 
+/** Only for text that matched LISTEN. */
+function parseListen(s: string): ListenAddress {
+  const m = LISTEN.exec(s)!;
+  return { host: m[1] ?? m[2]!, port: Number(m[3]) };
+}
+
 /** host:port, or [v6]:port. */
 const listen = z.codec(
   z
     .string()
     .refine(
       (s) => {
-        const m = LISTEN.exec(s);
-        if (!m) return false;
-        const port = Number(m[3]);
-        const host = m[1] ?? m[2]!;
-        return (
-          port <= 65535 && (m[1] ? isIP(host) === 6 : isIP(host) === 4 || host === 'localhost')
-        );
+        if (!LISTEN.test(s)) return false;
+        const { host, port } = parseListen(s);
+        const v6 = s.startsWith('[');
+        return port <= 65535 && (v6 ? isIP(host) === 6 : isIP(host) === 4 || host === 'localhost');
       },
       { error: 'expected an address and port such as 0.0.0.0:53 or [::]:53' },
     )
     .meta({ description: 'host:port or [ipv6]:port' }),
   z.object({ host: z.string(), port: z.number().int() }),
   {
-    decode: (s) => {
-      const m = LISTEN.exec(s)!;
-      return { host: m[1] ?? m[2]!, port: Number(m[3]) };
-    },
+    decode: parseListen,
     encode: (a) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`),
   },
 );
@@ -124,14 +124,14 @@ export const configSchema = z.strictObject({
   localities: z.array(localitySchema).default([]),
   dns: z
     .strictObject({
-      listen: listen.default({ ...parseListen(D.DEFAULT_DNS_LISTEN) }),
+      listen: listen.default(parseListen(D.DEFAULT_DNS_LISTEN)),
       ttl: duration.default(D.DEFAULT_DNS_TTL_MS),
       addressing: addressing.default(D.DEFAULT_DNS_ADDRESSING),
     })
     .prefault({}),
   http: z
     .strictObject({
-      listen: listen.default({ ...parseListen(D.DEFAULT_HTTP_LISTEN) }),
+      listen: listen.default(parseListen(D.DEFAULT_HTTP_LISTEN)),
       aliases: z
         .record(z.string().min(1), z.string().regex(/^[a-z0-9-]+\/[a-z0-9-]+$/))
         .default({})
@@ -139,7 +139,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   admin: z
-    .strictObject({ listen: listen.default({ ...parseListen(D.DEFAULT_ADMIN_LISTEN) }) })
+    .strictObject({ listen: listen.default(parseListen(D.DEFAULT_ADMIN_LISTEN)) })
     .prefault({}),
   routing: z
     .strictObject({
@@ -187,11 +187,6 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
 });
-
-function parseListen(s: string): ListenAddress {
-  const m = LISTEN.exec(s)!;
-  return { host: m[1] ?? m[2]!, port: Number(m[3]) };
-}
 
 /** The validated configuration: frozen all the way down. */
 export type Config = z.output<typeof configSchema>;

@@ -74,15 +74,10 @@ export class ApiClient {
       throw this.#transportError('list', url, e);
     });
     if (res.status !== 200) throw this.#statusError('list', url, res.status, text);
-    let body: { items?: unknown; metadata?: { resourceVersion?: unknown; continue?: unknown } };
-    try {
-      body = JSON.parse(text) as typeof body;
-    } catch {
-      throw new FedgateError(
-        'CLUSTER_API_ERROR',
-        `cluster ${this.cluster}: list ${url.pathname} returned a body that is not JSON`,
-      );
-    }
+    const body = this.#json<{
+      items?: unknown;
+      metadata?: { resourceVersion?: unknown; continue?: unknown };
+    }>(text, `list ${url.pathname} returned a body that is not JSON`);
     if (!Array.isArray(body.items) || typeof body.metadata?.resourceVersion !== 'string') {
       throw new FedgateError(
         'CLUSTER_API_ERROR',
@@ -159,15 +154,10 @@ export class ApiClient {
   }
 
   #parseEvent(line: string, url: URL): WatchEvent {
-    let event: { type?: unknown; object?: unknown };
-    try {
-      event = JSON.parse(line) as typeof event;
-    } catch {
-      throw new FedgateError(
-        'CLUSTER_API_ERROR',
-        `cluster ${this.cluster}: watch ${url.pathname} sent a line that is not JSON`,
-      );
-    }
+    const event = this.#json<{ type?: unknown; object?: unknown }>(
+      line,
+      `watch ${url.pathname} sent a line that is not JSON`,
+    );
     const obj = event.object as Record<string, unknown> | undefined;
     if (event.type === 'ERROR') {
       const code = (obj as { code?: unknown } | undefined)?.code;
@@ -191,6 +181,14 @@ export class ApiClient {
       'CLUSTER_API_ERROR',
       `cluster ${this.cluster}: watch ${url.pathname} sent an event of unknown type ${String(event.type)}`,
     );
+  }
+
+  #json<T>(text: string, problem: string): T {
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new FedgateError('CLUSTER_API_ERROR', `cluster ${this.cluster}: ${problem}`);
+    }
   }
 
   #url(path: string, params: Record<string, string>): URL {

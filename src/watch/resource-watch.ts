@@ -51,7 +51,7 @@ export class ResourceWatch<K extends ResourceKind> {
   readonly #opts: ResourceWatchOptions;
   readonly #backoff: Backoff;
   readonly #records = new Map<string, RecordOf[K]>();
-  readonly #versions = new Map<string, string>();
+  #versions = new Map<string, string>();
   readonly #stop = new AbortController();
   #loop: Promise<void> | undefined;
 
@@ -191,8 +191,7 @@ export class ResourceWatch<K extends ResourceKind> {
       rv = page.resourceVersion;
     } while (continueToken);
     this.#replace(next);
-    this.#versions.clear();
-    for (const [k, v] of versions) this.#versions.set(k, v);
+    this.#versions = versions;
     this.#sink.listed();
     return rv;
   }
