@@ -148,7 +148,11 @@ export class Catalog {
         const old = m.nodes.get(key);
         const next = record as NodeRecord | undefined;
         setOrDelete(m.nodes, key, next);
-        if (old?.zone !== next?.zone || old?.region !== next?.region) {
+        if (
+          old?.zone !== next?.zone ||
+          old?.region !== next?.region ||
+          old?.subzone !== next?.subzone
+        ) {
           for (const svc of m.nodeUsers.get(key) ?? []) this.#markDirty(svc);
         }
         break;

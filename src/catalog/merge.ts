@@ -147,7 +147,11 @@ function endpointsOf(m: MemberInput): Endpoint[] {
         addressType: slice.addressType,
         ports: slice.ports,
         conditions: ep.conditions,
-        locality: { region: node?.region ?? m.region, zone: ep.zone ?? node?.zone },
+        locality: {
+          region: node?.region ?? m.region,
+          zone: ep.zone ?? node?.zone,
+          subzone: node?.subzone,
+        },
         hostname: ep.hostname,
         nodeName: ep.nodeName,
       };

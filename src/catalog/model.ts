@@ -8,6 +8,8 @@ export type { ClusterStatus, EndpointConditions, IngressRecord, PortRecord };
 export interface Locality {
   readonly region: string | undefined;
   readonly zone: string | undefined;
+  /** Istio's topology.istio.io/subzone on the endpoint's node. */
+  readonly subzone: string | undefined;
 }
 
 export interface Endpoint {

@@ -22,7 +22,13 @@ export const DEFAULT_PANIC_THRESHOLD = 0.5;
 /** The proxy's picker: power of two choices, least outstanding requests. */
 export const DEFAULT_PICKER = 'p2c';
 
+/** Active checks: a TCP connect to the service port unless the config asks for HTTP (a path every app serves does not exist). */
+export const DEFAULT_HEALTH_CHECK_TYPE = 'tcp';
 export const DEFAULT_HEALTH_PATH = '/healthz';
+/** HTTP checks pass on these statuses (Envoy's default: 200 only; we accept any 2xx/3xx as Kubernetes probes do). */
+export const DEFAULT_HEALTH_EXPECTED_STATUSES = '200-399';
+/** Each probe interval is spread by up to ± this fraction, so probes from replicas do not march in step. */
+export const DEFAULT_HEALTH_JITTER = 0.1;
 export const DEFAULT_HEALTH_INTERVAL_MS = 5_000;
 export const DEFAULT_HEALTH_TIMEOUT_MS = 1_000;
 export const DEFAULT_HEALTHY_THRESHOLD = 2;
@@ -31,6 +37,14 @@ export const DEFAULT_UNHEALTHY_THRESHOLD = 3;
 export const DEFAULT_OUTLIER_CONSECUTIVE_5XX = 5;
 export const DEFAULT_OUTLIER_BASE_EJECTION_MS = 30_000;
 export const DEFAULT_OUTLIER_MAX_EJECTION_PERCENT = 10;
+/** Failures the proxy saw itself (connect failure, reset, timeout) in a row that eject an endpoint. */
+export const DEFAULT_OUTLIER_CONSECUTIVE_GATEWAY_FAILURE = 5;
+/** How often ejected endpoints are considered for return (Envoy: 10 s). */
+export const DEFAULT_OUTLIER_INTERVAL_MS = 10_000;
+/** An ejection never lasts longer than this, however often the endpoint was ejected (Envoy: 300 s). */
+export const DEFAULT_OUTLIER_MAX_EJECTION_MS = 300_000;
+/** Maglev lookup table size: a prime, as the Maglev paper and Envoy use. */
+export const MAGLEV_TABLE_SIZE = 65_537;
 
 /** Ready without every cluster once this has passed; the missing ones are reported. */
 export const DEFAULT_STARTUP_TIMEOUT_MS = 30_000;

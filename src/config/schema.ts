@@ -102,7 +102,31 @@ const localitySchema = z.strictObject({
   cidr,
   region: dnsLabel,
   zone: dnsLabel.optional(),
+  subzone: dnsLabel.optional(),
 });
+
+const STATUS_RANGE = /^([1-5]\d\d)(?:-([1-5]\d\d))?$/;
+/** An HTTP status range, 200-399, or one status, 200; {min, max} inside. */
+const statusRange = z.codec(
+  z
+    .string()
+    .refine(
+      (s) => {
+        const m = STATUS_RANGE.exec(s);
+        return m !== null && Number(m[1]) <= Number(m[2] ?? m[1]);
+      },
+      { error: 'expected a status or a range of statuses such as 200 or 200-399' },
+    )
+    .meta({ description: 'An HTTP status or range, e.g. 200-399' }),
+  z.object({ min: z.number().int(), max: z.number().int() }),
+  {
+    decode: (s) => {
+      const m = STATUS_RANGE.exec(s)!;
+      return { min: Number(m[1]), max: Number(m[2] ?? m[1]) };
+    },
+    encode: (r) => (r.min === r.max ? `${r.min}` : `${r.min}-${r.max}`),
+  },
+);
 
 const addressing = z.enum(['endpoints', 'ingress', 'proxy']);
 
@@ -117,7 +141,11 @@ export const configSchema = z.strictObject({
     clustersetZone: dnsName.default(D.DEFAULT_CLUSTERSET_ZONE),
   }),
   self: z
-    .strictObject({ region: dnsLabel.optional(), zone: dnsLabel.optional() })
+    .strictObject({
+      region: dnsLabel.optional(),
+      zone: dnsLabel.optional(),
+      subzone: dnsLabel.optional(),
+    })
     .prefault({})
     .meta({ description: 'Where this fedgate replica runs' }),
   clusters: z.array(clusterSchema).min(1, { error: 'at least one member cluster is needed' }),
@@ -158,7 +186,16 @@ export const configSchema = z.strictObject({
       active: z
         .strictObject({
           enabled: z.boolean().default(true),
+          type: z.enum(['tcp', 'http']).default(D.DEFAULT_HEALTH_CHECK_TYPE),
           path: z.string().startsWith('/').default(D.DEFAULT_HEALTH_PATH),
+          expectedStatuses: statusRange.default(
+            statusRange.parse(D.DEFAULT_HEALTH_EXPECTED_STATUSES),
+          ),
+          port: z
+            .union([z.number().int().min(1).max(65535), z.string().min(1)])
+            .optional()
+            .meta({ description: "A Service port's name or number; default: the first port" }),
+          jitter: z.number().min(0).max(0.5).default(D.DEFAULT_HEALTH_JITTER),
           interval: duration.default(D.DEFAULT_HEALTH_INTERVAL_MS),
           timeout: duration.default(D.DEFAULT_HEALTH_TIMEOUT_MS),
           healthyThreshold: z.number().int().min(1).default(D.DEFAULT_HEALTHY_THRESHOLD),
@@ -168,6 +205,13 @@ export const configSchema = z.strictObject({
       outlier: z
         .strictObject({
           consecutive5xx: z.number().int().min(1).default(D.DEFAULT_OUTLIER_CONSECUTIVE_5XX),
+          consecutiveGatewayFailure: z
+            .number()
+            .int()
+            .min(1)
+            .default(D.DEFAULT_OUTLIER_CONSECUTIVE_GATEWAY_FAILURE),
+          interval: duration.default(D.DEFAULT_OUTLIER_INTERVAL_MS),
+          maxEjectionTime: duration.default(D.DEFAULT_OUTLIER_MAX_EJECTION_MS),
           baseEjectionTime: duration.default(D.DEFAULT_OUTLIER_BASE_EJECTION_MS),
           maxEjectionPercent: z
             .number()

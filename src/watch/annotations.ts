@@ -8,3 +8,5 @@ export const HOSTS_ANNOTATION = 'fedgate.io/hosts';
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
 export const REGION_LABEL = 'topology.kubernetes.io/region';
+/** Istio's subzone label on a Node: a finer locality inside a zone (a rack, a cell). */
+export const SUBZONE_LABEL = 'topology.istio.io/subzone';

@@ -59,6 +59,7 @@ export interface NodeRecord {
   readonly name: string;
   readonly zone?: string;
   readonly region?: string;
+  readonly subzone?: string;
 }
 
 export interface ExportRecord {

@@ -5,6 +5,7 @@ import {
   HOSTS_ANNOTATION,
   REGION_LABEL,
   SERVICE_NAME_LABEL,
+  SUBZONE_LABEL,
   ZONE_LABEL,
 } from './annotations.ts';
 import type {
@@ -150,7 +151,13 @@ export function trimNode(o: Json): NodeRecord | undefined {
   if (!m) return undefined;
   const zone = m.labels[ZONE_LABEL];
   const region = m.labels[REGION_LABEL];
-  return { name: m.name, ...(zone ? { zone } : {}), ...(region ? { region } : {}) };
+  const subzone = m.labels[SUBZONE_LABEL];
+  return {
+    name: m.name,
+    ...(zone ? { zone } : {}),
+    ...(region ? { region } : {}),
+    ...(subzone ? { subzone } : {}),
+  };
 }
 
 export function trimExport(o: Json): ExportRecord | undefined {
