@@ -1,0 +1,98 @@
+// Plans on demand, cached. A plan depends on the service (a snapshot hands out the
+// same object for a service that did not change), the service's health version and
+// the client locality, so a cache entry is keyed by exactly those: a change to one
+// service or its health rebuilds that service's plans and no others.
+import type { FederatedService, Snapshot } from '../catalog/model.ts';
+import { type Explanation, explain } from './explain.ts';
+import { type LocalityRule, LocalityTable, localityKey } from './locality.ts';
+import { buildPlan, type PlanOptions } from './plan.ts';
+import type { HealthView, Locality, Plan } from './types.ts';
+
+export interface RouterOptions extends PlanOptions {
+  readonly localities: readonly LocalityRule[];
+  /** This replica's locality: clients the table does not cover are routed as if they were here. */
+  readonly self: Locality | undefined;
+}
+
+interface CacheEntry {
+  readonly service: FederatedService;
+  readonly healthVersion: number;
+  readonly plans: Map<string, Plan>;
+}
+
+export type LocalitySource = 'table' | 'self' | 'none' | 'given';
+
+export interface ClientLocality {
+  readonly locality: Locality | undefined;
+  readonly source: LocalitySource;
+}
+
+export class Router {
+  readonly table: LocalityTable;
+  readonly #opts: RouterOptions;
+  readonly #health: HealthView;
+  readonly #cache = new Map<string, CacheEntry>();
+  #builds = 0;
+
+  constructor(opts: RouterOptions, health: HealthView) {
+    this.#opts = opts;
+    this.#health = health;
+    this.table = new LocalityTable(opts.localities);
+  }
+
+  /** Plans built so far (cache misses): lets tests and metrics see the cache work. */
+  get builds(): number {
+    return this.#builds;
+  }
+
+  /** Where a client is: by the CIDR table, else this replica's locality, else nowhere. */
+  locate(address: string): ClientLocality {
+    const hit = this.table.lookup(address);
+    if (hit) return { locality: hit, source: 'table' };
+    const self = this.#opts.self;
+    if (self && (self.region !== undefined || self.zone !== undefined)) {
+      return { locality: self, source: 'self' };
+    }
+    return { locality: undefined, source: 'none' };
+  }
+
+  plan(service: FederatedService, locality: Locality | undefined): Plan {
+    const healthVersion = this.#health.serviceVersion(service.key);
+    let entry = this.#cache.get(service.key);
+    if (!entry || entry.service !== service || entry.healthVersion !== healthVersion) {
+      entry = { service, healthVersion, plans: new Map() };
+      this.#cache.set(service.key, entry);
+    }
+    const key = localityKey(locality);
+    let plan = entry.plans.get(key);
+    if (!plan) {
+      plan = buildPlan(service, locality, this.#health, this.#opts);
+      this.#builds++;
+      entry.plans.set(key, plan);
+    }
+    return plan;
+  }
+
+  planFor(service: FederatedService, clientAddress: string): Plan {
+    return this.plan(service, this.locate(clientAddress).locality);
+  }
+
+  /**
+   * The plan for a client given by address (located through the table) or by
+   * locality, and the reasons behind it. `now` dates the ejections.
+   */
+  explain(service: FederatedService, client: string | Locality, now: number): Explanation {
+    const where: ClientLocality & { address?: string } =
+      typeof client === 'string'
+        ? { ...this.locate(client), address: client }
+        : { locality: client, source: 'given' };
+    return explain(this.plan(service, where.locality), where, this.#opts, now);
+  }
+
+  /** Drop cached plans of services the snapshot no longer has. */
+  prune(snapshot: Snapshot): void {
+    for (const key of this.#cache.keys()) {
+      if (!snapshot.services.has(key)) this.#cache.delete(key);
+    }
+  }
+}
