@@ -177,7 +177,7 @@ export const configSchema = z.strictObject({
         .record(dnsLabel, z.array(dnsLabel))
         .default({})
         .meta({ description: 'Per client region, the other regions in the order to fail over' }),
-      picker: z.enum(['p2c', 'round-robin', 'maglev']).default(D.DEFAULT_PICKER),
+      picker: z.enum(['p2c', 'round-robin', 'random', 'maglev']).default(D.DEFAULT_PICKER),
       hashOn: hashOn.optional(),
     })
     .prefault({}),
