@@ -64,7 +64,7 @@ describe('fedgate check-config', () => {
     const file = join(dir, 'bad.yaml');
     await writeFile(
       file,
-      config('  - { name: beta, kubeconfig: missing.kubeconfig }', 'routing: { picker: random }'),
+      config('  - { name: beta, kubeconfig: missing.kubeconfig }', 'routing: { picker: fastest }'),
     );
     const r = await fedgate(['check-config', file]);
     expect(r.code).toBe(2);

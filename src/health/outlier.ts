@@ -7,7 +7,7 @@
 // Failures are told apart by origin, as Envoy's split_external_local_origin_errors:
 // a 5xx the upstream sent counts toward consecutive5xx; a failure the proxy saw
 // itself (connect failure, reset, timeout) toward consecutiveGatewayFailure.
-import type { Snapshot } from '../catalog/model.ts';
+import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import { endpointId } from '../routing/types.ts';
 import type { HealthStore } from './store.ts';
 
@@ -73,6 +73,7 @@ export class OutlierDetector {
   readonly #onEvent: ((e: OutlierEvent) => void) | undefined;
   /** service → endpoint id → monitor. Follows the catalog. */
   readonly #services = new Map<string, Map<string, Monitor>>();
+  #seen: ReadonlyMap<string, FederatedService> = new Map();
   readonly #detected = zero();
   readonly #enforced = zero();
   #returned = 0;
@@ -86,9 +87,14 @@ export class OutlierDetector {
     this.#onEvent = opts.onEvent;
   }
 
-  /** Track the endpoints of every service in the snapshot: new ones start clean, gone ones are forgotten. */
+  /**
+   * Track the endpoints of every service in the snapshot: new ones start clean, gone
+   * ones are forgotten. Only services whose object changed are looked at (a snapshot
+   * hands out the same object for an unchanged service).
+   */
   update(snapshot: Snapshot): void {
     for (const [key, svc] of snapshot.services) {
+      if (this.#seen.get(key) === svc) continue;
       const old = this.#services.get(key);
       const next = new Map<string, Monitor>();
       for (const m of svc.clusters) {
@@ -103,6 +109,7 @@ export class OutlierDetector {
     for (const key of this.#services.keys()) {
       if (!snapshot.services.has(key)) this.#services.delete(key);
     }
+    this.#seen = snapshot.services;
   }
 
   /** One request's outcome at an endpoint. Unknown endpoints are ignored. */

@@ -1,0 +1,398 @@
+// Against real sockets on loopback: 127.60.x.y–127.69.x.y are this file's own.
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import { createServer as createTcpServer, type Socket } from 'node:net';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { sleep, waitFor } from '../../test/helpers/wait.ts';
+import type { FederatedService, Snapshot } from '../catalog/model.ts';
+import { clusterStatus } from '../catalog/testing.ts';
+import { Backend, HEALTH_PATH } from '../localfed/backends.ts';
+import { ActiveChecker, type ActiveCheckerOptions } from './active.ts';
+import { HealthStore } from './store.ts';
+import type { ActiveCheckConfig } from './targets.ts';
+
+const CONFIG: ActiveCheckConfig = {
+  enabled: true,
+  type: 'http',
+  path: HEALTH_PATH,
+  expectedStatuses: { min: 200, max: 399 },
+  port: undefined,
+  jitter: 0.1,
+  interval: 50,
+  timeout: 1000,
+  healthyThreshold: 2,
+  unhealthyThreshold: 3,
+};
+
+/** An HTTP server that counts what it sees; `hang` makes it accept and never answer. */
+class CountingServer {
+  status = 200;
+  hang = false;
+  connections = 0;
+  requests = 0;
+  inFlight = 0;
+  maxInFlight = 0;
+  readonly userAgents = new Set<string>();
+  readonly paths = new Set<string>();
+  port = 0;
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+
+  constructor() {
+    this.#server = createServer((req, res) => {
+      this.requests++;
+      this.inFlight++;
+      this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+      this.userAgents.add(req.headers['user-agent'] ?? '');
+      this.paths.add(req.url ?? '');
+      res.on('close', () => this.inFlight--);
+      if (!this.hang) res.writeHead(this.status).end('x'.repeat(10_000));
+    });
+    this.#server.on('connection', (s: Socket) => {
+      this.connections++;
+      this.#sockets.add(s);
+      s.on('close', () => this.#sockets.delete(s));
+    });
+  }
+
+  async start(host: string): Promise<this> {
+    this.#server.listen(0, host);
+    await once(this.#server, 'listening');
+    this.port = (this.#server.address() as { port: number }).port;
+    return this;
+  }
+
+  get openSockets(): number {
+    return this.#sockets.size;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    await new Promise((resolve) => this.#server.close(resolve));
+  }
+}
+
+async function freePort(host: string): Promise<number> {
+  const probe = createTcpServer().listen(0, host);
+  await once(probe, 'listening');
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+function snapshot(services: Record<string, { cluster: string; ip: string; port: number }[]>) {
+  const map = new Map<string, FederatedService>();
+  for (const [name, eps] of Object.entries(services)) {
+    const clusters = [...new Set(eps.map((e) => e.cluster))].map((cluster) => ({
+      cluster,
+      weight: 1,
+      exportedAt: 0,
+      ingress: [],
+      sync: clusterStatus(cluster),
+      endpoints: eps
+        .filter((e) => e.cluster === cluster)
+        .map((e) => ({
+          addresses: [e.ip],
+          addressType: e.ip.includes(':') ? ('IPv6' as const) : ('IPv4' as const),
+          ports: [{ name: 'http', protocol: 'TCP', port: e.port }],
+          conditions: { ready: true, serving: true, terminating: false },
+          locality: { region: undefined, zone: undefined, subzone: undefined },
+          hostname: undefined,
+          nodeName: undefined,
+        })),
+    }));
+    map.set(`ns/${name}`, {
+      key: `ns/${name}`,
+      namespace: 'ns',
+      name,
+      type: 'ClusterSetIP',
+      sessionAffinity: 'None',
+      ports: [{ name: 'http', protocol: 'TCP', port: 80 }],
+      hosts: [],
+      clusters,
+      conflicts: [],
+    });
+  }
+  return { version: 1, createdAt: 0, services: map, clusters: new Map() } satisfies Snapshot;
+}
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function checker(config: Partial<ActiveCheckConfig>, over: Partial<ActiveCheckerOptions> = {}) {
+  const store = new HealthStore();
+  const logs: { level: number; msg: string; id?: string }[] = [];
+  const log = pino({ level: 'debug' }, { write: (line: string) => logs.push(JSON.parse(line)) });
+  const c = new ActiveChecker({
+    config: { ...CONFIG, ...config },
+    addressing: 'endpoints',
+    store,
+    log,
+    ...over,
+  });
+  cleanups.push(() => c.stop());
+  return { checker: c, store, logs };
+}
+
+async function server(host: string): Promise<CountingServer> {
+  const s = await new CountingServer().start(host);
+  cleanups.push(() => s.stop());
+  return s;
+}
+
+describe('ActiveChecker, HTTP', () => {
+  it('marks a backend unhealthy after unhealthyThreshold failures and healthy after healthyThreshold passes', async () => {
+    const port = await freePort('127.60.0.1'); // Backend takes fixed ports
+    const backend = new Backend({
+      cluster: 'a',
+      region: 'r',
+      zone: 'z',
+      node: 'n',
+      pod: 'web-0',
+      namespace: 'ns',
+      service: 'web',
+      ip: '127.60.0.1',
+      ports: [port],
+    });
+    await backend.start();
+    cleanups.push(() => backend.stop());
+    const events: string[] = [];
+    const {
+      checker: c,
+      store,
+      logs,
+    } = checker({}, { onResult: (_t, r) => events.push(r.ok ? 'pass' : 'fail') });
+    store.subscribe((_s, _id, h) => events.push(h.check));
+    c.update(snapshot({ web: [{ cluster: 'a', ip: '127.60.0.1', port }] }));
+    const id = 'a/127.60.0.1';
+    expect(store.endpoint('ns/web', id)).toBeUndefined(); // unknown until thresholds are met
+
+    await waitFor(() => store.endpoint('ns/web', id)?.check === 'healthy', 5000, 'healthy');
+    expect(events).toEqual(['pass', 'pass', 'healthy']);
+
+    backend.healthy = false;
+    await waitFor(() => store.endpoint('ns/web', id)?.check === 'unhealthy', 5000, 'unhealthy');
+    expect(store.endpoint('ns/web', id)?.checkDetail).toBe('HTTP 503');
+    // Exactly three failures in a row, after whatever passed before the flip; then
+    // exactly two passes after whatever failed before the flip back.
+    const down = events.indexOf('unhealthy');
+    expect(events.slice(down - 3, down + 1)).toEqual(['fail', 'fail', 'fail', 'unhealthy']);
+    expect(events[down - 4]).not.toBe('fail');
+
+    backend.healthy = true;
+    await waitFor(() => store.endpoint('ns/web', id)?.check === 'healthy', 5000, 'recovered');
+    const up = events.lastIndexOf('healthy');
+    expect(events.slice(up - 2, up + 1)).toEqual(['pass', 'pass', 'healthy']);
+    expect(events[up - 3]).not.toBe('pass');
+
+    // One log line per transition: up at start (debug), down (warn), recovered (info).
+    const transitions = logs.filter((l) => l.msg.startsWith('endpoint'));
+    expect(transitions.map((l) => l.level)).toEqual([20, 40, 30]);
+    expect(c.stats().probes).toBe(events.filter((e) => e === 'pass' || e === 'fail').length);
+  });
+
+  it('sends GET path with its User-Agent, accepts the configured statuses, and leaves no sockets open', async () => {
+    const s = await server('127.60.0.2');
+    s.status = 404;
+    const { checker: c, store } = checker({
+      path: '/ready?deep=1',
+      expectedStatuses: { min: 404, max: 404 },
+      healthyThreshold: 1,
+    });
+    c.update(snapshot({ web: [{ cluster: 'a', ip: '127.60.0.2', port: s.port }] }));
+    await waitFor(() => store.endpoint('ns/web', 'a/127.60.0.2')?.check === 'healthy');
+    expect([...s.userAgents]).toEqual(['fedgate-health-check']);
+    expect([...s.paths]).toEqual(['/ready?deep=1']);
+    await waitFor(() => s.requests >= 5, 5000, 'more probes');
+    await c.stop();
+    // Keep-alive is off: every probe's connection is closed.
+    await waitFor(() => s.openSockets === 0, 5000, 'sockets closed');
+  });
+
+  it('probes IPv6 endpoints', async () => {
+    const s = await server('::1');
+    const { checker: c, store } = checker({ healthyThreshold: 1 });
+    c.update(snapshot({ web: [{ cluster: 'a', ip: '::1', port: s.port }] }));
+    await waitFor(() => store.endpoint('ns/web', 'a/::1')?.check === 'healthy');
+  });
+
+  it('fails a hanging backend by timeout, with one probe in flight at most', async () => {
+    const s = await server('127.61.0.1');
+    s.hang = true;
+    const { checker: c, store } = checker({ timeout: 150, unhealthyThreshold: 2 });
+    c.update(snapshot({ web: [{ cluster: 'a', ip: '127.61.0.1', port: s.port }] }));
+    const id = 'a/127.61.0.1';
+    await waitFor(() => store.endpoint('ns/web', id)?.check === 'unhealthy', 5000, 'unhealthy');
+    expect(store.endpoint('ns/web', id)?.checkDetail).toBe('timeout after 150ms');
+    await waitFor(() => s.requests >= 4, 5000, 'more probes');
+    expect(s.maxInFlight).toBe(1);
+    expect(c.stats().inFlight).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('ActiveChecker, TCP', () => {
+  it('marks a refused port unhealthy and an open one healthy', async () => {
+    const open = createTcpServer((sock) => sock.destroy()).listen(0, '127.62.0.1');
+    await once(open, 'listening');
+    cleanups.push(async () => void (await new Promise((r) => open.close(r))));
+    const closedPort = await freePort('127.62.0.2'); // nothing listens there now
+
+    const { checker: c, store } = checker({ type: 'tcp', unhealthyThreshold: 2 });
+    c.update(
+      snapshot({
+        web: [
+          { cluster: 'a', ip: '127.62.0.1', port: (open.address() as { port: number }).port },
+          { cluster: 'b', ip: '127.62.0.2', port: closedPort },
+        ],
+      }),
+    );
+    await waitFor(() => store.endpoint('ns/web', 'a/127.62.0.1')?.check === 'healthy');
+    await waitFor(() => store.endpoint('ns/web', 'b/127.62.0.2')?.check === 'unhealthy');
+    expect(store.endpoint('ns/web', 'b/127.62.0.2')?.checkDetail).toBe('connect ECONNREFUSED');
+  });
+});
+
+describe('ActiveChecker, following the catalog', () => {
+  it('stops probing removed endpoints and vanished services', async () => {
+    const [a, b] = await Promise.all([server('127.63.0.1'), server('127.63.0.2')]);
+    const { checker: c, store } = checker({ healthyThreshold: 1 });
+    const both = [
+      { cluster: 'a', ip: '127.63.0.1', port: a.port },
+      { cluster: 'b', ip: '127.63.0.2', port: b.port },
+    ];
+    c.update(snapshot({ web: both }));
+    const checked = (id: string) => store.endpoint('ns/web', id)?.check;
+    await waitFor(
+      () => checked('a/127.63.0.1') === 'healthy' && checked('b/127.63.0.2') === 'healthy',
+      5000,
+      'both checked',
+    );
+
+    c.update(snapshot({ web: both.slice(0, 1) }));
+    expect(c.stats().targets).toBe(1);
+    const seenByB = b.requests;
+    const seenByA = a.requests;
+    await waitFor(() => a.requests >= seenByA + 5, 5000, 'a still probed');
+    expect(b.requests).toBe(seenByB);
+
+    c.update(snapshot({}));
+    expect(c.stats().targets).toBe(0);
+    await sleep(100); // a probe already on the wire may still arrive
+    const seenAfter = a.requests;
+    await sleep(300);
+    expect(a.requests).toBe(seenAfter);
+  });
+
+  it('resets to unknown the verdict of an endpoint still listed but no longer probed', async () => {
+    const s = await server('127.63.1.1');
+    s.status = 503;
+    const { checker: c, store } = checker({ unhealthyThreshold: 1 });
+    const snap = snapshot({ web: [{ cluster: 'a', ip: '127.63.1.1', port: s.port }] });
+    c.update(snap);
+    await waitFor(() => store.endpoint('ns/web', 'a/127.63.1.1')?.check === 'unhealthy');
+    // Now terminating: listed in the catalog (outlier state may still matter), not probed.
+    const svc = snap.services.get('ns/web')!;
+    const member = svc.clusters[0]!;
+    const ep = member.endpoints[0]!;
+    const terminating = { ...ep, conditions: { ready: false, serving: true, terminating: true } };
+    c.update({
+      ...snap,
+      services: new Map([
+        ['ns/web', { ...svc, clusters: [{ ...member, endpoints: [terminating] }] }],
+      ]),
+    });
+    expect(c.stats().targets).toBe(0);
+    expect(store.endpoint('ns/web', 'a/127.63.1.1')?.check).toBe('unknown');
+  });
+
+  it('never writes the result of a probe whose target left while it was in flight', async () => {
+    const s = await server('127.64.0.1');
+    s.hang = true;
+    const { checker: c, store } = checker({ timeout: 300, unhealthyThreshold: 1 });
+    c.update(snapshot({ web: [{ cluster: 'a', ip: '127.64.0.1', port: s.port }] }));
+    await waitFor(() => s.inFlight === 1, 5000, 'a probe in flight');
+    c.update(snapshot({}));
+    await sleep(500); // past the probe's timeout
+    expect(store.endpoint('ns/web', 'a/127.64.0.1')).toBeUndefined();
+    expect(store.serviceVersion('ns/web')).toBe(0); // never written at all
+    expect(c.stats()).toMatchObject({ probes: 0, inFlight: 0 });
+    await waitFor(() => s.inFlight === 0, 5000, 'probe aborted');
+  });
+});
+
+describe('ActiveChecker lifecycle', () => {
+  it.each([
+    ['http', 0],
+    ['tcp', 1],
+  ] as const)('stop() aborts probes in flight and probes no more (%s)', async (type, net) => {
+    const s = await server(`127.65.${net}.1`);
+    const hanging = await server(`127.65.${net}.2`);
+    hanging.hang = true;
+    const { checker: c } = checker({ type, timeout: 10_000 });
+    const targets = [
+      { cluster: 'a', ip: `127.65.${net}.1`, port: s.port },
+      { cluster: 'b', ip: `127.65.${net}.2`, port: hanging.port },
+    ];
+    c.update(snapshot({ web: targets }));
+    await waitFor(
+      () => s.connections >= 3 && (type === 'tcp' || hanging.inFlight === 1),
+      5000,
+      'probing',
+    );
+    const started = Date.now();
+    await c.stop();
+    expect(Date.now() - started).toBeLessThan(5000); // did not wait for the 10 s timeout
+    expect(c.stats()).toMatchObject({ targets: 0, inFlight: 0 });
+    await waitFor(() => hanging.inFlight === 0, 5000, 'hanging probe aborted');
+    // Counted at the servers: a timer left behind would connect again.
+    const seen = s.connections + hanging.connections;
+    await sleep(300);
+    expect(s.connections + hanging.connections).toBe(seen);
+    c.update(snapshot({ web: targets }));
+    await sleep(200);
+    expect(s.connections + hanging.connections).toBe(seen); // stopped for good
+  });
+
+  it('start() follows a catalog until stop()', async () => {
+    const s = await server('127.66.0.1');
+    let current = snapshot({});
+    const subscribers = new Set<(snap: Snapshot) => void>();
+    const catalog = {
+      current: () => current,
+      subscribe: (fn: (snap: Snapshot) => void) => {
+        subscribers.add(fn);
+        return () => void subscribers.delete(fn);
+      },
+    };
+    const { checker: c, store } = checker({ healthyThreshold: 1 });
+    c.start(catalog);
+    current = snapshot({ web: [{ cluster: 'a', ip: '127.66.0.1', port: s.port }] });
+    for (const fn of subscribers) fn(current);
+    await waitFor(() => store.endpoint('ns/web', 'a/127.66.0.1')?.check === 'healthy');
+    await c.stop();
+    expect(subscribers.size).toBe(0);
+  });
+
+  it('spreads first probes over the first interval with the random source', async () => {
+    const s = await server('127.68.0.1');
+    const late = checker({ interval: 5000 }, { random: () => 0.99 }).checker;
+    late.update(snapshot({ web: [{ cluster: 'a', ip: '127.68.0.1', port: s.port }] }));
+    await sleep(300);
+    expect(s.requests).toBe(0); // due at ~4.95 s
+    const early = checker({ interval: 5000 }, { random: () => 0 }).checker;
+    early.update(snapshot({ web: [{ cluster: 'a', ip: '127.68.0.1', port: s.port }] }));
+    await waitFor(() => s.requests === 1, 3000, 'first probe at once');
+  });
+
+  it('does nothing when disabled', async () => {
+    const s = await server('127.67.0.1');
+    const { checker: c } = checker({ enabled: false });
+    c.update(snapshot({ web: [{ cluster: 'a', ip: '127.67.0.1', port: s.port }] }));
+    await sleep(300);
+    expect(s.requests).toBe(0);
+    expect(c.stats().targets).toBe(0);
+  });
+});

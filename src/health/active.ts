@@ -1,0 +1,327 @@
+// Active health checks: every probe target the catalog yields is probed on its own
+// timer (TCP connect or HTTP GET), and thresholds turn the results into the
+// verdict the health store keeps for routing. One probe per target at a time; a
+// target that leaves the catalog stops at once and never writes again.
+import { connect } from 'node:net';
+import type { Logger } from 'pino';
+import { Agent, request } from 'undici';
+import type { Snapshot } from '../catalog/model.ts';
+import type { CheckState } from '../routing/types.ts';
+import type { HealthStore } from './store.ts';
+import {
+  type ActiveCheckConfig,
+  type Addressing,
+  type ProbeTarget,
+  probeTargets,
+  targetKey,
+} from './targets.ts';
+
+export const USER_AGENT = 'fedgate-health-check';
+
+export interface ProbeResult {
+  readonly ok: boolean;
+  /** Why it failed: 'HTTP 503', 'connect ECONNREFUSED', 'timeout after 1000ms'. */
+  readonly detail?: string | undefined;
+  readonly durationMs: number;
+}
+
+export interface ActiveCheckerOptions {
+  config: ActiveCheckConfig;
+  addressing: Addressing;
+  store: HealthStore;
+  log: Logger;
+  now?: () => number;
+  random?: () => number;
+  /** Every probe's result, before any verdict it causes (for metrics); not for aborted probes. */
+  onResult?: (target: ProbeTarget, result: ProbeResult) => void;
+}
+
+export interface ActiveCheckStats {
+  readonly targets: number;
+  readonly inFlight: number;
+  readonly probes: number;
+  readonly passed: number;
+  readonly failed: number;
+}
+
+/** What the checker needs of a catalog. */
+export interface SnapshotSource {
+  current(): Snapshot;
+  subscribe(fn: (snapshot: Snapshot) => void): () => void;
+}
+
+interface Probe {
+  readonly target: ProbeTarget;
+  state: CheckState;
+  successes: number;
+  failures: number;
+  stopped: boolean;
+  timer: NodeJS.Timeout | undefined;
+  abort: AbortController | undefined;
+  running: Promise<void> | undefined;
+}
+
+export class ActiveChecker {
+  readonly #config: ActiveCheckConfig;
+  readonly #addressing: Addressing;
+  readonly #store: HealthStore;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #random: () => number;
+  readonly #onResult: ActiveCheckerOptions['onResult'];
+  /** By targetKey. */
+  readonly #probes = new Map<string, Probe>();
+  // Keep-alive off (each request says reset): probes open one connection each and
+  // close it, so thousands of targets never hold idle sockets.
+  readonly #agent: Agent;
+  /** Every probe in flight, including those of targets already removed: stop() waits for all. */
+  readonly #running = new Set<Promise<void>>();
+  #unsubscribe: (() => void) | undefined;
+  #stopped = false;
+  #counts = { probes: 0, passed: 0, failed: 0 };
+
+  constructor(opts: ActiveCheckerOptions) {
+    this.#config = opts.config;
+    this.#addressing = opts.addressing;
+    this.#store = opts.store;
+    this.#log = opts.log;
+    this.#now = opts.now ?? Date.now;
+    this.#random = opts.random ?? Math.random;
+    this.#onResult = opts.onResult;
+    this.#agent = new Agent({ connect: { timeout: opts.config.timeout } });
+  }
+
+  /** Probes what the catalog holds now and follows every later snapshot. */
+  start(catalog: SnapshotSource): void {
+    if (this.#stopped || this.#unsubscribe || !this.#config.enabled) return;
+    this.update(catalog.current());
+    this.#unsubscribe = catalog.subscribe((s) => this.update(s));
+  }
+
+  /** Starts probes for new targets and stops those for gone ones. */
+  update(snapshot: Snapshot): void {
+    if (this.#stopped || !this.#config.enabled) return;
+    const { targets, skipped } = probeTargets(snapshot, {
+      port: this.#config.port,
+      addressing: this.#addressing,
+    });
+    const wanted = new Map(targets.map((t) => [targetKey(t), t]));
+    const stopped: Probe[] = [];
+    for (const [key, p] of this.#probes) {
+      if (wanted.has(key)) continue;
+      this.#stopProbe(p);
+      this.#probes.delete(key);
+      stopped.push(p);
+    }
+    for (const [key, t] of wanted) {
+      if (!this.#probes.has(key)) this.#startProbe(key, t);
+    }
+    this.#forget(stopped);
+    for (const s of skipped) {
+      this.#log.debug({ service: s.service, id: s.id, reason: s.reason }, 'not health-checked');
+    }
+  }
+
+  /** Clears every timer, aborts probes in flight and resolves when they have finished. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+    for (const p of this.#probes.values()) this.#stopProbe(p);
+    this.#probes.clear();
+    await Promise.allSettled([...this.#running]);
+    await this.#agent.destroy().catch(() => {});
+  }
+
+  stats(): ActiveCheckStats {
+    let inFlight = 0;
+    for (const p of this.#probes.values()) if (p.running) inFlight++;
+    return { targets: this.#probes.size, inFlight, ...this.#counts };
+  }
+
+  #startProbe(key: string, target: ProbeTarget): void {
+    const p: Probe = {
+      target,
+      state: 'unknown',
+      successes: 0,
+      failures: 0,
+      stopped: false,
+      timer: undefined,
+      abort: undefined,
+      running: undefined,
+    };
+    this.#probes.set(key, p);
+    // Spread first probes over one interval, so a thousand targets do not fire together.
+    this.#schedule(p, this.#random() * this.#config.interval);
+  }
+
+  #stopProbe(p: Probe): void {
+    p.stopped = true;
+    clearTimeout(p.timer);
+    p.timer = undefined;
+    p.abort?.abort(new Error('stopped'));
+  }
+
+  #schedule(p: Probe, delayMs: number): void {
+    p.timer = setTimeout(() => {
+      p.timer = undefined;
+      const running = this.#run(p).finally(() => {
+        p.running = undefined;
+        this.#running.delete(running);
+      });
+      p.running = running;
+      this.#running.add(running);
+    }, delayMs);
+    // The checker never keeps the process alive by itself.
+    p.timer.unref();
+  }
+
+  async #run(p: Probe): Promise<void> {
+    if (p.stopped) return;
+    try {
+      const result = await this.#probe(p);
+      // Removed while in flight: its verdict is about an endpoint routing no longer has.
+      if (p.stopped) return;
+      this.#record(p, result);
+      const { interval, jitter } = this.#config;
+      this.#schedule(p, interval * (1 + jitter * (2 * this.#random() - 1)));
+    } catch (err) {
+      // Only a bug gets here; keep probing rather than go silent.
+      this.#log.error({ err, service: p.target.service, id: p.target.id }, 'health check failed');
+      if (!p.stopped) this.#schedule(p, this.#config.interval);
+    }
+  }
+
+  async #probe(p: Probe): Promise<ProbeResult> {
+    const { timeout, type } = this.#config;
+    const abort = new AbortController();
+    p.abort = abort;
+    const timer = setTimeout(() => abort.abort(new Error('timeout')), timeout);
+    timer.unref();
+    const started = this.#now();
+    try {
+      const failure =
+        type === 'http'
+          ? await this.#httpProbe(p.target, abort.signal)
+          : await tcpProbe(p.target, abort.signal);
+      return { ok: failure === undefined, detail: failure, durationMs: this.#now() - started };
+    } catch (err) {
+      const detail = abort.signal.aborted
+        ? abortDetail(abort.signal.reason, timeout)
+        : errorDetail(err);
+      return { ok: false, detail, durationMs: this.#now() - started };
+    } finally {
+      clearTimeout(timer);
+      p.abort = undefined;
+    }
+  }
+
+  /** undefined when the status is expected, else why not. */
+  async #httpProbe(t: ProbeTarget, signal: AbortSignal): Promise<string | undefined> {
+    const host = t.host.includes(':') ? `[${t.host}]` : t.host;
+    const res = await request(`http://${host}:${t.port}${this.#config.path}`, {
+      method: 'GET',
+      headers: { 'user-agent': USER_AGENT },
+      dispatcher: this.#agent,
+      reset: true,
+      signal,
+    });
+    // Read a little and drop the rest: the status is the answer.
+    await res.body.dump({ limit: 4096 }).catch(() => {});
+    const { min, max } = this.#config.expectedStatuses;
+    return res.statusCode >= min && res.statusCode <= max ? undefined : `HTTP ${res.statusCode}`;
+  }
+
+  #record(p: Probe, result: ProbeResult): void {
+    this.#counts.probes++;
+    if (result.ok) this.#counts.passed++;
+    else this.#counts.failed++;
+    // The result before the verdict it may cause, so observers see them in order.
+    try {
+      this.#onResult?.(p.target, result);
+    } catch (err) {
+      this.#log.error({ err }, 'health result callback failed');
+    }
+    const { healthyThreshold, unhealthyThreshold } = this.#config;
+    const { service, id } = p.target;
+    if (result.ok) {
+      p.successes++;
+      p.failures = 0;
+      if (p.successes >= healthyThreshold && p.state !== 'healthy') {
+        const from = p.state;
+        p.state = 'healthy';
+        this.#store.setCheck(service, id, 'healthy');
+        // Coming up at start is expected; only a recovery is news.
+        const level = from === 'unhealthy' ? 'info' : 'debug';
+        this.#log[level]({ service, id, from }, 'endpoint passes its health check');
+      }
+    } else {
+      p.failures++;
+      p.successes = 0;
+      if (p.failures >= unhealthyThreshold) {
+        const from = p.state;
+        p.state = 'unhealthy';
+        // While failing, a new reason replaces the old one (the store ignores a repeat).
+        this.#store.setCheck(service, id, 'unhealthy', result.detail);
+        if (from !== 'unhealthy') {
+          this.#log.warn(
+            { service, id, from, detail: result.detail },
+            'endpoint fails its health check',
+          );
+        }
+      }
+    }
+  }
+
+  /**
+   * Resets to unknown a verdict this checker no longer maintains (e.g. the endpoint is
+   * now terminating, or its port stopped mapping). Endpoints gone from the catalog are
+   * the HealthMonitor's to forget: outlier state lives in the same store.
+   */
+  #forget(stopped: readonly Probe[]): void {
+    const live = new Set(
+      [...this.#probes.values()].map((p) => `${p.target.service} ${p.target.id}`),
+    );
+    for (const p of stopped) {
+      const { service, id } = p.target;
+      if (p.state === 'unknown' || live.has(`${service} ${id}`)) continue;
+      if (this.#store.endpoint(service, id)?.check !== undefined) {
+        this.#store.setCheck(service, id, 'unknown');
+      }
+    }
+  }
+}
+
+/** undefined once connected; throws on failure. */
+function tcpProbe(t: ProbeTarget, signal: AbortSignal): Promise<undefined> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: t.host, port: t.port });
+    const onAbort = () => {
+      socket.destroy();
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    const done = (err?: Error) => {
+      signal.removeEventListener('abort', onAbort);
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(undefined);
+    };
+    socket.once('connect', () => done());
+    socket.once('error', done);
+  });
+}
+
+function abortDetail(reason: unknown, timeoutMs: number): string {
+  return reason instanceof Error && reason.message === 'timeout'
+    ? `timeout after ${timeoutMs}ms`
+    : 'stopped';
+}
+
+/** A short reason: 'connect ECONNREFUSED', 'getaddrinfo ENOTFOUND', 'other side closed'. */
+function errorDetail(err: unknown): string {
+  if (!(err instanceof Error)) return String(err).slice(0, 120);
+  const e = err as NodeJS.ErrnoException;
+  if (e.syscall && e.code) return `${e.syscall} ${e.code}`;
+  return (e.message || e.code || e.name).slice(0, 120);
+}

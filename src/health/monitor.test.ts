@@ -1,0 +1,71 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { Snapshot } from '../catalog/model.ts';
+import { configSchema } from '../config/schema.ts';
+import { Router } from '../routing/router.ts';
+import { endpoints, service } from '../routing/service-fixture.ts';
+import { HealthMonitor } from './monitor.ts';
+
+const ZONE = { region: 'us-east', zone: 'us-east-a' };
+const config = configSchema.parse({
+  federation: { name: 'galaxy', domain: 'example.test' },
+  clusters: [{ name: 'a', kubeconfig: 'a.kubeconfig' }],
+  health: { active: { enabled: false }, outlier: { consecutive5xx: 2, maxEjectionPercent: 50 } },
+});
+
+function snapshot(n: number): Snapshot {
+  const svc = service([{ cluster: 'a', endpoints: endpoints(0, n, ZONE) }]);
+  return { version: n, createdAt: 0, services: new Map([[svc.key, svc]]), clusters: new Map() };
+}
+
+describe('HealthMonitor', () => {
+  it('feeds outlier verdicts to routing and forgets endpoints that leave the catalog', async () => {
+    const now = 0;
+    const lines: string[] = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => lines.push(l) });
+    const monitor = new HealthMonitor({
+      config: config.health,
+      addressing: 'endpoints',
+      log,
+      now: () => now,
+    });
+    const router = new Router({ ...config.routing, localities: [], self: ZONE }, monitor.store);
+    const three = snapshot(3);
+    monitor.update(three);
+    const svc = three.services.get('shop/web')!;
+    expect(router.plan(svc, ZONE).tiers[0]!.targets).toHaveLength(3);
+
+    for (let i = 0; i < 2; i++)
+      monitor.report('shop/web', 'a/10.0.0.2', { origin: 'upstream', status: 500 });
+    const plan = router.plan(svc, ZONE);
+    expect(plan.tiers[0]!.targets.map((t) => t.address)).toEqual(['10.0.0.0', '10.0.0.1']);
+    expect(plan.excluded).toMatchObject([
+      { address: '10.0.0.2', reasons: ['ejected'], ejectedUntil: 30_000 },
+    ]);
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({
+      msg: 'endpoint ejected',
+      service: 'shop/web',
+      id: 'a/10.0.0.2',
+      reason: 'consecutive-5xx',
+    });
+
+    // The ejected endpoint leaves and comes back (same address): it starts clean.
+    monitor.update(snapshot(2));
+    expect(monitor.store.endpoint('shop/web', 'a/10.0.0.2')).toBeUndefined();
+    const back = snapshot(3);
+    monitor.update(back);
+    expect(router.plan(back.services.get('shop/web')!, ZONE).tiers[0]!.targets).toHaveLength(3);
+    await monitor.stop();
+  });
+
+  it('with active checks off, probes nothing', async () => {
+    const monitor = new HealthMonitor({
+      config: config.health,
+      addressing: 'endpoints',
+      log: pino({ level: 'silent' }),
+    });
+    monitor.update(snapshot(5));
+    expect(monitor.active.stats().targets).toBe(0);
+    await monitor.stop();
+  });
+});
