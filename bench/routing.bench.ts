@@ -40,15 +40,15 @@ const TARGET_REBUILD_US = 100;
  * loads 0.6 / 0.3 / 0.1; in each tier two clusters of weights 1 and 2, so the
  * weighted paths run, not the equal-weight shortcuts.
  */
-function benchPlan(endpoints: number, tierCount: number): Plan {
+function benchPlan(endpoints: number, tierCount: number, salt = ''): Plan {
   const loads = tierCount === 1 ? [1] : [0.6, 0.3, 0.1];
   const sizes = tierCount === 1 ? [endpoints] : [0.5, 0.3, 0.2].map((f) => endpoints * f);
   let next = 0;
   const tiers: Tier[] = sizes.map((size, p) => {
     const half = size >> 1;
     const specs = [
-      ...targets(half, `c${2 * p}`, 1, next),
-      ...targets(size - half, `c${2 * p + 1}`, 2, next + half),
+      ...targets(half, `c${2 * p}${salt}`, 1, next),
+      ...targets(size - half, `c${2 * p + 1}${salt}`, 2, next + half),
     ];
     next += size;
     return tier(p, loads[p]!, specs);
@@ -102,11 +102,20 @@ function measureHashKey(): number {
   return rate;
 }
 
-/** 3. Median time of the first pick on a fresh plan (its tables get built), in ms. */
-function measureFirstPick(kind: PickerKind, endpoints: number, tierCount: number): number {
+/**
+ * 3. Median time of the first pick on a fresh plan (its tables get built), in ms.
+ * `sameTargets`: each plan is new but holds the targets of the one before, as after a
+ * health change elsewhere in the service (Maglev tables come back from its cache).
+ */
+function measureFirstPick(
+  kind: PickerKind,
+  endpoints: number,
+  tierCount: number,
+  sameTargets: boolean,
+): number {
   const times: number[] = [];
   for (let n = 0; n < FIRST_PICK_PLANS; n++) {
-    const p = benchPlan(endpoints, tierCount);
+    const p = benchPlan(endpoints, tierCount, sameTargets ? '' : `-${kind}-${endpoints}-${n}`);
     const picker = createPicker(kind, { random: seededRandom(n) });
     const t0 = performance.now();
     // Every tier gets its tables: a few picks with keys spread over the tiers.
@@ -194,14 +203,16 @@ for (const endpoints of SIZES) {
 }
 const hashKeyPerSecond = measureHashKey();
 const firstPick = SIZES.flatMap((endpoints) =>
-  (['p2c', 'maglev'] as const).map((kind) => ({
-    picker: kind,
-    endpoints,
-    tiers: 3,
-    ms: measureFirstPick(kind, endpoints, 3),
-  })),
+  (['p2c', 'maglev'] as const).flatMap((kind) =>
+    [false, true].map((sameTargets) => ({
+      picker: kind,
+      endpoints,
+      tiers: 3,
+      sameTargets,
+      ms: measureFirstPick(kind, endpoints, 3, sameTargets),
+    })),
+  ),
 );
-
 const rebuilds = [0, 0.1].map((failing) => ({ failing, ...measureRebuild(failing) }));
 
 // ---- report -----------------------------------------------------------------------
@@ -226,7 +237,7 @@ printTable(
 printTable('routing: other costs', [
   { figure: 'hashKey(client address)', value: millions(hashKeyPerSecond) },
   ...firstPick.map((f) => ({
-    figure: `first pick on a fresh plan: ${f.picker}, ${f.endpoints} endpoints, ${f.tiers} tiers`,
+    figure: `first pick on a ${f.sameTargets ? 'rebuilt plan, same targets' : 'plan with new targets'}: ${f.picker}, ${f.endpoints} endpoints, ${f.tiers} tiers`,
     value: `${f.ms.toFixed(2)} ms`,
   })),
 ]);
