@@ -2,11 +2,11 @@
 // timer (TCP connect or HTTP GET), and thresholds turn the results into the
 // verdict the health store keeps for routing. One probe per target at a time; a
 // target that leaves the catalog stops at once and never writes again.
-import { connect } from 'node:net';
 import type { Logger } from 'pino';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import type { Snapshot } from '../catalog/model.ts';
 import type { CheckState } from '../routing/types.ts';
+import { abortDetail, errorDetail, httpProbe, tcpProbe } from './probes.ts';
 import type { HealthStore } from './store.ts';
 import {
   type ActiveCheckConfig,
@@ -15,8 +15,6 @@ import {
   probeTargets,
   targetKey,
 } from './targets.ts';
-
-export const USER_AGENT = 'fedgate-health-check';
 
 export interface ProbeResult {
   readonly ok: boolean;
@@ -202,7 +200,7 @@ export class ActiveChecker {
     try {
       const failure =
         type === 'http'
-          ? await this.#httpProbe(p.target, abort.signal)
+          ? await httpProbe(this.#agent, p.target, this.#config, abort.signal)
           : await tcpProbe(p.target, abort.signal);
       return { ok: failure === undefined, detail: failure, durationMs: this.#now() - started };
     } catch (err) {
@@ -214,22 +212,6 @@ export class ActiveChecker {
       clearTimeout(timer);
       p.abort = undefined;
     }
-  }
-
-  /** undefined when the status is expected, else why not. */
-  async #httpProbe(t: ProbeTarget, signal: AbortSignal): Promise<string | undefined> {
-    const host = t.host.includes(':') ? `[${t.host}]` : t.host;
-    const res = await request(`http://${host}:${t.port}${this.#config.path}`, {
-      method: 'GET',
-      headers: { 'user-agent': USER_AGENT },
-      dispatcher: this.#agent,
-      reset: true,
-      signal,
-    });
-    // Read a little and drop the rest: the status is the answer.
-    await res.body.dump({ limit: 4096 }).catch(() => {});
-    const { min, max } = this.#config.expectedStatuses;
-    return res.statusCode >= min && res.statusCode <= max ? undefined : `HTTP ${res.statusCode}`;
   }
 
   #record(p: Probe, result: ProbeResult): void {
@@ -290,38 +272,4 @@ export class ActiveChecker {
       }
     }
   }
-}
-
-/** undefined once connected; throws on failure. */
-function tcpProbe(t: ProbeTarget, signal: AbortSignal): Promise<undefined> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: t.host, port: t.port });
-    const onAbort = () => {
-      socket.destroy();
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    const done = (err?: Error) => {
-      signal.removeEventListener('abort', onAbort);
-      socket.destroy();
-      if (err) reject(err);
-      else resolve(undefined);
-    };
-    socket.once('connect', () => done());
-    socket.once('error', done);
-  });
-}
-
-function abortDetail(reason: unknown, timeoutMs: number): string {
-  return reason instanceof Error && reason.message === 'timeout'
-    ? `timeout after ${timeoutMs}ms`
-    : 'stopped';
-}
-
-/** A short reason: 'connect ECONNREFUSED', 'getaddrinfo ENOTFOUND', 'other side closed'. */
-function errorDetail(err: unknown): string {
-  if (!(err instanceof Error)) return String(err).slice(0, 120);
-  const e = err as NodeJS.ErrnoException;
-  if (e.syscall && e.code) return `${e.syscall} ${e.code}`;
-  return (e.message || e.code || e.name).slice(0, 120);
 }

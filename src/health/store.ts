@@ -40,11 +40,6 @@ export class HealthStore implements HealthView {
     return a && a.size > 0 ? a : undefined;
   }
 
-  /** Everything on record for a service, passing or not. */
-  entries(service: string): ReadonlyMap<string, EndpointHealth> {
-    return this.#services.get(service)?.endpoints ?? new Map();
-  }
-
   setCheck(service: string, id: string, check: CheckState, checkDetail?: string): void {
     const old = this.endpoint(service, id);
     if (old?.check === check && old.checkDetail === checkDetail) return;
