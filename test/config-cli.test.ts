@@ -53,7 +53,7 @@ describe('fedgate check-config', () => {
     expect(r.code).toBe(0);
     const eff = parse(r.stdout) as Record<string, Record<string, unknown>>;
     expect(eff.federation!.clustersetZone).toBe('clusterset.local');
-    expect(eff.dns!.ttl).toBe('30s');
+    expect(eff.dns!.ttl).toBe('5s');
     expect(eff.watch!.startupTimeout).toBe('5s');
     expect((eff.clusters as unknown as { kubeconfig: string }[])[0]!.kubeconfig).toBe(
       join(dir, 'alpha.kubeconfig'),

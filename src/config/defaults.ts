@@ -11,7 +11,23 @@ export const DEFAULT_DNS_LISTEN = '0.0.0.0:5353';
 export const DEFAULT_HTTP_LISTEN = '0.0.0.0:8080';
 export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:9090';
 /** TTL of positive DNS answers: short, so failover reaches clients quickly. */
-export const DEFAULT_DNS_TTL_MS = 30_000;
+export const DEFAULT_DNS_TTL_MS = 5_000;
+/** TTL of NXDOMAIN and NODATA answers (the SOA minimum). */
+export const DEFAULT_DNS_NEGATIVE_TTL_MS = 5_000;
+/** Most addresses in one answer; they rotate between answers. */
+export const DEFAULT_DNS_MAX_ANSWERS = 8;
+/** Our EDNS UDP payload size: the DNS flag day 2020 figure, which avoids IP fragmentation. */
+export const DNS_UDP_PAYLOAD_SIZE = 1232;
+/** A TCP connection idle this long is closed; at most this many are open. */
+export const DEFAULT_DNS_TCP_IDLE_TIMEOUT_MS = 10_000;
+export const DEFAULT_DNS_TCP_MAX_CONNECTIONS = 1_000;
+/** Response rate limiting, as Knot's rrl module: responses per second per client prefix, name and answer class. */
+export const DEFAULT_DNS_RRL_RATE = 20;
+/** Every second limited response goes out truncated, so a real client retries over TCP (BIND's default). */
+export const DEFAULT_DNS_RRL_SLIP = 2;
+export const DEFAULT_DNS_RRL_IPV4_PREFIX = 24;
+export const DEFAULT_DNS_RRL_IPV6_PREFIX = 56;
+export const DEFAULT_DNS_RRL_TABLE_SIZE = 100_000;
 /** What DNS answers point at: pod endpoints, the Service's load-balancer ingress, or the fedgate edge. */
 export const DEFAULT_DNS_ADDRESSING = 'endpoints';
 

@@ -55,7 +55,7 @@ describe('parseConfig', () => {
     expect(c.federation.clustersetZone).toBe(D.DEFAULT_CLUSTERSET_ZONE);
     expect(c.clusters[0]!.kubeconfig).toBe(join(dir, 'a.kubeconfig'));
     expect(c.clusters[0]!.weight).toBe(D.DEFAULT_CLUSTER_WEIGHT);
-    expect(c.dns.listen).toEqual({ host: '0.0.0.0', port: 5353 });
+    expect(c.dns.listen).toEqual([{ host: '0.0.0.0', port: 5353 }]);
     expect(c.dns.ttl).toBe(D.DEFAULT_DNS_TTL_MS);
     expect(c.routing.overprovisioning).toBe(D.DEFAULT_OVERPROVISIONING);
     expect(c.routing.panicThreshold).toBe(D.DEFAULT_PANIC_THRESHOLD);
@@ -82,7 +82,7 @@ self: { region: us-east, zone: us-east-a }
 localities:
   - { cidr: 10.1.0.0/16, region: us-east, zone: us-east-a }
   - { cidr: "2001:db8::/32", region: eu-west }
-dns: { listen: "[::1]:53", ttl: 1500ms, addressing: ingress }
+dns: { listen: ["[::1]:53", "127.0.0.1:53"], ttl: 1500ms, addressing: ingress }
 http: { listen: 127.0.0.1:8443, aliases: { www.example.com: shop/web } }
 admin: { listen: localhost:9999 }
 routing: { overprovisioning: 1.2, failoverOrder: { us-east: [eu-west] }, picker: maglev, hashOn: "header:x-user" }
@@ -93,7 +93,10 @@ watch: { startupTimeout: 1m, silenceLimit: 1.5m }
     );
     expect(c.clusters[1]).toMatchObject({ context: 'two', region: 'eu-west', weight: 2 });
     expect(c.localities.map((l) => l.cidr)).toEqual(['10.1.0.0/16', '2001:db8::/32']);
-    expect(c.dns.listen).toEqual({ host: '::1', port: 53 });
+    expect(c.dns.listen).toEqual([
+      { host: '::1', port: 53 },
+      { host: '127.0.0.1', port: 53 },
+    ]);
     expect(c.dns.ttl).toBe(1500);
     expect(c.admin.listen).toEqual({ host: 'localhost', port: 9999 });
     expect(c.health.active.timeout).toBe(250);
@@ -107,7 +110,7 @@ watch: { startupTimeout: 1m, silenceLimit: 1.5m }
 clusters:
   - { name: alpha, kubeconfig: a.kubeconfig, weight: 0, colour: blue }
 localities: [{ cidr: 10.0.0.0/33, region: us-east }]
-dns: { ttl: 30 seconds, listen: "1.2.3.4:70000" }
+dns: { ttl: 30 seconds, listen: ["1.2.3.4:70000"] }
 routing: { panicThreshold: 2 }
 `);
     expect(p).toContain(
@@ -119,7 +122,7 @@ routing: { panicThreshold: 2 }
       true,
     );
     expect(p).toContain('dns.ttl: expected a duration such as 500ms, 30s, 2m or 1h');
-    expect(p.some((x) => x.startsWith('dns.listen: expected an address and port'))).toBe(true);
+    expect(p.some((x) => x.startsWith('dns.listen[0]: expected an address and port'))).toBe(true);
     expect(p.some((x) => x.startsWith('routing.panicThreshold: '))).toBe(true);
   });
 
@@ -159,7 +162,7 @@ describe('effectiveConfig', () => {
     const c = parseConfig(`${MINIMAL}dns: { ttl: 90s }\n`, source);
     const eff = effectiveConfig(c);
     expect(eff.dns?.ttl).toBe('90s');
-    expect(eff.dns?.listen).toBe('0.0.0.0:5353');
+    expect(eff.dns?.listen).toEqual(['0.0.0.0:5353']);
     const again = parseConfig(JSON.stringify(eff), source);
     expect(again).toEqual(c);
   });

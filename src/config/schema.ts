@@ -152,9 +152,51 @@ export const configSchema = z.strictObject({
   localities: z.array(localitySchema).default([]),
   dns: z
     .strictObject({
-      listen: listen.default(parseListen(D.DEFAULT_DNS_LISTEN)),
+      listen: z
+        .array(listen)
+        .min(1)
+        .default([parseListen(D.DEFAULT_DNS_LISTEN)])
+        .meta({ description: 'UDP and TCP on each' }),
       ttl: duration.default(D.DEFAULT_DNS_TTL_MS),
+      negativeTtl: duration.default(D.DEFAULT_DNS_NEGATIVE_TTL_MS),
+      maxAnswers: z.number().int().min(1).max(64).default(D.DEFAULT_DNS_MAX_ANSWERS),
       addressing: addressing.default(D.DEFAULT_DNS_ADDRESSING),
+      proxyAddresses: z
+        .array(
+          z.strictObject({
+            region: dnsLabel,
+            zone: dnsLabel.optional(),
+            addresses: z.array(z.union([z.ipv4(), z.ipv6()])).min(1),
+          }),
+        )
+        .default([])
+        .meta({ description: "fedgate's edge addresses by locality, for `proxy` addressing" }),
+      nameServers: z
+        .array(
+          z.strictObject({
+            name: dnsName,
+            addresses: z.array(z.union([z.ipv4(), z.ipv6()])).default([]),
+          }),
+        )
+        .default([])
+        .meta({ description: 'NS records of our zones; default ns.<zone>' }),
+      tcp: z
+        .strictObject({
+          idleTimeout: duration.default(D.DEFAULT_DNS_TCP_IDLE_TIMEOUT_MS),
+          maxConnections: z.number().int().min(1).default(D.DEFAULT_DNS_TCP_MAX_CONNECTIONS),
+        })
+        .prefault({}),
+      rrl: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          responsesPerSecond: z.number().int().min(1).default(D.DEFAULT_DNS_RRL_RATE),
+          slip: z.number().int().min(0).max(10).default(D.DEFAULT_DNS_RRL_SLIP),
+          ipv4Prefix: z.number().int().min(8).max(32).default(D.DEFAULT_DNS_RRL_IPV4_PREFIX),
+          ipv6Prefix: z.number().int().min(16).max(128).default(D.DEFAULT_DNS_RRL_IPV6_PREFIX),
+          dryRun: z.boolean().default(false),
+          tableSize: z.number().int().min(100).default(D.DEFAULT_DNS_RRL_TABLE_SIZE),
+        })
+        .prefault({}),
     })
     .prefault({}),
   http: z

@@ -92,12 +92,17 @@ export class LocalityTable {
 
   /** The most specific rule's locality, or undefined when none matches (or the text is no address). */
   lookup(address: string): Locality | undefined {
+    return this.match(address)?.locality;
+  }
+
+  /** The most specific rule's locality and prefix length (ECS answers say how far they hold). */
+  match(address: string): { locality: Locality; length: number } | undefined {
     const p = parse(address);
     if (!p) return undefined;
     const fam = p.v6 ? this.#v6 : this.#v4;
     for (const length of fam.lengths) {
       const hit = fam.byLength.get(length)!.get(mask(p.value, fam.bits, length));
-      if (hit) return hit;
+      if (hit) return { locality: hit, length };
     }
     return undefined;
   }

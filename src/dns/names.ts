@@ -1,0 +1,107 @@
+// The names fedgate answers for, parsed into what they mean. Pure. A name is
+// matched against our zones (longest first); inside a zone it is one of the
+// shapes of the two schemes, or the apex, or nothing we serve.
+//
+//   MCS (clusterset zone):      <svc>.<ns>.svc
+//                               _<port>._<proto>.<svc>.<ns>.svc            (SRV)
+//                               <hostname>.<cluster>.<svc>.<ns>.svc        (headless)
+//                               dns-version                                (TXT "1.0.0")
+//   federation (domain zone):   <svc>.<ns>.<federation>.svc                (global)
+//                               <svc>.<ns>.<federation>.svc.<region>
+//                               <svc>.<ns>.<federation>.svc.<zone>.<region>
+
+export type ParsedName =
+  | { readonly kind: 'apex' }
+  | { readonly kind: 'dns-version' }
+  | { readonly kind: 'mcs'; readonly service: string }
+  | { readonly kind: 'mcs-srv'; readonly service: string; readonly port: string; readonly proto: string }
+  | { readonly kind: 'mcs-host'; readonly service: string; readonly hostname: string; readonly cluster: string }
+  | {
+      readonly kind: 'federation';
+      readonly service: string;
+      readonly level: 'global' | 'region' | 'zone';
+      readonly region?: string | undefined;
+      readonly zone?: string | undefined;
+    }
+  /** A name above service names, e.g. `svc.clusterset.local`: it exists if something below does. */
+  | { readonly kind: 'interior'; readonly labels: readonly string[] }
+  | { readonly kind: 'none' };
+
+export type ZoneKind = 'clusterset' | 'federation';
+
+export interface Zone {
+  readonly origin: string;
+  readonly kind: ZoneKind;
+}
+
+export interface Match {
+  readonly zone: Zone;
+  /** Labels left of the zone origin, lower case, leftmost first. */
+  readonly labels: readonly string[];
+  readonly parsed: ParsedName;
+}
+
+export interface NameRules {
+  readonly zones: readonly Zone[];
+  readonly federation: string;
+}
+
+/** The zone a name falls in (longest origin wins), or undefined: not ours, REFUSED. */
+export function matchZone(name: string, rules: NameRules): Match | undefined {
+  const lower = name.toLowerCase().replace(/\.$/, '');
+  let best: Zone | undefined;
+  for (const z of rules.zones) {
+    if ((lower === z.origin || lower.endsWith(`.${z.origin}`)) && (!best || z.origin.length > best.origin.length)) {
+      best = z;
+    }
+  }
+  if (!best) return undefined;
+  const rest = lower === best.origin ? '' : lower.slice(0, -(best.origin.length + 1));
+  const labels = rest === '' ? [] : rest.split('.');
+  const parsed = best.kind === 'clusterset' ? parseMcs(labels) : parseFederation(labels, rules.federation);
+  return { zone: best, labels, parsed };
+}
+
+function parseMcs(l: readonly string[]): ParsedName {
+  if (l.length === 0) return { kind: 'apex' };
+  if (l.length === 1 && l[0] === 'dns-version') return { kind: 'dns-version' };
+  if (l.at(-1) !== 'svc') return { kind: 'none' };
+  const n = l.length;
+  if (n <= 2) return { kind: 'interior', labels: l };
+  const service = `${l[n - 2]}/${l[n - 3]}`;
+  if (n === 3) return { kind: 'mcs', service };
+  if (n === 5 && l[0]!.startsWith('_') && l[1]!.startsWith('_')) {
+    return { kind: 'mcs-srv', service, port: l[0]!.slice(1), proto: l[1]!.slice(1) };
+  }
+  if (n === 5) return { kind: 'mcs-host', service, hostname: l[0]!, cluster: l[1]! };
+  // _<proto>.<svc>.<ns>.svc (n = 4) and <cluster>.<svc>.<ns>.svc are empty non-terminals.
+  if (n === 4) return { kind: 'interior', labels: l };
+  return { kind: 'none' };
+}
+
+function parseFederation(l: readonly string[], federation: string): ParsedName {
+  if (l.length === 0) return { kind: 'apex' };
+  const svcAt = l.indexOf('svc');
+  if (svcAt < 0) return { kind: 'interior', labels: l };
+  const before = l.slice(0, svcAt);
+  const after = l.slice(svcAt + 1);
+  if (after.length > 2) return { kind: 'none' };
+  if (before.length < 3) return { kind: 'interior', labels: l };
+  if (before.length > 3 || before[2] !== federation) return { kind: 'none' };
+  const service = `${before[1]}/${before[0]}`;
+  if (after.length === 0) return { kind: 'federation', service, level: 'global' };
+  if (after.length === 1) return { kind: 'federation', service, level: 'region', region: after[0] };
+  return { kind: 'federation', service, level: 'zone', zone: after[0], region: after[1] };
+}
+
+/** The federation-scheme name of a service at a level. */
+export function federationName(
+  service: string,
+  federation: string,
+  origin: string,
+  where: { region?: string | undefined; zone?: string | undefined } = {},
+): string {
+  const [ns, name] = service.split('/') as [string, string];
+  const scope = [where.zone, where.region].filter((x) => x !== undefined).join('.');
+  return `${name}.${ns}.${federation}.svc${scope ? `.${scope}` : ''}.${origin}`;
+}
