@@ -1,15 +1,8 @@
-// Routing and health end to end: the local federation's real backends, fedgate's
-// discovery, active checks probing those backends, and the router's plans and
-// explanations following what happens to them.
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
 import type { Discovery } from '../src/app.ts';
-import { parseConfig } from '../src/config/load.ts';
-import { LocalFederation } from '../src/localfed/federation.ts';
-import { parseScenario } from '../src/localfed/scenario.ts';
+import type { LocalFederation } from '../src/localfed/federation.ts';
 import type { Explanation } from '../src/routing/explain.ts';
-import { DiscoveryEnv, FAST_WATCH } from './helpers/discovery-env.ts';
+import { DiscoveryEnv, FAST_HEALTH, startFederation } from './helpers/discovery-env.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const SCENARIO = `
@@ -33,36 +26,11 @@ describe('routing and health against the local federation', () => {
   const env = new DiscoveryEnv();
 
   beforeAll(async () => {
-    fed = await LocalFederation.start(parseScenario(SCENARIO), {
-      addressBlock: 200,
-      apiPort: 0,
-      bookmarkIntervalMs: 250,
-    });
-    const dir = await env.dir();
-    const kubeconfigs: Record<string, string> = {};
-    for (const c of fed.clusters) kubeconfigs[c.name] = await c.writeKubeconfig(dir);
-    const raw = parse(fed.fedgateConfig(kubeconfigs)) as Record<string, unknown>;
-    const config = parseConfig(
-      stringify({
-        ...raw,
-        watch: FAST_WATCH,
-        self: { region: 'us-east', zone: 'us-east-a' },
-        localities: [{ cidr: '127.3.0.0/16', region: 'us-west', zone: 'us-west-a' }],
-        health: {
-          active: {
-            type: 'http',
-            path: '/healthz',
-            interval: '100ms',
-            timeout: '500ms',
-            healthyThreshold: 1,
-            unhealthyThreshold: 2,
-          },
-          outlier: { consecutive5xx: 3, maxEjectionPercent: 50 },
-        },
-      }),
-      join(dir, 'fedgate.yaml'),
-    );
-    d = await env.startSynced(config);
+    ({ fed, d } = await startFederation(env, SCENARIO, 200, {
+      self: { region: 'us-east', zone: 'us-east-a' },
+      localities: [{ cidr: '127.3.0.0/16', region: 'us-west', zone: 'us-west-a' }],
+      health: { ...FAST_HEALTH, outlier: { consecutive5xx: 3, maxEjectionPercent: 50 } },
+    }));
   });
   afterAll(async () => {
     await env.cleanup();

@@ -127,6 +127,8 @@ export function mergeService(
     sessionAffinity: affinity,
     ports: [...ports.values()].map((p) => p.port),
     hosts: [...hosts].sort(),
+    // As for the other service-wide fields, the oldest export that says something wins.
+    dnsMode: byAge.find((e) => e.service.dnsMode !== undefined)?.service.dnsMode,
     clusters,
     conflicts,
   };

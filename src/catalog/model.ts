@@ -52,6 +52,8 @@ export interface FederatedService {
   readonly ports: readonly PortRecord[];
   /** fedgate.io/hosts from every member. */
   readonly hosts: readonly string[];
+  /** fedgate.io/dns-mode; undefined: the config's dns.addressing. */
+  readonly dnsMode: 'endpoints' | 'ingress' | 'proxy' | undefined;
   /** Sorted by cluster name. */
   readonly clusters: readonly ClusterMember[];
   readonly conflicts: readonly Conflict[];

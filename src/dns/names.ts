@@ -14,8 +14,18 @@ export type ParsedName =
   | { readonly kind: 'apex' }
   | { readonly kind: 'dns-version' }
   | { readonly kind: 'mcs'; readonly service: string }
-  | { readonly kind: 'mcs-srv'; readonly service: string; readonly port: string; readonly proto: string }
-  | { readonly kind: 'mcs-host'; readonly service: string; readonly hostname: string; readonly cluster: string }
+  | {
+      readonly kind: 'mcs-srv';
+      readonly service: string;
+      readonly port: string;
+      readonly proto: string;
+    }
+  | {
+      readonly kind: 'mcs-host';
+      readonly service: string;
+      readonly hostname: string;
+      readonly cluster: string;
+    }
   | {
       readonly kind: 'federation';
       readonly service: string;
@@ -51,14 +61,18 @@ export function matchZone(name: string, rules: NameRules): Match | undefined {
   const lower = name.toLowerCase().replace(/\.$/, '');
   let best: Zone | undefined;
   for (const z of rules.zones) {
-    if ((lower === z.origin || lower.endsWith(`.${z.origin}`)) && (!best || z.origin.length > best.origin.length)) {
+    if (
+      (lower === z.origin || lower.endsWith(`.${z.origin}`)) &&
+      (!best || z.origin.length > best.origin.length)
+    ) {
       best = z;
     }
   }
   if (!best) return undefined;
   const rest = lower === best.origin ? '' : lower.slice(0, -(best.origin.length + 1));
   const labels = rest === '' ? [] : rest.split('.');
-  const parsed = best.kind === 'clusterset' ? parseMcs(labels) : parseFederation(labels, rules.federation);
+  const parsed =
+    best.kind === 'clusterset' ? parseMcs(labels) : parseFederation(labels, rules.federation);
   return { zone: best, labels, parsed };
 }
 

@@ -110,6 +110,7 @@ function snapshot(services: Record<string, { cluster: string; ip: string; port: 
       sessionAffinity: 'None',
       ports: [{ name: 'http', protocol: 'TCP', port: 80 }],
       hosts: [],
+      dnsMode: undefined,
       clusters,
       conflicts: [],
     });

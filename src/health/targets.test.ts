@@ -52,6 +52,7 @@ function service(clusters: ClusterMember[], ports = SERVICE_PORTS): FederatedSer
     sessionAffinity: 'None',
     ports,
     hosts: [],
+    dnsMode: undefined,
     clusters,
     conflicts: [],
   };

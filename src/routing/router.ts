@@ -56,12 +56,17 @@ export class Router {
     return { locality: undefined, source: 'none' };
   }
 
-  plan(service: FederatedService, locality: Locality | undefined): Plan {
+  /**
+   * `variant` names a derived view of the service with its own cache entry (DNS
+   * plans over ingress or edge addresses); health is still read by the service key.
+   */
+  plan(service: FederatedService, locality: Locality | undefined, variant = ''): Plan {
     const healthVersion = this.#health.serviceVersion(service.key);
-    let entry = this.#cache.get(service.key);
+    const cacheKey = variant === '' ? service.key : `${variant} ${service.key}`;
+    let entry = this.#cache.get(cacheKey);
     if (!entry || entry.service !== service || entry.healthVersion !== healthVersion) {
       entry = { service, healthVersion, plans: new Map() };
-      this.#cache.set(service.key, entry);
+      this.#cache.set(cacheKey, entry);
     }
     const key = localityKey(locality);
     let plan = entry.plans.get(key);
@@ -91,8 +96,8 @@ export class Router {
 
   /** Drop cached plans of services the snapshot no longer has. */
   prune(snapshot: Snapshot): void {
-    for (const key of this.#cache.keys()) {
-      if (!snapshot.services.has(key)) this.#cache.delete(key);
+    for (const [key, entry] of this.#cache) {
+      if (!snapshot.services.has(entry.service.key)) this.#cache.delete(key);
     }
   }
 }

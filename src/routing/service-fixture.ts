@@ -58,6 +58,7 @@ export function service(members: readonly MemberSpec[], key = 'shop/web'): Feder
     sessionAffinity: 'None',
     ports: [{ name: 'http', protocol: 'TCP', port: 80 }],
     hosts: [],
+    dnsMode: undefined,
     clusters: members.map(member),
     conflicts: [],
   };

@@ -4,6 +4,8 @@
 export const FEDERATE_ANNOTATION = 'fedgate.io/federate';
 /** On a Service: extra HTTP host names, comma-separated, that route to it. */
 export const HOSTS_ANNOTATION = 'fedgate.io/hosts';
+/** On a Service: what DNS answers point at for it: endpoints, ingress or proxy (default: dns.addressing). */
+export const DNS_MODE_ANNOTATION = 'fedgate.io/dns-mode';
 /** The label an EndpointSlice carries naming its Service. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';

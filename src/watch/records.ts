@@ -29,6 +29,8 @@ export interface ServiceRecord {
   /** fedgate.io/hosts. */
   readonly hosts: readonly string[];
   readonly ingress: readonly IngressRecord[];
+  /** fedgate.io/dns-mode, when it names a known mode. */
+  readonly dnsMode?: 'endpoints' | 'ingress' | 'proxy';
 }
 
 export interface EndpointConditions {

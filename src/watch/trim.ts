@@ -1,6 +1,7 @@
 // Kubernetes objects, as JSON off the wire, trimmed into records at the edge.
 // A malformed object yields undefined: it is skipped, never fatal.
 import {
+  DNS_MODE_ANNOTATION,
   FEDERATE_ANNOTATION,
   HOSTS_ANNOTATION,
   REGION_LABEL,
@@ -105,7 +106,16 @@ export function trimService(o: Json): ServiceRecord | undefined {
     federate: m.annotations[FEDERATE_ANNOTATION] === 'true',
     hosts,
     ingress,
+    ...dnsMode(m.annotations[DNS_MODE_ANNOTATION]),
   };
+}
+
+const DNS_MODES = ['endpoints', 'ingress', 'proxy'] as const;
+
+/** A known mode, or nothing: an unknown value falls back to the config's default. */
+function dnsMode(v: string | undefined): { dnsMode?: (typeof DNS_MODES)[number] } {
+  const m = DNS_MODES.find((x) => x === v?.trim().toLowerCase());
+  return m ? { dnsMode: m } : {};
 }
 
 export function trimSlice(o: Json): SliceRecord | undefined {

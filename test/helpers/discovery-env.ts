@@ -7,16 +7,18 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { Discovery, type DiscoveryOptions } from '../../src/app.ts';
 import type { Catalog } from '../../src/catalog/catalog.ts';
 import type { ClusterMember, FederatedService, Snapshot } from '../../src/catalog/model.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { SimCluster, type SimClusterOptions } from '../../src/localfed/cluster.ts';
+import { LocalFederation } from '../../src/localfed/federation.ts';
 import type { KubeObject } from '../../src/localfed/objects.ts';
 import { Registry } from '../../src/localfed/registry.ts';
 import { typeOfKind } from '../../src/localfed/resources.ts';
+import { parseScenario } from '../../src/localfed/scenario.ts';
 import type { Logger } from '../../src/observe/log.ts';
 
 /** Small enough that failures show within seconds; bookmarks keep healthy watches well inside silenceLimit. */
@@ -317,4 +319,46 @@ export class DiscoveryEnv {
     if (this.#dir) await rm(this.#dir, { recursive: true, force: true });
     this.#dir = undefined;
   }
+}
+
+// ---- a whole local federation with fedgate on it ------------------------------------
+
+/** Health checks fast enough for tests: HTTP /healthz every 100 ms, one pass up, two failures down. */
+export const FAST_HEALTH = {
+  active: {
+    type: 'http',
+    path: '/healthz',
+    interval: '100ms',
+    timeout: '500ms',
+    healthyThreshold: 1,
+    unhealthyThreshold: 2,
+  },
+};
+
+/**
+ * Starts a local federation from scenario YAML on its own address block, and fedgate's
+ * discovery (with health and routing) on it, synced. `overrides` are merged over the
+ * federation's own config (watch is always FAST_WATCH). Stop with `fed.stop()` and
+ * `env.cleanup()`.
+ */
+export async function startFederation(
+  env: DiscoveryEnv,
+  scenario: string,
+  addressBlock: number,
+  overrides: Record<string, unknown>,
+): Promise<{ fed: LocalFederation; d: Discovery; config: Config }> {
+  const fed = await LocalFederation.start(parseScenario(scenario), {
+    addressBlock,
+    apiPort: 0,
+    bookmarkIntervalMs: BOOKMARK_INTERVAL_MS,
+  });
+  const dir = await env.dir();
+  const kubeconfigs: Record<string, string> = {};
+  for (const c of fed.clusters) kubeconfigs[c.name] = await c.writeKubeconfig(dir);
+  const raw = parse(fed.fedgateConfig(kubeconfigs)) as Record<string, unknown>;
+  const config = parseConfig(
+    stringify({ ...raw, ...overrides, watch: FAST_WATCH }),
+    join(dir, 'fedgate.yaml'),
+  );
+  return { fed, d: await env.startSynced(config), config };
 }

@@ -1,0 +1,169 @@
+// The full decode and every encode, through dns2 (off the per-query path: encoded
+// responses are cached). dns2 leaves AA clear and adds no OPT record, so both are
+// set here; names are written in lower case and the question's case is patched in
+// per query (wire.ts).
+import dns2 from 'dns2';
+import { DNS_UDP_PAYLOAD_SIZE } from '../config/defaults.ts';
+import type { Answer, Rcode, Rr } from './answer.ts';
+import { type Ecs, ecsAddress } from './wire.ts';
+
+const { Packet } = dns2;
+
+// dns2's typings are narrower than its runtime (OPT options, the Header
+// constructor, plain objects as records): this is the part we use, as it is.
+interface WirePacket {
+  header: unknown;
+  questions: unknown[];
+  answers: unknown[];
+  authorities: unknown[];
+  additionals: unknown[];
+  toBuffer(): Buffer;
+}
+const Header = Packet.Header as unknown as new (h: Record<string, number>) => unknown;
+const Edns = Packet.Resource.EDNS as unknown as (
+  options: unknown[],
+  opts: { udpPayloadSize: number; extendedRcode: number },
+) => Record<string, unknown>;
+
+export const RCODE: Record<Rcode | 'BADVERS', number> = {
+  NOERROR: 0,
+  FORMERR: 1,
+  SERVFAIL: 2,
+  NXDOMAIN: 3,
+  NOTIMP: 4,
+  REFUSED: 5,
+  BADVERS: 16,
+};
+
+export interface FullQuery {
+  readonly id: number;
+  readonly rd: boolean;
+  readonly opcode: number;
+  readonly qr: boolean;
+  readonly questions: readonly { name: string; type: number; class: number }[];
+  /** OPT records found: more than one is a FORMERR. */
+  readonly opts: number;
+  readonly edns?: { readonly payload: number; readonly version: number } | undefined;
+}
+
+/** undefined when not even the header can be read: such a packet is dropped. */
+export function decodeFull(buf: Uint8Array): FullQuery | 'formerr' | undefined {
+  if (buf.length < 12) return undefined;
+  const id = (buf[0]! << 8) | buf[1]!;
+  try {
+    const p = Packet.parse(Buffer.from(buf));
+    const opts = p.additionals.filter((r: { type: number }) => r.type === Packet.TYPE.EDNS);
+    const opt = opts[0] as unknown as { class: number; version: number } | undefined;
+    const questions = p.questions as FullQuery['questions'];
+    if (questions.length !== p.header.qdcount) return 'formerr';
+    return {
+      id,
+      rd: p.header.rd === 1,
+      opcode: p.header.opcode,
+      qr: p.header.qr === 1,
+      questions,
+      opts: opts.length,
+      edns: opt ? { payload: opt.class, version: opt.version } : undefined,
+    };
+  } catch {
+    return 'formerr';
+  }
+}
+
+function toDns2(rr: Rr): Record<string, unknown> {
+  const base = { name: rr.name, class: Packet.CLASS.IN, ttl: rr.ttl };
+  const d = rr.data;
+  switch (d.type) {
+    case 'A':
+      return { ...base, type: Packet.TYPE.A, address: d.address };
+    case 'AAAA':
+      return { ...base, type: Packet.TYPE.AAAA, address: d.address };
+    case 'CNAME':
+      return { ...base, type: Packet.TYPE.CNAME, domain: d.target };
+    case 'NS':
+      return { ...base, type: Packet.TYPE.NS, ns: d.target };
+    case 'TXT':
+      return { ...base, type: Packet.TYPE.TXT, data: [d.text] };
+    case 'SRV':
+      return {
+        ...base,
+        type: Packet.TYPE.SRV,
+        priority: d.priority,
+        weight: d.weight,
+        port: d.port,
+        target: d.target,
+      };
+    case 'SOA':
+      return {
+        ...base,
+        type: Packet.TYPE.SOA,
+        primary: d.mname,
+        admin: d.rname,
+        serial: d.serial,
+        refresh: d.refresh,
+        retry: d.retry,
+        expiration: d.expire,
+        minimum: d.minimum,
+      };
+  }
+}
+
+export interface ResponseSpec {
+  readonly id: number;
+  readonly rd: boolean;
+  readonly question?:
+    | { readonly name: string; readonly qtype: number; readonly qclass: number }
+    | undefined;
+  readonly rcode: Rcode | 'BADVERS';
+  readonly answer?: Answer | undefined;
+  /** Answer with an OPT record (the query had one); ECS echoed with this scope. */
+  readonly edns?: { readonly ecs?: Ecs | undefined; readonly scope?: number } | undefined;
+  readonly truncated?: boolean;
+}
+
+export function encodeResponse(spec: ResponseSpec): Buffer {
+  const p = new Packet() as unknown as WirePacket;
+  const rcode = RCODE[spec.rcode];
+  p.header = new Header({
+    id: spec.id,
+    qr: 1,
+    opcode: 0,
+    aa: spec.rcode === 'REFUSED' || spec.rcode === 'FORMERR' ? 0 : 1,
+    tc: spec.truncated ? 1 : 0,
+    rd: spec.rd ? 1 : 0,
+    ra: 0,
+    rcode,
+  });
+  if (spec.question) {
+    p.questions.push({
+      name: spec.question.name,
+      type: spec.question.qtype,
+      class: spec.question.qclass,
+    });
+  }
+  if (spec.answer && !spec.truncated) {
+    p.answers.push(...spec.answer.answers.map(toDns2));
+    p.authorities.push(...spec.answer.authority.map(toDns2));
+    p.additionals.push(...spec.answer.additional.map(toDns2));
+  }
+  if (spec.edns) {
+    const ecs = spec.edns.ecs;
+    const options = ecs
+      ? [
+          {
+            ednsCode: Packet.EDNS_OPTION_CODE.ECS,
+            family: ecs.family,
+            sourcePrefixLength: ecs.sourcePrefix,
+            scopePrefixLength: spec.edns.scope ?? 0,
+            ip: ecsAddress(ecs),
+          },
+        ]
+      : [];
+    const opt = Edns(options, {
+      udpPayloadSize: DNS_UDP_PAYLOAD_SIZE,
+      extendedRcode: rcode >> 4,
+    });
+    p.additionals.push({ ...opt, name: '' });
+  }
+  return p.toBuffer();
+}

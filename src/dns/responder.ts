@@ -1,0 +1,302 @@
+// One DNS message in, at most one out; no sockets here. Ordinary queries take the
+// fast path: scan, find the encoded answer cached per (question, EDNS shape,
+// client locality), patch ID, RD and name case. Misses and anything unusual take
+// the full path through dns2. The cache is dropped whenever the catalog or health
+// changes, so an answer is never older than the last change.
+import type { Snapshot } from '../catalog/model.ts';
+import { DNS_UDP_PAYLOAD_SIZE } from '../config/defaults.ts';
+import type { Config } from '../config/schema.ts';
+import { localityKey } from '../routing/locality.ts';
+import type { Router } from '../routing/router.ts';
+import type { Locality } from '../routing/types.ts';
+import type { AddressingView } from './addressing.ts';
+import { type Answer, type AnswerInput, type AnswerSettings, answer, VARIANTS } from './answer.ts';
+import { decodeFull, encodeResponse } from './codec.ts';
+import { buildIndex, type NameIndex, zonesOf } from './index.ts';
+import { matchZone, type NameRules } from './names.ts';
+import type { ResponseRateLimiter, RrlClass } from './rrl.ts';
+import { type Ecs, ecsAddress, patchResponse, type ScannedQuery, scanQuery } from './wire.ts';
+
+const CACHE_MAX = 50_000;
+const LOCATE_CACHE_MAX = 10_000;
+const PLAIN_UDP_LIMIT = 512;
+
+interface Entry {
+  readonly rcode: Answer['rcode'];
+  readonly cls: RrlClass;
+  readonly rrlName: string;
+  readonly tier: string | undefined;
+  readonly variants: (Buffer | undefined)[];
+  readonly build: (variant: number, truncated: boolean) => Buffer;
+  truncated: Buffer | undefined;
+  next: number;
+}
+
+interface Located {
+  readonly locality: Locality | undefined;
+  readonly key: string;
+  /** ECS scope prefix: how far the answer holds (the table rule's length, capped by the source). */
+  readonly scope: number;
+}
+
+export interface ResponderStats {
+  queries: number;
+  cacheHits: number;
+  truncated: number;
+  rrlSlipped: number;
+  rrlDropped: number;
+  dropped: number;
+  /** By rcode name. */
+  rcodes: Record<string, number>;
+  /** Answers by the scope of the tier that served them. */
+  tiers: Record<string, number>;
+}
+
+export interface ResponderOptions {
+  readonly config: Config;
+  readonly router: Router;
+  readonly rrl: ResponseRateLimiter;
+  readonly addressing: AddressingView;
+  readonly serialBase: number;
+}
+
+function rrlClass(a: Answer): RrlClass {
+  if (a.rcode === 'NXDOMAIN') return 'nxdomain';
+  if (a.rcode !== 'NOERROR') return 'error';
+  return a.answers.length > 0 ? 'positive' : 'nodata';
+}
+
+export class Responder {
+  readonly settings: AnswerSettings;
+  readonly #rules: NameRules;
+  readonly #router: Router;
+  readonly #rrl: ResponseRateLimiter;
+  readonly #serialBase: number;
+  readonly #self: Locality | undefined;
+  #snapshot: Snapshot | undefined;
+  #index: NameIndex | undefined;
+  #cache = new Map<string, Entry>();
+  #located = new Map<string, Located>();
+  readonly stats: ResponderStats = {
+    queries: 0,
+    cacheHits: 0,
+    truncated: 0,
+    rrlSlipped: 0,
+    rrlDropped: 0,
+    dropped: 0,
+    rcodes: {},
+    tiers: {},
+  };
+
+  constructor(opts: ResponderOptions) {
+    const c = opts.config;
+    const zones = {
+      clusterset: c.federation.clustersetZone,
+      domain: c.federation.domain,
+      federation: c.federation.name,
+    };
+    this.settings = {
+      zones,
+      ttl: c.dns.ttl,
+      negativeTtl: c.dns.negativeTtl,
+      maxAnswers: c.dns.maxAnswers,
+      nameServers: c.dns.nameServers,
+      addressing: opts.addressing,
+    };
+    this.#rules = { zones: zonesOf(zones), federation: zones.federation };
+    this.#router = opts.router;
+    this.#rrl = opts.rrl;
+    this.#serialBase = opts.serialBase;
+    this.#self = c.self.region !== undefined || c.self.zone !== undefined ? c.self : undefined;
+  }
+
+  /** A new catalog snapshot: answers from now on come from it. */
+  setSnapshot(s: Snapshot): void {
+    this.#snapshot = s;
+    this.#index = undefined;
+    this.invalidate();
+  }
+
+  /** Health or the catalog moved: nothing cached may be served again. */
+  invalidate(): void {
+    this.#cache = new Map();
+  }
+
+  get serial(): number {
+    return (this.#serialBase + (this.#snapshot?.version ?? 0)) >>> 0;
+  }
+
+  #input(snapshot: Snapshot): AnswerInput {
+    return {
+      snapshot,
+      index: this.#indexOf(snapshot),
+      router: this.#router,
+      serial: this.serial,
+      settings: this.settings,
+    };
+  }
+
+  #indexOf(s: Snapshot): NameIndex {
+    this.#index ??= buildIndex(s, this.settings.zones, {
+      regions: this.settings.addressing.edges,
+      nameServers: this.settings.nameServers.map((n) => n.name),
+    });
+    return this.#index;
+  }
+
+  /** The answer to one message, or undefined when nothing should be sent. */
+  respond(msg: Uint8Array, client: string, udp: boolean): Buffer | undefined {
+    this.stats.queries++;
+    const q = scanQuery(msg);
+    if (!q || (q.edns && q.edns.version > 0) || q.qclass !== 1 || this.#snapshot === undefined) {
+      return this.#slow(msg, client, udp);
+    }
+    const ecs = q.edns?.ecs;
+    const where = this.#locate(ecs ? ecsAddress(ecs) : client, ecs);
+    const key = `${q.name}|${q.qtype}|${q.edns ? (ecs ? `e${ecs.family}/${ecs.sourcePrefix}/${ecs.address.join('.')}` : 'e') : 'n'}|${where.key}`;
+    let entry = this.#cache.get(key);
+    if (entry) this.stats.cacheHits++;
+    else {
+      entry = this.#entry(q, where, ecs);
+      if (this.#cache.size >= CACHE_MAX) this.#cache = new Map();
+      this.#cache.set(key, entry);
+    }
+    const verdict = this.#rrl.check(client, entry.cls, entry.rrlName);
+    if (verdict === 'drop') {
+      this.stats.rrlDropped++;
+      return undefined;
+    }
+    let out: Buffer;
+    if (verdict === 'slip') {
+      this.stats.rrlSlipped++;
+      out = entry.truncated ??= entry.build(0, true);
+    } else {
+      const v = entry.variants.length === 1 ? 0 : entry.next++ % entry.variants.length;
+      out = entry.variants[v] ??= entry.build(v, false);
+      if (udp && out.length > this.#limit(q)) {
+        this.stats.truncated++;
+        out = entry.truncated ??= entry.build(0, true);
+      }
+    }
+    this.#count(entry.rcode, entry.tier);
+    return patchResponse(out, msg, q);
+  }
+
+  #limit(q: ScannedQuery): number {
+    return q.edns
+      ? Math.max(PLAIN_UDP_LIMIT, Math.min(q.edns.payload, DNS_UDP_PAYLOAD_SIZE))
+      : PLAIN_UDP_LIMIT;
+  }
+
+  #count(rcode: string, tier: string | undefined): void {
+    this.stats.rcodes[rcode] = (this.stats.rcodes[rcode] ?? 0) + 1;
+    if (tier) this.stats.tiers[tier] = (this.stats.tiers[tier] ?? 0) + 1;
+  }
+
+  #locate(address: string, ecs: Ecs | undefined): Located {
+    const cacheKey = ecs ? `${address}/${ecs.sourcePrefix}` : address;
+    let hit = this.#located.get(cacheKey);
+    if (hit) return hit;
+    const m = this.#router.table.match(address);
+    const locality = m?.locality ?? this.#self;
+    hit = {
+      locality,
+      key: localityKey(locality),
+      scope: m && ecs ? Math.min(m.length, ecs.sourcePrefix) : 0,
+    };
+    if (this.#located.size >= LOCATE_CACHE_MAX) this.#located.clear();
+    this.#located.set(cacheKey, hit);
+    return hit;
+  }
+
+  #entry(q: ScannedQuery, where: Located, ecs: Ecs | undefined): Entry {
+    const question = { name: q.name, qtype: q.qtype, qclass: q.qclass };
+    const edns = q.edns ? { ecs, scope: where.scope } : undefined;
+    const match = matchZone(q.name, this.#rules);
+    const input = this.#input(this.#snapshot!);
+    const answerFor = (variant: number): Answer =>
+      match
+        ? answer({ name: q.name, qtype: q.qtype }, match, where.locality, variant, input)
+        : { rcode: 'REFUSED', answers: [], authority: [], additional: [] };
+    const first = answerFor(0);
+    const answers: (Answer | undefined)[] = [first];
+    const build = (variant: number, truncated: boolean) => {
+      answers[variant] ??= answerFor(variant);
+      const a = answers[variant]!;
+      return encodeResponse({
+        id: 0,
+        rd: false,
+        question,
+        rcode: a.rcode,
+        answer: a,
+        edns,
+        truncated,
+      });
+    };
+    return {
+      rcode: first.rcode,
+      cls: rrlClass(first),
+      // Knot keys positive answers by name and the rest by zone, so a random-name flood is one bucket.
+      rrlName:
+        first.rcode === 'NOERROR' && first.answers.length > 0 ? q.name : (match?.zone.origin ?? ''),
+      tier: first.tier,
+      variants: new Array(first.tier ? VARIANTS : 1).fill(undefined),
+      build,
+      truncated: undefined,
+      next: 0,
+    };
+  }
+
+  /** Everything the fast path leaves: malformed, unusual or uncached-by-design messages. */
+  #slow(msg: Uint8Array, client: string, udp: boolean): Buffer | undefined {
+    const full = decodeFull(msg);
+    if (full === undefined) {
+      this.stats.dropped++;
+      return undefined;
+    }
+    const id = (msg[0]! << 8) | msg[1]!;
+    const rd = (msg[2]! & 1) === 1;
+    const reply = (
+      rcode: Parameters<typeof encodeResponse>[0]['rcode'],
+      extra: Partial<Parameters<typeof encodeResponse>[0]> = {},
+    ) => {
+      this.#count(rcode, undefined);
+      return encodeResponse({ id, rd, rcode, ...extra });
+    };
+    if (full === 'formerr') return reply('FORMERR');
+    // A response is never answered: that is how reflection loops start.
+    if (full.qr) {
+      this.stats.dropped++;
+      return undefined;
+    }
+    const q0 = full.questions[0];
+    // Written as asked: answers compress to it, so they echo its case too.
+    const question = q0 ? { name: q0.name, qtype: q0.type, qclass: q0.class } : undefined;
+    const edns = full.edns ? {} : undefined;
+    if (full.opts > 1 || full.questions.length !== 1) return reply('FORMERR', { question, edns });
+    if (full.opcode !== 0) return reply('NOTIMP', { question, edns });
+    if (full.edns && full.edns.version > 0) return reply('BADVERS', { question, edns });
+    const name = question!.name.toLowerCase().replace(/\.$/, '');
+    const match = matchZone(name, this.#rules);
+    if (
+      !match ||
+      (question!.qclass !== 1 && question!.qclass !== 255) ||
+      this.#snapshot === undefined
+    ) {
+      return reply('REFUSED', { question, edns });
+    }
+    const where = this.#locate(client, undefined);
+    const input = this.#input(this.#snapshot);
+    const a = answer({ name, qtype: question!.qtype }, match, where.locality, 0, input);
+    let out = encodeResponse({ id, rd, question, rcode: a.rcode, answer: a, edns });
+    const limit = full.edns
+      ? Math.max(PLAIN_UDP_LIMIT, Math.min(full.edns.payload, DNS_UDP_PAYLOAD_SIZE))
+      : PLAIN_UDP_LIMIT;
+    if (udp && out.length > limit) {
+      this.stats.truncated++;
+      out = encodeResponse({ id, rd, question, rcode: a.rcode, answer: a, edns, truncated: true });
+    }
+    this.#count(a.rcode, a.tier);
+    return out;
+  }
+}

@@ -1,0 +1,122 @@
+// The per-query fast path's view of a packet: just enough of an ordinary query
+// (one question, no records but an optional OPT) to find its cached answer, and the
+// patching that turns a cached response into this query's. Anything unusual is left
+// to the full decode (codec.ts, dns2): this is a scanner, not a codec.
+
+export interface Ecs {
+  readonly family: number;
+  readonly sourcePrefix: number;
+  /** The address octets as sent (at most ceil(sourcePrefix / 8)). */
+  readonly address: Uint8Array;
+}
+
+export interface ScannedQuery {
+  readonly id: number;
+  readonly rd: boolean;
+  /** Lower case, no trailing dot ('' for the root). */
+  readonly name: string;
+  /** Offset just past the question's name. */
+  readonly nameEnd: number;
+  readonly qtype: number;
+  readonly qclass: number;
+  /** Present when the query carried an OPT record. */
+  readonly edns?:
+    | { readonly payload: number; readonly version: number; readonly ecs?: Ecs | undefined }
+    | undefined;
+}
+
+const OPT = 41;
+const ECS_CODE = 8;
+
+/** An ordinary query, or undefined: then the full decode decides (FORMERR, NOTIMP, BADVERS...). */
+export function scanQuery(b: Uint8Array): ScannedQuery | undefined {
+  if (b.length < 17) return undefined;
+  const flags = b[2]!;
+  // QR must be 0 and opcode QUERY; one question, no answer or authority records.
+  if ((flags & 0xf8) !== 0) return undefined;
+  if (b[4] !== 0 || b[5] !== 1 || b[6] !== 0 || b[7] !== 0 || b[8] !== 0 || b[9] !== 0)
+    return undefined;
+  const arcount = (b[10]! << 8) | b[11]!;
+  if (arcount > 1) return undefined;
+  let o = 12;
+  let name = '';
+  for (;;) {
+    const len = b[o];
+    if (len === undefined || len > 63) return undefined;
+    o++;
+    if (len === 0) break;
+    if (o + len > b.length || o - 12 + len > 254) return undefined;
+    if (name !== '') name += '.';
+    for (let i = 0; i < len; i++) {
+      let c = b[o + i]!;
+      if (c >= 65 && c <= 90) c += 32;
+      // Only what a host name may hold (plus _ for SRV names); anything else goes the slow way.
+      if (!((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 95))
+        return undefined;
+      name += String.fromCharCode(c);
+    }
+    o += len;
+  }
+  const nameEnd = o;
+  if (o + 4 > b.length) return undefined;
+  const qtype = (b[o]! << 8) | b[o + 1]!;
+  const qclass = (b[o + 2]! << 8) | b[o + 3]!;
+  o += 4;
+  const base = { id: (b[0]! << 8) | b[1]!, rd: (flags & 1) === 1, name, nameEnd, qtype, qclass };
+  if (arcount === 0) return o === b.length ? base : undefined;
+  // The OPT record: root name, type 41, class = payload, TTL = ext-rcode/version/flags.
+  if (o + 11 > b.length || b[o] !== 0 || ((b[o + 1]! << 8) | b[o + 2]!) !== OPT) return undefined;
+  const payload = (b[o + 3]! << 8) | b[o + 4]!;
+  const version = b[o + 6]!;
+  const rdlen = (b[o + 9]! << 8) | b[o + 10]!;
+  o += 11;
+  if (o + rdlen !== b.length) return undefined;
+  let ecs: Ecs | undefined;
+  const end = o + rdlen;
+  while (o < end) {
+    if (o + 4 > end) return undefined;
+    const code = (b[o]! << 8) | b[o + 1]!;
+    const len = (b[o + 2]! << 8) | b[o + 3]!;
+    o += 4;
+    if (o + len > end) return undefined;
+    if (code === ECS_CODE) {
+      if (ecs || len < 4) return undefined;
+      const family = (b[o]! << 8) | b[o + 1]!;
+      const sourcePrefix = b[o + 2]!;
+      const bytes = len - 4;
+      // RFC 7871 §7.1.1: exactly ceil(source / 8) octets, a known family, a sane prefix.
+      if ((family !== 1 && family !== 2) || sourcePrefix > (family === 1 ? 32 : 128))
+        return undefined;
+      if (bytes !== Math.ceil(sourcePrefix / 8) || b[o + 3] !== 0) return undefined;
+      ecs = { family, sourcePrefix, address: b.slice(o + 4, o + len) };
+    }
+    o += len;
+  }
+  return { ...base, edns: { payload, version, ecs } };
+}
+
+/** The ECS subnet as address text, zero-filled: what the locality table looks up. */
+export function ecsAddress(ecs: Ecs): string {
+  if (ecs.family === 1) {
+    const o = [0, 1, 2, 3].map((i) => ecs.address[i] ?? 0);
+    return o.join('.');
+  }
+  const h: string[] = [];
+  for (let i = 0; i < 16; i += 2)
+    h.push((((ecs.address[i] ?? 0) << 8) | (ecs.address[i + 1] ?? 0)).toString(16));
+  return h.join(':');
+}
+
+/**
+ * This query's copy of a cached response: its ID, its RD bit and its question
+ * name's case (answers point at the question by compression, so they follow).
+ */
+export function patchResponse(cached: Uint8Array, query: Uint8Array, q: ScannedQuery): Buffer {
+  const out = Buffer.allocUnsafe(cached.length);
+  out.set(cached);
+  out[0] = query[0]!;
+  out[1] = query[1]!;
+  out[2] = (out[2]! & 0xfe) | (q.rd ? 1 : 0);
+  out.set(query.subarray(12, q.nameEnd), 12);
+  return out;
+}
