@@ -5,6 +5,7 @@ import { Discovery } from './app.ts';
 import { type Command, EXIT_OK, UsageError } from './cli-support.ts';
 import { ConfigError, effectiveConfig, loadConfig } from './config/load.ts';
 import { type Config, configJsonSchema } from './config/schema.ts';
+import { DnsServer } from './dns/server.ts';
 import { FedgateError } from './errors.ts';
 import { startAdmin } from './observe/admin.ts';
 import { createLogger } from './observe/log.ts';
@@ -56,8 +57,9 @@ export const start: Command = {
   usage: `fedgate start --config FILE
 
 Watches every member cluster in FILE, keeps the merged catalog of federated
-services, and serves the admin endpoints (/healthz, /readyz, /catalog) on
-admin.listen. Ready once every cluster has synced once, or after
+services, health-checks their endpoints, answers DNS for the federation's zones
+on dns.listen (UDP and TCP), and serves the admin endpoints (/healthz, /readyz,
+/catalog) on admin.listen. Ready once every cluster has synced once, or after
 watch.startupTimeout (then the missing clusters are reported). Runs until
 SIGINT or SIGTERM.`,
   async run(argv) {
@@ -88,8 +90,24 @@ SIGINT or SIGTERM.`,
       },
     );
     const adminUrl = `http://${admin.address.host.includes(':') ? `[${admin.address.host}]` : admin.address.host}:${admin.address.port}`;
+    const dns = await DnsServer.start({
+      config,
+      catalog: discovery.catalog,
+      health: discovery.health.store,
+      router: discovery.router,
+      log,
+    }).catch(async (e: unknown) => {
+      await admin.close();
+      await discovery.stop();
+      throw new UsageError(`cannot listen on dns.listen: ${(e as Error).message}`);
+    });
+    const dnsAt = dns
+      .addresses()
+      .udp.map((a) =>
+        a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`,
+      );
     process.stdout.write(
-      `fedgate: watching ${config.clusters.length} member cluster(s); admin ${adminUrl} (/readyz, /catalog)\n`,
+      `fedgate: watching ${config.clusters.length} member cluster(s); DNS ${dnsAt.join(', ')} (UDP and TCP); admin ${adminUrl} (/readyz, /catalog)\n`,
     );
     const stopped = new AbortController();
     discovery.catalog.whenReady(config.watch.startupTimeout, stopped.signal).then((r) => {
@@ -115,6 +133,7 @@ SIGINT or SIGTERM.`,
     });
     stopped.abort();
     log.info('stopping');
+    await dns.stop();
     await admin.close();
     await discovery.stop();
     return EXIT_OK;

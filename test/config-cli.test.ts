@@ -1,4 +1,5 @@
 // check-config, config-schema and start, run as a user runs them.
+import { Resolver } from 'node:dns/promises';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,9 +107,9 @@ describe('fedgate start', () => {
     expect(r.stderr).toContain('federation.domain: required');
   });
 
-  it('syncs, serves /readyz and /catalog, and stops on SIGTERM', async () => {
+  it('syncs, serves /readyz, /catalog and DNS, and stops on SIGTERM', async () => {
     const file = join(dir, 'start.yaml');
-    await writeFile(file, GOOD);
+    await writeFile(file, config('', 'dns: { listen: ["127.0.0.1:0"] }'));
     const p = start(process.execPath, [CLI, 'start', '--config', file]);
     try {
       await waitFor(() => /ready, 1 federated service/.test(p.out()), 20_000, 'fedgate ready');
@@ -122,6 +123,14 @@ describe('fedgate start', () => {
       };
       expect(catalog.services.map((s) => s.key)).toEqual(['shop/web']);
       expect(catalog.clusters.alpha!.state).toBe('synced');
+      // DNS is up on the address it printed, and answers for the federation's zones.
+      const dns = /DNS 127\.0\.0\.1:(\d+)/.exec(p.out())?.[1];
+      expect(dns).toBeDefined();
+      const resolver = new Resolver({ timeout: 2000, tries: 1 });
+      resolver.setServers([`127.0.0.1:${dns}`]);
+      const soa = await resolver.resolveSoa('example.test');
+      expect(soa.hostmaster).toBe('hostmaster.example.test');
+      await expect(resolver.resolve4('example.com')).rejects.toMatchObject({ code: 'EREFUSED' });
     } finally {
       p.child.kill('SIGTERM');
     }

@@ -1,0 +1,188 @@
+// The DNS listeners over a snapshot literal: EDNS and malformed input at the
+// protocol level, and TCP's several queries per connection, idle timeout and cap.
+import { createSocket } from 'node:dgram';
+import { connect, type Socket } from 'node:net';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep, waitFor } from '../../test/helpers/wait.ts';
+import type { Snapshot } from '../catalog/model.ts';
+import { configSchema } from '../config/schema.ts';
+import { HealthStore } from '../health/store.ts';
+import { Router } from '../routing/router.ts';
+import { endpoints, service } from '../routing/service-fixture.ts';
+import { DnsServer } from './server.ts';
+
+const ZONE = { region: 'us-east', zone: 'us-east-a' };
+const config = configSchema.parse({
+  federation: { name: 'galaxy', domain: 'example.test' },
+  clusters: [{ name: 'a', kubeconfig: 'a.kubeconfig' }],
+  self: ZONE,
+  dns: { listen: ['127.0.0.1:0'], tcp: { idleTimeout: '300ms', maxConnections: 3 } },
+});
+const svc = service([{ cluster: 'a', endpoints: endpoints(0, 3, ZONE) }]);
+const snapshot: Snapshot = {
+  version: 1,
+  createdAt: 0,
+  services: new Map([[svc.key, svc]]),
+  clusters: new Map(),
+};
+
+function query(name: string, qtype: number, opt?: Buffer): Buffer {
+  const labels = name.split('.').flatMap((l) => [Buffer.from([l.length]), Buffer.from(l)]);
+  const head = Buffer.from(`abcd0100000100000000000${opt ? 1 : 0}`, 'hex');
+  return Buffer.concat([
+    head,
+    ...labels,
+    Buffer.from([0, qtype >> 8, qtype & 255, 0, 1]),
+    opt ?? Buffer.alloc(0),
+  ]);
+}
+
+/** An OPT record: payload size, EDNS version, and options (code, data). */
+function opt(payload: number, version: number, options: [number, Buffer][] = []): Buffer {
+  const rdata = Buffer.concat(
+    options.map(([code, data]) =>
+      Buffer.concat([
+        Buffer.from([code >> 8, code & 255, data.length >> 8, data.length & 255]),
+        data,
+      ]),
+    ),
+  );
+  return Buffer.concat([
+    Buffer.from([
+      0,
+      0,
+      41,
+      payload >> 8,
+      payload & 255,
+      0,
+      version,
+      0,
+      0,
+      rdata.length >> 8,
+      rdata.length & 255,
+    ]),
+    rdata,
+  ]);
+}
+
+describe('DnsServer protocol', () => {
+  let dns: DnsServer;
+  let port: number;
+  const health = new HealthStore();
+
+  beforeAll(async () => {
+    const router = new Router(
+      { ...config.routing, localities: config.localities, self: config.self },
+      health,
+    );
+    dns = await DnsServer.start({
+      config,
+      catalog: { current: () => snapshot, subscribe: () => () => {} },
+      health,
+      router,
+      log: pino({ level: 'silent' }),
+    });
+    port = dns.addresses().udp[0]!.port;
+  });
+  afterAll(async () => {
+    await dns?.stop();
+  });
+
+  const udp = (msg: Buffer, wait = 1000) =>
+    new Promise<Buffer | undefined>((resolve) => {
+      const s = createSocket('udp4');
+      const timer = setTimeout(() => {
+        s.close();
+        resolve(undefined);
+      }, wait);
+      s.on('message', (m) => {
+        clearTimeout(timer);
+        s.close();
+        resolve(m);
+      });
+      s.send(msg, port, '127.0.0.1');
+    });
+  const rcode = (m: Buffer) => m[3]! & 0x0f;
+  const name = 'web.shop.svc.clusterset.local';
+
+  it('echoes OPT with payload 1232, ignores unknown options, answers BADVERS to version 1', async () => {
+    const ok = (await udp(query(name, 1, opt(4096, 0, [[65001, Buffer.from('hi')]]))))!;
+    expect(rcode(ok)).toBe(0);
+    expect(ok.readUInt16BE(6)).toBe(3);
+    const optAt = ok.length - 11;
+    expect(ok.readUInt16BE(optAt + 1)).toBe(41);
+    expect(ok.readUInt16BE(optAt + 3)).toBe(1232);
+    const bad = (await udp(query(name, 1, opt(4096, 1))))!;
+    // BADVERS = 16: 0 in the header, 1 in the OPT's extended rcode.
+    expect(rcode(bad)).toBe(0);
+    expect(bad.readUInt16BE(6)).toBe(0);
+    expect(bad[bad.length - 11 + 5]).toBe(1);
+  });
+
+  it('FORMERR when the header can be read, silence when not, and never answers a response', async () => {
+    const broken = Buffer.concat([query(name, 1).subarray(0, 20)]);
+    const r = (await udp(broken))!;
+    expect(rcode(r)).toBe(1);
+    expect(r.readUInt16BE(0)).toBe(0xabcd);
+    expect(await udp(Buffer.from('abcd01', 'hex'), 300)).toBeUndefined();
+    const response = query(name, 1);
+    response[2] = 0x80;
+    expect(await udp(response, 300)).toBeUndefined();
+    const notify = query(name, 1);
+    notify[2] = 4 << 3;
+    expect(rcode((await udp(notify))!)).toBe(4);
+  });
+
+  it('answers several queries on one TCP connection, in order', async () => {
+    const sock = connect(port, '127.0.0.1');
+    const replies: Buffer[] = [];
+    let buf = Buffer.alloc(0);
+    sock.on('data', (c) => {
+      buf = Buffer.concat([buf, c]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        replies.push(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+        buf = buf.subarray(2 + buf.readUInt16BE(0));
+      }
+    });
+    const frame = (m: Buffer) => Buffer.concat([Buffer.from([m.length >> 8, m.length & 255]), m]);
+    const qs = [query(name, 1), query('nope.clusterset.local', 1), query('example.com', 1)];
+    qs.forEach((m, i) => m.writeUInt16BE(i + 1, 0));
+    // All three in one write, the last split across two.
+    const all = Buffer.concat(qs.map(frame));
+    sock.write(all.subarray(0, all.length - 5));
+    await sleep(20);
+    sock.write(all.subarray(all.length - 5));
+    await waitFor(() => replies.length === 3, 5000, 'three replies');
+    expect(replies.map((r) => [r.readUInt16BE(0), rcode(r)])).toEqual([
+      [1, 0],
+      [2, 3],
+      [3, 5],
+    ]);
+    sock.destroy();
+  });
+
+  it('closes idle TCP connections and caps how many are open', async () => {
+    const open = (): Promise<Socket> =>
+      new Promise((resolve, reject) => {
+        const s = connect(port, '127.0.0.1', () => resolve(s));
+        s.on('error', reject);
+      });
+    const closed = (s: Socket) =>
+      new Promise<void>((r) => (s.destroyed ? r() : s.once('close', () => r())));
+    const idle = await open();
+    const t0 = Date.now();
+    await closed(idle);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+
+    const held = await Promise.all([open(), open(), open()]);
+    for (const s of held) s.on('error', () => {});
+    const t1 = Date.now();
+    const fourth = await open().catch(() => undefined);
+    // Past the cap the server closes the new connection at once, well before the idle timeout.
+    if (fourth) await closed(fourth);
+    expect(Date.now() - t1).toBeLessThan(250);
+    expect(held.every((s) => !s.destroyed)).toBe(true);
+    for (const s of held) s.destroy();
+  });
+});
