@@ -17,7 +17,7 @@ const config = configSchema.parse({
   federation: { name: 'galaxy', domain: 'example.test' },
   clusters: [{ name: 'a', kubeconfig: 'a.kubeconfig' }],
   self: ZONE,
-  dns: { listen: ['127.0.0.1:0'], tcp: { idleTimeout: '300ms', maxConnections: 3 } },
+  dns: { listen: ['127.0.0.1:0'], tcp: { idleTimeout: '1s', maxConnections: 3 } },
 });
 const svc = service([{ cluster: 'a', endpoints: endpoints(0, 3, ZONE) }]);
 const snapshot: Snapshot = {
