@@ -147,7 +147,7 @@ describe('DnsServer protocol', () => {
     });
     const frame = (m: Buffer) => Buffer.concat([Buffer.from([m.length >> 8, m.length & 255]), m]);
     const qs = [query(name, 1), query('nope.clusterset.local', 1), query('example.com', 1)];
-    qs.forEach((m, i) => m.writeUInt16BE(i + 1, 0));
+    for (const [i, m] of qs.entries()) m.writeUInt16BE(i + 1, 0);
     // All three in one write, the last split across two.
     const all = Buffer.concat(qs.map(frame));
     sock.write(all.subarray(0, all.length - 5));
