@@ -16,6 +16,11 @@ export const DEFAULT_DNS_TTL_MS = 5_000;
 export const DEFAULT_DNS_NEGATIVE_TTL_MS = 5_000;
 /** Most addresses in one answer; they rotate between answers. */
 export const DEFAULT_DNS_MAX_ANSWERS = 8;
+/**
+ * Most address records in a headless answer: a TCP message holds about 4,000, and
+ * building one that large costs dns2 over a second (its encoder is quadratic).
+ */
+export const DNS_MAX_HEADLESS_ANSWERS = 100;
 /** Our EDNS UDP payload size: the DNS flag day 2020 figure, which avoids IP fragmentation. */
 export const DNS_UDP_PAYLOAD_SIZE = 1232;
 /** A TCP connection idle this long is closed; at most this many are open. */

@@ -3,6 +3,7 @@
 // locality (or the level the name asks for); `variant` picks the tier by load and
 // rotates the addresses, so successive answers spread traffic as the plan says.
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
+import { DNS_MAX_HEADLESS_ANSWERS } from '../config/defaults.ts';
 import type { Router } from '../routing/router.ts';
 import type { Locality, Plan, Target } from '../routing/types.ts';
 import { type AddressingView, addressingPlan, srvPort } from './addressing.ts';
@@ -175,7 +176,7 @@ function levelAddresses(
   return rotate(fitting, variant, input.settings.maxAnswers).map((x) => x.address);
 }
 
-/** Every ready address of a headless service, in one answer. */
+/** The ready addresses of a headless service, in one answer (at most DNS_MAX_HEADLESS_ANSWERS). */
 function headlessAddresses(svc: FederatedService, qtype: number): string[] {
   const fam = familyOf(qtype);
   const anyReady = svc.clusters.some((m) => m.endpoints.some((e) => e.conditions.ready));
@@ -184,6 +185,7 @@ function headlessAddresses(svc: FederatedService, qtype: number): string[] {
     for (const e of m.endpoints) {
       const ok = anyReady ? e.conditions.ready : e.conditions.serving;
       if (ok && e.addressType === fam && e.addresses[0]) out.push(e.addresses[0]);
+      if (out.length === DNS_MAX_HEADLESS_ANSWERS) return out;
     }
   }
   return out;

@@ -1,7 +1,7 @@
-// The full decode and every encode, through dns2 (off the per-query path: encoded
-// responses are cached). dns2 leaves AA clear and adds no OPT record, so both are
-// set here; names are written in lower case and the question's case is patched in
-// per query (wire.ts).
+// Every encode, through dns2 (off the per-query path: encoded responses are
+// cached). dns2 leaves AA clear and adds no OPT record, so both are set here; names
+// are written in lower case and the question's case is patched in per query
+// (wire.ts). Untrusted input is never given to dns2's decoder (see wire.ts).
 import dns2 from 'dns2';
 import { DNS_UDP_PAYLOAD_SIZE } from '../config/defaults.ts';
 import type { Answer, Rcode, Rr } from './answer.ts';
@@ -34,41 +34,6 @@ export const RCODE: Record<Rcode | 'BADVERS', number> = {
   REFUSED: 5,
   BADVERS: 16,
 };
-
-export interface FullQuery {
-  readonly id: number;
-  readonly rd: boolean;
-  readonly opcode: number;
-  readonly qr: boolean;
-  readonly questions: readonly { name: string; type: number; class: number }[];
-  /** OPT records found: more than one is a FORMERR. */
-  readonly opts: number;
-  readonly edns?: { readonly payload: number; readonly version: number } | undefined;
-}
-
-/** undefined when not even the header can be read: such a packet is dropped. */
-export function decodeFull(buf: Uint8Array): FullQuery | 'formerr' | undefined {
-  if (buf.length < 12) return undefined;
-  const id = (buf[0]! << 8) | buf[1]!;
-  try {
-    const p = Packet.parse(Buffer.from(buf));
-    const opts = p.additionals.filter((r: { type: number }) => r.type === Packet.TYPE.EDNS);
-    const opt = opts[0] as unknown as { class: number; version: number } | undefined;
-    const questions = p.questions as FullQuery['questions'];
-    if (questions.length !== p.header.qdcount) return 'formerr';
-    return {
-      id,
-      rd: p.header.rd === 1,
-      opcode: p.header.opcode,
-      qr: p.header.qr === 1,
-      questions,
-      opts: opts.length,
-      edns: opt ? { payload: opt.class, version: opt.version } : undefined,
-    };
-  } catch {
-    return 'formerr';
-  }
-}
 
 function toDns2(rr: Rr): Record<string, unknown> {
   const base = { name: rr.name, class: Packet.CLASS.IN, ttl: rr.ttl };

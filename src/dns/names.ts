@@ -58,7 +58,8 @@ export interface NameRules {
 
 /** The zone a name falls in (longest origin wins), or undefined: not ours, REFUSED. */
 export function matchZone(name: string, rules: NameRules): Match | undefined {
-  const lower = name.toLowerCase().replace(/\.$/, '');
+  // The caller lower-cased it (ASCII only, RFC 4343).
+  const lower = name.replace(/\.$/, '');
   let best: Zone | undefined;
   for (const z of rules.zones) {
     if (

@@ -10,12 +10,27 @@ import { localityKey } from '../routing/locality.ts';
 import type { Router } from '../routing/router.ts';
 import type { Locality } from '../routing/types.ts';
 import type { AddressingView } from './addressing.ts';
-import { type Answer, type AnswerInput, type AnswerSettings, answer, VARIANTS } from './answer.ts';
-import { decodeFull, encodeResponse } from './codec.ts';
+import {
+  type Answer,
+  type AnswerInput,
+  type AnswerSettings,
+  answer,
+  type Rcode,
+  VARIANTS,
+} from './answer.ts';
+import { encodeResponse } from './codec.ts';
 import { buildIndex, type NameIndex, zonesOf } from './index.ts';
 import { matchZone, type NameRules } from './names.ts';
 import type { ResponseRateLimiter, RrlClass } from './rrl.ts';
-import { type Ecs, ecsAddress, patchResponse, type ScannedQuery, scanQuery } from './wire.ts';
+import {
+  asciiLower,
+  type Ecs,
+  ecsAddress,
+  inspectMessage,
+  patchResponse,
+  type ScannedQuery,
+  scanQuery,
+} from './wire.ts';
 
 const CACHE_MAX = 50_000;
 const LOCATE_CACHE_MAX = 10_000;
@@ -249,54 +264,64 @@ export class Responder {
 
   /** Everything the fast path leaves: malformed, unusual or uncached-by-design messages. */
   #slow(msg: Uint8Array, client: string, udp: boolean): Buffer | undefined {
-    const full = decodeFull(msg);
-    if (full === undefined) {
+    const m = inspectMessage(msg);
+    // No header, or a response: never answered (answering responses is how reflection loops start).
+    if (!m || m.qr) {
       this.stats.dropped++;
       return undefined;
     }
-    const id = (msg[0]! << 8) | msg[1]!;
-    const rd = (msg[2]! & 1) === 1;
-    const reply = (
-      rcode: Parameters<typeof encodeResponse>[0]['rcode'],
-      extra: Partial<Parameters<typeof encodeResponse>[0]> = {},
-    ) => {
-      this.#count(rcode, undefined);
-      return encodeResponse({ id, rd, rcode, ...extra });
+    const q = m.question;
+    // The question goes back as asked, when it was read cleanly.
+    const question =
+      q && !m.malformed ? { name: q.name, qtype: q.qtype, qclass: q.qclass } : undefined;
+    const edns = m.edns ? {} : undefined;
+    const reply = (rcode: Rcode | 'BADVERS', a?: Answer): Buffer | undefined => {
+      const cls: RrlClass = a ? rrlClass(a) : 'error';
+      const verdict = this.#rrl.check(
+        client,
+        cls,
+        a && cls === 'positive' && question ? asciiLower(question.name) : '',
+      );
+      if (verdict === 'drop') {
+        this.stats.rrlDropped++;
+        return undefined;
+      }
+      const spec = { id: m.id, rd: m.rd, question, rcode, answer: a, edns };
+      let out: Buffer;
+      if (verdict === 'slip') {
+        this.stats.rrlSlipped++;
+        out = encodeResponse({ ...spec, truncated: true });
+      } else {
+        this.#count(rcode, a?.tier);
+        out = encodeResponse(spec);
+        const limit = m.edns
+          ? Math.max(PLAIN_UDP_LIMIT, Math.min(m.edns.payload, DNS_UDP_PAYLOAD_SIZE))
+          : PLAIN_UDP_LIMIT;
+        if (udp && out.length > limit) {
+          this.stats.truncated++;
+          out = encodeResponse({ ...spec, truncated: true });
+        }
+      }
+      // The asked octets, dots inside labels included: same length, same layout.
+      if (question) out.set(msg.subarray(12, q!.nameEnd), 12);
+      return out;
     };
-    if (full === 'formerr') return reply('FORMERR');
-    // A response is never answered: that is how reflection loops start.
-    if (full.qr) {
-      this.stats.dropped++;
-      return undefined;
-    }
-    const q0 = full.questions[0];
-    // Written as asked: answers compress to it, so they echo its case too.
-    const question = q0 ? { name: q0.name, qtype: q0.type, qclass: q0.class } : undefined;
-    const edns = full.edns ? {} : undefined;
-    if (full.opts > 1 || full.questions.length !== 1) return reply('FORMERR', { question, edns });
-    if (full.opcode !== 0) return reply('NOTIMP', { question, edns });
-    if (full.edns && full.edns.version > 0) return reply('BADVERS', { question, edns });
-    const name = question!.name.toLowerCase().replace(/\.$/, '');
+    if (m.malformed || m.qdcount !== 1 || !q) return reply('FORMERR');
+    if (m.opcode !== 0) return reply('NOTIMP');
+    if (m.edns && m.edns.version > 0) return reply('BADVERS');
+    const name = asciiLower(q.name);
     const match = matchZone(name, this.#rules);
-    if (
-      !match ||
-      (question!.qclass !== 1 && question!.qclass !== 255) ||
-      this.#snapshot === undefined
-    ) {
-      return reply('REFUSED', { question, edns });
+    if (!match || (q.qclass !== 1 && q.qclass !== 255) || this.#snapshot === undefined) {
+      return reply('REFUSED');
     }
     const where = this.#locate(client, undefined);
-    const input = this.#input(this.#snapshot);
-    const a = answer({ name, qtype: question!.qtype }, match, where.locality, 0, input);
-    let out = encodeResponse({ id, rd, question, rcode: a.rcode, answer: a, edns });
-    const limit = full.edns
-      ? Math.max(PLAIN_UDP_LIMIT, Math.min(full.edns.payload, DNS_UDP_PAYLOAD_SIZE))
-      : PLAIN_UDP_LIMIT;
-    if (udp && out.length > limit) {
-      this.stats.truncated++;
-      out = encodeResponse({ id, rd, question, rcode: a.rcode, answer: a, edns, truncated: true });
-    }
-    this.#count(a.rcode, a.tier);
-    return out;
+    const a = answer(
+      { name, qtype: q.qtype },
+      match,
+      where.locality,
+      0,
+      this.#input(this.#snapshot),
+    );
+    return reply(a.rcode, a);
   }
 }

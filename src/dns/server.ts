@@ -144,7 +144,8 @@ export class DnsServer {
         } catch (err) {
           this.#log.error({ err }, 'dns: failed to answer');
         }
-        if (out) {
+        // A TCP message cannot exceed 64 KiB; answers are capped well below, but never throw here.
+        if (out && out.length <= 0xffff) {
           const framed = Buffer.allocUnsafe(2 + out.length);
           framed.writeUInt16BE(out.length, 0);
           out.copy(framed, 2);

@@ -1,7 +1,12 @@
 // The per-query fast path's view of a packet: just enough of an ordinary query
 // (one question, no records but an optional OPT) to find its cached answer, and the
-// patching that turns a cached response into this query's. Anything unusual is left
-// to the full decode (codec.ts, dns2): this is a scanner, not a codec.
+// patching that turns a cached response into this query's. Anything unusual goes to
+// `inspectMessage`, a strict walk of the whole message's structure (names,
+// compression pointers, record bounds) that finds the question and the OPT record.
+// Neither decodes record data: encoding stays with dns2 (codec.ts), whose decoder
+// is not used on untrusted input because counts that cannot fit make it retry for
+// a second or more, long options cost it quadratic time, and it loses label
+// boundaries and OPT flags.
 
 export interface Ecs {
   readonly family: number;
@@ -119,4 +124,129 @@ export function patchResponse(cached: Uint8Array, query: Uint8Array, q: ScannedQ
   out[2] = (out[2]! & 0xfe) | (q.rd ? 1 : 0);
   out.set(query.subarray(12, q.nameEnd), 12);
   return out;
+}
+
+export interface Inspected {
+  readonly id: number;
+  readonly qr: boolean;
+  readonly opcode: number;
+  readonly rd: boolean;
+  /** The structure is broken (bad name, record past the end, trailing bytes, two OPTs...). */
+  readonly malformed: boolean;
+  readonly qdcount: number;
+  /** The first question, when it could be read. */
+  readonly question?:
+    | {
+        /**
+         * As asked (case kept, one character per octet), except that a dot inside a
+         * label reads as '-': dns2 writes names as text split at dots, so the name
+         * keeps its label structure and length, and the asked octets are patched back.
+         */
+        readonly name: string;
+        /** Offset just past the question's name in the message (it holds no pointer). */
+        readonly nameEnd: number;
+        readonly qtype: number;
+        readonly qclass: number;
+      }
+    | undefined;
+  readonly edns?: { readonly payload: number; readonly version: number } | undefined;
+}
+
+const MAX_POINTER_JUMPS = 32;
+
+/** Walks a name at `o`; the offset after it (in this record) and its text, or undefined if broken. */
+function walkName(
+  b: Uint8Array,
+  start: number,
+): { end: number; name: string; compressed: boolean } | undefined {
+  let o = start;
+  let end = -1;
+  let jumps = 0;
+  let octets = 1;
+  let name = '';
+  for (;;) {
+    const len = b[o];
+    if (len === undefined) return undefined;
+    if ((len & 0xc0) === 0xc0) {
+      if (o + 1 >= b.length || ++jumps > MAX_POINTER_JUMPS) return undefined;
+      const target = ((len & 0x3f) << 8) | b[o + 1]!;
+      // Only backwards, into what came before: no loops, no forward references.
+      if (target >= o || target < 12) return undefined;
+      if (end < 0) end = o + 2;
+      o = target;
+      continue;
+    }
+    if (len > 63) return undefined;
+    o++;
+    if (len === 0) break;
+    if (o + len > b.length) return undefined;
+    octets += len + 1;
+    if (octets > 255) return undefined;
+    let label = '';
+    for (let i = 0; i < len; i++) {
+      const c = b[o + i]!;
+      label += String.fromCharCode(c === 46 ? 45 : c);
+    }
+    name += name === '' ? label : `.${label}`;
+    o += len;
+  }
+  return { end: end < 0 ? o : end, name, compressed: end >= 0 };
+}
+
+/** The message's structure, or undefined when not even the header is there (drop it). */
+export function inspectMessage(b: Uint8Array): Inspected | undefined {
+  if (b.length < 12) return undefined;
+  const id = (b[0]! << 8) | b[1]!;
+  const flags = b[2]!;
+  const head = { id, qr: (flags & 0x80) !== 0, opcode: (flags >> 3) & 0x0f, rd: (flags & 1) === 1 };
+  const qdcount = (b[4]! << 8) | b[5]!;
+  const records = ((b[6]! << 8) | b[7]!) + ((b[8]! << 8) | b[9]!) + ((b[10]! << 8) | b[11]!);
+  const arStart = ((b[6]! << 8) | b[7]!) + ((b[8]! << 8) | b[9]!);
+  const broken = (question?: Inspected['question']): Inspected => ({
+    ...head,
+    malformed: true,
+    qdcount,
+    question,
+  });
+  // Counts that cannot fit are refused before any walking: 5 octets a question, 11 a record at least.
+  if (12 + qdcount * 5 + records * 11 > b.length) return broken();
+  let o = 12;
+  let question: Inspected['question'];
+  for (let i = 0; i < qdcount; i++) {
+    const n = walkName(b, o);
+    // The first name of a message has nothing before it to point at: a pointer there is bogus.
+    if (!n || n.end + 4 > b.length || (i === 0 && n.compressed)) return broken(question);
+    const qtype = (b[n.end]! << 8) | b[n.end + 1]!;
+    const qclass = (b[n.end + 2]! << 8) | b[n.end + 3]!;
+    if (i === 0) question = { name: n.name, nameEnd: n.end, qtype, qclass };
+    o = n.end + 4;
+  }
+  let edns: Inspected['edns'];
+  for (let i = 0; i < records; i++) {
+    const n = walkName(b, o);
+    if (!n || n.end + 10 > b.length) return broken(question);
+    const type = (b[n.end]! << 8) | b[n.end + 1]!;
+    const rdlen = (b[n.end + 8]! << 8) | b[n.end + 9]!;
+    const next = n.end + 10 + rdlen;
+    if (next > b.length) return broken(question);
+    if (type === OPT) {
+      // One OPT, owned by the root, in the additional section (RFC 6891 §6.1.1).
+      if (edns || n.name !== '' || i < arStart) return broken(question);
+      edns = { payload: (b[n.end + 2]! << 8) | b[n.end + 3]!, version: b[n.end + 5]! };
+      let p = n.end + 10;
+      while (p < next) {
+        if (p + 4 > next) return broken(question);
+        p += 4 + ((b[p + 2]! << 8) | b[p + 3]!);
+      }
+      if (p !== next) return broken(question);
+    }
+    o = next;
+  }
+  if (o !== b.length) return { ...broken(question), edns };
+  return { ...head, malformed: false, qdcount, question, edns };
+}
+
+/** DNS names compare case-insensitively in ASCII only (RFC 4343): other octets stay as they are. */
+export function asciiLower(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
 }
