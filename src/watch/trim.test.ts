@@ -73,7 +73,11 @@ describe('trimService', () => {
         name: 'web',
         namespace: 'shop',
         creationTimestamp: '2026-01-02T03:04:05Z',
-        annotations: { 'fedgate.io/federate': 'true', 'fedgate.io/hosts': 'WWW.example.com., a.b' },
+        annotations: {
+          'fedgate.io/federate': 'true',
+          'fedgate.io/hosts': 'WWW.example.com., a.b',
+          'fedgate.io/dns-mode': ' Ingress ',
+        },
       },
       spec: {
         clusterIP: 'None',
@@ -93,7 +97,20 @@ describe('trimService', () => {
       federate: true,
       hosts: ['www.example.com', 'a.b'],
       ingress: [{ ip: '1.2.3.4' }, { hostname: 'lb' }],
+      dnsMode: 'ingress',
     });
+  });
+
+  it('ignores a dns-mode it does not know: the config default applies', () => {
+    const r = trimService({
+      metadata: {
+        name: 'web',
+        namespace: 'shop',
+        annotations: { 'fedgate.io/dns-mode': 'anycast' },
+      },
+      spec: { ports: [{ port: 80 }] },
+    })!;
+    expect(r.dnsMode).toBeUndefined();
   });
 
   it('gives equal records for objects that differ only in fields routing ignores', () => {

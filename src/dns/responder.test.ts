@@ -1,0 +1,130 @@
+// The responder over snapshot literals: addressing modes, the SOA serial, ECS scope
+// and spill across answer variants. Responses are read back with dns2 (trusted output).
+import dns2 from 'dns2';
+import { describe, expect, it } from 'vitest';
+import type { FederatedService, Snapshot } from '../catalog/model.ts';
+import { configSchema } from '../config/schema.ts';
+import { HealthStore } from '../health/store.ts';
+import { Router } from '../routing/router.ts';
+import { endpoints, service } from '../routing/service-fixture.ts';
+import { Responder } from './responder.ts';
+import { ResponseRateLimiter } from './rrl.ts';
+import { addressingView } from './server.ts';
+
+const EAST_A = { region: 'us-east', zone: 'us-east-a' };
+const WEST_A = { region: 'us-west', zone: 'us-west-a' };
+const config = configSchema.parse({
+  federation: { name: 'galaxy', domain: 'example.test' },
+  clusters: [
+    { name: 'alpha', kubeconfig: 'a.kubeconfig', region: 'us-east' },
+    { name: 'beta', kubeconfig: 'b.kubeconfig', region: 'us-west' },
+  ],
+  self: EAST_A,
+  localities: [{ cidr: '198.51.100.0/24', region: 'us-west', zone: 'us-west-a' }],
+  dns: {
+    rrl: { enabled: false },
+    proxyAddresses: [
+      { region: 'us-east', zone: 'us-east-a', addresses: ['192.0.2.10'] },
+      { region: 'us-west', addresses: ['192.0.2.20', '192.0.2.21'] },
+    ],
+  },
+});
+
+function world(over: Partial<FederatedService> = {}, ready = 2): FederatedService {
+  const svc = service([
+    { cluster: 'alpha', endpoints: endpoints(1, 2, EAST_A, ready) },
+    { cluster: 'beta', endpoints: endpoints(2, 2, WEST_A) },
+  ]);
+  return {
+    ...svc,
+    ...over,
+    clusters: svc.clusters.map((m) => ({
+      ...m,
+      ingress: [{ ip: m.cluster === 'alpha' ? '203.0.113.1' : '203.0.113.2' }],
+    })),
+  };
+}
+
+function setup(svc: FederatedService, version = 1) {
+  const health = new HealthStore();
+  const router = new Router(
+    { ...config.routing, localities: config.localities, self: config.self },
+    health,
+  );
+  const responder = new Responder({
+    config,
+    router,
+    rrl: new ResponseRateLimiter(config.dns.rrl),
+    addressing: addressingView(config),
+    serialBase: 1000,
+  });
+  const snap = (v: number, s = svc): Snapshot => ({
+    version: v,
+    createdAt: 0,
+    services: new Map([[s.key, s]]),
+    clusters: new Map(),
+  });
+  responder.setSnapshot(snap(version));
+  return { responder, health, snap };
+}
+
+function ask(r: Responder, name: string, qtype = 1, client = '127.0.0.1') {
+  const p = new dns2.Packet();
+  p.header.id = 7;
+  p.questions.push({ name, type: qtype, class: 1 } as never);
+  const out = r.respond(p.toBuffer(), client, false)!;
+  return dns2.Packet.parse(out) as unknown as {
+    header: { rcode: number };
+    answers: { type: number; address?: string; primary?: string; serial?: number }[];
+    authorities: { serial?: number }[];
+  };
+}
+const addrs = (res: ReturnType<typeof ask>) => res.answers.map((a) => a.address!).sort();
+const WEB = 'web.shop.svc.clusterset.local';
+
+describe('Responder addressing modes', () => {
+  it('endpoints: the nearest zone’s pods', () => {
+    const { responder } = setup(world());
+    expect(addrs(ask(responder, WEB))).toEqual(['10.1.0.0', '10.1.0.1']);
+  });
+
+  it('ingress (by annotation): the nearest cluster’s load balancer, the next one when it has nothing ready', () => {
+    const { responder } = setup(world({ dnsMode: 'ingress' }));
+    expect(addrs(ask(responder, WEB))).toEqual(['203.0.113.1']);
+    expect(addrs(ask(responder, WEB, 1, '198.51.100.7'))).toEqual(['203.0.113.2']);
+    const down = setup(world({ dnsMode: 'ingress' }, 0)).responder;
+    expect(addrs(ask(down, WEB))).toEqual(['203.0.113.2']);
+  });
+
+  it('proxy: the edge nearest the client', () => {
+    const { responder } = setup(world({ dnsMode: 'proxy' }));
+    expect(addrs(ask(responder, WEB))).toEqual(['192.0.2.10']);
+    expect(addrs(ask(responder, WEB, 1, '198.51.100.7'))).toEqual(['192.0.2.20', '192.0.2.21']);
+  });
+});
+
+describe('Responder', () => {
+  it('raises the SOA serial with every snapshot and answers from the new one at once', () => {
+    const { responder, snap } = setup(world());
+    const first = ask(responder, 'clusterset.local', 6).answers[0]!.serial!;
+    expect(first).toBe(1001);
+    responder.setSnapshot(snap(2, world({}, 0)));
+    expect(ask(responder, 'clusterset.local', 6).answers[0]!.serial).toBe(1002);
+    // Nothing ready in us-east-a any more: the next answer already says so.
+    expect(addrs(ask(responder, WEB))).toEqual(['10.2.0.0', '10.2.0.1']);
+  });
+
+  it('a health change shows in the next answer', () => {
+    const { responder, health } = setup(world());
+    expect(addrs(ask(responder, WEB))).toEqual(['10.1.0.0', '10.1.0.1']);
+    health.setCheck('shop/web', 'alpha/10.1.0.0', 'unhealthy', 'HTTP 503');
+    responder.invalidate();
+    const spread = new Set<string>();
+    for (let i = 0; i < 10; i++) for (const a of addrs(ask(responder, WEB))) spread.add(a);
+    // Half of us-east-a is left: 70 % of answers stay there, 30 % spill to us-west-a.
+    expect([...spread].sort()).toEqual(['10.1.0.1', '10.2.0.0', '10.2.0.1']);
+    let near = 0;
+    for (let i = 0; i < 100; i++) if (addrs(ask(responder, WEB))[0] === '10.1.0.1') near++;
+    expect(near).toBe(70);
+  });
+});
