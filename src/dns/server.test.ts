@@ -17,7 +17,7 @@ const config = configSchema.parse({
   federation: { name: 'galaxy', domain: 'example.test' },
   clusters: [{ name: 'a', kubeconfig: 'a.kubeconfig' }],
   self: ZONE,
-  dns: { listen: ['127.0.0.1:0'], tcp: { idleTimeout: '1s', maxConnections: 3 } },
+  dns: { listen: ['127.0.0.1:0', '[::1]:0'], tcp: { idleTimeout: '1s', maxConnections: 3 } },
 });
 const svc = service([{ cluster: 'a', endpoints: endpoints(0, 3, ZONE) }]);
 const snapshot: Snapshot = {
@@ -118,6 +118,22 @@ describe('DnsServer protocol', () => {
     expect(rcode(bad)).toBe(0);
     expect(bad.readUInt16BE(6)).toBe(0);
     expect(bad[bad.length - 11 + 5]).toBe(1);
+  });
+
+  it('listens on IPv6 too, UDP and TCP on the same port', async () => {
+    const { udp: u, tcp: t } = dns.addresses();
+    expect(u.map((a) => a.family)).toEqual(['IPv4', 'IPv6']);
+    expect(t.map((a) => a.port)).toEqual(u.map((a) => a.port));
+    const reply = await new Promise<Buffer>((resolve) => {
+      const s = createSocket('udp6');
+      s.on('message', (m) => {
+        s.close();
+        resolve(m);
+      });
+      s.send(query(name, 1), u[1]!.port, '::1');
+    });
+    expect(rcode(reply)).toBe(0);
+    expect(reply.readUInt16BE(6)).toBe(3);
   });
 
   it('FORMERR when the header can be read, silence when not, and never answers a response', async () => {
