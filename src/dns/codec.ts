@@ -84,6 +84,8 @@ export interface ResponseSpec {
   /** Answer with an OPT record (the query had one); ECS echoed with this scope. */
   readonly edns?: { readonly ecs?: Ecs | undefined; readonly scope?: number } | undefined;
   readonly truncated?: boolean;
+  /** The query's opcode, copied back (RFC 1035 §4.1.1); QUERY unless told. */
+  readonly opcode?: number;
 }
 
 export function encodeResponse(spec: ResponseSpec): Buffer {
@@ -92,7 +94,7 @@ export function encodeResponse(spec: ResponseSpec): Buffer {
   p.header = new Header({
     id: spec.id,
     qr: 1,
-    opcode: 0,
+    opcode: spec.opcode ?? 0,
     aa: spec.rcode === 'REFUSED' || spec.rcode === 'FORMERR' ? 0 : 1,
     tc: spec.truncated ? 1 : 0,
     rd: spec.rd ? 1 : 0,

@@ -286,7 +286,7 @@ export class Responder {
         this.stats.rrlDropped++;
         return undefined;
       }
-      const spec = { id: m.id, rd: m.rd, question, rcode, answer: a, edns };
+      const spec = { id: m.id, rd: m.rd, opcode: m.opcode, question, rcode, answer: a, edns };
       let out: Buffer;
       if (verdict === 'slip') {
         this.stats.rrlSlipped++;

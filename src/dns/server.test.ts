@@ -147,7 +147,12 @@ describe('DnsServer protocol', () => {
     expect(await udp(response, 300)).toBeUndefined();
     const notify = query(name, 1);
     notify[2] = 4 << 3;
-    expect(rcode((await udp(notify))!)).toBe(4);
+    const notimp = (await udp(notify))!;
+    expect(rcode(notimp)).toBe(4);
+    expect((notimp[2]! >> 3) & 0x0f).toBe(4);
+    // RFC 7871: a Client Subnet whose address is longer than its prefix says is a FORMERR.
+    const badEcs = opt(1232, 0, [[8, Buffer.from([0, 1, 24, 0, 198, 51, 100, 7])]]);
+    expect(rcode((await udp(query(name, 1, badEcs)))!)).toBe(1);
   });
 
   it('answers several queries on one TCP connection, in order', async () => {

@@ -193,6 +193,14 @@ function walkName(
   return { end: end < 0 ? o : end, name, compressed: end >= 0 };
 }
 
+function validEcs(b: Uint8Array, o: number, len: number): boolean {
+  if (len < 4 || o + len > b.length) return false;
+  const family = (b[o]! << 8) | b[o + 1]!;
+  const source = b[o + 2]!;
+  const max = family === 1 ? 32 : family === 2 ? 128 : -1;
+  return max >= 0 && source <= max && b[o + 3] === 0 && len - 4 === Math.ceil(source / 8);
+}
+
 /** The message's structure, or undefined when not even the header is there (drop it). */
 export function inspectMessage(b: Uint8Array): Inspected | undefined {
   if (b.length < 12) return undefined;
@@ -236,7 +244,11 @@ export function inspectMessage(b: Uint8Array): Inspected | undefined {
       let p = n.end + 10;
       while (p < next) {
         if (p + 4 > next) return broken(question);
-        p += 4 + ((b[p + 2]! << 8) | b[p + 3]!);
+        const code = (b[p]! << 8) | b[p + 1]!;
+        const len = (b[p + 2]! << 8) | b[p + 3]!;
+        // RFC 7871 §7.1.1: a Client Subnet we cannot use as sent is a FORMERR.
+        if (code === ECS_CODE && !validEcs(b, p + 4, len)) return broken(question);
+        p += 4 + len;
       }
       if (p !== next) return broken(question);
     }
