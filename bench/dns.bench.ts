@@ -37,7 +37,6 @@ import {
   startKnot,
   writeQueriesFile,
 } from './dns-knot.ts';
-import { runDnsperfToFile } from './dns-perf-file.ts';
 import { median, printTable, summarize, writeResult } from './lib.ts';
 
 const SCENARIO = `
@@ -294,10 +293,11 @@ async function load(
     ...extra,
   };
   // -v output is a line per query: read through a pipe it would load fedgate's own event loop.
-  const r = await (extra.verbose
-    ? runDnsperfToFile(opts, join(workDir, 'dnsperf.out'), ended)
-    : runDnsperf(opts)
-  ).finally(ended);
+  const r = await runDnsperf({
+    ...opts,
+    onExit: ended,
+    ...(extra.verbose ? { outFile: join(workDir, 'dnsperf.out') } : {}),
+  }).finally(ended);
   const noerror = r.rcodes.NOERROR ?? 0;
   if (noerror < r.completed) {
     throw new Error(`${t.name} answered some queries with errors: ${JSON.stringify(r.rcodes)}`);

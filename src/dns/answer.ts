@@ -155,25 +155,21 @@ function routedAddresses(
 }
 
 /**
- * Address records for a level name (a region or a zone): the eligible endpoints
- * there, fresh clusters before stale ones. Panic does not apply: a level with
- * nothing healthy answers a CNAME to the wider level instead.
+ * The eligible endpoints of a level (a region or a zone), fresh clusters before stale
+ * ones. Panic does not apply: a level with nothing healthy answers a CNAME to the
+ * wider level instead.
  */
-function levelAddresses(
+function levelTargets(
   svc: FederatedService,
-  qtype: number | undefined,
   at: Locality,
   scope: 'region' | 'zone',
-  variant: number,
   input: AnswerInput,
-): string[] {
+): Target[] {
   const plan = addressingPlan(svc, at, input.router, input.settings.addressing);
   const excluded = new Set(plan.excluded.map((e) => e.id));
-  const targets = plan.tiers
+  return plan.tiers
     .filter((t) => t.scope === scope)
     .flatMap((t) => t.targets.filter((x) => !excluded.has(x.id)));
-  const fitting = qtype === undefined ? targets : familyTargets(targets, qtype);
-  return rotate(fitting, variant, input.settings.maxAnswers).map((x) => x.address);
 }
 
 /** The ready addresses of a headless service, in one answer (at most DNS_MAX_HEADLESS_ANSWERS). */
@@ -344,8 +340,10 @@ function federationAnswer(
       const at: Locality =
         level === 'zone' ? { region: where.region, zone: where.zone } : { region: where.region };
       // Whether the level has anything healthy decides the CNAME, whatever family was asked.
-      if (levelAddresses(svc, undefined, at, level, 0, input).length > 0) {
-        const addresses = address ? levelAddresses(svc, qtype, at, level, variant, input) : [];
+      const healthy = levelTargets(svc, at, level, input);
+      if (healthy.length > 0) {
+        const fitting = address ? familyTargets(healthy, qtype) : [];
+        const addresses = rotate(fitting, variant, input.settings.maxAnswers).map((x) => x.address);
         const answers = [...chain, ...addressRrs(here, qtype, addresses, ttl)];
         return answers.length === 0
           ? negative('NOERROR')

@@ -75,6 +75,13 @@ export interface ResponderOptions {
   readonly serialBase: number;
 }
 
+/** The most a UDP answer may carry: 512 without EDNS, else the client's size up to ours. */
+function udpLimit(edns: { readonly payload: number } | undefined): number {
+  return edns
+    ? Math.max(PLAIN_UDP_LIMIT, Math.min(edns.payload, DNS_UDP_PAYLOAD_SIZE))
+    : PLAIN_UDP_LIMIT;
+}
+
 function rrlClass(a: Answer): RrlClass {
   if (a.rcode === 'NXDOMAIN') return 'nxdomain';
   if (a.rcode !== 'NOERROR') return 'error';
@@ -87,7 +94,6 @@ export class Responder {
   readonly #router: Router;
   readonly #rrl: ResponseRateLimiter;
   readonly #serialBase: number;
-  readonly #self: Locality | undefined;
   #snapshot: Snapshot | undefined;
   #index: NameIndex | undefined;
   #cache = new Map<string, Entry>();
@@ -122,7 +128,6 @@ export class Responder {
     this.#router = opts.router;
     this.#rrl = opts.rrl;
     this.#serialBase = opts.serialBase;
-    this.#self = c.self.region !== undefined || c.self.zone !== undefined ? c.self : undefined;
   }
 
   /** A new catalog snapshot: answers from now on come from it. */
@@ -188,19 +193,13 @@ export class Responder {
     } else {
       const v = entry.variants.length === 1 ? 0 : entry.next++ % entry.variants.length;
       out = entry.variants[v] ??= entry.build(v, false);
-      if (udp && out.length > this.#limit(q)) {
+      if (udp && out.length > udpLimit(q.edns)) {
         this.stats.truncated++;
         out = entry.truncated ??= entry.build(0, true);
       }
     }
     this.#count(entry.rcode, entry.tier);
     return patchResponse(out, msg, q);
-  }
-
-  #limit(q: ScannedQuery): number {
-    return q.edns
-      ? Math.max(PLAIN_UDP_LIMIT, Math.min(q.edns.payload, DNS_UDP_PAYLOAD_SIZE))
-      : PLAIN_UDP_LIMIT;
   }
 
   #count(rcode: string, tier: string | undefined): void {
@@ -212,12 +211,11 @@ export class Responder {
     const cacheKey = ecs ? `${address}/${ecs.sourcePrefix}` : address;
     let hit = this.#located.get(cacheKey);
     if (hit) return hit;
-    const m = this.#router.table.match(address);
-    const locality = m?.locality ?? this.#self;
+    const c = this.#router.locate(address);
     hit = {
-      locality,
-      key: localityKey(locality),
-      scope: m && ecs ? Math.min(m.length, ecs.sourcePrefix) : 0,
+      locality: c.locality,
+      key: localityKey(c.locality),
+      scope: c.prefixLength !== undefined && ecs ? Math.min(c.prefixLength, ecs.sourcePrefix) : 0,
     };
     if (this.#located.size >= LOCATE_CACHE_MAX) this.#located.clear();
     this.#located.set(cacheKey, hit);
@@ -294,10 +292,7 @@ export class Responder {
       } else {
         this.#count(rcode, a?.tier);
         out = encodeResponse(spec);
-        const limit = m.edns
-          ? Math.max(PLAIN_UDP_LIMIT, Math.min(m.edns.payload, DNS_UDP_PAYLOAD_SIZE))
-          : PLAIN_UDP_LIMIT;
-        if (udp && out.length > limit) {
+        if (udp && out.length > udpLimit(m.edns)) {
           this.stats.truncated++;
           out = encodeResponse({ ...spec, truncated: true });
         }

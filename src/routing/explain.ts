@@ -8,17 +8,7 @@ import type { Exclusion, ExclusionReason, Locality, Plan, Tier } from './types.t
 
 export type TierVerdict = 'serves' | 'skipped' | 'unused';
 
-export interface TierExplanation {
-  readonly priority: number;
-  readonly scope: Tier['scope'];
-  readonly locality: Locality;
-  readonly regions: readonly string[];
-  readonly stale: boolean;
-  readonly total: number;
-  readonly eligible: number;
-  readonly health: number;
-  readonly load: number;
-  readonly panic: boolean;
+export interface TierExplanation extends Omit<Tier, 'targets'> {
   readonly verdict: TierVerdict;
   readonly reason: string;
   /** Share of the service's traffic per cluster in this tier. */
@@ -122,20 +112,8 @@ export function explain(
   const tiers = plan.tiers.map((t): TierExplanation => {
     const clusters: Record<string, number> = {};
     for (const x of t.targets) clusters[x.cluster] = (clusters[x.cluster] ?? 0) + x.share;
-    return {
-      priority: t.priority,
-      scope: t.scope,
-      locality: t.locality,
-      regions: t.regions,
-      stale: t.stale,
-      total: t.total,
-      eligible: t.eligible,
-      health: t.health,
-      load: t.load,
-      panic: t.panic,
-      clusters,
-      ...tierReason(t, plan, opts),
-    };
+    const { targets: _, ...tier } = t;
+    return { ...tier, clusters, ...tierReason(t, plan, opts) };
   });
   const serving = plan.tiers.filter((t) => t.load > 0);
   const from =

@@ -31,7 +31,11 @@ function world(key: string) {
 describe('Router', () => {
   it('locates clients by the table, else as this replica, else nowhere', () => {
     const router = new Router(OPTS, new HealthStore());
-    expect(router.locate('127.3.0.9')).toEqual({ locality: WEST, source: 'table' });
+    expect(router.locate('127.3.0.9')).toEqual({
+      locality: WEST,
+      source: 'table',
+      prefixLength: 16,
+    });
     expect(router.locate('192.0.2.1')).toEqual({ locality: OPTS.self, source: 'self' });
     const bare = new Router({ ...OPTS, self: {} }, new HealthStore());
     expect(bare.locate('192.0.2.1')).toEqual({ locality: undefined, source: 'none' });
@@ -77,7 +81,12 @@ describe('Router', () => {
     }
     health.setCheck('shop/web', 'alpha/10.1.0.3', 'unhealthy', 'HTTP 503');
     const x = router.explain(web, '127.1.0.7', 30_000);
-    expect(x.client).toEqual({ locality: EAST_A, source: 'table', address: '127.1.0.7' });
+    expect(x.client).toEqual({
+      locality: EAST_A,
+      source: 'table',
+      prefixLength: 16,
+      address: '127.1.0.7',
+    });
     expect(x.tiers.map((t) => [t.verdict, Math.round(t.load * 100)])).toEqual([
       ['skipped', 0],
       ['serves', 100],

@@ -25,6 +25,8 @@ export type LocalitySource = 'table' | 'self' | 'none' | 'given';
 export interface ClientLocality {
   readonly locality: Locality | undefined;
   readonly source: LocalitySource;
+  /** With source 'table': the matching rule's prefix length (how far the answer holds, for ECS). */
+  readonly prefixLength?: number;
 }
 
 export class Router {
@@ -47,8 +49,8 @@ export class Router {
 
   /** Where a client is: by the CIDR table, else this replica's locality, else nowhere. */
   locate(address: string): ClientLocality {
-    const hit = this.table.lookup(address);
-    if (hit) return { locality: hit, source: 'table' };
+    const hit = this.table.match(address);
+    if (hit) return { locality: hit.locality, source: 'table', prefixLength: hit.length };
     const self = this.#opts.self;
     if (self && (self.region !== undefined || self.zone !== undefined)) {
       return { locality: self, source: 'self' };
