@@ -1,4 +1,5 @@
 // `fedgate check-config`, `fedgate config-schema` and `fedgate start`.
+import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { Discovery } from './app.ts';
@@ -9,6 +10,11 @@ import { DnsServer } from './dns/server.ts';
 import { FedgateError } from './errors.ts';
 import { startAdmin } from './observe/admin.ts';
 import { createLogger } from './observe/log.ts';
+import { ProxyServer } from './proxy/server.ts';
+
+function hostPort(a: AddressInfo): string {
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}
 
 function load(file: string): Config {
   try {
@@ -58,10 +64,12 @@ export const start: Command = {
 
 Watches every member cluster in FILE, keeps the merged catalog of federated
 services, health-checks their endpoints, answers DNS for the federation's zones
-on dns.listen (UDP and TCP), and serves the admin endpoints (/healthz, /readyz,
+on dns.listen (UDP and TCP), proxies HTTP for them on http.listen (and
+http.tls.listen: HTTP/2 and HTTP/1.1 over TLS), and serves the admin endpoints (/healthz, /readyz,
 /catalog) on admin.listen. Ready once every cluster has synced once, or after
 watch.startupTimeout (then the missing clusters are reported). Runs until
-SIGINT or SIGTERM.`,
+SIGINT or SIGTERM; then stops accepting, gives requests in flight
+http.drainTimeout to finish, and exits 0.`,
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
@@ -101,13 +109,25 @@ SIGINT or SIGTERM.`,
       await discovery.stop();
       throw new UsageError(`cannot listen on dns.listen: ${(e as Error).message}`);
     });
-    const dnsAt = dns
-      .addresses()
-      .udp.map((a) =>
-        a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`,
-      );
+    const proxy = await ProxyServer.start({
+      config,
+      catalog: discovery.catalog,
+      health: discovery.health,
+      router: discovery.router,
+      log,
+    }).catch(async (e: unknown) => {
+      await dns.stop();
+      await admin.close();
+      await discovery.stop();
+      throw new UsageError(`cannot listen on http.listen: ${(e as Error).message}`);
+    });
+    const proxyAt = [
+      ...proxy.addresses().http.map((a) => `http://${hostPort(a)}`),
+      ...proxy.addresses().https.map((a) => `https://${hostPort(a)}`),
+    ];
+    const dnsAt = dns.addresses().udp.map(hostPort);
     process.stdout.write(
-      `fedgate: watching ${config.clusters.length} member cluster(s); DNS ${dnsAt.join(', ')} (UDP and TCP); admin ${adminUrl} (/readyz, /catalog)\n`,
+      `fedgate: watching ${config.clusters.length} member cluster(s); DNS ${dnsAt.join(', ')} (UDP and TCP); HTTP ${proxyAt.join(', ') || 'none'}; admin ${adminUrl} (/readyz, /catalog)\n`,
     );
     const stopped = new AbortController();
     discovery.catalog.whenReady(config.watch.startupTimeout, stopped.signal).then((r) => {
@@ -132,6 +152,10 @@ SIGINT or SIGTERM.`,
       process.once('SIGTERM', () => done());
     });
     stopped.abort();
+    log.info({ graceMs: config.http.drainTimeout }, 'draining: no new connections');
+    const { cut } = await proxy.drain();
+    if (cut > 0)
+      log.warn({ cut }, 'connections still busy at the end of the grace period were cut');
     log.info('stopping');
     await dns.stop();
     await admin.close();

@@ -129,6 +129,7 @@ export function mergeService(
     hosts: [...hosts].sort(),
     // As for the other service-wide fields, the oldest export that says something wins.
     dnsMode: byAge.find((e) => e.service.dnsMode !== undefined)?.service.dnsMode,
+    lbPolicy: byAge.find((e) => e.service.lbPolicy !== undefined)?.service.lbPolicy,
     clusters,
     conflicts,
   };

@@ -54,6 +54,8 @@ export interface FederatedService {
   readonly hosts: readonly string[];
   /** fedgate.io/dns-mode; undefined: the config's dns.addressing. */
   readonly dnsMode: 'endpoints' | 'ingress' | 'proxy' | undefined;
+  /** fedgate.io/lb-policy as written; undefined: the config's routing.picker. */
+  readonly lbPolicy: string | undefined;
   /** Sorted by cluster name. */
   readonly clusters: readonly ClusterMember[];
   readonly conflicts: readonly Conflict[];

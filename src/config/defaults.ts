@@ -36,6 +36,37 @@ export const DEFAULT_DNS_RRL_TABLE_SIZE = 100_000;
 /** What DNS answers point at: pod endpoints, the Service's load-balancer ingress, or the fedgate edge. */
 export const DEFAULT_DNS_ADDRESSING = 'endpoints';
 
+/** HTTP proxy limits and timeouts. Node's own defaults where it has one, Envoy's circuit-breaker figures otherwise. */
+/** The whole request head must arrive within this (slowloris). */
+export const DEFAULT_HTTP_HEADERS_TIMEOUT_MS = 10_000;
+/** The whole request, body included, must arrive within this (Node's default). */
+export const DEFAULT_HTTP_REQUEST_TIMEOUT_MS = 300_000;
+/** A client connection idle this long between requests is closed (Node's default). */
+export const DEFAULT_HTTP_IDLE_TIMEOUT_MS = 5_000;
+/** Request head size and header count caps: beyond them, 431. */
+export const DEFAULT_HTTP_MAX_HEADER_SIZE = 16_384;
+export const DEFAULT_HTTP_MAX_HEADER_COUNT = 100;
+/** Requests in flight to one endpoint (one connection each); more wait as pending. */
+export const DEFAULT_HTTP_MAX_REQUESTS_PER_ENDPOINT = 256;
+/** Requests of one service waiting for an endpoint slot; beyond this, 503 at once (Envoy: 1024). */
+export const DEFAULT_HTTP_MAX_PENDING_PER_SERVICE = 1_024;
+/** Retries after the first try, each to another endpoint, preferring another cluster. */
+export const DEFAULT_HTTP_RETRIES = 2;
+/** Retries in flight may be at most this fraction of active requests (Envoy's retry budget: 20 %)… */
+export const DEFAULT_HTTP_RETRY_BUDGET = 0.2;
+/** …but this many are always allowed (Envoy's min_retry_concurrency). */
+export const DEFAULT_HTTP_RETRY_MIN_CONCURRENCY = 3;
+/** One try waits this long for the upstream's response head before it counts as a timeout. */
+export const DEFAULT_HTTP_PER_TRY_TIMEOUT_MS = 15_000;
+/** Gaps between upstream body chunks longer than this abort the response. */
+export const DEFAULT_HTTP_UPSTREAM_BODY_TIMEOUT_MS = 300_000;
+/** An upstream connection idle this long is closed (below Node's 5 s server default, so we close first). */
+export const DEFAULT_HTTP_UPSTREAM_IDLE_TIMEOUT_MS = 4_000;
+/** On SIGTERM, in-flight requests get this long to finish. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 25_000;
+/** Whose locality picks the plan: the proxy's own (`self`) or the client's, by address. */
+export const DEFAULT_HTTP_LOCALITY = 'self';
+
 /** Envoy's locality overprovisioning factor: a tier keeps min(1, healthy × 1.4) of its traffic. */
 export const DEFAULT_OVERPROVISIONING = 1.4;
 /** Below this healthy fraction across the service, balance over all endpoints (Envoy: 50 %). */

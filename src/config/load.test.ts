@@ -1,8 +1,9 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { makeClusterPki } from '../localfed/pki.ts';
 import * as D from './defaults.ts';
 import { ConfigError, effectiveConfig, parseConfig } from './load.ts';
 import { configJsonSchema, formatDuration, parseDuration } from './schema.ts';
@@ -83,7 +84,7 @@ localities:
   - { cidr: 10.1.0.0/16, region: us-east, zone: us-east-a }
   - { cidr: "2001:db8::/32", region: eu-west }
 dns: { listen: ["[::1]:53", "127.0.0.1:53"], ttl: 1500ms, addressing: ingress }
-http: { listen: 127.0.0.1:8443, aliases: { www.example.com: shop/web } }
+http: { listen: ["127.0.0.1:8443"], aliases: { www.example.com: shop/web } }
 admin: { listen: localhost:9999 }
 routing: { overprovisioning: 1.2, failoverOrder: { us-east: [eu-west] }, picker: maglev, hashOn: "header:x-user" }
 health: { active: { interval: 2s, timeout: 250ms }, outlier: { consecutive5xx: 3 } }
@@ -198,6 +199,41 @@ describe('JSON Schema', () => {
   });
 });
 
+describe('http.tls', () => {
+  const tls = (cert: string, key: string) =>
+    `${MINIMAL}http: { tls: { listen: ["127.0.0.1:0"], certificates: [{ cert: ${cert}, key: ${key} }] } }\n`;
+
+  it('resolves certificate paths against the file and checks the key fits', async () => {
+    const a = await makeClusterPki('a', ['a.example']);
+    const b = await makeClusterPki('b', ['b.example']);
+    writeFileSync(join(dir, 'a.crt'), a.serverCert);
+    writeFileSync(join(dir, 'a.key'), a.serverKey);
+    writeFileSync(join(dir, 'b.key'), b.serverKey);
+    const c = parseConfig(tls('a.crt', 'a.key'), source);
+    expect(c.http.tls?.certificates[0]).toEqual({
+      cert: join(dir, 'a.crt'),
+      key: join(dir, 'a.key'),
+    });
+    expect(problems(tls('a.crt', 'b.key'))[0]).toMatch(
+      /^http\.tls\.certificates\[0\]: cannot use .*a\.crt with .*b\.key: /,
+    );
+    expect(problems(tls('a.crt', 'nope.key'))).toEqual([
+      `http.tls.certificates[0].key: file not found: ${join(dir, 'nope.key')}`,
+    ]);
+  });
+
+  it('reads the per-service picker and rejects a bad key spec', () => {
+    const c = parseConfig(
+      `${MINIMAL}routing: { services: { shop/cart: { picker: maglev, hashOn: "cookie:sid" } } }\n`,
+      source,
+    );
+    expect(c.routing.services['shop/cart']).toEqual({ picker: 'maglev', hashOn: 'cookie:sid' });
+    expect(
+      problems(`${MINIMAL}routing: { services: { shop/cart: { hashOn: "body" } } }\n`)[0],
+    ).toMatch(/^routing\.services\.shop\/cart\.hashOn: expected header:NAME/);
+  });
+});
+
 describe('README', () => {
   it('lists every default constant in its configuration section', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -205,13 +241,22 @@ describe('README', () => {
     expect(missing).toEqual([]);
   });
 
-  it('its example configuration is valid', () => {
+  it('its example configuration is valid', async () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     const block = /```yaml\n# fedgate\.yaml\n([\s\S]*?)```/.exec(readme)?.[1];
     expect(block, 'README has a ```yaml block starting "# fedgate.yaml"').toBeDefined();
-    const doc = parse(block!) as { clusters: { kubeconfig: string }[] };
+    const doc = parse(block!) as {
+      clusters: { kubeconfig: string }[];
+      http: { tls: { certificates: { cert: string; key: string }[] } };
+    };
     for (const c of doc.clusters) {
       writeFileSync(join(dir, c.kubeconfig), KUBECONFIG.replaceAll(': one', ': alpha'));
+    }
+    const pki = await makeClusterPki('edge', ['www.example.test']);
+    for (const c of doc.http.tls.certificates) {
+      mkdirSync(dirname(join(dir, c.cert)), { recursive: true });
+      writeFileSync(join(dir, c.cert), pki.serverCert);
+      writeFileSync(join(dir, c.key), pki.serverKey);
     }
     expect(() => parseConfig(block!, source)).not.toThrow();
   });

@@ -1,7 +1,9 @@
 // Loads the configuration file: YAML → schema → checks that need the file system
 // → a frozen Config. Every problem names the path of the field and what is wrong.
+import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -58,11 +60,15 @@ export function parseConfig(text: string, source: string): Config {
   }
   const raw: unknown = doc.toJS();
   if (raw === null || raw === undefined) throw new ConfigError(source, ['the file is empty']);
-  const parsed = configSchema.safeParse(raw);
+  const parsed = configSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) throw new ConfigError(source, parsed.error.issues.map(issueText));
   const config = parsed.data;
   const baseDir = dirname(source);
   for (const c of config.clusters) c.kubeconfig = resolve(baseDir, c.kubeconfig);
+  for (const c of config.http.tls?.certificates ?? []) {
+    c.cert = resolve(baseDir, c.cert);
+    c.key = resolve(baseDir, c.key);
+  }
   const problems = crossCheck(config);
   if (problems.length > 0) throw new ConfigError(source, problems);
   return deepFreeze(config);
@@ -108,6 +114,19 @@ function crossCheck(config: Config): string[] {
       if (r === region) {
         problems.push(`routing.failoverOrder.${region}[${j}]: a region cannot fail over to itself`);
       }
+    }
+  }
+  for (const [i, c] of (config.http.tls?.certificates ?? []).entries()) {
+    const at = `http.tls.certificates[${i}]`;
+    const missing = (['cert', 'key'] as const).filter((f) => !existsSync(c[f]));
+    for (const f of missing) problems.push(`${at}.${f}: file not found: ${c[f]}`);
+    if (missing.length > 0) continue;
+    try {
+      // Parses both and checks that the key belongs to the certificate.
+      createSecureContext({ cert: readFileSync(c.cert), key: readFileSync(c.key) });
+      new X509Certificate(readFileSync(c.cert));
+    } catch (e) {
+      problems.push(`${at}: cannot use ${c.cert} with ${c.key}: ${(e as Error).message}`);
     }
   }
   if (config.self.zone !== undefined && config.self.region === undefined) {

@@ -129,6 +129,7 @@ const statusRange = z.codec(
 );
 
 const addressing = z.enum(['endpoints', 'ingress', 'proxy']);
+const picker = z.enum(['p2c', 'round-robin', 'random', 'maglev']);
 
 const hashOn = z.string().regex(/^(header:[A-Za-z0-9-]+|cookie:[A-Za-z0-9_.-]+|client-address)$/, {
   error: 'expected header:NAME, cookie:NAME or client-address',
@@ -201,11 +202,71 @@ export const configSchema = z.strictObject({
     .prefault({}),
   http: z
     .strictObject({
-      listen: listen.default(parseListen(D.DEFAULT_HTTP_LISTEN)),
+      listen: z
+        .array(listen)
+        .default([parseListen(D.DEFAULT_HTTP_LISTEN)])
+        .meta({ description: 'Plain HTTP/1.1 listeners; [] for none' }),
+      tls: z
+        .strictObject({
+          listen: z.array(listen).min(1),
+          certificates: z
+            .array(
+              z.strictObject({
+                cert: z.string().min(1).meta({ description: 'PEM certificate chain file' }),
+                key: z.string().min(1).meta({ description: 'PEM private key file' }),
+              }),
+            )
+            .min(1)
+            .meta({
+              description:
+                "Chosen by SNI against each certificate's names; the first is the default",
+            }),
+        })
+        .optional()
+        .meta({ description: 'TLS listeners offering HTTP/2 and HTTP/1.1 (ALPN)' }),
       aliases: z
         .record(z.string().min(1), z.string().regex(/^[a-z0-9-]+\/[a-z0-9-]+$/))
         .default({})
         .meta({ description: 'Extra host name → namespace/service' }),
+      locality: z.enum(['self', 'client']).default(D.DEFAULT_HTTP_LOCALITY).meta({
+        description: "Route from fedgate's own locality (self) or the client's (by address)",
+      }),
+      retries: z
+        .strictObject({
+          attempts: z.number().int().min(0).max(5).default(D.DEFAULT_HTTP_RETRIES),
+          budget: z.number().min(0).max(1).default(D.DEFAULT_HTTP_RETRY_BUDGET),
+          minConcurrency: z.number().int().min(0).default(D.DEFAULT_HTTP_RETRY_MIN_CONCURRENCY),
+          perTryTimeout: duration.default(D.DEFAULT_HTTP_PER_TRY_TIMEOUT_MS),
+        })
+        .prefault({}),
+      timeouts: z
+        .strictObject({
+          headers: duration.default(D.DEFAULT_HTTP_HEADERS_TIMEOUT_MS),
+          request: duration.default(D.DEFAULT_HTTP_REQUEST_TIMEOUT_MS),
+          idle: duration.default(D.DEFAULT_HTTP_IDLE_TIMEOUT_MS),
+          upstreamBody: duration.default(D.DEFAULT_HTTP_UPSTREAM_BODY_TIMEOUT_MS),
+          upstreamIdle: duration.default(D.DEFAULT_HTTP_UPSTREAM_IDLE_TIMEOUT_MS),
+        })
+        .prefault({}),
+      limits: z
+        .strictObject({
+          maxHeaderSize: z.number().int().min(1024).default(D.DEFAULT_HTTP_MAX_HEADER_SIZE),
+          maxHeaderCount: z.number().int().min(8).default(D.DEFAULT_HTTP_MAX_HEADER_COUNT),
+          maxRequestsPerEndpoint: z
+            .number()
+            .int()
+            .min(1)
+            .default(D.DEFAULT_HTTP_MAX_REQUESTS_PER_ENDPOINT),
+          maxPendingPerService: z
+            .number()
+            .int()
+            .min(0)
+            .default(D.DEFAULT_HTTP_MAX_PENDING_PER_SERVICE),
+        })
+        .prefault({}),
+      drainTimeout: duration
+        .default(D.DEFAULT_DRAIN_TIMEOUT_MS)
+        .meta({ description: 'On SIGTERM, how long in-flight requests may take to finish' }),
     })
     .prefault({}),
   admin: z
@@ -219,8 +280,18 @@ export const configSchema = z.strictObject({
         .record(dnsLabel, z.array(dnsLabel))
         .default({})
         .meta({ description: 'Per client region, the other regions in the order to fail over' }),
-      picker: z.enum(['p2c', 'round-robin', 'random', 'maglev']).default(D.DEFAULT_PICKER),
+      picker: picker.default(D.DEFAULT_PICKER),
       hashOn: hashOn.optional(),
+      services: z
+        .record(
+          z.string().regex(/^[a-z0-9-]+\/[a-z0-9-]+$/, { error: 'expected namespace/service' }),
+          z.strictObject({ picker: picker.optional(), hashOn: hashOn.optional() }),
+        )
+        .default({})
+        .meta({
+          description:
+            'Per namespace/service picker and affinity; wins over the fedgate.io/lb-policy annotation',
+        }),
     })
     .prefault({}),
   health: z

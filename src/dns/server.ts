@@ -33,7 +33,8 @@ export function addressingView(config: Config): AddressingView {
     mode: (svc) => svc.dnsMode ?? config.dns.addressing,
     edges: config.dns.proxyAddresses,
     clusterRegions: new Map(config.clusters.map((c) => [c.name, c.region])),
-    proxyPort: config.http.listen.port,
+    // SRV records in proxy mode name the edge's first plain HTTP port (else its TLS one).
+    proxyPort: config.http.listen[0]?.port ?? config.http.tls?.listen[0]?.port ?? 80,
   };
 }
 

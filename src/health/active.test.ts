@@ -111,6 +111,7 @@ function snapshot(services: Record<string, { cluster: string; ip: string; port: 
       ports: [{ name: 'http', protocol: 'TCP', port: 80 }],
       hosts: [],
       dnsMode: undefined,
+      lbPolicy: undefined,
       clusters,
       conflicts: [],
     });

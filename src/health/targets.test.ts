@@ -53,6 +53,7 @@ function service(clusters: ClusterMember[], ports = SERVICE_PORTS): FederatedSer
     ports,
     hosts: [],
     dnsMode: undefined,
+    lbPolicy: undefined,
     clusters,
     conflicts: [],
   };

@@ -59,6 +59,7 @@ export function service(members: readonly MemberSpec[], key = 'shop/web'): Feder
     ports: [{ name: 'http', protocol: 'TCP', port: 80 }],
     hosts: [],
     dnsMode: undefined,
+    lbPolicy: undefined,
     clusters: members.map(member),
     conflicts: [],
   };

@@ -6,6 +6,11 @@ export const FEDERATE_ANNOTATION = 'fedgate.io/federate';
 export const HOSTS_ANNOTATION = 'fedgate.io/hosts';
 /** On a Service: what DNS answers point at for it: endpoints, ingress or proxy (default: dns.addressing). */
 export const DNS_MODE_ANNOTATION = 'fedgate.io/dns-mode';
+/**
+ * On a Service: the proxy's picker for it, `p2c`, `round-robin`, `random` or `maglev`,
+ * with Maglev's key as `maglev:header:NAME`, `maglev:cookie:NAME` or `maglev:client-address`.
+ */
+export const LB_POLICY_ANNOTATION = 'fedgate.io/lb-policy';
 /** The label an EndpointSlice carries naming its Service. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';

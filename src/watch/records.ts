@@ -31,6 +31,8 @@ export interface ServiceRecord {
   readonly ingress: readonly IngressRecord[];
   /** fedgate.io/dns-mode, when it names a known mode. */
   readonly dnsMode?: 'endpoints' | 'ingress' | 'proxy';
+  /** fedgate.io/lb-policy as written (the proxy parses it and says when it cannot). */
+  readonly lbPolicy?: string;
 }
 
 export interface EndpointConditions {

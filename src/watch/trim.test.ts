@@ -101,6 +101,18 @@ describe('trimService', () => {
     });
   });
 
+  it('keeps fedgate.io/lb-policy as written, for the proxy to parse', () => {
+    const r = trimService({
+      metadata: {
+        name: 'web',
+        namespace: 'shop',
+        annotations: { 'fedgate.io/lb-policy': ' maglev:cookie:sid ' },
+      },
+      spec: { ports: [{ port: 80 }] },
+    })!;
+    expect(r.lbPolicy).toBe('maglev:cookie:sid');
+  });
+
   it('ignores a dns-mode it does not know: the config default applies', () => {
     const r = trimService({
       metadata: {

@@ -4,6 +4,7 @@ import {
   DNS_MODE_ANNOTATION,
   FEDERATE_ANNOTATION,
   HOSTS_ANNOTATION,
+  LB_POLICY_ANNOTATION,
   REGION_LABEL,
   SERVICE_NAME_LABEL,
   SUBZONE_LABEL,
@@ -107,6 +108,9 @@ export function trimService(o: Json): ServiceRecord | undefined {
     hosts,
     ingress,
     ...dnsMode(m.annotations[DNS_MODE_ANNOTATION]),
+    ...(m.annotations[LB_POLICY_ANNOTATION]?.trim()
+      ? { lbPolicy: m.annotations[LB_POLICY_ANNOTATION].trim() }
+      : {}),
   };
 }
 

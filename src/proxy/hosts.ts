@@ -1,0 +1,110 @@
+// Host → federated service. Built once per catalog snapshot: every name of both DNS
+// schemes (MCS and federation, global), the config's aliases and the services'
+// fedgate.io/hosts. A regional or zonal federation name routes as a client in that
+// place would be. Anything else is not ours: fedgate is never an open proxy.
+import type { FederatedService, Snapshot } from '../catalog/model.ts';
+import { type DnsZones, zonesOf } from '../dns/index.ts';
+import { federationName, matchZone, type NameRules } from '../dns/names.ts';
+import type { Locality } from '../routing/types.ts';
+
+export interface HostRoute {
+  readonly service: FederatedService;
+  /** Set by a regional or zonal federation name: route from there rather than from the client. */
+  readonly locality?: Locality;
+}
+
+export interface HostConflict {
+  readonly host: string;
+  /** The service that got the host, and the ones that also claimed it. */
+  readonly winner: string;
+  readonly losers: readonly string[];
+}
+
+export interface HostRules extends DnsZones {
+  /** host → namespace/name, from config: wins over every other claim. */
+  readonly aliases: Readonly<Record<string, string>>;
+}
+
+/**
+ * The host part of a Host header or authority, lower case, without port or
+ * trailing dot; undefined when it is not a plausible host name.
+ */
+export function normalizeHost(authority: string): string | undefined {
+  let host = authority;
+  if (host.startsWith('[')) return undefined; // an IPv6 literal names no service
+  const colon = host.indexOf(':');
+  if (colon >= 0) {
+    if (!/^\d{1,5}$/.test(host.slice(colon + 1))) return undefined;
+    host = host.slice(0, colon);
+  }
+  if (host.endsWith('.')) host = host.slice(0, -1);
+  if (host === '' || host.length > 253) return undefined;
+  return host.toLowerCase();
+}
+
+export class HostTable {
+  readonly #rules: HostRules;
+  readonly #nameRules: NameRules;
+  #snapshot: Snapshot | undefined;
+  #exact = new Map<string, HostRoute>();
+  #conflicts: HostConflict[] = [];
+
+  constructor(rules: HostRules) {
+    this.#rules = rules;
+    this.#nameRules = { zones: zonesOf(rules), federation: rules.federation };
+  }
+
+  /** Hosts that more than one service claims (the snapshot last looked up). */
+  get conflicts(): readonly HostConflict[] {
+    return this.#conflicts;
+  }
+
+  /** The route for a normalized host in this snapshot, or undefined: 404. */
+  lookup(snapshot: Snapshot, host: string): HostRoute | undefined {
+    if (snapshot !== this.#snapshot) this.#rebuild(snapshot);
+    const hit = this.#exact.get(host);
+    if (hit) return hit;
+    const m = matchZone(host, this.#nameRules);
+    if (m?.parsed.kind !== 'federation' || m.parsed.level === 'global') return undefined;
+    const service = snapshot.services.get(m.parsed.service);
+    if (!service) return undefined;
+    return { service, locality: { region: m.parsed.region, zone: m.parsed.zone } };
+  }
+
+  /** Every host that routes to the service (exact names only), for the admin view. */
+  hostsOf(snapshot: Snapshot, key: string): string[] {
+    if (snapshot !== this.#snapshot) this.#rebuild(snapshot);
+    return [...this.#exact].filter(([, r]) => r.service.key === key).map(([h]) => h);
+  }
+
+  #rebuild(snapshot: Snapshot): void {
+    const exact = new Map<string, HostRoute>();
+    const claims = new Map<string, string[]>();
+    const claim = (host: string, service: FederatedService | undefined) => {
+      if (!service) return;
+      const h = host.toLowerCase().replace(/\.$/, '');
+      const seen = claims.get(h);
+      if (seen) {
+        if (!seen.includes(service.key)) seen.push(service.key);
+        return;
+      }
+      claims.set(h, [service.key]);
+      exact.set(h, { service });
+    };
+    // Order is precedence: config aliases, then the schemes' names, then annotations.
+    for (const [host, key] of Object.entries(this.#rules.aliases)) {
+      claim(host, snapshot.services.get(key));
+    }
+    const services = [...snapshot.services.values()].sort((a, b) => a.key.localeCompare(b.key));
+    for (const svc of services) {
+      claim(`${svc.name}.${svc.namespace}.svc.${this.#rules.clusterset}`, svc);
+      claim(federationName(svc.key, this.#rules.federation, this.#rules.domain), svc);
+    }
+    for (const svc of services) for (const h of svc.hosts) claim(h, svc);
+    this.#conflicts = [...claims]
+      .filter(([, keys]) => keys.length > 1)
+      .map(([host, [winner, ...losers]]) => ({ host, winner: winner!, losers }));
+    this.#exact = exact;
+    this.#snapshot = snapshot;
+  }
+}
