@@ -1,0 +1,42 @@
+// fedgate's proxy on a local federation, for end-to-end tests: the federation from
+// scenario YAML, discovery synced, and a ProxyServer on 127.0.0.1 port 0.
+import type { Discovery } from '../../src/app.ts';
+import type { Config } from '../../src/config/schema.ts';
+import type { LocalFederation } from '../../src/localfed/federation.ts';
+import { ProxyServer } from '../../src/proxy/server.ts';
+import { type DiscoveryEnv, startFederation } from './discovery-env.ts';
+
+export interface ProxyBench {
+  fed: LocalFederation;
+  d: Discovery;
+  config: Config;
+  proxy: ProxyServer;
+  /** http://127.0.0.1:PORT of the first plain listener. */
+  url: string;
+}
+
+/**
+ * `overrides` are merged over the federation's config as in startFederation; `http`
+ * defaults to one listener on 127.0.0.1:0 unless overrides give one.
+ */
+export async function startProxy(
+  env: DiscoveryEnv,
+  scenario: string,
+  addressBlock: number,
+  overrides: Record<string, unknown> = {},
+): Promise<ProxyBench> {
+  const http = { listen: ['127.0.0.1:0'], ...(overrides.http as Record<string, unknown>) };
+  const { fed, d, config } = await startFederation(env, scenario, addressBlock, {
+    ...overrides,
+    http,
+  });
+  const proxy = await ProxyServer.start({
+    config,
+    catalog: d.catalog,
+    health: d.health,
+    router: d.router,
+    log: env.log.logger,
+  });
+  const at = proxy.addresses().http[0];
+  return { fed, d, config, proxy, url: at ? `http://127.0.0.1:${at.port}` : '' };
+}
