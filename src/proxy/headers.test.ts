@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+
+function pairs(flat: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
+  return out;
+}
+
+describe('upstreamRequestHeaders', () => {
+  it('drops hop-by-hop headers and those Connection names, keeps the rest in order', () => {
+    const raw = [
+      'Host', 'web.example:8080',
+      'Connection', 'keep-alive, X-Secret',
+      'X-Secret', 'hush',
+      'Keep-Alive', 'timeout=5',
+      'TE', 'trailers',
+      'Transfer-Encoding', 'chunked',
+      'Proxy-Authorization', 'Basic x',
+      'Expect', '100-continue',
+      'Upgrade', 'h2c',
+      'Accept', 'a/b',
+      'Set-Thing', '1',
+      'Set-Thing', '2',
+    ]; // biome-ignore format: pairs read better on one line each
+    const out = pairs(
+      upstreamRequestHeaders(raw, 'keep-alive, X-Secret', {
+        clientAddress: '10.0.0.1',
+        host: 'web.example:8080',
+        proto: 'http',
+      }),
+    );
+    expect(out).toEqual([
+      ['Host', 'web.example:8080'],
+      ['Accept', 'a/b'],
+      ['Set-Thing', '1'],
+      ['Set-Thing', '2'],
+      ['x-forwarded-for', '10.0.0.1'],
+      ['x-forwarded-proto', 'http'],
+      ['x-forwarded-host', 'web.example:8080'],
+      ['forwarded', 'for=10.0.0.1;host="web.example:8080";proto=http'],
+    ]);
+  });
+
+  it('appends to earlier hops, and brackets IPv6 in Forwarded', () => {
+    const raw = [
+      ':authority', 'web.example',
+      'x-forwarded-for', '1.1.1.1',
+      'X-Forwarded-For', '2.2.2.2',
+      'x-forwarded-proto', 'https',
+      'forwarded', 'for=1.1.1.1',
+    ]; // biome-ignore format: pairs
+    const out = new Map(
+      pairs(
+        upstreamRequestHeaders(raw, undefined, {
+          clientAddress: '2001:db8::1',
+          host: 'web.example',
+          proto: 'https',
+        }),
+      ),
+    );
+    expect(out.get('host')).toBe('web.example');
+    expect(out.has(':authority')).toBe(false);
+    expect(out.get('x-forwarded-for')).toBe('1.1.1.1, 2.2.2.2, 2001:db8::1');
+    expect(out.get('x-forwarded-proto')).toBe('https');
+    expect(out.get('forwarded')).toBe(
+      'for=1.1.1.1, for="[2001:db8::1]";host=web.example;proto=https',
+    );
+  });
+});
+
+describe('downstreamResponseHeaders', () => {
+  it('drops hop-by-hop headers and those Connection names', () => {
+    expect(
+      downstreamResponseHeaders({
+        connection: 'close, x-internal',
+        'x-internal': '1',
+        'keep-alive': 'timeout=5',
+        'transfer-encoding': 'chunked',
+        'set-cookie': ['a=1', 'b=2'],
+        'content-type': 'text/plain',
+      }),
+    ).toEqual({ 'set-cookie': ['a=1', 'b=2'], 'content-type': 'text/plain' });
+  });
+});

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import type { FederatedService, Snapshot } from '../catalog/model.ts';
+import { service } from '../routing/service-fixture.ts';
+import { HostTable, normalizeHost } from './hosts.ts';
+
+function snapshot(...services: FederatedService[]): Snapshot {
+  return {
+    version: 1,
+    createdAt: 0,
+    services: new Map(services.map((s) => [s.key, s])),
+    clusters: new Map(),
+  };
+}
+
+const web = { ...service([], 'shop/web'), hosts: ['www.shop.example', 'shared.example'] };
+const api = { ...service([], 'shop/api'), hosts: ['shared.example', 'www.example.test'] };
+const table = () =>
+  new HostTable({
+    clusterset: 'clusterset.local',
+    domain: 'example.test',
+    federation: 'galaxy',
+    aliases: { 'www.example.test': 'shop/web', 'gone.example': 'shop/nothing' },
+  });
+
+describe('normalizeHost', () => {
+  it('drops the port and a trailing dot, lower-cases, refuses junk', () => {
+    expect(normalizeHost('Web.Shop.svc.ClusterSet.Local:8080')).toBe(
+      'web.shop.svc.clusterset.local',
+    );
+    expect(normalizeHost('example.test.')).toBe('example.test');
+    expect(normalizeHost('[::1]:80')).toBeUndefined();
+    expect(normalizeHost('a:b')).toBeUndefined();
+    expect(normalizeHost(':80')).toBeUndefined();
+  });
+});
+
+describe('HostTable', () => {
+  it('routes both schemes, aliases and annotation hosts', () => {
+    const t = table();
+    const s = snapshot(web, api);
+    expect(t.lookup(s, 'web.shop.svc.clusterset.local')?.service).toBe(web);
+    expect(t.lookup(s, 'web.shop.galaxy.svc.example.test')?.service).toBe(web);
+    expect(t.lookup(s, 'api.shop.galaxy.svc.example.test')?.service).toBe(api);
+    expect(t.lookup(s, 'www.shop.example')?.service).toBe(web);
+    expect(t.lookup(s, 'nope.example')).toBeUndefined();
+    expect(t.lookup(s, 'gone.example')).toBeUndefined();
+    expect(t.lookup(s, 'other.shop.galaxy.svc.example.test')).toBeUndefined();
+  });
+
+  it('routes a regional or zonal federation name from that place', () => {
+    const t = table();
+    const s = snapshot(web);
+    expect(t.lookup(s, 'web.shop.galaxy.svc.eu-west.example.test')).toEqual({
+      service: web,
+      locality: { region: 'eu-west', zone: undefined },
+    });
+    expect(t.lookup(s, 'web.shop.galaxy.svc.us-east-a.us-east.example.test')?.locality).toEqual({
+      region: 'us-east',
+      zone: 'us-east-a',
+    });
+    expect(t.lookup(s, 'web.shop.other.svc.eu-west.example.test')).toBeUndefined();
+  });
+
+  it('gives a contested host to the config alias, then the first service by name, and says so', () => {
+    const t = table();
+    const s = snapshot(web, api);
+    expect(t.lookup(s, 'www.example.test')?.service).toBe(web);
+    expect(t.lookup(s, 'shared.example')?.service).toBe(api);
+    expect(t.conflicts).toEqual([
+      { host: 'www.example.test', winner: 'shop/web', losers: ['shop/api'] },
+      { host: 'shared.example', winner: 'shop/api', losers: ['shop/web'] },
+    ]);
+  });
+
+  it('follows the snapshot: a service gone is a host gone', () => {
+    const t = table();
+    expect(t.lookup(snapshot(web), 'www.shop.example')?.service).toBe(web);
+    expect(t.lookup(snapshot(api), 'www.shop.example')).toBeUndefined();
+  });
+});
