@@ -86,6 +86,8 @@ export interface ForwardDeps {
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const RETRY_STATUSES = new Set([502, 503, 504]);
+/** Failures whose retries the budget limits, and which only idempotent methods retry. */
+const BUDGETED: ReadonlySet<string> = new Set(['status', 'timeout']);
 /** Connect errors: nothing reached the upstream. */
 const CONNECT_ERRORS = new Set([
   'ECONNREFUSED',
@@ -147,8 +149,11 @@ export class Forwarder {
   // ---- routing -----------------------------------------------------------------
 
   /** Where a request goes: its host's route, or the error to answer. */
-  route(req: ProxyRequest): { route: HostRoute; path: string; authority: string } | ErrorCode {
+  route(
+    req: ProxyRequest,
+  ): { route: HostRoute; path: string; authority: string; absolute: boolean } | ErrorCode {
     let url = req.url ?? '/';
+    let absolute = false;
     let authority =
       (req.headers[':authority'] as string | undefined) ?? req.headers.host ?? undefined;
     if (url.charCodeAt(0) !== 47 /* / */ && url !== '*') {
@@ -162,13 +167,14 @@ export class Forwarder {
       if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return 'HOST_UNKNOWN';
       authority = parsed.host;
       url = `${parsed.pathname}${parsed.search}`;
+      absolute = true;
     }
     if (authority === undefined) return 'HOST_UNKNOWN';
     const host = normalizeHost(authority);
     const route =
       host === undefined ? undefined : this.deps.hosts.lookup(this.deps.catalog.current(), host);
     if (!route) return 'HOST_UNKNOWN';
-    return { route, path: url, authority };
+    return { route, path: url, authority, absolute };
   }
 
   policy(svc: FederatedService): Policy {
@@ -340,7 +346,7 @@ export class Forwarder {
       this.fail(res, r, what);
       return;
     }
-    new Exchange(this, req, res, r.route, r.path, r.authority, proto).start();
+    new Exchange(this, req, res, r, proto).start();
   }
 
   fail(res: ProxyResponse, code: ErrorCode, detail: string, close = false): void {
@@ -390,6 +396,8 @@ class Exchange {
   attempt: Attempt | undefined;
   tries = 0;
   retrying = false;
+  /** The retry under way counts against the service's retry budget. */
+  budgeted = false;
   done = false;
   clientGone = false;
   #waiting: AbortController | undefined;
@@ -398,11 +406,10 @@ class Exchange {
     f: Forwarder,
     req: ProxyRequest,
     res: ProxyResponse,
-    route: HostRoute,
-    path: string,
-    authority: string,
+    target: { route: HostRoute; path: string; authority: string; absolute: boolean },
     proto: 'http' | 'https',
   ) {
+    const { route, path, authority } = target;
     this.f = f;
     this.req = req;
     this.res = res;
@@ -423,6 +430,7 @@ class Exchange {
       clientAddress: clientAddress.startsWith('::ffff:') ? clientAddress.slice(7) : clientAddress,
       host: authority,
       proto,
+      replaceHost: target.absolute,
     });
     this.hash = this.policy.hashOn
       ? affinityHash(this.policy.hashOn, { headers: req.headers, clientAddress })
@@ -507,37 +515,41 @@ class Exchange {
 
   /** A try failed before anything reached the client: retry, or answer. */
   failed(failure: Failure | 'status'): boolean {
-    const retry = this.#mayRetry(failure);
-    if (retry) {
+    const verdict = this.#mayRetry(failure);
+    if (verdict === 'retry') {
       this.f.deps.stats.retries[failure]++;
       this.retrying = true;
+      this.budgeted = BUDGETED.has(failure);
       this.next();
       return true;
     }
     if (failure !== 'status') {
+      const why = `${this.tries} ${this.tries === 1 ? 'try' : 'tries'}${verdict === 'budget' ? ', retry budget exhausted' : ''}`;
       this.#giveUp(
         failure === 'timeout' ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_UNREACHABLE',
         failure === 'timeout'
-          ? `${this.service.key} did not answer within ${this.f.deps.settings.retries.perTryTimeout} ms (${this.tries} tries)`
-          : `could not reach ${this.service.key} (${failure}, ${this.tries} tries)`,
+          ? `${this.service.key} did not answer within ${this.f.deps.settings.retries.perTryTimeout} ms (${why})`
+          : `could not reach ${this.service.key} (${failure}, ${why})`,
       );
     }
     return false;
   }
 
-  #mayRetry(failure: Failure | 'status'): boolean {
-    if (this.clientGone || this.tries > this.f.deps.settings.retries.attempts) return false;
-    if (this.bodyStarted) return false;
-    if ((failure === 'status' || failure === 'timeout') && !this.idempotent) return false;
-    // Only the first try is free: every retry must fit the budget.
-    if (!this.f.retryAllowed(this.load)) {
+  #mayRetry(failure: Failure | 'status'): 'retry' | 'no' | 'budget' {
+    if (this.clientGone || this.tries > this.f.deps.settings.retries.attempts) return 'no';
+    if (this.bodyStarted) return 'no';
+    if (BUDGETED.has(failure) && !this.idempotent) return 'no';
+    // The budget holds back retries of answers a loaded upstream gives (5xx, slowness),
+    // which would pile more load on it. A refused or reset connection is a dead
+    // endpoint: retrying elsewhere adds nothing to it, and is what failover is.
+    if (BUDGETED.has(failure) && !this.f.retryAllowed(this.load)) {
       this.f.deps.stats.budgetExhausted++;
-      return false;
+      return 'budget';
     }
     // Health may have changed since the plan was made: a fresh plan for the retry.
     const svc = this.f.deps.catalog.current().services.get(this.service.key) ?? this.service;
     this.plan = this.f.deps.router.plan(svc, this.locality);
-    return true;
+    return 'retry';
   }
 
   #giveUp(code: ErrorCode, detail: string): void {
@@ -580,7 +592,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.ex = ex;
     this.ep = ep;
     this.target = target;
-    this.countsAsRetry = ex.retrying;
+    this.countsAsRetry = ex.retrying && ex.budgeted;
     if (this.countsAsRetry) ex.load.retries++;
   }
 

@@ -37,6 +37,8 @@ export interface ForwardedFor {
   /** The Host the client asked for (port included, as sent). */
   readonly host: string;
   readonly proto: 'http' | 'https';
+  /** The request target was absolute: its authority replaces the client's Host (RFC 9112 §3.2.2). */
+  readonly replaceHost?: boolean;
 }
 
 /** RFC 7239 node: IPv6 addresses quoted and bracketed. */
@@ -84,7 +86,10 @@ export function upstreamRequestHeaders(
         forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
       continue;
     }
-    if (lower === 'host') host = true;
+    if (lower === 'host') {
+      if (fwd.replaceHost) continue;
+      host = true;
+    }
     out.push(name, rawHeaders[i + 1]!);
   }
   if (!host) out.push('host', fwd.host);

@@ -71,6 +71,7 @@ export function handleUpgrade(
     clientAddress: clientAddress.startsWith('::ffff:') ? clientAddress.slice(7) : clientAddress,
     host: r.authority,
     proto,
+    replaceHost: r.absolute,
   });
   const protocol = String(req.headers.upgrade ?? 'websocket');
   const attempt = (): void => {
