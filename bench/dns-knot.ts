@@ -11,35 +11,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { requireTool } from '../test/helpers/tools.ts';
 
+// Moved to lib.ts (the HTTP benchmark needs it too); re-exported for existing importers.
+export { freePort } from './lib.ts';
+
 /** Where a system tool is, installed by scripts/ensure-tools.sh if missing (never skipped). */
 const tool = (name: string) => requireTool(name, 'the DNS benchmark');
-
-/**
- * A port free for both UDP and TCP on `host` (an authoritative server listens on
- * both), as the kernel picks it. Another process may take it before the caller
- * binds; for benchmarks on a quiet machine that is good enough.
- */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const udp = createSocket('udp4');
-    const port = await new Promise<number>((resolve, reject) => {
-      udp.once('error', reject);
-      udp.bind(0, host, () => resolve(udp.address().port));
-    });
-    const tcpFree = await new Promise<boolean>((resolve) => {
-      const srv = createServer();
-      srv.once('error', () => resolve(false));
-      srv.listen(port, host, () => srv.close(() => resolve(true)));
-    });
-    udp.close();
-    if (tcpFree) return port;
-  }
-  throw new Error(`no port free for both UDP and TCP on ${host} after 20 tries`);
-}
 
 // ---- Knot -------------------------------------------------------------------------
 

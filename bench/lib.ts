@@ -1,6 +1,8 @@
-// Shared by every benchmark: percentiles, a printed table, and results as JSON
-// in bench/results/<name>.json with the machine they were measured on.
+// Shared by every benchmark: percentiles, a printed table, results as JSON in
+// bench/results/<name>.json with the machine they were measured on, a free port.
+import { createSocket } from 'node:dgram';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 
@@ -57,4 +59,27 @@ export async function writeResult(name: string, result: unknown): Promise<string
     `${JSON.stringify({ name, measuredAt: new Date().toISOString(), machine, result }, null, 2)}\n`,
   );
   return path;
+}
+
+/**
+ * A port free for both UDP and TCP on `host` (an authoritative DNS server listens
+ * on both; an HTTP server needs only TCP, which this covers), as the kernel picks it. Another process may take it before the caller
+ * binds; for benchmarks on a quiet machine that is good enough.
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const udp = createSocket('udp4');
+    const port = await new Promise<number>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind(0, host, () => resolve(udp.address().port));
+    });
+    const tcpFree = await new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, host, () => srv.close(() => resolve(true)));
+    });
+    udp.close();
+    if (tcpFree) return port;
+  }
+  throw new Error(`no port free for both UDP and TCP on ${host} after 20 tries`);
 }

@@ -9,7 +9,8 @@
 # Known tools (tool → Debian package, alternatives in order):
 #   dig → bind9-dnsutils | dnsutils     kdig → knot-dnsutils
 #   dnsperf → dnsperf                   knotd, knotc → knot
-#   kubectl → kubernetes-client
+#   kubectl → kubernetes-client         wrk → wrk
+#   nginx → nginx
 set -euo pipefail
 
 me=ensure-tools
@@ -21,6 +22,8 @@ packages_for() {
     dnsperf) echo "dnsperf" ;;
     knotd | knotc) echo "knot" ;;
     kubectl) echo "kubernetes-client" ;;
+    wrk) echo "wrk" ;;
+    nginx) echo "nginx" ;;
     *) return 1 ;;
   esac
 }
