@@ -109,7 +109,10 @@ describe('fedgate start', () => {
 
   it('syncs, serves /readyz, /catalog and DNS, and stops on SIGTERM', async () => {
     const file = join(dir, 'start.yaml');
-    await writeFile(file, config('', 'dns: { listen: ["127.0.0.1:0"] }\nhttp: { listen: ["127.0.0.1:0"] }'));
+    await writeFile(
+      file,
+      config('', 'dns: { listen: ["127.0.0.1:0"] }\nhttp: { listen: ["127.0.0.1:0"] }'),
+    );
     const p = start(process.execPath, [CLI, 'start', '--config', file]);
     try {
       await waitFor(() => /ready, 1 federated service/.test(p.out()), 20_000, 'fedgate ready');

@@ -169,7 +169,8 @@ export class Forwarder {
       url = `${parsed.pathname}${parsed.search}`;
       absolute = true;
     }
-    if (authority === undefined) return 'HOST_UNKNOWN';
+    // HTTP/1.1 requires Host (RFC 9112 §3.2); HTTP/1.0 may omit it, and names nothing then.
+    if (authority === undefined) return req.httpVersion === '1.1' ? 'BAD_REQUEST' : 'HOST_UNKNOWN';
     const host = normalizeHost(authority);
     const route =
       host === undefined ? undefined : this.deps.hosts.lookup(this.deps.catalog.current(), host);
@@ -328,7 +329,7 @@ export class Forwarder {
       );
       return;
     }
-    if (req.rawHeaders.length > 2 * this.deps.settings.maxHeaderCount) {
+    if (headerCount(req) > this.deps.settings.maxHeaderCount) {
       this.fail(
         res,
         'HEADERS_TOO_LARGE',
@@ -339,11 +340,7 @@ export class Forwarder {
     }
     const r = this.route(req);
     if (typeof r === 'string') {
-      const what =
-        r === 'BAD_REQUEST'
-          ? 'the request target is not a valid URL'
-          : `no federated service is served at host "${req.headers[':authority'] ?? req.headers.host ?? ''}"`;
-      this.fail(res, r, what);
+      this.fail(res, r, routeProblem(req, r), r === 'BAD_REQUEST');
       return;
     }
     new Exchange(this, req, res, r, proto).start();
@@ -364,6 +361,25 @@ export class Forwarder {
     else if (status < 500) r['4xx']++;
     else r['5xx']++;
   }
+}
+
+/** Header fields of a request: HTTP/2 pseudo-headers are the request line, not fields. */
+export function headerCount(req: ProxyRequest): number {
+  const raw = req.rawHeaders;
+  let n = raw.length / 2;
+  if (req.httpVersionMajor === 2) {
+    for (let i = 0; i < raw.length; i += 2) if (raw[i]!.charCodeAt(0) === 58 /* : */) n--;
+  }
+  return n;
+}
+
+/** Why a request could not be routed, in a sentence. */
+export function routeProblem(req: ProxyRequest, code: ErrorCode): string {
+  const host = req.headers[':authority'] ?? req.headers.host;
+  if (code !== 'BAD_REQUEST') return `no federated service is served at host "${host ?? ''}"`;
+  return host === undefined
+    ? 'an HTTP/1.1 request needs a Host header'
+    : 'the request target is not a valid URL';
 }
 
 type Failure = 'connect' | 'reset' | 'timeout';

@@ -36,6 +36,11 @@ export interface ProxyServerOptions {
   readonly random?: () => number;
 }
 
+/** How often Node looks for sockets past their headers or request timeout. */
+function checkEvery(headersTimeoutMs: number): number {
+  return Math.max(50, Math.min(1000, headersTimeoutMs / 4));
+}
+
 /** What Node's parser reports, as our answer. */
 function clientErrorCode(code: string | undefined): ErrorCode {
   if (code === 'HPE_HEADER_OVERFLOW') return 'HEADERS_TOO_LARGE';
@@ -178,8 +183,9 @@ export class ProxyServer {
           requestTimeout: t.request,
           keepAliveTimeout: t.idle,
           // How often Node looks for sockets past their headers or request timeout.
-          connectionsCheckingInterval: Math.max(50, Math.min(1000, t.headers / 4)),
-          requireHostHeader: true,
+          connectionsCheckingInterval: checkEvery(t.headers),
+          // A request without Host gets our own 400 (forward.ts), with its error code.
+          requireHostHeader: false,
         },
         (req, res) => this.forwarder.handle(req, res, 'http'),
       );
@@ -200,12 +206,23 @@ export class ProxyServer {
             key: readFileSync(first.key),
             SNICallback: (name, cb) => cb(null, sni(name)),
             maxSessionMemory: 64,
+            // HTTP/1.1 over TLS: the same parser limit as the plain listener (Node passes
+            // it on to its HTTP/1 fallback; the types do not list it).
+            ...({ maxHeaderSize: http.limits.maxHeaderSize } as object),
             settings: { maxHeaderListSize: http.limits.maxHeaderSize },
-            maxHeaderListPairs: http.limits.maxHeaderCount + 1,
+            // The four request pseudo-headers, and one over the cap so it is answered with 431.
+            maxHeaderListPairs: http.limits.maxHeaderCount + 5,
           },
           (req: Http2ServerRequest, res: Http2ServerResponse) =>
             this.forwarder.handle(req, res as unknown as ProxyResponse, 'https'),
         );
+        // Node's HTTP/2 server has its own HTTP/1.1 timeouts; ours must be set before listen.
+        const h1 = server as unknown as Server;
+        h1.headersTimeout = t.headers;
+        h1.requestTimeout = t.request;
+        h1.keepAliveTimeout = t.idle;
+        (h1 as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval =
+          checkEvery(t.headers);
         this.#wire(server, 'https');
         server.on('session', (session: ServerHttp2Session) => {
           this.#sessions.add(session);

@@ -9,7 +9,7 @@ import { ERROR_TABLE, type ErrorCode } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
 import { affinityHash } from '../routing/affinity.ts';
 import type { Plan, Target } from '../routing/types.ts';
-import type { Forwarder, ProxyRequest } from './forward.ts';
+import { type Forwarder, type ProxyRequest, routeProblem } from './forward.ts';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import type { UpstreamEndpoint } from './upstreams.ts';
 
@@ -52,7 +52,7 @@ export function handleUpgrade(
   socket.on('error', () => socket.destroy());
   const r = f.route(req);
   if (typeof r === 'string') {
-    rawError(socket, r, `no federated service is served at host "${req.headers.host ?? ''}"`);
+    rawError(socket, r, routeProblem(req, r));
     return;
   }
   const svc = r.route.service;
