@@ -82,6 +82,8 @@ export const DEFAULT_HEALTH_EXPECTED_STATUSES = '200-399';
 /** Each probe interval is spread by up to ± this fraction, so probes from replicas do not march in step. */
 export const DEFAULT_HEALTH_JITTER = 0.1;
 export const DEFAULT_HEALTH_INTERVAL_MS = 5_000;
+/** After the proxy fails to reach an endpoint, its check runs this often until it has a verdict. */
+export const DEFAULT_HEALTH_FAST_INTERVAL_MS = 200;
 export const DEFAULT_HEALTH_TIMEOUT_MS = 1_000;
 export const DEFAULT_HEALTHY_THRESHOLD = 2;
 export const DEFAULT_UNHEALTHY_THRESHOLD = 3;

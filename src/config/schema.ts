@@ -310,6 +310,9 @@ export const configSchema = z.strictObject({
             .meta({ description: "A Service port's name or number; default: the first port" }),
           jitter: z.number().min(0).max(0.5).default(D.DEFAULT_HEALTH_JITTER),
           interval: duration.default(D.DEFAULT_HEALTH_INTERVAL_MS),
+          fastInterval: duration
+            .default(D.DEFAULT_HEALTH_FAST_INTERVAL_MS)
+            .meta({ description: 'After the proxy fails to reach an endpoint: probe this often' }),
           timeout: duration.default(D.DEFAULT_HEALTH_TIMEOUT_MS),
           healthyThreshold: z.number().int().min(1).default(D.DEFAULT_HEALTHY_THRESHOLD),
           unhealthyThreshold: z.number().int().min(1).default(D.DEFAULT_UNHEALTHY_THRESHOLD),

@@ -20,6 +20,7 @@ const CONFIG: ActiveCheckConfig = {
   port: undefined,
   jitter: 0.1,
   interval: 50,
+  fastInterval: 20,
   timeout: 1000,
   healthyThreshold: 2,
   unhealthyThreshold: 3,
@@ -254,6 +255,48 @@ describe('ActiveChecker, TCP', () => {
     await waitFor(() => store.endpoint('ns/web', 'a/127.62.0.1')?.check === 'healthy');
     await waitFor(() => store.endpoint('ns/web', 'b/127.62.0.2')?.check === 'unhealthy');
     expect(store.endpoint('ns/web', 'b/127.62.0.2')?.checkDetail).toBe('connect ECONNREFUSED');
+  });
+});
+
+describe('ActiveChecker, expedited', () => {
+  it('probes an endpoint the proxy could not reach at once and every fastInterval until it is down', async () => {
+    const closedPort = await freePort('127.62.0.3');
+    const open = createTcpServer((sock) => sock.destroy()).listen(0, '127.62.0.4');
+    await once(open, 'listening');
+    cleanups.push(async () => void (await new Promise((r) => open.close(r))));
+    const openPort = (open.address() as { port: number }).port;
+    // A long interval: without expedite nothing would be probed within this test.
+    const { checker: c, store } = checker({
+      type: 'tcp',
+      interval: 60_000,
+      fastInterval: 30,
+      unhealthyThreshold: 3,
+      healthyThreshold: 1,
+    });
+    c.update(
+      snapshot({
+        web: [
+          { cluster: 'a', ip: '127.62.0.3', port: closedPort },
+          { cluster: 'b', ip: '127.62.0.4', port: openPort },
+        ],
+      }),
+    );
+    await sleep(100);
+    expect(c.stats().probes).toBe(0);
+    c.expedite('ns/web', 'a/127.62.0.3');
+    c.expedite('ns/web', 'a/127.62.0.3'); // a repeat changes nothing
+    await waitFor(() => store.endpoint('ns/web', 'a/127.62.0.3')?.check === 'unhealthy', 2000);
+    // Three failures and no more: once down, it is back to the normal interval.
+    await sleep(150);
+    expect(c.stats()).toMatchObject({ probes: 3, failed: 3 });
+    // A reachable endpoint passes its first probe and leaves fast probing.
+    c.expedite('ns/web', 'b/127.62.0.4');
+    await waitFor(() => store.endpoint('ns/web', 'b/127.62.0.4')?.check === 'healthy', 2000);
+    await sleep(150);
+    expect(c.stats()).toMatchObject({ probes: 4, passed: 1 });
+    // Unknown endpoints are ignored.
+    c.expedite('ns/web', 'z/127.0.0.9');
+    c.expedite('ns/nope', 'a/127.62.0.3');
   });
 });
 

@@ -53,6 +53,8 @@ interface Probe {
   state: CheckState;
   successes: number;
   failures: number;
+  /** Probing at fastInterval until a verdict, after the proxy saw this endpoint fail. */
+  fast: boolean;
   stopped: boolean;
   timer: NodeJS.Timeout | undefined;
   abort: AbortController | undefined;
@@ -74,6 +76,8 @@ export class ActiveChecker {
   readonly #agent: Agent;
   /** Every probe in flight, including those of targets already removed: stop() waits for all. */
   readonly #running = new Set<Promise<void>>();
+  /** "service id" of endpoints in fast probing, so repeated reports cost a lookup. */
+  readonly #expedited = new Set<string>();
   #unsubscribe: (() => void) | undefined;
   #stopped = false;
   #counts = { probes: 0, passed: 0, failed: 0 };
@@ -131,6 +135,28 @@ export class ActiveChecker {
     await this.#agent.destroy().catch(() => {});
   }
 
+  /**
+   * The proxy could not reach this endpoint: probe it now, and every fastInterval
+   * until the check has a verdict (HAProxy's `observe layer4` with `on-error
+   * fastinter`). Outlier detection alone may eject only maxEjectionPercent of a
+   * service; a dead cluster needs every one of its endpoints out, and soon.
+   */
+  expedite(service: string, id: string): void {
+    if (this.#stopped || !this.#config.enabled) return;
+    const key = `${service} ${id}`;
+    if (this.#expedited.has(key)) return;
+    for (const p of this.#probes.values()) {
+      if (p.stopped || p.target.service !== service || p.target.id !== id) continue;
+      if (p.state === 'unhealthy') continue;
+      this.#expedited.add(key);
+      p.fast = true;
+      if (p.timer !== undefined) {
+        clearTimeout(p.timer);
+        this.#schedule(p, 0);
+      }
+    }
+  }
+
   stats(): ActiveCheckStats {
     let inFlight = 0;
     for (const p of this.#probes.values()) if (p.running) inFlight++;
@@ -143,6 +169,7 @@ export class ActiveChecker {
       state: 'unknown',
       successes: 0,
       failures: 0,
+      fast: false,
       stopped: false,
       timer: undefined,
       abort: undefined,
@@ -155,6 +182,7 @@ export class ActiveChecker {
 
   #stopProbe(p: Probe): void {
     p.stopped = true;
+    this.#expedited.delete(`${p.target.service} ${p.target.id}`);
     clearTimeout(p.timer);
     p.timer = undefined;
     p.abort?.abort(new Error('stopped'));
@@ -181,8 +209,12 @@ export class ActiveChecker {
       // Removed while in flight: its verdict is about an endpoint routing no longer has.
       if (p.stopped) return;
       this.#record(p, result);
-      const { interval, jitter } = this.#config;
-      this.#schedule(p, interval * (1 + jitter * (2 * this.#random() - 1)));
+      const { interval, jitter, fastInterval } = this.#config;
+      if (p.fast && (result.ok || p.state === 'unhealthy')) {
+        p.fast = false;
+        this.#expedited.delete(`${p.target.service} ${p.target.id}`);
+      }
+      this.#schedule(p, p.fast ? fastInterval : interval * (1 + jitter * (2 * this.#random() - 1)));
     } catch (err) {
       // Only a bug gets here; keep probing rather than go silent.
       this.#log.error({ err, service: p.target.service, id: p.target.id }, 'health check failed');

@@ -70,6 +70,8 @@ export class HealthMonitor {
   /** The proxy tells what happened to a request at an endpoint. */
   report(service: string, id: string, outcome: Outcome): void {
     this.outlier.report(service, id, outcome);
+    // A failure the proxy saw itself: have the active check look now, and often.
+    if (outcome.origin === 'local') this.active.expedite(service, id);
   }
 
   async stop(): Promise<void> {
