@@ -1,0 +1,452 @@
+// The HTTP proxy benchmark's tools: nginx as the reference reverse proxy (configured
+// as in /work/shared/ANCHORS.md) and wrk as the load generator, both real Debian
+// binaries driven as child processes. A library, not a benchmark: bench/proxy.bench.ts
+// measures the anchors (and fedgate's proxy) with these.
+//
+//   const nginx = await startNginxProxy({ listenPort, upstreams: ['127.240.0.1:18080'], dir });
+//   const r = await runWrk({ url: nginx.url, host: 'web.shop.example.test', durationSec: 10 });
+//   await nginx.stop();
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { requireTool } from '../test/helpers/tools.ts';
+
+/** Where a system tool is, installed by scripts/ensure-tools.sh if missing (never skipped). */
+const tool = (name: string) => requireTool(name, 'the HTTP proxy benchmark');
+
+const CLOCK_TICKS_PER_SECOND = 100; // Linux USER_HZ, for /proc/PID/stat
+
+// ---- process CPU --------------------------------------------------------------------
+
+/** `[ppid, utime + stime in seconds]` of a process from /proc, or undefined if it is gone. */
+function procStat(pid: number): [number, number] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // After "pid (comm) ": state is field 3, ppid 4, utime 14 and stime 15 (1-based).
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return [Number(f[1]), (Number(f[11]) + Number(f[12])) / CLOCK_TICKS_PER_SECOND];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds (user + system) used so far by `pid` and its direct children, e.g. an
+ * nginx master and its worker. Children are found by scanning /proc for their parent:
+ * this kernel has no /proc/PID/task/TID/children. NaN if `pid` is gone.
+ */
+export function processTreeCpuSeconds(pid: number): number {
+  const own = procStat(pid);
+  if (own === undefined) return Number.NaN;
+  let total = own[1];
+  for (const entry of readdirSync('/proc')) {
+    const child = Number(entry);
+    if (!Number.isInteger(child) || child === pid) continue;
+    const s = procStat(child);
+    if (s !== undefined && s[0] === pid) total += s[1];
+  }
+  return total;
+}
+
+/**
+ * CPU seconds used by the children this process has already waited for (a finished
+ * wrk, say): cutime and cstime of /proc/self/stat. Children still running count not.
+ */
+export function reapedChildrenCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) / CLOCK_TICKS_PER_SECOND;
+}
+
+/**
+ * CPU seconds all cores have spent busy since boot (user, nice, system, irq, softirq:
+ * not idle or iowait), and those the hypervisor stole, from /proc/stat. On a shared
+ * machine the busy time nobody in the benchmark accounts for is someone else's load.
+ */
+export function machineCpuSeconds(): { busy: number; steal: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+  const [user, nice, system, , , irq, softirq, steal] = line
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map((x) => Number(x) / CLOCK_TICKS_PER_SECOND);
+  return { busy: user! + nice! + system! + irq! + softirq!, steal: steal ?? 0 };
+}
+
+// ---- waiting for a port ---------------------------------------------------------------
+
+/** True once a TCP connection to host:port succeeds within `timeoutMs`. */
+function accepts(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ host, port });
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+  });
+}
+
+// ---- nginx ---------------------------------------------------------------------------
+
+export interface NginxProxyOptions {
+  /** Port nginx listens on. */
+  listenPort: number;
+  /** Listen address; 127.0.0.1 by default. */
+  listenHost?: string;
+  /** Upstream servers as `host:port` (e.g. `127.240.0.1:18080`), one `server` line each. */
+  upstreams: string[];
+  /**
+   * Working directory for nginx.conf, the PID file, error.log and nginx's temp
+   * folders; created if missing. As root it is made traversable (0711): the worker
+   * runs as `nobody` and must reach its temp folders, which a mkdtemp folder (0700)
+   * would deny it (request bodies over 16 KiB then fail with 500).
+   */
+  dir: string;
+  /** How long to wait for the port to accept connections; 10 s by default. */
+  startTimeoutMs?: number;
+}
+
+export interface NginxProxy {
+  /** `http://HOST:PORT/`, for wrk. */
+  url: string;
+  host: string;
+  port: number;
+  /** The master's PID. */
+  pid: number;
+  /** CPU seconds used so far by the master and its worker. */
+  cpuSeconds(): number;
+  /** nginx's error log so far (warnings and up). */
+  log(): Promise<string>;
+  /** Stops nginx (SIGTERM, then SIGKILL after 5 s) and waits for it; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/**
+ * ANCHORS.md's nginx reverse proxy: one worker, keep-alive to the upstreams (128 idle
+ * connections kept) and from clients, no access log. Everything nginx writes goes into
+ * `dir`, so neither /var/log/nginx nor /var/lib/nginx (the package's paths) is used.
+ */
+export function nginxConf(dir: string, host: string, o: NginxProxyOptions): string {
+  const servers = o.upstreams.map((u) => `    server ${u};`).join('\n');
+  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
+    .map((t) => `  ${t}_temp_path ${join(dir, `${t}_temp`)};`)
+    .join('\n');
+  return `worker_processes 1;
+pid ${join(dir, 'nginx.pid')};
+error_log ${join(dir, 'error.log')} warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+${temp}
+  upstream up {
+${servers}
+    keepalive 128;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen ${host}:${o.listenPort};
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      # The client's Host, not "up": upstreams (and fedgate) route on it.
+      proxy_set_header Host $host;
+    }
+  }
+}
+`;
+}
+
+/**
+ * Writes ANCHORS.md's nginx config into `opts.dir`, runs `nginx -c FILE -p DIR -g
+ * 'daemon off;'` as a child process, and resolves once it has written its PID file and
+ * its port accepts connections. Rejects if the port is already taken, with nginx's
+ * output and error log if it exits first or does not listen in time, and with a
+ * message naming nginx if it is missing and cannot be installed.
+ */
+export async function startNginxProxy(opts: NginxProxyOptions): Promise<NginxProxy> {
+  if (opts.upstreams.length === 0) throw new Error('startNginxProxy: at least one upstream');
+  const nginx = tool('nginx');
+  const host = opts.listenHost ?? '127.0.0.1';
+  const dir = opts.dir;
+  await mkdir(dir, { recursive: true });
+  if (process.getuid?.() === 0) await chmod(dir, 0o711);
+  // Something already listening there would pass the readiness check below for nginx.
+  if (await accepts(host, opts.listenPort, 500)) {
+    throw new Error(`startNginxProxy: ${host}:${opts.listenPort} is already in use`);
+  }
+  const conf = join(dir, 'nginx.conf');
+  const errorLog = join(dir, 'error.log');
+  const pidFile = join(dir, 'nginx.pid');
+  await rm(pidFile, { force: true });
+  await writeFile(conf, nginxConf(dir, host, opts));
+
+  // -e: the log for messages before the config is read (Debian's default is stderr).
+  const args = ['-c', conf, '-p', `${dir}/`, '-e', errorLog, '-g', 'daemon off;'];
+  const child = spawn(nginx, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const collect = (d: Buffer) => {
+    output += d.toString();
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  let spawnError: Error | undefined;
+  child.once('error', (e) => {
+    spawnError = e;
+  });
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  let alive = true;
+  void exited.then(() => {
+    alive = false;
+  });
+  // A benchmark that crashes must not leave nginx holding its port. SIGTERM, not
+  // SIGKILL: the master then takes its worker down with it.
+  const killOnExit = () => child.kill('SIGTERM');
+  process.once('exit', killOnExit);
+
+  const log = async () => readFile(errorLog, 'utf8').catch(() => '');
+  const stop = async () => {
+    process.off('exit', killOnExit);
+    if (!alive) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  const failure = async (why: string) =>
+    new Error(
+      `nginx ${why} (${nginx} ${args.join(' ')}):\n${output}${await log()}\n--- ${conf}\n${await readFile(conf, 'utf8')}`,
+    );
+
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 10_000);
+  for (;;) {
+    if (!alive || spawnError) {
+      process.off('exit', killOnExit);
+      throw await failure(
+        spawnError ? `could not start: ${spawnError.message}` : `exited (${child.exitCode})`,
+      );
+    }
+    // The master writes its PID file once it holds its sockets; then the port must accept.
+    const pidNow = await readFile(pidFile, 'utf8').catch(() => '');
+    if (Number(pidNow.trim()) === child.pid && (await accepts(host, opts.listenPort, 200))) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw await failure(`did not listen on ${host}:${opts.listenPort} in time`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const pid = child.pid!;
+  return {
+    url: `http://${host}:${opts.listenPort}/`,
+    host,
+    port: opts.listenPort,
+    pid,
+    cpuSeconds: () => processTreeCpuSeconds(pid),
+    log,
+    stop,
+  };
+}
+
+/** The installed nginx's version, e.g. `1.22.1` (`nginx -v` prints it on stderr). */
+export function nginxVersion(): string {
+  const r = spawnSync(tool('nginx'), ['-v'], { encoding: 'utf8' });
+  return /nginx\/(\S+)/.exec(`${r.stderr}${r.stdout}`)?.[1] ?? 'unknown';
+}
+
+// ---- wrk -----------------------------------------------------------------------------
+
+export interface WrkOptions {
+  url: string;
+  /** Sent as `-H 'Host: ...'`; wrk sends the URL's host:port otherwise. */
+  host?: string;
+  /** `-t`; 2 by default, as in ANCHORS.md. */
+  threads?: number;
+  /** `-c`; 64 by default, as in ANCHORS.md. */
+  connections?: number;
+  /** `-d`, seconds; 10 by default, as in ANCHORS.md. */
+  durationSec?: number;
+  /** `--latency`: the percentile table; on by default. */
+  latency?: boolean;
+  /** `--timeout`, seconds: a request slower than this counts as a timeout (wrk: 2 s). */
+  timeoutSec?: number;
+  /** More wrk flags, e.g. `['-H', 'Accept: application/json']`. */
+  extraArgs?: string[];
+}
+
+export interface WrkErrors {
+  connect: number;
+  read: number;
+  write: number;
+  timeout: number;
+  /** Responses with a status outside 200–399. */
+  non2xx3xx: number;
+}
+
+export interface WrkResult {
+  requestsPerSec: number;
+  /** Completed requests (any status). */
+  requests: number;
+  /** The run's length as wrk measured it. */
+  durationSec: number;
+  /** Response bytes read over the run. */
+  bytesRead: number;
+  /** From the thread stats line. */
+  meanMs: number;
+  maxMs: number;
+  /** From the `--latency` table; NaN without it. */
+  p50Ms: number;
+  p75Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  errors: WrkErrors;
+  /** Everything wrk printed, stdout then stderr. */
+  raw: string;
+}
+
+/** The installed wrk's version, e.g. `debian/4.1.0-3+b2` (`wrk -v` prints it, then exits 1). */
+export function wrkVersion(): string {
+  const r = spawnSync(tool('wrk'), ['-v'], { encoding: 'utf8' });
+  return /^wrk (\S+)/m.exec(`${r.stdout}${r.stderr}`)?.[1] ?? 'unknown';
+}
+
+function wrkArgs(o: WrkOptions): string[] {
+  const args = ['-t', String(o.threads ?? 2), '-c', String(o.connections ?? 64)];
+  args.push('-d', `${o.durationSec ?? 10}s`);
+  if (o.latency ?? true) args.push('--latency');
+  if (o.timeoutSec !== undefined) args.push('--timeout', `${o.timeoutSec}s`);
+  if (o.host !== undefined) args.push('-H', `Host: ${o.host}`);
+  return [...args, ...(o.extraArgs ?? []), o.url];
+}
+
+/**
+ * Runs wrk against `url` and parses its summary. Rejects if wrk fails or prints no
+ * summary (e.g. it could not connect at all). Failed requests do not reject: they are
+ * counted in `errors`, for the caller to judge.
+ */
+export async function runWrk(opts: WrkOptions): Promise<WrkResult> {
+  const bin = tool('wrk');
+  const args = wrkArgs(opts);
+  const seconds = opts.durationSec ?? 10;
+  const { code, stdout, stderr } = await new Promise<{
+    code: number | null;
+    stdout: string;
+    stderr: string;
+  }>((resolve, reject) => {
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    // wrk ends by itself after -d; this guards a hang.
+    const guard = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000);
+    child.once('error', (e) => {
+      clearTimeout(guard);
+      reject(e);
+    });
+    child.once('close', (c) => {
+      clearTimeout(guard);
+      resolve({
+        code: c,
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+      });
+    });
+  });
+  const raw = stderr ? `${stdout}${stdout.endsWith('\n') ? '' : '\n'}${stderr}` : stdout;
+  if (code !== 0 || !/^Requests\/sec:/m.test(stdout)) {
+    throw new Error(`wrk ${args.join(' ')} failed (exit ${code}):\n${raw.slice(-4000)}`);
+  }
+  return { ...parseWrk(stdout), raw };
+}
+
+// wrk prints times with the unit it finds readable: 812.00us, 1.26ms, 2.00s, 1.50m, 1.00h.
+const TIME_MS: Record<string, number> = { us: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
+const TIME = '([0-9.]+)(us|ms|s|m|h)';
+// Byte counts: 60.00MB, 512.00B (binary multiples, as wrk computes them).
+const BYTES: Record<string, number> = {
+  B: 1,
+  KB: 2 ** 10,
+  MB: 2 ** 20,
+  GB: 2 ** 30,
+  TB: 2 ** 40,
+  PB: 2 ** 50,
+};
+
+function ms(value: string | undefined, unit: string | undefined): number {
+  if (value === undefined || unit === undefined) return Number.NaN;
+  return Number(value) * TIME_MS[unit]!;
+}
+
+/**
+ * Parses wrk 4.x output (checked against Debian's 4.1.0):
+ *
+ *   Running 10s test @ http://127.0.0.1:8080/
+ *     2 threads and 64 connections
+ *     Thread Stats   Avg      Stdev     Max   +/- Stdev
+ *       Latency     1.26ms  500.00us  20.00ms   90.00%
+ *       Req/Sec    24.30k     1.20k   27.00k    70.00%
+ *     Latency Distribution
+ *        50%    1.26ms
+ *        75%    1.50ms
+ *        90%    1.80ms
+ *        99%    3.80ms
+ *     483000 requests in 10.00s, 60.00MB read
+ *     Socket errors: connect 0, read 0, write 0, timeout 0
+ *     Non-2xx or 3xx responses: 12
+ *   Requests/sec:  48300.00
+ *   Transfer/sec:      6.00MB
+ *
+ * The socket-error and non-2xx lines appear only when there were any; the
+ * distribution only with --latency.
+ */
+export function parseWrk(stdout: string): Omit<WrkResult, 'raw'> {
+  const must = (re: RegExp, what: string): RegExpExecArray => {
+    const m = re.exec(stdout);
+    if (!m) throw new Error(`wrk output has no ${what} line:\n${stdout.slice(-2000)}`);
+    return m;
+  };
+  const rps = must(/^Requests\/sec:\s+([0-9.]+)/m, '"Requests/sec:"');
+  const total = must(
+    new RegExp(`^\\s*(\\d+) requests in ${TIME}, ([0-9.]+)([KMGTP]?B) read`, 'm'),
+    '"N requests in T, B read"',
+  );
+  const stats = new RegExp(`^\\s*Latency\\s+${TIME}\\s+${TIME}\\s+${TIME}`, 'm').exec(stdout);
+  const pct = (p: number) => {
+    const m = new RegExp(`^\\s*${p}(?:\\.0+)?%\\s+${TIME}\\s*$`, 'm').exec(stdout);
+    return ms(m?.[1], m?.[2]);
+  };
+  const sock =
+    /^\s*Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/m.exec(stdout) ?? [];
+  const non2xx = /^\s*Non-2xx or 3xx responses: (\d+)/m.exec(stdout);
+  return {
+    requestsPerSec: Number(rps[1]),
+    requests: Number(total[1]),
+    durationSec: ms(total[2], total[3]) / 1000,
+    bytesRead: Number(total[4]) * BYTES[total[5]!]!,
+    meanMs: ms(stats?.[1], stats?.[2]),
+    maxMs: ms(stats?.[5], stats?.[6]),
+    p50Ms: pct(50),
+    p75Ms: pct(75),
+    p90Ms: pct(90),
+    p99Ms: pct(99),
+    errors: {
+      connect: Number(sock[1] ?? 0),
+      read: Number(sock[2] ?? 0),
+      write: Number(sock[3] ?? 0),
+      timeout: Number(sock[4] ?? 0),
+      non2xx3xx: Number(non2xx?.[1] ?? 0),
+    },
+  };
+}
+
+/** All failed requests of a run: socket errors of every kind plus non-2xx/3xx responses. */
+export function wrkErrorCount(e: WrkErrors): number {
+  return e.connect + e.read + e.write + e.timeout + e.non2xx3xx;
+}
