@@ -13,7 +13,7 @@ import { Pool, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Discovery } from '../src/app.ts';
 import type { LocalFederation } from '../src/localfed/federation.ts';
-import type { ProxyServer } from '../src/proxy/server.ts';
+import { ProxyServer } from '../src/proxy/server.ts';
 import { DiscoveryEnv, FAST_HEALTH } from './helpers/discovery-env.ts';
 import { type ProxyBench, startProxy } from './helpers/proxy-env.ts';
 import { sleep, waitFor } from './helpers/wait.ts';
@@ -61,6 +61,33 @@ async function get(
     text,
     ...(type.startsWith('application/json') ? { json: JSON.parse(text) as Answer } : {}),
   };
+}
+
+/** GET / of WEB through the proxy from a chosen source address (undici cannot bind one). */
+function getFrom(url: string, localAddress: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port: portOf(url),
+        path: '/',
+        headers: { host: WEB },
+        localAddress,
+        agent: false,
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          text += c;
+        });
+        res.on('end', () => resolve(JSON.parse(text) as Answer));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 interface RawResponse {
@@ -168,7 +195,7 @@ function upload(port: number, size: number): Promise<Transfer> {
       agent: false,
       headers: { host: WEB, 'content-type': 'application/octet-stream', 'content-length': size },
     });
-    const timer = setTimeout(() => req.destroy(new Error('upload not done in 45 s')), 45_000);
+    const timer = setTimeout(() => req.destroy(new Error('upload not done in 50 s')), 50_000);
     req.on('error', (e) => {
       clearTimeout(timer);
       reject(e);
@@ -346,6 +373,12 @@ services:
     clusters: [alpha, gamma]
     replicasPerZone: 1
     annotations: { fedgate.io/hosts: "api.example.test" }
+  - name: cart
+    namespace: shop
+    ports: [{ name: http, port: 80, targetPort: 8083 }]
+    clusters: [alpha]
+    replicasPerZone: 4
+    annotations: { fedgate.io/lb-policy: "maglev:header:x-user" }
 `;
 
 describe('the proxy in front of a healthy federation', () => {
@@ -361,6 +394,7 @@ describe('the proxy in front of a healthy federation', () => {
       self: { region: 'us-east', zone: 'us-east-a' },
       health: FAST_HEALTH,
       http: { aliases: { 'www.example.test': 'shop/web', '127.0.0.1': 'shop/web' } },
+      localities: [{ cidr: '127.3.0.0/16', region: 'eu-west', zone: 'eu-west-a' }],
     });
     ({ fed, proxy, url } = bench);
     port = portOf(url);
@@ -405,6 +439,51 @@ describe('the proxy in front of a healthy federation', () => {
         expect(r.json!.path).toBe(`/where?i=${i}`);
       }
     }
+  });
+
+  it("routes from the client's locality when http.locality is client", async () => {
+    const { d, config } = bench;
+    const byClient = await ProxyServer.start({
+      config: { ...config, http: { ...config.http, locality: 'client' } },
+      catalog: d.catalog,
+      health: d.health,
+      router: d.router,
+      log: env.log.logger,
+    });
+    try {
+      const at = `http://127.0.0.1:${byClient.addresses().http[0]!.port}`;
+      const from = async (localAddress: string, target = at) => {
+        const zones = new Set<string>();
+        for (let i = 0; i < 10; i++) zones.add((await getFrom(target, localAddress)).zone);
+        return [...zones];
+      };
+      // 127.3/16 is eu-west-a in the locality table; anyone else is routed as fedgate's self.
+      expect(await from('127.3.0.5')).toEqual(['eu-west-a']);
+      expect(await from('127.0.0.1')).toEqual(['us-east-a']);
+      // The default proxy routes everyone from its own zone.
+      expect(await from('127.3.0.5', url)).toEqual(['us-east-a']);
+    } finally {
+      await byClient.stop();
+    }
+  });
+
+  it('keeps a user on one pod with the lb-policy annotation maglev:header:x-user', async () => {
+    const host = 'cart.shop.svc.clusterset.local';
+    const podOf = new Map<string, Set<string>>();
+    for (let u = 0; u < 24; u++) {
+      for (let i = 0; i < 4; i++) {
+        const r = await request(`${url}/`, { headers: { host, 'x-user': `user-${u}` } });
+        const a = (await r.body.json()) as Answer;
+        expect(a.service).toBe('cart');
+        const pods = podOf.get(`user-${u}`) ?? new Set();
+        pods.add(a.pod);
+        podOf.set(`user-${u}`, pods);
+      }
+    }
+    // Each user always lands on the same pod; users spread over the zone's four.
+    for (const [user, pods] of podOf) expect({ user, pods: pods.size }).toEqual({ user, pods: 1 });
+    const used = new Set([...podOf.values()].flatMap((p) => [...p]));
+    expect(used.size).toBeGreaterThanOrEqual(3);
   });
 
   it('answers 404 HOST_UNKNOWN with a short plain-text body for a host it does not serve', async () => {
@@ -508,25 +587,25 @@ describe('the proxy in front of a healthy federation', () => {
   // Each measured transfer follows a smaller one: the read buffers Node allocates (and
   // frees at its next GC) raise RSS by tens of MiB on the first big transfer of a process,
   // with or without a proxy in between; after that RSS stays flat unless something buffers.
-  it('streams a 256 MiB upload through POST /echo without buffering it', async () => {
+  it('streams a 1 GiB upload through POST /echo without buffering it', async () => {
     await upload(port, 64 * MiB);
     const mem = rssWatch();
-    const r = await upload(port, 256 * MiB);
+    const r = await upload(port, 1024 * MiB);
     const growth = mem.stop();
     expect(r.status).toBe(200);
-    expect(r.received).toBe(256 * MiB);
+    expect(r.received).toBe(1024 * MiB);
     expect(r.misplaced).toBe(0);
     expect(growth, `RSS grew ${Math.round(growth / MiB)} MiB`).toBeLessThan(128 * MiB);
   }, 60_000);
 
-  it('streams a 256 MiB download from GET /bytes/N without buffering it', async () => {
+  it('streams a 1 GiB download from GET /bytes/N without buffering it', async () => {
     await download(url, 64 * MiB);
     const mem = rssWatch();
-    const r = await download(url, 256 * MiB);
+    const r = await download(url, 1024 * MiB);
     const growth = mem.stop();
     expect(r.status).toBe(200);
-    expect(r.length).toBe(String(256 * MiB));
-    expect(r.received).toBe(256 * MiB);
+    expect(r.length).toBe(String(1024 * MiB));
+    expect(r.received).toBe(1024 * MiB);
     expect(r.misplaced).toBe(0);
     expect(growth, `RSS grew ${Math.round(growth / MiB)} MiB`).toBeLessThan(128 * MiB);
   }, 60_000);
