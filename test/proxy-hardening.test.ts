@@ -129,10 +129,17 @@ interface RawResult {
   closed: boolean;
 }
 
-/** Writes `payload` on a fresh socket and reads until the proxy closes it, or `waitMs`. */
-function raw(port: number, payload: string, waitMs = 5000): Promise<RawResult> {
+/**
+ * Writes `payload` once `socket` is connected (`ready` names the event) and reads until
+ * the proxy closes it, or `waitMs`.
+ */
+function exchange(
+  socket: Socket,
+  ready: 'connect' | 'secureConnect',
+  payload: string,
+  waitMs: number,
+): Promise<RawResult> {
   return new Promise((resolve) => {
-    const socket = netConnect({ host: '127.0.0.1', port });
     const chunks: Buffer[] = [];
     let closed = false;
     const done = () => {
@@ -143,6 +150,7 @@ function raw(port: number, payload: string, waitMs = 5000): Promise<RawResult> {
       resolve({ text, status, closed });
     };
     const timer = setTimeout(done, waitMs);
+    socket.once(ready, () => socket.write(payload));
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.on('end', () => {
       closed = true;
@@ -152,8 +160,12 @@ function raw(port: number, payload: string, waitMs = 5000): Promise<RawResult> {
       closed = true;
       done();
     });
-    socket.write(payload);
   });
+}
+
+/** Writes `payload` on a fresh socket and reads until the proxy closes it, or `waitMs`. */
+function raw(port: number, payload: string, waitMs = 5000): Promise<RawResult> {
+  return exchange(netConnect({ host: '127.0.0.1', port }), 'connect', payload, waitMs);
 }
 
 /** Header value in a raw response text (first match), lower-cased name. */
@@ -205,35 +217,14 @@ function tlsRaw(
   payload: string,
   waitMs = 5000,
 ): Promise<RawResult> {
-  return new Promise((resolve) => {
-    const socket = tlsConnect({
-      host: '127.0.0.1',
-      port,
-      servername,
-      ca,
-      ALPNProtocols: ['http/1.1'],
-    });
-    const chunks: Buffer[] = [];
-    let closed = false;
-    const done = () => {
-      clearTimeout(timer);
-      socket.destroy();
-      const text = Buffer.concat(chunks).toString('latin1');
-      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
-      resolve({ text, status, closed });
-    };
-    const timer = setTimeout(done, waitMs);
-    socket.on('secureConnect', () => socket.write(payload));
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('end', () => {
-      closed = true;
-    });
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      closed = true;
-      done();
-    });
+  const socket = tlsConnect({
+    host: '127.0.0.1',
+    port,
+    servername,
+    ca,
+    ALPNProtocols: ['http/1.1'],
   });
+  return exchange(socket, 'secureConnect', payload, waitMs);
 }
 
 describe('the HTTP edge proxy, hardened', () => {

@@ -269,27 +269,28 @@ export class Forwarder {
     // Retries, or the first choice was full: a few more picks by the policy…
     let fallback: Target | undefined;
     let sawFull = false;
-    for (let i = 0; i < 8; i++) {
-      const t = policy.picker.pick(ex.plan, { outstanding: up.outstanding });
-      if (!t) break;
-      if (ex.tried.has(t.id)) continue;
+    /** The target when it is new in a new cluster; remembers a second best. */
+    const consider = (t: Target): Target | undefined => {
+      if (ex.tried.has(t.id)) return undefined;
       if (up.isFull(t.id)) {
         sawFull = true;
-        continue;
+        return undefined;
       }
       if (!ex.clusters.has(t.cluster)) return t;
       fallback ??= t;
+      return undefined;
+    };
+    for (let i = 0; i < 8; i++) {
+      const t = policy.picker.pick(ex.plan, { outstanding: up.outstanding });
+      if (!t) break;
+      const ok = consider(t);
+      if (ok) return ok;
     }
     // …then every target in priority order, so a retry finds one whenever one exists.
     for (const tier of ex.plan.tiers) {
       for (const t of tier.targets) {
-        if (ex.tried.has(t.id)) continue;
-        if (up.isFull(t.id)) {
-          sawFull = true;
-          continue;
-        }
-        if (!ex.clusters.has(t.cluster)) return t;
-        fallback ??= t;
+        const ok = consider(t);
+        if (ok) return ok;
       }
     }
     if (fallback) return fallback;
