@@ -10,6 +10,7 @@ import { DnsServer } from './dns/server.ts';
 import { FedgateError } from './errors.ts';
 import { startAdmin } from './observe/admin.ts';
 import { createLogger } from './observe/log.ts';
+import { Metrics } from './observe/metrics.ts';
 import { ProxyServer } from './proxy/server.ts';
 
 function hostPort(a: AddressInfo): string {
@@ -66,7 +67,7 @@ Watches every member cluster in FILE, keeps the merged catalog of federated
 services, health-checks their endpoints, answers DNS for the federation's zones
 on dns.listen (UDP and TCP), proxies HTTP for them on http.listen (and
 http.tls.listen: HTTP/2 and HTTP/1.1 over TLS), and serves the admin endpoints (/healthz, /readyz,
-/catalog) on admin.listen. Ready once every cluster has synced once, or after
+/catalog, /metrics) on admin.listen. Ready once every cluster has synced once, or after
 watch.startupTimeout (then the missing clusters are reported). Runs until
 SIGINT or SIGTERM; then stops accepting, gives requests in flight
 http.drainTimeout to finish, and exits 0.`,
@@ -89,14 +90,18 @@ http.drainTimeout to finish, and exits 0.`,
       throw e;
     }
     const startup = { done: false, missing: [] as readonly string[] };
-    const admin = await startAdmin(config.admin.listen, discovery.catalog, () => startup).catch(
-      async (e: unknown) => {
-        await discovery.stop();
-        throw new Error(
-          `cannot listen on admin.listen ${config.admin.listen.host}:${config.admin.listen.port}: ${(e as Error).message}`,
-        );
-      },
-    );
+    const metrics = new Metrics({ catalog: discovery.catalog });
+    const admin = await startAdmin(
+      config.admin.listen,
+      discovery.catalog,
+      () => startup,
+      metrics,
+    ).catch(async (e: unknown) => {
+      await discovery.stop();
+      throw new Error(
+        `cannot listen on admin.listen ${config.admin.listen.host}:${config.admin.listen.port}: ${(e as Error).message}`,
+      );
+    });
     const adminUrl = `http://${admin.address.host.includes(':') ? `[${admin.address.host}]` : admin.address.host}:${admin.address.port}`;
     const dns = await DnsServer.start({
       config,
@@ -115,6 +120,7 @@ http.drainTimeout to finish, and exits 0.`,
       health: discovery.health,
       router: discovery.router,
       log,
+      observer: metrics,
     }).catch(async (e: unknown) => {
       await dns.stop();
       await admin.close();
@@ -127,7 +133,7 @@ http.drainTimeout to finish, and exits 0.`,
     ];
     const dnsAt = dns.addresses().udp.map(hostPort);
     process.stdout.write(
-      `fedgate: watching ${config.clusters.length} member cluster(s); DNS ${dnsAt.join(', ')} (UDP and TCP); HTTP ${proxyAt.join(', ') || 'none'}; admin ${adminUrl} (/readyz, /catalog)\n`,
+      `fedgate: watching ${config.clusters.length} member cluster(s); DNS ${dnsAt.join(', ')} (UDP and TCP); HTTP ${proxyAt.join(', ') || 'none'}; admin ${adminUrl} (/readyz, /catalog, /metrics)\n`,
     );
     const stopped = new AbortController();
     discovery.catalog.whenReady(config.watch.startupTimeout, stopped.signal).then((r) => {

@@ -126,6 +126,11 @@ describe('fedgate start', () => {
       };
       expect(catalog.services.map((s) => s.key)).toEqual(['shop/web']);
       expect(catalog.clusters.alpha!.state).toBe('synced');
+      const metrics = await fetch(`${admin}/metrics`);
+      expect(metrics.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      const exposition = await metrics.text();
+      expect(exposition).toContain('fedgate_cluster_up{cluster="alpha",state="synced"} 1');
+      expect(exposition).toMatch(/^fedgate_catalog_version [1-9]/m);
       // DNS is up on the address it printed, and answers for the federation's zones.
       const dns = /DNS 127\.0\.0\.1:(\d+)/.exec(p.out())?.[1];
       expect(dns).toBeDefined();

@@ -1,5 +1,5 @@
-// The admin listener: liveness, readiness and the catalog as JSON. The status
-// page and metrics join it in later stages.
+// The admin listener: liveness, readiness, the catalog as JSON and Prometheus
+// metrics. The status page joins it in a later stage.
 import { createServer, type Server } from 'node:http';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { Snapshot } from '../catalog/model.ts';
@@ -37,6 +37,7 @@ export async function startAdmin(
   listen: ListenAddress,
   catalog: Catalog,
   startupDone: () => { done: boolean; missing: readonly string[] },
+  metrics?: { scrape(): Promise<{ contentType: string; text: string }> },
 ): Promise<AdminServer> {
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://admin').pathname;
@@ -56,6 +57,16 @@ export async function startAdmin(
       return send(200, r.missing.length ? `ready without: ${r.missing.join(', ')}` : 'ready');
     }
     if (path === '/catalog') return send(200, snapshotJson(catalog.current(), Date.now()));
+    if (path === '/metrics' && metrics) {
+      metrics.scrape().then(
+        ({ contentType, text }) => {
+          res.writeHead(200, { 'Content-Type': contentType });
+          res.end(text);
+        },
+        (e: unknown) => send(500, `metrics failed: ${(e as Error).message}`),
+      );
+      return;
+    }
     return send(404, 'not found');
   });
   await new Promise<void>((resolve, reject) => {

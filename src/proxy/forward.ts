@@ -16,6 +16,7 @@ import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import { ERROR_TABLE, type ErrorCode } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
 import type { Logger } from '../observe/log.ts';
+import type { ProxyObserver } from '../observe/metrics.ts';
 import { affinityHash, type HashOn, parseHashOn } from '../routing/affinity.ts';
 import { createPicker, type Picker, type PickerKind } from '../routing/pickers.ts';
 import { type LbPolicy, parseLbPolicy } from '../routing/policy.ts';
@@ -82,6 +83,8 @@ export interface ForwardDeps {
   readonly stats: ProxyStats;
   /** Set while draining: answers ask clients to close their connections. */
   readonly draining: () => boolean;
+  /** Told of every finished request and every retry (metrics). */
+  readonly observer?: ProxyObserver | undefined;
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -406,6 +409,7 @@ class Exchange {
   readonly hasBody: boolean;
   readonly idempotent: boolean;
   readonly load: ServiceLoad;
+  readonly started = performance.now();
   plan: Plan;
   hash: number | undefined;
   readonly tried = new Set<string>();
@@ -535,6 +539,7 @@ class Exchange {
     const verdict = this.#mayRetry(failure);
     if (verdict === 'retry') {
       this.f.deps.stats.retries[failure]++;
+      this.f.deps.observer?.retry(this.service.key, failure);
       this.retrying = true;
       this.budgeted = BUDGETED.has(failure);
       this.next();
@@ -571,7 +576,15 @@ class Exchange {
 
   #giveUp(code: ErrorCode, detail: string): void {
     this.finish();
+    this.observe('', '', ERROR_TABLE[code].http);
     if (!this.clientGone) this.f.fail(this.res, code, detail);
+  }
+
+  /** Tells the observer how the request ended; cluster and zone are '' for fedgate's own answers. */
+  observe(cluster: string, zone: string, status: number): void {
+    const o = this.f.deps.observer;
+    if (o)
+      o.request(this.service.key, cluster, zone, status, (performance.now() - this.started) / 1000);
   }
 
   finish(): void {
@@ -600,6 +613,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   /** The response is being thrown away (a retry took over). */
   discard = false;
   responded = false;
+  status = 0;
   released = false;
   /** Retries in flight count against the service's budget. */
   readonly countsAsRetry: boolean;
@@ -666,6 +680,7 @@ class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     this.responded = true;
+    this.status = statusCode;
     const res = ex.res;
     const out = downstreamResponseHeaders(headers);
     const h1 = isHttp1(res);
@@ -689,6 +704,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     if (this.discard) return;
     this.ex.finish();
     this.ex.res.end();
+    this.ex.observe(this.target.cluster, this.target.endpoint.locality.zone ?? '', this.status);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {

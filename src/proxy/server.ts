@@ -20,6 +20,7 @@ import type { Config, ListenAddress } from '../config/schema.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
 import type { Logger } from '../observe/log.ts';
+import type { ProxyObserver } from '../observe/metrics.ts';
 import type { Router } from '../routing/router.ts';
 import { endpointId } from '../routing/types.ts';
 import { Forwarder, type ProxyResponse, ProxyStats } from './forward.ts';
@@ -34,6 +35,7 @@ export interface ProxyServerOptions {
   readonly router: Router;
   readonly log: Logger;
   readonly random?: () => number;
+  readonly observer?: ProxyObserver;
 }
 
 /** How often Node looks for sockets past their headers or request timeout. */
@@ -138,6 +140,7 @@ export class ProxyServer {
       log: opts.log,
       stats: this.stats,
       draining: () => this.#draining,
+      observer: opts.observer,
     });
     let warned = '';
     this.#unsubscribe = opts.catalog.subscribe((s) => {
