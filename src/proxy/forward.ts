@@ -57,6 +57,23 @@ export interface ForwardSettings {
   >;
 }
 
+/** Where a request goes, from its Host or absolute-form target. */
+export interface RouteTarget {
+  readonly route: HostRoute;
+  readonly path: string;
+  readonly authority: string;
+  readonly absolute: boolean;
+}
+
+/** What every request, plain or upgrade, takes from its route before the first try. */
+export interface Prepared {
+  readonly policy: Policy;
+  readonly locality: Locality | undefined;
+  readonly plan: Plan;
+  readonly hash: number | undefined;
+  readonly headers: string[];
+}
+
 export type RetryReason = 'connect' | 'reset' | 'timeout' | 'status';
 
 /** Counters the admin server and metrics read. */
@@ -101,7 +118,7 @@ const CONNECT_ERRORS = new Set([
   'ENOTFOUND',
 ]);
 
-interface Policy {
+export interface Policy {
   readonly picker: Picker;
   readonly hashOn: HashOn | undefined;
 }
@@ -152,9 +169,7 @@ export class Forwarder {
   // ---- routing -----------------------------------------------------------------
 
   /** Where a request goes: its host's route, or the error to answer. */
-  route(
-    req: ProxyRequest,
-  ): { route: HostRoute; path: string; authority: string; absolute: boolean } | ErrorCode {
+  route(req: ProxyRequest): RouteTarget | ErrorCode {
     let url = req.url ?? '/';
     let absolute = false;
     let authority =
@@ -230,6 +245,28 @@ export class Forwarder {
       return this.deps.router.locate(clientAddress).locality;
     }
     return this.#selfLocality;
+  }
+
+  /** The policy, plan, affinity hash and upstream headers of a routed request. */
+  prepare(req: ProxyRequest, target: RouteTarget, proto: 'http' | 'https'): Prepared {
+    const svc = target.route.service;
+    const policy = this.policy(svc);
+    const clientAddress = req.socket.remoteAddress ?? '';
+    const locality = this.locality(target.route, clientAddress);
+    return {
+      policy,
+      locality,
+      plan: this.deps.router.plan(svc, locality),
+      hash: policy.hashOn
+        ? affinityHash(policy.hashOn, { headers: req.headers, clientAddress })
+        : undefined,
+      headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, {
+        clientAddress: clientAddress.startsWith('::ffff:') ? clientAddress.slice(7) : clientAddress,
+        host: target.authority,
+        proto,
+        replaceHost: target.absolute,
+      }),
+    };
   }
 
   /** The service port HTTP goes to: the one named http, else the first TCP one. */
@@ -411,7 +448,7 @@ class Exchange {
   readonly load: ServiceLoad;
   readonly started = performance.now();
   plan: Plan;
-  hash: number | undefined;
+  readonly hash: number | undefined;
   readonly tried = new Set<string>();
   readonly clusters = new Set<string>();
   attempt: Attempt | undefined;
@@ -427,18 +464,20 @@ class Exchange {
     f: Forwarder,
     req: ProxyRequest,
     res: ProxyResponse,
-    target: { route: HostRoute; path: string; authority: string; absolute: boolean },
+    target: RouteTarget,
     proto: 'http' | 'https',
   ) {
-    const { route, path, authority } = target;
+    const { route, path } = target;
     this.f = f;
     this.req = req;
     this.res = res;
     this.service = route.service;
-    this.policy = f.policy(route.service);
-    const clientAddress = req.socket.remoteAddress ?? '';
-    this.locality = f.locality(route, clientAddress);
-    this.plan = f.deps.router.plan(route.service, this.locality);
+    const prepared = f.prepare(req, target, proto);
+    this.policy = prepared.policy;
+    this.locality = prepared.locality;
+    this.plan = prepared.plan;
+    this.hash = prepared.hash;
+    this.headers = prepared.headers;
     this.path = path;
     this.method = req.method ?? 'GET';
     this.idempotent = IDEMPOTENT.has(this.method);
@@ -447,15 +486,6 @@ class Exchange {
       ? !(req as Http2ServerRequest).stream.endAfterHeaders
       : (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') ||
         req.headers['transfer-encoding'] !== undefined;
-    this.headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, {
-      clientAddress: clientAddress.startsWith('::ffff:') ? clientAddress.slice(7) : clientAddress,
-      host: authority,
-      proto,
-      replaceHost: target.absolute,
-    });
-    this.hash = this.policy.hashOn
-      ? affinityHash(this.policy.hashOn, { headers: req.headers, clientAddress })
-      : undefined;
     this.load = f.load(route.service.key);
     this.load.active++;
     res.once('close', this.#onClose);

@@ -66,7 +66,7 @@ describe('HostTable', () => {
     const s = snapshot(web, api);
     expect(t.lookup(s, 'www.example.test')?.service).toBe(web);
     expect(t.lookup(s, 'shared.example')?.service).toBe(api);
-    expect(t.conflicts).toEqual([
+    expect(t.conflicts(s)).toEqual([
       { host: 'www.example.test', winner: 'shop/web', losers: ['shop/api'] },
       { host: 'shared.example', winner: 'shop/api', losers: ['shop/web'] },
     ]);

@@ -54,8 +54,9 @@ export class HostTable {
     this.#nameRules = { zones: zonesOf(rules), federation: rules.federation };
   }
 
-  /** Hosts that more than one service claims (the snapshot last looked up). */
-  get conflicts(): readonly HostConflict[] {
+  /** Hosts that more than one service claims in the snapshot. */
+  conflicts(snapshot: Snapshot): readonly HostConflict[] {
+    if (snapshot !== this.#snapshot) this.#rebuild(snapshot);
     return this.#conflicts;
   }
 

@@ -152,13 +152,10 @@ export class ProxyServer {
       }
       this.upstreams.retain(live);
       // Say once per change which hosts more than one service claims.
-      this.hosts.lookup(s, '');
-      const conflicts = JSON.stringify(this.hosts.conflicts);
-      if (conflicts !== warned && this.hosts.conflicts.length > 0) {
-        this.#log.warn(
-          { conflicts: this.hosts.conflicts },
-          'host names claimed by several services',
-        );
+      const claimed = this.hosts.conflicts(s);
+      const conflicts = JSON.stringify(claimed);
+      if (conflicts !== warned && claimed.length > 0) {
+        this.#log.warn({ conflicts: claimed }, 'host names claimed by several services');
       }
       warned = conflicts;
     });

@@ -7,10 +7,9 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { ERROR_TABLE, type ErrorCode } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
-import { affinityHash } from '../routing/affinity.ts';
-import type { Plan, Target } from '../routing/types.ts';
+import type { Target } from '../routing/types.ts';
 import { type Forwarder, type ProxyRequest, routeProblem } from './forward.ts';
-import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import { downstreamResponseHeaders } from './headers.ts';
 import type { UpstreamEndpoint } from './upstreams.ts';
 
 const REFUSAL_BODY_LIMIT = 65_536;
@@ -56,23 +55,8 @@ export function handleUpgrade(
     return;
   }
   const svc = r.route.service;
-  const policy = f.policy(svc);
-  const clientAddress = req.socket.remoteAddress ?? '';
-  const locality = f.locality(r.route, clientAddress);
-  const state = {
-    plan: f.deps.router.plan(svc, locality) as Plan,
-    hash: policy.hashOn
-      ? affinityHash(policy.hashOn, { headers: req.headers, clientAddress })
-      : undefined,
-    tried: new Set<string>(),
-    clusters: new Set<string>(),
-  };
-  const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, {
-    clientAddress: clientAddress.startsWith('::ffff:') ? clientAddress.slice(7) : clientAddress,
-    host: r.authority,
-    proto,
-    replaceHost: r.absolute,
-  });
+  const { policy, locality, plan, hash, headers } = f.prepare(req, r, proto);
+  const state = { plan, hash, tried: new Set<string>(), clusters: new Set<string>() };
   const protocol = String(req.headers.upgrade ?? 'websocket');
   const attempt = (): void => {
     if (socket.destroyed) return;
@@ -94,6 +78,7 @@ export function handleUpgrade(
     const retry = () => {
       if (state.tried.size <= f.deps.settings.retries.attempts) {
         f.deps.stats.retries.connect++;
+        f.deps.observer?.retry(svc.key, 'connect');
         state.plan = f.deps.router.plan(
           f.deps.catalog.current().services.get(svc.key) ?? svc,
           locality,
