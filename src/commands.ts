@@ -1,21 +1,11 @@
 // `fedgate check-config`, `fedgate config-schema` and `fedgate start`.
-import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { Discovery } from './app.ts';
 import { type Command, EXIT_OK, UsageError } from './cli-support.ts';
 import { ConfigError, effectiveConfig, loadConfig } from './config/load.ts';
 import { type Config, configJsonSchema } from './config/schema.ts';
-import { DnsServer } from './dns/server.ts';
-import { FedgateError } from './errors.ts';
-import { startAdmin } from './observe/admin.ts';
 import { createLogger } from './observe/log.ts';
-import { Metrics } from './observe/metrics.ts';
-import { ProxyServer } from './proxy/server.ts';
-
-function hostPort(a: AddressInfo): string {
-  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
-}
+import { Fedgate } from './runtime.ts';
 
 function load(file: string): Config {
   try {
@@ -80,73 +70,16 @@ http.drainTimeout to finish, and exits 0.`,
     if (!values.config) throw new UsageError('--config FILE is required');
     const config = load(values.config);
     const log = createLogger('fedgate');
-    let discovery: Discovery;
-    try {
-      discovery = Discovery.start(config, log);
-    } catch (e) {
-      if (e instanceof FedgateError && e.code === 'KUBECONFIG_INVALID') {
-        throw new UsageError(e.message);
-      }
-      throw e;
-    }
-    const startup = { done: false, missing: [] as readonly string[] };
-    const metrics = new Metrics({ catalog: discovery.catalog });
-    const admin = await startAdmin(
-      config.admin.listen,
-      discovery.catalog,
-      () => startup,
-      metrics,
-    ).catch(async (e: unknown) => {
-      await discovery.stop();
-      throw new Error(
-        `cannot listen on admin.listen ${config.admin.listen.host}:${config.admin.listen.port}: ${(e as Error).message}`,
-      );
-    });
-    const adminUrl = `http://${admin.address.host.includes(':') ? `[${admin.address.host}]` : admin.address.host}:${admin.address.port}`;
-    const dns = await DnsServer.start({
-      config,
-      catalog: discovery.catalog,
-      health: discovery.health.store,
-      router: discovery.router,
-      log,
-    }).catch(async (e: unknown) => {
-      await admin.close();
-      await discovery.stop();
-      throw new UsageError(`cannot listen on dns.listen: ${(e as Error).message}`);
-    });
-    const proxy = await ProxyServer.start({
-      config,
-      catalog: discovery.catalog,
-      health: discovery.health,
-      router: discovery.router,
-      log,
-      observer: metrics,
-    }).catch(async (e: unknown) => {
-      await dns.stop();
-      await admin.close();
-      await discovery.stop();
-      throw new UsageError(`cannot listen on http.listen: ${(e as Error).message}`);
-    });
-    const proxyAt = [
-      ...proxy.addresses().http.map((a) => `http://${hostPort(a)}`),
-      ...proxy.addresses().https.map((a) => `https://${hostPort(a)}`),
-    ];
-    const dnsAt = dns.addresses().udp.map(hostPort);
+    const fedgate = await Fedgate.start(config, log);
+    const at = fedgate.addresses();
+    const proxyAt = [...at.http, ...at.https];
     process.stdout.write(
-      `fedgate: watching ${config.clusters.length} member cluster(s); DNS ${dnsAt.join(', ')} (UDP and TCP); HTTP ${proxyAt.join(', ') || 'none'}; admin ${adminUrl} (/readyz, /catalog, /metrics)\n`,
+      `fedgate: watching ${config.clusters.length} member cluster(s); DNS ${at.dns.join(', ')} (UDP and TCP); HTTP ${proxyAt.join(', ') || 'none'}; admin ${at.admin} (/readyz, /catalog, /metrics)\n`,
     );
-    const stopped = new AbortController();
-    discovery.catalog.whenReady(config.watch.startupTimeout, stopped.signal).then((r) => {
-      if (stopped.signal.aborted) return;
-      startup.done = true;
-      startup.missing = r.missing;
-      const services = discovery.catalog.current().services.size;
-      if (r.ready) log.info({ services }, 'ready: every member cluster has synced');
-      else
-        log.warn(
-          { missing: r.missing, services },
-          'ready after startupTimeout without every cluster',
-        );
+    let stopping = false;
+    fedgate.whenReady().then((r) => {
+      if (stopping) return;
+      const services = fedgate.discovery.catalog.current().services.size;
       process.stdout.write(
         r.ready
           ? `fedgate: ready, ${services} federated service(s)\n`
@@ -157,15 +90,8 @@ http.drainTimeout to finish, and exits 0.`,
       process.once('SIGINT', () => done());
       process.once('SIGTERM', () => done());
     });
-    stopped.abort();
-    log.info({ graceMs: config.http.drainTimeout }, 'draining: no new connections');
-    const { cut } = await proxy.drain();
-    if (cut > 0)
-      log.warn({ cut }, 'connections still busy at the end of the grace period were cut');
-    log.info('stopping');
-    await dns.stop();
-    await admin.close();
-    await discovery.stop();
+    stopping = true;
+    await fedgate.stop();
     return EXIT_OK;
   },
 };

@@ -44,6 +44,9 @@ interface Member {
 
 type Subscriber = (snapshot: Snapshot) => void;
 
+/** Changes timed per flush at most (propagation metrics). */
+const MAX_TIMED = 1000;
+
 export class Catalog {
   readonly #members = new Map<string, Member>();
   readonly #now: () => number;
@@ -55,6 +58,9 @@ export class Catalog {
   #clustersChanged = false;
   #snapshot: Snapshot;
   #readyWaiters: Array<() => void> = [];
+  /** performance.now() of each change waiting for the next flush, for propagation timing. */
+  #arrivals: number[] = [];
+  readonly #propagation = new Set<(seconds: number) => void>();
 
   constructor(opts: CatalogOptions) {
     this.#now = opts.now ?? Date.now;
@@ -95,6 +101,15 @@ export class Catalog {
   subscribe(fn: Subscriber): () => void {
     this.#subscribers.add(fn);
     return () => this.#subscribers.delete(fn);
+  }
+
+  /**
+   * Hears, for every record change that a published snapshot carries, the seconds
+   * from its arrival here to the moment every subscriber has the snapshot.
+   */
+  onPropagation(fn: (seconds: number) => void): () => void {
+    this.#propagation.add(fn);
+    return () => this.#propagation.delete(fn);
   }
 
   /** Every configured cluster has synced once. */
@@ -203,6 +218,9 @@ export class Catalog {
 
   #markDirty(serviceKey: string): void {
     this.#dirty.add(serviceKey);
+    // Bounded: a relist of thousands of records is timed by its first MAX_TIMED changes.
+    if (this.#propagation.size > 0 && this.#arrivals.length < MAX_TIMED)
+      this.#arrivals.push(performance.now());
     this.#schedule();
   }
 
@@ -231,6 +249,8 @@ export class Catalog {
       else services.set(key, next);
     }
     this.#dirty.clear();
+    const arrivals = this.#arrivals;
+    this.#arrivals = [];
     if (!services && !this.#clustersChanged) return prev;
     this.#clustersChanged = false;
     const snapshot: Snapshot = {
@@ -246,6 +266,10 @@ export class Catalog {
       } catch (e) {
         this.#log?.error({ err: e }, 'catalog subscriber failed');
       }
+    }
+    if (services && arrivals.length > 0) {
+      const done = performance.now();
+      for (const fn of this.#propagation) for (const t of arrivals) fn((done - t) / 1000);
     }
     return snapshot;
   }

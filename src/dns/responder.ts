@@ -15,12 +15,13 @@ import {
   type AnswerInput,
   type AnswerSettings,
   answer,
+  QTYPE,
   type Rcode,
   VARIANTS,
 } from './answer.ts';
 import { encodeResponse } from './codec.ts';
 import { buildIndex, type NameIndex, zonesOf } from './index.ts';
-import { matchZone, type NameRules } from './names.ts';
+import { type Match, matchZone, type NameRules } from './names.ts';
 import type { ResponseRateLimiter, RrlClass } from './rrl.ts';
 import {
   asciiLower,
@@ -40,7 +41,10 @@ interface Entry {
   readonly rcode: Answer['rcode'];
   readonly cls: RrlClass;
   readonly rrlName: string;
-  readonly tier: string | undefined;
+  /** Which tier each variant's answer came from, once built. */
+  readonly tiers: (string | undefined)[];
+  /** "qtype|scheme|rcode", the metrics key of this question's answers. */
+  readonly kind: string;
   readonly variants: (Buffer | undefined)[];
   readonly build: (variant: number, truncated: boolean) => Buffer;
   truncated: Buffer | undefined;
@@ -65,6 +69,35 @@ export interface ResponderStats {
   rcodes: Record<string, number>;
   /** Answers by the scope of the tier that served them. */
   tiers: Record<string, number>;
+  /** Answers by "qtype|scheme|rcode" (see queryKind): bounded by the names of each. */
+  kinds: Map<string, number>;
+}
+
+const QTYPE_NAMES = new Map<number, string>(Object.entries(QTYPE).map(([k, v]) => [v, k]));
+
+/** Which naming scheme a question used, for metrics: bounded, never the name itself. */
+export function nameScheme(match: Match | undefined): string {
+  if (!match) return 'outside';
+  const p = match.parsed;
+  switch (p.kind) {
+    case 'mcs':
+    case 'mcs-srv':
+    case 'mcs-host':
+      return 'mcs';
+    case 'federation':
+      return p.level === 'global' ? 'federation' : p.level === 'region' ? 'regional' : 'zonal';
+    case 'apex':
+    case 'dns-version':
+    case 'interior':
+      return `${match.zone.kind}-zone`;
+    case 'none':
+      return `${match.zone.kind}-unknown`;
+  }
+}
+
+function queryKind(qtype: number | undefined, scheme: string, rcode: string): string {
+  const type = qtype === undefined ? 'none' : (QTYPE_NAMES.get(qtype) ?? 'other');
+  return `${type}|${scheme}|${rcode}`;
 }
 
 export interface ResponderOptions {
@@ -107,6 +140,7 @@ export class Responder {
     dropped: 0,
     rcodes: {},
     tiers: {},
+    kinds: new Map(),
   };
 
   constructor(opts: ResponderOptions) {
@@ -187,24 +221,28 @@ export class Responder {
       return undefined;
     }
     let out: Buffer;
+    let tier: string | undefined;
     if (verdict === 'slip') {
       this.stats.rrlSlipped++;
       out = entry.truncated ??= entry.build(0, true);
     } else {
       const v = entry.variants.length === 1 ? 0 : entry.next++ % entry.variants.length;
       out = entry.variants[v] ??= entry.build(v, false);
+      tier = entry.tiers[v];
       if (udp && out.length > udpLimit(q.edns)) {
         this.stats.truncated++;
         out = entry.truncated ??= entry.build(0, true);
       }
     }
-    this.#count(entry.rcode, entry.tier);
+    this.#count(entry.rcode, tier, entry.kind);
     return patchResponse(out, msg, q);
   }
 
-  #count(rcode: string, tier: string | undefined): void {
+  /** `tier` only for answers that carry records: a slip or truncation served no tier. */
+  #count(rcode: string, tier: string | undefined, kind: string): void {
     this.stats.rcodes[rcode] = (this.stats.rcodes[rcode] ?? 0) + 1;
     if (tier) this.stats.tiers[tier] = (this.stats.tiers[tier] ?? 0) + 1;
+    this.stats.kinds.set(kind, (this.stats.kinds.get(kind) ?? 0) + 1);
   }
 
   #locate(address: string, ecs: Ecs | undefined): Located {
@@ -233,9 +271,11 @@ export class Responder {
         : { rcode: 'REFUSED', answers: [], authority: [], additional: [] };
     const first = answerFor(0);
     const answers: (Answer | undefined)[] = [first];
+    const tiers: (string | undefined)[] = [first.tier];
     const build = (variant: number, truncated: boolean) => {
       answers[variant] ??= answerFor(variant);
       const a = answers[variant]!;
+      tiers[variant] = a.tier;
       return encodeResponse({
         id: 0,
         rd: false,
@@ -252,7 +292,8 @@ export class Responder {
       // Knot keys positive answers by name and the rest by zone, so a random-name flood is one bucket.
       rrlName:
         first.rcode === 'NOERROR' && first.answers.length > 0 ? q.name : (match?.zone.origin ?? ''),
-      tier: first.tier,
+      tiers,
+      kind: queryKind(q.qtype, nameScheme(match), first.rcode),
       variants: new Array(first.tier ? VARIANTS : 1).fill(undefined),
       build,
       truncated: undefined,
@@ -273,7 +314,11 @@ export class Responder {
     const question =
       q && !m.malformed ? { name: q.name, qtype: q.qtype, qclass: q.qclass } : undefined;
     const edns = m.edns ? {} : undefined;
-    const reply = (rcode: Rcode | 'BADVERS', a?: Answer): Buffer | undefined => {
+    const reply = (
+      rcode: Rcode | 'BADVERS',
+      a?: Answer,
+      scheme = 'malformed',
+    ): Buffer | undefined => {
       const cls: RrlClass = a ? rrlClass(a) : 'error';
       const verdict = this.#rrl.check(
         client,
@@ -286,11 +331,13 @@ export class Responder {
       }
       const spec = { id: m.id, rd: m.rd, opcode: m.opcode, question, rcode, answer: a, edns };
       let out: Buffer;
+      const kind = queryKind(q?.qtype, scheme, rcode);
       if (verdict === 'slip') {
         this.stats.rrlSlipped++;
+        this.#count(rcode, undefined, kind);
         out = encodeResponse({ ...spec, truncated: true });
       } else {
-        this.#count(rcode, a?.tier);
+        this.#count(rcode, a?.tier, kind);
         out = encodeResponse(spec);
         if (udp && out.length > udpLimit(m.edns)) {
           this.stats.truncated++;
@@ -307,7 +354,7 @@ export class Responder {
     const name = asciiLower(q.name);
     const match = matchZone(name, this.#rules);
     if (!match || (q.qclass !== 1 && q.qclass !== 255) || this.#snapshot === undefined) {
-      return reply('REFUSED');
+      return reply('REFUSED', undefined, nameScheme(match));
     }
     const where = this.#locate(client, undefined);
     const a = answer(
@@ -317,6 +364,6 @@ export class Responder {
       0,
       this.#input(this.#snapshot),
     );
-    return reply(a.rcode, a);
+    return reply(a.rcode, a, nameScheme(match));
   }
 }

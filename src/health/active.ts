@@ -81,6 +81,8 @@ export class ActiveChecker {
   #unsubscribe: (() => void) | undefined;
   #stopped = false;
   #counts = { probes: 0, passed: 0, failed: 0 };
+  /** Results by "service|cluster|pass" or "…|fail", for metrics. */
+  readonly #results = new Map<string, number>();
 
   constructor(opts: ActiveCheckerOptions) {
     this.#config = opts.config;
@@ -155,6 +157,11 @@ export class ActiveChecker {
         this.#schedule(p, 0);
       }
     }
+  }
+
+  /** Probe results so far by service, cluster and pass or fail. */
+  results(): ReadonlyMap<string, number> {
+    return this.#results;
   }
 
   stats(): ActiveCheckStats {
@@ -250,6 +257,8 @@ export class ActiveChecker {
     this.#counts.probes++;
     if (result.ok) this.#counts.passed++;
     else this.#counts.failed++;
+    const rk = `${p.target.service}|${p.target.cluster}|${result.ok ? 'pass' : 'fail'}`;
+    this.#results.set(rk, (this.#results.get(rk) ?? 0) + 1);
     // The result before the verdict it may cause, so observers see them in order.
     try {
       this.#onResult?.(p.target, result);

@@ -3,7 +3,38 @@
 import { createServer, type Server } from 'node:http';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { Snapshot } from '../catalog/model.ts';
-import type { ListenAddress } from '../config/schema.ts';
+import type { Config, ListenAddress } from '../config/schema.ts';
+import type { HealthMonitor } from '../health/monitor.ts';
+import type { Router } from '../routing/router.ts';
+import type { EventJournal } from './events.ts';
+import type { Metrics } from './metrics.ts';
+
+/** The demo's failure controls: the local federation's actions, run in-process. */
+export interface AdminControls {
+  readonly actions: readonly {
+    readonly name: string;
+    readonly args: string;
+    readonly help: string;
+  }[];
+  /** Runs one action; rejects with a message for people when it cannot. */
+  run(name: string, args: readonly string[]): Promise<string>;
+  /** What is running and what is broken (the local federation's description). */
+  status(): unknown;
+}
+
+/** Everything the admin listener reads. */
+export interface AdminContext {
+  readonly catalog: Catalog;
+  readonly router: Router;
+  readonly health: HealthMonitor;
+  readonly journal: EventJournal;
+  readonly metrics: Metrics;
+  readonly config: Config;
+  /** /readyz: false until startup is done and while draining. */
+  readiness(): { ready: boolean; reason: string };
+  readonly controls?: AdminControls;
+  readonly now?: () => number;
+}
 
 export interface AdminServer {
   readonly server: Server;
@@ -33,12 +64,9 @@ export function snapshotJson(s: Snapshot, now: number): unknown {
   };
 }
 
-export async function startAdmin(
-  listen: ListenAddress,
-  catalog: Catalog,
-  startupDone: () => { done: boolean; missing: readonly string[] },
-  metrics?: { scrape(): Promise<{ contentType: string; text: string }> },
-): Promise<AdminServer> {
+export async function startAdmin(listen: ListenAddress, ctx: AdminContext): Promise<AdminServer> {
+  const { catalog, metrics } = ctx;
+  const now = ctx.now ?? Date.now;
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://admin').pathname;
     const send = (status: number, body: unknown) => {
@@ -51,13 +79,11 @@ export async function startAdmin(
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed');
     if (path === '/healthz') return send(200, 'ok');
     if (path === '/readyz') {
-      const r = startupDone();
-      if (!r.done)
-        return send(503, `not ready: waiting for ${catalog.readiness().missing.join(', ')}`);
-      return send(200, r.missing.length ? `ready without: ${r.missing.join(', ')}` : 'ready');
+      const r = ctx.readiness();
+      return r.ready ? send(200, r.reason) : send(503, `not ready: ${r.reason}`);
     }
-    if (path === '/catalog') return send(200, snapshotJson(catalog.current(), Date.now()));
-    if (path === '/metrics' && metrics) {
+    if (path === '/catalog') return send(200, snapshotJson(catalog.current(), now()));
+    if (path === '/metrics') {
       metrics.scrape().then(
         ({ contentType, text }) => {
           res.writeHead(200, { 'Content-Type': contentType });

@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { Snapshot } from '../catalog/model.ts';
 import { clusterStatus } from '../catalog/testing.ts';
 import { service } from '../routing/service-fixture.ts';
+import type { EndpointHealth } from '../routing/types.ts';
+import type { WatchStats } from '../watch/resource-watch.ts';
+import { EventJournal } from './events.ts';
 import { Metrics } from './metrics.ts';
 
 const web = service([
@@ -12,6 +15,8 @@ const web = service([
       { address: '10.0.0.2', zone: 'a' },
       { address: '10.0.0.3', zone: 'b', ready: false },
       { address: '10.0.0.4', zone: 'b', terminating: true, ready: false },
+      { address: '10.0.0.5', zone: 'b' },
+      { address: '10.0.0.6', zone: 'b' },
     ],
   },
 ]);
@@ -25,16 +30,57 @@ const snapshot: Snapshot = {
   ]),
 };
 
-function metrics(): Metrics {
-  return new Metrics({ catalog: { current: () => snapshot }, now: () => 3_000 });
+const verdicts = new Map<string, EndpointHealth>([
+  ['alpha/10.0.0.5', { check: 'healthy', ejectedUntil: 9_000, ejectionReason: 'consecutive-5xx' }],
+  ['alpha/10.0.0.6', { check: 'unhealthy', checkDetail: 'HTTP 503' }],
+]);
+
+const watch: WatchStats = {
+  events: { ADDED: 3, MODIFIED: 4, DELETED: 1, BOOKMARK: 2 },
+  relists: { expired: 1, error: 0 },
+};
+
+function setup() {
+  let propagate: (s: number) => void = () => {};
+  const journal = new EventJournal({ now: () => 3_000 });
+  const dnsStats = {
+    kinds: new Map([
+      ['A|federation|NOERROR', 5],
+      ['AAAA|outside|REFUSED', 2],
+    ]),
+    tiers: { zone: 4, region: 1 } as Record<string, number>,
+    rrlSlipped: 3,
+    rrlDropped: 6,
+  };
+  const m = new Metrics({
+    discovery: {
+      catalog: {
+        current: () => snapshot,
+        onPropagation: (fn) => {
+          propagate = fn;
+          return () => {};
+        },
+      },
+      watchers: [{ name: 'alpha', watchStats: () => new Map([['endpointslices', watch]]) }],
+      health: {
+        active: { results: () => new Map([['shop/web|alpha|fail', 3]]) },
+        store: { endpoints: (svc) => (svc === web.key ? verdicts : undefined) },
+      },
+    },
+    journal,
+    now: () => 3_000,
+  });
+  m.attachDns({ responder: { stats: dnsStats } });
+  return { m, journal, propagate: (s: number) => propagate(s), dnsStats };
 }
 
 describe('Metrics', () => {
-  it('counts proxied requests by service, cluster, zone and status class, with durations', async () => {
-    const m = metrics();
-    m.request('shop/web', 'alpha', 'a', 200, 0.002);
-    m.request('shop/web', 'alpha', 'a', 204, 0.004);
-    m.request('shop/web', '', '', 503, 0.0001);
+  it('counts proxied requests by service, cluster, zone and status class, with durations and tiers', async () => {
+    const { m } = setup();
+    const r = { service: 'shop/web', cluster: 'alpha', zone: 'a', tier: 'zone' };
+    m.request({ ...r, status: 200, seconds: 0.002 });
+    m.request({ ...r, status: 204, seconds: 0.004 });
+    m.request({ service: 'shop/web', cluster: '', zone: '', tier: '', status: 503, seconds: 1e-4 });
     m.retry('shop/web', 'connect');
     const { text, contentType } = await m.scrape();
     expect(contentType).toMatch(/^text\/plain; version=0\.0\.4/);
@@ -51,25 +97,90 @@ describe('Metrics', () => {
       'fedgate_http_request_duration_seconds_count{service="shop/web",code="2xx"} 2',
     );
     expect(text).toContain('fedgate_http_retries_total{service="shop/web",reason="connect"} 1');
+    expect(text).toContain('fedgate_http_served_tier_total{service="shop/web",tier="zone"} 2');
+    expect(text).not.toContain('tier=""');
   });
 
-  it('reads clusters, endpoints and the catalog version from the snapshot at scrape time', async () => {
-    const { text } = await metrics().scrape();
+  it('reads clusters, endpoints with their health and the catalog version at scrape time', async () => {
+    const { text } = await setup().m.scrape();
     expect(text).toContain('fedgate_catalog_version 7');
     expect(text).toContain('fedgate_cluster_up{cluster="alpha",state="synced"} 1');
     expect(text).toContain('fedgate_cluster_up{cluster="beta",state="stale"} 0');
     expect(text).toContain('fedgate_cluster_last_sync_age_seconds{cluster="beta"} 2.5');
-    expect(text).toContain(
-      'fedgate_endpoints{service="shop/web",cluster="alpha",zone="a",state="ready"} 2',
-    );
-    expect(text).toContain(
-      'fedgate_endpoints{service="shop/web",cluster="alpha",zone="b",state="not-ready"} 1',
-    );
-    expect(text).toContain(
-      'fedgate_endpoints{service="shop/web",cluster="alpha",zone="b",state="terminating"} 1',
-    );
+    const ep = (zone: string, state: string, n: number) =>
+      `fedgate_endpoints{service="shop/web",cluster="alpha",zone="${zone}",state="${state}"} ${n}`;
+    expect(text).toContain(ep('a', 'ready', 2));
+    expect(text).toContain(ep('b', 'not-ready', 1));
+    expect(text).toContain(ep('b', 'terminating', 1));
+    expect(text).toContain(ep('b', 'ejected', 1));
+    expect(text).toContain(ep('b', 'check-failing', 1));
     // Process metrics come along, and no label carries an address.
     expect(text).toContain('process_cpu_user_seconds_total');
     expect(text).not.toMatch(/10\.0\.0\.\d/);
+  });
+
+  it('mirrors what DNS, checks and watches count, and follows the counts as they rise', async () => {
+    const { m, dnsStats } = setup();
+    let { text } = await m.scrape();
+    expect(text).toContain(
+      'fedgate_dns_queries_total{qtype="A",scheme="federation",rcode="NOERROR"} 5',
+    );
+    expect(text).toContain(
+      'fedgate_dns_queries_total{qtype="AAAA",scheme="outside",rcode="REFUSED"} 2',
+    );
+    expect(text).toContain('fedgate_dns_rrl_total{action="slip"} 3');
+    expect(text).toContain('fedgate_dns_rrl_total{action="drop"} 6');
+    expect(text).toContain('fedgate_dns_served_tier_total{tier="region"} 1');
+    expect(text).toContain(
+      'fedgate_health_checks_total{service="shop/web",cluster="alpha",result="fail"} 3',
+    );
+    expect(text).toContain(
+      'fedgate_watch_events_total{cluster="alpha",resource="endpointslices",type="MODIFIED"} 4',
+    );
+    expect(text).toContain(
+      'fedgate_watch_relists_total{cluster="alpha",resource="endpointslices",reason="expired"} 1',
+    );
+    // A counter at zero is left out rather than exported as 0 for every label set.
+    expect(text).not.toContain('reason="error"');
+    dnsStats.kinds.set('A|federation|NOERROR', 9);
+    ({ text } = await m.scrape());
+    expect(text).toContain(
+      'fedgate_dns_queries_total{qtype="A",scheme="federation",rcode="NOERROR"} 9',
+    );
+  });
+
+  it('counts failovers and ejections from the journal, and times propagation', async () => {
+    const { m, journal, propagate } = setup();
+    journal.record({
+      kind: 'failover',
+      service: 'shop/web',
+      message: 'moved',
+      detail: { from: 'zone', to: 'region' },
+    });
+    journal.record({
+      kind: 'ejection',
+      service: 'shop/web',
+      message: 'ejected',
+      detail: { type: 'ejected', reason: 'consecutive-5xx' },
+    });
+    journal.record({
+      kind: 'ejection',
+      service: 'shop/web',
+      message: 'held back',
+      detail: { type: 'not-enforced', reason: 'consecutive-5xx' },
+    });
+    journal.record({ kind: 'return', service: 'shop/web', message: 'back' });
+    propagate(0.0003);
+    propagate(0.02);
+    const { text } = await m.scrape();
+    expect(text).toContain('fedgate_failovers_total{service="shop/web",from="zone",to="region"} 1');
+    expect(text).toContain(
+      'fedgate_outlier_ejections_detected_total{service="shop/web",reason="consecutive-5xx"} 2',
+    );
+    expect(text).toContain(
+      'fedgate_outlier_ejections_enforced_total{service="shop/web",reason="consecutive-5xx"} 1',
+    );
+    expect(text).toContain('fedgate_propagation_seconds_bucket{le="0.0005"} 1');
+    expect(text).toContain('fedgate_propagation_seconds_count 2');
   });
 });

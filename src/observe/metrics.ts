@@ -1,19 +1,57 @@
-// fedgate's Prometheus series (prom-client). Events the serving path sees (a proxied
-// request, a retry) are counted as they happen through ProxyObserver; state (clusters,
-// endpoints, the catalog) is read from the latest snapshot at scrape time. Histograms
-// only: they aggregate across workers, summaries do not. Labels never hold endpoint or
-// client addresses, so cardinality follows services × clusters × zones.
+// fedgate's Prometheus series (prom-client). Events on the serving path (a proxied
+// request, a retry) are counted as they happen through ProxyObserver; events that
+// reach the journal (failovers, ejections) are counted from it; everything the parts
+// already count for themselves (DNS answers, RRL, checks, watch events) and all
+// state (clusters, endpoints, the catalog) is read at scrape time, so the hot paths
+// pay nothing for metrics. Histograms only: they aggregate across workers, summaries
+// do not. Labels never hold endpoint or client addresses, so cardinality follows
+// services × clusters × zones.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { Snapshot } from '../catalog/model.ts';
+import type { Catalog } from '../catalog/catalog.ts';
+import type { HealthMonitor } from '../health/monitor.ts';
+import { endpointId } from '../routing/types.ts';
+import type { ClusterWatcher } from '../watch/cluster-watcher.ts';
+import type { EventJournal } from './events.ts';
+
+/** One finished proxied request. cluster, zone and tier are '' when fedgate answered itself. */
+export interface ProxiedRequest {
+  readonly service: string;
+  readonly cluster: string;
+  readonly zone: string;
+  /** Scope of the plan tier the answering endpoint sits in. */
+  readonly tier: string;
+  readonly status: number;
+  readonly seconds: number;
+}
 
 /** What the proxy reports, one call per finished request or retry. */
 export interface ProxyObserver {
-  request(service: string, cluster: string, zone: string, status: number, seconds: number): void;
+  request(r: ProxiedRequest): void;
   retry(service: string, reason: 'connect' | 'reset' | 'timeout' | 'status'): void;
 }
 
+/** What DNS counts for itself (Responder and ResponseRateLimiter stats). */
+export interface DnsCounts {
+  readonly responder: {
+    readonly stats: {
+      readonly kinds: ReadonlyMap<string, number>;
+      readonly tiers: Readonly<Record<string, number>>;
+      readonly rrlSlipped: number;
+      readonly rrlDropped: number;
+    };
+  };
+}
+
 export interface MetricsSources {
-  readonly catalog: { current(): Snapshot };
+  readonly discovery: {
+    readonly catalog: Pick<Catalog, 'current' | 'onPropagation'>;
+    readonly watchers: readonly Pick<ClusterWatcher, 'name' | 'watchStats'>[];
+    readonly health: {
+      readonly active: Pick<HealthMonitor['active'], 'results'>;
+      readonly store: Pick<HealthMonitor['store'], 'endpoints'>;
+    };
+  };
+  readonly journal: EventJournal;
   readonly now?: () => number;
 }
 
@@ -21,9 +59,33 @@ export interface MetricsSources {
 const DURATION_BUCKETS = [
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 ];
+/** Propagation buckets, seconds: 50 µs to 5 s (a watch event to every reader holding it). */
+const PROPAGATION_BUCKETS = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5,
+];
 
 function statusClass(status: number): string {
   return status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other';
+}
+
+/** A counter whose value is read from a component's own cumulative count at scrape time. */
+function mirroredCounter<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+  read: () => Iterable<[Partial<Record<L, string>>, number]>,
+): void {
+  new Counter<L>({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [labels, n] of read()) if (n > 0) this.inc(labels, n);
+    },
+  });
 }
 
 export class Metrics implements ProxyObserver {
@@ -31,11 +93,16 @@ export class Metrics implements ProxyObserver {
   readonly #requests: Counter<'service' | 'cluster' | 'zone' | 'code'>;
   readonly #duration: Histogram<'service' | 'code'>;
   readonly #retries: Counter<'service' | 'reason'>;
+  readonly #servedHttp: Counter<'service' | 'tier'>;
+  #dns: DnsCounts | undefined;
 
   constructor(sources: MetricsSources) {
     const registry = this.registry;
     const now = sources.now ?? Date.now;
+    const { catalog, watchers, health } = sources.discovery;
     collectDefaultMetrics({ register: registry });
+
+    // ---- HTTP proxy
     this.#requests = new Counter({
       name: 'fedgate_http_requests_total',
       help: 'Proxied HTTP requests by service, the cluster and zone that answered, and status class',
@@ -55,14 +122,95 @@ export class Metrics implements ProxyObserver {
       labelNames: ['service', 'reason'],
       registers: [registry],
     });
-    new Gauge({
-      name: 'fedgate_catalog_version',
-      help: 'Version of the latest catalog snapshot',
+    this.#servedHttp = new Counter({
+      name: 'fedgate_http_served_tier_total',
+      help: 'Proxied requests by the scope of the plan tier whose endpoint answered (zone, region, other, …)',
+      labelNames: ['service', 'tier'],
       registers: [registry],
-      collect() {
-        this.set(sources.catalog.current().version);
-      },
     });
+
+    // ---- routing decisions, from the journal
+    const failovers = new Counter({
+      name: 'fedgate_failovers_total',
+      help: "Times a service's traffic for one client locality moved from one tier to another (failovers and failbacks)",
+      labelNames: ['service', 'from', 'to'],
+      registers: [registry],
+    });
+    const detected = new Counter({
+      name: 'fedgate_outlier_ejections_detected_total',
+      help: 'Endpoints outlier detection found failing, whether or not they were ejected',
+      labelNames: ['service', 'reason'],
+      registers: [registry],
+    });
+    const enforced = new Counter({
+      name: 'fedgate_outlier_ejections_enforced_total',
+      help: 'Endpoints outlier detection ejected (not held back by maxEjectionPercent)',
+      labelNames: ['service', 'reason'],
+      registers: [registry],
+    });
+    sources.journal.subscribe((e) => {
+      const d = e.detail ?? {};
+      if (e.kind === 'failover' && e.service) {
+        failovers.inc({ service: e.service, from: String(d.from), to: String(d.to) });
+      } else if (e.kind === 'ejection' && e.service) {
+        const labels = { service: e.service, reason: String(d.reason) };
+        detected.inc(labels);
+        if (d.type === 'ejected') enforced.inc(labels);
+      }
+    });
+
+    // ---- health checks
+    mirroredCounter(
+      registry,
+      'fedgate_health_checks_total',
+      'Active health check results by service, cluster and result (pass, fail)',
+      ['service', 'cluster', 'result'],
+      function* () {
+        for (const [key, n] of health.active.results()) {
+          const [service, cluster, result] = key.split('|') as [string, string, string];
+          yield [{ service, cluster, result }, n];
+        }
+      },
+    );
+
+    // ---- DNS
+    mirroredCounter(
+      registry,
+      'fedgate_dns_queries_total',
+      'DNS answers by query type, name scheme (mcs, federation, regional, zonal, …) and rcode',
+      ['qtype', 'scheme', 'rcode'],
+      () => {
+        const out: [Partial<Record<'qtype' | 'scheme' | 'rcode', string>>, number][] = [];
+        for (const [key, n] of this.#dns?.responder.stats.kinds ?? []) {
+          const [qtype, scheme, rcode] = key.split('|') as [string, string, string];
+          out.push([{ qtype, scheme, rcode }, n]);
+        }
+        return out;
+      },
+    );
+    mirroredCounter(
+      registry,
+      'fedgate_dns_rrl_total',
+      'Answers response rate limiting held back: slip (sent truncated) or drop',
+      ['action'],
+      () => {
+        const s = this.#dns?.responder.stats;
+        return [
+          [{ action: 'slip' }, s?.rrlSlipped ?? 0],
+          [{ action: 'drop' }, s?.rrlDropped ?? 0],
+        ];
+      },
+    );
+    mirroredCounter(
+      registry,
+      'fedgate_dns_served_tier_total',
+      'DNS answers with records by the scope of the plan tier they came from',
+      ['tier'],
+      () =>
+        Object.entries(this.#dns?.responder.stats.tiers ?? {}).map(([tier, n]) => [{ tier }, n]),
+    );
+
+    // ---- member clusters and their watches
     new Gauge({
       name: 'fedgate_cluster_up',
       help: '1 while the member cluster is watched and in sync; 0 while syncing or stale',
@@ -70,7 +218,7 @@ export class Metrics implements ProxyObserver {
       registers: [registry],
       collect() {
         this.reset();
-        for (const c of sources.catalog.current().clusters.values()) {
+        for (const c of catalog.current().clusters.values()) {
           this.set({ cluster: c.cluster, state: c.state }, c.state === 'synced' ? 1 : 0);
         }
       },
@@ -83,25 +231,72 @@ export class Metrics implements ProxyObserver {
       collect() {
         this.reset();
         const t = now();
-        for (const c of sources.catalog.current().clusters.values()) {
+        for (const c of catalog.current().clusters.values()) {
           if (c.lastSyncAt !== undefined)
             this.set({ cluster: c.cluster }, Math.max(0, (t - c.lastSyncAt) / 1000));
         }
       },
     });
+    mirroredCounter(
+      registry,
+      'fedgate_watch_events_total',
+      'Watch events received from member API servers, by cluster, resource and type',
+      ['cluster', 'resource', 'type'],
+      function* () {
+        for (const w of watchers)
+          for (const [resource, s] of w.watchStats())
+            for (const [type, n] of Object.entries(s.events))
+              yield [{ cluster: w.name, resource, type }, n];
+      },
+    );
+    mirroredCounter(
+      registry,
+      'fedgate_watch_relists_total',
+      'Full lists after the first, by cluster, resource and why: expired (410 Gone) or error',
+      ['cluster', 'resource', 'reason'],
+      function* () {
+        for (const w of watchers)
+          for (const [resource, s] of w.watchStats())
+            for (const [reason, n] of Object.entries(s.relists))
+              yield [{ cluster: w.name, resource, reason }, n];
+      },
+    );
+
+    // ---- the catalog
+    new Gauge({
+      name: 'fedgate_catalog_version',
+      help: 'Version of the latest catalog snapshot',
+      registers: [registry],
+      collect() {
+        this.set(catalog.current().version);
+      },
+    });
+    const propagation = new Histogram({
+      name: 'fedgate_propagation_seconds',
+      help: 'From a member change arriving (watch event or list) to the snapshot that holds it reaching DNS, the proxy and health',
+      buckets: PROPAGATION_BUCKETS,
+      registers: [registry],
+    });
+    catalog.onPropagation((s) => propagation.observe(s));
     new Gauge({
       name: 'fedgate_endpoints',
-      help: 'Endpoints of federated services by cluster, zone and Kubernetes state',
+      help: 'Endpoints of federated services by cluster, zone and state: ready, not-ready, terminating, ejected, check-failing',
       labelNames: ['service', 'cluster', 'zone', 'state'],
       registers: [registry],
       collect() {
         this.reset();
-        for (const svc of sources.catalog.current().services.values()) {
+        for (const svc of catalog.current().services.values()) {
+          const verdicts = health.store.endpoints(svc.key);
           for (const m of svc.clusters) {
             const counts = new Map<string, number>();
             for (const e of m.endpoints) {
               const c = e.conditions;
-              const state = c.terminating ? 'terminating' : c.ready ? 'ready' : 'not-ready';
+              let state = c.terminating ? 'terminating' : c.ready ? 'ready' : 'not-ready';
+              if (state === 'ready' && verdicts) {
+                const h = verdicts.get(endpointId(m.cluster, e.addresses[0] ?? ''));
+                if (h?.ejectedUntil !== undefined) state = 'ejected';
+                else if (h?.check === 'unhealthy') state = 'check-failing';
+              }
               const key = `${e.locality.zone ?? ''}\u0000${state}`;
               counts.set(key, (counts.get(key) ?? 0) + 1);
             }
@@ -115,10 +310,16 @@ export class Metrics implements ProxyObserver {
     });
   }
 
-  request(service: string, cluster: string, zone: string, status: number, seconds: number): void {
-    const code = statusClass(status);
-    this.#requests.inc({ service, cluster, zone, code });
-    this.#duration.observe({ service, code }, seconds);
+  /** DNS starts after metrics: its counters are read from here on. */
+  attachDns(dns: DnsCounts): void {
+    this.#dns = dns;
+  }
+
+  request(r: ProxiedRequest): void {
+    const code = statusClass(r.status);
+    this.#requests.inc({ service: r.service, cluster: r.cluster, zone: r.zone, code });
+    this.#duration.observe({ service: r.service, code }, r.seconds);
+    if (r.tier) this.#servedHttp.inc({ service: r.service, tier: r.tier });
   }
 
   retry(service: string, reason: 'connect' | 'reset' | 'timeout' | 'status'): void {

@@ -20,7 +20,7 @@ import type { ProxyObserver } from '../observe/metrics.ts';
 import { affinityHash, type HashOn, parseHashOn } from '../routing/affinity.ts';
 import { createPicker, type Picker, type PickerKind } from '../routing/pickers.ts';
 import { type LbPolicy, parseLbPolicy } from '../routing/policy.ts';
-import type { Router } from '../routing/router.ts';
+import { type Router, tierScopeOf } from '../routing/router.ts';
 import type { Locality, Plan, Target } from '../routing/types.ts';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import { type HostRoute, type HostTable, normalizeHost } from './hosts.ts';
@@ -606,15 +606,22 @@ class Exchange {
 
   #giveUp(code: ErrorCode, detail: string): void {
     this.finish();
-    this.observe('', '', ERROR_TABLE[code].http);
+    this.observe(undefined, ERROR_TABLE[code].http);
     if (!this.clientGone) this.f.fail(this.res, code, detail);
   }
 
-  /** Tells the observer how the request ended; cluster and zone are '' for fedgate's own answers. */
-  observe(cluster: string, zone: string, status: number): void {
+  /** Tells the observer how the request ended; no target: fedgate answered itself. */
+  observe(target: Target | undefined, status: number): void {
     const o = this.f.deps.observer;
-    if (o)
-      o.request(this.service.key, cluster, zone, status, (performance.now() - this.started) / 1000);
+    if (!o) return;
+    o.request({
+      service: this.service.key,
+      cluster: target?.cluster ?? '',
+      zone: target?.endpoint.locality.zone ?? '',
+      tier: (target && tierScopeOf(this.plan, target.id)) ?? '',
+      status,
+      seconds: (performance.now() - this.started) / 1000,
+    });
   }
 
   finish(): void {
@@ -734,7 +741,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     if (this.discard) return;
     this.ex.finish();
     this.ex.res.end();
-    this.ex.observe(this.target.cluster, this.target.endpoint.locality.zone ?? '', this.status);
+    this.ex.observe(this.target, this.status);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {

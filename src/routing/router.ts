@@ -6,12 +6,45 @@ import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import { type Explanation, explain } from './explain.ts';
 import { type LocalityRule, LocalityTable, localityKey } from './locality.ts';
 import { buildPlan, type PlanOptions } from './plan.ts';
-import type { HealthView, Locality, Plan } from './types.ts';
+import type { HealthView, Locality, Plan, Tier } from './types.ts';
 
 export interface RouterOptions extends PlanOptions {
   readonly localities: readonly LocalityRule[];
   /** This replica's locality: clients the table does not cover are routed as if they were here. */
   readonly self: Locality | undefined;
+}
+
+/** The tier that takes a plan's traffic first: its scope, or 'none' when nothing can. */
+export type PrimaryTier = Tier['scope'] | 'none';
+
+/** Traffic for one service and client locality moved to another tier (a failover or a failback). */
+export interface TierShift {
+  readonly service: string;
+  readonly locality: Locality | undefined;
+  readonly from: PrimaryTier;
+  readonly to: PrimaryTier;
+  /** The plans' summaries: which clusters the primary tier holds, before and after. */
+  readonly fromClusters: readonly string[];
+  readonly toClusters: readonly string[];
+}
+
+const tierScopes = new WeakMap<Plan, Map<string, Tier['scope']>>();
+
+/** The scope of the tier a target of this plan sits in (for metrics), or undefined. */
+export function tierScopeOf(plan: Plan, id: string): Tier['scope'] | undefined {
+  let m = tierScopes.get(plan);
+  if (!m) {
+    m = new Map();
+    for (const t of plan.tiers) for (const x of t.targets) if (!m.has(x.id)) m.set(x.id, t.scope);
+    tierScopes.set(plan, m);
+  }
+  return m.get(id);
+}
+
+export function primaryTier(plan: Plan): { tier: PrimaryTier; clusters: string[] } {
+  const t = plan.tiers.find((x) => x.load > 0);
+  if (!t) return { tier: 'none', clusters: [] };
+  return { tier: t.scope, clusters: [...new Set(t.targets.map((x) => x.cluster))].sort() };
 }
 
 interface CacheEntry {
@@ -34,11 +67,15 @@ export class Router {
   readonly #opts: RouterOptions;
   readonly #health: HealthView;
   readonly #cache = new Map<string, CacheEntry>();
+  /** The primary tier last planned, by service key and locality key: what a shift is measured from. */
+  readonly #primaries = new Map<string, Map<string, { tier: PrimaryTier; clusters: string[] }>>();
+  readonly #onShift: ((shift: TierShift) => void) | undefined;
   #builds = 0;
 
-  constructor(opts: RouterOptions, health: HealthView) {
+  constructor(opts: RouterOptions, health: HealthView, onShift?: (shift: TierShift) => void) {
     this.#opts = opts;
     this.#health = health;
+    this.#onShift = onShift;
     this.table = new LocalityTable(opts.localities);
   }
 
@@ -76,8 +113,31 @@ export class Router {
       plan = buildPlan(service, locality, this.#health, this.#opts);
       this.#builds++;
       entry.plans.set(key, plan);
+      if (variant === '') this.#noteShift(plan, key);
     }
     return plan;
+  }
+
+  // Plans are built when asked for, so a shift is seen when the first client after
+  // the change asks, which is when traffic actually moves.
+  #noteShift(plan: Plan, localityKey: string): void {
+    let byLocality = this.#primaries.get(plan.service);
+    if (!byLocality) {
+      byLocality = new Map();
+      this.#primaries.set(plan.service, byLocality);
+    }
+    const now = primaryTier(plan);
+    const before = byLocality.get(localityKey);
+    byLocality.set(localityKey, now);
+    if (!before || !this.#onShift || before.tier === now.tier) return;
+    this.#onShift({
+      service: plan.service,
+      locality: plan.locality,
+      from: before.tier,
+      to: now.tier,
+      fromClusters: before.clusters,
+      toClusters: now.clusters,
+    });
   }
 
   planFor(service: FederatedService, clientAddress: string): Plan {
@@ -100,6 +160,9 @@ export class Router {
   prune(snapshot: Snapshot): void {
     for (const [key, entry] of this.#cache) {
       if (!snapshot.services.has(entry.service.key)) this.#cache.delete(key);
+    }
+    for (const key of this.#primaries.keys()) {
+      if (!snapshot.services.has(key)) this.#primaries.delete(key);
     }
   }
 }

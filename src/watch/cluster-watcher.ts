@@ -6,7 +6,7 @@ import { type ErrorCode, errorCodeOf, FedgateError } from '../errors.ts';
 import { ApiClient } from './api-client.ts';
 import { Backoff } from './backoff.ts';
 import type { RecordOf, ResourceKind } from './records.ts';
-import { ResourceWatch, type ResourceWatchOptions } from './resource-watch.ts';
+import { ResourceWatch, type ResourceWatchOptions, type WatchStats } from './resource-watch.ts';
 
 export const RESOURCE_KINDS: readonly ResourceKind[] = [
   'services',
@@ -117,6 +117,11 @@ export class ClusterWatcher {
 
   get status(): ClusterStatus {
     return this.#status;
+  }
+
+  /** Each resource's watch counters, for metrics. */
+  watchStats(): ReadonlyMap<ResourceKind, WatchStats> {
+    return new Map(this.#watches.map((w) => [w.kind, w.stats]));
   }
 
   /** The last time any of this cluster's watches heard from its API server. */

@@ -44,8 +44,19 @@ export interface ResourceWatchOptions {
   random: () => number;
 }
 
+/** Counts for metrics: watch events by type, and lists after the first by why. */
+export interface WatchStats {
+  readonly events: { ADDED: number; MODIFIED: number; DELETED: number; BOOKMARK: number };
+  /** Relists: `expired` after 410 Gone, `error` after any other failure. */
+  readonly relists: { expired: number; error: number };
+}
+
 export class ResourceWatch<K extends ResourceKind> {
   readonly kind: K;
+  readonly stats: WatchStats = {
+    events: { ADDED: 0, MODIFIED: 0, DELETED: 0, BOOKMARK: 0 },
+    relists: { expired: 0, error: 0 },
+  };
   readonly #client: ApiClient;
   readonly #sink: ResourceSink<K>;
   readonly #opts: ResourceWatchOptions;
@@ -88,12 +99,20 @@ export class ResourceWatch<K extends ResourceKind> {
     const signal = this.#stop.signal;
     let rv: string | undefined;
     let goneStreak = 0;
+    // Why the next list happens, once one has completed.
+    let relist: keyof WatchStats['relists'] = 'error';
+    let listedOnce = false;
     while (!signal.aborted) {
       let session: Awaited<ReturnType<ApiClient['session']>> | undefined;
       let opened = false;
       try {
         session = await this.#client.session();
-        if (rv === undefined) rv = await this.#list(session, path, params, signal);
+        if (rv === undefined) {
+          if (listedOnce) this.stats.relists[relist]++;
+          relist = 'error';
+          rv = await this.#list(session, path, params, signal);
+          listedOnce = true;
+        }
         // The server ends a watch after timeoutSeconds; spread them as client-go does (5–10 min).
         const timeoutSeconds = String(300 + Math.floor(this.#opts.random() * 300));
         await this.#client.watch(
@@ -107,6 +126,7 @@ export class ResourceWatch<K extends ResourceKind> {
           },
           (e) => {
             const next = resourceVersionOf(e.object);
+            this.stats.events[e.type]++;
             if (e.type !== 'BOOKMARK') this.#event(e.type, e.object);
             if (next) rv = next;
             goneStreak = 0;
@@ -119,6 +139,7 @@ export class ResourceWatch<K extends ResourceKind> {
         if (e instanceof GoneError) {
           // History compacted past our resourceVersion: relist. At once the first time.
           rv = undefined;
+          relist = 'expired';
           if (goneStreak++ === 0) continue;
           await this.#pause(this.#backoff.next());
           continue;
