@@ -10,7 +10,9 @@
 #   dig → bind9-dnsutils | dnsutils     kdig → knot-dnsutils
 #   dnsperf → dnsperf                   knotd, knotc → knot
 #   kubectl → kubernetes-client         wrk → wrk
-#   nginx → nginx
+#   nginx → nginx                       chromium → chromium
+#   curl → curl
+#   prometheus, promtool → prometheus
 set -euo pipefail
 
 me=ensure-tools
@@ -24,6 +26,9 @@ packages_for() {
     kubectl) echo "kubernetes-client" ;;
     wrk) echo "wrk" ;;
     nginx) echo "nginx" ;;
+    curl) echo "curl" ;;
+    chromium) echo "chromium" ;;
+    prometheus | promtool) echo "prometheus" ;;
     *) return 1 ;;
   esac
 }
@@ -71,9 +76,21 @@ if command -v flock >/dev/null 2>&1; then flock -w 600 9 || true; fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+# Daemons (prometheus, nginx, knot) are installed to be run by tests on ports of their
+# own, never as services: Debian's would start on the package's default port (prometheus
+# on 9090, fedgate's admin default). Without a policy-rc.d of its own the machine gets
+# one saying "do not start" (exit 101) for the length of the install.
+policy=/usr/sbin/policy-rc.d
 apt_install() {
+  local ours=no status=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# ensure-tools.sh: no service starts while tools install\nexit 101\n' |
+      "${as_root[@]}" tee "$policy" >/dev/null && "${as_root[@]}" chmod 755 "$policy" && ours=yes
+  fi
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-    --no-install-recommends -o DPkg::Lock::Timeout=300 "$@" >>"$log" 2>&1
+    --no-install-recommends -o DPkg::Lock::Timeout=300 "$@" >>"$log" 2>&1 || status=$?
+  if [ "$ours" = yes ]; then "${as_root[@]}" rm -f "$policy"; fi
+  return "$status"
 }
 updated=no
 apt_update() {

@@ -4,9 +4,17 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type Command, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError } from './cli-support.ts';
 import { checkConfig, configSchemaCommand, start } from './commands.ts';
+import { demo } from './demo.ts';
 import { localfedCtl, localfedUp } from './localfed/commands.ts';
 
-const COMMANDS: Command[] = [start, checkConfig, configSchemaCommand, localfedUp, localfedCtl];
+const COMMANDS: Command[] = [
+  start,
+  demo,
+  checkConfig,
+  configSchemaCommand,
+  localfedUp,
+  localfedCtl,
+];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {

@@ -1,9 +1,12 @@
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fedgate, start } from './helpers/cli.ts';
+import { CLI, fedgate, start } from './helpers/cli.ts';
+import { freePort } from './helpers/ports.ts';
+import { requireTool } from './helpers/tools.ts';
 import { waitFor } from './helpers/wait.ts';
 
 describe('fedgate CLI', () => {
@@ -67,18 +70,27 @@ describe('fedgate CLI', () => {
   });
 });
 
-describe('npm start', () => {
+describe('fedgate localfed up', () => {
   let dir: string;
   let run: ReturnType<typeof start>;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'fedgate-start-'));
-    // Exactly the README's command, with a private directory and address block.
-    run = start('npm', ['start', '--', '--dir', dir, '--address-block', '140', '--api-port', '0']);
+    dir = await mkdtemp(join(tmpdir(), 'fedgate-localfed-'));
+    run = start(process.execPath, [
+      CLI,
+      'localfed',
+      'up',
+      '--dir',
+      dir,
+      '--address-block',
+      '140',
+      '--api-port',
+      '0',
+    ]);
     await waitFor(
       () => run.out().includes('Press Ctrl-C to stop.'),
       30_000,
-      'npm start to print its summary',
+      'localfed up to print its summary',
     );
   });
 
@@ -129,12 +141,153 @@ describe('npm start', () => {
       (await fedgate(['localfed', 'ctl', '--dir', dir, 'restore-zone', 'us-east-a'])).code,
     ).toBe(0);
 
-    // As Ctrl-C in a terminal: the whole process group gets SIGINT. npm re-raises it
-    // (no exit code); fedgate underneath stops its clusters and removes its state file.
+    // As Ctrl-C in a terminal: the whole process group gets SIGINT; the federation
+    // stops its clusters and removes its state file.
     process.kill(-run.child.pid!, 'SIGINT');
     await run.exited;
     expect(run.out()).toContain('SIGINT: stopping the local federation');
     expect(existsSync(join(dir, 'localfed.json'))).toBe(false);
     expect((await fedgate(['localfed', 'ctl', '--dir', dir, 'status'])).code).toBe(1);
+  });
+});
+
+describe('npm start (fedgate demo)', () => {
+  let dir: string;
+  let run: ReturnType<typeof start>;
+  let ports: { dns: number; http: number; admin: number };
+
+  /** Runs one of the lines the demo printed, as a user pasting it into a shell. */
+  const paste = (line: string) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile('sh', ['-c', line], { timeout: 15_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+  const printed = (prefix: string) =>
+    run
+      .out()
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l.startsWith(prefix))
+      .map((l) => l.replace(/\s+#.*$/, '').replace(/\s+\(then: .*\)$/, ''));
+
+  beforeAll(async () => {
+    // The printed lines are run as pasted: these must be installed.
+    requireTool('dig', 'the demo test');
+    requireTool('curl', 'the demo test');
+    dir = await mkdtemp(join(tmpdir(), 'fedgate-demo-'));
+    ports = {
+      dns: await freePort({ udp: true }),
+      http: await freePort(),
+      admin: await freePort(),
+    };
+    // Exactly the README's command, with a private directory, address block and ports.
+    run = start('npm', [
+      'start',
+      '--',
+      '--dir',
+      dir,
+      '--address-block',
+      '140',
+      '--api-port',
+      '0',
+      '--dns',
+      `127.0.0.1:${ports.dns}`,
+      '--http',
+      `127.0.0.1:${ports.http}`,
+      '--admin',
+      `127.0.0.1:${ports.admin}`,
+    ]);
+    await waitFor(
+      () => run.out().includes('fedgate demo: ready, 3 federated service(s)'),
+      60_000,
+      'the demo to say it is ready',
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    if (run?.child.pid && run.child.exitCode === null && run.child.signalCode === null) {
+      process.kill(-run.child.pid, 'SIGKILL');
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('prints where DNS, the proxy and the status page are', () => {
+    const out = run.out();
+    expect(out).toContain(`status page  http://127.0.0.1:${ports.admin}/`);
+    expect(out).toContain(`DNS          127.0.0.1:${ports.dns} (UDP and TCP)`);
+    expect(out).toContain(`HTTP proxy   http://127.0.0.1:${ports.http}`);
+    expect(out).toContain('127.3.0.0/16 is in eu-west-a');
+  });
+
+  it('prints dig and curl lines that work as pasted, placing clients by source address', async () => {
+    const digs = printed('dig ');
+    expect(digs).toHaveLength(3);
+    expect(digs.some((l) => l.includes('-b 127.3.0.1'))).toBe(true);
+    expect(digs.some((l) => l.includes('+subnet=127.2.0.0/16'))).toBe(true);
+    // Answers come from the client's zone: fedgate's own (alpha, 127.140.x),
+    // eu-west-a (gamma, 127.142.x), us-east-c (beta, 127.141.x).
+    const expected = ['127.140.', '127.142.', '127.141.'];
+    for (const [i, line] of digs.entries()) {
+      const r = await paste(line);
+      expect(r.code, `${line}: ${r.stderr}`).toBe(0);
+      const addrs = r.stdout.trim().split('\n');
+      expect(addrs.length, line).toBeGreaterThan(0);
+      for (const a of addrs)
+        expect(a, line).toMatch(new RegExp(`^${expected[i]!.replace(/\./g, '\\.')}`));
+    }
+    const curls = printed('curl ').filter((l) => l.includes(`:${ports.http}/`));
+    expect(curls).toHaveLength(2);
+    const zones = [];
+    for (const line of curls) {
+      const r = await paste(line);
+      expect(r.code, `${line}: ${r.stderr}`).toBe(0);
+      zones.push((JSON.parse(r.stdout) as { zone: string }).zone);
+    }
+    expect(zones).toEqual(['us-east-a', 'eu-west-a']);
+    const explain = printed('curl ').find((l) => l.includes('/debug/explain'));
+    expect(explain).toBeDefined();
+  });
+
+  it('moves answers and traffic when the printed fail-zone line runs, and back on restore', async () => {
+    const [failLine] = printed('npm run fedgate -- localfed ctl').filter((l) =>
+      l.includes('fail-zone'),
+    );
+    expect(failLine).toContain(`--dir ${dir}`);
+    const r = await paste(failLine!);
+    expect(r.code, r.stderr).toBe(0);
+    const host = `-H 'Host: web.shop.svc.clusterset.local' http://127.0.0.1:${ports.http}/`;
+    await waitFor(
+      async () => {
+        const got = await paste(`curl -s ${host}`);
+        return got.code === 0 && /"zone":"us-east-[bc]"/.test(got.stdout);
+      },
+      10_000,
+      'traffic to leave the failed zone',
+    );
+    const metrics = await paste(`curl -s http://127.0.0.1:${ports.admin}/metrics`);
+    expect(metrics.stdout).toMatch(
+      /fedgate_failovers_total\{service="shop\/web",from="zone",to="region"\} [1-9]/,
+    );
+    const restore = await paste(failLine!.replace('fail-zone', 'restore-zone'));
+    expect(restore.code, restore.stderr).toBe(0);
+    await waitFor(
+      async () => (await paste(`curl -s ${host}`)).stdout.includes('"zone":"us-east-a"'),
+      15_000,
+      'traffic to return to us-east-a',
+    );
+  });
+
+  it('stops everything on Ctrl-C', async () => {
+    process.kill(-run.child.pid!, 'SIGINT');
+    await run.exited;
+    expect(run.out()).toContain('stopping the demo');
+    expect(existsSync(join(dir, 'localfed.json'))).toBe(false);
+    const dns = await paste(
+      `dig @127.0.0.1 -p ${ports.dns} +time=1 +tries=1 web.shop.svc.clusterset.local`,
+    );
+    // Nothing answers any more: dig gives up (exit 9) without an answer.
+    expect(dns.code).not.toBe(0);
+    expect(dns.stdout).not.toContain('ANSWER SECTION');
   });
 });

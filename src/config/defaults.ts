@@ -9,7 +9,7 @@ export const DEFAULT_CLUSTER_WEIGHT = 1;
 /** Listeners. Unprivileged ports, so fedgate runs without CAP_NET_BIND_SERVICE by default. */
 export const DEFAULT_DNS_LISTEN = '0.0.0.0:5353';
 export const DEFAULT_HTTP_LISTEN = '0.0.0.0:8080';
-export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:9090';
+export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:9464';
 /** TTL of positive DNS answers: short, so failover reaches clients quickly. */
 export const DEFAULT_DNS_TTL_MS = 5_000;
 /** TTL of NXDOMAIN and NODATA answers (the SOA minimum). */

@@ -1,24 +1,20 @@
 // `fedgate localfed up` and `fedgate localfed ctl`.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { basename, join, relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../cli-support.ts';
 import { UsageError } from '../cli-support.ts';
 import { createLogger } from '../observe/log.ts';
-import { ACTIONS, ControlServer, fetchStatus, runAction, STATE_FILE } from './control.ts';
+import { ACTIONS, fetchStatus, runAction, STATE_FILE } from './control.ts';
 import {
   DEFAULT_ADDRESS_BLOCK,
   DEFAULT_API_PORT,
   type FederationDescription,
-  LocalFederation,
 } from './federation.ts';
-import { DEFAULT_SCENARIO_PATH, loadScenario, ScenarioError } from './scenario.ts';
+import { FEDGATE_CONFIG_FILE, launchLocalFederation } from './launch.ts';
 
 export const DEFAULT_LOCALFED_DIR = '.localfed';
-/** The fedgate configuration `localfed up` writes next to the kubeconfigs. */
-export const FEDGATE_CONFIG_FILE = 'fedgate.yaml';
 
-function intOption(
+export function intOption(
   name: string,
   raw: string | undefined,
   fallback: number,
@@ -65,45 +61,15 @@ Options:
       254,
     );
     const apiPort = intOption('api-port', values['api-port'], DEFAULT_API_PORT, 0, 65535);
-    let scenario: Awaited<ReturnType<typeof loadScenario>>;
-    try {
-      scenario = await loadScenario(
-        values.scenario ? resolve(values.scenario) : DEFAULT_SCENARIO_PATH,
-      );
-    } catch (e) {
-      if (e instanceof ScenarioError) throw new UsageError(e.message);
-      throw e;
-    }
-    const dir = resolve(values.dir);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
     const log = createLogger('localfed');
-    let fed: LocalFederation;
-    try {
-      fed = await LocalFederation.start(scenario, {
-        addressBlock,
-        apiPort,
-        onEvent: (m) => log.info(m),
-      });
-    } catch (e) {
-      const msg = (e as Error).message;
-      const hint = /EADDRINUSE/.test(msg)
-        ? ' (another local federation may be running; try --address-block or --api-port 0)'
-        : '';
-      throw new Error(`cannot start the local federation: ${msg}${hint}`);
-    }
-    const kubeconfigs: Record<string, string> = {};
-    for (const c of fed.clusters) kubeconfigs[c.name] = await c.writeKubeconfig(dir);
-    const configFile = resolve(dir, FEDGATE_CONFIG_FILE);
-    await writeFile(
-      configFile,
-      `# fedgate start --config ${configFile}\n${fed.fedgateConfig(
-        Object.fromEntries(Object.entries(kubeconfigs).map(([k, v]) => [k, `./${basename(v)}`])),
-      )}`,
-      { mode: 0o600 },
-    );
-    const control = new ControlServer(fed);
-    await control.start();
-    await control.writeState(dir, kubeconfigs);
+    const launched = await launchLocalFederation({
+      scenario: values.scenario,
+      dir: values.dir,
+      addressBlock,
+      apiPort,
+      log,
+    });
+    const { fed, kubeconfigs, dir } = launched;
     process.stdout.write(summary(fed.describe(), kubeconfigs, dir));
 
     await new Promise<void>((done) => {
@@ -114,9 +80,7 @@ Options:
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
     });
-    await control.stop();
-    await fed.stop();
-    await rm(resolve(dir, STATE_FILE), { force: true });
+    await launched.stop();
     return 0;
   },
 };
@@ -160,7 +124,7 @@ function summary(
   lines.push(`  ${ctl} status`);
   lines.push(`  ${ctl} fail-zone ${first.zones[0]}     (then: restore-zone ${first.zones[0]})`);
   lines.push(
-    `  npm run fedgate -- start --config ${rel(join(dir, FEDGATE_CONFIG_FILE))}   (then: curl http://127.0.0.1:9090/catalog)`,
+    `  npm run fedgate -- start --config ${rel(join(dir, FEDGATE_CONFIG_FILE))}   (then: curl http://127.0.0.1:9464/catalog)`,
   );
   lines.push('', 'Press Ctrl-C to stop.', '');
   return `${lines.join('\n')}\n`;

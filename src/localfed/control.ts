@@ -149,16 +149,20 @@ export class ControlServer {
           return send(400, { error: 'body must be JSON: {"action": "...", "args": [...]}' });
         }
         const args = Array.isArray(body.args) ? body.args.map(String) : [];
-        dispatch(this.#fed, String(body.action), args)
-          .then(async (message) => {
-            if (this.#stateDir) await this.writeState(this.#stateDir, this.#kubeconfigs);
-            send(200, { message });
-          })
+        this.run(String(body.action), args)
+          .then((message) => send(200, { message }))
           .catch((e: unknown) =>
             send(e instanceof ActionError ? 400 : 500, { error: (e as Error).message }),
           );
       });
     });
+  }
+
+  /** Runs an action and keeps the state file current (the demo's page calls this in-process). */
+  async run(name: string, args: readonly string[]): Promise<string> {
+    const message = await dispatch(this.#fed, name, [...args]);
+    if (this.#stateDir) await this.writeState(this.#stateDir, this.#kubeconfigs);
+    return message;
   }
 
   async start(): Promise<string> {

@@ -537,7 +537,7 @@ export class LocalFederation {
    * A fedgate configuration for this federation, as YAML. `kubeconfigs` maps
    * each cluster to its kubeconfig path as the config should write it.
    */
-  fedgateConfig(kubeconfigs: Record<string, string>, adminListen = '127.0.0.1:9090'): string {
+  fedgateConfig(kubeconfigs: Record<string, string>, adminListen = '127.0.0.1:9464'): string {
     const clusters = [...this.#clusters.values()].map((rt) => ({
       name: rt.spec.name,
       kubeconfig: kubeconfigs[rt.spec.name] ?? `${rt.spec.name}.kubeconfig`,

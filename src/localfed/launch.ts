@@ -1,0 +1,95 @@
+// Starting a local federation the way `localfed up` and `fedgate demo` both need it:
+// the simulated clusters, a kubeconfig per cluster in DIR, a fedgate configuration
+// for them in DIR/fedgate.yaml, and the control channel `localfed ctl` talks to.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { UsageError } from '../cli-support.ts';
+import type { Logger } from '../observe/log.ts';
+import { ControlServer, STATE_FILE } from './control.ts';
+import { LocalFederation } from './federation.ts';
+import { DEFAULT_SCENARIO_PATH, loadScenario, ScenarioError } from './scenario.ts';
+
+/** The fedgate configuration written next to the kubeconfigs. */
+export const FEDGATE_CONFIG_FILE = 'fedgate.yaml';
+
+export interface LaunchOptions {
+  /** Scenario YAML; default: the built-in galaxy federation. */
+  readonly scenario?: string | undefined;
+  readonly dir: string;
+  readonly addressBlock: number;
+  readonly apiPort: number;
+  readonly log: Logger;
+  /** Merged over the generated configuration's top level (e.g. listeners, self, localities). */
+  readonly config?: Record<string, unknown>;
+}
+
+export interface LaunchedFederation {
+  readonly fed: LocalFederation;
+  readonly control: ControlServer;
+  readonly dir: string;
+  /** Cluster name → absolute kubeconfig path. */
+  readonly kubeconfigs: Record<string, string>;
+  readonly configFile: string;
+  stop(): Promise<void>;
+}
+
+export async function launchLocalFederation(opts: LaunchOptions): Promise<LaunchedFederation> {
+  let scenario: Awaited<ReturnType<typeof loadScenario>>;
+  try {
+    scenario = await loadScenario(opts.scenario ? resolve(opts.scenario) : DEFAULT_SCENARIO_PATH);
+  } catch (e) {
+    if (e instanceof ScenarioError) throw new UsageError(e.message);
+    throw e;
+  }
+  const dir = resolve(opts.dir);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  let fed: LocalFederation;
+  try {
+    fed = await LocalFederation.start(scenario, {
+      addressBlock: opts.addressBlock,
+      apiPort: opts.apiPort,
+      onEvent: (m) => opts.log.info(m),
+    });
+  } catch (e) {
+    const msg = (e as Error).message;
+    const hint = /EADDRINUSE/.test(msg)
+      ? ' (another local federation may be running; try --address-block or --api-port 0)'
+      : '';
+    throw new Error(`cannot start the local federation: ${msg}${hint}`);
+  }
+  const kubeconfigs: Record<string, string> = {};
+  const control = new ControlServer(fed);
+  try {
+    for (const c of fed.clusters) kubeconfigs[c.name] = await c.writeKubeconfig(dir);
+    const configFile = resolve(dir, FEDGATE_CONFIG_FILE);
+    const generated = parse(
+      fed.fedgateConfig(
+        Object.fromEntries(Object.entries(kubeconfigs).map(([k, v]) => [k, `./${basename(v)}`])),
+      ),
+    ) as Record<string, unknown>;
+    await writeFile(
+      configFile,
+      `# fedgate start --config ${configFile}\n${stringify({ ...generated, ...opts.config })}`,
+      { mode: 0o600 },
+    );
+    await control.start();
+    await control.writeState(dir, kubeconfigs);
+    return {
+      fed,
+      control,
+      dir,
+      kubeconfigs,
+      configFile,
+      async stop() {
+        await control.stop();
+        await fed.stop();
+        await rm(resolve(dir, STATE_FILE), { force: true });
+      },
+    };
+  } catch (e) {
+    await control.stop().catch(() => {});
+    await fed.stop();
+    throw e;
+  }
+}
