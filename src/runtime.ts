@@ -9,7 +9,7 @@ import { DnsServer } from './dns/server.ts';
 import { FedgateError } from './errors.ts';
 import { type AdminControls, type AdminServer, startAdmin } from './observe/admin.ts';
 import { EventJournal } from './observe/events.ts';
-import type { Logger } from './observe/log.ts';
+import { type Logger, withAccessLog } from './observe/log.ts';
 import { Metrics } from './observe/metrics.ts';
 import { ProxyServer } from './proxy/server.ts';
 
@@ -120,7 +120,7 @@ export class Fedgate {
       health: discovery.health,
       router: discovery.router,
       log,
-      observer: metrics,
+      observer: config.http.accessLog ? withAccessLog(metrics, log) : metrics,
     }).catch((e: unknown) => fail(e, 'http.listen'));
     const fedgate = new Fedgate({
       config,

@@ -245,6 +245,8 @@ describe('npm start (fedgate demo)', () => {
       zones.push((JSON.parse(r.stdout) as { zone: string }).zone);
     }
     expect(zones).toEqual(['us-east-a', 'eu-west-a']);
+    // No access log unless switched on: requests leave no log lines.
+    expect(run.out()).not.toContain('"log":"access"');
     const explain = printed('curl ').find((l) => l.includes('/debug/explain'));
     expect(explain).toBeDefined();
   });

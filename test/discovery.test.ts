@@ -724,6 +724,11 @@ describe('a watch resumed past a compaction', () => {
     // A 410 is routine: the cluster never went stale, nothing was logged as failing.
     for (const x of rec.snapshots) expect(x.clusters.get('alpha')!.state).toBe('synced');
     expect(env.log.atLeast(WARN)).toEqual([]);
+    // The metrics' counters saw it the same way: relists for expiry, none for errors.
+    const stats = [...d.watchers[0]!.watchStats().values()];
+    expect(stats.reduce((n, s) => n + s.relists.expired, 0)).toBeGreaterThanOrEqual(4);
+    expect(stats.reduce((n, s) => n + s.relists.error, 0)).toBe(0);
+    expect(d.watchers[0]!.watchStats().get('endpointslices')!.events.MODIFIED).toBeGreaterThan(0);
   });
 });
 

@@ -66,6 +66,8 @@ export const DEFAULT_HTTP_UPSTREAM_IDLE_TIMEOUT_MS = 4_000;
 export const DEFAULT_DRAIN_TIMEOUT_MS = 25_000;
 /** Whose locality picks the plan: the proxy's own (`self`) or the client's, by address. */
 export const DEFAULT_HTTP_LOCALITY = 'self';
+/** No per-request log lines unless asked: metrics count requests. */
+export const DEFAULT_HTTP_ACCESS_LOG = false;
 
 /** Envoy's locality overprovisioning factor: a tier keeps min(1, healthy × 1.4) of its traffic. */
 export const DEFAULT_OVERPROVISIONING = 1.4;

@@ -231,6 +231,9 @@ export const configSchema = z.strictObject({
       locality: z.enum(['self', 'client']).default(D.DEFAULT_HTTP_LOCALITY).meta({
         description: "Route from fedgate's own locality (self) or the client's (by address)",
       }),
+      accessLog: z.boolean().default(D.DEFAULT_HTTP_ACCESS_LOG).meta({
+        description: 'Log one line per proxied request (info level)',
+      }),
       retries: z
         .strictObject({
           attempts: z.number().int().min(0).max(5).default(D.DEFAULT_HTTP_RETRIES),

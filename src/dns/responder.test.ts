@@ -128,3 +128,34 @@ describe('Responder', () => {
     expect(near).toBe(70);
   });
 });
+
+describe('Responder stats', () => {
+  it('counts answers by qtype, name scheme and rcode, and the tier of each answer served', () => {
+    const { responder, health } = setup(world());
+    ask(responder, WEB);
+    ask(responder, WEB, 28);
+    ask(responder, 'web.shop.galaxy.svc.example.test');
+    ask(responder, 'web.shop.galaxy.svc.us-west.example.test');
+    ask(responder, 'nope.shop.svc.clusterset.local');
+    ask(responder, 'example.org');
+    ask(responder, 'clusterset.local', 6);
+    expect(Object.fromEntries(responder.stats.kinds)).toEqual({
+      'A|mcs|NOERROR': 1,
+      'AAAA|mcs|NOERROR': 1,
+      'A|federation|NOERROR': 1,
+      'A|regional|NOERROR': 1,
+      'A|mcs|NXDOMAIN': 1,
+      'A|outside|REFUSED': 1,
+      'SOA|clusterset-zone|NOERROR': 1,
+    });
+    // Each answer's own tier: the zone, then the region-scoped name's tier.
+    expect(responder.stats.tiers.zone).toBe(2);
+    // With half of us-east-a failing, 3 of 10 variants spill to the next tier.
+    health.setCheck('shop/web', 'alpha/10.1.0.0', 'unhealthy', 'HTTP 503');
+    responder.invalidate();
+    const before = { ...responder.stats.tiers };
+    for (let i = 0; i < 100; i++) ask(responder, WEB);
+    const zone = (responder.stats.tiers.zone ?? 0) - (before.zone ?? 0);
+    expect(zone).toBe(70);
+  });
+});

@@ -22,6 +22,12 @@ export interface ProxiedRequest {
   readonly tier: string;
   readonly status: number;
   readonly seconds: number;
+  /** For the access log only; never labels. */
+  readonly method?: string;
+  readonly target?: string;
+  readonly client?: string;
+  readonly tries?: number;
+  readonly endpoint?: string;
 }
 
 /** What the proxy reports, one call per finished request or retry. */

@@ -621,6 +621,11 @@ class Exchange {
       tier: (target && tierScopeOf(this.plan, target.id)) ?? '',
       status,
       seconds: (performance.now() - this.started) / 1000,
+      method: this.req.method ?? '',
+      target: this.req.url ?? '',
+      client: this.req.socket.remoteAddress ?? '',
+      tries: this.tries,
+      endpoint: target?.address ?? '',
     });
   }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Snapshot } from '../catalog/model.ts';
 import { HealthStore } from '../health/store.ts';
-import { Router, type RouterOptions } from './router.ts';
+import { primaryTier, Router, type RouterOptions, type TierShift, tierScopeOf } from './router.ts';
 import { endpoints, service } from './service-fixture.ts';
 
 const OPTS: RouterOptions = {
@@ -70,6 +70,44 @@ describe('Router', () => {
     expect(router.plan(api, EAST_A)).toBe(apiA);
     router.plan(web2, EAST_A);
     expect(router.builds).toBe(6);
+  });
+
+  it("reports when a locality's traffic moves to another tier, once, and when it comes back", () => {
+    const health = new HealthStore();
+    const shifts: TierShift[] = [];
+    const router = new Router(OPTS, health, (s) => shifts.push(s));
+    const web = world('shop/web');
+    expect(primaryTier(router.plan(web, EAST_A))).toEqual({ tier: 'zone', clusters: ['alpha'] });
+    for (const i of [0, 1, 2, 3]) health.setCheck('shop/web', `alpha/10.1.0.${i}`, 'unhealthy');
+    router.plan(web, EAST_A);
+    router.plan(web, EAST_A);
+    // The DNS variants of a service are derived views of the same traffic: not counted twice.
+    router.plan(web, EAST_A, 'ingress');
+    expect(shifts).toEqual([
+      {
+        service: 'shop/web',
+        locality: EAST_A,
+        from: 'zone',
+        to: 'region',
+        fromClusters: ['alpha'],
+        toClusters: ['alpha'],
+      },
+    ]);
+    // Another locality was never planned before the change: nothing moved for it.
+    router.plan(web, WEST);
+    expect(shifts).toHaveLength(1);
+    for (const i of [0, 1, 2, 3]) health.setCheck('shop/web', `alpha/10.1.0.${i}`, 'healthy');
+    router.plan(web, EAST_A);
+    expect(shifts.map((s) => `${s.from}→${s.to}`)).toEqual(['zone→region', 'region→zone']);
+  });
+
+  it('knows the tier of each target of a plan', () => {
+    const router = new Router(OPTS, new HealthStore());
+    const plan = router.plan(world('shop/web'), EAST_A);
+    expect(tierScopeOf(plan, 'alpha/10.1.0.0')).toBe('zone');
+    expect(tierScopeOf(plan, 'alpha/10.2.0.0')).toBe('region');
+    expect(tierScopeOf(plan, 'gamma/10.3.0.0')).toBe('other');
+    expect(tierScopeOf(plan, 'nowhere/1.2.3.4')).toBeUndefined();
   });
 
   it('explains which tier serves, why others are skipped or unused, and every exclusion', () => {
