@@ -56,11 +56,12 @@ export const start: Command = {
 Watches every member cluster in FILE, keeps the merged catalog of federated
 services, health-checks their endpoints, answers DNS for the federation's zones
 on dns.listen (UDP and TCP), proxies HTTP for them on http.listen (and
-http.tls.listen: HTTP/2 and HTTP/1.1 over TLS), and serves the admin endpoints (/healthz, /readyz,
-/catalog, /metrics) on admin.listen. Ready once every cluster has synced once, or after
-watch.startupTimeout (then the missing clusters are reported). Runs until
-SIGINT or SIGTERM; then stops accepting, gives requests in flight
-http.drainTimeout to finish, and exits 0.`,
+http.tls.listen: HTTP/2 and HTTP/1.1 over TLS), and serves admin.listen: the
+status page at /, /metrics, /healthz, /readyz, /catalog and /debug/... Ready
+once every cluster has synced once, or after watch.startupTimeout (then the
+missing clusters are reported). Runs until SIGINT or SIGTERM; then /readyz
+turns false, listeners stop accepting, requests in flight get
+http.drainTimeout to finish, and it exits 0.`,
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
@@ -74,7 +75,7 @@ http.drainTimeout to finish, and exits 0.`,
     const at = fedgate.addresses();
     const proxyAt = [...at.http, ...at.https];
     process.stdout.write(
-      `fedgate: watching ${config.clusters.length} member cluster(s); DNS ${at.dns.join(', ')} (UDP and TCP); HTTP ${proxyAt.join(', ') || 'none'}; admin ${at.admin} (/readyz, /catalog, /metrics)\n`,
+      `fedgate: watching ${config.clusters.length} member cluster(s); DNS ${at.dns.join(', ')} (UDP and TCP); HTTP ${proxyAt.join(', ') || 'none'}; admin ${at.admin} (status page, /metrics, /readyz, /debug)\n`,
     );
     let stopping = false;
     fedgate.whenReady().then((r) => {
