@@ -186,16 +186,28 @@ export class Fedgate {
   }
 
   /**
-   * Drain, then stop: /readyz turns false, the proxy stops accepting and gives
-   * requests in flight http.drainTimeout, then everything closes.
+   * Drain, then stop: /readyz turns false, the proxy and DNS over TCP stop
+   * accepting, requests and TCP queries in flight get http.drainTimeout, UDP
+   * answers until the end; then everything closes.
    */
   async stop(): Promise<void> {
     this.#stopped.abort();
     this.#draining = true;
     this.log.info({ graceMs: this.config.http.drainTimeout }, 'draining: no new connections');
-    const { cut } = await this.proxy.drain();
-    if (cut > 0)
-      this.log.warn({ cut }, 'connections still busy at the end of the grace period were cut');
+    const [proxy, dns] = await Promise.all([
+      this.proxy.drain(),
+      this.dns.drain(this.config.http.drainTimeout),
+    ]);
+    if (proxy.cut > 0)
+      this.log.warn(
+        { cut: proxy.cut },
+        'HTTP connections still busy at the end of the grace period were cut',
+      );
+    if (dns.cut > 0)
+      this.log.warn(
+        { cut: dns.cut },
+        'DNS TCP connections still mid-query at the end of the grace period were cut',
+      );
     this.log.info('stopping');
     await this.dns.stop();
     await this.admin.close();

@@ -204,3 +204,71 @@ describe('DnsServer protocol', () => {
     for (const s of held) s.destroy();
   });
 });
+
+describe('DnsServer drain', () => {
+  it('finishes the TCP queries it holds, closes idle connections, refuses new ones and keeps UDP', async () => {
+    const health = new HealthStore();
+    const router = new Router(
+      { ...config.routing, localities: config.localities, self: config.self },
+      health,
+    );
+    const dns = await DnsServer.start({
+      config: { ...config, dns: { ...config.dns, listen: [{ host: '127.0.0.1', port: 0 }] } },
+      catalog: { current: () => snapshot, subscribe: () => () => {} },
+      health,
+      router,
+      log: pino({ level: 'silent' }),
+    });
+    const port = dns.addresses().tcp[0]!.port;
+    try {
+      const open = (): Promise<Socket> =>
+        new Promise((resolve, reject) => {
+          const s = connect(port, '127.0.0.1', () => resolve(s));
+          s.on('error', reject);
+        });
+      const ended = (s: Socket) => new Promise<void>((r) => s.once('end', () => r()));
+      const idle = await open();
+      const busy = await open();
+      let got = Buffer.alloc(0);
+      busy.on('data', (c: Buffer) => {
+        got = Buffer.concat([got, c]);
+      });
+      const m = query('web.shop.svc.clusterset.local', 1);
+      const framed = Buffer.concat([Buffer.from([m.length >> 8, m.length & 255]), m]);
+      // Half a query is in when the drain starts.
+      busy.write(framed.subarray(0, 10));
+      await sleep(50);
+      const idleEnded = ended(idle);
+      const busyEnded = ended(busy);
+      const draining = dns.drain(5000);
+      await idleEnded;
+      // New connections are refused now.
+      await expect(open()).rejects.toThrow(/ECONNREFUSED/);
+      // UDP still answers while TCP drains.
+      const udpReply = await new Promise<Buffer>((resolve) => {
+        const u = createSocket('udp4');
+        u.on('message', (r) => {
+          u.close();
+          resolve(r);
+        });
+        u.send(
+          query('web.shop.svc.clusterset.local', 1),
+          dns.addresses().udp[0]!.port,
+          '127.0.0.1',
+        );
+      });
+      expect(udpReply[3]! & 0x0f).toBe(0);
+      expect(busy.destroyed).toBe(false);
+      busy.write(framed.subarray(10));
+      await busyEnded;
+      // The held query got its whole answer before the server closed.
+      expect(got.length).toBe(2 + got.readUInt16BE(0));
+      expect(got.readUInt16BE(2 + 6)).toBe(3);
+      busy.end();
+      idle.end();
+      expect(await draining).toEqual({ cut: 0 });
+    } finally {
+      await dns.stop();
+    }
+  });
+});

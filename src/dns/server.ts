@@ -44,6 +44,9 @@ export class DnsServer {
   readonly #udp: UdpSocket[] = [];
   readonly #tcp: TcpServer[] = [];
   readonly #connections = new Set<Socket>();
+  /** Connections holding part of a query: drain lets them finish it. */
+  readonly #partial = new Set<Socket>();
+  #draining = false;
   readonly #unsubscribe: (() => void)[] = [];
   readonly #log: Logger;
 
@@ -131,8 +134,10 @@ export class DnsServer {
     conn.setTimeout(idleMs, () => conn.destroy());
     conn.on('close', () => this.#connections.delete(conn));
     conn.on('error', () => conn.destroy());
+    conn.on('close', () => this.#partial.delete(conn));
     let pending: Buffer = Buffer.alloc(0);
     conn.on('data', (chunk: Buffer) => {
+      if (conn.writableEnded) return;
       pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
       while (pending.length >= 2) {
         const len = pending.readUInt16BE(0);
@@ -153,7 +158,31 @@ export class DnsServer {
           conn.write(framed);
         }
       }
+      if (pending.length > 0) this.#partial.add(conn);
+      else this.#partial.delete(conn);
+      // Draining: every whole query got its answer; close once nothing is half-read.
+      if (this.#draining && pending.length === 0) conn.end();
     });
+  }
+
+  /**
+   * Stops taking TCP connections and closes the open ones as soon as each has
+   * answered the queries it holds; UDP keeps answering until stop(). After
+   * `graceMs`, connections still mid-query are cut. Resolves with how many were.
+   */
+  async drain(graceMs: number): Promise<{ cut: number }> {
+    this.#draining = true;
+    const closed = this.#tcp.map((s) => new Promise<void>((r) => s.close(() => r())));
+    for (const c of this.#connections) if (!this.#partial.has(c)) c.end();
+    const deadline = Date.now() + graceMs;
+    // Ended connections close when their answers are flushed and the client hangs up.
+    while (this.#connections.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now()))));
+    }
+    const cut = this.#partial.size;
+    for (const c of this.#connections) c.destroy();
+    await Promise.all(closed);
+    return { cut };
   }
 
   async stop(): Promise<void> {
@@ -161,7 +190,7 @@ export class DnsServer {
     for (const c of this.#connections) c.destroy();
     await Promise.all([
       ...this.#udp.map((s) => new Promise<void>((r) => s.close(() => r()))),
-      ...this.#tcp.map((s) => new Promise<void>((r) => s.close(() => r()))),
+      ...this.#tcp.map((s) => new Promise<void>((r) => (s.listening ? s.close(() => r()) : r()))),
     ]);
   }
 }
