@@ -107,6 +107,14 @@ export class Metrics implements ProxyObserver {
     const now = sources.now ?? Date.now;
     const { catalog, watchers, health } = sources.discovery;
     collectDefaultMetrics({ register: registry });
+    // Gauges named like counters (prometheus/client_js#283) that promtool rejects; the
+    // per-type nodejs_active_{handles,requests,resources} gauges say the same.
+    for (const name of [
+      'nodejs_active_handles_total',
+      'nodejs_active_requests_total',
+      'nodejs_active_resources_total',
+    ])
+      registry.removeSingleMetric(name);
 
     // ---- HTTP proxy
     this.#requests = new Counter({
