@@ -78,8 +78,8 @@ trap 'rm -f "$log"' EXIT
 
 # Daemons (prometheus, nginx, knot) are installed to be run by tests on ports of their
 # own, never as services: Debian's would start on the package's default port (prometheus
-# on 9090, fedgate's admin default). Without a policy-rc.d of its own the machine gets
-# one saying "do not start" (exit 101) for the length of the install.
+# on 9090, nginx on 80) and stay running. Without a policy-rc.d of its own the machine
+# gets one saying "do not start" (exit 101) for the length of the install.
 policy=/usr/sbin/policy-rc.d
 apt_install() {
   local ours=no status=0

@@ -11,6 +11,7 @@ import { ACTIONS } from './localfed/control.ts';
 import { DEFAULT_ADDRESS_BLOCK, DEFAULT_API_PORT } from './localfed/federation.ts';
 import { type LaunchedFederation, launchLocalFederation } from './localfed/launch.ts';
 import type { AdminControls } from './observe/admin.ts';
+import { EventJournal } from './observe/events.ts';
 import { createLogger, type Logger } from './observe/log.ts';
 import { Fedgate } from './runtime.ts';
 
@@ -72,6 +73,8 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       admin: { listen: listenText(opts.admin ?? DEMO_ADMIN) },
     },
   });
+  // The page's buttons may be pressed before Fedgate.start returns: they record here.
+  const journal = new EventJournal();
   let fedgate: Fedgate;
   try {
     let config: ReturnType<typeof loadConfig>;
@@ -86,7 +89,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       actions: ACTIONS.map(({ name, args, help }) => ({ name, args, help })),
       run: async (name, args) => {
         const message = await local.control.run(name, args);
-        fedgate.journal.record({
+        journal.record({
           kind: 'action',
           message: `demo: ${[name, ...args].join(' ')}: ${message}`,
           detail: { action: name, args: args.join(' ') },
@@ -95,7 +98,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       },
       status: () => local.fed.describe(),
     };
-    fedgate = await Fedgate.start(config, opts.log, { controls });
+    fedgate = await Fedgate.start(config, opts.log, { controls, journal });
   } catch (e) {
     await local.stop();
     throw e;

@@ -70,7 +70,7 @@ export class Fedgate {
    * whatever had started is stopped first.
    */
   static async start(config: Config, log: Logger, opts: RuntimeOptions = {}): Promise<Fedgate> {
-    const journal = new EventJournal(opts.now ? { now: opts.now } : {});
+    const journal = opts.journal ?? new EventJournal(opts.now ? { now: opts.now } : {});
     let discovery: Discovery;
     try {
       discovery = Discovery.start(config, log, { ...opts, journal });
@@ -98,6 +98,7 @@ export class Fedgate {
       journal,
       metrics,
       config,
+      watchers: discovery.watchers,
       readiness: () => holder.fedgate?.readiness() ?? { ready: false, reason: 'starting' },
       ...(opts.controls ? { controls: opts.controls } : {}),
       ...(opts.now ? { now: opts.now } : {}),

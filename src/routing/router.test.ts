@@ -97,6 +97,10 @@ describe('Router', () => {
     router.plan(web, WEST);
     expect(shifts).toHaveLength(1);
     for (const i of [0, 1, 2, 3]) health.setCheck('shop/web', `alpha/10.1.0.${i}`, 'healthy');
+    // Looking is not traffic: explain sees the new plan but notes nothing ...
+    expect(router.explain(web, EAST_A, 0).tiers[0]!.verdict).toBe('serves');
+    expect(shifts).toHaveLength(1);
+    // ... and the next client routed is what counts the move back.
     router.plan(web, EAST_A);
     expect(shifts.map((s) => `${s.from}→${s.to}`)).toEqual(['zone→region', 'region→zone']);
   });

@@ -51,6 +51,8 @@ interface CacheEntry {
   readonly service: FederatedService;
   readonly healthVersion: number;
   readonly plans: Map<string, Plan>;
+  /** Locality keys whose plan traffic has used: where a tier shift is noted. */
+  readonly used: Set<string>;
 }
 
 export type LocalitySource = 'table' | 'self' | 'none' | 'given';
@@ -63,8 +65,8 @@ export interface ClientLocality {
 }
 
 export class Router {
-  readonly table: LocalityTable;
-  readonly #opts: RouterOptions;
+  #table: LocalityTable;
+  #opts: RouterOptions;
   readonly #health: HealthView;
   readonly #cache = new Map<string, CacheEntry>();
   /** The primary tier last planned, by service key and locality key: what a shift is measured from. */
@@ -76,7 +78,23 @@ export class Router {
     this.#opts = opts;
     this.#health = health;
     this.#onShift = onShift;
-    this.table = new LocalityTable(opts.localities);
+    this.#table = new LocalityTable(opts.localities);
+  }
+
+  get table(): LocalityTable {
+    return this.#table;
+  }
+
+  /**
+   * New options (a configuration reload): every cached plan is dropped, and so is
+   * the memory of primary tiers, so the move a new option causes is not told as a
+   * failover.
+   */
+  reconfigure(opts: RouterOptions): void {
+    this.#opts = opts;
+    this.#table = new LocalityTable(opts.localities);
+    this.#cache.clear();
+    this.#primaries.clear();
   }
 
   /** Plans built so far (cache misses): lets tests and metrics see the cache work. */
@@ -86,7 +104,7 @@ export class Router {
 
   /** Where a client is: by the CIDR table, else this replica's locality, else nowhere. */
   locate(address: string): ClientLocality {
-    const hit = this.table.match(address);
+    const hit = this.#table.match(address);
     if (hit) return { locality: hit.locality, source: 'table', prefixLength: hit.length };
     const self = this.#opts.self;
     if (self && (self.region !== undefined || self.zone !== undefined)) {
@@ -98,13 +116,19 @@ export class Router {
   /**
    * `variant` names a derived view of the service with its own cache entry (DNS
    * plans over ingress or edge addresses); health is still read by the service key.
+   * `traffic` false: asked by someone looking (explain), so no failover is noted.
    */
-  plan(service: FederatedService, locality: Locality | undefined, variant = ''): Plan {
+  plan(
+    service: FederatedService,
+    locality: Locality | undefined,
+    variant = '',
+    traffic = true,
+  ): Plan {
     const healthVersion = this.#health.serviceVersion(service.key);
     const cacheKey = variant === '' ? service.key : `${variant} ${service.key}`;
     let entry = this.#cache.get(cacheKey);
     if (!entry || entry.service !== service || entry.healthVersion !== healthVersion) {
-      entry = { service, healthVersion, plans: new Map() };
+      entry = { service, healthVersion, plans: new Map(), used: new Set() };
       this.#cache.set(cacheKey, entry);
     }
     const key = localityKey(locality);
@@ -113,13 +137,17 @@ export class Router {
       plan = buildPlan(service, locality, this.#health, this.#opts);
       this.#builds++;
       entry.plans.set(key, plan);
-      if (variant === '') this.#noteShift(plan, key);
+    }
+    if (traffic && variant === '' && !entry.used.has(key)) {
+      entry.used.add(key);
+      this.#noteShift(plan, key);
     }
     return plan;
   }
 
   // Plans are built when asked for, so a shift is seen when the first client after
-  // the change asks, which is when traffic actually moves.
+  // the change is routed, which is when traffic actually moves; explain and the
+  // status page only look, and a locality no client comes from never fails over.
   #noteShift(plan: Plan, localityKey: string): void {
     let byLocality = this.#primaries.get(plan.service);
     if (!byLocality) {
@@ -153,7 +181,7 @@ export class Router {
       typeof client === 'string'
         ? { ...this.locate(client), address: client }
         : { locality: client, source: 'given' };
-    return explain(this.plan(service, where.locality), where, this.#opts, now);
+    return explain(this.plan(service, where.locality, '', false), where, this.#opts, now);
   }
 
   /** Drop cached plans of services the snapshot no longer has. */

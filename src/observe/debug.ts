@@ -1,0 +1,357 @@
+// The admin listener's /debug views as plain JSON: clusters with their sync state
+// and watch counters, services with endpoints by zone and health, and routing
+// explained. Built on request from the latest snapshot; nothing here is cached
+// except the host table, which rebuilds itself per snapshot as the proxy's does.
+import { isIP } from 'node:net';
+import type { Endpoint, FederatedService, Snapshot } from '../catalog/model.ts';
+import type { Config } from '../config/schema.ts';
+import { federationName } from '../dns/names.ts';
+import type { HealthStore } from '../health/store.ts';
+import { HostTable, normalizeHost } from '../proxy/hosts.ts';
+import type { Explanation } from '../routing/explain.ts';
+import { parseLbPolicy } from '../routing/policy.ts';
+import type { Router } from '../routing/router.ts';
+import { type EndpointHealth, endpointId, type Locality } from '../routing/types.ts';
+import type { ResourceKind } from '../watch/records.ts';
+import type { WatchStats } from '../watch/resource-watch.ts';
+
+/** What /debug/clusters reads of a ClusterWatcher. */
+export interface WatchSource {
+  readonly name: string;
+  watchStats(): ReadonlyMap<ResourceKind, WatchStats>;
+  readonly lastContactAt?: number | undefined;
+}
+
+/** What the /debug builders read: a subset of AdminContext. */
+export interface DebugSources {
+  readonly config: Config;
+  readonly router: Router;
+  readonly health: { readonly store: HealthStore };
+  readonly watchers?: readonly WatchSource[] | undefined;
+}
+
+export const ENDPOINT_STATES = [
+  'ready',
+  'not-ready',
+  'terminating',
+  'ejected',
+  'check-failing',
+] as const;
+export type EndpointState = (typeof ENDPOINT_STATES)[number];
+export type StateCounts = Record<EndpointState, number>;
+
+const iso = (ms: number | undefined): string | null =>
+  ms === undefined ? null : new Date(ms).toISOString();
+
+/** The same classification as the fedgate_endpoints gauge. */
+export function endpointState(e: Endpoint, h: EndpointHealth | undefined): EndpointState {
+  const c = e.conditions;
+  if (c.terminating) return 'terminating';
+  if (!c.ready) return 'not-ready';
+  if (h?.ejectedUntil !== undefined) return 'ejected';
+  if (h?.check === 'unhealthy') return 'check-failing';
+  return 'ready';
+}
+
+function zeroCounts(): StateCounts {
+  return { ready: 0, 'not-ready': 0, terminating: 0, ejected: 0, 'check-failing': 0 };
+}
+
+/** The same rules the proxy builds its table with (src/proxy/server.ts). */
+export function hostTableFor(config: Config): HostTable {
+  return new HostTable({
+    clusterset: config.federation.clustersetZone,
+    domain: config.federation.domain,
+    federation: config.federation.name,
+    aliases: config.http.aliases,
+  });
+}
+
+const selfOf = (config: Config): Locality => config.self;
+
+// ---- /debug/clusters ------------------------------------------------------------
+
+export function clustersJson(src: DebugSources, snapshot: Snapshot, now: number): unknown {
+  const watchers = new Map((src.watchers ?? []).map((w) => [w.name, w]));
+  return {
+    now: iso(now),
+    catalogVersion: snapshot.version,
+    federation: { name: src.config.federation.name, domain: src.config.federation.domain },
+    self: selfOf(src.config),
+    clusters: src.config.clusters.map((c) => {
+      const s = snapshot.clusters.get(c.name);
+      const w = watchers.get(c.name);
+      return {
+        name: c.name,
+        region: c.region ?? null,
+        weight: c.weight,
+        state: s?.state ?? 'syncing',
+        syncedOnce: s?.syncedOnce ?? false,
+        lastSyncAt: iso(s?.lastSyncAt),
+        secondsSinceSync:
+          s?.lastSyncAt === undefined
+            ? null
+            : Math.max(0, Math.round((now - s.lastSyncAt) / 100) / 10),
+        error: s?.error ? { code: s.error.code, message: s.error.message } : null,
+        exportMode: s?.exportMode ?? 'unknown',
+        lastContactAt: iso(w?.lastContactAt),
+        // null: this admin listener was given no watchers (tests, or an older runtime).
+        watches: w ? Object.fromEntries(w.watchStats()) : null,
+      };
+    }),
+  };
+}
+
+// ---- /debug/services ------------------------------------------------------------
+
+function pickerOf(svc: FederatedService, config: Config) {
+  const configured = config.routing.services[svc.key];
+  if (configured?.picker !== undefined || configured?.hashOn !== undefined) {
+    const picker = configured.picker ?? config.routing.picker;
+    const hashOn = configured.hashOn ?? config.routing.hashOn;
+    return { policy: hashOn ? `${picker}:${hashOn}` : picker, source: 'config', problem: null };
+  }
+  let problem: string | null = null;
+  if (svc.lbPolicy !== undefined) {
+    try {
+      parseLbPolicy(svc.lbPolicy);
+      return { policy: svc.lbPolicy.trim(), source: 'annotation', problem };
+    } catch (e) {
+      // The proxy ignores it the same way (and logs it once).
+      problem = `fedgate.io/lb-policy ignored: ${(e as Error).message}`;
+    }
+  }
+  const { picker, hashOn } = config.routing;
+  return { policy: hashOn ? `${picker}:${hashOn}` : picker, source: 'default', problem };
+}
+
+/** Endpoint counts by state, per cluster and zone, in catalog order. */
+function endpointCounts(svc: FederatedService, store: HealthStore) {
+  const verdicts = store.endpoints(svc.key);
+  const total = zeroCounts();
+  const clusters = svc.clusters.map((m) => {
+    const zones = new Map<string, { zone: string | null; region: string | null } & StateCounts>();
+    for (const e of m.endpoints) {
+      const state = endpointState(e, verdicts?.get(endpointId(m.cluster, e.addresses[0] ?? '')));
+      const key = `${e.locality.region ?? ''}/${e.locality.zone ?? ''}`;
+      let z = zones.get(key);
+      if (!z) {
+        z = { zone: e.locality.zone ?? null, region: e.locality.region ?? null, ...zeroCounts() };
+        zones.set(key, z);
+      }
+      z[state]++;
+      total[state]++;
+    }
+    const sorted = [...zones.values()].sort((a, b) =>
+      `${a.region}/${a.zone}`.localeCompare(`${b.region}/${b.zone}`),
+    );
+    return { cluster: m.cluster, sync: m.sync.state, zones: sorted };
+  });
+  return { total, clusters };
+}
+
+/** An explanation's tiers without the per-endpoint detail: what a list shows. */
+function planSummary(x: Explanation) {
+  return {
+    summary: x.summary,
+    client: x.client,
+    panic: x.panic,
+    servingFallback: x.servingFallback,
+    healthyFraction: x.healthyFraction,
+    normalizedHealth: x.normalizedHealth,
+    tiers: x.tiers,
+    excluded: x.excluded.length,
+  };
+}
+
+function serviceHead(
+  svc: FederatedService,
+  src: DebugSources,
+  snapshot: Snapshot,
+  names: string[],
+) {
+  return {
+    key: svc.key,
+    namespace: svc.namespace,
+    name: svc.name,
+    type: svc.type,
+    sessionAffinity: svc.sessionAffinity,
+    ports: svc.ports,
+    hosts: svc.hosts,
+    names,
+    lbPolicy: svc.lbPolicy ?? null,
+    picker: pickerOf(svc, src.config),
+    dnsMode: svc.dnsMode ?? null,
+    addressing: svc.dnsMode ?? src.config.dns.addressing,
+    conflicts: svc.conflicts,
+    clusters: svc.clusters.map((m) => m.cluster),
+    catalogVersion: snapshot.version,
+  };
+}
+
+export function servicesJson(
+  src: DebugSources,
+  hosts: HostTable,
+  snapshot: Snapshot,
+  now: number,
+): unknown {
+  const self = selfOf(src.config);
+  const services = [...snapshot.services.values()].sort((a, b) => a.key.localeCompare(b.key));
+  return {
+    now: iso(now),
+    catalogVersion: snapshot.version,
+    self,
+    services: services.map((svc) => ({
+      ...serviceHead(svc, src, snapshot, hosts.hostsOf(snapshot, svc.key)),
+      endpoints: endpointCounts(svc, src.health.store),
+      plan: planSummary(src.router.explain(svc, self, now)),
+    })),
+  };
+}
+
+// ---- /debug/services/<ns>/<name> ----------------------------------------------------
+
+export function serviceJson(
+  src: DebugSources,
+  hosts: HostTable,
+  snapshot: Snapshot,
+  key: string,
+  now: number,
+): unknown | undefined {
+  const svc = snapshot.services.get(key);
+  if (!svc) return undefined;
+  const store = src.health.store;
+  const self = selfOf(src.config);
+  return {
+    ...serviceHead(svc, src, snapshot, hosts.hostsOf(snapshot, svc.key)),
+    endpoints: endpointCounts(svc, store),
+    members: svc.clusters.map((m) => ({
+      cluster: m.cluster,
+      weight: m.weight,
+      exportedAt: iso(m.exportedAt),
+      sync: m.sync.state,
+      ingress: m.ingress,
+      endpoints: m.endpoints.map((e) => {
+        const id = endpointId(m.cluster, e.addresses[0] ?? '');
+        // Every verdict, passing ones too (the routing view keeps only those that matter).
+        const h = store.endpoint(svc.key, id);
+        return {
+          id,
+          address: e.addresses[0] ?? null,
+          addresses: e.addresses,
+          addressType: e.addressType,
+          region: e.locality.region ?? null,
+          zone: e.locality.zone ?? null,
+          subzone: e.locality.subzone ?? null,
+          node: e.nodeName ?? null,
+          hostname: e.hostname ?? null,
+          ports: e.ports,
+          conditions: e.conditions,
+          state: endpointState(e, h),
+          health: h
+            ? {
+                check: h.check,
+                checkDetail: h.checkDetail ?? null,
+                ejectedUntil: iso(h.ejectedUntil),
+                ejectionReason: h.ejectionReason ?? null,
+              }
+            : null,
+        };
+      }),
+    })),
+    plans: {
+      self: { locality: self, explanation: src.router.explain(svc, self, now) },
+      localities: src.config.localities.map((rule) => {
+        const locality: Locality = { region: rule.region, zone: rule.zone, subzone: rule.subzone };
+        return { rule, explanation: src.router.explain(svc, locality, now) };
+      }),
+    },
+  };
+}
+
+// ---- /debug/explain ---------------------------------------------------------------
+
+export type RouteKind = 'alias' | 'mcs' | 'federation' | 'annotation' | 'region' | 'zone';
+
+export type Answer =
+  | { status: 200; body: unknown }
+  | { status: 400 | 404; body: { error: string } };
+
+/** Which of the names the proxy accepts this host is. */
+function routeKind(
+  host: string,
+  svc: FederatedService,
+  config: Config,
+  locality: Locality | undefined,
+): RouteKind {
+  if (locality) return locality.zone !== undefined ? 'zone' : 'region';
+  const norm = (h: string) => h.toLowerCase().replace(/\.$/, '');
+  for (const [alias, key] of Object.entries(config.http.aliases)) {
+    if (norm(alias) === host && key === svc.key) return 'alias';
+  }
+  if (host === `${svc.name}.${svc.namespace}.svc.${config.federation.clustersetZone}`) return 'mcs';
+  const fed = federationName(svc.key, config.federation.name, config.federation.domain);
+  if (host === fed) return 'federation';
+  return 'annotation';
+}
+
+/**
+ * Where a request for `host` would go, and why: the host resolved as the proxy
+ * resolves it, then the plan for the client (by address), or for the locality a
+ * regional or zonal name names, or for this replica.
+ */
+export function explainHost(
+  src: DebugSources,
+  hosts: HostTable,
+  snapshot: Snapshot,
+  params: URLSearchParams,
+  now: number,
+): Answer {
+  const raw = params.get('host');
+  if (raw === null || raw === '') return { status: 400, body: { error: 'host is required' } };
+  const client = params.get('client');
+  if (client !== null && isIP(client) === 0) {
+    return { status: 400, body: { error: `client must be an IP address, not "${client}"` } };
+  }
+  const host = normalizeHost(raw);
+  if (host === undefined) {
+    return { status: 400, body: { error: `"${raw}" is not a host name the proxy would route` } };
+  }
+  const route = hosts.lookup(snapshot, host);
+  if (!route) {
+    return {
+      status: 404,
+      body: { error: `no federated service answers to "${host}": the proxy would say 404` },
+    };
+  }
+  const svc = route.service;
+  const self = selfOf(src.config);
+  const from = route.locality ? 'route' : client !== null ? 'client' : 'self';
+  const explanation = src.router.explain(
+    svc,
+    route.locality ?? (client !== null ? client : self),
+    now,
+  );
+  let note: string | null = null;
+  if (from === 'client' && src.config.http.locality === 'self') {
+    note =
+      "the proxy routes every request from its own locality (http.locality: self); this is the client's view, as DNS answers it";
+  } else if (from === 'route' && client !== null) {
+    note = 'a regional or zonal name routes from the place it names, whoever the client is';
+  }
+  return {
+    status: 200,
+    body: {
+      ...explanation,
+      host,
+      service: svc.key,
+      route: {
+        kind: routeKind(host, svc, src.config, route.locality),
+        locality: route.locality ?? null,
+      },
+      from,
+      proxyLocality: src.config.http.locality,
+      note,
+    },
+  };
+}

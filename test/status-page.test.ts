@@ -1,0 +1,210 @@
+// The status page in a real browser (headless Chromium from Debian, driven by
+// playwright-core) against the demo: the local federation with fedgate in front and
+// its failure controls. The page lists every cluster and federated service, its
+// fail-zone button breaks a zone, and the page follows without a reload: the zone
+// shown failed, its endpoints not ready, the action and the failover in the events.
+//
+// Addresses: the federation's clusters take 127.160–162.0.0/16; fedgate's listeners
+// are on 127.0.0.1, on free ports.
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Demo, startDemo } from '../src/demo.ts';
+import { LogCapture } from './helpers/discovery-env.ts';
+import { freePort } from './helpers/ports.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CHROMIUM = '/usr/bin/chromium';
+const ADDRESS_BLOCK = 160;
+const WAIT_MS = 20_000;
+const SCREENSHOT = join(ROOT, 'test-results/status-page.png');
+// apt-get may have to fetch Chromium and its libraries.
+const INSTALL_TIMEOUT_MS = 10 * 60_000;
+
+/** Chromium from Debian's package, installed by scripts/ensure-tools.sh when missing. */
+function ensureChromium(): void {
+  const r = spawnSync(join(ROOT, 'scripts/ensure-tools.sh'), ['chromium'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: INSTALL_TIMEOUT_MS,
+  });
+  if (r.status !== 0) {
+    const why = r.error?.message ?? (r.stderr || r.stdout).trim();
+    throw new Error(`the status page test needs Chromium and could not install it: ${why}`);
+  }
+}
+
+/** One GET through the demo's proxy for shop/web; the zone of the pod that answered. */
+function visitWeb(proxy: string): Promise<string> {
+  const at = new URL(proxy);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: at.hostname,
+        port: at.port,
+        path: '/',
+        headers: { host: 'web.shop.svc.clusterset.local' },
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => {
+          body += c.toString();
+        });
+        res.on('end', () => {
+          try {
+            resolve((JSON.parse(body) as { zone: string }).zone);
+          } catch {
+            reject(new Error(`HTTP ${res.statusCode}: ${body}`));
+          }
+        });
+      },
+    );
+    req.on('error', reject);
+    req.setTimeout(5000, () => req.destroy(new Error('timed out')));
+    req.end();
+  });
+}
+
+const byTestId = (id: string, extra = '') => `[data-testid="${id}"]${extra}`;
+
+describe('status page', () => {
+  let dir: string;
+  let demo: Demo | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    ensureChromium();
+    dir = await mkdtemp(join(tmpdir(), 'fedgate-status-page-'));
+    const host = '127.0.0.1';
+    demo = await startDemo({
+      dir,
+      addressBlock: ADDRESS_BLOCK,
+      apiPort: 0,
+      dns: { host, port: await freePort({ udp: true }) },
+      http: { host, port: await freePort() },
+      admin: { host, port: await freePort() },
+      log: new LogCapture('warn').logger,
+    });
+    const ready = await demo.fedgate.whenReady();
+    expect(ready).toEqual({ ready: true, missing: [] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless=new',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-dev-shm-usage',
+        '--disable-background-networking',
+      ],
+      timeout: 30_000,
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    page.setDefaultTimeout(WAIT_MS);
+    // A script error or a blocked resource (CSP) would show here.
+    page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
+    });
+  }, INSTALL_TIMEOUT_MS + 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await demo?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('shows every member cluster, every federated service and the events so far', async () => {
+    const res = await page.goto(`${demo!.adminUrl}/`, { timeout: WAIT_MS });
+    expect(res?.status()).toBe(200);
+    for (const c of ['alpha', 'beta', 'gamma']) {
+      await page.waitForSelector(byTestId(`cluster-${c}`, '[data-state="synced"]'));
+    }
+    for (const s of ['shop/web', 'shop/api', 'data/db']) {
+      await page.waitForSelector(byTestId(`service-${s}`));
+    }
+    // Deployed but never exported: not federated.
+    expect(await page.locator(byTestId('service-shop/internal')).count()).toBe(0);
+    // Endpoints by zone: shop/web runs 2 pods in each zone of each cluster.
+    const row = page.locator(byTestId('endpoints-shop/web-alpha-us-east-a'));
+    await page.waitForSelector(byTestId('endpoints-shop/web-alpha-us-east-a', '[data-ready="2"]'));
+    expect(await row.getAttribute('data-not-ready')).toBe('0');
+    // Each cluster's first sync is in the journal, and came over the event stream.
+    await page.waitForSelector(byTestId('live', '[data-state="live"]'));
+    const clusterEvents = page.locator(byTestId('event', '[data-kind="cluster"]'));
+    // Expressions as strings: they run in the page, and this project's types have no DOM.
+    await page.waitForFunction(
+      `document.querySelectorAll('[data-testid="event"][data-kind="cluster"]').length >= 3`,
+      undefined,
+      { timeout: WAIT_MS },
+    );
+    expect((await clusterEvents.allTextContents()).join('\n')).toMatch(/cluster alpha: .*synced/);
+    // Data is shown as text, never parsed as markup.
+    const markup = '<img src="x" data-testid="injected"> & <b>bold</b>';
+    demo!.fedgate.journal.record({ kind: 'action', message: markup });
+    await page.waitForSelector(byTestId('event', ':has-text("<b>bold</b>")'));
+    expect(await page.locator(byTestId('injected')).count()).toBe(0);
+    expect(await page.locator(byTestId('events')).textContent()).toContain(markup);
+    // The demo's buttons, one per zone and cluster action.
+    await page.waitForSelector(byTestId('demo'), { state: 'visible' });
+    for (const z of ['us-east-a', 'us-east-b', 'us-east-c', 'eu-west-a']) {
+      await page.waitForSelector(byTestId(`zone-${z}`, '[data-state="up"]'));
+      expect(await page.locator(byTestId(`action-fail-zone-${z}`)).isEnabled()).toBe(true);
+      expect(await page.locator(byTestId(`action-restore-zone-${z}`)).isDisabled()).toBe(true);
+    }
+    for (const c of ['alpha', 'beta', 'gamma']) {
+      for (const a of ['fail-cluster', 'restore-cluster', 'api-down', 'api-up']) {
+        expect(await page.locator(byTestId(`action-${a}-${c}`)).count()).toBe(1);
+      }
+    }
+  });
+
+  it('fail-zone us-east-a shows the zone failed, its endpoints not ready and the failover, without a reload', async () => {
+    // Survives only if the page is not reloaded.
+    await page.evaluate(`window.marker = 'same page'`);
+    const webFailovers = `[...document.querySelectorAll('[data-testid="event"][data-kind="failover"]')]
+      .filter((e) => e.textContent.includes('shop/web')).length`;
+    const failoversBefore = Number(await page.evaluate(webFailovers));
+    // Failovers are counted where traffic moves: a client in fedgate's zone uses shop/web
+    // before the failure and again after it.
+    expect(await visitWeb(demo!.fedgate.addresses().http[0]!)).toBe('us-east-a');
+
+    await page.click(byTestId('action-fail-zone-us-east-a'));
+    await page.waitForSelector(byTestId('action-result', '[data-state="ok"]'));
+    await page.waitForSelector(byTestId('zone-us-east-a', '[data-state="failed"]'));
+    expect(await page.locator(byTestId('action-restore-zone-us-east-a')).isEnabled()).toBe(true);
+    await page.waitForSelector(byTestId('endpoints-shop/web-alpha-us-east-a', '[data-ready="0"]'));
+    // The other zones keep serving.
+    await page.waitForSelector(byTestId('endpoints-shop/web-alpha-us-east-b', '[data-ready="2"]'));
+    // fedgate runs in us-east-a: its plan for shop/web leaves the zone for the region.
+    expect(await visitWeb(demo!.fedgate.addresses().http[0]!)).toMatch(/^us-east-[bc]$/);
+    await page.waitForFunction(`${webFailovers} > ${failoversBefore}`, undefined, {
+      timeout: WAIT_MS,
+    });
+    const actions = await page.locator(byTestId('event', '[data-kind="action"]')).allTextContents();
+    expect(actions.join('\n')).toContain('fail-zone us-east-a');
+    expect(await page.locator(byTestId('plan-shop/web')).textContent()).toMatch(/region/);
+    expect(await page.evaluate('window.marker')).toBe('same page');
+
+    await mkdir(dirname(SCREENSHOT), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    expect((await stat(SCREENSHOT)).size).toBeGreaterThan(0);
+  });
+
+  it('restore-zone us-east-a brings the zone and its endpoints back', async () => {
+    await page.click(byTestId('action-restore-zone-us-east-a'));
+    await page.waitForSelector(byTestId('zone-us-east-a', '[data-state="up"]'));
+    await page.waitForSelector(byTestId('endpoints-shop/web-alpha-us-east-a', '[data-ready="2"]'));
+    const actions = await page.locator(byTestId('event', '[data-kind="action"]')).allTextContents();
+    expect(actions.join('\n')).toContain('restore-zone us-east-a');
+    expect(await page.locator(byTestId('action-fail-zone-us-east-a')).isEnabled()).toBe(true);
+    expect(await page.evaluate('window.marker')).toBe('same page');
+    expect(pageErrors).toEqual([]);
+  });
+});
