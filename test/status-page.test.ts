@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Demo, startDemo } from '../src/demo.ts';
 import { LogCapture } from './helpers/discovery-env.ts';
 import { freePort } from './helpers/ports.ts';
+import { waitFor } from './helpers/wait.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
@@ -138,12 +139,8 @@ describe('status page', () => {
     // Each cluster's first sync is in the journal, and came over the event stream.
     await page.waitForSelector(byTestId('live', '[data-state="live"]'));
     const clusterEvents = page.locator(byTestId('event', '[data-kind="cluster"]'));
-    // Expressions as strings: they run in the page, and this project's types have no DOM.
-    await page.waitForFunction(
-      `document.querySelectorAll('[data-testid="event"][data-kind="cluster"]').length >= 3`,
-      undefined,
-      { timeout: WAIT_MS },
-    );
+    // Locators, not waitForFunction: a string predicate is eval'd, which the page's CSP forbids.
+    await clusterEvents.nth(2).waitFor({ timeout: WAIT_MS });
     expect((await clusterEvents.allTextContents()).join('\n')).toMatch(/cluster alpha: .*synced/);
     // Data is shown as text, never parsed as markup.
     const markup = '<img src="x" data-testid="injected"> & <b>bold</b>';
@@ -168,9 +165,10 @@ describe('status page', () => {
   it('fail-zone us-east-a shows the zone failed, its endpoints not ready and the failover, without a reload', async () => {
     // Survives only if the page is not reloaded.
     await page.evaluate(`window.marker = 'same page'`);
-    const webFailovers = `[...document.querySelectorAll('[data-testid="event"][data-kind="failover"]')]
-      .filter((e) => e.textContent.includes('shop/web')).length`;
-    const failoversBefore = Number(await page.evaluate(webFailovers));
+    const webFailovers = page.locator(byTestId('event', '[data-kind="failover"]'), {
+      hasText: 'shop/web',
+    });
+    const failoversBefore = await webFailovers.count();
     // Failovers are counted where traffic moves: a client in fedgate's zone uses shop/web
     // before the failure and again after it.
     expect(await visitWeb(demo!.fedgate.addresses().http[0]!)).toBe('us-east-a');
@@ -184,9 +182,11 @@ describe('status page', () => {
     await page.waitForSelector(byTestId('endpoints-shop/web-alpha-us-east-b', '[data-ready="2"]'));
     // fedgate runs in us-east-a: its plan for shop/web leaves the zone for the region.
     expect(await visitWeb(demo!.fedgate.addresses().http[0]!)).toMatch(/^us-east-[bc]$/);
-    await page.waitForFunction(`${webFailovers} > ${failoversBefore}`, undefined, {
-      timeout: WAIT_MS,
-    });
+    await waitFor(
+      async () => (await webFailovers.count()) > failoversBefore,
+      WAIT_MS,
+      'a shop/web failover event on the page',
+    );
     const actions = await page.locator(byTestId('event', '[data-kind="action"]')).allTextContents();
     expect(actions.join('\n')).toContain('fail-zone us-east-a');
     expect(await page.locator(byTestId('plan-shop/web')).textContent()).toMatch(/region/);
