@@ -1,13 +1,16 @@
-// fedgate's running parts for one configuration: a watcher per member cluster
-// feeding one catalog, health following the catalog, and the router that turns
-// both into plans. DNS and the proxy read the catalog and ask the router.
-import { Catalog } from './catalog/catalog.ts';
-import type { Config } from './config/schema.ts';
+// fedgate's running parts: a watcher per member cluster feeding one catalog,
+// health following the catalog, and the router that turns both into plans. DNS
+// and the proxy read the catalog and ask the router. A reload keeps all of them and
+// changes them in place: members join, leave or get a new watcher; settings swap.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Catalog, type CatalogCluster } from './catalog/catalog.ts';
+import type { ClusterConfig, Config } from './config/schema.ts';
 import { HealthMonitor } from './health/monitor.ts';
 import type { EventJournal } from './observe/events.ts';
 import type { Logger } from './observe/log.ts';
 import { describeLocality } from './routing/explain.ts';
-import { Router, type TierShift } from './routing/router.ts';
+import { Router, type RouterOptions, type TierShift } from './routing/router.ts';
 import { ClusterWatcher } from './watch/cluster-watcher.ts';
 
 export interface DiscoveryOptions {
@@ -19,20 +22,69 @@ export interface DiscoveryOptions {
   journal?: EventJournal;
 }
 
+/** How a reload changes the member clusters. */
+export interface ClusterChanges {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  /** A new watcher, and why: its kubeconfig, context or the watch settings changed. */
+  readonly restarted: readonly { readonly name: string; readonly why: string }[];
+  /** Weight or region changed: applied in place. */
+  readonly updated: readonly string[];
+}
+
+/** A reload's discovery part, checked and built but not yet running. */
+export interface PreparedDiscovery {
+  readonly changes: ClusterChanges;
+  readonly config: Config;
+  /** The new watchers, by cluster name (added and restarted ones); not started. */
+  readonly watchers: ReadonlyMap<string, RunningCluster>;
+}
+
+export interface RunningCluster {
+  readonly config: ClusterConfig;
+  /** The kubeconfig file's content hash when its watcher was made: a rotated Secret restarts it. */
+  readonly kubeconfigHash: string;
+  readonly watcher: ClusterWatcher;
+  /** Cleared when the watcher is replaced or removed: whatever it still says is dropped. */
+  readonly live: { current: boolean };
+}
+
+function fileHash(path: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(path)).digest('hex');
+  } catch {
+    return '';
+  }
+}
+
 export class Discovery {
   readonly catalog: Catalog;
+  /** One per member cluster; the same array for the whole run, changed in place by reloads. */
   readonly watchers: readonly ClusterWatcher[];
   readonly health: HealthMonitor;
   readonly router: Router;
+  readonly #watchers: ClusterWatcher[];
+  readonly #running = new Map<string, RunningCluster>();
+  /** Watchers being stopped after a reload replaced or removed them. */
+  readonly #retiring = new Set<Promise<void>>();
+  readonly #log: Logger;
+  readonly #opts: DiscoveryOptions;
+  #config: Config;
 
   private constructor(
+    config: Config,
+    log: Logger,
+    opts: DiscoveryOptions,
     catalog: Catalog,
-    watchers: ClusterWatcher[],
     health: HealthMonitor,
     router: Router,
   ) {
+    this.#config = config;
+    this.#log = log;
+    this.#opts = opts;
     this.catalog = catalog;
-    this.watchers = watchers;
+    this.#watchers = [];
+    this.watchers = this.#watchers;
     this.health = health;
     this.router = router;
   }
@@ -40,33 +92,10 @@ export class Discovery {
   /** Builds and starts the watchers. Throws FedgateError (KUBECONFIG_INVALID) before starting any. */
   static start(config: Config, log: Logger, opts: DiscoveryOptions = {}): Discovery {
     const catalog = new Catalog({
-      clusters: config.clusters.map((c) => ({ name: c.name, weight: c.weight, region: c.region })),
+      clusters: config.clusters.map(catalogCluster),
       log,
       ...(opts.now ? { now: opts.now } : {}),
     });
-    const watchers = config.clusters.map(
-      (c) =>
-        new ClusterWatcher(
-          {
-            name: c.name,
-            kubeconfig: c.kubeconfig,
-            context: c.context,
-            silenceLimitMs: config.watch.silenceLimit,
-            listTimeoutMs: config.watch.listTimeout,
-            pageSize: config.watch.pageSize,
-            ...(opts.absentRecheckMs !== undefined
-              ? { absentRecheckMs: opts.absentRecheckMs }
-              : {}),
-            ...(opts.now ? { now: opts.now } : {}),
-            ...(opts.random ? { random: opts.random } : {}),
-            log,
-          },
-          {
-            change: (cluster, kind, key, record) => catalog.apply(cluster, kind, key, record),
-            status: (status) => catalog.setStatus(status),
-          },
-        ),
-    );
     const journal = opts.journal;
     const health = new HealthMonitor({
       config: config.health,
@@ -114,16 +143,16 @@ export class Discovery {
         },
       });
     };
-    const router = new Router(
-      { ...config.routing, localities: config.localities, self: config.self },
-      health.store,
-      shifted,
-    );
+    const router = new Router(routerOptions(config), health.store, shifted);
+    const d = new Discovery(config, log, opts, catalog, health, router);
+    // Every watcher is built before any starts: one bad kubeconfig starts nothing.
+    const built = config.clusters.map((c) => d.#build(c, config));
     catalog.subscribe((s) => router.prune(s));
     if (journal) {
       // Cluster states, as the snapshots publish them: one event per change.
       const states = new Map<string, string>();
       catalog.subscribe((s) => {
+        for (const name of states.keys()) if (!s.clusters.has(name)) states.delete(name);
         for (const [name, c] of s.clusters) {
           const was = states.get(name);
           if (was === c.state) continue;
@@ -138,12 +167,156 @@ export class Discovery {
         }
       });
     }
-    for (const w of watchers) w.start();
+    for (const r of built) d.#run(r);
     health.start(catalog);
-    return new Discovery(catalog, watchers, health, router);
+    return d;
+  }
+
+  /**
+   * Checks and builds what `next` needs (new watchers load their kubeconfigs here)
+   * without changing anything running. Throws FedgateError (KUBECONFIG_INVALID).
+   */
+  prepare(next: Config): PreparedDiscovery {
+    const added: string[] = [];
+    const restarted: { name: string; why: string }[] = [];
+    const updated: string[] = [];
+    const watchers = new Map<string, RunningCluster>();
+    const w = (c: Config['watch']) => [c.silenceLimit, c.listTimeout, c.pageSize].join();
+    const watchChanged = w(this.#config.watch) !== w(next.watch);
+    for (const c of next.clusters) {
+      const was = this.#running.get(c.name);
+      if (!was) {
+        added.push(c.name);
+        watchers.set(c.name, this.#build(c, next));
+        continue;
+      }
+      const why =
+        was.config.kubeconfig !== c.kubeconfig
+          ? 'kubeconfig path changed'
+          : was.config.context !== c.context
+            ? 'context changed'
+            : was.kubeconfigHash !== fileHash(c.kubeconfig)
+              ? 'kubeconfig file changed'
+              : watchChanged
+                ? 'watch settings changed'
+                : undefined;
+      if (why) {
+        restarted.push({ name: c.name, why });
+        watchers.set(c.name, this.#build(c, next));
+      } else if (was.config.weight !== c.weight || was.config.region !== c.region) {
+        updated.push(c.name);
+      }
+    }
+    const names = new Set(next.clusters.map((c) => c.name));
+    const removed = [...this.#running.keys()].filter((n) => !names.has(n));
+    return { changes: { added, removed, restarted, updated }, config: next, watchers };
+  }
+
+  /** Makes `prepared` the running configuration. Synchronous: nothing here can fail. */
+  commit(prepared: PreparedDiscovery): void {
+    const next = prepared.config;
+    const { changes } = prepared;
+    this.router.reconfigure(routerOptions(next));
+    this.health.reconfigure(next.health, next.dns.addressing);
+    for (const name of changes.removed) {
+      this.#retire(name);
+      this.catalog.removeCluster(name);
+    }
+    for (const c of next.clusters) {
+      const built = prepared.watchers.get(c.name);
+      const was = this.#running.get(c.name);
+      if (!was) {
+        this.catalog.addCluster(catalogCluster(c));
+      } else {
+        this.catalog.updateCluster(catalogCluster(c));
+        if (built) {
+          this.#retire(c.name);
+          this.catalog.handOver(c.name);
+        } else {
+          this.#running.set(c.name, { ...was, config: c });
+        }
+      }
+      if (built) this.#run(built);
+    }
+    // Config order, as at start.
+    this.#watchers.sort(
+      (a, b) =>
+        next.clusters.findIndex((c) => c.name === a.name) -
+        next.clusters.findIndex((c) => c.name === b.name),
+    );
+    this.#config = next;
+  }
+
+  /** Drops watchers a reload built but will not run. */
+  discard(prepared: PreparedDiscovery): void {
+    for (const r of prepared.watchers.values()) void r.watcher.stop();
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.watchers.map((w) => w.stop()), this.health.stop()]);
+    await Promise.all([
+      ...this.#watchers.map((w) => w.stop()),
+      ...this.#retiring,
+      this.health.stop(),
+    ]);
   }
+
+  // The watcher's sink answers to a slot: once the watcher is replaced or removed,
+  // anything it still reports (an event already in flight) goes nowhere.
+  #build(c: ClusterConfig, config: Config): RunningCluster {
+    const live = { current: false };
+    const watcher = new ClusterWatcher(
+      {
+        name: c.name,
+        kubeconfig: c.kubeconfig,
+        context: c.context,
+        silenceLimitMs: config.watch.silenceLimit,
+        listTimeoutMs: config.watch.listTimeout,
+        pageSize: config.watch.pageSize,
+        ...(this.#opts.absentRecheckMs !== undefined
+          ? { absentRecheckMs: this.#opts.absentRecheckMs }
+          : {}),
+        ...(this.#opts.now ? { now: this.#opts.now } : {}),
+        ...(this.#opts.random ? { random: this.#opts.random } : {}),
+        log: this.#log,
+      },
+      {
+        change: (cluster, kind, key, record) => {
+          if (live.current) this.catalog.apply(cluster, kind, key, record);
+        },
+        status: (status) => {
+          if (live.current) this.catalog.setStatus(status);
+        },
+      },
+    );
+    return { config: c, kubeconfigHash: fileHash(c.kubeconfig), watcher, live };
+  }
+
+  #run(r: RunningCluster): void {
+    this.#running.set(r.config.name, r);
+    this.#watchers.push(r.watcher);
+    r.live.current = true;
+    r.watcher.start();
+  }
+
+  #retire(name: string): void {
+    const r = this.#running.get(name);
+    if (!r) return;
+    r.live.current = false;
+    this.#running.delete(name);
+    const at = this.#watchers.indexOf(r.watcher);
+    if (at >= 0) this.#watchers.splice(at, 1);
+    const stopping = r.watcher.stop().catch((err: unknown) => {
+      this.#log.warn({ err, cluster: name }, 'stopping a replaced watcher failed');
+    });
+    this.#retiring.add(stopping);
+    void stopping.finally(() => this.#retiring.delete(stopping));
+  }
+}
+
+function catalogCluster(c: ClusterConfig): CatalogCluster {
+  return { name: c.name, weight: c.weight, region: c.region };
+}
+
+function routerOptions(config: Config): RouterOptions {
+  return { ...config.routing, localities: config.localities, self: config.self };
 }

@@ -5,6 +5,7 @@ import { type Command, EXIT_OK, UsageError } from './cli-support.ts';
 import { ConfigError, effectiveConfig, loadConfig } from './config/load.ts';
 import { type Config, configJsonSchema } from './config/schema.ts';
 import { createLogger } from './observe/log.ts';
+import { contentHash, type ReloadTriggers, reloadTriggers } from './reload.ts';
 import { Fedgate } from './runtime.ts';
 
 function load(file: string): Config {
@@ -59,40 +60,67 @@ on dns.listen (UDP and TCP), proxies HTTP for them on http.listen (and
 http.tls.listen: HTTP/2 and HTTP/1.1 over TLS), and serves admin.listen: the
 status page at /, /metrics, /healthz, /readyz, /catalog and /debug/... Ready
 once every cluster has synced once, or after watch.startupTimeout (then the
-missing clusters are reported). Runs until SIGINT or SIGTERM; then /readyz
-turns false, listeners stop accepting, requests in flight get
-http.drainTimeout to finish, and it exits 0.`,
+missing clusters are reported).
+
+Reloads FILE on SIGHUP, and when its content changes (its directory is watched,
+so editors' renames and ConfigMap updates count): the new configuration is
+validated first and, if bad, logged and ignored; member clusters join and leave
+live, and listeners whose address stays keep their connections.
+
+Runs until SIGINT or SIGTERM; then /readyz turns false, listeners stop
+accepting, requests in flight get http.drainTimeout to finish, and it exits 0.`,
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
       options: { config: { type: 'string', short: 'c' } },
       allowPositionals: false,
     });
-    if (!values.config) throw new UsageError('--config FILE is required');
-    const config = load(values.config);
-    const log = createLogger('fedgate');
-    const fedgate = await Fedgate.start(config, log);
-    const at = fedgate.addresses();
-    const proxyAt = [...at.http, ...at.https];
-    process.stdout.write(
-      `fedgate: watching ${config.clusters.length} member cluster(s); DNS ${at.dns.join(', ')} (UDP and TCP); HTTP ${proxyAt.join(', ') || 'none'}; admin ${at.admin} (status page, /metrics, /readyz, /debug)\n`,
-    );
-    let stopping = false;
-    fedgate.whenReady().then((r) => {
-      if (stopping) return;
-      const services = fedgate.discovery.catalog.current().services.size;
+    const file = values.config;
+    if (!file) throw new UsageError('--config FILE is required');
+    // SIGHUP's default action ends the process: it is taken before anything starts,
+    // and one that arrives during startup reloads once started.
+    let early = false;
+    const earlyHup = () => {
+      early = true;
+    };
+    process.on('SIGHUP', earlyHup);
+    let triggers: ReloadTriggers | undefined;
+    try {
+      const loaded = contentHash(file);
+      const config = load(file);
+      const log = createLogger('fedgate');
+      const fedgate = await Fedgate.start(config, log);
+      process.off('SIGHUP', earlyHup);
+      triggers = reloadTriggers(file, fedgate, log, loaded);
+      if (early) triggers.reload('SIGHUP');
+      const at = fedgate.addresses();
+      const proxyAt = [...at.http, ...at.https];
       process.stdout.write(
-        r.ready
-          ? `fedgate: ready, ${services} federated service(s)\n`
-          : `fedgate: ready after ${config.watch.startupTimeout} ms without: ${r.missing.join(', ')}\n`,
+        `fedgate: watching ${config.clusters.length} member cluster(s); DNS ${at.dns.join(', ')} (UDP and TCP); HTTP ${proxyAt.join(', ') || 'none'}; admin ${at.admin} (status page, /metrics, /readyz, /debug); reloads ${file} when it changes and on SIGHUP\n`,
       );
-    });
-    await new Promise<void>((done) => {
-      process.once('SIGINT', () => done());
-      process.once('SIGTERM', () => done());
-    });
-    stopping = true;
-    await fedgate.stop();
-    return EXIT_OK;
+      let stopping = false;
+      fedgate.whenReady().then((r) => {
+        if (stopping) return;
+        const services = fedgate.discovery.catalog.current().services.size;
+        process.stdout.write(
+          r.ready
+            ? `fedgate: ready, ${services} federated service(s)\n`
+            : `fedgate: ready after ${config.watch.startupTimeout} ms without: ${r.missing.join(', ')}\n`,
+        );
+      });
+      await new Promise<void>((done) => {
+        process.once('SIGINT', () => done());
+        process.once('SIGTERM', () => done());
+      });
+      stopping = true;
+      // A SIGHUP while draining changes nothing (and does not end the process).
+      triggers.close();
+      process.on('SIGHUP', earlyHup);
+      await fedgate.stop();
+      return EXIT_OK;
+    } finally {
+      triggers?.close();
+      process.off('SIGHUP', earlyHup);
+    }
   },
 };

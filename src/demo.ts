@@ -13,6 +13,7 @@ import { type LaunchedFederation, launchLocalFederation } from './localfed/launc
 import type { AdminControls } from './observe/admin.ts';
 import { EventJournal } from './observe/events.ts';
 import { createLogger, type Logger } from './observe/log.ts';
+import { reloadTriggers } from './reload.ts';
 import { Fedgate } from './runtime.ts';
 
 export const DEMO_DNS = '127.0.0.1:5353';
@@ -213,6 +214,8 @@ Options:
       admin: values.admin,
       log,
     });
+    // Editing DIR/fedgate.yaml (or SIGHUP) reloads the demo's fedgate, as it does fedgate start.
+    const triggers = reloadTriggers(running.local.configFile, running.fedgate, log);
     const stopped = new Promise<void>((done) => {
       process.once('SIGINT', () => done());
       process.once('SIGTERM', () => done());
@@ -229,6 +232,7 @@ Options:
     }
     await stopped;
     log.info('stopping the demo');
+    triggers.close();
     await running.stop();
     return EXIT_OK;
   },

@@ -12,6 +12,10 @@ export const ERROR_TABLE = {
   CLUSTER_UNREACHABLE: { http: 503, dnsRcode: 'SERVFAIL', exit: 1 },
   /** A member cluster's API server answered with an unexpected status or body. */
   CLUSTER_API_ERROR: { http: 503, dnsRcode: 'SERVFAIL', exit: 1 },
+  /** A listener could not bind its address (in use, not permitted, not on this host). */
+  LISTEN_FAILED: { http: 500, dnsRcode: 'SERVFAIL', exit: 2 },
+  /** A configuration reload could not be applied for a reason other than the file (stopping, a bug). */
+  RELOAD_FAILED: { http: 500, dnsRcode: 'SERVFAIL', exit: 1 },
   /** A kubeconfig could not be loaded or names no usable cluster. */
   KUBECONFIG_INVALID: { http: 500, dnsRcode: 'SERVFAIL', exit: 2 },
   /** The request's Host (or absolute-form URL) names no federated service, alias or scheme name. */

@@ -180,4 +180,109 @@ describe('Catalog', () => {
     expect([...a.services.keys()].sort()).toEqual([...b.services.keys()].sort());
     for (const [key, fs] of b.services) expect(a.services.get(key)).toEqual(fs);
   });
+
+  describe('members changed by a reload', () => {
+    /** A catalog with ns/x and ns/y in both clusters, both synced. */
+    function twoClusters(): Catalog {
+      const c = new Catalog({ clusters: CLUSTERS });
+      for (const cl of ['a', 'b']) {
+        const third = cl === 'a' ? 0 : 1;
+        for (const name of ['x', 'y']) {
+          c.apply(cl, 'services', `ns/${name}`, svc(name));
+          c.apply(
+            cl,
+            'endpointslices',
+            `ns/${name}-1`,
+            slice(name, `${name}-1`, [`10.${third}.0.1`]),
+          );
+        }
+        c.setStatus(status(cl));
+      }
+      c.flush();
+      return c;
+    }
+    const clustersOf = (s: Snapshot, key: string) =>
+      s.services.get(key)?.clusters.map((m) => m.cluster);
+
+    it('removes a cluster from every service in one snapshot, published at once', () => {
+      const c = twoClusters();
+      const seen: Snapshot[] = [];
+      c.subscribe((s) => seen.push(s));
+      c.removeCluster('b');
+      expect(seen).toHaveLength(1);
+      expect(clustersOf(seen[0]!, 'ns/x')).toEqual(['a']);
+      expect(clustersOf(seen[0]!, 'ns/y')).toEqual(['a']);
+      expect([...seen[0]!.clusters.keys()]).toEqual(['a']);
+      // Its watcher's late events go nowhere.
+      c.apply('b', 'services', 'ns/z', svc('z'));
+      expect(c.flush().services.has('ns/z')).toBe(false);
+    });
+
+    it('adds a cluster as syncing; readiness waits for it only until it syncs', async () => {
+      const c = twoClusters();
+      c.addCluster({ name: 'c', weight: 1, region: 'r3' });
+      expect(c.flush().clusters.get('c')!.state).toBe('syncing');
+      expect(c.readiness()).toMatchObject({ ready: false, missing: ['c'] });
+      c.apply('c', 'services', 'ns/x', svc('x'));
+      c.apply('c', 'endpointslices', 'ns/x-1', slice('x', 'x-1', ['10.2.0.1']));
+      c.setStatus(status('c'));
+      expect(clustersOf(c.flush(), 'ns/x')).toEqual(['a', 'b', 'c']);
+      expect(c.readiness().ready).toBe(true);
+    });
+
+    it('a removed cluster that never synced no longer holds readiness back', async () => {
+      const c = new Catalog({ clusters: CLUSTERS });
+      c.setStatus(status('a'));
+      const waiting = c.whenReady(10_000);
+      c.removeCluster('b');
+      expect(await waiting).toEqual({ ready: true, missing: [], timedOut: false });
+    });
+
+    it('applies a new weight or region in place', () => {
+      const c = twoClusters();
+      c.updateCluster({ name: 'b', weight: 5, region: 'r9' });
+      const s = c.flush();
+      const b = s.services.get('ns/x')!.clusters.find((m) => m.cluster === 'b')!;
+      expect(b.weight).toBe(5);
+      expect(b.endpoints[0]!.locality.region).toBe('r9');
+    });
+
+    it('hands a member over to a new watcher: old records until it has listed, then the new at once', () => {
+      const c = twoClusters();
+      const before = c.flush();
+      c.handOver('b');
+      // The new watcher lists: y is gone there now, x has another endpoint.
+      c.apply('b', 'services', 'ns/x', svc('x'));
+      c.apply('b', 'endpointslices', 'ns/x-1', slice('x', 'x-1', ['10.1.0.9']));
+      c.setStatus(status('b', { state: 'syncing', syncedOnce: false, lastSyncAt: undefined }));
+      expect(c.flush()).toBe(before);
+      const seen: Snapshot[] = [];
+      c.subscribe((s) => seen.push(s));
+      c.setStatus(status('b', { lastSyncAt: 7 }));
+      const after = c.flush();
+      expect(seen).toHaveLength(1);
+      expect(clustersOf(after, 'ns/y')).toEqual(['a']);
+      const x = after.services.get('ns/x')!.clusters.find((m) => m.cluster === 'b')!;
+      expect(x.endpoints.map((e) => e.addresses[0])).toEqual(['10.1.0.9']);
+      expect(after.clusters.get('b')!.lastSyncAt).toBe(7);
+    });
+
+    it('a new watcher that cannot get through leaves the old records, marked stale', () => {
+      const c = twoClusters();
+      c.handOver('b');
+      c.setStatus(
+        status('b', {
+          state: 'syncing',
+          syncedOnce: false,
+          error: { code: 'CLUSTER_UNAUTHORIZED', message: '401' },
+        }),
+      );
+      const s = c.flush();
+      expect(s.clusters.get('b')).toMatchObject({ state: 'stale', syncedOnce: true });
+      expect(
+        s.services.get('ns/x')!.clusters.find((m) => m.cluster === 'b')!.endpoints,
+      ).toHaveLength(1);
+      expect(c.readiness().ready).toBe(true);
+    });
+  });
 });

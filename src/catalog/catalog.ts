@@ -1,7 +1,8 @@
 // The catalog: every member's records, merged per service into immutable,
 // versioned snapshots. A change marks only its service dirty; dirty services are
 // re-merged together on the next turn of the event loop, so a burst becomes one
-// snapshot and a lone change is published without waiting.
+// snapshot and a lone change is published without waiting. Members can be added,
+// removed, re-weighted and handed over to a new watcher while it runs (reload).
 import type { Logger } from 'pino';
 import type { ClusterStatus } from '../watch/cluster-watcher.ts';
 import type {
@@ -29,7 +30,7 @@ export interface CatalogOptions {
 }
 
 interface Member {
-  readonly config: CatalogCluster;
+  config: CatalogCluster;
   status: ClusterStatus;
   readonly services: Map<string, ServiceRecord>;
   readonly exports: Map<string, ExportRecord>;
@@ -57,6 +58,12 @@ export class Catalog {
   /** A member's status changed since the last snapshot. */
   #clustersChanged = false;
   #snapshot: Snapshot;
+  /**
+   * Members being handed over to a new watcher (reload changed their kubeconfig,
+   * context or watch settings): its records land here, and replace the member's in
+   * one snapshot once it has listed everything; until then the old ones are served.
+   */
+  readonly #staging = new Map<string, Member>();
   #readyWaiters: Array<() => void> = [];
   /** performance.now() of each change waiting for the next flush, for propagation timing. */
   #arrivals: number[] = [];
@@ -65,25 +72,7 @@ export class Catalog {
   constructor(opts: CatalogOptions) {
     this.#now = opts.now ?? Date.now;
     this.#log = opts.log;
-    for (const c of opts.clusters) {
-      this.#members.set(c.name, {
-        config: c,
-        status: {
-          cluster: c.name,
-          state: 'syncing',
-          syncedOnce: false,
-          lastSyncAt: undefined,
-          error: undefined,
-          exportMode: 'unknown',
-        },
-        services: new Map(),
-        exports: new Map(),
-        nodes: new Map(),
-        slices: new Map(),
-        sliceOwner: new Map(),
-        nodeUsers: new Map(),
-      });
-    }
+    for (const c of opts.clusters) this.#members.set(c.name, newMember(c));
     this.#snapshot = {
       version: 0,
       createdAt: this.#now(),
@@ -145,19 +134,22 @@ export class Catalog {
     key: string,
     record: RecordOf[K] | undefined,
   ): void {
-    const m = this.#members.get(cluster);
+    const staged = this.#staging.get(cluster);
+    const m = staged ?? this.#members.get(cluster);
     if (!m) return;
+    // Staged records are published all at once by the handover, not one by one.
+    const dirty = staged ? noop : (k: string) => this.#markDirty(k);
     switch (kind) {
       case 'services':
         setOrDelete(m.services, key, record as ServiceRecord | undefined);
-        this.#markDirty(key);
+        dirty(key);
         break;
       case 'serviceexports':
         setOrDelete(m.exports, key, record as ExportRecord | undefined);
-        this.#markDirty(key);
+        dirty(key);
         break;
       case 'endpointslices':
-        this.#applySlice(m, key, record as SliceRecord | undefined);
+        this.#applySlice(m, key, record as SliceRecord | undefined, dirty);
         break;
       case 'nodes': {
         const old = m.nodes.get(key);
@@ -168,7 +160,7 @@ export class Catalog {
           old?.region !== next?.region ||
           old?.subzone !== next?.subzone
         ) {
-          for (const svc of m.nodeUsers.get(key) ?? []) this.#markDirty(svc);
+          for (const svc of m.nodeUsers.get(key) ?? []) dirty(svc);
         }
         break;
       }
@@ -179,12 +171,92 @@ export class Catalog {
   setStatus(status: ClusterStatus): void {
     const m = this.#members.get(status.cluster);
     if (!m) return;
-    m.status = status;
-    for (const [key, svc] of this.#snapshot.services) {
-      if (svc.clusters.some((c) => c.cluster === status.cluster)) this.#dirty.add(key);
+    const staged = this.#staging.get(status.cluster);
+    if (staged) {
+      if (status.syncedOnce) {
+        // The new watcher has listed everything: its records replace the old, at once.
+        this.#staging.delete(status.cluster);
+        staged.config = m.config;
+        staged.status = status;
+        for (const key of serviceKeys(m)) this.#dirty.add(key);
+        for (const key of serviceKeys(staged)) this.#dirty.add(key);
+        this.#members.set(status.cluster, staged);
+      } else if (status.error) {
+        // The new watcher cannot get through: the old records stay, marked as such.
+        m.status = {
+          ...status,
+          state: m.status.syncedOnce ? 'stale' : 'syncing',
+          syncedOnce: m.status.syncedOnce,
+          lastSyncAt: m.status.lastSyncAt,
+        };
+      } else {
+        // Still listing: the member keeps the state its old watcher left.
+        return;
+      }
+    } else {
+      m.status = status;
     }
+    this.#markMember(status.cluster);
     this.#clustersChanged = true;
     this.#schedule();
+    this.#notifyReady();
+  }
+
+  /** A member joins (reload): syncing until its watcher has listed everything once. */
+  addCluster(c: CatalogCluster): void {
+    if (this.#members.has(c.name)) {
+      this.updateCluster(c);
+      return;
+    }
+    this.#members.set(c.name, newMember(c));
+    this.#clustersChanged = true;
+    this.#schedule();
+  }
+
+  /** A member leaves (reload): its records leave every service in one snapshot, published now. */
+  removeCluster(name: string): void {
+    const m = this.#members.get(name);
+    if (!m) return;
+    for (const key of serviceKeys(m)) this.#dirty.add(key);
+    this.#markMember(name);
+    this.#members.delete(name);
+    this.#staging.delete(name);
+    this.#clustersChanged = true;
+    this.flush();
+    this.#notifyReady();
+  }
+
+  /** A member's weight or region changed (reload): its services are merged again. */
+  updateCluster(c: CatalogCluster): void {
+    const m = this.#members.get(c.name);
+    if (!m) return;
+    const staged = this.#staging.get(c.name);
+    if (staged) staged.config = c;
+    if (m.config.weight === c.weight && m.config.region === c.region) return;
+    m.config = c;
+    for (const key of serviceKeys(m)) this.#dirty.add(key);
+    this.#schedule();
+  }
+
+  /**
+   * A new watcher takes over the member (reload changed how it is reached): until it
+   * has listed everything, the old records stay published and its own are kept
+   * aside; then they replace the old in one snapshot (see setStatus). A removed
+   * object so never lingers, and a restart never empties a service in between.
+   */
+  handOver(name: string): void {
+    const m = this.#members.get(name);
+    if (m) this.#staging.set(name, newMember(m.config));
+  }
+
+  /** Every service the snapshot lists with this member. */
+  #markMember(name: string): void {
+    for (const [key, svc] of this.#snapshot.services) {
+      if (svc.clusters.some((c) => c.cluster === name)) this.#dirty.add(key);
+    }
+  }
+
+  #notifyReady(): void {
     if (this.readiness().ready && this.#readyWaiters.length > 0) {
       // Ready means the published snapshot holds what every cluster listed.
       this.flush();
@@ -192,13 +264,18 @@ export class Catalog {
     }
   }
 
-  #applySlice(m: Member, key: string, slice: SliceRecord | undefined): void {
+  #applySlice(
+    m: Member,
+    key: string,
+    slice: SliceRecord | undefined,
+    dirty: (serviceKey: string) => void,
+  ): void {
     const oldOwner = m.sliceOwner.get(key);
     if (oldOwner !== undefined) {
       const set = m.slices.get(oldOwner);
       set?.delete(key);
       if (set?.size === 0) m.slices.delete(oldOwner);
-      this.#markDirty(oldOwner);
+      dirty(oldOwner);
       m.sliceOwner.delete(key);
     }
     if (!slice) return;
@@ -213,7 +290,7 @@ export class Catalog {
       m.nodeUsers.set(ep.nodeName, users);
       users.add(owner);
     }
-    this.#markDirty(owner);
+    dirty(owner);
   }
 
   #markDirty(serviceKey: string): void {
@@ -296,6 +373,33 @@ export class Catalog {
     return mergeService(namespace, name, inputs);
   }
 }
+
+function newMember(config: CatalogCluster): Member {
+  return {
+    config,
+    status: {
+      cluster: config.name,
+      state: 'syncing',
+      syncedOnce: false,
+      lastSyncAt: undefined,
+      error: undefined,
+      exportMode: 'unknown',
+    },
+    services: new Map(),
+    exports: new Map(),
+    nodes: new Map(),
+    slices: new Map(),
+    sliceOwner: new Map(),
+    nodeUsers: new Map(),
+  };
+}
+
+/** Every service key a member holds a record for. */
+function serviceKeys(m: Member): Set<string> {
+  return new Set([...m.services.keys(), ...m.exports.keys(), ...m.slices.keys()]);
+}
+
+function noop(): void {}
 
 function setOrDelete<V>(map: Map<string, V>, key: string, value: V | undefined): void {
   if (value === undefined) map.delete(key);

@@ -65,7 +65,7 @@ function setup(svc: FederatedService, version = 1) {
     clusters: new Map(),
   });
   responder.setSnapshot(snap(version));
-  return { responder, health, snap };
+  return { responder, health, snap, router };
 }
 
 function ask(r: Responder, name: string, qtype = 1, client = '127.0.0.1') {
@@ -157,5 +157,26 @@ describe('Responder stats', () => {
     for (let i = 0; i < 100; i++) ask(responder, WEB);
     const zone = (responder.stats.tiers.zone ?? 0) - (before.zone ?? 0);
     expect(zone).toBe(70);
+  });
+});
+
+describe('Responder reconfigured (reload)', () => {
+  it('answers with the new TTL, zones and client localities at once, nothing cached served', () => {
+    const { responder, router } = setup(world());
+    const ttl = () => (ask(responder, WEB).answers[0] as unknown as { ttl: number }).ttl;
+    expect(ttl()).toBe(5);
+    expect(addrs(ask(responder, WEB, 1, '203.0.113.9'))).toEqual(['10.1.0.0', '10.1.0.1']);
+    const next: typeof config = {
+      ...config,
+      federation: { ...config.federation, clustersetZone: 'fleet.local' },
+      localities: [{ cidr: '203.0.113.0/24', region: 'us-west', zone: 'us-west-a' }],
+      dns: { ...config.dns, ttl: 42_000 },
+    };
+    router.reconfigure({ ...next.routing, localities: next.localities, self: next.self });
+    responder.reconfigure(next, addressingView(next), new ResponseRateLimiter(next.dns.rrl));
+    expect(ask(responder, WEB).header.rcode).toBe(5); // REFUSED: no longer our zone
+    const fleet = 'web.shop.svc.fleet.local';
+    expect((ask(responder, fleet).answers[0] as unknown as { ttl: number }).ttl).toBe(42);
+    expect(addrs(ask(responder, fleet, 1, '203.0.113.9'))).toEqual(['10.2.0.0', '10.2.0.1']);
   });
 });

@@ -108,6 +108,25 @@ export interface ResponderOptions {
   readonly serialBase: number;
 }
 
+function settingsOf(c: Config, addressing: AddressingView): AnswerSettings {
+  return {
+    zones: {
+      clusterset: c.federation.clustersetZone,
+      domain: c.federation.domain,
+      federation: c.federation.name,
+    },
+    ttl: c.dns.ttl,
+    negativeTtl: c.dns.negativeTtl,
+    maxAnswers: c.dns.maxAnswers,
+    nameServers: c.dns.nameServers,
+    addressing,
+  };
+}
+
+function rulesOf(s: AnswerSettings): NameRules {
+  return { zones: zonesOf(s.zones), federation: s.zones.federation };
+}
+
 /** The most a UDP answer may carry: 512 without EDNS, else the client's size up to ours. */
 function udpLimit(edns: { readonly payload: number } | undefined): number {
   return edns
@@ -122,10 +141,10 @@ function rrlClass(a: Answer): RrlClass {
 }
 
 export class Responder {
-  readonly settings: AnswerSettings;
-  readonly #rules: NameRules;
+  settings: AnswerSettings;
+  #rules: NameRules;
   readonly #router: Router;
-  readonly #rrl: ResponseRateLimiter;
+  #rrl: ResponseRateLimiter;
   readonly #serialBase: number;
   #snapshot: Snapshot | undefined;
   #index: NameIndex | undefined;
@@ -144,24 +163,25 @@ export class Responder {
   };
 
   constructor(opts: ResponderOptions) {
-    const c = opts.config;
-    const zones = {
-      clusterset: c.federation.clustersetZone,
-      domain: c.federation.domain,
-      federation: c.federation.name,
-    };
-    this.settings = {
-      zones,
-      ttl: c.dns.ttl,
-      negativeTtl: c.dns.negativeTtl,
-      maxAnswers: c.dns.maxAnswers,
-      nameServers: c.dns.nameServers,
-      addressing: opts.addressing,
-    };
-    this.#rules = { zones: zonesOf(zones), federation: zones.federation };
+    this.settings = settingsOf(opts.config, opts.addressing);
+    this.#rules = rulesOf(this.settings);
     this.#router = opts.router;
     this.#rrl = opts.rrl;
     this.#serialBase = opts.serialBase;
+  }
+
+  /**
+   * New settings (reload): zones, TTLs, addressing and the rest. Nothing answered
+   * before is served again: the answer, index and client-locality caches go (the
+   * router's locality table may have changed too).
+   */
+  reconfigure(config: Config, addressing: AddressingView, rrl: ResponseRateLimiter): void {
+    this.settings = settingsOf(config, addressing);
+    this.#rules = rulesOf(this.settings);
+    this.#rrl = rrl;
+    this.#index = undefined;
+    this.#located = new Map();
+    this.invalidate();
   }
 
   /** A new catalog snapshot: answers from now on come from it. */

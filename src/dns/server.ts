@@ -1,6 +1,7 @@
 // The DNS listeners: UDP and TCP on every configured address, around one Responder
 // that follows the catalog and health. TCP carries several length-prefixed queries
-// per connection, closes idle ones and caps how many are open.
+// per connection, closes idle ones and caps how many are open. A reload keeps the
+// listeners whose address stays, with their connections, and swaps the settings.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import {
   type AddressInfo,
@@ -10,7 +11,8 @@ import {
   type Server as TcpServer,
 } from 'node:net';
 import type { Snapshot } from '../catalog/model.ts';
-import type { Config } from '../config/schema.ts';
+import type { Config, ListenAddress } from '../config/schema.ts';
+import { FedgateError } from '../errors.ts';
 import type { HealthStore } from '../health/store.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Router } from '../routing/router.ts';
@@ -38,26 +40,60 @@ export function addressingView(config: Config): AddressingView {
   };
 }
 
+/** One configured address: a UDP socket and a TCP server on the same port. */
+interface Listener {
+  /** host:port as configured (port 0 stays 0): what a reload compares. */
+  readonly key: string;
+  readonly udp: UdpSocket;
+  readonly tcp: TcpServer;
+  readonly connections: Set<Socket>;
+  /** Removed by a reload: its TCP connections close once their queries are answered. */
+  draining: boolean;
+}
+
+export function listenKey(l: ListenAddress): string {
+  return l.host.includes(':') ? `[${l.host}]:${l.port}` : `${l.host}:${l.port}`;
+}
+
+/** A reload's DNS part: new listeners bound, nothing else changed yet. */
+export interface PreparedDns {
+  readonly opened: readonly string[];
+  readonly closed: readonly string[];
+  /** Makes the new settings and listeners current; removed listeners drain in the background. */
+  commit(): void;
+  /** Closes what prepare opened. */
+  abort(): Promise<void>;
+}
+
+/** Tries for a UDP and TCP port pair when the config says port 0. */
+const EPHEMERAL_ATTEMPTS = 5;
+
 export class DnsServer {
   readonly responder: Responder;
-  readonly rrl: ResponseRateLimiter;
-  readonly #udp: UdpSocket[] = [];
-  readonly #tcp: TcpServer[] = [];
+  #rrl: ResponseRateLimiter;
+  #listeners: Listener[] = [];
+  /** Every open TCP connection, of current and draining listeners. */
   readonly #connections = new Set<Socket>();
   /** Connections holding part of a query: drain lets them finish it. */
   readonly #partial = new Set<Socket>();
+  /** Removed listeners still draining. */
+  readonly #retiring = new Set<Promise<void>>();
   #draining = false;
   readonly #unsubscribe: (() => void)[] = [];
   readonly #log: Logger;
+  readonly #now: (() => number) | undefined;
+  #config: Config;
 
   private constructor(opts: DnsServerOptions) {
     const { config } = opts;
+    this.#config = config;
     this.#log = opts.log;
-    this.rrl = new ResponseRateLimiter(config.dns.rrl, opts.now);
+    this.#now = opts.now;
+    this.#rrl = new ResponseRateLimiter(config.dns.rrl, opts.now);
     this.responder = new Responder({
       config,
       router: opts.router,
-      rrl: this.rrl,
+      rrl: this.#rrl,
       addressing: addressingView(config),
       // Serials rise across restarts too: seconds at start, plus one per snapshot.
       serialBase: Math.floor((opts.now ?? Date.now)() / 1000),
@@ -72,10 +108,7 @@ export class DnsServer {
   static async start(opts: DnsServerOptions): Promise<DnsServer> {
     const server = new DnsServer(opts);
     try {
-      for (const l of opts.config.dns.listen) {
-        await server.#listenUdp(l.host, l.port);
-        await server.#listenTcp(l.host, l.port, opts.config.dns.tcp);
-      }
+      for (const l of opts.config.dns.listen) server.#listeners.push(await server.#open(l));
     } catch (e) {
       await server.stop();
       throw e;
@@ -83,15 +116,110 @@ export class DnsServer {
     return server;
   }
 
+  get rrl(): ResponseRateLimiter {
+    return this.#rrl;
+  }
+
   /** Where it listens: UDP sockets, then TCP servers, in config order. */
   addresses(): { udp: AddressInfo[]; tcp: AddressInfo[] } {
     return {
-      udp: this.#udp.map((s) => s.address()),
-      tcp: this.#tcp.map((s) => s.address() as AddressInfo),
+      udp: this.#listeners.map((l) => l.udp.address()),
+      tcp: this.#listeners.map((l) => l.tcp.address() as AddressInfo),
     };
   }
 
-  async #listenUdp(host: string, port: number): Promise<void> {
+  /**
+   * Binds the addresses `next` adds; throws FedgateError LISTEN_FAILED (having
+   * closed them again) when one cannot be bound. Nothing running changes until commit().
+   */
+  async prepare(next: Config): Promise<PreparedDns> {
+    const have = new Map(this.#listeners.map((l) => [l.key, l]));
+    const wanted = new Set(next.dns.listen.map(listenKey));
+    const opened = new Map<string, Listener>();
+    try {
+      for (const at of next.dns.listen) {
+        const key = listenKey(at);
+        if (have.has(key) || opened.has(key)) continue;
+        const l = await this.#open(at).catch((e: unknown) => {
+          throw new FedgateError('LISTEN_FAILED', `dns.listen: ${(e as Error).message}`, {
+            cause: e,
+          });
+        });
+        opened.set(key, l);
+      }
+    } catch (e) {
+      await Promise.all([...opened.values()].map((l) => closeListener(l)));
+      throw e;
+    }
+    const closed = this.#listeners.filter((l) => !wanted.has(l.key));
+    return {
+      opened: [...opened.keys()],
+      closed: closed.map((l) => l.key),
+      commit: () => {
+        const before = this.#config.dns;
+        this.#config = next;
+        if (JSON.stringify(before.rrl) !== JSON.stringify(next.dns.rrl)) {
+          this.#rrl = new ResponseRateLimiter(next.dns.rrl, this.#now);
+        }
+        this.responder.reconfigure(next, addressingView(next), this.#rrl);
+        const tcp = next.dns.tcp;
+        this.#listeners = next.dns.listen.map((at) => {
+          const key = listenKey(at);
+          return have.get(key) ?? opened.get(key)!;
+        });
+        for (const l of this.#listeners) {
+          l.tcp.maxConnections = tcp.maxConnections;
+          if (before.tcp.idleTimeout !== tcp.idleTimeout) {
+            for (const c of l.connections) c.setTimeout(tcp.idleTimeout);
+          }
+        }
+        for (const l of closed) {
+          // UDP has nothing in flight: it closes now. TCP drains as on SIGTERM.
+          l.udp.close();
+          const done = this.#drainListeners([l], next.http.drainTimeout).then(({ cut }) => {
+            if (cut > 0)
+              this.#log.warn(
+                { listener: l.key, cut },
+                'dns: removed listener cut busy connections',
+              );
+          });
+          this.#retiring.add(done);
+          void done.finally(() => this.#retiring.delete(done));
+        }
+      },
+      abort: async () => {
+        await Promise.all([...opened.values()].map((l) => closeListener(l)));
+      },
+    };
+  }
+
+  async #open(at: ListenAddress): Promise<Listener> {
+    // Port 0: the kernel picks a UDP port and TCP takes the same one, which another
+    // process may hold for TCP; pick again a few times rather than fail.
+    let udp: UdpSocket | undefined;
+    let tcp: TcpServer | undefined;
+    for (let attempt = 1; !tcp; attempt++) {
+      udp = await this.#listenUdp(at.host, at.port);
+      try {
+        tcp = await this.#listenTcp(at.host, at.port === 0 ? udp.address().port : at.port);
+      } catch (e) {
+        udp.close();
+        const inUse = (e as NodeJS.ErrnoException).code === 'EADDRINUSE';
+        if (at.port !== 0 || !inUse || attempt >= EPHEMERAL_ATTEMPTS) throw e;
+      }
+    }
+    const l: Listener = {
+      key: listenKey(at),
+      udp: udp!,
+      tcp,
+      connections: new Set(),
+      draining: false,
+    };
+    tcp.on('connection', (conn: Socket) => this.#serveTcp(conn, l));
+    return l;
+  }
+
+  async #listenUdp(host: string, port: number): Promise<UdpSocket> {
     const sock = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', ipv6Only: isIPv6(host) });
     sock.on('message', (msg, rinfo) => {
       let out: Buffer | undefined;
@@ -111,30 +239,33 @@ export class DnsServer {
         resolve();
       });
     });
-    this.#udp.push(sock);
+    return sock;
   }
 
-  async #listenTcp(host: string, port: number, limits: Config['dns']['tcp']): Promise<void> {
-    const server = createTcpServer((conn) => this.#serveTcp(conn, limits.idleTimeout));
-    server.maxConnections = limits.maxConnections;
+  /** Port 0 on UDP took an ephemeral port: TCP is given the same one. */
+  async #listenTcp(host: string, port: number): Promise<TcpServer> {
+    const server = createTcpServer();
+    server.maxConnections = this.#config.dns.tcp.maxConnections;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      // Port 0 on UDP took an ephemeral port: TCP takes the same one.
-      const udpPort = port === 0 ? this.#udp.at(-1)!.address().port : port;
-      server.listen({ host, port: udpPort, ipv6Only: isIPv6(host) }, () => {
+      server.listen({ host, port, ipv6Only: isIPv6(host) }, () => {
         server.off('error', reject);
         resolve();
       });
     });
-    this.#tcp.push(server);
+    return server;
   }
 
-  #serveTcp(conn: Socket, idleMs: number): void {
+  #serveTcp(conn: Socket, l: Listener): void {
     this.#connections.add(conn);
-    conn.setTimeout(idleMs, () => conn.destroy());
-    conn.on('close', () => this.#connections.delete(conn));
+    l.connections.add(conn);
+    conn.setTimeout(this.#config.dns.tcp.idleTimeout, () => conn.destroy());
+    conn.on('close', () => {
+      this.#connections.delete(conn);
+      l.connections.delete(conn);
+      this.#partial.delete(conn);
+    });
     conn.on('error', () => conn.destroy());
-    conn.on('close', () => this.#partial.delete(conn));
     let pending: Buffer = Buffer.alloc(0);
     conn.on('data', (chunk: Buffer) => {
       if (conn.writableEnded) return;
@@ -161,7 +292,7 @@ export class DnsServer {
       if (pending.length > 0) this.#partial.add(conn);
       else this.#partial.delete(conn);
       // Draining: every whole query got its answer; close once nothing is half-read.
-      if (this.#draining && pending.length === 0) conn.end();
+      if ((this.#draining || l.draining) && pending.length === 0) conn.end();
     });
   }
 
@@ -172,15 +303,28 @@ export class DnsServer {
    */
   async drain(graceMs: number): Promise<{ cut: number }> {
     this.#draining = true;
-    const closed = this.#tcp.map((s) => new Promise<void>((r) => s.close(() => r())));
-    for (const c of this.#connections) if (!this.#partial.has(c)) c.end();
+    const [mine] = await Promise.all([
+      this.#drainListeners(this.#listeners, graceMs),
+      Promise.all(this.#retiring),
+    ]);
+    return mine;
+  }
+
+  async #drainListeners(listeners: readonly Listener[], graceMs: number): Promise<{ cut: number }> {
+    const closed = listeners.map(
+      (l) => new Promise<void>((r) => (l.tcp.listening ? l.tcp.close(() => r()) : r())),
+    );
+    const conns = () => listeners.flatMap((l) => [...l.connections]);
+    for (const l of listeners) l.draining = true;
+    for (const c of conns()) if (!this.#partial.has(c)) c.end();
     const deadline = Date.now() + graceMs;
     // Ended connections close when their answers are flushed and the client hangs up.
-    while (this.#connections.size > 0 && Date.now() < deadline) {
+    while (conns().length > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now()))));
     }
-    const cut = this.#partial.size;
-    for (const c of this.#connections) c.destroy();
+    const left = conns();
+    const cut = left.filter((c) => this.#partial.has(c)).length;
+    for (const c of left) c.destroy();
     await Promise.all(closed);
     return { cut };
   }
@@ -188,9 +332,20 @@ export class DnsServer {
   async stop(): Promise<void> {
     for (const u of this.#unsubscribe) u();
     for (const c of this.#connections) c.destroy();
-    await Promise.all([
-      ...this.#udp.map((s) => new Promise<void>((r) => s.close(() => r()))),
-      ...this.#tcp.map((s) => new Promise<void>((r) => (s.listening ? s.close(() => r()) : r()))),
-    ]);
+    await Promise.all([...this.#listeners.map((l) => closeListener(l)), ...this.#retiring]);
   }
+}
+
+function closeListener(l: Listener): Promise<void> {
+  for (const c of l.connections) c.destroy();
+  return Promise.all([
+    new Promise<void>((r) => {
+      try {
+        l.udp.close(() => r());
+      } catch {
+        r(); // already closed (a removed listener)
+      }
+    }),
+    new Promise<void>((r) => (l.tcp.listening ? l.tcp.close(() => r()) : r())),
+  ]).then(() => {});
 }

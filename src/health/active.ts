@@ -62,8 +62,8 @@ interface Probe {
 }
 
 export class ActiveChecker {
-  readonly #config: ActiveCheckConfig;
-  readonly #addressing: Addressing;
+  #config: ActiveCheckConfig;
+  #addressing: Addressing;
   readonly #store: HealthStore;
   readonly #log: Logger;
   readonly #now: () => number;
@@ -73,7 +73,7 @@ export class ActiveChecker {
   readonly #probes = new Map<string, Probe>();
   // Keep-alive off (each request says reset): probes open one connection each and
   // close it, so thousands of targets never hold idle sockets.
-  readonly #agent: Agent;
+  #agent: Agent;
   /** Every probe in flight, including those of targets already removed: stop() waits for all. */
   readonly #running = new Set<Promise<void>>();
   /** "service id" of endpoints in fast probing, so repeated reports cost a lookup. */
@@ -123,6 +123,40 @@ export class ActiveChecker {
     this.#forget(stopped);
     for (const s of skipped) {
       this.#log.debug({ service: s.service, id: s.id, reason: s.reason }, 'not health-checked');
+    }
+  }
+
+  /**
+   * New settings (reload). Probes keep their counts and verdicts, and the next
+   * results are judged by the new thresholds; a changed interval reschedules the
+   * waiting probes. Switched off, every verdict it kept is reset to unknown. The
+   * caller follows with update(), which starts and stops probes for the targets the
+   * new port or addressing gives.
+   */
+  reconfigure(config: ActiveCheckConfig, addressing: Addressing): void {
+    if (this.#stopped) return;
+    const before = this.#config;
+    this.#config = config;
+    this.#addressing = addressing;
+    if (config.timeout !== before.timeout) {
+      const old = this.#agent;
+      this.#agent = new Agent({ connect: { timeout: config.timeout } });
+      // Probes in flight finish on the old agent.
+      void old.close().catch(() => {});
+    }
+    if (!config.enabled) {
+      const stopped = [...this.#probes.values()];
+      for (const p of stopped) this.#stopProbe(p);
+      this.#probes.clear();
+      this.#forget(stopped);
+      return;
+    }
+    if (config.interval !== before.interval) {
+      for (const p of this.#probes.values()) {
+        if (p.timer === undefined || p.fast) continue;
+        clearTimeout(p.timer);
+        this.#schedule(p, this.#random() * config.interval);
+      }
     }
   }
 

@@ -7,9 +7,12 @@ import { endpoints, service } from '../routing/service-fixture.ts';
 import { HealthMonitor } from './monitor.ts';
 
 const ZONE = { region: 'us-east', zone: 'us-east-a' };
-const config = configSchema.parse({
+const base = {
   federation: { name: 'galaxy', domain: 'example.test' },
   clusters: [{ name: 'a', kubeconfig: 'a.kubeconfig' }],
+};
+const config = configSchema.parse({
+  ...base,
   health: { active: { enabled: false }, outlier: { consecutive5xx: 2, maxEjectionPercent: 50 } },
 });
 
@@ -66,6 +69,50 @@ describe('HealthMonitor', () => {
     });
     monitor.update(snapshot(5));
     expect(monitor.active.stats().targets).toBe(0);
+    await monitor.stop();
+  });
+
+  it('takes new settings in place: switched off, active verdicts reset; outlier rules apply next', async () => {
+    const probing = configSchema.parse({
+      ...base,
+      health: {
+        active: {
+          type: 'tcp',
+          interval: '20ms',
+          timeout: '50ms',
+          healthyThreshold: 1,
+          unhealthyThreshold: 1,
+        },
+        outlier: { consecutive5xx: 5, maxEjectionPercent: 100 },
+      },
+    });
+    const monitor = new HealthMonitor({
+      config: probing.health,
+      addressing: 'endpoints',
+      log: pino({ level: 'silent' }),
+    });
+    monitor.update(snapshot(2));
+    // Whatever answers at 10.0.0.x:8080 here, each gets a verdict.
+    const verdict = (id: string) => monitor.store.endpoint('shop/web', id)?.check ?? 'unknown';
+    const ids = ['a/10.0.0.0', 'a/10.0.0.1'];
+    for (let i = 0; i < 200 && ids.some((id) => verdict(id) === 'unknown'); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(ids.map(verdict)).not.toContain('unknown');
+
+    const off = configSchema.parse({
+      ...base,
+      health: {
+        active: { enabled: false },
+        outlier: { consecutive5xx: 1, maxEjectionPercent: 100 },
+      },
+    });
+    monitor.reconfigure(off.health, 'endpoints');
+    expect(monitor.active.stats().targets).toBe(0);
+    expect(ids.map(verdict)).toEqual(['unknown', 'unknown']);
+    expect(monitor.store.endpoints('shop/web')).toBeUndefined();
+    // One 5xx is now enough to eject.
+    monitor.report('shop/web', 'a/10.0.0.1', { origin: 'upstream', status: 503 });
+    expect(monitor.store.endpoint('shop/web', 'a/10.0.0.1')?.ejectedUntil).toBeDefined();
     await monitor.stop();
   });
 });

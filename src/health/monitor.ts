@@ -26,6 +26,7 @@ export class HealthMonitor {
   readonly #log: Logger;
   readonly #onOutlier: ((e: OutlierEvent) => void) | undefined;
   #services: ReadonlyMap<string, FederatedService> = new Map();
+  #last: Snapshot | undefined;
   #unsubscribe: (() => void) | undefined;
 
   constructor(opts: HealthMonitorOptions) {
@@ -57,6 +58,7 @@ export class HealthMonitor {
   }
 
   update(snapshot: Snapshot): void {
+    this.#last = snapshot;
     this.outlier.update(snapshot);
     this.active.update(snapshot);
     const before = this.#services;
@@ -65,6 +67,13 @@ export class HealthMonitor {
       const svc = snapshot.services.get(key);
       if (before.get(key) !== svc) this.store.retain(key, catalogIds(svc));
     }
+  }
+
+  /** New settings (reload): applied in place; verdicts and ejections carry over. */
+  reconfigure(config: Config['health'], addressing: Config['dns']['addressing']): void {
+    this.outlier.reconfigure(config.outlier);
+    this.active.reconfigure(config.active, addressing);
+    if (this.#last) this.active.update(this.#last);
   }
 
   /** The proxy tells what happened to a request at an endpoint. */

@@ -67,7 +67,7 @@ const zero = (): Record<EjectionReason, number> => ({
 });
 
 export class OutlierDetector {
-  readonly #config: OutlierConfig;
+  #config: OutlierConfig;
   readonly #store: HealthStore;
   readonly #now: () => number;
   readonly #onEvent: ((e: OutlierEvent) => void) | undefined;
@@ -179,6 +179,16 @@ export class OutlierDetector {
           this.#onEvent?.({ type: 'returned', service, id, times: m.times });
         }
       }
+    }
+  }
+
+  /** New settings (reload): ejections in force keep their end; the next ones follow these. */
+  reconfigure(config: OutlierConfig): void {
+    const interval = this.#config.interval;
+    this.#config = config;
+    if (this.#timer && interval !== config.interval) {
+      this.stop();
+      this.start();
     }
   }
 

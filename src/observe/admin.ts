@@ -8,6 +8,7 @@ import type { Catalog } from '../catalog/catalog.ts';
 import type { Snapshot } from '../catalog/model.ts';
 import type { Config, ListenAddress } from '../config/schema.ts';
 import type { HealthMonitor } from '../health/monitor.ts';
+import type { HostTable } from '../proxy/hosts.ts';
 import type { Router } from '../routing/router.ts';
 import {
   clustersJson,
@@ -213,7 +214,13 @@ export async function startAdmin(
   const heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const maxStreams = opts.maxStreams ?? DEFAULT_MAX_STREAMS;
   const page = await loadPage();
-  const hosts = hostTableFor(ctx.config);
+  // The proxy's host rules follow the config, which a reload replaces.
+  let hostsFor: { config: Config; table: HostTable } | undefined;
+  const hostTable = (): HostTable => {
+    if (hostsFor?.config !== ctx.config)
+      hostsFor = { config: ctx.config, table: hostTableFor(ctx.config) };
+    return hostsFor.table;
+  };
 
   // Open event streams, each told when the catalog or health changed (coalesced).
   const streams = new Set<{ changed(data: string): void; end(): void }>();
@@ -354,7 +361,7 @@ export async function startAdmin(
     if (path === '/debug/clusters')
       return send(res, 200, clustersJson(ctx, catalog.current(), now()));
     if (path === '/debug/services') {
-      return send(res, 200, servicesJson(ctx, hosts, catalog.current(), now()));
+      return send(res, 200, servicesJson(ctx, hostTable(), catalog.current(), now()));
     }
     const one = /^\/debug\/services\/([^/]+)\/([^/]+)$/.exec(path);
     if (one) {
@@ -364,13 +371,13 @@ export async function startAdmin(
       } catch {
         return fail(res, 400, 'malformed percent-encoding in the service name');
       }
-      const body = serviceJson(ctx, hosts, catalog.current(), key, now());
+      const body = serviceJson(ctx, hostTable(), catalog.current(), key, now());
       return body === undefined
         ? fail(res, 404, `no federated service "${key}"`)
         : send(res, 200, body);
     }
     if (path === '/debug/explain') {
-      const a = explainHost(ctx, hosts, catalog.current(), url.searchParams, now());
+      const a = explainHost(ctx, hostTable(), catalog.current(), url.searchParams, now());
       return send(res, a.status, a.body);
     }
     if (path === '/events') {

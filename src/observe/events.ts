@@ -4,7 +4,7 @@
 // (the page's live stream) hear each event as it is recorded. Logs carry the same
 // events as lines; this is the part a browser can ask for.
 
-export type EventKind = 'cluster' | 'failover' | 'ejection' | 'return' | 'action';
+export type EventKind = 'cluster' | 'failover' | 'ejection' | 'return' | 'action' | 'reload';
 
 export interface FedgateEvent {
   /** Rises by one per event: lets a reader ask for what it has not seen. */

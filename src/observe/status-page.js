@@ -14,7 +14,7 @@ const STATE_LABELS = {
   ejected: 'ejected',
   'check-failing': 'failing check',
 };
-const KINDS = ['failover', 'ejection', 'return', 'cluster', 'action'];
+const KINDS = ['failover', 'ejection', 'return', 'cluster', 'action', 'reload'];
 
 const $ = (id) => document.getElementById(id);
 

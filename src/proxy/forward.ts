@@ -98,8 +98,11 @@ export interface ForwardDeps {
   readonly random: () => number;
   readonly log: Logger;
   readonly stats: ProxyStats;
-  /** Set while draining: answers ask clients to close their connections. */
-  readonly draining: () => boolean;
+  /**
+   * True while the connection this answer goes out on is draining (all are on
+   * SIGTERM; a removed listener's are after a reload): it asks the client to close.
+   */
+  readonly draining: (socket?: unknown) => boolean;
   /** Told of every finished request and every retry (metrics). */
   readonly observer?: ProxyObserver | undefined;
 }
@@ -150,20 +153,33 @@ export function sendError(
   res.end(body);
 }
 
+/** What a reload may swap under a running Forwarder. */
+export type ReloadableDeps = Pick<ForwardDeps, 'hosts' | 'settings' | 'upstreams' | 'observer'>;
+
 export class Forwarder {
-  readonly deps: ForwardDeps;
+  /** Replaced whole by reconfigure(); requests in flight read it as they go. */
+  deps: ForwardDeps;
   readonly #pickers = new Map<PickerKind, Picker>();
-  readonly #policies = new WeakMap<FederatedService, Policy>();
+  #policies = new WeakMap<FederatedService, Policy>();
   readonly #httpPorts = new WeakMap<FederatedService, string | number>();
   readonly #load = new Map<string, ServiceLoad>();
-  readonly #selfLocality: Locality | undefined;
+  #selfLocality: Locality | undefined;
   /** Annotation values already warned about, so a bad one logs once. */
   readonly #warned = new Set<string>();
 
   constructor(deps: ForwardDeps) {
     this.deps = deps;
-    const self = deps.router.locate('0.0.0.0');
-    this.#selfLocality = self.source === 'self' ? self.locality : undefined;
+    this.#selfLocality = selfLocality(deps.router);
+  }
+
+  /**
+   * New settings, host table or upstreams (reload; the router was reconfigured
+   * first). Policies are chosen again, and this replica's locality looked up again.
+   */
+  reconfigure(next: ReloadableDeps): void {
+    this.deps = { ...this.deps, ...next };
+    this.#policies = new WeakMap();
+    this.#selfLocality = selfLocality(this.deps.router);
   }
 
   // ---- routing -----------------------------------------------------------------
@@ -391,7 +407,7 @@ export class Forwarder {
     const errors = this.deps.stats.errors;
     errors[code] = (errors[code] ?? 0) + 1;
     this.count(ERROR_TABLE[code].http);
-    sendError(res, code, detail, close || this.deps.draining());
+    sendError(res, code, detail, close || this.deps.draining(res.socket));
   }
 
   count(status: number): void {
@@ -402,6 +418,11 @@ export class Forwarder {
     else if (status < 500) r['4xx']++;
     else r['5xx']++;
   }
+}
+
+function selfLocality(router: Router): Locality | undefined {
+  const self = router.locate('0.0.0.0');
+  return self.source === 'self' ? self.locality : undefined;
 }
 
 /** Header fields of a request: HTTP/2 pseudo-headers are the request line, not fields. */
@@ -726,7 +747,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     const res = ex.res;
     const out = downstreamResponseHeaders(headers);
     const h1 = isHttp1(res);
-    if (h1 && ex.f.deps.draining()) out.connection = 'close';
+    if (h1 && ex.f.deps.draining(res.socket)) out.connection = 'close';
     if (h1 && statusMessage) res.writeHead(statusCode, statusMessage, out);
     else res.writeHead(statusCode, out);
     ex.f.count(statusCode);

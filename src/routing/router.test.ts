@@ -178,4 +178,18 @@ describe('Router', () => {
       /served anyway: its tier is in panic$/,
     );
   });
+
+  it('reconfigured, locates by the new table and plans by the new options, without noting a failover', () => {
+    const shifts: TierShift[] = [];
+    const router = new Router(OPTS, new HealthStore(), (s) => shifts.push(s));
+    const svc = world('shop/web');
+    expect(router.plan(svc, EAST_A).tiers[0]!.scope).toBe('zone');
+    const builds = router.builds;
+    router.reconfigure({ ...OPTS, localities: [], self: WEST, panicThreshold: 0.9 });
+    expect(router.locate('127.1.0.1')).toEqual({ locality: WEST, source: 'self' });
+    // The cached plan is gone: built again, under the new options.
+    router.plan(svc, EAST_A);
+    expect(router.builds).toBe(builds + 1);
+    expect(shifts).toEqual([]);
+  });
 });
