@@ -9,7 +9,7 @@
 # Known tools (tool → Debian package, alternatives in order):
 #   dig → bind9-dnsutils | dnsutils     kdig → knot-dnsutils
 #   dnsperf → dnsperf                   knotd, knotc → knot
-#   kubectl → kubernetes-client         wrk → wrk
+#   kubectl → kubectl | kubernetes-client        wrk → wrk
 #   nginx → nginx                       chromium → chromium
 #   curl → curl
 #   prometheus, promtool → prometheus
@@ -23,10 +23,11 @@ packages_for() {
     kdig | khost) echo "knot-dnsutils" ;;
     dnsperf) echo "dnsperf" ;;
     knotd | knotc) echo "knot" ;;
-    kubectl) echo "kubernetes-client" ;;
+    kubectl) echo "kubectl kubernetes-client" ;;
     wrk) echo "wrk" ;;
     nginx) echo "nginx" ;;
     curl) echo "curl" ;;
+    shellcheck) echo "shellcheck" ;;
     chromium) echo "chromium" ;;
     prometheus | promtool) echo "prometheus" ;;
     *) return 1 ;;

@@ -240,7 +240,7 @@ export class ApiClient {
     if (status === 403) {
       return new FedgateError(
         'CLUSTER_FORBIDDEN',
-        `cluster ${this.cluster}: not allowed to ${verb} ${url.pathname} (403 Forbidden: ${message}); apply deploy/rbac/member-cluster.yaml in this cluster`,
+        `cluster ${this.cluster}: not allowed to ${verb} ${url.pathname} (403 Forbidden: ${message}); apply deploy/member-rbac (see docs/deploy.md) in this cluster`,
       );
     }
     return new FedgateError(
