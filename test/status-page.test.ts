@@ -207,4 +207,22 @@ describe('status page', () => {
     expect(await page.evaluate('window.marker')).toBe('same page');
     expect(pageErrors).toEqual([]);
   });
+
+  it('scales a service in one zone from its endpoint row, up and back down', async () => {
+    const row = 'endpoints-shop/web-beta-us-east-c';
+    await page.waitForSelector(byTestId(row, '[data-ready="2"]'));
+    await page.click(byTestId('scale-shop/web-beta-us-east-c-up'));
+    await page.waitForSelector(byTestId(row, '[data-ready="3"]'), { timeout: WAIT_MS });
+    expect(
+      demo!.fed
+        .describe()
+        .clusters.find((c) => c.name === 'beta')!
+        .pods.filter((p) => p.service === 'shop/web' && !p.terminating),
+    ).toHaveLength(3);
+    await page.click(byTestId('scale-shop/web-beta-us-east-c-down'));
+    await page.waitForSelector(byTestId(row, '[data-ready="2"]'), { timeout: WAIT_MS });
+    const actions = await page.locator(byTestId('event', '[data-kind="action"]')).allTextContents();
+    expect(actions.join('\n')).toContain('scale shop/web beta us-east-c 3');
+    expect(pageErrors).toEqual([]);
+  });
 });

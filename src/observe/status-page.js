@@ -167,6 +167,21 @@ function endpointRows(svc) {
         'data-zone': zone,
       };
       for (const s of STATES) attrs[`data-${s}`] = z[s];
+      // The demo's scale action: a pod is a replica whatever its state, unless terminating.
+      const replicas = STATES.filter((s) => s !== 'terminating').reduce((n, s) => n + z[s], 0);
+      const scale = (delta, label) =>
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'restore small',
+            'data-testid': `scale-${svc.key}-${c.cluster}-${zone}-${delta > 0 ? 'up' : 'down'}`,
+            title: `scale ${svc.key} in ${c.cluster}/${zone} to ${replicas + delta}`,
+            disabled: replicas + delta < 0 || z.zone === undefined,
+            onclick: () => runAction('scale', [svc.key, c.cluster, zone, String(replicas + delta)]),
+          },
+          label,
+        );
       rows.push(
         h(
           'tr',
@@ -182,6 +197,7 @@ function endpointRows(svc) {
             : null,
           h('td', {}, zone),
           cells,
+          state.canScale ? h('td', { class: 'n scale' }, scale(-1, '−'), ' ', scale(1, '+')) : null,
         ),
       );
     });
@@ -257,6 +273,7 @@ function renderServices(data) {
             h('th', {}, 'cluster'),
             h('th', {}, 'zone'),
             STATES.map((s) => h('th', { class: 'n' }, STATE_LABELS[s])),
+            state.canScale ? h('th', { class: 'n' }, 'scale') : null,
           ),
         ),
         h('tbody', {}, endpointRows(svc)),
@@ -530,6 +547,7 @@ async function refresh() {
       state.demo === false ? null : getJson('demo/actions', { allow404: true }),
     ]);
     if (state.demo === undefined) state.demo = demo !== null;
+    state.canScale = demo?.actions.some((a) => a.name === 'scale') ?? false;
     renderClusters(clusters);
     const { now: _now, ...servicesData } = services;
     renderIfChanged('services', servicesData, renderServices);
