@@ -6,7 +6,12 @@ import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Command, EXIT_OK, UsageError } from './cli-support.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
-import { DEFAULT_LOCALFED_DIR, intOption } from './localfed/commands.ts';
+import {
+  DEFAULT_LOCALFED_DIR,
+  FEDERATION_OPTIONS,
+  FEDERATION_OPTIONS_HELP,
+  federationArgs,
+} from './localfed/commands.ts';
 import { ACTIONS } from './localfed/control.ts';
 import { DEFAULT_ADDRESS_BLOCK, DEFAULT_API_PORT } from './localfed/federation.ts';
 import { type LaunchedFederation, launchLocalFederation } from './localfed/launch.ts';
@@ -180,9 +185,7 @@ Options:
   --http HOST:PORT     the HTTP proxy (default: ${DEMO_HTTP})
   --admin HOST:PORT    status page, /metrics, /debug (default: ${DEMO_ADMIN})
   --dir DIR            kubeconfigs, fedgate.yaml and localfed ctl's state (default: ${DEFAULT_LOCALFED_DIR})
-  --scenario FILE      scenario YAML (default: the built-in galaxy federation)
-  --address-block N    cluster i uses 127.(N+i).0.0/16 (default: ${DEFAULT_ADDRESS_BLOCK})
-  --api-port PORT      API server port on each cluster's address; 0 = any (default: ${DEFAULT_API_PORT})`,
+${FEDERATION_OPTIONS_HELP}`,
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
@@ -190,25 +193,13 @@ Options:
         dns: { type: 'string', default: DEMO_DNS },
         http: { type: 'string', default: DEMO_HTTP },
         admin: { type: 'string', default: DEMO_ADMIN },
-        dir: { type: 'string', default: DEFAULT_LOCALFED_DIR },
-        scenario: { type: 'string' },
-        'address-block': { type: 'string' },
-        'api-port': { type: 'string' },
+        ...FEDERATION_OPTIONS,
       },
       allowPositionals: false,
     });
     const log = createLogger('fedgate');
     const running = await startDemo({
-      scenario: values.scenario,
-      dir: values.dir,
-      addressBlock: intOption(
-        'address-block',
-        values['address-block'],
-        DEFAULT_ADDRESS_BLOCK,
-        1,
-        254,
-      ),
-      apiPort: intOption('api-port', values['api-port'], DEFAULT_API_PORT, 0, 65535),
+      ...federationArgs(values),
       dns: values.dns,
       http: values.http,
       admin: values.admin,

@@ -14,7 +14,7 @@ import { FEDGATE_CONFIG_FILE, launchLocalFederation } from './launch.ts';
 
 export const DEFAULT_LOCALFED_DIR = '.localfed';
 
-export function intOption(
+function intOption(
   name: string,
   raw: string | undefined,
   fallback: number,
@@ -28,6 +28,39 @@ export function intOption(
   return Number(raw);
 }
 
+/** The options that place a local federation, shared by `localfed up` and `demo`. */
+export const FEDERATION_OPTIONS = {
+  scenario: { type: 'string' },
+  dir: { type: 'string', default: DEFAULT_LOCALFED_DIR },
+  'address-block': { type: 'string' },
+  'api-port': { type: 'string' },
+} as const;
+
+export const FEDERATION_OPTIONS_HELP = `  --scenario FILE      scenario YAML (default: the built-in galaxy federation)
+  --address-block N    cluster i uses 127.(N+i).0.0/16 (default: ${DEFAULT_ADDRESS_BLOCK})
+  --api-port PORT      API server port on each cluster's address; 0 = any (default: ${DEFAULT_API_PORT})`;
+
+/** FEDERATION_OPTIONS as parsed, checked. */
+export function federationArgs(values: {
+  scenario?: string | undefined;
+  dir: string;
+  'address-block'?: string | undefined;
+  'api-port'?: string | undefined;
+}): { scenario: string | undefined; dir: string; addressBlock: number; apiPort: number } {
+  return {
+    scenario: values.scenario,
+    dir: values.dir,
+    addressBlock: intOption(
+      'address-block',
+      values['address-block'],
+      DEFAULT_ADDRESS_BLOCK,
+      1,
+      254,
+    ),
+    apiPort: intOption('api-port', values['api-port'], DEFAULT_API_PORT, 0, 65535),
+  };
+}
+
 export const localfedUp: Command = {
   name: 'localfed up',
   summary: 'start the local federation: simulated member clusters with real backends',
@@ -38,37 +71,16 @@ own CA and bearer token) and a real HTTP backend per pod, writes DIR/<cluster>.k
 and DIR/${STATE_FILE}, prints what it started, and runs until interrupted.
 
 Options:
-  --scenario FILE      scenario YAML (default: the built-in galaxy federation)
   --dir DIR            where kubeconfigs and state go (default: ${DEFAULT_LOCALFED_DIR})
-  --address-block N    cluster i uses 127.(N+i).0.0/16 (default: ${DEFAULT_ADDRESS_BLOCK})
-  --api-port PORT      API server port on each cluster's address; 0 = any (default: ${DEFAULT_API_PORT})`,
+${FEDERATION_OPTIONS_HELP}`,
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
-      options: {
-        scenario: { type: 'string' },
-        dir: { type: 'string', default: DEFAULT_LOCALFED_DIR },
-        'address-block': { type: 'string' },
-        'api-port': { type: 'string' },
-      },
+      options: FEDERATION_OPTIONS,
       allowPositionals: false,
     });
-    const addressBlock = intOption(
-      'address-block',
-      values['address-block'],
-      DEFAULT_ADDRESS_BLOCK,
-      1,
-      254,
-    );
-    const apiPort = intOption('api-port', values['api-port'], DEFAULT_API_PORT, 0, 65535);
     const log = createLogger('localfed');
-    const launched = await launchLocalFederation({
-      scenario: values.scenario,
-      dir: values.dir,
-      addressBlock,
-      apiPort,
-      log,
-    });
+    const launched = await launchLocalFederation({ ...federationArgs(values), log });
     const { fed, kubeconfigs, dir } = launched;
     process.stdout.write(summary(fed.describe(), kubeconfigs, dir));
 
