@@ -10,7 +10,8 @@ import { HealthMonitor } from './health/monitor.ts';
 import type { EventJournal } from './observe/events.ts';
 import type { Logger } from './observe/log.ts';
 import { describeLocality } from './routing/explain.ts';
-import { Router, type RouterOptions, type TierShift } from './routing/router.ts';
+import { Router, routerOptions, type TierShift } from './routing/router.ts';
+import type { Locality } from './routing/types.ts';
 import { ClusterWatcher } from './watch/cluster-watcher.ts';
 
 export interface DiscoveryOptions {
@@ -247,6 +248,17 @@ export class Discovery {
     this.#config = next;
   }
 
+  /**
+   * A worker process routed traffic with a plan it had not used before for this
+   * service and client locality. The router here plans the same as traffic would, on
+   * the catalog and health the worker mirrors, so a failover is noted (logged,
+   * journaled, counted) once by this process, however many workers saw it.
+   */
+  planUsed(service: string, locality: Locality | undefined): void {
+    const svc = this.catalog.current().services.get(service);
+    if (svc) this.router.plan(svc, locality);
+  }
+
   /** Drops watchers a reload built but will not run. */
   discard(prepared: PreparedDiscovery): void {
     for (const r of prepared.watchers.values()) void r.watcher.stop();
@@ -315,8 +327,4 @@ export class Discovery {
 
 function catalogCluster(c: ClusterConfig): CatalogCluster {
   return { name: c.name, weight: c.weight, region: c.region };
-}
-
-function routerOptions(config: Config): RouterOptions {
-  return { ...config.routing, localities: config.localities, self: config.self };
 }

@@ -1,7 +1,9 @@
 // `fedgate check-config`, `fedgate config-schema` and `fedgate start`.
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { type Command, EXIT_OK, UsageError } from './cli-support.ts';
+import { type Command, EXIT_OK, EXIT_RUNTIME, UsageError } from './cli-support.ts';
 import { ConfigError, effectiveConfig, loadConfig } from './config/load.ts';
 import { type Config, configJsonSchema } from './config/schema.ts';
 import { createLogger } from './observe/log.ts';
@@ -15,6 +17,40 @@ function load(file: string): Config {
     if (e instanceof ConfigError) throw new UsageError(e.message);
     throw e;
   }
+}
+
+/** The most worker processes `--workers` takes. */
+export const MAX_WORKERS = 256;
+
+/**
+ * The CPUs this process may use: the cores it may run on, capped by a cgroup v2 CPU
+ * limit (a container's `limits.cpu`, in /sys/fs/cgroup/cpu.max as "QUOTA PERIOD"),
+ * so a pod limited to 2 CPUs on a 64-core node forks 2 workers, not 64.
+ */
+export function usableCores(cores = availableParallelism(), cpuMax = readCpuMax()): number {
+  const [quota, period] = (cpuMax ?? '').trim().split(/\s+/);
+  const q = Number(quota);
+  const p = Number(period);
+  if (!cpuMax || quota === 'max' || !(q > 0) || !(p > 0)) return cores;
+  return Math.max(1, Math.min(cores, Math.ceil(q / p)));
+}
+
+function readCpuMax(): string | undefined {
+  try {
+    return readFileSync('/sys/fs/cgroup/cpu.max', 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** `--workers N`: a whole number 1 … MAX_WORKERS; absent, one per usable core. */
+export function parseWorkers(raw: string | undefined, cores = usableCores()): number {
+  if (raw === undefined) return Math.min(Math.max(1, cores), MAX_WORKERS);
+  const n = /^\d{1,4}$/.test(raw.trim()) ? Number(raw.trim()) : Number.NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) {
+    throw new UsageError(`--workers must be a whole number from 1 to ${MAX_WORKERS}, not "${raw}"`);
+  }
+  return n;
 }
 
 export const checkConfig: Command = {
@@ -52,7 +88,7 @@ editor's YAML support at it for completion.`,
 export const start: Command = {
   name: 'start',
   summary: 'run fedgate with a configuration file',
-  usage: `fedgate start --config FILE
+  usage: `fedgate start --config FILE [--workers N]
 
 Watches every member cluster in FILE, keeps the merged catalog of federated
 services, health-checks their endpoints, answers DNS for the federation's zones
@@ -68,15 +104,28 @@ validated first and, if bad, logged and ignored; member clusters join and leave
 live, and listeners whose address stays keep their connections.
 
 Runs until SIGINT or SIGTERM; then /readyz turns false, listeners stop
-accepting, requests in flight get http.drainTimeout to finish, and it exits 0.`,
+accepting, requests in flight get http.drainTimeout to finish, and it exits 0.
+
+Options:
+  -c, --config FILE  the configuration file (required)
+  -w, --workers N    processes serving DNS and the proxy, 1 to ${MAX_WORKERS}
+                     (default: one per core, here ${parseWorkers(undefined)}). With 2 or more,
+                     this process watches the clusters, checks health, serves admin
+                     and reloads, once, and hands the catalog to N worker processes
+                     that share the DNS and HTTP listeners; /metrics sums them, and
+                     /readyz waits for all of them. 1 serves everything in one process.`,
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
-      options: { config: { type: 'string', short: 'c' } },
+      options: {
+        config: { type: 'string', short: 'c' },
+        workers: { type: 'string', short: 'w' },
+      },
       allowPositionals: false,
     });
     const file = values.config;
     if (!file) throw new UsageError('--config FILE is required');
+    const workers = parseWorkers(values.workers);
     // SIGHUP's default action ends the process: it is taken before anything starts,
     // and one that arrives during startup reloads once started.
     let early = false;
@@ -89,14 +138,15 @@ accepting, requests in flight get http.drainTimeout to finish, and it exits 0.`,
       const loaded = contentHash(file);
       const config = load(file);
       const log = createLogger('fedgate');
-      const fedgate = await Fedgate.start(config, log);
+      const fedgate = await Fedgate.start(config, log, { workers });
       process.off('SIGHUP', earlyHup);
       triggers = reloadTriggers(file, fedgate, log, loaded);
       if (early) triggers.reload('SIGHUP');
       const at = fedgate.addresses();
       const proxyAt = [...at.http, ...at.https];
+      const procs = workers > 1 ? `; DNS and HTTP served by ${workers} worker processes` : '';
       process.stdout.write(
-        `fedgate: watching ${config.clusters.length} member cluster(s); DNS ${at.dns.join(', ')} (UDP and TCP); HTTP ${proxyAt.join(', ') || 'none'}; admin ${at.admin} (status page, /metrics, /readyz, /debug); reloads ${file} when it changes and on SIGHUP\n`,
+        `fedgate: watching ${config.clusters.length} member cluster(s); DNS ${at.dns.join(', ')} (UDP and TCP); HTTP ${proxyAt.join(', ') || 'none'}; admin ${at.admin} (status page, /metrics, /readyz, /debug)${procs}; reloads ${file} when it changes and on SIGHUP\n`,
       );
       let stopping = false;
       fedgate.whenReady().then((r) => {
@@ -108,15 +158,21 @@ accepting, requests in flight get http.drainTimeout to finish, and it exits 0.`,
             : `fedgate: ready after ${config.watch.startupTimeout} ms without: ${r.missing.join(', ')}\n`,
         );
       });
-      await new Promise<void>((done) => {
-        process.once('SIGINT', () => done());
-        process.once('SIGTERM', () => done());
+      // Until SIGINT or SIGTERM, or until worker processes keep dying (fatal).
+      const fatal = await new Promise<string | undefined>((done) => {
+        process.once('SIGINT', () => done(undefined));
+        process.once('SIGTERM', () => done(undefined));
+        void fedgate.fatal.then(done);
       });
       stopping = true;
       // A SIGHUP while draining changes nothing (and does not end the process).
       triggers.close();
       process.on('SIGHUP', earlyHup);
       await fedgate.stop();
+      if (fatal !== undefined) {
+        process.stderr.write(`fedgate start: ${fatal}\n`);
+        return EXIT_RUNTIME;
+      }
       return EXIT_OK;
     } finally {
       triggers?.close();

@@ -3,19 +3,29 @@
 // stopped in reverse. `fedgate start` and `fedgate demo` both run exactly this.
 // reload() swaps the configuration under it: every part is kept and changed in
 // place, so listeners that stay keep their sockets and connections.
-import type { AddressInfo } from 'node:net';
+//
+// DNS and the proxy (the serving part) run in this process, or, with `workers` ≥ 2,
+// in that many worker processes (workers/pool.ts) while this one, the primary,
+// keeps discovery, metrics, the journal, the admin listener and reloads.
 import { Discovery, type DiscoveryOptions, type PreparedDiscovery } from './app.ts';
 import { UsageError } from './cli-support.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import type { Config, ListenAddress } from './config/schema.ts';
-import { DnsServer, listenKey, type PreparedDns } from './dns/server.ts';
+import { type DnsServer, listenKey } from './dns/server.ts';
 import { type ErrorCode, FedgateError } from './errors.ts';
 import { type AdminControls, type AdminServer, startAdmin } from './observe/admin.ts';
 import { EventJournal } from './observe/events.ts';
 import { type Logger, withAccessLog } from './observe/log.ts';
 import { Metrics } from './observe/metrics.ts';
-import { type PreparedProxy, ProxyServer } from './proxy/server.ts';
+import type { ProxyServer } from './proxy/server.ts';
 import { changedSettings, describeChanges, hasChanges, type ReloadChanges } from './reload.ts';
+import { WorkerPool } from './workers/pool.ts';
+import {
+  ListenError,
+  LocalServing,
+  type PreparedServing,
+  type Serving,
+} from './workers/serving.ts';
 
 export function hostPort(a: { address: string; port: number; family?: string }): string {
   return a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
@@ -30,6 +40,12 @@ export interface Readiness {
 export interface RuntimeOptions extends DiscoveryOptions {
   /** The demo's failure buttons on the status page. */
   readonly controls?: AdminControls;
+  /**
+   * Processes serving DNS and the proxy: 1 (the default) is this one; 2 or more
+   * are worker processes (node:cluster) sharing the listeners, this process their
+   * primary.
+   */
+  readonly workers?: number;
 }
 
 /** What a reload did: applied (with what changed), or rejected (and why). */
@@ -42,8 +58,12 @@ export class Fedgate {
   readonly discovery: Discovery;
   readonly metrics: Metrics;
   readonly journal: EventJournal;
-  readonly dns: DnsServer;
-  readonly proxy: ProxyServer;
+  /** The worker processes, when DNS and the proxy run in them (workers ≥ 2). */
+  readonly workers: WorkerPool | undefined;
+  /** Resolves with why, if fedgate cannot go on (workers keep exiting): the caller stops it. */
+  readonly fatal: Promise<string>;
+  readonly #serving: Serving;
+  readonly #local: LocalServing | undefined;
   #config: Config;
   #admin: AdminServer;
   readonly #openAdmin: (listen: ListenAddress) => Promise<AdminServer>;
@@ -61,8 +81,8 @@ export class Fedgate {
     journal: EventJournal;
     admin: AdminServer;
     openAdmin: (listen: ListenAddress) => Promise<AdminServer>;
-    dns: DnsServer;
-    proxy: ProxyServer;
+    serving: LocalServing | WorkerPool;
+    fatal: Promise<string>;
     startup: { done: boolean; timedOut: boolean; missing: readonly string[] };
     stopped: AbortController;
   }) {
@@ -73,8 +93,10 @@ export class Fedgate {
     this.journal = parts.journal;
     this.#admin = parts.admin;
     this.#openAdmin = parts.openAdmin;
-    this.dns = parts.dns;
-    this.proxy = parts.proxy;
+    this.#serving = parts.serving;
+    this.#local = parts.serving instanceof LocalServing ? parts.serving : undefined;
+    this.workers = parts.serving instanceof WorkerPool ? parts.serving : undefined;
+    this.fatal = parts.fatal;
     this.#startup = parts.startup;
     this.#stopped = parts.stopped;
   }
@@ -86,6 +108,18 @@ export class Fedgate {
 
   get admin(): AdminServer {
     return this.#admin;
+  }
+
+  /** DNS in this process; there is none with worker processes (they each have theirs). */
+  get dns(): DnsServer {
+    if (!this.#local) throw new Error('DNS runs in the worker processes');
+    return this.#local.dns;
+  }
+
+  /** The proxy in this process; there is none with worker processes (they each have theirs). */
+  get proxy(): ProxyServer {
+    if (!this.#local) throw new Error('the proxy runs in the worker processes');
+    return this.#local.proxy;
   }
 
   /**
@@ -103,7 +137,13 @@ export class Fedgate {
       }
       throw e;
     }
-    const metrics = new Metrics({ discovery, journal, ...(opts.now ? { now: opts.now } : {}) });
+    const workers = opts.workers ?? 1;
+    const metrics = new Metrics({
+      discovery,
+      journal,
+      serving: workers < 2,
+      ...(opts.now ? { now: opts.now } : {}),
+    });
     const startup = { done: false, timedOut: false, missing: [] as readonly string[] };
     const stopped = new AbortController();
     // The admin listener asks the instance for readiness; it exists only after DNS and
@@ -113,6 +153,13 @@ export class Fedgate {
     const fail = async (e: unknown, what: string): Promise<never> => {
       for (const c of cleanup.reverse()) await c();
       throw new UsageError(`cannot listen on ${what}: ${(e as Error).message}`);
+    };
+    const failServing = (e: unknown): Promise<never> => {
+      if (e instanceof ListenError) return fail(e, e.setting);
+      return (async () => {
+        for (const c of cleanup.reverse()) await c();
+        throw e;
+      })();
     };
     // A reload that moves admin.listen opens a new admin listener with this same context.
     const openAdmin = (listen: ListenAddress) =>
@@ -135,23 +182,32 @@ export class Fedgate {
       fail(e, `admin.listen ${config.admin.listen.host}:${config.admin.listen.port}`),
     );
     cleanup.push(() => admin.close());
-    const dns = await DnsServer.start({
-      config,
-      catalog: discovery.catalog,
-      health: discovery.health.store,
-      router: discovery.router,
-      log,
-    }).catch((e: unknown) => fail(e, 'dns.listen'));
-    cleanup.push(() => dns.stop());
-    metrics.attachDns(dns);
-    const proxy = await ProxyServer.start({
-      config,
-      catalog: discovery.catalog,
-      health: discovery.health,
-      router: discovery.router,
-      log,
-      observer: config.http.accessLog ? withAccessLog(metrics, log) : metrics,
-    }).catch((e: unknown) => fail(e, 'http.listen'));
+    let fatal: (problem: string) => void = () => {};
+    const fatalPromise = new Promise<string>((resolve) => {
+      fatal = resolve;
+    });
+    let serving: LocalServing | WorkerPool;
+    if (workers >= 2) {
+      serving = await WorkerPool.start({
+        workers,
+        config,
+        discovery,
+        log,
+        onFatal: (problem) => fatal(problem),
+      }).catch(failServing);
+      metrics.attachWorkers(serving);
+    } else {
+      serving = await LocalServing.start({
+        config,
+        catalog: discovery.catalog,
+        health: discovery.health.store,
+        report: discovery.health,
+        router: discovery.router,
+        log,
+        metrics,
+        observer: (c) => (c.http.accessLog ? withAccessLog(metrics, log) : metrics),
+      }).catch(failServing);
+    }
     const fedgate = new Fedgate({
       config,
       log,
@@ -160,13 +216,16 @@ export class Fedgate {
       journal,
       admin,
       openAdmin,
-      dns,
-      proxy,
+      serving,
+      fatal: fatalPromise,
       startup,
       stopped,
     });
     holder.fedgate = fedgate;
-    discovery.catalog.whenReady(config.watch.startupTimeout, stopped.signal).then((r) => {
+    discovery.catalog.whenReady(config.watch.startupTimeout, stopped.signal).then(async (r) => {
+      if (stopped.signal.aborted) return;
+      // Worker processes hold the snapshot readiness is about before it is said.
+      await serving.sync();
       if (stopped.signal.aborted) return;
       startup.done = true;
       startup.timedOut = !r.ready;
@@ -186,7 +245,10 @@ export class Fedgate {
   whenReady(): Promise<{ ready: boolean; missing: readonly string[] }> {
     return this.discovery.catalog
       .whenReady(this.config.watch.startupTimeout, this.#stopped.signal)
-      .then((r) => ({ ready: r.ready, missing: r.missing }));
+      .then(async (r) => {
+        await this.#serving.sync();
+        return { ready: r.ready, missing: r.missing };
+      });
   }
 
   /** What /readyz answers: false until startup is done, and again while draining. */
@@ -196,6 +258,9 @@ export class Fedgate {
       const missing = this.discovery.catalog.readiness().missing;
       return { ready: false, reason: `waiting for ${missing.join(', ') || 'the first sync'}` };
     }
+    // With worker processes: every one of them up, with its listeners.
+    const serving = this.#serving.readiness();
+    if (!serving.ready) return { ready: false, reason: serving.reason };
     // Once ready, a replica stays ready when a reload adds a cluster: every replica
     // reloads the same ConfigMap, and all of them leaving their Service at once
     // would be an outage caused by adding capacity. The new cluster serves as soon
@@ -247,14 +312,14 @@ export class Fedgate {
     }
     const before = this.#config;
     let discovery: PreparedDiscovery | undefined;
-    let dns: PreparedDns | undefined;
-    let proxy: PreparedProxy | undefined;
+    let serving: PreparedServing | undefined;
     let admin: AdminServer | undefined;
     const adminMoves = listenKey(before.admin.listen) !== listenKey(next.admin.listen);
     try {
       discovery = this.discovery.prepare(next);
-      dns = await this.dns.prepare(next);
-      proxy = await this.proxy.prepare(next, { observer: this.#observer(next) });
+      // With worker processes, every worker prepares (binds what is new) and answers;
+      // one failing rejects the reload everywhere.
+      serving = await this.#serving.prepare(next);
       if (adminMoves) {
         admin = await this.#openAdmin(next.admin.listen).catch((e: unknown) => {
           throw new FedgateError('LISTEN_FAILED', `admin.listen: ${(e as Error).message}`, {
@@ -266,32 +331,26 @@ export class Fedgate {
         throw new FedgateError('RELOAD_FAILED', 'fedgate is stopping');
     } catch (e) {
       if (discovery) this.discovery.discard(discovery);
-      await Promise.all([dns?.abort(), proxy?.abort(), admin?.close()]);
+      await Promise.all([serving?.abort(), admin?.close()]);
       return this.#rejected(e, trigger);
     }
     const changes: ReloadChanges = {
       clusters: discovery.changes,
-      opened: [
-        ...dns.opened.map((k) => `dns ${k}`),
-        ...proxy.opened,
-        ...(adminMoves ? [`admin ${listenKey(next.admin.listen)}`] : []),
-      ],
+      opened: [...serving.opened, ...(adminMoves ? [`admin ${listenKey(next.admin.listen)}`] : [])],
       closed: [
-        ...dns.closed.map((k) => `dns ${k}`),
-        ...proxy.closed,
+        ...serving.closed,
         ...(adminMoves ? [`admin ${listenKey(before.admin.listen)}`] : []),
       ],
       settings: [
         ...new Set([
           ...changedSettings(before, next),
-          ...(proxy.certificatesChanged ? ['http.tls.certificates'] : []),
+          ...(serving.certificatesChanged ? ['http.tls.certificates'] : []),
         ]),
       ],
     };
     try {
       this.discovery.commit(discovery);
-      dns.commit();
-      proxy.commit();
+      serving.commit();
       if (admin) {
         const old = this.#admin;
         this.#admin = admin;
@@ -356,10 +415,6 @@ export class Fedgate {
     return { ok: false, code, problem };
   }
 
-  #observer(config: Config) {
-    return config.http.accessLog ? withAccessLog(this.metrics, this.log) : this.metrics;
-  }
-
   get draining(): boolean {
     return this.#draining;
   }
@@ -367,10 +422,11 @@ export class Fedgate {
   /** Where each listener is, as URLs and host:port, for what a command prints. */
   addresses(): { dns: string[]; http: string[]; https: string[]; admin: string } {
     const a = this.admin.address;
+    const at = this.#serving.addresses();
     return {
-      dns: this.dns.addresses().udp.map(hostPort),
-      http: this.proxy.addresses().http.map((x: AddressInfo) => `http://${hostPort(x)}`),
-      https: this.proxy.addresses().https.map((x: AddressInfo) => `https://${hostPort(x)}`),
+      dns: at.udp.map(hostPort),
+      http: at.http.map((x) => `http://${hostPort(x)}`),
+      https: at.https.map((x) => `https://${hostPort(x)}`),
       admin: `http://${hostPort({ address: a.host, port: a.port })}`,
     };
   }
@@ -378,7 +434,8 @@ export class Fedgate {
   /**
    * Drain, then stop: /readyz turns false, the proxy and DNS over TCP stop
    * accepting, requests and TCP queries in flight get http.drainTimeout, UDP
-   * answers until the end; then everything closes.
+   * answers until the end; then everything closes. Worker processes each drain so,
+   * and this waits for all of them to exit.
    */
   async stop(): Promise<void> {
     this.#stopped.abort();
@@ -386,22 +443,19 @@ export class Fedgate {
     // A reload under way gives up (it checks the signal) and closes what it opened.
     await this.#reloads;
     this.log.info({ graceMs: this.config.http.drainTimeout }, 'draining: no new connections');
-    const [proxy, dns] = await Promise.all([
-      this.proxy.drain(),
-      this.dns.drain(this.config.http.drainTimeout),
-    ]);
-    if (proxy.cut > 0)
+    const cut = await this.#serving.drain(this.config.http.drainTimeout);
+    if (cut.proxyCut > 0)
       this.log.warn(
-        { cut: proxy.cut },
+        { cut: cut.proxyCut },
         'HTTP connections still busy at the end of the grace period were cut',
       );
-    if (dns.cut > 0)
+    if (cut.dnsCut > 0)
       this.log.warn(
-        { cut: dns.cut },
+        { cut: cut.dnsCut },
         'DNS TCP connections still mid-query at the end of the grace period were cut',
       );
     this.log.info('stopping');
-    await this.dns.stop();
+    await this.#serving.stop();
     await this.admin.close();
     await this.discovery.stop();
   }

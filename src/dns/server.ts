@@ -27,6 +27,8 @@ export interface DnsServerOptions {
   readonly router: Router;
   readonly log: Logger;
   readonly now?: () => number;
+  /** The SOA serial's base (default: seconds at start); worker processes share the primary's. */
+  readonly serialBase?: number;
 }
 
 /** What DNS answers point at, from config: the annotation can override per service. */
@@ -96,7 +98,7 @@ export class DnsServer {
       rrl: this.#rrl,
       addressing: addressingView(config),
       // Serials rise across restarts too: seconds at start, plus one per snapshot.
-      serialBase: Math.floor((opts.now ?? Date.now)() / 1000),
+      serialBase: opts.serialBase ?? Math.floor((opts.now ?? Date.now)() / 1000),
     });
     this.responder.setSnapshot(opts.catalog.current());
     this.#unsubscribe.push(

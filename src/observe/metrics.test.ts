@@ -5,7 +5,7 @@ import { service } from '../routing/service-fixture.ts';
 import type { EndpointHealth } from '../routing/types.ts';
 import type { WatchStats } from '../watch/resource-watch.ts';
 import { EventJournal } from './events.ts';
-import { Metrics } from './metrics.ts';
+import { Metrics, type MetricsJson, mergeJson, mergeMetrics, risingOnly } from './metrics.ts';
 
 const web = service([
   {
@@ -40,7 +40,7 @@ const watch: WatchStats = {
   relists: { expired: 1, error: 0 },
 };
 
-function setup() {
+function setup(over: { serving?: boolean } = {}) {
   let propagate: (s: number) => void = () => {};
   const journal = new EventJournal({ now: () => 3_000 });
   const dnsStats = {
@@ -69,6 +69,7 @@ function setup() {
     },
     journal,
     now: () => 3_000,
+    ...over,
   });
   m.attachDns({ responder: { stats: dnsStats } });
   return { m, journal, propagate: (s: number) => propagate(s), dnsStats };
@@ -182,5 +183,104 @@ describe('Metrics', () => {
     );
     expect(text).toContain('fedgate_propagation_seconds_bucket{le="0.0005"} 1');
     expect(text).toContain('fedgate_propagation_seconds_count 2');
+  });
+});
+
+describe('Metrics with worker processes', () => {
+  function worker(slot: string, dnsAnswers: number) {
+    const w = new Metrics({ worker: slot });
+    w.attachDns({
+      responder: {
+        stats: {
+          kinds: new Map([['A|mcs|NOERROR', dnsAnswers]]),
+          tiers: { zone: dnsAnswers },
+          rrlSlipped: 0,
+          rrlDropped: 0,
+        },
+      },
+    });
+    return w;
+  }
+  const req = { service: 'shop/web', cluster: 'alpha', zone: 'a', tier: 'zone', status: 200 };
+  const names = (json: MetricsJson) => json.map((m) => m.name);
+
+  it('splits the series: discovery in the primary, serving in each worker', async () => {
+    const primary = setup({ serving: false }).m;
+    const own = names(await primary.json());
+    expect(own).toContain('fedgate_catalog_version');
+    expect(own).toContain('fedgate_failovers_total');
+    expect(own).not.toContain('fedgate_http_requests_total');
+    expect(own).not.toContain('fedgate_dns_queries_total');
+    const w = names(await worker('0', 1).json());
+    expect(w).toContain('fedgate_http_requests_total');
+    expect(w).toContain('fedgate_dns_queries_total');
+    expect(w).toContain('fedgate_worker_requests_total');
+    expect(w).toContain('process_cpu_seconds_total');
+    expect(w).not.toContain('fedgate_catalog_version');
+    expect(w).not.toContain('fedgate_endpoints');
+  });
+
+  it("sums the workers' counters and histograms into the primary's scrape, catalog gauges once", async () => {
+    const primary = setup({ serving: false }).m;
+    const w0 = worker('0', 3);
+    const w1 = worker('1', 4);
+    const gone = worker('1', 2);
+    for (let i = 0; i < 5; i++) w0.request({ ...req, seconds: 0.002 });
+    for (let i = 0; i < 7; i++) w1.request({ ...req, seconds: 0.02 });
+    gone.request({ ...req, seconds: 0.002 });
+    // What a worker that exited left behind: its counters, as last scraped.
+    const retired = risingOnly(await gone.json());
+    expect(names(retired)).not.toContain('nodejs_heap_size_used_bytes');
+    primary.attachWorkers({
+      collect: async () => [retired, await w0.json(), await w1.json()],
+      states: () => new Map([['listening', 2]]),
+      restarts: 1,
+    });
+    const { text } = await primary.scrape();
+    expect(text).toContain(
+      'fedgate_http_requests_total{service="shop/web",cluster="alpha",zone="a",code="2xx"} 13',
+    );
+    expect(text).toContain(
+      'fedgate_http_request_duration_seconds_count{service="shop/web",code="2xx"} 13',
+    );
+    expect(text).toContain(
+      'fedgate_http_request_duration_seconds_bucket{le="0.0025",service="shop/web",code="2xx"} 6',
+    );
+    expect(text).toContain('fedgate_dns_queries_total{qtype="A",scheme="mcs",rcode="NOERROR"} 9');
+    expect(text).toContain('fedgate_worker_requests_total{worker="0",protocol="http"} 5');
+    expect(text).toContain('fedgate_worker_requests_total{worker="1",protocol="http"} 8');
+    expect(text).toContain('fedgate_worker_requests_total{worker="1",protocol="dns"} 6');
+    // From the primary only, once.
+    expect(text).toContain('fedgate_catalog_version 7');
+    expect(text).toContain('fedgate_cluster_up{cluster="alpha",state="synced"} 1');
+    expect(text).toContain('fedgate_workers{state="listening"} 2');
+    expect(text).toContain('fedgate_worker_restarts_total 1');
+    // One family each, and process metrics merged (the start time kept: the earliest).
+    expect(text.match(/^# TYPE fedgate_http_requests_total /gm)).toHaveLength(1);
+    expect(text).toMatch(/^process_start_time_seconds \d+/m);
+    expect(text).toMatch(/^nodejs_version_info\{.*\} 1$/m);
+    expect(text).toMatch(/^process_max_fds \d+/m);
+  });
+
+  it('keeps what exited workers counted as one merged set', async () => {
+    const first = worker('0', 2);
+    const second = worker('0', 3);
+    first.request({ ...req, seconds: 0.002 });
+    for (let i = 0; i < 2; i++) second.request({ ...req, seconds: 0.002 });
+    const retired = mergeJson([risingOnly(await first.json()), risingOnly(await second.json())]);
+    expect(retired.filter((m) => m.name === 'fedgate_http_requests_total')).toHaveLength(1);
+    const text = await mergeMetrics([retired], first.registry.contentType);
+    expect(text).toContain(
+      'fedgate_http_requests_total{service="shop/web",cluster="alpha",zone="a",code="2xx"} 3',
+    );
+    expect(text).toContain('fedgate_worker_requests_total{worker="0",protocol="dns"} 5');
+    expect(text).not.toContain('nodejs_heap_size_used_bytes');
+  });
+
+  it('merges with prom-client aggregation, exported in the content type asked for', async () => {
+    const a = worker('0', 1);
+    const b = worker('1', 1);
+    const text = await mergeMetrics([await a.json(), await b.json()], a.registry.contentType);
+    expect(text).toContain('fedgate_dns_queries_total{qtype="A",scheme="mcs",rcode="NOERROR"} 2');
   });
 });

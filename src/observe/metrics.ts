@@ -6,7 +6,22 @@
 // pay nothing for metrics. Histograms only: they aggregate across workers, summaries
 // do not. Labels never hold endpoint or client addresses, so cardinality follows
 // services × clusters × zones.
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+//
+// With worker processes (--workers ≥ 2) the series are split by where they happen:
+// the primary's registry has discovery's (catalog, clusters, watches, checks,
+// failovers, ejections, propagation) and no serving ones; each worker's has the
+// proxy's and DNS's; both have process metrics. scrape() on the primary merges them
+// with prom-client's AggregatorRegistry.aggregate: counters and histograms summed
+// across processes, catalog gauges exported once (only the primary has them).
+import {
+  type Aggregator,
+  AggregatorRegistry,
+  Counter,
+  collectDefaultMetrics,
+  Gauge,
+  Histogram,
+  Registry,
+} from 'prom-client';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { HealthMonitor } from '../health/monitor.ts';
 import { endpointId } from '../routing/types.ts';
@@ -48,6 +63,9 @@ export interface DnsCounts {
   };
 }
 
+/** A registry's series as getMetricsAsJSON gives them: what a worker sends the primary. */
+export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
 export interface MetricsSources {
   readonly discovery: {
     readonly catalog: Pick<Catalog, 'current' | 'onPropagation'>;
@@ -59,6 +77,75 @@ export interface MetricsSources {
   };
   readonly journal: EventJournal;
   readonly now?: () => number;
+  /**
+   * false: DNS and the proxy run in worker processes (the primary of --workers ≥ 2),
+   * so this registry has none of their series; attachWorkers() brings them in.
+   */
+  readonly serving?: boolean;
+}
+
+/** A worker process's metrics: the proxy's and DNS's, and its process's. */
+export interface WorkerMetricsSources {
+  /** The worker's slot, 0 … N−1, kept by a replacement: the `worker` label. */
+  readonly worker: string;
+}
+
+/** The primary's view of its workers, read at scrape time. */
+export interface WorkerMetricsSource {
+  /**
+   * Every worker's registry as JSON, plus the counters and histograms of workers
+   * that have exited (as last scraped), so sums do not fall when one is replaced.
+   */
+  collect(): Promise<MetricsJson[]>;
+  /** Worker processes by state: starting, listening, draining. */
+  states(): ReadonlyMap<string, number>;
+  /** Workers restarted after exiting unexpectedly, since start. */
+  readonly restarts: number;
+}
+
+/**
+ * How series that are not plain sums merge across processes (prom-client's default
+ * metrics say 'omit' for the start time and nothing for the fd limit): the earliest
+ * start (the primary's), and one process's limit.
+ */
+const MERGE_OVERRIDES: Readonly<Record<string, Aggregator>> = {
+  process_start_time_seconds: 'min',
+  process_max_fds: 'first',
+};
+
+/** Merges registries' JSON into one exposition, as AggregatorRegistry does for a cluster. */
+export async function mergeMetrics(
+  parts: readonly MetricsJson[],
+  contentType: string,
+): Promise<string> {
+  const adjusted = parts.map((metrics) =>
+    metrics.map((m) => {
+      const over = MERGE_OVERRIDES[m.name];
+      return over ? { ...m, aggregator: over } : m;
+    }),
+  );
+  const merged = AggregatorRegistry.aggregate(adjusted);
+  merged.setContentType(contentType as never);
+  return merged.metrics();
+}
+
+/** Several registries' JSON merged into one (as mergeMetrics does), still as JSON. */
+export function mergeJson(parts: readonly MetricsJson[]): MetricsJson {
+  return AggregatorRegistry.aggregate([...parts])
+    .getMetricsAsArray()
+    .map((wrapper) => {
+      // aggregate() wraps each merged metric with a get(): the metric is the rest.
+      const { get: _get, ...metric } = wrapper as unknown as Record<string, unknown>;
+      return metric as unknown as MetricsJson[number];
+    });
+}
+
+/** The series that only rise (counters and histograms): what a retired worker leaves behind. */
+export function risingOnly(metrics: MetricsJson): MetricsJson {
+  return metrics.filter((m) => {
+    const type = String(m.type);
+    return type === 'counter' || type === 'histogram';
+  });
 }
 
 /** Request duration buckets, seconds: 1 ms to 30 s. */
@@ -101,11 +188,12 @@ export class Metrics implements ProxyObserver {
   readonly #retries: Counter<'service' | 'reason'>;
   readonly #servedHttp: Counter<'service' | 'tier'>;
   #dns: DnsCounts | undefined;
+  #workers: WorkerMetricsSource | undefined;
+  /** Requests this process proxied: fedgate_worker_requests_total in a worker. */
+  #proxied = 0;
 
-  constructor(sources: MetricsSources) {
+  constructor(sources: MetricsSources | WorkerMetricsSources) {
     const registry = this.registry;
-    const now = sources.now ?? Date.now;
-    const { catalog, watchers, health } = sources.discovery;
     collectDefaultMetrics({ register: registry });
     // Gauges named like counters (prometheus/client_js#283) that promtool rejects; the
     // per-type nodejs_active_{handles,requests,resources} gauges say the same.
@@ -116,33 +204,56 @@ export class Metrics implements ProxyObserver {
     ])
       registry.removeSingleMetric(name);
 
-    // ---- HTTP proxy
+    // ---- HTTP proxy (unregistered in the primary of worker processes: the workers count)
+    const serving = 'worker' in sources || sources.serving !== false;
+    const servingRegisters = serving ? [registry] : [];
     this.#requests = new Counter({
       name: 'fedgate_http_requests_total',
       help: 'Proxied HTTP requests by service, the cluster and zone that answered, and status class',
       labelNames: ['service', 'cluster', 'zone', 'code'],
-      registers: [registry],
+      registers: servingRegisters,
     });
     this.#duration = new Histogram({
       name: 'fedgate_http_request_duration_seconds',
       help: 'Time from request to the end of the response, through the proxy',
       labelNames: ['service', 'code'],
       buckets: DURATION_BUCKETS,
-      registers: [registry],
+      registers: servingRegisters,
     });
     this.#retries = new Counter({
       name: 'fedgate_http_retries_total',
       help: 'Retries the proxy made, by why the try before failed',
       labelNames: ['service', 'reason'],
-      registers: [registry],
+      registers: servingRegisters,
     });
     this.#servedHttp = new Counter({
       name: 'fedgate_http_served_tier_total',
       help: 'Proxied requests by the scope of the plan tier whose endpoint answered (zone, region, other, …)',
       labelNames: ['service', 'tier'],
-      registers: [registry],
+      registers: servingRegisters,
     });
 
+    if ('worker' in sources) {
+      this.#dnsSeries(registry);
+      mirroredCounter(
+        registry,
+        'fedgate_worker_requests_total',
+        'HTTP requests proxied and DNS queries answered by each worker process (--workers ≥ 2), by its slot',
+        ['worker', 'protocol'],
+        () => [
+          [{ worker: sources.worker, protocol: 'http' }, this.#proxied],
+          [{ worker: sources.worker, protocol: 'dns' }, this.#dnsAnswers()],
+        ],
+      );
+      return;
+    }
+    if (serving) this.#dnsSeries(registry);
+    this.#discovery(registry, sources);
+  }
+
+  #discovery(registry: Registry, sources: MetricsSources): void {
+    const now = sources.now ?? Date.now;
+    const { catalog, watchers, health } = sources.discovery;
     // ---- routing decisions, from the journal
     const failovers = new Counter({
       name: 'fedgate_failovers_total',
@@ -185,43 +296,6 @@ export class Metrics implements ProxyObserver {
           yield [{ service, cluster, result }, n];
         }
       },
-    );
-
-    // ---- DNS
-    mirroredCounter(
-      registry,
-      'fedgate_dns_queries_total',
-      'DNS answers by query type, name scheme (mcs, federation, regional, zonal, …) and rcode',
-      ['qtype', 'scheme', 'rcode'],
-      () => {
-        const out: [Partial<Record<'qtype' | 'scheme' | 'rcode', string>>, number][] = [];
-        for (const [key, n] of this.#dns?.responder.stats.kinds ?? []) {
-          const [qtype, scheme, rcode] = key.split('|') as [string, string, string];
-          out.push([{ qtype, scheme, rcode }, n]);
-        }
-        return out;
-      },
-    );
-    mirroredCounter(
-      registry,
-      'fedgate_dns_rrl_total',
-      'Answers response rate limiting held back: slip (sent truncated) or drop',
-      ['action'],
-      () => {
-        const s = this.#dns?.responder.stats;
-        return [
-          [{ action: 'slip' }, s?.rrlSlipped ?? 0],
-          [{ action: 'drop' }, s?.rrlDropped ?? 0],
-        ];
-      },
-    );
-    mirroredCounter(
-      registry,
-      'fedgate_dns_served_tier_total',
-      'DNS answers with records by the scope of the plan tier they came from',
-      ['tier'],
-      () =>
-        Object.entries(this.#dns?.responder.stats.tiers ?? {}).map(([tier, n]) => [{ tier }, n]),
     );
 
     // ---- member clusters and their watches
@@ -324,12 +398,86 @@ export class Metrics implements ProxyObserver {
     });
   }
 
+  /** The series DNS counts for itself, read from the responder at scrape time. */
+  #dnsSeries(registry: Registry): void {
+    // ---- DNS
+    mirroredCounter(
+      registry,
+      'fedgate_dns_queries_total',
+      'DNS answers by query type, name scheme (mcs, federation, regional, zonal, …) and rcode',
+      ['qtype', 'scheme', 'rcode'],
+      () => {
+        const out: [Partial<Record<'qtype' | 'scheme' | 'rcode', string>>, number][] = [];
+        for (const [key, n] of this.#dns?.responder.stats.kinds ?? []) {
+          const [qtype, scheme, rcode] = key.split('|') as [string, string, string];
+          out.push([{ qtype, scheme, rcode }, n]);
+        }
+        return out;
+      },
+    );
+    mirroredCounter(
+      registry,
+      'fedgate_dns_rrl_total',
+      'Answers response rate limiting held back: slip (sent truncated) or drop',
+      ['action'],
+      () => {
+        const s = this.#dns?.responder.stats;
+        return [
+          [{ action: 'slip' }, s?.rrlSlipped ?? 0],
+          [{ action: 'drop' }, s?.rrlDropped ?? 0],
+        ];
+      },
+    );
+    mirroredCounter(
+      registry,
+      'fedgate_dns_served_tier_total',
+      'DNS answers with records by the scope of the plan tier they came from',
+      ['tier'],
+      () =>
+        Object.entries(this.#dns?.responder.stats.tiers ?? {}).map(([tier, n]) => [{ tier }, n]),
+    );
+  }
+
+  #dnsAnswers(): number {
+    let n = 0;
+    for (const v of this.#dns?.responder.stats.kinds.values() ?? []) n += v;
+    return n;
+  }
+
+  /**
+   * The primary of worker processes: its workers' series are merged in at scrape
+   * time, and the pool itself is described (fedgate_workers, restarts).
+   */
+  attachWorkers(workers: WorkerMetricsSource): void {
+    this.#workers = workers;
+    new Gauge({
+      name: 'fedgate_workers',
+      help: 'Worker processes serving DNS and the proxy (--workers ≥ 2), by state: starting, listening, draining',
+      labelNames: ['state'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [state, n] of workers.states()) this.set({ state }, n);
+      },
+    });
+    new Counter({
+      name: 'fedgate_worker_restarts_total',
+      help: 'Worker processes started again after one exited unexpectedly',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        if (workers.restarts > 0) this.inc(workers.restarts);
+      },
+    });
+  }
+
   /** DNS starts after metrics: its counters are read from here on. */
   attachDns(dns: DnsCounts): void {
     this.#dns = dns;
   }
 
   request(r: ProxiedRequest): void {
+    this.#proxied++;
     const code = statusClass(r.status);
     this.#requests.inc({ service: r.service, cluster: r.cluster, zone: r.zone, code });
     this.#duration.observe({ service: r.service, code }, r.seconds);
@@ -340,8 +488,16 @@ export class Metrics implements ProxyObserver {
     this.#retries.inc({ service, reason });
   }
 
-  /** The exposition text and its content type, for /metrics. */
+  /** This process's series as JSON (what a worker answers the primary's scrape with). */
+  json(): Promise<MetricsJson> {
+    return this.registry.getMetricsAsJSON();
+  }
+
+  /** The exposition text and its content type, for /metrics: the workers' merged in. */
   async scrape(): Promise<{ contentType: string; text: string }> {
-    return { contentType: this.registry.contentType, text: await this.registry.metrics() };
+    const contentType = this.registry.contentType;
+    if (!this.#workers) return { contentType, text: await this.registry.metrics() };
+    const [own, workers] = await Promise.all([this.json(), this.#workers.collect()]);
+    return { contentType, text: await mergeMetrics([own, ...workers], contentType) };
   }
 }

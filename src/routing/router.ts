@@ -3,6 +3,7 @@
 // the client locality, so a cache entry is keyed by exactly those: a change to one
 // service or its health rebuilds that service's plans and no others.
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
+import type { Config } from '../config/schema.ts';
 import { type Explanation, explain } from './explain.ts';
 import { type LocalityRule, LocalityTable, localityKey } from './locality.ts';
 import { buildPlan, type PlanOptions } from './plan.ts';
@@ -12,6 +13,11 @@ export interface RouterOptions extends PlanOptions {
   readonly localities: readonly LocalityRule[];
   /** This replica's locality: clients the table does not cover are routed as if they were here. */
   readonly self: Locality | undefined;
+}
+
+/** The router's settings from a configuration. */
+export function routerOptions(config: Config): RouterOptions {
+  return { ...config.routing, localities: config.localities, self: config.self };
 }
 
 /** The tier that takes a plan's traffic first: its scope, or 'none' when nothing can. */
@@ -72,12 +78,25 @@ export class Router {
   /** The primary tier last planned, by service key and locality key: what a shift is measured from. */
   readonly #primaries = new Map<string, Map<string, { tier: PrimaryTier; clusters: string[] }>>();
   readonly #onShift: ((shift: TierShift) => void) | undefined;
+  readonly #onUse: ((plan: Plan) => void) | undefined;
   #builds = 0;
 
-  constructor(opts: RouterOptions, health: HealthView, onShift?: (shift: TierShift) => void) {
+  /**
+   * `onShift` hears failovers and failbacks. `onUse` hears each plan the first time
+   * traffic uses it (per service, health version and client locality): a worker
+   * process tells the primary so, and the primary's router, asked for the same plan,
+   * is the one that notes the shift, once, however many workers used it.
+   */
+  constructor(
+    opts: RouterOptions,
+    health: HealthView,
+    onShift?: (shift: TierShift) => void,
+    onUse?: (plan: Plan) => void,
+  ) {
     this.#opts = opts;
     this.#health = health;
     this.#onShift = onShift;
+    this.#onUse = onUse;
     this.#table = new LocalityTable(opts.localities);
   }
 
@@ -140,6 +159,7 @@ export class Router {
     }
     if (traffic && variant === '' && !entry.used.has(key)) {
       entry.used.add(key);
+      this.#onUse?.(plan);
       this.#noteShift(plan, key);
     }
     return plan;

@@ -1,0 +1,196 @@
+// WorkerPool with real node:cluster workers that are stand-ins: small scripts that
+// speak the protocol (hello, listening or failed, answers, drained) and nothing else,
+// so the pool's lifecycle is checked without listeners: start, a start that fails, a
+// worker replaced, restarts bounded, the catalog and health handed over, drain.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Snapshot } from '../catalog/model.ts';
+import type { Config } from '../config/schema.ts';
+import { HealthStore } from '../health/store.ts';
+import { service } from '../routing/service-fixture.ts';
+import { WorkerPool } from './pool.ts';
+import { ListenError } from './serving.ts';
+
+/** A stand-in worker; MODE: serve, fail (cannot listen), crash (exits soon after listening). */
+const FAKE = (mode: string) => `
+const mode = ${JSON.stringify(mode)};
+let snapshots = 0;
+let health = 0;
+process.on('message', (m) => {
+  if (m.type === 'init') {
+    snapshots = m.snapshot.version;
+    health = m.health.length;
+    if (mode === 'fail') {
+      process.send({ type: 'failed', setting: 'dns.listen', message: 'EADDRINUSE' }, () => process.exit(1));
+      return;
+    }
+    process.send({ type: 'listening', addresses: { udp: [{ address: '127.0.0.1', family: 'IPv4', port: 5353 }], http: [], https: [] } });
+    process.send({ type: 'reports', reports: [['shop/web', 'alpha/10.0.0.1', { origin: 'local', failure: 'connect' }]] });
+    process.send({ type: 'used', service: 'shop/web', locality: { region: 'us-east', zone: 'a' } });
+    if (mode === 'crash') setTimeout(() => process.exit(3), 20);
+  } else if (m.type === 'snapshot') {
+    snapshots = m.delta.version;
+  } else if (m.type === 'health') {
+    health += m.entries.length;
+  } else if (m.type === 'ask') {
+    const metrics = [{ name: 'seen', help: 'what this worker was told', type: 'counter', aggregator: 'sum',
+      values: [{ labels: { what: 'snapshot' }, value: snapshots }, { labels: { what: 'health' }, value: health }] }];
+    process.send({ type: 'answer', id: m.id, answer: { ok: true, metrics } });
+  } else if (m.type === 'drain') {
+    process.send({ type: 'drained', proxyCut: 0, dnsCut: 1 }, () => process.exit(0));
+  }
+});
+process.on('disconnect', () => process.exit(0));
+process.send({ type: 'hello' });
+`;
+
+const CONFIG = { http: { drainTimeout: 1000 } } as unknown as Config;
+const quiet = pino({ level: 'silent' });
+
+function discovery() {
+  let snapshot: Snapshot = { version: 1, createdAt: 0, services: new Map(), clusters: new Map() };
+  const subscribers = new Set<(s: Snapshot) => void>();
+  const store = new HealthStore();
+  const reports: string[] = [];
+  const used: string[] = [];
+  return {
+    reports,
+    used,
+    store,
+    publish(s: Snapshot) {
+      snapshot = s;
+      for (const fn of subscribers) fn(s);
+    },
+    pool: {
+      catalog: {
+        current: () => snapshot,
+        subscribe: (fn: (s: Snapshot) => void) => {
+          subscribers.add(fn);
+          return () => subscribers.delete(fn);
+        },
+      },
+      health: {
+        store,
+        report: (svc: string, id: string) => reports.push(`${svc} ${id}`),
+      },
+      planUsed: (svc: string, locality: unknown) => used.push(`${svc} ${JSON.stringify(locality)}`),
+    },
+  };
+}
+
+async function until<T>(
+  what: string,
+  fn: () => T | undefined | false | Promise<T | undefined | false>,
+  ms = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('WorkerPool', () => {
+  let dir: string;
+  const exec = (mode: string) => join(dir, `${mode}.mjs`);
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fedgate-pool-'));
+    for (const mode of ['serve', 'fail', 'crash']) await writeFile(exec(mode), FAKE(mode));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('starts every worker, hands them the catalog and health, hears them, and drains them', async () => {
+    const d = discovery();
+    d.store.setCheck('shop/web', 'alpha/10.0.0.1', 'unhealthy', 'down');
+    const pool = await WorkerPool.start({
+      workers: 2,
+      config: CONFIG,
+      discovery: d.pool,
+      log: quiet,
+      exec: exec('serve'),
+    });
+    try {
+      expect(pool.readiness()).toEqual({ ready: true, reason: '2 workers listening' });
+      expect(pool.states()).toEqual(new Map([['listening', 2]]));
+      expect(pool.addresses().udp[0]?.port).toBe(5353);
+      // What the workers send back reaches discovery.
+      await until(
+        'outcome reports and plan notes',
+        () => d.reports.length === 2 && d.used.length === 2,
+      );
+      expect(d.reports[0]).toBe('shop/web alpha/10.0.0.1');
+      expect(d.used[0]).toBe('shop/web {"region":"us-east","zone":"a"}');
+      // New snapshots and health changes go to every worker.
+      d.publish({
+        version: 2,
+        createdAt: 0,
+        services: new Map([['shop/web', service([])]]),
+        clusters: new Map(),
+      });
+      d.store.setCheck('shop/web', 'alpha/10.0.0.1', 'healthy');
+      const seen = async () => {
+        const json = await pool.collect();
+        return json.map((m) => m[0]!.values.map((v) => v.value).join('/'));
+      };
+      // Each worker says what it holds: snapshot version 2, and the two health entries.
+      let last: string[] = [];
+      await until('the workers to hold the new snapshot and health', async () => {
+        last = await seen();
+        return last.join() === '2/2,2/2';
+      }).catch(() => expect(last).toEqual(['2/2', '2/2']));
+      const cut = await pool.drain(1000);
+      expect(cut).toEqual({ proxyCut: 0, dnsCut: 2 });
+      expect(pool.readiness().ready).toBe(false);
+    } finally {
+      await pool.stop();
+    }
+    expect(pool.states()).toEqual(new Map([['down', 2]]));
+  });
+
+  it('fails to start when a worker cannot listen, naming the setting, and leaves nothing running', async () => {
+    const d = discovery();
+    const started = WorkerPool.start({
+      workers: 2,
+      config: CONFIG,
+      discovery: d.pool,
+      log: quiet,
+      exec: exec('fail'),
+    });
+    await expect(started).rejects.toBeInstanceOf(ListenError);
+    await expect(started).rejects.toMatchObject({ setting: 'dns.listen', message: 'EADDRINUSE' });
+  });
+
+  it('replaces workers that exit, and gives up past the restart bound', async () => {
+    const d = discovery();
+    let fatal: string | undefined;
+    const pool = await WorkerPool.start({
+      workers: 2,
+      config: CONFIG,
+      discovery: d.pool,
+      log: quiet,
+      exec: exec('crash'),
+      onFatal: (problem) => {
+        fatal = problem;
+      },
+      restarts: { limit: 3, windowMs: 60_000, delayMs: 10, maxDelayMs: 20 },
+    });
+    try {
+      const problem = await until('the pool to give up', () => fatal);
+      expect(problem).toMatch(
+        /^workers exited 4 times within 60 s \(last: worker \d, exit code 3\): giving up$/,
+      );
+      expect(pool.restarts).toBe(3);
+    } finally {
+      await pool.drain(0);
+      await pool.stop();
+    }
+  });
+});

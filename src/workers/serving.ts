@@ -1,0 +1,156 @@
+// The serving part of fedgate, DNS and the proxy, as the runtime drives it: started,
+// reloaded in two steps (prepare binds what is new and can fail; commit cannot),
+// drained and stopped. LocalServing runs both in this process: `--workers 1`, the
+// demo, and each worker process. WorkerPool (pool.ts) runs them in N processes.
+import type { Catalog } from '../catalog/catalog.ts';
+import type { Config } from '../config/schema.ts';
+import { DnsServer } from '../dns/server.ts';
+import type { Outcome } from '../health/outlier.ts';
+import type { HealthStore } from '../health/store.ts';
+import type { Logger } from '../observe/log.ts';
+import type { Metrics, ProxyObserver } from '../observe/metrics.ts';
+import { ProxyServer } from '../proxy/server.ts';
+import type { Router } from '../routing/router.ts';
+import type { ServingAddresses } from './protocol.ts';
+
+/** A reload's serving part: new listeners bound, nothing else changed yet. */
+export interface PreparedServing {
+  /** "dns host:port", "http host:port", "https host:port". */
+  readonly opened: readonly string[];
+  readonly closed: readonly string[];
+  /** The certificate files differ from the running ones (paths or content). */
+  readonly certificatesChanged: boolean;
+  /** Makes the new settings and listeners current. Synchronous; cannot fail. */
+  commit(): void;
+  /** Closes what prepare opened. */
+  abort(): Promise<void>;
+}
+
+export interface Serving {
+  /** Binds what `next` adds; throws (FedgateError, having closed it again) when it cannot. */
+  prepare(next: Config): Promise<PreparedServing>;
+  /** Stops accepting; requests and TCP queries in flight get `graceMs`. Counts what was cut. */
+  drain(graceMs: number): Promise<{ proxyCut: number; dnsCut: number }>;
+  /** Closes everything (after drain). */
+  stop(): Promise<void>;
+  addresses(): ServingAddresses;
+  /** Whether every listener is up (worker processes: every worker). */
+  readiness(): { ready: boolean; reason: string };
+  /** Resolves once DNS and the proxy hold every snapshot and health change published so far. */
+  sync(): Promise<void>;
+}
+
+/** A listener could not be opened at start: which setting. */
+export class ListenError extends Error {
+  readonly setting: string;
+  constructor(setting: string, cause: unknown) {
+    super((cause as Error).message, { cause });
+    this.setting = setting;
+  }
+}
+
+export interface LocalServingOptions {
+  readonly config: Config;
+  readonly catalog: Pick<Catalog, 'current' | 'subscribe'>;
+  readonly health: HealthStore;
+  readonly report: { report(service: string, id: string, outcome: Outcome): void };
+  readonly router: Router;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** The proxy's observer for a configuration (metrics, plus the access log when on). */
+  readonly observer: (config: Config) => ProxyObserver;
+  /** The DNS SOA serial's base: worker processes share the primary's, so serials agree. */
+  readonly serialBase?: number;
+}
+
+export class LocalServing implements Serving {
+  readonly dns: DnsServer;
+  readonly proxy: ProxyServer;
+  readonly #observer: (config: Config) => ProxyObserver;
+  #drained = false;
+
+  private constructor(
+    dns: DnsServer,
+    proxy: ProxyServer,
+    observer: (config: Config) => ProxyObserver,
+  ) {
+    this.dns = dns;
+    this.proxy = proxy;
+    this.#observer = observer;
+  }
+
+  /** DNS, then the proxy. Throws ListenError naming the setting, having closed what opened. */
+  static async start(opts: LocalServingOptions): Promise<LocalServing> {
+    const { config, catalog, router, log } = opts;
+    const dns = await DnsServer.start({
+      config,
+      catalog,
+      health: opts.health,
+      router,
+      log,
+      ...(opts.serialBase !== undefined ? { serialBase: opts.serialBase } : {}),
+    }).catch((e: unknown) => {
+      throw new ListenError('dns.listen', e);
+    });
+    opts.metrics.attachDns(dns);
+    const proxy = await ProxyServer.start({
+      config,
+      catalog,
+      health: opts.report,
+      router,
+      log,
+      observer: opts.observer(config),
+    }).catch(async (e: unknown) => {
+      await dns.stop();
+      throw new ListenError('http.listen', e);
+    });
+    return new LocalServing(dns, proxy, opts.observer);
+  }
+
+  async prepare(next: Config): Promise<PreparedServing> {
+    const dns = await this.dns.prepare(next);
+    let proxy: Awaited<ReturnType<ProxyServer['prepare']>>;
+    try {
+      proxy = await this.proxy.prepare(next, { observer: this.#observer(next) });
+    } catch (e) {
+      await dns.abort();
+      throw e;
+    }
+    return {
+      opened: [...dns.opened.map((k) => `dns ${k}`), ...proxy.opened],
+      closed: [...dns.closed.map((k) => `dns ${k}`), ...proxy.closed],
+      certificatesChanged: proxy.certificatesChanged,
+      commit: () => {
+        dns.commit();
+        proxy.commit();
+      },
+      abort: async () => {
+        await Promise.all([dns.abort(), proxy.abort()]);
+      },
+    };
+  }
+
+  async drain(graceMs: number): Promise<{ proxyCut: number; dnsCut: number }> {
+    this.#drained = true;
+    const [proxy, dns] = await Promise.all([this.proxy.drain(graceMs), this.dns.drain(graceMs)]);
+    return { proxyCut: proxy.cut, dnsCut: dns.cut };
+  }
+
+  async stop(): Promise<void> {
+    // Drained, the proxy has closed everything already.
+    if (!this.#drained) await this.proxy.stop();
+    await this.dns.stop();
+  }
+
+  addresses(): ServingAddresses {
+    const p = this.proxy.addresses();
+    return { udp: this.dns.addresses().udp, http: p.http, https: p.https };
+  }
+
+  readiness(): { ready: boolean; reason: string } {
+    return { ready: true, reason: 'listening' };
+  }
+
+  /** In one process they read the catalog and health directly: always in step. */
+  async sync(): Promise<void> {}
+}
