@@ -23,6 +23,7 @@ import { type ClusterPki, makeClusterPki } from '../src/localfed/pki.ts';
 import { ProxyServer } from '../src/proxy/server.ts';
 import { CLI, start } from './helpers/cli.ts';
 import { DiscoveryEnv, FAST_WATCH } from './helpers/discovery-env.ts';
+import { connectionRefused } from './helpers/ports.ts';
 import { type ProxyBench, startProxy } from './helpers/proxy-env.ts';
 import { sleep, waitFor } from './helpers/wait.ts';
 
@@ -1037,15 +1038,7 @@ describe('the HTTP edge proxy, hardened', () => {
 
       // New connections are refused while the old requests are still running.
       const refused = await waitFor(
-        () =>
-          new Promise<boolean>((resolve) => {
-            const s: Socket = netConnect({ host: '127.0.0.1', port: at });
-            s.once('connect', () => {
-              s.destroy();
-              resolve(false);
-            });
-            s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
-          }),
+        () => connectionRefused(at),
         2000,
         'new connections to be refused after SIGTERM',
         25,

@@ -28,7 +28,7 @@ import {
   FAST_WATCH,
   LogCapture,
 } from './helpers/discovery-env.ts';
-import { freePort } from './helpers/ports.ts';
+import { connectionRefused, freePort } from './helpers/ports.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const SCENARIO = `
@@ -470,15 +470,7 @@ describe('reloading a running fedgate', () => {
       expect(await slow).toBe(200);
       // The removed listener takes no new connection; the new one does.
       await waitFor(
-        () =>
-          new Promise<boolean>((resolve) => {
-            const s = connect(removedPort, '127.0.0.1');
-            s.once('connect', () => {
-              s.destroy();
-              resolve(false);
-            });
-            s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
-          }),
+        () => connectionRefused(removedPort),
         WAIT_MS,
         'the removed listener to refuse connections',
       );

@@ -9,7 +9,7 @@
 import { Resolver } from 'node:dns/promises';
 import { writeFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { type AddressInfo, createServer, connect as netConnect } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -17,7 +17,7 @@ import { LocalFederation } from '../src/localfed/federation.ts';
 import { parseScenario } from '../src/localfed/scenario.ts';
 import { CLI, fedgate, start } from './helpers/cli.ts';
 import { BOOKMARK_INTERVAL_MS, DiscoveryEnv, FAST_WATCH } from './helpers/discovery-env.ts';
-import { freePort } from './helpers/ports.ts';
+import { connectionRefused, freePort } from './helpers/ports.ts';
 import { promtoolCheckMetrics } from './helpers/prometheus.ts';
 import { sleep, waitFor } from './helpers/wait.ts';
 
@@ -472,15 +472,7 @@ describe('fedgate start --workers 2', () => {
     child.child.kill('SIGTERM');
     // New connections are refused while those requests are still running.
     const refused = await waitFor(
-      () =>
-        new Promise<boolean>((resolve) => {
-          const s = netConnect({ host: '127.0.0.1', port: ports.http });
-          s.once('connect', () => {
-            s.destroy();
-            resolve(false);
-          });
-          s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
-        }),
+      () => connectionRefused(ports.http),
       5000,
       'new connections to be refused after SIGTERM',
       25,

@@ -1,6 +1,6 @@
 // Free ports on loopback for servers a test starts as child processes.
 import { createSocket } from 'node:dgram';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 async function tcpPort(port = 0): Promise<number | undefined> {
   const server = createServer();
@@ -31,4 +31,16 @@ export async function freePort(opts: { udp?: boolean } = {}): Promise<number> {
     if (port !== undefined && (!opts.udp || (await udpFree(port)))) return port;
   }
   throw new Error('no free port on 127.0.0.1 after 20 tries');
+}
+
+/** Whether a TCP connection to 127.0.0.1:port is refused now (nothing listens). */
+export function connectionRefused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
+  });
 }
