@@ -587,6 +587,10 @@ describe('the proxy in front of a healthy federation', () => {
   // Each measured transfer follows a smaller one: the read buffers Node allocates (and
   // frees at its next GC) raise RSS by tens of MiB on the first big transfer of a process,
   // with or without a proxy in between; after that RSS stays flat unless something buffers.
+  // The bound tells streaming from buffering (which would grow by the 1 GiB body), not a
+  // memory target: client, proxy and backend share this process, and on a loaded machine
+  // GC lag alone took growth to 145 MiB in one CI run.
+  const NOT_BUFFERED = 384 * MiB;
   it('streams a 1 GiB upload through POST /echo without buffering it', async () => {
     await upload(port, 64 * MiB);
     const mem = rssWatch();
@@ -595,7 +599,7 @@ describe('the proxy in front of a healthy federation', () => {
     expect(r.status).toBe(200);
     expect(r.received).toBe(1024 * MiB);
     expect(r.misplaced).toBe(0);
-    expect(growth, `RSS grew ${Math.round(growth / MiB)} MiB`).toBeLessThan(128 * MiB);
+    expect(growth, `RSS grew ${Math.round(growth / MiB)} MiB`).toBeLessThan(NOT_BUFFERED);
   }, 60_000);
 
   it('streams a 1 GiB download from GET /bytes/N without buffering it', async () => {
@@ -607,7 +611,7 @@ describe('the proxy in front of a healthy federation', () => {
     expect(r.length).toBe(String(1024 * MiB));
     expect(r.received).toBe(1024 * MiB);
     expect(r.misplaced).toBe(0);
-    expect(growth, `RSS grew ${Math.round(growth / MiB)} MiB`).toBeLessThan(128 * MiB);
+    expect(growth, `RSS grew ${Math.round(growth / MiB)} MiB`).toBeLessThan(NOT_BUFFERED);
   }, 60_000);
 
   it('passes HEAD, 204 and 304 answers on without a body', async () => {
