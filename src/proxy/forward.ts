@@ -169,7 +169,7 @@ export class Forwarder {
 
   constructor(deps: ForwardDeps) {
     this.deps = deps;
-    this.#selfLocality = selfLocality(deps.router);
+    this.#selfLocality = deps.router.self;
   }
 
   /**
@@ -179,7 +179,7 @@ export class Forwarder {
   reconfigure(next: ReloadableDeps): void {
     this.deps = { ...this.deps, ...next };
     this.#policies = new WeakMap();
-    this.#selfLocality = selfLocality(this.deps.router);
+    this.#selfLocality = this.deps.router.self;
   }
 
   // ---- routing -----------------------------------------------------------------
@@ -418,11 +418,6 @@ export class Forwarder {
     else if (status < 500) r['4xx']++;
     else r['5xx']++;
   }
-}
-
-function selfLocality(router: Router): Locality | undefined {
-  const self = router.locate('0.0.0.0');
-  return self.source === 'self' ? self.locality : undefined;
 }
 
 /** Header fields of a request: HTTP/2 pseudo-headers are the request line, not fields. */

@@ -39,6 +39,15 @@ describe('Router', () => {
     expect(router.locate('192.0.2.1')).toEqual({ locality: OPTS.self, source: 'self' });
     const bare = new Router({ ...OPTS, self: {} }, new HealthStore());
     expect(bare.locate('192.0.2.1')).toEqual({ locality: undefined, source: 'none' });
+    expect(bare.self).toBeUndefined();
+    // A catch-all rule places every client, but this replica stays where the config says
+    // (the proxy in locality: self once asked the table for 0.0.0.0 and lost its zone).
+    const catchAll = new Router(
+      { ...OPTS, localities: [{ cidr: '0.0.0.0/0', region: 'eu-west', zone: 'eu-west-a' }] },
+      new HealthStore(),
+    );
+    expect(catchAll.locate('192.0.2.1').locality).toEqual(WEST);
+    expect(catchAll.self).toEqual(OPTS.self);
     expect(router.planFor(world('shop/web'), '127.3.0.9').tiers[0]!.locality).toEqual(WEST);
   });
 

@@ -125,11 +125,14 @@ export class Router {
   locate(address: string): ClientLocality {
     const hit = this.#table.match(address);
     if (hit) return { locality: hit.locality, source: 'table', prefixLength: hit.length };
+    const self = this.self;
+    return self ? { locality: self, source: 'self' } : { locality: undefined, source: 'none' };
+  }
+
+  /** This replica's locality, when the config gives one. */
+  get self(): Locality | undefined {
     const self = this.#opts.self;
-    if (self && (self.region !== undefined || self.zone !== undefined)) {
-      return { locality: self, source: 'self' };
-    }
-    return { locality: undefined, source: 'none' };
+    return self && (self.region !== undefined || self.zone !== undefined) ? self : undefined;
   }
 
   /**
