@@ -164,7 +164,9 @@ async function measureFedgate(ctx: FedgateContext): Promise<Target> {
       admin: { listen: '127.240.0.3:0' },
     }),
   );
-  const child = spawn(process.execPath, [CLI, 'start', '--config', config], {
+  // One process, as nginx runs one worker: wrk and the backend share the two cores,
+  // where more workers only compete (ANCHORS.md: node:cluster gains nothing here).
+  const child = spawn(process.execPath, [CLI, 'start', '--config', config, '--workers', '1'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, FEDGATE_LOG_LEVEL: 'warn' },
   });
