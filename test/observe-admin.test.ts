@@ -18,12 +18,11 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { loadConfig } from '../src/config/load.ts';
-import { LocalFederation } from '../src/localfed/federation.ts';
-import { parseScenario } from '../src/localfed/scenario.ts';
+import type { LocalFederation } from '../src/localfed/federation.ts';
 import type { Explanation } from '../src/routing/explain.ts';
 import { Fedgate } from '../src/runtime.ts';
 import { fedgate as fedgateCli } from './helpers/cli.ts';
-import { BOOKMARK_INTERVAL_MS, FAST_HEALTH, LogCapture } from './helpers/discovery-env.ts';
+import { FAST_HEALTH, GALAXY_WEB, LogCapture, launchFederation } from './helpers/discovery-env.ts';
 import { dig } from './helpers/tools.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -34,22 +33,7 @@ const WEB = 'web.shop.svc.clusterset.local';
 const EAST_A_CLIENT = '127.1.0.7';
 const WEST_CLIENT = '127.2.0.7';
 
-const SCENARIO = `
-federation: { name: galaxy, domain: example.test }
-terminationGraceSeconds: 1
-clusters:
-  - name: alpha
-    region: us-east
-    zones: [{ name: us-east-a, nodes: 1 }, { name: us-east-b, nodes: 1 }]
-  - name: beta
-    region: us-east
-    zones: [{ name: us-east-c, nodes: 1 }]
-  - name: gamma
-    region: eu-west
-    zones: [{ name: eu-west-a, nodes: 1 }]
-services:
-  - { name: web, namespace: shop, ports: [{ name: http, port: 80, targetPort: 8080 }], clusters: [alpha, beta, gamma], replicasPerZone: 2 }
-`;
+const SCENARIO = GALAXY_WEB;
 
 /** The explanation /debug/explain answers: the router's, plus what the host named. */
 type Explained = Explanation & { host: string; service: string };
@@ -115,13 +99,10 @@ describe('the admin listener', () => {
   let running: Fedgate | undefined;
 
   beforeAll(async () => {
-    fed = await LocalFederation.start(parseScenario(SCENARIO), {
-      addressBlock: ADDRESS_BLOCK,
-      apiPort: 0,
-      bookmarkIntervalMs: BOOKMARK_INTERVAL_MS,
-    });
     dir = await mkdtemp(join(tmpdir(), 'fedgate-observe-admin-'));
-    for (const c of fed.clusters) kubeconfigs[c.name] = await c.writeKubeconfig(dir);
+    const launched = await launchFederation(SCENARIO, ADDRESS_BLOCK, dir);
+    fed = launched.fed;
+    Object.assign(kubeconfigs, launched.kubeconfigs);
   });
   afterEach(async () => {
     await running?.stop();

@@ -16,17 +16,16 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { Snapshot } from '../src/catalog/model.ts';
 import { loadConfig } from '../src/config/load.ts';
-import { LocalFederation } from '../src/localfed/federation.ts';
+import type { LocalFederation } from '../src/localfed/federation.ts';
 import { makeClusterPki } from '../src/localfed/pki.ts';
-import { parseScenario } from '../src/localfed/scenario.ts';
 import { Fedgate } from '../src/runtime.ts';
 import { CLI, start } from './helpers/cli.ts';
 import {
-  BOOKMARK_INTERVAL_MS,
   DiscoveryEnv,
   ERROR,
   FAST_WATCH,
   LogCapture,
+  launchFederation,
 } from './helpers/discovery-env.ts';
 import { connectionRefused, freePort } from './helpers/ports.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -219,14 +218,7 @@ async function tcpTtls(sock: Socket, name: string): Promise<number[]> {
 }
 
 beforeAll(async () => {
-  fed = await LocalFederation.start(parseScenario(SCENARIO), {
-    addressBlock: 180,
-    apiPort: 0,
-    bookmarkIntervalMs: BOOKMARK_INTERVAL_MS,
-  });
-  const dir = await env.dir();
-  kubeconfigs = {};
-  for (const c of fed.clusters) kubeconfigs[c.name] = await c.writeKubeconfig(dir);
+  ({ fed, kubeconfigs } = await launchFederation(SCENARIO, 180, await env.dir()));
 }, 60_000);
 
 afterAll(async () => {

@@ -13,10 +13,9 @@ import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { LocalFederation } from '../src/localfed/federation.ts';
-import { parseScenario } from '../src/localfed/scenario.ts';
+import type { LocalFederation } from '../src/localfed/federation.ts';
 import { CLI, fedgate, start } from './helpers/cli.ts';
-import { BOOKMARK_INTERVAL_MS, DiscoveryEnv, FAST_WATCH } from './helpers/discovery-env.ts';
+import { DiscoveryEnv, FAST_WATCH, GALAXY_WEB, launchFederation } from './helpers/discovery-env.ts';
 import { connectionRefused, freePort } from './helpers/ports.ts';
 import { promtoolCheckMetrics } from './helpers/prometheus.ts';
 import { sleep, waitFor } from './helpers/wait.ts';
@@ -25,22 +24,7 @@ const ADDRESS_BLOCK = 190;
 const WAIT_MS = 20_000;
 const WEB = 'web.shop.svc.clusterset.local';
 
-const SCENARIO = `
-federation: { name: galaxy, domain: example.test }
-terminationGraceSeconds: 1
-clusters:
-  - name: alpha
-    region: us-east
-    zones: [{ name: us-east-a, nodes: 1 }, { name: us-east-b, nodes: 1 }]
-  - name: beta
-    region: us-east
-    zones: [{ name: us-east-c, nodes: 1 }]
-  - name: gamma
-    region: eu-west
-    zones: [{ name: eu-west-a, nodes: 1 }]
-services:
-  - { name: web, namespace: shop, ports: [{ name: http, port: 80, targetPort: 8080 }], clusters: [alpha, beta, gamma], replicasPerZone: 2 }
-`;
+const SCENARIO = GALAXY_WEB;
 
 interface Reply {
   status: number;
@@ -134,14 +118,7 @@ function configText(
 }
 
 beforeAll(async () => {
-  fed = await LocalFederation.start(parseScenario(SCENARIO), {
-    addressBlock: ADDRESS_BLOCK,
-    apiPort: 0,
-    bookmarkIntervalMs: BOOKMARK_INTERVAL_MS,
-  });
-  const dir = await env.dir();
-  kubeconfigs = {};
-  for (const c of fed.clusters) kubeconfigs[c.name] = await c.writeKubeconfig(dir);
+  ({ fed, kubeconfigs } = await launchFederation(SCENARIO, ADDRESS_BLOCK, await env.dir()));
 }, 60_000);
 
 afterAll(async () => {

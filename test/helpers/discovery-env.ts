@@ -336,6 +336,43 @@ export const FAST_HEALTH = {
 };
 
 /**
+ * A local federation of `scenario` on 127.(addressBlock+i).0.0/16 with fast bookmarks,
+ * and a kubeconfig per cluster written to `dir`. Stop with `fed.stop()`.
+ */
+export async function launchFederation(
+  scenario: string,
+  addressBlock: number,
+  dir: string,
+): Promise<{ fed: LocalFederation; kubeconfigs: Record<string, string> }> {
+  const fed = await LocalFederation.start(parseScenario(scenario), {
+    addressBlock,
+    apiPort: 0,
+    bookmarkIntervalMs: BOOKMARK_INTERVAL_MS,
+  });
+  const kubeconfigs: Record<string, string> = {};
+  for (const c of fed.clusters) kubeconfigs[c.name] = await c.writeKubeconfig(dir);
+  return { fed, kubeconfigs };
+}
+
+/** The default galaxy's three clusters and four zones, with shop/web in all of them. */
+export const GALAXY_WEB = `
+federation: { name: galaxy, domain: example.test }
+terminationGraceSeconds: 1
+clusters:
+  - name: alpha
+    region: us-east
+    zones: [{ name: us-east-a, nodes: 1 }, { name: us-east-b, nodes: 1 }]
+  - name: beta
+    region: us-east
+    zones: [{ name: us-east-c, nodes: 1 }]
+  - name: gamma
+    region: eu-west
+    zones: [{ name: eu-west-a, nodes: 1 }]
+services:
+  - { name: web, namespace: shop, ports: [{ name: http, port: 80, targetPort: 8080 }], clusters: [alpha, beta, gamma], replicasPerZone: 2 }
+`;
+
+/**
  * Starts a local federation from scenario YAML on its own address block, and fedgate's
  * discovery (with health and routing) on it, synced. `overrides` are merged over the
  * federation's own config (watch is always FAST_WATCH). Stop with `fed.stop()` and
@@ -347,14 +384,8 @@ export async function startFederation(
   addressBlock: number,
   overrides: Record<string, unknown>,
 ): Promise<{ fed: LocalFederation; d: Discovery; config: Config }> {
-  const fed = await LocalFederation.start(parseScenario(scenario), {
-    addressBlock,
-    apiPort: 0,
-    bookmarkIntervalMs: BOOKMARK_INTERVAL_MS,
-  });
   const dir = await env.dir();
-  const kubeconfigs: Record<string, string> = {};
-  for (const c of fed.clusters) kubeconfigs[c.name] = await c.writeKubeconfig(dir);
+  const { fed, kubeconfigs } = await launchFederation(scenario, addressBlock, dir);
   const raw = parse(fed.fedgateConfig(kubeconfigs)) as Record<string, unknown>;
   const config = parseConfig(
     stringify({ ...raw, ...overrides, watch: FAST_WATCH }),
