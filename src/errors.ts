@@ -36,6 +36,10 @@ export const ERROR_TABLE = {
   UPSTREAM_UNREACHABLE: { http: 502, dnsRcode: 'SERVFAIL', exit: 1 },
   /** The upstream did not answer within http.retries.perTryTimeout on any try. */
   UPSTREAM_TIMEOUT: { http: 504, dnsRcode: 'SERVFAIL', exit: 1 },
+  /** The process ran out of file descriptors (or another kernel resource) for this socket. */
+  RESOURCE_EXHAUSTED: { http: 503, dnsRcode: 'SERVFAIL', exit: 1 },
+  /** The loopback-only guard (tests, benchmarks) refused a destination outside 127.0.0.0/8 and ::1. */
+  NON_LOOPBACK_REFUSED: { http: 502, dnsRcode: 'SERVFAIL', exit: 1 },
   /** fedgate is shutting down and takes no new requests on this connection. */
   DRAINING: { http: 503, dnsRcode: 'SERVFAIL', exit: 0 },
 } as const;
