@@ -130,6 +130,7 @@ export function mergeService(
     // As for the other service-wide fields, the oldest export that says something wins.
     dnsMode: byAge.find((e) => e.service.dnsMode !== undefined)?.service.dnsMode,
     lbPolicy: byAge.find((e) => e.service.lbPolicy !== undefined)?.service.lbPolicy,
+    healthCheck: byAge.find((e) => e.service.healthCheck !== undefined)?.service.healthCheck,
     clusters,
     conflicts,
   };

@@ -56,6 +56,8 @@ export interface FederatedService {
   readonly dnsMode: 'endpoints' | 'ingress' | 'proxy' | undefined;
   /** fedgate.io/lb-policy as written; undefined: the config's routing.picker. */
   readonly lbPolicy: string | undefined;
+  /** fedgate.io/health-check; absent or undefined: the config's health.active.scope. */
+  readonly healthCheck?: boolean | undefined;
   /** Sorted by cluster name. */
   readonly clusters: readonly ClusterMember[];
   readonly conflicts: readonly Conflict[];

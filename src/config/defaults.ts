@@ -87,6 +87,17 @@ export const DEFAULT_HEALTH_INTERVAL_MS = 5_000;
 /** After the proxy fails to reach an endpoint, its check runs this often until it has a verdict. */
 export const DEFAULT_HEALTH_FAST_INTERVAL_MS = 200;
 export const DEFAULT_HEALTH_TIMEOUT_MS = 1_000;
+/**
+ * Which services are checked on a schedule: only those annotated
+ * fedgate.io/health-check: "true". Every endpoint is already behind its pod's
+ * readiness probe; at 200,000 endpoints, checking all of them from 10 replicas is
+ * 500 probes/s on each member for an interval of minutes (src/health/README.md).
+ */
+export const DEFAULT_HEALTH_SCOPE = 'annotated';
+/** Probes in flight at once, each one socket: a few hundred, as Envoy and HAProxy users run. */
+export const DEFAULT_HEALTH_MAX_IN_FLIGHT = 256;
+/** Probe starts per second per replica: 1,000 checked endpoints at the 5 s interval. */
+export const DEFAULT_HEALTH_MAX_PROBES_PER_SECOND = 200;
 export const DEFAULT_HEALTHY_THRESHOLD = 2;
 export const DEFAULT_UNHEALTHY_THRESHOLD = 3;
 /** Outlier detection, as Envoy's defaults: 5 consecutive 5xx eject for 30 s, at most 10 % ejected. */

@@ -302,6 +302,26 @@ export const configSchema = z.strictObject({
       active: z
         .strictObject({
           enabled: z.boolean().default(true),
+          scope: z.enum(['all', 'annotated']).default(D.DEFAULT_HEALTH_SCOPE).meta({
+            description:
+              'Services checked on a schedule: all (unless annotated fedgate.io/health-check: "false") or annotated (only those annotated "true"); any endpoint the proxy fails to reach is checked either way',
+          }),
+          maxInFlight: z
+            .number()
+            .int()
+            .min(1)
+            .default(D.DEFAULT_HEALTH_MAX_IN_FLIGHT)
+            .meta({
+              description: 'Probes in flight at once (one socket each), across all targets',
+            }),
+          maxProbesPerSecond: z
+            .number()
+            .positive()
+            .default(D.DEFAULT_HEALTH_MAX_PROBES_PER_SECOND)
+            .meta({
+              description:
+                "Probe starts per second; with more targets than interval allows, every target's interval stretches evenly",
+            }),
           type: z.enum(['tcp', 'http']).default(D.DEFAULT_HEALTH_CHECK_TYPE),
           path: z.string().startsWith('/').default(D.DEFAULT_HEALTH_PATH),
           expectedStatuses: statusRange.default(

@@ -1,144 +1,18 @@
 // Against real sockets on loopback: 127.60.x.y–127.69.x.y are this file's own.
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import { createServer as createTcpServer, type Socket } from 'node:net';
-import { pino } from 'pino';
+import { createServer as createTcpServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CountingServer, checkerFactory, freePort, snapshot } from '../../test/helpers/health.ts';
 import { sleep, waitFor } from '../../test/helpers/wait.ts';
-import type { FederatedService, Snapshot } from '../catalog/model.ts';
-import { clusterStatus } from '../catalog/testing.ts';
-import { Backend, HEALTH_PATH } from '../localfed/backends.ts';
-import { ActiveChecker, type ActiveCheckerOptions } from './active.ts';
-import { HealthStore } from './store.ts';
-import type { ActiveCheckConfig } from './targets.ts';
-
-const CONFIG: ActiveCheckConfig = {
-  enabled: true,
-  type: 'http',
-  path: HEALTH_PATH,
-  expectedStatuses: { min: 200, max: 399 },
-  port: undefined,
-  jitter: 0.1,
-  interval: 50,
-  fastInterval: 20,
-  timeout: 1000,
-  healthyThreshold: 2,
-  unhealthyThreshold: 3,
-};
-
-/** An HTTP server that counts what it sees; `hang` makes it accept and never answer. */
-class CountingServer {
-  status = 200;
-  hang = false;
-  connections = 0;
-  requests = 0;
-  inFlight = 0;
-  maxInFlight = 0;
-  readonly userAgents = new Set<string>();
-  readonly paths = new Set<string>();
-  port = 0;
-  readonly #server: Server;
-  readonly #sockets = new Set<Socket>();
-
-  constructor() {
-    this.#server = createServer((req, res) => {
-      this.requests++;
-      this.inFlight++;
-      this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-      this.userAgents.add(req.headers['user-agent'] ?? '');
-      this.paths.add(req.url ?? '');
-      res.on('close', () => this.inFlight--);
-      if (!this.hang) res.writeHead(this.status).end('x'.repeat(10_000));
-    });
-    this.#server.on('connection', (s: Socket) => {
-      this.connections++;
-      this.#sockets.add(s);
-      s.on('close', () => this.#sockets.delete(s));
-    });
-  }
-
-  async start(host: string): Promise<this> {
-    this.#server.listen(0, host);
-    await once(this.#server, 'listening');
-    this.port = (this.#server.address() as { port: number }).port;
-    return this;
-  }
-
-  get openSockets(): number {
-    return this.#sockets.size;
-  }
-
-  async stop(): Promise<void> {
-    for (const s of this.#sockets) s.destroy();
-    await new Promise((resolve) => this.#server.close(resolve));
-  }
-}
-
-async function freePort(host: string): Promise<number> {
-  const probe = createTcpServer().listen(0, host);
-  await once(probe, 'listening');
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
-
-function snapshot(services: Record<string, { cluster: string; ip: string; port: number }[]>) {
-  const map = new Map<string, FederatedService>();
-  for (const [name, eps] of Object.entries(services)) {
-    const clusters = [...new Set(eps.map((e) => e.cluster))].map((cluster) => ({
-      cluster,
-      weight: 1,
-      exportedAt: 0,
-      ingress: [],
-      sync: clusterStatus(cluster),
-      endpoints: eps
-        .filter((e) => e.cluster === cluster)
-        .map((e) => ({
-          addresses: [e.ip],
-          addressType: e.ip.includes(':') ? ('IPv6' as const) : ('IPv4' as const),
-          ports: [{ name: 'http', protocol: 'TCP', port: e.port }],
-          conditions: { ready: true, serving: true, terminating: false },
-          locality: { region: undefined, zone: undefined, subzone: undefined },
-          hostname: undefined,
-          nodeName: undefined,
-        })),
-    }));
-    map.set(`ns/${name}`, {
-      key: `ns/${name}`,
-      namespace: 'ns',
-      name,
-      type: 'ClusterSetIP',
-      sessionAffinity: 'None',
-      ports: [{ name: 'http', protocol: 'TCP', port: 80 }],
-      hosts: [],
-      dnsMode: undefined,
-      lbPolicy: undefined,
-      clusters,
-      conflicts: [],
-    });
-  }
-  return { version: 1, createdAt: 0, services: map, clusters: new Map() } satisfies Snapshot;
-}
+import type { Snapshot } from '../catalog/model.ts';
+import { Backend } from '../localfed/backends.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function checker(config: Partial<ActiveCheckConfig>, over: Partial<ActiveCheckerOptions> = {}) {
-  const store = new HealthStore();
-  const logs: { level: number; msg: string; id?: string }[] = [];
-  const log = pino({ level: 'debug' }, { write: (line: string) => logs.push(JSON.parse(line)) });
-  const c = new ActiveChecker({
-    config: { ...CONFIG, ...config },
-    addressing: 'endpoints',
-    store,
-    log,
-    ...over,
-  });
-  cleanups.push(() => c.stop());
-  return { checker: c, store, logs };
-}
+const checker = checkerFactory(cleanups);
 
 async function server(host: string): Promise<CountingServer> {
   const s = await new CountingServer().start(host);

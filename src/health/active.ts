@@ -1,18 +1,24 @@
-// Active health checks: every probe target the catalog yields is probed on its own
-// timer (TCP connect or HTTP GET), and thresholds turn the results into the
-// verdict the health store keeps for routing. One probe per target at a time; a
-// target that leaves the catalog stops at once and never writes again.
+// Active health checks: the probe targets of the services that are checked (the
+// config's scope, else the fedgate.io/health-check annotation) are probed by TCP
+// connect or HTTP GET, and thresholds turn results into the verdict the health store
+// keeps for routing. Every probe starts through one ProbeQueue, so probes in flight
+// and starts per second stay under the config's caps whatever the number of
+// targets; when the targets cannot all be probed within one interval, every
+// target's interval stretches evenly. One probe per target at a time; a target
+// that leaves stops at once and never writes again.
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
-import type { Snapshot } from '../catalog/model.ts';
+import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import type { CheckState } from '../routing/types.ts';
 import { abortDetail, errorDetail, httpProbe, tcpProbe } from './probes.ts';
+import { ProbeQueue, type QueueLimits, type Timers } from './queue.ts';
 import type { HealthStore } from './store.ts';
 import {
   type ActiveCheckConfig,
   type Addressing,
+  isChecked,
   type ProbeTarget,
-  probeTargets,
+  serviceTargets,
   targetKey,
 } from './targets.ts';
 
@@ -30,16 +36,42 @@ export interface ActiveCheckerOptions {
   log: Logger;
   now?: () => number;
   random?: () => number;
+  /** The queue's timers; tests replace them to step time by hand. */
+  timers?: Timers;
   /** Every probe's result, before any verdict it causes (for metrics); not for aborted probes. */
   onResult?: (target: ProbeTarget, result: ProbeResult) => void;
+  /**
+   * The probe could not even start for want of a descriptor (EMFILE, ENFILE): the
+   * process's fault, not the endpoint's, so no result is recorded.
+   */
+  onExhausted?: (err: unknown) => void;
+  /** Whether an error means the process is out of descriptors. */
+  isExhaustion?: (err: unknown) => boolean;
 }
 
 export interface ActiveCheckStats {
   readonly targets: number;
   readonly inFlight: number;
+  /** Waiting in the queue for their time, a slot or the rate. */
+  readonly queued: number;
+  /** The interval every target is probed at now: the configured one or, stretched, more. */
+  readonly effectiveIntervalMs: number;
   readonly probes: number;
   readonly passed: number;
   readonly failed: number;
+  /** Probes that could not open a socket for want of descriptors (not counted as failed). */
+  readonly exhausted: number;
+}
+
+/** How one service is checked, for /debug and the status page. */
+export interface ServiceCheck {
+  /** Probed on a schedule. */
+  readonly checked: boolean;
+  /** What decided it. */
+  readonly by: 'annotation' | 'scope';
+  /** Targets probed now: every one when checked, else those checked on demand. */
+  readonly targets: number;
+  readonly effectiveIntervalMs: number;
 }
 
 /** What the checker needs of a catalog. */
@@ -50,15 +82,27 @@ export interface SnapshotSource {
 
 interface Probe {
   readonly target: ProbeTarget;
+  readonly key: string;
   state: CheckState;
   successes: number;
   failures: number;
   /** Probing at fastInterval until a verdict, after the proxy saw this endpoint fail. */
   fast: boolean;
+  /**
+   * Of a service not checked on a schedule: started because the proxy saw the
+   * endpoint fail, and dropped again once the endpoint is not failing.
+   */
+  onDemand: boolean;
   stopped: boolean;
-  timer: NodeJS.Timeout | undefined;
   abort: AbortController | undefined;
   running: Promise<void> | undefined;
+}
+
+/** What the checker holds for one service of the catalog. */
+interface Tracked {
+  /** The catalog's object it was last derived from: unchanged services cost nothing. */
+  svc: FederatedService | undefined;
+  readonly probes: Map<string, Probe>;
 }
 
 export class ActiveChecker {
@@ -69,8 +113,12 @@ export class ActiveChecker {
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #onResult: ActiveCheckerOptions['onResult'];
-  /** By targetKey. */
-  readonly #probes = new Map<string, Probe>();
+  readonly #onExhausted: ActiveCheckerOptions['onExhausted'];
+  readonly #isExhaustion: (err: unknown) => boolean;
+  readonly #queue: ProbeQueue<Probe>;
+  /** By service key. */
+  readonly #services = new Map<string, Tracked>();
+  #targets = 0;
   // Keep-alive off (each request says reset): probes open one connection each and
   // close it, so thousands of targets never hold idle sockets.
   #agent: Agent;
@@ -78,9 +126,11 @@ export class ActiveChecker {
   readonly #running = new Set<Promise<void>>();
   /** "service id" of endpoints in fast probing, so repeated reports cost a lookup. */
   readonly #expedited = new Set<string>();
+  /** The last snapshot update() saw, for on-demand targets. */
+  #snapshot: Snapshot | undefined;
   #unsubscribe: (() => void) | undefined;
   #stopped = false;
-  #counts = { probes: 0, passed: 0, failed: 0 };
+  #counts = { probes: 0, passed: 0, failed: 0, exhausted: 0 };
   /** Results by "service|cluster|pass" or "…|fail", for metrics. */
   readonly #results = new Map<string, number>();
 
@@ -92,7 +142,15 @@ export class ActiveChecker {
     this.#now = opts.now ?? Date.now;
     this.#random = opts.random ?? Math.random;
     this.#onResult = opts.onResult;
+    this.#onExhausted = opts.onExhausted;
+    this.#isExhaustion = opts.isExhaustion ?? isDescriptorShortage;
     this.#agent = new Agent({ connect: { timeout: opts.config.timeout } });
+    this.#queue = new ProbeQueue<Probe>({
+      limits: limitsOf(opts.config),
+      run: (p) => this.#runTracked(p),
+      now: this.#now,
+      ...(opts.timers ? { timers: opts.timers } : {}),
+    });
   }
 
   /** Probes what the catalog holds now and follows every later snapshot. */
@@ -102,71 +160,86 @@ export class ActiveChecker {
     this.#unsubscribe = catalog.subscribe((s) => this.update(s));
   }
 
-  /** Starts probes for new targets and stops those for gone ones. */
+  /** Starts probes for new targets and stops those for gone ones, service by changed service. */
   update(snapshot: Snapshot): void {
     if (this.#stopped || !this.#config.enabled) return;
-    const { targets, skipped } = probeTargets(snapshot, {
-      port: this.#config.port,
-      addressing: this.#addressing,
-    });
-    const wanted = new Map(targets.map((t) => [targetKey(t), t]));
+    this.#snapshot = snapshot;
     const stopped: Probe[] = [];
-    for (const [key, p] of this.#probes) {
-      if (wanted.has(key)) continue;
-      this.#stopProbe(p);
-      this.#probes.delete(key);
-      stopped.push(p);
+    for (const [key, t] of this.#services) {
+      if (snapshot.services.has(key)) continue;
+      for (const p of t.probes.values()) stopped.push(this.#removeProbe(t, p));
+      this.#services.delete(key);
     }
-    for (const [key, t] of wanted) {
-      if (!this.#probes.has(key)) this.#startProbe(key, t);
+    for (const [key, svc] of snapshot.services) {
+      let t = this.#services.get(key);
+      if (t?.svc === svc) continue;
+      // Neither checked nor probed on demand: nothing to hold for it.
+      if (!t && !isChecked(svc, this.#config.scope)) continue;
+      if (!t) {
+        t = { svc, probes: new Map() };
+        this.#services.set(key, t);
+      }
+      t.svc = svc;
+      this.#updateService(t, svc, stopped);
+      if (t.probes.size === 0 && !isChecked(svc, this.#config.scope)) this.#services.delete(key);
     }
     this.#forget(stopped);
-    for (const s of skipped) {
-      this.#log.debug({ service: s.service, id: s.id, reason: s.reason }, 'not health-checked');
-    }
   }
 
   /**
    * New settings (reload). Probes keep their counts and verdicts, and the next
-   * results are judged by the new thresholds; a changed interval reschedules the
-   * waiting probes. Switched off, every verdict it kept is reset to unknown. The
+   * results are judged by the new thresholds; a changed interval or cap reschedules
+   * the waiting probes. Switched off, every verdict it kept is reset to unknown. The
    * caller follows with update(), which starts and stops probes for the targets the
-   * new port or addressing gives.
+   * new scope, port or addressing gives.
    */
   reconfigure(config: ActiveCheckConfig, addressing: Addressing): void {
     if (this.#stopped) return;
     const before = this.#config;
     this.#config = config;
     this.#addressing = addressing;
+    this.#queue.setLimits(limitsOf(config));
     if (config.timeout !== before.timeout) {
       const old = this.#agent;
       this.#agent = new Agent({ connect: { timeout: config.timeout } });
       // Probes in flight finish on the old agent.
       void old.close().catch(() => {});
     }
+    // Every service is derived again by the update() that follows.
+    for (const t of this.#services.values()) t.svc = undefined;
     if (!config.enabled) {
-      const stopped = [...this.#probes.values()];
-      for (const p of stopped) this.#stopProbe(p);
-      this.#probes.clear();
+      const stopped: Probe[] = [];
+      for (const t of this.#services.values()) {
+        for (const p of t.probes.values()) stopped.push(this.#removeProbe(t, p));
+      }
+      this.#services.clear();
       this.#forget(stopped);
       return;
     }
-    if (config.interval !== before.interval) {
-      for (const p of this.#probes.values()) {
-        if (p.timer === undefined || p.fast) continue;
-        clearTimeout(p.timer);
-        this.#schedule(p, this.#random() * config.interval);
+    const paced =
+      config.interval !== before.interval ||
+      config.maxInFlight !== before.maxInFlight ||
+      config.maxProbesPerSecond !== before.maxProbesPerSecond;
+    if (paced) {
+      const every = this.effectiveIntervalMs();
+      for (const t of this.#services.values()) {
+        for (const p of t.probes.values()) {
+          if (p.fast || !this.#queue.isQueued(p)) continue;
+          this.#queue.schedule(p, this.#now() + this.#random() * every);
+        }
       }
     }
   }
 
-  /** Clears every timer, aborts probes in flight and resolves when they have finished. */
+  /** Aborts probes in flight, empties the queue and resolves when every probe has finished. */
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
-    for (const p of this.#probes.values()) this.#stopProbe(p);
-    this.#probes.clear();
+    this.#queue.stop();
+    for (const t of this.#services.values()) for (const p of t.probes.values()) this.#halt(p);
+    this.#services.clear();
+    this.#targets = 0;
     await Promise.allSettled([...this.#running]);
     await this.#agent.destroy().catch(() => {});
   }
@@ -175,22 +248,57 @@ export class ActiveChecker {
    * The proxy could not reach this endpoint: probe it now, and every fastInterval
    * until the check has a verdict (HAProxy's `observe layer4` with `on-error
    * fastinter`). Outlier detection alone may eject only maxEjectionPercent of a
-   * service; a dead cluster needs every one of its endpoints out, and soon.
+   * service; a dead cluster needs every one of its endpoints out, and soon. A
+   * service not checked on a schedule gets a probe for this endpoint until it is
+   * found passing again.
    */
   expedite(service: string, id: string): void {
     if (this.#stopped || !this.#config.enabled) return;
     const key = `${service} ${id}`;
     if (this.#expedited.has(key)) return;
-    for (const p of this.#probes.values()) {
-      if (p.stopped || p.target.service !== service || p.target.id !== id) continue;
+    let t = this.#services.get(service);
+    let found = false;
+    for (const p of t?.probes.values() ?? []) {
+      if (p.stopped || p.target.id !== id) continue;
+      found = true;
       if (p.state === 'unhealthy') continue;
       this.#expedited.add(key);
       p.fast = true;
-      if (p.timer !== undefined) {
-        clearTimeout(p.timer);
-        this.#schedule(p, 0);
-      }
+      // Waiting for its time: go now. Running: its result reschedules it fast.
+      if (this.#queue.isQueued(p)) this.#queue.expedite(p);
     }
+    if (found || this.#snapshot === undefined) return;
+    const svc = this.#snapshot.services.get(service);
+    if (svc === undefined) return;
+    const target = serviceTargets(svc, this.#targetOptions()).targets.find((x) => x.id === id);
+    if (target === undefined) return;
+    if (!t) {
+      t = { svc, probes: new Map() };
+      this.#services.set(service, t);
+    }
+    const p = this.#addProbe(t, target, { onDemand: true });
+    p.fast = true;
+    this.#expedited.add(key);
+    this.#queue.expedite(p);
+  }
+
+  /** The interval every target is probed at: the configured one, stretched by the caps. */
+  effectiveIntervalMs(): number {
+    const { interval, maxProbesPerSecond, maxInFlight } = this.#config;
+    const byRate = (this.#targets * 1000) / maxProbesPerSecond;
+    const bySlots = (this.#targets * (this.#queue.meanProbeMs ?? 0)) / maxInFlight;
+    return Math.max(interval, Math.ceil(byRate), Math.ceil(bySlots));
+  }
+
+  /** How a service is checked; undefined when checks are off. */
+  serviceCheck(svc: FederatedService): ServiceCheck | undefined {
+    if (!this.#config.enabled) return undefined;
+    return {
+      checked: isChecked(svc, this.#config.scope),
+      by: svc.healthCheck === undefined ? 'scope' : 'annotation',
+      targets: this.#services.get(svc.key)?.probes.size ?? 0,
+      effectiveIntervalMs: this.effectiveIntervalMs(),
+    };
   }
 
   /** Probe results so far by service, cluster and pass or fail. */
@@ -199,48 +307,88 @@ export class ActiveChecker {
   }
 
   stats(): ActiveCheckStats {
-    let inFlight = 0;
-    for (const p of this.#probes.values()) if (p.running) inFlight++;
-    return { targets: this.#probes.size, inFlight, ...this.#counts };
+    return {
+      targets: this.#targets,
+      inFlight: this.#queue.inFlight,
+      queued: this.#queue.queued,
+      effectiveIntervalMs: this.effectiveIntervalMs(),
+      ...this.#counts,
+    };
   }
 
-  #startProbe(key: string, target: ProbeTarget): void {
+  #targetOptions() {
+    return { port: this.#config.port, addressing: this.#addressing };
+  }
+
+  /** Brings one changed service's probes in line with its targets. */
+  #updateService(t: Tracked, svc: FederatedService, stopped: Probe[]): void {
+    const checked = isChecked(svc, this.#config.scope);
+    // Unchecked and nothing on demand: nothing to derive.
+    if (!checked && t.probes.size === 0) return;
+    const { targets, skipped } = serviceTargets(svc, this.#targetOptions());
+    const wanted = new Map(targets.map((x) => [targetKey(x), x]));
+    for (const [key, p] of t.probes) {
+      // A checked service keeps every probe; otherwise only on-demand ones stay.
+      if (wanted.has(key) && (checked || p.onDemand)) {
+        if (checked) p.onDemand = false;
+        continue;
+      }
+      stopped.push(this.#removeProbe(t, p));
+    }
+    if (checked) {
+      for (const [key, target] of wanted) {
+        if (!t.probes.has(key)) this.#addProbe(t, target, { onDemand: false });
+      }
+    }
+    for (const s of skipped) {
+      this.#log.debug({ service: s.service, id: s.id, reason: s.reason }, 'not health-checked');
+    }
+  }
+
+  #addProbe(t: Tracked, target: ProbeTarget, opts: { onDemand: boolean }): Probe {
     const p: Probe = {
       target,
+      key: targetKey(target),
       state: 'unknown',
       successes: 0,
       failures: 0,
       fast: false,
+      onDemand: opts.onDemand,
       stopped: false,
-      timer: undefined,
       abort: undefined,
       running: undefined,
     };
-    this.#probes.set(key, p);
+    t.probes.set(p.key, p);
+    this.#targets++;
     // Spread first probes over one interval, so a thousand targets do not fire together.
-    this.#schedule(p, this.#random() * this.#config.interval);
+    if (!opts.onDemand) {
+      this.#queue.schedule(p, this.#now() + this.#random() * this.effectiveIntervalMs());
+    }
+    return p;
   }
 
-  #stopProbe(p: Probe): void {
+  #removeProbe(t: Tracked, p: Probe): Probe {
+    this.#halt(p);
+    t.probes.delete(p.key);
+    this.#targets--;
+    return p;
+  }
+
+  #halt(p: Probe): void {
     p.stopped = true;
     this.#expedited.delete(`${p.target.service} ${p.target.id}`);
-    clearTimeout(p.timer);
-    p.timer = undefined;
+    this.#queue.cancel(p);
     p.abort?.abort(new Error('stopped'));
   }
 
-  #schedule(p: Probe, delayMs: number): void {
-    p.timer = setTimeout(() => {
-      p.timer = undefined;
-      const running = this.#run(p).finally(() => {
-        p.running = undefined;
-        this.#running.delete(running);
-      });
-      p.running = running;
-      this.#running.add(running);
-    }, delayMs);
-    // The checker never keeps the process alive by itself.
-    p.timer.unref();
+  #runTracked(p: Probe): Promise<void> {
+    const running = this.#run(p).finally(() => {
+      p.running = undefined;
+      this.#running.delete(running);
+    });
+    p.running = running;
+    this.#running.add(running);
+    return running;
   }
 
   async #run(p: Probe): Promise<void> {
@@ -249,21 +397,41 @@ export class ActiveChecker {
       const result = await this.#probe(p);
       // Removed while in flight: its verdict is about an endpoint routing no longer has.
       if (p.stopped) return;
+      if (result === 'exhausted') {
+        // Not the endpoint's doing: try it again after the interval, with no verdict.
+        this.#queue.schedule(p, this.#now() + this.#config.fastInterval);
+        return;
+      }
       this.#record(p, result);
-      const { interval, jitter, fastInterval } = this.#config;
+      const { jitter, fastInterval } = this.#config;
       if (p.fast && (result.ok || p.state === 'unhealthy')) {
         p.fast = false;
         this.#expedited.delete(`${p.target.service} ${p.target.id}`);
       }
-      this.#schedule(p, p.fast ? fastInterval : interval * (1 + jitter * (2 * this.#random() - 1)));
+      if (p.onDemand && !p.fast && p.state !== 'unhealthy') {
+        this.#dropOnDemand(p);
+        return;
+      }
+      const every = this.effectiveIntervalMs() * (1 + jitter * (2 * this.#random() - 1));
+      this.#queue.schedule(p, this.#now() + (p.fast ? fastInterval : every));
     } catch (err) {
       // Only a bug gets here; keep probing rather than go silent.
       this.#log.error({ err, service: p.target.service, id: p.target.id }, 'health check failed');
-      if (!p.stopped) this.#schedule(p, this.#config.interval);
+      if (!p.stopped) this.#queue.schedule(p, this.#now() + this.effectiveIntervalMs());
     }
   }
 
-  async #probe(p: Probe): Promise<ProbeResult> {
+  /** An on-demand probe whose endpoint is not failing: its service is not checked, so stop. */
+  #dropOnDemand(p: Probe): void {
+    const t = this.#services.get(p.target.service);
+    if (!t || t.probes.get(p.key) !== p) return;
+    this.#forget([this.#removeProbe(t, p)]);
+    if (t.probes.size === 0 && t.svc && !isChecked(t.svc, this.#config.scope)) {
+      this.#services.delete(p.target.service);
+    }
+  }
+
+  async #probe(p: Probe): Promise<ProbeResult | 'exhausted'> {
     const { timeout, type } = this.#config;
     const abort = new AbortController();
     p.abort = abort;
@@ -277,6 +445,11 @@ export class ActiveChecker {
           : await tcpProbe(p.target, abort.signal);
       return { ok: failure === undefined, detail: failure, durationMs: this.#now() - started };
     } catch (err) {
+      if (!abort.signal.aborted && this.#isExhaustion(err)) {
+        this.#counts.exhausted++;
+        this.#onExhausted?.(err);
+        return 'exhausted';
+      }
       const detail = abort.signal.aborted
         ? abortDetail(abort.signal.reason, timeout)
         : errorDetail(err);
@@ -336,15 +509,29 @@ export class ActiveChecker {
    * the HealthMonitor's to forget: outlier state lives in the same store.
    */
   #forget(stopped: readonly Probe[]): void {
-    const live = new Set(
-      [...this.#probes.values()].map((p) => `${p.target.service} ${p.target.id}`),
-    );
     for (const p of stopped) {
       const { service, id } = p.target;
-      if (p.state === 'unknown' || live.has(`${service} ${id}`)) continue;
+      if (p.state === 'unknown') continue;
+      // Still probed under another address or port: that probe keeps the verdict.
+      const others = this.#services.get(service)?.probes.values() ?? [];
+      if ([...others].some((o) => o.target.id === id)) continue;
       if (this.#store.endpoint(service, id)?.check !== undefined) {
         this.#store.setCheck(service, id, 'unknown');
       }
     }
   }
+}
+
+function limitsOf(config: ActiveCheckConfig): QueueLimits {
+  return { maxInFlight: config.maxInFlight, maxPerSecond: config.maxProbesPerSecond };
+}
+
+/** Out of descriptors, in the error or anything it wraps (undici wraps connect errors). */
+function isDescriptorShortage(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EMFILE' || code === 'ENFILE') return true;
+    e = e.cause;
+  }
+  return false;
 }

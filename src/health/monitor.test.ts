@@ -77,6 +77,7 @@ describe('HealthMonitor', () => {
       ...base,
       health: {
         active: {
+          scope: 'all',
           type: 'tcp',
           interval: '20ms',
           timeout: '50ms',

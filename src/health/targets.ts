@@ -45,6 +45,18 @@ export function targetKey(t: ProbeTarget): string {
 export function probeTargets(snapshot: Snapshot, opts: TargetOptions): TargetSet {
   const targets: ProbeTarget[] = [];
   const skipped: SkippedTarget[] = [];
+  for (const svc of snapshot.services.values()) {
+    const one = serviceTargets(svc, opts);
+    targets.push(...one.targets);
+    skipped.push(...one.skipped);
+  }
+  return { targets, skipped };
+}
+
+/** One service's targets, each once. */
+export function serviceTargets(svc: FederatedService, opts: TargetOptions): TargetSet {
+  const targets: ProbeTarget[] = [];
+  const skipped: SkippedTarget[] = [];
   const seen = new Set<string>();
   const add = (t: ProbeTarget) => {
     const key = targetKey(t);
@@ -52,12 +64,15 @@ export function probeTargets(snapshot: Snapshot, opts: TargetOptions): TargetSet
     seen.add(key);
     targets.push(t);
   };
-  for (const svc of snapshot.services.values()) {
-    const port = servicePort(svc, opts.port);
-    if (opts.addressing === 'ingress') ingressTargets(svc, port, add, skipped);
-    else endpointTargets(svc, port, add, skipped);
-  }
+  const port = servicePort(svc, opts.port);
+  if (opts.addressing === 'ingress') ingressTargets(svc, port, add, skipped);
+  else endpointTargets(svc, port, add, skipped);
   return { targets, skipped };
+}
+
+/** Whether a service is checked on a schedule: its annotation, else the config's scope. */
+export function isChecked(svc: FederatedService, scope: ActiveCheckConfig['scope']): boolean {
+  return svc.healthCheck ?? scope === 'all';
 }
 
 /**

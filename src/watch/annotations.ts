@@ -11,6 +11,11 @@ export const DNS_MODE_ANNOTATION = 'fedgate.io/dns-mode';
  * with Maglev's key as `maglev:header:NAME`, `maglev:cookie:NAME` or `maglev:client-address`.
  */
 export const LB_POLICY_ANNOTATION = 'fedgate.io/lb-policy';
+/**
+ * On a Service: "true" or "false", whether fedgate actively health-checks its
+ * endpoints; absent, the config's health.active.scope decides.
+ */
+export const HEALTH_CHECK_ANNOTATION = 'fedgate.io/health-check';
 /** The label an EndpointSlice carries naming its Service. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';

@@ -33,6 +33,8 @@ export interface ServiceRecord {
   readonly dnsMode?: 'endpoints' | 'ingress' | 'proxy';
   /** fedgate.io/lb-policy as written (the proxy parses it and says when it cannot). */
   readonly lbPolicy?: string;
+  /** fedgate.io/health-check, when it says "true" or "false". */
+  readonly healthCheck?: boolean;
 }
 
 export interface EndpointConditions {

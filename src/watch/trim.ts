@@ -3,6 +3,7 @@
 import {
   DNS_MODE_ANNOTATION,
   FEDERATE_ANNOTATION,
+  HEALTH_CHECK_ANNOTATION,
   HOSTS_ANNOTATION,
   LB_POLICY_ANNOTATION,
   REGION_LABEL,
@@ -111,7 +112,14 @@ export function trimService(o: Json): ServiceRecord | undefined {
     ...(m.annotations[LB_POLICY_ANNOTATION]?.trim()
       ? { lbPolicy: m.annotations[LB_POLICY_ANNOTATION].trim() }
       : {}),
+    ...healthCheck(m.annotations[HEALTH_CHECK_ANNOTATION]),
   };
+}
+
+/** "true" or "false"; anything else is as if absent, so the config's scope decides. */
+function healthCheck(v: string | undefined): { healthCheck?: boolean } {
+  const t = v?.trim().toLowerCase();
+  return t === 'true' ? { healthCheck: true } : t === 'false' ? { healthCheck: false } : {};
 }
 
 const DNS_MODES = ['endpoints', 'ingress', 'proxy'] as const;
