@@ -1042,7 +1042,19 @@ async function registeredSeries(): Promise<Map<string, string>> {
       },
       watchers: [],
       health: {
-        active: { results: () => new Map() },
+        active: {
+          results: () => new Map(),
+          stats: () => ({
+            targets: 0,
+            inFlight: 0,
+            queued: 0,
+            effectiveIntervalMs: 5000,
+            probes: 0,
+            passed: 0,
+            failed: 0,
+            exhausted: 0,
+          }),
+        },
         store: { endpoints: () => undefined },
       },
     },

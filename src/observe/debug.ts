@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import type { Endpoint, FederatedService, Snapshot } from '../catalog/model.ts';
 import type { Config } from '../config/schema.ts';
 import { federationName } from '../dns/names.ts';
+import type { ActiveChecker } from '../health/active.ts';
 import type { HealthStore } from '../health/store.ts';
 import { HostTable, normalizeHost } from '../proxy/hosts.ts';
 import type { Explanation } from '../routing/explain.ts';
@@ -26,7 +27,10 @@ export interface WatchSource {
 export interface DebugSources {
   readonly config: Config;
   readonly router: Router;
-  readonly health: { readonly store: HealthStore };
+  readonly health: {
+    readonly store: HealthStore;
+    readonly active?: Pick<ActiveChecker, 'serviceCheck'> | undefined;
+  };
   readonly watchers?: readonly WatchSource[] | undefined;
 }
 
@@ -183,6 +187,8 @@ function serviceHead(
     picker: pickerOf(svc, src.config),
     dnsMode: svc.dnsMode ?? null,
     addressing: svc.dnsMode ?? src.config.dns.addressing,
+    // Active checks: whether on a schedule, what decided, and the interval they run at.
+    healthCheck: src.health.active?.serviceCheck(svc) ?? null,
     conflicts: svc.conflicts,
     clusters: svc.clusters.map((m) => m.cluster),
     catalogVersion: snapshot.version,

@@ -71,7 +71,7 @@ export interface MetricsSources {
     readonly catalog: Pick<Catalog, 'current' | 'onPropagation'>;
     readonly watchers: readonly Pick<ClusterWatcher, 'name' | 'watchStats'>[];
     readonly health: {
-      readonly active: Pick<HealthMonitor['active'], 'results'>;
+      readonly active: Pick<HealthMonitor['active'], 'results' | 'stats'>;
       readonly store: Pick<HealthMonitor['store'], 'endpoints'>;
     };
   };
@@ -297,6 +297,30 @@ export class Metrics implements ProxyObserver {
         }
       },
     );
+    new Gauge({
+      name: 'fedgate_health_check_interval_seconds',
+      help: 'The interval every checked target is probed at: health.active.interval, or longer when maxInFlight or maxProbesPerSecond cannot cover every target within it',
+      registers: [registry],
+      collect() {
+        this.set(health.active.stats().effectiveIntervalMs / 1000);
+      },
+    });
+    new Gauge({
+      name: 'fedgate_health_check_targets',
+      help: 'Endpoints (or ingresses) actively checked now, on a schedule or on demand',
+      registers: [registry],
+      collect() {
+        this.set(health.active.stats().targets);
+      },
+    });
+    new Gauge({
+      name: 'fedgate_health_checks_in_flight',
+      help: 'Probes running now, each holding one socket; never above health.active.maxInFlight',
+      registers: [registry],
+      collect() {
+        this.set(health.active.stats().inFlight);
+      },
+    });
 
     // ---- member clusters and their watches
     new Gauge({

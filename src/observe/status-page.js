@@ -221,6 +221,20 @@ function endpointRows(svc) {
   return rows;
 }
 
+/** How a service is actively checked: "checked every 5s (annotation)", or on demand only. */
+function checksText(check) {
+  if (!check) return 'no active checks';
+  const every = seconds(check.effectiveIntervalMs);
+  if (check.checked) return `checked every ${every} (${check.by})`;
+  return check.targets > 0
+    ? `checked on demand: ${check.targets} failing endpoint(s), every ${every}`
+    : `checked on demand only (${check.by})`;
+}
+
+function seconds(ms) {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(ms % 1000 ? 1 : 0)}s` : `${Math.round(ms / 1000)}s`;
+}
+
 function renderServices(data) {
   $('services-hint').textContent =
     `Plans as fedgate's own locality (${place(data.self)}) sees them; the explain form below shows any client's.`;
@@ -245,6 +259,7 @@ function renderServices(data) {
           `ports ${svc.ports.map((p) => `${p.port}/${p.protocol}${p.name ? ` ${p.name}` : ''}`).join(', ')}`,
           ` · picker ${svc.picker.policy} (${svc.picker.source})`,
           ` · DNS answers ${svc.addressing}`,
+          h('span', { 'data-testid': `checks-${svc.key}` }, ` · ${checksText(svc.healthCheck)}`),
         ),
         h(
           'button',

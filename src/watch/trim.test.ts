@@ -20,9 +20,12 @@ describe('trimSlice', () => {
   it('defaults conditions as the API defines them', () => {
     const s = trimSlice(
       slice([
-        { addresses: ['10.0.0.1'] },
-        { addresses: ['10.0.0.2'], conditions: { ready: false } },
-        { addresses: ['10.0.0.3'], conditions: { ready: false, serving: true, terminating: true } },
+        { addresses: ['127.10.0.1'] },
+        { addresses: ['127.10.0.2'], conditions: { ready: false } },
+        {
+          addresses: ['127.10.0.3'],
+          conditions: { ready: false, serving: true, terminating: true },
+        },
       ]),
     )!;
     expect(s.endpoints.map((e) => e.conditions)).toEqual([
@@ -35,7 +38,7 @@ describe('trimSlice', () => {
   it('keeps what routing reads and drops the rest', () => {
     const s = trimSlice(
       slice([
-        { addresses: ['10.0.0.1'], nodeName: 'n1', zone: 'z1', hostname: 'web-0', targetRef: {} },
+        { addresses: ['127.10.0.1'], nodeName: 'n1', zone: 'z1', hostname: 'web-0', targetRef: {} },
         { addresses: [] },
       ]),
     )!;
@@ -47,7 +50,7 @@ describe('trimSlice', () => {
       ports: [{ name: 'http', protocol: 'TCP', port: 8080 }],
       endpoints: [
         {
-          addresses: ['10.0.0.1'],
+          addresses: ['127.10.0.1'],
           conditions: { ready: true, serving: true, terminating: false },
           hostname: 'web-0',
           nodeName: 'n1',
@@ -84,7 +87,9 @@ describe('trimService', () => {
         ports: [{ port: 80, name: 'http' }],
         sessionAffinity: 'ClientIP',
       },
-      status: { loadBalancer: { ingress: [{ ip: '1.2.3.4', ipMode: 'VIP' }, { hostname: 'lb' }] } },
+      status: {
+        loadBalancer: { ingress: [{ ip: '127.2.3.4', ipMode: 'VIP' }, { hostname: 'lb' }] },
+      },
     })!;
     expect(r).toEqual({
       namespace: 'shop',
@@ -96,7 +101,7 @@ describe('trimService', () => {
       sessionAffinity: 'ClientIP',
       federate: true,
       hosts: ['www.example.com', 'a.b'],
-      ingress: [{ ip: '1.2.3.4' }, { hostname: 'lb' }],
+      ingress: [{ ip: '127.2.3.4' }, { hostname: 'lb' }],
       dnsMode: 'ingress',
     });
   });
@@ -123,6 +128,22 @@ describe('trimService', () => {
       spec: { ports: [{ port: 80 }] },
     })!;
     expect(r.dnsMode).toBeUndefined();
+  });
+
+  it('reads fedgate.io/health-check as true or false, and anything else as absent', () => {
+    const check = (value: string) =>
+      trimService({
+        metadata: {
+          name: 'web',
+          namespace: 'shop',
+          annotations: { 'fedgate.io/health-check': value },
+        },
+        spec: { ports: [{ port: 80 }] },
+      })!.healthCheck;
+    expect(check('true')).toBe(true);
+    expect(check(' False ')).toBe(false);
+    expect(check('yes')).toBeUndefined();
+    expect(check('')).toBeUndefined();
   });
 
   it('gives equal records for objects that differ only in fields routing ignores', () => {

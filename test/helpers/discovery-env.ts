@@ -323,9 +323,13 @@ export class DiscoveryEnv {
 
 // ---- a whole local federation with fedgate on it ------------------------------------
 
-/** Health checks fast enough for tests: HTTP /healthz every 100 ms, one pass up, two failures down. */
+/**
+ * Health checks fast enough for tests, for every service whatever its annotation:
+ * HTTP /healthz every 100 ms, one pass up, two failures down.
+ */
 export const FAST_HEALTH = {
   active: {
+    scope: 'all',
     type: 'http',
     path: '/healthz',
     interval: '100ms',
