@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    // Tests reach loopback only, and so does every process they start (src/netguard/).
+    setupFiles: ['test/setup/loopback-guard.ts'],
     // Real sockets and real clients: give them time, never retry a flaky test into green.
     testTimeout: 60_000,
     hookTimeout: 60_000,

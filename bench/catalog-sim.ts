@@ -4,6 +4,8 @@
 // revision and a history entry per object, exactly what the API then serves).
 // Usage (forked with an IPC channel): node bench/catalog-sim.ts DIR
 // Writes DIR/<cluster>.kubeconfig, sends 'ready', then answers SimRequests.
+// First: benchmarks, and every process they start, reach loopback only.
+import '../src/netguard/install.ts';
 import { SimCluster } from '../src/localfed/cluster.ts';
 import {
   CLUSTERS,

@@ -2,6 +2,8 @@
 // free loopback port, dig to see the answers (and ECS echo) are right, dnsperf flat out for 3 s
 // and then at a fixed 5,000 queries/s with per-query latencies. Prints the figures;
 // exits non-zero if any step fails. Run: npx node bench/dns-knot-selfcheck.ts
+// First: benchmarks, and every process they start, reach loopback only.
+import '../src/netguard/install.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -15,6 +15,8 @@
 // simulated API servers, pods and fedgate's watchers and health checks (idle during
 // the runs: the number of catalog snapshots and health changes during them is
 // recorded). Knot and dnsperf are separate processes; all share the machine's cores.
+// First: benchmarks, and every process they start, reach loopback only.
+import '../src/netguard/install.ts';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';

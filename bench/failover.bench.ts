@@ -12,6 +12,8 @@
 //   - when alpha left the routing plan (ms after the failure), by the plan itself;
 //   - latency of the requests around the failure.
 // Each of ROUNDS runs starts a fresh federation; medians are reported.
+// First: benchmarks, and every process they start, reach loopback only.
+import '../src/netguard/install.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

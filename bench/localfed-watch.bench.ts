@@ -3,6 +3,8 @@
 // fedgate on top of this ground, so its own cost must be small and known.
 // Measured: write → every one of N real client-node informers has the event, and
 // list latency for 1,000 EndpointSlices through the generated API client.
+// First: benchmarks, and every process they start, reach loopback only.
+import '../src/netguard/install.ts';
 import {
   DiscoveryV1Api,
   KubeConfig,

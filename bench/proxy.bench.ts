@@ -10,6 +10,8 @@
 // event loop with it. Each round measures every target once (a 2 s warm-up, then the
 // run), alternating, so drift on a shared 2-vCPU machine hits all alike; medians of
 // ROUNDS rounds are reported. wrk, nginx, the backend (and fedgate) share both cores.
+// First: benchmarks, and every process they start, reach loopback only.
+import '../src/netguard/install.ts';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';

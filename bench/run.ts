@@ -1,5 +1,7 @@
 // npm run bench [-- NAME...]: runs every bench/*.bench.ts (or the named ones), one
 // process each, one after another so they do not compete for the two cores.
+// First: benchmarks, and every process they start, reach loopback only.
+import '../src/netguard/install.ts';
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';

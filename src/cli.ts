@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // fedgate's command line. Exit codes: 0 ok, 2 usage or configuration error, 1 runtime failure.
+// First: under a test or a benchmark (FEDGATE_LOOPBACK_ONLY=1), loopback only.
+import './netguard/from-env.ts';
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type Command, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError } from './cli-support.ts';
