@@ -13,8 +13,7 @@ import type {
   ServiceRecord,
   SliceRecord,
 } from '../watch/records.ts';
-import { sameRecord } from '../watch/trim.ts';
-import { type MemberInput, mergeService } from './merge.ts';
+import { type EndpointMemo, type MemberInput, mergeService, sameService } from './merge.ts';
 import type { FederatedService, Readiness, Snapshot } from './model.ts';
 
 export interface CatalogCluster {
@@ -39,6 +38,8 @@ interface Member {
   readonly slices: Map<string, Map<string, SliceRecord>>;
   /** slice key → the service key it was filed under */
   readonly sliceOwner: Map<string, string>;
+  /** service key → its endpoints as last merged, while their slices and nodes stay */
+  readonly endpointMemos: Map<string, EndpointMemo>;
   /** node name → service keys with an endpoint on it */
   readonly nodeUsers: Map<string, Set<string>>;
 }
@@ -142,6 +143,7 @@ export class Catalog {
     switch (kind) {
       case 'services':
         setOrDelete(m.services, key, record as ServiceRecord | undefined);
+        if (record === undefined && !m.slices.has(key)) m.endpointMemos.delete(key);
         dirty(key);
         break;
       case 'serviceexports':
@@ -274,7 +276,10 @@ export class Catalog {
     if (oldOwner !== undefined) {
       const set = m.slices.get(oldOwner);
       set?.delete(key);
-      if (set?.size === 0) m.slices.delete(oldOwner);
+      if (set?.size === 0) {
+        m.slices.delete(oldOwner);
+        m.endpointMemos.delete(oldOwner);
+      }
       dirty(oldOwner);
       m.sliceOwner.delete(key);
     }
@@ -320,7 +325,7 @@ export class Catalog {
       const next = this.#merge(key);
       const old = prev.services.get(key);
       if (next === undefined && old === undefined) continue;
-      if (next !== undefined && old !== undefined && sameRecord(old, next)) continue;
+      if (next !== undefined && old !== undefined && sameService(old, next)) continue;
       services ??= new Map(prev.services);
       if (next === undefined) services.delete(key);
       else services.set(key, next);
@@ -368,6 +373,7 @@ export class Catalog {
         slices: m.slices.get(key)?.values() ?? [],
         nodes: m.nodes,
         sync: m.status,
+        memo: memoOf(m, key),
       });
     }
     return mergeService(namespace, name, inputs);
@@ -391,7 +397,17 @@ function newMember(config: CatalogCluster): Member {
     slices: new Map(),
     sliceOwner: new Map(),
     nodeUsers: new Map(),
+    endpointMemos: new Map(),
   };
+}
+
+function memoOf(m: Member, key: string): EndpointMemo {
+  let memo = m.endpointMemos.get(key);
+  if (!memo) {
+    memo = {};
+    m.endpointMemos.set(key, memo);
+  }
+  return memo;
 }
 
 /** Every service key a member holds a record for. */

@@ -22,6 +22,22 @@ export interface MemberInput {
   readonly slices: Iterable<SliceRecord>;
   readonly nodes: ReadonlyMap<string, NodeRecord>;
   readonly sync: ClusterStatus;
+  /**
+   * The caller's cache of this member's endpoints for the service: reused while the
+   * slices, the nodes they name and the region are the same objects, so a change in
+   * one cluster does not rebuild (or compare) the endpoints of every other.
+   */
+  readonly memo?: EndpointMemo | undefined;
+}
+
+/** A slot the caller keeps per member and service; merge fills it. */
+export interface EndpointMemo {
+  value?: {
+    readonly slices: readonly SliceRecord[];
+    readonly nodes: ReadonlyMap<string, NodeRecord | undefined>;
+    readonly region: string | undefined;
+    readonly endpoints: readonly Endpoint[];
+  };
 }
 
 interface Exported {
@@ -113,7 +129,7 @@ export function mergeService(
       cluster: e.input.cluster,
       weight: e.input.weight,
       exportedAt: e.exportedAt,
-      endpoints: endpointsOf(e.input),
+      endpoints: memoizedEndpoints(e.input),
       ingress: e.service.ingress,
       sync: e.input.sync,
     }))
@@ -136,12 +152,61 @@ export function mergeService(
   };
 }
 
+/** endpointsOf, from the memo while what it was built from is unchanged. */
+function memoizedEndpoints(m: MemberInput): readonly Endpoint[] {
+  const slices = [...m.slices];
+  const had = m.memo?.value;
+  if (
+    had &&
+    had.region === m.region &&
+    had.slices.length === slices.length &&
+    had.slices.every((s, i) => s === slices[i]) &&
+    [...had.nodes].every(([name, node]) => m.nodes.get(name) === node)
+  ) {
+    return had.endpoints;
+  }
+  const endpoints = endpointsOf(m, slices);
+  if (m.memo) {
+    const nodes = new Map<string, NodeRecord | undefined>();
+    for (const s of slices) {
+      for (const ep of s.endpoints) {
+        if (ep.nodeName !== undefined) nodes.set(ep.nodeName, m.nodes.get(ep.nodeName));
+      }
+    }
+    m.memo.value = { slices, nodes, region: m.region, endpoints };
+  }
+  return endpoints;
+}
+
+/**
+ * Whether two merges of a service are equal. Members whose endpoints come from the
+ * same memo are the same array, so only the clusters that changed are compared.
+ */
+export function sameService(a: FederatedService, b: FederatedService): boolean {
+  if (a === b) return true;
+  const { clusters: ac, ...aRest } = a;
+  const { clusters: bc, ...bRest } = b;
+  if (ac.length !== bc.length || !sameJson(aRest, bRest)) return false;
+  return ac.every((m, i) => {
+    const n = bc[i]!;
+    if (m.cluster !== n.cluster || m.weight !== n.weight || m.exportedAt !== n.exportedAt) {
+      return false;
+    }
+    if (!sameJson(m.sync, n.sync) || !sameJson(m.ingress, n.ingress)) return false;
+    return m.endpoints === n.endpoints || sameJson(m.endpoints, n.endpoints);
+  });
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
+}
+
 /**
  * The cluster's endpoints across its slices. During a slice rewrite an address
  * can sit in two slices: it is listed once, its ready copy preferred.
  */
-function endpointsOf(m: MemberInput): Endpoint[] {
-  const slices = [...m.slices].sort((a, b) => a.name.localeCompare(b.name));
+function endpointsOf(m: MemberInput, unsorted: readonly SliceRecord[]): Endpoint[] {
+  const slices = [...unsorted].sort((a, b) => a.name.localeCompare(b.name));
   const byAddress = new Map<string, Endpoint>();
   for (const slice of slices) {
     for (const ep of slice.endpoints) {
