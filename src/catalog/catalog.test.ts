@@ -49,12 +49,12 @@ describe('Catalog', () => {
     c.subscribe((s) => seen.push(s));
     c.apply('a', 'services', 'ns/x', svc('x'));
     c.apply('a', 'services', 'ns/y', svc('y'));
-    c.apply('a', 'endpointslices', 'ns/x-1', slice('x', 'x-1', ['10.0.0.1']));
+    c.apply('a', 'endpointslices', 'ns/x-1', slice('x', 'x-1', ['127.10.0.1']));
     c.flush();
     expect(seen).toHaveLength(1);
     const first = seen[0]!;
     expect([...first.services.keys()].sort()).toEqual(['ns/x', 'ns/y']);
-    c.apply('a', 'endpointslices', 'ns/x-1', slice('x', 'x-1', ['10.0.0.1', '10.0.0.2']));
+    c.apply('a', 'endpointslices', 'ns/x-1', slice('x', 'x-1', ['127.10.0.1', '127.10.0.2']));
     const second = c.flush();
     expect(second.version).toBe(first.version + 1);
     expect(second.services.get('ns/y')).toBe(first.services.get('ns/y'));
@@ -83,7 +83,7 @@ describe('Catalog', () => {
     const c = new Catalog({ clusters: CLUSTERS });
     c.apply('a', 'nodes', 'n1', { name: 'n1', zone: 'z1' });
     c.apply('a', 'services', 'ns/x', svc('x'));
-    c.apply('a', 'endpointslices', 'ns/x-1', slice('x', 'x-1', ['10.0.0.1'], 'n1'));
+    c.apply('a', 'endpointslices', 'ns/x-1', slice('x', 'x-1', ['127.10.0.1'], 'n1'));
     expect(c.flush().services.get('ns/x')!.clusters[0]!.endpoints[0]!.locality.zone).toBe('z1');
     c.apply('a', 'nodes', 'n1', { name: 'n1', zone: 'z2' });
     expect(c.flush().services.get('ns/x')!.clusters[0]!.endpoints[0]!.locality.zone).toBe('z2');
@@ -93,9 +93,9 @@ describe('Catalog', () => {
     const c = new Catalog({ clusters: CLUSTERS });
     c.apply('a', 'services', 'ns/x', svc('x'));
     c.apply('a', 'services', 'ns/y', svc('y'));
-    c.apply('a', 'endpointslices', 'ns/s', slice('x', 's', ['10.0.0.1']));
+    c.apply('a', 'endpointslices', 'ns/s', slice('x', 's', ['127.10.0.1']));
     c.flush();
-    c.apply('a', 'endpointslices', 'ns/s', slice('y', 's', ['10.0.0.1']));
+    c.apply('a', 'endpointslices', 'ns/s', slice('y', 's', ['127.10.0.1']));
     const s = c.flush();
     expect(s.services.get('ns/x')!.clusters[0]!.endpoints).toHaveLength(0);
     expect(s.services.get('ns/y')!.clusters[0]!.endpoints).toHaveLength(1);
@@ -104,7 +104,7 @@ describe('Catalog', () => {
   it('marks a stale cluster in its services and keeps its endpoints', () => {
     const c = new Catalog({ clusters: CLUSTERS });
     c.apply('a', 'services', 'ns/x', svc('x'));
-    c.apply('a', 'endpointslices', 'ns/x-1', slice('x', 'x-1', ['10.0.0.1']));
+    c.apply('a', 'endpointslices', 'ns/x-1', slice('x', 'x-1', ['127.10.0.1']));
     c.setStatus(status('a'));
     c.flush();
     c.setStatus(
@@ -164,7 +164,7 @@ describe('Catalog', () => {
         const rec =
           rand() < 0.2
             ? undefined
-            : slice(owner, sliceName, [`10.0.${Math.floor(rand() * 4)}.1`, `10.1.0.${i % 3}`]);
+            : slice(owner, sliceName, [`127.10.${Math.floor(rand() * 4)}.1`, `127.11.0.${i % 3}`]);
         incremental.apply(cluster, 'endpointslices', `ns/${sliceName}`, rec);
         state.set(`${cluster}|endpointslices|ns/${sliceName}`, rec);
       }
@@ -193,7 +193,7 @@ describe('Catalog', () => {
             cl,
             'endpointslices',
             `ns/${name}-1`,
-            slice(name, `${name}-1`, [`10.${third}.0.1`]),
+            slice(name, `${name}-1`, [`127.${10 + third}.0.1`]),
           );
         }
         c.setStatus(status(cl));
@@ -224,7 +224,7 @@ describe('Catalog', () => {
       expect(c.flush().clusters.get('c')!.state).toBe('syncing');
       expect(c.readiness()).toMatchObject({ ready: false, missing: ['c'] });
       c.apply('c', 'services', 'ns/x', svc('x'));
-      c.apply('c', 'endpointslices', 'ns/x-1', slice('x', 'x-1', ['10.2.0.1']));
+      c.apply('c', 'endpointslices', 'ns/x-1', slice('x', 'x-1', ['127.12.0.1']));
       c.setStatus(status('c'));
       expect(clustersOf(c.flush(), 'ns/x')).toEqual(['a', 'b', 'c']);
       expect(c.readiness().ready).toBe(true);
@@ -253,7 +253,7 @@ describe('Catalog', () => {
       c.handOver('b');
       // The new watcher lists: y is gone there now, x has another endpoint.
       c.apply('b', 'services', 'ns/x', svc('x'));
-      c.apply('b', 'endpointslices', 'ns/x-1', slice('x', 'x-1', ['10.1.0.9']));
+      c.apply('b', 'endpointslices', 'ns/x-1', slice('x', 'x-1', ['127.11.0.9']));
       c.setStatus(status('b', { state: 'syncing', syncedOnce: false, lastSyncAt: undefined }));
       expect(c.flush()).toBe(before);
       const seen: Snapshot[] = [];
@@ -263,7 +263,7 @@ describe('Catalog', () => {
       expect(seen).toHaveLength(1);
       expect(clustersOf(after, 'ns/y')).toEqual(['a']);
       const x = after.services.get('ns/x')!.clusters.find((m) => m.cluster === 'b')!;
-      expect(x.endpoints.map((e) => e.addresses[0])).toEqual(['10.1.0.9']);
+      expect(x.endpoints.map((e) => e.addresses[0])).toEqual(['127.11.0.9']);
       expect(after.clusters.get('b')!.lastSyncAt).toBe(7);
     });
 

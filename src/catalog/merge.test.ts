@@ -133,10 +133,10 @@ describe('mergeService', () => {
         nodes,
         slices: [
           slice('s1', [
-            ep('10.0.0.1', true, { nodeName: 'n1', zone: 'ep-zone' }),
-            ep('10.0.0.2', true, { nodeName: 'n1' }),
-            ep('10.0.0.3', true, { nodeName: 'n2' }),
-            ep('10.0.0.4', true, { nodeName: 'unknown' }),
+            ep('127.10.0.1', true, { nodeName: 'n1', zone: 'ep-zone' }),
+            ep('127.10.0.2', true, { nodeName: 'n1' }),
+            ep('127.10.0.3', true, { nodeName: 'n2' }),
+            ep('127.10.0.4', true, { nodeName: 'unknown' }),
           ]),
         ],
       }),
@@ -152,7 +152,7 @@ describe('mergeService', () => {
   it('lists an address found in two slices once, its ready copy preferred', () => {
     const fs = mergeService('shop', 'web', [
       member('a', {
-        slices: [slice('s2', [ep('10.0.0.1', true)]), slice('s1', [ep('10.0.0.1', false)])],
+        slices: [slice('s2', [ep('127.10.0.1', true)]), slice('s1', [ep('127.10.0.1', false)])],
       }),
     ])!;
     expect(fs.clusters[0]!.endpoints).toHaveLength(1);
@@ -161,11 +161,11 @@ describe('mergeService', () => {
 
   it('unions fedgate.io/hosts and carries ingress and sync per cluster', () => {
     const fs = mergeService('shop', 'web', [
-      member('a', { service: svc({ hosts: ['b.example'], ingress: [{ ip: '1.1.1.1' }] }) }),
+      member('a', { service: svc({ hosts: ['b.example'], ingress: [{ ip: '127.1.1.1' }] }) }),
       member('b', { service: svc({ hosts: ['a.example', 'b.example'] }) }),
     ])!;
     expect(fs.hosts).toEqual(['a.example', 'b.example']);
-    expect(fs.clusters[0]!.ingress).toEqual([{ ip: '1.1.1.1' }]);
+    expect(fs.clusters[0]!.ingress).toEqual([{ ip: '127.1.1.1' }]);
     expect(fs.clusters[1]!.sync.cluster).toBe('b');
   });
 });

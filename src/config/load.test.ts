@@ -81,8 +81,8 @@ describe('parseConfig', () => {
       `${MINIMAL}  - { name: beta, kubeconfig: b.kubeconfig, context: two, region: eu-west, weight: 2 }
 self: { region: us-east, zone: us-east-a }
 localities:
-  - { cidr: 10.1.0.0/16, region: us-east, zone: us-east-a }
-  - { cidr: "2001:db8::/32", region: eu-west }
+  - { cidr: 127.11.0.0/16, region: us-east, zone: us-east-a }
+  - { cidr: "::1/128", region: eu-west }
 dns: { listen: ["[::1]:53", "127.0.0.1:53"], ttl: 1500ms, addressing: ingress }
 http: { listen: ["127.0.0.1:8443"], aliases: { www.example.com: shop/web } }
 admin: { listen: localhost:9999 }
@@ -93,7 +93,7 @@ watch: { startupTimeout: 1m, silenceLimit: 1.5m }
       source,
     );
     expect(c.clusters[1]).toMatchObject({ context: 'two', region: 'eu-west', weight: 2 });
-    expect(c.localities.map((l) => l.cidr)).toEqual(['10.1.0.0/16', '2001:db8::/32']);
+    expect(c.localities.map((l) => l.cidr)).toEqual(['127.11.0.0/16', '::1/128']);
     expect(c.dns.listen).toEqual([
       { host: '::1', port: 53 },
       { host: '127.0.0.1', port: 53 },
@@ -110,8 +110,8 @@ watch: { startupTimeout: 1m, silenceLimit: 1.5m }
     const p = problems(`federation: { name: Galaxy, domain: example.test }
 clusters:
   - { name: alpha, kubeconfig: a.kubeconfig, weight: 0, colour: blue }
-localities: [{ cidr: 10.0.0.0/33, region: us-east }]
-dns: { ttl: 30 seconds, listen: ["1.2.3.4:70000"] }
+localities: [{ cidr: 127.0.0.0/33, region: us-east }]
+dns: { ttl: 30 seconds, listen: ["127.2.3.4:70000"] }
 routing: { panicThreshold: 2 }
 `);
     expect(p).toContain(

@@ -40,20 +40,19 @@ const config = configSchema.parse({
     { name: 'beta', kubeconfig: 'beta.kubeconfig', region: 'us-west' },
   ],
   localities: [
-    { cidr: '198.51.100.0/24', region: 'us-west', zone: 'us-west-a' },
-    { cidr: '203.0.113.0/24', region: 'us-east', zone: 'us-east-b' },
-    { cidr: '192.0.2.0/25', region: 'eu-west', zone: 'eu-west-a' },
-    { cidr: '2001:db8:1::/48', region: 'us-west', zone: 'us-west-a' },
-    { cidr: '2001:db8:2::/48', region: 'us-east', zone: 'us-east-b' },
+    { cidr: '127.198.100.0/24', region: 'us-west', zone: 'us-west-a' },
+    { cidr: '127.203.113.0/24', region: 'us-east', zone: 'us-east-b' },
+    { cidr: '127.192.2.0/25', region: 'eu-west', zone: 'eu-west-a' },
+    { cidr: '::1/128', region: 'us-west', zone: 'us-west-a' },
   ],
   dns: {
     // Large enough that a routed AAAA answer outgrows even the EDNS limit.
     maxAnswers: 48,
     rrl: { enabled: false },
-    nameServers: [{ name: 'ns1.example.test', addresses: ['192.0.2.53', '2001:db8::53'] }],
+    nameServers: [{ name: 'ns1.example.test', addresses: ['127.192.2.53', '::1'] }],
     proxyAddresses: [
-      { region: 'us-east', zone: 'us-east-a', addresses: ['192.0.2.80', '2001:db8::80'] },
-      { region: 'us-west', addresses: ['198.51.100.80'] },
+      { region: 'us-east', zone: 'us-east-a', addresses: ['127.192.2.80', '::ffff:7fc0:250'] },
+      { region: 'us-west', addresses: ['127.198.100.80'] },
     ],
   },
 });
@@ -84,20 +83,20 @@ function world(version: number): Snapshot {
         {
           cluster: 'alpha',
           endpoints: [
-            { ...EAST_A, address: '10.0.0.1' },
-            { ...EAST_A, address: '10.0.0.2' },
-            { ...EAST_B, address: '10.0.1.1' },
-            { ...EAST_A, address: 'fd00::a1' },
-            { ...EAST_B, address: 'fd00::b1', ready: false },
+            { ...EAST_A, address: '127.10.0.1' },
+            { ...EAST_A, address: '127.10.0.2' },
+            { ...EAST_B, address: '127.10.1.1' },
+            { ...EAST_A, address: '::ffff:7f0a:a1' },
+            { ...EAST_B, address: '::ffff:7f0a:b1', ready: false },
           ],
         },
         {
           cluster: 'beta',
           weight: 2,
           endpoints: [
-            { ...WEST_A, address: '10.1.0.1' },
-            { ...WEST_A, address: '10.1.0.2', terminating: true, ready: false },
-            { ...WEST_A, address: 'fd00::c1' },
+            { ...WEST_A, address: '127.11.0.1' },
+            { ...WEST_A, address: '127.11.0.2', terminating: true, ready: false },
+            { ...WEST_A, address: '::ffff:7f0b:c1' },
           ],
         },
       ],
@@ -113,11 +112,11 @@ function world(version: number): Snapshot {
       {
         cluster: 'alpha',
         endpoints: [
-          ...many(60, (i) => `10.3.0.${i}`, EAST_A),
-          ...many(60, (i) => `fd00:3::${i.toString(16)}`, EAST_A),
+          ...many(60, (i) => `127.13.0.${i}`, EAST_A),
+          ...many(60, (i) => `::ffff:7f0d:1${i.toString(16).padStart(2, '0')}`, EAST_A),
         ],
       },
-      { cluster: 'beta', endpoints: many(20, (i) => `10.4.0.${i}`, WEST_A) },
+      { cluster: 'beta', endpoints: many(20, (i) => `127.14.0.${i}`, WEST_A) },
     ],
     'shop/big',
   );
@@ -127,30 +126,33 @@ function world(version: number): Snapshot {
         {
           cluster: 'beta',
           endpoints: [
-            ...many(30, (i) => `10.2.0.${i}`, WEST_A),
-            ...many(30, (i) => `fd00:2::${i.toString(16)}`, WEST_A),
+            ...many(30, (i) => `127.12.0.${i}`, WEST_A),
+            ...many(30, (i) => `::ffff:7f0c:1${i.toString(16).padStart(2, '0')}`, WEST_A),
           ],
         },
-        { cluster: 'alpha', endpoints: many(3, (i) => `10.2.1.${i}`, EAST_A) },
+        { cluster: 'alpha', endpoints: many(3, (i) => `127.12.1.${i}`, EAST_A) },
       ],
       'data/db',
     ),
   );
   const edge = {
-    ...service([{ cluster: 'alpha', endpoints: [{ ...EAST_A, address: '10.5.0.1' }] }], 'ops/edge'),
+    ...service(
+      [{ cluster: 'alpha', endpoints: [{ ...EAST_A, address: '127.15.0.1' }] }],
+      'ops/edge',
+    ),
     dnsMode: 'proxy',
   } satisfies FederatedService;
   const lb = service(
     [
-      { cluster: 'alpha', endpoints: [{ ...EAST_A, address: '10.6.0.1' }] },
-      { cluster: 'beta', endpoints: [{ ...WEST_A, address: '10.6.1.1', ready: false }] },
+      { cluster: 'alpha', endpoints: [{ ...EAST_A, address: '127.16.0.1' }] },
+      { cluster: 'beta', endpoints: [{ ...WEST_A, address: '127.16.1.1', ready: false }] },
     ],
     'ops/lb',
   );
   const ingress = {
     ...lb,
     dnsMode: 'ingress',
-    clusters: lb.clusters.map((m, i) => ({ ...m, ingress: [{ ip: `192.0.2.${100 + i}` }] })),
+    clusters: lb.clusters.map((m, i) => ({ ...m, ingress: [{ ip: `127.192.2.${100 + i}` }] })),
   } satisfies FederatedService;
   const empty = service([{ cluster: 'alpha', endpoints: [] }], 'ops/empty');
   const services = new Map<string, FederatedService>(
@@ -181,15 +183,14 @@ function responder(version = 1): Responder {
 }
 
 const CLIENTS = [
-  '192.0.2.1',
-  '192.0.2.200',
-  '198.51.100.7',
-  '203.0.113.9',
-  '10.9.9.9',
-  '2001:db8:1::1',
-  '2001:db8:2::2',
-  '2001:db8:ffff::1',
-  '::ffff:198.51.100.7',
+  '127.192.2.1',
+  '127.192.2.200',
+  '127.198.100.7',
+  '127.203.113.9',
+  '127.19.9.9',
+  '::1',
+  '::ffff:127.198.100.7',
+  '::ffff:127.192.2.200',
 ];
 
 // ---------------------------------------------------------------- a strict parser
@@ -535,15 +536,15 @@ function generators(rand: Rand) {
   const qclass = () => (chance(0.9) ? 1 : pick([3, 4, 254, 255, 0, int(65536)]));
 
   const ECS_V4 = [
-    [198, 51, 100, 7],
-    [203, 0, 113, 9],
-    [192, 0, 2, 1],
-    [10, 1, 2, 3],
+    [127, 198, 100, 7],
+    [127, 203, 113, 9],
+    [127, 192, 2, 1],
+    [127, 11, 2, 3],
   ];
   const ECS_V6 = [
-    [0x20, 0x01, 0x0d, 0xb8, 0, 1],
-    [0x20, 0x01, 0x0d, 0xb8, 0, 2],
-    [0xfd, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 198, 100],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 203, 113],
   ];
   const ecs = (): Uint8Array => {
     const family = chance(0.6) ? 1 : 2;
@@ -1105,12 +1106,12 @@ function query(
 
 const WEB = 'web.shop.svc.clusterset.local';
 const COOKIE = '0102030405060708';
-const ECS_V4_24 = '00011800c63364';
-const ECS_V6_56 = '0002380020010db8000100';
+const ECS_V4_24 = '000118007fc664'; // 127.198.100.0/24
+const ECS_V6_128 = `00028000${'00'.repeat(15)}01`; // ::1/128
 
 /** A case's outcome in words, for readable failures: the rcode, or the rcode, OPT and question. */
 function outcome(r: Responder, msg: Uint8Array, full = true): string {
-  const out = r.respond(msg, '192.0.2.1', true);
+  const out = r.respond(msg, '127.192.2.1', true);
   if (!out) return 'dropped';
   const a = parseStrict(out);
   if (typeof a === 'string') return `malformed response (${a})`;
@@ -1213,8 +1214,8 @@ describe('Responder on hand-made messages', () => {
         'BADVERS, OPT, question web|shop|svc|clusterset|local',
       ],
       [
-        'version 1, ECS /56',
-        query(WEB, { extra: opt(1232, 0x0001_0000, [[8, ECS_V6_56]]) }),
+        'version 1, ECS ::1/128',
+        query(WEB, { extra: opt(1232, 0x0001_0000, [[8, ECS_V6_128]]) }),
         'BADVERS, OPT, question web|shop|svc|clusterset|local',
       ],
       [
@@ -1239,8 +1240,8 @@ describe('Responder on hand-made messages', () => {
         'NOERROR, OPT, question web|shop|svc|clusterset|local',
       ],
       [
-        'class ANY, ECS /56',
-        query(WEB, { qclass: 255, extra: opt(1232, 0, [[8, ECS_V6_56]]) }),
+        'class ANY, ECS ::1/128',
+        query(WEB, { qclass: 255, extra: opt(1232, 0, [[8, ECS_V6_128]]) }),
         'NOERROR, OPT, question web|shop|svc|clusterset|local',
       ],
       [
@@ -1281,9 +1282,12 @@ describe('Responder on hand-made messages', () => {
       ['counts of 65,535 and 64 KiB of zeros (TCP)', zeros, false],
       ['a 65,000-byte unknown EDNS option, version 1 (TCP)', bigOption, false],
     ];
-    r.respond(query(WEB), '192.0.2.1', true); // warm
+    r.respond(query(WEB), '127.192.2.1', true); // warm
     const slow = cases.flatMap(([what, msg, udp]) => {
-      const ms = Math.min(timed(r, msg, '192.0.2.1', udp).ms, timed(r, msg, '192.0.2.1', udp).ms);
+      const ms = Math.min(
+        timed(r, msg, '127.192.2.1', udp).ms,
+        timed(r, msg, '127.192.2.1', udp).ms,
+      );
       return ms > HANG_MS ? [`${what}: ${ms.toFixed(0)} ms  [${hex(msg).slice(0, 64)}…]`] : [];
     });
     expect(slow).toEqual([]);

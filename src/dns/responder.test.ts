@@ -20,12 +20,12 @@ const config = configSchema.parse({
     { name: 'beta', kubeconfig: 'b.kubeconfig', region: 'us-west' },
   ],
   self: EAST_A,
-  localities: [{ cidr: '198.51.100.0/24', region: 'us-west', zone: 'us-west-a' }],
+  localities: [{ cidr: '127.198.100.0/24', region: 'us-west', zone: 'us-west-a' }],
   dns: {
     rrl: { enabled: false },
     proxyAddresses: [
-      { region: 'us-east', zone: 'us-east-a', addresses: ['192.0.2.10'] },
-      { region: 'us-west', addresses: ['192.0.2.20', '192.0.2.21'] },
+      { region: 'us-east', zone: 'us-east-a', addresses: ['127.192.2.10'] },
+      { region: 'us-west', addresses: ['127.192.2.20', '127.192.2.21'] },
     ],
   },
 });
@@ -40,7 +40,7 @@ function world(over: Partial<FederatedService> = {}, ready = 2): FederatedServic
     ...over,
     clusters: svc.clusters.map((m) => ({
       ...m,
-      ingress: [{ ip: m.cluster === 'alpha' ? '203.0.113.1' : '203.0.113.2' }],
+      ingress: [{ ip: m.cluster === 'alpha' ? '127.203.113.1' : '127.203.113.2' }],
     })),
   };
 }
@@ -85,21 +85,24 @@ const WEB = 'web.shop.svc.clusterset.local';
 describe('Responder addressing modes', () => {
   it('endpoints: the nearest zone’s pods', () => {
     const { responder } = setup(world());
-    expect(addrs(ask(responder, WEB))).toEqual(['10.1.0.0', '10.1.0.1']);
+    expect(addrs(ask(responder, WEB))).toEqual(['127.11.0.0', '127.11.0.1']);
   });
 
   it('ingress (by annotation): the nearest cluster’s load balancer, the next one when it has nothing ready', () => {
     const { responder } = setup(world({ dnsMode: 'ingress' }));
-    expect(addrs(ask(responder, WEB))).toEqual(['203.0.113.1']);
-    expect(addrs(ask(responder, WEB, 1, '198.51.100.7'))).toEqual(['203.0.113.2']);
+    expect(addrs(ask(responder, WEB))).toEqual(['127.203.113.1']);
+    expect(addrs(ask(responder, WEB, 1, '127.198.100.7'))).toEqual(['127.203.113.2']);
     const down = setup(world({ dnsMode: 'ingress' }, 0)).responder;
-    expect(addrs(ask(down, WEB))).toEqual(['203.0.113.2']);
+    expect(addrs(ask(down, WEB))).toEqual(['127.203.113.2']);
   });
 
   it('proxy: the edge nearest the client', () => {
     const { responder } = setup(world({ dnsMode: 'proxy' }));
-    expect(addrs(ask(responder, WEB))).toEqual(['192.0.2.10']);
-    expect(addrs(ask(responder, WEB, 1, '198.51.100.7'))).toEqual(['192.0.2.20', '192.0.2.21']);
+    expect(addrs(ask(responder, WEB))).toEqual(['127.192.2.10']);
+    expect(addrs(ask(responder, WEB, 1, '127.198.100.7'))).toEqual([
+      '127.192.2.20',
+      '127.192.2.21',
+    ]);
   });
 });
 
@@ -111,20 +114,20 @@ describe('Responder', () => {
     responder.setSnapshot(snap(2, world({}, 0)));
     expect(ask(responder, 'clusterset.local', 6).answers[0]!.serial).toBe(1002);
     // Nothing ready in us-east-a any more: the next answer already says so.
-    expect(addrs(ask(responder, WEB))).toEqual(['10.2.0.0', '10.2.0.1']);
+    expect(addrs(ask(responder, WEB))).toEqual(['127.12.0.0', '127.12.0.1']);
   });
 
   it('a health change shows in the next answer', () => {
     const { responder, health } = setup(world());
-    expect(addrs(ask(responder, WEB))).toEqual(['10.1.0.0', '10.1.0.1']);
-    health.setCheck('shop/web', 'alpha/10.1.0.0', 'unhealthy', 'HTTP 503');
+    expect(addrs(ask(responder, WEB))).toEqual(['127.11.0.0', '127.11.0.1']);
+    health.setCheck('shop/web', 'alpha/127.11.0.0', 'unhealthy', 'HTTP 503');
     responder.invalidate();
     const spread = new Set<string>();
     for (let i = 0; i < 10; i++) for (const a of addrs(ask(responder, WEB))) spread.add(a);
     // Half of us-east-a is left: 70 % of answers stay there, 30 % spill to us-west-a.
-    expect([...spread].sort()).toEqual(['10.1.0.1', '10.2.0.0', '10.2.0.1']);
+    expect([...spread].sort()).toEqual(['127.11.0.1', '127.12.0.0', '127.12.0.1']);
     let near = 0;
-    for (let i = 0; i < 100; i++) if (addrs(ask(responder, WEB))[0] === '10.1.0.1') near++;
+    for (let i = 0; i < 100; i++) if (addrs(ask(responder, WEB))[0] === '127.11.0.1') near++;
     expect(near).toBe(70);
   });
 });
@@ -151,7 +154,7 @@ describe('Responder stats', () => {
     // Each answer's own tier: the zone, then the region-scoped name's tier.
     expect(responder.stats.tiers.zone).toBe(2);
     // With half of us-east-a failing, 3 of 10 variants spill to the next tier.
-    health.setCheck('shop/web', 'alpha/10.1.0.0', 'unhealthy', 'HTTP 503');
+    health.setCheck('shop/web', 'alpha/127.11.0.0', 'unhealthy', 'HTTP 503');
     responder.invalidate();
     const before = { ...responder.stats.tiers };
     for (let i = 0; i < 100; i++) ask(responder, WEB);
@@ -165,11 +168,11 @@ describe('Responder reconfigured (reload)', () => {
     const { responder, router } = setup(world());
     const ttl = () => (ask(responder, WEB).answers[0] as unknown as { ttl: number }).ttl;
     expect(ttl()).toBe(5);
-    expect(addrs(ask(responder, WEB, 1, '203.0.113.9'))).toEqual(['10.1.0.0', '10.1.0.1']);
+    expect(addrs(ask(responder, WEB, 1, '127.203.113.9'))).toEqual(['127.11.0.0', '127.11.0.1']);
     const next: typeof config = {
       ...config,
       federation: { ...config.federation, clustersetZone: 'fleet.local' },
-      localities: [{ cidr: '203.0.113.0/24', region: 'us-west', zone: 'us-west-a' }],
+      localities: [{ cidr: '127.203.113.0/24', region: 'us-west', zone: 'us-west-a' }],
       dns: { ...config.dns, ttl: 42_000 },
     };
     router.reconfigure({ ...next.routing, localities: next.localities, self: next.self });
@@ -177,6 +180,6 @@ describe('Responder reconfigured (reload)', () => {
     expect(ask(responder, WEB).header.rcode).toBe(5); // REFUSED: no longer our zone
     const fleet = 'web.shop.svc.fleet.local';
     expect((ask(responder, fleet).answers[0] as unknown as { ttl: number }).ttl).toBe(42);
-    expect(addrs(ask(responder, fleet, 1, '203.0.113.9'))).toEqual(['10.2.0.0', '10.2.0.1']);
+    expect(addrs(ask(responder, fleet, 1, '127.203.113.9'))).toEqual(['127.12.0.0', '127.12.0.1']);
   });
 });

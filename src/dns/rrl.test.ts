@@ -30,7 +30,7 @@ describe('ResponseRateLimiter', () => {
   it('passes traffic under the rate', () => {
     const { rrl, clock } = limiter();
     for (let second = 0; second < 10; second++) {
-      expect(burst(rrl, '192.0.2.1', 5)).toEqual(Array(5).fill('pass'));
+      expect(burst(rrl, '127.192.2.1', 5)).toEqual(Array(5).fill('pass'));
       clock.ms += 1000;
     }
     expect(rrl.stats()).toMatchObject({ passed: 50, slipped: 0, dropped: 0, buckets: 1 });
@@ -38,16 +38,16 @@ describe('ResponseRateLimiter', () => {
 
   it('limits a burst from one /24 with slip 2 alternating slip and drop; other /24s unaffected', () => {
     const { rrl } = limiter();
-    exhaust(rrl, '192.0.2.1');
-    expect(burst(rrl, '192.0.2.1', 6)).toEqual(['slip', 'drop', 'slip', 'drop', 'slip', 'drop']);
-    expect(burst(rrl, '192.0.3.1', 5)).toEqual(Array(5).fill('pass'));
+    exhaust(rrl, '127.192.2.1');
+    expect(burst(rrl, '127.192.2.1', 6)).toEqual(['slip', 'drop', 'slip', 'drop', 'slip', 'drop']);
+    expect(burst(rrl, '127.192.3.1', 5)).toEqual(Array(5).fill('pass'));
     expect(rrl.stats()).toMatchObject({ passed: 10, slipped: 3, dropped: 3, buckets: 2 });
   });
 
   it('shares one bucket between addresses in the same /24', () => {
     const { rrl } = limiter();
-    expect(burst(rrl, '192.0.2.1', 3)).toEqual(['pass', 'pass', 'pass']);
-    expect(burst(rrl, '192.0.2.254', 3)).toEqual(['pass', 'pass', 'slip']);
+    expect(burst(rrl, '127.192.2.1', 3)).toEqual(['pass', 'pass', 'pass']);
+    expect(burst(rrl, '127.192.2.254', 3)).toEqual(['pass', 'pass', 'slip']);
     expect(rrl.stats().buckets).toBe(1);
   });
 
@@ -66,9 +66,9 @@ describe('ResponseRateLimiter', () => {
 
   it('treats IPv4-mapped IPv6 as the IPv4 address', () => {
     const { rrl } = limiter();
-    exhaust(rrl, '::ffff:1.2.3.4');
-    expect(rrl.check('1.2.3.99', 'positive')).toBe('slip');
-    expect(rrl.check('::ffff:0102:0305', 'positive')).toBe('drop');
+    exhaust(rrl, '::ffff:127.2.3.4');
+    expect(rrl.check('127.2.3.99', 'positive')).toBe('slip');
+    expect(rrl.check('::ffff:7f02:0305', 'positive')).toBe('drop');
     expect(rrl.stats().buckets).toBe(1);
   });
 
@@ -83,27 +83,27 @@ describe('ResponseRateLimiter', () => {
 
   it('keeps a separate bucket per response class', () => {
     const { rrl } = limiter();
-    exhaust(rrl, '192.0.2.1');
-    expect(rrl.check('192.0.2.1', 'positive')).toBe('slip');
+    exhaust(rrl, '127.192.2.1');
+    expect(rrl.check('127.192.2.1', 'positive')).toBe('slip');
     for (const cls of ['nxdomain', 'nodata', 'referral', 'error'] as const) {
-      expect(rrl.check('192.0.2.1', cls)).toBe('pass');
+      expect(rrl.check('127.192.2.1', cls)).toBe('pass');
     }
     expect(rrl.stats().buckets).toBe(5);
   });
 
   it('refills at the rate as time passes, up to the burst', () => {
     const { rrl, clock } = limiter();
-    exhaust(rrl, '192.0.2.1');
-    expect(rrl.check('192.0.2.1', 'positive')).toBe('slip');
+    exhaust(rrl, '127.192.2.1');
+    expect(rrl.check('127.192.2.1', 'positive')).toBe('slip');
     clock.ms += 400; // 5/s: two tokens
-    expect(burst(rrl, '192.0.2.1', 3)).toEqual(['pass', 'pass', 'drop']);
+    expect(burst(rrl, '127.192.2.1', 3)).toEqual(['pass', 'pass', 'drop']);
     clock.ms += 60_000; // long idle earns no more than the burst
-    expect(burst(rrl, '192.0.2.1', 6)).toEqual(['pass', 'pass', 'pass', 'pass', 'pass', 'slip']);
+    expect(burst(rrl, '127.192.2.1', 6)).toEqual(['pass', 'pass', 'pass', 'pass', 'pass', 'slip']);
   });
 
   it('answers everything in dry run but counts what would be limited', () => {
     const { rrl } = limiter({ dryRun: true });
-    expect(burst(rrl, '192.0.2.1', 10)).toEqual(Array(10).fill('pass'));
+    expect(burst(rrl, '127.192.2.1', 10)).toEqual(Array(10).fill('pass'));
     expect(rrl.stats()).toEqual({
       passed: 5,
       slipped: 0,
@@ -116,40 +116,40 @@ describe('ResponseRateLimiter', () => {
 
   it('passes everything when disabled, keeping no buckets', () => {
     const { rrl } = limiter({ enabled: false });
-    expect(burst(rrl, '192.0.2.1', 100)).toEqual(Array(100).fill('pass'));
+    expect(burst(rrl, '127.192.2.1', 100)).toEqual(Array(100).fill('pass'));
     expect(rrl.stats()).toMatchObject({ passed: 100, slipped: 0, dropped: 0, buckets: 0 });
   });
 
   it('bounds the table, evicting the least recently used bucket', () => {
     const { rrl } = limiter({ tableSize: 3 });
-    exhaust(rrl, '10.0.1.1');
-    rrl.check('10.0.2.1', 'positive');
-    rrl.check('10.0.3.1', 'positive');
-    rrl.check('10.0.1.1', 'positive'); // touch: 10.0.2.0/24 is now the oldest
-    rrl.check('10.0.4.1', 'positive');
+    exhaust(rrl, '127.10.1.1');
+    rrl.check('127.10.2.1', 'positive');
+    rrl.check('127.10.3.1', 'positive');
+    rrl.check('127.10.1.1', 'positive'); // touch: 127.10.2.0/24 is now the oldest
+    rrl.check('127.10.4.1', 'positive');
     expect(rrl.stats().buckets).toBe(3);
-    // 10.0.1.0/24 survived with its spent bucket; 10.0.2.0/24 was evicted and starts full.
-    expect(rrl.check('10.0.1.1', 'positive')).toBe('drop');
-    expect(burst(rrl, '10.0.2.1', 5)).toEqual(Array(5).fill('pass'));
+    // 127.10.1.0/24 survived with its spent bucket; 127.10.2.0/24 was evicted and starts full.
+    expect(rrl.check('127.10.1.1', 'positive')).toBe('drop');
+    expect(burst(rrl, '127.10.2.1', 5)).toEqual(Array(5).fill('pass'));
     expect(rrl.stats().buckets).toBe(3);
   });
 
   it('drops every limited response with slip 0 and slips every one with slip 1', () => {
     const dropAll = limiter({ slip: 0 }).rrl;
-    exhaust(dropAll, '192.0.2.1');
-    expect(burst(dropAll, '192.0.2.1', 4)).toEqual(Array(4).fill('drop'));
+    exhaust(dropAll, '127.192.2.1');
+    expect(burst(dropAll, '127.192.2.1', 4)).toEqual(Array(4).fill('drop'));
     const slipAll = limiter({ slip: 1 }).rrl;
-    exhaust(slipAll, '192.0.2.1');
-    expect(burst(slipAll, '192.0.2.1', 4)).toEqual(Array(4).fill('slip'));
+    exhaust(slipAll, '127.192.2.1');
+    expect(burst(slipAll, '127.192.2.1', 4)).toEqual(Array(4).fill('slip'));
   });
 
   it('slips one in `slip` limited responses even when passes interleave', () => {
     const { rrl, clock } = limiter({ slip: 3 });
-    exhaust(rrl, '192.0.2.1');
+    exhaust(rrl, '127.192.2.1');
     const verdicts: RrlVerdict[] = [];
     for (let i = 0; i < 6; i++) {
       clock.ms += 200; // one token per round: pass, then limited
-      verdicts.push(...burst(rrl, '192.0.2.1', 2));
+      verdicts.push(...burst(rrl, '127.192.2.1', 2));
     }
     expect(verdicts.filter((v) => v !== 'pass')).toEqual([
       'slip',

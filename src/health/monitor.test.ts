@@ -39,22 +39,22 @@ describe('HealthMonitor', () => {
     expect(router.plan(svc, ZONE).tiers[0]!.targets).toHaveLength(3);
 
     for (let i = 0; i < 2; i++)
-      monitor.report('shop/web', 'a/10.0.0.2', { origin: 'upstream', status: 500 });
+      monitor.report('shop/web', 'a/127.10.0.2', { origin: 'upstream', status: 500 });
     const plan = router.plan(svc, ZONE);
-    expect(plan.tiers[0]!.targets.map((t) => t.address)).toEqual(['10.0.0.0', '10.0.0.1']);
+    expect(plan.tiers[0]!.targets.map((t) => t.address)).toEqual(['127.10.0.0', '127.10.0.1']);
     expect(plan.excluded).toMatchObject([
-      { address: '10.0.0.2', reasons: ['ejected'], ejectedUntil: 30_000 },
+      { address: '127.10.0.2', reasons: ['ejected'], ejectedUntil: 30_000 },
     ]);
     expect(JSON.parse(lines.at(-1)!)).toMatchObject({
       msg: 'endpoint ejected',
       service: 'shop/web',
-      id: 'a/10.0.0.2',
+      id: 'a/127.10.0.2',
       reason: 'consecutive-5xx',
     });
 
     // The ejected endpoint leaves and comes back (same address): it starts clean.
     monitor.update(snapshot(2));
-    expect(monitor.store.endpoint('shop/web', 'a/10.0.0.2')).toBeUndefined();
+    expect(monitor.store.endpoint('shop/web', 'a/127.10.0.2')).toBeUndefined();
     const back = snapshot(3);
     monitor.update(back);
     expect(router.plan(back.services.get('shop/web')!, ZONE).tiers[0]!.targets).toHaveLength(3);
@@ -93,9 +93,9 @@ describe('HealthMonitor', () => {
       log: pino({ level: 'silent' }),
     });
     monitor.update(snapshot(2));
-    // Whatever answers at 10.0.0.x:8080 here, each gets a verdict.
+    // Whatever answers at 127.10.0.x:8080 here (usually nothing: refused), each gets a verdict.
     const verdict = (id: string) => monitor.store.endpoint('shop/web', id)?.check ?? 'unknown';
-    const ids = ['a/10.0.0.0', 'a/10.0.0.1'];
+    const ids = ['a/127.10.0.0', 'a/127.10.0.1'];
     for (let i = 0; i < 200 && ids.some((id) => verdict(id) === 'unknown'); i++)
       await new Promise((r) => setTimeout(r, 20));
     expect(ids.map(verdict)).not.toContain('unknown');
@@ -112,8 +112,8 @@ describe('HealthMonitor', () => {
     expect(ids.map(verdict)).toEqual(['unknown', 'unknown']);
     expect(monitor.store.endpoints('shop/web')).toBeUndefined();
     // One 5xx is now enough to eject.
-    monitor.report('shop/web', 'a/10.0.0.1', { origin: 'upstream', status: 503 });
-    expect(monitor.store.endpoint('shop/web', 'a/10.0.0.1')?.ejectedUntil).toBeDefined();
+    monitor.report('shop/web', 'a/127.10.0.1', { origin: 'upstream', status: 503 });
+    expect(monitor.store.endpoint('shop/web', 'a/127.10.0.1')?.ejectedUntil).toBeDefined();
     await monitor.stop();
   });
 });

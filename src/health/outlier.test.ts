@@ -30,7 +30,7 @@ function setup(n = 20, config = CONFIG) {
       services: new Map([[SVC, service([{ cluster: 'a', endpoints: endpoints(0, count, ZONE) }])]]),
     }) as unknown as Snapshot;
   detector.update(snapshot(n));
-  const id = (i: number) => `a/10.0.0.${i}`;
+  const id = (i: number) => `a/127.10.0.${i}`;
   const fail5xx = (i: number, times = 5) => {
     for (let k = 0; k < times; k++)
       detector.report(SVC, id(i), { origin: 'upstream', status: 503 });

@@ -75,8 +75,8 @@ const hostPorts = (snap: Snapshot, opts: TargetOptions) =>
 describe('probeTargets, endpoints addressing', () => {
   const snap = snapshot(
     service([
-      member('a', { endpoints: [endpoint('10.0.0.1'), endpoint('10.0.0.2')] }),
-      member('b', { endpoints: [endpoint('10.1.0.1')] }),
+      member('a', { endpoints: [endpoint('127.10.0.1'), endpoint('127.10.0.2')] }),
+      member('b', { endpoints: [endpoint('127.11.0.1')] }),
     ]),
   );
 
@@ -87,9 +87,9 @@ describe('probeTargets, endpoints addressing', () => {
     ['a port by number, mapped by its name', 80, 8080],
   ] as const)('probes %s, mapped to the target port', (_what, port, expected) => {
     expect(hostPorts(snap, { addressing: 'endpoints', port })).toEqual([
-      `a/10.0.0.1 10.0.0.1 ${expected}`,
-      `a/10.0.0.2 10.0.0.2 ${expected}`,
-      `b/10.1.0.1 10.1.0.1 ${expected}`,
+      `a/127.10.0.1 127.10.0.1 ${expected}`,
+      `a/127.10.0.2 127.10.0.2 ${expected}`,
+      `b/127.11.0.1 127.11.0.1 ${expected}`,
     ]);
   });
 
@@ -100,9 +100,9 @@ describe('probeTargets, endpoints addressing', () => {
   it('fills in service, id and cluster', () => {
     expect(probeTargets(snap, ENDPOINTS).targets[2]).toEqual({
       service: 'ns/web',
-      id: 'b/10.1.0.1',
+      id: 'b/127.11.0.1',
       cluster: 'b',
-      host: '10.1.0.1',
+      host: '127.11.0.1',
       port: 8080,
     });
   });
@@ -112,10 +112,10 @@ describe('probeTargets, endpoints addressing', () => {
       service([
         member('a', {
           endpoints: [
-            endpoint('10.0.0.1', {
+            endpoint('127.10.0.1', {
               conditions: { ready: false, serving: true, terminating: true },
             }),
-            endpoint('10.0.0.2', {
+            endpoint('127.10.0.2', {
               conditions: { ready: false, serving: false, terminating: false },
             }),
           ],
@@ -123,7 +123,7 @@ describe('probeTargets, endpoints addressing', () => {
       ]),
     );
     const { targets, skipped } = probeTargets(s, ENDPOINTS);
-    expect(targets.map((t) => t.id)).toEqual(['a/10.0.0.2']);
+    expect(targets.map((t) => t.id)).toEqual(['a/127.10.0.2']);
     expect(skipped).toEqual([]);
   });
 
@@ -131,12 +131,12 @@ describe('probeTargets, endpoints addressing', () => {
     const s = snapshot(
       service([
         member('a', {
-          endpoints: [endpoint('db.example.com', { addressType: 'FQDN' }), endpoint('10.0.0.1')],
+          endpoints: [endpoint('db.example.com', { addressType: 'FQDN' }), endpoint('127.10.0.1')],
         }),
       ]),
     );
     const { targets, skipped } = probeTargets(s, ENDPOINTS);
-    expect(targets.map((t) => t.id)).toEqual(['a/10.0.0.1']);
+    expect(targets.map((t) => t.id)).toEqual(['a/127.10.0.1']);
     expect(skipped).toEqual([
       {
         service: 'ns/web',
@@ -152,16 +152,16 @@ describe('probeTargets, endpoints addressing', () => {
       service([
         member('a', {
           endpoints: [
-            endpoint('10.0.0.1', { ports: [{ name: 'admin', protocol: 'TCP', port: 9090 }] }),
-            endpoint('10.0.0.2'),
+            endpoint('127.10.0.1', { ports: [{ name: 'admin', protocol: 'TCP', port: 9090 }] }),
+            endpoint('127.10.0.2'),
           ],
         }),
       ]),
     );
     const { targets, skipped } = probeTargets(s, ENDPOINTS);
-    expect(targets.map((t) => t.id)).toEqual(['a/10.0.0.2']);
+    expect(targets.map((t) => t.id)).toEqual(['a/127.10.0.2']);
     expect(skipped.map((x) => [x.id, x.reason])).toEqual([
-      ['a/10.0.0.1', 'no EndpointSlice port for service port http 80/TCP'],
+      ['a/127.10.0.1', 'no EndpointSlice port for service port http 80/TCP'],
     ]);
   });
 
@@ -177,7 +177,7 @@ describe('probeTargets, endpoints addressing', () => {
         [
           member('a', {
             endpoints: [
-              endpoint('10.0.0.1', {
+              endpoint('127.10.0.1', {
                 ports: [
                   { name: 'dns', protocol: 'UDP', port: 5353 },
                   { name: '', protocol: 'TCP', port: 8443 },
@@ -192,15 +192,15 @@ describe('probeTargets, endpoints addressing', () => {
         ],
       ),
     );
-    expect(hostPorts(s, ENDPOINTS)).toEqual(['a/10.0.0.1 10.0.0.1 8443']);
+    expect(hostPorts(s, ENDPOINTS)).toEqual(['a/127.10.0.1 127.10.0.1 8443']);
     expect(probeTargets(s, { addressing: 'endpoints', port: 'dns' }).skipped[0]?.reason).toBe(
       'port 53 is UDP',
     );
   });
 
   it('takes IPv6 addresses as they are', () => {
-    const s = snapshot(service([member('a', { endpoints: [endpoint('fd00::1')] })]));
-    expect(hostPorts(s, ENDPOINTS)).toEqual(['a/fd00::1 fd00::1 8080']);
+    const s = snapshot(service([member('a', { endpoints: [endpoint('::1')] })]));
+    expect(hostPorts(s, ENDPOINTS)).toEqual(['a/::1 ::1 8080']);
   });
 });
 
@@ -211,26 +211,26 @@ describe('probeTargets, ingress addressing', () => {
     const s = snapshot(
       service([
         member('a', {
-          endpoints: [endpoint('10.0.0.1')],
-          ingress: [{ ip: '203.0.113.1', hostname: 'ignored.example.com' }, { ip: '2001:db8::1' }],
+          endpoints: [endpoint('127.10.0.1')],
+          ingress: [{ ip: '127.203.113.1', hostname: 'ignored.example.com' }, { ip: '::1' }],
         }),
         member('b', { ingress: [{ hostname: 'lb.b.example.com' }, {}] }),
         member('c'),
       ]),
     );
     expect(hostPorts(s, INGRESS)).toEqual([
-      'a/203.0.113.1 203.0.113.1 80',
-      'a/2001:db8::1 2001:db8::1 80',
+      'a/127.203.113.1 127.203.113.1 80',
+      'a/::1 ::1 80',
       'b/lb.b.example.com lb.b.example.com 80',
     ]);
     expect(hostPorts(s, { addressing: 'ingress', port: 'admin' })).toContain(
-      'a/203.0.113.1 203.0.113.1 9000',
+      'a/127.203.113.1 127.203.113.1 9000',
     );
   });
 
   it('probes a repeated ingress once', () => {
     const s = snapshot(
-      service([member('a', { ingress: [{ ip: '203.0.113.1' }, { ip: '203.0.113.1' }] })]),
+      service([member('a', { ingress: [{ ip: '127.203.113.1' }, { ip: '127.203.113.1' }] })]),
     );
     expect(probeTargets(s, INGRESS).targets).toHaveLength(1);
   });
@@ -241,12 +241,14 @@ describe('catalogIds', () => {
     const svc = service([
       member('a', {
         endpoints: [
-          endpoint('10.0.0.1', { conditions: { ready: false, serving: false, terminating: true } }),
+          endpoint('127.10.0.1', {
+            conditions: { ready: false, serving: false, terminating: true },
+          }),
         ],
-        ingress: [{ ip: '203.0.113.1' }],
+        ingress: [{ ip: '127.203.113.1' }],
       }),
     ]);
-    expect([...catalogIds(svc)].sort()).toEqual(['a/10.0.0.1', 'a/203.0.113.1']);
+    expect([...catalogIds(svc)].sort()).toEqual(['a/127.10.0.1', 'a/127.203.113.1']);
     expect(catalogIds(undefined).size).toBe(0);
   });
 });

@@ -25,7 +25,7 @@ const config = configSchema.parse({
     { name: 'alpha', kubeconfig: 'alpha.kubeconfig', region: 'us-east' },
     { name: 'beta', kubeconfig: 'beta.kubeconfig', region: 'eu-west', weight: 2 },
   ],
-  localities: [{ cidr: '10.9.0.0/16', region: 'eu-west', zone: 'eu-west-a' }],
+  localities: [{ cidr: '127.19.0.0/16', region: 'eu-west', zone: 'eu-west-a' }],
   http: { aliases: { 'www.example.com': 'shop/web' } },
   health: { active: { enabled: false } },
 });
@@ -110,10 +110,10 @@ function buildContext(): AdminContext & { catalog: Catalog; health: HealthMonito
     'endpointslices',
     'shop/web-a',
     slice('web', 'web-a', [
-      ['10.0.1.1', 'a1', READY],
-      ['10.0.1.2', 'a1', READY],
-      ['10.0.1.3', 'a2', NOT_READY],
-      ['10.0.1.4', 'a2', TERMINATING],
+      ['127.10.1.1', 'a1', READY],
+      ['127.10.1.2', 'a1', READY],
+      ['127.10.1.3', 'a2', NOT_READY],
+      ['127.10.1.4', 'a2', TERMINATING],
     ]),
   );
   catalog.apply(
@@ -121,15 +121,15 @@ function buildContext(): AdminContext & { catalog: Catalog; health: HealthMonito
     'endpointslices',
     'shop/web-b',
     slice('web', 'web-b', [
-      ['10.0.2.1', 'b1', READY],
-      ['10.0.2.2', 'b1', READY],
+      ['127.10.2.1', 'b1', READY],
+      ['127.10.2.2', 'b1', READY],
     ]),
   );
   catalog.apply(
     'alpha',
     'endpointslices',
     'shop/api-a',
-    slice('api', 'api-a', [['10.0.3.1', 'a1', READY]]),
+    slice('api', 'api-a', [['127.10.3.1', 'a1', READY]]),
   );
   catalog.setStatus(clusterStatus('alpha', { lastSyncAt: NOW - 2_500 }));
   catalog.setStatus(
@@ -148,9 +148,9 @@ function buildContext(): AdminContext & { catalog: Catalog; health: HealthMonito
     log,
     now: () => NOW,
   });
-  health.store.setEjection('shop/web', 'alpha/10.0.1.2', EJECTED_UNTIL, 'consecutive-5xx');
-  health.store.setCheck('shop/web', 'beta/10.0.2.2', 'unhealthy', 'HTTP 503');
-  health.store.setCheck('shop/web', 'beta/10.0.2.1', 'healthy');
+  health.store.setEjection('shop/web', 'alpha/127.10.1.2', EJECTED_UNTIL, 'consecutive-5xx');
+  health.store.setCheck('shop/web', 'beta/127.10.2.2', 'unhealthy', 'HTTP 503');
+  health.store.setCheck('shop/web', 'beta/127.10.2.1', 'healthy');
   const router = new Router(
     { ...config.routing, localities: config.localities, self: config.self },
     health.store,
@@ -393,10 +393,10 @@ describe('admin listener', () => {
         m.endpoints.map((e) => [e.address, e]),
       ),
     );
-    expect(byAddress['10.0.1.2']).toEqual({
-      id: 'alpha/10.0.1.2',
-      address: '10.0.1.2',
-      addresses: ['10.0.1.2'],
+    expect(byAddress['127.10.1.2']).toEqual({
+      id: 'alpha/127.10.1.2',
+      address: '127.10.1.2',
+      addresses: ['127.10.1.2'],
       addressType: 'IPv4',
       region: 'us-east',
       zone: 'us-east-a',
@@ -413,27 +413,27 @@ describe('admin listener', () => {
         ejectionReason: 'consecutive-5xx',
       },
     });
-    expect(byAddress['10.0.2.2']).toMatchObject({
+    expect(byAddress['127.10.2.2']).toMatchObject({
       state: 'check-failing',
       health: { check: 'unhealthy', checkDetail: 'HTTP 503', ejectedUntil: null },
     });
     // A passing verdict is shown too, though routing does not need it.
-    expect(byAddress['10.0.2.1']).toMatchObject({ state: 'ready', health: { check: 'healthy' } });
-    expect(byAddress['10.0.1.1']).toMatchObject({ state: 'ready', health: null });
-    expect(byAddress['10.0.1.4']).toMatchObject({ state: 'terminating' });
+    expect(byAddress['127.10.2.1']).toMatchObject({ state: 'ready', health: { check: 'healthy' } });
+    expect(byAddress['127.10.1.1']).toMatchObject({ state: 'ready', health: null });
+    expect(byAddress['127.10.1.4']).toMatchObject({ state: 'terminating' });
 
     const { self, localities } = r.json.plans;
     expect(self.locality).toEqual({ region: 'us-east', zone: 'us-east-a' });
     expect(self.explanation.excluded).toContainEqual(
       expect.objectContaining({
-        id: 'alpha/10.0.1.2',
+        id: 'alpha/127.10.1.2',
         reasons: ['ejected'],
         reason: expect.stringContaining(new Date(EJECTED_UNTIL).toISOString()),
       }),
     );
     expect(localities).toHaveLength(1);
     expect(localities[0].rule).toEqual({
-      cidr: '10.9.0.0/16',
+      cidr: '127.19.0.0/16',
       region: 'eu-west',
       zone: 'eu-west-a',
     });
@@ -465,12 +465,12 @@ describe('admin listener', () => {
     expect(mcs.json.tiers[0]).toMatchObject({ scope: 'zone', verdict: 'serves' });
 
     // A client by address, located through the table; the Host-header forms normalize.
-    const client = await explain('host=WWW.Example.COM.:8080&client=10.9.1.2');
+    const client = await explain('host=WWW.Example.COM.:8080&client=127.19.1.2');
     expect(client.json).toMatchObject({
       host: 'www.example.com',
       route: { kind: 'alias' },
       from: 'client',
-      client: { address: '10.9.1.2', source: 'table', locality: { zone: 'eu-west-a' } },
+      client: { address: '127.19.1.2', source: 'table', locality: { zone: 'eu-west-a' } },
     });
     expect(client.json.note).toMatch(/http.locality: self/);
     expect((await explain('host=web.shop.galaxy.svc.example.test')).json.route.kind).toBe(
@@ -480,7 +480,7 @@ describe('admin listener', () => {
 
     // A zonal federation name routes from the zone it names, whoever asks.
     const zonal = await explain(
-      'host=web.shop.galaxy.svc.eu-west-a.eu-west.example.test&client=10.1.1.1',
+      'host=web.shop.galaxy.svc.eu-west-a.eu-west.example.test&client=127.11.1.1',
     );
     expect(zonal.json).toMatchObject({
       route: { kind: 'zone', locality: { region: 'eu-west', zone: 'eu-west-a' } },

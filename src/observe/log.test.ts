@@ -40,7 +40,7 @@ describe('withAccessLog', () => {
       target: '/x?y=1',
       client: '127.0.0.1',
       tries: 1,
-      endpoint: '10.0.0.1',
+      endpoint: '127.10.0.1',
     };
     observer.request(r);
     observer.retry('shop/web', 'reset');
@@ -55,7 +55,7 @@ describe('withAccessLog', () => {
       status: 200,
       ms: 1.2,
       cluster: 'alpha',
-      endpoint: '10.0.0.1',
+      endpoint: '127.10.0.1',
     });
   });
 });

@@ -11,12 +11,12 @@ const web = service([
   {
     cluster: 'alpha',
     endpoints: [
-      { address: '10.0.0.1', zone: 'a' },
-      { address: '10.0.0.2', zone: 'a' },
-      { address: '10.0.0.3', zone: 'b', ready: false },
-      { address: '10.0.0.4', zone: 'b', terminating: true, ready: false },
-      { address: '10.0.0.5', zone: 'b' },
-      { address: '10.0.0.6', zone: 'b' },
+      { address: '127.10.0.1', zone: 'a' },
+      { address: '127.10.0.2', zone: 'a' },
+      { address: '127.10.0.3', zone: 'b', ready: false },
+      { address: '127.10.0.4', zone: 'b', terminating: true, ready: false },
+      { address: '127.10.0.5', zone: 'b' },
+      { address: '127.10.0.6', zone: 'b' },
     ],
   },
 ]);
@@ -31,8 +31,11 @@ const snapshot: Snapshot = {
 };
 
 const verdicts = new Map<string, EndpointHealth>([
-  ['alpha/10.0.0.5', { check: 'healthy', ejectedUntil: 9_000, ejectionReason: 'consecutive-5xx' }],
-  ['alpha/10.0.0.6', { check: 'unhealthy', checkDetail: 'HTTP 503' }],
+  [
+    'alpha/127.10.0.5',
+    { check: 'healthy', ejectedUntil: 9_000, ejectionReason: 'consecutive-5xx' },
+  ],
+  ['alpha/127.10.0.6', { check: 'unhealthy', checkDetail: 'HTTP 503' }],
 ]);
 
 const watch: WatchStats = {
@@ -117,7 +120,7 @@ describe('Metrics', () => {
     expect(text).toContain(ep('b', 'check-failing', 1));
     // Process metrics come along, and no label carries an address.
     expect(text).toContain('process_cpu_user_seconds_total');
-    expect(text).not.toMatch(/10\.0\.0\.\d/);
+    expect(text).not.toMatch(/127\.10\.0\.\d/);
   });
 
   it('mirrors what DNS, checks and watches count, and follows the counts as they rise', async () => {

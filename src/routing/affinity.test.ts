@@ -4,7 +4,7 @@ import { createPicker } from './pickers.ts';
 import { seededRandom } from './random.ts';
 import { plan, targets, tier } from './testing.ts';
 
-const req = (headers: Record<string, string | string[]>, clientAddress = '192.0.2.7') => ({
+const req = (headers: Record<string, string | string[]>, clientAddress = '127.192.2.7') => ({
   headers,
   clientAddress,
 });
@@ -19,7 +19,7 @@ describe('affinity keys', () => {
     ['cookie:session', { cookie: ['a=1', 'session=zz'] }, 'zz'],
     ['cookie:Session', { cookie: 'session=abc' }, undefined],
     ['cookie:session', { cookie: 'sessionid=abc' }, undefined],
-    ['client-address', {}, '192.0.2.7'],
+    ['client-address', {}, '127.192.2.7'],
   ])('%s from %j → %s', (spec, headers, want) => {
     expect(affinityKey(parseHashOn(spec), req(headers))).toBe(want);
   });

@@ -27,7 +27,7 @@ function v4ToBig(addr: string): bigint {
 
 function v6ToBig(addr: string): bigint {
   let text = addr;
-  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hextets.
+  // An embedded IPv4 tail (::ffff:a.b.c.d) becomes two hextets.
   const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
   if (v4) {
     const n = Number(v4ToBig(v4[1]!));

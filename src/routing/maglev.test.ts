@@ -5,7 +5,7 @@ import { MaglevTable } from './maglev.ts';
 import { hashString, seededRandom } from './random.ts';
 
 const hosts = (n: number, weight = 1) =>
-  Array.from({ length: n }, (_, i) => ({ id: `c${i % 3}/10.0.${i >> 8}.${i & 255}`, weight }));
+  Array.from({ length: n }, (_, i) => ({ id: `c${i % 3}/127.10.${i >> 8}.${i & 255}`, weight }));
 
 const randomKeys = (n: number, seed: number) => {
   const random = seededRandom(seed);
@@ -61,7 +61,7 @@ describe('MaglevTable', () => {
   });
 
   it('distributes slots and keys by weight', () => {
-    const weighted = [1, 2, 3, 4].map((weight, i) => ({ id: `c${i}/10.0.0.${i}`, weight }));
+    const weighted = [1, 2, 3, 4].map((weight, i) => ({ id: `c${i}/127.10.0.${i}`, weight }));
     const table = new MaglevTable(weighted);
     const counts = slotCounts(table, 4);
     const keys = new Array<number>(4).fill(0);

@@ -42,12 +42,12 @@ function expectShares(ids: readonly string[], shares: Record<string, number>): v
 }
 
 const weighted: TargetSpec[] = [
-  { cluster: 'a', address: '10.0.0.1', weight: 2 },
-  { cluster: 'b', address: '10.0.0.2', weight: 3 },
-  { cluster: 'c', address: '10.0.0.3', weight: 5 },
+  { cluster: 'a', address: '127.10.0.1', weight: 2 },
+  { cluster: 'b', address: '127.10.0.2', weight: 3 },
+  { cluster: 'c', address: '127.10.0.3', weight: 5 },
 ];
 const weightedPlan = plan([tier(0, 1, weighted)]);
-const weightedShares = { 'a/10.0.0.1': 0.2, 'b/10.0.0.2': 0.3, 'c/10.0.0.3': 0.5 };
+const weightedShares = { 'a/127.10.0.1': 0.2, 'b/127.10.0.2': 0.3, 'c/127.10.0.3': 0.5 };
 const twoTiers = plan([tier(0, 0.7, targets(3, 'near')), tier(1, 0.3, targets(2, 'far'))]);
 
 // Arbitrary plans: tiers with loads (some 0), targets (some none) and weights (some 0).
@@ -66,7 +66,7 @@ const arbitraryPlan = fc
         tier(
           p,
           t.load / sum,
-          t.weights.map((weight, i) => ({ cluster: `p${p}`, address: `10.0.${p}.${i}`, weight })),
+          t.weights.map((weight, i) => ({ cluster: `p${p}`, address: `127.10.${p}.${i}`, weight })),
         ),
       ),
     );
@@ -173,12 +173,12 @@ describe('round-robin', () => {
   it('follows weights and tier loads exactly over a whole cycle, smoothly', () => {
     const ids = pickIds('round-robin', weightedPlan, 0, 1000);
     expect(Object.fromEntries(counts(ids))).toEqual({
-      'a/10.0.0.1': 200,
-      'b/10.0.0.2': 300,
-      'c/10.0.0.3': 500,
+      'a/127.10.0.1': 200,
+      'b/127.10.0.2': 300,
+      'c/127.10.0.3': 500,
     });
     // Smooth: the heaviest never comes more than twice in a row at weights 2/3/5.
-    expect(ids.join(',')).not.toContain(['c/10.0.0.3', 'c/10.0.0.3', 'c/10.0.0.3'].join(','));
+    expect(ids.join(',')).not.toContain(['c/127.10.0.3', 'c/127.10.0.3', 'c/127.10.0.3'].join(','));
     const tiers = pickIds('round-robin', twoTiers, 0, 10);
     expect(tiers.filter((id) => id.startsWith('near/'))).toHaveLength(7);
   });

@@ -120,7 +120,7 @@ describe('panic: Envoy documentation figures', () => {
       NO_HEALTH,
       { ...OPTS, panicThreshold: 0 },
     );
-    expect(low.tiers[0]!.targets.map((t) => t.address)).toEqual(['10.0.0.0', '10.0.0.1']);
+    expect(low.tiers[0]!.targets.map((t) => t.address)).toEqual(['127.10.0.0', '127.10.0.1']);
     expect(low.tiers[0]!.load).toBe(1);
   });
 
@@ -144,37 +144,37 @@ describe('tiers by locality', () => {
     {
       cluster: 'alpha',
       endpoints: [
-        { address: '10.0.0.1', region: 'us-east', zone: 'us-east-a', subzone: 'rack1' },
-        { address: '10.0.0.2', region: 'us-east', zone: 'us-east-a', subzone: 'rack2' },
-        { address: '10.0.0.3', region: 'us-east', zone: 'us-east-b' },
+        { address: '127.10.0.1', region: 'us-east', zone: 'us-east-a', subzone: 'rack1' },
+        { address: '127.10.0.2', region: 'us-east', zone: 'us-east-a', subzone: 'rack2' },
+        { address: '127.10.0.3', region: 'us-east', zone: 'us-east-b' },
       ],
     },
     {
       cluster: 'gamma',
-      endpoints: [{ address: '10.2.0.1', region: 'eu-west', zone: 'eu-west-a' }],
+      endpoints: [{ address: '127.12.0.1', region: 'eu-west', zone: 'eu-west-a' }],
     },
     {
       cluster: 'delta',
-      endpoints: [{ address: '10.3.0.1', region: 'ap-south', zone: 'ap-south-a' }],
+      endpoints: [{ address: '127.13.0.1', region: 'ap-south', zone: 'ap-south-a' }],
     },
-    { cluster: 'omega', endpoints: [{ address: '10.4.0.1' }] },
+    { cluster: 'omega', endpoints: [{ address: '127.14.0.1' }] },
   ];
   const shape = (plan: Plan) =>
     plan.tiers.map((t) => [t.scope, t.targets.map((x) => x.address).join(',')]);
 
   it('P0 same zone, P1 same region, then every other region together', () => {
     expect(shape(buildPlan(service(world), CLIENT, NO_HEALTH, OPTS))).toEqual([
-      ['zone', '10.0.0.1,10.0.0.2'],
-      ['region', '10.0.0.3'],
-      ['other', '10.2.0.1,10.3.0.1,10.4.0.1'],
+      ['zone', '127.10.0.1,127.10.0.2'],
+      ['region', '127.10.0.3'],
+      ['other', '127.12.0.1,127.13.0.1,127.14.0.1'],
     ]);
   });
 
   it('a client subzone adds a tier before the rest of its zone', () => {
     const plan = buildPlan(service(world), { ...CLIENT, subzone: 'rack2' }, NO_HEALTH, OPTS);
     expect(shape(plan).slice(0, 2)).toEqual([
-      ['subzone', '10.0.0.2'],
-      ['zone', '10.0.0.1'],
+      ['subzone', '127.10.0.2'],
+      ['zone', '127.10.0.1'],
     ]);
   });
 
@@ -182,9 +182,9 @@ describe('tiers by locality', () => {
     const opts = { ...OPTS, failoverOrder: { 'us-east': ['ap-south', 'eu-west'] } };
     const plan = buildPlan(service(world), CLIENT, NO_HEALTH, opts);
     expect(shape(plan).slice(2)).toEqual([
-      ['failover', '10.3.0.1'],
-      ['failover', '10.2.0.1'],
-      ['other', '10.4.0.1'],
+      ['failover', '127.13.0.1'],
+      ['failover', '127.12.0.1'],
+      ['other', '127.14.0.1'],
     ]);
     expect(plan.tiers[2]!.locality).toEqual({ region: 'ap-south' });
     expect(plan.tiers[4]!.regions).toEqual([]);
@@ -198,14 +198,16 @@ describe('tiers by locality', () => {
       OPTS,
     );
     expect(shape(plan)).toEqual([
-      ['zone', '10.2.0.1'],
-      ['other', '10.0.0.1,10.0.0.2,10.0.0.3,10.3.0.1,10.4.0.1'],
+      ['zone', '127.12.0.1'],
+      ['other', '127.10.0.1,127.10.0.2,127.10.0.3,127.13.0.1,127.14.0.1'],
     ]);
   });
 
   it('no client locality: one tier over everything', () => {
     const plan = buildPlan(service(world), undefined, NO_HEALTH, OPTS);
-    expect(shape(plan)).toEqual([['all', '10.0.0.1,10.0.0.2,10.0.0.3,10.2.0.1,10.3.0.1,10.4.0.1']]);
+    expect(shape(plan)).toEqual([
+      ['all', '127.10.0.1,127.10.0.2,127.10.0.3,127.12.0.1,127.13.0.1,127.14.0.1'],
+    ]);
     expect(plan.tiers[0]!.load).toBe(1);
   });
 });
@@ -216,7 +218,7 @@ describe('eligibility', () => {
     service([
       {
         cluster: 'alpha',
-        endpoints: ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'].map((address) => ({
+        endpoints: ['127.10.0.1', '127.10.0.2', '127.10.0.3', '127.10.0.4'].map((address) => ({
           address,
           ...P0,
           ...over[address],
@@ -225,21 +227,21 @@ describe('eligibility', () => {
     ]);
 
   it('excludes not ready, ejected and failing endpoints, each with its reason', () => {
-    const svc = base({ '10.0.0.2': { ready: false } });
+    const svc = base({ '127.10.0.2': { ready: false } });
     const health = healthView({
-      [id('10.0.0.3')]: {
+      [id('127.10.0.3')]: {
         check: 'healthy',
         ejectedUntil: 90_000,
         ejectionReason: 'consecutive-5xx',
       },
-      [id('10.0.0.4')]: { check: 'unhealthy', checkDetail: 'HTTP 503' },
+      [id('127.10.0.4')]: { check: 'unhealthy', checkDetail: 'HTTP 503' },
     });
     const plan = buildPlan(svc, CLIENT, health, { ...OPTS, panicThreshold: 0 });
-    expect(plan.tiers[0]!.targets.map((t) => t.address)).toEqual(['10.0.0.1']);
+    expect(plan.tiers[0]!.targets.map((t) => t.address)).toEqual(['127.10.0.1']);
     expect(plan.excluded.map((e) => [e.address, e.reasons, e.ejectedUntil, e.detail])).toEqual([
-      ['10.0.0.2', ['not-ready'], undefined, undefined],
-      ['10.0.0.3', ['ejected'], 90_000, undefined],
-      ['10.0.0.4', ['check-failing'], undefined, 'HTTP 503'],
+      ['127.10.0.2', ['not-ready'], undefined, undefined],
+      ['127.10.0.3', ['ejected'], 90_000, undefined],
+      ['127.10.0.4', ['check-failing'], undefined, 'HTTP 503'],
     ]);
     expect(plan.healthyFraction).toBe(0.25);
   });
@@ -248,14 +250,14 @@ describe('eligibility', () => {
     const plan = buildPlan(
       base(),
       CLIENT,
-      healthView({ [id('10.0.0.1')]: { check: 'unknown' } }),
+      healthView({ [id('127.10.0.1')]: { check: 'unknown' } }),
       OPTS,
     );
     expect(plan.tiers[0]!.eligible).toBe(4);
   });
 
   it('terminating endpoints take no traffic and do not count against health', () => {
-    const svc = base({ '10.0.0.4': { ready: false, serving: true, terminating: true } });
+    const svc = base({ '127.10.0.4': { ready: false, serving: true, terminating: true } });
     const plan = buildPlan(svc, CLIENT, NO_HEALTH, OPTS);
     expect(plan.tiers[0]!.total).toBe(3);
     expect(plan.tiers[0]!.health).toBe(1);
@@ -265,18 +267,18 @@ describe('eligibility', () => {
 
   it('serving endpoints stand in when nothing is ready anywhere', () => {
     const svc = base({
-      '10.0.0.1': { ready: false, serving: true, terminating: true },
-      '10.0.0.2': { ready: false, serving: false, terminating: true },
-      '10.0.0.3': { ready: false },
-      '10.0.0.4': { ready: false },
+      '127.10.0.1': { ready: false, serving: true, terminating: true },
+      '127.10.0.2': { ready: false, serving: false, terminating: true },
+      '127.10.0.3': { ready: false },
+      '127.10.0.4': { ready: false },
     });
     const plan = buildPlan(svc, CLIENT, NO_HEALTH, { ...OPTS, panicThreshold: 0 });
     expect(plan.servingFallback).toBe(true);
-    expect(plan.tiers[0]!.targets.map((t) => t.address)).toEqual(['10.0.0.1']);
+    expect(plan.tiers[0]!.targets.map((t) => t.address)).toEqual(['127.10.0.1']);
     expect(plan.excluded.map((e) => [e.address, e.reasons])).toEqual([
-      ['10.0.0.2', ['terminating']],
-      ['10.0.0.3', ['not-ready']],
-      ['10.0.0.4', ['not-ready']],
+      ['127.10.0.2', ['terminating']],
+      ['127.10.0.3', ['not-ready']],
+      ['127.10.0.4', ['not-ready']],
     ]);
   });
 });
@@ -284,8 +286,8 @@ describe('eligibility', () => {
 describe('clusters inside a tier', () => {
   it('cluster weights set the shares inside a tier', () => {
     const svc = service([
-      { cluster: 'a', weight: 3, endpoints: [{ address: '10.0.0.1', ...P0 }] },
-      { cluster: 'b', weight: 1, endpoints: [{ address: '10.1.0.1', ...P0 }] },
+      { cluster: 'a', weight: 3, endpoints: [{ address: '127.10.0.1', ...P0 }] },
+      { cluster: 'b', weight: 1, endpoints: [{ address: '127.11.0.1', ...P0 }] },
     ]);
     const plan = buildPlan(svc, CLIENT, NO_HEALTH, OPTS);
     expect(plan.tiers).toHaveLength(1);

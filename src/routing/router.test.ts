@@ -36,9 +36,9 @@ describe('Router', () => {
       source: 'table',
       prefixLength: 16,
     });
-    expect(router.locate('192.0.2.1')).toEqual({ locality: OPTS.self, source: 'self' });
+    expect(router.locate('127.192.2.1')).toEqual({ locality: OPTS.self, source: 'self' });
     const bare = new Router({ ...OPTS, self: {} }, new HealthStore());
-    expect(bare.locate('192.0.2.1')).toEqual({ locality: undefined, source: 'none' });
+    expect(bare.locate('127.192.2.1')).toEqual({ locality: undefined, source: 'none' });
     expect(bare.self).toBeUndefined();
     // A catch-all rule places every client, but this replica stays where the config says
     // (the proxy in locality: self once asked the table for 0.0.0.0 and lost its zone).
@@ -46,7 +46,7 @@ describe('Router', () => {
       { ...OPTS, localities: [{ cidr: '0.0.0.0/0', region: 'eu-west', zone: 'eu-west-a' }] },
       new HealthStore(),
     );
-    expect(catchAll.locate('192.0.2.1').locality).toEqual(WEST);
+    expect(catchAll.locate('127.192.2.1').locality).toEqual(WEST);
     expect(catchAll.self).toEqual(OPTS.self);
     expect(router.planFor(world('shop/web'), '127.3.0.9').tiers[0]!.locality).toEqual(WEST);
   });
@@ -63,7 +63,7 @@ describe('Router', () => {
     expect(router.plan(web, { ...EAST_A })).toBe(webA);
     expect(router.builds).toBe(3);
 
-    health.setCheck('shop/web', 'alpha/10.1.0.0', 'unhealthy', 'HTTP 503');
+    health.setCheck('shop/web', 'alpha/127.11.0.0', 'unhealthy', 'HTTP 503');
     const webA2 = router.plan(web, EAST_A);
     expect(webA2).not.toBe(webA);
     expect(webA2.tiers[0]!.eligible).toBe(3);
@@ -87,7 +87,7 @@ describe('Router', () => {
     const router = new Router(OPTS, health, (s) => shifts.push(s));
     const web = world('shop/web');
     expect(primaryTier(router.plan(web, EAST_A))).toEqual({ tier: 'zone', clusters: ['alpha'] });
-    for (const i of [0, 1, 2, 3]) health.setCheck('shop/web', `alpha/10.1.0.${i}`, 'unhealthy');
+    for (const i of [0, 1, 2, 3]) health.setCheck('shop/web', `alpha/127.11.0.${i}`, 'unhealthy');
     router.plan(web, EAST_A);
     router.plan(web, EAST_A);
     // The DNS variants of a service are derived views of the same traffic: not counted twice.
@@ -105,7 +105,7 @@ describe('Router', () => {
     // Another locality was never planned before the change: nothing moved for it.
     router.plan(web, WEST);
     expect(shifts).toHaveLength(1);
-    for (const i of [0, 1, 2, 3]) health.setCheck('shop/web', `alpha/10.1.0.${i}`, 'healthy');
+    for (const i of [0, 1, 2, 3]) health.setCheck('shop/web', `alpha/127.11.0.${i}`, 'healthy');
     // Looking is not traffic: explain sees the new plan but notes nothing ...
     expect(router.explain(web, EAST_A, 0).tiers[0]!.verdict).toBe('serves');
     expect(shifts).toHaveLength(1);
@@ -117,10 +117,10 @@ describe('Router', () => {
   it('knows the tier of each target of a plan', () => {
     const router = new Router(OPTS, new HealthStore());
     const plan = router.plan(world('shop/web'), EAST_A);
-    expect(tierScopeOf(plan, 'alpha/10.1.0.0')).toBe('zone');
-    expect(tierScopeOf(plan, 'alpha/10.2.0.0')).toBe('region');
-    expect(tierScopeOf(plan, 'gamma/10.3.0.0')).toBe('other');
-    expect(tierScopeOf(plan, 'nowhere/1.2.3.4')).toBeUndefined();
+    expect(tierScopeOf(plan, 'alpha/127.11.0.0')).toBe('zone');
+    expect(tierScopeOf(plan, 'alpha/127.12.0.0')).toBe('region');
+    expect(tierScopeOf(plan, 'gamma/127.13.0.0')).toBe('other');
+    expect(tierScopeOf(plan, 'nowhere/127.2.3.4')).toBeUndefined();
   });
 
   it('explains which tier serves, why others are skipped or unused, and every exclusion', () => {
@@ -128,9 +128,9 @@ describe('Router', () => {
     const router = new Router(OPTS, health);
     const web = world('shop/web');
     for (const i of [0, 1, 2]) {
-      health.setEjection('shop/web', `alpha/10.1.0.${i}`, 60_000, 'consecutive-5xx');
+      health.setEjection('shop/web', `alpha/127.11.0.${i}`, 60_000, 'consecutive-5xx');
     }
-    health.setCheck('shop/web', 'alpha/10.1.0.3', 'unhealthy', 'HTTP 503');
+    health.setCheck('shop/web', 'alpha/127.11.0.3', 'unhealthy', 'HTTP 503');
     const x = router.explain(web, '127.1.0.7', 30_000);
     expect(x.client).toEqual({
       locality: EAST_A,
@@ -161,8 +161,8 @@ describe('Router', () => {
     const health = new HealthStore();
     const router = new Router(OPTS, health);
     const web = world('shop/web');
-    health.setCheck('shop/web', 'alpha/10.1.0.0', 'unhealthy', 'timeout after 1000ms');
-    health.setCheck('shop/web', 'alpha/10.1.0.1', 'unhealthy', 'timeout after 1000ms');
+    health.setCheck('shop/web', 'alpha/127.11.0.0', 'unhealthy', 'timeout after 1000ms');
+    health.setCheck('shop/web', 'alpha/127.11.0.1', 'unhealthy', 'timeout after 1000ms');
     const spill = router.explain(web, EAST_A, 0);
     expect(spill.client.source).toBe('given');
     expect(spill.tiers[0]!.reason).toBe(
@@ -170,10 +170,10 @@ describe('Router', () => {
     );
     expect(spill.tiers[1]!.verdict).toBe('serves');
 
-    health.setCheck('shop/web', 'alpha/10.1.0.2', 'unhealthy', 'HTTP 500');
+    health.setCheck('shop/web', 'alpha/127.11.0.2', 'unhealthy', 'HTTP 500');
     for (const i of [0, 1, 2, 3]) {
-      health.setCheck('shop/web', `alpha/10.2.0.${i}`, 'unhealthy');
-      health.setCheck('shop/web', `gamma/10.3.0.${i}`, 'unhealthy');
+      health.setCheck('shop/web', `alpha/127.12.0.${i}`, 'unhealthy');
+      health.setCheck('shop/web', `gamma/127.13.0.${i}`, 'unhealthy');
     }
     const panic = router.explain(web, EAST_A, 0);
     expect(panic.panic).toBe(true);

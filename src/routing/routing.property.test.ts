@@ -55,7 +55,7 @@ function build(w: World) {
     weight: m.weight,
     stale: m.stale,
     endpoints: m.endpoints.map((e): EndpointSpec => {
-      const address = `10.${c}.0.${n++}`;
+      const address = `127.${10 + c}.0.${n++}`;
       if (e.health) health[`c${c}/${address}`] = e.health;
       return {
         address,

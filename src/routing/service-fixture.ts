@@ -65,7 +65,7 @@ export function service(members: readonly MemberSpec[], key = 'shop/web'): Feder
   };
 }
 
-/** `n` endpoints 10.<octet>.x.y in one locality, the first `ready` of them ready. */
+/** `n` endpoints 127.<10 + octet>.x.y in one locality, the first `ready` of them ready. */
 export function endpoints(
   octet: number,
   n: number,
@@ -74,7 +74,7 @@ export function endpoints(
 ): EndpointSpec[] {
   return Array.from({ length: n }, (_, i) => ({
     ...locality,
-    address: `10.${octet}.${i >> 8}.${i & 255}`,
+    address: `127.${10 + octet}.${i >> 8}.${i & 255}`,
     ready: i < ready,
   }));
 }

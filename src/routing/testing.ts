@@ -67,10 +67,10 @@ export function plan(tiers: readonly Tier[]): Plan {
   };
 }
 
-/** `count` targets 10.<i>.<j>.<k> in cluster `cluster`, all of weight `weight`. */
+/** `count` targets 127.<10 + i>.<j>.<k> in cluster `cluster`, all of weight `weight`. */
 export function targets(count: number, cluster = 'c1', weight = 1, from = 0): TargetSpec[] {
   return Array.from({ length: count }, (_, n) => {
     const i = from + n;
-    return { cluster, weight, address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` };
+    return { cluster, weight, address: `127.${10 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}` };
   });
 }

@@ -28,7 +28,7 @@ process.on('message', (m) => {
       return;
     }
     process.send({ type: 'listening', addresses: { udp: [{ address: '127.0.0.1', family: 'IPv4', port: 5353 }], http: [], https: [] } });
-    process.send({ type: 'reports', reports: [['shop/web', 'alpha/10.0.0.1', { origin: 'local', failure: 'connect' }]] });
+    process.send({ type: 'reports', reports: [['shop/web', 'alpha/127.10.0.1', { origin: 'local', failure: 'connect' }]] });
     process.send({ type: 'used', service: 'shop/web', locality: { region: 'us-east', zone: 'a' } });
     if (mode === 'crash') setTimeout(() => process.exit(3), 20);
   } else if (m.type === 'snapshot') {
@@ -109,7 +109,7 @@ describe('WorkerPool', () => {
 
   it('starts every worker, hands them the catalog and health, hears them, and drains them', async () => {
     const d = discovery();
-    d.store.setCheck('shop/web', 'alpha/10.0.0.1', 'unhealthy', 'down');
+    d.store.setCheck('shop/web', 'alpha/127.10.0.1', 'unhealthy', 'down');
     const pool = await WorkerPool.start({
       workers: 2,
       config: CONFIG,
@@ -126,7 +126,7 @@ describe('WorkerPool', () => {
         'outcome reports and plan notes',
         () => d.reports.length === 2 && d.used.length === 2,
       );
-      expect(d.reports[0]).toBe('shop/web alpha/10.0.0.1');
+      expect(d.reports[0]).toBe('shop/web alpha/127.10.0.1');
       expect(d.used[0]).toBe('shop/web {"region":"us-east","zone":"a"}');
       // New snapshots and health changes go to every worker.
       d.publish({
@@ -135,7 +135,7 @@ describe('WorkerPool', () => {
         services: new Map([['shop/web', service([])]]),
         clusters: new Map(),
       });
-      d.store.setCheck('shop/web', 'alpha/10.0.0.1', 'healthy');
+      d.store.setCheck('shop/web', 'alpha/127.10.0.1', 'healthy');
       const seen = async () => {
         const json = await pool.collect();
         return json.map((m) => m[0]!.values.map((v) => v.value).join('/'));

@@ -113,22 +113,22 @@ describe('HealthStore mirrors', () => {
     const heard: string[] = [];
     worker.subscribe((_svc, id, h) => heard.push(`${id}=${h.check}`));
 
-    primary.setCheck('shop/web', 'alpha/10.1.0.0', 'unhealthy', 'HTTP 503');
-    primary.setEjection('shop/web', 'alpha/10.1.0.1', 9_000, 'consecutive-5xx');
+    primary.setCheck('shop/web', 'alpha/127.11.0.0', 'unhealthy', 'HTTP 503');
+    primary.setEjection('shop/web', 'alpha/127.11.0.1', 9_000, 'consecutive-5xx');
     expect(moved).toEqual(['shop/web', 'shop/web']);
     worker.mirror(overIpc(primary.exportService('shop/web')!));
     expect(worker.serviceVersion('shop/web')).toBe(primary.serviceVersion('shop/web'));
     expect(worker.endpoints('shop/web')).toEqual(primary.endpoints('shop/web'));
-    expect(heard.sort()).toEqual(['alpha/10.1.0.0=unhealthy', 'alpha/10.1.0.1=unknown']);
+    expect(heard.sort()).toEqual(['alpha/127.11.0.0=unhealthy', 'alpha/127.11.0.1=unknown']);
 
     // Forgetting bumps the version too (retain tells no listener, but the watch hears it).
-    primary.retain('shop/web', new Set(['alpha/10.1.0.1']));
+    primary.retain('shop/web', new Set(['alpha/127.11.0.1']));
     expect(moved.at(-1)).toBe('shop/web');
     heard.length = 0;
     worker.mirror(primary.exportService('shop/web')!);
-    expect(worker.endpoint('shop/web', 'alpha/10.1.0.0')).toBeUndefined();
+    expect(worker.endpoint('shop/web', 'alpha/127.11.0.0')).toBeUndefined();
     expect(worker.endpoints('shop/web')?.size).toBe(1);
-    expect(heard).toEqual(['alpha/10.1.0.0=unknown']);
+    expect(heard).toEqual(['alpha/127.11.0.0=unknown']);
     // The same version again changes nothing.
     worker.mirror(primary.exportService('shop/web')!);
     expect(heard).toHaveLength(1);
@@ -173,7 +173,7 @@ describe('failovers with worker processes', () => {
     route(5);
     expect(shifts).toEqual([]);
     // us-east-a fails its checks: both workers route the next request to the region.
-    for (const id of ['alpha/10.1.0.0', 'alpha/10.1.0.1'])
+    for (const id of ['alpha/127.11.0.0', 'alpha/127.11.0.1'])
       health.setCheck(svc.key, id, 'unhealthy', 'down');
     sync();
     route(5);
@@ -183,7 +183,8 @@ describe('failovers with worker processes', () => {
     route(3);
     expect(shifts).toHaveLength(1);
     // It recovers: one failback.
-    for (const id of ['alpha/10.1.0.0', 'alpha/10.1.0.1']) health.setCheck(svc.key, id, 'healthy');
+    for (const id of ['alpha/127.11.0.0', 'alpha/127.11.0.1'])
+      health.setCheck(svc.key, id, 'healthy');
     sync();
     route(5);
     expect(shifts.map((s) => `${s.from}→${s.to}`)).toEqual(['zone→region', 'region→zone']);
