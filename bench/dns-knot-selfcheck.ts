@@ -16,15 +16,15 @@ $TTL 30
 @    SOA ns1 hostmaster 1 3600 600 86400 30
 @    NS  ns1
 ns1  A   127.0.0.1
-www  A   192.0.2.1
-www  A   192.0.2.2
-www  AAAA 2001:db8::1
-api  A   192.0.2.10
+www  A   127.192.2.1
+www  A   127.192.2.2
+www  AAAA ::1
+api  A   127.192.2.10
 `;
 const OTHER_ZONE = `$TTL 30
 @    SOA ns1.example.test. hostmaster.example.test. 1 3600 600 86400 30
 @    NS  ns1.example.test.
-web  A   198.51.100.5
+web  A   127.198.100.5
 `;
 
 // mkdtemp as root gives a root-owned folder, which knotd needs (see startKnot).
@@ -46,7 +46,7 @@ try {
   if (
     www.status !== 'NOERROR' ||
     !www.flags.includes('aa') ||
-    got.join() !== '192.0.2.1,192.0.2.2'
+    got.join() !== '127.192.2.1,127.192.2.2'
   ) {
     throw new Error(`unexpected answer from Knot:\n${www.stdout}`);
   }
@@ -54,10 +54,10 @@ try {
   const ecs = await dig({ host: '127.0.0.1', port }, [
     'web.other.test',
     'A',
-    '+subnet=203.0.113.0/24',
+    '+subnet=127.203.113.0/24',
   ]);
   const subnet = ecs.edns?.options['CLIENT-SUBNET'];
-  if (ecs.answers[0]?.data !== '198.51.100.5' || subnet !== '203.0.113.0/24/0') {
+  if (ecs.answers[0]?.data !== '127.198.100.5' || subnet !== '127.203.113.0/24/0') {
     throw new Error(`unexpected answer from Knot for the second zone with ECS:\n${ecs.stdout}`);
   }
   console.log(

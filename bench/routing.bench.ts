@@ -91,7 +91,7 @@ function measurePicks(kind: PickerKind, p: Plan): { median: number; rounds: numb
 
 /** 2. hashKey over client addresses (IPv4 strings), per second. */
 function measureHashKey(): number {
-  const addresses = Array.from({ length: KEYS }, (_, i) => `192.168.${i >> 8}.${i & 255}`);
+  const addresses = Array.from({ length: KEYS }, (_, i) => `127.168.${i >> 8}.${i & 255}`);
   let sink = 0;
   const round = (): number => {
     const t0 = performance.now();

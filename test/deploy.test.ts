@@ -740,7 +740,7 @@ process.exit(r.status === null ? 1 : r.status);
         labels: { 'kubernetes.io/service-name': 'web' },
       },
       addressType: 'IPv4',
-      endpoints: [{ addresses: ['10.0.0.1'], conditions: { ready: true }, zone: 'us-east-a' }],
+      endpoints: [{ addresses: ['127.10.0.1'], conditions: { ready: true }, zone: 'us-east-a' }],
       ports: [{ name: 'http', port: 8080 }],
     });
   });
@@ -1219,9 +1219,9 @@ function effectiveDefaults(items: boolean): Json {
     clusters: [{ name: 'alpha', kubeconfig: 'alpha.kubeconfig' }],
     ...(items
       ? {
-          localities: [{ cidr: '10.0.0.0/8', region: 'r' }],
+          localities: [{ cidr: '127.0.0.0/8', region: 'r' }],
           dns: {
-            proxyAddresses: [{ region: 'r', addresses: ['192.0.2.1'] }],
+            proxyAddresses: [{ region: 'r', addresses: ['127.192.2.1'] }],
             nameServers: [{ name: 'ns1.example.test' }],
           },
         }

@@ -137,7 +137,7 @@ describe('exporting', () => {
     alpha.apply(serviceExport('shop', 'web'));
     let s = await waitSnapshot(d, (x) => x.services.has('shop/web'), 'web to be federated');
     expect([...s.services.keys()]).toEqual(['shop/web']);
-    expect(addressesOf(s, 'shop/web', 'alpha')).toEqual(['10.1.1.1', '10.1.1.2']);
+    expect(addressesOf(s, 'shop/web', 'alpha')).toEqual(['127.11.1.1', '127.11.1.2']);
     const exported = alpha.get(EXPORT_API, 'ServiceExport', 'shop', 'web')!;
     expect(member(s, 'shop/web', 'alpha')!.member.exportedAt).toBe(
       Date.parse(exported.metadata.creationTimestamp!),
@@ -334,12 +334,12 @@ describe('endpoint conditions', () => {
     deploy(alpha, 'shop', 'web', []);
     alpha.apply(
       eps([
-        { address: '10.1.0.1' }, // no conditions at all
-        { address: '10.1.0.2', conditions: { ready: false } },
-        { address: '10.1.0.3', conditions: { ready: false, serving: true, terminating: true } },
-        { address: '10.1.0.4', conditions: { serving: false } },
-        { address: '10.1.0.5', conditions: { ready: true, serving: true, terminating: false } },
-        { address: '10.1.0.6', conditions: { terminating: true } },
+        { address: '127.11.0.1' }, // no conditions at all
+        { address: '127.11.0.2', conditions: { ready: false } },
+        { address: '127.11.0.3', conditions: { ready: false, serving: true, terminating: true } },
+        { address: '127.11.0.4', conditions: { serving: false } },
+        { address: '127.11.0.5', conditions: { ready: true, serving: true, terminating: false } },
+        { address: '127.11.0.6', conditions: { terminating: true } },
       ]),
     );
     const d = await env.startSynced(await env.config([{ sim: alpha }]));
@@ -352,36 +352,36 @@ describe('endpoint conditions', () => {
       );
     let s = await waitSnapshot(d, (x) => addressesOf(x, 'shop/web', 'alpha').length === 6, 'web');
     expect(state(s)).toEqual({
-      '10.1.0.1': [true, true, false],
-      '10.1.0.2': [false, false, false],
-      '10.1.0.3': [false, true, true],
-      '10.1.0.4': [true, false, false],
-      '10.1.0.5': [true, true, false],
-      '10.1.0.6': [true, true, true],
+      '127.11.0.1': [true, true, false],
+      '127.11.0.2': [false, false, false],
+      '127.11.0.3': [false, true, true],
+      '127.11.0.4': [true, false, false],
+      '127.11.0.5': [true, true, false],
+      '127.11.0.6': [true, true, true],
     });
 
     alpha.apply(
       eps([
-        { address: '10.1.0.1', conditions: { ready: false } },
-        { address: '10.1.0.2', conditions: { ready: true } },
-        { address: '10.1.0.3' },
-        { address: '10.1.0.4', conditions: { ready: false, serving: true } },
-        { address: '10.1.0.5', conditions: { ready: false, serving: true, terminating: true } },
-        { address: '10.1.0.6', conditions: { ready: false, serving: false, terminating: true } },
+        { address: '127.11.0.1', conditions: { ready: false } },
+        { address: '127.11.0.2', conditions: { ready: true } },
+        { address: '127.11.0.3' },
+        { address: '127.11.0.4', conditions: { ready: false, serving: true } },
+        { address: '127.11.0.5', conditions: { ready: false, serving: true, terminating: true } },
+        { address: '127.11.0.6', conditions: { ready: false, serving: false, terminating: true } },
       ]),
     );
     s = await waitSnapshot(
       d,
-      (x) => state(x)['10.1.0.6']?.[1] === false,
+      (x) => state(x)['127.11.0.6']?.[1] === false,
       'the condition changes to arrive',
     );
     expect(state(s)).toEqual({
-      '10.1.0.1': [false, false, false],
-      '10.1.0.2': [true, true, false],
-      '10.1.0.3': [true, true, false],
-      '10.1.0.4': [false, true, false],
-      '10.1.0.5': [false, true, true],
-      '10.1.0.6': [false, false, true],
+      '127.11.0.1': [false, false, false],
+      '127.11.0.2': [true, true, false],
+      '127.11.0.3': [true, true, false],
+      '127.11.0.4': [false, true, false],
+      '127.11.0.5': [false, true, true],
+      '127.11.0.6': [false, false, true],
     });
   });
 });
@@ -398,15 +398,15 @@ describe('endpoint locality', () => {
     alpha.apply(node('n2', { [ZONE]: 'z2' }));
     alpha.apply(node('n3', {}));
     deploy(alpha, 'shop', 'web', [
-      { address: '10.1.0.1', nodeName: 'n1' },
-      { address: '10.1.0.2', nodeName: 'n2' },
-      { address: '10.1.0.3', nodeName: 'n3' },
-      { address: '10.1.0.4' },
-      { address: '10.1.0.5', nodeName: 'n1', zone: 'ez' },
-      { address: '10.1.0.6', nodeName: 'ghost' },
+      { address: '127.11.0.1', nodeName: 'n1' },
+      { address: '127.11.0.2', nodeName: 'n2' },
+      { address: '127.11.0.3', nodeName: 'n3' },
+      { address: '127.11.0.4' },
+      { address: '127.11.0.5', nodeName: 'n1', zone: 'ez' },
+      { address: '127.11.0.6', nodeName: 'ghost' },
     ]);
     beta.apply(node('m1', { [ZONE]: 'bz' }));
-    deploy(beta, 'shop', 'web', [{ address: '10.2.0.1', nodeName: 'm1' }]);
+    deploy(beta, 'shop', 'web', [{ address: '127.12.0.1', nodeName: 'm1' }]);
     const d = await env.startSynced(
       await env.config([{ sim: alpha, region: 'conf' }, { sim: beta }]),
     );
@@ -416,28 +416,28 @@ describe('endpoint locality', () => {
       );
     let s = await waitSnapshot(d, (x) => Object.keys(loc(x)).length === 6, 'web endpoints');
     expect(loc(s)).toEqual({
-      '10.1.0.1': ['r1', 'z1'],
-      '10.1.0.2': ['conf', 'z2'],
-      '10.1.0.3': ['conf', undefined],
-      '10.1.0.4': ['conf', undefined],
-      '10.1.0.5': ['r1', 'ez'],
-      '10.1.0.6': ['conf', undefined],
+      '127.11.0.1': ['r1', 'z1'],
+      '127.11.0.2': ['conf', 'z2'],
+      '127.11.0.3': ['conf', undefined],
+      '127.11.0.4': ['conf', undefined],
+      '127.11.0.5': ['r1', 'ez'],
+      '127.11.0.6': ['conf', undefined],
     });
     // No configured region and no region label: no region.
-    expect(loc(s, 'beta')).toEqual({ '10.2.0.1': [undefined, 'bz'] });
+    expect(loc(s, 'beta')).toEqual({ '127.12.0.1': [undefined, 'bz'] });
 
     // Relabelled nodes move their endpoints; the endpoint's own zone still wins.
     alpha.apply(node('n1', { [ZONE]: 'z9', [REGION]: 'r9' }));
     alpha.apply(node('n2', { [ZONE]: 'z2', [REGION]: 'r2' }));
     s = await waitSnapshot(
       d,
-      (x) => loc(x)['10.1.0.1']?.[1] === 'z9' && loc(x)['10.1.0.2']?.[0] === 'r2',
+      (x) => loc(x)['127.11.0.1']?.[1] === 'z9' && loc(x)['127.11.0.2']?.[0] === 'r2',
       'relabelled nodes',
     );
     expect(loc(s)).toMatchObject({
-      '10.1.0.1': ['r9', 'z9'],
-      '10.1.0.2': ['r2', 'z2'],
-      '10.1.0.5': ['r9', 'ez'],
+      '127.11.0.1': ['r9', 'z9'],
+      '127.11.0.2': ['r2', 'z2'],
+      '127.11.0.5': ['r9', 'ez'],
     });
 
     // A node that appears after its endpoints, one that loses its labels, one that goes.
@@ -447,18 +447,18 @@ describe('endpoint locality', () => {
     s = await waitSnapshot(
       d,
       (x) =>
-        loc(x)['10.1.0.6']?.[1] === 'zg' &&
-        loc(x)['10.1.0.1']?.[1] === undefined &&
-        loc(x)['10.1.0.2']?.[1] === undefined,
+        loc(x)['127.11.0.6']?.[1] === 'zg' &&
+        loc(x)['127.11.0.1']?.[1] === undefined &&
+        loc(x)['127.11.0.2']?.[1] === undefined,
       'node additions, relabels and deletions',
     );
     expect(loc(s)).toEqual({
-      '10.1.0.1': ['conf', undefined],
-      '10.1.0.2': ['conf', undefined],
-      '10.1.0.3': ['conf', undefined],
-      '10.1.0.4': ['conf', undefined],
-      '10.1.0.5': ['conf', 'ez'],
-      '10.1.0.6': ['conf', 'zg'],
+      '127.11.0.1': ['conf', undefined],
+      '127.11.0.2': ['conf', undefined],
+      '127.11.0.3': ['conf', undefined],
+      '127.11.0.4': ['conf', undefined],
+      '127.11.0.5': ['conf', 'ez'],
+      '127.11.0.6': ['conf', 'zg'],
     });
   });
 });
@@ -513,7 +513,7 @@ describe.each(['refuse', 'hang', 'drop'] as const)('an API that goes %s', (mode:
     alpha.apply(
       slice('shop', 'web', 'web-a', [
         ...readyEndpoints(1, 4),
-        { address: '10.1.1.5', conditions: { ready: false } },
+        { address: '127.11.1.5', conditions: { ready: false } },
       ]),
     );
     undeploy(alpha, 'shop', 'gone');
@@ -542,7 +542,7 @@ describe.each(['refuse', 'hang', 'drop'] as const)('an API that goes %s', (mode:
         region: 'r1',
       })),
       {
-        address: '10.1.1.5',
+        address: '127.11.1.5',
         ready: false,
         serving: false,
         terminating: false,
@@ -550,7 +550,7 @@ describe.each(['refuse', 'hang', 'drop'] as const)('an API that goes %s', (mode:
         region: 'r1',
       },
     ]);
-    expect(addressesOf(s2, 'shop/fresh', 'alpha')).toEqual(['10.1.9.1', '10.1.9.2']);
+    expect(addressesOf(s2, 'shop/fresh', 'alpha')).toEqual(['127.11.9.1', '127.11.9.2']);
     expect([...s2.services.keys()].sort()).toEqual(['shop/fresh', 'shop/solo', 'shop/web']);
     for (const svc of s2.services.values()) {
       for (const m of svc.clusters) expect(m.sync.state).toBe('synced');
@@ -612,10 +612,10 @@ describe.each(['refuse', 'drop'] as const)(
       const rec = new SnapshotRecorder(d.catalog);
       await alpha.setFault('up');
       const expected = {
-        'shop/s0': ['10.1.0.1', '10.1.0.2', '10.1.0.3', '10.1.0.4'],
-        'shop/s3': ['10.1.3.7'],
-        'shop/s4': ['10.1.4.9'],
-        'shop/s5': ['10.1.5.1', '10.1.5.2'],
+        'shop/s0': ['127.11.0.1', '127.11.0.2', '127.11.0.3', '127.11.0.4'],
+        'shop/s3': ['127.11.3.7'],
+        'shop/s4': ['127.11.4.9'],
+        'shop/s5': ['127.11.5.1', '127.11.5.2'],
       };
       const actual = (x: Snapshot) =>
         Object.fromEntries(
@@ -695,9 +695,9 @@ describe('a watch resumed past a compaction', () => {
     alpha.compact();
 
     const expected = {
-      'shop/s0': ['10.1.0.1', '10.1.0.2', '10.1.0.3'],
-      'shop/s2': ['10.1.2.1', '10.1.2.2'],
-      'shop/s3': ['10.1.3.1'],
+      'shop/s0': ['127.11.0.1', '127.11.0.2', '127.11.0.3'],
+      'shop/s2': ['127.11.2.1', '127.11.2.2'],
+      'shop/s3': ['127.11.3.1'],
     };
     const actual = (x: Snapshot) =>
       Object.fromEntries([...x.services.keys()].sort().map((k) => [k, addressesOf(x, k, 'alpha')]));
@@ -720,7 +720,7 @@ describe('a watch resumed past a compaction', () => {
       (x) => addressesOf(x, 'shop/s2', 'alpha').length === 1,
       'a live change after the relists',
     );
-    expect(actual(after)).toEqual({ ...expected, 'shop/s2': ['10.1.2.1'] });
+    expect(actual(after)).toEqual({ ...expected, 'shop/s2': ['127.11.2.1'] });
     // A 410 is routine: the cluster never went stale, nothing was logged as failing.
     for (const x of rec.snapshots) expect(x.clusters.get('alpha')!.state).toBe('synced');
     expect(env.log.atLeast(WARN)).toEqual([]);
@@ -798,8 +798,8 @@ describe('a cluster without the ServiceExport resource', () => {
     expect(s.clusters.get('crd')!.exportMode).toBe('ServiceExport');
     expect([...s.services.keys()].sort()).toEqual(['shop/anno', 'shop/web']);
     expect(s.services.get('shop/web')!.clusters.map((c) => c.cluster)).toEqual(['crd', 'nocrd']);
-    expect(addressesOf(s, 'shop/web', 'nocrd')).toEqual(['10.1.1.1', '10.1.1.2']);
-    expect(addressesOf(s, 'shop/anno', 'crd')).toEqual(['10.1.4.1']);
+    expect(addressesOf(s, 'shop/web', 'nocrd')).toEqual(['127.11.1.1', '127.11.1.2']);
+    expect(addressesOf(s, 'shop/anno', 'crd')).toEqual(['127.11.4.1']);
     // Opted in by annotation: exported since the Service was created.
     const svc = nocrd.get('v1', 'Service', 'shop', 'web')!;
     expect(member(s, 'shop/web', 'nocrd')!.member.exportedAt).toBe(
@@ -1015,8 +1015,8 @@ describe('merging', () => {
       ['alpha', 1, Date.parse('2023-06-01T00:00:00Z')],
       ['beta', 3, Date.parse('2021-06-01T00:00:00Z')],
     ]);
-    expect(addressesOf(s, 'shop/web', 'alpha')).toEqual(['10.1.1.1', '10.1.1.2']);
-    expect(addressesOf(s, 'shop/web', 'beta')).toEqual(['10.1.2.1', '10.1.2.2', '10.1.2.3']);
+    expect(addressesOf(s, 'shop/web', 'alpha')).toEqual(['127.11.1.1', '127.11.1.2']);
+    expect(addressesOf(s, 'shop/web', 'beta')).toEqual(['127.11.2.1', '127.11.2.2', '127.11.2.3']);
     expect(web.type).toBe('ClusterSetIP');
     const portsOf = (w: typeof web) =>
       w.ports.map((p) => `${p.name}:${p.port}`).sort((a, b) => a.localeCompare(b));

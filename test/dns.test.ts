@@ -71,13 +71,13 @@ describe('DNS against the local federation', () => {
       self: { region: 'us-east', zone: 'us-east-a' },
       localities: [
         { cidr: '127.3.0.0/16', region: 'us-west', zone: 'us-west-a' },
-        { cidr: '198.51.100.0/24', region: 'us-west', zone: 'us-west-a' },
-        { cidr: '203.0.113.0/24', region: 'us-east', zone: 'us-east-b' },
+        { cidr: '127.198.100.0/24', region: 'us-west', zone: 'us-west-a' },
+        { cidr: '127.203.113.0/24', region: 'us-east', zone: 'us-east-b' },
       ],
       dns: {
         listen: ['127.0.0.1:0'],
         rrl: { responsesPerSecond: 100 },
-        nameServers: [{ name: 'ns1.example.test', addresses: ['192.0.2.53'] }],
+        nameServers: [{ name: 'ns1.example.test', addresses: ['127.192.2.53'] }],
       },
       health: FAST_HEALTH,
     }));
@@ -134,7 +134,7 @@ describe('DNS against the local federation', () => {
     );
     const ns = await q(['example.test', 'NS']);
     expect(ns.answers.map((x) => x.data)).toEqual(['ns1.example.test.']);
-    expect(ns.additional.map((x) => x.data)).toEqual(['192.0.2.53']);
+    expect(ns.additional.map((x) => x.data)).toEqual(['127.192.2.53']);
     const db = await q(['db.data.svc.clusterset.local', 'A']);
     expect(data(db)).toEqual(podsIn('us-west-a', 'data/db'));
     const host = d.catalog.current().services.get('data/db')!.clusters[0]!.endpoints[0]!;
@@ -157,10 +157,10 @@ describe('DNS against the local federation', () => {
   });
 
   it('gives two ECS subnets and two source addresses their own nearest answers, echoing the scope', async () => {
-    const west = await q(['+subnet=198.51.100.0/24', WEB, 'A']);
+    const west = await q(['+subnet=127.198.100.0/24', WEB, 'A']);
     expect(data(west)).toEqual(podsIn('us-west-a'));
-    expect(west.edns?.options['CLIENT-SUBNET']).toBe('198.51.100.0/24/24');
-    const eastB = await q(['+subnet=203.0.113.0/24', WEB, 'A']);
+    expect(west.edns?.options['CLIENT-SUBNET']).toBe('127.198.100.0/24/24');
+    const eastB = await q(['+subnet=127.203.113.0/24', WEB, 'A']);
     expect(data(eastB)).toEqual(podsIn('us-east-b'));
     expect(data(await q(['-b', '127.3.0.9', WEB, 'A']))).toEqual(podsIn('us-west-a'));
     expect(data(await q(['-b', '127.0.0.1', WEB, 'A']))).toEqual(podsIn('us-east-a'));

@@ -234,9 +234,9 @@ describe('endpointslices informer (makeInformer)', () => {
     expect(k?.ports?.[0]?.port).toBe(c.api.port);
 
     c.apply(namespace('shop'));
-    c.apply(slice('shop', 'web-a', ['10.0.0.1']));
-    c.apply(slice('shop', 'web-a', ['10.0.0.1', '10.0.0.2']));
-    c.apply(slice('shop', 'web-b', ['10.0.1.1']));
+    c.apply(slice('shop', 'web-a', ['127.10.0.1']));
+    c.apply(slice('shop', 'web-a', ['127.10.0.1', '127.10.0.2']));
+    c.apply(slice('shop', 'web-b', ['127.10.1.1']));
     c.remove('discovery.k8s.io/v1', 'EndpointSlice', 'shop', 'web-b');
     await waitFor(() => i.log.length === 5, 5000, 'four slice events');
     expect(i.log.slice(1)).toEqual([
@@ -246,8 +246,8 @@ describe('endpointslices informer (makeInformer)', () => {
       'delete shop/web-b',
     ]);
     expect(i.informer.get('web-a', 'shop')?.endpoints?.map((e) => e.addresses[0])).toEqual([
-      '10.0.0.1',
-      '10.0.0.2',
+      '127.10.0.1',
+      '127.10.0.2',
     ]);
     await synced(i, c, 'discovery.k8s.io/endpointslices');
   });
@@ -264,7 +264,7 @@ describe('bookmarks', () => {
 
     // Other types move the revision on; no Service changes.
     c.apply(namespace('elsewhere'));
-    c.apply(slice('elsewhere', 's', ['10.0.0.1']));
+    c.apply(slice('elsewhere', 's', ['127.10.0.1']));
     const target = c.store.revision;
     expect(target).toBeGreaterThan(listed);
     await waitFor(

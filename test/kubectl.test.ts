@@ -94,10 +94,10 @@ metadata:
     kubernetes.io/service-name: web
 addressType: IPv4
 endpoints:
-  - addresses: ["10.0.0.1"]
+  - addresses: ["127.10.0.1"]
     conditions: { ready: true }
     zone: zone-a
-  - addresses: ["10.0.0.2"]
+  - addresses: ["127.10.0.2"]
     conditions: { ready: false }
 ports:
   - name: http
@@ -122,7 +122,7 @@ describe('kubectl', () => {
     );
     expect(lines).toContainEqual(
       expect.stringMatching(
-        /^default\s+kubernetes\s+ClusterIP\s+10\.96\.0\.1\s+<none>\s+443\/TCP\s+\d+s$/,
+        /^default\s+kubernetes\s+ClusterIP\s+127\.255\.0\.1\s+<none>\s+443\/TCP\s+\d+s$/,
       ),
     );
   });
@@ -155,8 +155,8 @@ describe('kubectl', () => {
     const [s] = list.items;
     expect(s!.metadata.uid).toBeTruthy();
     expect(s!.endpoints).toEqual([
-      { addresses: ['10.0.0.1'], conditions: { ready: true }, zone: 'zone-a' },
-      { addresses: ['10.0.0.2'], conditions: { ready: false } },
+      { addresses: ['127.10.0.1'], conditions: { ready: true }, zone: 'zone-a' },
+      { addresses: ['127.10.0.2'], conditions: { ready: false } },
     ]);
     expect(s!.ports).toEqual([{ name: 'http', port: 8080, protocol: 'TCP' }]);
 
@@ -167,7 +167,7 @@ describe('kubectl', () => {
     // The table shows the columns the server defines.
     const table = await kubectl('get', 'endpointslices', '-n', 'shop');
     expect(table.stdout).toMatch(/^NAME\s+ADDRESSTYPE\s+PORTS\s+ENDPOINTS\s+AGE\n/);
-    expect(table.stdout).toMatch(/web-abc\s+IPv4\s+8080\s+10\.0\.0\.1,10\.0\.0\.2\s+\d+s/);
+    expect(table.stdout).toMatch(/web-abc\s+IPv4\s+8080\s+127\.10\.0\.1,127\.10\.0\.2\s+\d+s/);
   });
 
   it('get -w prints a line when something changes', async () => {
@@ -215,12 +215,12 @@ describe('kubectl', () => {
       kind: 'EndpointSlice',
       metadata: { name: 'web-def', namespace: 'shop' },
       addressType: 'IPv4',
-      endpoints: [{ addresses: ['10.0.9.9'] }],
+      endpoints: [{ addresses: ['127.10.9.9'] }],
       ports: [{ port: 9090 }],
     });
     await waitFor(() => lines().some((l) => l.startsWith('web-def')), 10_000, 'the new slice line');
     expect(lines().length).toBe(before + 1);
-    expect(lines().at(-1)).toMatch(/^web-def\s+IPv4\s+9090\s+10\.0\.9\.9\s+\d+s$/);
+    expect(lines().at(-1)).toMatch(/^web-def\s+IPv4\s+9090\s+127\.10\.9\.9\s+\d+s$/);
     expect(child.exitCode).toBeNull();
     child.kill('SIGKILL');
     c.remove('discovery.k8s.io/v1', 'EndpointSlice', 'shop', 'web-def');

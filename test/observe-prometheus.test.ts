@@ -307,7 +307,9 @@ describe('fedgate metrics scraped by a real Prometheus', () => {
     expect(offending).toEqual([]);
     // The patterns do catch addresses (and not bucket bounds or versions).
     expect(
-      ['127.170.1.1', '10.0.0.1:8080', '::1', 'fe80::1'].every((v) => IPV4.test(v) || IPV6.test(v)),
+      ['127.170.1.1', '127.10.0.1:8080', '::1', '::ffff:7f00:1'].every(
+        (v) => IPV4.test(v) || IPV6.test(v),
+      ),
     ).toBe(true);
     expect(
       ['0.00005', '2.5', 'v24.11.1', 'us-east-a'].some((v) => IPV4.test(v) || IPV6.test(v)),

@@ -337,7 +337,7 @@ async function waitZoneServes(d: Discovery, zone: string): Promise<void> {
     () => {
       const svc = d.catalog.current().services.get('shop/web');
       if (!svc) return false;
-      const x = d.router.explain(svc, '192.0.2.1', Date.now());
+      const x = d.router.explain(svc, '127.192.2.1', Date.now());
       const used = x.tiers.filter((t) => t.load > 0);
       return used.length === 1 && used[0]!.locality.zone === zone && used[0]!.load === 1;
     },
@@ -743,7 +743,7 @@ describe('the proxy in front of a healthy federation', () => {
         'Keep-Alive: timeout=5, max=100',
         'TE: trailers',
         'Proxy-Authorization: Basic dXNlcjpwYXNz',
-        'X-Forwarded-For: 203.0.113.7',
+        'X-Forwarded-For: 127.203.113.7',
         'X-Kept: yes',
         '',
         '',
@@ -757,7 +757,7 @@ describe('the proxy in front of a healthy federation', () => {
     }
     expect(String(h.connection ?? '')).not.toMatch(/x-secret/i);
     expect(h['x-kept']).toBe('yes');
-    expect(h['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1');
+    expect(h['x-forwarded-for']).toBe('127.203.113.7, 127.0.0.1');
     expect(h['x-forwarded-proto']).toBe('http');
     expect(h['x-forwarded-host']).toBe(WEB);
     expect(h.forwarded).toBe(`for=127.0.0.1;host=${WEB};proto=http`);

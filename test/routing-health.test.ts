@@ -47,8 +47,8 @@ describe('routing and health against the local federation', () => {
     waitFor(() => JSON.stringify(loads(explain(client))) === JSON.stringify(want), WAIT_MS, what);
 
   it('sends clients to their own zone: this replica by default, others by the locality table', async () => {
-    await waitLoads('192.0.2.1', [['zone', 'us-east-a', 100]], 'us-east-a to serve');
-    const x = explain('192.0.2.1');
+    await waitLoads('127.192.2.1', [['zone', 'us-east-a', 100]], 'us-east-a to serve');
+    const x = explain('127.192.2.1');
     expect(x.client.source).toBe('self');
     expect(x.tiers.map((t) => t.scope)).toEqual(['zone', 'region', 'other']);
     expect(x.tiers[1]!.reason).toMatch(/^unused: the tiers above take all the traffic/);
@@ -62,8 +62,8 @@ describe('routing and health against the local federation', () => {
 
   it('moves traffic off a zone whose backends fail their health check, and back when they pass', async () => {
     fed.setHealth('us-east-a', false);
-    await waitLoads('192.0.2.1', [['region', 'us-east', 100]], 'us-east-a to fail its checks');
-    const x = explain('192.0.2.1');
+    await waitLoads('127.192.2.1', [['region', 'us-east', 100]], 'us-east-a to fail its checks');
+    const x = explain('127.192.2.1');
     expect(x.tiers[0]!.reason).toBe('skipped: no eligible endpoint (0 of 2 endpoints eligible)');
     const failing = x.excluded.filter((e) => e.reasons.includes('check-failing'));
     expect(failing).toHaveLength(2);
@@ -72,7 +72,7 @@ describe('routing and health against the local federation', () => {
     expect(web().clusters[0]!.endpoints.every((e) => e.conditions.ready)).toBe(true);
 
     fed.setHealth('us-east-a', true);
-    await waitLoads('192.0.2.1', [['zone', 'us-east-a', 100]], 'us-east-a to pass again');
+    await waitLoads('127.192.2.1', [['zone', 'us-east-a', 100]], 'us-east-a to pass again');
   });
 
   it('spills part of the traffic when half a zone fails', async () => {
@@ -80,7 +80,7 @@ describe('routing and health against the local federation', () => {
       .addresses[0]!;
     fed.setHealth(pod, false);
     await waitLoads(
-      '192.0.2.1',
+      '127.192.2.1',
       [
         ['zone', 'us-east-a', 70],
         ['region', 'us-east', 30],
@@ -88,7 +88,7 @@ describe('routing and health against the local federation', () => {
       'a 70/30 spill',
     );
     fed.setHealth(pod, true);
-    await waitLoads('192.0.2.1', [['zone', 'us-east-a', 100]], 'us-east-a whole again');
+    await waitLoads('127.192.2.1', [['zone', 'us-east-a', 100]], 'us-east-a whole again');
   });
 
   it('ejects an endpoint on consecutive 5xx reported by the proxy, and explains until when', async () => {
@@ -96,7 +96,7 @@ describe('routing and health against the local federation', () => {
     const id = `alpha/${target.addresses[0]}`;
     for (let i = 0; i < 3; i++)
       d.health.report('shop/web', id, { origin: 'upstream', status: 503 });
-    const x = explain('192.0.2.1');
+    const x = explain('127.192.2.1');
     const ejected = x.excluded.find((e) => e.id === id)!;
     expect(ejected.reasons).toEqual(['ejected']);
     expect(ejected.reason).toMatch(
@@ -115,8 +115,8 @@ describe('routing and health against the local federation', () => {
   it('fails over to the other region when a whole zone goes down in Kubernetes too', async () => {
     await fed.failZone('us-east-b');
     await fed.failZone('us-east-a');
-    await waitLoads('192.0.2.1', [['other', 'us-west', 100]], 'us-west to take over');
-    const x = explain('192.0.2.1');
+    await waitLoads('127.192.2.1', [['other', 'us-west', 100]], 'us-west to take over');
+    const x = explain('127.192.2.1');
     expect(x.excluded.filter((e) => e.reasons.includes('not-ready')).length).toBeGreaterThanOrEqual(
       4,
     );

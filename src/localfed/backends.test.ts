@@ -91,7 +91,7 @@ describe('ordinary answers', () => {
   it('name where they run and echo the request, headers included', async () => {
     const before = b.requests;
     const res = await get('/some/path?x=1', {
-      headers: { 'x-forwarded-for': '10.1.2.3', forwarded: 'for=10.1.2.3;proto=https' },
+      headers: { 'x-forwarded-for': '127.11.2.3', forwarded: 'for=127.11.2.3;proto=https' },
     });
     expect(res.status).toBe(200);
     expect(JSON.parse(res.text)).toEqual({
@@ -109,8 +109,8 @@ describe('ordinary answers', () => {
       path: '/some/path?x=1',
       headers: expect.objectContaining({
         host: '127.250.0.1:18080',
-        'x-forwarded-for': '10.1.2.3',
-        forwarded: 'for=10.1.2.3;proto=https',
+        'x-forwarded-for': '127.11.2.3',
+        forwarded: 'for=127.11.2.3;proto=https',
       }),
     });
     expect(b.requests).toBe(before + 1);

@@ -89,7 +89,7 @@ export class SimCluster {
         labels: { component: 'apiserver', provider: 'kubernetes' },
       },
       spec: {
-        clusterIP: '10.96.0.1',
+        clusterIP: '127.255.0.1',
         ports: [{ name: 'https', port: 443, targetPort: 6443, protocol: 'TCP' }],
       },
     });

@@ -65,7 +65,7 @@ describe('Registry', () => {
       expect(svc.metadata.namespace).toBe('shop');
       const spec = svc.spec as Record<string, unknown>;
       expect(spec.type).toBe('ClusterIP');
-      expect(spec.clusterIP).toMatch(/^10\.96\.\d+\.\d+$/);
+      expect(spec.clusterIP).toMatch(/^127\.255\.\d+\.\d+$/);
       expect(spec.clusterIPs).toEqual([spec.clusterIP]);
       expect(spec.ports).toEqual([{ name: 'http', port: 80, protocol: 'TCP', targetPort: 80 }]);
       expect(svc.status).toEqual({ loadBalancer: {} });
@@ -79,12 +79,12 @@ describe('Registry', () => {
         SVC,
         'shop',
         service('c', {
-          spec: { clusterIP: '10.96.200.7', ports: [{ port: 53, protocol: 'UDP' }] },
+          spec: { clusterIP: '127.255.200.7', ports: [{ port: 53, protocol: 'UDP' }] },
         }),
       );
       const ip = (o: KubeObject) => (o.spec as { clusterIP: string }).clusterIP;
       expect(ip(a)).not.toBe(ip(b));
-      expect(ip(fixed)).toBe('10.96.200.7');
+      expect(ip(fixed)).toBe('127.255.200.7');
       expect((fixed.spec as { ports: unknown[] }).ports).toEqual([
         { port: 53, protocol: 'UDP', targetPort: 53 },
       ]);
@@ -103,7 +103,7 @@ describe('Registry', () => {
 
     it('takes the namespace from the request and a name from generateName', () => {
       const created = reg.create(SLICE, 'shop', {
-        ...slice('', ['10.0.0.1']),
+        ...slice('', ['127.10.0.1']),
         metadata: { name: '', generateName: 'web-', namespace: undefined },
       });
       expect(created.metadata.name).toMatch(/^web-[a-z0-9]{5}$/);
@@ -116,7 +116,7 @@ describe('Registry', () => {
       const svc = reg.create(
         SVC,
         'shop',
-        service('web', { status: { loadBalancer: { ingress: [{ ip: '1.2.3.4' }] } } }),
+        service('web', { status: { loadBalancer: { ingress: [{ ip: '127.2.3.4' }] } } }),
       );
       expect(svc.status).toEqual({ loadBalancer: {} });
     });
@@ -165,7 +165,7 @@ describe('Registry', () => {
     });
 
     it('answers 422 for an EndpointSlice address that does not fit its addressType', () => {
-      const err = apiError(() => reg.create(SLICE, 'shop', slice('web-1', ['fd00::1'])));
+      const err = apiError(() => reg.create(SLICE, 'shop', slice('web-1', ['::1'])));
       expect(err.code).toBe(422);
       expect(err.details).toMatchObject({ kind: 'EndpointSlice', group: 'discovery.k8s.io' });
       expect(err.details?.causes?.[0]?.field).toBe('endpoints[0].addresses[0]');
@@ -274,7 +274,7 @@ describe('Registry', () => {
           SVC,
           'shop',
           'web',
-          service('web', { spec: { clusterIP: '10.96.99.99', ports: [{ port: 80 }] } }),
+          service('web', { spec: { clusterIP: '127.255.99.99', ports: [{ port: 80 }] } }),
         ),
       );
       expect(err.code).toBe(422);
@@ -349,7 +349,7 @@ describe('Registry', () => {
   });
 
   describe('status subresource', () => {
-    const lbStatus = { loadBalancer: { ingress: [{ ip: '203.0.113.9' }] } };
+    const lbStatus = { loadBalancer: { ingress: [{ ip: '127.203.113.9' }] } };
 
     it('ignores status changes made through the main resource', () => {
       const v1 = reg.create(SVC, 'shop', service('web'));
@@ -397,11 +397,11 @@ describe('Registry', () => {
     });
 
     it('does not apply to types without a status subresource', () => {
-      const created = reg.create(SLICE, 'shop', slice('web-1', ['10.0.0.1']));
+      const created = reg.create(SLICE, 'shop', slice('web-1', ['127.10.0.1']));
       const out = reg.mergePatch(SLICE, 'shop', 'web-1', {
-        endpoints: [{ addresses: ['10.0.0.2'] }],
+        endpoints: [{ addresses: ['127.10.0.2'] }],
       });
-      expect(out.endpoints).toEqual([{ addresses: ['10.0.0.2'], conditions: {} }]);
+      expect(out.endpoints).toEqual([{ addresses: ['127.10.0.2'], conditions: {} }]);
       expect(out.metadata.generation).toBe((created.metadata.generation ?? 0) + 1);
     });
   });
@@ -432,7 +432,7 @@ describe('Registry', () => {
       });
       reg.create(SVC, 'shop', service('web'));
       reg.create(SVC, 'shop', service('api'));
-      reg.create(SLICE, 'shop', slice('web-1', ['10.0.0.1']));
+      reg.create(SLICE, 'shop', slice('web-1', ['127.10.0.1']));
       reg.create(EXPORT, 'shop', {
         apiVersion: 'multicluster.x-k8s.io/v1alpha1',
         kind: 'ServiceExport',

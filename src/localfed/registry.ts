@@ -250,9 +250,10 @@ export class Registry {
     return this.store.delete(Registry.keyOf(t), undefined, name)!;
   }
 
+  /** From 127.255.0.0/16, on loopback like everything here, and a block no cluster's addresses use. */
   #allocateClusterIP(): string {
     const n = this.#nextClusterIP++;
-    return `10.96.${Math.floor(n / 256) % 256}.${n % 256}`;
+    return `127.255.${Math.floor(n / 256) % 256}.${n % 256}`;
   }
 
   #timestamp(): string {

@@ -21,7 +21,7 @@ describe('strategic merge patch', () => {
           { port: 80, targetPort: 9090 },
           { name: 'admin', port: 9000 },
         ],
-        externalIPs: ['192.0.2.1'],
+        externalIPs: ['127.192.2.1'],
       },
     }) as typeof service & { spec: { externalIPs: string[] } };
     expect(out.spec.ports).toEqual([
@@ -29,13 +29,13 @@ describe('strategic merge patch', () => {
       { name: 'https', port: 443, targetPort: 8443 },
       { name: 'admin', port: 9000 },
     ]);
-    expect(out.spec.externalIPs).toEqual(['192.0.2.1']);
+    expect(out.spec.externalIPs).toEqual(['127.192.2.1']);
     const slice = applyStrategicMergePatch(
       'EndpointSlice',
-      { endpoints: [{ addresses: ['10.0.0.1'] }, { addresses: ['10.0.0.2'] }] },
-      { endpoints: [{ addresses: ['10.0.0.3'] }] },
+      { endpoints: [{ addresses: ['127.10.0.1'] }, { addresses: ['127.10.0.2'] }] },
+      { endpoints: [{ addresses: ['127.10.0.3'] }] },
     );
-    expect(slice).toEqual({ endpoints: [{ addresses: ['10.0.0.3'] }] });
+    expect(slice).toEqual({ endpoints: [{ addresses: ['127.10.0.3'] }] });
   });
 
   it('follows the directives kubectl apply emits', () => {

@@ -198,10 +198,10 @@ export function slice(
   };
 }
 
-/** `count` ready endpoints 10.1.<third>.1.. */
+/** `count` ready endpoints 127.11.<third>.1.. */
 export function readyEndpoints(third: number, count: number, from = 1): EndpointSpec[] {
   return Array.from({ length: count }, (_, i) => ({
-    address: `10.1.${third}.${from + i}`,
+    address: `127.11.${third}.${from + i}`,
     conditions: { ready: true, serving: true, terminating: false },
   }));
 }

@@ -30,8 +30,8 @@ const NOERROR_A = `${BANNER('www.example.test A +norec')};; ->>HEADER<<- opcode:
 ;www.example.test.\t\tIN\tA
 
 ;; ANSWER SECTION:
-www.example.test.\t30\tIN\tA\t192.0.2.1
-www.example.test.\t30\tIN\tA\t192.0.2.2
+www.example.test.\t30\tIN\tA\t127.192.2.1
+www.example.test.\t30\tIN\tA\t127.192.2.2
 ${FOOTER('UDP', 77)}`;
 
 const NXDOMAIN = `${BANNER('nope.example.test A +norec')};; ->>HEADER<<- opcode: QUERY, status: NXDOMAIN, id: 6934
@@ -47,19 +47,19 @@ example.test.\t\t30\tIN\tSOA\tns1.example.test. hostmaster.example.test. 1 3600 
 ${FOOTER('UDP', 97)}`;
 
 // Knot with `edns-client-subnet: on` echoes the client's subnet with scope 0.
-const CLIENT_SUBNET = `${BANNER('www.example.test A +norec +subnet=198.51.100.0/24 +nsid +dnssec')};; ->>HEADER<<- opcode: QUERY, status: NOERROR, id: 10732
+const CLIENT_SUBNET = `${BANNER('www.example.test A +norec +subnet=127.198.100.0/24 +nsid +dnssec')};; ->>HEADER<<- opcode: QUERY, status: NOERROR, id: 10732
 ;; flags: qr aa; QUERY: 1, ANSWER: 2, AUTHORITY: 0, ADDITIONAL: 1
 
 ;; OPT PSEUDOSECTION:
 ; EDNS: version: 0, flags: do; udp: 1232
 ; NSID: 76 6d ("vm")
-; CLIENT-SUBNET: 198.51.100.0/24/0
+; CLIENT-SUBNET: 127.198.100.0/24/0
 ;; QUESTION SECTION:
 ;www.example.test.\t\tIN\tA
 
 ;; ANSWER SECTION:
-www.example.test.\t30\tIN\tA\t192.0.2.1
-www.example.test.\t30\tIN\tA\t192.0.2.2
+www.example.test.\t30\tIN\tA\t127.192.2.1
+www.example.test.\t30\tIN\tA\t127.192.2.2
 ${FOOTER('UDP', 94)}`;
 
 // +ignore keeps the truncated UDP reply: TC set, the counts and sections empty.
@@ -148,8 +148,8 @@ describe('parseDig', () => {
       edns: { version: 0, flags: [], udp: 1232, options: {} },
     });
     expect(r.answers).toEqual([
-      { name: 'www.example.test.', ttl: 30, class: 'IN', type: 'A', data: '192.0.2.1' },
-      { name: 'www.example.test.', ttl: 30, class: 'IN', type: 'A', data: '192.0.2.2' },
+      { name: 'www.example.test.', ttl: 30, class: 'IN', type: 'A', data: '127.192.2.1' },
+      { name: 'www.example.test.', ttl: 30, class: 'IN', type: 'A', data: '127.192.2.2' },
     ]);
     expect(r.stdout).toBe(NOERROR_A);
   });
@@ -175,12 +175,12 @@ describe('parseDig', () => {
       version: 0,
       flags: ['do'],
       udp: 1232,
-      options: { NSID: '76 6d ("vm")', 'CLIENT-SUBNET': '198.51.100.0/24/0' },
+      options: { NSID: '76 6d ("vm")', 'CLIENT-SUBNET': '127.198.100.0/24/0' },
     });
     // The pseudosection is not an additional record, and must not swallow the question.
     expect(r.additional).toEqual([]);
     expect(r.question).toEqual([{ name: 'www.example.test.', class: 'IN', type: 'A' }]);
-    expect(r.answers.map((a) => a.data)).toEqual(['192.0.2.1', '192.0.2.2']);
+    expect(r.answers.map((a) => a.data)).toEqual(['127.192.2.1', '127.192.2.2']);
   });
 
   it('keeps TC in the flags of a truncated reply and has no EDNS without an OPT record', () => {
@@ -254,7 +254,7 @@ describe('dig', () => {
     header.writeUInt16BE(0x8400, 2); // QR, AA, NOERROR, RD clear
     header.writeUInt16BE(1, 4);
     header.writeUInt16BE(1, 6);
-    const rr = Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 192, 0, 2, 7]);
+    const rr = Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 127, 192, 2, 7]);
     return Buffer.concat([header, query.subarray(12, end), rr]);
   }
 
@@ -264,7 +264,7 @@ describe('dig', () => {
     expect(r.status).toBe('NOERROR');
     expect(r.flags).toEqual(['qr', 'aa']);
     expect(r.answers).toEqual([
-      { name: 'svc.example.test.', ttl: 30, class: 'IN', type: 'A', data: '192.0.2.7' },
+      { name: 'svc.example.test.', ttl: 30, class: 'IN', type: 'A', data: '127.192.2.7' },
     ]);
     // +norec by default: the query went out without RD, so no "recursion requested" warning.
     expect(r.stdout).not.toMatch(/recursion requested/);

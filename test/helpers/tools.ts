@@ -64,7 +64,7 @@ export interface DigRecord {
   ttl: number;
   class: string;
   type: string;
-  /** The record data as dig prints it (e.g. `192.0.2.1`, `"some text"`, SOA fields). */
+  /** The record data as dig prints it (e.g. `127.192.2.1`, `"some text"`, SOA fields). */
   data: string;
 }
 
@@ -74,7 +74,7 @@ export interface DigEdns {
   flags: string[];
   /** The UDP payload size the responder advertised. */
   udp: number;
-  /** Options dig printed in the OPT pseudosection, by name: `{ 'CLIENT-SUBNET': '198.51.100.0/24/24' }`. */
+  /** Options dig printed in the OPT pseudosection, by name: `{ 'CLIENT-SUBNET': '127.198.100.0/24/24' }`. */
   options: Record<string, string>;
 }
 
