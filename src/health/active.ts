@@ -19,7 +19,6 @@ import {
   isChecked,
   type ProbeTarget,
   serviceTargets,
-  targetKey,
 } from './targets.ts';
 
 export interface ProbeResult {
@@ -80,9 +79,8 @@ export interface SnapshotSource {
   subscribe(fn: (snapshot: Snapshot) => void): () => void;
 }
 
-interface Probe {
-  readonly target: ProbeTarget;
-  readonly key: string;
+/** A target and its probing state in one object: 200,000 of them are held at scale. */
+interface Probe extends ProbeTarget {
   state: CheckState;
   successes: number;
   failures: number;
@@ -257,17 +255,16 @@ export class ActiveChecker {
     const key = `${service} ${id}`;
     if (this.#expedited.has(key)) return;
     let t = this.#services.get(service);
-    let found = false;
-    for (const p of t?.probes.values() ?? []) {
-      if (p.stopped || p.target.id !== id) continue;
-      found = true;
-      if (p.state === 'unhealthy') continue;
+    const probe = t?.probes.get(id);
+    if (probe && !probe.stopped) {
+      if (probe.state === 'unhealthy') return;
       this.#expedited.add(key);
-      p.fast = true;
+      probe.fast = true;
       // Waiting for its time: go now. Running: its result reschedules it fast.
-      if (this.#queue.isQueued(p)) this.#queue.expedite(p);
+      if (this.#queue.isQueued(probe)) this.#queue.expedite(probe);
+      return;
     }
-    if (found || this.#snapshot === undefined) return;
+    if (this.#snapshot === undefined) return;
     const svc = this.#snapshot.services.get(service);
     if (svc === undefined) return;
     const target = serviceTargets(svc, this.#targetOptions()).targets.find((x) => x.id === id);
@@ -326,18 +323,21 @@ export class ActiveChecker {
     // Unchecked and nothing on demand: nothing to derive.
     if (!checked && t.probes.size === 0) return;
     const { targets, skipped } = serviceTargets(svc, this.#targetOptions());
-    const wanted = new Map(targets.map((x) => [targetKey(x), x]));
-    for (const [key, p] of t.probes) {
+    // By endpoint id: within one service, an id names one address and port.
+    const wanted = new Map(targets.map((x) => [x.id, x]));
+    for (const [id, p] of t.probes) {
+      const w = wanted.get(id);
       // A checked service keeps every probe; otherwise only on-demand ones stay.
-      if (wanted.has(key) && (checked || p.onDemand)) {
+      // A new address or port for the same id is a new target.
+      if (w && w.host === p.host && w.port === p.port && (checked || p.onDemand)) {
         if (checked) p.onDemand = false;
         continue;
       }
       stopped.push(this.#removeProbe(t, p));
     }
     if (checked) {
-      for (const [key, target] of wanted) {
-        if (!t.probes.has(key)) this.#addProbe(t, target, { onDemand: false });
+      for (const [id, target] of wanted) {
+        if (!t.probes.has(id)) this.#addProbe(t, target, { onDemand: false });
       }
     }
     for (const s of skipped) {
@@ -347,8 +347,11 @@ export class ActiveChecker {
 
   #addProbe(t: Tracked, target: ProbeTarget, opts: { onDemand: boolean }): Probe {
     const p: Probe = {
-      target,
-      key: targetKey(target),
+      service: target.service,
+      id: target.id,
+      cluster: target.cluster,
+      host: target.host,
+      port: target.port,
       state: 'unknown',
       successes: 0,
       failures: 0,
@@ -358,7 +361,7 @@ export class ActiveChecker {
       abort: undefined,
       running: undefined,
     };
-    t.probes.set(p.key, p);
+    t.probes.set(p.id, p);
     this.#targets++;
     // Spread first probes over one interval, so a thousand targets do not fire together.
     if (!opts.onDemand) {
@@ -369,14 +372,14 @@ export class ActiveChecker {
 
   #removeProbe(t: Tracked, p: Probe): Probe {
     this.#halt(p);
-    t.probes.delete(p.key);
+    t.probes.delete(p.id);
     this.#targets--;
     return p;
   }
 
   #halt(p: Probe): void {
     p.stopped = true;
-    this.#expedited.delete(`${p.target.service} ${p.target.id}`);
+    this.#expedited.delete(`${p.service} ${p.id}`);
     this.#queue.cancel(p);
     p.abort?.abort(new Error('stopped'));
   }
@@ -406,7 +409,7 @@ export class ActiveChecker {
       const { jitter, fastInterval } = this.#config;
       if (p.fast && (result.ok || p.state === 'unhealthy')) {
         p.fast = false;
-        this.#expedited.delete(`${p.target.service} ${p.target.id}`);
+        this.#expedited.delete(`${p.service} ${p.id}`);
       }
       if (p.onDemand && !p.fast && p.state !== 'unhealthy') {
         this.#dropOnDemand(p);
@@ -416,18 +419,18 @@ export class ActiveChecker {
       this.#queue.schedule(p, this.#now() + (p.fast ? fastInterval : every));
     } catch (err) {
       // Only a bug gets here; keep probing rather than go silent.
-      this.#log.error({ err, service: p.target.service, id: p.target.id }, 'health check failed');
+      this.#log.error({ err, service: p.service, id: p.id }, 'health check failed');
       if (!p.stopped) this.#queue.schedule(p, this.#now() + this.effectiveIntervalMs());
     }
   }
 
   /** An on-demand probe whose endpoint is not failing: its service is not checked, so stop. */
   #dropOnDemand(p: Probe): void {
-    const t = this.#services.get(p.target.service);
-    if (!t || t.probes.get(p.key) !== p) return;
+    const t = this.#services.get(p.service);
+    if (!t || t.probes.get(p.id) !== p) return;
     this.#forget([this.#removeProbe(t, p)]);
     if (t.probes.size === 0 && t.svc && !isChecked(t.svc, this.#config.scope)) {
-      this.#services.delete(p.target.service);
+      this.#services.delete(p.service);
     }
   }
 
@@ -441,8 +444,8 @@ export class ActiveChecker {
     try {
       const failure =
         type === 'http'
-          ? await httpProbe(this.#agent, p.target, this.#config, abort.signal)
-          : await tcpProbe(p.target, abort.signal);
+          ? await httpProbe(this.#agent, p, this.#config, abort.signal)
+          : await tcpProbe(p, abort.signal);
       return { ok: failure === undefined, detail: failure, durationMs: this.#now() - started };
     } catch (err) {
       if (!abort.signal.aborted && this.#isExhaustion(err)) {
@@ -464,16 +467,16 @@ export class ActiveChecker {
     this.#counts.probes++;
     if (result.ok) this.#counts.passed++;
     else this.#counts.failed++;
-    const rk = `${p.target.service}|${p.target.cluster}|${result.ok ? 'pass' : 'fail'}`;
+    const rk = `${p.service}|${p.cluster}|${result.ok ? 'pass' : 'fail'}`;
     this.#results.set(rk, (this.#results.get(rk) ?? 0) + 1);
     // The result before the verdict it may cause, so observers see them in order.
     try {
-      this.#onResult?.(p.target, result);
+      this.#onResult?.(p, result);
     } catch (err) {
       this.#log.error({ err }, 'health result callback failed');
     }
     const { healthyThreshold, unhealthyThreshold } = this.#config;
-    const { service, id } = p.target;
+    const { service, id } = p;
     if (result.ok) {
       p.successes++;
       p.failures = 0;
@@ -510,11 +513,10 @@ export class ActiveChecker {
    */
   #forget(stopped: readonly Probe[]): void {
     for (const p of stopped) {
-      const { service, id } = p.target;
+      const { service, id } = p;
       if (p.state === 'unknown') continue;
-      // Still probed under another address or port: that probe keeps the verdict.
-      const others = this.#services.get(service)?.probes.values() ?? [];
-      if ([...others].some((o) => o.target.id === id)) continue;
+      // Probed again under a new address or port: that probe keeps the verdict.
+      if (this.#services.get(service)?.probes.has(id)) continue;
       if (this.#store.endpoint(service, id)?.check !== undefined) {
         this.#store.setCheck(service, id, 'unknown');
       }
