@@ -1,12 +1,33 @@
 // The federation catalog.bench.ts measures, shared by the bench (which checks what
 // fedgate publishes) and catalog-sim.ts (which serves it): cluster, service and
-// endpoint names, addresses and zones, as pure functions of their indexes, and the
-// messages the two processes exchange over the IPC channel.
+// endpoint names, addresses and zones, as pure functions of their indexes, the
+// shapes measured, and the messages the processes exchange over their IPC channels.
+// Every address is loopback: health checks dial each one.
 import type { KubeObject } from '../src/localfed/objects.ts';
 
-export const CLUSTERS = 10;
-export const SERVICES = 2000;
+/** The same 200,000 endpoints, over few clusters or many. */
+export interface Shape {
+  readonly name: string;
+  readonly clusters: number;
+  readonly services: number;
+}
+
+export const SHAPES: readonly Shape[] = [
+  { name: '10x2000x10', clusters: 10, services: 2000 },
+  { name: '50x400x10', clusters: 50, services: 400 },
+];
+
+export function shapeNamed(name: string | undefined): Shape {
+  const shape = SHAPES.find((s) => s.name === name);
+  if (!shape)
+    throw new Error(`unknown shape ${name} (have: ${SHAPES.map((s) => s.name).join(', ')})`);
+  return shape;
+}
+
 export const ENDPOINTS = 10;
+/** Health checks pass at one endpoint in this many; the rest refuse at once. */
+export const LIVE_EVERY = 100;
+export const BACKEND_PORT = 8080;
 export const NODES = 3;
 export const NAMESPACES = 4;
 /** Seeding writes ~6,000 changes per cluster; the change phase adds ~100 more per cluster. */
@@ -23,10 +44,20 @@ export const serviceName = (i: number) => `svc-${i}`;
 export const serviceKey = (i: number) => `${namespaceOf(i)}/${serviceName(i)}`;
 export const sliceName = (i: number) => `svc-${i}-x7k2p`;
 
-/** Unique per cluster, service and endpoint: 10.<cluster>.<hi>.<lo>. */
+/**
+ * Unique per cluster, service and endpoint, on loopback: 127.<10+cluster>.<hi>.<lo>
+ * (up to 6,553 services of 10 endpoints per cluster, 245 clusters). Linux answers
+ * for all of 127/8, so a check of one nobody listens on is refused at once.
+ */
 export function address(c: number, i: number, j: number): string {
   const n = i * ENDPOINTS + j + 1;
-  return `10.${c}.${n >> 8}.${n & 255}`;
+  if (c > 245 || n > 0xffff) throw new Error(`no loopback address for ${c}/${i}/${j}`);
+  return `127.${10 + c}.${n >> 8}.${n & 255}`;
+}
+
+/** Whether a backend listens at this endpoint (one in LIVE_EVERY, spread over clusters and services). */
+export function isLive(c: number, i: number, j: number): boolean {
+  return (c + i * ENDPOINTS + j) % LIVE_EVERY === 0;
 }
 
 export function namespaceObjects(): KubeObject[] {
@@ -58,7 +89,7 @@ export function serviceObject(i: number): KubeObject {
     metadata: { name: serviceName(i), namespace: namespaceOf(i), labels: { app: serviceName(i) } },
     spec: {
       selector: { app: serviceName(i) },
-      ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }],
+      ports: [{ name: 'http', port: 80, targetPort: BACKEND_PORT, protocol: 'TCP' }],
     },
   };
 }
@@ -99,7 +130,7 @@ export function sliceObject(
         targetRef: { kind: 'Pod', namespace: namespaceOf(i), name: `${serviceName(i)}-pod-${j}` },
       };
     }),
-    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+    ports: [{ name: 'http', port: BACKEND_PORT, protocol: 'TCP' }],
   };
 }
 
@@ -116,10 +147,21 @@ export type SimMessage =
   | {
       type: 'ready';
       kubeconfigs: string[];
+      /** Backends listening (one per live endpoint), for the health checks to pass at. */
+      listeners: number;
       seedMs: number;
       objects: number;
       rss: number;
       heapUsed: number;
     }
-  | { type: 'reply'; id: number; applyMs?: number; rv?: string; rss?: number; heapUsed?: number }
+  | {
+      type: 'reply';
+      id: number;
+      applyMs?: number;
+      rv?: string;
+      rss?: number;
+      heapUsed?: number;
+      /** Connections the backends accepted so far: health checks that reached one. */
+      accepted?: number;
+    }
   | { type: 'error'; id?: number; message: string };
