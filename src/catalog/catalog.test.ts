@@ -89,6 +89,39 @@ describe('Catalog', () => {
     expect(c.flush().services.get('ns/x')!.clusters[0]!.endpoints[0]!.locality.zone).toBe('z2');
   });
 
+  it('rebuilds only the endpoints of the cluster that changed', () => {
+    const c = new Catalog({ clusters: CLUSTERS });
+    for (const [cluster, ip] of [
+      ['a', '127.10.0.1'],
+      ['b', '127.11.0.1'],
+    ] as const) {
+      c.apply(cluster, 'nodes', 'n1', {
+        name: 'n1',
+        zone: `${cluster}-z1`,
+        region: undefined,
+        subzone: undefined,
+      });
+      c.apply(cluster, 'services', 'ns/x', svc('x'));
+      c.apply(cluster, 'endpointslices', 'ns/x-1', slice('x', 'x-1', [ip], 'n1'));
+    }
+    const before = c.flush().services.get('ns/x')!;
+    c.apply('a', 'endpointslices', 'ns/x-1', slice('x', 'x-1', ['127.10.0.1', '127.10.0.2'], 'n1'));
+    const after = c.flush().services.get('ns/x')!;
+    expect(after.clusters[0]!.endpoints).toHaveLength(2);
+    // b's endpoints are the very same array: nothing in b was rebuilt or compared.
+    expect(after.clusters[1]!.endpoints).toBe(before.clusters[1]!.endpoints);
+    // A node's new zone still reaches its endpoints, though no slice changed.
+    c.apply('b', 'nodes', 'n1', {
+      name: 'n1',
+      zone: 'b-z2',
+      region: undefined,
+      subzone: undefined,
+    });
+    const moved = c.flush().services.get('ns/x')!;
+    expect(moved.clusters[1]!.endpoints[0]!.locality.zone).toBe('b-z2');
+    expect(moved.clusters[0]!.endpoints).toBe(after.clusters[0]!.endpoints);
+  });
+
   it('moves a slice whose service label changes', () => {
     const c = new Catalog({ clusters: CLUSTERS });
     c.apply('a', 'services', 'ns/x', svc('x'));

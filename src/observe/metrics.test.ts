@@ -66,7 +66,19 @@ function setup(over: { serving?: boolean } = {}) {
       },
       watchers: [{ name: 'alpha', watchStats: () => new Map([['endpointslices', watch]]) }],
       health: {
-        active: { results: () => new Map([['shop/web|alpha|fail', 3]]) },
+        active: {
+          results: () => new Map([['shop/web|alpha|fail', 3]]),
+          stats: () => ({
+            targets: 12,
+            inFlight: 2,
+            queued: 10,
+            effectiveIntervalMs: 7500,
+            probes: 3,
+            passed: 0,
+            failed: 3,
+            exhausted: 0,
+          }),
+        },
         store: { endpoints: (svc) => (svc === web.key ? verdicts : undefined) },
       },
     },
@@ -138,6 +150,10 @@ describe('Metrics', () => {
     expect(text).toContain(
       'fedgate_health_checks_total{service="shop/web",cluster="alpha",result="fail"} 3',
     );
+    // The checker's pace, read at scrape time.
+    expect(text).toContain('fedgate_health_check_interval_seconds 7.5');
+    expect(text).toContain('fedgate_health_check_targets 12');
+    expect(text).toContain('fedgate_health_checks_in_flight 2');
     expect(text).toContain(
       'fedgate_watch_events_total{cluster="alpha",resource="endpointslices",type="MODIFIED"} 4',
     );
