@@ -27,6 +27,7 @@ import type { HealthMonitor } from '../health/monitor.ts';
 import { endpointId } from '../routing/types.ts';
 import type { ClusterWatcher } from '../watch/cluster-watcher.ts';
 import type { EventJournal } from './events.ts';
+import { EXHAUSTED_RESOURCES, type ExhaustedResource } from './exhaustion.ts';
 
 /** One finished proxied request. cluster, zone and tier are '' when fedgate answered itself. */
 export interface ProxiedRequest {
@@ -63,6 +64,11 @@ export interface DnsCounts {
   };
 }
 
+/** This process's descriptor exhaustion counts (ExhaustionTracker). */
+export interface ExhaustionCounts {
+  counts(): ReadonlyMap<ExhaustedResource, number>;
+}
+
 /** A registry's series as getMetricsAsJSON gives them: what a worker sends the primary. */
 export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
@@ -82,12 +88,16 @@ export interface MetricsSources {
    * so this registry has none of their series; attachWorkers() brings them in.
    */
   readonly serving?: boolean;
+  /** Where this process ran out of descriptors. */
+  readonly exhaustion?: ExhaustionCounts;
 }
 
 /** A worker process's metrics: the proxy's and DNS's, and its process's. */
 export interface WorkerMetricsSources {
   /** The worker's slot, 0 … N−1, kept by a replacement: the `worker` label. */
   readonly worker: string;
+  /** Where this worker ran out of descriptors (accepts, upstream connects). */
+  readonly exhaustion?: ExhaustionCounts;
 }
 
 /** The primary's view of its workers, read at scrape time. */
@@ -203,6 +213,23 @@ export class Metrics implements ProxyObserver {
       'nodejs_active_resources_total',
     ])
       registry.removeSingleMetric(name);
+
+    // ---- descriptors: in every process (each opens its own sockets), summed across them.
+    // Every resource from 0, unlike the other counters: the first time is the one an
+    // alert on increase() must not miss.
+    const exhaustion = sources.exhaustion;
+    new Counter({
+      name: 'fedgate_resource_exhausted_total',
+      help: 'Times the process ran out of file descriptors, by where: http_accept, dns_tcp_accept, upstream_connect, watch, health_probe',
+      labelNames: ['resource'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const counts = exhaustion?.counts();
+        for (const resource of EXHAUSTED_RESOURCES)
+          this.inc({ resource }, counts?.get(resource) ?? 0);
+      },
+    });
 
     // ---- HTTP proxy (unregistered in the primary of worker processes: the workers count)
     const serving = 'worker' in sources || sources.serving !== false;
