@@ -9,12 +9,16 @@
 //     timeout, and the method is idempotent (GET, HEAD, OPTIONS, PUT, DELETE) with
 //     its body not started;
 // and the service's retry budget allows it. The last try's answer goes to the client.
+// A try that cannot open its upstream socket because this process is out of file
+// descriptors is none of the endpoint's doing: 503 RESOURCE_EXHAUSTED at once, not
+// retried (any other endpoint needs a descriptor just the same) and not reported.
 import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Dispatcher } from 'undici';
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import { ERROR_TABLE, type ErrorCode } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
+import { type ExhaustionSink, isDescriptorExhaustion } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import type { ProxyObserver } from '../observe/metrics.ts';
 import { affinityHash, type HashOn, parseHashOn } from '../routing/affinity.ts';
@@ -105,6 +109,8 @@ export interface ForwardDeps {
   readonly draining: (socket?: unknown) => boolean;
   /** Told of every finished request and every retry (metrics). */
   readonly observer?: ProxyObserver | undefined;
+  /** Told when an upstream socket could not be opened for lack of descriptors. */
+  readonly exhaustion?: ExhaustionSink | undefined;
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -603,6 +609,18 @@ class Exchange {
     return false;
   }
 
+  /**
+   * No socket for the try: the process is out of descriptors. Every endpoint would
+   * need one too, so nothing is retried, and the endpoint is not blamed.
+   */
+  exhausted(err: Error): void {
+    this.f.deps.exhaustion?.note('upstream_connect', err);
+    this.#giveUp(
+      'RESOURCE_EXHAUSTED',
+      `out of file descriptors: no connection to ${this.service.key} could be opened`,
+    );
+  }
+
   #mayRetry(failure: Failure | 'status'): 'retry' | 'no' | 'budget' {
     if (this.clientGone || this.tries > this.f.deps.settings.retries.attempts) return 'no';
     if (this.bodyStarted) return 'no';
@@ -773,6 +791,10 @@ class Attempt implements Dispatcher.DispatchHandler {
       // Too late to retry: cut the client's response short rather than end it as if whole.
       ex.finish();
       ex.res.destroy(err);
+      return;
+    }
+    if (isDescriptorExhaustion(err)) {
+      ex.exhausted(err);
       return;
     }
     const failure = classify(err);

@@ -21,6 +21,7 @@ import type { Snapshot } from '../catalog/model.ts';
 import type { Config, ListenAddress } from '../config/schema.ts';
 import { type ErrorCode, FedgateError } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
+import { type AcceptGuard, ExhaustionTracker, guardAccept } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import type { ProxyObserver } from '../observe/metrics.ts';
 import type { Router } from '../routing/router.ts';
@@ -38,6 +39,8 @@ export interface ProxyServerOptions {
   readonly log: Logger;
   readonly random?: () => number;
   readonly observer?: ProxyObserver;
+  /** Where running out of descriptors is counted (default: a tracker of its own). */
+  readonly exhaustion?: AcceptGuard;
 }
 
 /** How often Node looks for sockets past their headers or request timeout. */
@@ -192,6 +195,7 @@ export class ProxyServer {
   /** Their connections: answers on these ask the client to close. */
   readonly #closing = new WeakSet<Socket | Duplex>();
   readonly #log: Logger;
+  readonly #exhaustion: AcceptGuard;
   #config: Config;
   #sni: (name: string) => SecureContext = () => {
     throw new Error('no TLS certificates');
@@ -204,6 +208,7 @@ export class ProxyServer {
     const { config } = opts;
     this.#config = config;
     this.#log = opts.log;
+    this.#exhaustion = opts.exhaustion ?? new ExhaustionTracker({ log: opts.log });
     this.#upstreams = new Upstreams(upstreamOptions(config.http));
     this.#hosts = new HostTable(hostRules(config));
     this.#certificatesHash = certificatesHash(config.http.tls?.certificates);
@@ -221,6 +226,7 @@ export class ProxyServer {
       draining: (socket) =>
         this.#draining || (socket !== undefined && this.#closing.has(socket as Socket)),
       observer: opts.observer,
+      exhaustion: this.#exhaustion,
     });
     let warned = '';
     this.#unsubscribe = opts.catalog.subscribe((s) => {
@@ -373,6 +379,8 @@ export class ProxyServer {
     };
     this.#wire(l);
     await listenOn(server, at);
+    // HTTP and HTTPS alike: the same descriptors, one resource.
+    guardAccept(server, 'http_accept', this.#exhaustion, this.#log);
     return l;
   }
 

@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { ERROR_TABLE, type ErrorCode } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
+import { isDescriptorExhaustion } from '../observe/exhaustion.ts';
 import type { Target } from '../routing/types.ts';
 import { type Forwarder, type ProxyRequest, routeProblem } from './forward.ts';
 import { downstreamResponseHeaders } from './headers.ts';
@@ -197,6 +198,16 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     this.#release();
     if (this.#client.destroyed) return;
+    // Out of descriptors: not the endpoint's fault, and no other endpoint would fare better.
+    if (isDescriptorExhaustion(err)) {
+      this.#f.deps.exhaustion?.note('upstream_connect', err);
+      rawError(
+        this.#client,
+        'RESOURCE_EXHAUSTED',
+        `out of file descriptors: no connection to ${this.#service} could be opened`,
+      );
+      return;
+    }
     const code = (err as NodeJS.ErrnoException).code ?? '';
     this.#report({ origin: 'local', failure: code === 'ECONNREFUSED' ? 'connect' : 'reset' });
     this.#retry();
