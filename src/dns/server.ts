@@ -14,6 +14,7 @@ import type { Snapshot } from '../catalog/model.ts';
 import type { Config, ListenAddress } from '../config/schema.ts';
 import { FedgateError } from '../errors.ts';
 import type { HealthStore } from '../health/store.ts';
+import { type AcceptGuard, ExhaustionTracker, guardAccept } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Router } from '../routing/router.ts';
 import type { AddressingView } from './addressing.ts';
@@ -29,6 +30,8 @@ export interface DnsServerOptions {
   readonly now?: () => number;
   /** The SOA serial's base (default: seconds at start); worker processes share the primary's. */
   readonly serialBase?: number;
+  /** Where running out of descriptors is counted (default: a tracker of its own). */
+  readonly exhaustion?: AcceptGuard;
 }
 
 /** What DNS answers point at, from config: the annotation can override per service. */
@@ -84,12 +87,14 @@ export class DnsServer {
   readonly #unsubscribe: (() => void)[] = [];
   readonly #log: Logger;
   readonly #now: (() => number) | undefined;
+  readonly #exhaustion: AcceptGuard;
   #config: Config;
 
   private constructor(opts: DnsServerOptions) {
     const { config } = opts;
     this.#config = config;
     this.#log = opts.log;
+    this.#exhaustion = opts.exhaustion ?? new ExhaustionTracker({ log: opts.log });
     this.#now = opts.now;
     this.#rrl = new ResponseRateLimiter(config.dns.rrl, opts.now);
     this.responder = new Responder({
@@ -217,6 +222,9 @@ export class DnsServer {
       connections: new Set(),
       draining: false,
     };
+    // Out of descriptors, a new connection is closed unserved (and counted); UDP needs
+    // none and keeps answering.
+    guardAccept(tcp, 'dns_tcp_accept', this.#exhaustion, this.#log);
     tcp.on('connection', (conn: Socket) => this.#serveTcp(conn, l));
     return l;
   }
@@ -259,6 +267,7 @@ export class DnsServer {
   }
 
   #serveTcp(conn: Socket, l: Listener): void {
+    if (conn.destroyed) return; // closed at accept: out of descriptors
     this.#connections.add(conn);
     l.connections.add(conn);
     conn.setTimeout(this.#config.dns.tcp.idleTimeout, () => conn.destroy());
