@@ -3,6 +3,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { type ErrorCode, errorCodeOf, FedgateError } from '../errors.ts';
+import type { ExhaustionSink } from '../observe/exhaustion.ts';
 import { ApiClient } from './api-client.ts';
 import { Backoff } from './backoff.ts';
 import type { RecordOf, ResourceKind } from './records.ts';
@@ -53,6 +54,8 @@ export interface ClusterWatcherOptions {
   now?: () => number;
   random?: () => number;
   log: Logger;
+  /** Told when a watch could not connect for lack of descriptors. */
+  exhaustion?: ExhaustionSink | undefined;
 }
 
 interface KindState {
@@ -88,6 +91,7 @@ export class ClusterWatcher {
       pageSize: opts.pageSize,
       absentRecheckMs: opts.absentRecheckMs ?? ABSENT_RECHECK_MS,
       random,
+      exhaustion: opts.exhaustion,
     };
     this.#watches = RESOURCE_KINDS.map((kind) => {
       this.#kinds.set(kind, { listed: false, failing: undefined, absent: false });

@@ -5,6 +5,7 @@
 // on stop(), and its list has no timeout, so a hung API server stalls it.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorCodeOf, FedgateError } from '../errors.ts';
+import { type ExhaustionSink, exhaustionCode } from '../observe/exhaustion.ts';
 import { type ApiClient, GoneError, NotServedError, SilenceError } from './api-client.ts';
 import type { Backoff } from './backoff.ts';
 import type { RecordOf, ResourceKind } from './records.ts';
@@ -42,6 +43,8 @@ export interface ResourceWatchOptions {
   /** How often to look again for a resource that is not served. */
   absentRecheckMs: number;
   random: () => number;
+  /** Told when a list or watch could not open its connection for lack of descriptors. */
+  exhaustion?: ExhaustionSink | undefined;
 }
 
 /** Counts for metrics: watch events by type, and lists after the first by why. */
@@ -160,12 +163,28 @@ export class ResourceWatch<K extends ResourceKind> {
         // as soon as the watch reopened, while it still held the pre-outage state
         // (e.g. until the 410 for a compacted rv and its relist had arrived).
         rv = undefined;
-        this.#sink.failed(asError(e, this.#client.cluster, this.kind));
+        this.#sink.failed(this.#failure(e));
         await this.#pause(this.#backoff.next());
       } finally {
         session?.close();
       }
     }
+  }
+
+  /**
+   * What the cluster's status says. Out of descriptors is fedgate's own trouble, not
+   * the member's: it says so (RESOURCE_EXHAUSTED), is counted, and the usual
+   * backoff and relist follow.
+   */
+  #failure(e: unknown): Error {
+    const code = exhaustionCode(e);
+    if (code === undefined) return asError(e, this.#client.cluster, this.kind);
+    this.#opts.exhaustion?.note('watch', e);
+    return new FedgateError(
+      'RESOURCE_EXHAUSTED',
+      `cluster ${this.#client.cluster}: ${this.kind}: fedgate is out of file descriptors (${code}); trying again`,
+      { cause: e },
+    );
   }
 
   async #pause(ms: number): Promise<void> {
