@@ -8,6 +8,11 @@ import { Catalog, type CatalogCluster } from './catalog/catalog.ts';
 import type { ClusterConfig, Config } from './config/schema.ts';
 import { HealthMonitor } from './health/monitor.ts';
 import type { EventJournal } from './observe/events.ts';
+import {
+  type ExhaustionSink,
+  ExhaustionTracker,
+  isDescriptorExhaustion,
+} from './observe/exhaustion.ts';
 import type { Logger } from './observe/log.ts';
 import { describeLocality } from './routing/explain.ts';
 import { Router, routerOptions, type TierShift } from './routing/router.ts';
@@ -21,6 +26,11 @@ export interface DiscoveryOptions {
   absentRecheckMs?: number;
   /** Where cluster state changes, failovers and ejections are recorded for the status page. */
   journal?: EventJournal;
+  /**
+   * Where watches and health probes say they ran out of descriptors (the process's
+   * one tracker, which metrics read; default: one of its own).
+   */
+  exhaustion?: ExhaustionSink;
 }
 
 /** How a reload changes the member clusters. */
@@ -98,12 +108,17 @@ export class Discovery {
       ...(opts.now ? { now: opts.now } : {}),
     });
     const journal = opts.journal;
+    const exhaustion =
+      opts.exhaustion ?? new ExhaustionTracker({ log, ...(opts.now ? { now: opts.now } : {}) });
     const health = new HealthMonitor({
       config: config.health,
       addressing: config.dns.addressing,
       log,
       ...(opts.now ? { now: opts.now } : {}),
       ...(opts.random ? { random: opts.random } : {}),
+      // A probe without a socket says nothing about its endpoint: counted, not judged.
+      onProbeExhausted: (err) => exhaustion.note('health_probe', err),
+      isExhaustion: isDescriptorExhaustion,
       onOutlier: (e) => {
         const cluster = e.id.slice(0, e.id.indexOf('/'));
         journal?.record({
@@ -145,7 +160,7 @@ export class Discovery {
       });
     };
     const router = new Router(routerOptions(config), health.store, shifted);
-    const d = new Discovery(config, log, opts, catalog, health, router);
+    const d = new Discovery(config, log, { ...opts, exhaustion }, catalog, health, router);
     // Every watcher is built before any starts: one bad kubeconfig starts nothing.
     const built = config.clusters.map((c) => d.#build(c, config));
     catalog.subscribe((s) => router.prune(s));
@@ -290,6 +305,7 @@ export class Discovery {
         ...(this.#opts.now ? { now: this.#opts.now } : {}),
         ...(this.#opts.random ? { random: this.#opts.random } : {}),
         log: this.#log,
+        exhaustion: this.#opts.exhaustion,
       },
       {
         change: (cluster, kind, key, record) => {

@@ -15,6 +15,7 @@ import { type DnsServer, listenKey } from './dns/server.ts';
 import { type ErrorCode, FedgateError } from './errors.ts';
 import { type AdminControls, type AdminServer, startAdmin } from './observe/admin.ts';
 import { EventJournal } from './observe/events.ts';
+import { ExhaustionTracker } from './observe/exhaustion.ts';
 import { type Logger, withAccessLog } from './observe/log.ts';
 import { Metrics } from './observe/metrics.ts';
 import type { ProxyServer } from './proxy/server.ts';
@@ -37,7 +38,9 @@ export interface Readiness {
   readonly reason: string;
 }
 
-export interface RuntimeOptions extends DiscoveryOptions {
+export interface RuntimeOptions extends Omit<DiscoveryOptions, 'exhaustion'> {
+  /** The process's descriptor exhaustion tracker (default: a new one). */
+  readonly exhaustion?: ExhaustionTracker;
   /** The demo's failure buttons on the status page. */
   readonly controls?: AdminControls;
   /**
@@ -58,6 +61,11 @@ export class Fedgate {
   readonly discovery: Discovery;
   readonly metrics: Metrics;
   readonly journal: EventJournal;
+  /**
+   * This process's descriptor exhaustion tracker: watches, health probes and (in one
+   * process) DNS and the proxy note into it; worker processes have their own.
+   */
+  readonly exhaustion: ExhaustionTracker;
   /** The worker processes, when DNS and the proxy run in them (workers ≥ 2). */
   readonly workers: WorkerPool | undefined;
   /** Resolves with why, if fedgate cannot go on (workers keep exiting): the caller stops it. */
@@ -79,6 +87,7 @@ export class Fedgate {
     discovery: Discovery;
     metrics: Metrics;
     journal: EventJournal;
+    exhaustion: ExhaustionTracker;
     admin: AdminServer;
     openAdmin: (listen: ListenAddress) => Promise<AdminServer>;
     serving: LocalServing | WorkerPool;
@@ -91,6 +100,7 @@ export class Fedgate {
     this.discovery = parts.discovery;
     this.metrics = parts.metrics;
     this.journal = parts.journal;
+    this.exhaustion = parts.exhaustion;
     this.#admin = parts.admin;
     this.#openAdmin = parts.openAdmin;
     this.#serving = parts.serving;
@@ -128,9 +138,11 @@ export class Fedgate {
    */
   static async start(config: Config, log: Logger, opts: RuntimeOptions = {}): Promise<Fedgate> {
     const journal = opts.journal ?? new EventJournal(opts.now ? { now: opts.now } : {});
+    const exhaustion =
+      opts.exhaustion ?? new ExhaustionTracker({ log, ...(opts.now ? { now: opts.now } : {}) });
     let discovery: Discovery;
     try {
-      discovery = Discovery.start(config, log, { ...opts, journal });
+      discovery = Discovery.start(config, log, { ...opts, journal, exhaustion });
     } catch (e) {
       if (e instanceof FedgateError && e.code === 'KUBECONFIG_INVALID') {
         throw new UsageError(e.message);
@@ -142,6 +154,7 @@ export class Fedgate {
       discovery,
       journal,
       serving: workers < 2,
+      exhaustion,
       ...(opts.now ? { now: opts.now } : {}),
     });
     const startup = { done: false, timedOut: false, missing: [] as readonly string[] };
@@ -206,6 +219,7 @@ export class Fedgate {
         log,
         metrics,
         observer: (c) => (c.http.accessLog ? withAccessLog(metrics, log) : metrics),
+        exhaustion,
       }).catch(failServing);
     }
     const fedgate = new Fedgate({
@@ -214,6 +228,7 @@ export class Fedgate {
       discovery,
       metrics,
       journal,
+      exhaustion,
       admin,
       openAdmin,
       serving,

@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.ts';
 import { DnsServer } from '../dns/server.ts';
 import type { Outcome } from '../health/outlier.ts';
 import type { HealthStore } from '../health/store.ts';
+import type { AcceptGuard } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Metrics, ProxyObserver } from '../observe/metrics.ts';
 import { ProxyServer } from '../proxy/server.ts';
@@ -61,6 +62,8 @@ export interface LocalServingOptions {
   readonly observer: (config: Config) => ProxyObserver;
   /** The DNS SOA serial's base: worker processes share the primary's, so serials agree. */
   readonly serialBase?: number;
+  /** The process's descriptor exhaustion tracker, which its metrics read. */
+  readonly exhaustion?: AcceptGuard;
 }
 
 export class LocalServing implements Serving {
@@ -89,6 +92,7 @@ export class LocalServing implements Serving {
       router,
       log,
       ...(opts.serialBase !== undefined ? { serialBase: opts.serialBase } : {}),
+      ...(opts.exhaustion ? { exhaustion: opts.exhaustion } : {}),
     }).catch((e: unknown) => {
       throw new ListenError('dns.listen', e);
     });
@@ -100,6 +104,7 @@ export class LocalServing implements Serving {
       router,
       log,
       observer: opts.observer(config),
+      ...(opts.exhaustion ? { exhaustion: opts.exhaustion } : {}),
     }).catch(async (e: unknown) => {
       await dns.stop();
       throw new ListenError('http.listen', e);

@@ -14,6 +14,7 @@ import type { Config } from '../config/schema.ts';
 import { FedgateError } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
 import { HealthStore } from '../health/store.ts';
+import { ExhaustionTracker } from '../observe/exhaustion.ts';
 import { createLogger, type Logger, withAccessLog } from '../observe/log.ts';
 import { Metrics } from '../observe/metrics.ts';
 import { Router, routerOptions } from '../routing/router.ts';
@@ -129,7 +130,9 @@ class WorkerProcess {
   /** The mirrors take the primary's state at once; the listeners open in turn. */
   #init(m: Extract<ToWorker, { type: 'init' }>): void {
     this.#log = this.#log.child({ worker: m.slot });
-    const metrics = new Metrics({ worker: String(m.slot) });
+    // The worker's own: its accepts and upstream connects, summed into /metrics by the primary.
+    const exhaustion = new ExhaustionTracker({ log: this.#log });
+    const metrics = new Metrics({ worker: String(m.slot), exhaustion });
     this.#metrics = metrics;
     const config = deepFreeze(m.config);
     this.#catalog.apply(m.snapshot);
@@ -152,6 +155,7 @@ class WorkerProcess {
           metrics,
           observer: (c) => (c.http.accessLog ? withAccessLog(metrics, log) : metrics),
           serialBase: m.serialBase,
+          exhaustion,
         });
       } catch (e) {
         const setting = e instanceof ListenError ? e.setting : 'the listeners';
