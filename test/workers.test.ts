@@ -14,10 +14,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { LocalFederation } from '../src/localfed/federation.ts';
-import { CLI, fedgate, start } from './helpers/cli.ts';
+import { CLI, fedgate, logLines, start } from './helpers/cli.ts';
 import { DiscoveryEnv, FAST_WATCH, GALAXY_WEB, launchFederation } from './helpers/discovery-env.ts';
 import { connectionRefused, freePort } from './helpers/ports.ts';
-import { promtoolCheckMetrics } from './helpers/prometheus.ts';
+import { promtoolCheckMetrics, seriesTotal as total } from './helpers/prometheus.ts';
 import { sleep, waitFor } from './helpers/wait.ts';
 
 const ADDRESS_BLOCK = 190;
@@ -58,36 +58,6 @@ async function resolveA(port: number): Promise<string[]> {
   const r = new Resolver({ timeout: 2000, tries: 1 });
   r.setServers([`127.0.0.1:${port}`]);
   return r.resolve4(WEB);
-}
-
-/** The sum of every sample of `name` whose labels include `labels` (a `k="v"` list). */
-function total(exposition: string, name: string, ...labels: string[]): number {
-  let sum = 0;
-  for (const line of exposition.split('\n')) {
-    const m = /^([a-z_:]+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    if (labels.every((l) => (m[2] ?? '').includes(l))) sum += Number(m[3]);
-  }
-  return sum;
-}
-
-interface LogLine {
-  level: number;
-  msg: string;
-  pid: number;
-  worker?: number;
-  [key: string]: unknown;
-}
-
-function logLines(out: string): LogLine[] {
-  return out.split('\n').flatMap((l) => {
-    if (!l.startsWith('{')) return [];
-    try {
-      return [JSON.parse(l) as LogLine];
-    } catch {
-      return [];
-    }
-  });
 }
 
 const env = new DiscoveryEnv();

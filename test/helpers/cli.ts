@@ -47,3 +47,24 @@ export function start(
   );
   return { child, out: () => out, exited };
 }
+
+/** One of fedgate's JSON log lines. */
+export interface LogLine {
+  level: number;
+  msg: string;
+  pid: number;
+  worker?: number;
+  [key: string]: unknown;
+}
+
+/** The JSON log lines in a child's output (anything else it printed is skipped). */
+export function logLines(out: string): LogLine[] {
+  return out.split('\n').flatMap((l) => {
+    if (!l.startsWith('{')) return [];
+    try {
+      return [JSON.parse(l) as LogLine];
+    } catch {
+      return [];
+    }
+  });
+}

@@ -304,3 +304,17 @@ export function promtoolCheckMetrics(text: string): Promise<PromtoolResult> {
     child.stdin.end(text);
   });
 }
+
+/**
+ * The sum of every sample of `name` in a Prometheus text exposition whose labels
+ * include each of `labels` (each a `k="v"`); 0 when there is none.
+ */
+export function seriesTotal(exposition: string, name: string, ...labels: string[]): number {
+  let sum = 0;
+  for (const line of exposition.split('\n')) {
+    const m = /^([a-z_:]+)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    if (labels.every((l) => (m[2] ?? '').includes(l))) sum += Number(m[3]);
+  }
+  return sum;
+}
