@@ -6,8 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   CountingServer,
   checkerFactory,
-  type EndpointLiteral,
   freePort,
+  manyEndpoints,
   snapshot,
 } from '../../test/helpers/health.ts';
 import { sleep, waitFor } from '../../test/helpers/wait.ts';
@@ -18,11 +18,6 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 const checker = checkerFactory(cleanups);
-
-/** n endpoints at one address and port, each in a cluster of its own (so n ids). */
-function many(n: number, ip: string, port: number): EndpointLiteral[] {
-  return Array.from({ length: n }, (_, i) => ({ cluster: `c${i}`, ip, port }));
-}
 
 async function hangingServer(host: string): Promise<CountingServer> {
   const s = await new CountingServer().start(host);
@@ -40,7 +35,7 @@ describe('ActiveChecker, bounded', () => {
       maxProbesPerSecond: 100,
       unhealthyThreshold: 1000,
     });
-    c.update(snapshot({ web: many(20, '127.70.0.1', port) }));
+    c.update(snapshot({ web: manyEndpoints(20, '127.70.0.1', port) }));
     // 20 targets at 100 starts/s: each is probed every 200 ms, not every 50 ms.
     expect(c.stats().effectiveIntervalMs).toBe(200);
     const started = performance.now();
@@ -49,7 +44,7 @@ describe('ActiveChecker, bounded', () => {
     // The bucket's burst (5 at 100/s) plus the rate, whatever the 50 ms interval asks.
     expect(c.stats().probes).toBeLessThanOrEqual(5 + Math.ceil(100 * elapsed) + 1);
     // With a quarter of the targets the configured interval holds again.
-    c.update(snapshot({ web: many(5, '127.70.0.1', port) }));
+    c.update(snapshot({ web: manyEndpoints(5, '127.70.0.1', port) }));
     expect(c.stats().effectiveIntervalMs).toBe(50);
   });
 
@@ -62,7 +57,7 @@ describe('ActiveChecker, bounded', () => {
       maxInFlight: 4,
       unhealthyThreshold: 1000,
     });
-    c.update(snapshot({ web: many(40, '127.70.0.2', s.port) }));
+    c.update(snapshot({ web: manyEndpoints(40, '127.70.0.2', s.port) }));
     let maxSeen = 0;
     const until = Date.now() + 800;
     while (Date.now() < until) {
@@ -84,7 +79,7 @@ describe('ActiveChecker, bounded', () => {
       { type: 'http', interval: 10, timeout: 100, maxInFlight: 1, unhealthyThreshold: 1000 },
       { onResult: (t: ProbeTarget) => order.push(t.id) },
     );
-    c.update(snapshot({ web: many(10, '127.70.0.3', s.port) }));
+    c.update(snapshot({ web: manyEndpoints(10, '127.70.0.3', s.port) }));
     await waitFor(() => c.stats().inFlight === 1);
     c.expedite('ns/web', 'c9/127.70.0.3');
     await waitFor(() => order.length >= 2, 3000);

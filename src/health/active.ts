@@ -9,6 +9,7 @@
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
+import { isDescriptorExhaustion } from '../observe/exhaustion.ts';
 import type { CheckState } from '../routing/types.ts';
 import { abortDetail, errorDetail, httpProbe, tcpProbe } from './probes.ts';
 import { ProbeQueue, type QueueLimits, type Timers } from './queue.ts';
@@ -44,7 +45,7 @@ export interface ActiveCheckerOptions {
    * process's fault, not the endpoint's, so no result is recorded.
    */
   onExhausted?: (err: unknown) => void;
-  /** Whether an error means the process is out of descriptors. */
+  /** Whether an error means the process is out of descriptors (default: EMFILE, ENFILE). */
   isExhaustion?: (err: unknown) => boolean;
 }
 
@@ -141,7 +142,7 @@ export class ActiveChecker {
     this.#random = opts.random ?? Math.random;
     this.#onResult = opts.onResult;
     this.#onExhausted = opts.onExhausted;
-    this.#isExhaustion = opts.isExhaustion ?? isDescriptorShortage;
+    this.#isExhaustion = opts.isExhaustion ?? isDescriptorExhaustion;
     this.#agent = new Agent({ connect: { timeout: opts.config.timeout } });
     this.#queue = new ProbeQueue<Probe>({
       limits: limitsOf(opts.config),
@@ -401,8 +402,10 @@ export class ActiveChecker {
       // Removed while in flight: its verdict is about an endpoint routing no longer has.
       if (p.stopped) return;
       if (result === 'exhausted') {
-        // Not the endpoint's doing: try it again after the interval, with no verdict.
-        this.#queue.schedule(p, this.#now() + this.#config.fastInterval);
+        // Not the endpoint's doing: no verdict, and no probe at all for a moment, so
+        // checks do not spin on EMFILE or take the descriptors the proxy frees.
+        this.#queue.exhausted(EXHAUSTED_PAUSE_MS);
+        this.#queue.schedule(p, this.#now() + EXHAUSTED_PAUSE_MS);
         return;
       }
       this.#record(p, result);
@@ -524,16 +527,9 @@ export class ActiveChecker {
   }
 }
 
+/** How long no probe starts after one found the process out of descriptors. */
+const EXHAUSTED_PAUSE_MS = 1000;
+
 function limitsOf(config: ActiveCheckConfig): QueueLimits {
   return { maxInFlight: config.maxInFlight, maxPerSecond: config.maxProbesPerSecond };
-}
-
-/** Out of descriptors, in the error or anything it wraps (undici wraps connect errors). */
-function isDescriptorShortage(err: unknown): boolean {
-  for (let e = err, depth = 0; e instanceof Error && depth < 5; depth++) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EMFILE' || code === 'ENFILE') return true;
-    e = e.cause;
-  }
-  return false;
 }

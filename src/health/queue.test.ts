@@ -197,6 +197,34 @@ describe('ProbeQueue', () => {
     expect(h.queue.queued).toBe(0);
   });
 
+  it('out of descriptors: pauses, halves the ceiling once per pause, and grows it back by one per probe', async () => {
+    const h = harness({ maxInFlight: 8, maxPerSecond: 1_000_000 });
+    for (let i = 0; i < 40; i++) h.queue.schedule(`t${i}`, 0);
+    await h.time.advance(0);
+    expect(h.started).toHaveLength(8);
+    // Three probes fail at once for want of a descriptor: one halving, of what was in flight.
+    h.queue.exhausted(1000);
+    h.queue.exhausted(1000);
+    h.queue.exhausted(1000);
+    expect(h.queue.ceiling).toBe(4);
+    for (const t of ['t0', 't1', 't2']) h.finish.get(t)!();
+    await flush();
+    // Paused: nothing starts, and finishing does not grow the ceiling.
+    expect(h.started).toHaveLength(8);
+    expect(h.queue.ceiling).toBe(4);
+    await h.time.advance(1000);
+    // Five still running, the ceiling four: still nothing until two finish.
+    expect(h.started).toHaveLength(8);
+    for (const t of ['t3', 't4']) h.finish.get(t)!();
+    await flush();
+    // Each finish raised it by one (4 → 6), and 3 run: three more start.
+    expect(h.queue.ceiling).toBe(6);
+    expect(h.started).toHaveLength(11);
+    for (let i = 0; i < 20; i++) await h.finishAll();
+    expect(h.queue.ceiling).toBe(8);
+    expect(h.maxRunning).toBe(8);
+  });
+
   it('keeps a running mean of how long probes hold their slot', async () => {
     const h = harness({ maxInFlight: 10, maxPerSecond: 1000 });
     expect(h.queue.meanProbeMs).toBeUndefined();

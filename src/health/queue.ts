@@ -62,6 +62,14 @@ export class ProbeQueue<T> {
   #timer: unknown;
   #timerAt = Number.POSITIVE_INFINITY;
   #meanMs: number | undefined;
+  /** No starts before this time (the clock's): see exhausted(). */
+  #pausedUntil = 0;
+  /**
+   * Probes allowed in flight now: maxInFlight, halved when the process runs out of
+   * descriptors and raised by one per probe that finishes after (TCP's congestion
+   * window, for sockets the process can have rather than the network can carry).
+   */
+  #ceiling: number;
   #stopped = false;
 
   constructor(opts: ProbeQueueOptions<T>) {
@@ -71,6 +79,7 @@ export class ProbeQueue<T> {
     this.#timers = opts.timers ?? REAL_TIMERS;
     this.#tokens = this.#burst();
     this.#refilledAt = this.#now();
+    this.#ceiling = opts.limits.maxInFlight;
   }
 
   /** Queues the item to start at `at` (ms, the clock's time), replacing any earlier place. */
@@ -100,14 +109,36 @@ export class ProbeQueue<T> {
     return this.#queued.has(item);
   }
 
+  /**
+   * A probe found the process out of descriptors. Starts nothing for `pauseMs` (each
+   * would fail the same way, and take what the proxy frees), and halves the probes
+   * allowed in flight to what got a socket, once per pause however many failed at
+   * once; they grow back by one per probe that finishes.
+   */
+  exhausted(pauseMs: number): void {
+    const now = this.#now();
+    if (now >= this.#pausedUntil) {
+      this.#ceiling = Math.max(1, Math.floor(Math.min(this.#ceiling, this.#inFlight) / 2));
+    }
+    this.#pausedUntil = Math.max(this.#pausedUntil, now + pauseMs);
+    this.#pump();
+  }
+
   setLimits(limits: QueueLimits): void {
     this.#limits = limits;
+    this.#ceiling = Math.min(this.#ceiling, limits.maxInFlight);
+    if (this.#pausedUntil <= this.#now()) this.#ceiling = limits.maxInFlight;
     this.#tokens = Math.min(this.#tokens, this.#burst());
     this.#pump();
   }
 
   get inFlight(): number {
     return this.#inFlight;
+  }
+
+  /** Probes allowed in flight now: maxInFlight, or less after running out of descriptors. */
+  get ceiling(): number {
+    return this.#ceiling;
   }
 
   get queued(): number {
@@ -147,7 +178,7 @@ export class ProbeQueue<T> {
     if (this.#stopped) return;
     const now = this.#now();
     this.#refill(now);
-    while (this.#inFlight < this.#limits.maxInFlight) {
+    while (this.#inFlight < this.#ceiling && now >= this.#pausedUntil) {
       const entry = this.#next(now);
       if (entry === undefined) break;
       if (this.#tokens < 1) break;
@@ -195,6 +226,9 @@ export class ProbeQueue<T> {
       .catch(() => {})
       .finally(() => {
         this.#inFlight--;
+        if (this.#now() >= this.#pausedUntil) {
+          this.#ceiling = Math.min(this.#limits.maxInFlight, this.#ceiling + 1);
+        }
         const ms = this.#now() - started;
         this.#meanMs =
           this.#meanMs === undefined ? ms : this.#meanMs + DURATION_WEIGHT * (ms - this.#meanMs);
@@ -205,10 +239,12 @@ export class ProbeQueue<T> {
   /** One timer: for the next token when work waits on the rate, else for the next due item. */
   #arm(now: number): void {
     let at = Number.POSITIVE_INFINITY;
-    if (this.#inFlight < this.#limits.maxInFlight) {
+    if (this.#inFlight < this.#ceiling) {
       const waiting = this.#front.length > 0 || this.#heap.length > 0;
       const ready = this.#next(now);
-      if (ready !== undefined && this.#tokens < 1) {
+      if (ready !== undefined && now < this.#pausedUntil) {
+        at = this.#pausedUntil;
+      } else if (ready !== undefined && this.#tokens < 1) {
         at = now + Math.ceil(((1 - this.#tokens) * 1000) / this.#limits.maxPerSecond);
       } else if (ready === undefined && waiting && this.#heap.length > 0) {
         at = this.#heap[0]!.at;

@@ -53,8 +53,13 @@ export class CountingServer {
     return this.#sockets.size;
   }
 
-  async stop(): Promise<void> {
+  /** Cuts every connection it holds (hung requests fail), and keeps listening. */
+  dropConnections(): void {
     for (const s of this.#sockets) s.destroy();
+  }
+
+  async stop(): Promise<void> {
+    this.dropConnections();
     await new Promise((resolve) => this.#server.close(resolve));
   }
 }
@@ -71,6 +76,11 @@ export interface EndpointLiteral {
   readonly cluster: string;
   readonly ip: string;
   readonly port: number;
+}
+
+/** n endpoints at one address and port, each in a cluster of its own (so n ids). */
+export function manyEndpoints(n: number, ip: string, port: number): EndpointLiteral[] {
+  return Array.from({ length: n }, (_, i) => ({ cluster: `c${i}`, ip, port }));
 }
 
 /** Services in namespace ns by name; `healthCheck` sets the annotation's value per name. */
