@@ -160,7 +160,7 @@ describe('status page', () => {
         expect(await page.locator(byTestId(`action-${a}-${c}`)).count()).toBe(1);
       }
     }
-     // How each service is checked: the demo's services opt in by annotation.
+    // How each service is checked: the demo's services opt in by annotation.
     expect(await page.locator(byTestId('checks-shop/web')).textContent()).toMatch(
       /checked every 5s \(annotation\)/,
     );

@@ -306,14 +306,9 @@ export const configSchema = z.strictObject({
             description:
               'Services checked on a schedule: all (unless annotated fedgate.io/health-check: "false") or annotated (only those annotated "true"); any endpoint the proxy fails to reach is checked either way',
           }),
-          maxInFlight: z
-            .number()
-            .int()
-            .min(1)
-            .default(D.DEFAULT_HEALTH_MAX_IN_FLIGHT)
-            .meta({
-              description: 'Probes in flight at once (one socket each), across all targets',
-            }),
+          maxInFlight: z.number().int().min(1).default(D.DEFAULT_HEALTH_MAX_IN_FLIGHT).meta({
+            description: 'Probes in flight at once (one socket each), across all targets',
+          }),
           maxProbesPerSecond: z
             .number()
             .positive()
