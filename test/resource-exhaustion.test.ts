@@ -266,11 +266,11 @@ describe(`fedgate out of file descriptors (ulimit -n ${LIMIT})`, () => {
     const held = [...http];
     try {
       // The last descriptors are kept from clients: some of the flood was cut at once.
-      await waitFor(() => http.some((h) => h.closedByPeer), 5000, 'connections cut');
+      await waitFor(() => http.some((h) => h.closedByPeer), WAIT_MS, 'connections cut');
       expect(await exhausted('http_accept')).toBeGreaterThan(0);
       held.push(...(await flood(ports.dns, 64)));
       expect(await tcpQuery()).toBe('closed');
-      await waitFor(async () => (await exhausted('dns_tcp_accept')) > 0, 5000, 'dns_tcp_accept');
+      await waitFor(async () => (await exhausted('dns_tcp_accept')) > 0, WAIT_MS, 'dns_tcp_accept');
       // UDP needs no descriptor per query: it answers through the flood.
       expect((await udpQuery()).length).toBeGreaterThan(0);
     } finally {
@@ -293,7 +293,7 @@ describe(`fedgate out of file descriptors (ulimit -n ${LIMIT})`, () => {
     try {
       // A handshake completes before fedgate accepts; libuv cutting one (it had no
       // descriptor for it) says every earlier one was accepted: none is left.
-      await waitFor(() => admin.some((h) => h.closedByPeer), 5000, 'the descriptor table full');
+      await waitFor(() => admin.some((h) => h.closedByPeer), WAIT_MS, 'the descriptor table full');
       // More than outlier detection's consecutiveGatewayFailure (5) on one connection:
       // over the local tier's two endpoints, had any been blamed, one would be ejected.
       for (const [c, n] of [
@@ -323,7 +323,7 @@ describe(`fedgate out of file descriptors (ulimit -n ${LIMIT})`, () => {
           ? text
           : undefined;
       },
-      5000,
+      WAIT_MS,
       'upstream_connect counted',
     );
     // Answered by fedgate itself, once each: no retry, and outlier detection heard nothing.
