@@ -62,7 +62,7 @@ async function expectSlicesMatchBackends(fed: LocalFederation): Promise<void> {
 }
 
 describe('default scenario', () => {
-  it('is the galaxy federation the issue describes', async () => {
+  it('is the galaxy federation: three clusters in two regions', async () => {
     const s = await loadScenario();
     expect(s.federation).toEqual({ name: 'galaxy', domain: 'example.test' });
     const clusters = Object.fromEntries(
