@@ -1,6 +1,6 @@
 // Question: how many picks per second does one core make with each picker
 // (src/routing/pickers.ts), over plans of 100 and 10,000 endpoints, in one tier and
-// in three? Target from the issue: at least 5 million p2c picks per second.
+// in three? Target: at least 5 million p2c picks per second.
 // Measured, each as its own function below:
 //   1. picks per second, per picker × plan size × tier count: warm-up rounds, then
 //      timed rounds of PICKS_PER_ROUND picks, median reported. p2c reads outstanding
@@ -11,7 +11,7 @@
 //      (alias tables, Maglev tables): paid once per plan.
 //   4. rebuilding the plan of a service with 1,000 endpoints over 10 clusters (5 zones
 //      in 2 regions) through the Router, as a health change forces it: all passing,
-//      and with 10 % failing their checks. Target from the issue: under 100 µs.
+//      and with 10 % failing their checks. Target: under 100 µs.
 // First: benchmarks, and every process they start, reach loopback only.
 import '../src/netguard/install.ts';
 import { HealthStore } from '../src/health/store.ts';

@@ -63,7 +63,7 @@ describe('priority levels: Envoy documentation figures', () => {
     expect(loads(levels(h0, h1, h2))).toEqual(want);
   });
 
-  it('the issue example: 50 % healthy in P0 keeps 70 % there', () => {
+  it('50 % healthy in P0 keeps 70 % there and spills 30 % to P1', () => {
     const plan = levels(50, 100);
     expect(plan.tiers[0]!.load).toBeCloseTo(0.7, 12);
     expect(plan.tiers[1]!.load).toBeCloseTo(0.3, 12);
