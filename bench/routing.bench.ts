@@ -18,9 +18,9 @@ import { HealthStore } from '../src/health/store.ts';
 import { createPicker, hashKey, type PickerKind } from '../src/routing/pickers.ts';
 import { seededRandom } from '../src/routing/random.ts';
 import { Router } from '../src/routing/router.ts';
-import { endpoints as endpointSpecs, service } from '../src/routing/service-fixture.ts';
-import { plan, targets, tier } from '../src/routing/testing.ts';
 import type { Plan, Tier } from '../src/routing/types.ts';
+import { plan, targets, tier } from '../test/fixtures/plans.ts';
+import { endpoints as endpointSpecs, service } from '../test/fixtures/services.ts';
 import { median, printTable, writeResult } from './lib.ts';
 
 const SIZES = [100, 10_000];
@@ -254,7 +254,7 @@ printTable(
   })),
 );
 console.log(`
-How measured: one process, one thread. Plans from src/routing/testing.ts: one tier, or three
+How measured: one process, one thread. Plans from test/fixtures/plans.ts: one tier, or three
 with loads 0.6/0.3/0.1 over 50/30/20 % of the endpoints; two clusters of weights 1 and 2 per
 tier. Each picker is warmed up for ${WARMUP_ROUNDS} rounds on its plan first. p2c reads a
 Map<id, 0..7> of outstanding requests; maglev takes precomputed 32-bit key hashes.`);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { clusterStatus } from '../../test/fixtures/catalog.ts';
 import type { ServiceRecord, SliceRecord } from '../watch/records.ts';
 import { Catalog } from './catalog.ts';
 import type { Snapshot } from './model.ts';
-import { clusterStatus } from './testing.ts';
 
 const CLUSTERS = [
   { name: 'a', weight: 1, region: 'r1' },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { clusterStatus } from '../../test/fixtures/catalog.ts';
 import type { NodeRecord, ServiceRecord, SliceRecord } from '../watch/records.ts';
 import { type MemberInput, mergeService } from './merge.ts';
-import { clusterStatus } from './testing.ts';
 
 function svc(over: Partial<ServiceRecord> = {}): ServiceRecord {
   return {

@@ -10,13 +10,13 @@
 // promises is tallied and printed, as the targeted cases below assert it.
 import dns2 from 'dns2';
 import { describe, expect, it } from 'vitest';
+import { clusterStatus } from '../../test/fixtures/catalog.ts';
+import { type EndpointSpec, service } from '../../test/fixtures/services.ts';
 import type { Endpoint, FederatedService, Snapshot } from '../catalog/model.ts';
-import { clusterStatus } from '../catalog/testing.ts';
 import { configSchema } from '../config/schema.ts';
 import { HealthStore } from '../health/store.ts';
 import { seededRandom } from '../routing/random.ts';
 import { Router } from '../routing/router.ts';
-import { type EndpointSpec, service } from '../routing/service-fixture.ts';
 import { Responder } from './responder.ts';
 import { ResponseRateLimiter } from './rrl.ts';
 import { addressingView } from './server.ts';

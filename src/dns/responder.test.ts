@@ -2,11 +2,11 @@
 // and spill across answer variants. Responses are read back with dns2 (trusted output).
 import dns2 from 'dns2';
 import { describe, expect, it } from 'vitest';
+import { endpoints, service } from '../../test/fixtures/services.ts';
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import { configSchema } from '../config/schema.ts';
 import { HealthStore } from '../health/store.ts';
 import { Router } from '../routing/router.ts';
-import { endpoints, service } from '../routing/service-fixture.ts';
 import { Responder } from './responder.ts';
 import { ResponseRateLimiter } from './rrl.ts';
 import { addressingView } from './server.ts';

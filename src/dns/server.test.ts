@@ -4,12 +4,12 @@ import { createSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { endpoints, service } from '../../test/fixtures/services.ts';
 import { sleep, waitFor } from '../../test/helpers/wait.ts';
 import type { Snapshot } from '../catalog/model.ts';
 import { configSchema } from '../config/schema.ts';
 import { HealthStore } from '../health/store.ts';
 import { Router } from '../routing/router.ts';
-import { endpoints, service } from '../routing/service-fixture.ts';
 import { DnsServer } from './server.ts';
 
 const ZONE = { region: 'us-east', zone: 'us-east-a' };

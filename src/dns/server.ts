@@ -32,6 +32,11 @@ export interface DnsServerOptions {
   readonly serialBase?: number;
   /** Where running out of descriptors is counted (default: a tracker of its own). */
   readonly exhaustion?: AcceptGuard;
+  /**
+   * Bind each UDP socket with SO_REUSEPORT: worker processes each bind their own on
+   * the same port and the kernel spreads datagrams among them (src/workers/pool.ts).
+   */
+  readonly reusePort?: boolean;
 }
 
 /** What DNS answers point at, from config: the annotation can override per service. */
@@ -88,6 +93,7 @@ export class DnsServer {
   readonly #log: Logger;
   readonly #now: (() => number) | undefined;
   readonly #exhaustion: AcceptGuard;
+  readonly #reusePort: boolean;
   #config: Config;
 
   private constructor(opts: DnsServerOptions) {
@@ -96,6 +102,7 @@ export class DnsServer {
     this.#log = opts.log;
     this.#exhaustion = opts.exhaustion ?? new ExhaustionTracker({ log: opts.log });
     this.#now = opts.now;
+    this.#reusePort = opts.reusePort ?? false;
     this.#rrl = new ResponseRateLimiter(config.dns.rrl, opts.now);
     this.responder = new Responder({
       config,
@@ -230,7 +237,12 @@ export class DnsServer {
   }
 
   async #listenUdp(host: string, port: number): Promise<UdpSocket> {
-    const sock = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', ipv6Only: isIPv6(host) });
+    // reusePort also keeps the socket out of node:cluster's sharing: it is this process's own.
+    const sock = createSocket({
+      type: isIPv6(host) ? 'udp6' : 'udp4',
+      ipv6Only: isIPv6(host),
+      reusePort: this.#reusePort,
+    });
     sock.on('message', (msg, rinfo) => {
       let out: Buffer | undefined;
       try {

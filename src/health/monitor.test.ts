@@ -1,9 +1,9 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { endpoints, service } from '../../test/fixtures/services.ts';
 import type { Snapshot } from '../catalog/model.ts';
 import { configSchema } from '../config/schema.ts';
 import { Router } from '../routing/router.ts';
-import { endpoints, service } from '../routing/service-fixture.ts';
 import { HealthMonitor } from './monitor.ts';
 
 const ZONE = { region: 'us-east', zone: 'us-east-a' };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { endpoints, service } from '../../test/fixtures/services.ts';
 import type { Snapshot } from '../catalog/model.ts';
-import { endpoints, service } from '../routing/service-fixture.ts';
 import { type OutlierConfig, OutlierDetector, type OutlierEvent } from './outlier.ts';
 import { HealthStore } from './store.ts';
 

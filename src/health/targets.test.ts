@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { clusterStatus } from '../../test/fixtures/catalog.ts';
 import type {
   ClusterMember,
   Endpoint,
@@ -6,7 +7,6 @@ import type {
   PortRecord,
   Snapshot,
 } from '../catalog/model.ts';
-import { clusterStatus } from '../catalog/testing.ts';
 import { catalogIds, probeTargets, type TargetOptions } from './targets.ts';
 
 const SERVICE_PORTS: PortRecord[] = [

@@ -4,8 +4,8 @@
 import { request } from 'node:http';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clusterStatus } from '../../test/fixtures/catalog.ts';
 import { Catalog } from '../catalog/catalog.ts';
-import { clusterStatus } from '../catalog/testing.ts';
 import { configSchema } from '../config/schema.ts';
 import { HealthMonitor } from '../health/monitor.ts';
 import { Router } from '../routing/router.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { clusterStatus } from '../../test/fixtures/catalog.ts';
+import { service } from '../../test/fixtures/services.ts';
 import type { Snapshot } from '../catalog/model.ts';
-import { clusterStatus } from '../catalog/testing.ts';
-import { service } from '../routing/service-fixture.ts';
 import type { EndpointHealth } from '../routing/types.ts';
 import type { WatchStats } from '../watch/resource-watch.ts';
 import { EventJournal } from './events.ts';

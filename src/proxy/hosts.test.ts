@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { service } from '../../test/fixtures/services.ts';
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
-import { service } from '../routing/service-fixture.ts';
 import { HostTable, normalizeHost } from './hosts.ts';
 
 function snapshot(...services: FederatedService[]): Snapshot {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { plan, targets, tier } from '../../test/fixtures/plans.ts';
 import { affinityHash, affinityKey, cookieValue, parseHashOn } from './affinity.ts';
 import { createPicker } from './pickers.ts';
 import { seededRandom } from './random.ts';
-import { plan, targets, tier } from './testing.ts';
 
 const req = (headers: Record<string, string | string[]>, clientAddress = '127.192.2.7') => ({
   headers,

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { plan, type TargetSpec, targets, tier } from '../../test/fixtures/plans.ts';
 import {
   createPicker,
   hashKey,
@@ -8,7 +9,6 @@ import {
   type PickerKind,
 } from './pickers.ts';
 import { seededRandom } from './random.ts';
-import { plan, type TargetSpec, targets, tier } from './testing.ts';
 import type { Plan, Target } from './types.ts';
 
 /** Ids picked n times; maglev gets a fresh key per pick from the same seed. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { endpoints, healthView, type MemberSpec, service } from '../../test/fixtures/services.ts';
 import { buildPlan, type PlanOptions } from './plan.ts';
-import { endpoints, healthView, type MemberSpec, service } from './service-fixture.ts';
 import { NO_HEALTH, type Plan } from './types.ts';
 
 const OPTS: PlanOptions = { overprovisioning: 1.4, panicThreshold: 0.5, failoverOrder: {} };

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { endpoints, service } from '../../test/fixtures/services.ts';
 import type { Snapshot } from '../catalog/model.ts';
 import { HealthStore } from '../health/store.ts';
 import { primaryTier, Router, type RouterOptions, type TierShift, tierScopeOf } from './router.ts';
-import { endpoints, service } from './service-fixture.ts';
 
 const OPTS: RouterOptions = {
   overprovisioning: 1.4,

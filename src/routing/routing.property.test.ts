@@ -2,10 +2,15 @@
 // mix of localities, conditions, health and staleness, the invariants hold.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import {
+  type EndpointSpec,
+  healthView,
+  type MemberSpec,
+  service,
+} from '../../test/fixtures/services.ts';
 import { createPicker, hashKey, PICKER_KINDS } from './pickers.ts';
 import { buildPlan } from './plan.ts';
 import { seededRandom } from './random.ts';
-import { type EndpointSpec, healthView, type MemberSpec, service } from './service-fixture.ts';
 import type { EndpointHealth, Locality } from './types.ts';
 
 const PLACES: Locality[] = [

@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { service } from '../../test/fixtures/services.ts';
 import type { Snapshot } from '../catalog/model.ts';
 import type { Config } from '../config/schema.ts';
 import { HealthStore } from '../health/store.ts';
-import { service } from '../routing/service-fixture.ts';
 import { WorkerPool } from './pool.ts';
 import { ListenError } from './serving.ts';
 

@@ -1,10 +1,10 @@
 import { deserialize, serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
+import { clusterStatus } from '../../test/fixtures/catalog.ts';
+import { endpoints, service } from '../../test/fixtures/services.ts';
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
-import { clusterStatus } from '../catalog/testing.ts';
 import { HealthStore } from '../health/store.ts';
 import { Router, type RouterOptions, type TierShift } from '../routing/router.ts';
-import { endpoints, service } from '../routing/service-fixture.ts';
 import type { Locality } from '../routing/types.ts';
 import { CatalogMirror } from './mirror.ts';
 import { applyDelta, snapshotDelta } from './protocol.ts';

@@ -105,6 +105,11 @@ export type ToWorker =
       readonly config: Config;
       /** The SOA serial's base, the same in every worker: seconds at the primary's start. */
       readonly serialBase: number;
+      /**
+       * DNS over UDP: each worker binds its own socket with SO_REUSEPORT (true), or
+       * all read one socket the primary binds (false: platforms without it).
+       */
+      readonly reusePort: boolean;
       readonly snapshot: SnapshotDelta;
       readonly health: readonly ServiceHealthEntry[];
     }

@@ -64,6 +64,8 @@ export interface LocalServingOptions {
   readonly serialBase?: number;
   /** The process's descriptor exhaustion tracker, which its metrics read. */
   readonly exhaustion?: AcceptGuard;
+  /** DNS's UDP sockets are this process's own, on a port its sibling workers bind too. */
+  readonly dnsReusePort?: boolean;
 }
 
 export class LocalServing implements Serving {
@@ -93,6 +95,7 @@ export class LocalServing implements Serving {
       log,
       ...(opts.serialBase !== undefined ? { serialBase: opts.serialBase } : {}),
       ...(opts.exhaustion ? { exhaustion: opts.exhaustion } : {}),
+      ...(opts.dnsReusePort ? { reusePort: true } : {}),
     }).catch((e: unknown) => {
       throw new ListenError('dns.listen', e);
     });

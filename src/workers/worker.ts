@@ -156,6 +156,7 @@ class WorkerProcess {
           observer: (c) => (c.http.accessLog ? withAccessLog(metrics, log) : metrics),
           serialBase: m.serialBase,
           exhaustion,
+          dnsReusePort: m.reusePort,
         });
       } catch (e) {
         const setting = e instanceof ListenError ? e.setting : 'the listeners';

@@ -5,11 +5,11 @@ import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { pino } from 'pino';
 import type { FederatedService, Snapshot } from '../../src/catalog/model.ts';
-import { clusterStatus } from '../../src/catalog/testing.ts';
 import { ActiveChecker, type ActiveCheckerOptions } from '../../src/health/active.ts';
 import { HealthStore } from '../../src/health/store.ts';
 import type { ActiveCheckConfig } from '../../src/health/targets.ts';
 import { HEALTH_PATH } from '../../src/localfed/backends.ts';
+import { clusterStatus } from '../fixtures/catalog.ts';
 
 /** An HTTP server that counts what it sees; `hang` makes it accept and never answer. */
 export class CountingServer {
