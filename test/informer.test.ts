@@ -145,7 +145,7 @@ function serviceListWatch(
   return new Informed<V1Service>(
     (listFn) => new ListWatch(opts.path ?? SERVICES, watch, listFn, false),
     () => api.listServiceForAllNamespaces(),
-    { restart: opts.restart },
+    opts.restart === undefined ? {} : { restart: opts.restart },
   );
 }
 

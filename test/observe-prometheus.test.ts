@@ -26,8 +26,8 @@ const WAIT_MS = 20_000;
 
 interface Answer {
   status: number;
-  cluster?: string;
-  zone?: string;
+  cluster?: string | undefined;
+  zone?: string | undefined;
 }
 
 /** One GET through the proxy with a Host header, on its own connection; the backend's JSON when 200. */

@@ -98,8 +98,6 @@ describe('Catalog', () => {
       c.apply(cluster, 'nodes', 'n1', {
         name: 'n1',
         zone: `${cluster}-z1`,
-        region: undefined,
-        subzone: undefined,
       });
       c.apply(cluster, 'services', 'ns/x', svc('x'));
       c.apply(cluster, 'endpointslices', 'ns/x-1', slice('x', 'x-1', [ip], 'n1'));
@@ -114,8 +112,6 @@ describe('Catalog', () => {
     c.apply('b', 'nodes', 'n1', {
       name: 'n1',
       zone: 'b-z2',
-      region: undefined,
-      subzone: undefined,
     });
     const moved = c.flush().services.get('ns/x')!;
     expect(moved.clusters[1]!.endpoints[0]!.locality.zone).toBe('b-z2');

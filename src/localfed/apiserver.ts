@@ -39,13 +39,13 @@ export interface ApiServerOptions {
   token: string;
   tls: { key: string; cert: string };
   /** How often an idle watch that asked for bookmarks gets one (kube-apiserver: about a minute). */
-  bookmarkIntervalMs?: number;
+  bookmarkIntervalMs?: number | undefined;
   /** Watches without timeoutSeconds end after a random time in [min, 2*min) (kube-apiserver: --min-request-timeout=1800). */
-  minRequestTimeoutSeconds?: number;
+  minRequestTimeoutSeconds?: number | undefined;
   /** How long a list for a future resourceVersion waits before 504 (kube-apiserver: 3 s). */
-  tooLargeWaitMs?: number;
+  tooLargeWaitMs?: number | undefined;
   /** API groups this server does not serve, as when a CRD is not installed: 404 and absent from discovery. */
-  absentGroups?: readonly string[];
+  absentGroups?: readonly string[] | undefined;
 }
 
 export const DEFAULT_BOOKMARK_INTERVAL_MS = 60_000;

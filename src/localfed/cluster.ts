@@ -17,13 +17,13 @@ export interface SimClusterOptions {
   /** Loopback address the API server binds. */
   host: string;
   /** 0 picks a free port. */
-  port?: number;
-  token?: string;
-  bookmarkIntervalMs?: number;
-  minRequestTimeoutSeconds?: number;
-  historyLimit?: number;
+  port?: number | undefined;
+  token?: string | undefined;
+  bookmarkIntervalMs?: number | undefined;
+  minRequestTimeoutSeconds?: number | undefined;
+  historyLimit?: number | undefined;
   /** False serves no multicluster.x-k8s.io group, as a cluster without the MCS CRDs. Default true. */
-  serviceExportCRD?: boolean;
+  serviceExportCRD?: boolean | undefined;
 }
 
 export const MCS_GROUP = 'multicluster.x-k8s.io';

@@ -231,7 +231,7 @@ async function call(
         Authorization: `Bearer ${state.control.token}`,
         'Content-Type': 'application/json',
       },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(30_000),
     });
   } catch (e) {

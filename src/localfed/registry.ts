@@ -14,8 +14,8 @@ export interface WriteOptions {
 }
 
 export interface DeletePreconditions {
-  uid?: string;
-  resourceVersion?: string;
+  uid?: string | undefined;
+  resourceVersion?: string | undefined;
 }
 
 const GENERATE_NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';

@@ -293,7 +293,7 @@ const serviceType: ResourceType = {
     s.ipFamilyPolicy ??= 'SingleStack';
     for (const p of servicePorts(obj)) {
       p.protocol ??= 'TCP';
-      p.targetPort ??= p.port;
+      if (p.port !== undefined) p.targetPort ??= p.port;
     }
     if (!isRecord(obj.status)) obj.status = { loadBalancer: {} };
   },

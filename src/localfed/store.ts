@@ -35,7 +35,9 @@ export class ClusterStore {
   readonly #listeners = new Set<(change: Change) => void>();
   readonly #historyLimit: number;
 
-  constructor(opts: { historyLimit?: number; initialRevision?: number } = {}) {
+  constructor(
+    opts: { historyLimit?: number | undefined; initialRevision?: number | undefined } = {},
+  ) {
     this.#historyLimit = opts.historyLimit ?? DEFAULT_HISTORY_LIMIT;
     this.#rev = opts.initialRevision ?? 1;
     this.#compactedRev = this.#rev;

@@ -28,7 +28,7 @@ interface Line {
 function capture(): { lines: Line[]; log: pino.Logger } {
   const lines: Line[] = [];
   const log = pino(
-    { level: 'debug', base: undefined },
+    { level: 'debug', base: null },
     { write: (l: string) => void lines.push(JSON.parse(l) as Line) },
   );
   return { lines, log };

@@ -44,7 +44,7 @@ export class LogCapture {
 
   constructor(level = 'debug') {
     this.logger = pino(
-      { level, base: undefined },
+      { level, base: null },
       { write: (line: string) => void this.entries.push(JSON.parse(line) as LogEntry) },
     );
   }

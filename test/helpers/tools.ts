@@ -99,7 +99,7 @@ export interface DigResult {
   /** dig got a truncated UDP reply and asked again over TCP; the parsed reply is the TCP one. */
   retriedOverTcp: boolean;
   /** From dig's `;; SERVER:` line: UDP or TCP. */
-  transport?: string;
+  transport?: string | undefined;
 }
 
 const SECTIONS = {
