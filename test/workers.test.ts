@@ -6,6 +6,7 @@
 // route through it, a killed worker is replaced, and SIGTERM under load loses no
 // request in flight and exits 0. Every loop is bounded; nothing asserts timing.
 
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { Resolver } from 'node:dns/promises';
 import { writeFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
@@ -18,6 +19,7 @@ import { CLI, fedgate, logLines, start } from './helpers/cli.ts';
 import { DiscoveryEnv, FAST_WATCH, GALAXY_WEB, launchFederation } from './helpers/discovery-env.ts';
 import { connectionRefused, freePort } from './helpers/ports.ts';
 import { promtoolCheckMetrics, seriesTotal as total } from './helpers/prometheus.ts';
+import { dig } from './helpers/tools.ts';
 import { sleep, waitFor } from './helpers/wait.ts';
 
 const ADDRESS_BLOCK = 190;
@@ -53,11 +55,64 @@ function get(port: number, path = '/'): Promise<Reply> {
   });
 }
 
+/** One A query over TCP (DNS over TCP stays shared through node:cluster). */
+async function resolveTcp(port: number): Promise<string[]> {
+  const r = await dig({ host: '127.0.0.1', port }, ['+tcp', WEB, 'A']);
+  return r.answers.filter((a) => a.type === 'A').map((a) => a.data);
+}
+
+/** Whether a plain UDP socket can bind 127.0.0.1:port now (no worker holds it). */
+function udpFree(port: number): Promise<boolean> {
+  const sock = createSocket('udp4');
+  return new Promise((resolve) => {
+    sock.once('error', () => resolve(false));
+    sock.bind(port, '127.0.0.1', () => sock.close(() => resolve(true)));
+  });
+}
+
 /** One A query on a socket of its own. */
 async function resolveA(port: number): Promise<string[]> {
   const r = new Resolver({ timeout: 2000, tries: 1 });
   r.setServers([`127.0.0.1:${port}`]);
   return r.resolve4(WEB);
+}
+
+/** A plain A query for WEB with this ID, hand-encoded so the test picks the source socket. */
+function aQuery(id: number): Buffer {
+  const header = Buffer.alloc(12);
+  header.writeUInt16BE(id, 0);
+  header.writeUInt16BE(1, 4); // QDCOUNT
+  const labels = WEB.split('.').map((l) =>
+    Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]),
+  );
+  return Buffer.concat([header, ...labels, Buffer.from([0, 0, 1, 0, 1])]);
+}
+
+/** `count` queries from `sock` one after another, each answered within 2 s. */
+async function askFrom(sock: UdpSocket, port: number, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const id = (i * 7919 + 1) & 0xffff;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        sock.off('message', onMessage);
+        reject(new Error(`no answer to query ${i} from port ${sock.address().port} in 2 s`));
+      }, 2000);
+      const onMessage = (msg: Buffer) => {
+        if (msg.length < 12 || msg.readUInt16BE(0) !== id) return;
+        clearTimeout(timer);
+        sock.off('message', onMessage);
+        resolve();
+      };
+      sock.on('message', onMessage);
+      sock.send(aQuery(id), port, '127.0.0.1');
+    });
+  }
+}
+
+async function udpSocket(): Promise<UdpSocket> {
+  const sock = createSocket('udp4');
+  await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
+  return sock;
 }
 
 const env = new DiscoveryEnv();
@@ -66,7 +121,7 @@ let kubeconfigs: Record<string, string>;
 
 function configText(
   ports: { dns: number; http: number; admin: number },
-  over: { ttl?: string; http?: number[] } = {},
+  over: { ttl?: string; http?: number[]; dns?: number } = {},
 ): string {
   return stringify({
     federation: { name: 'galaxy', domain: 'example.test' },
@@ -77,7 +132,11 @@ function configText(
       region: c.name === 'gamma' ? 'eu-west' : 'us-east',
     })),
     // Counting needs every query answered: no response rate limiting.
-    dns: { listen: [`127.0.0.1:${ports.dns}`], rrl: { enabled: false }, ttl: over.ttl ?? '5s' },
+    dns: {
+      listen: [`127.0.0.1:${over.dns ?? ports.dns}`],
+      rrl: { enabled: false },
+      ttl: over.ttl ?? '5s',
+    },
     http: {
       listen: [ports.http, ...(over.http ?? [])].map((p) => `127.0.0.1:${p}`),
       drainTimeout: '10s',
@@ -222,6 +281,50 @@ describe('fedgate start --workers 2', () => {
     });
   }, 60_000);
 
+  /** DNS queries each worker has answered, by slot. */
+  const dnsByWorker = async () => {
+    const text = await metrics();
+    return [0, 1].map((w) =>
+      total(text, 'fedgate_worker_requests_total', `worker="${w}"`, 'protocol="dns"'),
+    );
+  };
+
+  it('spreads UDP queries over the workers by source port, each worker on a socket of its own', async () => {
+    // Each worker binds its own socket (SO_REUSEPORT); the kernel picks one per
+    // client address and port. Many source ports: each worker takes a share.
+    const SOURCES = 200;
+    const PER_SOURCE = 2;
+    const before = await dnsByWorker();
+    for (let i = 0; i < SOURCES; i += 10) {
+      const socks = await Promise.all(Array.from({ length: 10 }, () => udpSocket()));
+      try {
+        await Promise.all(socks.map((s) => askFrom(s, ports.dns, PER_SOURCE)));
+      } finally {
+        for (const s of socks) s.close();
+      }
+    }
+    const after = await dnsByWorker();
+    const got = after.map((n, w) => n - before[w]!);
+    console.log(`UDP queries from ${SOURCES} source ports, answered by worker: ${got.join(' / ')}`);
+    expect(got[0]! + got[1]!).toBe(SOURCES * PER_SOURCE);
+    // Binomial(200 sources, 1/2) × 2: below a quarter each is 7 standard deviations out.
+    for (const [w, n] of got.entries()) {
+      expect(n, `worker ${w}`).toBeGreaterThan((SOURCES * PER_SOURCE) / 4);
+    }
+
+    // One source port: every query to the same worker (a forwarder that sends from
+    // one port is served by one worker).
+    const one = await udpSocket();
+    const before1 = await dnsByWorker();
+    try {
+      await askFrom(one, ports.dns, 50);
+    } finally {
+      one.close();
+    }
+    const got1 = (await dnsByWorker()).map((n, w) => n - before1[w]!);
+    expect(got1.sort((a, b) => a - b)).toEqual([0, 50]);
+  }, 60_000);
+
   it('reloads in every worker or in none: a new listener opens in both, a bad one changes nothing', async () => {
     const reloads = () =>
       logLines(child.out()).filter((l) => /^configuration reload/.test(l.msg) && !l.worker);
@@ -289,6 +392,60 @@ describe('fedgate start --workers 2', () => {
       'the removed listener to refuse connections',
     );
     await waitFor(async () => (await ttls()).join() === '5', WAIT_MS, 'TTL 5 from every worker');
+  }, 60_000);
+
+  it('moves DNS to a new address in every worker on reload, and refuses an address another process holds', async () => {
+    const reloads = () =>
+      logLines(child.out()).filter((l) => /^configuration reload/.test(l.msg) && !l.worker);
+    const seen = reloads().length;
+    const moved = await freePort({ udp: true });
+    await writeFile(file, configText(ports, { dns: moved }));
+    await waitFor(() => reloads().length > seen, WAIT_MS, 'the reload');
+    expect(reloads().at(-1)).toMatchObject({
+      level: 30,
+      listenersOpened: [`dns 127.0.0.1:${moved}`],
+      listenersClosed: [`dns 127.0.0.1:${ports.dns}`],
+    });
+    // Commits reach the workers in turn: wait until the old port is gone in both.
+    await waitFor(() => udpFree(ports.dns), WAIT_MS, 'the old DNS port to close in every worker');
+    const before = await dnsByWorker();
+    for (let i = 0; i < 40; i += 10) {
+      const socks = await Promise.all(Array.from({ length: 10 }, () => udpSocket()));
+      try {
+        await Promise.all(socks.map((s) => askFrom(s, moved, 1)));
+      } finally {
+        for (const s of socks) s.close();
+      }
+    }
+    for (const r of await Promise.all([0, 1, 2, 3].map(() => resolveTcp(moved)))) {
+      expect(r.length).toBeGreaterThan(0);
+    }
+    const got = (await dnsByWorker()).map((n, w) => n - before[w]!);
+    expect(got[0]! + got[1]!).toBe(44);
+    for (const [w, n] of got.entries()) expect(n, `worker ${w} on the new port`).toBeGreaterThan(0);
+
+    // A UDP port another process holds (without SO_REUSEPORT): refused, nothing moves.
+    const held = createSocket('udp4');
+    await new Promise<void>((resolve) => held.bind(0, '127.0.0.1', resolve));
+    try {
+      await writeFile(file, configText(ports, { dns: held.address().port }));
+      await waitFor(() => reloads().length > seen + 1, WAIT_MS, 'the bad reload');
+      const rejected = reloads().at(-1)!;
+      expect(rejected.level).toBe(50);
+      expect(rejected.msg).toMatch(
+        /^configuration reload rejected, the running configuration is unchanged: dns\.listen: .*EADDRINUSE/,
+      );
+      expect((await resolveA(moved)).length).toBeGreaterThan(0);
+    } finally {
+      held.close();
+    }
+
+    // Back where it was, for the tests after this one.
+    await writeFile(file, configText(ports));
+    await waitFor(() => reloads().length > seen + 2, WAIT_MS, 'the reload back');
+    expect(reloads().at(-1)).toMatchObject({ listenersOpened: [`dns 127.0.0.1:${ports.dns}`] });
+    await waitFor(() => udpFree(moved), WAIT_MS, 'the moved DNS port to close in every worker');
+    expect((await resolveA(ports.dns)).length).toBeGreaterThan(0);
   }, 60_000);
 
   it('counts a failover once, though both workers route through it', async () => {

@@ -4,20 +4,25 @@
 // admin listener, reloads and signals. What crosses the IPC channel is in
 // protocol.ts.
 //
-// Listeners are shared the node:cluster way. TCP (the proxy, DNS over TCP): this
+// Listeners. TCP (the proxy, DNS over TCP) is shared the node:cluster way: this
 // process holds each listening socket and hands accepted connections to the workers
-// in turn (round robin). UDP (DNS): the socket is bound here once and its handle
-// given to every worker (dgram's default, `exclusive: false`), so all of them read
-// the one socket: each datagram goes to whichever worker asks for it first, a busy
-// worker reads less, the port stays open while a worker is replaced, and port 0
-// means the same port in every worker. (SO_REUSEPORT sockets, one per worker, would
-// spread by a hash of the client's address and port instead, but dgram's reusePort
-// is not in every Node release fedgate supports, and port 0 would differ per worker.)
+// in turn (round robin). DNS over UDP: each worker binds a socket of its own on the
+// same address with SO_REUSEPORT (dgram's `reusePort`), and the kernel spreads the
+// datagrams among them by a hash of the client's address and port, so every worker
+// reads its own queue and no datagram wakes the others. (node:cluster's way for UDP
+// gives every worker the handle of one socket bound here: all of them wake for each
+// datagram and whichever reads first answers it.) A worker that exits takes its
+// socket with it and the others' share grows until its replacement binds again. Port
+// 0 in dns.listen is pinned here to one free port, the same for every worker, kept
+// across reloads and restarts. On platforms whose kernel does not spread datagrams
+// among such sockets (REUSE_PORT_PLATFORMS) the workers share one socket as before.
 //
 // A worker that exits unexpectedly is started again (after a short, growing delay),
 // at most WORKER_RESTART_LIMIT times in WORKER_RESTART_WINDOW_MS; past that the pool
 // gives up and fedgate stops, so whatever runs it can start it afresh.
 import cluster, { type Worker } from 'node:cluster';
+import { createSocket } from 'node:dgram';
+import { createServer, isIPv6 } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Snapshot } from '../catalog/model.ts';
 import type { Config, ListenAddress } from '../config/schema.ts';
@@ -59,6 +64,10 @@ const PREPARE_TIMEOUT_MS = 30_000;
 const METRICS_TIMEOUT_MS = 5_000;
 /** Past the drain's grace period, how long a worker has to say it is done and exit. */
 const EXIT_SLACK_MS = 5_000;
+/** Where SO_REUSEPORT spreads datagrams among sockets (libuv refuses it elsewhere). */
+const REUSE_PORT_PLATFORMS: ReadonlySet<string> = new Set(['linux', 'freebsd']);
+/** Tries for a port free for both UDP and TCP when dns.listen says port 0. */
+const PIN_ATTEMPTS = 5;
 
 /** What the pool reads and tells on the primary's side. */
 export interface PoolDiscovery {
@@ -83,6 +92,8 @@ export interface WorkerPoolOptions {
   readonly exec?: string;
   /** Workers keep exiting: the pool gave up restarting them, and fedgate should stop. */
   readonly onFatal?: (problem: string) => void;
+  /** Workers bind DNS's UDP sockets with SO_REUSEPORT (default: where the platform spreads by it). */
+  readonly reusePort?: boolean;
   /** Restart bounds (default: the WORKER_RESTART_* constants). */
   readonly restarts?: {
     readonly limit?: number;
@@ -122,6 +133,12 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
   readonly #onFatal: ((problem: string) => void) | undefined;
   readonly #bounds: { limit: number; windowMs: number; delayMs: number; maxDelayMs: number };
   #config: Config;
+  /** #config as the workers get it: dns.listen's port 0 pinned (#pin). */
+  #workerConfig: Config;
+  /** Each UDP socket is a worker's own (SO_REUSEPORT); otherwise one is shared. */
+  readonly #reusePort: boolean;
+  /** dns.listen's `host:0` → the port every worker binds for it. */
+  readonly #pins = new Map<string, number>();
   /** The snapshot the workers hold: deltas are made against it. */
   #sent: Snapshot;
   readonly #healthChanged = new Set<string>();
@@ -143,6 +160,8 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
 
   private constructor(opts: WorkerPoolOptions) {
     this.#config = opts.config;
+    this.#workerConfig = opts.config;
+    this.#reusePort = opts.reusePort ?? REUSE_PORT_PLATFORMS.has(process.platform);
     this.#log = opts.log;
     this.#discovery = opts.discovery;
     this.#exec = opts.exec ?? fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -177,6 +196,9 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
   static async start(opts: WorkerPoolOptions): Promise<WorkerPool> {
     if (!cluster.isPrimary) throw new Error('a worker pool runs in the primary process only');
     const pool = new WorkerPool(opts);
+    pool.#workerConfig = await pool.#pin(opts.config).catch((e: unknown) => {
+      throw new ListenError('dns.listen', e);
+    });
     pool.#follow();
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -355,8 +377,9 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
     this.#send(worker, {
       type: 'init',
       slot: slot.index,
-      config: this.#config,
+      config: this.#workerConfig,
       serialBase: this.#serialBase,
+      reusePort: this.#reusePort,
       snapshot: snapshotDelta(undefined, this.#sent),
       health: this.#healthEntries(this.#discovery.health.store.services()),
     });
@@ -471,6 +494,13 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
       settle();
     };
     const reload = ++this.#reloadSeq;
+    let sent: Config;
+    try {
+      sent = await this.#pin(next);
+    } catch (e) {
+      end();
+      throw new FedgateError('LISTEN_FAILED', `dns.listen: ${(e as Error).message}`, { cause: e });
+    }
     const targets = this.#slots
       .filter((s) => s.worker && s.initSent && s.state !== 'draining')
       .map((slot) => ({ slot, worker: slot.worker! }));
@@ -479,7 +509,7 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
         ...t,
         answer: await this.#ask(
           t.slot,
-          { op: 'prepare', reload, config: next },
+          { op: 'prepare', reload, config: sent },
           PREPARE_TIMEOUT_MS,
         ),
       })),
@@ -494,6 +524,7 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
     const bad = answers.find((a) => a.answer === 'timeout' || (isAnswer(a.answer) && !a.answer.ok));
     if (bad) {
       await step('abort');
+      this.#unpin(this.#config);
       end();
       if (isAnswer(bad.answer) && !bad.answer.ok) {
         throw new FedgateError(bad.answer.code, bad.answer.problem);
@@ -505,20 +536,56 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
     }
     const first = answers.map((a) => a.answer).find(isAnswer);
     const prepared: PreparedAnswer =
-      first?.ok && first.prepared ? first.prepared : listenerChanges(this.#config, next);
+      first?.ok && first.prepared ? first.prepared : listenerChanges(this.#workerConfig, sent);
     return {
       ...prepared,
       commit: () => {
         this.#config = next;
+        this.#workerConfig = sent;
+        this.#unpin(next);
         // Sent in order on each channel: the worker commits before anything sent later.
         void step('commit');
         end();
       },
       abort: async () => {
         await step('abort');
+        this.#unpin(this.#config);
         end();
       },
     };
+  }
+
+  /**
+   * `config` with each dns.listen port 0 replaced by one port, the same in every
+   * worker: with SO_REUSEPORT each would otherwise bind a port of its own. A pinned
+   * address keeps its port while it stays configured, so a reload keeps its
+   * listeners and a replaced worker joins the others.
+   */
+  async #pin(config: Config): Promise<Config> {
+    // Stand-in configs in tests may have no dns section.
+    const listen = config.dns?.listen ?? [];
+    if (!this.#reusePort || !listen.some((l) => l.port === 0)) return config;
+    const pinned: ListenAddress[] = [];
+    for (const at of listen) {
+      if (at.port !== 0) {
+        pinned.push(at);
+        continue;
+      }
+      const key = listenKey(at);
+      let port = this.#pins.get(key);
+      if (port === undefined) {
+        port = await freeDnsPort(at.host);
+        this.#pins.set(key, port);
+      }
+      pinned.push({ host: at.host, port });
+    }
+    return { ...config, dns: { ...config.dns, listen: pinned } };
+  }
+
+  /** Forgets the pins of addresses `config` does not have. */
+  #unpin(config: Config): void {
+    const keep = new Set((config.dns?.listen ?? []).map(listenKey));
+    for (const key of this.#pins.keys()) if (!keep.has(key)) this.#pins.delete(key);
   }
 
   // ---- drain and stop
@@ -585,6 +652,31 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
     );
     for (const u of this.#unsubscribe) u();
     clearImmediate(this.#healthFlush);
+  }
+}
+
+/** A port on `host` that is free for UDP and TCP alike, as DNS needs both. */
+async function freeDnsPort(host: string): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    const udp = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', ipv6Only: isIPv6(host) });
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind(0, host, () => resolve());
+    });
+    const port = udp.address().port;
+    const tcp = createServer();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen({ host, port, ipv6Only: isIPv6(host) }, () => resolve());
+      });
+      return port;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= PIN_ATTEMPTS) throw e;
+    } finally {
+      udp.close();
+      if (tcp.listening) await new Promise((r) => tcp.close(r));
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 // A worker process of `fedgate start --workers N` (N ≥ 2): DNS and the proxy on the
-// configured listeners, which node:cluster shares among the workers, routing with
+// configured listeners (TCP ones shared through node:cluster, DNS's UDP sockets its
+// own on the shared port, SO_REUSEPORT: see pool.ts), routing with
 // its own Router over mirrors of the primary's catalog and health. It watches
 // nothing and probes nothing: the primary does, once, and hands every snapshot and
 // health change over. What the proxy learns about endpoints (outcomes) and which
