@@ -26,9 +26,10 @@ import type { Logger } from '../observe/log.ts';
 import type { ProxyObserver } from '../observe/metrics.ts';
 import type { Router } from '../routing/router.ts';
 import { endpointId } from '../routing/types.ts';
-import { Forwarder, type ForwardSettings, type ProxyResponse, ProxyStats } from './forward.ts';
+import { rawError } from './answers.ts';
+import { Forwarder, type ForwardSettings, type ProxyResponse } from './forward.ts';
 import { HostTable } from './hosts.ts';
-import { handleUpgrade, rawError } from './upgrade.ts';
+import { ProxyStats } from './stats.ts';
 import { Upstreams } from './upstreams.ts';
 
 export interface ProxyServerOptions {
@@ -486,7 +487,7 @@ export class ProxyServer {
         rawError(socket, 'DRAINING', 'shutting down');
         return;
       }
-      handleUpgrade(this.forwarder, req, socket, head, proto);
+      this.forwarder.upgrade(req, socket, head, proto);
     });
   }
 

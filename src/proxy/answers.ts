@@ -1,0 +1,77 @@
+// fedgate's own answers: short plain text with the stable error code in
+// x-fedgate-error (src/errors.ts maps each code to its status), on a response
+// object or, for upgrades and parser errors, written raw onto the socket.
+import { type IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Duplex } from 'node:stream';
+import { ERROR_TABLE, type ErrorCode } from '../errors.ts';
+
+export type ProxyRequest = IncomingMessage | Http2ServerRequest;
+/**
+ * Node's HTTP/1 response; an HTTP/2 compatibility response is used through the same
+ * calls (writeHead, write, end, destroy, events), so it is passed as one.
+ */
+export type ProxyResponse = ServerResponse;
+
+/** HTTP/1 answers can carry Connection: close and a reason phrase; HTTP/2 ones cannot. */
+export function isHttp1(res: ProxyResponse): boolean {
+  return (res as ProxyResponse | Http2ServerResponse) instanceof ServerResponse;
+}
+
+/** Sends fedgate's own answer: plain text, the error code in a header. */
+export function sendError(
+  res: ProxyResponse,
+  code: ErrorCode,
+  detail: string,
+  close = false,
+): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = `fedgate: ${detail}\n`;
+  const headers: Record<string, string | number> = {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-fedgate-error': code,
+  };
+  if (close && isHttp1(res)) headers.connection = 'close';
+  res.writeHead(ERROR_TABLE[code].http, headers);
+  res.end(body);
+}
+
+/** Writes a whole HTTP/1.1 response onto a raw socket and ends it. */
+export function writeRawResponse(
+  socket: Duplex,
+  status: number,
+  headers: Record<string, string | string[] | number>,
+  body: string | Buffer = '',
+): void {
+  if (socket.destroyed) return;
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
+  const all = { ...headers, 'content-length': Buffer.byteLength(body), connection: 'close' };
+  for (const [name, value] of Object.entries(all)) {
+    for (const v of Array.isArray(value) ? value : [value]) head += `${name}: ${v}\r\n`;
+  }
+  socket.write(`${head}\r\n`);
+  socket.end(body);
+}
+
+/** fedgate's own answer onto a raw socket (upgrades, parser errors), which then closes. */
+export function rawError(socket: Duplex, code: ErrorCode, detail: string): void {
+  writeRawResponse(
+    socket,
+    ERROR_TABLE[code].http,
+    { 'content-type': 'text/plain; charset=utf-8', 'x-fedgate-error': code },
+    `fedgate: ${detail}\n`,
+  );
+}
+
+/** Why a request could not be routed, in a sentence. */
+export function routeProblem(req: ProxyRequest, code: ErrorCode): string {
+  const host = req.headers[':authority'] ?? req.headers.host;
+  if (code !== 'BAD_REQUEST') return `no federated service is served at host "${host ?? ''}"`;
+  return host === undefined
+    ? 'an HTTP/1.1 request needs a Host header'
+    : 'the request target is not a valid URL';
+}

@@ -1,0 +1,412 @@
+// The attempt loop every proxied request and upgrade goes through: pick a target
+// (another cluster first), send a try, and when it fails before anything reached
+// the client, retry by the table in src/proxy/README.md (within the service's retry
+// budget for 5xx answers and timeouts) or answer. A try that finds the process out
+// of file descriptors is none of the endpoint's doing: 503 RESOURCE_EXHAUSTED at
+// once, not retried (any other endpoint needs a descriptor just the same) and not
+// reported to outlier detection.
+//
+// How a try is sent and its answer relayed is the Carrier's: dispatch.ts for
+// requests, upgrade.ts for upgrades. Both report back through Try.
+import type { Dispatcher } from 'undici';
+import type { FederatedService, Snapshot } from '../catalog/model.ts';
+import { ERROR_TABLE, type ErrorCode } from '../errors.ts';
+import type { Outcome } from '../health/outlier.ts';
+import { type ExhaustionSink, isDescriptorExhaustion } from '../observe/exhaustion.ts';
+import type { ProxyObserver } from '../observe/metrics.ts';
+import { type Router, tierScopeOf } from '../routing/router.ts';
+import type { Plan, Target } from '../routing/types.ts';
+import type { ProxyRequest } from './answers.ts';
+import { pickTarget, type RetryBudget, type ServiceLoad } from './picks.ts';
+import type { Policy, Prepared, RetrySettings } from './route.ts';
+import type { ProxyStats } from './stats.ts';
+import type { UpstreamEndpoint, Upstreams } from './upstreams.ts';
+
+export type Failure = 'connect' | 'reset' | 'timeout';
+export type RetryReason = Failure | 'status';
+
+/** What the loop reads as it goes; a reload swaps it between one read and the next. */
+export interface LoopDeps {
+  readonly catalog: { current(): Snapshot };
+  readonly router: Pick<Router, 'plan'>;
+  readonly health: { report(service: string, id: string, outcome: Outcome): void };
+  readonly upstreams: Upstreams;
+  readonly retries: RetrySettings;
+  readonly stats: ProxyStats;
+  readonly observer?: ProxyObserver | undefined;
+  readonly exhaustion?: ExhaustionSink | undefined;
+}
+
+/** The side of an exchange that talks to the client and to undici. */
+export interface Carrier {
+  /** The request has a body, which streams to the upstream of the first try. */
+  readonly hasBody: boolean;
+  /** The body has started streaming: no other try could send it again. */
+  bodyStarted(): boolean;
+  /** Sends one try; its handler reports what happens to `t`. */
+  send(t: Try): void;
+  /** fedgate's own answer: nothing to try, or no try succeeded. */
+  answer(code: ErrorCode, detail: string): void;
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+const RETRY_STATUSES = new Set([502, 503, 504]);
+/** Failures whose retries the budget limits, and which only idempotent methods retry. */
+const BUDGETED: ReadonlySet<RetryReason> = new Set(['status', 'timeout']);
+/** Connect errors: nothing reached the upstream. */
+const CONNECT_ERRORS = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ENOTFOUND',
+]);
+
+export class PerTryTimeout extends Error {
+  constructor(ms: number) {
+    super(`no response within ${ms} ms`);
+    this.name = 'PerTryTimeout';
+  }
+}
+
+/** What failed, from a try's error: its code or its cause's (undici wraps connect errors). */
+export function classify(err: Error): Failure {
+  if (err instanceof PerTryTimeout) return 'timeout';
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== undefined && CONNECT_ERRORS.has(code)) return 'connect';
+  const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
+  if (cause?.code !== undefined && CONNECT_ERRORS.has(cause.code)) return 'connect';
+  return 'reset';
+}
+
+/** One client request (or upgrade) and its tries. */
+export class Exchange {
+  readonly #deps: () => LoopDeps;
+  readonly #budget: RetryBudget;
+  readonly #carrier: Carrier;
+  readonly #req: ProxyRequest;
+  readonly #service: FederatedService;
+  readonly #policy: Policy;
+  readonly #prepared: Prepared;
+  readonly #idempotent: boolean;
+  readonly #load: ServiceLoad;
+  readonly #started = performance.now();
+  readonly #state: {
+    plan: Plan;
+    hash: number | undefined;
+    tried: Set<string>;
+    clusters: Set<string>;
+  };
+  #try: Try | undefined;
+  #tries = 0;
+  #done = false;
+  #clientGone = false;
+  #waiting: AbortController | undefined;
+
+  constructor(
+    deps: () => LoopDeps,
+    budget: RetryBudget,
+    service: FederatedService,
+    prepared: Prepared,
+    req: ProxyRequest,
+    carrier: Carrier,
+  ) {
+    this.#deps = deps;
+    this.#budget = budget;
+    this.#carrier = carrier;
+    this.#req = req;
+    this.#service = service;
+    this.#policy = prepared.policy;
+    this.#prepared = prepared;
+    this.#state = {
+      plan: prepared.plan,
+      hash: prepared.hash,
+      tried: new Set(),
+      clusters: new Set(),
+    };
+    this.#idempotent = IDEMPOTENT.has(req.method ?? 'GET');
+    this.#load = budget.load(service.key);
+    this.#load.active++;
+  }
+
+  get service(): FederatedService {
+    return this.#service;
+  }
+
+  get clientGone(): boolean {
+    return this.#clientGone;
+  }
+
+  start(): void {
+    if (this.#state.plan.empty) {
+      this.#giveUp('NO_HEALTHY_UPSTREAM', `no endpoint of ${this.#service.key} can take traffic`);
+      return;
+    }
+    this.#next(false);
+  }
+
+  /** The client went away: stop waiting, abort the try under way. */
+  cancel(): void {
+    this.#clientGone = true;
+    if (this.#done) return;
+    this.#waiting?.abort();
+    this.#try?.abort(new Error('client went away'));
+    this.finish();
+  }
+
+  /** Dispatches the next try, or answers when there is nothing to try. */
+  #next(retry: boolean, budgeted = false): void {
+    if (this.#clientGone || this.#done) return;
+    const deps = this.#deps();
+    const picked = pickTarget(this.#state, this.#policy, deps.upstreams);
+    if (picked === 'full') {
+      void this.#waitForSlot(retry, budgeted);
+      return;
+    }
+    if (!picked) {
+      this.#giveUp(
+        this.#tries === 0 ? 'NO_HEALTHY_UPSTREAM' : 'UPSTREAM_UNREACHABLE',
+        this.#tries === 0
+          ? `no endpoint of ${this.#service.key} can take traffic`
+          : `no other endpoint of ${this.#service.key} to try`,
+      );
+      return;
+    }
+    this.#tries++;
+    this.#state.tried.add(picked.id);
+    this.#state.clusters.add(picked.cluster);
+    const t = new Try(this, deps, picked, retry && budgeted ? this.#load : undefined);
+    this.#try = t;
+    this.#carrier.send(t);
+    if (!this.#carrier.hasBody) t.arm();
+  }
+
+  async #waitForSlot(retry: boolean, budgeted: boolean): Promise<void> {
+    this.#waiting = new AbortController();
+    const deps = this.#deps();
+    const ok = await deps.upstreams.waitForSlot(
+      this.#service.key,
+      deps.retries.perTryTimeout,
+      this.#waiting.signal,
+    );
+    this.#waiting = undefined;
+    if (this.#clientGone || this.#done) return;
+    if (!ok) {
+      this.#giveUp(
+        'UPSTREAM_OVERFLOW',
+        `every endpoint of ${this.#service.key} is at its request cap and the pending queue is full`,
+      );
+      return;
+    }
+    this.#next(retry, budgeted);
+  }
+
+  /** A try failed before anything reached the client: retry (true), or answer. */
+  failed(failure: RetryReason): boolean {
+    const verdict = this.#mayRetry(failure);
+    if (verdict === 'retry') {
+      const deps = this.#deps();
+      deps.stats.retries[failure]++;
+      deps.observer?.retry(this.#service.key, failure);
+      this.#next(true, BUDGETED.has(failure));
+      return true;
+    }
+    if (failure !== 'status') {
+      const n = this.#tries;
+      const why = `${n} ${n === 1 ? 'try' : 'tries'}${verdict === 'budget' ? ', retry budget exhausted' : ''}`;
+      this.#giveUp(
+        failure === 'timeout' ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_UNREACHABLE',
+        failure === 'timeout'
+          ? `${this.#service.key} did not answer within ${this.#deps().retries.perTryTimeout} ms (${why})`
+          : `could not reach ${this.#service.key} (${failure}, ${why})`,
+      );
+    }
+    return false;
+  }
+
+  /**
+   * No socket for the try: the process is out of descriptors. Every endpoint would
+   * need one too, so nothing is retried, and the endpoint is not blamed.
+   */
+  exhausted(err: Error): void {
+    this.#deps().exhaustion?.note('upstream_connect', err);
+    this.#giveUp(
+      'RESOURCE_EXHAUSTED',
+      `out of file descriptors: no connection to ${this.#service.key} could be opened`,
+    );
+  }
+
+  #mayRetry(failure: RetryReason): 'retry' | 'no' | 'budget' {
+    const deps = this.#deps();
+    if (this.#clientGone || this.#tries > deps.retries.attempts) return 'no';
+    if (this.#carrier.hasBody && this.#carrier.bodyStarted()) return 'no';
+    if (BUDGETED.has(failure) && !this.#idempotent) return 'no';
+    // The budget holds back retries of answers a loaded upstream gives (5xx, slowness),
+    // which would pile more load on it. A refused or reset connection is a dead
+    // endpoint: retrying elsewhere adds nothing to it, and is what failover is.
+    if (BUDGETED.has(failure) && !this.#budget.allowed(this.#load, deps.retries)) {
+      deps.stats.budgetExhausted++;
+      return 'budget';
+    }
+    // Health may have changed since the plan was made: a fresh plan for the retry.
+    const svc = deps.catalog.current().services.get(this.#service.key) ?? this.#service;
+    this.#state.plan = deps.router.plan(svc, this.#prepared.locality);
+    return 'retry';
+  }
+
+  #giveUp(code: ErrorCode, detail: string): void {
+    this.finish();
+    this.observe(undefined, ERROR_TABLE[code].http);
+    if (!this.#clientGone) this.#carrier.answer(code, detail);
+  }
+
+  /** Tells the observer how the request ended; no target: fedgate answered itself. */
+  observe(target: Target | undefined, status: number): void {
+    const o = this.#deps().observer;
+    if (!o) return;
+    const req = this.#req;
+    o.request({
+      service: this.#service.key,
+      cluster: target?.cluster ?? '',
+      zone: target?.endpoint.locality.zone ?? '',
+      tier: (target && tierScopeOf(this.#state.plan, target.id)) ?? '',
+      status,
+      seconds: (performance.now() - this.#started) / 1000,
+      method: req.method ?? '',
+      target: req.url ?? '',
+      client: req.socket.remoteAddress ?? '',
+      tries: this.#tries,
+      endpoint: target?.address ?? '',
+    });
+  }
+
+  /** The request is over for the budget: answered, given up, or abandoned. */
+  finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#budget.end(this.#service.key, this.#load);
+  }
+}
+
+/**
+ * One try to one endpoint: holds its slot on the endpoint, its per-try timer and,
+ * for a budgeted retry, its place in the service's retries in flight. The carrier's
+ * undici handler tells it what happened.
+ */
+export class Try {
+  readonly #ex: Exchange;
+  readonly #deps: LoopDeps;
+  readonly target: Target;
+  readonly endpoint: UpstreamEndpoint;
+  /** Set for a retry the budget counts: released with the try. */
+  readonly #retryLoad: ServiceLoad | undefined;
+  #controller: Pick<Dispatcher.DispatchController, 'abort'> | undefined;
+  #pendingAbort: Error | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  /** The answer is being thrown away: a retry took over. */
+  #discard = false;
+  #responded = false;
+  #status = 0;
+  #released = false;
+
+  constructor(ex: Exchange, deps: LoopDeps, target: Target, retryLoad: ServiceLoad | undefined) {
+    this.#ex = ex;
+    this.#deps = deps;
+    this.target = target;
+    this.endpoint = deps.upstreams.endpoint(target.id);
+    deps.upstreams.acquire(this.endpoint, ex.service.key);
+    this.#retryLoad = retryLoad;
+    if (retryLoad) retryLoad.retries++;
+  }
+
+  get service(): FederatedService {
+    return this.#ex.service;
+  }
+
+  /** The answer is thrown away (a retry took over): relay nothing of it. */
+  get discarding(): boolean {
+    return this.#discard;
+  }
+
+  /** Starts the per-try timer: at dispatch without a body, once the body is sent with one. */
+  arm(): void {
+    const ms = this.#deps.retries.perTryTimeout;
+    if (ms > 0 && !this.#responded && !this.#released && this.#timer === undefined) {
+      this.#timer = setTimeout(() => this.abort(new PerTryTimeout(ms)), ms);
+    }
+  }
+
+  abort(reason: Error): void {
+    if (this.#controller) this.#controller.abort(reason);
+    else this.#pendingAbort = reason;
+  }
+
+  /** undici started the request: what aborts it from now on. */
+  started(controller: Pick<Dispatcher.DispatchController, 'abort'>): void {
+    this.#controller = controller;
+    if (this.#pendingAbort) controller.abort(this.#pendingAbort);
+    else if (this.#ex.clientGone) controller.abort(new Error('client went away'));
+  }
+
+  /**
+   * The upstream's final response head (or 101). 'retry': another try took over,
+   * discard this answer; 'gone': the client left, nothing to relay; 'deliver'.
+   */
+  head(status: number): 'deliver' | 'retry' | 'gone' {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#report({ origin: 'upstream', status });
+    if (this.#ex.clientGone) {
+      this.abort(new Error('client went away'));
+      return 'gone';
+    }
+    if (RETRY_STATUSES.has(status) && this.#ex.failed('status')) {
+      this.#discard = true;
+      return 'retry';
+    }
+    this.#responded = true;
+    this.#status = status;
+    return 'deliver';
+  }
+
+  /** The answer was relayed whole (or the upgrade took): the request is over. */
+  answered(): void {
+    if (this.#discard) return;
+    this.#ex.finish();
+    this.#ex.observe(this.target, this.#status);
+  }
+
+  /**
+   * The try ended in an error. 'cut': the response had started, so the client's must
+   * be cut short (never passed off as complete); 'handled': retried or answered.
+   */
+  error(err: Error): 'cut' | 'handled' {
+    this.release();
+    if (this.#discard || this.#ex.clientGone) return 'handled';
+    if (this.#responded) {
+      this.#ex.finish();
+      return 'cut';
+    }
+    if (isDescriptorExhaustion(err)) {
+      this.#ex.exhausted(err);
+      return 'handled';
+    }
+    const failure = classify(err);
+    this.#report({ origin: 'local', failure });
+    this.#ex.failed(failure);
+    return 'handled';
+  }
+
+  /** Frees the endpoint slot (and the budgeted retry's place); once. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#retryLoad) this.#retryLoad.retries--;
+    this.#deps.upstreams.release(this.endpoint);
+  }
+
+  #report(outcome: Outcome): void {
+    this.#deps.health.report(this.#ex.service.key, this.target.id, outcome);
+  }
+}

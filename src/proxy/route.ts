@@ -1,0 +1,222 @@
+// Where a request goes, before its first try: host → federated service → policy
+// (picker and affinity hash), the locality its plan is made for, and the service
+// port HTTP goes to on each endpoint.
+import type { FederatedService, Snapshot } from '../catalog/model.ts';
+import type { ErrorCode } from '../errors.ts';
+import type { Logger } from '../observe/log.ts';
+import { affinityHash, type HashOn, parseHashOn } from '../routing/affinity.ts';
+import { createPicker, type Picker, type PickerKind } from '../routing/pickers.ts';
+import { type LbPolicy, parseLbPolicy } from '../routing/policy.ts';
+import type { Router } from '../routing/router.ts';
+import type { Locality, Plan, Target } from '../routing/types.ts';
+import type { ProxyRequest } from './answers.ts';
+import { upstreamRequestHeaders } from './headers.ts';
+import { type HostRoute, type HostTable, normalizeHost } from './hosts.ts';
+
+export interface ForwardSettings {
+  readonly locality: 'self' | 'client';
+  readonly retries: RetrySettings;
+  readonly maxHeaderCount: number;
+  readonly picker: PickerKind;
+  readonly hashOn: string | undefined;
+  readonly services: Readonly<
+    Record<
+      string,
+      { readonly picker?: PickerKind | undefined; readonly hashOn?: string | undefined }
+    >
+  >;
+}
+
+export interface RetrySettings {
+  readonly attempts: number;
+  readonly budget: number;
+  readonly minConcurrency: number;
+  readonly perTryTimeout: number;
+}
+
+/** Where a request goes, from its Host or absolute-form target. */
+export interface RouteTarget {
+  readonly route: HostRoute;
+  readonly path: string;
+  readonly authority: string;
+  readonly absolute: boolean;
+}
+
+export interface Policy {
+  readonly picker: Picker;
+  readonly hashOn: HashOn | undefined;
+}
+
+/** What every request, plain or upgrade, takes from its route before the first try. */
+export interface Prepared {
+  readonly policy: Policy;
+  readonly locality: Locality | undefined;
+  readonly plan: Plan;
+  readonly hash: number | undefined;
+  readonly headers: string[];
+}
+
+export interface RouteDeps {
+  readonly catalog: { current(): Snapshot };
+  readonly router: Router;
+  readonly hosts: HostTable;
+  readonly settings: ForwardSettings;
+  readonly random: () => number;
+  readonly log: Logger;
+}
+
+export class Routes {
+  #deps: RouteDeps;
+  readonly #pickers = new Map<PickerKind, Picker>();
+  #policies = new WeakMap<FederatedService, Policy>();
+  readonly #httpPorts = new WeakMap<FederatedService, string | number>();
+  #selfLocality: Locality | undefined;
+  /** Annotation values already warned about, so a bad one logs once. */
+  readonly #warned = new Set<string>();
+
+  constructor(deps: RouteDeps) {
+    this.#deps = deps;
+    this.#selfLocality = deps.router.self;
+  }
+
+  /** A reload: policies are chosen again, and this replica's locality looked up again. */
+  reconfigure(deps: RouteDeps): void {
+    this.#deps = deps;
+    this.#policies = new WeakMap();
+    this.#selfLocality = deps.router.self;
+  }
+
+  /** Where a request goes: its host's route, or the error to answer. */
+  resolve(req: ProxyRequest): RouteTarget | ErrorCode {
+    let url = req.url ?? '/';
+    let absolute = false;
+    let authority =
+      (req.headers[':authority'] as string | undefined) ?? req.headers.host ?? undefined;
+    if (url.charCodeAt(0) !== 47 /* / */ && url !== '*') {
+      // Absolute form: the URL's authority wins over Host (RFC 9112 §3.2.2).
+      let parsed: URL;
+      try {
+        parsed = new URL(url);
+      } catch {
+        return 'BAD_REQUEST';
+      }
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return 'HOST_UNKNOWN';
+      authority = parsed.host;
+      url = `${parsed.pathname}${parsed.search}`;
+      absolute = true;
+    }
+    // HTTP/1.1 requires Host (RFC 9112 §3.2); HTTP/1.0 may omit it, and names nothing then.
+    if (authority === undefined) return req.httpVersion === '1.1' ? 'BAD_REQUEST' : 'HOST_UNKNOWN';
+    const host = normalizeHost(authority);
+    const route =
+      host === undefined ? undefined : this.#deps.hosts.lookup(this.#deps.catalog.current(), host);
+    if (!route) return 'HOST_UNKNOWN';
+    return { route, path: url, authority, absolute };
+  }
+
+  /** The picker and affinity: routing.services, then the annotation, then routing.picker. */
+  policy(svc: FederatedService): Policy {
+    let p = this.#policies.get(svc);
+    if (!p) {
+      const s = this.#deps.settings;
+      const configured = s.services[svc.key];
+      let lb: LbPolicy = {
+        picker: s.picker,
+        hashOn: s.hashOn === undefined ? undefined : parseHashOn(s.hashOn),
+      };
+      if (configured?.picker !== undefined || configured?.hashOn !== undefined) {
+        lb = {
+          picker: configured.picker ?? lb.picker,
+          hashOn: configured.hashOn === undefined ? lb.hashOn : parseHashOn(configured.hashOn),
+        };
+      } else if (svc.lbPolicy !== undefined) {
+        try {
+          lb = parseLbPolicy(svc.lbPolicy);
+        } catch (e) {
+          const key = `${svc.key} ${svc.lbPolicy}`;
+          if (!this.#warned.has(key)) {
+            this.#warned.add(key);
+            this.#deps.log.warn(
+              { service: svc.key, value: svc.lbPolicy },
+              `fedgate.io/lb-policy ignored: ${(e as Error).message}`,
+            );
+          }
+        }
+      }
+      p = { picker: this.#picker(lb.picker), hashOn: lb.hashOn };
+      this.#policies.set(svc, p);
+    }
+    return p;
+  }
+
+  #picker(kind: PickerKind): Picker {
+    let p = this.#pickers.get(kind);
+    if (!p) {
+      p = createPicker(kind, { random: this.#deps.random });
+      this.#pickers.set(kind, p);
+    }
+    return p;
+  }
+
+  #locality(route: HostRoute, clientAddress: string): Locality | undefined {
+    if (route.locality) return route.locality;
+    if (this.#deps.settings.locality === 'client') {
+      return this.#deps.router.locate(clientAddress).locality;
+    }
+    return this.#selfLocality;
+  }
+
+  /** The policy, plan, affinity hash and upstream headers of a routed request. */
+  prepare(req: ProxyRequest, target: RouteTarget, proto: 'http' | 'https'): Prepared {
+    const svc = target.route.service;
+    const policy = this.policy(svc);
+    const clientAddress = req.socket.remoteAddress ?? '';
+    const locality = this.#locality(target.route, clientAddress);
+    return {
+      policy,
+      locality,
+      plan: this.#deps.router.plan(svc, locality),
+      hash: policy.hashOn
+        ? affinityHash(policy.hashOn, { headers: req.headers, clientAddress })
+        : undefined,
+      headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, {
+        clientAddress: clientAddress.startsWith('::ffff:') ? clientAddress.slice(7) : clientAddress,
+        host: target.authority,
+        proto,
+        replaceHost: target.absolute,
+      }),
+    };
+  }
+
+  /** The service port HTTP goes to: the one named http, else the first TCP one. */
+  #httpPort(svc: FederatedService): string | number {
+    let p = this.#httpPorts.get(svc);
+    if (p === undefined) {
+      const tcp = svc.ports.filter((x) => x.protocol === 'TCP');
+      const named = tcp.find((x) => x.name === 'http' || x.appProtocol === 'http') ?? tcp[0];
+      p = named ? named.name || named.port : 80;
+      this.#httpPorts.set(svc, p);
+    }
+    return p;
+  }
+
+  /** `http://address:port` of the target's HTTP port. */
+  origin(svc: FederatedService, t: Target): string {
+    const want = this.#httpPort(svc);
+    const ports = t.endpoint.ports;
+    const port =
+      (typeof want === 'string' ? ports.find((p) => p.name === want) : undefined) ?? ports[0];
+    const n = port?.port ?? (typeof want === 'number' ? want : 80);
+    return t.address.includes(':') ? `http://[${t.address}]:${n}` : `http://${t.address}:${n}`;
+  }
+}
+
+/** Header fields of a request: HTTP/2 pseudo-headers are the request line, not fields. */
+export function headerCount(req: ProxyRequest): number {
+  const raw = req.rawHeaders;
+  let n = raw.length / 2;
+  if (req.httpVersionMajor === 2) {
+    for (let i = 0; i < raw.length; i += 2) if (raw[i]!.charCodeAt(0) === 58 /* : */) n--;
+  }
+  return n;
+}
