@@ -20,6 +20,7 @@ import { parse, stringify } from 'yaml';
 import { effectiveConfig, parseConfig } from '../src/config/load.ts';
 import type { Backend } from '../src/localfed/backends.ts';
 import { type ClusterPki, makeClusterPki } from '../src/localfed/pki.ts';
+import { Metrics, type ProxyObserver } from '../src/observe/metrics.ts';
 import { ProxyServer } from '../src/proxy/server.ts';
 import { CLI, start } from './helpers/cli.ts';
 import { DiscoveryEnv, FAST_WATCH } from './helpers/discovery-env.ts';
@@ -328,7 +329,10 @@ describe('the HTTP edge proxy, hardened', () => {
   }
 
   /** Another proxy on the same federation and discovery, with its own `http` block. */
-  async function proxyWith(http: Record<string, unknown>): Promise<ProxyServer> {
+  async function proxyWith(
+    http: Record<string, unknown>,
+    observer?: ProxyObserver,
+  ): Promise<ProxyServer> {
     const eff = effectiveConfig(bench.config) as Record<string, unknown>;
     const config = parseConfig(
       stringify({ ...eff, http: { listen: ['127.0.0.1:0'], ...http } }),
@@ -340,6 +344,7 @@ describe('the HTTP edge proxy, hardened', () => {
       health: bench.d.health,
       router: bench.d.router,
       log: env.log.logger,
+      ...(observer ? { observer } : {}),
     });
     extra.push(proxy);
     return proxy;
@@ -692,6 +697,100 @@ describe('the HTTP edge proxy, hardened', () => {
       } finally {
         await stopProxy(strict);
       }
+    });
+  });
+
+  // ---- 3b. upgrades: the same attempt loop ------------------------------------------
+
+  describe('upgrades', () => {
+    let proxy: ProxyServer;
+    let metrics: Metrics;
+    let p: number;
+    beforeAll(async () => {
+      metrics = new Metrics({ worker: '0' });
+      proxy = await proxyWith({ retries: { perTryTimeout: '300ms' } }, metrics);
+      p = plainPort(proxy);
+    });
+    afterAll(async () => {
+      await stopProxy(proxy);
+    });
+
+    const upgrade = (version = '13') =>
+      `GET /chat HTTP/1.1\r\nHost: ${WEB}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+      `Sec-WebSocket-Version: ${version}\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
+    /** The cluster the backend's first WebSocket message names. */
+    const tunnelCluster = (text: string) => /"cluster":"(\w+)"/.exec(text)?.[1];
+    const series = async (name: string, ...labels: string[]) => {
+      const text = await metrics.registry.metrics();
+      let n = 0;
+      for (const line of text.split('\n')) {
+        if (line.startsWith(`${name}{`) && labels.every((l) => line.includes(l)))
+          n += Number(line.slice(line.lastIndexOf(' ') + 1));
+      }
+      return n;
+    };
+
+    it('relays an upgrade the backend declines with a 4xx as it is, without a retry', async () => {
+      const before = counts(webPods());
+      const retries = await series('fedgate_http_retries_total');
+      const declined = await series('fedgate_http_requests_total', 'code="4xx"', 'cluster="alpha"');
+      const r = await raw(p, upgrade('99'), 3000);
+      expect(r.status, r.text).toBe(400);
+      // The backend's own answer (ws names the versions it speaks), not fedgate's.
+      expect(rawHeader(r.text, 'x-fedgate-error')).toBeUndefined();
+      expect(rawHeader(r.text, 'sec-websocket-version')).toBe('13, 8');
+      expect(r.closed).toBe(true);
+      const delta = counts(webPods()).map((n, i) => n - before[i]!);
+      expect(delta[webPods().indexOf(webIn('us-east-a'))]).toBe(1);
+      expect(delta.reduce((a, b) => a + b, 0)).toBe(1);
+      expect(await series('fedgate_http_retries_total')).toBe(retries);
+      // Counted like a request: by the cluster that answered, and its status class.
+      expect(await series('fedgate_http_requests_total', 'code="4xx"', 'cluster="alpha"')).toBe(
+        declined + 1,
+      );
+    });
+
+    it('fails an upgrade answered 503 over to another cluster', async () => {
+      const local = webIn('us-east-a');
+      local.mode = 'error503';
+      const before = counts(webPods());
+      const retries = await series('fedgate_http_retries_total', 'reason="status"');
+      const switched = await series('fedgate_http_requests_total', 'code="1xx"', 'cluster="beta"');
+      const r = await raw(p, upgrade(), 1000);
+      expect(r.status, r.text).toBe(101);
+      expect(tunnelCluster(r.text)).toBe('beta');
+      const delta = counts(webPods()).map((n, i) => n - before[i]!);
+      expect(delta[webPods().indexOf(local)]).toBe(1);
+      expect(await series('fedgate_http_retries_total', 'reason="status"')).toBe(retries + 1);
+      expect(await series('fedgate_http_requests_total', 'code="1xx"', 'cluster="beta"')).toBe(
+        switched + 1,
+      );
+    });
+
+    it('fails an upgrade whose connection was refused or reset over to another cluster', async () => {
+      const local = webIn('us-east-a');
+      local.mode = 'reset';
+      const resets = await series('fedgate_http_retries_total', 'reason="reset"');
+      const reset = await raw(p, upgrade(), 1000);
+      expect(reset.status, reset.text).toBe(101);
+      expect(tunnelCluster(reset.text)).toBe('beta');
+      expect(await series('fedgate_http_retries_total', 'reason="reset"')).toBe(resets + 1);
+      await local.stop();
+      const connects = await series('fedgate_http_retries_total', 'reason="connect"');
+      const refused = await raw(p, upgrade(), 1000);
+      expect(refused.status, refused.text).toBe(101);
+      expect(tunnelCluster(refused.text)).toBe('beta');
+      expect(await series('fedgate_http_retries_total', 'reason="connect"')).toBe(connects + 1);
+    });
+
+    it('answers 504 UPSTREAM_TIMEOUT when no try switches protocols within perTryTimeout', async () => {
+      for (const b of webPods()) {
+        await b.stop();
+        await tcpServer(b.info.ip, b.info.ports[0]!, (s) => s.resume());
+      }
+      const r = await raw(p, upgrade(), 5000);
+      expect(r.status, r.text).toBe(504);
+      expect(rawHeader(r.text, 'x-fedgate-error')).toBe('UPSTREAM_TIMEOUT');
     });
   });
 
