@@ -123,6 +123,17 @@ function send(
 
 const pod = (r: Reply): PodJson => JSON.parse(r.body) as PodJson;
 
+/** A counter as an operator reads it on /metrics: summed over the series with every label given. */
+async function series(metrics: Metrics, name: string, ...labels: string[]): Promise<number> {
+  const text = await metrics.registry.metrics();
+  let n = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name}{`) && labels.every((l) => line.includes(l)))
+      n += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return n;
+}
+
 interface RawResult {
   text: string;
   /** The HTTP status of the first response, 0 when none came. */
@@ -536,9 +547,11 @@ describe('the HTTP edge proxy, hardened', () => {
 
   describe('retries', () => {
     let proxy: ProxyServer;
+    let metrics: Metrics;
     let p: number;
     beforeAll(async () => {
-      proxy = await proxyWith({ retries: { perTryTimeout: '300ms' } });
+      metrics = new Metrics({ worker: '0' });
+      proxy = await proxyWith({ retries: { perTryTimeout: '300ms' } }, metrics);
       p = plainPort(proxy);
     });
     afterAll(async () => {
@@ -551,7 +564,7 @@ describe('the HTTP edge proxy, hardened', () => {
       const other = webIn('us-west-a');
       local.mode = 'error503';
       const before = counts([local, sameCluster, other]);
-      const retries = proxy.stats.retries.status;
+      const retries = await series(metrics, 'fedgate_http_retries_total', 'reason="status"');
       const N = 6;
       for (let i = 0; i < N; i++) {
         const r = await send(p, WEB, `/try/${i}`);
@@ -563,7 +576,9 @@ describe('the HTTP edge proxy, hardened', () => {
       expect(after[0]! - before[0]!).toBe(N);
       expect(after[1]! - before[1]!).toBe(0);
       expect(after[2]! - before[2]!).toBe(N);
-      expect(proxy.stats.retries.status - retries).toBe(N);
+      expect(
+        (await series(metrics, 'fedgate_http_retries_total', 'reason="status"')) - retries,
+      ).toBe(N);
     });
 
     it('retries GETs whose connection is reset before any response byte', async () => {
@@ -628,7 +643,7 @@ describe('the HTTP edge proxy, hardened', () => {
     it('retries a POST whose connection was refused (its body never started)', async () => {
       const local = webIn('us-east-a');
       await local.stop();
-      const connects = proxy.stats.retries.connect;
+      const connects = await series(metrics, 'fedgate_http_retries_total', 'reason="connect"');
       const before = counts(webPods());
       for (let i = 0; i < 3; i++) {
         const body = `payload ${i} ${'y'.repeat(1000)}`;
@@ -640,7 +655,9 @@ describe('the HTTP edge proxy, hardened', () => {
         expect(r.status, r.body).toBe(200);
         expect(r.body).toBe(body);
       }
-      expect(proxy.stats.retries.connect - connects).toBe(3);
+      expect(
+        (await series(metrics, 'fedgate_http_retries_total', 'reason="connect"')) - connects,
+      ).toBe(3);
       // Each retried on the other cluster, body and all.
       expect(counts(webPods()).map((n, i) => n - before[i]!)).toEqual(
         webPods().map((b) => (b.info.cluster === 'beta' ? 3 : 0)),
@@ -656,12 +673,14 @@ describe('the HTTP edge proxy, hardened', () => {
         held++;
         s.resume();
       });
-      const timeouts = proxy.stats.retries.timeout;
+      const timeouts = await series(metrics, 'fedgate_http_retries_total', 'reason="timeout"');
       const before = counts(webPods());
       const r = await send(p, WEB, '/');
       expect(r.status, r.body).toBe(200);
       expect(pod(r).cluster).toBe('beta');
-      expect(proxy.stats.retries.timeout - timeouts).toBe(1);
+      expect(
+        (await series(metrics, 'fedgate_http_retries_total', 'reason="timeout"')) - timeouts,
+      ).toBe(1);
       // A POST (no body) that times out is not retried: 504 after its one try.
       const post = await send(p, WEB, '/', { method: 'POST', headers: { 'content-length': '0' } });
       expect(post.status, post.body).toBe(504);
@@ -681,19 +700,22 @@ describe('the HTTP edge proxy, hardened', () => {
     });
 
     it('returns a 503 as it is when the retry budget is 0', async () => {
-      const strict = await proxyWith({ retries: { budget: 0, minConcurrency: 0 } });
+      const strictMetrics = new Metrics({ worker: '0' });
+      const strict = await proxyWith({ retries: { budget: 0, minConcurrency: 0 } }, strictMetrics);
+      const exhausted = () =>
+        series(strictMetrics, 'fedgate_http_retry_budget_exhausted_total', 'reason="status"');
       try {
         const local = webIn('us-east-a');
         local.mode = 'error503';
         const before = counts(webPods());
-        const exhausted = strict.stats.budgetExhausted;
+        const before503 = await exhausted();
         const r = await send(plainPort(strict), WEB, '/');
         expect(r.status).toBe(503);
         expect(r.headers['x-fedgate-error']).toBeUndefined();
         expect(pod(r)).toMatchObject({ zone: 'us-east-a', status: 503 });
         const delta = counts(webPods()).map((n, i) => n - before[i]!);
         expect(delta.reduce((a, b) => a + b, 0)).toBe(1);
-        expect(strict.stats.budgetExhausted - exhausted).toBe(1);
+        expect((await exhausted()) - before503).toBe(1);
       } finally {
         await stopProxy(strict);
       }
@@ -720,20 +742,16 @@ describe('the HTTP edge proxy, hardened', () => {
       `Sec-WebSocket-Version: ${version}\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
     /** The cluster the backend's first WebSocket message names. */
     const tunnelCluster = (text: string) => /"cluster":"(\w+)"/.exec(text)?.[1];
-    const series = async (name: string, ...labels: string[]) => {
-      const text = await metrics.registry.metrics();
-      let n = 0;
-      for (const line of text.split('\n')) {
-        if (line.startsWith(`${name}{`) && labels.every((l) => line.includes(l)))
-          n += Number(line.slice(line.lastIndexOf(' ') + 1));
-      }
-      return n;
-    };
-
     it('relays an upgrade the backend declines with a 4xx as it is, without a retry', async () => {
       const before = counts(webPods());
-      const retries = await series('fedgate_http_retries_total');
-      const declined = await series('fedgate_http_requests_total', 'code="4xx"', 'cluster="alpha"');
+      const retries = await series(metrics, 'fedgate_http_retries_total');
+      const declined = await series(
+        metrics,
+        'fedgate_http_requests_total',
+        'code="4xx"',
+        'cluster="alpha"',
+      );
+      const upgrades = await series(metrics, 'fedgate_http_upgrades_total', 'code="4xx"');
       const r = await raw(p, upgrade('99'), 3000);
       expect(r.status, r.text).toBe(400);
       // The backend's own answer (ws names the versions it speaks), not fedgate's.
@@ -743,44 +761,58 @@ describe('the HTTP edge proxy, hardened', () => {
       const delta = counts(webPods()).map((n, i) => n - before[i]!);
       expect(delta[webPods().indexOf(webIn('us-east-a'))]).toBe(1);
       expect(delta.reduce((a, b) => a + b, 0)).toBe(1);
-      expect(await series('fedgate_http_retries_total')).toBe(retries);
+      expect(await series(metrics, 'fedgate_http_retries_total')).toBe(retries);
       // Counted like a request: by the cluster that answered, and its status class.
-      expect(await series('fedgate_http_requests_total', 'code="4xx"', 'cluster="alpha"')).toBe(
-        declined + 1,
-      );
+      expect(
+        await series(metrics, 'fedgate_http_requests_total', 'code="4xx"', 'cluster="alpha"'),
+      ).toBe(declined + 1);
+      expect(await series(metrics, 'fedgate_http_upgrades_total', 'code="4xx"')).toBe(upgrades + 1);
     });
 
     it('fails an upgrade answered 503 over to another cluster', async () => {
       const local = webIn('us-east-a');
       local.mode = 'error503';
       const before = counts(webPods());
-      const retries = await series('fedgate_http_retries_total', 'reason="status"');
-      const switched = await series('fedgate_http_requests_total', 'code="1xx"', 'cluster="beta"');
+      const retries = await series(metrics, 'fedgate_http_retries_total', 'reason="status"');
+      const switched = await series(
+        metrics,
+        'fedgate_http_requests_total',
+        'code="1xx"',
+        'cluster="beta"',
+      );
+      const upgrades = await series(metrics, 'fedgate_http_upgrades_total', 'code="1xx"');
       const r = await raw(p, upgrade(), 1000);
       expect(r.status, r.text).toBe(101);
       expect(tunnelCluster(r.text)).toBe('beta');
+      expect(await series(metrics, 'fedgate_http_upgrades_total', 'code="1xx"')).toBe(upgrades + 1);
       const delta = counts(webPods()).map((n, i) => n - before[i]!);
       expect(delta[webPods().indexOf(local)]).toBe(1);
-      expect(await series('fedgate_http_retries_total', 'reason="status"')).toBe(retries + 1);
-      expect(await series('fedgate_http_requests_total', 'code="1xx"', 'cluster="beta"')).toBe(
-        switched + 1,
+      expect(await series(metrics, 'fedgate_http_retries_total', 'reason="status"')).toBe(
+        retries + 1,
       );
+      expect(
+        await series(metrics, 'fedgate_http_requests_total', 'code="1xx"', 'cluster="beta"'),
+      ).toBe(switched + 1);
     });
 
     it('fails an upgrade whose connection was refused or reset over to another cluster', async () => {
       const local = webIn('us-east-a');
       local.mode = 'reset';
-      const resets = await series('fedgate_http_retries_total', 'reason="reset"');
+      const resets = await series(metrics, 'fedgate_http_retries_total', 'reason="reset"');
       const reset = await raw(p, upgrade(), 1000);
       expect(reset.status, reset.text).toBe(101);
       expect(tunnelCluster(reset.text)).toBe('beta');
-      expect(await series('fedgate_http_retries_total', 'reason="reset"')).toBe(resets + 1);
+      expect(await series(metrics, 'fedgate_http_retries_total', 'reason="reset"')).toBe(
+        resets + 1,
+      );
       await local.stop();
-      const connects = await series('fedgate_http_retries_total', 'reason="connect"');
+      const connects = await series(metrics, 'fedgate_http_retries_total', 'reason="connect"');
       const refused = await raw(p, upgrade(), 1000);
       expect(refused.status, refused.text).toBe(101);
       expect(tunnelCluster(refused.text)).toBe('beta');
-      expect(await series('fedgate_http_retries_total', 'reason="connect"')).toBe(connects + 1);
+      expect(await series(metrics, 'fedgate_http_retries_total', 'reason="connect"')).toBe(
+        connects + 1,
+      );
     });
 
     it('answers 504 UPSTREAM_TIMEOUT when no try switches protocols within perTryTimeout', async () => {

@@ -55,10 +55,12 @@ export function withAccessLog(inner: ProxyObserver, log: Logger): ProxyObserver 
           tier: r.tier,
           endpoint: r.endpoint,
           tries: r.tries,
+          ...(r.upgrade ? { upgrade: true } : {}),
         },
         'request',
       );
     },
     retry: (service, reason) => inner.retry(service, reason),
+    retryBudgetExhausted: (service, reason) => inner.retryBudgetExhausted?.(service, reason),
   };
 }

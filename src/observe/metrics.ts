@@ -1,5 +1,5 @@
 // fedgate's Prometheus series (prom-client). Events on the serving path (a proxied
-// request, a retry) are counted as they happen through ProxyObserver; events that
+// request or upgrade, a retry, a retry the budget held back) are counted as they happen through ProxyObserver; events that
 // reach the journal (failovers, ejections) are counted from it; everything the parts
 // already count for themselves (DNS answers, RRL, checks, watch events) and all
 // state (clusters, endpoints, the catalog) is read at scrape time, so the hot paths
@@ -44,12 +44,16 @@ export interface ProxiedRequest {
   readonly client?: string;
   readonly tries?: number;
   readonly endpoint?: string;
+  /** An Upgrade request (WebSocket and the like): counted in fedgate_http_upgrades_total too. */
+  readonly upgrade?: boolean;
 }
 
-/** What the proxy reports, one call per finished request or retry. */
+/** What the proxy reports, one call per finished request, retry, or retry held back. */
 export interface ProxyObserver {
   request(r: ProxiedRequest): void;
   retry(service: string, reason: 'connect' | 'reset' | 'timeout' | 'status'): void;
+  /** A retry was wanted but the service's retry budget held it back. */
+  retryBudgetExhausted?(service: string, reason: 'timeout' | 'status'): void;
 }
 
 /** What DNS counts for itself (Responder and ResponseRateLimiter stats). */
@@ -197,6 +201,8 @@ export class Metrics implements ProxyObserver {
   readonly #duration: Histogram<'service' | 'code'>;
   readonly #retries: Counter<'service' | 'reason'>;
   readonly #servedHttp: Counter<'service' | 'tier'>;
+  readonly #budgetExhausted: Counter<'service' | 'reason'>;
+  readonly #upgrades: Counter<'service' | 'code'>;
   #dns: DnsCounts | undefined;
   #workers: WorkerMetricsSource | undefined;
   /** Requests this process proxied: fedgate_worker_requests_total in a worker. */
@@ -251,6 +257,18 @@ export class Metrics implements ProxyObserver {
       name: 'fedgate_http_retries_total',
       help: 'Retries the proxy made, by why the try before failed',
       labelNames: ['service', 'reason'],
+      registers: servingRegisters,
+    });
+    this.#budgetExhausted = new Counter({
+      name: 'fedgate_http_retry_budget_exhausted_total',
+      help: 'Retries the service retry budget held back, by why the try failed (status, timeout): that answer went to the client',
+      labelNames: ['service', 'reason'],
+      registers: servingRegisters,
+    });
+    this.#upgrades = new Counter({
+      name: 'fedgate_http_upgrades_total',
+      help: 'Upgrade requests (WebSocket and the like) by service and status class of the answer: 1xx switched protocols',
+      labelNames: ['service', 'code'],
       registers: servingRegisters,
     });
     this.#servedHttp = new Counter({
@@ -533,10 +551,15 @@ export class Metrics implements ProxyObserver {
     this.#requests.inc({ service: r.service, cluster: r.cluster, zone: r.zone, code });
     this.#duration.observe({ service: r.service, code }, r.seconds);
     if (r.tier) this.#servedHttp.inc({ service: r.service, tier: r.tier });
+    if (r.upgrade) this.#upgrades.inc({ service: r.service, code });
   }
 
   retry(service: string, reason: 'connect' | 'reset' | 'timeout' | 'status'): void {
     this.#retries.inc({ service, reason });
+  }
+
+  retryBudgetExhausted(service: string, reason: 'timeout' | 'status'): void {
+    this.#budgetExhausted.inc({ service, reason });
   }
 
   /** This process's series as JSON (what a worker answers the primary's scrape with). */

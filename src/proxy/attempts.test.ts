@@ -15,7 +15,6 @@ import type { ProxyRequest } from './answers.ts';
 import { type Carrier, classify, Exchange, type LoopDeps, type Try } from './attempts.ts';
 import { RetryBudget } from './picks.ts';
 import type { RetrySettings } from './route.ts';
-import { ProxyStats } from './stats.ts';
 import { Upstreams } from './upstreams.ts';
 
 const HERE = { region: 'us-east', zone: 'us-east-a' };
@@ -53,6 +52,7 @@ class FakeTry {
 }
 
 class FakeCarrier implements Carrier {
+  readonly upgrade = false;
   readonly tries: FakeTry[] = [];
   readonly answers: { code: ErrorCode; detail: string }[] = [];
   readonly hasBody: boolean;
@@ -101,17 +101,18 @@ function world(retries: Partial<RetrySettings> = {}, limits = { perEndpoint: 100
   const reports: { id: string; outcome: Outcome }[] = [];
   const requests: ProxiedRequest[] = [];
   const retried: string[] = [];
-  const stats = new ProxyStats();
+  /** Retries the budget held back, by reason. */
+  const heldBack: string[] = [];
   const deps: LoopDeps = {
     catalog: { current: () => ({ services: new Map([[SVC.key, SVC]]) }) as unknown as Snapshot },
     router,
     health: { report: (_s, id, outcome) => reports.push({ id, outcome }) },
     upstreams,
     retries: { ...RETRIES, ...retries },
-    stats,
     observer: {
       request: (r) => requests.push(r),
       retry: (_s, reason) => retried.push(reason),
+      retryBudgetExhausted: (_s, reason) => heldBack.push(reason),
     },
     exhaustion: { note: () => {} },
   };
@@ -135,7 +136,7 @@ function world(retries: Partial<RetrySettings> = {}, limits = { perEndpoint: 100
     ex.start();
     return { ex, carrier };
   };
-  return { exchange, reports, requests, retried, stats, upstreams };
+  return { exchange, reports, requests, retried, heldBack, upstreams };
 }
 
 describe('the attempt loop', () => {
@@ -166,7 +167,7 @@ describe('the attempt loop', () => {
       expect(carrier.answers).toEqual([]);
     }
     expect(w.retried).toEqual(['connect', 'connect', 'connect']);
-    expect(w.stats.budgetExhausted).toBe(0);
+    expect(w.heldBack).toEqual([]);
     expect(w.reports.filter((r) => r.outcome.origin === 'local')).toHaveLength(3);
     expect(w.reports[0]!.outcome).toEqual({ origin: 'local', failure: 'connect' });
   });
@@ -259,7 +260,7 @@ describe('the attempt loop', () => {
     expect(all[1]!.carrier.last.respond(503)).toBe('retry');
     // …so the third 503 is relayed, and counted.
     expect(all[2]!.carrier.last.respond(503)).toBe('deliver');
-    expect(w.stats.budgetExhausted).toBe(1);
+    expect(w.heldBack).toEqual(['status']);
     // A refused connection is a dead endpoint: retried regardless.
     all[3]!.carrier.last.fail(errno('ECONNREFUSED'));
     expect(all[3]!.carrier.tries).toHaveLength(2);
@@ -276,7 +277,7 @@ describe('the attempt loop', () => {
     expect(carrier.tries).toHaveLength(1);
     expect(carrier.answers[0]!.code).toBe('UPSTREAM_TIMEOUT');
     expect(carrier.answers[0]!.detail).toContain('retry budget exhausted');
-    expect(w.stats.budgetExhausted).toBe(1);
+    expect(w.heldBack).toEqual(['timeout']);
   });
 
   it('aborts a try with no response head within perTryTimeout and retries it when idempotent', async () => {

@@ -19,7 +19,6 @@ import type { Plan, Target } from '../routing/types.ts';
 import type { ProxyRequest } from './answers.ts';
 import { pickTarget, type RetryBudget, type ServiceLoad } from './picks.ts';
 import type { Policy, Prepared, RetrySettings } from './route.ts';
-import type { ProxyStats } from './stats.ts';
 import type { UpstreamEndpoint, Upstreams } from './upstreams.ts';
 
 export type Failure = 'connect' | 'reset' | 'timeout';
@@ -32,13 +31,14 @@ export interface LoopDeps {
   readonly health: { report(service: string, id: string, outcome: Outcome): void };
   readonly upstreams: Upstreams;
   readonly retries: RetrySettings;
-  readonly stats: ProxyStats;
   readonly observer?: ProxyObserver | undefined;
   readonly exhaustion?: ExhaustionSink | undefined;
 }
 
 /** The side of an exchange that talks to the client and to undici. */
 export interface Carrier {
+  /** An Upgrade request: counted as one too (fedgate_http_upgrades_total). */
+  readonly upgrade: boolean;
   /** The request has a body, which streams to the upstream of the first try. */
   readonly hasBody: boolean;
   /** The body has started streaming: no other try could send it again. */
@@ -86,6 +86,8 @@ export class Exchange {
   readonly #budget: RetryBudget;
   readonly #carrier: Carrier;
   readonly #req: ProxyRequest;
+  /** Read at the start: the request lets go of its socket once answered. */
+  readonly #client: string;
   readonly #service: FederatedService;
   readonly #policy: Policy;
   readonly #prepared: Prepared;
@@ -116,6 +118,7 @@ export class Exchange {
     this.#budget = budget;
     this.#carrier = carrier;
     this.#req = req;
+    this.#client = req.socket?.remoteAddress ?? '';
     this.#service = service;
     this.#policy = prepared.policy;
     this.#prepared = prepared;
@@ -206,9 +209,7 @@ export class Exchange {
   failed(failure: RetryReason): boolean {
     const verdict = this.#mayRetry(failure);
     if (verdict === 'retry') {
-      const deps = this.#deps();
-      deps.stats.retries[failure]++;
-      deps.observer?.retry(this.#service.key, failure);
+      this.#deps().observer?.retry(this.#service.key, failure);
       this.#next(true, BUDGETED.has(failure));
       return true;
     }
@@ -246,7 +247,7 @@ export class Exchange {
     // which would pile more load on it. A refused or reset connection is a dead
     // endpoint: retrying elsewhere adds nothing to it, and is what failover is.
     if (BUDGETED.has(failure) && !this.#budget.allowed(this.#load, deps.retries)) {
-      deps.stats.budgetExhausted++;
+      deps.observer?.retryBudgetExhausted?.(this.#service.key, failure as 'status' | 'timeout');
       return 'budget';
     }
     // Health may have changed since the plan was made: a fresh plan for the retry.
@@ -275,9 +276,10 @@ export class Exchange {
       seconds: (performance.now() - this.#started) / 1000,
       method: req.method ?? '',
       target: req.url ?? '',
-      client: req.socket.remoteAddress ?? '',
+      client: this.#client,
       tries: this.#tries,
       endpoint: target?.address ?? '',
+      upgrade: this.#carrier.upgrade,
     });
   }
 

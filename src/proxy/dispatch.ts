@@ -8,18 +8,17 @@ import type { ErrorCode } from '../errors.ts';
 import { isHttp1, type ProxyRequest, type ProxyResponse } from './answers.ts';
 import type { Carrier, Try } from './attempts.ts';
 import { downstreamResponseHeaders } from './headers.ts';
-import type { ProxyStats } from './stats.ts';
 
 /** What a request's carrier needs from the forwarder. */
 export interface RequestHooks {
   readonly origin: (t: Try) => string;
-  readonly stats: () => ProxyStats;
   readonly draining: (socket?: unknown) => boolean;
-  /** fedgate's own answer (counted by the forwarder). */
+  /** fedgate's own answer. */
   readonly fail: (res: ProxyResponse, code: ErrorCode, detail: string) => void;
 }
 
 export class RequestCarrier implements Carrier {
+  readonly upgrade = false;
   readonly hasBody: boolean;
   readonly #req: ProxyRequest;
   readonly #res: ProxyResponse;
@@ -49,9 +48,7 @@ export class RequestCarrier implements Carrier {
   /** Calls `cancel` when the client goes away before its answer is whole. */
   onClientGone(cancel: () => void): void {
     this.#res.once('close', () => {
-      if (this.#res.writableFinished) return;
-      this.#hooks.stats().responses.aborted++;
-      cancel();
+      if (!this.#res.writableFinished) cancel();
     });
   }
 
@@ -112,7 +109,6 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     if (h1 && this.#hooks.draining(res.socket)) out.connection = 'close';
     if (h1 && statusMessage) res.writeHead(statusCode, statusMessage, out);
     else res.writeHead(statusCode, out);
-    this.#hooks.stats().count(statusCode);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {

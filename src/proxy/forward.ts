@@ -3,7 +3,7 @@
 // carrier: dispatch.ts for plain requests, upgrade.ts for upgrades.
 import type { Duplex } from 'node:stream';
 import type { Snapshot } from '../catalog/model.ts';
-import { ERROR_TABLE, type ErrorCode } from '../errors.ts';
+import type { ErrorCode } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
 import type { ExhaustionSink } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
@@ -21,7 +21,6 @@ import { RequestCarrier, type RequestHooks } from './dispatch.ts';
 import type { HostTable } from './hosts.ts';
 import { RetryBudget } from './picks.ts';
 import { type ForwardSettings, headerCount, Routes } from './route.ts';
-import type { ProxyStats } from './stats.ts';
 import { UpgradeCarrier } from './upgrade.ts';
 import type { Upstreams } from './upstreams.ts';
 
@@ -37,7 +36,6 @@ export interface ForwardDeps {
   readonly settings: ForwardSettings;
   readonly random: () => number;
   readonly log: Logger;
-  readonly stats: ProxyStats;
   /**
    * True while the connection this answer goes out on is draining (all are on
    * SIGTERM; a removed listener's are after a reload): it asks the client to close.
@@ -66,7 +64,6 @@ export class Forwarder {
     this.#routes = new Routes(deps);
     this.#hooks = {
       origin: (t: Try) => this.#routes.origin(t.service, t.target),
-      stats: () => this.#deps.stats,
       draining: (socket) => this.#deps.draining(socket),
       fail: (res, code, detail) => this.#fail(res, code, detail),
     };
@@ -86,7 +83,6 @@ export class Forwarder {
 
   handle(req: ProxyRequest, res: ProxyResponse, proto: 'http' | 'https'): void {
     const deps = this.#deps;
-    deps.stats.requests++;
     if (req.method === 'CONNECT') {
       this.#fail(
         res,
@@ -118,7 +114,6 @@ export class Forwarder {
 
   /** An Upgrade request (WebSocket and the like): the same route and loop, over the raw socket. */
   upgrade(req: ProxyRequest, socket: Duplex, head: Buffer, proto: 'http' | 'https'): void {
-    this.#deps.stats.upgrades++;
     socket.on('error', () => socket.destroy());
     const r = this.#routes.resolve(req);
     if (typeof r === 'string') {
@@ -135,9 +130,6 @@ export class Forwarder {
   }
 
   #fail(res: ProxyResponse, code: ErrorCode, detail: string, close = false): void {
-    const stats = this.#deps.stats;
-    stats.errors[code] = (stats.errors[code] ?? 0) + 1;
-    stats.count(ERROR_TABLE[code].http);
     sendError(res, code, detail, close || this.#deps.draining(res.socket));
   }
 }
@@ -149,7 +141,6 @@ function loopDeps(d: ForwardDeps): LoopDeps {
     health: d.health,
     upstreams: d.upstreams,
     retries: d.settings.retries,
-    stats: d.stats,
     observer: d.observer,
     exhaustion: d.exhaustion,
   };

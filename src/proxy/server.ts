@@ -29,7 +29,6 @@ import { endpointId } from '../routing/types.ts';
 import { rawError } from './answers.ts';
 import { Forwarder, type ForwardSettings, type ProxyResponse } from './forward.ts';
 import { HostTable } from './hosts.ts';
-import { ProxyStats } from './stats.ts';
 import { Upstreams } from './upstreams.ts';
 
 export interface ProxyServerOptions {
@@ -183,7 +182,6 @@ export interface PreparedProxy {
 }
 
 export class ProxyServer {
-  readonly stats = new ProxyStats();
   readonly forwarder: Forwarder;
   #upstreams: Upstreams;
   #hosts: HostTable;
@@ -223,7 +221,6 @@ export class ProxyServer {
       settings: forwardSettings(config),
       random: opts.random ?? Math.random,
       log: opts.log,
-      stats: this.stats,
       draining: (socket) =>
         this.#draining || (socket !== undefined && this.#closing.has(socket as Socket)),
       observer: opts.observer,
@@ -474,7 +471,6 @@ export class ProxyServer {
     });
     // CONNECT over HTTP/1.1 arrives as its own event.
     server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
-      this.stats.requests++;
       rawError(
         socket,
         'METHOD_NOT_ALLOWED',

@@ -14,6 +14,7 @@ import { downstreamResponseHeaders } from './headers.ts';
 const REFUSAL_BODY_LIMIT = 65_536;
 
 export class UpgradeCarrier implements Carrier {
+  readonly upgrade = true;
   readonly hasBody = false;
   readonly #req: ProxyRequest;
   readonly #socket: Duplex;

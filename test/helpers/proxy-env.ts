@@ -3,6 +3,7 @@
 import type { Discovery } from '../../src/app.ts';
 import type { Config } from '../../src/config/schema.ts';
 import type { LocalFederation } from '../../src/localfed/federation.ts';
+import { Metrics } from '../../src/observe/metrics.ts';
 import { ProxyServer } from '../../src/proxy/server.ts';
 import { type DiscoveryEnv, startFederation } from './discovery-env.ts';
 
@@ -11,6 +12,8 @@ export interface ProxyBench {
   d: Discovery;
   config: Config;
   proxy: ProxyServer;
+  /** The proxy's series, as /metrics would show them. */
+  metrics: Metrics;
   /** http://127.0.0.1:PORT of the first plain listener. */
   url: string;
 }
@@ -30,13 +33,15 @@ export async function startProxy(
     ...overrides,
     http,
   });
+  const metrics = new Metrics({ worker: '0' });
   const proxy = await ProxyServer.start({
     config,
     catalog: d.catalog,
     health: d.health,
     router: d.router,
     log: env.log.logger,
+    observer: metrics,
   });
   const at = proxy.addresses().http[0];
-  return { fed, d, config, proxy, url: at ? `http://127.0.0.1:${at.port}` : '' };
+  return { fed, d, config, proxy, metrics, url: at ? `http://127.0.0.1:${at.port}` : '' };
 }
