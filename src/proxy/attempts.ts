@@ -17,12 +17,10 @@ import type { ProxyObserver } from '../observe/metrics.ts';
 import { type Router, tierScopeOf } from '../routing/router.ts';
 import type { Plan, Target } from '../routing/types.ts';
 import type { ProxyRequest } from './answers.ts';
+import { classify, PerTryTimeout, type RetryReason } from './failures.ts';
 import { pickTarget, type RetryBudget, type ServiceLoad } from './picks.ts';
 import type { Policy, Prepared, RetrySettings } from './route.ts';
 import type { UpstreamEndpoint, Upstreams } from './upstreams.ts';
-
-export type Failure = 'connect' | 'reset' | 'timeout';
-export type RetryReason = Failure | 'status';
 
 /** What the loop reads as it goes; a reload swaps it between one read and the next. */
 export interface LoopDeps {
@@ -53,33 +51,6 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 const RETRY_STATUSES = new Set([502, 503, 504]);
 /** Failures whose retries the budget limits, and which only idempotent methods retry. */
 const BUDGETED: ReadonlySet<RetryReason> = new Set(['status', 'timeout']);
-/** Connect errors: nothing reached the upstream. */
-const CONNECT_ERRORS = new Set([
-  'ECONNREFUSED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EADDRNOTAVAIL',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'ENOTFOUND',
-]);
-
-export class PerTryTimeout extends Error {
-  constructor(ms: number) {
-    super(`no response within ${ms} ms`);
-    this.name = 'PerTryTimeout';
-  }
-}
-
-/** What failed, from a try's error: its code or its cause's (undici wraps connect errors). */
-export function classify(err: Error): Failure {
-  if (err instanceof PerTryTimeout) return 'timeout';
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code !== undefined && CONNECT_ERRORS.has(code)) return 'connect';
-  const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
-  if (cause?.code !== undefined && CONNECT_ERRORS.has(cause.code)) return 'connect';
-  return 'reset';
-}
-
 /** One client request (or upgrade) and its tries. */
 export class Exchange {
   readonly #deps: () => LoopDeps;

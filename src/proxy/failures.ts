@@ -1,0 +1,33 @@
+// What failed in a try, from undici's error: the one classifier for requests and
+// upgrades alike, and what outlier detection hears as a local failure.
+
+export type Failure = 'connect' | 'reset' | 'timeout';
+/** Why a try was retried: a failure, or a 502, 503 or 504 answer. */
+export type RetryReason = Failure | 'status';
+
+/** Connect errors: nothing reached the upstream. */
+const CONNECT_ERRORS = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ENOTFOUND',
+]);
+
+export class PerTryTimeout extends Error {
+  constructor(ms: number) {
+    super(`no response within ${ms} ms`);
+    this.name = 'PerTryTimeout';
+  }
+}
+
+/** What failed, from a try's error: its code or its cause's (undici wraps connect errors). */
+export function classify(err: Error): Failure {
+  if (err instanceof PerTryTimeout) return 'timeout';
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== undefined && CONNECT_ERRORS.has(code)) return 'connect';
+  const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
+  if (cause?.code !== undefined && CONNECT_ERRORS.has(cause.code)) return 'connect';
+  return 'reset';
+}
