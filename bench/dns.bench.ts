@@ -1,39 +1,47 @@
 // Question: how many queries per second does fedgate's DNS answer, flat out, next to
 // Knot DNS (Debian's `knot`, one UDP worker) serving the same names with the same
-// records, and how fast does it answer at a fixed 20,000 queries/s? Targets from the
-// issue: at least 0.6 × Knot's queries per second; p50 under 150 µs at 20 k/s.
+// records, and how fast does it answer at a fixed 20,000 queries/s? And what do
+// worker processes add: `fedgate start --workers 1` and `--workers 2`, measured in
+// the same run. Targets from the issue: at least 0.6 × Knot's queries per second;
+// p50 under 150 µs at 20 k/s.
 // Measured, each as its own function below:
 //   1. the query mix: the names fedgate serves for a realistic local federation (MCS
 //      A and SRV, federation global/region/zone A, dns-version TXT, both SOAs), and
-//      Knot's zones mirrored from fedgate's own answers to them, checked name by name.
-//   2. queries per second flat out (dnsperf -c 1 -T 1 -q 200, as in ANCHORS.md),
-//      alternating fedgate and Knot for RATE_ROUNDS rounds each after a warm-up,
-//      median reported, with each server's CPU share during the run.
+//      Knot's zones mirrored from fedgate's own answers to them, checked name by name
+//      against each fedgate.
+//   2. queries per second flat out (dnsperf -c 8 -T 1 -q 200: ANCHORS.md's command
+//      with 8 clients instead of 1, so the queries come from 8 source ports, which
+//      SO_REUSEPORT spreads over the workers; one port would land on one worker),
+//      alternating the servers for RATE_ROUNDS rounds each after a warm-up, median
+//      reported, with each server's CPU share during the run.
 //   3. per-query latency at a fixed LATENCY_QPS (dnsperf -Q ... -v), alternating too;
 //      dnsperf writes its line per query to a file, not into this process's event loop.
-// fedgate's DNS runs in this process, as tests run it, beside the local federation's
-// simulated API servers, pods and fedgate's watchers and health checks (idle during
-// the runs: the number of catalog snapshots and health changes during them is
-// recorded). Knot and dnsperf are separate processes; all share the machine's cores.
+// Each fedgate is `fedgate start` as operators run it, a child process (and its
+// workers) on a config file for the local federation, which runs in this process
+// with a discovery of its own (to know the names, and to mirror Knot's zones from a
+// DnsServer of its own). Knot and dnsperf are separate processes; all share the
+// machine's cores.
 // First: benchmarks, and every process they start, reach loopback only.
 import '../src/netguard/install.ts';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
+import { parse, stringify } from 'yaml';
 import type { Discovery } from '../src/app.ts';
 import type { Snapshot } from '../src/catalog/model.ts';
+import { parseConfig } from '../src/config/load.ts';
 import type { Config } from '../src/config/schema.ts';
-import type { ResponderStats } from '../src/dns/responder.ts';
 import { DnsServer } from '../src/dns/server.ts';
 import type { LocalFederation } from '../src/localfed/federation.ts';
 import { endpointId } from '../src/routing/types.ts';
-import { DiscoveryEnv, startFederation } from '../test/helpers/discovery-env.ts';
+import { CLI, logLines, start } from '../test/helpers/cli.ts';
+import { DiscoveryEnv, FAST_WATCH, launchFederation } from '../test/helpers/discovery-env.ts';
+import { freePort } from '../test/helpers/ports.ts';
+import { seriesTotal } from '../test/helpers/prometheus.ts';
 import { type DigResult, dig } from '../test/helpers/tools.ts';
 import {
   type DnsperfResult,
-  freePort,
   type KnotServer,
   runDnsperf,
   startKnot,
@@ -68,6 +76,8 @@ const QUIET_MS = 1_000;
 const WARMUP_SECONDS = 3;
 const RATE_SECONDS = 10;
 const RATE_ROUNDS = 3;
+/** dnsperf clients, each its own socket: the source ports SO_REUSEPORT spreads by. */
+const CLIENTS = 16;
 const OUTSTANDING = 200;
 const LATENCY_QPS = 20_000;
 const LATENCY_SECONDS = 10;
@@ -85,7 +95,7 @@ interface Query {
 
 /** One server under load: where it listens and the CPU seconds it has used so far. */
 interface Target {
-  name: 'fedgate' | 'knot';
+  name: TargetName;
   port: number;
   cpuSeconds(): number;
 }
@@ -232,20 +242,15 @@ async function checkMirror(
 
 // ---- 2. and 3.: the load runs ------------------------------------------------------
 
+type TargetName = 'fedgate-w1' | 'fedgate-w2' | 'fedgate-inproc' | 'knot';
+const FEDGATES = ['fedgate-w1', 'fedgate-w2', 'fedgate-inproc'] as const;
+
 interface RateRun {
   qps: number;
   lost: number;
   completedPct: number;
   /** The server's CPU seconds over dnsperf's run time: 1 = one core busy. */
   cpuShare: number;
-  /** fedgate only: garbage collection in this process during the run. */
-  gc?: GcTotals;
-}
-
-interface GcTotals {
-  count: number;
-  totalMs: number;
-  maxMs: number;
 }
 
 interface LatencyRun {
@@ -256,7 +261,6 @@ interface LatencyRun {
   p99Us: number;
   maxUs: number;
   cpuShare: number;
-  gc?: GcTotals;
 }
 
 async function load(
@@ -264,37 +268,23 @@ async function load(
   queriesFile: string,
   seconds: number,
   extra: { rate?: number; verbose?: boolean } = {},
-): Promise<{ r: DnsperfResult; cpuShare: number; gc?: GcTotals }> {
-  // fedgate answers on this thread: its GC pauses are pauses in answering.
-  const gc: GcTotals = { count: 0, totalMs: 0, maxMs: 0 };
-  const add = (entries: PerformanceEntry[]) => {
-    for (const e of entries) {
-      gc.count++;
-      gc.totalMs += e.duration;
-      gc.maxMs = Math.max(gc.maxMs, e.duration);
-    }
-  };
-  const observer = new PerformanceObserver((list) => add(list.getEntries()));
-  if (t.name === 'fedgate') observer.observe({ entryTypes: ['gc'] });
+): Promise<{ r: DnsperfResult; cpuShare: number }> {
   const cpu0 = t.cpuSeconds();
   let cpu1 = Number.NaN;
   // The load ends when dnsperf does: parsing its output after is not the server's work.
   const ended = () => {
-    if (!Number.isNaN(cpu1)) return;
-    cpu1 = t.cpuSeconds();
-    add(observer.takeRecords());
-    observer.disconnect();
+    if (Number.isNaN(cpu1)) cpu1 = t.cpuSeconds();
   };
   const opts = {
     server: '127.0.0.1',
     port: t.port,
     queriesFile,
     seconds,
+    clients: CLIENTS,
     outstanding: OUTSTANDING,
     timeoutSeconds: TIMEOUT_SECONDS,
     ...extra,
   };
-  // -v output is a line per query: read through a pipe it would load fedgate's own event loop.
   const r = await runDnsperf({
     ...opts,
     onExit: ended,
@@ -304,19 +294,18 @@ async function load(
   if (noerror < r.completed) {
     throw new Error(`${t.name} answered some queries with errors: ${JSON.stringify(r.rcodes)}`);
   }
-  const cpuShare = (cpu1 - cpu0) / r.runSeconds;
-  return t.name === 'fedgate' ? { r, cpuShare, gc } : { r, cpuShare };
+  return { r, cpuShare: (cpu1 - cpu0) / r.runSeconds };
 }
 
 /** 2. One flat-out run. */
 async function measureRate(t: Target, queriesFile: string): Promise<RateRun> {
-  const { r, cpuShare, gc } = await load(t, queriesFile, RATE_SECONDS);
-  return { qps: r.qps, lost: r.lost, completedPct: r.completedPct, cpuShare, ...(gc && { gc }) };
+  const { r, cpuShare } = await load(t, queriesFile, RATE_SECONDS);
+  return { qps: r.qps, lost: r.lost, completedPct: r.completedPct, cpuShare };
 }
 
 /** 3. One run at LATENCY_QPS with every query's latency. */
 async function measureLatency(t: Target, queriesFile: string): Promise<LatencyRun> {
-  const { r, cpuShare, gc } = await load(t, queriesFile, LATENCY_SECONDS, {
+  const { r, cpuShare } = await load(t, queriesFile, LATENCY_SECONDS, {
     rate: LATENCY_QPS,
     verbose: true,
   });
@@ -329,7 +318,6 @@ async function measureLatency(t: Target, queriesFile: string): Promise<LatencyRu
     p99Us: s.p99,
     maxUs: s.max,
     cpuShare,
-    ...(gc && { gc }),
   };
 }
 
@@ -375,22 +363,89 @@ function procCpuSeconds(pid: number): number {
   }
 }
 
+/** This process's CPU seconds: the in-process DnsServer's (and the bench's own). */
 function processCpuSeconds(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
 }
 
-function statsDelta(a: ResponderStats, b: ResponderStats) {
-  const queries = b.queries - a.queries;
-  const cacheHits = b.cacheHits - a.cacheHits;
+/** A `fedgate start --workers N` child on the local federation, as operators run it. */
+interface FedgateChild {
+  readonly dnsPort: number;
+  readonly adminPort: number;
+  /** The primary's and its workers' CPU seconds so far. */
+  cpuSeconds(): number;
+  /** DNS queries answered so far, by worker slot (one process: one entry). */
+  answered(): Promise<number[]>;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+async function startFedgate(
+  workers: number,
+  base: Record<string, unknown>,
+  dir: string,
+): Promise<FedgateChild> {
+  const ports = {
+    dns: await freePort({ udp: true }),
+    http: await freePort(),
+    admin: await freePort(),
+  };
+  const file = join(dir, `fedgate-w${workers}.yaml`);
+  await writeFile(
+    file,
+    stringify({
+      ...base,
+      self: SELF,
+      dns: { listen: [`127.0.0.1:${ports.dns}`], rrl: { enabled: false } },
+      http: { listen: [`127.0.0.1:${ports.http}`] },
+      admin: { listen: `127.0.0.1:${ports.admin}` },
+      watch: FAST_WATCH,
+    }),
+  );
+  const proc = start(process.execPath, [
+    CLI,
+    'start',
+    '--config',
+    file,
+    '--workers',
+    String(workers),
+  ]);
+  const stop = async () => {
+    const pid = proc.child.pid;
+    if (pid === undefined || proc.child.exitCode !== null || proc.child.signalCode !== null) return;
+    proc.child.kill('SIGTERM');
+    const timer = setTimeout(() => process.kill(-pid, 'SIGKILL'), 15_000);
+    await proc.exited;
+    clearTimeout(timer);
+  };
+  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+  while (!proc.out().includes('fedgate: ready')) {
+    if (proc.child.exitCode !== null || Date.now() > deadline) {
+      await stop();
+      throw new Error(`fedgate --workers ${workers} did not get ready:\n${proc.out()}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const pids = () => [
+    proc.child.pid!,
+    ...logLines(proc.out())
+      .filter((l) => l.msg === 'worker serving')
+      .map((l) => l.pid),
+  ];
   return {
-    queries,
-    cacheHits,
-    cacheHitRatio: queries > 0 ? cacheHits / queries : Number.NaN,
-    truncated: b.truncated - a.truncated,
-    dropped: b.dropped - a.dropped,
-    rrlDropped: b.rrlDropped - a.rrlDropped,
-    rrlSlipped: b.rrlSlipped - a.rrlSlipped,
+    dnsPort: ports.dns,
+    adminPort: ports.admin,
+    cpuSeconds: () => pids().reduce((a, pid) => a + procCpuSeconds(pid), 0),
+    answered: async () => {
+      const text = await (await fetch(`http://127.0.0.1:${ports.admin}/metrics`)).text();
+      if (workers < 2) return [seriesTotal(text, 'fedgate_dns_queries_total')];
+      return Array.from({ length: workers }, (_, w) =>
+        seriesTotal(text, 'fedgate_worker_requests_total', `worker="${w}"`, 'protocol="dns"'),
+      );
+    },
+    output: proc.out,
+    stop,
   };
 }
 
@@ -400,6 +455,7 @@ const env = new DiscoveryEnv();
 let fed: LocalFederation | undefined;
 let dns: DnsServer | undefined;
 let knot: KnotServer | undefined;
+const children: FedgateChild[] = [];
 // Knot's config, zones and database, the query file and dnsperf's -v output. mkdtemp as
 // root gives a root-owned folder, which knotd needs.
 const workDir = await mkdtemp(join(tmpdir(), 'fedgate-dns-bench-'));
@@ -407,12 +463,25 @@ const workDir = await mkdtemp(join(tmpdir(), 'fedgate-dns-bench-'));
 const loadBefore = loadavg()[0]!;
 let exitCode = 0;
 try {
-  const started = await startFederation(env, SCENARIO, ADDRESS_BLOCK, {
-    self: SELF,
-    dns: { listen: ['127.0.0.1:0'], rrl: { enabled: false } },
-  });
-  fed = started.fed;
-  const { d, config } = started;
+  const dir = await env.dir();
+  const launched = await launchFederation(SCENARIO, ADDRESS_BLOCK, dir);
+  fed = launched.fed;
+  // Every endpoint checked (the default checks only annotated services): the settle
+  // below waits for them all, and every fedgate answers from the same known health.
+  const base = {
+    ...(parse(fed.fedgateConfig(launched.kubeconfigs)) as Record<string, unknown>),
+    health: { active: { scope: 'all' } },
+  };
+  const config = parseConfig(
+    stringify({
+      ...base,
+      self: SELF,
+      dns: { listen: ['127.0.0.1:0'], rrl: { enabled: false } },
+      watch: FAST_WATCH,
+    }),
+    join(dir, 'fedgate.yaml'),
+  );
+  const d = await env.startSynced(config);
   await settle(d);
   // A logger of its own: the env's LogCapture keeps every line in memory.
   dns = await DnsServer.start({
@@ -423,35 +492,40 @@ try {
     log: env.log.logger.child({ component: 'dns' }),
   });
   const udp = dns.addresses().udp[0]!;
-  const fedgateAddr = { host: udp.address, port: udp.port };
+  const mirrorAddr = { host: udp.address, port: udp.port };
 
-  // 1. The mix, Knot's zones, and the check that both answer alike.
+  // 1. The mix, Knot's zones, and the check that every server answers alike.
   const queries = queryMix(d.catalog.current(), config);
   const origins = [config.federation.clustersetZone, config.federation.domain];
-  const zones = await mirrorZones(fedgateAddr, queries, origins);
-  knot = await startKnot({ dir: workDir, port: await freePort(), zones });
+  const zones = await mirrorZones(mirrorAddr, queries, origins);
+  knot = await startKnot({ dir: workDir, port: await freePort({ udp: true }), zones });
   const knotAddr = { host: knot.host, port: knot.port };
-  const mix = await checkMirror(fedgateAddr, knotAddr, queries);
+  const w1 = await startFedgate(1, base, dir);
+  children.push(w1);
+  const w2 = await startFedgate(2, base, dir);
+  children.push(w2);
+  const mix = await checkMirror({ host: '127.0.0.1', port: w1.dnsPort }, knotAddr, queries);
+  await checkMirror({ host: '127.0.0.1', port: w2.dnsPort }, knotAddr, queries);
   const queriesFile = join(workDir, 'queries.txt');
   await writeQueriesFile(queriesFile, queries);
   const knotPid = Number((await readFile(join(workDir, 'knot.pid'), 'utf8')).trim());
 
   const targets: Target[] = [
-    { name: 'fedgate', port: fedgateAddr.port, cpuSeconds: processCpuSeconds },
+    { name: 'fedgate-w1', port: w1.dnsPort, cpuSeconds: w1.cpuSeconds },
+    { name: 'fedgate-w2', port: w2.dnsPort, cpuSeconds: w2.cpuSeconds },
+    // The DnsServer the zones were mirrored from, in this process: what earlier runs measured.
+    { name: 'fedgate-inproc', port: mirrorAddr.port, cpuSeconds: processCpuSeconds },
     { name: 'knot', port: knotAddr.port, cpuSeconds: () => procCpuSeconds(knotPid) },
   ];
-
-  // Anything that would drop fedgate's answer cache during the runs.
-  let snapshots = 0;
-  let healthChanges = 0;
-  const unsubscribe = [
-    d.catalog.subscribe(() => snapshots++),
-    d.health.store.subscribe(() => healthChanges++),
-  ];
-  const statsBefore = structuredClone(dns.responder.stats);
+  const answeredBefore = { w1: await w1.answered(), w2: await w2.answered() };
 
   for (const t of targets) await load(t, queriesFile, WARMUP_SECONDS);
-  const rates: Record<Target['name'], RateRun[]> = { fedgate: [], knot: [] };
+  const rates: Record<TargetName, RateRun[]> = {
+    'fedgate-w1': [],
+    'fedgate-w2': [],
+    'fedgate-inproc': [],
+    knot: [],
+  };
   for (let round = 0; round < RATE_ROUNDS; round++) {
     for (const t of targets) {
       const r = await measureRate(t, queriesFile);
@@ -461,7 +535,12 @@ try {
       );
     }
   }
-  const latencies: Record<Target['name'], LatencyRun[]> = { fedgate: [], knot: [] };
+  const latencies: Record<TargetName, LatencyRun[]> = {
+    'fedgate-w1': [],
+    'fedgate-w2': [],
+    'fedgate-inproc': [],
+    knot: [],
+  };
   for (let round = 0; round < LATENCY_ROUNDS; round++) {
     for (const t of targets) {
       const r = await measureLatency(t, queriesFile);
@@ -471,20 +550,28 @@ try {
       );
     }
   }
-  for (const u of unsubscribe) u();
-  const responder = statsDelta(statsBefore, dns.responder.stats);
+  // Each worker's share of what it was sent, from its own counter in /metrics.
+  const byWorker = async (c: FedgateChild, before: number[]) =>
+    (await c.answered()).map((n, w) => n - before[w]!);
+  const answered = {
+    'fedgate-w1': await byWorker(w1, answeredBefore.w1),
+    'fedgate-w2': await byWorker(w2, answeredBefore.w2),
+  };
 
   // ---- report ---------------------------------------------------------------------
 
+  const med = (name: TargetName) => median(rates[name].map((r) => r.qps));
   const qps = {
-    fedgate: median(rates.fedgate.map((r) => r.qps)),
-    knot: median(rates.knot.map((r) => r.qps)),
+    'fedgate-w1': med('fedgate-w1'),
+    'fedgate-w2': med('fedgate-w2'),
+    'fedgate-inproc': med('fedgate-inproc'),
+    knot: med('knot'),
   };
-  const ratio = qps.fedgate / qps.knot;
-  // Each fedgate round against the Knot round right after it: robust to the machine
+  const ratio = (name: TargetName) => qps[name] / qps.knot;
+  // Each fedgate round against the Knot round of the same pass: robust to the machine
   // drifting between rounds (it does, by up to a third, on shared 2-vCPU hosts).
-  const pairedRatios = rates.fedgate.map((f, i) => f.qps / rates.knot[i]!.qps);
-  const lat = (name: Target['name']) => {
+  const pairedRatios = (name: TargetName) => rates[name].map((f, i) => f.qps / rates.knot[i]!.qps);
+  const lat = (name: TargetName) => {
     const runs = latencies[name];
     const m = (f: (r: LatencyRun) => number) => median(runs.map(f));
     return {
@@ -497,30 +584,47 @@ try {
       cpuShare: m((r) => r.cpuShare),
     };
   };
-  const latency = { fedgate: lat('fedgate'), knot: lat('knot') };
-  const ratioPass = ratio >= TARGET_RATIO;
-  const p50Pass = latency.fedgate.p50Us < TARGET_P50_US;
+  const names = [...FEDGATES, 'knot'] as const;
+  const latency = {
+    'fedgate-w1': lat('fedgate-w1'),
+    'fedgate-w2': lat('fedgate-w2'),
+    'fedgate-inproc': lat('fedgate-inproc'),
+    knot: lat('knot'),
+  };
+  const pass = (name: (typeof FEDGATES)[number]) => ({
+    ratio: ratio(name) >= TARGET_RATIO,
+    p50: latency[name].p50Us < TARGET_P50_US,
+  });
   const meanBytes = (k: 'fedgateBytes' | 'knotBytes') =>
     mix.reduce((a, m) => a + m[k], 0) / mix.length;
+  const share = (counts: number[]) => {
+    const sum = counts.reduce((a, n) => a + n, 0);
+    return counts.map((n) => `${((n / sum) * 100).toFixed(1)} %`).join(' / ');
+  };
 
   const kq = (v: number) => `${(v / 1000).toFixed(1)} k`;
   printTable(
-    `dns: queries per second flat out (dnsperf -c 1 -T 1 -q ${OUTSTANDING}, ${RATE_SECONDS} s, median of ${RATE_ROUNDS} alternating rounds)`,
-    (['fedgate', 'knot'] as const).map((name) => ({
+    `dns: queries per second flat out (dnsperf -c ${CLIENTS} -T 1 -q ${OUTSTANDING}, ${RATE_SECONDS} s, median of ${RATE_ROUNDS} alternating rounds)`,
+    names.map((name) => ({
       server: name,
       'q/s': kq(qps[name]),
       rounds: rates[name].map((r) => kq(r.qps)).join(' / '),
       'server cpu': `${(median(rates[name].map((r) => r.cpuShare)) * 100).toFixed(0)} %`,
       lost: rates[name].reduce((a, r) => a + r.lost, 0),
-      'vs knot': name === 'knot' ? '1.00' : ratio.toFixed(2),
-      'per round': name === 'knot' ? '' : pairedRatios.map((x) => x.toFixed(2)).join(' / '),
-      target: name === 'fedgate' ? `>= ${TARGET_RATIO.toFixed(2)} x knot` : '',
-      result: name === 'fedgate' ? (ratioPass ? 'pass' : 'FAIL') : '',
+      'vs knot': ratio(name).toFixed(2),
+      'per round':
+        name === 'knot'
+          ? ''
+          : pairedRatios(name)
+              .map((x) => x.toFixed(2))
+              .join(' / '),
+      target: name === 'knot' ? '' : `>= ${TARGET_RATIO.toFixed(2)} x knot`,
+      result: name === 'knot' ? '' : pass(name).ratio ? 'pass' : 'FAIL',
     })),
   );
   printTable(
     `dns: latency at ${kq(LATENCY_QPS)} q/s (dnsperf -Q ${LATENCY_QPS} -v, ${LATENCY_SECONDS} s, median of ${LATENCY_ROUNDS} alternating rounds)`,
-    (['fedgate', 'knot'] as const).map((name) => ({
+    names.map((name) => ({
       server: name,
       'q/s': kq(latency[name].qps),
       'p50 µs': latency[name].p50Us.toFixed(0),
@@ -529,11 +633,11 @@ try {
       'max µs': latency[name].maxUs.toFixed(0),
       'timed out': latency[name].timedOut,
       'server cpu': `${(latency[name].cpuShare * 100).toFixed(0)} %`,
-      target: name === 'fedgate' ? `p50 < ${TARGET_P50_US} µs` : '',
-      result: name === 'fedgate' ? (p50Pass ? 'pass' : 'FAIL') : '',
+      target: name === 'knot' ? '' : `p50 < ${TARGET_P50_US} µs`,
+      result: name === 'knot' ? '' : pass(name).p50 ? 'pass' : 'FAIL',
     })),
   );
-  printTable('dns: the query mix and its answers (one each, no EDNS, as dnsperf asks)', [
+  printTable('dns: the query mix, and who answered the runs', [
     { figure: 'queries in the mix', value: `${queries.length}` },
     {
       figure: 'response bytes, mean: fedgate / knot',
@@ -548,23 +652,8 @@ try {
       value: `${mix.filter((m) => m.sameRecords).length} of ${mix.length}`,
     },
     {
-      figure: 'fedgate answer cache hits during the runs',
-      value: `${(responder.cacheHits / 1e6).toFixed(2)} M of ${(responder.queries / 1e6).toFixed(2)} M (${(responder.cacheHitRatio * 100).toFixed(3)} %)`,
-    },
-    {
-      figure: 'fedgate GC during flat-out / latency runs: pauses, total, longest',
-      value: [rates.fedgate, latencies.fedgate]
-        .map((runs) => {
-          const gcs = runs.map((r) => r.gc!);
-          const total = gcs.reduce((a, g) => a + g.totalMs, 0);
-          const count = gcs.reduce((a, g) => a + g.count, 0);
-          return `${count}, ${total.toFixed(0)} ms, ${Math.max(...gcs.map((g) => g.maxMs)).toFixed(1)} ms`;
-        })
-        .join(' / '),
-    },
-    {
-      figure: 'catalog snapshots / health changes during the runs',
-      value: `${snapshots} / ${healthChanges}`,
+      figure: `fedgate --workers 2: queries answered by worker 0 / 1 (${CLIENTS} source ports)`,
+      value: `${answered['fedgate-w2'].join(' / ')} (${share(answered['fedgate-w2'])})`,
     },
     {
       figure: '1-minute load average before the run / after',
@@ -572,18 +661,21 @@ try {
     },
   ]);
   console.log(`
-How measured: a local federation (3 clusters, 2 regions, 4 zones, 3 services) with fedgate's
-discovery, health checks and DNS (RRL off, as Knot runs) in this process; Knot 3 with one UDP
-worker in its own, serving zones mirrored from fedgate's answers. dnsperf replays the mix from
-127.0.0.1 (answered for fedgate's own locality ${SELF.region}/${SELF.zone}), alternating servers;
-with -v it writes to a file, not into this process. Server cpu: CPU seconds over dnsperf's run
-time (fedgate: this whole process). Per round: each fedgate round over the Knot round after it.`);
+How measured: a local federation (3 clusters, 2 regions, 4 zones, 3 services); each fedgate is
+\`fedgate start --workers N\` on it (RRL off, as Knot runs), a child process with its workers;
+Knot 3 with one UDP worker in its own, serving zones mirrored from fedgate's answers. dnsperf
+replays the mix from 127.0.0.1 (answered for fedgate's own locality ${SELF.region}/${SELF.zone})
+with ${CLIENTS} clients (source ports), alternating servers; with -v it writes to a file. Server
+cpu: CPU seconds over dnsperf's run time (fedgate: its primary and workers together;
+fedgate-inproc: a DnsServer in this bench process, as earlier runs measured, with this process's
+CPU). Per round: each fedgate round over the Knot round of the same pass.`);
 
   const path = await writeResult('dns', {
     config: {
       warmupSeconds: WARMUP_SECONDS,
       rateSeconds: RATE_SECONDS,
       rateRounds: RATE_ROUNDS,
+      clients: CLIENTS,
       outstanding: OUTSTANDING,
       latencyQps: LATENCY_QPS,
       latencySeconds: LATENCY_SECONDS,
@@ -591,23 +683,40 @@ time (fedgate: this whole process). Per round: each fedgate round over the Knot 
       timeoutSeconds: TIMEOUT_SECONDS,
       self: SELF,
       addressBlock: ADDRESS_BLOCK,
+      command: 'npm run bench -- dns',
     },
     queries: mix,
-    queriesPerSecond: { ...qps, ratio, pairedRatios, rounds: rates },
-    latency: { ...latency, rounds: latencies },
-    responder,
-    duringRuns: { snapshots, healthChanges },
-    loadAverage: { before: loadBefore, after: loadavg()[0]! },
-    targets: {
-      ratioToKnot: { target: TARGET_RATIO, value: ratio, pass: ratioPass },
-      p50MicrosAt20k: { target: TARGET_P50_US, value: latency.fedgate.p50Us, pass: p50Pass },
+    queriesPerSecond: {
+      ...qps,
+      ratio: Object.fromEntries(FEDGATES.map((n) => [n, ratio(n)])),
+      pairedRatios: Object.fromEntries(FEDGATES.map((n) => [n, pairedRatios(n)])),
+      workers2OverWorkers1: qps['fedgate-w2'] / qps['fedgate-w1'],
+      rounds: rates,
     },
+    latency: { ...latency, rounds: latencies },
+    answeredByWorker: answered,
+    loadAverage: { before: loadBefore, after: loadavg()[0]! },
+    targets: Object.fromEntries(
+      FEDGATES.map((name) => [
+        name,
+        {
+          ratioToKnot: { target: TARGET_RATIO, value: ratio(name), pass: pass(name).ratio },
+          p50MicrosAt20k: {
+            target: TARGET_P50_US,
+            value: latency[name].p50Us,
+            pass: pass(name).p50,
+          },
+        },
+      ]),
+    ),
   });
   console.log(`results: ${path}`);
 } catch (e) {
   console.error(e);
+  for (const c of children) console.error(c.output().slice(-4000));
   exitCode = 1;
 } finally {
+  await Promise.all(children.map((c) => c.stop()));
   await knot?.stop();
   await dns?.stop();
   await env.cleanup();
