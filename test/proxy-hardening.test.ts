@@ -20,10 +20,11 @@ import { parse, stringify } from 'yaml';
 import { effectiveConfig, parseConfig } from '../src/config/load.ts';
 import type { Backend } from '../src/localfed/backends.ts';
 import { type ClusterPki, makeClusterPki } from '../src/localfed/pki.ts';
+import { withAccessLog } from '../src/observe/log.ts';
 import { Metrics, type ProxyObserver } from '../src/observe/metrics.ts';
 import { ProxyServer } from '../src/proxy/server.ts';
 import { CLI, start } from './helpers/cli.ts';
-import { DiscoveryEnv, FAST_WATCH } from './helpers/discovery-env.ts';
+import { DiscoveryEnv, FAST_WATCH, LogCapture } from './helpers/discovery-env.ts';
 import { connectionRefused } from './helpers/ports.ts';
 import { type ProxyBench, startProxy } from './helpers/proxy-env.ts';
 import { sleep, waitFor } from './helpers/wait.ts';
@@ -122,6 +123,11 @@ function send(
 }
 
 const pod = (r: Reply): PodJson => JSON.parse(r.body) as PodJson;
+
+/** A WebSocket handshake request for `host`, as raw bytes. */
+const webSocketUpgrade = (host: string, version = '13') =>
+  `GET /chat HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+  `Sec-WebSocket-Version: ${version}\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
 
 /** A counter as an operator reads it on /metrics: summed over the series with every label given. */
 async function series(metrics: Metrics, name: string, ...labels: string[]): Promise<number> {
@@ -727,19 +733,22 @@ describe('the HTTP edge proxy, hardened', () => {
   describe('upgrades', () => {
     let proxy: ProxyServer;
     let metrics: Metrics;
+    /** http.accessLog: one `request` line per request. */
+    const access = new LogCapture('info');
     let p: number;
     beforeAll(async () => {
       metrics = new Metrics({ worker: '0' });
-      proxy = await proxyWith({ retries: { perTryTimeout: '300ms' } }, metrics);
+      proxy = await proxyWith(
+        { retries: { perTryTimeout: '300ms' } },
+        withAccessLog(metrics, access.logger),
+      );
       p = plainPort(proxy);
     });
     afterAll(async () => {
       await stopProxy(proxy);
     });
 
-    const upgrade = (version = '13') =>
-      `GET /chat HTTP/1.1\r\nHost: ${WEB}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
-      `Sec-WebSocket-Version: ${version}\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
+    const upgrade = (version = '13') => webSocketUpgrade(WEB, version);
     /** The cluster the backend's first WebSocket message names. */
     const tunnelCluster = (text: string) => /"cluster":"(\w+)"/.exec(text)?.[1];
     it('relays an upgrade the backend declines with a 4xx as it is, without a retry', async () => {
@@ -785,6 +794,14 @@ describe('the HTTP edge proxy, hardened', () => {
       expect(r.status, r.text).toBe(101);
       expect(tunnelCluster(r.text)).toBe('beta');
       expect(await series(metrics, 'fedgate_http_upgrades_total', 'code="1xx"')).toBe(upgrades + 1);
+      expect(access.find(/^request$/).at(-1)).toMatchObject({
+        method: 'GET',
+        target: '/chat',
+        status: 101,
+        cluster: 'beta',
+        tries: 2,
+        upgrade: true,
+      });
       const delta = counts(webPods()).map((n, i) => n - before[i]!);
       expect(delta[webPods().indexOf(local)]).toBe(1);
       expect(await series(metrics, 'fedgate_http_retries_total', 'reason="status"')).toBe(
@@ -870,6 +887,39 @@ describe('the HTTP edge proxy, hardened', () => {
         const finished = await concurrent(plainPort(proxy), 4);
         expect(finished.map((f) => f.status)).toEqual([200, 200, 200, 200]);
         expect(soloPod().requests - before).toBe(4);
+      } finally {
+        await stopProxy(proxy);
+      }
+    });
+
+    it('lets an upgrade past the cap wait in the pending queue while a tunnel holds the slot', async () => {
+      const proxy = await proxyWith({
+        limits: { maxRequestsPerEndpoint: 1, maxPendingPerService: 10 },
+      });
+      const open = () => {
+        const socket = netConnect({ host: '127.0.0.1', port: plainPort(proxy) });
+        let text = '';
+        socket.on('data', (d: Buffer) => {
+          text += d.toString('latin1');
+        });
+        socket.on('error', () => {});
+        socket.once('connect', () => socket.write(webSocketUpgrade(SOLO)));
+        return { socket, text: () => text };
+      };
+      try {
+        const first = open();
+        await waitFor(() => first.text().startsWith('HTTP/1.1 101'), 5000, 'the first tunnel');
+        const second = open();
+        await sleep(300);
+        // Waiting for the slot, not refused.
+        expect(second.text()).toBe('');
+        first.socket.destroy();
+        await waitFor(
+          () => second.text().startsWith('HTTP/1.1 101'),
+          5000,
+          'the second tunnel once the first closed',
+        );
+        second.socket.destroy();
       } finally {
         await stopProxy(proxy);
       }
