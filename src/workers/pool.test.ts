@@ -14,7 +14,10 @@ import { HealthStore } from '../health/store.ts';
 import { WorkerPool } from './pool.ts';
 import { ListenError } from './serving.ts';
 
-/** A stand-in worker; MODE: serve, fail (cannot listen), crash (exits soon after listening). */
+/**
+ * A stand-in worker; MODE: serve, fail (cannot listen), crash (exits soon after
+ * listening), echo (listens on the DNS port its config names, and says it).
+ */
 const FAKE = (mode: string) => `
 const mode = ${JSON.stringify(mode)};
 let snapshots = 0;
@@ -23,6 +26,13 @@ process.on('message', (m) => {
   if (m.type === 'init') {
     snapshots = m.snapshot.version;
     health = m.health.length;
+    if (mode === 'echo') {
+      // Says which DNS port it was told to bind, and how.
+      const port = m.config.dns.listen[0].port;
+      process.send({ type: 'listening', addresses: { udp: [{ address: '127.0.0.1', family: 'IPv4', port }], http: [], https: [] } });
+      process.send({ type: 'used', service: 'port ' + port + ' reusePort ' + m.reusePort });
+      return;
+    }
     if (mode === 'fail') {
       process.send({ type: 'failed', setting: 'dns.listen', message: 'EADDRINUSE' }, () => process.exit(1));
       return;
@@ -101,7 +111,7 @@ describe('WorkerPool', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fedgate-pool-'));
-    for (const mode of ['serve', 'fail', 'crash']) await writeFile(exec(mode), FAKE(mode));
+    for (const mode of ['serve', 'fail', 'crash', 'echo']) await writeFile(exec(mode), FAKE(mode));
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -153,6 +163,43 @@ describe('WorkerPool', () => {
       await pool.stop();
     }
     expect(pool.states()).toEqual(new Map([['down', 2]]));
+  });
+
+  it('pins dns.listen port 0 to one port for every worker (each binds its own socket), kept by reloads', async () => {
+    const d = discovery();
+    const withDns = (port: number) =>
+      ({
+        http: { drainTimeout: 1000, listen: [] },
+        dns: { listen: [{ host: '127.0.0.1', port }] },
+      }) as unknown as Config;
+    const pool = await WorkerPool.start({
+      workers: 2,
+      config: withDns(0),
+      discovery: d.pool,
+      log: quiet,
+      exec: exec('echo'),
+      reusePort: true,
+    });
+    try {
+      const port = pool.addresses().udp[0]!.port;
+      expect(port).toBeGreaterThan(0);
+      await until('both workers to say their port', () => d.used.length === 2);
+      expect(d.used).toEqual([0, 1].map(() => `port ${port} reusePort true undefined`));
+      // The same address again keeps its port: nothing opens or closes.
+      const same = await pool.prepare(withDns(0));
+      expect([same.opened, same.closed]).toEqual([[], []]);
+      same.commit();
+      // Another address: the pinned port closes, and is forgotten.
+      const moved = await pool.prepare(withDns(5353));
+      expect([moved.opened, moved.closed]).toEqual([
+        ['dns 127.0.0.1:5353'],
+        [`dns 127.0.0.1:${port}`],
+      ]);
+      moved.commit();
+    } finally {
+      await pool.drain(0);
+      await pool.stop();
+    }
   });
 
   it('fails to start when a worker cannot listen, naming the setting, and leaves nothing running', async () => {
