@@ -7,15 +7,19 @@
 // Starts the backend, then each proxy in turn exactly as proxy.bench.ts does (fedgate:
 // `fedgate start --workers 1` on a one-endpoint federation; bare: the forwarder), each
 // under `node --cpu-prof`, drives it with wrk (-t2 -c64, a 2 s warm-up, then --seconds),
-// stops it (the profile is written at exit), and reads the profile:
+// stops it (the profile is written at exit), and reads the profile. Each proxy waits
+// (up to 60 s) for a quiet machine first, and its line says how much CPU others used
+// during its run: others' load slows system calls (writev is a third of either proxy's
+// time), so two profiles compare only when both were quiet. From each profile:
 //   - only the samples taken while the measured wrk ran (V8's profile clock and
 //     process.hrtime are both CLOCK_MONOTONIC), so start-up and warm-up are left out;
 //   - CPU µs per request: the process's utime + stime (/proc) over that run / requests,
 //     shared out by samples (idle samples left out), so the sampling overhead the
 //     profiler adds is spread over the functions, not added to them;
 //   - self time by function, by kind of code (fedgate's src/, undici, Node's own
-//     JavaScript, V8 builtins and native, GC), fedgate-owned functions inclusive, and
-//     the hottest fedgate-owned call paths (the src/ frames of a stack, outermost first);
+//     JavaScript, V8 builtins and native, GC), the proxy's own functions inclusive
+//     (fedgate's src/, the forwarder's), and its hottest call paths (its own frames of
+//     a stack, outermost first);
 //   - the difference per request, fedgate minus bare, by kind and by function.
 // Prints tables and writes bench/results/proxy-profile.json; the raw .cpuprofile files
 // (open them in Chrome DevTools) are kept in --keep DIR if given. Not a benchmark
@@ -28,7 +32,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { runWrk } from './http-anchors.ts';
+import { machineCpuSeconds, reapedChildrenCpuSeconds, runWrk } from './http-anchors.ts';
 import { printTable, writeResult } from './lib.ts';
 import {
   HOST,
@@ -198,7 +202,25 @@ interface Profiled {
   requests: number;
   p99Ms: number;
   cpuUsPerRequest: number;
+  /**
+   * Busy CPU (share of a core) over the run that neither the proxy, the backend nor wrk
+   * used: others' work on the machine, which slows system calls too. Compare profiles
+   * only when it is low for both.
+   */
+  othersCpu: number;
   analysis: Analysis;
+}
+
+/** Waits (at most `maxSeconds`) for 3 s in which the machine is under 10 % busy. */
+async function waitForQuiet(maxSeconds: number): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    const a = machineCpuSeconds();
+    await new Promise((r) => setTimeout(r, 3_000));
+    const busy = (machineCpuSeconds().busy - a.busy) / 3 / cpus().length;
+    const waited = (Date.now() - started) / 1000;
+    if (busy < 0.1 || waited >= maxSeconds) return waited;
+  }
 }
 
 const nowUs = () => Number(process.hrtime.bigint() / 1000n);
@@ -206,6 +228,7 @@ const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 async function profileOne(
   name: string,
   start: (nodeArgs: string[]) => Promise<ProxyProcess>,
+  backend: NodeChild,
   dir: string,
   keep: string | undefined,
 ): Promise<Profiled> {
@@ -224,12 +247,24 @@ async function profileOne(
     await probe(proxy.url);
     const wrk = (durationSec: number) =>
       runWrk({ url: proxy.url, host: HOST, threads: 2, connections: 64, durationSec });
+    await waitForQuiet(60);
     await wrk(WARMUP_SECONDS);
+    const m0 = machineCpuSeconds().busy;
+    const b0 = backend.cpuSeconds();
+    const w0 = reapedChildrenCpuSeconds();
     const c0 = proxy.cpuSeconds();
     const from = nowUs();
     const r = await wrk(SECONDS);
     const to = nowUs();
-    const cpuUsPerRequest = ((proxy.cpuSeconds() - c0) * 1e6) / r.requests;
+    const proxySeconds = proxy.cpuSeconds() - c0;
+    const cpuUsPerRequest = (proxySeconds * 1e6) / r.requests;
+    const others =
+      machineCpuSeconds().busy -
+      m0 -
+      proxySeconds -
+      (backend.cpuSeconds() - b0) -
+      (reapedChildrenCpuSeconds() - w0);
+    const othersCpu = Math.max(0, others / r.durationSec);
     await proxy.stop();
     stopped = true;
     const files = (await readdir(profDir)).filter((f) => f.endsWith('.cpuprofile'));
@@ -251,6 +286,7 @@ async function profileOne(
       requests: r.requests,
       p99Ms: r.p99Ms,
       cpuUsPerRequest,
+      othersCpu,
       analysis,
     };
   } finally {
@@ -266,7 +302,7 @@ const share = (v: number, total: number) => `${((v / total) * 100).toFixed(1)} %
 function printProfile(name: string, p: Profiled): void {
   const a = p.analysis;
   console.log(
-    `\n== ${name}: ${Math.round(p.requestsPerSec)} req/s under the profiler, p99 ${p.p99Ms.toFixed(2)} ms, ${p.cpuUsPerRequest.toFixed(1)} µs CPU/request; ${a.busySamples} busy samples (${a.idleSamples} idle)`,
+    `\n== ${name}: ${Math.round(p.requestsPerSec)} req/s under the profiler, p99 ${p.p99Ms.toFixed(2)} ms, ${p.cpuUsPerRequest.toFixed(1)} µs CPU/request, others' cpu ${(p.othersCpu * 100).toFixed(0)} %; ${a.busySamples} busy samples (${a.idleSamples} idle)`,
   );
   printTable(
     `${name}: self time by kind of code`,
@@ -312,12 +348,14 @@ async function main(): Promise<number> {
     const fedgate = await profileOne(
       'fedgate',
       (nodeArgs) => startFedgate(UPSTREAM, join(dir, 'fedgate'), nodeArgs),
+      backend,
       dir,
       opts.keep,
     );
     const bare = await profileOne(
       'bare',
       (nodeArgs) => startBareForwarder(UPSTREAM, nodeArgs),
+      backend,
       dir,
       opts.keep,
     );
@@ -359,6 +397,7 @@ async function main(): Promise<number> {
       requests: p.requests,
       p99Ms: p.p99Ms,
       cpuUsPerRequest: p.cpuUsPerRequest,
+      othersCpu: p.othersCpu,
       busySamples: p.analysis.busySamples,
       idleSamples: p.analysis.idleSamples,
       usPerRequestByKind: round(p.analysis.byKind, 20),
