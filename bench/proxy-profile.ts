@@ -32,7 +32,12 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { machineCpuSeconds, reapedChildrenCpuSeconds, runWrk } from './http-anchors.ts';
+import {
+  machineCpuSeconds,
+  reapedChildrenCpuSeconds,
+  runWrk,
+  waitForQuietMachine,
+} from './http-anchors.ts';
 import { printTable, writeResult } from './lib.ts';
 import {
   HOST,
@@ -211,18 +216,6 @@ interface Profiled {
   analysis: Analysis;
 }
 
-/** Waits (at most `maxSeconds`) for 3 s in which the machine is under 10 % busy. */
-async function waitForQuiet(maxSeconds: number): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    const a = machineCpuSeconds();
-    await new Promise((r) => setTimeout(r, 3_000));
-    const busy = (machineCpuSeconds().busy - a.busy) / 3 / cpus().length;
-    const waited = (Date.now() - started) / 1000;
-    if (busy < 0.1 || waited >= maxSeconds) return waited;
-  }
-}
-
 const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 
 async function profileOne(
@@ -247,7 +240,7 @@ async function profileOne(
     await probe(proxy.url);
     const wrk = (durationSec: number) =>
       runWrk({ url: proxy.url, host: HOST, threads: 2, connections: 64, durationSec });
-    await waitForQuiet(60);
+    await waitForQuietMachine(60);
     await wrk(WARMUP_SECONDS);
     const m0 = machineCpuSeconds().busy;
     const b0 = backend.cpuSeconds();

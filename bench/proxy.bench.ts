@@ -31,6 +31,7 @@ import {
   startNginxProxy,
   type WrkErrors,
   type WrkResult,
+  waitForQuietMachine,
   wrkErrorCount,
   wrkVersion,
 } from './http-anchors.ts';
@@ -128,24 +129,12 @@ async function measureQuiet(t: Target, backend: NodeChild): Promise<Run> {
     const r = { ...(await measureOnce(t, backend)), busyRetries: i };
     if (best === undefined || r.othersCpu < best.othersCpu) best = r;
     if (r.othersCpu <= MAX_OTHERS_CPU) break;
-    const waited = i < BUSY_RETRIES ? await waitForQuiet(RETRY_WAIT_SECONDS) : 0;
+    const waited = i < BUSY_RETRIES ? await waitForQuietMachine(RETRY_WAIT_SECONDS) : 0;
     console.log(
       `  ${t.name}: others used ${(r.othersCpu * 100).toFixed(0)} % of a core${i < BUSY_RETRIES ? `, measuring again after ${waited.toFixed(0)} s` : ''}`,
     );
   }
   return { ...best!, busy: best!.othersCpu > MAX_OTHERS_CPU };
-}
-
-/** Waits (at most `maxSeconds`) for 3 s in which the machine is under 10 % busy. */
-async function waitForQuiet(maxSeconds: number): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    const a = machineCpuSeconds();
-    await new Promise((r) => setTimeout(r, 3_000));
-    const busy = (machineCpuSeconds().busy - a.busy) / 3 / cpus().length;
-    const waited = (Date.now() - started) / 1000;
-    if (busy < 0.1 || waited >= maxSeconds) return waited;
-  }
 }
 
 async function measureOnce(t: Target, backend: NodeChild): Promise<Omit<Run, 'busy'>> {
@@ -261,7 +250,7 @@ async function main(): Promise<number> {
 
     const versions = { nginx: nginxVersion(), wrk: wrkVersion(), node: process.version };
     for (const t of targets) await probe(t.url);
-    const quietWaitSeconds = await waitForQuiet(QUIET_WAIT_SECONDS);
+    const quietWaitSeconds = await waitForQuietMachine(QUIET_WAIT_SECONDS);
     const loadAtStart = loadavg()[0]!;
     console.log(
       `waited ${quietWaitSeconds.toFixed(0)} s for a quiet machine; load average ${loadAtStart.toFixed(2)}`,
