@@ -2,15 +2,18 @@
 // (bench/bare-forwarder.ts: node:http in front of an undici Pool, nothing else).
 // proxy.bench.ts says how far apart they are; this says which functions make the gap.
 //
-//   node bench/proxy-profile.ts [--seconds 10] [--interval-us 500] [--keep DIR]
+//   node bench/proxy-profile.ts [--seconds 10] [--interval-us 500] [--rounds 3] [--keep DIR]
 //
-// Starts the backend, then each proxy in turn exactly as proxy.bench.ts does (fedgate:
+// Starts the backend, then, --rounds times (which goes first alternating), a fresh
+// process of each proxy exactly as proxy.bench.ts does (fedgate:
 // `fedgate start --workers 1` on a one-endpoint federation; bare: the forwarder), each
 // under `node --cpu-prof`, drives it with wrk (-t2 -c64, a 2 s warm-up, then --seconds),
 // stops it (the profile is written at exit), and reads the profile. Each proxy waits
 // (up to 60 s) for a quiet machine first, and its line says how much CPU others used
 // during its run: others' load slows system calls (writev is a third of either proxy's
-// time), so two profiles compare only when both were quiet. From each profile:
+// time), so two profiles compare only when both were quiet. One process's figures
+// differ from the next one's by ±20 % here, so the rounds are merged (per-request
+// figures weighted by requests). From each profile:
 //   - only the samples taken while the measured wrk ran (V8's profile clock and
 //     process.hrtime are both CLOCK_MONOTONIC), so start-up and warm-up are left out;
 //   - CPU µs per request: the process's utime + stime (/proc) over that run / requests,
@@ -38,7 +41,7 @@ import {
   runWrk,
   waitForQuietMachine,
 } from './http-anchors.ts';
-import { printTable, writeResult } from './lib.ts';
+import { median, printTable, writeResult } from './lib.ts';
 import {
   HOST,
   type NodeChild,
@@ -54,11 +57,13 @@ const { values: opts } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
     'interval-us': { type: 'string', default: '500' },
+    rounds: { type: 'string', default: '3' },
     keep: { type: 'string' },
   },
 });
 const SECONDS = Math.min(60, Math.max(2, Number(opts.seconds)));
 const INTERVAL_US = Math.max(100, Number(opts['interval-us']));
+const ROUNDS = Math.min(10, Math.max(1, Number(opts.rounds)));
 const WARMUP_SECONDS = 2;
 const TOP = 25;
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -214,18 +219,61 @@ interface Profiled {
    */
   othersCpu: number;
   analysis: Analysis;
+  /** Each round's own figures, when this is several rounds merged. */
+  rounds?: { requestsPerSec: number; cpuUsPerRequest: number; othersCpu: number }[];
+}
+
+/**
+ * Rounds merged: one process's profile differs from the next one's by ±20 % on this
+ * machine (JIT outcomes, the neighbours' load), more than the gap being looked for.
+ * Per-request figures are weighted by each round's requests.
+ */
+function merge(ps: Profiled[]): Profiled {
+  const requests = ps.reduce((a, p) => a + p.requests, 0);
+  const weighted = (f: (p: Profiled) => number) =>
+    ps.reduce((a, p) => a + f(p) * p.requests, 0) / requests;
+  const tally = (f: (a: Analysis) => Tally) => {
+    const out: Tally = {};
+    for (const p of ps)
+      for (const [k, v] of Object.entries(f(p.analysis))) add(out, k, v * p.requests);
+    for (const k of Object.keys(out)) out[k]! /= requests;
+    return out;
+  };
+  const cpuUsPerRequest = weighted((p) => p.cpuUsPerRequest);
+  return {
+    requestsPerSec: median(ps.map((p) => p.requestsPerSec)),
+    requests,
+    p99Ms: median(ps.map((p) => p.p99Ms)),
+    cpuUsPerRequest,
+    othersCpu: Math.max(...ps.map((p) => p.othersCpu)),
+    analysis: {
+      busySamples: ps.reduce((a, p) => a + p.analysis.busySamples, 0),
+      idleSamples: ps.reduce((a, p) => a + p.analysis.idleSamples, 0),
+      usPerRequest: cpuUsPerRequest,
+      byKind: tally((a) => a.byKind),
+      selfByFunction: tally((a) => a.selfByFunction),
+      ownInclusive: tally((a) => a.ownInclusive),
+      ownPaths: tally((a) => a.ownPaths),
+    },
+    rounds: ps.map((p) => ({
+      requestsPerSec: p.requestsPerSec,
+      cpuUsPerRequest: p.cpuUsPerRequest,
+      othersCpu: p.othersCpu,
+    })),
+  };
 }
 
 const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 
 async function profileOne(
   name: string,
+  round: number,
   start: (nodeArgs: string[]) => Promise<ProxyProcess>,
   backend: NodeChild,
   dir: string,
   keep: string | undefined,
 ): Promise<Profiled> {
-  const profDir = join(dir, `${name}-prof`);
+  const profDir = join(dir, `${name}-${round}-prof`);
   await mkdir(profDir, { recursive: true });
   const nodeArgs = [
     '--cpu-prof',
@@ -266,7 +314,7 @@ async function profileOne(
     const profile = JSON.parse(await readFile(join(profDir, files[0]!), 'utf8')) as CpuProfile;
     if (keep !== undefined) {
       await mkdir(keep, { recursive: true });
-      await copyFile(join(profDir, files[0]!), join(keep, `${name}.cpuprofile`));
+      await copyFile(join(profDir, files[0]!), join(keep, `${name}-${round}.cpuprofile`));
     }
     const analysis = analyse(profile, from, to, cpuUsPerRequest);
     if (analysis.busySamples === 0) {
@@ -295,7 +343,7 @@ const share = (v: number, total: number) => `${((v / total) * 100).toFixed(1)} %
 function printProfile(name: string, p: Profiled): void {
   const a = p.analysis;
   console.log(
-    `\n== ${name}: ${Math.round(p.requestsPerSec)} req/s under the profiler, p99 ${p.p99Ms.toFixed(2)} ms, ${p.cpuUsPerRequest.toFixed(1)} µs CPU/request, others' cpu ${(p.othersCpu * 100).toFixed(0)} %; ${a.busySamples} busy samples (${a.idleSamples} idle)`,
+    `\n== ${name}, ${ROUNDS} round(s) merged: median ${Math.round(p.requestsPerSec)} req/s under the profiler, p99 ${p.p99Ms.toFixed(2)} ms, ${p.cpuUsPerRequest.toFixed(1)} µs CPU/request, others' cpu ${(p.othersCpu * 100).toFixed(0)} %; ${a.busySamples} busy samples (${a.idleSamples} idle)`,
   );
   printTable(
     `${name}: self time by kind of code`,
@@ -338,20 +386,25 @@ async function main(): Promise<number> {
   let backend: NodeChild | undefined;
   try {
     backend = await startBackendProcess();
-    const fedgate = await profileOne(
-      'fedgate',
-      (nodeArgs) => startFedgate(UPSTREAM, join(dir, 'fedgate'), nodeArgs),
-      backend,
-      dir,
-      opts.keep,
-    );
-    const bare = await profileOne(
-      'bare',
-      (nodeArgs) => startBareForwarder(UPSTREAM, nodeArgs),
-      backend,
-      dir,
-      opts.keep,
-    );
+    const runs: Record<'fedgate' | 'bare', Profiled[]> = { fedgate: [], bare: [] };
+    const starts = {
+      fedgate: (nodeArgs: string[]) => startFedgate(UPSTREAM, join(dir, 'fedgate'), nodeArgs),
+      bare: (nodeArgs: string[]) => startBareForwarder(UPSTREAM, nodeArgs),
+    };
+    for (let round = 0; round < ROUNDS; round++) {
+      // Alternating which goes first, so drift over the run hits both alike.
+      const order =
+        round % 2 === 0 ? (['fedgate', 'bare'] as const) : (['bare', 'fedgate'] as const);
+      for (const name of order) {
+        const p = await profileOne(name, round, starts[name], backend, dir, opts.keep);
+        runs[name].push(p);
+        console.log(
+          `round ${round + 1}/${ROUNDS} ${name}: ${Math.round(p.requestsPerSec)} req/s, ${p.cpuUsPerRequest.toFixed(1)} µs CPU/request, others' cpu ${(p.othersCpu * 100).toFixed(0)} %, load ${loadavg()[0]!.toFixed(2)}`,
+        );
+      }
+    }
+    const fedgate = merge(runs.fedgate);
+    const bare = merge(runs.bare);
     printProfile('fedgate', fedgate);
     printProfile('bare', bare);
     const f = fedgate.analysis;
@@ -391,6 +444,7 @@ async function main(): Promise<number> {
       p99Ms: p.p99Ms,
       cpuUsPerRequest: p.cpuUsPerRequest,
       othersCpu: p.othersCpu,
+      rounds: p.rounds,
       busySamples: p.analysis.busySamples,
       idleSamples: p.analysis.idleSamples,
       usPerRequestByKind: round(p.analysis.byKind, 20),
@@ -401,6 +455,7 @@ async function main(): Promise<number> {
     load.after = loadavg()[0]!;
     const path = await writeResult('proxy-profile', {
       config: {
+        rounds: ROUNDS,
         seconds: SECONDS,
         warmupSeconds: WARMUP_SECONDS,
         intervalUs: INTERVAL_US,
