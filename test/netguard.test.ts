@@ -430,7 +430,13 @@ clusters:
   // guard's import comes first (ESM evaluates imports in order, before anything else).
   // Every file in bench/ is taken for a process entry (run alone, spawned or forked)
   // unless it is one of these libraries, so a new entry cannot be missed.
-  const BENCH_LIBRARIES = ['catalog-fixture.ts', 'dns-knot.ts', 'http-anchors.ts', 'lib.ts'];
+  const BENCH_LIBRARIES = [
+    'catalog-fixture.ts',
+    'dns-knot.ts',
+    'http-anchors.ts',
+    'lib.ts',
+    'proxy-targets.ts',
+  ];
 
   it('every process entry imports the guard first', async () => {
     const bench = (await readdir(join(ROOT, 'bench')))
