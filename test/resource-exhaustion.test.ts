@@ -289,10 +289,16 @@ describe(`fedgate out of file descriptors (ulimit -n ${LIMIT})`, () => {
     // Clients up to the reserve, then idle admin connections (the admin listener may
     // use the reserve: that is what keeps /metrics up) take the rest.
     const http = await flood(ports.http, FLOOD);
-    const admin = await flood(ports.admin, acceptReserve(LIMIT) + 32);
+    // A handshake completes before fedgate accepts; libuv cutting one (it had no
+    // descriptor for it) says every earlier one was accepted: none is left. How many
+    // that takes depends on what the child holds just now (watches, idle upstream
+    // connections), so admin connections are added until one is cut, at most LIMIT.
+    const admin = await flood(ports.admin, acceptReserve(LIMIT));
+    for (let n = admin.length; n < LIMIT && !admin.some((h) => h.closedByPeer); n += 16) {
+      admin.push(...(await flood(ports.admin, 16)));
+      await sleep(20);
+    }
     try {
-      // A handshake completes before fedgate accepts; libuv cutting one (it had no
-      // descriptor for it) says every earlier one was accepted: none is left.
       await waitFor(() => admin.some((h) => h.closedByPeer), WAIT_MS, 'the descriptor table full');
       // More than outlier detection's consecutiveGatewayFailure (5) on one connection:
       // over the local tier's two endpoints, had any been blamed, one would be ejected.
