@@ -2,7 +2,7 @@
 // Knot DNS (Debian's `knot`, one UDP worker) serving the same names with the same
 // records, and how fast does it answer at a fixed 20,000 queries/s? And what do
 // worker processes add: `fedgate start --workers 1` and `--workers 2`, measured in
-// the same run. Targets from the issue: at least 0.6 × Knot's queries per second;
+// the same run. Targets: at least 0.6 × Knot's queries per second;
 // p50 under 150 µs at 20 k/s.
 // Measured, each as its own function below:
 //   1. the query mix: the names fedgate serves for a realistic local federation (MCS
