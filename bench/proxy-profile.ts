@@ -105,7 +105,7 @@ function kindOf(f: CallFrame): Kind | 'idle' {
   return 'dependency';
 }
 
-/** `src/proxy/forward.ts:next:558`, as the report names a function. */
+/** `src/proxy/attempts.ts:next:120`, as the report names a function. */
 function nameOf(f: CallFrame): string {
   const fn = f.functionName || '(anonymous)';
   if (f.url === '') return fn;

@@ -16,7 +16,7 @@
 // once (a 2 s warm-up, then the run), alternating, so drift on a shared 2-vCPU machine
 // hits all alike; medians of ROUNDS rounds are reported. CPU per request is the
 // process's utime + stime (/proc/PID/stat) over the run, over the requests wrk counted.
-// Targets (issue 16, section 10): fedgate ≥ 0.8 × the bare forwarder's req/s, and
+// Targets: fedgate ≥ 0.8 × the bare forwarder's req/s, and
 // fedgate's p99 ≤ 2 × nginx's.
 // First: benchmarks, and every process they start, reach loopback only.
 import '../src/netguard/install.ts';
@@ -351,7 +351,7 @@ async function main(): Promise<number> {
         };
       }),
     );
-    printTable('targets (issue 16, section 10)', [
+    printTable('targets', [
       {
         ratio: 'fedgate / bare forwarder, req/s',
         value: r2(fedgateToBare?.requestsPerSec),
