@@ -9,7 +9,7 @@ import { ActiveChecker, type ActiveCheckerOptions } from '../../src/health/activ
 import { HealthStore } from '../../src/health/store.ts';
 import type { ActiveCheckConfig } from '../../src/health/targets.ts';
 import { HEALTH_PATH } from '../../src/localfed/backends.ts';
-import { clusterStatus } from '../fixtures/catalog.ts';
+import { service } from '../fixtures/services.ts';
 
 /** An HTTP server that counts what it sees; `hang` makes it accept and never answer. */
 export class CountingServer {
@@ -90,40 +90,15 @@ export function snapshot(
 ): Snapshot {
   const map = new Map<string, FederatedService>();
   for (const [name, eps] of Object.entries(services)) {
-    const clusters = [...new Set(eps.map((e) => e.cluster))].map((cluster) => ({
+    const members = [...new Set(eps.map((e) => e.cluster))].map((cluster) => ({
       cluster,
-      weight: 1,
-      exportedAt: 0,
-      ingress: [],
-      sync: clusterStatus(cluster),
       endpoints: eps
         .filter((e) => e.cluster === cluster)
-        .map((e) => ({
-          addresses: [e.ip],
-          addressType: e.ip.includes(':') ? ('IPv6' as const) : ('IPv4' as const),
-          ports: [{ name: 'http', protocol: 'TCP', port: e.port }],
-          conditions: { ready: true, serving: true, terminating: false },
-          locality: { region: undefined, zone: undefined, subzone: undefined },
-          hostname: undefined,
-          nodeName: undefined,
-        })),
+        .map((e) => ({ address: e.ip, port: e.port })),
     }));
-    map.set(`ns/${name}`, {
-      key: `ns/${name}`,
-      namespace: 'ns',
-      name,
-      type: 'ClusterSetIP',
-      sessionAffinity: 'None',
-      ports: [{ name: 'http', protocol: 'TCP', port: 80 }],
-      hosts: [],
-      dnsMode: undefined,
-      lbPolicy: undefined,
-      healthCheck: healthCheck[name],
-      clusters,
-      conflicts: [],
-    });
+    map.set(`ns/${name}`, service(members, `ns/${name}`, { healthCheck: healthCheck[name] }));
   }
-  return { version: 1, createdAt: 0, services: map, clusters: new Map() } satisfies Snapshot;
+  return { version: 1, createdAt: 0, services: map, clusters: new Map() };
 }
 
 /** Fast settings for tests: every service checked, caps far above what a test uses. */
