@@ -8,11 +8,7 @@ import { Catalog, type CatalogCluster } from './catalog/catalog.ts';
 import type { ClusterConfig, Config } from './config/schema.ts';
 import { HealthMonitor } from './health/monitor.ts';
 import type { EventJournal } from './observe/events.ts';
-import {
-  type ExhaustionSink,
-  ExhaustionTracker,
-  isDescriptorExhaustion,
-} from './observe/exhaustion.ts';
+import { type ExhaustionSink, ExhaustionTracker } from './observe/exhaustion.ts';
 import type { Logger } from './observe/log.ts';
 import { describeLocality } from './routing/explain.ts';
 import { Router, routerOptions, type TierShift } from './routing/router.ts';
@@ -118,7 +114,6 @@ export class Discovery {
       ...(opts.random ? { random: opts.random } : {}),
       // A probe without a socket says nothing about its endpoint: counted, not judged.
       onProbeExhausted: (err) => exhaustion.note('health_probe', err),
-      isExhaustion: isDescriptorExhaustion,
       onOutlier: (e) => {
         const cluster = e.id.slice(0, e.id.indexOf('/'));
         journal?.record({

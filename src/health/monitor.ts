@@ -18,8 +18,6 @@ export interface HealthMonitorOptions {
   readonly onProbe?: (target: ProbeTarget, result: ProbeResult) => void;
   /** A probe could not open a socket: the process is out of descriptors. */
   readonly onProbeExhausted?: (err: unknown) => void;
-  /** Whether an error means the process is out of descriptors (default: EMFILE, ENFILE). */
-  readonly isExhaustion?: (err: unknown) => boolean;
   readonly onOutlier?: (event: OutlierEvent) => void;
 }
 
@@ -45,7 +43,6 @@ export class HealthMonitor {
       ...(opts.random ? { random: opts.random } : {}),
       ...(opts.onProbe ? { onResult: opts.onProbe } : {}),
       ...(opts.onProbeExhausted ? { onExhausted: opts.onProbeExhausted } : {}),
-      ...(opts.isExhaustion ? { isExhaustion: opts.isExhaustion } : {}),
     });
     this.outlier = new OutlierDetector({
       config: opts.config.outlier,
