@@ -26,10 +26,10 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
-import { Discovery } from '../src/app.ts';
 import { Catalog } from '../src/catalog/catalog.ts';
 import type { FederatedService, Snapshot } from '../src/catalog/model.ts';
 import { parseConfig } from '../src/config/load.ts';
+import { Discovery } from '../src/discovery.ts';
 import type { SliceRecord } from '../src/watch/records.ts';
 import { objectKey, trimExport, trimNode, trimService, trimSlice } from '../src/watch/trim.ts';
 import {

@@ -5,9 +5,9 @@ import './netguard/from-env.ts';
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type Command, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError } from './cli-support.ts';
-import { checkConfig, configSchemaCommand, start } from './commands.ts';
 import { demo } from './demo.ts';
-import { localfedCtl, localfedUp } from './localfed/commands.ts';
+import { checkConfig, configSchemaCommand, start } from './fedgate-commands.ts';
+import { localfedCtl, localfedUp } from './localfed/localfed-commands.ts';
 
 const COMMANDS: Command[] = [
   start,

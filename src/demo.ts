@@ -6,20 +6,20 @@ import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Command, EXIT_OK, UsageError } from './cli-support.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
+import { Fedgate } from './fedgate.ts';
+import { ACTIONS } from './localfed/control.ts';
+import { DEFAULT_ADDRESS_BLOCK, DEFAULT_API_PORT } from './localfed/federation.ts';
+import { type LaunchedFederation, launchLocalFederation } from './localfed/launch.ts';
 import {
   DEFAULT_LOCALFED_DIR,
   FEDERATION_OPTIONS,
   FEDERATION_OPTIONS_HELP,
   federationArgs,
-} from './localfed/commands.ts';
-import { ACTIONS } from './localfed/control.ts';
-import { DEFAULT_ADDRESS_BLOCK, DEFAULT_API_PORT } from './localfed/federation.ts';
-import { type LaunchedFederation, launchLocalFederation } from './localfed/launch.ts';
+} from './localfed/localfed-commands.ts';
 import type { AdminControls } from './observe/admin.ts';
 import { EventJournal } from './observe/events.ts';
 import { createLogger, type Logger } from './observe/log.ts';
 import { reloadTriggers } from './reload.ts';
-import { Fedgate } from './runtime.ts';
 
 export const DEMO_DNS = '127.0.0.1:5353';
 export const DEMO_HTTP = '127.0.0.1:8080';

@@ -8,8 +8,8 @@
 import { createHash } from 'node:crypto';
 import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { ClusterChanges } from './app.ts';
 import type { Config } from './config/schema.ts';
+import type { ClusterChanges } from './discovery.ts';
 import type { Logger } from './observe/log.ts';
 
 /** How long the directory must be quiet before the file is read: editors write in steps. */

@@ -1016,7 +1016,7 @@ describe('deploy/Dockerfile', () => {
     }
     const reached = [...seen].map((f) => relative(ROOT, f));
     expect(reached.every((f) => f.startsWith('src/') && !f.endsWith('.test.ts'))).toBe(true);
-    expect(reached).toContain('src/runtime.ts');
+    expect(reached).toContain('src/fedgate.ts');
     expect([...packages].filter((p) => !(p in pkg.dependencies))).toEqual([]);
   });
 

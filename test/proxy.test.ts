@@ -11,7 +11,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { Pool, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Discovery } from '../src/app.ts';
+import type { Discovery } from '../src/discovery.ts';
 import type { LocalFederation } from '../src/localfed/federation.ts';
 import type { Metrics } from '../src/observe/metrics.ts';
 import { ProxyServer } from '../src/proxy/server.ts';

@@ -16,9 +16,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { Snapshot } from '../src/catalog/model.ts';
 import { loadConfig } from '../src/config/load.ts';
+import { Fedgate } from '../src/fedgate.ts';
 import type { LocalFederation } from '../src/localfed/federation.ts';
 import { makeClusterPki } from '../src/localfed/pki.ts';
-import { Fedgate } from '../src/runtime.ts';
 import { CLI, start } from './helpers/cli.ts';
 import {
   DiscoveryEnv,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Discovery } from '../src/app.ts';
+import type { Discovery } from '../src/discovery.ts';
 import type { LocalFederation } from '../src/localfed/federation.ts';
 import type { Explanation } from '../src/routing/explain.ts';
 import { DiscoveryEnv, FAST_HEALTH, startFederation } from './helpers/discovery-env.ts';

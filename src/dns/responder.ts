@@ -20,7 +20,7 @@ import {
   VARIANTS,
 } from './answer.ts';
 import { encodeResponse } from './codec.ts';
-import { buildIndex, type NameIndex, zonesOf } from './index.ts';
+import { buildIndex, type NameIndex, zonesOf } from './name-index.ts';
 import { type Match, matchZone, type NameRules } from './names.ts';
 import type { ResponseRateLimiter, RrlClass } from './rrl.ts';
 import {

@@ -3,7 +3,7 @@
 // fedgate.io/hosts. A regional or zonal federation name routes as a client in that
 // place would be. Anything else is not ours: fedgate is never an open proxy.
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
-import { type DnsZones, zonesOf } from '../dns/index.ts';
+import { type DnsZones, zonesOf } from '../dns/name-index.ts';
 import { federationName, matchZone, type NameRules } from '../dns/names.ts';
 import type { Locality } from '../routing/types.ts';
 

@@ -1,7 +1,8 @@
 // fedgate's proxy on a local federation, for end-to-end tests: the federation from
 // scenario YAML, discovery synced, and a ProxyServer on 127.0.0.1 port 0.
-import type { Discovery } from '../../src/app.ts';
+
 import type { Config } from '../../src/config/schema.ts';
+import type { Discovery } from '../../src/discovery.ts';
 import type { LocalFederation } from '../../src/localfed/federation.ts';
 import { Metrics } from '../../src/observe/metrics.ts';
 import { ProxyServer } from '../../src/proxy/server.ts';

@@ -6,9 +6,9 @@ import { stringify } from 'yaml';
 import { type Command, EXIT_OK, EXIT_RUNTIME, UsageError } from './cli-support.ts';
 import { ConfigError, effectiveConfig, loadConfig } from './config/load.ts';
 import { type Config, configJsonSchema } from './config/schema.ts';
+import { Fedgate } from './fedgate.ts';
 import { createLogger } from './observe/log.ts';
 import { contentHash, type ReloadTriggers, reloadTriggers } from './reload.ts';
-import { Fedgate } from './runtime.ts';
 
 function load(file: string): Config {
   try {

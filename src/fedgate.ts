@@ -7,10 +7,11 @@
 // DNS and the proxy (the serving part) run in this process, or, with `workers` ≥ 2,
 // in that many worker processes (workers/pool.ts) while this one, the primary,
 // keeps discovery, metrics, the journal, the admin listener and reloads.
-import { Discovery, type DiscoveryOptions, type PreparedDiscovery } from './app.ts';
+
 import { UsageError } from './cli-support.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import type { Config, ListenAddress } from './config/schema.ts';
+import { Discovery, type DiscoveryOptions, type PreparedDiscovery } from './discovery.ts';
 import { type DnsServer, listenKey } from './dns/server.ts';
 import { type ErrorCode, FedgateError } from './errors.ts';
 import { type AdminControls, type AdminServer, startAdmin } from './observe/admin.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from './cli-support.ts';
-import { MAX_WORKERS, parseWorkers, usableCores } from './commands.ts';
+import { MAX_WORKERS, parseWorkers, usableCores } from './fedgate-commands.ts';
 
 describe('--workers', () => {
   it('defaults to one worker per core, within 1 … MAX_WORKERS', () => {
