@@ -33,15 +33,25 @@ export interface ScannedQuery {
 const OPT = 41;
 const ECS_CODE = 8;
 
+// Readers for an offset the caller has already checked lies inside the message:
+// the one place the in-bounds promise is asserted, instead of at every read.
+function u8(b: Uint8Array, o: number): number {
+  return b[o]!;
+}
+
+function u16(b: Uint8Array, o: number): number {
+  return (b[o]! << 8) | b[o + 1]!;
+}
+
 /** An ordinary query, or undefined: then the full decode decides (FORMERR, NOTIMP, BADVERS...). */
 export function scanQuery(b: Uint8Array): ScannedQuery | undefined {
   if (b.length < 17) return undefined;
-  const flags = b[2]!;
+  const flags = u8(b, 2);
   // QR must be 0 and opcode QUERY; one question, no answer or authority records.
   if ((flags & 0xf8) !== 0) return undefined;
   if (b[4] !== 0 || b[5] !== 1 || b[6] !== 0 || b[7] !== 0 || b[8] !== 0 || b[9] !== 0)
     return undefined;
-  const arcount = (b[10]! << 8) | b[11]!;
+  const arcount = u16(b, 10);
   if (arcount > 1) return undefined;
   let o = 12;
   let name = '';
@@ -53,7 +63,7 @@ export function scanQuery(b: Uint8Array): ScannedQuery | undefined {
     if (o + len > b.length || o - 12 + len > 254) return undefined;
     if (name !== '') name += '.';
     for (let i = 0; i < len; i++) {
-      let c = b[o + i]!;
+      let c = u8(b, o + i);
       if (c >= 65 && c <= 90) c += 32;
       // Only what a host name may hold (plus _ for SRV names); anything else goes the slow way.
       if (!((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 95))
@@ -64,30 +74,30 @@ export function scanQuery(b: Uint8Array): ScannedQuery | undefined {
   }
   const nameEnd = o;
   if (o + 4 > b.length) return undefined;
-  const qtype = (b[o]! << 8) | b[o + 1]!;
-  const qclass = (b[o + 2]! << 8) | b[o + 3]!;
+  const qtype = u16(b, o);
+  const qclass = u16(b, o + 2);
   o += 4;
-  const base = { id: (b[0]! << 8) | b[1]!, rd: (flags & 1) === 1, name, nameEnd, qtype, qclass };
+  const base = { id: u16(b, 0), rd: (flags & 1) === 1, name, nameEnd, qtype, qclass };
   if (arcount === 0) return o === b.length ? base : undefined;
   // The OPT record: root name, type 41, class = payload, TTL = ext-rcode/version/flags.
-  if (o + 11 > b.length || b[o] !== 0 || ((b[o + 1]! << 8) | b[o + 2]!) !== OPT) return undefined;
-  const payload = (b[o + 3]! << 8) | b[o + 4]!;
-  const version = b[o + 6]!;
-  const rdlen = (b[o + 9]! << 8) | b[o + 10]!;
+  if (o + 11 > b.length || b[o] !== 0 || u16(b, o + 1) !== OPT) return undefined;
+  const payload = u16(b, o + 3);
+  const version = u8(b, o + 6);
+  const rdlen = u16(b, o + 9);
   o += 11;
   if (o + rdlen !== b.length) return undefined;
   let ecs: Ecs | undefined;
   const end = o + rdlen;
   while (o < end) {
     if (o + 4 > end) return undefined;
-    const code = (b[o]! << 8) | b[o + 1]!;
-    const len = (b[o + 2]! << 8) | b[o + 3]!;
+    const code = u16(b, o);
+    const len = u16(b, o + 2);
     o += 4;
     if (o + len > end) return undefined;
     if (code === ECS_CODE) {
       if (ecs || len < 4) return undefined;
-      const family = (b[o]! << 8) | b[o + 1]!;
-      const sourcePrefix = b[o + 2]!;
+      const family = u16(b, o);
+      const sourcePrefix = u8(b, o + 2);
       const bytes = len - 4;
       // RFC 7871 §7.1.1: exactly ceil(source / 8) octets, a known family, a sane prefix.
       if ((family !== 1 && family !== 2) || sourcePrefix > (family === 1 ? 32 : 128))
@@ -119,9 +129,9 @@ export function ecsAddress(ecs: Ecs): string {
 export function patchResponse(cached: Uint8Array, query: Uint8Array, q: ScannedQuery): Buffer {
   const out = Buffer.allocUnsafe(cached.length);
   out.set(cached);
-  out[0] = query[0]!;
-  out[1] = query[1]!;
-  out[2] = (out[2]! & 0xfe) | (q.rd ? 1 : 0);
+  out[0] = u8(query, 0);
+  out[1] = u8(query, 1);
+  out[2] = (u8(out, 2) & 0xfe) | (q.rd ? 1 : 0);
   out.set(query.subarray(12, q.nameEnd), 12);
   return out;
 }
@@ -169,7 +179,7 @@ function walkName(
     if (len === undefined) return undefined;
     if ((len & 0xc0) === 0xc0) {
       if (o + 1 >= b.length || ++jumps > MAX_POINTER_JUMPS) return undefined;
-      const target = ((len & 0x3f) << 8) | b[o + 1]!;
+      const target = ((len & 0x3f) << 8) | u8(b, o + 1);
       // Only backwards, into what came before: no loops, no forward references.
       if (target >= o || target < 12) return undefined;
       if (end < 0) end = o + 2;
@@ -184,7 +194,7 @@ function walkName(
     if (octets > 255) return undefined;
     let label = '';
     for (let i = 0; i < len; i++) {
-      const c = b[o + i]!;
+      const c = u8(b, o + i);
       label += String.fromCharCode(c === 46 ? 45 : c);
     }
     name += name === '' ? label : `.${label}`;
@@ -195,8 +205,8 @@ function walkName(
 
 function validEcs(b: Uint8Array, o: number, len: number): boolean {
   if (len < 4 || o + len > b.length) return false;
-  const family = (b[o]! << 8) | b[o + 1]!;
-  const source = b[o + 2]!;
+  const family = u16(b, o);
+  const source = u8(b, o + 2);
   const max = family === 1 ? 32 : family === 2 ? 128 : -1;
   return max >= 0 && source <= max && b[o + 3] === 0 && len - 4 === Math.ceil(source / 8);
 }
@@ -204,12 +214,12 @@ function validEcs(b: Uint8Array, o: number, len: number): boolean {
 /** The message's structure, or undefined when not even the header is there (drop it). */
 export function inspectMessage(b: Uint8Array): Inspected | undefined {
   if (b.length < 12) return undefined;
-  const id = (b[0]! << 8) | b[1]!;
-  const flags = b[2]!;
+  const id = u16(b, 0);
+  const flags = u8(b, 2);
   const head = { id, qr: (flags & 0x80) !== 0, opcode: (flags >> 3) & 0x0f, rd: (flags & 1) === 1 };
-  const qdcount = (b[4]! << 8) | b[5]!;
-  const records = ((b[6]! << 8) | b[7]!) + ((b[8]! << 8) | b[9]!) + ((b[10]! << 8) | b[11]!);
-  const arStart = ((b[6]! << 8) | b[7]!) + ((b[8]! << 8) | b[9]!);
+  const qdcount = u16(b, 4);
+  const records = u16(b, 6) + u16(b, 8) + u16(b, 10);
+  const arStart = u16(b, 6) + u16(b, 8);
   const broken = (question?: Inspected['question']): Inspected => ({
     ...head,
     malformed: true,
@@ -224,8 +234,8 @@ export function inspectMessage(b: Uint8Array): Inspected | undefined {
     const n = walkName(b, o);
     // The first name of a message has nothing before it to point at: a pointer there is bogus.
     if (!n || n.end + 4 > b.length || (i === 0 && n.compressed)) return broken(question);
-    const qtype = (b[n.end]! << 8) | b[n.end + 1]!;
-    const qclass = (b[n.end + 2]! << 8) | b[n.end + 3]!;
+    const qtype = u16(b, n.end);
+    const qclass = u16(b, n.end + 2);
     if (i === 0) question = { name: n.name, nameEnd: n.end, qtype, qclass };
     o = n.end + 4;
   }
@@ -233,19 +243,19 @@ export function inspectMessage(b: Uint8Array): Inspected | undefined {
   for (let i = 0; i < records; i++) {
     const n = walkName(b, o);
     if (!n || n.end + 10 > b.length) return broken(question);
-    const type = (b[n.end]! << 8) | b[n.end + 1]!;
-    const rdlen = (b[n.end + 8]! << 8) | b[n.end + 9]!;
+    const type = u16(b, n.end);
+    const rdlen = u16(b, n.end + 8);
     const next = n.end + 10 + rdlen;
     if (next > b.length) return broken(question);
     if (type === OPT) {
       // One OPT, owned by the root, in the additional section (RFC 6891 §6.1.1).
       if (edns || n.name !== '' || i < arStart) return broken(question);
-      edns = { payload: (b[n.end + 2]! << 8) | b[n.end + 3]!, version: b[n.end + 5]! };
+      edns = { payload: u16(b, n.end + 2), version: u8(b, n.end + 5) };
       let p = n.end + 10;
       while (p < next) {
         if (p + 4 > next) return broken(question);
-        const code = (b[p]! << 8) | b[p + 1]!;
-        const len = (b[p + 2]! << 8) | b[p + 3]!;
+        const code = u16(b, p);
+        const len = u16(b, p + 2);
         // RFC 7871 §7.1.1: a Client Subnet we cannot use as sent is a FORMERR.
         if (code === ECS_CODE && !validEcs(b, p + 4, len)) return broken(question);
         p += 4 + len;
