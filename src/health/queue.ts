@@ -191,13 +191,11 @@ export class ProbeQueue<T> {
 
   /** The live entry that may start now, dropping stale ones on the way; not removed. */
   #next(now: number): Entry<T> | undefined {
-    while (this.#front.length > 0) {
-      const e = this.#front[0]!;
+    for (let e = this.#front[0]; e !== undefined; e = this.#front[0]) {
       if (this.#queued.get(e.item) === e.seq) return e;
       this.#front.shift();
     }
-    while (this.#heap.length > 0) {
-      const e = this.#heap[0]!;
+    for (let e = this.#heap[0]; e !== undefined; e = this.#heap[0]) {
       if (this.#queued.get(e.item) !== e.seq) {
         heapPop(this.#heap);
         continue;
@@ -246,8 +244,8 @@ export class ProbeQueue<T> {
         at = this.#pausedUntil;
       } else if (ready !== undefined && this.#tokens < 1) {
         at = now + Math.ceil(((1 - this.#tokens) * 1000) / this.#limits.maxPerSecond);
-      } else if (ready === undefined && waiting && this.#heap.length > 0) {
-        at = this.#heap[0]!.at;
+      } else if (ready === undefined && waiting) {
+        at = this.#heap[0]?.at ?? at;
       }
     }
     // A slot freeing up pumps by itself; nothing to wait for otherwise.
@@ -272,32 +270,39 @@ export class ProbeQueue<T> {
   }
 }
 
+// Both sift a hole rather than swapping pairs: entries move into the hole, and the
+// moving entry is written once where the hole stops.
 function heapPush<T>(heap: Entry<T>[], e: Entry<T>): void {
+  let i = heap.length;
   heap.push(e);
-  let i = heap.length - 1;
   while (i > 0) {
-    const parent = (i - 1) >> 1;
-    if (!before(heap[i]!, heap[parent]!)) break;
-    [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
-    i = parent;
+    const up = (i - 1) >> 1;
+    const parent = heap[up];
+    if (parent === undefined || !before(e, parent)) break;
+    heap[i] = parent;
+    i = up;
   }
+  heap[i] = e;
 }
 
 function heapPop<T>(heap: Entry<T>[]): void {
-  const last = heap.pop()!;
-  if (heap.length === 0) return;
-  heap[0] = last;
+  const last = heap.pop();
+  if (last === undefined || heap.length === 0) return;
   let i = 0;
   for (;;) {
-    const l = 2 * i + 1;
-    const r = l + 1;
-    let m = i;
-    if (l < heap.length && before(heap[l]!, heap[m]!)) m = l;
-    if (r < heap.length && before(heap[r]!, heap[m]!)) m = r;
-    if (m === i) return;
-    [heap[i], heap[m]] = [heap[m]!, heap[i]!];
-    i = m;
+    let c = 2 * i + 1;
+    let child = heap[c];
+    const right = heap[c + 1];
+    if (child === undefined) break;
+    if (right !== undefined && before(right, child)) {
+      child = right;
+      c++;
+    }
+    if (!before(child, last)) break;
+    heap[i] = child;
+    i = c;
   }
+  heap[i] = last;
 }
 
 /** Earlier due first; equal times in the order they were queued. */
