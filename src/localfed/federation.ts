@@ -59,7 +59,7 @@ function shortHash(input: string, length: number): string {
   const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
   const digest = createHash('sha256').update(input).digest();
   let out = '';
-  for (let i = 0; i < length; i++) out += alphabet[digest[i]! % alphabet.length];
+  for (const byte of digest.subarray(0, length)) out += alphabet[byte % alphabet.length];
   return out;
 }
 
