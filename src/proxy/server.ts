@@ -26,6 +26,7 @@ import type { Logger } from '../observe/log.ts';
 import type { ProxyObserver } from '../observe/metrics.ts';
 import type { Router } from '../routing/router.ts';
 import { endpointId } from '../routing/types.ts';
+import type { StagedChange } from '../staged-change.ts';
 import { rawError } from './answers.ts';
 import { Forwarder, type ForwardSettings, type ProxyResponse } from './forward.ts';
 import { HostTable } from './hosts.ts';
@@ -168,17 +169,17 @@ interface Listener {
   readonly sni: { pending: ((name: string) => SecureContext) | undefined };
 }
 
-/** A reload's proxy part: new listeners bound, nothing else changed yet. */
-export interface PreparedProxy {
+/**
+ * A reload's proxy part: new listeners bound and certificates read, nothing else
+ * changed yet. Its commit makes the new settings and listeners current; removed
+ * listeners drain in the background.
+ */
+export interface StagedProxy extends StagedChange {
   /** "http host:port" and "https host:port". */
   readonly opened: readonly string[];
   readonly closed: readonly string[];
   /** The certificate files differ from the running ones (paths or content). */
   readonly certificatesChanged: boolean;
-  /** Makes the new settings and listeners current; removed listeners drain in the background. */
-  commit(): void;
-  /** Closes what prepare opened. */
-  abort(): Promise<void>;
 }
 
 export class ProxyServer {
@@ -271,10 +272,10 @@ export class ProxyServer {
    * closed them again, when one cannot be bound (FedgateError LISTEN_FAILED, naming
    * the setting). Nothing running changes until commit().
    */
-  async prepare(
+  async stage(
     next: Config,
     opts: { observer?: ProxyObserver | undefined } = {},
-  ): Promise<PreparedProxy> {
+  ): Promise<StagedProxy> {
     const http = next.http;
     const sni = http.tls ? sniContexts(http.tls.certificates) : undefined;
     const first = http.tls?.certificates[0];
