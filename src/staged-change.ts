@@ -1,16 +1,9 @@
-// A reload changes running parts in two steps, so that a replica runs one
-// configuration or the other, never a mix. `stage(next)` does everything that can
-// fail (build watchers, bind listeners, read certificates) and changes nothing
-// running; it returns a StagedChange. Then exactly one of its two outcomes:
-// `commit()` makes it current, synchronously and without failing; `abort()` closes
-// what staging opened. Every part's reload has this shape: Discovery, DnsServer,
-// ProxyServer, LocalServing and WorkerPool (across processes).
-//
-// Settings a commit hands to a part that holds them in place (the router, health,
-// DNS's responder, the proxy's forwarder) go through that part's `reconfigure()`:
-// already validated, applied synchronously, never failing.
-//
-// No fedgate imports: every layer may use this.
+// The one shape of a reload, for every part it changes: `stage(next)` does all
+// that can fail (build watchers, bind listeners, read certificates) and changes
+// nothing running, and returns a StagedChange; then exactly one of its outcomes:
+// `commit()`, synchronous and never failing, or `abort()`, which closes what
+// staging opened. Which parts, in what order: docs/architecture.md,
+// "Configuration and reload". No fedgate imports: every layer may use it.
 
 /** A change staged (everything that can fail done), waiting for commit or abort. */
 export interface StagedChange {
