@@ -13,6 +13,7 @@ import type { Logger } from './observe/log.ts';
 import { describeLocality } from './routing/explain.ts';
 import { Router, routerOptions, type TierShift } from './routing/router.ts';
 import type { Locality } from './routing/types.ts';
+import type { StagedChange } from './staged-change.ts';
 import { ClusterWatcher } from './watch/cluster-watcher.ts';
 
 export interface DiscoveryOptions {
@@ -39,12 +40,13 @@ export interface ClusterChanges {
   readonly updated: readonly string[];
 }
 
-/** A reload's discovery part, checked and built but not yet running. */
-export interface PreparedDiscovery {
+/**
+ * A reload's discovery part: new watchers built (not started), nothing running
+ * changed. Its commit makes the new configuration current; its abort drops the
+ * watchers built.
+ */
+export interface StagedDiscovery extends StagedChange {
   readonly changes: ClusterChanges;
-  readonly config: Config;
-  /** The new watchers, by cluster name (added and restarted ones); not started. */
-  readonly watchers: ReadonlyMap<string, RunningCluster>;
 }
 
 export interface RunningCluster {
@@ -187,7 +189,7 @@ export class Discovery {
    * Checks and builds what `next` needs (new watchers load their kubeconfigs here)
    * without changing anything running. Throws FedgateError (KUBECONFIG_INVALID).
    */
-  prepare(next: Config): PreparedDiscovery {
+  stage(next: Config): StagedDiscovery {
     const added: string[] = [];
     const restarted: { name: string; why: string }[] = [];
     const updated: string[] = [];
@@ -220,13 +222,23 @@ export class Discovery {
     }
     const names = new Set(next.clusters.map((c) => c.name));
     const removed = [...this.#running.keys()].filter((n) => !names.has(n));
-    return { changes: { added, removed, restarted, updated }, config: next, watchers };
+    const changes = { added, removed, restarted, updated };
+    return {
+      changes,
+      commit: () => this.#commit(next, changes, watchers),
+      // Built, never started: stopping them only lets go of their clients.
+      abort: async () => {
+        for (const r of watchers.values()) void r.watcher.stop();
+      },
+    };
   }
 
-  /** Makes `prepared` the running configuration. Synchronous: nothing here can fail. */
-  commit(prepared: PreparedDiscovery): void {
-    const next = prepared.config;
-    const { changes } = prepared;
+  /** Makes `next` the running configuration. Synchronous: nothing here can fail. */
+  #commit(
+    next: Config,
+    changes: ClusterChanges,
+    watchers: ReadonlyMap<string, RunningCluster>,
+  ): void {
     this.router.reconfigure(routerOptions(next));
     this.health.reconfigure(next.health, next.dns.addressing);
     for (const name of changes.removed) {
@@ -234,7 +246,7 @@ export class Discovery {
       this.catalog.removeCluster(name);
     }
     for (const c of next.clusters) {
-      const built = prepared.watchers.get(c.name);
+      const built = watchers.get(c.name);
       const was = this.#running.get(c.name);
       if (!was) {
         this.catalog.addCluster(catalogCluster(c));
@@ -267,11 +279,6 @@ export class Discovery {
   planUsed(service: string, locality: Locality | undefined): void {
     const svc = this.catalog.current().services.get(service);
     if (svc) this.router.plan(svc, locality);
-  }
-
-  /** Drops watchers a reload built but will not run. */
-  discard(prepared: PreparedDiscovery): void {
-    for (const r of prepared.watchers.values()) void r.watcher.stop();
   }
 
   async stop(): Promise<void> {

@@ -11,7 +11,7 @@
 import { UsageError } from './cli-support.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import type { Config, ListenAddress } from './config/schema.ts';
-import { Discovery, type DiscoveryOptions, type PreparedDiscovery } from './discovery.ts';
+import { Discovery, type DiscoveryOptions } from './discovery.ts';
 import { type DnsServer, listenKey } from './dns/server.ts';
 import { type ErrorCode, FedgateError } from './errors.ts';
 import { type AdminControls, type AdminServer, startAdmin } from './observe/admin.ts';
@@ -21,13 +21,9 @@ import { type Logger, withAccessLog } from './observe/log.ts';
 import { Metrics } from './observe/metrics.ts';
 import type { ProxyServer } from './proxy/server.ts';
 import { changedSettings, describeChanges, hasChanges, type ReloadChanges } from './reload.ts';
+import { type StagedChange, stageTogether } from './staged-change.ts';
 import { WorkerPool } from './workers/pool.ts';
-import {
-  ListenError,
-  LocalServing,
-  type PreparedServing,
-  type Serving,
-} from './workers/serving.ts';
+import { ListenError, LocalServing, type Serving } from './workers/serving.ts';
 
 export function hostPort(a: { address: string; port: number; family?: string }): string {
   return a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
@@ -304,13 +300,11 @@ export class Fedgate {
   }
 
   /**
-   * Makes `next` (a validated, frozen config) the running one, or nothing at all.
-   * First everything that can fail: new watchers are built (kubeconfigs loaded)
-   * and new listeners bound. If any fails, what was opened is closed again and the
-   * reload is rejected whole: a replica runs one configuration, never a mix. Then
-   * the commit, synchronous: the router, health, clusters, DNS and proxy take the
-   * new settings in place, and removed listeners drain in the background as on
-   * SIGTERM. One info line says what changed; the journal records it.
+   * Makes `next` (a validated, frozen config) the running one, or nothing at all:
+   * discovery, serving and the admin listener each stage it (everything that can
+   * fail), then all commit; one failing to stage aborts the others and rejects the
+   * reload. The steps are in docs/architecture.md, "Configuration and reload".
+   * One info line says what changed; the journal records it.
    */
   reload(next: Config, trigger = 'api'): Promise<ReloadOutcome> {
     return this.#queue(() => this.#apply(next, trigger));
@@ -327,51 +321,38 @@ export class Fedgate {
       return this.#rejected(new FedgateError('RELOAD_FAILED', 'fedgate is stopping'), trigger);
     }
     const before = this.#config;
-    let discovery: PreparedDiscovery | undefined;
-    let serving: PreparedServing | undefined;
-    let admin: AdminServer | undefined;
     const adminMoves = listenKey(before.admin.listen) !== listenKey(next.admin.listen);
+    let staged: StagedChange & { changes: ReloadChanges };
     try {
-      discovery = this.discovery.prepare(next);
-      // With worker processes, every worker prepares (binds what is new) and answers;
-      // one failing rejects the reload everywhere.
-      serving = await this.#serving.prepare(next);
-      if (adminMoves) {
-        admin = await this.#openAdmin(next.admin.listen).catch((e: unknown) => {
-          throw new FedgateError('LISTEN_FAILED', `admin.listen: ${(e as Error).message}`, {
-            cause: e,
-          });
-        });
-      }
-      if (this.#stopped.signal.aborted)
-        throw new FedgateError('RELOAD_FAILED', 'fedgate is stopping');
+      staged = await stageTogether(async (add) => {
+        const discovery = await add(this.discovery.stage(next));
+        // With worker processes, every worker stages (binds what is new) and answers;
+        // one failing rejects the reload everywhere.
+        const serving = await add(this.#serving.stage(next));
+        if (adminMoves) await add(this.#stageAdmin(next.admin.listen));
+        if (this.#stopped.signal.aborted) {
+          throw new FedgateError('RELOAD_FAILED', 'fedgate is stopping');
+        }
+        const admin = (c: Config) => (adminMoves ? [`admin ${listenKey(c.admin.listen)}`] : []);
+        const changes: ReloadChanges = {
+          clusters: discovery.changes,
+          opened: [...serving.opened, ...admin(next)],
+          closed: [...serving.closed, ...admin(before)],
+          settings: [
+            ...new Set([
+              ...changedSettings(before, next),
+              ...(serving.certificatesChanged ? ['http.tls.certificates'] : []),
+            ]),
+          ],
+        };
+        return { changes };
+      });
     } catch (e) {
-      if (discovery) this.discovery.discard(discovery);
-      await Promise.all([serving?.abort(), admin?.close()]);
       return this.#rejected(e, trigger);
     }
-    const changes: ReloadChanges = {
-      clusters: discovery.changes,
-      opened: [...serving.opened, ...(adminMoves ? [`admin ${listenKey(next.admin.listen)}`] : [])],
-      closed: [
-        ...serving.closed,
-        ...(adminMoves ? [`admin ${listenKey(before.admin.listen)}`] : []),
-      ],
-      settings: [
-        ...new Set([
-          ...changedSettings(before, next),
-          ...(serving.certificatesChanged ? ['http.tls.certificates'] : []),
-        ]),
-      ],
-    };
+    const { changes } = staged;
     try {
-      this.discovery.commit(discovery);
-      serving.commit();
-      if (admin) {
-        const old = this.#admin;
-        this.#admin = admin;
-        void old.close();
-      }
+      staged.commit();
       this.#config = next;
     } catch (e) {
       // Only a bug gets here, and part of the new configuration may be running.
@@ -410,6 +391,23 @@ export class Fedgate {
       });
     }
     return { ok: true, changes, summary };
+  }
+
+  /** The admin listener on a new address: opened now, swapped in (the old one closing) on commit. */
+  async #stageAdmin(listen: ListenAddress): Promise<StagedChange> {
+    const admin = await this.#openAdmin(listen).catch((e: unknown) => {
+      throw new FedgateError('LISTEN_FAILED', `admin.listen: ${(e as Error).message}`, {
+        cause: e,
+      });
+    });
+    return {
+      commit: () => {
+        const old = this.#admin;
+        this.#admin = admin;
+        void old.close();
+      },
+      abort: () => admin.close(),
+    };
   }
 
   #rejected(e: unknown, trigger: string): ReloadOutcome {

@@ -17,6 +17,7 @@ import type { HealthStore } from '../health/store.ts';
 import { type AcceptGuard, ExhaustionTracker, guardAccept } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Router } from '../routing/router.ts';
+import type { StagedChange } from '../staged-change.ts';
 import type { AddressingView } from './addressing.ts';
 import { Responder } from './responder.ts';
 import { ResponseRateLimiter } from './rrl.ts';
@@ -65,14 +66,14 @@ export function listenKey(l: ListenAddress): string {
   return l.host.includes(':') ? `[${l.host}]:${l.port}` : `${l.host}:${l.port}`;
 }
 
-/** A reload's DNS part: new listeners bound, nothing else changed yet. */
-export interface PreparedDns {
+/**
+ * A reload's DNS part: new listeners bound, nothing else changed yet. Its commit
+ * makes the new settings and listeners current; removed listeners drain in the
+ * background.
+ */
+export interface StagedDns extends StagedChange {
   readonly opened: readonly string[];
   readonly closed: readonly string[];
-  /** Makes the new settings and listeners current; removed listeners drain in the background. */
-  commit(): void;
-  /** Closes what prepare opened. */
-  abort(): Promise<void>;
 }
 
 /** Tries for a UDP and TCP port pair when the config says port 0. */
@@ -146,7 +147,7 @@ export class DnsServer {
    * Binds the addresses `next` adds; throws FedgateError LISTEN_FAILED (having
    * closed them again) when one cannot be bound. Nothing running changes until commit().
    */
-  async prepare(next: Config): Promise<PreparedDns> {
+  async stage(next: Config): Promise<StagedDns> {
     const have = new Map(this.#listeners.map((l) => [l.key, l]));
     const wanted = new Set(next.dns.listen.map(listenKey));
     const opened = new Map<string, Listener>();

@@ -126,14 +126,14 @@ function world(retries: Partial<RetrySettings> = {}, limits = { perEndpoint: 100
       headers: {},
       socket: { remoteAddress: '127.1.0.1' },
     } as unknown as ProxyRequest;
-    const prepared = {
+    const routed = {
       policy,
       locality: HERE,
       plan: router.plan(SVC, HERE),
       hash: undefined,
       headers: [],
     };
-    const ex = new Exchange(() => deps, budget, SVC, prepared, req, carrier);
+    const ex = new Exchange(() => deps, budget, SVC, routed, req, carrier);
     ex.start();
     return { ex, carrier };
   };

@@ -19,7 +19,7 @@ import type { Plan, Target } from '../routing/types.ts';
 import type { ProxyRequest } from './answers.ts';
 import { classify, PerTryTimeout, type RetryReason } from './failures.ts';
 import { pickTarget, type RetryBudget, type ServiceLoad } from './picks.ts';
-import type { Policy, Prepared, RetrySettings } from './route.ts';
+import type { Policy, RetrySettings, RoutedRequest } from './route.ts';
 import type { UpstreamEndpoint, Upstreams } from './upstreams.ts';
 
 /** What the loop reads as it goes; a reload swaps it between one read and the next. */
@@ -61,7 +61,7 @@ export class Exchange {
   readonly #client: string;
   readonly #service: FederatedService;
   readonly #policy: Policy;
-  readonly #prepared: Prepared;
+  readonly #routed: RoutedRequest;
   readonly #idempotent: boolean;
   readonly #load: ServiceLoad;
   readonly #started = performance.now();
@@ -81,7 +81,7 @@ export class Exchange {
     deps: () => LoopDeps,
     budget: RetryBudget,
     service: FederatedService,
-    prepared: Prepared,
+    routed: RoutedRequest,
     req: ProxyRequest,
     carrier: Carrier,
   ) {
@@ -91,11 +91,11 @@ export class Exchange {
     this.#req = req;
     this.#client = req.socket?.remoteAddress ?? '';
     this.#service = service;
-    this.#policy = prepared.policy;
-    this.#prepared = prepared;
+    this.#policy = routed.policy;
+    this.#routed = routed;
     this.#state = {
-      plan: prepared.plan,
-      hash: prepared.hash,
+      plan: routed.plan,
+      hash: routed.hash,
       tried: new Set(),
       clusters: new Set(),
     };
@@ -223,7 +223,7 @@ export class Exchange {
     }
     // Health may have changed since the plan was made: a fresh plan for the retry.
     const svc = deps.catalog.current().services.get(this.#service.key) ?? this.#service;
-    this.#state.plan = deps.router.plan(svc, this.#prepared.locality);
+    this.#state.plan = deps.router.plan(svc, this.#routed.locality);
     return 'retry';
   }
 

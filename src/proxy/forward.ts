@@ -105,9 +105,9 @@ export class Forwarder {
       this.#fail(res, r, routeProblem(req, r), r === 'BAD_REQUEST');
       return;
     }
-    const prepared = this.#routes.prepare(req, r, proto);
-    const carrier = new RequestCarrier(req, res, r.path, prepared.headers, this.#hooks);
-    const ex = new Exchange(this.#loopDeps, this.#budget, r.route.service, prepared, req, carrier);
+    const routed = this.#routes.route(req, r, proto);
+    const carrier = new RequestCarrier(req, res, r.path, routed.headers, this.#hooks);
+    const ex = new Exchange(this.#loopDeps, this.#budget, r.route.service, routed, req, carrier);
     carrier.onClientGone(() => ex.cancel());
     ex.start();
   }
@@ -120,11 +120,11 @@ export class Forwarder {
       rawError(socket, r, routeProblem(req, r));
       return;
     }
-    const prepared = this.#routes.prepare(req, r, proto);
-    const carrier = new UpgradeCarrier(req, socket, head, r.path, prepared.headers, {
+    const routed = this.#routes.route(req, r, proto);
+    const carrier = new UpgradeCarrier(req, socket, head, r.path, routed.headers, {
       origin: this.#hooks.origin,
     });
-    const ex = new Exchange(this.#loopDeps, this.#budget, r.route.service, prepared, req, carrier);
+    const ex = new Exchange(this.#loopDeps, this.#budget, r.route.service, routed, req, carrier);
     carrier.onClientGone(() => ex.cancel());
     ex.start();
   }

@@ -47,8 +47,8 @@ export interface Policy {
   readonly hashOn: HashOn | undefined;
 }
 
-/** What every request, plain or upgrade, takes from its route before the first try. */
-export interface Prepared {
+/** A request routed: what it, plain or upgrade, takes from its route before the first try. */
+export interface RoutedRequest {
   readonly policy: Policy;
   readonly locality: Locality | undefined;
   readonly plan: Plan;
@@ -166,8 +166,8 @@ export class Routes {
     return this.#selfLocality;
   }
 
-  /** The policy, plan, affinity hash and upstream headers of a routed request. */
-  prepare(req: ProxyRequest, target: RouteTarget, proto: 'http' | 'https'): Prepared {
+  /** Routes a request to its target: the policy, plan, affinity hash and upstream headers. */
+  route(req: ProxyRequest, target: RouteTarget, proto: 'http' | 'https'): RoutedRequest {
     const svc = target.route.service;
     const policy = this.policy(svc);
     const clientAddress = req.socket.remoteAddress ?? '';

@@ -186,11 +186,11 @@ describe('WorkerPool', () => {
       await until('both workers to say their port', () => d.used.length === 2);
       expect(d.used).toEqual([0, 1].map(() => `port ${port} reusePort true undefined`));
       // The same address again keeps its port: nothing opens or closes.
-      const same = await pool.prepare(withDns(0));
+      const same = await pool.stage(withDns(0));
       expect([same.opened, same.closed]).toEqual([[], []]);
       same.commit();
       // Another address: the pinned port closes, and is forgotten.
-      const moved = await pool.prepare(withDns(5353));
+      const moved = await pool.stage(withDns(5353));
       expect([moved.opened, moved.closed]).toEqual([
         ['dns 127.0.0.1:5353'],
         [`dns 127.0.0.1:${port}`],

@@ -43,12 +43,12 @@ import {
   type Ask,
   type FromWorker,
   isFromWorker,
-  type PreparedAnswer,
   type ServingAddresses,
+  type ServingChanges,
   snapshotDelta,
   type ToWorker,
 } from './protocol.ts';
-import { ListenError, type PreparedServing, type Serving } from './serving.ts';
+import { ListenError, type Serving, type StagedServing } from './serving.ts';
 
 /** Unexpected worker exits tolerated within WORKER_RESTART_WINDOW_MS before fedgate gives up. */
 export const WORKER_RESTART_LIMIT = 10;
@@ -58,8 +58,8 @@ export const WORKER_RESTART_DELAY_MS = 100;
 export const WORKER_RESTART_MAX_DELAY_MS = 5_000;
 /** How long every worker has to start serving at start. */
 const START_TIMEOUT_MS = 60_000;
-/** How long a worker has to prepare a reload (bind new listeners, read certificates). */
-const PREPARE_TIMEOUT_MS = 30_000;
+/** How long a worker has to stage a reload (bind new listeners, read certificates), and to commit or abort it. */
+const STAGE_TIMEOUT_MS = 30_000;
 /** How long a worker has to answer a scrape; one that does not counts with its last answer. */
 const METRICS_TIMEOUT_MS = 5_000;
 /** Past the drain's grace period, how long a worker has to say it is done and exit. */
@@ -146,7 +146,7 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
   readonly #unsubscribe: Array<() => void> = [];
   #askSeq = 0;
   #reloadSeq = 0;
-  /** A reload between prepare and commit or abort: new workers wait for it to settle. */
+  /** A reload between stage and commit or abort: new workers wait for it to settle. */
   #reloading: Promise<void> | undefined;
   #started: { resolve(): void; reject(e: unknown): void } | undefined;
   #stopping = false;
@@ -481,9 +481,9 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
     return [...this.#retired, ...got.filter((m): m is MetricsJson => m !== undefined)];
   }
 
-  // ---- reload: prepare in every worker, then commit (or abort) in every worker
+  // ---- reload: stage in every worker, then commit (or abort) in every worker
 
-  async prepare(next: Config): Promise<PreparedServing> {
+  async stage(next: Config): Promise<StagedServing> {
     while (this.#reloading) await this.#reloading;
     let settle!: () => void;
     this.#reloading = new Promise((resolve) => {
@@ -507,18 +507,14 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
     const answers = await Promise.all(
       targets.map(async (t) => ({
         ...t,
-        answer: await this.#ask(
-          t.slot,
-          { op: 'prepare', reload, config: sent },
-          PREPARE_TIMEOUT_MS,
-        ),
+        answer: await this.#ask(t.slot, { op: 'stage', reload, config: sent }, STAGE_TIMEOUT_MS),
       })),
     );
     const step = async (op: 'commit' | 'abort') => {
       await Promise.all(
         answers
           .filter((a) => a.slot.worker === a.worker)
-          .map((a) => this.#ask(a.slot, { op, reload }, PREPARE_TIMEOUT_MS)),
+          .map((a) => this.#ask(a.slot, { op, reload }, STAGE_TIMEOUT_MS)),
       );
     };
     const bad = answers.find((a) => a.answer === 'timeout' || (isAnswer(a.answer) && !a.answer.ok));
@@ -531,14 +527,14 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
       }
       throw new FedgateError(
         'RELOAD_FAILED',
-        `worker ${bad.slot.index} did not answer the reload within ${PREPARE_TIMEOUT_MS / 1000} s`,
+        `worker ${bad.slot.index} did not answer the reload within ${STAGE_TIMEOUT_MS / 1000} s`,
       );
     }
     const first = answers.map((a) => a.answer).find(isAnswer);
-    const prepared: PreparedAnswer =
-      first?.ok && first.prepared ? first.prepared : listenerChanges(this.#workerConfig, sent);
+    const changes: ServingChanges =
+      first?.ok && first.staged ? first.staged : listenerChanges(this.#workerConfig, sent);
     return {
-      ...prepared,
+      ...changes,
       commit: () => {
         this.#config = next;
         this.#workerConfig = sent;
@@ -685,7 +681,7 @@ function isAnswer(a: Asked): a is Answer {
 }
 
 /** What a reload opens and closes, from the configurations alone (when no worker could say). */
-function listenerChanges(before: Config, next: Config): PreparedAnswer {
+function listenerChanges(before: Config, next: Config): ServingChanges {
   const keys = (c: Config) => {
     const k = (proto: string, l: readonly ListenAddress[]) =>
       l.map((a) => `${proto} ${listenKey(a)}`);

@@ -5,7 +5,7 @@
 // the primary's catalog and health:
 //
 //   primary → worker: init (config, the whole snapshot, all health), snapshot
-//     deltas, health entries, asks (metrics, reload prepare/commit/abort), drain
+//     deltas, health entries, asks (metrics, reload stage/commit/abort), drain
 //   worker → primary: hello, listening (its addresses), failed, outcome reports
 //     (outlier detection, expedited checks), plans first used (failover notes),
 //     answers to asks, drained
@@ -82,10 +82,12 @@ export interface ServingAddresses {
   readonly https: readonly AddressInfo[];
 }
 
-/** A reload's serving part, as a worker prepared it. */
-export interface PreparedAnswer {
+/** What a reload's serving part opens, closes and reads anew, as a worker staged it. */
+export interface ServingChanges {
+  /** "dns host:port", "http host:port", "https host:port". */
   readonly opened: readonly string[];
   readonly closed: readonly string[];
+  /** The certificate files differ from the running ones (paths or content). */
   readonly certificatesChanged: boolean;
 }
 
@@ -93,7 +95,7 @@ export type Ask =
   | { readonly op: 'metrics' }
   /** Answered once everything sent before it has been taken in (messages keep their order). */
   | { readonly op: 'ping' }
-  | { readonly op: 'prepare'; readonly reload: number; readonly config: Config }
+  | { readonly op: 'stage'; readonly reload: number; readonly config: Config }
   | { readonly op: 'commit'; readonly reload: number }
   | { readonly op: 'abort'; readonly reload: number };
 
@@ -122,7 +124,7 @@ export type ToWorker =
 export type Report = readonly [service: string, id: string, outcome: Outcome];
 
 export type Answer =
-  | { readonly ok: true; readonly metrics?: MetricsJson; readonly prepared?: PreparedAnswer }
+  | { readonly ok: true; readonly metrics?: MetricsJson; readonly staged?: ServingChanges }
   | { readonly ok: false; readonly code: ErrorCode; readonly problem: string };
 
 export type FromWorker =

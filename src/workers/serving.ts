@@ -1,5 +1,5 @@
 // The serving part of fedgate, DNS and the proxy, as the runtime drives it: started,
-// reloaded in two steps (prepare binds what is new and can fail; commit cannot),
+// reloaded in two steps (stage binds what is new and can fail; commit cannot),
 // drained and stopped. LocalServing runs both in this process: `--workers 1`, the
 // demo, and each worker process. WorkerPool (pool.ts) runs them in N processes.
 import type { Catalog } from '../catalog/catalog.ts';
@@ -12,24 +12,18 @@ import type { Logger } from '../observe/log.ts';
 import type { Metrics, ProxyObserver } from '../observe/metrics.ts';
 import { ProxyServer } from '../proxy/server.ts';
 import type { Router } from '../routing/router.ts';
-import type { ServingAddresses } from './protocol.ts';
+import { type StagedChange, stageTogether } from '../staged-change.ts';
+import type { ServingAddresses, ServingChanges } from './protocol.ts';
 
-/** A reload's serving part: new listeners bound, nothing else changed yet. */
-export interface PreparedServing {
-  /** "dns host:port", "http host:port", "https host:port". */
-  readonly opened: readonly string[];
-  readonly closed: readonly string[];
-  /** The certificate files differ from the running ones (paths or content). */
-  readonly certificatesChanged: boolean;
-  /** Makes the new settings and listeners current. Synchronous; cannot fail. */
-  commit(): void;
-  /** Closes what prepare opened. */
-  abort(): Promise<void>;
-}
+/**
+ * A reload's serving part: new listeners bound, nothing else changed yet. Its
+ * commit makes the new settings and listeners current in DNS and the proxy.
+ */
+export interface StagedServing extends StagedChange, ServingChanges {}
 
 export interface Serving {
   /** Binds what `next` adds; throws (FedgateError, having closed it again) when it cannot. */
-  prepare(next: Config): Promise<PreparedServing>;
+  stage(next: Config): Promise<StagedServing>;
   /** Stops accepting; requests and TCP queries in flight get `graceMs`. Counts what was cut. */
   drain(graceMs: number): Promise<{ proxyCut: number; dnsCut: number }>;
   /** Closes everything (after drain). */
@@ -115,27 +109,17 @@ export class LocalServing implements Serving {
     return new LocalServing(dns, proxy, opts.observer);
   }
 
-  async prepare(next: Config): Promise<PreparedServing> {
-    const dns = await this.dns.prepare(next);
-    let proxy: Awaited<ReturnType<ProxyServer['prepare']>>;
-    try {
-      proxy = await this.proxy.prepare(next, { observer: this.#observer(next) });
-    } catch (e) {
-      await dns.abort();
-      throw e;
-    }
-    return {
-      opened: [...dns.opened.map((k) => `dns ${k}`), ...proxy.opened],
-      closed: [...dns.closed.map((k) => `dns ${k}`), ...proxy.closed],
-      certificatesChanged: proxy.certificatesChanged,
-      commit: () => {
-        dns.commit();
-        proxy.commit();
-      },
-      abort: async () => {
-        await Promise.all([dns.abort(), proxy.abort()]);
-      },
-    };
+  /** DNS, then the proxy; committed in that order. */
+  stage(next: Config): Promise<StagedServing> {
+    return stageTogether(async (add) => {
+      const dns = await add(this.dns.stage(next));
+      const proxy = await add(this.proxy.stage(next, { observer: this.#observer(next) }));
+      return {
+        opened: [...dns.opened.map((k) => `dns ${k}`), ...proxy.opened],
+        closed: [...dns.closed.map((k) => `dns ${k}`), ...proxy.closed],
+        certificatesChanged: proxy.certificatesChanged,
+      };
+    });
   }
 
   async drain(graceMs: number): Promise<{ proxyCut: number; dnsCut: number }> {

@@ -28,7 +28,7 @@ import {
   type Report,
   type ToWorker,
 } from './protocol.ts';
-import { ListenError, LocalServing, type PreparedServing } from './serving.ts';
+import { ListenError, LocalServing, type StagedServing } from './serving.ts';
 
 /** Outcome reports wait at most this long, or until this many, before going to the primary. */
 const REPORT_FLUSH_MS = 5;
@@ -56,7 +56,8 @@ class WorkerProcess {
   #metrics: Metrics | undefined;
   #router: Router | undefined;
   #serving: LocalServing | undefined;
-  readonly #prepared = new Map<number, { config: Config; serving: PreparedServing }>();
+  /** Reloads staged here, by the primary's reload number, until it says commit or abort. */
+  readonly #staged = new Map<number, { config: Config; serving: StagedServing }>();
   /** Init, reload steps and drain run one at a time, in the order they came. */
   #control: Promise<void> = Promise.resolve();
   #draining = false;
@@ -194,28 +195,30 @@ class WorkerProcess {
       this.#answer(id, { ok: false, code: 'RELOAD_FAILED', problem: 'the worker is not serving' });
       return;
     }
-    if (ask.op === 'prepare') {
+    if (ask.op === 'stage') {
       try {
         const config = deepFreeze(ask.config);
-        const prepared = await serving.prepare(config);
-        this.#prepared.set(ask.reload, { config, serving: prepared });
-        const { opened, closed, certificatesChanged } = prepared;
-        this.#answer(id, { ok: true, prepared: { opened, closed, certificatesChanged } });
+        const staged = await serving.stage(config);
+        this.#staged.set(ask.reload, { config, serving: staged });
+        const { opened, closed, certificatesChanged } = staged;
+        this.#answer(id, { ok: true, staged: { opened, closed, certificatesChanged } });
       } catch (e) {
         this.#answer(id, failure(e));
       }
       return;
     }
-    const prepared = this.#prepared.get(ask.reload);
-    this.#prepared.delete(ask.reload);
+    const staged = this.#staged.get(ask.reload);
+    this.#staged.delete(ask.reload);
     if (ask.op === 'abort') {
-      await prepared?.serving.abort();
+      await staged?.serving.abort();
       this.#answer(id, { ok: true });
       return;
     }
-    if (prepared) {
-      prepared.serving.commit();
-      this.#router?.reconfigure(routerOptions(prepared.config));
+    if (staged) {
+      // The router first, as in one process (Discovery commits before serving): the
+      // proxy's commit reads this replica's locality from it.
+      this.#router?.reconfigure(routerOptions(staged.config));
+      staged.serving.commit();
     }
     this.#answer(id, { ok: true });
     this.#send({ type: 'listening', addresses: serving.addresses() });

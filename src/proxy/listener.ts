@@ -1,0 +1,253 @@
+// One proxy listener: plain HTTP/1.1, or TLS offering HTTP/2 and HTTP/1.1 by ALPN,
+// the certificate chosen by SNI. Node's parser does the protocol hardening
+// (smuggling shapes, header size and the headers timeout); what it reports becomes
+// a short answer and a closed socket. Made, wired, bound; given new limits by a
+// reload that keeps it; drained with its connections.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import {
+  createSecureServer,
+  type Http2SecureServer,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type ServerHttp2Session,
+} from 'node:http2';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Config, ListenAddress } from '../config/schema.ts';
+import type { ErrorCode } from '../errors.ts';
+import { type AcceptGuard, guardAccept } from '../observe/exhaustion.ts';
+import type { Logger } from '../observe/log.ts';
+import { type ProxyRequest, type ProxyResponse, rawError } from './answers.ts';
+import { defaultCertificate, type SniContexts } from './tls.ts';
+
+export type Proto = 'http' | 'https';
+
+/** One listening address and what it carries. */
+export interface Listener {
+  /** host:port as configured (port 0 stays 0): what a reload compares. */
+  readonly key: string;
+  readonly proto: Proto;
+  readonly server: Server | Http2SecureServer;
+  readonly sockets: Set<Socket | Duplex>;
+  readonly sessions: Set<ServerHttp2Session>;
+  /** TLS listeners a reload opened: its certificates, until it commits them. */
+  readonly sni: { pending: SniContexts | undefined };
+}
+
+/** What every listener shares: where requests go, and the proxy's bookkeeping. */
+export interface ListenerHooks {
+  readonly log: Logger;
+  readonly exhaustion: AcceptGuard;
+  /** Every open connection, of every listener, kept or draining. */
+  readonly sockets: Set<Socket | Duplex>;
+  /** The certificates in force: read at each handshake. */
+  readonly sni: () => SniContexts;
+  readonly request: (req: ProxyRequest, res: ProxyResponse, proto: Proto) => void;
+  /** An Upgrade request, its socket already counted among the connections. */
+  readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer, proto: Proto) => void;
+}
+
+export function listenKey(l: ListenAddress): string {
+  return l.host.includes(':') ? `[${l.host}]:${l.port}` : `${l.host}:${l.port}`;
+}
+
+/** Makes, wires and binds a listener; `sni` is a reload's certificates, not yet in force. */
+export async function openListener(
+  proto: Proto,
+  at: ListenAddress,
+  http: Config['http'],
+  hooks: ListenerHooks,
+  sni?: SniContexts,
+): Promise<Listener> {
+  const slot = { pending: sni };
+  const server = proto === 'http' ? plainServer(http, hooks) : tlsServer(http, hooks, slot);
+  const l: Listener = {
+    key: listenKey(at),
+    proto,
+    server,
+    sockets: new Set(),
+    sessions: new Set(),
+    sni: slot,
+  };
+  wire(l, hooks);
+  await listenOn(server, at);
+  // HTTP and HTTPS alike: the same descriptors, one resource.
+  guardAccept(server, 'http_accept', hooks.exhaustion, hooks.log);
+  return l;
+}
+
+/**
+ * A reload's timeouts and limits on a listener it keeps. Node reads the HTTP/1 ones
+ * from the server as it goes (the TLS listener's HTTP/1.1 fallback too).
+ */
+export function applyLimits(l: Listener, http: Config['http']): void {
+  const server = l.server as unknown as Server;
+  const t = http.timeouts;
+  server.headersTimeout = t.headers;
+  server.requestTimeout = t.request;
+  server.keepAliveTimeout = t.idle;
+  (server as unknown as { maxHeaderSize: number }).maxHeaderSize = http.limits.maxHeaderSize;
+  if (l.proto === 'http') server.maxHeadersCount = http.limits.maxHeaderCount + 1;
+  else {
+    (l.server as Http2SecureServer).updateSettings({
+      maxHeaderListSize: http.limits.maxHeaderSize,
+    });
+  }
+}
+
+/**
+ * Stops `listeners` accepting and lets requests in flight finish; after `graceMs`
+ * cuts whatever of `sockets` is left. Resolves with how many were cut.
+ */
+export async function drainListeners(
+  listeners: readonly Listener[],
+  graceMs: number,
+  sockets: () => ReadonlySet<Socket | Duplex>,
+): Promise<number> {
+  const closed = Promise.all(
+    listeners.map(
+      (l) =>
+        new Promise<void>((resolve) =>
+          l.server.listening ? l.server.close(() => resolve()) : resolve(),
+        ),
+    ),
+  );
+  const idle = () => {
+    for (const l of listeners) if (l.proto === 'http') (l.server as Server).closeIdleConnections();
+  };
+  idle();
+  // HTTP/2: GOAWAY, then the session closes once its streams are done.
+  for (const l of listeners) for (const session of l.sessions) session.close();
+  const deadline = Date.now() + graceMs;
+  while (sockets().size > 0 && Date.now() < deadline) {
+    idle();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const cut = sockets().size;
+  for (const s of [...sockets()]) s.destroy();
+  await closed;
+  return cut;
+}
+
+/** How often Node looks for sockets past their headers or request timeout. */
+function checkEvery(headersTimeoutMs: number): number {
+  return Math.max(50, Math.min(1000, headersTimeoutMs / 4));
+}
+
+/** What Node's parser reports, as our answer. */
+function clientErrorCode(code: string | undefined): ErrorCode {
+  if (code === 'HPE_HEADER_OVERFLOW') return 'HEADERS_TOO_LARGE';
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADERS_TIMEOUT')
+    return 'REQUEST_TIMEOUT';
+  return 'BAD_REQUEST';
+}
+
+async function listenOn(server: Server | Http2SecureServer, at: ListenAddress): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const onError = (e: Error) => reject(e);
+    server.once('error', onError);
+    server.listen({ host: at.host, port: at.port }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+function plainServer(http: Config['http'], hooks: ListenerHooks): Server {
+  const t = http.timeouts;
+  const server = createServer(
+    {
+      maxHeaderSize: http.limits.maxHeaderSize,
+      headersTimeout: t.headers,
+      requestTimeout: t.request,
+      keepAliveTimeout: t.idle,
+      // How often Node looks for sockets past their headers or request timeout.
+      connectionsCheckingInterval: checkEvery(t.headers),
+      // A request without Host gets our own 400 (forward.ts), with its error code.
+      requireHostHeader: false,
+    },
+    (req, res) => hooks.request(req, res, 'http'),
+  );
+  // One more than the cap, so a request over it is seen (Node drops the excess silently).
+  server.maxHeadersCount = http.limits.maxHeaderCount + 1;
+  return server;
+}
+
+function tlsServer(
+  http: Config['http'],
+  hooks: ListenerHooks,
+  sni: Listener['sni'],
+): Http2SecureServer {
+  const t = http.timeouts;
+  const server = createSecureServer(
+    {
+      allowHTTP1: true,
+      ...defaultCertificate(http.tls!.certificates),
+      // Read at each handshake, so a reload's certificates apply to kept listeners too.
+      SNICallback: (name, cb) => cb(null, (sni.pending ?? hooks.sni())(name)),
+      maxSessionMemory: 64,
+      // HTTP/1.1 over TLS: the same parser limit as the plain listener (Node passes
+      // it on to its HTTP/1 fallback; the types do not list it).
+      ...({ maxHeaderSize: http.limits.maxHeaderSize } as object),
+      settings: { maxHeaderListSize: http.limits.maxHeaderSize },
+      // The four request pseudo-headers, and one over the cap so it is answered with 431.
+      // Fixed for the listener's life: a reload that raises maxHeaderCount needs new
+      // TLS listeners for HTTP/2 to take more (the proxy's own count check still applies).
+      maxHeaderListPairs: http.limits.maxHeaderCount + 5,
+    },
+    (req: Http2ServerRequest, res: Http2ServerResponse) =>
+      hooks.request(req, res as unknown as ProxyResponse, 'https'),
+  );
+  // Node's HTTP/2 server has its own HTTP/1.1 timeouts; ours must be set before listen.
+  const h1 = server as unknown as Server;
+  h1.headersTimeout = t.headers;
+  h1.requestTimeout = t.request;
+  h1.keepAliveTimeout = t.idle;
+  (h1 as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval =
+    checkEvery(t.headers);
+  return server;
+}
+
+function wire(l: Listener, hooks: ListenerHooks): void {
+  const { server, proto } = l;
+  const track = (s: Socket | Duplex) => {
+    hooks.sockets.add(s);
+    l.sockets.add(s);
+    s.once('close', () => {
+      hooks.sockets.delete(s);
+      l.sockets.delete(s);
+    });
+  };
+  server.on(proto === 'http' ? 'connection' : 'secureConnection', track);
+  if (proto === 'https') {
+    server.on('session', (session: ServerHttp2Session) => {
+      l.sessions.add(session);
+      session.once('close', () => l.sessions.delete(session));
+    });
+  }
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const code = clientErrorCode(err.code);
+    hooks.log.debug({ err: err.code, code }, 'malformed request');
+    rawError(
+      socket,
+      code,
+      err.code === 'HPE_HEADER_OVERFLOW' ? 'request head too large' : err.message,
+    );
+  });
+  // CONNECT over HTTP/1.1 arrives as its own event.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    rawError(
+      socket,
+      'METHOD_NOT_ALLOWED',
+      'CONNECT is not supported: fedgate is not a forward proxy',
+    );
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    track(socket);
+    hooks.upgrade(req, socket, head, proto);
+  });
+}

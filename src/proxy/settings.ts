@@ -1,0 +1,43 @@
+// What the proxy's parts take from the configuration: the upstream pools' options,
+// the host table's rules and the forwarder's settings. A reload derives them again
+// from the new configuration and hands them over at commit.
+import type { Config } from '../config/schema.ts';
+import type { ForwardSettings } from './forward.ts';
+import type { HostRules } from './hosts.ts';
+import type { UpstreamOptions } from './upstreams.ts';
+
+export function upstreamOptions(http: Config['http']): UpstreamOptions {
+  return {
+    maxRequestsPerEndpoint: http.limits.maxRequestsPerEndpoint,
+    maxPendingPerService: http.limits.maxPendingPerService,
+    connectTimeoutMs: http.retries.perTryTimeout || 10_000,
+    idleTimeoutMs: http.timeouts.upstreamIdle,
+    bodyTimeoutMs: http.timeouts.upstreamBody,
+  };
+}
+
+/** Whether the upstream pools must be rebuilt: their options changed. */
+export function upstreamOptionsChanged(before: Config['http'], next: Config['http']): boolean {
+  return JSON.stringify(upstreamOptions(before)) !== JSON.stringify(upstreamOptions(next));
+}
+
+export function hostRules(config: Config): HostRules {
+  return {
+    clusterset: config.federation.clustersetZone,
+    domain: config.federation.domain,
+    federation: config.federation.name,
+    aliases: config.http.aliases,
+  };
+}
+
+export function forwardSettings(config: Config): ForwardSettings {
+  const http = config.http;
+  return {
+    locality: http.locality,
+    retries: http.retries,
+    maxHeaderCount: http.limits.maxHeaderCount,
+    picker: config.routing.picker,
+    hashOn: config.routing.hashOn,
+    services: config.routing.services,
+  };
+}
