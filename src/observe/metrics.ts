@@ -24,37 +24,12 @@ import {
 } from 'prom-client';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { HealthMonitor } from '../health/monitor.ts';
+import type { RetryReason } from '../proxy/failures.ts';
+import type { ProxiedRequest, ProxyObserver } from '../proxy/observer.ts';
 import { endpointId } from '../routing/types.ts';
 import type { ClusterWatcher } from '../watch/cluster-watcher.ts';
 import type { EventJournal } from './events.ts';
 import { EXHAUSTED_RESOURCES, type ExhaustedResource } from './exhaustion.ts';
-
-/** One finished proxied request. cluster, zone and tier are '' when fedgate answered itself. */
-export interface ProxiedRequest {
-  readonly service: string;
-  readonly cluster: string;
-  readonly zone: string;
-  /** Scope of the plan tier the answering endpoint sits in. */
-  readonly tier: string;
-  readonly status: number;
-  readonly seconds: number;
-  /** For the access log only; never labels. */
-  readonly method?: string;
-  readonly target?: string;
-  readonly client?: string;
-  readonly tries?: number;
-  readonly endpoint?: string;
-  /** An Upgrade request (WebSocket and the like): counted in fedgate_http_upgrades_total too. */
-  readonly upgrade?: boolean;
-}
-
-/** What the proxy reports, one call per finished request, retry, or retry held back. */
-export interface ProxyObserver {
-  request(r: ProxiedRequest): void;
-  retry(service: string, reason: 'connect' | 'reset' | 'timeout' | 'status'): void;
-  /** A retry was wanted but the service's retry budget held it back. */
-  retryBudgetExhausted?(service: string, reason: 'timeout' | 'status'): void;
-}
 
 /** What DNS counts for itself (Responder and ResponseRateLimiter stats). */
 export interface DnsCounts {
@@ -554,11 +529,11 @@ export class Metrics implements ProxyObserver {
     if (r.upgrade) this.#upgrades.inc({ service: r.service, code });
   }
 
-  retry(service: string, reason: 'connect' | 'reset' | 'timeout' | 'status'): void {
+  retry(service: string, reason: RetryReason): void {
     this.#retries.inc({ service, reason });
   }
 
-  retryBudgetExhausted(service: string, reason: 'timeout' | 'status'): void {
+  retryBudgetExhausted(service: string, reason: RetryReason): void {
     this.#budgetExhausted.inc({ service, reason });
   }
 

@@ -23,12 +23,12 @@ import { type ErrorCode, FedgateError } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
 import { type AcceptGuard, ExhaustionTracker, guardAccept } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
-import type { ProxyObserver } from '../observe/metrics.ts';
 import type { Router } from '../routing/router.ts';
 import { endpointId } from '../routing/types.ts';
 import { rawError } from './answers.ts';
 import { Forwarder, type ForwardSettings, type ProxyResponse } from './forward.ts';
 import { HostTable } from './hosts.ts';
+import type { ProxyObserver } from './observer.ts';
 import { Upstreams } from './upstreams.ts';
 
 export interface ProxyServerOptions {
