@@ -85,12 +85,14 @@ export default {
     },
     {
       name: 'localfed-reads-little',
-      comment: 'localfed/ takes cli-support, the logger and the annotation names, nothing else',
+      comment:
+        'localfed/ takes cli-support, host-port, the logger and the annotation names, nothing else',
       severity: 'error',
       from: { path: '^src/localfed/', pathNot: TESTS },
       to: {
         path: '^src/',
-        pathNot: '^src/(localfed/|cli-support\\.ts$|observe/log\\.ts$|watch/annotations\\.ts$)',
+        pathNot:
+          '^src/(localfed/|(cli-support|host-port)\\.ts$|observe/log\\.ts$|watch/annotations\\.ts$)',
       },
     },
     {

@@ -12,8 +12,9 @@ import { UsageError } from './cli-support.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import type { Config, ListenAddress } from './config/schema.ts';
 import { Discovery, type DiscoveryOptions, type PreparedDiscovery } from './discovery.ts';
-import { type DnsServer, listenKey } from './dns/server.ts';
+import type { DnsServer } from './dns/server.ts';
 import { type ErrorCode, FedgateError } from './errors.ts';
+import { hostPort } from './host-port.ts';
 import { type AdminControls, type AdminServer, startAdmin } from './observe/admin.ts';
 import { EventJournal } from './observe/events.ts';
 import { ExhaustionTracker } from './observe/exhaustion.ts';
@@ -29,10 +30,6 @@ import {
   type PreparedServing,
   type Serving,
 } from './workers/serving.ts';
-
-export function hostPort(a: { address: string; port: number; family?: string }): string {
-  return a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
-}
 
 export interface Readiness {
   readonly ready: boolean;
@@ -194,7 +191,7 @@ export class Fedgate {
         ...(opts.now ? { now: opts.now } : {}),
       });
     const admin = await openAdmin(config.admin.listen).catch((e: unknown) =>
-      fail(e, `admin.listen ${config.admin.listen.host}:${config.admin.listen.port}`),
+      fail(e, `admin.listen ${hostPort(config.admin.listen)}`),
     );
     cleanup.push(() => admin.close());
     let fatal: (problem: string) => void = () => {};
@@ -331,7 +328,7 @@ export class Fedgate {
     let discovery: PreparedDiscovery | undefined;
     let serving: PreparedServing | undefined;
     let admin: AdminServer | undefined;
-    const adminMoves = listenKey(before.admin.listen) !== listenKey(next.admin.listen);
+    const adminMoves = hostPort(before.admin.listen) !== hostPort(next.admin.listen);
     try {
       discovery = this.discovery.prepare(next);
       // With worker processes, every worker prepares (binds what is new) and answers;
@@ -353,10 +350,10 @@ export class Fedgate {
     }
     const changes: ReloadChanges = {
       clusters: discovery.changes,
-      opened: [...serving.opened, ...(adminMoves ? [`admin ${listenKey(next.admin.listen)}`] : [])],
+      opened: [...serving.opened, ...(adminMoves ? [`admin ${hostPort(next.admin.listen)}`] : [])],
       closed: [
         ...serving.closed,
-        ...(adminMoves ? [`admin ${listenKey(before.admin.listen)}`] : []),
+        ...(adminMoves ? [`admin ${hostPort(before.admin.listen)}`] : []),
       ],
       settings: [
         ...new Set([
@@ -440,11 +437,13 @@ export class Fedgate {
   addresses(): { dns: string[]; http: string[]; https: string[]; admin: string } {
     const a = this.admin.address;
     const at = this.#serving.addresses();
+    const bound = (x: { address: string; port: number }) =>
+      hostPort({ host: x.address, port: x.port });
     return {
-      dns: at.udp.map(hostPort),
-      http: at.http.map((x) => `http://${hostPort(x)}`),
-      https: at.https.map((x) => `https://${hostPort(x)}`),
-      admin: `http://${hostPort({ address: a.host, port: a.port })}`,
+      dns: at.udp.map(bound),
+      http: at.http.map((x) => `http://${bound(x)}`),
+      https: at.https.map((x) => `https://${bound(x)}`),
+      admin: `http://${hostPort(a)}`,
     };
   }
 

@@ -3,6 +3,7 @@
 // port HTTP goes to on each endpoint.
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import type { ErrorCode } from '../errors.ts';
+import { hostPort } from '../host-port.ts';
 import type { Logger } from '../observe/log.ts';
 import { affinityHash, type HashOn, parseHashOn } from '../routing/affinity.ts';
 import { createPicker, type Picker, type PickerKind } from '../routing/pickers.ts';
@@ -207,7 +208,7 @@ export class Routes {
     const port =
       (typeof want === 'string' ? ports.find((p) => p.name === want) : undefined) ?? ports[0];
     const n = port?.port ?? (typeof want === 'number' ? want : 80);
-    return t.address.includes(':') ? `http://[${t.address}]:${n}` : `http://${t.address}:${n}`;
+    return `http://${hostPort({ host: t.address, port: n })}`;
   }
 }
 

@@ -21,6 +21,7 @@ import type { Snapshot } from '../catalog/model.ts';
 import type { Config, ListenAddress } from '../config/schema.ts';
 import { type ErrorCode, FedgateError } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
+import { hostPort } from '../host-port.ts';
 import { type AcceptGuard, ExhaustionTracker, guardAccept } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Router } from '../routing/router.ts';
@@ -93,10 +94,6 @@ async function listenOn(server: Server | Http2SecureServer, at: ListenAddress): 
       resolve();
     });
   });
-}
-
-function listenKey(l: ListenAddress): string {
-  return l.host.includes(':') ? `[${l.host}]:${l.port}` : `${l.host}:${l.port}`;
 }
 
 /** The certificates' files as they are now: a rotation with the same paths is a change too. */
@@ -290,7 +287,7 @@ export class ProxyServer {
     const opened = new Map<string, Listener>();
     try {
       for (const { proto, at } of want) {
-        const k = id(proto, listenKey(at));
+        const k = id(proto, hostPort(at));
         if (have.has(k) || opened.has(k)) continue;
         const setting = proto === 'http' ? 'http.listen' : 'http.tls.listen';
         const l = await this.#open(proto, at, http, sni).catch((e: unknown) => {
@@ -304,7 +301,7 @@ export class ProxyServer {
       await Promise.all([...opened.values()].map((l) => this.#retire(l, 0)));
       throw e;
     }
-    const wanted = new Set(want.map((w) => id(w.proto, listenKey(w.at))));
+    const wanted = new Set(want.map((w) => id(w.proto, hostPort(w.at))));
     const closed = this.#listeners.filter((l) => !wanted.has(id(l.proto, l.key)));
     return {
       opened: [...opened.keys()],
@@ -336,7 +333,7 @@ export class ProxyServer {
         }
         this.#certificatesHash = certsHash;
         this.#listeners = want.map(({ proto, at }) => {
-          const k = id(proto, listenKey(at));
+          const k = id(proto, hostPort(at));
           return have.get(k) ?? opened.get(k)!;
         });
         for (const l of this.#listeners) {
@@ -368,7 +365,7 @@ export class ProxyServer {
     const slot = { pending: sni };
     const server = proto === 'http' ? this.#plainServer(http) : this.#tlsServer(http, slot);
     const l: Listener = {
-      key: listenKey(at),
+      key: hostPort(at),
       proto,
       server,
       sockets: new Set(),
