@@ -2,7 +2,7 @@
 // snapshot. A name exists when it owns records or has a descendant that does
 // (RFC 8020: an empty non-terminal answers NODATA, never NXDOMAIN).
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
-import { federationName, type Zone } from './names.ts';
+import { federationName, mcsName, type Zone } from './names.ts';
 
 export interface DnsZones {
   readonly clusterset: string;
@@ -27,9 +27,7 @@ export function zonesOf(z: DnsZones): Zone[] {
 export function srvNames(svc: FederatedService, origin: string): string[] {
   return svc.ports
     .filter((p) => p.name !== '')
-    .map(
-      (p) => `_${p.name}._${p.protocol.toLowerCase()}.${svc.name}.${svc.namespace}.svc.${origin}`,
-    );
+    .map((p) => `_${p.name}._${p.protocol.toLowerCase()}.${mcsName(svc, origin)}`);
 }
 
 function addWithAncestors(names: Set<string>, name: string, origin: string): void {
@@ -74,7 +72,7 @@ export function buildIndex(
     }
   }
   for (const svc of snapshot.services.values()) {
-    const mcs = `${svc.name}.${svc.namespace}.svc.${zones.clusterset}`;
+    const mcs = mcsName(svc, zones.clusterset);
     addWithAncestors(names, mcs, zones.clusterset);
     for (const n of srvNames(svc, zones.clusterset)) addWithAncestors(names, n, zones.clusterset);
     if (svc.type === 'Headless') {

@@ -109,6 +109,14 @@ function parseFederation(l: readonly string[], federation: string): ParsedName {
   return { kind: 'federation', service, level: 'zone', zone: after[0], region: after[1] };
 }
 
+/** The MCS-scheme name of a service: `<svc>.<ns>.svc.<clusterset zone>`. */
+export function mcsName(
+  svc: { readonly name: string; readonly namespace: string },
+  origin: string,
+) {
+  return `${svc.name}.${svc.namespace}.svc.${origin}`;
+}
+
 /** The federation-scheme name of a service at a level. */
 export function federationName(
   service: string,

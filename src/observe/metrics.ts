@@ -28,6 +28,7 @@ import type { RetryReason } from '../proxy/failures.ts';
 import type { ProxiedRequest, ProxyObserver } from '../proxy/observer.ts';
 import { endpointId } from '../routing/types.ts';
 import type { ClusterWatcher } from '../watch/cluster-watcher.ts';
+import { endpointState } from './endpoint-state.ts';
 import type { EventJournal } from './events.ts';
 import { EXHAUSTED_RESOURCES, type ExhaustedResource } from './exhaustion.ts';
 
@@ -422,13 +423,10 @@ export class Metrics implements ProxyObserver {
           for (const m of svc.clusters) {
             const counts = new Map<string, number>();
             for (const e of m.endpoints) {
-              const c = e.conditions;
-              let state = c.terminating ? 'terminating' : c.ready ? 'ready' : 'not-ready';
-              if (state === 'ready' && verdicts) {
-                const h = verdicts.get(endpointId(m.cluster, e.addresses[0] ?? ''));
-                if (h?.ejectedUntil !== undefined) state = 'ejected';
-                else if (h?.check === 'unhealthy') state = 'check-failing';
-              }
+              const state = endpointState(
+                e,
+                verdicts?.get(endpointId(m.cluster, e.addresses[0] ?? '')),
+              );
               const key = `${e.locality.zone ?? ''}\u0000${state}`;
               counts.set(key, (counts.get(key) ?? 0) + 1);
             }

@@ -3,8 +3,9 @@
 // fedgate.io/hosts. A regional or zonal federation name routes as a client in that
 // place would be. Anything else is not ours: fedgate is never an open proxy.
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
+import type { Config } from '../config/schema.ts';
 import { type DnsZones, zonesOf } from '../dns/name-index.ts';
-import { federationName, matchZone, type NameRules } from '../dns/names.ts';
+import { federationName, matchZone, mcsName, type NameRules } from '../dns/names.ts';
 import type { Locality } from '../routing/types.ts';
 
 export interface HostRoute {
@@ -23,6 +24,16 @@ export interface HostConflict {
 export interface HostRules extends DnsZones {
   /** host → namespace/name, from config: wins over every other claim. */
   readonly aliases: Readonly<Record<string, string>>;
+}
+
+/** The host rules a configuration gives: its zones, federation name and aliases. */
+export function hostRules(config: Config): HostRules {
+  return {
+    clusterset: config.federation.clustersetZone,
+    domain: config.federation.domain,
+    federation: config.federation.name,
+    aliases: config.http.aliases,
+  };
 }
 
 /**
@@ -98,7 +109,7 @@ export class HostTable {
     }
     const services = [...snapshot.services.values()].sort((a, b) => a.key.localeCompare(b.key));
     for (const svc of services) {
-      claim(`${svc.name}.${svc.namespace}.svc.${this.#rules.clusterset}`, svc);
+      claim(mcsName(svc, this.#rules.clusterset), svc);
       claim(federationName(svc.key, this.#rules.federation, this.#rules.domain), svc);
     }
     for (const svc of services) for (const h of svc.hosts) claim(h, svc);

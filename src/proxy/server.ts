@@ -28,7 +28,7 @@ import type { Router } from '../routing/router.ts';
 import { endpointId } from '../routing/types.ts';
 import { rawError } from './answers.ts';
 import { Forwarder, type ForwardSettings, type ProxyResponse } from './forward.ts';
-import { HostTable } from './hosts.ts';
+import { HostTable, hostRules } from './hosts.ts';
 import type { ProxyObserver } from './observer.ts';
 import { Upstreams } from './upstreams.ts';
 
@@ -117,15 +117,6 @@ function upstreamOptions(http: Config['http']) {
     connectTimeoutMs: http.retries.perTryTimeout || 10_000,
     idleTimeoutMs: http.timeouts.upstreamIdle,
     bodyTimeoutMs: http.timeouts.upstreamBody,
-  };
-}
-
-function hostRules(config: Config) {
-  return {
-    clusterset: config.federation.clustersetZone,
-    domain: config.federation.domain,
-    federation: config.federation.name,
-    aliases: config.http.aliases,
   };
 }
 
