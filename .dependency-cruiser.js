@@ -25,8 +25,8 @@ const LAYERS = [
     group: 'proxy',
     rank: 6,
     path: '^src/proxy/',
-    // Host headers resolve by DNS's name schemes and name index.
-    peers: '^src/dns/(names|name-index)\\.ts$',
+    // Host headers resolve by DNS's name schemes (a pure module that imports nothing).
+    peers: '^src/dns/names\\.ts$',
   },
   { group: 'observe', rank: 7, path: '^src/observe/(?!(log|exhaustion)\\.ts$)' },
   { group: 'workers', rank: 8, path: '^src/workers/' },

@@ -7,8 +7,8 @@ import { DNS_MAX_HEADLESS_ANSWERS } from '../config/defaults.ts';
 import type { Router } from '../routing/router.ts';
 import type { Locality, Plan, Target } from '../routing/types.ts';
 import { type AddressingView, addressingPlan, srvPort } from './addressing.ts';
-import type { DnsZones, NameIndex } from './name-index.ts';
-import { federationName, type Match, mcsName } from './names.ts';
+import type { NameIndex } from './name-index.ts';
+import { type DnsZones, federationName, type Match, mcsName } from './names.ts';
 
 export const QTYPE = {
   A: 1,

@@ -2,25 +2,12 @@
 // snapshot. A name exists when it owns records or has a descendant that does
 // (RFC 8020: an empty non-terminal answers NODATA, never NXDOMAIN).
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
-import { federationName, mcsName, type Zone } from './names.ts';
-
-export interface DnsZones {
-  readonly clusterset: string;
-  readonly domain: string;
-  readonly federation: string;
-}
+import { type DnsZones, federationName, mcsName } from './names.ts';
 
 export interface NameIndex {
   readonly names: ReadonlySet<string>;
   /** region → its zones, over every endpoint, configured cluster region and edge. */
   readonly regions: ReadonlyMap<string, ReadonlySet<string>>;
-}
-
-export function zonesOf(z: DnsZones): Zone[] {
-  return [
-    { origin: z.clusterset, kind: 'clusterset' },
-    { origin: z.domain, kind: 'federation' },
-  ];
 }
 
 /** Names of a service's MCS SRV records: one per named port. */

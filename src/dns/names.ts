@@ -56,6 +56,24 @@ export interface NameRules {
   readonly federation: string;
 }
 
+/** What the configuration names: the two zones' origins and the federation's name. */
+export interface DnsZones {
+  readonly clusterset: string;
+  readonly domain: string;
+  readonly federation: string;
+}
+
+/** The rules names are matched by, from the configured zones. */
+export function nameRules(z: DnsZones): NameRules {
+  return {
+    zones: [
+      { origin: z.clusterset, kind: 'clusterset' },
+      { origin: z.domain, kind: 'federation' },
+    ],
+    federation: z.federation,
+  };
+}
+
 /** The zone a name falls in (longest origin wins), or undefined: not ours, REFUSED. */
 export function matchZone(name: string, rules: NameRules): Match | undefined {
   // The caller lower-cased it (ASCII only, RFC 4343).

@@ -4,8 +4,14 @@
 // place would be. Anything else is not ours: fedgate is never an open proxy.
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import type { Config } from '../config/schema.ts';
-import { type DnsZones, zonesOf } from '../dns/name-index.ts';
-import { federationName, matchZone, mcsName, type NameRules } from '../dns/names.ts';
+import {
+  type DnsZones,
+  federationName,
+  matchZone,
+  mcsName,
+  type NameRules,
+  nameRules,
+} from '../dns/names.ts';
 import type { Locality } from '../routing/types.ts';
 
 export interface HostRoute {
@@ -62,7 +68,7 @@ export class HostTable {
 
   constructor(rules: HostRules) {
     this.#rules = rules;
-    this.#nameRules = { zones: zonesOf(rules), federation: rules.federation };
+    this.#nameRules = nameRules(rules);
   }
 
   /** Hosts that more than one service claims in the snapshot. */
