@@ -5,7 +5,6 @@
 import { isIP } from 'node:net';
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import type { Config } from '../config/schema.ts';
-import { federationName, mcsName } from '../dns/names.ts';
 import type { ActiveChecker } from '../health/active.ts';
 import type { HealthStore } from '../health/store.ts';
 import { type HostTable, normalizeHost } from '../proxy/hosts.ts';
@@ -235,29 +234,9 @@ export function serviceJson(
 
 // ---- /debug/explain ---------------------------------------------------------------
 
-export type RouteKind = 'alias' | 'mcs' | 'federation' | 'annotation' | 'region' | 'zone';
-
 export type Answer =
   | { status: 200; body: unknown }
   | { status: 400 | 404; body: { error: string } };
-
-/** Which of the names the proxy accepts this host is. */
-function routeKind(
-  host: string,
-  svc: FederatedService,
-  config: Config,
-  locality: Locality | undefined,
-): RouteKind {
-  if (locality) return locality.zone !== undefined ? 'zone' : 'region';
-  const norm = (h: string) => h.toLowerCase().replace(/\.$/, '');
-  for (const [alias, key] of Object.entries(config.http.aliases)) {
-    if (norm(alias) === host && key === svc.key) return 'alias';
-  }
-  if (host === mcsName(svc, config.federation.clustersetZone)) return 'mcs';
-  const fed = federationName(svc.key, config.federation.name, config.federation.domain);
-  if (host === fed) return 'federation';
-  return 'annotation';
-}
 
 /**
  * Where a request for `host` would go, and why: the host resolved as the proxy
@@ -310,7 +289,7 @@ export function explainHost(
       host,
       service: svc.key,
       route: {
-        kind: routeKind(host, svc, src.config, route.locality),
+        kind: hosts.kindOf(snapshot, host),
         locality: route.locality ?? null,
       },
       from,

@@ -73,6 +73,18 @@ describe('HostTable', () => {
     ]);
   });
 
+  it('says which name a host is, as the winning claim made it', () => {
+    const t = table();
+    const s = snapshot(web, api);
+    expect(t.kindOf(s, 'www.example.test')).toBe('alias');
+    expect(t.kindOf(s, 'web.shop.svc.clusterset.local')).toBe('mcs');
+    expect(t.kindOf(s, 'api.shop.galaxy.svc.example.test')).toBe('federation');
+    expect(t.kindOf(s, 'shared.example')).toBe('annotation');
+    expect(t.kindOf(s, 'web.shop.galaxy.svc.eu-west.example.test')).toBe('region');
+    expect(t.kindOf(s, 'web.shop.galaxy.svc.us-east-a.us-east.example.test')).toBe('zone');
+    expect(t.kindOf(s, 'nope.example')).toBeUndefined();
+  });
+
   it('follows the snapshot: a service gone is a host gone', () => {
     const t = table();
     expect(t.lookup(snapshot(web), 'www.shop.example')?.service).toBe(web);

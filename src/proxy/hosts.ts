@@ -20,6 +20,9 @@ export interface HostRoute {
   readonly locality?: Locality;
 }
 
+/** Which of the accepted names a host is: what /debug/explain reports. */
+export type HostKind = 'alias' | 'mcs' | 'federation' | 'annotation' | 'region' | 'zone';
+
 export interface HostConflict {
   readonly host: string;
   /** The service that got the host, and the ones that also claimed it. */
@@ -64,6 +67,7 @@ export class HostTable {
   readonly #nameRules: NameRules;
   #snapshot: Snapshot | undefined;
   #exact = new Map<string, HostRoute>();
+  #kinds = new Map<string, HostKind>();
   #conflicts: HostConflict[] = [];
 
   constructor(rules: HostRules) {
@@ -89,6 +93,14 @@ export class HostTable {
     return { service, locality: { region: m.parsed.region, zone: m.parsed.zone } };
   }
 
+  /** Which name `host` is, as lookup resolves it; undefined when lookup finds nothing. */
+  kindOf(snapshot: Snapshot, host: string): HostKind | undefined {
+    const route = this.lookup(snapshot, host);
+    if (!route) return undefined;
+    if (route.locality) return route.locality.zone !== undefined ? 'zone' : 'region';
+    return this.#kinds.get(host);
+  }
+
   /** Every host that routes to the service (exact names only), for the admin view. */
   hostsOf(snapshot: Snapshot, key: string): string[] {
     if (snapshot !== this.#snapshot) this.#rebuild(snapshot);
@@ -97,8 +109,9 @@ export class HostTable {
 
   #rebuild(snapshot: Snapshot): void {
     const exact = new Map<string, HostRoute>();
+    const kinds = new Map<string, HostKind>();
     const claims = new Map<string, string[]>();
-    const claim = (host: string, service: FederatedService | undefined) => {
+    const claim = (host: string, service: FederatedService | undefined, kind: HostKind) => {
       if (!service) return;
       const h = host.toLowerCase().replace(/\.$/, '');
       const seen = claims.get(h);
@@ -108,21 +121,23 @@ export class HostTable {
       }
       claims.set(h, [service.key]);
       exact.set(h, { service });
+      kinds.set(h, kind);
     };
     // Order is precedence: config aliases, then the schemes' names, then annotations.
     for (const [host, key] of Object.entries(this.#rules.aliases)) {
-      claim(host, snapshot.services.get(key));
+      claim(host, snapshot.services.get(key), 'alias');
     }
     const services = [...snapshot.services.values()].sort((a, b) => a.key.localeCompare(b.key));
     for (const svc of services) {
-      claim(mcsName(svc, this.#rules.clusterset), svc);
-      claim(federationName(svc.key, this.#rules.federation, this.#rules.domain), svc);
+      claim(mcsName(svc, this.#rules.clusterset), svc, 'mcs');
+      claim(federationName(svc.key, this.#rules.federation, this.#rules.domain), svc, 'federation');
     }
-    for (const svc of services) for (const h of svc.hosts) claim(h, svc);
+    for (const svc of services) for (const h of svc.hosts) claim(h, svc, 'annotation');
     this.#conflicts = [...claims]
       .filter(([, keys]) => keys.length > 1)
       .map(([host, [winner, ...losers]]) => ({ host, winner: winner!, losers }));
     this.#exact = exact;
+    this.#kinds = kinds;
     this.#snapshot = snapshot;
   }
 }
