@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { type Command, EXIT_OK, UsageError } from './cli-support.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { Fedgate } from './fedgate.ts';
+import { hostPort } from './host-port.ts';
 import { ACTIONS } from './localfed/control.ts';
 import { DEFAULT_ADDRESS_BLOCK, DEFAULT_API_PORT } from './localfed/federation.ts';
 import { type LaunchedFederation, launchLocalFederation } from './localfed/launch.ts';
@@ -48,12 +49,7 @@ export interface DemoOptions {
 /** "host:port", or the parts. */
 export type Listen = string | { readonly host: string; readonly port: number };
 
-const listenText = (l: Listen): string =>
-  typeof l === 'string'
-    ? l
-    : l.host.includes(':')
-      ? `[${l.host}]:${l.port}`
-      : `${l.host}:${l.port}`;
+const listenText = (l: Listen): string => (typeof l === 'string' ? l : hostPort(l));
 
 export interface Demo {
   readonly local: LaunchedFederation;

@@ -12,22 +12,20 @@ import { UsageError } from './cli-support.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import type { Config, ListenAddress } from './config/schema.ts';
 import { Discovery, type DiscoveryOptions } from './discovery.ts';
-import { type DnsServer, listenKey } from './dns/server.ts';
+import type { DnsServer } from './dns/server.ts';
 import { type ErrorCode, FedgateError } from './errors.ts';
+import { hostPort } from './host-port.ts';
 import { type AdminControls, type AdminServer, startAdmin } from './observe/admin.ts';
 import { EventJournal } from './observe/events.ts';
 import { ExhaustionTracker } from './observe/exhaustion.ts';
-import { type Logger, withAccessLog } from './observe/log.ts';
+import type { Logger } from './observe/log.ts';
 import { Metrics } from './observe/metrics.ts';
+import { withAccessLog } from './proxy/access-log.ts';
 import type { ProxyServer } from './proxy/server.ts';
 import { changedSettings, describeChanges, hasChanges, type ReloadChanges } from './reload.ts';
 import { type StagedChange, stageTogether } from './staged-change.ts';
 import { WorkerPool } from './workers/pool.ts';
 import { ListenError, LocalServing, type Serving } from './workers/serving.ts';
-
-export function hostPort(a: { address: string; port: number; family?: string }): string {
-  return a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
-}
 
 export interface Readiness {
   readonly ready: boolean;
@@ -189,7 +187,7 @@ export class Fedgate {
         ...(opts.now ? { now: opts.now } : {}),
       });
     const admin = await openAdmin(config.admin.listen).catch((e: unknown) =>
-      fail(e, `admin.listen ${config.admin.listen.host}:${config.admin.listen.port}`),
+      fail(e, `admin.listen ${hostPort(config.admin.listen)}`),
     );
     cleanup.push(() => admin.close());
     let fatal: (problem: string) => void = () => {};
@@ -321,7 +319,7 @@ export class Fedgate {
       return this.#rejected(new FedgateError('RELOAD_FAILED', 'fedgate is stopping'), trigger);
     }
     const before = this.#config;
-    const adminMoves = listenKey(before.admin.listen) !== listenKey(next.admin.listen);
+    const adminMoves = hostPort(before.admin.listen) !== hostPort(next.admin.listen);
     let staged: StagedChange & { changes: ReloadChanges };
     try {
       staged = await stageTogether(async (add) => {
@@ -333,7 +331,7 @@ export class Fedgate {
         if (this.#stopped.signal.aborted) {
           throw new FedgateError('RELOAD_FAILED', 'fedgate is stopping');
         }
-        const admin = (c: Config) => (adminMoves ? [`admin ${listenKey(c.admin.listen)}`] : []);
+        const admin = (c: Config) => (adminMoves ? [`admin ${hostPort(c.admin.listen)}`] : []);
         const changes: ReloadChanges = {
           clusters: discovery.changes,
           opened: [...serving.opened, ...admin(next)],
@@ -437,11 +435,13 @@ export class Fedgate {
   addresses(): { dns: string[]; http: string[]; https: string[]; admin: string } {
     const a = this.admin.address;
     const at = this.#serving.addresses();
+    const bound = (x: { address: string; port: number }) =>
+      hostPort({ host: x.address, port: x.port });
     return {
-      dns: at.udp.map(hostPort),
-      http: at.http.map((x) => `http://${hostPort(x)}`),
-      https: at.https.map((x) => `https://${hostPort(x)}`),
-      admin: `http://${hostPort({ address: a.host, port: a.port })}`,
+      dns: at.udp.map(bound),
+      http: at.http.map((x) => `http://${bound(x)}`),
+      https: at.https.map((x) => `https://${bound(x)}`),
+      admin: `http://${hostPort(a)}`,
     };
   }
 

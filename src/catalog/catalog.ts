@@ -3,7 +3,7 @@
 // re-merged together on the next turn of the event loop, so a burst becomes one
 // snapshot and a lone change is published without waiting. Members can be added,
 // removed, re-weighted and handed over to a new watcher while it runs (reload).
-import type { Logger } from 'pino';
+import type { Logger } from '../observe/log.ts';
 import type { ClusterStatus } from '../watch/cluster-watcher.ts';
 import type {
   ExportRecord,

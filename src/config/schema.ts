@@ -3,6 +3,7 @@
 // addresses to the form a user writes) and the JSON Schema editors complete from.
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { hostPort } from '../host-port.ts';
 import * as D from './defaults.ts';
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
@@ -64,7 +65,7 @@ const listen = z.codec(
   z.object({ host: z.string(), port: z.number().int() }),
   {
     decode: parseListen,
-    encode: (a) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`),
+    encode: hostPort,
   },
 );
 

@@ -7,8 +7,8 @@ import { DNS_MAX_HEADLESS_ANSWERS } from '../config/defaults.ts';
 import type { Router } from '../routing/router.ts';
 import type { Locality, Plan, Target } from '../routing/types.ts';
 import { type AddressingView, addressingPlan, srvPort } from './addressing.ts';
-import type { DnsZones, NameIndex } from './name-index.ts';
-import { federationName, type Match } from './names.ts';
+import type { NameIndex } from './name-index.ts';
+import { type DnsZones, federationName, type Match, mcsName } from './names.ts';
 
 export const QTYPE = {
   A: 1,
@@ -267,7 +267,7 @@ export function answer(
         (x) => x.name === p.port && x.protocol.toLowerCase() === p.proto,
       );
       if (!svc || !port || qtype !== QTYPE.SRV) return done([]);
-      const target = `${svc.name}.${svc.namespace}.svc.${origin}`;
+      const target = mcsName(svc, origin);
       const portNumber = srvPort(svc, port, input.settings.addressing);
       return done([
         {

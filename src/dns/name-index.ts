@@ -2,13 +2,7 @@
 // snapshot. A name exists when it owns records or has a descendant that does
 // (RFC 8020: an empty non-terminal answers NODATA, never NXDOMAIN).
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
-import { federationName, type Zone } from './names.ts';
-
-export interface DnsZones {
-  readonly clusterset: string;
-  readonly domain: string;
-  readonly federation: string;
-}
+import { type DnsZones, federationName, mcsName } from './names.ts';
 
 export interface NameIndex {
   readonly names: ReadonlySet<string>;
@@ -16,20 +10,11 @@ export interface NameIndex {
   readonly regions: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
-export function zonesOf(z: DnsZones): Zone[] {
-  return [
-    { origin: z.clusterset, kind: 'clusterset' },
-    { origin: z.domain, kind: 'federation' },
-  ];
-}
-
 /** Names of a service's MCS SRV records: one per named port. */
 export function srvNames(svc: FederatedService, origin: string): string[] {
   return svc.ports
     .filter((p) => p.name !== '')
-    .map(
-      (p) => `_${p.name}._${p.protocol.toLowerCase()}.${svc.name}.${svc.namespace}.svc.${origin}`,
-    );
+    .map((p) => `_${p.name}._${p.protocol.toLowerCase()}.${mcsName(svc, origin)}`);
 }
 
 function addWithAncestors(names: Set<string>, name: string, origin: string): void {
@@ -74,7 +59,7 @@ export function buildIndex(
     }
   }
   for (const svc of snapshot.services.values()) {
-    const mcs = `${svc.name}.${svc.namespace}.svc.${zones.clusterset}`;
+    const mcs = mcsName(svc, zones.clusterset);
     addWithAncestors(names, mcs, zones.clusterset);
     for (const n of srvNames(svc, zones.clusterset)) addWithAncestors(names, n, zones.clusterset);
     if (svc.type === 'Headless') {

@@ -56,6 +56,24 @@ export interface NameRules {
   readonly federation: string;
 }
 
+/** What the configuration names: the two zones' origins and the federation's name. */
+export interface DnsZones {
+  readonly clusterset: string;
+  readonly domain: string;
+  readonly federation: string;
+}
+
+/** The rules names are matched by, from the configured zones. */
+export function nameRules(z: DnsZones): NameRules {
+  return {
+    zones: [
+      { origin: z.clusterset, kind: 'clusterset' },
+      { origin: z.domain, kind: 'federation' },
+    ],
+    federation: z.federation,
+  };
+}
+
 /** The zone a name falls in (longest origin wins), or undefined: not ours, REFUSED. */
 export function matchZone(name: string, rules: NameRules): Match | undefined {
   // The caller lower-cased it (ASCII only, RFC 4343).
@@ -107,6 +125,14 @@ function parseFederation(l: readonly string[], federation: string): ParsedName {
   if (after.length === 0) return { kind: 'federation', service, level: 'global' };
   if (after.length === 1) return { kind: 'federation', service, level: 'region', region: after[0] };
   return { kind: 'federation', service, level: 'zone', zone: after[0], region: after[1] };
+}
+
+/** The MCS-scheme name of a service: `<svc>.<ns>.svc.<clusterset zone>`. */
+export function mcsName(
+  svc: { readonly name: string; readonly namespace: string },
+  origin: string,
+) {
+  return `${svc.name}.${svc.namespace}.svc.${origin}`;
 }
 
 /** The federation-scheme name of a service at a level. */

@@ -20,8 +20,8 @@ import {
   VARIANTS,
 } from './answer.ts';
 import { encodeResponse } from './codec.ts';
-import { buildIndex, type NameIndex, zonesOf } from './name-index.ts';
-import { type Match, matchZone, type NameRules } from './names.ts';
+import { buildIndex, type NameIndex } from './name-index.ts';
+import { type Match, matchZone, type NameRules, nameRules } from './names.ts';
 import type { ResponseRateLimiter, RrlClass } from './rrl.ts';
 import {
   asciiLower,
@@ -123,10 +123,6 @@ function settingsOf(c: Config, addressing: AddressingView): AnswerSettings {
   };
 }
 
-function rulesOf(s: AnswerSettings): NameRules {
-  return { zones: zonesOf(s.zones), federation: s.zones.federation };
-}
-
 /** The most a UDP answer may carry: 512 without EDNS, else the client's size up to ours. */
 function udpLimit(edns: { readonly payload: number } | undefined): number {
   return edns
@@ -164,7 +160,7 @@ export class Responder {
 
   constructor(opts: ResponderOptions) {
     this.settings = settingsOf(opts.config, opts.addressing);
-    this.#rules = rulesOf(this.settings);
+    this.#rules = nameRules(this.settings.zones);
     this.#router = opts.router;
     this.#rrl = opts.rrl;
     this.#serialBase = opts.serialBase;
@@ -177,7 +173,7 @@ export class Responder {
    */
   reconfigure(config: Config, addressing: AddressingView, rrl: ResponseRateLimiter): void {
     this.settings = settingsOf(config, addressing);
-    this.#rules = rulesOf(this.settings);
+    this.#rules = nameRules(this.settings.zones);
     this.#rrl = rrl;
     this.#index = undefined;
     this.#located = new Map();

@@ -14,6 +14,7 @@ import type { Snapshot } from '../catalog/model.ts';
 import type { Config, ListenAddress } from '../config/schema.ts';
 import { FedgateError } from '../errors.ts';
 import type { HealthStore } from '../health/store.ts';
+import { hostPort } from '../host-port.ts';
 import { type AcceptGuard, ExhaustionTracker, guardAccept } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Router } from '../routing/router.ts';
@@ -60,10 +61,6 @@ interface Listener {
   readonly connections: Set<Socket>;
   /** Removed by a reload: its TCP connections close once their queries are answered. */
   draining: boolean;
-}
-
-export function listenKey(l: ListenAddress): string {
-  return l.host.includes(':') ? `[${l.host}]:${l.port}` : `${l.host}:${l.port}`;
 }
 
 /**
@@ -149,11 +146,11 @@ export class DnsServer {
    */
   async stage(next: Config): Promise<StagedDns> {
     const have = new Map(this.#listeners.map((l) => [l.key, l]));
-    const wanted = new Set(next.dns.listen.map(listenKey));
+    const wanted = new Set(next.dns.listen.map(hostPort));
     const opened = new Map<string, Listener>();
     try {
       for (const at of next.dns.listen) {
-        const key = listenKey(at);
+        const key = hostPort(at);
         if (have.has(key) || opened.has(key)) continue;
         const l = await this.#open(at).catch((e: unknown) => {
           throw new FedgateError('LISTEN_FAILED', `dns.listen: ${(e as Error).message}`, {
@@ -179,7 +176,7 @@ export class DnsServer {
         this.responder.reconfigure(next, addressingView(next), this.#rrl);
         const tcp = next.dns.tcp;
         this.#listeners = next.dns.listen.map((at) => {
-          const key = listenKey(at);
+          const key = hostPort(at);
           return have.get(key) ?? opened.get(key)!;
         });
         for (const l of this.#listeners) {
@@ -224,7 +221,7 @@ export class DnsServer {
       }
     }
     const l: Listener = {
-      key: listenKey(at),
+      key: hostPort(at),
       udp: udp!,
       tcp,
       connections: new Set(),

@@ -6,10 +6,11 @@
 // targets; when the targets cannot all be probed within one interval, every
 // target's interval stretches evenly. One probe per target at a time; a target
 // that leaves stops at once and never writes again.
-import type { Logger } from 'pino';
+
 import { Agent } from 'undici';
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import { isDescriptorExhaustion } from '../observe/exhaustion.ts';
+import type { Logger } from '../observe/log.ts';
 import type { CheckState } from '../routing/types.ts';
 import { abortDetail, errorDetail, httpProbe, tcpProbe } from './probes.ts';
 import { ProbeQueue, type QueueLimits, type Timers } from './queue.ts';

@@ -3,6 +3,7 @@
 // wrongly, and throws when it could not be reached.
 import { connect } from 'node:net';
 import { type Agent, request } from 'undici';
+import { hostPort } from '../host-port.ts';
 import type { ActiveCheckConfig, ProbeTarget } from './targets.ts';
 
 export const USER_AGENT = 'fedgate-health-check';
@@ -14,8 +15,7 @@ export async function httpProbe(
   config: Pick<ActiveCheckConfig, 'path' | 'expectedStatuses'>,
   signal: AbortSignal,
 ): Promise<string | undefined> {
-  const host = t.host.includes(':') ? `[${t.host}]` : t.host;
-  const res = await request(`http://${host}:${t.port}${config.path}`, {
+  const res = await request(`http://${hostPort(t)}${config.path}`, {
     method: 'GET',
     headers: { 'user-agent': USER_AGENT },
     dispatcher: agent,

@@ -6,6 +6,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { Socket } from 'node:net';
+import { hostPort } from '../host-port.ts';
 import {
   apiGroupDoc,
   apiGroupList,
@@ -109,8 +110,7 @@ export class ApiServer {
   }
 
   get url(): string {
-    const host = this.host.includes(':') ? `[${this.host}]` : this.host;
-    return `https://${host}:${this.#port}`;
+    return `https://${hostPort({ host: this.host, port: this.#port })}`;
   }
 
   get mode(): FaultMode {
@@ -296,7 +296,7 @@ export class ApiServer {
 
   #discovery(path: string): unknown {
     if (path === '/version') return SERVER_VERSION;
-    if (path === '/api') return apiVersions(`${this.host}:${this.#port}`);
+    if (path === '/api') return apiVersions(hostPort({ host: this.host, port: this.#port }));
     const served = this.#served;
     if (path === '/api/v1') return apiResourceList('', 'v1', served);
     if (path === '/apis') return apiGroupList(served);

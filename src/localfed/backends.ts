@@ -20,6 +20,7 @@ import {
 } from 'node:net';
 import { pipeline } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { hostPort } from '../host-port.ts';
 
 export interface PodInfo {
   cluster: string;
@@ -203,7 +204,7 @@ export class Backend {
     const { ports: _ports, ...where } = this.info;
     return {
       ...where,
-      address: `${this.info.ip}:${port}`,
+      address: hostPort({ host: this.info.ip, port }),
       method: req.method,
       host: req.headers.host ?? null,
       path: req.url ?? '/',

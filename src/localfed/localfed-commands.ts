@@ -3,6 +3,7 @@ import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Command } from '../cli-support.ts';
 import { UsageError } from '../cli-support.ts';
+import { hostPort } from '../host-port.ts';
 import { createLogger } from '../observe/log.ts';
 import { ACTIONS, fetchStatus, runAction, STATE_FILE } from './control.ts';
 import {
@@ -121,9 +122,9 @@ function summary(
       const pods = c.pods.filter((p) => p.service === svc);
       if (pods.length === 0) continue;
       const lb = c.loadBalancers.find((l) => l.service === svc);
-      const addrs = pods.map((p) => `${p.ip}:${p.ports[0]}`);
+      const addrs = pods.map((p) => hostPort({ host: p.ip, port: p.ports[0] }));
       lines.push(
-        `  ${svc.padEnd(14)} ${c.name.padEnd(8)} ${addrs.join(' ')}${lb ? `   LB ${lb.ip}:${lb.ports[0]}` : ''}`,
+        `  ${svc.padEnd(14)} ${c.name.padEnd(8)} ${addrs.join(' ')}${lb ? `   LB ${hostPort({ host: lb.ip, port: lb.ports[0] })}` : ''}`,
       );
     }
   }
@@ -132,7 +133,7 @@ function summary(
   const ctl = `npm run fedgate -- localfed ctl --dir ${rel(dir)}`;
   lines.push('', 'Try it:');
   lines.push(`  kubectl --kubeconfig ${rel(kubeconfigs[first.name]!)} get endpointslices -A`);
-  if (pod) lines.push(`  curl http://${pod.ip}:${pod.ports[0]}/`);
+  if (pod) lines.push(`  curl http://${hostPort({ host: pod.ip, port: pod.ports[0] })}/`);
   lines.push(`  ${ctl} status`);
   lines.push(`  ${ctl} fail-zone ${first.zones[0]}     (then: restore-zone ${first.zones[0]})`);
   lines.push(

@@ -3,6 +3,7 @@
 import type { LookupFunction } from 'node:net';
 import { isIPv4, isIPv6 } from 'node:net';
 import { FedgateError } from '../errors.ts';
+import { hostPort } from '../host-port.ts';
 import { isLoopbackAddress } from './address.ts';
 
 export interface Destination {
@@ -36,18 +37,17 @@ export function callerFrame(): string {
   return 'an unknown caller (no frame outside Node and the guard)';
 }
 
-function hostPort(ip: string, port: unknown): string {
-  const host = isIPv6(ip) ? `[${ip}]` : ip;
-  return port === undefined || port === null ? host : `${host}:${String(port)}`;
-}
+/** `ip:port` as dialed; the port is whatever the caller passed, maybe nothing. */
+const dialed = (ip: string, port: unknown): string =>
+  hostPort({ host: ip, port: port === undefined || port === null ? undefined : String(port) });
 
 /** The guard's error for `dest`; `resolved` is the address a name resolved to. */
 export function refusal(dest: Destination, resolved?: string): FedgateError {
   const what = dest.protocol === 'TCP' ? 'a TCP connection' : 'UDP';
   const to =
     resolved === undefined
-      ? hostPort(dest.host, dest.port)
-      : `${hostPort(resolved, dest.port)} (${dest.host} resolved to it)`;
+      ? dialed(dest.host, dest.port)
+      : `${dialed(resolved, dest.port)} (${dest.host} resolved to it)`;
   const err = new FedgateError(
     'NON_LOOPBACK_REFUSED',
     `loopback-only guard refused ${what} to ${to} from ${dest.caller}: tests and benchmarks may only reach 127.0.0.0/8 and ::1`,

@@ -8,16 +8,9 @@ import type { Catalog } from '../catalog/catalog.ts';
 import type { Snapshot } from '../catalog/model.ts';
 import type { Config, ListenAddress } from '../config/schema.ts';
 import type { HealthMonitor } from '../health/monitor.ts';
-import type { HostTable } from '../proxy/hosts.ts';
+import { HostTable, hostRules } from '../proxy/hosts.ts';
 import type { Router } from '../routing/router.ts';
-import {
-  clustersJson,
-  explainHost,
-  hostTableFor,
-  serviceJson,
-  servicesJson,
-  type WatchSource,
-} from './debug.ts';
+import { clustersJson, explainHost, serviceJson, servicesJson, type WatchSource } from './debug.ts';
 import type { EventJournal, FedgateEvent } from './events.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -218,7 +211,7 @@ export async function startAdmin(
   let hostsFor: { config: Config; table: HostTable } | undefined;
   const hostTable = (): HostTable => {
     if (hostsFor?.config !== ctx.config)
-      hostsFor = { config: ctx.config, table: hostTableFor(ctx.config) };
+      hostsFor = { config: ctx.config, table: new HostTable(hostRules(ctx.config)) };
     return hostsFor.table;
   };
 

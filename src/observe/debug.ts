@@ -3,18 +3,18 @@
 // explained. Built on request from the latest snapshot; nothing here is cached
 // except the host table, which rebuilds itself per snapshot as the proxy's does.
 import { isIP } from 'node:net';
-import type { Endpoint, FederatedService, Snapshot } from '../catalog/model.ts';
+import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import type { Config } from '../config/schema.ts';
-import { federationName } from '../dns/names.ts';
 import type { ActiveChecker } from '../health/active.ts';
 import type { HealthStore } from '../health/store.ts';
-import { HostTable, normalizeHost } from '../proxy/hosts.ts';
+import { type HostTable, normalizeHost } from '../proxy/hosts.ts';
 import type { Explanation } from '../routing/explain.ts';
-import { parseLbPolicy } from '../routing/policy.ts';
+import { choosePolicy } from '../routing/policy.ts';
 import type { Router } from '../routing/router.ts';
-import { type EndpointHealth, endpointId, type Locality } from '../routing/types.ts';
+import { endpointId, type Locality } from '../routing/types.ts';
 import type { ResourceKind } from '../watch/records.ts';
 import type { WatchStats } from '../watch/resource-watch.ts';
+import { type EndpointState, endpointState } from './endpoint-state.ts';
 
 /** What /debug/clusters reads of a ClusterWatcher. */
 export interface WatchSource {
@@ -34,41 +34,13 @@ export interface DebugSources {
   readonly watchers?: readonly WatchSource[] | undefined;
 }
 
-export const ENDPOINT_STATES = [
-  'ready',
-  'not-ready',
-  'terminating',
-  'ejected',
-  'check-failing',
-] as const;
-export type EndpointState = (typeof ENDPOINT_STATES)[number];
 export type StateCounts = Record<EndpointState, number>;
 
 const iso = (ms: number | undefined): string | null =>
   ms === undefined ? null : new Date(ms).toISOString();
 
-/** The same classification as the fedgate_endpoints gauge. */
-export function endpointState(e: Endpoint, h: EndpointHealth | undefined): EndpointState {
-  const c = e.conditions;
-  if (c.terminating) return 'terminating';
-  if (!c.ready) return 'not-ready';
-  if (h?.ejectedUntil !== undefined) return 'ejected';
-  if (h?.check === 'unhealthy') return 'check-failing';
-  return 'ready';
-}
-
 function zeroCounts(): StateCounts {
   return { ready: 0, 'not-ready': 0, terminating: 0, ejected: 0, 'check-failing': 0 };
-}
-
-/** The same rules the proxy builds its table with (src/proxy/server.ts). */
-export function hostTableFor(config: Config): HostTable {
-  return new HostTable({
-    clusterset: config.federation.clustersetZone,
-    domain: config.federation.domain,
-    federation: config.federation.name,
-    aliases: config.http.aliases,
-  });
 }
 
 const selfOf = (config: Config): Locality => config.self;
@@ -108,25 +80,10 @@ export function clustersJson(src: DebugSources, snapshot: Snapshot, now: number)
 
 // ---- /debug/services ------------------------------------------------------------
 
+/** The policy the proxy chooses for the service, and where it came from. */
 function pickerOf(svc: FederatedService, config: Config) {
-  const configured = config.routing.services[svc.key];
-  if (configured?.picker !== undefined || configured?.hashOn !== undefined) {
-    const picker = configured.picker ?? config.routing.picker;
-    const hashOn = configured.hashOn ?? config.routing.hashOn;
-    return { policy: hashOn ? `${picker}:${hashOn}` : picker, source: 'config', problem: null };
-  }
-  let problem: string | null = null;
-  if (svc.lbPolicy !== undefined) {
-    try {
-      parseLbPolicy(svc.lbPolicy);
-      return { policy: svc.lbPolicy.trim(), source: 'annotation', problem };
-    } catch (e) {
-      // The proxy ignores it the same way (and logs it once).
-      problem = `fedgate.io/lb-policy ignored: ${(e as Error).message}`;
-    }
-  }
-  const { picker, hashOn } = config.routing;
-  return { policy: hashOn ? `${picker}:${hashOn}` : picker, source: 'default', problem };
+  const { text, source, problem } = choosePolicy(svc, config.routing);
+  return { policy: text, source, problem: problem ?? null };
 }
 
 /** Endpoint counts by state, per cluster and zone, in catalog order. */
@@ -277,29 +234,9 @@ export function serviceJson(
 
 // ---- /debug/explain ---------------------------------------------------------------
 
-export type RouteKind = 'alias' | 'mcs' | 'federation' | 'annotation' | 'region' | 'zone';
-
 export type Answer =
   | { status: 200; body: unknown }
   | { status: 400 | 404; body: { error: string } };
-
-/** Which of the names the proxy accepts this host is. */
-function routeKind(
-  host: string,
-  svc: FederatedService,
-  config: Config,
-  locality: Locality | undefined,
-): RouteKind {
-  if (locality) return locality.zone !== undefined ? 'zone' : 'region';
-  const norm = (h: string) => h.toLowerCase().replace(/\.$/, '');
-  for (const [alias, key] of Object.entries(config.http.aliases)) {
-    if (norm(alias) === host && key === svc.key) return 'alias';
-  }
-  if (host === `${svc.name}.${svc.namespace}.svc.${config.federation.clustersetZone}`) return 'mcs';
-  const fed = federationName(svc.key, config.federation.name, config.federation.domain);
-  if (host === fed) return 'federation';
-  return 'annotation';
-}
 
 /**
  * Where a request for `host` would go, and why: the host resolved as the proxy
@@ -352,7 +289,7 @@ export function explainHost(
       host,
       service: svc.key,
       route: {
-        kind: routeKind(host, svc, src.config, route.locality),
+        kind: hosts.kindOf(snapshot, host),
         locality: route.locality ?? null,
       },
       from,

@@ -1,8 +1,5 @@
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { logFormat, withAccessLog } from './log.ts';
-import type { ProxiedRequest } from './metrics.ts';
+import { logFormat } from './log.ts';
 
 describe('logFormat', () => {
   it('is readable on a terminal and JSON otherwise, unless FEDGATE_LOG_FORMAT says', () => {
@@ -11,51 +8,5 @@ describe('logFormat', () => {
     expect(logFormat({ FEDGATE_LOG_FORMAT: 'json' }, true)).toBe('json');
     expect(logFormat({ FEDGATE_LOG_FORMAT: 'pretty' }, false)).toBe('pretty');
     expect(logFormat({ FEDGATE_LOG_FORMAT: 'xml' }, false)).toBe('json');
-  });
-});
-
-describe('withAccessLog', () => {
-  it('writes one line per request and still counts it', () => {
-    const lines: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        lines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
-        done();
-      },
-    });
-    const counted: ProxiedRequest[] = [];
-    const retried: string[] = [];
-    const observer = withAccessLog(
-      { request: (r) => counted.push(r), retry: (s, why) => retried.push(`${s} ${why}`) },
-      pino({ level: 'info' }, sink),
-    );
-    const r: ProxiedRequest = {
-      service: 'shop/web',
-      cluster: 'alpha',
-      zone: 'us-east-a',
-      tier: 'zone',
-      status: 200,
-      seconds: 0.00123,
-      method: 'GET',
-      target: '/x?y=1',
-      client: '127.0.0.1',
-      tries: 1,
-      endpoint: '127.10.0.1',
-    };
-    observer.request(r);
-    observer.retry('shop/web', 'reset');
-    expect(counted).toEqual([r]);
-    expect(retried).toEqual(['shop/web reset']);
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({
-      log: 'access',
-      msg: 'request',
-      method: 'GET',
-      target: '/x?y=1',
-      status: 200,
-      ms: 1.2,
-      cluster: 'alpha',
-      endpoint: '127.10.0.1',
-    });
   });
 });

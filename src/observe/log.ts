@@ -5,7 +5,6 @@
 // (default info).
 import { pino } from 'pino';
 import pretty from 'pino-pretty';
-import type { ProxiedRequest, ProxyObserver } from './metrics.ts';
 
 export type Logger = pino.Logger;
 
@@ -34,33 +33,4 @@ export function createLogger(name: string): Logger {
     );
   }
   return pino(options, pino.destination(2));
-}
-
-/** `inner` plus one info line per finished request: http.accessLog. */
-export function withAccessLog(inner: ProxyObserver, log: Logger): ProxyObserver {
-  const access = log.child({ log: 'access' });
-  return {
-    request(r: ProxiedRequest) {
-      inner.request(r);
-      access.info(
-        {
-          client: r.client,
-          method: r.method,
-          target: r.target,
-          service: r.service,
-          status: r.status,
-          ms: Math.round(r.seconds * 1e4) / 10,
-          cluster: r.cluster,
-          zone: r.zone,
-          tier: r.tier,
-          endpoint: r.endpoint,
-          tries: r.tries,
-          ...(r.upgrade ? { upgrade: true } : {}),
-        },
-        'request',
-      );
-    },
-    retry: (service, reason) => inner.retry(service, reason),
-    retryBudgetExhausted: (service, reason) => inner.retryBudgetExhausted?.(service, reason),
-  };
 }

@@ -24,37 +24,13 @@ import {
 } from 'prom-client';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { HealthMonitor } from '../health/monitor.ts';
+import type { RetryReason } from '../proxy/failures.ts';
+import type { ProxiedRequest, ProxyObserver } from '../proxy/observer.ts';
 import { endpointId } from '../routing/types.ts';
 import type { ClusterWatcher } from '../watch/cluster-watcher.ts';
+import { endpointState } from './endpoint-state.ts';
 import type { EventJournal } from './events.ts';
 import { EXHAUSTED_RESOURCES, type ExhaustedResource } from './exhaustion.ts';
-
-/** One finished proxied request. cluster, zone and tier are '' when fedgate answered itself. */
-export interface ProxiedRequest {
-  readonly service: string;
-  readonly cluster: string;
-  readonly zone: string;
-  /** Scope of the plan tier the answering endpoint sits in. */
-  readonly tier: string;
-  readonly status: number;
-  readonly seconds: number;
-  /** For the access log only; never labels. */
-  readonly method?: string;
-  readonly target?: string;
-  readonly client?: string;
-  readonly tries?: number;
-  readonly endpoint?: string;
-  /** An Upgrade request (WebSocket and the like): counted in fedgate_http_upgrades_total too. */
-  readonly upgrade?: boolean;
-}
-
-/** What the proxy reports, one call per finished request, retry, or retry held back. */
-export interface ProxyObserver {
-  request(r: ProxiedRequest): void;
-  retry(service: string, reason: 'connect' | 'reset' | 'timeout' | 'status'): void;
-  /** A retry was wanted but the service's retry budget held it back. */
-  retryBudgetExhausted?(service: string, reason: 'timeout' | 'status'): void;
-}
 
 /** What DNS counts for itself (Responder and ResponseRateLimiter stats). */
 export interface DnsCounts {
@@ -447,13 +423,10 @@ export class Metrics implements ProxyObserver {
           for (const m of svc.clusters) {
             const counts = new Map<string, number>();
             for (const e of m.endpoints) {
-              const c = e.conditions;
-              let state = c.terminating ? 'terminating' : c.ready ? 'ready' : 'not-ready';
-              if (state === 'ready' && verdicts) {
-                const h = verdicts.get(endpointId(m.cluster, e.addresses[0] ?? ''));
-                if (h?.ejectedUntil !== undefined) state = 'ejected';
-                else if (h?.check === 'unhealthy') state = 'check-failing';
-              }
+              const state = endpointState(
+                e,
+                verdicts?.get(endpointId(m.cluster, e.addresses[0] ?? '')),
+              );
               const key = `${e.locality.zone ?? ''}\u0000${state}`;
               counts.set(key, (counts.get(key) ?? 0) + 1);
             }
@@ -554,11 +527,11 @@ export class Metrics implements ProxyObserver {
     if (r.upgrade) this.#upgrades.inc({ service: r.service, code });
   }
 
-  retry(service: string, reason: 'connect' | 'reset' | 'timeout' | 'status'): void {
+  retry(service: string, reason: RetryReason): void {
     this.#retries.inc({ service, reason });
   }
 
-  retryBudgetExhausted(service: string, reason: 'timeout' | 'status'): void {
+  retryBudgetExhausted(service: string, reason: RetryReason): void {
     this.#budgetExhausted.inc({ service, reason });
   }
 

@@ -13,11 +13,11 @@ import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import { ERROR_TABLE, type ErrorCode } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
 import { type ExhaustionSink, isDescriptorExhaustion } from '../observe/exhaustion.ts';
-import type { ProxyObserver } from '../observe/metrics.ts';
 import { type Router, tierScopeOf } from '../routing/router.ts';
 import type { Plan, Target } from '../routing/types.ts';
 import type { ProxyRequest } from './answers.ts';
 import { classify, PerTryTimeout, type RetryReason } from './failures.ts';
+import type { ProxyObserver } from './observer.ts';
 import { pickTarget, type RetryBudget, type ServiceLoad } from './picks.ts';
 import type { Policy, RetrySettings, RoutedRequest } from './route.ts';
 import type { UpstreamEndpoint, Upstreams } from './upstreams.ts';
@@ -218,7 +218,7 @@ export class Exchange {
     // which would pile more load on it. A refused or reset connection is a dead
     // endpoint: retrying elsewhere adds nothing to it, and is what failover is.
     if (BUDGETED.has(failure) && !this.#budget.allowed(this.#load, deps.retries)) {
-      deps.observer?.retryBudgetExhausted?.(this.#service.key, failure as 'status' | 'timeout');
+      deps.observer?.retryBudgetExhausted?.(this.#service.key, failure);
       return 'budget';
     }
     // Health may have changed since the plan was made: a fresh plan for the retry.

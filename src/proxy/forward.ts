@@ -7,7 +7,6 @@ import type { ErrorCode } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
 import type { ExhaustionSink } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
-import type { ProxyObserver } from '../observe/metrics.ts';
 import type { Router } from '../routing/router.ts';
 import {
   type ProxyRequest,
@@ -19,6 +18,7 @@ import {
 import { Exchange, type LoopDeps, type Try } from './attempts.ts';
 import { RequestCarrier, type RequestHooks } from './dispatch.ts';
 import type { HostTable } from './hosts.ts';
+import type { ProxyObserver } from './observer.ts';
 import { RetryBudget } from './picks.ts';
 import { type ForwardSettings, headerCount, Routes } from './route.ts';
 import { UpgradeCarrier } from './upgrade.ts';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { service } from '../../test/fixtures/services.ts';
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
-import { HostTable, normalizeHost } from './hosts.ts';
+import { configSchema } from '../config/schema.ts';
+import { HostTable, hostRules, normalizeHost } from './hosts.ts';
 
 function snapshot(...services: FederatedService[]): Snapshot {
   return {
@@ -72,9 +73,41 @@ describe('HostTable', () => {
     ]);
   });
 
+  it('says which name a host is, as the winning claim made it', () => {
+    const t = table();
+    const s = snapshot(web, api);
+    expect(t.kindOf(s, 'www.example.test')).toBe('alias');
+    expect(t.kindOf(s, 'web.shop.svc.clusterset.local')).toBe('mcs');
+    expect(t.kindOf(s, 'api.shop.galaxy.svc.example.test')).toBe('federation');
+    expect(t.kindOf(s, 'shared.example')).toBe('annotation');
+    expect(t.kindOf(s, 'web.shop.galaxy.svc.eu-west.example.test')).toBe('region');
+    expect(t.kindOf(s, 'web.shop.galaxy.svc.us-east-a.us-east.example.test')).toBe('zone');
+    expect(t.kindOf(s, 'nope.example')).toBeUndefined();
+  });
+
   it('follows the snapshot: a service gone is a host gone', () => {
     const t = table();
     expect(t.lookup(snapshot(web), 'www.shop.example')?.service).toBe(web);
     expect(t.lookup(snapshot(api), 'www.shop.example')).toBeUndefined();
+  });
+});
+
+describe('hostRules', () => {
+  it("takes the configuration's zones, federation name and aliases", () => {
+    const config = configSchema.parse({
+      federation: { name: 'galaxy', domain: 'example.test', clustersetZone: 'clusterset.local' },
+      clusters: [{ name: 'alpha', kubeconfig: 'alpha.kubeconfig' }],
+      http: { aliases: { 'www.example.test': 'shop/web' } },
+    });
+    const rules = hostRules(config);
+    expect(rules).toEqual({
+      clusterset: 'clusterset.local',
+      domain: 'example.test',
+      federation: 'galaxy',
+      aliases: { 'www.example.test': 'shop/web' },
+    });
+    const s = snapshot(web);
+    expect(new HostTable(rules).lookup(s, 'www.example.test')?.service).toBe(web);
+    expect(new HostTable(rules).lookup(s, 'web.shop.galaxy.svc.example.test')?.service).toBe(web);
   });
 });

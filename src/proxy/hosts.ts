@@ -3,8 +3,15 @@
 // fedgate.io/hosts. A regional or zonal federation name routes as a client in that
 // place would be. Anything else is not ours: fedgate is never an open proxy.
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
-import { type DnsZones, zonesOf } from '../dns/name-index.ts';
-import { federationName, matchZone, type NameRules } from '../dns/names.ts';
+import type { Config } from '../config/schema.ts';
+import {
+  type DnsZones,
+  federationName,
+  matchZone,
+  mcsName,
+  type NameRules,
+  nameRules,
+} from '../dns/names.ts';
 import type { Locality } from '../routing/types.ts';
 
 export interface HostRoute {
@@ -12,6 +19,9 @@ export interface HostRoute {
   /** Set by a regional or zonal federation name: route from there rather than from the client. */
   readonly locality?: Locality;
 }
+
+/** Which of the accepted names a host is: what /debug/explain reports. */
+export type HostKind = 'alias' | 'mcs' | 'federation' | 'annotation' | 'region' | 'zone';
 
 export interface HostConflict {
   readonly host: string;
@@ -23,6 +33,16 @@ export interface HostConflict {
 export interface HostRules extends DnsZones {
   /** host → namespace/name, from config: wins over every other claim. */
   readonly aliases: Readonly<Record<string, string>>;
+}
+
+/** The host rules a configuration gives: its zones, federation name and aliases. */
+export function hostRules(config: Config): HostRules {
+  return {
+    clusterset: config.federation.clustersetZone,
+    domain: config.federation.domain,
+    federation: config.federation.name,
+    aliases: config.http.aliases,
+  };
 }
 
 /**
@@ -47,11 +67,12 @@ export class HostTable {
   readonly #nameRules: NameRules;
   #snapshot: Snapshot | undefined;
   #exact = new Map<string, HostRoute>();
+  #kinds = new Map<string, HostKind>();
   #conflicts: HostConflict[] = [];
 
   constructor(rules: HostRules) {
     this.#rules = rules;
-    this.#nameRules = { zones: zonesOf(rules), federation: rules.federation };
+    this.#nameRules = nameRules(rules);
   }
 
   /** Hosts that more than one service claims in the snapshot. */
@@ -72,6 +93,14 @@ export class HostTable {
     return { service, locality: { region: m.parsed.region, zone: m.parsed.zone } };
   }
 
+  /** Which name `host` is, as lookup resolves it; undefined when lookup finds nothing. */
+  kindOf(snapshot: Snapshot, host: string): HostKind | undefined {
+    const route = this.lookup(snapshot, host);
+    if (!route) return undefined;
+    if (route.locality) return route.locality.zone !== undefined ? 'zone' : 'region';
+    return this.#kinds.get(host);
+  }
+
   /** Every host that routes to the service (exact names only), for the admin view. */
   hostsOf(snapshot: Snapshot, key: string): string[] {
     if (snapshot !== this.#snapshot) this.#rebuild(snapshot);
@@ -80,8 +109,9 @@ export class HostTable {
 
   #rebuild(snapshot: Snapshot): void {
     const exact = new Map<string, HostRoute>();
+    const kinds = new Map<string, HostKind>();
     const claims = new Map<string, string[]>();
-    const claim = (host: string, service: FederatedService | undefined) => {
+    const claim = (host: string, service: FederatedService | undefined, kind: HostKind) => {
       if (!service) return;
       const h = host.toLowerCase().replace(/\.$/, '');
       const seen = claims.get(h);
@@ -91,21 +121,23 @@ export class HostTable {
       }
       claims.set(h, [service.key]);
       exact.set(h, { service });
+      kinds.set(h, kind);
     };
     // Order is precedence: config aliases, then the schemes' names, then annotations.
     for (const [host, key] of Object.entries(this.#rules.aliases)) {
-      claim(host, snapshot.services.get(key));
+      claim(host, snapshot.services.get(key), 'alias');
     }
     const services = [...snapshot.services.values()].sort((a, b) => a.key.localeCompare(b.key));
     for (const svc of services) {
-      claim(`${svc.name}.${svc.namespace}.svc.${this.#rules.clusterset}`, svc);
-      claim(federationName(svc.key, this.#rules.federation, this.#rules.domain), svc);
+      claim(mcsName(svc, this.#rules.clusterset), svc, 'mcs');
+      claim(federationName(svc.key, this.#rules.federation, this.#rules.domain), svc, 'federation');
     }
-    for (const svc of services) for (const h of svc.hosts) claim(h, svc);
+    for (const svc of services) for (const h of svc.hosts) claim(h, svc, 'annotation');
     this.#conflicts = [...claims]
       .filter(([, keys]) => keys.length > 1)
       .map(([host, [winner, ...losers]]) => ({ host, winner: winner!, losers }));
     this.#exact = exact;
+    this.#kinds = kinds;
     this.#snapshot = snapshot;
   }
 }

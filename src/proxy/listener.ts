@@ -15,6 +15,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config, ListenAddress } from '../config/schema.ts';
 import type { ErrorCode } from '../errors.ts';
+import { hostPort } from '../host-port.ts';
 import { type AcceptGuard, guardAccept } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import { type ProxyRequest, type ProxyResponse, rawError } from './answers.ts';
@@ -47,10 +48,6 @@ export interface ListenerHooks {
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer, proto: Proto) => void;
 }
 
-export function listenKey(l: ListenAddress): string {
-  return l.host.includes(':') ? `[${l.host}]:${l.port}` : `${l.host}:${l.port}`;
-}
-
 /** Makes, wires and binds a listener; `sni` is a reload's certificates, not yet in force. */
 export async function openListener(
   proto: Proto,
@@ -62,7 +59,7 @@ export async function openListener(
   const slot = { pending: sni };
   const server = proto === 'http' ? plainServer(http, hooks) : tlsServer(http, hooks, slot);
   const l: Listener = {
-    key: listenKey(at),
+    key: hostPort(at),
     proto,
     server,
     sockets: new Set(),

@@ -8,6 +8,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config/schema.ts';
 import { FedgateError } from '../errors.ts';
+import { hostPort } from '../host-port.ts';
 import type { AcceptGuard } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import type { StagedChange } from '../staged-change.ts';
@@ -17,7 +18,6 @@ import {
   drainListeners,
   type Listener,
   type ListenerHooks,
-  listenKey,
   openListener,
   type Proto,
 } from './listener.ts';
@@ -94,7 +94,7 @@ export class ProxyListeners {
     };
     try {
       for (const { proto, at } of want) {
-        const k = id(proto, listenKey(at));
+        const k = id(proto, hostPort(at));
         if (have.has(k) || opened.has(k)) continue;
         const setting = proto === 'http' ? 'http.listen' : 'http.tls.listen';
         const l = await openListener(proto, at, http, this.#hooks, sni).catch((e: unknown) => {
@@ -108,7 +108,7 @@ export class ProxyListeners {
       await closeOpened();
       throw e;
     }
-    const keys = new Set(want.map((w) => id(w.proto, listenKey(w.at))));
+    const keys = new Set(want.map((w) => id(w.proto, hostPort(w.at))));
     const closed = this.#listeners.filter((l) => !keys.has(id(l.proto, l.key)));
     return {
       opened: [...opened.keys()],
@@ -123,7 +123,7 @@ export class ProxyListeners {
           }
         }
         this.#listeners = want.map(({ proto, at }) => {
-          const k = id(proto, listenKey(at));
+          const k = id(proto, hostPort(at));
           return have.get(k) ?? opened.get(k)!;
         });
         for (const l of this.#listeners) {

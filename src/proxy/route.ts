@@ -3,10 +3,11 @@
 // port HTTP goes to on each endpoint.
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import type { ErrorCode } from '../errors.ts';
+import { hostPort } from '../host-port.ts';
 import type { Logger } from '../observe/log.ts';
-import { affinityHash, type HashOn, parseHashOn } from '../routing/affinity.ts';
+import { affinityHash, type HashOn } from '../routing/affinity.ts';
 import { createPicker, type Picker, type PickerKind } from '../routing/pickers.ts';
-import { type LbPolicy, parseLbPolicy } from '../routing/policy.ts';
+import { choosePolicy } from '../routing/policy.ts';
 import type { Router } from '../routing/router.ts';
 import type { Locality, Plan, Target } from '../routing/types.ts';
 import type { ProxyRequest } from './answers.ts';
@@ -118,32 +119,14 @@ export class Routes {
   policy(svc: FederatedService): Policy {
     let p = this.#policies.get(svc);
     if (!p) {
-      const s = this.#deps.settings;
-      const configured = s.services[svc.key];
-      let lb: LbPolicy = {
-        picker: s.picker,
-        hashOn: s.hashOn === undefined ? undefined : parseHashOn(s.hashOn),
-      };
-      if (configured?.picker !== undefined || configured?.hashOn !== undefined) {
-        lb = {
-          picker: configured.picker ?? lb.picker,
-          hashOn: configured.hashOn === undefined ? lb.hashOn : parseHashOn(configured.hashOn),
-        };
-      } else if (svc.lbPolicy !== undefined) {
-        try {
-          lb = parseLbPolicy(svc.lbPolicy);
-        } catch (e) {
-          const key = `${svc.key} ${svc.lbPolicy}`;
-          if (!this.#warned.has(key)) {
-            this.#warned.add(key);
-            this.#deps.log.warn(
-              { service: svc.key, value: svc.lbPolicy },
-              `fedgate.io/lb-policy ignored: ${(e as Error).message}`,
-            );
-          }
-        }
+      const { policy, problem } = choosePolicy(svc, this.#deps.settings);
+      // A bad annotation is logged once per value, not once per snapshot.
+      const key = `${svc.key} ${svc.lbPolicy}`;
+      if (problem !== undefined && !this.#warned.has(key)) {
+        this.#warned.add(key);
+        this.#deps.log.warn({ service: svc.key, value: svc.lbPolicy }, problem);
       }
-      p = { picker: this.#picker(lb.picker), hashOn: lb.hashOn };
+      p = { picker: this.#picker(policy.picker), hashOn: policy.hashOn };
       this.#policies.set(svc, p);
     }
     return p;
@@ -207,7 +190,7 @@ export class Routes {
     const port =
       (typeof want === 'string' ? ports.find((p) => p.name === want) : undefined) ?? ports[0];
     const n = port?.port ?? (typeof want === 'number' ? want : 80);
-    return t.address.includes(':') ? `http://[${t.address}]:${n}` : `http://${t.address}:${n}`;
+    return `http://${hostPort({ host: t.address, port: n })}`;
   }
 }
 

@@ -8,13 +8,13 @@ import type { Config } from '../config/schema.ts';
 import type { Outcome } from '../health/outlier.ts';
 import { type AcceptGuard, ExhaustionTracker } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
-import type { ProxyObserver } from '../observe/metrics.ts';
 import type { Router } from '../routing/router.ts';
 import { endpointId } from '../routing/types.ts';
 import { Forwarder } from './forward.ts';
-import { HostTable } from './hosts.ts';
+import { HostTable, hostRules } from './hosts.ts';
 import { ProxyListeners, type StagedListeners } from './listeners.ts';
-import { forwardSettings, hostRules, upstreamOptions, upstreamOptionsChanged } from './settings.ts';
+import type { ProxyObserver } from './observer.ts';
+import { forwardSettings, upstreamOptions, upstreamOptionsChanged } from './settings.ts';
 import { certificatesHash } from './tls.ts';
 import { Upstreams } from './upstreams.ts';
 

@@ -1,9 +1,8 @@
-// What the proxy's parts take from the configuration: the upstream pools' options,
-// the host table's rules and the forwarder's settings. A reload derives them again
-// from the new configuration and hands them over at commit.
+// What the proxy's parts take from the configuration: the upstream pools' options
+// and the forwarder's settings (the host table's rules come from hosts.ts). A
+// reload derives them again from the new configuration and hands them over at commit.
 import type { Config } from '../config/schema.ts';
 import type { ForwardSettings } from './forward.ts';
-import type { HostRules } from './hosts.ts';
 import type { UpstreamOptions } from './upstreams.ts';
 
 export function upstreamOptions(http: Config['http']): UpstreamOptions {
@@ -19,15 +18,6 @@ export function upstreamOptions(http: Config['http']): UpstreamOptions {
 /** Whether the upstream pools must be rebuilt: their options changed. */
 export function upstreamOptionsChanged(before: Config['http'], next: Config['http']): boolean {
   return JSON.stringify(upstreamOptions(before)) !== JSON.stringify(upstreamOptions(next));
-}
-
-export function hostRules(config: Config): HostRules {
-  return {
-    clusterset: config.federation.clustersetZone,
-    domain: config.federation.domain,
-    federation: config.federation.name,
-    aliases: config.http.aliases,
-  };
 }
 
 export function forwardSettings(config: Config): ForwardSettings {

@@ -3,8 +3,7 @@
 // endpoint that takes no traffic (or takes it only because of panic) and why.
 // The admin API and the CLI print this; it is built from the plan alone.
 import type { PlanOptions } from './plan.ts';
-import type { ClientLocality } from './router.ts';
-import type { Exclusion, ExclusionReason, Locality, Plan, Tier } from './types.ts';
+import type { ClientLocality, Exclusion, ExclusionReason, Locality, Plan, Tier } from './types.ts';
 
 export type TierVerdict = 'serves' | 'skipped' | 'unused';
 

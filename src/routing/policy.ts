@@ -24,3 +24,68 @@ export function parseLbPolicy(text: string): LbPolicy {
   if (kind !== 'maglev') throw new Error(`only maglev takes a key, not ${kind}`);
   return { picker: 'maglev', hashOn: parseHashOn(value.slice(colon + 1)) };
 }
+
+/** The settings a policy is chosen from: routing.picker, routing.hashOn, routing.services. */
+export interface PolicySettings {
+  readonly picker: PickerKind;
+  readonly hashOn?: string | undefined;
+  readonly services: Readonly<
+    Record<
+      string,
+      { readonly picker?: PickerKind | undefined; readonly hashOn?: string | undefined }
+    >
+  >;
+}
+
+export interface PolicyChoice {
+  readonly policy: LbPolicy;
+  /** The policy as configured or annotated, e.g. `maglev:header:x-user`. */
+  readonly text: string;
+  readonly source: 'config' | 'annotation' | 'default';
+  /** Why the service's annotation was ignored, when it was. */
+  readonly problem?: string;
+}
+
+const written = (picker: PickerKind, hashOn: string | undefined): string =>
+  hashOn ? `${picker}:${hashOn}` : picker;
+
+const parsed = (picker: PickerKind, hashOn: string | undefined): LbPolicy => ({
+  picker,
+  hashOn: hashOn === undefined ? undefined : parseHashOn(hashOn),
+});
+
+/**
+ * A service's policy: its routing.services entry (over the defaults), else its
+ * fedgate.io/lb-policy annotation, else routing.picker and routing.hashOn. An
+ * annotation that does not parse is ignored, and `problem` says why.
+ */
+export function choosePolicy(
+  svc: { readonly key: string; readonly lbPolicy?: string | undefined },
+  settings: PolicySettings,
+): PolicyChoice {
+  const configured = settings.services[svc.key];
+  if (configured?.picker !== undefined || configured?.hashOn !== undefined) {
+    const picker = configured.picker ?? settings.picker;
+    const hashOn = configured.hashOn ?? settings.hashOn;
+    return { policy: parsed(picker, hashOn), text: written(picker, hashOn), source: 'config' };
+  }
+  let problem: { problem: string } | undefined;
+  if (svc.lbPolicy !== undefined) {
+    try {
+      return {
+        policy: parseLbPolicy(svc.lbPolicy),
+        text: svc.lbPolicy.trim(),
+        source: 'annotation',
+      };
+    } catch (e) {
+      problem = { problem: `fedgate.io/lb-policy ignored: ${(e as Error).message}` };
+    }
+  }
+  const { picker, hashOn } = settings;
+  return {
+    policy: parsed(picker, hashOn),
+    text: written(picker, hashOn),
+    source: 'default',
+    ...problem,
+  };
+}

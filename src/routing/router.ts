@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.ts';
 import { type Explanation, explain } from './explain.ts';
 import { type LocalityRule, LocalityTable, localityKey } from './locality.ts';
 import { buildPlan, type PlanOptions } from './plan.ts';
-import type { HealthView, Locality, Plan, Tier } from './types.ts';
+import type { ClientLocality, HealthView, Locality, Plan, Tier } from './types.ts';
 
 export interface RouterOptions extends PlanOptions {
   readonly localities: readonly LocalityRule[];
@@ -59,15 +59,6 @@ interface CacheEntry {
   readonly plans: Map<string, Plan>;
   /** Locality keys whose plan traffic has used: where a tier shift is noted. */
   readonly used: Set<string>;
-}
-
-export type LocalitySource = 'table' | 'self' | 'none' | 'given';
-
-export interface ClientLocality {
-  readonly locality: Locality | undefined;
-  readonly source: LocalitySource;
-  /** With source 'table': the matching rule's prefix length (how far the answer holds, for ECS). */
-  readonly prefixLength?: number;
 }
 
 export class Router {

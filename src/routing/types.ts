@@ -9,6 +9,16 @@ export interface Locality {
   readonly subzone?: string | undefined;
 }
 
+/** Where a client's locality came from: the locality table, this replica, nowhere, or the caller. */
+export type LocalitySource = 'table' | 'self' | 'none' | 'given';
+
+export interface ClientLocality {
+  readonly locality: Locality | undefined;
+  readonly source: LocalitySource;
+  /** With source 'table': the matching rule's prefix length (how far the answer holds, for ECS). */
+  readonly prefixLength?: number;
+}
+
 /** An endpoint's identity across catalog, health and proxy: "<cluster>/<address>". */
 export function endpointId(cluster: string, address: string): string {
   return `${cluster}/${address}`;

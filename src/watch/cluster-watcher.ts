@@ -1,9 +1,9 @@
 // One member cluster: its own KubeConfig, four resource informers, and the
 // cluster's sync state (syncing → synced ⇄ stale) derived from them.
 import { KubeConfig } from '@kubernetes/client-node';
-import type { Logger } from 'pino';
 import { type ErrorCode, errorCodeOf, FedgateError } from '../errors.ts';
 import type { ExhaustionSink } from '../observe/exhaustion.ts';
+import type { Logger } from '../observe/log.ts';
 import { ApiClient } from './api-client.ts';
 import { Backoff } from './backoff.ts';
 import type { RecordOf, ResourceKind } from './records.ts';

@@ -26,10 +26,10 @@ import { createServer, isIPv6 } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Snapshot } from '../catalog/model.ts';
 import type { Config, ListenAddress } from '../config/schema.ts';
-import { listenKey } from '../dns/server.ts';
 import { FedgateError } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
 import type { HealthStore, ServiceHealthEntry } from '../health/store.ts';
+import { hostPort } from '../host-port.ts';
 import type { Logger } from '../observe/log.ts';
 import {
   type MetricsJson,
@@ -567,7 +567,7 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
         pinned.push(at);
         continue;
       }
-      const key = listenKey(at);
+      const key = hostPort(at);
       let port = this.#pins.get(key);
       if (port === undefined) {
         port = await freeDnsPort(at.host);
@@ -580,7 +580,7 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
 
   /** Forgets the pins of addresses `config` does not have. */
   #unpin(config: Config): void {
-    const keep = new Set((config.dns?.listen ?? []).map(listenKey));
+    const keep = new Set((config.dns?.listen ?? []).map(hostPort));
     for (const key of this.#pins.keys()) if (!keep.has(key)) this.#pins.delete(key);
   }
 
@@ -684,7 +684,7 @@ function isAnswer(a: Asked): a is Answer {
 function listenerChanges(before: Config, next: Config): ServingChanges {
   const keys = (c: Config) => {
     const k = (proto: string, l: readonly ListenAddress[]) =>
-      l.map((a) => `${proto} ${listenKey(a)}`);
+      l.map((a) => `${proto} ${hostPort(a)}`);
     return new Set([
       ...k('dns', c.dns.listen),
       ...k('http', c.http.listen),

@@ -16,8 +16,9 @@ import { FedgateError } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
 import { HealthStore } from '../health/store.ts';
 import { ExhaustionTracker } from '../observe/exhaustion.ts';
-import { createLogger, type Logger, withAccessLog } from '../observe/log.ts';
+import { createLogger, type Logger } from '../observe/log.ts';
 import { Metrics } from '../observe/metrics.ts';
+import { withAccessLog } from '../proxy/access-log.ts';
 import { Router, routerOptions } from '../routing/router.ts';
 import { CatalogMirror } from './mirror.ts';
 import {

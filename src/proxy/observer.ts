@@ -1,0 +1,34 @@
+// What the proxy reports as it serves: one call per finished request, retry, or
+// retry held back. The proxy owns this contract; metrics and the access log
+// implement it.
+import type { RetryReason } from './failures.ts';
+
+/** One finished proxied request. cluster, zone and tier are '' when fedgate answered itself. */
+export interface ProxiedRequest {
+  readonly service: string;
+  readonly cluster: string;
+  readonly zone: string;
+  /** Scope of the plan tier the answering endpoint sits in. */
+  readonly tier: string;
+  readonly status: number;
+  readonly seconds: number;
+  /** For the access log only; never labels. */
+  readonly method?: string;
+  readonly target?: string;
+  readonly client?: string;
+  readonly tries?: number;
+  readonly endpoint?: string;
+  /** An Upgrade request (WebSocket and the like): counted in fedgate_http_upgrades_total too. */
+  readonly upgrade?: boolean;
+}
+
+/** What the proxy reports, one call per finished request, retry, or retry held back. */
+export interface ProxyObserver {
+  request(r: ProxiedRequest): void;
+  retry(service: string, reason: RetryReason): void;
+  /**
+   * A retry was wanted but the service's retry budget held it back. Only answers
+   * a loaded upstream gives (a status, a timeout) spend the budget.
+   */
+  retryBudgetExhausted?(service: string, reason: RetryReason): void;
+}
