@@ -59,6 +59,7 @@ describe('the error table', () => {
     }
     expect(exitCodeFor('WORKERS_FAILED')).toBe(1);
     expect(exitCodeFor('LOCALFED_UNAVAILABLE')).toBe(1);
+    expect(exitCodeFor('LOCALFED_START_FAILED')).toBe(1);
   });
 });
 

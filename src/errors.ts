@@ -74,6 +74,8 @@ export const ERROR_TABLE = {
   SCENARIO_INVALID: { http: 500, dnsRcode: 'SERVFAIL', exit: 2 },
   /** A localfed action cannot be done as asked (unknown action, zone or cluster; bad arguments). */
   ACTION_INVALID: { http: 400, dnsRcode: 'SERVFAIL', exit: 2 },
+  /** A local federation could not start (an address in use, a backend that cannot listen). */
+  LOCALFED_START_FAILED: { http: 500, dnsRcode: 'SERVFAIL', exit: 1 },
   /** `fedgate localfed ctl` found no running local federation in its directory, or it did not answer. */
   LOCALFED_UNAVAILABLE: { http: 503, dnsRcode: 'SERVFAIL', exit: 1 },
 } as const satisfies Record<string, Answers>;

@@ -4,6 +4,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
+import { FedgateError } from '../errors.ts';
 import type { Logger } from '../observe/log.ts';
 import { ControlServer, STATE_FILE } from './control.ts';
 import { LocalFederation } from './federation.ts';
@@ -51,7 +52,13 @@ export async function launchLocalFederation(opts: LaunchOptions): Promise<Launch
     const hint = /EADDRINUSE/.test(msg)
       ? ' (another local federation may be running; try --address-block or --api-port 0)'
       : '';
-    throw new Error(`cannot start the local federation: ${msg}${hint}`);
+    throw new FedgateError(
+      'LOCALFED_START_FAILED',
+      `cannot start the local federation: ${msg}${hint}`,
+      {
+        cause: e,
+      },
+    );
   }
   const kubeconfigs: Record<string, string> = {};
   const control = new ControlServer(fed);
