@@ -6,13 +6,13 @@ import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-
 import { type Dispatcher, fetch } from 'undici';
 import { errorCodeOf, FedgateError } from '../errors.ts';
 
-/**
- * What a list or watch fails with is a FedgateError. Three codes are the watch
- * loop's to act on rather than failures of the cluster: CLUSTER_WATCH_EXPIRED (410
- * Gone, or an ERROR event with code 410: relist), CLUSTER_RESOURCE_NOT_SERVED (404
- * on the collection: e.g. no ServiceExport CRD) and CLUSTER_WATCH_SILENT (the
- * watchdog's verdict: nothing arrived for too long).
- */
+// A list or watch fails with a FedgateError. Three codes are for the watch loop to
+// act on rather than failures of the cluster: CLUSTER_WATCH_EXPIRED (410 Gone, or
+// an ERROR event with code 410: relist), CLUSTER_RESOURCE_NOT_SERVED (404 on the
+// collection: e.g. no ServiceExport CRD) and CLUSTER_WATCH_SILENT (the watchdog's
+// verdict: nothing arrived for too long).
+
+/** The verdicts a transport failure may carry through as they are: expired, silent. */
 function isWatchVerdict(e: unknown): e is FedgateError {
   const code = errorCodeOf(e);
   return code === 'CLUSTER_WATCH_EXPIRED' || code === 'CLUSTER_WATCH_SILENT';
@@ -98,9 +98,10 @@ export class ApiClient {
   }
 
   /**
-   * Streams a watch until the server ends it (resolves) or something fails
-   * (rejects with a FedgateError: CLUSTER_WATCH_EXPIRED, CLUSTER_WATCH_SILENT, …). `silenceMs` bounds the wait
-   * for headers and the gap between any two chunks; bookmarks keep it alive.
+   * Streams a watch until the server ends it (resolves) or something fails (rejects
+   * with a FedgateError: CLUSTER_WATCH_EXPIRED, CLUSTER_WATCH_SILENT, …). `silenceMs`
+   * bounds the wait for headers and the gap between any two chunks; bookmarks keep
+   * it alive.
    */
   async watch(
     session: Session,
