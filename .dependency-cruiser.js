@@ -12,7 +12,8 @@ const TESTS = '\\.test\\.ts$';
  * the table's "then".
  */
 const LAYERS = [
-  { group: 'base', rank: 0, path: '^src/(errors|cli-support|host-port|staged-change)\\.ts$' },
+  { group: 'base', rank: 0, path: '^src/(errors|host-port|staged-change)\\.ts$' },
+  { group: 'cli-support', rank: 1, path: '^src/cli-support\\.ts$' },
   { group: 'config', rank: 1, path: '^src/config/' },
   { group: 'netguard', rank: 1, path: '^src/netguard/' },
   { group: 'sinks', rank: 1, path: '^src/observe/(log|exhaustion)\\.ts$' },
@@ -86,13 +87,13 @@ export default {
     {
       name: 'localfed-reads-little',
       comment:
-        'localfed/ takes cli-support, host-port, the logger and the annotation names, nothing else',
+        'localfed/ takes errors, cli-support, host-port, the logger and the annotation names, nothing else',
       severity: 'error',
       from: { path: '^src/localfed/', pathNot: TESTS },
       to: {
         path: '^src/',
         pathNot:
-          '^src/(localfed/|(cli-support|host-port)\\.ts$|observe/log\\.ts$|watch/annotations\\.ts$)',
+          '^src/(localfed/|(errors|cli-support|host-port)\\.ts$|observe/log\\.ts$|watch/annotations\\.ts$)',
       },
     },
     {

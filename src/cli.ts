@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// fedgate's command line. Exit codes: 0 ok, 2 usage or configuration error, 1 runtime failure.
+// fedgate's command line. Exit codes: 0 ok, 2 usage or configuration error, 1 runtime failure,
+// each failure's from the `exit` column of its error code (src/errors.ts).
 // First: under a test or a benchmark (FEDGATE_LOOPBACK_ONLY=1), loopback only.
 import './netguard/from-env.ts';
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type Command, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError } from './cli-support.ts';
+import { type Command, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, exitCodeOf } from './cli-support.ts';
 import { demo } from './demo.ts';
 import { checkConfig, configSchemaCommand, start } from './fedgate-commands.ts';
 import { localfedCtl, localfedUp } from './localfed/localfed-commands.ts';
@@ -86,18 +87,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await found.command.run(found.rest);
   } catch (e) {
-    if (e instanceof UsageError || isParseArgsError(e)) {
-      process.stderr.write(`fedgate ${found.command.name}: ${(e as Error).message}\n`);
-      return EXIT_USAGE;
-    }
-    process.stderr.write(`fedgate ${found.command.name}: ${(e as Error).message ?? String(e)}\n`);
-    return EXIT_RUNTIME;
+    // Printed without a stack; the exit code is the error code's (src/errors.ts).
+    process.stderr.write(`fedgate ${found.command.name}: ${(e as Error)?.message ?? String(e)}\n`);
+    return exitCodeOf(e);
   }
-}
-
-function isParseArgsError(e: unknown): boolean {
-  const code = (e as { code?: string })?.code ?? '';
-  return code.startsWith('ERR_PARSE_ARGS_');
 }
 
 function invokedDirectly(): boolean {

@@ -4,8 +4,9 @@
 // page's failure buttons, and `fedgate localfed ctl` working against it.
 import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type Command, EXIT_OK, UsageError } from './cli-support.ts';
+import { type Command, EXIT_OK } from './cli-support.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
+import { FedgateError } from './errors.ts';
 import { Fedgate } from './fedgate.ts';
 import { hostPort } from './host-port.ts';
 import { ACTIONS } from './localfed/control.ts';
@@ -83,8 +84,10 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     try {
       config = loadConfig(local.configFile);
     } catch (e) {
-      if (e instanceof ConfigError)
-        throw new UsageError(`${e.message}\n(the listeners come from --dns, --http and --admin)`);
+      if (e instanceof ConfigError) {
+        const hint = '(the listeners come from --dns, --http and --admin)';
+        throw new FedgateError('CONFIG_INVALID', `${e.message}\n${hint}`, { cause: e });
+      }
       throw e;
     }
     const controls: AdminControls = {

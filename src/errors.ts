@@ -1,7 +1,23 @@
-// Stable error codes, and the one table that maps each to its protocol answers.
-// Logs, metrics and the admin page show the code; clients get the mapped status.
+// Stable error codes, and the one table that maps each to its protocol answers:
+// the HTTP status the proxy (and localfed's control API) answers with, the rcode
+// the DNS server answers with, and the exit code of the command that fails with it.
+// Logs, metrics and the admin page show the code. Every column is read through its
+// function below; a value a protocol never meets is what it would answer.
+
+/** The DNS rcodes an error can answer with (NXDOMAIN and NOERROR are answers, not errors). */
+export type ErrorRcode = 'FORMERR' | 'SERVFAIL' | 'NOTIMP' | 'REFUSED' | 'BADVERS';
+/** 0 ok, 1 a runtime failure, 2 a usage or configuration error. */
+export type ExitCode = 0 | 1 | 2;
+
+interface Answers {
+  readonly http: number;
+  readonly dnsRcode: ErrorRcode;
+  readonly exit: ExitCode;
+}
 
 export const ERROR_TABLE = {
+  /** The command line could not be parsed, or asked for something that does not exist. */
+  USAGE_INVALID: { http: 400, dnsRcode: 'SERVFAIL', exit: 2 },
   /** The configuration file is missing, unparsable or invalid. */
   CONFIG_INVALID: { http: 500, dnsRcode: 'SERVFAIL', exit: 2 },
   /** A member cluster's API server rejected fedgate's credentials (401). */
@@ -12,18 +28,30 @@ export const ERROR_TABLE = {
   CLUSTER_UNREACHABLE: { http: 503, dnsRcode: 'SERVFAIL', exit: 1 },
   /** A member cluster's API server answered with an unexpected status or body. */
   CLUSTER_API_ERROR: { http: 503, dnsRcode: 'SERVFAIL', exit: 1 },
+  /** A member cluster's API server does not serve a resource fedgate reads (404 on the collection: e.g. no ServiceExport CRD). */
+  CLUSTER_RESOURCE_NOT_SERVED: { http: 503, dnsRcode: 'SERVFAIL', exit: 1 },
+  /** A watch or list resumed from a resourceVersion the API server's history no longer holds (410 Gone): relist. */
+  CLUSTER_WATCH_EXPIRED: { http: 503, dnsRcode: 'SERVFAIL', exit: 1 },
+  /** A watch sent nothing (no event, no bookmark) for longer than the silence limit: restart it. */
+  CLUSTER_WATCH_SILENT: { http: 503, dnsRcode: 'SERVFAIL', exit: 1 },
   /** A listener could not bind its address (in use, not permitted, not on this host). */
   LISTEN_FAILED: { http: 500, dnsRcode: 'SERVFAIL', exit: 2 },
   /** A configuration reload could not be applied for a reason other than the file (stopping, a bug). */
   RELOAD_FAILED: { http: 500, dnsRcode: 'SERVFAIL', exit: 1 },
+  /** Worker processes kept dying, so fedgate stopped. */
+  WORKERS_FAILED: { http: 500, dnsRcode: 'SERVFAIL', exit: 1 },
   /** A kubeconfig could not be loaded or names no usable cluster. */
   KUBECONFIG_INVALID: { http: 500, dnsRcode: 'SERVFAIL', exit: 2 },
-  /** The request's Host (or absolute-form URL) names no federated service, alias or scheme name. */
+  /** The request names nothing fedgate serves: a Host (or absolute-form URL) with no federated service, alias or scheme name; a DNS question outside every zone (or before the first catalog). */
   HOST_UNKNOWN: { http: 404, dnsRcode: 'REFUSED', exit: 1 },
-  /** CONNECT: fedgate is not a forward proxy. */
+  /** An operation fedgate does not do: CONNECT (it is not a forward proxy), a DNS opcode other than QUERY. */
   METHOD_NOT_ALLOWED: { http: 405, dnsRcode: 'NOTIMP', exit: 1 },
-  /** The request could not be parsed, or was ambiguous (smuggling shapes). */
+  /** A DNS zone transfer (AXFR, IXFR): the zones are computed per question, never transferred. */
+  ZONE_TRANSFER_REFUSED: { http: 403, dnsRcode: 'REFUSED', exit: 1 },
+  /** The request could not be parsed, or was ambiguous (smuggling shapes); a malformed DNS message. */
   BAD_REQUEST: { http: 400, dnsRcode: 'FORMERR', exit: 1 },
+  /** A DNS query with an EDNS version above 0 (RFC 6891). */
+  EDNS_VERSION_UNSUPPORTED: { http: 400, dnsRcode: 'BADVERS', exit: 1 },
   /** The request head was larger, or had more headers, than http.limits allow. */
   HEADERS_TOO_LARGE: { http: 431, dnsRcode: 'FORMERR', exit: 1 },
   /** The client did not send its request head (or body) in time. */
@@ -42,7 +70,15 @@ export const ERROR_TABLE = {
   NON_LOOPBACK_REFUSED: { http: 502, dnsRcode: 'SERVFAIL', exit: 1 },
   /** fedgate is shutting down and takes no new requests on this connection. */
   DRAINING: { http: 503, dnsRcode: 'SERVFAIL', exit: 0 },
-} as const;
+  /** A localfed scenario file is missing, unparsable or invalid. */
+  SCENARIO_INVALID: { http: 500, dnsRcode: 'SERVFAIL', exit: 2 },
+  /** A localfed action cannot be done as asked (unknown action, zone or cluster; bad arguments). */
+  ACTION_INVALID: { http: 400, dnsRcode: 'SERVFAIL', exit: 2 },
+  /** A local federation could not start (an address in use, a backend that cannot listen). */
+  LOCALFED_START_FAILED: { http: 500, dnsRcode: 'SERVFAIL', exit: 1 },
+  /** `fedgate localfed ctl` found no running local federation in its directory, or it did not answer. */
+  LOCALFED_UNAVAILABLE: { http: 503, dnsRcode: 'SERVFAIL', exit: 1 },
+} as const satisfies Record<string, Answers>;
 
 export type ErrorCode = keyof typeof ERROR_TABLE;
 
@@ -57,4 +93,19 @@ export class FedgateError extends Error {
 
 export function errorCodeOf(err: unknown): ErrorCode | undefined {
   return err instanceof FedgateError ? err.code : undefined;
+}
+
+/** The HTTP status fedgate answers with for `code`. */
+export function httpStatusFor<C extends ErrorCode>(code: C): (typeof ERROR_TABLE)[C]['http'] {
+  return ERROR_TABLE[code].http;
+}
+
+/** The DNS rcode fedgate answers with for `code`. */
+export function rcodeFor<C extends ErrorCode>(code: C): (typeof ERROR_TABLE)[C]['dnsRcode'] {
+  return ERROR_TABLE[code].dnsRcode;
+}
+
+/** The exit code of a command that fails with `code`. */
+export function exitCodeFor<C extends ErrorCode>(code: C): (typeof ERROR_TABLE)[C]['exit'] {
+  return ERROR_TABLE[code].exit;
 }

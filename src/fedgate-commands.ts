@@ -3,21 +3,13 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { type Command, EXIT_OK, EXIT_RUNTIME, UsageError } from './cli-support.ts';
-import { ConfigError, effectiveConfig, loadConfig } from './config/load.ts';
-import { type Config, configJsonSchema } from './config/schema.ts';
+import { type Command, EXIT_OK, UsageError } from './cli-support.ts';
+import { effectiveConfig, loadConfig } from './config/load.ts';
+import { configJsonSchema } from './config/schema.ts';
+import { FedgateError } from './errors.ts';
 import { Fedgate } from './fedgate.ts';
 import { createLogger } from './observe/log.ts';
 import { contentHash, type ReloadTriggers, reloadTriggers } from './reload.ts';
-
-function load(file: string): Config {
-  try {
-    return loadConfig(file);
-  } catch (e) {
-    if (e instanceof ConfigError) throw new UsageError(e.message);
-    throw e;
-  }
-}
 
 /** The most worker processes `--workers` takes. */
 export const MAX_WORKERS = 256;
@@ -64,7 +56,7 @@ path (e.g. clusters[1].kubeconfig: file not found: ...) when not.`,
   async run(argv) {
     const { positionals } = parseArgs({ args: argv, options: {}, allowPositionals: true });
     if (positionals.length !== 1) throw new UsageError('expected one argument: the config file');
-    const config = load(positionals[0]!);
+    const config = loadConfig(positionals[0]!);
     process.stdout.write(stringify(effectiveConfig(config)));
     return EXIT_OK;
   },
@@ -136,7 +128,7 @@ Options:
     let triggers: ReloadTriggers | undefined;
     try {
       const loaded = contentHash(file);
-      const config = load(file);
+      const config = loadConfig(file);
       const log = createLogger('fedgate');
       const fedgate = await Fedgate.start(config, log, { workers });
       process.off('SIGHUP', earlyHup);
@@ -169,10 +161,7 @@ Options:
       triggers.close();
       process.on('SIGHUP', earlyHup);
       await fedgate.stop();
-      if (fatal !== undefined) {
-        process.stderr.write(`fedgate start: ${fatal}\n`);
-        return EXIT_RUNTIME;
-      }
+      if (fatal !== undefined) throw new FedgateError('WORKERS_FAILED', fatal);
       return EXIT_OK;
     } finally {
       triggers?.close();

@@ -8,7 +8,6 @@
 // in that many worker processes (workers/pool.ts) while this one, the primary,
 // keeps discovery, metrics, the journal, the admin listener and reloads.
 
-import { UsageError } from './cli-support.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import type { Config, ListenAddress } from './config/schema.ts';
 import { Discovery, type DiscoveryOptions } from './discovery.ts';
@@ -128,22 +127,14 @@ export class Fedgate {
   }
 
   /**
-   * Starts every part. Listener failures become UsageError naming the setting;
-   * whatever had started is stopped first.
+   * Starts every part. A listener that cannot bind fails it with LISTEN_FAILED naming
+   * the setting; whatever had started is stopped first.
    */
   static async start(config: Config, log: Logger, opts: RuntimeOptions = {}): Promise<Fedgate> {
     const journal = opts.journal ?? new EventJournal(opts.now ? { now: opts.now } : {});
     const exhaustion =
       opts.exhaustion ?? new ExhaustionTracker({ log, ...(opts.now ? { now: opts.now } : {}) });
-    let discovery: Discovery;
-    try {
-      discovery = Discovery.start(config, log, { ...opts, journal, exhaustion });
-    } catch (e) {
-      if (e instanceof FedgateError && e.code === 'KUBECONFIG_INVALID') {
-        throw new UsageError(e.message);
-      }
-      throw e;
-    }
+    const discovery = Discovery.start(config, log, { ...opts, journal, exhaustion });
     const workers = opts.workers ?? 1;
     const metrics = new Metrics({
       discovery,
@@ -160,7 +151,9 @@ export class Fedgate {
     const cleanup: Array<() => Promise<void>> = [() => discovery.stop()];
     const fail = async (e: unknown, what: string): Promise<never> => {
       for (const c of cleanup.reverse()) await c();
-      throw new UsageError(`cannot listen on ${what}: ${(e as Error).message}`);
+      throw new FedgateError('LISTEN_FAILED', `cannot listen on ${what}: ${(e as Error).message}`, {
+        cause: e,
+      });
     };
     const failServing = (e: unknown): Promise<never> => {
       if (e instanceof ListenError) return fail(e, e.setting);

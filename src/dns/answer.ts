@@ -4,6 +4,7 @@
 // rotates the addresses, so successive answers spread traffic as the plan says.
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import { DNS_MAX_HEADLESS_ANSWERS } from '../config/defaults.ts';
+import { rcodeFor } from '../errors.ts';
 import type { Router } from '../routing/router.ts';
 import type { Locality, Plan, Target } from '../routing/types.ts';
 import { type AddressingView, addressingPlan, srvPort } from './addressing.ts';
@@ -218,7 +219,7 @@ export function answer(
   });
   const exists = input.index.names.has(q.name);
   if (q.qtype === QTYPE.AXFR || q.qtype === QTYPE.IXFR)
-    return { rcode: 'REFUSED', answers: [], authority: [], additional: [] };
+    return { rcode: rcodeFor('ZONE_TRANSFER_REFUSED'), answers: [], authority: [], additional: [] };
   if (!exists) return negative('NXDOMAIN');
   const p = match.parsed;
   const svcOf = (key: string) => input.snapshot.services.get(key);

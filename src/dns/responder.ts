@@ -6,6 +6,7 @@
 import type { Snapshot } from '../catalog/model.ts';
 import { DNS_UDP_PAYLOAD_SIZE } from '../config/defaults.ts';
 import type { Config } from '../config/schema.ts';
+import { rcodeFor } from '../errors.ts';
 import { localityKey } from '../routing/locality.ts';
 import type { Router } from '../routing/router.ts';
 import type { Locality } from '../routing/types.ts';
@@ -284,7 +285,7 @@ export class Responder {
     const answerFor = (variant: number): Answer =>
       match
         ? answer({ name: q.name, qtype: q.qtype }, match, where.locality, variant, input)
-        : { rcode: 'REFUSED', answers: [], authority: [], additional: [] };
+        : { rcode: rcodeFor('HOST_UNKNOWN'), answers: [], authority: [], additional: [] };
     const first = answerFor(0);
     const answers: (Answer | undefined)[] = [first];
     const tiers: (string | undefined)[] = [first.tier];
@@ -364,13 +365,14 @@ export class Responder {
       if (question) out.set(msg.subarray(12, q!.nameEnd), 12);
       return out;
     };
-    if (m.malformed || m.qdcount !== 1 || !q) return reply('FORMERR');
-    if (m.opcode !== 0) return reply('NOTIMP');
-    if (m.edns && m.edns.version > 0) return reply('BADVERS');
+    // The rcodes of error conditions come from src/errors.ts's table.
+    if (m.malformed || m.qdcount !== 1 || !q) return reply(rcodeFor('BAD_REQUEST'));
+    if (m.opcode !== 0) return reply(rcodeFor('METHOD_NOT_ALLOWED'));
+    if (m.edns && m.edns.version > 0) return reply(rcodeFor('EDNS_VERSION_UNSUPPORTED'));
     const name = asciiLower(q.name);
     const match = matchZone(name, this.#rules);
     if (!match || (q.qclass !== 1 && q.qclass !== 255) || this.#snapshot === undefined) {
-      return reply('REFUSED', undefined, nameScheme(match));
+      return reply(rcodeFor('HOST_UNKNOWN'), undefined, nameScheme(match));
     }
     const where = this.#locate(client, undefined);
     const a = answer(

@@ -5,7 +5,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import { UsageError } from '../cli-support.ts';
+import { FedgateError, httpStatusFor } from '../errors.ts';
 import { ActionError, type FederationDescription, type LocalFederation } from './federation.ts';
 
 export const STATE_FILE = 'localfed.json';
@@ -146,13 +146,17 @@ export class ControlServer {
         try {
           body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof body;
         } catch {
-          return send(400, { error: 'body must be JSON: {"action": "...", "args": [...]}' });
+          return send(httpStatusFor('ACTION_INVALID'), {
+            error: 'body must be JSON: {"action": "...", "args": [...]}',
+          });
         }
         const args = Array.isArray(body.args) ? body.args.map(String) : [];
         this.run(String(body.action), args)
           .then((message) => send(200, { message }))
           .catch((e: unknown) =>
-            send(e instanceof ActionError ? 400 : 500, { error: (e as Error).message }),
+            send(e instanceof FedgateError ? httpStatusFor(e.code) : 500, {
+              error: (e as Error).message,
+            }),
           );
       });
     });
@@ -197,22 +201,21 @@ export class ControlServer {
   }
 }
 
-export class ControlClientError extends Error {}
-
 async function readState(dir: string): Promise<StateFile> {
   const path = join(dir, STATE_FILE);
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch {
-    throw new ControlClientError(
+    throw new FedgateError(
+      'LOCALFED_UNAVAILABLE',
       `no local federation found: ${path} is missing (start one with: fedgate localfed up --dir ${dir})`,
     );
   }
   try {
     return JSON.parse(text) as StateFile;
   } catch {
-    throw new ControlClientError(`${path} is not valid JSON`);
+    throw new FedgateError('LOCALFED_UNAVAILABLE', `${path} is not valid JSON`);
   }
 }
 
@@ -235,13 +238,16 @@ async function call(
       signal: AbortSignal.timeout(30_000),
     });
   } catch (e) {
-    throw new ControlClientError(
+    throw new FedgateError(
+      'LOCALFED_UNAVAILABLE',
       `the local federation in ${dir} does not answer at ${state.control.url} (is it still running?): ${(e as Error).message}`,
     );
   }
   const answer = (await res.json()) as { error?: string; message?: string };
-  if (res.status === 400) throw new UsageError(answer.error ?? 'bad request');
-  if (!res.ok) throw new ControlClientError(answer.error ?? `HTTP ${res.status}`);
+  if (res.status === httpStatusFor('ACTION_INVALID')) {
+    throw new FedgateError('ACTION_INVALID', answer.error ?? 'bad request');
+  }
+  if (!res.ok) throw new FedgateError('LOCALFED_UNAVAILABLE', answer.error ?? `HTTP ${res.status}`);
   return answer;
 }
 

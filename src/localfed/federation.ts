@@ -4,6 +4,7 @@
 // each cluster's EndpointSlices say exactly which backends are listening.
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
+import { FedgateError } from '../errors.ts';
 import { FEDERATE_ANNOTATION } from '../watch/annotations.ts';
 import type { FaultMode } from './apiserver.ts';
 import { Backend, LoadBalancer, type PodInfo } from './backends.ts';
@@ -32,7 +33,13 @@ export const DEFAULT_API_PORT = 6443;
 const ENDPOINTS_PER_SLICE = 100;
 const KUBELET_VERSION = 'v1.33.0';
 
-export class ActionError extends Error {}
+/** An action that cannot be done as asked: the control API's 400, `localfed ctl`'s exit 2. */
+export class ActionError extends FedgateError {
+  constructor(message: string) {
+    super('ACTION_INVALID', message);
+    this.name = 'ActionError';
+  }
+}
 
 interface Pod {
   backend: Backend;

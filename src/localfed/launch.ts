@@ -4,11 +4,11 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { UsageError } from '../cli-support.ts';
+import { FedgateError } from '../errors.ts';
 import type { Logger } from '../observe/log.ts';
 import { ControlServer, STATE_FILE } from './control.ts';
 import { LocalFederation } from './federation.ts';
-import { DEFAULT_SCENARIO_PATH, loadScenario, ScenarioError } from './scenario.ts';
+import { DEFAULT_SCENARIO_PATH, loadScenario } from './scenario.ts';
 
 /** The fedgate configuration written next to the kubeconfigs. */
 export const FEDGATE_CONFIG_FILE = 'fedgate.yaml';
@@ -35,13 +35,9 @@ export interface LaunchedFederation {
 }
 
 export async function launchLocalFederation(opts: LaunchOptions): Promise<LaunchedFederation> {
-  let scenario: Awaited<ReturnType<typeof loadScenario>>;
-  try {
-    scenario = await loadScenario(opts.scenario ? resolve(opts.scenario) : DEFAULT_SCENARIO_PATH);
-  } catch (e) {
-    if (e instanceof ScenarioError) throw new UsageError(e.message);
-    throw e;
-  }
+  const scenario = await loadScenario(
+    opts.scenario ? resolve(opts.scenario) : DEFAULT_SCENARIO_PATH,
+  );
   const dir = resolve(opts.dir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   let fed: LocalFederation;
@@ -56,7 +52,13 @@ export async function launchLocalFederation(opts: LaunchOptions): Promise<Launch
     const hint = /EADDRINUSE/.test(msg)
       ? ' (another local federation may be running; try --address-block or --api-port 0)'
       : '';
-    throw new Error(`cannot start the local federation: ${msg}${hint}`);
+    throw new FedgateError(
+      'LOCALFED_START_FAILED',
+      `cannot start the local federation: ${msg}${hint}`,
+      {
+        cause: e,
+      },
+    );
   }
   const kubeconfigs: Record<string, string> = {};
   const control = new ControlServer(fed);

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { FedgateError } from '../errors.ts';
 
 const dnsLabel = z
   .string()
@@ -118,7 +119,12 @@ export type Scenario = z.output<typeof scenarioSchema>;
 export type ScenarioCluster = Scenario['clusters'][number];
 export type ScenarioService = Scenario['services'][number];
 
-export class ScenarioError extends Error {}
+export class ScenarioError extends FedgateError {
+  constructor(message: string) {
+    super('SCENARIO_INVALID', message);
+    this.name = 'ScenarioError';
+  }
+}
 
 export const DEFAULT_SCENARIO_PATH = fileURLToPath(
   new URL('./scenarios/default.yaml', import.meta.url),

@@ -4,7 +4,7 @@
 import { type IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { ERROR_TABLE, type ErrorCode } from '../errors.ts';
+import { type ErrorCode, httpStatusFor } from '../errors.ts';
 
 export type ProxyRequest = IncomingMessage | Http2ServerRequest;
 /**
@@ -36,7 +36,7 @@ export function sendError(
     'x-fedgate-error': code,
   };
   if (close && isHttp1(res)) headers.connection = 'close';
-  res.writeHead(ERROR_TABLE[code].http, headers);
+  res.writeHead(httpStatusFor(code), headers);
   res.end(body);
 }
 
@@ -61,7 +61,7 @@ export function writeRawResponse(
 export function rawError(socket: Duplex, code: ErrorCode, detail: string): void {
   writeRawResponse(
     socket,
-    ERROR_TABLE[code].http,
+    httpStatusFor(code),
     { 'content-type': 'text/plain; charset=utf-8', 'x-fedgate-error': code },
     `fedgate: ${detail}\n`,
   );

@@ -10,7 +10,7 @@
 // requests, upgrade.ts for upgrades. Both report back through Try.
 import type { Dispatcher } from 'undici';
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
-import { ERROR_TABLE, type ErrorCode } from '../errors.ts';
+import { type ErrorCode, httpStatusFor } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
 import { type ExhaustionSink, isDescriptorExhaustion } from '../observe/exhaustion.ts';
 import { type Router, tierScopeOf } from '../routing/router.ts';
@@ -229,7 +229,7 @@ export class Exchange {
 
   #giveUp(code: ErrorCode, detail: string): void {
     this.finish();
-    this.observe(undefined, ERROR_TABLE[code].http);
+    this.observe(undefined, httpStatusFor(code));
     if (!this.#clientGone) this.#carrier.answer(code, detail);
   }
 

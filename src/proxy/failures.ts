@@ -1,5 +1,6 @@
 // What failed in a try, from undici's error: the one classifier for requests and
 // upgrades alike, and what outlier detection hears as a local failure.
+import { FedgateError } from '../errors.ts';
 
 export type Failure = 'connect' | 'reset' | 'timeout';
 /** Why a try was retried: a failure, or a 502, 503 or 504 answer. */
@@ -15,9 +16,10 @@ const CONNECT_ERRORS = new Set([
   'ENOTFOUND',
 ]);
 
-export class PerTryTimeout extends Error {
+/** A try's own deadline (http.retries.perTryTimeout) passed: UPSTREAM_TIMEOUT. */
+export class PerTryTimeout extends FedgateError {
   constructor(ms: number) {
-    super(`no response within ${ms} ms`);
+    super('UPSTREAM_TIMEOUT', `no response within ${ms} ms`);
     this.name = 'PerTryTimeout';
   }
 }

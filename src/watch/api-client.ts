@@ -4,14 +4,19 @@
 // client-node's list calls take no timeout and its Watch swallows parse errors.
 import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { type Dispatcher, fetch } from 'undici';
-import { FedgateError } from '../errors.ts';
+import { errorCodeOf, FedgateError } from '../errors.ts';
 
-/** Raised by the watch stream for 410 Gone, or an ERROR event with code 410: relist. */
-export class GoneError extends Error {}
-/** The API group or resource is not served (404 on the collection): e.g. no ServiceExport CRD. */
-export class NotServedError extends Error {}
-/** The watchdog's verdict: nothing arrived for too long. */
-export class SilenceError extends Error {}
+// A list or watch fails with a FedgateError. Three codes are for the watch loop to
+// act on rather than failures of the cluster: CLUSTER_WATCH_EXPIRED (410 Gone, or
+// an ERROR event with code 410: relist), CLUSTER_RESOURCE_NOT_SERVED (404 on the
+// collection: e.g. no ServiceExport CRD) and CLUSTER_WATCH_SILENT (the watchdog's
+// verdict: nothing arrived for too long).
+
+/** The verdicts a transport failure may carry through as they are: expired, silent. */
+function isWatchVerdict(e: unknown): e is FedgateError {
+  const code = errorCodeOf(e);
+  return code === 'CLUSTER_WATCH_EXPIRED' || code === 'CLUSTER_WATCH_SILENT';
+}
 
 export interface ListPage {
   items: unknown[];
@@ -93,9 +98,10 @@ export class ApiClient {
   }
 
   /**
-   * Streams a watch until the server ends it (resolves) or something fails
-   * (rejects: GoneError, SilenceError, FedgateError). `silenceMs` bounds the wait
-   * for headers and the gap between any two chunks; bookmarks keep it alive.
+   * Streams a watch until the server ends it (resolves) or something fails (rejects
+   * with a FedgateError: CLUSTER_WATCH_EXPIRED, CLUSTER_WATCH_SILENT, …). `silenceMs`
+   * bounds the wait for headers and the gap between any two chunks; bookmarks keep
+   * it alive.
    */
   async watch(
     session: Session,
@@ -108,10 +114,14 @@ export class ApiClient {
   ): Promise<void> {
     const url = this.#url(path, { ...params, watch: 'true', allowWatchBookmarks: 'true' });
     const watchdog = new AbortController();
+    const silence = new FedgateError(
+      'CLUSTER_WATCH_SILENT',
+      `cluster ${this.cluster}: watch ${url.pathname} sent nothing for ${silenceMs} ms`,
+    );
     let timer: NodeJS.Timeout | undefined;
     const arm = () => {
       clearTimeout(timer);
-      timer = setTimeout(() => watchdog.abort(new SilenceError()), silenceMs);
+      timer = setTimeout(() => watchdog.abort(silence), silenceMs);
     };
     const both = AbortSignal.any([signal, watchdog.signal]);
     arm();
@@ -138,7 +148,7 @@ export class ApiClient {
           }
         }
       } catch (e) {
-        if (e instanceof GoneError || e instanceof FedgateError) throw e;
+        if (e instanceof FedgateError) throw e;
         throw this.#transportError(
           'watch',
           url,
@@ -161,7 +171,8 @@ export class ApiClient {
     const obj = event.object as Record<string, unknown> | undefined;
     if (event.type === 'ERROR') {
       const code = (obj as { code?: unknown } | undefined)?.code;
-      if (code === 410) throw new GoneError(String((obj as { message?: unknown }).message));
+      if (code === 410)
+        throw this.#expired('watch', url, String((obj as { message?: unknown }).message));
       throw new FedgateError(
         'CLUSTER_API_ERROR',
         `cluster ${this.cluster}: watch ${url.pathname} ended with an error: ${String((obj as { message?: unknown } | undefined)?.message ?? code)}`,
@@ -205,13 +216,14 @@ export class ApiClient {
         signal,
       });
     } catch (e) {
-      if (signal.aborted && signal.reason instanceof SilenceError) throw signal.reason;
+      if (signal.aborted && errorCodeOf(signal.reason) === 'CLUSTER_WATCH_SILENT')
+        throw signal.reason;
       throw this.#transportError(verb, url, e);
     }
   }
 
   #transportError(verb: string, url: URL, e: unknown): Error {
-    if (e instanceof SilenceError || e instanceof GoneError) return e;
+    if (isWatchVerdict(e)) return e;
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
     const detail = cause?.message ?? (e as Error)?.message ?? String(e);
     const why = cause?.code && !detail.includes(cause.code) ? `${detail} (${cause.code})` : detail;
@@ -222,6 +234,13 @@ export class ApiClient {
     );
   }
 
+  #expired(verb: string, url: URL, message: string): FedgateError {
+    return new FedgateError(
+      'CLUSTER_WATCH_EXPIRED',
+      `cluster ${this.cluster}: ${verb} ${url.pathname}: 410 Gone: ${message}`,
+    );
+  }
+
   #statusError(verb: string, url: URL, status: number, body: string): Error {
     let message = '';
     try {
@@ -229,8 +248,13 @@ export class ApiClient {
     } catch {
       message = body.slice(0, 200);
     }
-    if (status === 410) return new GoneError(message);
-    if (status === 404) return new NotServedError(`${url.pathname}: ${message || 'not found'}`);
+    if (status === 410) return this.#expired(verb, url, message);
+    if (status === 404) {
+      return new FedgateError(
+        'CLUSTER_RESOURCE_NOT_SERVED',
+        `cluster ${this.cluster}: ${url.pathname}: ${message || 'not found'}`,
+      );
+    }
     if (status === 401) {
       return new FedgateError(
         'CLUSTER_UNAUTHORIZED',

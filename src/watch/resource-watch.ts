@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorCodeOf, FedgateError } from '../errors.ts';
 import { type ExhaustionSink, exhaustionCode } from '../observe/exhaustion.ts';
-import { type ApiClient, GoneError, NotServedError, SilenceError } from './api-client.ts';
+import type { ApiClient } from './api-client.ts';
 import type { Backoff } from './backoff.ts';
 import type { RecordOf, ResourceKind } from './records.ts';
 import { objectKey, resourceVersionOf, sameRecord, TRIM } from './trim.ts';
@@ -139,7 +139,8 @@ export class ResourceWatch<K extends ResourceKind> {
         );
       } catch (e) {
         if (signal.aborted) break;
-        if (e instanceof GoneError) {
+        const code = errorCodeOf(e);
+        if (code === 'CLUSTER_WATCH_EXPIRED') {
           // History compacted past our resourceVersion: relist. At once the first time.
           rv = undefined;
           relist = 'expired';
@@ -149,8 +150,8 @@ export class ResourceWatch<K extends ResourceKind> {
         }
         // An open watch that went quiet (no bookmarks from this server): the
         // watchdog's routine restart, not an outage. A watch that never opened is.
-        if (e instanceof SilenceError && opened) continue;
-        if (e instanceof NotServedError && this.kind === 'serviceexports') {
+        if (code === 'CLUSTER_WATCH_SILENT' && opened) continue;
+        if (code === 'CLUSTER_RESOURCE_NOT_SERVED' && this.kind === 'serviceexports') {
           rv = undefined;
           this.#replace(new Map());
           this.#sink.absent();
@@ -279,17 +280,15 @@ export class ResourceWatch<K extends ResourceKind> {
 }
 
 function asError(e: unknown, cluster: string, kind: string): Error {
-  if (e instanceof FedgateError) return e;
-  if (e instanceof SilenceError) {
+  // A watch that never opened and stayed silent: the API server is not answering.
+  if (errorCodeOf(e) === 'CLUSTER_WATCH_SILENT') {
     return new FedgateError(
       'CLUSTER_UNREACHABLE',
       `cluster ${cluster}: the ${kind} watch was silent too long (no event, no bookmark); restarting it`,
+      { cause: e },
     );
   }
-  if (e instanceof NotServedError) {
-    return new FedgateError('CLUSTER_API_ERROR', `cluster ${cluster}: ${e.message}`);
-  }
-  if (errorCodeOf(e)) return e as Error;
+  if (e instanceof FedgateError) return e;
   return new FedgateError(
     'CLUSTER_API_ERROR',
     `cluster ${cluster}: ${kind}: ${(e as Error)?.message ?? String(e)}`,

@@ -5,6 +5,7 @@
 import type { Catalog } from '../catalog/catalog.ts';
 import type { Config } from '../config/schema.ts';
 import { DnsServer } from '../dns/server.ts';
+import { FedgateError } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
 import type { HealthStore } from '../health/store.ts';
 import type { AcceptGuard } from '../observe/exhaustion.ts';
@@ -36,11 +37,12 @@ export interface Serving {
   sync(): Promise<void>;
 }
 
-/** A listener could not be opened at start: which setting. */
-export class ListenError extends Error {
+/** A listener could not be opened at start (LISTEN_FAILED): which setting. */
+export class ListenError extends FedgateError {
   readonly setting: string;
   constructor(setting: string, cause: unknown) {
-    super((cause as Error).message, { cause });
+    super('LISTEN_FAILED', (cause as Error).message, { cause });
+    this.name = 'ListenError';
     this.setting = setting;
   }
 }
