@@ -31,6 +31,7 @@ import type { ClusterWatcher } from '../watch/cluster-watcher.ts';
 import { endpointState } from './endpoint-state.ts';
 import type { EventJournal } from './events.ts';
 import { EXHAUSTED_RESOURCES, type ExhaustedResource } from './exhaustion.ts';
+import { TalliedCounter, TalliedHistogram } from './tallies.ts';
 
 /** What DNS counts for itself (Responder and ResponseRateLimiter stats). */
 export interface DnsCounts {
@@ -147,8 +148,11 @@ const PROPAGATION_BUCKETS = [
   0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5,
 ];
 
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
+
+/** The same string each time: a label value the series tables look up by. */
 function statusClass(status: number): string {
-  return status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other';
+  return status >= 100 && status < 600 ? STATUS_CLASSES[Math.floor(status / 100) - 1]! : 'other';
 }
 
 /** A counter whose value is read from a component's own cumulative count at scrape time. */
@@ -173,10 +177,10 @@ function mirroredCounter<L extends string>(
 
 export class Metrics implements ProxyObserver {
   readonly registry = new Registry();
-  readonly #requests: Counter<'service' | 'cluster' | 'zone' | 'code'>;
-  readonly #duration: Histogram<'service' | 'code'>;
+  readonly #requests: TalliedCounter<'service' | 'cluster' | 'zone' | 'code'>;
+  readonly #duration: TalliedHistogram<'service' | 'code'>;
   readonly #retries: Counter<'service' | 'reason'>;
-  readonly #servedHttp: Counter<'service' | 'tier'>;
+  readonly #servedHttp: TalliedCounter<'service' | 'tier'>;
   readonly #budgetExhausted: Counter<'service' | 'reason'>;
   readonly #upgrades: Counter<'service' | 'code'>;
   #dns: DnsCounts | undefined;
@@ -216,13 +220,13 @@ export class Metrics implements ProxyObserver {
     // ---- HTTP proxy (unregistered in the primary of worker processes: the workers count)
     const serving = 'worker' in sources || sources.serving !== false;
     const servingRegisters = serving ? [registry] : [];
-    this.#requests = new Counter({
+    this.#requests = new TalliedCounter({
       name: 'fedgate_http_requests_total',
       help: 'Proxied HTTP requests by service, the cluster and zone that answered, and status class',
       labelNames: ['service', 'cluster', 'zone', 'code'],
       registers: servingRegisters,
     });
-    this.#duration = new Histogram({
+    this.#duration = new TalliedHistogram({
       name: 'fedgate_http_request_duration_seconds',
       help: 'Time from request to the end of the response, through the proxy',
       labelNames: ['service', 'code'],
@@ -247,7 +251,7 @@ export class Metrics implements ProxyObserver {
       labelNames: ['service', 'code'],
       registers: servingRegisters,
     });
-    this.#servedHttp = new Counter({
+    this.#servedHttp = new TalliedCounter({
       name: 'fedgate_http_served_tier_total',
       help: 'Proxied requests by the scope of the plan tier whose endpoint answered (zone, region, other, …)',
       labelNames: ['service', 'tier'],
@@ -521,9 +525,10 @@ export class Metrics implements ProxyObserver {
   request(r: ProxiedRequest): void {
     this.#proxied++;
     const code = statusClass(r.status);
-    this.#requests.inc({ service: r.service, cluster: r.cluster, zone: r.zone, code });
-    this.#duration.observe({ service: r.service, code }, r.seconds);
-    if (r.tier) this.#servedHttp.inc({ service: r.service, tier: r.tier });
+    this.#requests.at(r.service, r.cluster, r.zone, code).value++;
+    const duration = this.#duration;
+    duration.observe(duration.at(r.service, code), r.seconds);
+    if (r.tier) this.#servedHttp.at(r.service, r.tier).value++;
     if (r.upgrade) this.#upgrades.inc({ service: r.service, code });
   }
 

@@ -20,6 +20,7 @@ import { classify, PerTryTimeout, type RetryReason } from './failures.ts';
 import type { ProxyObserver } from './observer.ts';
 import { pickTarget, type RetryBudget, type ServiceLoad } from './picks.ts';
 import type { Policy, RetrySettings, RoutedRequest } from './route.ts';
+import { clearTryTimer, type Expiring, setTryTimer, type TryTimer } from './try-timers.ts';
 import type { UpstreamEndpoint, Upstreams } from './upstreams.ts';
 
 /** What the loop reads as it goes; a reload swaps it between one read and the next. */
@@ -267,7 +268,7 @@ export class Exchange {
  * for a budgeted retry, its place in the service's retries in flight. The carrier's
  * undici handler tells it what happened.
  */
-export class Try {
+export class Try implements Expiring {
   readonly #ex: Exchange;
   readonly #deps: LoopDeps;
   readonly target: Target;
@@ -276,7 +277,9 @@ export class Try {
   readonly #retryLoad: ServiceLoad | undefined;
   #controller: Pick<Dispatcher.DispatchController, 'abort'> | undefined;
   #pendingAbort: Error | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: TryTimer | undefined;
+  /** The per-try timeout the timer was armed with, for its error. */
+  #timeoutMs = 0;
   /** The answer is being thrown away: a retry took over. */
   #discard = false;
   #responded = false;
@@ -306,8 +309,14 @@ export class Try {
   arm(): void {
     const ms = this.#deps.retries.perTryTimeout;
     if (ms > 0 && !this.#responded && !this.#released && this.#timer === undefined) {
-      this.#timer = setTimeout(() => this.abort(new PerTryTimeout(ms)), ms);
+      this.#timeoutMs = ms;
+      this.#timer = setTryTimer(ms, this);
     }
+  }
+
+  /** The per-try timer ran out before the response head came. */
+  expired(): void {
+    this.abort(new PerTryTimeout(this.#timeoutMs));
   }
 
   abort(reason: Error): void {
@@ -327,7 +336,7 @@ export class Try {
    * discard this answer; 'gone': the client left, nothing to relay; 'deliver'.
    */
   head(status: number): 'deliver' | 'retry' | 'gone' {
-    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#timer) clearTryTimer(this.#timer);
     this.#report({ origin: 'upstream', status });
     if (this.#ex.clientGone) {
       this.abort(new Error('client went away'));
@@ -374,7 +383,7 @@ export class Try {
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#timer) clearTryTimer(this.#timer);
     if (this.#retryLoad) this.#retryLoad.retries--;
     this.#deps.upstreams.release(this.endpoint);
   }

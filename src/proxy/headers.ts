@@ -20,7 +20,8 @@ const HOP_BY_HOP = new Set([
 
 /** The names a Connection header lists, lower case. */
 function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined;
+  // Nearly every message says just one of these, which name no header: no split, no Set.
+  if (value === undefined || value === 'keep-alive' || value === 'close') return undefined;
   const out = new Set<string>();
   for (const line of Array.isArray(value) ? value : [value]) {
     for (const t of line.split(',')) {
@@ -49,6 +50,17 @@ function forwardedNode(address: string): string {
 /** RFC 7239 value: a token, or a quoted string when it holds anything else. */
 function forwardedValue(v: string): string {
   return /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(v) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`;
+}
+
+/** The last host's forwardedValue: a proxy serves few hosts, mostly one after another. */
+let lastHost = '';
+let lastHostValue = forwardedValue(lastHost);
+function forwardedHost(host: string): string {
+  if (host !== lastHost) {
+    lastHostValue = forwardedValue(host);
+    lastHost = host;
+  }
+  return lastHostValue;
 }
 
 const FORWARDING = new Set([
@@ -101,7 +113,7 @@ export function upstreamRequestHeaders(
     'x-forwarded-host',
     fwd.host,
     'forwarded',
-    `${forwarded === undefined ? '' : `${forwarded}, `}for=${forwardedNode(fwd.clientAddress)};host=${forwardedValue(fwd.host)};proto=${fwd.proto}`,
+    `${forwarded === undefined ? '' : `${forwarded}, `}for=${forwardedNode(fwd.clientAddress)};host=${forwardedHost(fwd.host)};proto=${fwd.proto}`,
   );
   return out;
 }

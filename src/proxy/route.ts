@@ -71,6 +71,7 @@ export class Routes {
   readonly #pickers = new Map<PickerKind, Picker>();
   #policies = new WeakMap<FederatedService, Policy>();
   readonly #httpPorts = new WeakMap<FederatedService, string | number>();
+  readonly #origins = new WeakMap<Target, { svc: FederatedService; origin: string }>();
   #selfLocality: Locality | undefined;
   /** Annotation values already warned about, so a bad one logs once. */
   readonly #warned = new Set<string>();
@@ -183,8 +184,20 @@ export class Routes {
     return p;
   }
 
-  /** `http://address:port` of the target's HTTP port. */
+  /**
+   * `http://address:port` of the target's HTTP port. Kept per target (a plan's, so as
+   * long-lived as the plan): the same string each time, which the endpoint's pool
+   * lookup then finds by its kept hash instead of hashing a fresh one.
+   */
   origin(svc: FederatedService, t: Target): string {
+    const kept = this.#origins.get(t);
+    if (kept?.svc === svc) return kept.origin;
+    const origin = this.#originOf(svc, t);
+    this.#origins.set(t, { svc, origin });
+    return origin;
+  }
+
+  #originOf(svc: FederatedService, t: Target): string {
     const want = this.#httpPort(svc);
     const ports = t.endpoint.ports;
     const port =

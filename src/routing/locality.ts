@@ -111,5 +111,15 @@ export class LocalityTable {
 /** A stable text key for a locality, for caches and explain. */
 export function localityKey(l: Locality | undefined): string {
   if (!l) return '';
-  return `${l.region ?? ''}/${l.zone ?? ''}/${l.subzone ?? ''}`;
+  // A request's locality is one of a few long-lived objects (this replica's, a CIDR
+  // row's): its key is built once, not a fresh string to hash on every plan lookup.
+  let key = localityKeys.get(l);
+  if (key === undefined) {
+    key = `${l.region ?? ''}/${l.zone ?? ''}/${l.subzone ?? ''}`;
+    localityKeys.set(l, key);
+  }
+  return key;
 }
+
+/** Localities are never changed once made (their fields are readonly). */
+const localityKeys = new WeakMap<Locality, string>();
