@@ -15,11 +15,15 @@ import { WorkerPool } from './pool.ts';
 import { ListenError } from './serving.ts';
 
 /**
- * A stand-in worker; MODE: serve, fail (cannot listen), crash (exits soon after
- * listening), echo (listens on the DNS port its config names, and says it).
+ * A stand-in worker; MODE: serve, fail (cannot listen), crash (exits once it is
+ * listening and the file `go` exists: the test makes it after the pool has started,
+ * so no worker dies while the others still start, however slow the machine), echo
+ * (listens on the DNS port its config names, and says it).
  */
-const FAKE = (mode: string) => `
+const FAKE = (mode: string, go: string) => `
+import { existsSync } from 'node:fs';
 const mode = ${JSON.stringify(mode)};
+const go = ${JSON.stringify(go)};
 let snapshots = 0;
 let health = 0;
 process.on('message', (m) => {
@@ -40,7 +44,10 @@ process.on('message', (m) => {
     process.send({ type: 'listening', addresses: { udp: [{ address: '127.0.0.1', family: 'IPv4', port: 5353 }], http: [], https: [] } });
     process.send({ type: 'reports', reports: [['shop/web', 'alpha/127.10.0.1', { origin: 'local', failure: 'connect' }]] });
     process.send({ type: 'used', service: 'shop/web', locality: { region: 'us-east', zone: 'a' } });
-    if (mode === 'crash') setTimeout(() => process.exit(3), 20);
+    if (mode === 'crash') {
+      const exitOnGo = () => (existsSync(go) ? process.exit(3) : setTimeout(exitOnGo, 10));
+      exitOnGo();
+    }
   } else if (m.type === 'snapshot') {
     snapshots = m.delta.version;
   } else if (m.type === 'health') {
@@ -108,10 +115,12 @@ async function until<T>(
 describe('WorkerPool', () => {
   let dir: string;
   const exec = (mode: string) => join(dir, `${mode}.mjs`);
+  const go = () => join(dir, 'go');
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fedgate-pool-'));
-    for (const mode of ['serve', 'fail', 'crash', 'echo']) await writeFile(exec(mode), FAKE(mode));
+    for (const mode of ['serve', 'fail', 'crash', 'echo'])
+      await writeFile(exec(mode), FAKE(mode, go()));
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -229,6 +238,7 @@ describe('WorkerPool', () => {
       },
       restarts: { limit: 3, windowMs: 60_000, delayMs: 10, maxDelayMs: 20 },
     });
+    await writeFile(go(), '');
     try {
       const problem = await until('the pool to give up', () => fatal);
       expect(problem).toMatch(
