@@ -93,18 +93,32 @@ function setup(over: { serving?: boolean } = {}) {
 describe('Metrics', () => {
   it('counts proxied requests by service, cluster, zone and status class, with durations and tiers', async () => {
     const { m } = setup();
-    const r = { service: 'shop/web', cluster: 'alpha', zone: 'a', tier: 'zone' };
+    const r = {
+      service: 'shop/web',
+      cluster: 'alpha',
+      zone: 'a',
+      tier: 'zone',
+      outcome: 'relayed',
+    } as const;
     m.request({ ...r, status: 200, seconds: 0.002 });
     m.request({ ...r, status: 204, seconds: 0.004 });
-    m.request({ service: 'shop/web', cluster: '', zone: '', tier: '', status: 503, seconds: 1e-4 });
+    m.request({
+      service: 'shop/web',
+      cluster: '',
+      zone: '',
+      tier: '',
+      status: 503,
+      seconds: 1e-4,
+      outcome: 'overflowed',
+    });
     m.retry('shop/web', 'connect');
     const { text, contentType } = await m.scrape();
     expect(contentType).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(text).toContain(
-      'fedgate_http_requests_total{service="shop/web",cluster="alpha",zone="a",code="2xx"} 2',
+      'fedgate_http_requests_total{service="shop/web",cluster="alpha",zone="a",code="2xx",outcome="relayed"} 2',
     );
     expect(text).toContain(
-      'fedgate_http_requests_total{service="shop/web",cluster="",zone="",code="5xx"} 1',
+      'fedgate_http_requests_total{service="shop/web",cluster="",zone="",code="5xx",outcome="overflowed"} 1',
     );
     expect(text).toContain(
       'fedgate_http_request_duration_seconds_bucket{le="0.0025",service="shop/web",code="2xx"} 1',
@@ -220,7 +234,14 @@ describe('Metrics with worker processes', () => {
     });
     return w;
   }
-  const req = { service: 'shop/web', cluster: 'alpha', zone: 'a', tier: 'zone', status: 200 };
+  const req = {
+    service: 'shop/web',
+    cluster: 'alpha',
+    zone: 'a',
+    tier: 'zone',
+    status: 200,
+    outcome: 'relayed',
+  } as const;
   const names = (json: MetricsJson) => json.map((m) => m.name);
 
   it('splits the series: discovery in the primary, serving in each worker', async () => {
@@ -257,7 +278,7 @@ describe('Metrics with worker processes', () => {
     });
     const { text } = await primary.scrape();
     expect(text).toContain(
-      'fedgate_http_requests_total{service="shop/web",cluster="alpha",zone="a",code="2xx"} 13',
+      'fedgate_http_requests_total{service="shop/web",cluster="alpha",zone="a",code="2xx",outcome="relayed"} 13',
     );
     expect(text).toContain(
       'fedgate_http_request_duration_seconds_count{service="shop/web",code="2xx"} 13',
@@ -290,7 +311,7 @@ describe('Metrics with worker processes', () => {
     expect(retired.filter((m) => m.name === 'fedgate_http_requests_total')).toHaveLength(1);
     const text = await mergeMetrics([retired], first.registry.contentType);
     expect(text).toContain(
-      'fedgate_http_requests_total{service="shop/web",cluster="alpha",zone="a",code="2xx"} 3',
+      'fedgate_http_requests_total{service="shop/web",cluster="alpha",zone="a",code="2xx",outcome="relayed"} 3',
     );
     expect(text).toContain('fedgate_worker_requests_total{worker="0",protocol="dns"} 5');
     expect(text).not.toContain('nodejs_heap_size_used_bytes');

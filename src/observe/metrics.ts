@@ -177,7 +177,7 @@ function mirroredCounter<L extends string>(
 
 export class Metrics implements ProxyObserver {
   readonly registry = new Registry();
-  readonly #requests: TalliedCounter<'service' | 'cluster' | 'zone' | 'code'>;
+  readonly #requests: TalliedCounter<'service' | 'cluster' | 'zone' | 'code' | 'outcome'>;
   readonly #duration: TalliedHistogram<'service' | 'code'>;
   readonly #retries: Counter<'service' | 'reason'>;
   readonly #servedHttp: TalliedCounter<'service' | 'tier'>;
@@ -222,8 +222,8 @@ export class Metrics implements ProxyObserver {
     const servingRegisters = serving ? [registry] : [];
     this.#requests = new TalliedCounter({
       name: 'fedgate_http_requests_total',
-      help: 'Proxied HTTP requests by service, the cluster and zone that answered, and status class',
-      labelNames: ['service', 'cluster', 'zone', 'code'],
+      help: 'HTTP requests by service ("" when none was found), the cluster and zone that answered, status class, and how the request ended (relayed, failed, rejected, overflowed, client_cancelled)',
+      labelNames: ['service', 'cluster', 'zone', 'code', 'outcome'],
       registers: servingRegisters,
     });
     this.#duration = new TalliedHistogram({
@@ -525,7 +525,7 @@ export class Metrics implements ProxyObserver {
   request(r: ProxiedRequest): void {
     this.#proxied++;
     const code = statusClass(r.status);
-    this.#requests.at(r.service, r.cluster, r.zone, code).value++;
+    this.#requests.at(r.service, r.cluster, r.zone, code, r.outcome).value++;
     const duration = this.#duration;
     duration.observe(duration.at(r.service, code), r.seconds);
     if (r.tier) this.#servedHttp.at(r.service, r.tier).value++;

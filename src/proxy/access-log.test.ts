@@ -21,6 +21,7 @@ describe('withAccessLog', () => {
     );
     const r: ProxiedRequest = {
       service: 'shop/web',
+      outcome: 'relayed',
       cluster: 'alpha',
       zone: 'us-east-a',
       tier: 'zone',

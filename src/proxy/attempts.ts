@@ -17,7 +17,7 @@ import { type Router, tierScopeOf } from '../routing/router.ts';
 import type { Plan, Target } from '../routing/types.ts';
 import type { ProxyRequest } from './answers.ts';
 import { classify, PerTryTimeout, type RetryReason } from './failures.ts';
-import type { ProxyObserver } from './observer.ts';
+import type { ProxyObserver, RequestOutcome } from './observer.ts';
 import { pickTarget, type RetryBudget, type ServiceLoad } from './picks.ts';
 import type { Policy, RetrySettings, RoutedRequest } from './route.ts';
 import { clearTryTimer, type Expiring, setTryTimer, type TryTimer } from './try-timers.ts';
@@ -230,17 +230,22 @@ export class Exchange {
 
   #giveUp(code: ErrorCode, detail: string): void {
     this.finish();
-    this.observe(undefined, httpStatusFor(code));
+    this.observe(
+      undefined,
+      httpStatusFor(code),
+      code === 'UPSTREAM_OVERFLOW' ? 'overflowed' : 'failed',
+    );
     if (!this.#clientGone) this.#carrier.answer(code, detail);
   }
 
   /** Tells the observer how the request ended; no target: fedgate answered itself. */
-  observe(target: Target | undefined, status: number): void {
+  observe(target: Target | undefined, status: number, outcome: RequestOutcome): void {
     const o = this.#deps().observer;
     if (!o) return;
     const req = this.#req;
     o.request({
       service: this.#service.key,
+      outcome,
       cluster: target?.cluster ?? '',
       zone: target?.endpoint.locality.zone ?? '',
       tier: (target && tierScopeOf(this.#state.plan, target.id)) ?? '',
@@ -355,7 +360,7 @@ export class Try implements Expiring {
   answered(): void {
     if (this.#discard) return;
     this.#ex.finish();
-    this.#ex.observe(this.target, this.#status);
+    this.#ex.observe(this.target, this.#status, 'relayed');
   }
 
   /**

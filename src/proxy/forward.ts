@@ -3,7 +3,7 @@
 // carrier: dispatch.ts for plain requests, upgrade.ts for upgrades.
 import type { Duplex } from 'node:stream';
 import type { Snapshot } from '../catalog/model.ts';
-import type { ErrorCode } from '../errors.ts';
+import { type ErrorCode, httpStatusFor } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
 import type { ExhaustionSink } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
@@ -84,7 +84,8 @@ export class Forwarder {
   handle(req: ProxyRequest, res: ProxyResponse, proto: 'http' | 'https'): void {
     const deps = this.#deps;
     if (req.method === 'CONNECT') {
-      this.#fail(
+      this.#reject(
+        req,
         res,
         'METHOD_NOT_ALLOWED',
         'CONNECT is not supported: fedgate is not a forward proxy',
@@ -92,7 +93,8 @@ export class Forwarder {
       return;
     }
     if (headerCount(req) > deps.settings.maxHeaderCount) {
-      this.#fail(
+      this.#reject(
+        req,
         res,
         'HEADERS_TOO_LARGE',
         `more than ${deps.settings.maxHeaderCount} request headers`,
@@ -102,7 +104,7 @@ export class Forwarder {
     }
     const r = this.#routes.resolve(req);
     if (typeof r === 'string') {
-      this.#fail(res, r, routeProblem(req, r), r === 'BAD_REQUEST');
+      this.#reject(req, res, r, routeProblem(req, r), r === 'BAD_REQUEST');
       return;
     }
     const routed = this.#routes.route(req, r, proto);
@@ -117,6 +119,7 @@ export class Forwarder {
     socket.on('error', () => socket.destroy());
     const r = this.#routes.resolve(req);
     if (typeof r === 'string') {
+      this.#rejected(req, r, true);
       rawError(socket, r, routeProblem(req, r));
       return;
     }
@@ -131,6 +134,34 @@ export class Forwarder {
 
   #fail(res: ProxyResponse, code: ErrorCode, detail: string, close = false): void {
     sendError(res, code, detail, close || this.#deps.draining(res.socket));
+  }
+
+  /** Answers a request refused before it reached a service, and counts it. */
+  #reject(
+    req: ProxyRequest,
+    res: ProxyResponse,
+    code: ErrorCode,
+    detail: string,
+    close = false,
+  ): void {
+    this.#rejected(req, code, false);
+    this.#fail(res, code, detail, close);
+  }
+
+  #rejected(req: ProxyRequest, code: ErrorCode, upgrade: boolean): void {
+    this.#deps.observer?.request({
+      service: '',
+      outcome: 'rejected',
+      cluster: '',
+      zone: '',
+      tier: '',
+      status: httpStatusFor(code),
+      seconds: 0,
+      method: req.method ?? '',
+      target: req.url ?? '',
+      client: req.socket?.remoteAddress ?? '',
+      upgrade,
+    });
   }
 }
 

@@ -3,9 +3,26 @@
 // implement it.
 import type { RetryReason } from './failures.ts';
 
-/** One finished proxied request. cluster, zone and tier are '' when fedgate answered itself. */
+/** How a request ended, as operators count it (the `outcome` label). */
+export type RequestOutcome =
+  /** An endpoint's answer reached the client, whatever its status. */
+  | 'relayed'
+  /** fedgate answered itself after routing: no endpoint, every try failed, a timeout. */
+  | 'failed'
+  /** Refused before any endpoint was tried: malformed, unknown host, over a limit of the request or the client. */
+  | 'rejected'
+  /** Every slot and the pending queue were full: 503 UPSTREAM_OVERFLOW. */
+  | 'overflowed'
+  /** The client cancelled, reset or closed before its response was complete. */
+  | 'client_cancelled';
+
+/**
+ * One finished proxied request, whether or not it reached a service. cluster, zone
+ * and tier are '' when fedgate answered itself; service is '' when none was found.
+ */
 export interface ProxiedRequest {
   readonly service: string;
+  readonly outcome: RequestOutcome;
   readonly cluster: string;
   readonly zone: string;
   /** Scope of the plan tier the answering endpoint sits in. */
