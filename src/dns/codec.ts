@@ -95,7 +95,9 @@ export function encodeResponse(spec: ResponseSpec): Buffer {
     id: spec.id,
     qr: 1,
     opcode: spec.opcode ?? 0,
-    aa: spec.rcode === 'REFUSED' || spec.rcode === 'FORMERR' ? 0 : 1,
+    // AA only on answers from our zones (RFC 1035 §4.1.1): data or NXDOMAIN. Errors
+    // (FORMERR, NOTIMP, REFUSED, SERVFAIL, BADVERS) speak for no zone.
+    aa: spec.rcode === 'NOERROR' || spec.rcode === 'NXDOMAIN' ? 1 : 0,
     tc: spec.truncated ? 1 : 0,
     rd: spec.rd ? 1 : 0,
     ra: 0,

@@ -215,7 +215,13 @@ export class Responder {
     return this.#index;
   }
 
-  /** The answer to one message, or undefined when nothing should be sent. */
+  /**
+   * The answer to one message, or undefined when nothing should be sent. Rate
+   * limiting applies over UDP only, as in Knot (its rrl module: "Rate limit is
+   * applied to pure UDP only") and BIND (rate-limit acts on UDP responses): a
+   * source that completed a TCP handshake is not spoofed, and a slipped (TC=1) UDP
+   * answer sends the client to TCP, which must then answer in full.
+   */
   respond(msg: Uint8Array, client: string, udp: boolean): Buffer | undefined {
     this.stats.queries++;
     const q = scanQuery(msg);
@@ -232,7 +238,7 @@ export class Responder {
       if (this.#cache.size >= CACHE_MAX) this.#cache = new Map();
       this.#cache.set(key, entry);
     }
-    const verdict = this.#rrl.check(client, entry.cls, entry.rrlName);
+    const verdict = udp ? this.#rrl.check(client, entry.cls, entry.rrlName) : 'pass';
     if (verdict === 'drop') {
       this.stats.rrlDropped++;
       return undefined;
@@ -337,11 +343,13 @@ export class Responder {
       scheme = 'malformed',
     ): Buffer | undefined => {
       const cls: RrlClass = a ? rrlClass(a) : 'error';
-      const verdict = this.#rrl.check(
-        client,
-        cls,
-        a && cls === 'positive' && question ? asciiLower(question.name) : '',
-      );
+      const verdict = udp
+        ? this.#rrl.check(
+            client,
+            cls,
+            a && cls === 'positive' && question ? asciiLower(question.name) : '',
+          )
+        : 'pass';
       if (verdict === 'drop') {
         this.stats.rrlDropped++;
         return undefined;
@@ -366,8 +374,12 @@ export class Responder {
       return out;
     };
     // The rcodes of error conditions come from src/errors.ts's table.
-    if (m.malformed || m.qdcount !== 1 || !q) return reply(rcodeFor('BAD_REQUEST'));
+    // A message we cannot read is FORMERR; then the opcode, before the question count:
+    // an opcode we do not implement is NOTIMP however many questions it carries
+    // (NOTIFY, UPDATE and unassigned ones may carry none).
+    if (m.malformed) return reply(rcodeFor('BAD_REQUEST'));
     if (m.opcode !== 0) return reply(rcodeFor('METHOD_NOT_ALLOWED'));
+    if (m.qdcount !== 1 || !q) return reply(rcodeFor('BAD_REQUEST'));
     if (m.edns && m.edns.version > 0) return reply(rcodeFor('EDNS_VERSION_UNSUPPORTED'));
     const name = asciiLower(q.name);
     const match = matchZone(name, this.#rules);
