@@ -26,6 +26,12 @@ export const DNS_UDP_PAYLOAD_SIZE = 1232;
 /** A TCP connection idle this long is closed; at most this many are open. */
 export const DEFAULT_DNS_TCP_IDLE_TIMEOUT_MS = 10_000;
 export const DEFAULT_DNS_TCP_MAX_CONNECTIONS = 1_000;
+/**
+ * A TCP message must arrive whole within this of its first byte, and answers the
+ * client does not read are given as long: Knot's tcp-io-timeout default. A query
+ * fits one segment, so only a slow or hostile client comes near it.
+ */
+export const DEFAULT_DNS_TCP_IO_TIMEOUT_MS = 500;
 /** Response rate limiting, as Knot's rrl module: responses per second per client prefix, name and answer class. */
 export const DEFAULT_DNS_RRL_RATE = 20;
 /** Every second limited response goes out truncated, so a real client retries over TCP (BIND's default). */

@@ -184,8 +184,17 @@ export const configSchema = z.strictObject({
         .meta({ description: 'NS records of our zones; default ns.<zone>' }),
       tcp: z
         .strictObject({
-          idleTimeout: duration.default(D.DEFAULT_DNS_TCP_IDLE_TIMEOUT_MS),
-          maxConnections: z.number().int().min(1).default(D.DEFAULT_DNS_TCP_MAX_CONNECTIONS),
+          idleTimeout: duration.default(D.DEFAULT_DNS_TCP_IDLE_TIMEOUT_MS).meta({
+            description: 'A connection without traffic this long is closed',
+          }),
+          ioTimeout: duration.default(D.DEFAULT_DNS_TCP_IO_TIMEOUT_MS).meta({
+            description:
+              "Most time from a message's first byte to its last, and for the client to read answers; 0ms: none",
+          }),
+          maxConnections: z.number().int().min(1).default(D.DEFAULT_DNS_TCP_MAX_CONNECTIONS).meta({
+            description:
+              'Open connections per listener at most; a new one closes the one idle longest',
+          }),
         })
         .prefault({}),
       rrl: z

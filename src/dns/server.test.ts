@@ -183,7 +183,7 @@ describe('DnsServer protocol', () => {
     sock.destroy();
   });
 
-  it('closes idle TCP connections and caps how many are open', async () => {
+  it('closes idle TCP connections and, at the cap, the one idle longest', async () => {
     const open = (): Promise<Socket> =>
       new Promise((resolve, reject) => {
         const s = connect(port, '127.0.0.1', () => resolve(s));
@@ -195,13 +195,17 @@ describe('DnsServer protocol', () => {
     const idle = await open();
     await closed(idle);
 
-    const held = await Promise.all([open(), open(), open()]);
+    const held: Socket[] = [];
+    for (let i = 0; i < 3; i++) held.push(await open());
     for (const s of held) s.on('error', () => {});
-    const fourth = await open().catch(() => undefined);
-    // Past the cap the server closes the new connection while the others stay open.
-    if (fourth) await closed(fourth);
-    expect(held.every((s) => !s.destroyed)).toBe(true);
-    for (const s of held) s.destroy();
+    const evictedBefore = dns.tcpClosed.get('evicted') ?? 0;
+    const fourth = await open();
+    // Past the cap the new connection is taken and the one idle longest (the first) goes.
+    await closed(held[0]!);
+    await waitFor(() => (dns.tcpClosed.get('evicted') ?? 0) === evictedBefore + 1, 5000);
+    expect(held.slice(1).every((s) => !s.destroyed)).toBe(true);
+    expect(fourth.destroyed).toBe(false);
+    for (const s of [...held, fourth]) s.destroy();
   });
 });
 

@@ -1,6 +1,7 @@
 // The DNS listeners: UDP and TCP on every configured address, around one Responder
 // that follows the catalog and health. TCP carries several length-prefixed queries
-// per connection, closes idle ones and caps how many are open. A reload keeps the
+// per connection (tcp.ts), cuts slow ones and caps how many are open, closing the
+// one idle longest for a new one. A reload keeps the
 // listeners whose address stays, with their connections, and swaps the settings.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import {
@@ -22,6 +23,7 @@ import type { StagedChange } from '../staged-change.ts';
 import type { AddressingView } from './addressing.ts';
 import { Responder } from './responder.ts';
 import { ResponseRateLimiter } from './rrl.ts';
+import { TCP_CLOSE_REASONS, type TcpCloseReason, TcpConnection } from './tcp.ts';
 
 export interface DnsServerOptions {
   readonly config: Config;
@@ -58,7 +60,8 @@ interface Listener {
   readonly key: string;
   readonly udp: UdpSocket;
   readonly tcp: TcpServer;
-  readonly connections: Set<Socket>;
+  /** Its open TCP connections, the one whose last query is oldest first. */
+  readonly connections: Set<TcpConnection>;
   /** Removed by a reload: its TCP connections close once their queries are answered. */
   draining: boolean;
 }
@@ -81,9 +84,9 @@ export class DnsServer {
   #rrl: ResponseRateLimiter;
   #listeners: Listener[] = [];
   /** Every open TCP connection, of current and draining listeners. */
-  readonly #connections = new Set<Socket>();
-  /** Connections holding part of a query: drain lets them finish it. */
-  readonly #partial = new Set<Socket>();
+  readonly #connections = new Set<TcpConnection>();
+  /** TCP connections the server closed itself, by why (fedgate_dns_tcp_closed_total). */
+  readonly tcpClosed = new Map<TcpCloseReason, number>(TCP_CLOSE_REASONS.map((r) => [r, 0]));
   /** Removed listeners still draining. */
   readonly #retiring = new Set<Promise<void>>();
   #draining = false;
@@ -179,11 +182,8 @@ export class DnsServer {
           const key = hostPort(at);
           return have.get(key) ?? opened.get(key)!;
         });
-        for (const l of this.#listeners) {
-          l.tcp.maxConnections = tcp.maxConnections;
-          if (before.tcp.idleTimeout !== tcp.idleTimeout) {
-            for (const c of l.connections) c.setTimeout(tcp.idleTimeout);
-          }
+        if (before.tcp.idleTimeout !== tcp.idleTimeout) {
+          for (const c of this.#connections) c.setIdleTimeout(tcp.idleTimeout);
         }
         for (const l of closed) {
           // UDP has nothing in flight: it closes now. TCP drains as on SIGTERM.
@@ -264,8 +264,9 @@ export class DnsServer {
 
   /** Port 0 on UDP took an ephemeral port: TCP is given the same one. */
   async #listenTcp(host: string, port: number): Promise<TcpServer> {
+    // No server.maxConnections: at the cap #serveTcp closes the connection idle
+    // longest rather than refuse the new one, so idle or slow clients cannot fill it.
     const server = createTcpServer();
-    server.maxConnections = this.#config.dns.tcp.maxConnections;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host, port, ipv6Only: isIPv6(host) }, () => {
@@ -278,42 +279,37 @@ export class DnsServer {
 
   #serveTcp(conn: Socket, l: Listener): void {
     if (conn.destroyed) return; // closed at accept: out of descriptors
-    this.#connections.add(conn);
-    l.connections.add(conn);
-    conn.setTimeout(this.#config.dns.tcp.idleTimeout, () => conn.destroy());
-    conn.on('close', () => {
-      this.#connections.delete(conn);
-      l.connections.delete(conn);
-      this.#partial.delete(conn);
-    });
-    conn.on('error', () => conn.destroy());
-    let pending: Buffer = Buffer.alloc(0);
-    conn.on('data', (chunk: Buffer) => {
-      if (conn.writableEnded) return;
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      while (pending.length >= 2) {
-        const len = pending.readUInt16BE(0);
-        if (pending.length < 2 + len) break;
-        const msg = pending.subarray(2, 2 + len);
-        pending = pending.subarray(2 + len);
-        let out: Buffer | undefined;
+    // Full: the connection whose last query is oldest goes, as Knot's XDP TCP resets
+    // the most inactive ones; a client that trickles never completes one, so it is first.
+    for (const oldest of l.connections) {
+      if (l.connections.size < this.#config.dns.tcp.maxConnections) break;
+      l.connections.delete(oldest);
+      this.#connections.delete(oldest);
+      oldest.cut('evicted');
+    }
+    const c = new TcpConnection(conn, {
+      limits: () => this.#config.dns.tcp,
+      answer: (msg, client) => {
         try {
-          out = this.responder.respond(msg, conn.remoteAddress ?? '', false);
+          return this.responder.respond(msg, client, false);
         } catch (err) {
+          // A bug must not take the listener down; the query goes unanswered.
           this.#log.error({ err }, 'dns: failed to answer');
+          return undefined;
         }
-        // A TCP message cannot exceed 64 KiB; answers are capped well below, but never throw here.
-        if (out && out.length <= 0xffff) {
-          const framed = Buffer.allocUnsafe(2 + out.length);
-          framed.writeUInt16BE(out.length, 0);
-          out.copy(framed, 2);
-          conn.write(framed);
-        }
-      }
-      if (pending.length > 0) this.#partial.add(conn);
-      else this.#partial.delete(conn);
-      // Draining: every whole query got its answer; close once nothing is half-read.
-      if ((this.#draining || l.draining) && pending.length === 0) conn.end();
+      },
+      active: (it) => {
+        if (!l.connections.delete(it)) return;
+        l.connections.add(it);
+      },
+      closedBy: (reason) => this.tcpClosed.set(reason, (this.tcpClosed.get(reason) ?? 0) + 1),
+      draining: () => this.#draining || l.draining,
+    });
+    this.#connections.add(c);
+    l.connections.add(c);
+    conn.on('close', () => {
+      this.#connections.delete(c);
+      l.connections.delete(c);
     });
   }
 
@@ -337,28 +333,28 @@ export class DnsServer {
     );
     const conns = () => listeners.flatMap((l) => [...l.connections]);
     for (const l of listeners) l.draining = true;
-    for (const c of conns()) if (!this.#partial.has(c)) c.end();
+    for (const c of conns()) if (!c.busy) c.socket.end();
     const deadline = Date.now() + graceMs;
     // Ended connections close when their answers are flushed and the client hangs up.
     while (conns().length > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now()))));
     }
     const left = conns();
-    const cut = left.filter((c) => this.#partial.has(c)).length;
-    for (const c of left) c.destroy();
+    const cut = left.filter((c) => c.busy).length;
+    for (const c of left) c.socket.destroy();
     await Promise.all(closed);
     return { cut };
   }
 
   async stop(): Promise<void> {
     for (const u of this.#unsubscribe) u();
-    for (const c of this.#connections) c.destroy();
+    for (const c of this.#connections) c.socket.destroy();
     await Promise.all([...this.#listeners.map((l) => closeListener(l)), ...this.#retiring]);
   }
 }
 
 function closeListener(l: Listener): Promise<void> {
-  for (const c of l.connections) c.destroy();
+  for (const c of l.connections) c.socket.destroy();
   return Promise.all([
     new Promise<void>((r) => {
       try {

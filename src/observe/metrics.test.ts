@@ -86,7 +86,13 @@ function setup(over: { serving?: boolean } = {}) {
     now: () => 3_000,
     ...over,
   });
-  m.attachDns({ responder: { stats: dnsStats } });
+  m.attachDns({
+    responder: { stats: dnsStats },
+    tcpClosed: new Map([
+      ['io_timeout', 2],
+      ['evicted', 1],
+    ]),
+  });
   return { m, journal, propagate: (s: number) => propagate(s), dnsStats };
 }
 
@@ -160,6 +166,8 @@ describe('Metrics', () => {
     );
     expect(text).toContain('fedgate_dns_rrl_total{action="slip"} 3');
     expect(text).toContain('fedgate_dns_rrl_total{action="drop"} 6');
+    expect(text).toContain('fedgate_dns_tcp_closed_total{reason="io_timeout"} 2');
+    expect(text).toContain('fedgate_dns_tcp_closed_total{reason="evicted"} 1');
     expect(text).toContain('fedgate_dns_served_tier_total{tier="region"} 1');
     expect(text).toContain(
       'fedgate_health_checks_total{service="shop/web",cluster="alpha",result="fail"} 3',
@@ -231,6 +239,7 @@ describe('Metrics with worker processes', () => {
           rrlDropped: 0,
         },
       },
+      tcpClosed: new Map(),
     });
     return w;
   }

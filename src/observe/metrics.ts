@@ -43,6 +43,8 @@ export interface DnsCounts {
       readonly rrlDropped: number;
     };
   };
+  /** TCP connections the server closed itself, by why (DnsServer.tcpClosed). */
+  readonly tcpClosed: ReadonlyMap<string, number>;
 }
 
 /** This process's descriptor exhaustion counts (ExhaustionTracker). */
@@ -473,6 +475,13 @@ export class Metrics implements ProxyObserver {
           [{ action: 'drop' }, s?.rrlDropped ?? 0],
         ];
       },
+    );
+    mirroredCounter(
+      registry,
+      'fedgate_dns_tcp_closed_total',
+      'DNS TCP connections the server closed: io_timeout, write_timeout, idle, evicted',
+      ['reason'],
+      () => [...(this.#dns?.tcpClosed ?? [])].map(([reason, n]) => [{ reason }, n]),
     );
     mirroredCounter(
       registry,
