@@ -135,6 +135,13 @@ export class DnsServer {
     return this.#rrl;
   }
 
+  /** Bytes of answers written to TCP connections and not yet taken by the kernel. */
+  tcpBuffered(): number {
+    let n = 0;
+    for (const c of this.#connections) n += c.socket.writableLength;
+    return n;
+  }
+
   /** Where it listens: UDP sockets, then TCP servers, in config order. */
   addresses(): { udp: AddressInfo[]; tcp: AddressInfo[] } {
     return {
