@@ -11,6 +11,7 @@ import { DnsServer } from '../../src/dns/server.ts';
 import { HealthStore } from '../../src/health/store.ts';
 import { Router } from '../../src/routing/router.ts';
 import { endpoints, service } from '../fixtures/services.ts';
+import { dig } from '../helpers/tools.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 
 const ZONE = { region: 'us-east', zone: 'us-east-a' };
@@ -185,6 +186,23 @@ describe('DNS over TCP against hostile clients', () => {
     expect(full).toBeLessThan(30);
     const s = server.rrl.stats();
     expect(s.slipped + s.dropped).toBeGreaterThanOrEqual(30 - full);
+  });
+
+  it('gives dig, slipped a truncated UDP answer by RRL, the whole answer over TCP', async () => {
+    const { server, at } = await start('127.45.1.2', { rrl: { responsesPerSecond: 1, slip: 1 } });
+    // Spend the bucket: every further UDP answer to this client and name slips.
+    await udpExchange(
+      at,
+      Array.from({ length: 5 }, (_, i) => message(i, WEB)),
+      300,
+    );
+    const r = await dig(at, [WEB, 'A']);
+    expect(server.rrl.stats().slipped).toBeGreaterThan(0);
+    expect(r.retriedOverTcp).toBe(true);
+    expect(r.status).toBe('NOERROR');
+    expect(r.flags).toContain('aa');
+    expect(r.flags).not.toContain('tc');
+    expect(r.answers.length).toBeGreaterThan(0);
   });
 
   it('cuts a TCP message trickled past dns.tcp.ioTimeout, and one that never finishes, and counts them', async () => {
