@@ -17,7 +17,10 @@ const config = configSchema.parse({
   federation: { name: 'galaxy', domain: 'example.test' },
   clusters: [{ name: 'a', kubeconfig: 'a.kubeconfig' }],
   self: ZONE,
-  dns: { listen: ['127.0.0.1:0', '[::1]:0'], tcp: { idleTimeout: '1s', maxConnections: 3 } },
+  dns: {
+    listen: ['127.0.0.1:0', '[::1]:0'],
+    tcp: { idleTimeout: '1s', ioTimeout: '10s', maxConnections: 3 },
+  },
 });
 const svc = service([{ cluster: 'a', endpoints: endpoints(0, 3, ZONE) }]);
 const snapshot: Snapshot = {
@@ -271,6 +274,58 @@ describe('DnsServer drain', () => {
       busy.end();
       idle.end();
       expect(await draining).toEqual({ cut: 0 });
+    } finally {
+      await dns.stop();
+    }
+  });
+});
+
+describe('DnsServer reload of TCP limits', () => {
+  it('applies a new dns.tcp.ioTimeout and maxConnections to the listeners it keeps', async () => {
+    const health = new HealthStore();
+    const router = new Router(
+      { ...config.routing, localities: config.localities, self: config.self },
+      health,
+    );
+    const at = (tcp: Record<string, unknown>) =>
+      configSchema.parse({
+        federation: { name: 'galaxy', domain: 'example.test' },
+        clusters: [{ name: 'a', kubeconfig: 'a.kubeconfig' }],
+        self: ZONE,
+        dns: { listen: ['127.0.0.1:0'], tcp },
+      });
+    const first = at({ ioTimeout: '60s', idleTimeout: '60s', maxConnections: 10 });
+    const dns = await DnsServer.start({
+      config: first,
+      catalog: { current: () => snapshot, subscribe: () => () => {} },
+      health,
+      router,
+      log: pino({ level: 'silent' }),
+    });
+    const port = dns.addresses().tcp[0]!.port;
+    const open = (): Promise<Socket> =>
+      new Promise((resolve, reject) => {
+        const s = connect(port, '127.0.0.1', () => resolve(s));
+        s.on('error', reject);
+      });
+    const closed = (s: Socket) =>
+      new Promise<void>((r) => (s.destroyed ? r() : s.once('close', () => r())));
+    try {
+      const staged = await dns.stage(
+        at({ ioTimeout: '200ms', idleTimeout: '60s', maxConnections: 2 }),
+      );
+      staged.commit();
+      // Half a query: cut by the new deadline, not the old minute.
+      const slow = await open();
+      slow.write(Buffer.from([0, 40, 1]));
+      await closed(slow);
+      await waitFor(() => dns.tcpClosed.get('io_timeout') === 1, 5000);
+      // The new cap: a third connection closes the one idle longest.
+      const a = await open();
+      await open();
+      await open();
+      await closed(a);
+      expect(dns.tcpClosed.get('evicted')).toBe(1);
     } finally {
       await dns.stop();
     }
