@@ -69,6 +69,18 @@ function opt(payload: number, version: number, options: [number, Buffer][] = [])
   ]);
 }
 
+/** A TCP connection to the server at `port`, once connected. */
+function openTcp(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => resolve(s));
+    s.on('error', reject);
+  });
+}
+
+function closed(s: Socket): Promise<void> {
+  return new Promise<void>((r) => (s.destroyed ? r() : s.once('close', () => r())));
+}
+
 describe('DnsServer protocol', () => {
   let dns: DnsServer;
   let port: number;
@@ -187,13 +199,7 @@ describe('DnsServer protocol', () => {
   });
 
   it('closes idle TCP connections and, at the cap, the one idle longest', async () => {
-    const open = (): Promise<Socket> =>
-      new Promise((resolve, reject) => {
-        const s = connect(port, '127.0.0.1', () => resolve(s));
-        s.on('error', reject);
-      });
-    const closed = (s: Socket) =>
-      new Promise<void>((r) => (s.destroyed ? r() : s.once('close', () => r())));
+    const open = () => openTcp(port);
     // Nothing sent, nothing closed on our side: only the server's idle timeout ends it.
     const idle = await open();
     await closed(idle);
@@ -228,11 +234,7 @@ describe('DnsServer drain', () => {
     });
     const port = dns.addresses().tcp[0]!.port;
     try {
-      const open = (): Promise<Socket> =>
-        new Promise((resolve, reject) => {
-          const s = connect(port, '127.0.0.1', () => resolve(s));
-          s.on('error', reject);
-        });
+      const open = () => openTcp(port);
       const ended = (s: Socket) => new Promise<void>((r) => s.once('end', () => r()));
       const idle = await open();
       const busy = await open();
@@ -303,13 +305,7 @@ describe('DnsServer reload of TCP limits', () => {
       log: pino({ level: 'silent' }),
     });
     const port = dns.addresses().tcp[0]!.port;
-    const open = (): Promise<Socket> =>
-      new Promise((resolve, reject) => {
-        const s = connect(port, '127.0.0.1', () => resolve(s));
-        s.on('error', reject);
-      });
-    const closed = (s: Socket) =>
-      new Promise<void>((r) => (s.destroyed ? r() : s.once('close', () => r())));
+    const open = () => openTcp(port);
     try {
       const staged = await dns.stage(
         at({ ioTimeout: '200ms', idleTimeout: '60s', maxConnections: 2 }),
