@@ -216,11 +216,9 @@ export class Responder {
   }
 
   /**
-   * The answer to one message, or undefined when nothing should be sent. Rate
-   * limiting applies over UDP only, as in Knot (its rrl module: "Rate limit is
-   * applied to pure UDP only") and BIND (rate-limit acts on UDP responses): a
-   * source that completed a TCP handshake is not spoofed, and a slipped (TC=1) UDP
-   * answer sends the client to TCP, which must then answer in full.
+   * The answer to one message, or undefined when nothing should be sent. RRL over UDP
+   * only, as Knot's rrl module ("applied to pure UDP only") and BIND's rate-limit: a
+   * slipped UDP answer sends the client to TCP, which must then answer in full.
    */
   respond(msg: Uint8Array, client: string, udp: boolean): Buffer | undefined {
     this.stats.queries++;
