@@ -94,26 +94,27 @@ describe('cancellation releases every upstream request and slot', () => {
     await bench?.fed.stop();
   });
 
+  const endpointIds = (): string[] =>
+    (bench.d.catalog.current().services.get(SERVICE)?.clusters ?? []).flatMap((m) =>
+      m.endpoints.map((e) => endpointId(m.cluster, e.addresses[0] ?? '')),
+    );
   /** Requests in flight to the service's endpoints, as the proxy counts them (p2c's view). */
-  const inFlight = (): number => {
-    const svc = bench.d.catalog.current().services.get(SERVICE);
-    let n = 0;
-    for (const m of svc?.clusters ?? []) {
-      for (const e of m.endpoints) {
-        n += bench.proxy.upstreams.outstanding(endpointId(m.cluster, e.addresses[0] ?? ''));
-      }
-    }
-    return n;
-  };
+  const inFlight = (): number =>
+    endpointIds().reduce((n, id) => n + bench.proxy.upstreams.outstanding(id), 0);
+  /** Requests undici's pools still run or queue for the service's endpoints. */
+  const undiciBusy = (): number =>
+    endpointIds()
+      .flatMap((id) => bench.proxy.upstreams.endpoint(id).pools())
+      .reduce((n, p) => n + p.stats.running + p.stats.pending, 0);
   const pending = () => bench.proxy.upstreams.pendingCount(SERVICE);
   const backend = () => bench.fed.backends().find((b) => b.info.service === 'slow')!;
 
   /** Nothing held: no request in flight upstream, none waiting, and a new client is served. */
   async function released(what: string): Promise<void> {
     await waitFor(
-      () => inFlight() === 0 && pending() === 0,
+      () => inFlight() === 0 && pending() === 0 && undiciBusy() === 0,
       5000,
-      `${what}: in flight and pending back to 0 (now ${inFlight()} and ${pending()})`,
+      `${what}: in flight, pending and undici's running back to 0 (now ${inFlight()}, ${pending()}, ${undiciBusy()})`,
     );
     const fresh = await get(plain, '/');
     expect(fresh.status, fresh.body).toBe(200);
