@@ -101,7 +101,13 @@ export function applyLimits(l: Listener, http: Config['http']): void {
   // stream cap leaves the streams already open alone (RFC 9113 6.5.2).
   (l.server as Http2SecureServer).updateSettings(settings);
   for (const session of l.sessions) {
-    if (!session.closed && !session.destroyed) session.settings(settings);
+    if (session.closed || session.destroyed) continue;
+    try {
+      session.settings(settings);
+    } catch {
+      // Node throws when the client has left 10 SETTINGS unacknowledged: that
+      // connection keeps what it has, and the reload goes on.
+    }
   }
 }
 
