@@ -56,6 +56,19 @@ export const DEFAULT_HTTP_MAX_HEADER_COUNT = 100;
 export const DEFAULT_HTTP_MAX_REQUESTS_PER_ENDPOINT = 256;
 /** Requests of one service waiting for an endpoint slot; beyond this, 503 at once (Envoy: 1024). */
 export const DEFAULT_HTTP_MAX_PENDING_PER_SERVICE = 1_024;
+/**
+ * HTTP/2 streams one client connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+ * RFC 9113 asks for no fewer than 100; Envoy's edge guidance sets 100; nginx's default is 128.
+ * Node's own is unlimited: 2^32 - 1.
+ */
+export const DEFAULT_HTTP_MAX_CONCURRENT_STREAMS = 100;
+/**
+ * An HTTP/2 connection whose client reset at least half of its streams prematurely
+ * (before the answer, within a second of opening) is closed once it has this many
+ * streams, or at half this many premature resets before that (Envoy's
+ * premature_reset_total_stream_count).
+ */
+export const DEFAULT_HTTP_PREMATURE_RESET_STREAMS = 500;
 /** Retries after the first try, each to another endpoint, preferring another cluster. */
 export const DEFAULT_HTTP_RETRIES = 2;
 /** Retries in flight may be at most this fraction of active requests (Envoy's retry budget: 20 %)… */

@@ -275,6 +275,24 @@ export const configSchema = z.strictObject({
             .int()
             .min(0)
             .default(D.DEFAULT_HTTP_MAX_PENDING_PER_SERVICE),
+          maxConcurrentStreams: z
+            .number()
+            .int()
+            .min(1)
+            .default(D.DEFAULT_HTTP_MAX_CONCURRENT_STREAMS)
+            .meta({
+              description:
+                'HTTP/2: streams one client connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS)',
+            }),
+          prematureResetStreams: z
+            .number()
+            .int()
+            .min(0)
+            .default(D.DEFAULT_HTTP_PREMATURE_RESET_STREAMS)
+            .meta({
+              description:
+                'HTTP/2: a connection that reset half of its streams within 1 s and before their answer is closed (GOAWAY) once it has this many streams, or this many / 2 such resets; 0: never',
+            }),
         })
         .prefault({}),
       drainTimeout: duration

@@ -25,7 +25,7 @@ import {
 import type { Catalog } from '../catalog/catalog.ts';
 import type { HealthMonitor } from '../health/monitor.ts';
 import type { RetryReason } from '../proxy/failures.ts';
-import type { ProxiedRequest, ProxyObserver } from '../proxy/observer.ts';
+import type { ConnectionCloseReason, ProxiedRequest, ProxyObserver } from '../proxy/observer.ts';
 import { endpointId } from '../routing/types.ts';
 import type { ClusterWatcher } from '../watch/cluster-watcher.ts';
 import { endpointState } from './endpoint-state.ts';
@@ -185,6 +185,8 @@ export class Metrics implements ProxyObserver {
   readonly #servedHttp: TalliedCounter<'service' | 'tier'>;
   readonly #budgetExhausted: Counter<'service' | 'reason'>;
   readonly #upgrades: Counter<'service' | 'code'>;
+  readonly #streamResets: Counter;
+  readonly #connectionsClosed: Counter<'reason'>;
   #dns: DnsCounts | undefined;
   #workers: WorkerMetricsSource | undefined;
   /** Requests this process proxied: fedgate_worker_requests_total in a worker. */
@@ -251,6 +253,17 @@ export class Metrics implements ProxyObserver {
       name: 'fedgate_http_upgrades_total',
       help: 'Upgrade requests (WebSocket and the like) by service and status class of the answer: 1xx switched protocols',
       labelNames: ['service', 'code'],
+      registers: servingRegisters,
+    });
+    this.#streamResets = new Counter({
+      name: 'fedgate_http2_stream_resets_total',
+      help: 'HTTP/2 streams the client reset before their answer was whole (also counted as client_cancelled requests)',
+      registers: servingRegisters,
+    });
+    this.#connectionsClosed = new Counter({
+      name: 'fedgate_http_connections_closed_total',
+      help: 'Client connections fedgate closed for how the client behaved, by reason: premature_resets (HTTP/2 rapid reset)',
+      labelNames: ['reason'],
       registers: servingRegisters,
     });
     this.#servedHttp = new TalliedCounter({
@@ -547,6 +560,14 @@ export class Metrics implements ProxyObserver {
 
   retryBudgetExhausted(service: string, reason: RetryReason): void {
     this.#budgetExhausted.inc({ service, reason });
+  }
+
+  http2StreamReset(): void {
+    this.#streamResets.inc();
+  }
+
+  connectionClosed(reason: ConnectionCloseReason): void {
+    this.#connectionsClosed.inc({ reason });
   }
 
   /** This process's series as JSON (what a worker answers the primary's scrape with). */

@@ -44,6 +44,7 @@ describe('withAccessLog', () => {
       method: 'GET',
       target: '/x?y=1',
       status: 200,
+      outcome: 'relayed',
       ms: 1.2,
       cluster: 'alpha',
       endpoint: '127.10.0.1',

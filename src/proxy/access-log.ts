@@ -15,6 +15,8 @@ export function withAccessLog(inner: ProxyObserver, log: Logger): ProxyObserver 
           target: r.target,
           service: r.service,
           status: r.status,
+          // client_cancelled requests show status 499: nothing was sent.
+          outcome: r.outcome,
           ms: Math.round(r.seconds * 1e4) / 10,
           cluster: r.cluster,
           zone: r.zone,
@@ -28,5 +30,7 @@ export function withAccessLog(inner: ProxyObserver, log: Logger): ProxyObserver 
     },
     retry: (service, reason) => inner.retry(service, reason),
     retryBudgetExhausted: (service, reason) => inner.retryBudgetExhausted?.(service, reason),
+    http2StreamReset: () => inner.http2StreamReset?.(),
+    connectionClosed: (reason) => inner.connectionClosed?.(reason),
   };
 }

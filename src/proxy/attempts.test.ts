@@ -11,11 +11,12 @@ import { HealthStore } from '../health/store.ts';
 import { createPicker } from '../routing/pickers.ts';
 import { Router } from '../routing/router.ts';
 import type { ProxyRequest } from './answers.ts';
-import { type Carrier, Exchange, type LoopDeps, type Try } from './attempts.ts';
+import { type Carrier, Exchange } from './attempts.ts';
 import { classify } from './failures.ts';
 import type { ProxiedRequest } from './observer.ts';
 import { RetryBudget } from './picks.ts';
 import type { RetrySettings } from './route.ts';
+import type { LoopDeps, Try } from './try.ts';
 import { Upstreams } from './upstreams.ts';
 
 const HERE = { region: 'us-east', zone: 'us-east-a' };
@@ -339,10 +340,47 @@ describe('the attempt loop', () => {
   it('stops when the client goes away: the try is aborted and nothing is answered', () => {
     const w = world();
     const { ex, carrier } = w.exchange('GET');
-    ex.cancel();
+    expect(ex.cancel()).toBe(true);
     expect(carrier.tries[0]!.aborted?.message).toBe('client went away');
     expect(carrier.tries).toHaveLength(1);
     expect(carrier.answers).toEqual([]);
+    // The slot is free again, and the request counted once: client_cancelled, 499,
+    // at the endpoint it waited on, with no served tier.
+    expect(w.upstreams.outstanding(carrier.tries[0]!.t.target.id)).toBe(0);
+    const target = carrier.tries[0]!.t.target;
+    expect(w.requests).toEqual([
+      expect.objectContaining({
+        outcome: 'client_cancelled',
+        status: 499,
+        cluster: target.cluster,
+        tier: '',
+      }),
+    ]);
+    expect(ex.cancel()).toBe(false);
+    expect(w.requests).toHaveLength(1);
+  });
+
+  it('counts a request answered whole once, whatever the client does after', () => {
+    const w = world();
+    const { ex, carrier } = w.exchange('GET');
+    carrier.last.respond(200);
+    expect(ex.cancel()).toBe(false);
+    expect(w.requests.map((r) => r.outcome)).toEqual(['relayed']);
+  });
+
+  it('drops a request the client cancels from the pending queue', async () => {
+    const w = world({ perTryTimeout: 1000 }, { perEndpoint: 1, pending: 1 });
+    const busy = Array.from({ length: 6 }, () => w.exchange('GET'));
+    const waiting = w.exchange('GET');
+    expect(w.upstreams.pendingCount(SVC.key)).toBe(1);
+    expect(waiting.ex.cancel()).toBe(true);
+    await until(() => w.upstreams.pendingCount(SVC.key) === 0);
+    busy[0]!.carrier.last.respond(200);
+    await sleep(10);
+    expect(waiting.carrier.tries).toHaveLength(0);
+    expect(w.requests.filter((r) => r.outcome === 'client_cancelled')).toEqual([
+      expect.objectContaining({ status: 499, cluster: '' }),
+    ]);
   });
 });
 

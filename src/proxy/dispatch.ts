@@ -6,8 +6,9 @@ import type { Http2ServerRequest } from 'node:http2';
 import type { Dispatcher } from 'undici';
 import type { ErrorCode } from '../errors.ts';
 import { isHttp1, type ProxyRequest, type ProxyResponse } from './answers.ts';
-import type { Carrier, Try } from './attempts.ts';
+import type { Carrier } from './attempts.ts';
 import { downstreamResponseHeaders } from './headers.ts';
+import type { Try } from './try.ts';
 
 /** What a request's carrier needs from the forwarder. */
 export interface RequestHooks {
@@ -45,12 +46,15 @@ export class RequestCarrier implements Carrier {
           req.headers['transfer-encoding'] !== undefined;
   }
 
-  /** Calls `cancel` when the client goes away before its answer is whole. */
+  /**
+   * Calls `cancel` when the response closes: the exchange knows whether its answer
+   * was whole by then. The response's own flags cannot say: on HTTP/2 a reset stream
+   * closes its compatibility response with 'finish' and `writableFinished` true,
+   * although nothing was written.
+   */
   onClientGone(cancel: () => void): void {
     // A response closes once: `on` spares the wrapper `once` makes per request.
-    this.#res.on('close', () => {
-      if (!this.#res.writableFinished) cancel();
-    });
+    this.#res.on('close', cancel);
   }
 
   bodyStarted(): boolean {

@@ -1,6 +1,7 @@
 // The proxy's request path, put together: a request is checked (CONNECT, header
 // count), routed (route.ts), and sent through the attempt loop (attempts.ts) by a
 // carrier: dispatch.ts for plain requests, upgrade.ts for upgrades.
+import type { ServerHttp2Session } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Snapshot } from '../catalog/model.ts';
 import { type ErrorCode, httpStatusFor } from '../errors.ts';
@@ -15,12 +16,14 @@ import {
   routeProblem,
   sendError,
 } from './answers.ts';
-import { Exchange, type LoopDeps, type Try } from './attempts.ts';
+import { Exchange } from './attempts.ts';
 import { RequestCarrier, type RequestHooks } from './dispatch.ts';
+import { noteClientReset } from './h2-sessions.ts';
 import type { HostTable } from './hosts.ts';
 import type { ProxyObserver } from './observer.ts';
 import { RetryBudget } from './picks.ts';
 import { type ForwardSettings, headerCount, Routes } from './route.ts';
+import type { LoopDeps, Try } from './try.ts';
 import { UpgradeCarrier } from './upgrade.ts';
 import type { Upstreams } from './upstreams.ts';
 
@@ -110,7 +113,12 @@ export class Forwarder {
     const routed = this.#routes.route(req, r, proto);
     const carrier = new RequestCarrier(req, res, r.path, routed.headers, this.#hooks);
     const ex = new Exchange(this.#loopDeps, this.#budget, r.route.service, routed, req, carrier);
-    carrier.onClientGone(() => ex.cancel());
+    // HTTP/2: a stream gone before its answer was whole, its session still up, was
+    // reset by the client; the session's guard counts it.
+    const session = 'stream' in req ? (req.stream.session as ServerHttp2Session) : undefined;
+    carrier.onClientGone(() => {
+      if (ex.cancel() && session) noteClientReset(session, ex.age());
+    });
     ex.start();
   }
 

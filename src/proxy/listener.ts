@@ -19,6 +19,8 @@ import { hostPort } from '../host-port.ts';
 import { type AcceptGuard, guardAccept } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import { type ProxyRequest, type ProxyResponse, rawError } from './answers.ts';
+import { guardSession, type ResetLimit } from './h2-sessions.ts';
+import type { ProxyObserver } from './observer.ts';
 import { defaultCertificate, type SniContexts } from './tls.ts';
 
 export type Proto = 'http' | 'https';
@@ -33,6 +35,8 @@ export interface Listener {
   readonly sessions: Set<ServerHttp2Session>;
   /** TLS listeners a reload opened: its certificates, until it commits them. */
   readonly sni: { pending: SniContexts | undefined };
+  /** Read by its HTTP/2 sessions' reset guards as they go; a reload sets it. */
+  readonly resets: ResetLimit;
 }
 
 /** What every listener shares: where requests go, and the proxy's bookkeeping. */
@@ -46,6 +50,8 @@ export interface ListenerHooks {
   readonly request: (req: ProxyRequest, res: ProxyResponse, proto: Proto) => void;
   /** An Upgrade request, its socket already counted among the connections. */
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer, proto: Proto) => void;
+  /** Where stream resets and connections closed for them are counted: the one in force. */
+  readonly observer: () => ProxyObserver | undefined;
 }
 
 /** Makes, wires and binds a listener; `sni` is a reload's certificates, not yet in force. */
@@ -65,6 +71,7 @@ export async function openListener(
     sockets: new Set(),
     sessions: new Set(),
     sni: slot,
+    resets: { prematureResetStreams: http.limits.prematureResetStreams },
   };
   wire(l, hooks);
   await listenOn(server, at);
@@ -84,12 +91,43 @@ export function applyLimits(l: Listener, http: Config['http']): void {
   server.requestTimeout = t.request;
   server.keepAliveTimeout = t.idle;
   (server as unknown as { maxHeaderSize: number }).maxHeaderSize = http.limits.maxHeaderSize;
-  if (l.proto === 'http') server.maxHeadersCount = http.limits.maxHeaderCount + 1;
-  else {
-    (l.server as Http2SecureServer).updateSettings({
-      maxHeaderListSize: http.limits.maxHeaderSize,
-    });
+  if (l.proto === 'http') {
+    server.maxHeadersCount = http.limits.maxHeaderCount + 1;
+    return;
   }
+  l.resets.prematureResetStreams = http.limits.prematureResetStreams;
+  const settings = h2Settings(http);
+  // New sessions take the server's; open ones are sent a SETTINGS frame, and a lower
+  // stream cap leaves the streams already open alone (RFC 9113 6.5.2).
+  (l.server as Http2SecureServer).updateSettings(settings);
+  for (const session of l.sessions) {
+    if (session.closed || session.destroyed) continue;
+    try {
+      session.settings(settings);
+    } catch {
+      // Node throws when the client has left 10 SETTINGS unacknowledged: that
+      // connection keeps what it has, and the reload goes on.
+    }
+  }
+}
+
+/** The SETTINGS fedgate's HTTP/2 sessions advertise. */
+function h2Settings(http: Config['http']) {
+  return {
+    maxHeaderListSize: http.limits.maxHeaderSize,
+    maxConcurrentStreams: http.limits.maxConcurrentStreams,
+  };
+}
+
+/**
+ * Header fields (pseudo-headers included) Node takes on an HTTP/2 stream before it
+ * resets it. Past maxHeaderCount the proxy answers 431 itself, so Node's cap sits
+ * where the byte limit does: Node charges a field its name, value and 32 bytes
+ * against maxHeaderListSize, so no list within it has more than size / 32 fields,
+ * and that remains the hard ceiling (a list over it is reset, as before).
+ */
+export function headerPairsCeiling(limits: Config['http']['limits']): number {
+  return Math.max(limits.maxHeaderCount, Math.ceil(limits.maxHeaderSize / 32)) + 5;
 }
 
 /**
@@ -186,11 +224,10 @@ function tlsServer(
       // HTTP/1.1 over TLS: the same parser limit as the plain listener (Node passes
       // it on to its HTTP/1 fallback; the types do not list it).
       ...({ maxHeaderSize: http.limits.maxHeaderSize } as object),
-      settings: { maxHeaderListSize: http.limits.maxHeaderSize },
-      // The four request pseudo-headers, and one over the cap so it is answered with 431.
-      // Fixed for the listener's life: a reload that raises maxHeaderCount needs new
-      // TLS listeners for HTTP/2 to take more (the proxy's own count check still applies).
-      maxHeaderListPairs: http.limits.maxHeaderCount + 5,
+      settings: h2Settings(http),
+      // Fixed for the listener's life: a reload that raises maxHeaderCount or
+      // maxHeaderSize past it needs new TLS listeners for HTTP/2 to take more.
+      maxHeaderListPairs: headerPairsCeiling(http.limits),
     },
     (req: Http2ServerRequest, res: Http2ServerResponse) =>
       hooks.request(req, res as unknown as ProxyResponse, 'https'),
@@ -220,6 +257,7 @@ function wire(l: Listener, hooks: ListenerHooks): void {
     server.on('session', (session: ServerHttp2Session) => {
       l.sessions.add(session);
       session.once('close', () => l.sessions.delete(session));
+      guardSession(session, l.resets, hooks.observer);
     });
   }
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {

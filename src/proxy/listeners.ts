@@ -35,6 +35,7 @@ export interface ProxyListenersOptions {
   readonly exhaustion: AcceptGuard;
   readonly request: ListenerHooks['request'];
   readonly upgrade: ListenerHooks['upgrade'];
+  readonly observer: ListenerHooks['observer'];
 }
 
 const id = (proto: Proto, key: string) => `${proto} ${key}`;
@@ -62,6 +63,7 @@ export class ProxyListeners {
       sockets: this.#sockets,
       sni: () => this.#sni,
       request: opts.request,
+      observer: opts.observer,
       upgrade: (req, socket, head, proto) => {
         if (this.#draining) rawError(socket, 'DRAINING', 'shutting down');
         else opts.upgrade(req, socket, head, proto);

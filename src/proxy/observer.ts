@@ -17,6 +17,12 @@ export type RequestOutcome =
   | 'client_cancelled';
 
 /**
+ * The status a request the client cancelled is counted with (nginx's "client closed
+ * request"): never sent, as there is no one left to send it to.
+ */
+export const CLIENT_CLOSED_REQUEST = 499;
+
+/**
  * One finished proxied request, whether or not it reached a service. cluster, zone
  * and tier are '' when fedgate answered itself; service is '' when none was found.
  */
@@ -39,6 +45,11 @@ export interface ProxiedRequest {
   readonly upgrade?: boolean;
 }
 
+/** Why fedgate closed a client connection itself (`fedgate_http_connections_closed_total`). */
+export type ConnectionCloseReason =
+  /** HTTP/2: the client reset too many of its streams before their answer (h2-sessions.ts). */
+  'premature_resets';
+
 /** What the proxy reports, one call per finished request, retry, or retry held back. */
 export interface ProxyObserver {
   request(r: ProxiedRequest): void;
@@ -48,4 +59,8 @@ export interface ProxyObserver {
    * a loaded upstream gives (a status, a timeout) spend the budget.
    */
   retryBudgetExhausted?(service: string, reason: RetryReason): void;
+  /** An HTTP/2 stream the client reset before its answer was whole. */
+  http2StreamReset?(): void;
+  /** fedgate closed a client connection for how the client behaved. */
+  connectionClosed?(reason: ConnectionCloseReason): void;
 }

@@ -48,6 +48,8 @@ export class ProxyServer {
   readonly #log: Logger;
   #config: Config;
   #certificatesHash: string;
+  /** The forwarder's, which a reload swaps: the listeners count resets on it too. */
+  #observer: ProxyObserver | undefined;
   readonly #unsubscribe: () => void;
 
   private constructor(opts: ProxyServerOptions) {
@@ -58,11 +60,13 @@ export class ProxyServer {
     this.#upstreams = new Upstreams(upstreamOptions(config.http));
     this.#hosts = new HostTable(hostRules(config));
     this.#certificatesHash = certificatesHash(config.http.tls?.certificates);
+    this.#observer = opts.observer;
     this.#listeners = new ProxyListeners({
       log: opts.log,
       exhaustion,
       request: (req, res, proto) => this.forwarder.handle(req, res, proto),
       upgrade: (req, socket, head, proto) => this.forwarder.upgrade(req, socket, head, proto),
+      observer: () => this.#observer,
     });
     this.forwarder = new Forwarder({
       catalog: opts.catalog,
@@ -140,6 +144,7 @@ export class ProxyServer {
           this.#upstreams = new Upstreams(upstreamOptions(next.http));
           void old.close(false);
         }
+        this.#observer = opts.observer;
         this.forwarder.reconfigure({
           hosts: this.#hosts,
           settings: forwardSettings(next),
