@@ -182,6 +182,17 @@ describe('the attempt loop', () => {
     expect(w.retried).toEqual(['reset']);
   });
 
+  it('counts an answer cut short after its head as failed, with the status it began with, and retries nothing', () => {
+    const w = world();
+    const { carrier } = w.exchange();
+    expect(carrier.last.t.head(200)).toBe('deliver');
+    expect(carrier.last.t.error(errno('ECONNRESET'))).toBe('cut');
+    expect(carrier.tries).toHaveLength(1);
+    expect(w.requests.map((r) => [r.outcome, r.status, r.cluster])).toEqual([
+      ['failed', 200, carrier.last.cluster],
+    ]);
+  });
+
   it('does not retry a connect failure or reset once the request body has started streaming', () => {
     const w = world();
     const { carrier } = w.exchange('POST', new FakeCarrier(true));

@@ -7,7 +7,7 @@ import type { RetryReason } from './failures.ts';
 export type RequestOutcome =
   /** An endpoint's answer reached the client, whatever its status. */
   | 'relayed'
-  /** fedgate answered itself after routing: no endpoint, every try failed, a timeout. */
+  /** fedgate answered itself after routing (no endpoint, every try failed, a timeout), or an endpoint's answer was cut short. */
   | 'failed'
   /** Refused before any endpoint was tried: malformed, unknown host, over a limit of the request or the client. */
   | 'rejected'

@@ -145,6 +145,8 @@ export class Try implements Expiring {
     if (this.#discard || this.#ex.clientGone) return 'handled';
     if (this.#responded) {
       this.#ex.finish();
+      // Counted with the status the endpoint began with, as failed: the client saw it cut short.
+      this.#ex.observe(this.target, this.#status, 'failed');
       return 'cut';
     }
     if (isDescriptorExhaustion(err)) {
