@@ -1,35 +1,31 @@
 // The attempt loop every proxied request and upgrade goes through: pick a target
 // (another cluster first), send a try, and when it fails before anything reached
 // the client, retry by the table in src/proxy/README.md (within the service's retry
-// budget for 5xx answers and timeouts) or answer. A try that finds the process out
-// of file descriptors is none of the endpoint's doing: 503 RESOURCE_EXHAUSTED at
-// once, not retried (any other endpoint needs a descriptor just the same) and not
-// reported to outlier detection.
+// budget for 5xx answers and timeouts) or answer. Two try errors are none of the
+// endpoint's doing, so are not retried (any other endpoint would fare the same) nor
+// reported to outlier detection: the process out of file descriptors (503
+// RESOURCE_EXHAUSTED), and undici refusing the request itself (400 REQUEST_UNFORWARDABLE).
 //
 // How a try is sent and its answer relayed is the Carrier's: dispatch.ts for
-// requests, upgrade.ts for upgrades. Both report back through Try.
-import type { Dispatcher } from 'undici';
+// requests, upgrade.ts for upgrades. Both report back through Try (try.ts).
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import { type ErrorCode, httpStatusFor } from '../errors.ts';
-import type { Outcome } from '../health/outlier.ts';
-import { type ExhaustionSink, isDescriptorExhaustion } from '../observe/exhaustion.ts';
+import type { ExhaustionSink } from '../observe/exhaustion.ts';
 import { type Router, tierScopeOf } from '../routing/router.ts';
 import type { Plan, Target } from '../routing/types.ts';
 import type { ProxyRequest } from './answers.ts';
-import { classify, PerTryTimeout, type RetryReason } from './failures.ts';
+import { type RetryReason, refusalDetail } from './failures.ts';
 import type { ProxyObserver, RequestOutcome } from './observer.ts';
 import { pickTarget, type RetryBudget, type ServiceLoad } from './picks.ts';
-import type { Policy, RetrySettings, RoutedRequest } from './route.ts';
-import { clearTryTimer, type Expiring, setTryTimer, type TryTimer } from './try-timers.ts';
-import type { UpstreamEndpoint, Upstreams } from './upstreams.ts';
+import type { Policy, RoutedRequest } from './route.ts';
+import { Try, type TryDeps, type TryOwner } from './try.ts';
+
+export type { Try } from './try.ts';
 
 /** What the loop reads as it goes; a reload swaps it between one read and the next. */
-export interface LoopDeps {
+export interface LoopDeps extends TryDeps {
   readonly catalog: { current(): Snapshot };
   readonly router: Pick<Router, 'plan'>;
-  readonly health: { report(service: string, id: string, outcome: Outcome): void };
-  readonly upstreams: Upstreams;
-  readonly retries: RetrySettings;
   readonly observer?: ProxyObserver | undefined;
   readonly exhaustion?: ExhaustionSink | undefined;
 }
@@ -49,11 +45,10 @@ export interface Carrier {
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
-const RETRY_STATUSES = new Set([502, 503, 504]);
 /** Failures whose retries the budget limits, and which only idempotent methods retry. */
 const BUDGETED: ReadonlySet<RetryReason> = new Set(['status', 'timeout']);
 /** One client request (or upgrade) and its tries. */
-export class Exchange {
+export class Exchange implements TryOwner {
   readonly #deps: () => LoopDeps;
   readonly #budget: RetryBudget;
   readonly #carrier: Carrier;
@@ -154,6 +149,7 @@ export class Exchange {
     const t = new Try(this, deps, picked, retry && budgeted ? this.#load : undefined);
     this.#try = t;
     this.#carrier.send(t);
+    t.dispatched();
     if (!this.#carrier.hasBody) t.arm();
   }
 
@@ -210,6 +206,11 @@ export class Exchange {
     );
   }
 
+  /** undici refused the request as it is, before sending it: the client's doing, a 400. */
+  refused(err: Error): void {
+    this.#giveUp('REQUEST_UNFORWARDABLE', refusalDetail(err));
+  }
+
   #mayRetry(failure: RetryReason): 'retry' | 'no' | 'budget' {
     const deps = this.#deps();
     if (this.#clientGone || this.#tries > deps.retries.attempts) return 'no';
@@ -230,11 +231,13 @@ export class Exchange {
 
   #giveUp(code: ErrorCode, detail: string): void {
     this.finish();
-    this.observe(
-      undefined,
-      httpStatusFor(code),
-      code === 'UPSTREAM_OVERFLOW' ? 'overflowed' : 'failed',
-    );
+    const outcome: RequestOutcome =
+      code === 'UPSTREAM_OVERFLOW'
+        ? 'overflowed'
+        : code === 'REQUEST_UNFORWARDABLE'
+          ? 'rejected'
+          : 'failed';
+    this.observe(undefined, httpStatusFor(code), outcome);
     if (!this.#clientGone) this.#carrier.answer(code, detail);
   }
 
@@ -265,135 +268,5 @@ export class Exchange {
     if (this.#done) return;
     this.#done = true;
     this.#budget.end(this.#service.key, this.#load);
-  }
-}
-
-/**
- * One try to one endpoint: holds its slot on the endpoint, its per-try timer and,
- * for a budgeted retry, its place in the service's retries in flight. The carrier's
- * undici handler tells it what happened.
- */
-export class Try implements Expiring {
-  readonly #ex: Exchange;
-  readonly #deps: LoopDeps;
-  readonly target: Target;
-  readonly endpoint: UpstreamEndpoint;
-  /** Set for a retry the budget counts: released with the try. */
-  readonly #retryLoad: ServiceLoad | undefined;
-  #controller: Pick<Dispatcher.DispatchController, 'abort'> | undefined;
-  #pendingAbort: Error | undefined;
-  #timer: TryTimer | undefined;
-  /** The per-try timeout the timer was armed with, for its error. */
-  #timeoutMs = 0;
-  /** The answer is being thrown away: a retry took over. */
-  #discard = false;
-  #responded = false;
-  #status = 0;
-  #released = false;
-
-  constructor(ex: Exchange, deps: LoopDeps, target: Target, retryLoad: ServiceLoad | undefined) {
-    this.#ex = ex;
-    this.#deps = deps;
-    this.target = target;
-    this.endpoint = deps.upstreams.endpoint(target.id);
-    deps.upstreams.acquire(this.endpoint, ex.service.key);
-    this.#retryLoad = retryLoad;
-    if (retryLoad) retryLoad.retries++;
-  }
-
-  get service(): FederatedService {
-    return this.#ex.service;
-  }
-
-  /** The answer is thrown away (a retry took over): relay nothing of it. */
-  get discarding(): boolean {
-    return this.#discard;
-  }
-
-  /** Starts the per-try timer: at dispatch without a body, once the body is sent with one. */
-  arm(): void {
-    const ms = this.#deps.retries.perTryTimeout;
-    if (ms > 0 && !this.#responded && !this.#released && this.#timer === undefined) {
-      this.#timeoutMs = ms;
-      this.#timer = setTryTimer(ms, this);
-    }
-  }
-
-  /** The per-try timer ran out before the response head came. */
-  expired(): void {
-    this.abort(new PerTryTimeout(this.#timeoutMs));
-  }
-
-  abort(reason: Error): void {
-    if (this.#controller) this.#controller.abort(reason);
-    else this.#pendingAbort = reason;
-  }
-
-  /** undici started the request: what aborts it from now on. */
-  started(controller: Pick<Dispatcher.DispatchController, 'abort'>): void {
-    this.#controller = controller;
-    if (this.#pendingAbort) controller.abort(this.#pendingAbort);
-    else if (this.#ex.clientGone) controller.abort(new Error('client went away'));
-  }
-
-  /**
-   * The upstream's final response head (or 101). 'retry': another try took over,
-   * discard this answer; 'gone': the client left, nothing to relay; 'deliver'.
-   */
-  head(status: number): 'deliver' | 'retry' | 'gone' {
-    if (this.#timer) clearTryTimer(this.#timer);
-    this.#report({ origin: 'upstream', status });
-    if (this.#ex.clientGone) {
-      this.abort(new Error('client went away'));
-      return 'gone';
-    }
-    if (RETRY_STATUSES.has(status) && this.#ex.failed('status')) {
-      this.#discard = true;
-      return 'retry';
-    }
-    this.#responded = true;
-    this.#status = status;
-    return 'deliver';
-  }
-
-  /** The answer was relayed whole (or the upgrade took): the request is over. */
-  answered(): void {
-    if (this.#discard) return;
-    this.#ex.finish();
-    this.#ex.observe(this.target, this.#status, 'relayed');
-  }
-
-  /**
-   * The try ended in an error. 'cut': the response had started, so the client's must
-   * be cut short (never passed off as complete); 'handled': retried or answered.
-   */
-  error(err: Error): 'cut' | 'handled' {
-    this.release();
-    if (this.#discard || this.#ex.clientGone) return 'handled';
-    if (this.#responded) {
-      this.#ex.finish();
-      return 'cut';
-    }
-    if (isDescriptorExhaustion(err)) {
-      this.#ex.exhausted(err);
-      return 'handled';
-    }
-    const failure = classify(err);
-    this.#report({ origin: 'local', failure });
-    this.#ex.failed(failure);
-    return 'handled';
-  }
-
-  /** Frees the endpoint slot (and the budgeted retry's place); once. */
-  release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    if (this.#timer) clearTryTimer(this.#timer);
-    if (this.#retryLoad) this.#retryLoad.retries--;
-    this.#deps.upstreams.release(this.endpoint);
-  }
-
-  #report(outcome: Outcome): void {
-    this.#deps.health.report(this.#ex.service.key, this.target.id, outcome);
   }
 }
