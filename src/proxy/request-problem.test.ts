@@ -46,15 +46,16 @@ describe('requestProblem', () => {
     expect(code(req(['Host', 'a'], { url: '/a\u0001' }))).toBe('BAD_REQUEST');
   });
 
-  it('refuses what undici refuses of methods, header names, values and Content-Length', () => {
+  it('refuses what undici refuses of methods and Content-Length', () => {
     expect(code(req(['Host', 'a'], { method: 'GE T' }))).toBe('BAD_REQUEST');
-    expect(code(req(['Host', 'a', 'X(A)', 'b']))).toBe('BAD_REQUEST');
-    expect(code(req(['Host', 'a', 'X-A', 'a\u007fb']))).toBe('BAD_REQUEST');
-    expect(code(req(['Host', 'a', 'X-A', 'a\u0001b']))).toBe('BAD_REQUEST');
     expect(code(req(['Host', 'a', 'Content-Length', '2', 'content-length', '2']))).toBe(
       'BAD_REQUEST',
     );
     expect(code(req(['Host', 'a', 'Content-Length', '+2']))).toBe('BAD_REQUEST');
+  });
+
+  it("leaves header names and values to Node's parsers (undici's refusal is classified after)", () => {
+    expect(code(req(['Host', 'a', 'X-A', 'a\u007fb']))).toBeUndefined();
   });
 
   it('refuses an HTTP/2 :authority that is no authority, or a Host naming another (RFC 9113 §8.3.1)', () => {

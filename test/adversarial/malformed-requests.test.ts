@@ -213,6 +213,15 @@ describe('malformed requests are the client’s fault, never an endpoint’s', (
     }
   });
 
+  it('answers a WebSocket upgrade with two Host headers 400 too', async () => {
+    const upgrade =
+      `GET /chat HTTP/1.1\r\nHost: ${WEB}\r\nHost: ${WEB}\r\nConnection: Upgrade\r\n` +
+      'Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+    await expectRefused([upgrade, upgrade], 'BAD_REQUEST');
+    expect(unhealthy()).toEqual([]);
+  });
+
   it('answers asterisk-form (OPTIONS *) 400 REQUEST_UNFORWARDABLE, forwarding nothing', async () => {
     const [r] = await expectRefused(
       [`OPTIONS * HTTP/1.1\r\nHost: ${WEB}\r\nConnection: close\r\n\r\n`],
