@@ -48,8 +48,10 @@ export const ERROR_TABLE = {
   METHOD_NOT_ALLOWED: { http: 405, dnsRcode: 'NOTIMP', exit: 1 },
   /** A DNS zone transfer (AXFR, IXFR): the zones are computed per question, never transferred. */
   ZONE_TRANSFER_REFUSED: { http: 403, dnsRcode: 'REFUSED', exit: 1 },
-  /** The request could not be parsed, or was ambiguous (smuggling shapes); a malformed DNS message. */
+  /** The request could not be parsed, or was ambiguous or malformed (smuggling shapes, two Host headers, a bad Host or :authority, :authority and Host that disagree); a malformed DNS message. */
   BAD_REQUEST: { http: 400, dnsRcode: 'FORMERR', exit: 1 },
+  /** The request parsed but cannot be sent upstream as it is: asterisk-form (`OPTIONS *`, addressed to fedgate itself), or a shape the upstream HTTP client refused before sending anything. The client's doing: never retried, no endpoint blamed. */
+  REQUEST_UNFORWARDABLE: { http: 400, dnsRcode: 'FORMERR', exit: 1 },
   /** A DNS query with an EDNS version above 0 (RFC 6891). */
   EDNS_VERSION_UNSUPPORTED: { http: 400, dnsRcode: 'BADVERS', exit: 1 },
   /** The request head was larger, or had more headers, than http.limits allow. */

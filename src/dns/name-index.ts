@@ -2,12 +2,12 @@
 // snapshot. A name exists when it owns records or has a descendant that does
 // (RFC 8020: an empty non-terminal answers NODATA, never NXDOMAIN).
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
-import { type DnsZones, federationName, mcsName } from './names.ts';
+import { type DnsZones, federationName, mcsName, type Places, placesOf } from './names.ts';
 
 export interface NameIndex {
   readonly names: ReadonlySet<string>;
-  /** region → its zones, over every endpoint, configured cluster region and edge. */
-  readonly regions: ReadonlyMap<string, ReadonlySet<string>>;
+  /** region → its zones, over every endpoint and edge (names.ts placesOf). */
+  readonly regions: Places;
 }
 
 /** Names of a service's MCS SRV records: one per named port. */
@@ -34,21 +34,7 @@ export function buildIndex(
     nameServers: readonly string[];
   },
 ): NameIndex {
-  const regions = new Map<string, Set<string>>();
-  const place = (region: string | undefined, zone: string | undefined) => {
-    if (region === undefined) return;
-    let zs = regions.get(region);
-    if (!zs) {
-      zs = new Set();
-      regions.set(region, zs);
-    }
-    if (zone !== undefined) zs.add(zone);
-  };
-  for (const r of extra.regions) place(r.region, r.zone);
-  for (const svc of snapshot.services.values()) {
-    for (const m of svc.clusters)
-      for (const e of m.endpoints) place(e.locality.region, e.locality.zone);
-  }
+  const regions = placesOf(extra.regions, snapshot.services.values());
   const names = new Set<string>();
   addWithAncestors(names, zones.clusterset, zones.clusterset);
   addWithAncestors(names, zones.domain, zones.domain);

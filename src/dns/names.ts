@@ -127,6 +127,49 @@ function parseFederation(l: readonly string[], federation: string): ParsedName {
   return { kind: 'federation', service, level: 'zone', zone: after[0], region: after[1] };
 }
 
+/** A locality a regional or zonal name can name: an endpoint's, or an edge's (`dns.proxyAddresses`). */
+export interface Place {
+  readonly region?: string | undefined;
+  readonly zone?: string | undefined;
+}
+
+/** Where regional and zonal federation names exist: region → its zones. */
+export type Places = ReadonlyMap<string, ReadonlySet<string>>;
+
+/**
+ * Every region and zone of an edge or of any service's endpoint: the one rule for
+ * which regional and zonal names exist, read by DNS (NXDOMAIN elsewhere) and the
+ * proxy (404 elsewhere) alike. Structural, so this module still imports nothing.
+ */
+export function placesOf(
+  edges: readonly Place[],
+  services: Iterable<{
+    readonly clusters: readonly { readonly endpoints: readonly { readonly locality: Place }[] }[];
+  }>,
+): Places {
+  const regions = new Map<string, Set<string>>();
+  const place = ({ region, zone }: Place) => {
+    if (region === undefined) return;
+    let zs = regions.get(region);
+    if (!zs) {
+      zs = new Set();
+      regions.set(region, zs);
+    }
+    if (zone !== undefined) zs.add(zone);
+  };
+  for (const e of edges) place(e);
+  for (const svc of services)
+    for (const m of svc.clusters) for (const e of m.endpoints) place(e.locality);
+  return regions;
+}
+
+/** Whether a federation name's region (and zone, in that region) is among `places`; global names always are. */
+export function placeExists(places: Places, name: Place): boolean {
+  if (name.region === undefined) return true;
+  const zones = places.get(name.region);
+  return zones !== undefined && (name.zone === undefined || zones.has(name.zone));
+}
+
 /** The MCS-scheme name of a service: `<svc>.<ns>.svc.<clusterset zone>`. */
 export function mcsName(
   svc: { readonly name: string; readonly namespace: string },

@@ -66,12 +66,3 @@ export function rawError(socket: Duplex, code: ErrorCode, detail: string): void 
     `fedgate: ${detail}\n`,
   );
 }
-
-/** Why a request could not be routed, in a sentence. */
-export function routeProblem(req: ProxyRequest, code: ErrorCode): string {
-  const host = req.headers[':authority'] ?? req.headers.host;
-  if (code !== 'BAD_REQUEST') return `no federated service is served at host "${host ?? ''}"`;
-  return host === undefined
-    ? 'an HTTP/1.1 request needs a Host header'
-    : 'the request target is not a valid URL';
-}

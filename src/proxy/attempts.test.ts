@@ -1,6 +1,7 @@
 // The attempt loop against a fake upstream: every row of the retry table in
 // src/proxy/README.md, the retry budget, the per-try timer, "another cluster
-// first", the pending queue and running out of descriptors. No sockets: the fake
+// first", the pending queue, running out of descriptors and undici refusing the
+// request itself. No sockets: the fake
 // carrier records each try and the test says what the upstream did.
 import { afterEach, describe, expect, it } from 'vitest';
 import { endpoints, service } from '../../test/fixtures/services.ts';
@@ -346,6 +347,48 @@ describe('the attempt loop', () => {
     expect(w.reports).toEqual([]);
     expect(w.retried).toEqual([]);
     expect(w.requests.at(-1)).toMatchObject({ status: 503, cluster: '' });
+  });
+
+  it("classifies undici's refusals of the request itself, and anything thrown at dispatch, as the request's", () => {
+    for (const code of [
+      'UND_ERR_INVALID_ARG',
+      'UND_ERR_NOT_SUPPORTED',
+      'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
+    ]) {
+      expect(classify(errno(code)), code).toBe('request');
+    }
+    expect(classify(errno('ERR_ASSERTION'), true)).toBe('request');
+    expect(classify(errno('ERR_ASSERTION'))).toBe('reset');
+    // A pool closed under the try is fedgate's own doing, a connect failure the endpoint's.
+    expect(classify(errno('UND_ERR_CLOSED'), true)).toBe('reset');
+    expect(classify(errno('ECONNREFUSED', true), true)).toBe('connect');
+  });
+
+  it('answers 400 REQUEST_UNFORWARDABLE when undici refuses the request: no retry, no report, rejected', () => {
+    const w = world();
+    // Thrown inside dispatch(), before the request started, whatever the error's code.
+    const refusing = new (class extends FakeCarrier {
+      override send(t: Try): void {
+        t.error(errno('ERR_ASSERTION'));
+      }
+    })();
+    w.exchange('GET', refusing);
+    // Refused later (undici queued it first): by the error's code.
+    const { carrier } = w.exchange('GET');
+    carrier.last.fail(
+      Object.assign(new Error('duplicate host header'), { code: 'UND_ERR_INVALID_ARG' }),
+    );
+    for (const c of [refusing, carrier]) {
+      expect(c.answers.map((a) => a.code)).toEqual(['REQUEST_UNFORWARDABLE']);
+    }
+    expect(carrier.tries).toHaveLength(1);
+    expect(carrier.answers[0]!.detail).toContain('duplicate host header');
+    expect(w.reports).toEqual([]);
+    expect(w.retried).toEqual([]);
+    expect(w.requests.map((r) => [r.status, r.outcome, r.service])).toEqual([
+      [400, 'rejected', SVC.key],
+      [400, 'rejected', SVC.key],
+    ]);
   });
 
   it('stops when the client goes away: the try is aborted and nothing is answered', () => {

@@ -1,10 +1,10 @@
 // The attempt loop every proxied request and upgrade goes through: pick a target
 // (another cluster first), send a try, and when it fails before anything reached
 // the client, retry by the table in src/proxy/README.md (within the service's retry
-// budget for 5xx answers and timeouts) or answer. A try that finds the process out
-// of file descriptors is none of the endpoint's doing: 503 RESOURCE_EXHAUSTED at
-// once, not retried (any other endpoint needs a descriptor just the same) and not
-// reported to outlier detection.
+// budget for 5xx answers and timeouts) or answer. Two try errors are none of the
+// endpoint's doing, so are not retried (any other endpoint would fare the same) nor
+// reported to outlier detection: the process out of file descriptors (503
+// RESOURCE_EXHAUSTED), and undici refusing the request itself (400 REQUEST_UNFORWARDABLE).
 //
 // How a try is sent and its answer relayed is the Carrier's: dispatch.ts for
 // requests, upgrade.ts for upgrades. Both report back through Try (try.ts).
@@ -13,7 +13,7 @@ import { type ErrorCode, httpStatusFor } from '../errors.ts';
 import { tierScopeOf } from '../routing/router.ts';
 import type { Plan, Target } from '../routing/types.ts';
 import type { ProxyRequest } from './answers.ts';
-import type { RetryReason } from './failures.ts';
+import { type RetryReason, refusalDetail } from './failures.ts';
 import { CLIENT_CLOSED_REQUEST, type RequestOutcome } from './observer.ts';
 import { pickTarget, type RetryBudget, type ServiceLoad } from './picks.ts';
 import type { Policy, RoutedRequest } from './route.ts';
@@ -153,6 +153,7 @@ export class Exchange implements TryOwner {
     const t = new Try(this, deps, picked, retry && budgeted ? this.#load : undefined);
     this.#try = t;
     this.#carrier.send(t);
+    t.dispatched();
     if (!this.#carrier.hasBody) t.arm();
   }
 
@@ -209,6 +210,11 @@ export class Exchange implements TryOwner {
     );
   }
 
+  /** undici refused the request as it is, before sending it: the client's doing, a 400. */
+  refused(err: Error): void {
+    this.#giveUp('REQUEST_UNFORWARDABLE', refusalDetail(err));
+  }
+
   #mayRetry(failure: RetryReason): 'retry' | 'no' | 'budget' {
     const deps = this.#deps();
     if (this.#clientGone || this.#tries > deps.retries.attempts) return 'no';
@@ -229,11 +235,13 @@ export class Exchange implements TryOwner {
 
   #giveUp(code: ErrorCode, detail: string): void {
     this.finish();
-    this.observe(
-      undefined,
-      httpStatusFor(code),
-      code === 'UPSTREAM_OVERFLOW' ? 'overflowed' : 'failed',
-    );
+    const outcome: RequestOutcome =
+      code === 'UPSTREAM_OVERFLOW'
+        ? 'overflowed'
+        : code === 'REQUEST_UNFORWARDABLE'
+          ? 'rejected'
+          : 'failed';
+    this.observe(undefined, httpStatusFor(code), outcome);
     if (!this.#clientGone) this.#carrier.answer(code, detail);
   }
 

@@ -1,8 +1,11 @@
 // What failed in a try, from undici's error: the one classifier for requests and
-// upgrades alike, and what outlier detection hears as a local failure.
+// upgrades alike, and what outlier detection hears as a local failure. One kind is
+// no endpoint's failure: undici refusing the request itself ('request').
 import { FedgateError } from '../errors.ts';
 
 export type Failure = 'connect' | 'reset' | 'timeout';
+/** A try's error: an endpoint's failure, or the request's own ('request'). */
+export type TryError = Failure | 'request';
 /** Why a try was retried: a failure, or a 502, 503 or 504 answer. */
 export type RetryReason = Failure | 'status';
 
@@ -16,6 +19,20 @@ const CONNECT_ERRORS = new Set([
   'ENOTFOUND',
 ]);
 
+/**
+ * undici refused the request as it is, before sending anything (an argument it will
+ * not send, a feature it does not support, a Content-Length the client's body does
+ * not match): the client's doing, and every endpoint would refuse it the same.
+ */
+const REQUEST_ERRORS = new Set([
+  'UND_ERR_INVALID_ARG',
+  'UND_ERR_NOT_SUPPORTED',
+  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
+]);
+
+/** Thrown at dispatch but no fault of the request: the pool was closed (a reload, stopping). */
+const POOL_GONE = new Set(['UND_ERR_DESTROYED', 'UND_ERR_CLOSED']);
+
 /** A try's own deadline (http.retries.perTryTimeout) passed: UPSTREAM_TIMEOUT. */
 export class PerTryTimeout extends FedgateError {
   constructor(ms: number) {
@@ -24,12 +41,24 @@ export class PerTryTimeout extends FedgateError {
   }
 }
 
-/** What failed, from a try's error: its code or its cause's (undici wraps connect errors). */
-export function classify(err: Error): Failure {
+/**
+ * What failed, from a try's error: its code or its cause's (undici wraps connect
+ * errors). `atDispatch`: it came while dispatch() was still running, before the
+ * request started; anything thrown there but a closed pool is the request's shape.
+ */
+export function classify(err: Error, atDispatch = false): TryError {
   if (err instanceof PerTryTimeout) return 'timeout';
   const code = (err as NodeJS.ErrnoException).code;
+  if (code !== undefined && REQUEST_ERRORS.has(code)) return 'request';
   if (code !== undefined && CONNECT_ERRORS.has(code)) return 'connect';
   const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
   if (cause?.code !== undefined && CONNECT_ERRORS.has(cause.code)) return 'connect';
+  if (atDispatch && !(code !== undefined && POOL_GONE.has(code))) return 'request';
   return 'reset';
+}
+
+/** undici's refusal in a sentence for the client: its first line, printable, short. */
+export function refusalDetail(err: Error): string {
+  const line = err.message.split('\n', 1)[0] ?? '';
+  return `the request cannot be forwarded as it is (${line.replace(/[^\x20-\x7e]/g, '?').slice(0, 120)})`;
 }

@@ -1,5 +1,6 @@
 // The proxy's request path, put together: a request is checked (CONNECT, header
-// count), routed (route.ts), and sent through the attempt loop (attempts.ts) by a
+// count, what makes it malformed or unsendable: request-problem.ts), routed
+// (route.ts), and sent through the attempt loop (attempts.ts) by a
 // carrier: dispatch.ts for plain requests, upgrade.ts for upgrades.
 import type { ServerHttp2Session } from 'node:http2';
 import type { Duplex } from 'node:stream';
@@ -9,19 +10,14 @@ import type { Outcome } from '../health/outlier.ts';
 import type { ExhaustionSink } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Router } from '../routing/router.ts';
-import {
-  type ProxyRequest,
-  type ProxyResponse,
-  rawError,
-  routeProblem,
-  sendError,
-} from './answers.ts';
+import { type ProxyRequest, type ProxyResponse, rawError, sendError } from './answers.ts';
 import { Exchange } from './attempts.ts';
 import { RequestCarrier, type RequestHooks } from './dispatch.ts';
 import { noteClientReset } from './h2-sessions.ts';
 import type { HostTable } from './hosts.ts';
 import type { ProxyObserver } from './observer.ts';
 import { RetryBudget } from './picks.ts';
+import { requestProblem } from './request-problem.ts';
 import { type ForwardSettings, headerCount, Routes } from './route.ts';
 import type { LoopDeps, Try } from './try.ts';
 import { UpgradeCarrier } from './upgrade.ts';
@@ -105,9 +101,15 @@ export class Forwarder {
       );
       return;
     }
+    // Before routing: a request undici would refuse is the client's fault, never an endpoint's.
+    const problem = requestProblem(req);
+    if (problem) {
+      this.#reject(req, res, problem.code, problem.detail, true);
+      return;
+    }
     const r = this.#routes.resolve(req);
-    if (typeof r === 'string') {
-      this.#reject(req, res, r, routeProblem(req, r), r === 'BAD_REQUEST');
+    if ('code' in r) {
+      this.#reject(req, res, r.code, r.detail, r.code === 'BAD_REQUEST');
       return;
     }
     const routed = this.#routes.route(req, r, proto);
@@ -125,10 +127,10 @@ export class Forwarder {
   /** An Upgrade request (WebSocket and the like): the same route and loop, over the raw socket. */
   upgrade(req: ProxyRequest, socket: Duplex, head: Buffer, proto: 'http' | 'https'): void {
     socket.on('error', () => socket.destroy());
-    const r = this.#routes.resolve(req);
-    if (typeof r === 'string') {
-      this.#rejected(req, r, true);
-      rawError(socket, r, routeProblem(req, r));
+    const r = requestProblem(req) ?? this.#routes.resolve(req);
+    if ('code' in r) {
+      this.#rejected(req, r.code, true);
+      rawError(socket, r.code, r.detail);
       return;
     }
     const routed = this.#routes.route(req, r, proto);

@@ -1,7 +1,8 @@
 // Host → federated service. Built once per catalog snapshot: every name of both DNS
 // schemes (MCS and federation, global), the config's aliases and the services'
 // fedgate.io/hosts. A regional or zonal federation name routes as a client in that
-// place would be. Anything else is not ours: fedgate is never an open proxy.
+// place would be, when DNS has that name (the place exists: names.ts placesOf).
+// Anything else is not ours: fedgate is never an open proxy.
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import type { Config } from '../config/schema.ts';
 import {
@@ -11,6 +12,10 @@ import {
   mcsName,
   type NameRules,
   nameRules,
+  type Place,
+  type Places,
+  placeExists,
+  placesOf,
 } from '../dns/names.ts';
 import type { Locality } from '../routing/types.ts';
 
@@ -33,6 +38,8 @@ export interface HostConflict {
 export interface HostRules extends DnsZones {
   /** host → namespace/name, from config: wins over every other claim. */
   readonly aliases: Readonly<Record<string, string>>;
+  /** fedgate's edges (`dns.proxyAddresses`): their places have regional and zonal names too. */
+  readonly edges: readonly Place[];
 }
 
 /** The host rules a configuration gives: its zones, federation name and aliases. */
@@ -42,7 +49,24 @@ export function hostRules(config: Config): HostRules {
     domain: config.federation.domain,
     federation: config.federation.name,
     aliases: config.http.aliases,
+    edges: config.dns.proxyAddresses,
   };
+}
+
+/** An IP literal, or a reg-name (RFC 3986 §3.2.2), then an optional port of digits. */
+const AUTHORITY =
+  /^(\[[0-9A-Fa-f:.]+\]|\[v[0-9A-Fa-f]+\.[\w.~!$&'()*+,;=:-]+\]|(?:[\w.~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})*)(?::(\d*))?$/;
+
+/**
+ * An authority's host and port (RFC 3986 §3.2: `host [":" port]`), or undefined when
+ * it is not one or its port is above 65535. The host may be empty (RFC 9112 §3.2).
+ */
+export function splitAuthority(authority: string): { host: string; port: string } | undefined {
+  const m = AUTHORITY.exec(authority);
+  if (!m) return undefined;
+  const port = m[2] ?? '';
+  if (port.length > 5 || Number(port) > 65_535) return undefined;
+  return { host: m[1] ?? '', port };
 }
 
 /**
@@ -50,13 +74,9 @@ export function hostRules(config: Config): HostRules {
  * trailing dot; undefined when it is not a plausible host name.
  */
 export function normalizeHost(authority: string): string | undefined {
-  let host = authority;
-  if (host.startsWith('[')) return undefined; // an IPv6 literal names no service
-  const colon = host.indexOf(':');
-  if (colon >= 0) {
-    if (!/^\d{1,5}$/.test(host.slice(colon + 1))) return undefined;
-    host = host.slice(0, colon);
-  }
+  const parts = splitAuthority(authority);
+  if (!parts || parts.host.startsWith('[')) return undefined; // an IPv6 literal names no service
+  let host = parts.host;
   if (host.endsWith('.')) host = host.slice(0, -1);
   if (host === '' || host.length > 253) return undefined;
   return host.toLowerCase();
@@ -66,6 +86,7 @@ export class HostTable {
   readonly #rules: HostRules;
   readonly #nameRules: NameRules;
   #snapshot: Snapshot | undefined;
+  #places: Places = new Map();
   #exact = new Map<string, HostRoute>();
   #kinds = new Map<string, HostKind>();
   #conflicts: HostConflict[] = [];
@@ -89,7 +110,8 @@ export class HostTable {
     const m = matchZone(host, this.#nameRules);
     if (m?.parsed.kind !== 'federation' || m.parsed.level === 'global') return undefined;
     const service = snapshot.services.get(m.parsed.service);
-    if (!service) return undefined;
+    // DNS answers NXDOMAIN for a place no endpoint or edge is in: so does the proxy (404).
+    if (!service || !placeExists(this.#places, m.parsed)) return undefined;
     return { service, locality: { region: m.parsed.region, zone: m.parsed.zone } };
   }
 
@@ -138,6 +160,7 @@ export class HostTable {
       .map(([host, [winner, ...losers]]) => ({ host, winner: winner!, losers }));
     this.#exact = exact;
     this.#kinds = kinds;
+    this.#places = placesOf(this.#rules.edges, snapshot.services.values());
     this.#snapshot = snapshot;
   }
 }

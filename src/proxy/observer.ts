@@ -9,7 +9,7 @@ export type RequestOutcome =
   | 'relayed'
   /** fedgate answered itself after routing (no endpoint, every try failed, a timeout), or an endpoint's answer was cut short. */
   | 'failed'
-  /** Refused before any endpoint was tried: malformed, unknown host, over a limit of the request or the client. */
+  /** Refused before any endpoint was tried: malformed or unsendable, unknown host, over a limit of the request or the client. */
   | 'rejected'
   /** Every slot and the pending queue were full: 503 UPSTREAM_OVERFLOW. */
   | 'overflowed'

@@ -43,6 +43,12 @@ export interface RouteTarget {
   readonly absolute: boolean;
 }
 
+/** Why a request routes nowhere: the code to answer, and the sentence that says why. */
+export interface RouteMiss {
+  readonly code: Extract<ErrorCode, 'BAD_REQUEST' | 'HOST_UNKNOWN'>;
+  readonly detail: string;
+}
+
 export interface Policy {
   readonly picker: Picker;
   readonly hashOn: HashOn | undefined;
@@ -88,8 +94,8 @@ export class Routes {
     this.#selfLocality = deps.router.self;
   }
 
-  /** Where a request goes: its host's route, or the error to answer. */
-  resolve(req: ProxyRequest): RouteTarget | ErrorCode {
+  /** Where a request goes: its host's route, or why it goes nowhere. */
+  resolve(req: ProxyRequest): RouteTarget | RouteMiss {
     let url = req.url ?? '/';
     let absolute = false;
     let authority =
@@ -100,19 +106,34 @@ export class Routes {
       try {
         parsed = new URL(url);
       } catch {
-        return 'BAD_REQUEST';
+        return { code: 'BAD_REQUEST', detail: 'the request target is not a valid URL' };
       }
-      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return 'HOST_UNKNOWN';
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+        return {
+          code: 'HOST_UNKNOWN',
+          detail: `no federated service is served over ${parsed.protocol}`,
+        };
+      }
       authority = parsed.host;
       url = `${parsed.pathname}${parsed.search}`;
       absolute = true;
     }
-    // HTTP/1.1 requires Host (RFC 9112 §3.2); HTTP/1.0 may omit it, and names nothing then.
-    if (authority === undefined) return req.httpVersion === '1.1' ? 'BAD_REQUEST' : 'HOST_UNKNOWN';
+    if (authority === undefined) {
+      // HTTP/1.1 requires Host (RFC 9112 §3.2); HTTP/1.0 may omit it, and names nothing then.
+      return req.httpVersion === '1.1'
+        ? { code: 'BAD_REQUEST', detail: 'an HTTP/1.1 request needs a Host header' }
+        : { code: 'HOST_UNKNOWN', detail: 'the request names no host' };
+    }
     const host = normalizeHost(authority);
     const route =
       host === undefined ? undefined : this.#deps.hosts.lookup(this.#deps.catalog.current(), host);
-    if (!route) return 'HOST_UNKNOWN';
+    // The authority the request was routed by: an absolute-form URL's, else Host's.
+    if (!route) {
+      return {
+        code: 'HOST_UNKNOWN',
+        detail: `no federated service is served at host "${authority}"`,
+      };
+    }
     return { route, path: url, authority, absolute };
   }
 

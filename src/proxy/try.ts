@@ -34,6 +34,8 @@ export interface TryOwner {
   failed(failure: RetryReason): boolean;
   /** No socket for the try: out of descriptors. */
   exhausted(err: Error): void;
+  /** undici refused the request as it is, before sending it. */
+  refused(err: Error): void;
   /** The request is over for the budget. */
   finish(): void;
   observe(target: Target | undefined, status: number, outcome: RequestOutcome): void;
@@ -63,6 +65,8 @@ export class Try implements Expiring {
   #responded = false;
   #status = 0;
   #released = false;
+  /** dispatch() has returned: an error before that and before the start was thrown there. */
+  #dispatched = false;
 
   constructor(ex: TryOwner, deps: LoopDeps, target: Target, retryLoad: ServiceLoad | undefined) {
     this.#ex = ex;
@@ -100,6 +104,10 @@ export class Try implements Expiring {
   abort(reason: Error): void {
     if (this.#controller) this.#controller.abort(reason);
     else this.#pendingAbort = reason;
+  }
+
+  dispatched(): void {
+    this.#dispatched = true;
   }
 
   /** undici started the request: what aborts it from now on. */
@@ -153,7 +161,11 @@ export class Try implements Expiring {
       this.#ex.exhausted(err);
       return 'handled';
     }
-    const failure = classify(err);
+    const failure = classify(err, !this.#dispatched && this.#controller === undefined);
+    if (failure === 'request') {
+      this.#ex.refused(err);
+      return 'handled';
+    }
     this.#report({ origin: 'local', failure });
     this.#ex.failed(failure);
     return 'handled';
