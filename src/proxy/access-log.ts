@@ -28,5 +28,7 @@ export function withAccessLog(inner: ProxyObserver, log: Logger): ProxyObserver 
     },
     retry: (service, reason) => inner.retry(service, reason),
     retryBudgetExhausted: (service, reason) => inner.retryBudgetExhausted?.(service, reason),
+    clientOverShare: (service) => inner.clientOverShare?.(service),
+    tunnelIdleClosed: (service) => inner.tunnelIdleClosed?.(service),
   };
 }

@@ -1,13 +1,10 @@
-// The attempt loop every proxied request and upgrade goes through: pick a target
-// (another cluster first), send a try, and when it fails before anything reached
-// the client, retry by the table in src/proxy/README.md (within the service's retry
-// budget for 5xx answers and timeouts) or answer. A try that finds the process out
-// of file descriptors is none of the endpoint's doing: 503 RESOURCE_EXHAUSTED at
-// once, not retried (any other endpoint needs a descriptor just the same) and not
-// reported to outlier detection.
-//
-// How a try is sent and its answer relayed is the Carrier's: dispatch.ts for
-// requests, upgrade.ts for upgrades. Both report back through Try.
+// The attempt loop every proxied request and upgrade goes through: a place in its
+// client's share (clients.ts), then pick a target (another cluster first), send a
+// try, and when it fails before anything reached the client, retry by the table in
+// src/proxy/README.md or answer. A try that finds the process out of descriptors is
+// answered 503 RESOURCE_EXHAUSTED at once: not retried, not reported to outlier
+// detection. The Carrier sends a try and relays its answer (dispatch.ts for
+// requests, upgrade.ts for upgrades), reporting back through Try.
 import type { Dispatcher } from 'undici';
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import { type ErrorCode, httpStatusFor } from '../errors.ts';
@@ -16,8 +13,9 @@ import { type ExhaustionSink, isDescriptorExhaustion } from '../observe/exhausti
 import { type Router, tierScopeOf } from '../routing/router.ts';
 import type { Plan, Target } from '../routing/types.ts';
 import type { ProxyRequest } from './answers.ts';
-import { classify, PerTryTimeout, type RetryReason } from './failures.ts';
-import type { ProxyObserver, RequestOutcome } from './observer.ts';
+import type { ClientPlace, ClientShares } from './clients.ts';
+import { classify, gaveUp, PerTryTimeout, type RetryReason } from './failures.ts';
+import { outcomeOf, type ProxyObserver, type RequestOutcome } from './observer.ts';
 import { pickTarget, type RetryBudget, type ServiceLoad } from './picks.ts';
 import type { Policy, RetrySettings, RoutedRequest } from './route.ts';
 import { clearTryTimer, type Expiring, setTryTimer, type TryTimer } from './try-timers.ts';
@@ -29,6 +27,7 @@ export interface LoopDeps {
   readonly router: Pick<Router, 'plan'>;
   readonly health: { report(service: string, id: string, outcome: Outcome): void };
   readonly upstreams: Upstreams;
+  readonly clients: ClientShares;
   readonly retries: RetrySettings;
   readonly observer?: ProxyObserver | undefined;
   readonly exhaustion?: ExhaustionSink | undefined;
@@ -52,6 +51,7 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 const RETRY_STATUSES = new Set([502, 503, 504]);
 /** Failures whose retries the budget limits, and which only idempotent methods retry. */
 const BUDGETED: ReadonlySet<RetryReason> = new Set(['status', 'timeout']);
+
 /** One client request (or upgrade) and its tries. */
 export class Exchange {
   readonly #deps: () => LoopDeps;
@@ -77,6 +77,8 @@ export class Exchange {
   #done = false;
   #clientGone = false;
   #waiting: AbortController | undefined;
+  /** Its place in its client's share (clients.ts): held while it or a try of it holds anything. */
+  place: ClientPlace | undefined;
 
   constructor(
     deps: () => LoopDeps,
@@ -114,8 +116,16 @@ export class Exchange {
   }
 
   start(): void {
+    const key = this.#service.key;
     if (this.#state.plan.empty) {
-      this.#giveUp('NO_HEALTHY_UPSTREAM', `no endpoint of ${this.#service.key} can take traffic`);
+      this.#giveUp('NO_HEALTHY_UPSTREAM', `no endpoint of ${key} can take traffic`);
+      return;
+    }
+    const deps = this.#deps();
+    this.place = deps.clients.admit(key, this.#client, this.#state.plan);
+    if (!this.place) {
+      deps.observer?.clientOverShare?.(key);
+      this.#giveUp('CLIENT_OVER_SHARE', `this client holds its share of ${key}'s request slots`);
       return;
     }
     this.#next(false);
@@ -162,16 +172,15 @@ export class Exchange {
     const deps = this.#deps();
     const ok = await deps.upstreams.waitForSlot(
       this.#service.key,
+      this.place?.client ?? '',
       deps.retries.perTryTimeout,
       this.#waiting.signal,
     );
     this.#waiting = undefined;
     if (this.#clientGone || this.#done) return;
     if (!ok) {
-      this.#giveUp(
-        'UPSTREAM_OVERFLOW',
-        `every endpoint of ${this.#service.key} is at its request cap and the pending queue is full`,
-      );
+      const detail = `every endpoint of ${this.#service.key} is at its request cap and the pending queue is full`;
+      this.#giveUp('UPSTREAM_OVERFLOW', detail);
       return;
     }
     this.#next(retry, budgeted);
@@ -186,14 +195,10 @@ export class Exchange {
       return true;
     }
     if (failure !== 'status') {
-      const n = this.#tries;
-      const why = `${n} ${n === 1 ? 'try' : 'tries'}${verdict === 'budget' ? ', retry budget exhausted' : ''}`;
-      this.#giveUp(
-        failure === 'timeout' ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_UNREACHABLE',
-        failure === 'timeout'
-          ? `${this.#service.key} did not answer within ${this.#deps().retries.perTryTimeout} ms (${why})`
-          : `could not reach ${this.#service.key} (${failure}, ${why})`,
-      );
+      const { retries } = this.#deps();
+      const why = { tries: this.#tries, budget: verdict === 'budget', ms: retries.perTryTimeout };
+      const a = gaveUp(failure, this.#service.key, why);
+      this.#giveUp(a.code, a.detail);
     }
     return false;
   }
@@ -230,11 +235,7 @@ export class Exchange {
 
   #giveUp(code: ErrorCode, detail: string): void {
     this.finish();
-    this.observe(
-      undefined,
-      httpStatusFor(code),
-      code === 'UPSTREAM_OVERFLOW' ? 'overflowed' : 'failed',
-    );
+    this.observe(undefined, httpStatusFor(code), outcomeOf(code));
     if (!this.#clientGone) this.#carrier.answer(code, detail);
   }
 
@@ -265,6 +266,7 @@ export class Exchange {
     if (this.#done) return;
     this.#done = true;
     this.#budget.end(this.#service.key, this.#load);
+    this.place?.drop();
   }
 }
 
@@ -297,6 +299,7 @@ export class Try implements Expiring {
     this.target = target;
     this.endpoint = deps.upstreams.endpoint(target.id);
     deps.upstreams.acquire(this.endpoint, ex.service.key);
+    ex.place?.hold();
     this.#retryLoad = retryLoad;
     if (retryLoad) retryLoad.retries++;
   }
@@ -390,6 +393,7 @@ export class Try implements Expiring {
     this.#released = true;
     if (this.#timer) clearTryTimer(this.#timer);
     if (this.#retryLoad) this.#retryLoad.retries--;
+    this.#ex.place?.drop();
     this.#deps.upstreams.release(this.endpoint);
   }
 

@@ -1,6 +1,6 @@
 // What failed in a try, from undici's error: the one classifier for requests and
 // upgrades alike, and what outlier detection hears as a local failure.
-import { FedgateError } from '../errors.ts';
+import { type ErrorCode, FedgateError } from '../errors.ts';
 
 export type Failure = 'connect' | 'reset' | 'timeout';
 /** Why a try was retried: a failure, or a 502, 503 or 504 answer. */
@@ -32,4 +32,20 @@ export function classify(err: Error): Failure {
   const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
   if (cause?.code !== undefined && CONNECT_ERRORS.has(cause.code)) return 'connect';
   return 'reset';
+}
+
+/** fedgate's answer when a try's failure ends the request: no retry left, allowed or budgeted. */
+export function gaveUp(
+  failure: Failure,
+  service: string,
+  why: { readonly tries: number; readonly budget: boolean; readonly ms: number },
+): { code: ErrorCode; detail: string } {
+  const n = why.tries;
+  const tries = `${n} ${n === 1 ? 'try' : 'tries'}${why.budget ? ', retry budget exhausted' : ''}`;
+  return failure === 'timeout'
+    ? {
+        code: 'UPSTREAM_TIMEOUT',
+        detail: `${service} did not answer within ${why.ms} ms (${tries})`,
+      }
+    : { code: 'UPSTREAM_UNREACHABLE', detail: `could not reach ${service} (${failure}, ${tries})` };
 }
