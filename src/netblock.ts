@@ -82,9 +82,11 @@ export class Netblocks {
   }
 
   key(address: string): string {
-    if (!address.includes(':')) {
-      const v4 = parseIpv4(address);
-      return v4 < 0 ? `raw:${address}` : `4:${v4 - (v4 % this.#ipv4Block)}`;
+    if (!address.includes(':')) return this.#ipv4(address);
+    // The dual-stack socket's IPv4 client, as Node writes it: parsed as IPv4 at once.
+    if (address.startsWith('::ffff:') && address.includes('.')) {
+      const key = this.#ipv4(address.slice(7));
+      if (!key.startsWith('raw:')) return key;
     }
     const words = parseIpv6(address);
     if (!words) return `raw:${address}`;
@@ -104,5 +106,10 @@ export class Netblocks {
     if (this.#ipv6Words < 8)
       key += ((words[this.#ipv6Words] ?? 0) & this.#ipv6PartialMask).toString(16);
     return key;
+  }
+
+  #ipv4(address: string): string {
+    const v4 = parseIpv4(address);
+    return v4 < 0 ? `raw:${address}` : `4:${v4 - (v4 % this.#ipv4Block)}`;
   }
 }
