@@ -203,10 +203,7 @@ export class Exchange {
     return false;
   }
 
-  /**
-   * No socket for the try: the process is out of descriptors. Every endpoint would
-   * need one too, so nothing is retried, and the endpoint is not blamed.
-   */
+  /** Out of descriptors: any endpoint would need one too, so no retry, and no blame. */
   exhausted(err: Error): void {
     this.#deps().exhaustion?.note('upstream_connect', err);
     this.#giveUp(

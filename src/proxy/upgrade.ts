@@ -14,7 +14,7 @@ import type { Carrier, Try } from './attempts.ts';
 import { downstreamResponseHeaders } from './headers.ts';
 
 const REFUSAL_BODY_LIMIT = 65_536;
-/** With the idle timeout off (0), how often it is read again, so a reload that sets one reaches open tunnels. */
+/** The idle timeout is read again at least this often, so a reload that changes it reaches open tunnels within a minute. */
 const IDLE_RECHECK_MS = 60_000;
 
 /** What an upgrade's carrier needs from the forwarder. */
@@ -188,7 +188,7 @@ class UpgradeRelay implements Dispatcher.DispatchHandler {
 /**
  * A tunnel's idle timer: one Node timer, not reset per chunk; a chunk only notes the
  * time, and the timer, when it fires early, waits out the rest. The limit is read at
- * each check, so a reload reaches tunnels already open.
+ * each check, at least once a minute, so a reload reaches tunnels already open.
  */
 class IdleWatch {
   readonly #limit: () => number;
@@ -199,8 +199,7 @@ class IdleWatch {
   constructor(limit: () => number, expired: () => void) {
     this.#limit = limit;
     this.#expired = expired;
-    const ms = limit();
-    this.#arm(ms > 0 ? ms : IDLE_RECHECK_MS);
+    this.#arm(limit());
   }
 
   readonly touch = (): void => {
@@ -212,20 +211,18 @@ class IdleWatch {
     this.#timer = undefined;
   }
 
+  /** Checks again in `ms`, or sooner: within IDLE_RECHECK_MS whatever the timeout (0: off). */
   #arm(ms: number): void {
-    this.#timer = setTimeout(this.#check, Math.max(1, Math.ceil(ms)));
+    const wait = ms > 0 ? Math.min(ms, IDLE_RECHECK_MS) : IDLE_RECHECK_MS;
+    this.#timer = setTimeout(this.#check, Math.max(1, Math.ceil(wait)));
     this.#timer.unref();
   }
 
   readonly #check = (): void => {
     if (this.#timer === undefined) return;
     const limit = this.#limit();
-    if (limit <= 0) {
-      this.#arm(IDLE_RECHECK_MS);
-      return;
-    }
     const quiet = performance.now() - this.#last;
-    if (quiet >= limit) this.#expired();
-    else this.#arm(limit - quiet);
+    if (limit > 0 && quiet >= limit) this.#expired();
+    else this.#arm(limit > 0 ? limit - quiet : 0);
   };
 }
