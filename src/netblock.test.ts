@@ -24,7 +24,7 @@ describe('Netblocks', () => {
 
   it('takes other prefixes', () => {
     const wide = new Netblocks(16, 48);
-    expect(wide.key('10.1.2.3')).toBe(wide.key('10.1.200.3'));
+    expect(wide.key('127.1.2.3')).toBe(wide.key('127.1.200.3'));
     expect(wide.key('2001:db8:1:ff::1')).toBe(wide.key('2001:db8:1:1::1'));
     expect(() => new Netblocks(33, 56)).toThrow(RangeError);
   });

@@ -4,7 +4,7 @@ import { ClientShares } from './clients.ts';
 
 /** A plan whose tiers hold `n` endpoints (one listed twice, counted once). */
 function plan(n: number): Plan {
-  const targets = Array.from({ length: n }, (_, i) => ({ id: `c/10.0.0.${i}` }));
+  const targets = Array.from({ length: n }, (_, i) => ({ id: `c/127.9.0.${i}` }));
   return { tiers: [{ targets }, { targets: targets.slice(0, 1) }] } as unknown as Plan;
 }
 
