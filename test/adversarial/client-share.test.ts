@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { effectiveConfig, parseConfig } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/schema.ts';
 import { Metrics } from '../../src/observe/metrics.ts';
 import { ProxyServer } from '../../src/proxy/server.ts';
 import { DiscoveryEnv } from '../helpers/discovery-env.ts';
@@ -119,13 +120,12 @@ describe("one client against a service's slots", () => {
     await bench?.fed.stop();
   });
 
-  /** A proxy of its own on the bench's discovery, with `http` and `routing` over the bench config. */
-  async function proxyWith(
-    over: { http?: Record<string, unknown>; routing?: Record<string, unknown> },
-    metrics: Metrics,
-  ): Promise<{ proxy: ProxyServer; port: number }> {
+  type Over = { http?: Record<string, unknown>; routing?: Record<string, unknown> };
+
+  /** The bench config with `http` and `routing` over it. */
+  async function configWith(over: Over): Promise<Config> {
     const eff = effectiveConfig(bench.config);
-    const config = parseConfig(
+    return parseConfig(
       stringify({
         ...eff,
         http: { listen: ['127.0.0.1:0'], ...over.http },
@@ -133,8 +133,15 @@ describe("one client against a service's slots", () => {
       }),
       join(await env.dir(), 'fedgate.yaml'),
     );
+  }
+
+  /** A proxy of its own on the bench's discovery, on configWith(over). */
+  async function proxyWith(
+    over: Over,
+    metrics: Metrics,
+  ): Promise<{ proxy: ProxyServer; port: number }> {
     const proxy = await ProxyServer.start({
-      config,
+      config: await configWith(over),
       catalog: bench.d.catalog,
       health: bench.d.health,
       router: bench.d.router,
@@ -304,6 +311,30 @@ describe("one client against a service's slots", () => {
       ).toBe(0);
       slow.socket.destroy();
     } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('takes a new clientShare at a reload', async () => {
+    const limits = { maxRequestsPerEndpoint: 4, maxPendingPerService: 16, clientShareFloor: 1 };
+    // A quarter of 4 slots: the hog's share is 1.
+    const { proxy, port } = await proxyWith(
+      { http: { limits: { ...limits, clientShare: 0.25 } } },
+      new Metrics({ worker: '0' }),
+    );
+    const pod = bench.fed.backends().find((b) => b.info.service === 'slow');
+    const seen = pod?.requests ?? 0;
+    const held = send(port, SLOW, '/delay/30000', HOG);
+    try {
+      await waitFor(() => (pod?.requests ?? 0) > seen, 5000, 'the held request at the pod');
+      expect((await send(port, SLOW, '/', HOG).done).status).toBe(429);
+      const staged = await proxy.stage(
+        await configWith({ http: { limits: { ...limits, clientShare: 1 } } }),
+      );
+      staged.commit();
+      expect((await send(port, SLOW, '/', HOG).done).status).toBe(200);
+    } finally {
+      held.cancel();
       await proxy.stop();
     }
   });
