@@ -62,6 +62,8 @@ export const ERROR_TABLE = {
   NO_HEALTHY_UPSTREAM: { http: 503, dnsRcode: 'SERVFAIL', exit: 1 },
   /** Every endpoint is at its request cap and the service's pending queue is full. */
   UPSTREAM_OVERFLOW: { http: 503, dnsRcode: 'SERVFAIL', exit: 1 },
+  /** The client's netblock already holds its share of the service's request slots (http.limits.clientShare), in flight and waiting. */
+  CLIENT_OVER_SHARE: { http: 429, dnsRcode: 'REFUSED', exit: 1 },
   /** No endpoint accepted a connection, or each reset it before answering. */
   UPSTREAM_UNREACHABLE: { http: 502, dnsRcode: 'SERVFAIL', exit: 1 },
   /** The upstream did not answer within http.retries.perTryTimeout on any try. */

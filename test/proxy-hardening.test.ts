@@ -27,7 +27,12 @@ import { ProxyServer } from '../src/proxy/server.ts';
 import { CLI, start } from './helpers/cli.ts';
 import { DiscoveryEnv, FAST_WATCH, LogCapture } from './helpers/discovery-env.ts';
 import { connectionRefused } from './helpers/ports.ts';
-import { type ProxyBench, startProxy } from './helpers/proxy-env.ts';
+import {
+  PROXY_ONLY_HEALTH,
+  type ProxyBench,
+  startProxy,
+  webSocketUpgrade,
+} from './helpers/proxy-env.ts';
 import { sleep, waitFor } from './helpers/wait.ts';
 
 // alpha (127.225.x.x): web in us-east-a and us-east-b, solo (one pod) in us-east-a;
@@ -58,17 +63,8 @@ const SOLO = 'solo.shop.testfed.svc.example.test';
 /** The bench proxy's small head limits. */
 const MAX_HEADER_SIZE = 2048;
 const MAX_HEADER_COUNT = 10;
-/**
- * Discovery for every proxy here: no active checks and outlier detection that never
- * trips, so what the proxy does with failing backends is its own retry logic alone.
- */
-const OVERRIDES = {
-  self: { region: 'us-east', zone: 'us-east-a' },
-  health: {
-    active: { enabled: false },
-    outlier: { consecutive5xx: 1000, consecutiveGatewayFailure: 1000 },
-  },
-};
+/** Discovery for every proxy here: what it does with failing backends is its own retry logic alone. */
+const OVERRIDES = { self: { region: 'us-east', zone: 'us-east-a' }, health: PROXY_ONLY_HEALTH };
 
 interface PodJson {
   cluster: string;
@@ -124,11 +120,6 @@ function send(
 }
 
 const pod = (r: Reply): PodJson => JSON.parse(r.body) as PodJson;
-
-/** A WebSocket handshake request for `host`, as raw bytes. */
-const webSocketUpgrade = (host: string, version = '13') =>
-  `GET /chat HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
-  `Sec-WebSocket-Version: ${version}\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
 
 /** A counter as an operator reads it on /metrics: summed over the series with every label given. */
 async function series(metrics: Metrics, name: string, ...labels: string[]): Promise<number> {

@@ -69,6 +69,19 @@ export const DEFAULT_HTTP_MAX_CONCURRENT_STREAMS = 100;
  * premature_reset_total_stream_count).
  */
 export const DEFAULT_HTTP_PREMATURE_RESET_STREAMS = 500;
+/**
+ * Most of a service's request slots (endpoints × maxRequestsPerEndpoint) one client
+ * netblock may hold, in flight and waiting: a quarter, so filling a service takes at
+ * least four netblocks, while one busy NAT still gets a generous share.
+ */
+export const DEFAULT_HTTP_CLIENT_SHARE = 0.25;
+/** …but never fewer than this many, so one user's browser (6 connections per origin, a WebSocket or two) is never refused on a small service. */
+export const DEFAULT_HTTP_CLIENT_SHARE_FLOOR = 8;
+/** One client is its IPv4 /24 or IPv6 /56 (as DNS RRL groups them): one host's or one site's addresses. */
+export const DEFAULT_HTTP_CLIENT_IPV4_PREFIX = 24;
+export const DEFAULT_HTTP_CLIENT_IPV6_PREFIX = 56;
+/** An upgraded tunnel (WebSocket) with no byte either way for this long is closed (nginx's proxy_read_timeout is 60 s; WebSocket apps that ping less often than hourly are rare). */
+export const DEFAULT_HTTP_TUNNEL_IDLE_TIMEOUT_MS = 3_600_000;
 /** Retries after the first try, each to another endpoint, preferring another cluster. */
 export const DEFAULT_HTTP_RETRIES = 2;
 /** Retries in flight may be at most this fraction of active requests (Envoy's retry budget: 20 %)… */

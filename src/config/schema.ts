@@ -136,6 +136,11 @@ const hashOn = z.string().regex(/^(header:[A-Za-z0-9-]+|cookie:[A-Za-z0-9_.-]+|c
   error: 'expected header:NAME, cookie:NAME or client-address',
 });
 
+const tunnelIdle = duration.meta({
+  description:
+    'An upgraded tunnel (WebSocket) with no byte either way for this long is closed, both sides; 0: never',
+});
+
 export const configSchema = z.strictObject({
   federation: z.strictObject({
     name: dnsLabel,
@@ -259,6 +264,7 @@ export const configSchema = z.strictObject({
           idle: duration.default(D.DEFAULT_HTTP_IDLE_TIMEOUT_MS),
           upstreamBody: duration.default(D.DEFAULT_HTTP_UPSTREAM_BODY_TIMEOUT_MS),
           upstreamIdle: duration.default(D.DEFAULT_HTTP_UPSTREAM_IDLE_TIMEOUT_MS),
+          tunnelIdle: tunnelIdle.default(D.DEFAULT_HTTP_TUNNEL_IDLE_TIMEOUT_MS),
         })
         .prefault({}),
       limits: z
@@ -293,6 +299,32 @@ export const configSchema = z.strictObject({
               description:
                 'HTTP/2: a connection that reset half of its streams within 1 s and before their answer is closed (GOAWAY) once it has this many streams, or this many / 2 such resets; 0: never',
             }),
+          clientShare: z.number().min(0).max(1).default(D.DEFAULT_HTTP_CLIENT_SHARE).meta({
+            description:
+              "Most of a service's request slots (endpoints × maxRequestsPerEndpoint) one client netblock may hold, in flight and waiting; beyond it 429 at once. 0: no per-client cap",
+          }),
+          clientShareFloor: z
+            .number()
+            .int()
+            .min(1)
+            .default(D.DEFAULT_HTTP_CLIENT_SHARE_FLOOR)
+            .meta({
+              description: 'A client may always hold this many, whatever clientShare gives',
+            }),
+          clientIpv4Prefix: z
+            .number()
+            .int()
+            .min(8)
+            .max(32)
+            .default(D.DEFAULT_HTTP_CLIENT_IPV4_PREFIX)
+            .meta({ description: 'IPv4 clients are grouped by this prefix for clientShare' }),
+          clientIpv6Prefix: z
+            .number()
+            .int()
+            .min(16)
+            .max(128)
+            .default(D.DEFAULT_HTTP_CLIENT_IPV6_PREFIX)
+            .meta({ description: 'IPv6 clients are grouped by this prefix for clientShare' }),
         })
         .prefault({}),
       drainTimeout: duration
@@ -316,12 +348,16 @@ export const configSchema = z.strictObject({
       services: z
         .record(
           z.string().regex(/^[a-z0-9-]+\/[a-z0-9-]+$/, { error: 'expected namespace/service' }),
-          z.strictObject({ picker: picker.optional(), hashOn: hashOn.optional() }),
+          z.strictObject({
+            picker: picker.optional(),
+            hashOn: hashOn.optional(),
+            tunnelIdle: tunnelIdle.optional(),
+          }),
         )
         .default({})
         .meta({
           description:
-            'Per namespace/service picker and affinity; wins over the fedgate.io/lb-policy annotation',
+            'Per namespace/service picker, affinity and tunnel idle timeout; wins over the fedgate.io/lb-policy annotation and http.timeouts.tunnelIdle',
         }),
     })
     .prefault({}),

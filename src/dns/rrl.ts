@@ -2,6 +2,7 @@
 // and BIND's RRL: a token bucket per (client netblock, response class). Spoofed-source floods
 // aim at a victim netblock, so limiting per netblock caps the amplification fedgate lends them;
 // "slipping" a truncated answer now and then lets a real client at that netblock retry over TCP.
+import { Netblocks } from '../netblock.ts';
 
 export interface RrlConfig {
   readonly enabled: boolean;
@@ -37,71 +38,12 @@ interface Bucket {
   limited: number;
 }
 
-/** Dotted-quad IPv4 as an unsigned integer, or -1. Hand-rolled: this runs once per query. */
-function parseIpv4(text: string): number {
-  let value = 0;
-  let octet = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 46) {
-      if (digits === 0 || dots === 3) return -1;
-      value = value * 256 + octet;
-      octet = 0;
-      digits = 0;
-      dots++;
-    } else if (c >= 48 && c <= 57) {
-      octet = octet * 10 + (c - 48);
-      if (++digits > 3 || octet > 255) return -1;
-    } else return -1;
-  }
-  return dots === 3 && digits > 0 ? value * 256 + octet : -1;
-}
-
-const HEXTET = /^[0-9a-f]{1,4}$/i;
-
-function pushHextets(groups: string[], out: number[]): boolean {
-  for (const group of groups) {
-    if (!HEXTET.test(group)) return false;
-    out.push(Number.parseInt(group, 16));
-  }
-  return true;
-}
-
-/** The eight 16-bit words of an IPv6 address ('::', zone ids and a dotted tail allowed), or undefined. */
-function parseIpv6(text: string): number[] | undefined {
-  const zone = text.indexOf('%');
-  let address = zone >= 0 ? text.slice(0, zone) : text;
-  const lastColon = address.lastIndexOf(':');
-  if (address.includes('.', lastColon)) {
-    const v4 = parseIpv4(address.slice(lastColon + 1));
-    if (v4 < 0) return undefined;
-    address = `${address.slice(0, lastColon + 1)}${Math.floor(v4 / 65536).toString(16)}:${(v4 % 65536).toString(16)}`;
-  }
-  const gap = address.indexOf('::');
-  const words: number[] = [];
-  if (gap < 0)
-    return pushHextets(address.split(':'), words) && words.length === 8 ? words : undefined;
-  if (address.includes('::', gap + 1)) return undefined;
-  const tail: number[] = [];
-  if (gap > 0 && !pushHextets(address.slice(0, gap).split(':'), words)) return undefined;
-  if (gap + 2 < address.length && !pushHextets(address.slice(gap + 2).split(':'), tail))
-    return undefined;
-  if (words.length + tail.length > 7) return undefined;
-  while (words.length + tail.length < 8) words.push(0);
-  return words.concat(tail);
-}
-
 export class ResponseRateLimiter {
   private readonly config: RrlConfig;
   private readonly now: () => number;
   /** Insertion order is recency order: a touched bucket is re-inserted, so the first key is the LRU. */
   private readonly buckets = new Map<string, Bucket>();
-  // Masking by subtracting the remainder keeps IPv4 in plain doubles (no BigInt, no sign bit).
-  private readonly ipv4Block: number;
-  private readonly ipv6Words: number;
-  private readonly ipv6PartialMask: number;
+  private readonly netblocks: Netblocks;
   private passed = 0;
   private slipped = 0;
   private dropped = 0;
@@ -121,9 +63,7 @@ export class ResponseRateLimiter {
       throw new RangeError('rrl: tableSize must be >= 1');
     this.config = config;
     this.now = now;
-    this.ipv4Block = 2 ** (32 - ipv4Prefix);
-    this.ipv6Words = ipv6Prefix >> 4;
-    this.ipv6PartialMask = 0x10000 - 2 ** (16 - (ipv6Prefix & 15));
+    this.netblocks = new Netblocks(ipv4Prefix, ipv6Prefix);
   }
 
   /**
@@ -137,7 +77,7 @@ export class ResponseRateLimiter {
       this.passed++;
       return 'pass';
     }
-    const verdict = this.take(`${cls}|${name}|${this.netblock(clientAddress)}`);
+    const verdict = this.take(`${cls}|${name}|${this.netblocks.key(clientAddress)}`);
     if (verdict === 'pass') this.passed++;
     else if (this.config.dryRun) {
       if (verdict === 'slip') this.wouldSlip++;
@@ -174,30 +114,5 @@ export class ResponseRateLimiter {
     }
     // A bucket's first limited response slips, so a real client learns to use TCP at once.
     return slip > 0 && bucket.limited++ % slip === 0 ? 'slip' : 'drop';
-  }
-
-  private netblock(address: string): string {
-    if (!address.includes(':')) {
-      const v4 = parseIpv4(address);
-      return v4 < 0 ? `raw:${address}` : `4:${v4 - (v4 % this.ipv4Block)}`;
-    }
-    const words = parseIpv6(address);
-    if (!words) return `raw:${address}`;
-    // ::ffff:a.b.c.d is the IPv4 client on a dual-stack socket: one client, one bucket.
-    if (
-      words[5] === 0xffff &&
-      words[0] === 0 &&
-      words[1] === 0 &&
-      words[2] === 0 &&
-      words[3] === 0 &&
-      words[4] === 0
-    ) {
-      const v4 = words[6]! * 65536 + words[7]!;
-      return `4:${v4 - (v4 % this.ipv4Block)}`;
-    }
-    let key = '6:';
-    for (let i = 0; i < this.ipv6Words; i++) key += `${words[i]!.toString(16)}:`;
-    if (this.ipv6Words < 8) key += (words[this.ipv6Words]! & this.ipv6PartialMask).toString(16);
-    return key;
   }
 }

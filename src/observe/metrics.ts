@@ -187,6 +187,8 @@ export class Metrics implements ProxyObserver {
   readonly #upgrades: Counter<'service' | 'code'>;
   readonly #streamResets: Counter;
   readonly #connectionsClosed: Counter<'reason'>;
+  readonly #overShare: Counter<'service'>;
+  readonly #tunnelsIdle: Counter<'service'>;
   #dns: DnsCounts | undefined;
   #workers: WorkerMetricsSource | undefined;
   /** Requests this process proxied: fedgate_worker_requests_total in a worker. */
@@ -247,6 +249,18 @@ export class Metrics implements ProxyObserver {
       name: 'fedgate_http_retry_budget_exhausted_total',
       help: 'Retries the service retry budget held back, by why the try failed (status, timeout): that answer went to the client',
       labelNames: ['service', 'reason'],
+      registers: servingRegisters,
+    });
+    this.#overShare = new Counter({
+      name: 'fedgate_http_client_over_share_total',
+      help: "Requests answered 429 CLIENT_OVER_SHARE: their client netblock already held its share of the service's request slots (also in fedgate_http_requests_total, outcome rejected)",
+      labelNames: ['service'],
+      registers: servingRegisters,
+    });
+    this.#tunnelsIdle = new Counter({
+      name: 'fedgate_http_tunnels_idle_closed_total',
+      help: 'Upgraded tunnels (WebSocket) closed after http.timeouts.tunnelIdle with no byte either way',
+      labelNames: ['service'],
       registers: servingRegisters,
     });
     this.#upgrades = new Counter({
@@ -568,6 +582,14 @@ export class Metrics implements ProxyObserver {
 
   connectionClosed(reason: ConnectionCloseReason): void {
     this.#connectionsClosed.inc({ reason });
+  }
+
+  clientOverShare(service: string): void {
+    this.#overShare.inc({ service });
+  }
+
+  tunnelIdleClosed(service: string): void {
+    this.#tunnelsIdle.inc({ service });
   }
 
   /** This process's series as JSON (what a worker answers the primary's scrape with). */

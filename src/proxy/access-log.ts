@@ -32,5 +32,7 @@ export function withAccessLog(inner: ProxyObserver, log: Logger): ProxyObserver 
     retryBudgetExhausted: (service, reason) => inner.retryBudgetExhausted?.(service, reason),
     http2StreamReset: () => inner.http2StreamReset?.(),
     connectionClosed: (reason) => inner.connectionClosed?.(reason),
+    clientOverShare: (service) => inner.clientOverShare?.(service),
+    tunnelIdleClosed: (service) => inner.tunnelIdleClosed?.(service),
   };
 }

@@ -13,6 +13,7 @@ import { createPicker } from '../routing/pickers.ts';
 import { Router } from '../routing/router.ts';
 import type { ProxyRequest } from './answers.ts';
 import { type Carrier, Exchange } from './attempts.ts';
+import { ClientShares } from './clients.ts';
 import { classify } from './failures.ts';
 import type { ProxiedRequest } from './observer.ts';
 import { RetryBudget } from './picks.ts';
@@ -88,7 +89,13 @@ afterEach(async () => {
   open = [];
 });
 
-function world(retries: Partial<RetrySettings> = {}, limits = { perEndpoint: 100, pending: 10 }) {
+function world(
+  retries: Partial<RetrySettings> = {},
+  limits: { perEndpoint: number; pending: number; share?: number } = {
+    perEndpoint: 100,
+    pending: 10,
+  },
+) {
   const router = new Router(
     { overprovisioning: 1.4, panicThreshold: 0.5, failoverOrder: {}, localities: [], self: HERE },
     new HealthStore(),
@@ -111,6 +118,13 @@ function world(retries: Partial<RetrySettings> = {}, limits = { perEndpoint: 100
     router,
     health: { report: (_s, id, outcome) => reports.push({ id, outcome }) },
     upstreams,
+    clients: new ClientShares({
+      share: limits.share ?? 0,
+      floor: 1,
+      perEndpoint: limits.perEndpoint,
+      ipv4Prefix: 24,
+      ipv6Prefix: 56,
+    }),
     retries: { ...RETRIES, ...retries },
     observer: {
       request: (r) => requests.push(r),
@@ -121,12 +135,12 @@ function world(retries: Partial<RetrySettings> = {}, limits = { perEndpoint: 100
   };
   const budget = new RetryBudget();
   const policy = { picker: createPicker('p2c', { random: Math.random }), hashOn: undefined };
-  const exchange = (method = 'GET', carrier = new FakeCarrier()) => {
+  const exchange = (method = 'GET', carrier = new FakeCarrier(), client = '127.1.0.1') => {
     const req = {
       method,
       url: '/',
       headers: {},
-      socket: { remoteAddress: '127.1.0.1' },
+      socket: { remoteAddress: client },
     } as unknown as ProxyRequest;
     const routed = {
       policy,
@@ -336,6 +350,25 @@ describe('the attempt loop', () => {
     busy[0]!.carrier.last.respond(200);
     await until(() => waiting.carrier.tries.length === 1);
     expect(waiting.carrier.last.t.target.id).toBe(busy[0]!.carrier.last.t.target.id);
+  });
+
+  it("refuses a client's requests past its share at once, counting waiting ones, and serves others", async () => {
+    // Six endpoints × 1 slot, a share of a half: three places per client netblock.
+    const w = world({ perTryTimeout: 1000 }, { perEndpoint: 1, pending: 10, share: 0.5 });
+    const hog = Array.from({ length: 3 }, () => w.exchange('GET', undefined, '127.1.0.9'));
+    const excess = w.exchange('GET', undefined, '127.1.0.200'); // the same /24
+    expect(excess.carrier.tries).toHaveLength(0);
+    expect(excess.carrier.answers.map((a) => a.code)).toEqual(['CLIENT_OVER_SHARE']);
+    expect(w.requests.at(-1)).toMatchObject({ status: 429, outcome: 'rejected' });
+    const other = w.exchange('GET', undefined, '127.2.0.1');
+    expect(other.carrier.tries).toHaveLength(1);
+    // A place comes back when the request is over, not before.
+    hog[0]!.carrier.last.respond(200);
+    await until(() => w.requests.length === 2);
+    expect(w.exchange('GET', undefined, '127.1.0.9').carrier.tries).toHaveLength(1);
+    expect(w.exchange('GET', undefined, '127.1.0.9').carrier.answers[0]?.code).toBe(
+      'CLIENT_OVER_SHARE',
+    );
   });
 
   it('answers RESOURCE_EXHAUSTED when no socket could be opened: no retry, no report', () => {

@@ -1,10 +1,11 @@
-// The attempt loop every proxied request and upgrade goes through: pick a target
-// (another cluster first), send a try, and when it fails before anything reached
-// the client, retry by the table in src/proxy/README.md (within the service's retry
-// budget for 5xx answers and timeouts) or answer. Two try errors are none of the
-// endpoint's doing, so are not retried (any other endpoint would fare the same) nor
-// reported to outlier detection: the process out of file descriptors (503
-// RESOURCE_EXHAUSTED), and undici refusing the request itself (400 REQUEST_UNFORWARDABLE).
+// The attempt loop every proxied request and upgrade goes through: a place in its
+// client's share (clients.ts), then pick a target (another cluster first), send a
+// try, and when it fails before anything reached the client, retry by the table in
+// src/proxy/README.md (within the service's retry budget for 5xx answers and
+// timeouts) or answer. Two try errors are none of the endpoint's doing, so are not
+// retried (any other endpoint would fare the same) nor reported to outlier
+// detection: the process out of file descriptors (503 RESOURCE_EXHAUSTED), and
+// undici refusing the request itself (400 REQUEST_UNFORWARDABLE).
 //
 // How a try is sent and its answer relayed is the Carrier's: dispatch.ts for
 // requests, upgrade.ts for upgrades. Both report back through Try (try.ts).
@@ -13,8 +14,9 @@ import { type ErrorCode, httpStatusFor } from '../errors.ts';
 import { tierScopeOf } from '../routing/router.ts';
 import type { Plan, Target } from '../routing/types.ts';
 import type { ProxyRequest } from './answers.ts';
-import { type RetryReason, refusalDetail } from './failures.ts';
-import { CLIENT_CLOSED_REQUEST, type RequestOutcome } from './observer.ts';
+import type { ClientPlace } from './clients.ts';
+import { gaveUp, type RetryReason, refusalDetail } from './failures.ts';
+import { CLIENT_CLOSED_REQUEST, outcomeOf, type RequestOutcome } from './observer.ts';
 import { pickTarget, type RetryBudget, type ServiceLoad } from './picks.ts';
 import type { Policy, RoutedRequest } from './route.ts';
 import { type LoopDeps, Try, type TryOwner } from './try.ts';
@@ -36,6 +38,7 @@ export interface Carrier {
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** Failures whose retries the budget limits, and which only idempotent methods retry. */
 const BUDGETED: ReadonlySet<RetryReason> = new Set(['status', 'timeout']);
+
 /** One client request (or upgrade) and its tries. */
 export class Exchange implements TryOwner {
   readonly #deps: () => LoopDeps;
@@ -61,6 +64,8 @@ export class Exchange implements TryOwner {
   #done = false;
   #clientGone = false;
   #waiting: AbortController | undefined;
+  /** Its place in its client's share (clients.ts): held while it or a try of it holds anything. */
+  place: ClientPlace | undefined;
 
   constructor(
     deps: () => LoopDeps,
@@ -98,8 +103,16 @@ export class Exchange implements TryOwner {
   }
 
   start(): void {
+    const key = this.#service.key;
     if (this.#state.plan.empty) {
-      this.#giveUp('NO_HEALTHY_UPSTREAM', `no endpoint of ${this.#service.key} can take traffic`);
+      this.#giveUp('NO_HEALTHY_UPSTREAM', `no endpoint of ${key} can take traffic`);
+      return;
+    }
+    const deps = this.#deps();
+    this.place = deps.clients.admit(key, this.#client, this.#state.plan);
+    if (!this.place) {
+      deps.observer?.clientOverShare?.(key);
+      this.#giveUp('CLIENT_OVER_SHARE', `this client holds its share of ${key}'s request slots`);
       return;
     }
     this.#next(false);
@@ -162,16 +175,15 @@ export class Exchange implements TryOwner {
     const deps = this.#deps();
     const ok = await deps.upstreams.waitForSlot(
       this.#service.key,
+      this.place?.client ?? '',
       deps.retries.perTryTimeout,
       this.#waiting.signal,
     );
     this.#waiting = undefined;
     if (this.#clientGone || this.#done) return;
     if (!ok) {
-      this.#giveUp(
-        'UPSTREAM_OVERFLOW',
-        `every endpoint of ${this.#service.key} is at its request cap and the pending queue is full`,
-      );
+      const detail = `every endpoint of ${this.#service.key} is at its request cap and the pending queue is full`;
+      this.#giveUp('UPSTREAM_OVERFLOW', detail);
       return;
     }
     this.#next(retry, budgeted);
@@ -186,22 +198,15 @@ export class Exchange implements TryOwner {
       return true;
     }
     if (failure !== 'status') {
-      const n = this.#tries;
-      const why = `${n} ${n === 1 ? 'try' : 'tries'}${verdict === 'budget' ? ', retry budget exhausted' : ''}`;
-      this.#giveUp(
-        failure === 'timeout' ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_UNREACHABLE',
-        failure === 'timeout'
-          ? `${this.#service.key} did not answer within ${this.#deps().retries.perTryTimeout} ms (${why})`
-          : `could not reach ${this.#service.key} (${failure}, ${why})`,
-      );
+      const { retries } = this.#deps();
+      const why = { tries: this.#tries, budget: verdict === 'budget', ms: retries.perTryTimeout };
+      const a = gaveUp(failure, this.#service.key, why);
+      this.#giveUp(a.code, a.detail);
     }
     return false;
   }
 
-  /**
-   * No socket for the try: the process is out of descriptors. Every endpoint would
-   * need one too, so nothing is retried, and the endpoint is not blamed.
-   */
+  /** Out of descriptors: any endpoint would need one too, so no retry, and no blame. */
   exhausted(err: Error): void {
     this.#deps().exhaustion?.note('upstream_connect', err);
     this.#giveUp(
@@ -235,13 +240,7 @@ export class Exchange implements TryOwner {
 
   #giveUp(code: ErrorCode, detail: string): void {
     this.finish();
-    const outcome: RequestOutcome =
-      code === 'UPSTREAM_OVERFLOW'
-        ? 'overflowed'
-        : code === 'REQUEST_UNFORWARDABLE'
-          ? 'rejected'
-          : 'failed';
-    this.observe(undefined, httpStatusFor(code), outcome);
+    this.observe(undefined, httpStatusFor(code), outcomeOf(code));
     if (!this.#clientGone) this.#carrier.answer(code, detail);
   }
 
@@ -278,5 +277,6 @@ export class Exchange implements TryOwner {
     if (this.#done) return;
     this.#done = true;
     this.#budget.end(this.#service.key, this.#load);
+    this.place?.drop();
   }
 }

@@ -1,7 +1,7 @@
 // What failed in a try, from undici's error: the one classifier for requests and
 // upgrades alike, and what outlier detection hears as a local failure. One kind is
 // no endpoint's failure: undici refusing the request itself ('request').
-import { FedgateError } from '../errors.ts';
+import { type ErrorCode, FedgateError } from '../errors.ts';
 
 export type Failure = 'connect' | 'reset' | 'timeout';
 /** A try's error: an endpoint's failure, or the request's own ('request'). */
@@ -61,4 +61,20 @@ export function classify(err: Error, atDispatch = false): TryError {
 export function refusalDetail(err: Error): string {
   const line = err.message.split('\n', 1)[0] ?? '';
   return `the request cannot be forwarded as it is (${line.replace(/[^\x20-\x7e]/g, '?').slice(0, 120)})`;
+}
+
+/** fedgate's answer when a try's failure ends the request: no retry left, allowed or budgeted. */
+export function gaveUp(
+  failure: Failure,
+  service: string,
+  why: { readonly tries: number; readonly budget: boolean; readonly ms: number },
+): { code: ErrorCode; detail: string } {
+  const n = why.tries;
+  const tries = `${n} ${n === 1 ? 'try' : 'tries'}${why.budget ? ', retry budget exhausted' : ''}`;
+  return failure === 'timeout'
+    ? {
+        code: 'UPSTREAM_TIMEOUT',
+        detail: `${service} did not answer within ${why.ms} ms (${tries})`,
+      }
+    : { code: 'UPSTREAM_UNREACHABLE', detail: `could not reach ${service} (${failure}, ${tries})` };
 }

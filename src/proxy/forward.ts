@@ -12,6 +12,7 @@ import type { Logger } from '../observe/log.ts';
 import type { Router } from '../routing/router.ts';
 import { type ProxyRequest, type ProxyResponse, rawError, sendError } from './answers.ts';
 import { Exchange } from './attempts.ts';
+import { ClientShares } from './clients.ts';
 import { RequestCarrier, type RequestHooks } from './dispatch.ts';
 import { noteClientReset } from './h2-sessions.ts';
 import type { HostTable } from './hosts.ts';
@@ -20,7 +21,7 @@ import { RetryBudget } from './picks.ts';
 import { requestProblem } from './request-problem.ts';
 import { type ForwardSettings, headerCount, Routes } from './route.ts';
 import type { LoopDeps, Try } from './try.ts';
-import { UpgradeCarrier } from './upgrade.ts';
+import { UpgradeCarrier, type UpgradeHooks } from './upgrade.ts';
 import type { Upstreams } from './upstreams.ts';
 
 export type { ProxyRequest, ProxyResponse } from './answers.ts';
@@ -55,16 +56,28 @@ export class Forwarder {
   #loop: LoopDeps;
   readonly #routes: Routes;
   readonly #budget = new RetryBudget();
+  /** Kept through reloads, as the budget is: places held stay counted. */
+  readonly #clients: ClientShares;
   readonly #hooks: RequestHooks;
+  readonly #upgradeHooks: UpgradeHooks;
 
   constructor(deps: ForwardDeps) {
     this.#deps = deps;
-    this.#loop = loopDeps(deps);
+    this.#clients = new ClientShares(deps.settings.clients);
+    this.#loop = loopDeps(deps, this.#clients);
     this.#routes = new Routes(deps);
     this.#hooks = {
       origin: (t: Try) => this.#routes.origin(t.service, t.target),
       draining: (socket) => this.#deps.draining(socket),
       fail: (res, code, detail) => this.#fail(res, code, detail),
+    };
+    this.#upgradeHooks = {
+      origin: this.#hooks.origin,
+      tunnelIdle: (t: Try) => {
+        const s = this.#deps.settings;
+        return s.services[t.service.key]?.tunnelIdle ?? s.tunnelIdle;
+      },
+      idleClosed: (t: Try) => this.#deps.observer?.tunnelIdleClosed?.(t.service.key),
     };
   }
 
@@ -74,7 +87,8 @@ export class Forwarder {
    */
   reconfigure(next: ReloadableDeps): void {
     this.#deps = { ...this.#deps, ...next };
-    this.#loop = loopDeps(this.#deps);
+    this.#clients.reconfigure(next.settings.clients);
+    this.#loop = loopDeps(this.#deps, this.#clients);
     this.#routes.reconfigure(this.#deps);
   }
 
@@ -134,9 +148,14 @@ export class Forwarder {
       return;
     }
     const routed = this.#routes.route(req, r, proto);
-    const carrier = new UpgradeCarrier(req, socket, head, r.path, routed.headers, {
-      origin: this.#hooks.origin,
-    });
+    const carrier = new UpgradeCarrier(
+      req,
+      socket,
+      head,
+      r.path,
+      routed.headers,
+      this.#upgradeHooks,
+    );
     const ex = new Exchange(this.#loopDeps, this.#budget, r.route.service, routed, req, carrier);
     carrier.onClientGone(() => ex.cancel());
     ex.start();
@@ -175,12 +194,13 @@ export class Forwarder {
   }
 }
 
-function loopDeps(d: ForwardDeps): LoopDeps {
+function loopDeps(d: ForwardDeps, clients: ClientShares): LoopDeps {
   return {
     catalog: d.catalog,
     router: d.router,
     health: d.health,
     upstreams: d.upstreams,
+    clients,
     retries: d.settings.retries,
     observer: d.observer,
     exhaustion: d.exhaustion,

@@ -1,6 +1,7 @@
 // What the proxy reports as it serves: one call per finished request, retry, or
 // retry held back. The proxy owns this contract; metrics and the access log
 // implement it.
+import type { ErrorCode } from '../errors.ts';
 import type { RetryReason } from './failures.ts';
 
 /** How a request ended, as operators count it (the `outcome` label). */
@@ -9,12 +10,22 @@ export type RequestOutcome =
   | 'relayed'
   /** fedgate answered itself after routing (no endpoint, every try failed, a timeout), or an endpoint's answer was cut short. */
   | 'failed'
-  /** Refused before any endpoint was tried: malformed or unsendable, unknown host, over a limit of the request or the client. */
+  /** Refused before any endpoint was tried: malformed or unsendable, unknown host, over a limit of the request or the client (429 CLIENT_OVER_SHARE). */
   | 'rejected'
   /** Every slot and the pending queue were full: 503 UPSTREAM_OVERFLOW. */
   | 'overflowed'
   /** The client cancelled, reset or closed before its response was complete. */
   | 'client_cancelled';
+
+/** How a request fedgate answered itself after routing it ended. */
+export function outcomeOf(code: ErrorCode): RequestOutcome {
+  if (code === 'UPSTREAM_OVERFLOW') return 'overflowed';
+  // The client's own excess, not the service's: kept out of `overflowed`, which says the service lacks slots.
+  if (code === 'CLIENT_OVER_SHARE') return 'rejected';
+  // undici refused the request as the client sent it: the request's fault, found after routing.
+  if (code === 'REQUEST_UNFORWARDABLE') return 'rejected';
+  return 'failed';
+}
 
 /**
  * The status a request the client cancelled is counted with (nginx's "client closed
@@ -63,4 +74,8 @@ export interface ProxyObserver {
   http2StreamReset?(): void;
   /** fedgate closed a client connection for how the client behaved. */
   connectionClosed?(reason: ConnectionCloseReason): void;
+  /** A request refused 429 CLIENT_OVER_SHARE: its client held its share of the service's slots. */
+  clientOverShare?(service: string): void;
+  /** An upgraded tunnel closed after http.timeouts.tunnelIdle with no byte either way. */
+  tunnelIdleClosed?(service: string): void;
 }

@@ -11,6 +11,7 @@ import { choosePolicy } from '../routing/policy.ts';
 import type { Router } from '../routing/router.ts';
 import type { Locality, Plan, Target } from '../routing/types.ts';
 import type { ProxyRequest } from './answers.ts';
+import type { ClientShareSettings } from './clients.ts';
 import { upstreamRequestHeaders } from './headers.ts';
 import { type HostRoute, type HostTable, normalizeHost } from './hosts.ts';
 
@@ -20,12 +21,17 @@ export interface ForwardSettings {
   readonly maxHeaderCount: number;
   readonly picker: PickerKind;
   readonly hashOn: string | undefined;
-  readonly services: Readonly<
-    Record<
-      string,
-      { readonly picker?: PickerKind | undefined; readonly hashOn?: string | undefined }
-    >
-  >;
+  /** http.timeouts.tunnelIdle, ms; 0: never. */
+  readonly tunnelIdle: number;
+  readonly clients: ClientShareSettings;
+  readonly services: Readonly<Record<string, ServiceSettings>>;
+}
+
+/** routing.services["ns/name"]: what one service overrides. */
+export interface ServiceSettings {
+  readonly picker?: PickerKind | undefined;
+  readonly hashOn?: string | undefined;
+  readonly tunnelIdle?: number | undefined;
 }
 
 export interface RetrySettings {

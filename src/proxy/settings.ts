@@ -28,6 +28,14 @@ export function forwardSettings(config: Config): ForwardSettings {
     maxHeaderCount: http.limits.maxHeaderCount,
     picker: config.routing.picker,
     hashOn: config.routing.hashOn,
+    tunnelIdle: http.timeouts.tunnelIdle,
+    clients: {
+      share: http.limits.clientShare,
+      floor: http.limits.clientShareFloor,
+      perEndpoint: http.limits.maxRequestsPerEndpoint,
+      ipv4Prefix: http.limits.clientIpv4Prefix,
+      ipv6Prefix: http.limits.clientIpv6Prefix,
+    },
     services: config.routing.services,
   };
 }

@@ -8,6 +8,7 @@ import type { Outcome } from '../health/outlier.ts';
 import { type ExhaustionSink, isDescriptorExhaustion } from '../observe/exhaustion.ts';
 import type { Router } from '../routing/router.ts';
 import type { Target } from '../routing/types.ts';
+import type { ClientPlace, ClientShares } from './clients.ts';
 import { classify, PerTryTimeout, type RetryReason } from './failures.ts';
 import type { ProxyObserver, RequestOutcome } from './observer.ts';
 import type { ServiceLoad } from './picks.ts';
@@ -21,6 +22,7 @@ export interface LoopDeps {
   readonly router: Pick<Router, 'plan'>;
   readonly health: { report(service: string, id: string, outcome: Outcome): void };
   readonly upstreams: Upstreams;
+  readonly clients: ClientShares;
   readonly retries: RetrySettings;
   readonly observer?: ProxyObserver | undefined;
   readonly exhaustion?: ExhaustionSink | undefined;
@@ -29,6 +31,8 @@ export interface LoopDeps {
 /** What a try needs of the request it is a try of (attempts.ts's Exchange). */
 export interface TryOwner {
   readonly service: FederatedService;
+  /** Its place in its client's share (clients.ts): each try holds it too, until it lets go of its slot. */
+  readonly place: ClientPlace | undefined;
   readonly clientGone: boolean;
   /** A try failed before anything reached the client: retried (true), or answered. */
   failed(failure: RetryReason): boolean;
@@ -74,6 +78,7 @@ export class Try implements Expiring {
     this.target = target;
     this.endpoint = deps.upstreams.endpoint(target.id);
     deps.upstreams.acquire(this.endpoint, ex.service.key);
+    ex.place?.hold();
     this.#retryLoad = retryLoad;
     if (retryLoad) retryLoad.retries++;
   }
@@ -177,6 +182,7 @@ export class Try implements Expiring {
     this.#released = true;
     if (this.#timer) clearTryTimer(this.#timer);
     if (this.#retryLoad) this.#retryLoad.retries--;
+    this.#ex.place?.drop();
     this.#deps.upstreams.release(this.endpoint);
   }
 

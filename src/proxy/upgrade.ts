@@ -2,7 +2,9 @@
 // as other requests are and sent through the same attempt loop (attempts.ts), with
 // undici's upgrade on the endpoint's own pool: the tunnel counts as a request in
 // flight to that endpoint while it is open, and an upstream that declines the
-// upgrade has its answer passed back as it is, unless the loop retries it.
+// upgrade has its answer passed back as it is, unless the loop retries it. A tunnel
+// that carries no byte either way for its idle timeout (http.timeouts.tunnelIdle, or
+// the service's routing.services entry) is closed, both sides, freeing its slot.
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -13,6 +15,17 @@ import { downstreamResponseHeaders } from './headers.ts';
 import type { Try } from './try.ts';
 
 const REFUSAL_BODY_LIMIT = 65_536;
+/** The idle timeout is read again at least this often, so a reload that changes it reaches open tunnels within a minute. */
+const IDLE_RECHECK_MS = 60_000;
+
+/** What an upgrade's carrier needs from the forwarder. */
+export interface UpgradeHooks {
+  readonly origin: (t: Try) => string;
+  /** The tunnel idle timeout for the try's service, ms (0: never); read at each check. */
+  readonly tunnelIdle: (t: Try) => number;
+  /** A tunnel was closed for idling. */
+  readonly idleClosed: (t: Try) => void;
+}
 
 export class UpgradeCarrier implements Carrier {
   readonly upgrade = true;
@@ -22,7 +35,7 @@ export class UpgradeCarrier implements Carrier {
   readonly #head: Buffer;
   readonly #path: string;
   readonly #headers: string[];
-  readonly #origin: (t: Try) => string;
+  readonly #hooks: UpgradeHooks;
   #tunnelled = false;
 
   constructor(
@@ -31,14 +44,14 @@ export class UpgradeCarrier implements Carrier {
     head: Buffer,
     path: string,
     headers: string[],
-    hooks: { readonly origin: (t: Try) => string },
+    hooks: UpgradeHooks,
   ) {
     this.#req = req;
     this.#socket = socket;
     this.#head = head;
     this.#path = path;
     this.#headers = headers;
-    this.#origin = hooks.origin;
+    this.#hooks = hooks;
   }
 
   /** Calls `cancel` when the client goes away before the tunnel is up. */
@@ -53,10 +66,10 @@ export class UpgradeCarrier implements Carrier {
   }
 
   send(t: Try): void {
-    const relay = new UpgradeRelay(t, this.#socket, this.#head, () => {
+    const relay = new UpgradeRelay(t, this.#socket, this.#head, this.#hooks, () => {
       this.#tunnelled = true;
     });
-    t.endpoint.pool(this.#origin(t)).dispatch(
+    t.endpoint.pool(this.#hooks.origin(t)).dispatch(
       {
         path: this.#path,
         method: this.#req.method ?? 'GET',
@@ -78,15 +91,17 @@ class UpgradeRelay implements Dispatcher.DispatchHandler {
   readonly #try: Try;
   readonly #client: Duplex;
   readonly #head: Buffer;
+  readonly #hooks: UpgradeHooks;
   readonly #tunnelled: () => void;
   #refusal:
     | { status: number; headers: Record<string, string | string[]>; chunks: Buffer[]; size: number }
     | undefined;
 
-  constructor(t: Try, client: Duplex, head: Buffer, tunnelled: () => void) {
+  constructor(t: Try, client: Duplex, head: Buffer, hooks: UpgradeHooks, tunnelled: () => void) {
     this.#try = t;
     this.#client = client;
     this.#head = head;
+    this.#hooks = hooks;
     this.#tunnelled = tunnelled;
   }
 
@@ -115,15 +130,26 @@ class UpgradeRelay implements Dispatcher.DispatchHandler {
     if (this.#head.length > 0) upstream.write(this.#head);
     // Counted as answered at the switch; the endpoint's slot is held until the tunnel closes.
     this.#try.answered();
+    const t = this.#try;
+    const idle = new IdleWatch(
+      () => this.#hooks.tunnelIdle(t),
+      () => {
+        this.#hooks.idleClosed(t);
+        close();
+      },
+    );
     const close = () => {
+      idle.stop();
       client.destroy();
       upstream.destroy();
-      this.#try.release();
+      t.release();
     };
     upstream.on('error', close).on('close', close);
     client.on('error', close).on('close', close);
     upstream.pipe(client);
     client.pipe(upstream);
+    upstream.on('data', idle.touch);
+    client.on('data', idle.touch);
   }
 
   onResponseStart(
@@ -158,4 +184,46 @@ class UpgradeRelay implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     if (this.#try.error(err) === 'cut') this.#client.destroy();
   }
+}
+
+/**
+ * A tunnel's idle timer: one Node timer, not reset per chunk; a chunk only notes the
+ * time, and the timer, when it fires early, waits out the rest. The limit is read at
+ * each check, at least once a minute, so a reload reaches tunnels already open.
+ */
+class IdleWatch {
+  readonly #limit: () => number;
+  readonly #expired: () => void;
+  #last = performance.now();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(limit: () => number, expired: () => void) {
+    this.#limit = limit;
+    this.#expired = expired;
+    this.#arm(limit());
+  }
+
+  readonly touch = (): void => {
+    this.#last = performance.now();
+  };
+
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Checks again in `ms`, or sooner: within IDLE_RECHECK_MS whatever the timeout (0: off). */
+  #arm(ms: number): void {
+    const wait = ms > 0 ? Math.min(ms, IDLE_RECHECK_MS) : IDLE_RECHECK_MS;
+    this.#timer = setTimeout(this.#check, Math.max(1, Math.ceil(wait)));
+    this.#timer.unref();
+  }
+
+  readonly #check = (): void => {
+    if (this.#timer === undefined) return;
+    const limit = this.#limit();
+    const quiet = performance.now() - this.#last;
+    if (limit > 0 && quiet >= limit) this.#expired();
+    else this.#arm(limit > 0 ? limit - quiet : 0);
+  };
 }

@@ -2,8 +2,10 @@
 // keep-alive and a cap on requests in flight. Requests in flight are counted here
 // per endpoint id: p2c reads them, and the cap turns into "pending" (wait for a
 // slot, bounded per service) and then "overflow" (503 at once), as Envoy's circuit
-// breakers do. Pools of endpoints that left the catalog are closed once idle.
+// breakers do. The pending queue takes its clients in turn (pending.ts). Pools of
+// endpoints that left the catalog are closed once idle.
 import { Pool } from 'undici';
+import { PendingQueue, type Waiter } from './pending.ts';
 
 export interface UpstreamOptions {
   readonly maxRequestsPerEndpoint: number;
@@ -42,15 +44,11 @@ export class UpstreamEndpoint {
   }
 }
 
-interface Waiter {
-  readonly wake: () => void;
-}
-
 export class Upstreams {
   readonly #opts: UpstreamOptions;
   /** By endpoint id. */
   readonly #endpoints = new Map<string, UpstreamEndpoint>();
-  readonly #pending = new Map<string, Waiter[]>();
+  readonly #pending = new Map<string, PendingQueue>();
   /** Requests in flight by endpoint id: p2c's view. */
   readonly outstanding = (id: string): number => this.#endpoints.get(id)?.inflight ?? 0;
 
@@ -96,44 +94,47 @@ export class Upstreams {
 
   release(ep: UpstreamEndpoint): void {
     ep.inflight--;
-    const waiters = this.#pending.get(ep.service);
-    if (waiters && waiters.length > 0) {
-      const w = waiters.shift()!;
-      if (waiters.length === 0) this.#pending.delete(ep.service);
-      w.wake();
-    }
+    const queue = this.#pending.get(ep.service);
+    const w = queue?.shift();
+    if (queue && queue.size === 0) this.#pending.delete(ep.service);
+    w?.settle(true);
   }
 
   /**
-   * Waits for a slot to free up in the service (any of its endpoints). false at once
-   * when the service's pending queue is full; `signal` ends the wait early.
+   * Waits for a slot to free up in the service (any of its endpoints), in `client`'s
+   * turn. false at once when the service's pending queue is full (or later, when a
+   * client with fewer waiting took this place); `signal` ends the wait early.
    */
-  waitForSlot(service: string, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
-    const waiters = this.#pending.get(service) ?? [];
-    if (waiters.length >= this.#opts.maxPendingPerService) return Promise.resolve(false);
-    this.#pending.set(service, waiters);
+  waitForSlot(
+    service: string,
+    client: string,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    const queue = this.#pending.get(service) ?? new PendingQueue();
     return new Promise<boolean>((resolve) => {
-      const done = (ok: boolean) => {
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (ok: boolean) => {
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
-        const list = this.#pending.get(service);
-        const at = list?.indexOf(waiter) ?? -1;
-        if (list && at >= 0) {
-          list.splice(at, 1);
-          if (list.length === 0) this.#pending.delete(service);
-        }
+        queue.remove(waiter);
+        if (queue.size === 0 && this.#pending.get(service) === queue) this.#pending.delete(service);
         resolve(ok);
       };
-      const waiter: Waiter = { wake: () => done(true) };
-      const onAbort = () => done(false);
-      const timer = setTimeout(() => done(false), timeoutMs);
+      const waiter: Waiter = { client, settle };
+      const onAbort = () => settle(false);
+      if (!queue.push(waiter, this.#opts.maxPendingPerService)) {
+        resolve(false);
+        return;
+      }
+      this.#pending.set(service, queue);
+      timer = setTimeout(() => settle(false), timeoutMs);
       signal.addEventListener('abort', onAbort, { once: true });
-      waiters.push(waiter);
     });
   }
 
   pendingCount(service: string): number {
-    return this.#pending.get(service)?.length ?? 0;
+    return this.#pending.get(service)?.size ?? 0;
   }
 
   /** Closes the pools of endpoints not in `live` (by id); in-flight requests finish first. */
@@ -149,7 +150,7 @@ export class Upstreams {
   async close(force = false): Promise<void> {
     const pools = [...this.#endpoints.values()].flatMap((e) => e.pools());
     this.#endpoints.clear();
-    for (const list of this.#pending.values()) for (const w of [...list]) w.wake();
+    for (const queue of this.#pending.values()) for (const w of queue.all()) w.settle(true);
     await Promise.all(pools.map((p) => (force ? p.destroy() : p.close()).catch(() => {})));
   }
 }

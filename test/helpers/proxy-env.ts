@@ -46,3 +46,17 @@ export async function startProxy(
   const at = proxy.addresses().http[0];
   return { fed, d, config, proxy, metrics, url: at ? `http://127.0.0.1:${at.port}` : '' };
 }
+
+/**
+ * Discovery for a proxy under test: no active checks and outlier detection that never
+ * trips, so what the proxy does with failing backends is its own logic alone.
+ */
+export const PROXY_ONLY_HEALTH = {
+  active: { enabled: false },
+  outlier: { consecutive5xx: 1000, consecutiveGatewayFailure: 1000 },
+};
+
+/** A WebSocket handshake request for `host`, as raw bytes. */
+export const webSocketUpgrade = (host: string, version = '13') =>
+  `GET /chat HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+  `Sec-WebSocket-Version: ${version}\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
