@@ -11,11 +11,12 @@ import { HealthStore } from '../health/store.ts';
 import { createPicker } from '../routing/pickers.ts';
 import { Router } from '../routing/router.ts';
 import type { ProxyRequest } from './answers.ts';
-import { type Carrier, Exchange, type LoopDeps, type Try } from './attempts.ts';
+import { type Carrier, Exchange, type LoopDeps } from './attempts.ts';
 import { classify } from './failures.ts';
 import type { ProxiedRequest } from './observer.ts';
 import { RetryBudget } from './picks.ts';
 import type { RetrySettings } from './route.ts';
+import type { Try } from './try.ts';
 import { Upstreams } from './upstreams.ts';
 
 const HERE = { region: 'us-east', zone: 'us-east-a' };

@@ -8,31 +8,18 @@
 //
 // How a try is sent and its answer relayed is the Carrier's: dispatch.ts for
 // requests, upgrade.ts for upgrades. Both report back through Try.
-import type { Dispatcher } from 'undici';
-import type { FederatedService, Snapshot } from '../catalog/model.ts';
+import type { FederatedService } from '../catalog/model.ts';
 import { type ErrorCode, httpStatusFor } from '../errors.ts';
-import type { Outcome } from '../health/outlier.ts';
-import { type ExhaustionSink, isDescriptorExhaustion } from '../observe/exhaustion.ts';
-import { type Router, tierScopeOf } from '../routing/router.ts';
+import { tierScopeOf } from '../routing/router.ts';
 import type { Plan, Target } from '../routing/types.ts';
 import type { ProxyRequest } from './answers.ts';
-import { classify, PerTryTimeout, type RetryReason } from './failures.ts';
-import type { ProxyObserver, RequestOutcome } from './observer.ts';
+import type { RetryReason } from './failures.ts';
+import type { RequestOutcome } from './observer.ts';
 import { pickTarget, type RetryBudget, type ServiceLoad } from './picks.ts';
-import type { Policy, RetrySettings, RoutedRequest } from './route.ts';
-import { clearTryTimer, type Expiring, setTryTimer, type TryTimer } from './try-timers.ts';
-import type { UpstreamEndpoint, Upstreams } from './upstreams.ts';
+import type { Policy, RoutedRequest } from './route.ts';
+import { type LoopDeps, Try, type TryOwner } from './try.ts';
 
-/** What the loop reads as it goes; a reload swaps it between one read and the next. */
-export interface LoopDeps {
-  readonly catalog: { current(): Snapshot };
-  readonly router: Pick<Router, 'plan'>;
-  readonly health: { report(service: string, id: string, outcome: Outcome): void };
-  readonly upstreams: Upstreams;
-  readonly retries: RetrySettings;
-  readonly observer?: ProxyObserver | undefined;
-  readonly exhaustion?: ExhaustionSink | undefined;
-}
+export type { LoopDeps } from './try.ts';
 
 /** The side of an exchange that talks to the client and to undici. */
 export interface Carrier {
@@ -44,16 +31,15 @@ export interface Carrier {
   bodyStarted(): boolean;
   /** Sends one try; its handler reports what happens to `t`. */
   send(t: Try): void;
-  /** fedgate's own answer: nothing to try, or no try succeeded. */
-  answer(code: ErrorCode, detail: string): void;
+  /** fedgate's own answer: nothing to try, or no try succeeded; `close` the connection after. */
+  answer(code: ErrorCode, detail: string, close?: boolean): void;
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
-const RETRY_STATUSES = new Set([502, 503, 504]);
 /** Failures whose retries the budget limits, and which only idempotent methods retry. */
 const BUDGETED: ReadonlySet<RetryReason> = new Set(['status', 'timeout']);
 /** One client request (or upgrade) and its tries. */
-export class Exchange {
+export class Exchange implements TryOwner {
   readonly #deps: () => LoopDeps;
   readonly #budget: RetryBudget;
   readonly #carrier: Carrier;
@@ -76,6 +62,7 @@ export class Exchange {
   #tries = 0;
   #done = false;
   #clientGone = false;
+  #bodyIdle = false;
   #waiting: AbortController | undefined;
 
   constructor(
@@ -128,6 +115,27 @@ export class Exchange {
     this.#waiting?.abort();
     this.#try?.abort(new Error('client went away'));
     this.finish();
+  }
+
+  /**
+   * The client sent no body bytes for http.timeouts.requestBodyIdle: abort the try
+   * (its slot freed at once; the endpoint is not blamed, nothing is retried) and
+   * answer 408, closing the connection; a response already started is cut short.
+   */
+  bodyIdle(err: Error): void {
+    if (this.#done) return;
+    this.#bodyIdle = true;
+    this.finish();
+    const t = this.#try;
+    if (t?.status) this.observe(t.target, t.status, 'rejected');
+    else this.observe(undefined, httpStatusFor('REQUEST_TIMEOUT'), 'rejected');
+    t?.abort(err);
+    this.#carrier.answer('REQUEST_TIMEOUT', err.message, true);
+  }
+
+  /** The request ended for the client's slowness: a try's failure now is none of the endpoint's. */
+  get bodyIdled(): boolean {
+    return this.#bodyIdle;
   }
 
   /** Dispatches the next try, or answers when there is nothing to try. */
@@ -265,135 +273,5 @@ export class Exchange {
     if (this.#done) return;
     this.#done = true;
     this.#budget.end(this.#service.key, this.#load);
-  }
-}
-
-/**
- * One try to one endpoint: holds its slot on the endpoint, its per-try timer and,
- * for a budgeted retry, its place in the service's retries in flight. The carrier's
- * undici handler tells it what happened.
- */
-export class Try implements Expiring {
-  readonly #ex: Exchange;
-  readonly #deps: LoopDeps;
-  readonly target: Target;
-  readonly endpoint: UpstreamEndpoint;
-  /** Set for a retry the budget counts: released with the try. */
-  readonly #retryLoad: ServiceLoad | undefined;
-  #controller: Pick<Dispatcher.DispatchController, 'abort'> | undefined;
-  #pendingAbort: Error | undefined;
-  #timer: TryTimer | undefined;
-  /** The per-try timeout the timer was armed with, for its error. */
-  #timeoutMs = 0;
-  /** The answer is being thrown away: a retry took over. */
-  #discard = false;
-  #responded = false;
-  #status = 0;
-  #released = false;
-
-  constructor(ex: Exchange, deps: LoopDeps, target: Target, retryLoad: ServiceLoad | undefined) {
-    this.#ex = ex;
-    this.#deps = deps;
-    this.target = target;
-    this.endpoint = deps.upstreams.endpoint(target.id);
-    deps.upstreams.acquire(this.endpoint, ex.service.key);
-    this.#retryLoad = retryLoad;
-    if (retryLoad) retryLoad.retries++;
-  }
-
-  get service(): FederatedService {
-    return this.#ex.service;
-  }
-
-  /** The answer is thrown away (a retry took over): relay nothing of it. */
-  get discarding(): boolean {
-    return this.#discard;
-  }
-
-  /** Starts the per-try timer: at dispatch without a body, once the body is sent with one. */
-  arm(): void {
-    const ms = this.#deps.retries.perTryTimeout;
-    if (ms > 0 && !this.#responded && !this.#released && this.#timer === undefined) {
-      this.#timeoutMs = ms;
-      this.#timer = setTryTimer(ms, this);
-    }
-  }
-
-  /** The per-try timer ran out before the response head came. */
-  expired(): void {
-    this.abort(new PerTryTimeout(this.#timeoutMs));
-  }
-
-  abort(reason: Error): void {
-    if (this.#controller) this.#controller.abort(reason);
-    else this.#pendingAbort = reason;
-  }
-
-  /** undici started the request: what aborts it from now on. */
-  started(controller: Pick<Dispatcher.DispatchController, 'abort'>): void {
-    this.#controller = controller;
-    if (this.#pendingAbort) controller.abort(this.#pendingAbort);
-    else if (this.#ex.clientGone) controller.abort(new Error('client went away'));
-  }
-
-  /**
-   * The upstream's final response head (or 101). 'retry': another try took over,
-   * discard this answer; 'gone': the client left, nothing to relay; 'deliver'.
-   */
-  head(status: number): 'deliver' | 'retry' | 'gone' {
-    if (this.#timer) clearTryTimer(this.#timer);
-    this.#report({ origin: 'upstream', status });
-    if (this.#ex.clientGone) {
-      this.abort(new Error('client went away'));
-      return 'gone';
-    }
-    if (RETRY_STATUSES.has(status) && this.#ex.failed('status')) {
-      this.#discard = true;
-      return 'retry';
-    }
-    this.#responded = true;
-    this.#status = status;
-    return 'deliver';
-  }
-
-  /** The answer was relayed whole (or the upgrade took): the request is over. */
-  answered(): void {
-    if (this.#discard) return;
-    this.#ex.finish();
-    this.#ex.observe(this.target, this.#status, 'relayed');
-  }
-
-  /**
-   * The try ended in an error. 'cut': the response had started, so the client's must
-   * be cut short (never passed off as complete); 'handled': retried or answered.
-   */
-  error(err: Error): 'cut' | 'handled' {
-    this.release();
-    if (this.#discard || this.#ex.clientGone) return 'handled';
-    if (this.#responded) {
-      this.#ex.finish();
-      return 'cut';
-    }
-    if (isDescriptorExhaustion(err)) {
-      this.#ex.exhausted(err);
-      return 'handled';
-    }
-    const failure = classify(err);
-    this.#report({ origin: 'local', failure });
-    this.#ex.failed(failure);
-    return 'handled';
-  }
-
-  /** Frees the endpoint slot (and the budgeted retry's place); once. */
-  release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    if (this.#timer) clearTryTimer(this.#timer);
-    if (this.#retryLoad) this.#retryLoad.retries--;
-    this.#deps.upstreams.release(this.endpoint);
-  }
-
-  #report(outcome: Outcome): void {
-    this.#deps.health.report(this.#ex.service.key, this.target.id, outcome);
   }
 }

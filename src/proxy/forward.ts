@@ -1,6 +1,7 @@
-// The proxy's request path, put together: a request is checked (CONNECT, header
-// count), routed (route.ts), and sent through the attempt loop (attempts.ts) by a
-// carrier: dispatch.ts for plain requests, upgrade.ts for upgrades.
+// The proxy's request path, put together: an HTTP/1.1 request waits for the one
+// before it on its connection (pipeline.ts), is checked (CONNECT, header count),
+// routed (route.ts), and sent through the attempt loop (attempts.ts) by a carrier:
+// dispatch.ts for plain requests, upgrade.ts for upgrades.
 import type { Duplex } from 'node:stream';
 import type { Snapshot } from '../catalog/model.ts';
 import { type ErrorCode, httpStatusFor } from '../errors.ts';
@@ -9,18 +10,21 @@ import type { ExhaustionSink } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Router } from '../routing/router.ts';
 import {
+  isHttp1,
   type ProxyRequest,
   type ProxyResponse,
   rawError,
   routeProblem,
   sendError,
 } from './answers.ts';
-import { Exchange, type LoopDeps, type Try } from './attempts.ts';
+import { Exchange, type LoopDeps } from './attempts.ts';
 import { RequestCarrier, type RequestHooks } from './dispatch.ts';
 import type { HostTable } from './hosts.ts';
 import type { ProxyObserver } from './observer.ts';
 import { RetryBudget } from './picks.ts';
+import { MAX_PIPELINED, Pipelines } from './pipeline.ts';
 import { type ForwardSettings, headerCount, Routes } from './route.ts';
+import type { Try } from './try.ts';
 import { UpgradeCarrier } from './upgrade.ts';
 import type { Upstreams } from './upstreams.ts';
 
@@ -57,6 +61,7 @@ export class Forwarder {
   readonly #routes: Routes;
   readonly #budget = new RetryBudget();
   readonly #hooks: RequestHooks;
+  readonly #pipelines = new Pipelines();
 
   constructor(deps: ForwardDeps) {
     this.#deps = deps;
@@ -65,7 +70,8 @@ export class Forwarder {
     this.#hooks = {
       origin: (t: Try) => this.#routes.origin(t.service, t.target),
       draining: (socket) => this.#deps.draining(socket),
-      fail: (res, code, detail) => this.#fail(res, code, detail),
+      bodyIdleMs: () => this.#deps.settings.requestBodyIdle,
+      fail: (res, code, detail, close) => this.#fail(res, code, detail, close),
     };
   }
 
@@ -82,6 +88,26 @@ export class Forwarder {
   readonly #loopDeps = (): LoopDeps => this.#loop;
 
   handle(req: ProxyRequest, res: ProxyResponse, proto: 'http' | 'https'): void {
+    if (!isHttp1(res)) {
+      this.#handle(req, res, proto);
+      return;
+    }
+    const admitted = this.#pipelines.admit(req.socket, res, (go) => {
+      if (go) this.#handle(req, res, proto);
+      else this.#rejected(req, undefined, false);
+    });
+    if (admitted === 'over') {
+      this.#reject(
+        req,
+        res,
+        'TOO_MANY_PIPELINED',
+        `more than ${MAX_PIPELINED} requests pipelined on one connection`,
+        true,
+      );
+    } else if (admitted === 'dropped') this.#rejected(req, undefined, false);
+  }
+
+  #handle(req: ProxyRequest, res: ProxyResponse, proto: 'http' | 'https'): void {
     const deps = this.#deps;
     if (req.method === 'CONNECT') {
       this.#reject(
@@ -111,6 +137,7 @@ export class Forwarder {
     const carrier = new RequestCarrier(req, res, r.path, routed.headers, this.#hooks);
     const ex = new Exchange(this.#loopDeps, this.#budget, r.route.service, routed, req, carrier);
     carrier.onClientGone(() => ex.cancel());
+    carrier.onBodyIdle((err) => ex.bodyIdle(err));
     ex.start();
   }
 
@@ -148,14 +175,15 @@ export class Forwarder {
     this.#fail(res, code, detail, close);
   }
 
-  #rejected(req: ProxyRequest, code: ErrorCode, upgrade: boolean): void {
+  /** Counts a request refused before routing; no code: dropped unanswered (status 0). */
+  #rejected(req: ProxyRequest, code: ErrorCode | undefined, upgrade: boolean): void {
     this.#deps.observer?.request({
       service: '',
       outcome: 'rejected',
       cluster: '',
       zone: '',
       tier: '',
-      status: httpStatusFor(code),
+      status: code ? httpStatusFor(code) : 0,
       seconds: 0,
       method: req.method ?? '',
       target: req.url ?? '',

@@ -8,8 +8,9 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { ErrorCode } from '../errors.ts';
 import { type ProxyRequest, rawError, writeRawResponse } from './answers.ts';
-import type { Carrier, Try } from './attempts.ts';
+import type { Carrier } from './attempts.ts';
 import { downstreamResponseHeaders } from './headers.ts';
+import type { Try } from './try.ts';
 
 const REFUSAL_BODY_LIMIT = 65_536;
 
