@@ -52,7 +52,7 @@ export class Pipelines {
     }
     const l = lane;
     const start = (go: boolean) => {
-      if (go) res.once('close', () => this.#next(socket, l));
+      if (go) res.once('close', () => this.#next(socket, l, res));
       run(go);
     };
     if (!lane.busy) {
@@ -68,14 +68,18 @@ export class Pipelines {
     return 'queued';
   }
 
-  /** The answer in progress is finished (or its connection closed): start the next. */
-  #next(socket: Pausable, lane: Lane): void {
+  /**
+   * The answer in progress is finished (or its connection closed): start the next,
+   * unless that answer ended the connection (Connection: close: Node marks it
+   * `_last` and closes after it), when the requests behind it are dropped.
+   */
+  #next(socket: Pausable, lane: Lane, finished: ProxyResponse): void {
     const run = lane.waiting.shift();
     if (!run) {
       lane.busy = false;
       return;
     }
-    if (!socket.destroyed) {
+    if (!socket.destroyed && !(finished as { _last?: boolean })._last) {
       run(true);
       return;
     }

@@ -15,6 +15,7 @@ import {
 import { connect as netConnect, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Metrics } from '../../src/observe/metrics.ts';
+import { MAX_PIPELINED } from '../../src/proxy/pipeline.ts';
 import type { ProxyServer } from '../../src/proxy/server.ts';
 import { DiscoveryEnv } from '../helpers/discovery-env.ts';
 import { type ProxyBench, proxyBeside, series, startProxy } from '../helpers/proxy-env.ts';
@@ -279,6 +280,44 @@ describe('one connection takes no more than its share', () => {
     expect(backend.paths.slice(before)).toEqual(Array.from({ length: 100 }, (_, i) => `/p/${i}`));
     expect(backend.maxInFlight).toBe(1);
     expect(c.closed).toBe(false);
+  });
+
+  it(`closes a connection that pipelines more than ${MAX_PIPELINED} waiting requests, after answering what it took`, async () => {
+    backend.maxInFlight = 0;
+    const count = (code: string) =>
+      series(
+        bench.metrics,
+        'fedgate_http_requests_total',
+        'service=""',
+        'outcome="rejected"',
+        code,
+      );
+    const [tooMany, dropped] = [await count('code="4xx"'), await count('code="other"')];
+    const c = new RawClient(port);
+    closers.push(() => c.socket.destroy());
+    await c.connected();
+    // One in progress, MAX_PIPELINED waiting, one refused, and ten dropped behind it.
+    const taken = MAX_PIPELINED + 1;
+    let burst = '';
+    for (let i = 0; i < taken + 11; i++) burst += `GET /q/${i} HTTP/1.1\r\nHost: ${WEB}\r\n\r\n`;
+    c.write(burst);
+    await c.until(taken + 1, 30_000);
+    await waitFor(() => c.closed, 10_000, 'the connection to close');
+    expect(c.responses.slice(0, taken).map((r) => r.body)).toEqual(
+      Array.from({ length: taken }, (_, i) => `/q/${i}`),
+    );
+    const refused = c.responses[taken];
+    expect(refused?.status).toBe(429);
+    expect(refused?.headers['x-fedgate-error']).toBe('TOO_MANY_PIPELINED');
+    expect(refused?.headers.connection).toBe('close');
+    expect(c.responses).toHaveLength(taken + 1);
+    expect(backend.maxInFlight).toBe(1);
+    await waitFor(
+      async () => (await count('code="other"')) - dropped === 10,
+      5000,
+      'the dropped requests to be counted',
+    );
+    expect((await count('code="4xx"')) - tooMany).toBe(1);
   });
 
   it('answers a GET pipelined behind a POST the upstream answered before its body was read, or says Connection: close', async () => {
