@@ -9,7 +9,11 @@ export type RequestOutcome =
   | 'relayed'
   /** fedgate answered itself after routing: no endpoint, every try failed, a timeout. */
   | 'failed'
-  /** Refused before any endpoint was tried: malformed, unknown host, over a limit of the request or the client. */
+  /**
+   * Refused for a limit of the request or the client: malformed, unknown host, too
+   * many headers or pipelined requests (or dropped behind an answer that closed the
+   * connection: status 0), or a request body silent past http.timeouts.requestBodyIdle.
+   */
   | 'rejected'
   /** Every slot and the pending queue were full: 503 UPSTREAM_OVERFLOW. */
   | 'overflowed'

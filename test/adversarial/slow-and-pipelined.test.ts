@@ -18,7 +18,13 @@ import { Metrics } from '../../src/observe/metrics.ts';
 import { MAX_PIPELINED } from '../../src/proxy/pipeline.ts';
 import type { ProxyServer } from '../../src/proxy/server.ts';
 import { DiscoveryEnv } from '../helpers/discovery-env.ts';
-import { type ProxyBench, proxyBeside, series, startProxy } from '../helpers/proxy-env.ts';
+import {
+  configBeside,
+  type ProxyBench,
+  proxyBeside,
+  series,
+  startProxy,
+} from '../helpers/proxy-env.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 // One cluster, one zone, one pod of web: every request has one endpoint.
@@ -173,10 +179,10 @@ describe('one connection takes no more than its share', () => {
   const extra: ProxyServer[] = [];
 
   /** Another proxy on the same discovery with its own `http` block, counting into `metrics`. */
-  async function proxyWith(http: Record<string, unknown>, metrics: Metrics): Promise<number> {
+  async function proxyWith(http: Record<string, unknown>, metrics: Metrics): Promise<ProxyServer> {
     const proxy = await proxyBeside(env, bench, http, metrics);
     extra.push(proxy);
-    return proxy.addresses().http[0]?.port ?? 0;
+    return proxy;
   }
 
   beforeAll(async () => {
@@ -214,13 +220,18 @@ describe('one connection takes no more than its share', () => {
     await bench?.fed.stop();
   });
 
-  it('frees the upstream slot of a body that goes silent: 408 after requestBodyIdle, counted once, nobody blamed', async () => {
-    // One endpoint, one slot: the slow body holds the only one there is.
+  it('frees the upstream slot of a body that goes silent: 408 after requestBodyIdle (set by a reload), counted once, nobody blamed', async () => {
+    // One endpoint, one slot: the slow body holds the only one there is. The proxy
+    // starts with a long body timeout and a reload shortens it, as operators would.
     const metrics = new Metrics({ worker: '0' });
-    const port = await proxyWith(
-      { timeouts: { requestBodyIdle: BODY_IDLE }, limits: { maxRequestsPerEndpoint: 1 } },
-      metrics,
-    );
+    const one = { maxRequestsPerEndpoint: 1 };
+    const proxy = await proxyWith({ timeouts: { requestBodyIdle: '10m' }, limits: one }, metrics);
+    const next = await configBeside(env, bench, {
+      timeouts: { requestBodyIdle: BODY_IDLE },
+      limits: one,
+    });
+    (await proxy.stage(next, { observer: metrics })).commit();
+    const port = proxy.addresses().http[0]?.port ?? 0;
     const rejected = await series(
       metrics,
       'fedgate_http_requests_total',

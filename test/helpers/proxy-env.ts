@@ -62,6 +62,19 @@ export async function startProxy(
   return { fed, d, config, proxy, metrics, url: at ? `http://127.0.0.1:${at.port}` : '' };
 }
 
+/** `bench`'s configuration with another `http` block (one listener on 127.0.0.1:0 unless given). */
+export async function configBeside(
+  env: DiscoveryEnv,
+  bench: ProxyBench,
+  http: Record<string, unknown>,
+): Promise<Config> {
+  const eff = effectiveConfig(bench.config) as Record<string, unknown>;
+  return parseConfig(
+    stringify({ ...eff, http: { listen: ['127.0.0.1:0'], ...http } }),
+    join(await env.dir(), 'fedgate.yaml'),
+  );
+}
+
 /** Another proxy on `bench`'s federation and discovery, with its own `http` block. */
 export async function proxyBeside(
   env: DiscoveryEnv,
@@ -69,11 +82,7 @@ export async function proxyBeside(
   http: Record<string, unknown>,
   observer?: ProxyObserver,
 ): Promise<ProxyServer> {
-  const eff = effectiveConfig(bench.config) as Record<string, unknown>;
-  const config = parseConfig(
-    stringify({ ...eff, http: { listen: ['127.0.0.1:0'], ...http } }),
-    join(await env.dir(), 'fedgate.yaml'),
-  );
+  const config = await configBeside(env, bench, http);
   return ProxyServer.start({
     config,
     catalog: bench.d.catalog,
