@@ -5,6 +5,8 @@
 // close the client was not told of. Raw sockets where the bytes matter, against a
 // real ProxyServer on a local federation whose one pod is replaced by a backend of
 // the test's own that counts its own concurrency.
+
+import { writeFile } from 'node:fs/promises';
 import {
   createServer,
   request as httpRequest,
@@ -12,8 +14,11 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
+import { type ClientHttp2Stream, connect as h2connect } from 'node:http2';
 import { connect as netConnect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { makeClusterPki } from '../../src/localfed/pki.ts';
 import { Metrics } from '../../src/observe/metrics.ts';
 import { MAX_PIPELINED } from '../../src/proxy/pipeline.ts';
 import type { ProxyServer } from '../../src/proxy/server.ts';
@@ -272,6 +277,68 @@ describe('one connection takes no more than its share', () => {
     // Only the upstream's own 200 for the other client reached outlier detection.
     expect(report.mock.calls.map((c) => c[2])).toEqual([{ origin: 'upstream', status: 200 }]);
     report.mockRestore();
+  });
+
+  it('gives up a silent HTTP/2 request body the same way, while the session serves other streams', async () => {
+    const pki = await makeClusterPki('edge-web', [WEB]);
+    const cert = join(await env.dir(), 'web.crt');
+    const key = join(await env.dir(), 'web.key');
+    await writeFile(cert, pki.serverCert);
+    await writeFile(key, pki.serverKey);
+    const metrics = new Metrics({ worker: '0' });
+    const proxy = await proxyWith(
+      {
+        tls: { listen: ['127.0.0.1:0'], certificates: [{ cert, key }] },
+        timeouts: { requestBodyIdle: BODY_IDLE },
+        limits: { maxRequestsPerEndpoint: 1 },
+      },
+      metrics,
+    );
+    const rejected = () =>
+      series(metrics, 'fedgate_http_requests_total', 'service="shop/web"', 'outcome="rejected"');
+    const session = h2connect(`https://127.0.0.1:${proxy.addresses().https[0]?.port}`, {
+      ca: pki.caCert,
+      servername: WEB,
+    });
+    closers.push(() => session.destroy());
+    session.on('error', () => {});
+    const answer = (stream: ClientHttp2Stream) =>
+      new Promise<{ status: number; error: string; body: string }>((resolve) => {
+        let status = 0;
+        let error = '';
+        let body = '';
+        stream.on('response', (h) => {
+          status = Number(h[':status']);
+          error = String(h['x-fedgate-error'] ?? '');
+        });
+        stream.setEncoding('utf8');
+        stream.on('data', (d: string) => {
+          body += d;
+        });
+        stream.on('error', () => {});
+        // The answer ends our stream's readable side; the slow one's writable side stays open.
+        stream.on('end', () => resolve({ status, error, body }));
+        stream.on('close', () => resolve({ status, error, body }));
+      });
+    const slow = session.request({
+      ':method': 'POST',
+      ':path': '/upload',
+      ':authority': WEB,
+      'content-length': '100',
+    });
+    const slowAnswer = answer(slow);
+    slow.write('x');
+    await waitFor(() => backend.inFlight === 1, 10_000, 'the slow POST to reach the backend');
+    const other = await answer(
+      session.request(
+        { ':method': 'GET', ':path': '/after-h2', ':authority': WEB },
+        { endStream: true },
+      ),
+    );
+    expect(other.status, other.body).toBe(200);
+    const s = await slowAnswer;
+    expect([s.status, s.error]).toEqual([408, 'REQUEST_TIMEOUT']);
+    expect(await rejected()).toBe(1);
   });
 
   it('forwards 100 pipelined GETs one at a time, answering all in order', async () => {
