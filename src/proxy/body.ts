@@ -21,9 +21,17 @@ export class IdleBody implements AsyncIterableIterator<Buffer> {
   readonly #req: Readable;
   readonly #idleMs: number;
   readonly #onIdle: (err: RequestBodyIdle) => void;
+  /** Resolves the read waiting for the client; set only while one waits. */
   #wake: (() => void) | undefined;
+  readonly #onEvent = () => {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  };
+  /** One timer for the body's life, re-armed (refresh) at each wait: no timer per chunk. */
   #timer: NodeJS.Timeout | undefined;
   #idle: RequestBodyIdle | undefined;
+  #listening = false;
   #closed = false;
 
   /** `idleMs` 0: no timer. */
@@ -58,30 +66,32 @@ export class IdleBody implements AsyncIterableIterator<Buffer> {
 
   /** No more reading through this body: its timer and listeners go; a waiting next() ends. */
   close(): void {
+    if (this.#closed) return;
     this.#closed = true;
-    this.#wake?.();
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#listening) for (const e of EVENTS) this.#req.off(e, this.#onEvent);
+    this.#onEvent();
   }
 
   #waitForClient(): Promise<void> {
-    const req = this.#req;
+    if (!this.#listening) {
+      this.#listening = true;
+      for (const e of EVENTS) this.#req.on(e, this.#onEvent);
+    }
+    if (this.#idleMs > 0) {
+      if (this.#timer) this.#timer.refresh();
+      else this.#timer = setTimeout(() => this.#expired(), this.#idleMs);
+    }
     return new Promise((resolve) => {
-      const wake = () => {
-        this.#wake = undefined;
-        if (this.#timer) clearTimeout(this.#timer);
-        this.#timer = undefined;
-        for (const e of EVENTS) req.off(e, wake);
-        resolve();
-      };
-      this.#wake = wake;
-      for (const e of EVENTS) req.on(e, wake);
-      if (this.#idleMs > 0) {
-        this.#timer = setTimeout(() => {
-          const err = new RequestBodyIdle(this.#idleMs);
-          this.#idle = err;
-          wake();
-          this.#onIdle(err);
-        }, this.#idleMs);
-      }
+      this.#wake = resolve;
     });
+  }
+
+  /** idleMs after the latest wait began: the client is still silent only if that wait goes on. */
+  #expired(): void {
+    if (!this.#wake || this.#closed) return;
+    this.#idle = new RequestBodyIdle(this.#idleMs);
+    this.#onEvent();
+    this.#onIdle(this.#idle);
   }
 }
