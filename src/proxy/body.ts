@@ -1,9 +1,10 @@
 // A request body as undici reads it, with an inactivity timer (nginx's
 // client_body_timeout): the timer runs only while undici waits for the client's
 // next bytes, never while undici waits for the upstream to take what it has, so
-// a slow upstream is not the client's fault. Read with read() and 'readable', not
-// the stream's own async iterator, whose return() would destroy the request (and
-// with it the client's connection) when undici stops early.
+// a slow upstream is not the client's fault. Read by 'data' events (the parser's
+// own buffers, no copy; the request paused while a chunk waits for undici, so
+// backpressure holds), not the stream's own async iterator, whose return() would
+// destroy the request (and with it the client's connection) when undici stops early.
 import type { Readable } from 'node:stream';
 import { FedgateError } from '../errors.ts';
 
@@ -15,7 +16,7 @@ export class RequestBodyIdle extends FedgateError {
   }
 }
 
-const EVENTS = ['readable', 'end', 'error', 'close'] as const;
+const EVENTS = ['end', 'error', 'close'] as const;
 
 export class IdleBody implements AsyncIterableIterator<Buffer> {
   readonly #req: Readable;
@@ -33,6 +34,13 @@ export class IdleBody implements AsyncIterableIterator<Buffer> {
   #idle: RequestBodyIdle | undefined;
   #listening = false;
   #closed = false;
+  /** Chunks the client sent that undici has not taken yet: the request pauses while any wait. */
+  readonly #queue: Buffer[] = [];
+  readonly #onData = (chunk: Buffer) => {
+    this.#queue.push(chunk);
+    if (!this.#wake) this.#req.pause();
+    this.#onEvent();
+  };
 
   /** `idleMs` 0: no timer. */
   constructor(req: Readable, idleMs: number, onIdle: (err: RequestBodyIdle) => void) {
@@ -49,11 +57,14 @@ export class IdleBody implements AsyncIterableIterator<Buffer> {
     const req = this.#req;
     for (;;) {
       if (this.#idle) throw this.#idle;
+      const chunk = this.#queue.shift();
+      if (chunk !== undefined) {
+        if (this.#queue.length === 0 && !this.#closed) req.resume();
+        return { value: chunk, done: false };
+      }
       if (this.#closed || req.readableEnded) return { value: undefined, done: true };
       if (req.errored) throw req.errored;
       if (req.destroyed) throw new Error('request body aborted');
-      const chunk = req.read() as Buffer | null;
-      if (chunk !== null) return { value: chunk, done: false };
       await this.#waitForClient();
     }
   }
@@ -69,7 +80,10 @@ export class IdleBody implements AsyncIterableIterator<Buffer> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
-    if (this.#listening) for (const e of EVENTS) this.#req.off(e, this.#onEvent);
+    if (this.#listening) {
+      for (const e of EVENTS) this.#req.off(e, this.#onEvent);
+      this.#req.off('data', this.#onData);
+    }
     this.#onEvent();
   }
 
@@ -77,6 +91,7 @@ export class IdleBody implements AsyncIterableIterator<Buffer> {
     if (!this.#listening) {
       this.#listening = true;
       for (const e of EVENTS) this.#req.on(e, this.#onEvent);
+      this.#req.on('data', this.#onData);
     }
     if (this.#idleMs > 0) {
       if (this.#timer) this.#timer.refresh();
