@@ -17,19 +17,20 @@ import { join } from 'node:path';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { effectiveConfig, parseConfig } from '../src/config/load.ts';
 import type { Backend } from '../src/localfed/backends.ts';
 import { type ClusterPki, makeClusterPki } from '../src/localfed/pki.ts';
 import { Metrics } from '../src/observe/metrics.ts';
 import { withAccessLog } from '../src/proxy/access-log.ts';
 import type { ProxyObserver } from '../src/proxy/observer.ts';
-import { ProxyServer } from '../src/proxy/server.ts';
+import type { ProxyServer } from '../src/proxy/server.ts';
 import { CLI, start } from './helpers/cli.ts';
 import { DiscoveryEnv, FAST_WATCH, LogCapture } from './helpers/discovery-env.ts';
 import { connectionRefused } from './helpers/ports.ts';
 import {
   PROXY_ONLY_HEALTH,
   type ProxyBench,
+  proxyBeside,
+  series,
   startProxy,
   webSocketUpgrade,
 } from './helpers/proxy-env.ts';
@@ -120,17 +121,6 @@ function send(
 }
 
 const pod = (r: Reply): PodJson => JSON.parse(r.body) as PodJson;
-
-/** A counter as an operator reads it on /metrics: summed over the series with every label given. */
-async function series(metrics: Metrics, name: string, ...labels: string[]): Promise<number> {
-  const text = await metrics.registry.metrics();
-  let n = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{`) && labels.every((l) => line.includes(l)))
-      n += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return n;
-}
 
 interface RawResult {
   text: string;
@@ -342,19 +332,7 @@ describe('the HTTP edge proxy, hardened', () => {
     http: Record<string, unknown>,
     observer?: ProxyObserver,
   ): Promise<ProxyServer> {
-    const eff = effectiveConfig(bench.config) as Record<string, unknown>;
-    const config = parseConfig(
-      stringify({ ...eff, http: { listen: ['127.0.0.1:0'], ...http } }),
-      join(await env.dir(), 'fedgate.yaml'),
-    );
-    const proxy = await ProxyServer.start({
-      config,
-      catalog: bench.d.catalog,
-      health: bench.d.health,
-      router: bench.d.router,
-      log: env.log.logger,
-      ...(observer ? { observer } : {}),
-    });
+    const proxy = await proxyBeside(env, bench, http, observer);
     extra.push(proxy);
     return proxy;
   }

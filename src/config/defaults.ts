@@ -47,6 +47,11 @@ export const DEFAULT_DNS_ADDRESSING = 'endpoints';
 export const DEFAULT_HTTP_HEADERS_TIMEOUT_MS = 10_000;
 /** The whole request, body included, must arrive within this (Node's default). */
 export const DEFAULT_HTTP_REQUEST_TIMEOUT_MS = 300_000;
+/**
+ * A request body that sends nothing for this long is abandoned: 408, its upstream
+ * slot freed at once (nginx's client_body_timeout default).
+ */
+export const DEFAULT_HTTP_REQUEST_BODY_IDLE_TIMEOUT_MS = 60_000;
 /** A client connection idle this long between requests is closed (Node's default). */
 export const DEFAULT_HTTP_IDLE_TIMEOUT_MS = 5_000;
 /** Request head size and header count caps: beyond them, 431. */

@@ -262,6 +262,10 @@ export const configSchema = z.strictObject({
           headers: duration.default(D.DEFAULT_HTTP_HEADERS_TIMEOUT_MS),
           request: duration.default(D.DEFAULT_HTTP_REQUEST_TIMEOUT_MS),
           idle: duration.default(D.DEFAULT_HTTP_IDLE_TIMEOUT_MS),
+          requestBodyIdle: duration.default(D.DEFAULT_HTTP_REQUEST_BODY_IDLE_TIMEOUT_MS).meta({
+            description:
+              'Longest silence while a request body is being read; then 408, the upstream request aborted and the connection closed',
+          }),
           upstreamBody: duration.default(D.DEFAULT_HTTP_UPSTREAM_BODY_TIMEOUT_MS),
           upstreamIdle: duration.default(D.DEFAULT_HTTP_UPSTREAM_IDLE_TIMEOUT_MS),
           tunnelIdle: tunnelIdle.default(D.DEFAULT_HTTP_TUNNEL_IDLE_TIMEOUT_MS),

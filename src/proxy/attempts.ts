@@ -31,8 +31,8 @@ export interface Carrier {
   bodyStarted(): boolean;
   /** Sends one try; its handler reports what happens to `t`. */
   send(t: Try): void;
-  /** fedgate's own answer: nothing to try, or no try succeeded. */
-  answer(code: ErrorCode, detail: string): void;
+  /** fedgate's own answer: nothing to try, or no try succeeded; `close` the connection after. */
+  answer(code: ErrorCode, detail: string, close?: boolean): void;
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -63,6 +63,7 @@ export class Exchange implements TryOwner {
   #tries = 0;
   #done = false;
   #clientGone = false;
+  #bodyIdle = false;
   #waiting: AbortController | undefined;
   /** Its place in its client's share (clients.ts): held while it or a try of it holds anything. */
   place: ClientPlace | undefined;
@@ -140,6 +141,27 @@ export class Exchange implements TryOwner {
   /** Seconds since the request arrived. */
   age(): number {
     return (performance.now() - this.#started) / 1000;
+  }
+
+  /**
+   * The client sent no body bytes for http.timeouts.requestBodyIdle: abort the try
+   * (its slot freed at once; the endpoint is not blamed, nothing is retried) and
+   * answer 408, closing the connection; a response already started is cut short.
+   */
+  bodyIdle(err: Error): void {
+    if (this.#done) return;
+    this.#bodyIdle = true;
+    this.finish();
+    const t = this.#try;
+    if (t?.status) this.observe(t.target, t.status, 'rejected');
+    else this.observe(undefined, httpStatusFor('REQUEST_TIMEOUT'), 'rejected');
+    t?.abort(err);
+    this.#carrier.answer('REQUEST_TIMEOUT', err.message, true);
+  }
+
+  /** The request ended for the client's slowness: a try's failure now is none of the endpoint's. */
+  get bodyIdled(): boolean {
+    return this.#bodyIdle;
   }
 
   /** Dispatches the next try, or answers when there is nothing to try. */

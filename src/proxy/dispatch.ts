@@ -1,12 +1,17 @@
-// A plain request's tries through undici: the request body streams to the upstream,
-// the answer streams back with backpressure, and a failure is told to the attempt
-// loop (attempts.ts), which retries or answers.
+// A plain request's tries through undici: the request body streams to the upstream
+// (through body.ts, which times the client's silences), the answer streams back with
+// backpressure, and a failure is told to the attempt loop (attempts.ts), which
+// retries or answers. An HTTP/1.1 answer keeps the connection only when the request
+// body was whole by then; otherwise it says Connection: close, since the rest of
+// the body is never read.
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { ErrorCode } from '../errors.ts';
 import { isHttp1, type ProxyRequest, type ProxyResponse } from './answers.ts';
 import type { Carrier } from './attempts.ts';
+import { IdleBody, type RequestBodyIdle } from './body.ts';
 import { downstreamResponseHeaders } from './headers.ts';
 import type { Try } from './try.ts';
 
@@ -14,9 +19,13 @@ import type { Try } from './try.ts';
 export interface RequestHooks {
   readonly origin: (t: Try) => string;
   readonly draining: (socket?: unknown) => boolean;
-  /** fedgate's own answer. */
-  readonly fail: (res: ProxyResponse, code: ErrorCode, detail: string) => void;
+  /** http.timeouts.requestBodyIdle, read at each try. */
+  readonly bodyIdleMs: () => number;
+  /** fedgate's own answer; `close`: the connection closes after it. */
+  readonly fail: (res: ProxyResponse, code: ErrorCode, detail: string, close: boolean) => void;
 }
+
+const ignore = () => {};
 
 export class RequestCarrier implements Carrier {
   readonly upgrade = false;
@@ -26,6 +35,8 @@ export class RequestCarrier implements Carrier {
   readonly #path: string;
   readonly #headers: string[];
   readonly #hooks: RequestHooks;
+  #body: IdleBody | undefined;
+  #onIdle: ((err: RequestBodyIdle) => void) | undefined;
 
   constructor(
     req: ProxyRequest,
@@ -44,6 +55,35 @@ export class RequestCarrier implements Carrier {
         ? !(req as Http2ServerRequest).stream.endAfterHeaders
         : (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') ||
           req.headers['transfer-encoding'] !== undefined;
+    // undici reads the body as an iterable, which attaches no error listener of its own.
+    if (this.hasBody) req.on('error', ignore);
+  }
+
+  /** Calls `idle` when the client sends no body bytes for http.timeouts.requestBodyIdle. */
+  onBodyIdle(idle: (err: RequestBodyIdle) => void): void {
+    this.#onIdle = idle;
+  }
+
+  /**
+   * HTTP/1.1: the connection cannot carry another request after this answer when
+   * the body is not whole yet (its rest is never read) or the connection drains.
+   */
+  closesConnection(): boolean {
+    const res = this.#res;
+    if (!isHttp1(res)) return false;
+    return (
+      (this.hasBody && !(this.#req as IncomingMessage).complete) || this.#hooks.draining(res.socket)
+    );
+  }
+
+  /**
+   * The answer is whole: stop reading through the body, and drop what of it is left
+   * buffered, so the next pipelined request can be parsed (when the body was not
+   * whole, the answer said Connection: close and Node closes after it).
+   */
+  done(): void {
+    this.#body?.close();
+    if (this.hasBody && !this.#req.readableEnded) this.#req.resume();
   }
 
   /**
@@ -67,14 +107,23 @@ export class RequestCarrier implements Carrier {
         path: this.#path,
         method: this.#req.method ?? 'GET',
         headers: this.#headers,
-        body: this.hasBody ? (this.#req as IncomingMessage) : null,
+        // undici takes an async iterable body too; its types list only streams.
+        body: this.hasBody ? (this.#bodyFor() as unknown as Readable) : null,
       },
-      new ResponseRelay(t, this.#res, this.hasBody, this.#hooks),
+      new ResponseRelay(t, this.#res, this),
     );
   }
 
-  answer(code: ErrorCode, detail: string): void {
-    this.#hooks.fail(this.#res, code, detail);
+  answer(code: ErrorCode, detail: string, close = false): void {
+    this.#hooks.fail(this.#res, code, detail, close || this.closesConnection());
+    this.#res.once('finish', () => this.done());
+  }
+
+  /** One per try: a retry comes only while the body is unread. */
+  #bodyFor(): IdleBody {
+    this.#body?.close();
+    this.#body = new IdleBody(this.#req, this.#hooks.bodyIdleMs(), (err) => this.#onIdle?.(err));
+    return this.#body;
   }
 }
 
@@ -82,14 +131,12 @@ export class RequestCarrier implements Carrier {
 class ResponseRelay implements Dispatcher.DispatchHandler {
   readonly #try: Try;
   readonly #res: ProxyResponse;
-  readonly #hasBody: boolean;
-  readonly #hooks: RequestHooks;
+  readonly #carrier: RequestCarrier;
 
-  constructor(t: Try, res: ProxyResponse, hasBody: boolean, hooks: RequestHooks) {
+  constructor(t: Try, res: ProxyResponse, carrier: RequestCarrier) {
     this.#try = t;
     this.#res = res;
-    this.#hasBody = hasBody;
-    this.#hooks = hooks;
+    this.#carrier = carrier;
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -97,7 +144,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   onRequestSent(): void {
-    if (this.#hasBody) this.#try.arm();
+    if (this.#carrier.hasBody) this.#try.arm();
   }
 
   onResponseStart(
@@ -111,7 +158,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     const res = this.#res;
     const out = downstreamResponseHeaders(headers);
     const h1 = isHttp1(res);
-    if (h1 && this.#hooks.draining(res.socket)) out.connection = 'close';
+    if (h1 && this.#carrier.closesConnection()) out.connection = 'close';
     if (h1 && statusMessage) res.writeHead(statusCode, statusMessage, out);
     else res.writeHead(statusCode, out);
   }
@@ -130,6 +177,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     if (this.#try.discarding) return;
     this.#try.answered();
     this.#res.end();
+    this.#carrier.done();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {

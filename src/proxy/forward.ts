@@ -1,7 +1,8 @@
-// The proxy's request path, put together: a request is checked (CONNECT, header
-// count, what makes it malformed or unsendable: request-problem.ts), routed
-// (route.ts), and sent through the attempt loop (attempts.ts) by a
-// carrier: dispatch.ts for plain requests, upgrade.ts for upgrades.
+// The proxy's request path, put together: an HTTP/1.1 request waits for the one
+// before it on its connection (pipeline.ts), is checked (CONNECT, header count,
+// what makes it malformed or unsendable: request-problem.ts), routed (route.ts),
+// and sent through the attempt loop (attempts.ts) by a carrier: dispatch.ts for
+// plain requests, upgrade.ts for upgrades.
 import type { ServerHttp2Session } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Snapshot } from '../catalog/model.ts';
@@ -10,7 +11,7 @@ import type { Outcome } from '../health/outlier.ts';
 import type { ExhaustionSink } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Router } from '../routing/router.ts';
-import { type ProxyRequest, type ProxyResponse, rawError, sendError } from './answers.ts';
+import { isHttp1, type ProxyRequest, type ProxyResponse, rawError, sendError } from './answers.ts';
 import { Exchange } from './attempts.ts';
 import { ClientShares } from './clients.ts';
 import { RequestCarrier, type RequestHooks } from './dispatch.ts';
@@ -18,6 +19,7 @@ import { noteClientReset } from './h2-sessions.ts';
 import type { HostTable } from './hosts.ts';
 import type { ProxyObserver } from './observer.ts';
 import { RetryBudget } from './picks.ts';
+import { MAX_PIPELINED, Pipelines } from './pipeline.ts';
 import { requestProblem } from './request-problem.ts';
 import { type ForwardSettings, headerCount, Routes } from './route.ts';
 import type { LoopDeps, Try } from './try.ts';
@@ -60,6 +62,7 @@ export class Forwarder {
   readonly #clients: ClientShares;
   readonly #hooks: RequestHooks;
   readonly #upgradeHooks: UpgradeHooks;
+  readonly #pipelines = new Pipelines();
 
   constructor(deps: ForwardDeps) {
     this.#deps = deps;
@@ -69,7 +72,8 @@ export class Forwarder {
     this.#hooks = {
       origin: (t: Try) => this.#routes.origin(t.service, t.target),
       draining: (socket) => this.#deps.draining(socket),
-      fail: (res, code, detail) => this.#fail(res, code, detail),
+      bodyIdleMs: () => this.#deps.settings.requestBodyIdle,
+      fail: (res, code, detail, close) => this.#fail(res, code, detail, close),
     };
     this.#upgradeHooks = {
       origin: this.#hooks.origin,
@@ -95,6 +99,26 @@ export class Forwarder {
   readonly #loopDeps = (): LoopDeps => this.#loop;
 
   handle(req: ProxyRequest, res: ProxyResponse, proto: 'http' | 'https'): void {
+    if (!isHttp1(res)) {
+      this.#handle(req, res, proto);
+      return;
+    }
+    const admitted = this.#pipelines.admit(req.socket, res, (go) => {
+      if (go) this.#handle(req, res, proto);
+      else this.#rejected(req, undefined, false);
+    });
+    if (admitted === 'over') {
+      this.#reject(
+        req,
+        res,
+        'TOO_MANY_PIPELINED',
+        `more than ${MAX_PIPELINED} requests pipelined on one connection`,
+        true,
+      );
+    } else if (admitted === 'dropped') this.#rejected(req, undefined, false);
+  }
+
+  #handle(req: ProxyRequest, res: ProxyResponse, proto: 'http' | 'https'): void {
     const deps = this.#deps;
     if (req.method === 'CONNECT') {
       this.#reject(
@@ -135,6 +159,7 @@ export class Forwarder {
     carrier.onClientGone(() => {
       if (ex.cancel() && session) noteClientReset(session, ex.age());
     });
+    carrier.onBodyIdle((err) => ex.bodyIdle(err));
     ex.start();
   }
 
@@ -177,14 +202,15 @@ export class Forwarder {
     this.#fail(res, code, detail, close);
   }
 
-  #rejected(req: ProxyRequest, code: ErrorCode, upgrade: boolean): void {
+  /** Counts a request refused before routing; no code: dropped unanswered (status 0). */
+  #rejected(req: ProxyRequest, code: ErrorCode | undefined, upgrade: boolean): void {
     this.#deps.observer?.request({
       service: '',
       outcome: 'rejected',
       cluster: '',
       zone: '',
       tier: '',
-      status: httpStatusFor(code),
+      status: code ? httpStatusFor(code) : 0,
       seconds: 0,
       method: req.method ?? '',
       target: req.url ?? '',

@@ -10,7 +10,12 @@ export type RequestOutcome =
   | 'relayed'
   /** fedgate answered itself after routing (no endpoint, every try failed, a timeout), or an endpoint's answer was cut short. */
   | 'failed'
-  /** Refused before any endpoint was tried: malformed or unsendable, unknown host, over a limit of the request or the client (429 CLIENT_OVER_SHARE). */
+  /**
+   * Refused for a limit of the request or the client: malformed or unsendable,
+   * unknown host, too many headers or pipelined requests (or dropped behind an answer
+   * that closed the connection: status 0), over the client's share (429
+   * CLIENT_OVER_SHARE), or a request body silent past http.timeouts.requestBodyIdle.
+   */
   | 'rejected'
   /** Every slot and the pending queue were full: 503 UPSTREAM_OVERFLOW. */
   | 'overflowed'

@@ -19,6 +19,8 @@ export interface ForwardSettings {
   readonly locality: 'self' | 'client';
   readonly retries: RetrySettings;
   readonly maxHeaderCount: number;
+  /** http.timeouts.requestBodyIdle: longest silence while a request body is read. */
+  readonly requestBodyIdle: number;
   readonly picker: PickerKind;
   readonly hashOn: string | undefined;
   /** http.timeouts.tunnelIdle, ms; 0: never. */

@@ -26,6 +26,7 @@ export function forwardSettings(config: Config): ForwardSettings {
     locality: http.locality,
     retries: http.retries,
     maxHeaderCount: http.limits.maxHeaderCount,
+    requestBodyIdle: http.timeouts.requestBodyIdle,
     picker: config.routing.picker,
     hashOn: config.routing.hashOn,
     tunnelIdle: http.timeouts.tunnelIdle,

@@ -34,6 +34,8 @@ export interface TryOwner {
   /** Its place in its client's share (clients.ts): each try holds it too, until it lets go of its slot. */
   readonly place: ClientPlace | undefined;
   readonly clientGone: boolean;
+  /** The request ended for the client's slowness: a try's failure is none of the endpoint's. */
+  readonly bodyIdled: boolean;
   /** A try failed before anything reached the client: retried (true), or answered. */
   failed(failure: RetryReason): boolean;
   /** No socket for the try: out of descriptors. */
@@ -85,6 +87,11 @@ export class Try implements Expiring {
 
   get service(): FederatedService {
     return this.#ex.service;
+  }
+
+  /** The status relayed to the client; 0 until a response head was delivered. */
+  get status(): number {
+    return this.#status;
   }
 
   /** The answer is thrown away (a retry took over): relay nothing of it. */
@@ -158,10 +165,12 @@ export class Try implements Expiring {
     if (this.#discard || this.#ex.clientGone) return 'handled';
     if (this.#responded) {
       this.#ex.finish();
-      // Counted with the status the endpoint began with, as failed: the client saw it cut short.
-      this.#ex.observe(this.target, this.#status, 'failed');
+      // Counted with the status the endpoint began with, as failed: the client saw it
+      // cut short. A body gone silent was counted when it was given up.
+      if (!this.#ex.bodyIdled) this.#ex.observe(this.target, this.#status, 'failed');
       return 'cut';
     }
+    if (this.#ex.bodyIdled) return 'handled';
     if (isDescriptorExhaustion(err)) {
       this.#ex.exhausted(err);
       return 'handled';

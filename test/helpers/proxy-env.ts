@@ -1,10 +1,14 @@
 // fedgate's proxy on a local federation, for end-to-end tests: the federation from
 // scenario YAML, discovery synced, and a ProxyServer on 127.0.0.1 port 0.
 
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { effectiveConfig, parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import type { Discovery } from '../../src/discovery.ts';
 import type { LocalFederation } from '../../src/localfed/federation.ts';
 import { Metrics } from '../../src/observe/metrics.ts';
+import type { ProxyObserver } from '../../src/proxy/observer.ts';
 import { ProxyServer } from '../../src/proxy/server.ts';
 import { type DiscoveryEnv, startFederation } from './discovery-env.ts';
 
@@ -17,6 +21,17 @@ export interface ProxyBench {
   metrics: Metrics;
   /** http://127.0.0.1:PORT of the first plain listener. */
   url: string;
+}
+
+/** A counter as an operator reads it on /metrics: summed over the series with every label given. */
+export async function series(metrics: Metrics, name: string, ...labels: string[]): Promise<number> {
+  const text = await metrics.registry.metrics();
+  let n = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name}{`) && labels.every((l) => line.includes(l)))
+      n += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return n;
 }
 
 /**
@@ -60,3 +75,34 @@ export const PROXY_ONLY_HEALTH = {
 export const webSocketUpgrade = (host: string, version = '13') =>
   `GET /chat HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
   `Sec-WebSocket-Version: ${version}\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
+
+/** `bench`'s configuration with another `http` block (one listener on 127.0.0.1:0 unless given). */
+export async function configBeside(
+  env: DiscoveryEnv,
+  bench: ProxyBench,
+  http: Record<string, unknown>,
+): Promise<Config> {
+  const eff = effectiveConfig(bench.config) as Record<string, unknown>;
+  return parseConfig(
+    stringify({ ...eff, http: { listen: ['127.0.0.1:0'], ...http } }),
+    join(await env.dir(), 'fedgate.yaml'),
+  );
+}
+
+/** Another proxy on `bench`'s federation and discovery, with its own `http` block. */
+export async function proxyBeside(
+  env: DiscoveryEnv,
+  bench: ProxyBench,
+  http: Record<string, unknown>,
+  observer?: ProxyObserver,
+): Promise<ProxyServer> {
+  const config = await configBeside(env, bench, http);
+  return ProxyServer.start({
+    config,
+    catalog: bench.d.catalog,
+    health: bench.d.health,
+    router: bench.d.router,
+    log: env.log.logger,
+    ...(observer ? { observer } : {}),
+  });
+}
