@@ -58,6 +58,8 @@ export const ERROR_TABLE = {
   HEADERS_TOO_LARGE: { http: 431, dnsRcode: 'FORMERR', exit: 1 },
   /** The client did not send its request head (or body) in time. */
   REQUEST_TIMEOUT: { http: 408, dnsRcode: 'SERVFAIL', exit: 1 },
+  /** The client took no response bytes for http.timeouts.responseSendIdle: the response was cut and the connection closed (never sent; 408 for the table). */
+  RESPONSE_UNREAD: { http: 408, dnsRcode: 'SERVFAIL', exit: 1 },
   /** One HTTP/1.1 connection pipelined more requests than fedgate keeps waiting (src/proxy/pipeline.ts): answered, then the connection closes. */
   TOO_MANY_PIPELINED: { http: 429, dnsRcode: 'SERVFAIL', exit: 1 },
   /** The service has no endpoint that can take traffic. */

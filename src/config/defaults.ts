@@ -52,6 +52,12 @@ export const DEFAULT_HTTP_REQUEST_TIMEOUT_MS = 300_000;
  * slot freed at once (nginx's client_body_timeout default).
  */
 export const DEFAULT_HTTP_REQUEST_BODY_IDLE_TIMEOUT_MS = 60_000;
+/**
+ * A client that takes no response bytes for this long while fedgate has more to
+ * send is cut off: the response ends short, its upstream slot freed at once
+ * (nginx's send_timeout default).
+ */
+export const DEFAULT_HTTP_RESPONSE_SEND_IDLE_TIMEOUT_MS = 60_000;
 /** A client connection idle this long between requests is closed (Node's default). */
 export const DEFAULT_HTTP_IDLE_TIMEOUT_MS = 5_000;
 /** Request head size and header count caps: beyond them, 431. */

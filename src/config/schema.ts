@@ -266,6 +266,10 @@ export const configSchema = z.strictObject({
             description:
               'Longest silence while a request body is being read; then 408, the upstream request aborted and the connection closed',
           }),
+          responseSendIdle: duration.default(D.DEFAULT_HTTP_RESPONSE_SEND_IDLE_TIMEOUT_MS).meta({
+            description:
+              'Longest time a client may take no response bytes while more wait to be sent; then the response is cut, the upstream request aborted and the connection closed',
+          }),
           upstreamBody: duration.default(D.DEFAULT_HTTP_UPSTREAM_BODY_TIMEOUT_MS),
           upstreamIdle: duration.default(D.DEFAULT_HTTP_UPSTREAM_IDLE_TIMEOUT_MS),
           tunnelIdle: tunnelIdle.default(D.DEFAULT_HTTP_TUNNEL_IDLE_TIMEOUT_MS),

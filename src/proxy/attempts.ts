@@ -63,7 +63,7 @@ export class Exchange implements TryOwner {
   #tries = 0;
   #done = false;
   #clientGone = false;
-  #bodyIdle = false;
+  #stalledByClient = false;
   #waiting: AbortController | undefined;
   /** Its place in its client's share (clients.ts): held while it or a try of it holds anything. */
   place: ClientPlace | undefined;
@@ -150,18 +150,33 @@ export class Exchange implements TryOwner {
    */
   bodyIdle(err: Error): void {
     if (this.#done) return;
-    this.#bodyIdle = true;
+    this.#stall(err);
+    this.#carrier.answer('REQUEST_TIMEOUT', err.message, true);
+  }
+
+  /**
+   * The client took no response bytes for http.timeouts.responseSendIdle: abort the
+   * try (its slot freed at once; the endpoint is not blamed). The carrier cuts the
+   * response it had started.
+   */
+  sendIdle(err: Error): void {
+    if (this.#done) return;
+    this.#stall(err);
+  }
+
+  /** Ends the request for its client's slowness, counted as rejected (a limit on the client). */
+  #stall(err: Error): void {
+    this.#stalledByClient = true;
     this.finish();
     const t = this.#try;
     if (t?.status) this.observe(t.target, t.status, 'rejected');
     else this.observe(undefined, httpStatusFor('REQUEST_TIMEOUT'), 'rejected');
     t?.abort(err);
-    this.#carrier.answer('REQUEST_TIMEOUT', err.message, true);
   }
 
   /** The request ended for the client's slowness: a try's failure now is none of the endpoint's. */
-  get bodyIdled(): boolean {
-    return this.#bodyIdle;
+  get stalledByClient(): boolean {
+    return this.#stalledByClient;
   }
 
   /** Dispatches the next try, or answers when there is nothing to try. */

@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { ErrorCode } from '../errors.ts';
+import { type ErrorCode, FedgateError } from '../errors.ts';
 import { isHttp1, type ProxyRequest, type ProxyResponse } from './answers.ts';
 import type { Carrier } from './attempts.ts';
 import { IdleBody, type RequestBodyIdle } from './body.ts';
@@ -21,11 +21,21 @@ export interface RequestHooks {
   readonly draining: (socket?: unknown) => boolean;
   /** http.timeouts.requestBodyIdle, read at each try. */
   readonly bodyIdleMs: () => number;
+  /** http.timeouts.responseSendIdle, read at each answer. */
+  readonly sendIdleMs: () => number;
   /** fedgate's own answer; `close`: the connection closes after it. */
   readonly fail: (res: ProxyResponse, code: ErrorCode, detail: string, close: boolean) => void;
 }
 
 const ignore = () => {};
+
+/** The client took no response bytes for http.timeouts.responseSendIdle. */
+export class ResponseUnread extends FedgateError {
+  constructor(ms: number) {
+    super('RESPONSE_UNREAD', `the client took no response bytes for ${ms} ms`);
+    this.name = 'ResponseUnread';
+  }
+}
 
 export class RequestCarrier implements Carrier {
   readonly upgrade = false;
@@ -37,6 +47,7 @@ export class RequestCarrier implements Carrier {
   readonly #hooks: RequestHooks;
   #body: IdleBody | undefined;
   #onIdle: ((err: RequestBodyIdle) => void) | undefined;
+  #onSendIdle: ((err: ResponseUnread) => void) | undefined;
 
   constructor(
     req: ProxyRequest,
@@ -62,6 +73,21 @@ export class RequestCarrier implements Carrier {
   /** Calls `idle` when the client sends no body bytes for http.timeouts.requestBodyIdle. */
   onBodyIdle(idle: (err: RequestBodyIdle) => void): void {
     this.#onIdle = idle;
+  }
+
+  /** Calls `idle` when the client takes no response bytes for http.timeouts.responseSendIdle. */
+  onSendIdle(idle: (err: ResponseUnread) => void): void {
+    this.#onSendIdle = idle;
+  }
+
+  /** The client left response bytes untaken too long: end the request, then cut its answer. */
+  sendStalled(err: ResponseUnread): void {
+    this.#onSendIdle?.(err);
+    this.#res.destroy(err);
+  }
+
+  get sendIdleMs(): number {
+    return this.#hooks.sendIdleMs();
   }
 
   /**
@@ -132,6 +158,9 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   readonly #try: Try;
   readonly #res: ProxyResponse;
   readonly #carrier: RequestCarrier;
+  #sendTimer: NodeJS.Timeout | undefined;
+  /** Waiting for the client's buffers to drain. */
+  #stalled = false;
 
   constructor(t: Try, res: ProxyResponse, carrier: RequestCarrier) {
     this.#try = t;
@@ -168,11 +197,36 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     const res = this.#res;
     if (!res.write(chunk)) {
       controller.pause();
-      res.once('drain', () => controller.resume());
+      this.#armSendTimer();
+      res.once('drain', () => {
+        this.#stalled = false;
+        controller.resume();
+      });
     }
   }
 
+  /**
+   * While the client's buffers are full, a timer of http.timeouts.responseSendIdle
+   * (nginx's send_timeout): a client that stops reading must not hold the upstream
+   * slot for as long as it likes. One timer per answer, re-armed (refresh, which
+   * also wakes a timer that has fired) at each stall; a drain only marks the stall
+   * over, so a timer that fires after it does nothing.
+   */
+  #armSendTimer(): void {
+    const ms = this.#carrier.sendIdleMs;
+    if (ms <= 0) return;
+    this.#stalled = true;
+    if (this.#sendTimer) {
+      this.#sendTimer.refresh();
+      return;
+    }
+    this.#sendTimer = setTimeout(() => {
+      if (this.#stalled) this.#carrier.sendStalled(new ResponseUnread(ms));
+    }, ms);
+  }
+
   onResponseEnd(): void {
+    if (this.#sendTimer) clearTimeout(this.#sendTimer);
     this.#try.release();
     if (this.#try.discarding) return;
     this.#try.answered();
@@ -181,6 +235,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.#sendTimer) clearTimeout(this.#sendTimer);
     // Too late to retry: cut the client's response short rather than end it as if whole.
     if (this.#try.error(err) === 'cut') this.#res.destroy(err);
   }

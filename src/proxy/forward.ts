@@ -73,6 +73,7 @@ export class Forwarder {
       origin: (t: Try) => this.#routes.origin(t.service, t.target),
       draining: (socket) => this.#deps.draining(socket),
       bodyIdleMs: () => this.#deps.settings.requestBodyIdle,
+      sendIdleMs: () => this.#deps.settings.responseSendIdle,
       fail: (res, code, detail, close) => this.#fail(res, code, detail, close),
     };
     this.#upgradeHooks = {
@@ -160,6 +161,7 @@ export class Forwarder {
       if (ex.cancel() && session) noteClientReset(session, ex.age());
     });
     carrier.onBodyIdle((err) => ex.bodyIdle(err));
+    carrier.onSendIdle((err) => ex.sendIdle(err));
     ex.start();
   }
 

@@ -21,6 +21,8 @@ export interface ForwardSettings {
   readonly maxHeaderCount: number;
   /** http.timeouts.requestBodyIdle: longest silence while a request body is read. */
   readonly requestBodyIdle: number;
+  /** http.timeouts.responseSendIdle: longest a client may leave response bytes untaken. */
+  readonly responseSendIdle: number;
   readonly picker: PickerKind;
   readonly hashOn: string | undefined;
   /** http.timeouts.tunnelIdle, ms; 0: never. */

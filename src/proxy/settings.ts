@@ -27,6 +27,7 @@ export function forwardSettings(config: Config): ForwardSettings {
     retries: http.retries,
     maxHeaderCount: http.limits.maxHeaderCount,
     requestBodyIdle: http.timeouts.requestBodyIdle,
+    responseSendIdle: http.timeouts.responseSendIdle,
     picker: config.routing.picker,
     hashOn: config.routing.hashOn,
     tunnelIdle: http.timeouts.tunnelIdle,

@@ -35,7 +35,7 @@ export interface TryOwner {
   readonly place: ClientPlace | undefined;
   readonly clientGone: boolean;
   /** The request ended for the client's slowness: a try's failure is none of the endpoint's. */
-  readonly bodyIdled: boolean;
+  readonly stalledByClient: boolean;
   /** A try failed before anything reached the client: retried (true), or answered. */
   failed(failure: RetryReason): boolean;
   /** No socket for the try: out of descriptors. */
@@ -166,11 +166,11 @@ export class Try implements Expiring {
     if (this.#responded) {
       this.#ex.finish();
       // Counted with the status the endpoint began with, as failed: the client saw it
-      // cut short. A body gone silent was counted when it was given up.
-      if (!this.#ex.bodyIdled) this.#ex.observe(this.target, this.#status, 'failed');
+      // cut short. A request its client stalled was counted when it was given up.
+      if (!this.#ex.stalledByClient) this.#ex.observe(this.target, this.#status, 'failed');
       return 'cut';
     }
-    if (this.#ex.bodyIdled) return 'handled';
+    if (this.#ex.stalledByClient) return 'handled';
     if (isDescriptorExhaustion(err)) {
       this.#ex.exhausted(err);
       return 'handled';
