@@ -91,6 +91,12 @@ export const DEFAULT_HTTP_CLIENT_SHARE_FLOOR = 8;
 /** One client is its IPv4 /24 or IPv6 /56 (as DNS RRL groups them): one host's or one site's addresses. */
 export const DEFAULT_HTTP_CLIENT_IPV4_PREFIX = 24;
 export const DEFAULT_HTTP_CLIENT_IPV6_PREFIX = 56;
+/**
+ * Open connections one client (netblock, as for clientShare) may hold to one fedgate
+ * process, like nginx's limit_conn: room for a large NAT's browsers (HTTP/1.1 opens 6
+ * per origin), while one host can no longer take every descriptor.
+ */
+export const DEFAULT_HTTP_MAX_CONNECTIONS_PER_CLIENT = 1024;
 /** An upgraded tunnel (WebSocket) with no byte either way for this long is closed (nginx's proxy_read_timeout is 60 s; WebSocket apps that ping less often than hourly are rare). */
 export const DEFAULT_HTTP_TUNNEL_IDLE_TIMEOUT_MS = 3_600_000;
 /** Retries after the first try, each to another endpoint, preferring another cluster. */

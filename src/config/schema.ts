@@ -333,6 +333,15 @@ export const configSchema = z.strictObject({
             .max(128)
             .default(D.DEFAULT_HTTP_CLIENT_IPV6_PREFIX)
             .meta({ description: 'IPv6 clients are grouped by this prefix for clientShare' }),
+          maxConnectionsPerClient: z
+            .number()
+            .int()
+            .min(0)
+            .default(D.DEFAULT_HTTP_MAX_CONNECTIONS_PER_CLIENT)
+            .meta({
+              description:
+                'Open connections one client (netblock, by clientIpv4Prefix and clientIpv6Prefix) may hold to one fedgate process; one more is closed as it is accepted. 0: no cap',
+            }),
         })
         .prefault({}),
       drainTimeout: duration

@@ -276,7 +276,7 @@ export class Metrics implements ProxyObserver {
     });
     this.#connectionsClosed = new Counter({
       name: 'fedgate_http_connections_closed_total',
-      help: 'Client connections fedgate closed for how the client behaved, by reason: premature_resets (HTTP/2 rapid reset)',
+      help: 'Client connections fedgate closed for how the client behaved, by reason: premature_resets (HTTP/2 rapid reset), client_connections (past http.limits.maxConnectionsPerClient, closed as accepted)',
       labelNames: ['reason'],
       registers: servingRegisters,
     });

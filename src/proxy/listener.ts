@@ -52,6 +52,8 @@ export interface ListenerHooks {
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer, proto: Proto) => void;
   /** Where stream resets and connections closed for them are counted: the one in force. */
   readonly observer: () => ProxyObserver | undefined;
+  /** Whether a new connection's client may hold one more (client-connections.ts). */
+  readonly admit: (socket: Socket) => boolean;
 }
 
 /** Makes, wires and binds a listener; `sni` is a reload's certificates, not yet in force. */
@@ -244,6 +246,13 @@ function tlsServer(
 
 function wire(l: Listener, hooks: ListenerHooks): void {
   const { server, proto } = l;
+  // Every accepted TCP connection, plain or before its TLS handshake: one past its
+  // client's cap is closed before anything of it is read.
+  server.on('connection', (s: Socket) => {
+    if (hooks.admit(s)) return;
+    hooks.observer()?.connectionClosed?.('client_connections');
+    s.destroy();
+  });
   const track = (s: Socket | Duplex) => {
     hooks.sockets.add(s);
     l.sockets.add(s);

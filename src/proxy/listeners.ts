@@ -13,6 +13,7 @@ import type { AcceptGuard } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import type { StagedChange } from '../staged-change.ts';
 import { rawError } from './answers.ts';
+import { ClientConnections } from './client-connections.ts';
 import {
   applyLimits,
   drainListeners,
@@ -21,6 +22,7 @@ import {
   openListener,
   type Proto,
 } from './listener.ts';
+import { clientConnectionSettings } from './settings.ts';
 import { defaultCertificate, type SniContexts, sniContexts } from './tls.ts';
 
 /** A reload's listeners: the new ones bound; on commit, the set becomes `next`'s. */
@@ -54,6 +56,8 @@ export class ProxyListeners {
     throw new Error('no TLS certificates');
   };
   #draining = false;
+  /** Connections per client, against http.limits.maxConnectionsPerClient (set at open). */
+  #clients: ClientConnections | undefined;
 
   constructor(opts: ProxyListenersOptions) {
     this.#log = opts.log;
@@ -64,6 +68,7 @@ export class ProxyListeners {
       sni: () => this.#sni,
       request: opts.request,
       observer: opts.observer,
+      admit: (socket) => this.#clients?.admit(socket) ?? true,
       upgrade: (req, socket, head, proto) => {
         if (this.#draining) rawError(socket, 'DRAINING', 'shutting down');
         else opts.upgrade(req, socket, head, proto);
@@ -73,6 +78,7 @@ export class ProxyListeners {
 
   /** Opens every listener `http` names (at start); throws at the first that cannot bind. */
   async open(http: Config['http']): Promise<void> {
+    this.#clients = new ClientConnections(clientConnectionSettings(http));
     if (http.tls) this.#sni = sniContexts(http.tls.certificates);
     for (const { proto, at } of wanted(http)) {
       this.#listeners.push(await openListener(proto, at, http, this.#hooks));
@@ -128,6 +134,7 @@ export class ProxyListeners {
           const k = id(proto, hostPort(at));
           return have.get(k) ?? opened.get(k)!;
         });
+        this.#clients?.reconfigure(clientConnectionSettings(http));
         for (const l of this.#listeners) {
           l.sni.pending = undefined;
           if (!opened.has(id(l.proto, l.key))) applyLimits(l, http);

@@ -64,7 +64,9 @@ export interface ProxiedRequest {
 /** Why fedgate closed a client connection itself (`fedgate_http_connections_closed_total`). */
 export type ConnectionCloseReason =
   /** HTTP/2: the client reset too many of its streams before their answer (h2-sessions.ts). */
-  'premature_resets';
+  | 'premature_resets'
+  /** The client already held http.limits.maxConnectionsPerClient connections (client-connections.ts). */
+  | 'client_connections';
 
 /** What the proxy reports, one call per finished request, retry, or retry held back. */
 export interface ProxyObserver {

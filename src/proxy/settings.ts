@@ -2,6 +2,7 @@
 // and the forwarder's settings (the host table's rules come from hosts.ts). A
 // reload derives them again from the new configuration and hands them over at commit.
 import type { Config } from '../config/schema.ts';
+import type { ClientConnectionSettings } from './client-connections.ts';
 import type { ForwardSettings } from './forward.ts';
 import type { UpstreamOptions } from './upstreams.ts';
 
@@ -39,5 +40,13 @@ export function forwardSettings(config: Config): ForwardSettings {
       ipv6Prefix: http.limits.clientIpv6Prefix,
     },
     services: config.routing.services,
+  };
+}
+
+export function clientConnectionSettings(http: Config['http']): ClientConnectionSettings {
+  return {
+    max: http.limits.maxConnectionsPerClient,
+    ipv4Prefix: http.limits.clientIpv4Prefix,
+    ipv6Prefix: http.limits.clientIpv6Prefix,
   };
 }

@@ -14,31 +14,22 @@ import { ProxyServer } from '../../src/proxy/server.ts';
 import { DiscoveryEnv } from '../helpers/discovery-env.ts';
 import { seriesTotal } from '../helpers/prometheus.ts';
 import {
-  PROXY_ONLY_HEALTH,
+  ONE_ZONE_PROXY,
+  oneZoneScenario,
   type ProxyBench,
   startProxy,
   webSocketUpgrade,
 } from '../helpers/proxy-env.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 
-const SCENARIO = `
-federation: { name: testfed, domain: example.test }
-terminationGraceSeconds: 1
-clusters:
-  - name: alpha
-    region: us-east
-    zones: [{ name: us-east-a, nodes: 1 }]
-services:
-  - { name: slow, namespace: shop, ports: [{ name: http, port: 80, targetPort: 8080 }], clusters: [alpha], replicasPerZone: 1 }
-  - { name: ws, namespace: shop, ports: [{ name: http, port: 80, targetPort: 8081 }], clusters: [alpha], replicasPerZone: 1 }
-`;
+const SCENARIO = oneZoneScenario({ slow: 8080, ws: 8081 });
 const BLOCK = 44;
 const SLOW = 'slow.shop.testfed.svc.example.test';
 const WS = 'ws.shop.testfed.svc.example.test';
 /** The hog and everyone else: two /24s. */
 const HOG = '127.44.1.1';
 const OTHER = '127.44.2.1';
-const OVERRIDES = { self: { region: 'us-east', zone: 'us-east-a' }, health: PROXY_ONLY_HEALTH };
+const OVERRIDES = ONE_ZONE_PROXY;
 
 interface Reply {
   status: number;

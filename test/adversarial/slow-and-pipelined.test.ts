@@ -25,6 +25,7 @@ import type { ProxyServer } from '../../src/proxy/server.ts';
 import { DiscoveryEnv } from '../helpers/discovery-env.ts';
 import {
   configBeside,
+  oneZoneScenario,
   type ProxyBench,
   proxyBeside,
   series,
@@ -32,17 +33,7 @@ import {
 } from '../helpers/proxy-env.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-// One cluster, one zone, one pod of web: every request has one endpoint.
-const SCENARIO = `
-federation: { name: testfed, domain: example.test }
-terminationGraceSeconds: 1
-clusters:
-  - name: alpha
-    region: us-east
-    zones: [{ name: us-east-a, nodes: 1 }]
-services:
-  - { name: web, namespace: shop, ports: [{ name: http, port: 80, targetPort: 8080 }], clusters: [alpha], replicasPerZone: 1 }
-`;
+const SCENARIO = oneZoneScenario({ web: 8080 });
 const BLOCK = 43;
 const WEB = 'web.shop.testfed.svc.example.test';
 const BODY_IDLE = '400ms';

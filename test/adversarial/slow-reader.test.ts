@@ -13,25 +13,17 @@ import { ProxyServer } from '../../src/proxy/server.ts';
 import { DiscoveryEnv } from '../helpers/discovery-env.ts';
 import {
   configBeside,
-  PROXY_ONLY_HEALTH,
+  ONE_ZONE_PROXY,
+  oneZoneScenario,
   type ProxyBench,
   series,
   startProxy,
 } from '../helpers/proxy-env.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const SCENARIO = `
-federation: { name: testfed, domain: example.test }
-terminationGraceSeconds: 1
-clusters:
-  - name: alpha
-    region: us-east
-    zones: [{ name: us-east-a, nodes: 1 }]
-services:
-  - { name: big, namespace: shop, ports: [{ name: http, port: 80, targetPort: 8080 }], clusters: [alpha], replicasPerZone: 1 }
-`;
+const SCENARIO = oneZoneScenario({ big: 8080 });
 const HOST = 'big.shop.testfed.svc.example.test';
-const OVERRIDES = { self: { region: 'us-east', zone: 'us-east-a' }, health: PROXY_ONLY_HEALTH };
+const OVERRIDES = ONE_ZONE_PROXY;
 
 /** One GET on its own connection: its status, or -1 when it failed. */
 function get(port: number, path: string): Promise<number> {

@@ -106,3 +106,31 @@ export async function proxyBeside(
     ...(observer ? { observer } : {}),
   });
 }
+
+/**
+ * A federation of one cluster (alpha, region us-east) with one zone (us-east-a), and
+ * in it one pod of each service (namespace shop, port 80 named http → `targetPort`):
+ * every request has one endpoint.
+ */
+export function oneZoneScenario(services: Readonly<Record<string, number>>): string {
+  const lines = Object.entries(services).map(
+    ([name, targetPort]) =>
+      `  - { name: ${name}, namespace: shop, ports: [{ name: http, port: 80, targetPort: ${targetPort} }], clusters: [alpha], replicasPerZone: 1 }`,
+  );
+  return `
+federation: { name: testfed, domain: example.test }
+terminationGraceSeconds: 1
+clusters:
+  - name: alpha
+    region: us-east
+    zones: [{ name: us-east-a, nodes: 1 }]
+services:
+${lines.join('\n')}
+`;
+}
+
+/** A proxy "in" oneZoneScenario's zone, health moved by what it reports alone. */
+export const ONE_ZONE_PROXY = {
+  self: { region: 'us-east', zone: 'us-east-a' },
+  health: PROXY_ONLY_HEALTH,
+};
