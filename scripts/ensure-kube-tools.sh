@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# ensure-kube-tools.sh: builds kube-apiserver, etcd and kubectl from the Go module
+# proxy (tools/kube, pinned in its go.mod/go.sum) into a cache directory keyed by the
+# Kubernetes, etcd and Go versions, reuses them when all three are there, and prints
+# that directory on stdout (the only thing on stdout; progress goes to stderr).
+#
+#   dir=$(scripts/ensure-kube-tools.sh)   # "$dir/kube-apiserver", "$dir/etcd", "$dir/kubectl"
+#
+# FEDGATE_TOOLS_CACHE (default ~/.cache/fedgate-tools) sets where the cache lives.
+# A cold build (empty module and build caches) takes minutes: see tools/kube/README.md.
+# Beside them, crds/ holds the MCS API CRDs from sigs.k8s.io/mcs-api (version in go.mod).
+# Kept apart from scripts/ensure-tools.sh, which installs Debian packages.
+set -euo pipefail
+
+me=ensure-kube-tools
+root=$(cd "$(dirname "$0")/.." && pwd)
+mod="$root/tools/kube"
+
+command -v go >/dev/null 2>&1 || { echo "$me: go is not on PATH" >&2; exit 1; }
+
+# Versions come from go.mod (what is built), never from a second list kept by hand.
+modver() { awk -v m="$1" '$1 == m && $2 ~ /^v/ { print $2; exit }' "$mod/go.mod"; }
+kube=$(modver k8s.io/kubernetes)
+etcd=$(modver go.etcd.io/etcd/server/v3)
+gov=$(go env GOVERSION)
+[ -n "$kube" ] && [ -n "$etcd" ] || { echo "$me: cannot read versions from $mod/go.mod" >&2; exit 1; }
+
+cache=${FEDGATE_TOOLS_CACHE:-$HOME/.cache/fedgate-tools}
+dir="$cache/kube-$kube-etcd-$etcd-$gov"
+bins=(kube-apiserver etcd kubectl)
+
+complete() {
+  local b
+  for b in "${bins[@]}"; do [ -x "$dir/$b" ] || return 1; done
+  [ -f "$dir/crds/multicluster.x-k8s.io_serviceexports.yaml" ]
+}
+
+if complete; then
+  echo "$me: reusing $dir" >&2
+  echo "$dir"
+  exit 0
+fi
+
+# The version the binaries report (upstream sets it the same way, with -X); without it
+# kube-apiserver and kubectl would say v0.0.0-master.
+major=${kube#v}; minor=${major#*.}; major=${major%%.*}; minor=${minor%%.*}
+
+mkdir -p "$cache"
+# Two test workers may ask at once: one builds, the other waits and then reuses.
+exec 9>"$cache/.build.lock"
+if command -v flock >/dev/null 2>&1; then flock -w 3600 9; fi
+if complete; then
+  echo "$me: reusing $dir (built meanwhile)" >&2
+  echo "$dir"
+  exit 0
+fi
+
+# Build into a temporary directory beside the final one and rename it into place, so
+# an interrupted build never leaves a directory that looks complete.
+tmp=$(mktemp -d "$cache/.building.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+cd "$mod"
+export CGO_ENABLED=0
+start=$(date +%s)
+echo "$me: downloading modules for Kubernetes $kube, etcd $etcd ($gov)" >&2
+go mod download
+dl=$(($(date +%s) - start))
+echo "$me: modules ready in ${dl}s; building kube-apiserver, etcd, kubectl (a cold build takes minutes)" >&2
+go build -trimpath -ldflags "-s -w \
+  -X k8s.io/component-base/version.gitVersion=$kube \
+  -X k8s.io/component-base/version.gitMajor=$major \
+  -X k8s.io/component-base/version.gitMinor=$minor \
+  -X k8s.io/component-base/version.gitTreeState=clean" \
+  -o "$tmp/" ./cmd/kube-apiserver ./cmd/etcd ./cmd/kubectl
+total=$(($(date +%s) - start))
+
+# The MCS API CRDs (ServiceExport, ServiceImport) as that module publishes them, at the
+# version go.mod pins (tools.go imports the package so go.sum holds its checksum).
+mcs=$(go list -m -f '{{.Dir}}' sigs.k8s.io/mcs-api)
+mkdir -p "$tmp/crds"
+cp "$mcs"/config/crd/*.yaml "$tmp/crds/"
+chmod -R u+w "$tmp/crds"
+
+rm -rf "$dir"
+mv "$tmp" "$dir"
+trap - EXIT
+echo "$me: built in ${total}s (module download ${dl}s, compile and link $((total - dl))s); $(du -sh "$dir" | cut -f1) in $dir" >&2
+echo "$dir"
