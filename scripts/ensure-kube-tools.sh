@@ -82,6 +82,7 @@ mkdir -p "$tmp/crds"
 cp "$mcs"/config/crd/*.yaml "$tmp/crds/"
 chmod -R u+w "$tmp/crds"
 
+chmod 755 "$tmp" # mktemp made it 0700; the binaries are for any user of the cache
 rm -rf "$dir"
 mv "$tmp" "$dir"
 trap - EXIT
