@@ -23,7 +23,10 @@ modver() { awk -v m="$1" '$1 == m && $2 ~ /^v/ { print $2; exit }' "$mod/go.mod"
 kube=$(modver k8s.io/kubernetes)
 etcd=$(modver go.etcd.io/etcd/server/v3)
 gov=$(go env GOVERSION)
-[ -n "$kube" ] && [ -n "$etcd" ] || { echo "$me: cannot read versions from $mod/go.mod" >&2; exit 1; }
+if [ -z "$kube" ] || [ -z "$etcd" ]; then
+  echo "$me: cannot read versions from $mod/go.mod" >&2
+  exit 1
+fi
 
 cache=${FEDGATE_TOOLS_CACHE:-$HOME/.cache/fedgate-tools}
 dir="$cache/kube-$kube-etcd-$etcd-$gov"
@@ -67,7 +70,7 @@ echo "$me: downloading modules for Kubernetes $kube, etcd $etcd ($gov)" >&2
 go mod download
 dl=$(($(date +%s) - start))
 echo "$me: modules ready in ${dl}s; building kube-apiserver, etcd, kubectl (a cold build takes minutes)" >&2
-go build -trimpath -ldflags "-s -w \
+go build -trimpath -buildvcs=false -ldflags "-s -w \
   -X k8s.io/component-base/version.gitVersion=$kube \
   -X k8s.io/component-base/version.gitMajor=$major \
   -X k8s.io/component-base/version.gitMinor=$minor \
