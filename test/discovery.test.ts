@@ -8,9 +8,9 @@ import { parse, stringify } from 'yaml';
 import type { Endpoint, Snapshot } from '../src/catalog/model.ts';
 import { parseConfig } from '../src/config/load.ts';
 import type { Discovery } from '../src/discovery.ts';
-import type { FaultMode } from '../src/localfed/apiserver.ts';
 import { MCS_GROUP, type SimCluster } from '../src/localfed/cluster.ts';
 import { LocalFederation } from '../src/localfed/federation.ts';
+import type { FaultMode } from '../src/localfed/member.ts';
 import type { KubeObject } from '../src/localfed/objects.ts';
 import { parseScenario } from '../src/localfed/scenario.ts';
 import {

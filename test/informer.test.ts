@@ -15,8 +15,8 @@ import {
   Watch,
 } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { FaultMode } from '../src/localfed/apiserver.ts';
 import { SimCluster, type SimClusterOptions } from '../src/localfed/cluster.ts';
+import type { FaultMode } from '../src/localfed/member.ts';
 import type { KubeObject } from '../src/localfed/objects.ts';
 import { sleep, waitFor } from './helpers/wait.ts';
 

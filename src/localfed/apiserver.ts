@@ -15,6 +15,7 @@ import {
   SERVER_VERSION,
 } from './discovery.ts';
 import { pruneUnknownFields } from './fields.ts';
+import type { FaultMode } from './member.ts';
 import { isRecord, type KubeObject } from './objects.ts';
 import { openApiDocument, openApiRoot } from './openapi.ts';
 import { Registry } from './registry.ts';
@@ -29,8 +30,6 @@ import { ApiError, errors } from './status.ts';
 import { Expired } from './store.ts';
 import { type IncludeObject, toTable, wantsTable } from './table.ts';
 import { WatchStream } from './watch.ts';
-
-export type FaultMode = 'up' | 'refuse' | 'hang' | 'drop';
 
 export interface ApiServerOptions {
   name: string;

@@ -3,8 +3,9 @@
 // namespaces and the `kubernetes` Service), and a kubeconfig to reach it.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { ApiServer, type FaultMode } from './apiserver.ts';
+import { ApiServer } from './apiserver.ts';
 import { kubeconfigYaml, writeKubeconfig } from './kubeconfig.ts';
+import type { FaultMode } from './member.ts';
 import type { KubeObject } from './objects.ts';
 import { makeClusterPki } from './pki.ts';
 import { Registry } from './registry.ts';

@@ -6,9 +6,9 @@ import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
 import { FedgateError } from '../errors.ts';
 import { FEDERATE_ANNOTATION } from '../watch/annotations.ts';
-import type { FaultMode } from './apiserver.ts';
 import { Backend, LoadBalancer, type PodInfo } from './backends.ts';
 import { SimCluster } from './cluster.ts';
+import type { FaultMode } from './member.ts';
 import type { KubeObject } from './objects.ts';
 import {
   replicasIn,
