@@ -37,6 +37,8 @@ export interface KubeTools {
  * cache lacks them (synchronously, like requireTool: callers use it at hook level).
  */
 export function requireKubeTools(): KubeTools {
+  const built = process.env.FEDGATE_KUBE_TOOLS;
+  if (built) return kubeToolsIn(built);
   const r = spawnSync(ENSURE_KUBE_TOOLS, [], {
     cwd: ROOT,
     encoding: 'utf8',
@@ -48,6 +50,10 @@ export function requireKubeTools(): KubeTools {
     const why = r.error ? r.error.message : `exit ${r.status ?? r.signal}: ${r.stderr.trim()}`;
     throw new Error(`${ENSURE_KUBE_TOOLS} failed: ${why}`);
   }
+  return kubeToolsIn(dir);
+}
+
+function kubeToolsIn(dir: string): KubeTools {
   return {
     dir,
     kubeApiserver: join(dir, 'kube-apiserver'),
