@@ -53,6 +53,23 @@ export function run(
   });
 }
 
+/**
+ * The control plane's kubectl with `kubeconfig` (default: the admin's) and nothing from
+ * the environment's KUBECONFIG; a non-zero exit is a result, not a rejection.
+ */
+export function kubectlWith(
+  cp: ControlPlane,
+  args: string[],
+  opts: { kubeconfig?: string; input?: string } = {},
+): Promise<Run> {
+  return run(
+    cp.tools.kubectl,
+    [`--kubeconfig=${opts.kubeconfig ?? cp.kubeconfig}`, ...args],
+    { ...process.env, KUBECONFIG: '' },
+    opts.input,
+  );
+}
+
 /** Every directory under deploy/ that holds a kustomization.yaml, relative to ROOT. */
 export async function kustomizations(dir = DEPLOY): Promise<string[]> {
   const out: string[] = [];

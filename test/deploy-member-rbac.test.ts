@@ -1,13 +1,15 @@
-// deploy/ checked by a real kube-apiserver (test/helpers/kube-control-plane.ts, one for
-// the file): every manifest through a server-side dry run, and deploy/member-rbac
-// applied for real, turned into a kubeconfig by make-kubeconfig.sh and used by
-// fedgate's discovery, with the role complete and with endpointslices missing.
+// deploy/member-rbac checked by a real kube-apiserver (test/helpers/kube-control-plane.ts,
+// one for the file): applied for real, compared with an unbound ServiceAccount by
+// `kubectl auth can-i --list`, turned into a kubeconfig by make-kubeconfig.sh and used
+// by fedgate's discovery, with the role complete, with endpointslices missing, and with
+// them taken away while fedgate watches; and its token revoked by deleting its Secret.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig } from '../src/config/load.ts';
+import type { Config } from '../src/config/schema.ts';
 import { Discovery } from '../src/discovery.ts';
 import { clustersJson } from '../src/observe/debug.ts';
 import { EventJournal } from '../src/observe/events.ts';
@@ -17,13 +19,12 @@ import {
   applyReaderCopy,
   canIRows,
   fillTokenSecret,
-  kustomizations,
+  kubectlWith,
   type Manifest,
   MEMBER_RBAC,
   makeKubeconfig,
   putInEtcd,
-  render,
-  run,
+  type RuleLike,
   toYaml,
 } from './helpers/deploy-real.ts';
 import {
@@ -37,26 +38,6 @@ import {
 } from './helpers/discovery-env.ts';
 import { ControlPlane } from './helpers/kube-control-plane.ts';
 import { waitFor } from './helpers/wait.ts';
-
-/**
- * Kinds in deploy/ that a bare kube-apiserver does not serve, and why. The dry run
- * leaves them out; a test proves the server indeed refuses them and that each is
- * still in deploy/, so the list cannot go stale.
- */
-const NOT_SERVED = [
-  {
-    apiVersion: 'monitoring.coreos.com/v1',
-    kind: 'ServiceMonitor',
-    why: "the Prometheus Operator's CRD, installed with the operator, not part of Kubernetes",
-  },
-  {
-    apiVersion: 'monitoring.coreos.com/v1',
-    kind: 'PrometheusRule',
-    why: "the Prometheus Operator's CRD, installed with the operator, not part of Kubernetes",
-  },
-];
-const notServed = (o: Manifest) =>
-  NOT_SERVED.some((n) => n.apiVersion === o.apiVersion && n.kind === o.kind);
 
 const READER_NS = 'fedgate-reader';
 const READER = `system:serviceaccount:${READER_NS}:fedgate-reader`;
@@ -82,85 +63,6 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-// ---- server-side dry run ------------------------------------------------------------
-
-/** Applies the Namespaces among `objects` for real; returns them. */
-async function applyNamespaces(objects: readonly Manifest[]): Promise<Manifest[]> {
-  const namespaces = objects.filter((o) => o.kind === 'Namespace');
-  if (namespaces.length > 0) await cp.kubectl(['apply', '-f', '-'], toYaml(namespaces));
-  return namespaces;
-}
-
-describe('deploy/: every manifest through a real API server (apply --dry-run=server)', () => {
-  it('renders every kustomization, and the server accepts every object of a kind it serves, without a warning', async () => {
-    const dirs = await kustomizations();
-    expect(dirs).toEqual(
-      expect.arrayContaining(['deploy/member-rbac', 'deploy/kubernetes/overlays/example']),
-    );
-    for (const dir of dirs) {
-      const objects = (await render(cp, dir)).filter((o) => !notServed(o));
-      // Namespaces for real: the objects in them need them to exist, and PodSecurity
-      // admission reads their labels (fedgate's is `restricted`).
-      const namespaces = await applyNamespaces(objects);
-      const r = await cp.kubectlOutput(
-        ['apply', '--dry-run=server', '-f', '-'],
-        toYaml(objects.filter((o) => o.kind !== 'Namespace')),
-      );
-      // Field validation is strict (kubectl's default) and PodSecurity warns of a pod
-      // template its namespace's level forbids: a warning is a finding too.
-      expect(r.stderr, `${dir}: warnings`).toBe('');
-      const lines = r.stdout.trim().split('\n');
-      expect(lines, dir).toHaveLength(objects.length - namespaces.length);
-      for (const l of lines) expect(l, dir).toMatch(/ \(server dry run\)$/);
-    }
-  });
-
-  it('leaves out only kinds this server does not serve, each still in deploy/', async () => {
-    const all = (await Promise.all((await kustomizations()).map((d) => render(cp, d)))).flat();
-    for (const n of NOT_SERVED) {
-      const objects = all.filter((o) => o.apiVersion === n.apiVersion && o.kind === n.kind);
-      expect(objects.length, `${n.kind} in deploy/ (${n.why})`).toBeGreaterThan(0);
-      const r = await run(
-        cp.tools.kubectl,
-        [`--kubeconfig=${cp.kubeconfig}`, 'apply', '--dry-run=server', '-f', '-'],
-        process.env,
-        toYaml(objects),
-      );
-      expect(r.code).not.toBe(0);
-      expect(r.stderr).toContain(`no matches for kind "${n.kind}" in version "${n.apiVersion}"`);
-    }
-  });
-
-  it('has teeth: an unknown field is rejected, a pod template below `restricted` draws a warning', async () => {
-    const objects = await render(cp, 'deploy/kubernetes/overlays/example');
-    await applyNamespaces(objects);
-    const deployment = objects.find((o) => o.kind === 'Deployment');
-    if (!deployment) throw new Error('no Deployment in the example overlay');
-    const dryRun = (o: object) =>
-      run(
-        cp.tools.kubectl,
-        [`--kubeconfig=${cp.kubeconfig}`, 'apply', '--dry-run=server', '-f', '-'],
-        process.env,
-        toYaml([o]),
-      );
-    const typo = structuredClone(deployment) as Manifest & { spec: { replica?: number } };
-    typo.spec.replica = 3;
-    const rejected = await dryRun(typo);
-    expect(rejected.code).not.toBe(0);
-    expect(rejected.stderr).toContain('strict decoding error: unknown field "spec.replica"');
-
-    const escalating = structuredClone(deployment) as Manifest & {
-      spec: { template: { spec: { containers: { securityContext: Record<string, unknown> }[] } } };
-    };
-    for (const c of escalating.spec.template.spec.containers) {
-      c.securityContext.allowPrivilegeEscalation = true;
-    }
-    const warned = await dryRun(escalating);
-    expect(warned.code).toBe(0);
-    expect(warned.stderr).toContain('would violate PodSecurity "restricted:latest"');
-  });
-});
-
 // ---- member RBAC, for real -------------------------------------------------------------
 
 /** The four resources fedgate reads, as `kubectl auth can-i --list` names them. */
@@ -178,16 +80,41 @@ const ENDPOINTS: EndpointSpec[] = [1, 2].map((i) => ({
 }));
 
 /** A fedgate configuration with one member, alpha, reached through `kubeconfig`. */
-function fedgateConfig(kubeconfig: string) {
+function fedgateConfig(kubeconfig: string, watch: Record<string, string> = {}) {
   return parseConfig(
     stringify({
       federation: { name: 'testfed', domain: 'example.test' },
       clusters: [{ name: 'alpha', kubeconfig }],
       health: { active: { enabled: false } },
+      watch,
     }),
     join(work, 'fedgate.yaml'),
   );
 }
+
+/** Where an operator sees alpha: the catalog, /debug/clusters, /metrics, shop/web's endpoints. */
+function viewsOf(d: Discovery, config: Config) {
+  const metrics = new Metrics({ discovery: d, journal: new EventJournal() });
+  return {
+    cluster: () => d.catalog.current().clusters.get('alpha'),
+    debug: () =>
+      (
+        clustersJson(
+          { config, router: d.router, health: d.health, watchers: d.watchers },
+          d.catalog.current(),
+          Date.now(),
+        ) as { clusters: { name: string }[] }
+      ).clusters.find((c) => c.name === 'alpha'),
+    metrics: () => metrics.registry.metrics(),
+    endpoints: () =>
+      (d.catalog.current().services.get('shop/web')?.clusters[0]?.endpoints ?? [])
+        .map((e) => e.addresses[0])
+        .sort(),
+  };
+}
+
+const withoutSlices = (rules: RuleLike[]) =>
+  rules.filter((r) => !r.resources.includes('endpointslices'));
 
 /** Runs make-kubeconfig.sh for `secret` into work/<file>, failing with its stderr. */
 async function kubeconfigFrom(secret: string, file: string, extra: string[] = []) {
@@ -240,11 +167,7 @@ describe('deploy/member-rbac applied to a real API server', () => {
   });
 
   it("make-kubeconfig.sh's kubeconfig carries the reader's token: it may list what fedgate reads and nothing else", async () => {
-    const kubectl = (args: string[]) =>
-      run(cp.tools.kubectl, [`--kubeconfig=${readerKubeconfig}`, ...args], {
-        ...process.env,
-        KUBECONFIG: '',
-      });
+    const kubectl = (args: string[]) => kubectlWith(cp, args, { kubeconfig: readerKubeconfig });
     const whoami = await kubectl(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
     expect(whoami.stdout).toBe(READER);
     const rows = canIRows((await kubectl(['auth', 'can-i', '--list'])).stdout);
@@ -261,12 +184,9 @@ describe('deploy/member-rbac applied to a real API server', () => {
   });
 
   it('the API refuses a loopback endpoint address, so the fixture slice went into etcd', async () => {
-    const r = await run(
-      cp.tools.kubectl,
-      [`--kubeconfig=${cp.kubeconfig}`, 'create', '--dry-run=server', '-f', '-'],
-      process.env,
-      toYaml([slice('shop', 'web', 'web-2', ENDPOINTS)]),
-    );
+    const r = await kubectlWith(cp, ['create', '--dry-run=server', '-f', '-'], {
+      input: toYaml([slice('shop', 'web', 'web-2', ENDPOINTS)]),
+    });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('may not be in the loopback range');
   });
@@ -308,9 +228,7 @@ describe('deploy/member-rbac applied to a real API server', () => {
 
   it('without endpointslices in its role: CLUSTER_FORBIDDEN naming them, the rest still read, and in sync once the role is fixed, without a restart', async () => {
     const name = 'fedgate-partial';
-    const { role, original } = await applyReaderCopy(cp, name, (rules) =>
-      rules.filter((r) => !r.resources.includes('endpointslices')),
-    );
+    const { role, original } = await applyReaderCopy(cp, name, withoutSlices);
     expect((role.rules as unknown[]).length).toBe((original.rules as unknown[]).length - 1);
 
     // make-kubeconfig.sh's own check refuses it; --no-verify writes it anyway.
@@ -329,26 +247,17 @@ describe('deploy/member-rbac applied to a real API server', () => {
     const config = fedgateConfig(kubeconfig);
     const d = Discovery.start(config, log.logger);
     try {
-      const metrics = new Metrics({ discovery: d, journal: new EventJournal() });
-      const alpha = () => d.catalog.current().clusters.get('alpha');
-      const debugAlpha = () =>
-        (
-          clustersJson(
-            { config, router: d.router, health: d.health, watchers: d.watchers },
-            d.catalog.current(),
-            Date.now(),
-          ) as { clusters: { name: string; state: string; error: unknown }[] }
-        ).clusters.find((c) => c.name === 'alpha');
-
-      const error = await waitFor(() => alpha()?.error, 30_000, 'alpha reporting an error');
+      const v = viewsOf(d, config);
+      const watcher = d.watchers[0];
+      const error = await waitFor(() => v.cluster()?.error, 30_000, 'alpha reporting an error');
       expect(error.code).toBe('CLUSTER_FORBIDDEN');
       expect(error.message).toContain('list /apis/discovery.k8s.io/v1/endpointslices');
       expect(error.message).toContain('403 Forbidden');
       expect(error.message).toContain(
         `User "system:serviceaccount:${READER_NS}:${name}" cannot list resource "endpointslices"`,
       );
-      expect(alpha()?.state).toBe('syncing');
-      expect(debugAlpha()).toMatchObject({
+      expect(v.cluster()?.state).toBe('syncing');
+      expect(v.debug()).toMatchObject({
         state: 'syncing',
         error: { code: 'CLUSTER_FORBIDDEN', message: error.message },
       });
@@ -359,34 +268,67 @@ describe('deploy/member-rbac applied to a real API server', () => {
             (e) => e.code === 'CLUSTER_FORBIDDEN' && String(e.err).includes('endpointslices'),
           ),
       ).not.toHaveLength(0);
-      expect(await metrics.registry.metrics()).toContain(
-        'fedgate_cluster_up{cluster="alpha",state="syncing"} 0',
-      );
+      expect(await v.metrics()).toContain('fedgate_cluster_up{cluster="alpha",state="syncing"} 0');
       // What the other three resources say is in the catalog: the exported service,
       // with no endpoints yet.
-      const held = d.catalog.current().services.get('shop/web')?.clusters[0];
+      const held = await waitFor(
+        () => d.catalog.current().services.get('shop/web')?.clusters[0],
+        30_000,
+        'shop/web published from alpha',
+      );
       expect(held).toMatchObject({ cluster: 'alpha', endpoints: [] });
-      expect(alpha()?.exportMode).toBe('ServiceExport');
+      expect(v.cluster()?.exportMode).toBe('ServiceExport');
 
       // The role fixed: the same watcher lists endpointslices at its next retry.
       await cp.kubectl(['apply', '-f', '-'], toYaml([original]));
       await waitFor(
-        () => alpha()?.state === 'synced',
+        () => v.cluster()?.state === 'synced',
         90_000,
         'alpha synced after the role was fixed',
         100,
       );
-      const member = d.catalog.current().services.get('shop/web')?.clusters[0];
-      expect(member?.endpoints.map((e) => e.addresses[0]).sort()).toEqual([
-        '127.80.0.1',
-        '127.80.0.2',
-      ]);
-      expect(alpha()?.error).toBeUndefined();
-      expect(debugAlpha()).toMatchObject({ state: 'synced', error: null });
-      expect(await metrics.registry.metrics()).toContain(
-        'fedgate_cluster_up{cluster="alpha",state="synced"} 1',
-      );
+      expect(v.endpoints()).toEqual(['127.80.0.1', '127.80.0.2']);
+      expect(v.cluster()?.error).toBeUndefined();
+      expect(v.debug()).toMatchObject({ state: 'synced', error: null });
+      expect(await v.metrics()).toContain('fedgate_cluster_up{cluster="alpha",state="synced"} 1');
       expect(log.find(/member cluster synced/, 'alpha')).toHaveLength(1);
+      expect(d.watchers).toEqual([watcher]);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it('endpointslices taken from the role while fedgate watches: stale with CLUSTER_FORBIDDEN, its endpoints kept, in sync again once restored', async () => {
+    const { role, secret } = await applyReaderCopy(cp, 'fedgate-revoking');
+    const kubeconfig = await kubeconfigFrom(secret, 'revoking.kubeconfig');
+    const log = new LogCapture();
+    // kube-apiserver authorizes a watch when it opens. A 2 s silence limit reopens quiet
+    // watches that often, so the change in the role is met within seconds.
+    const config = fedgateConfig(kubeconfig, { silenceLimit: '2s' });
+    const d = Discovery.start(config, log.logger);
+    try {
+      const v = viewsOf(d, config);
+      await waitFor(() => v.endpoints().length === 2, 30_000, 'alpha synced, two endpoints');
+      const rules = withoutSlices(role.rules as RuleLike[]);
+      await cp.kubectl(['apply', '-f', '-'], toYaml([{ ...role, rules }]));
+
+      const error = await waitFor(
+        () => (v.cluster()?.state === 'stale' ? v.cluster()?.error : undefined),
+        60_000,
+        'alpha stale after endpointslices left its role',
+        100,
+      );
+      expect(error.code).toBe('CLUSTER_FORBIDDEN');
+      expect(error.message).toContain('/apis/discovery.k8s.io/v1/endpointslices');
+      expect(v.endpoints()).toEqual(['127.80.0.1', '127.80.0.2']);
+      expect(v.debug()).toMatchObject({ state: 'stale', error: { code: 'CLUSTER_FORBIDDEN' } });
+      expect(await v.metrics()).toContain('fedgate_cluster_up{cluster="alpha",state="stale"} 0');
+      expect(log.find(/keeping its last known endpoints, marked stale/, 'alpha')).toHaveLength(1);
+
+      await cp.kubectl(['apply', '-f', '-'], toYaml([role]));
+      await waitFor(() => v.cluster()?.state === 'synced', 90_000, 'alpha in sync again', 100);
+      expect(v.endpoints()).toEqual(['127.80.0.1', '127.80.0.2']);
+      expect(log.find(/member API back in sync/, 'alpha')).toHaveLength(1);
     } finally {
       await d.stop();
     }
@@ -395,11 +337,7 @@ describe('deploy/member-rbac applied to a real API server', () => {
   it('deleting the token Secret revokes the token, as deploy/member-rbac says', async () => {
     const { secret } = await applyReaderCopy(cp, 'fedgate-revoked');
     const kubeconfig = await kubeconfigFrom(secret, 'revoked.kubeconfig');
-    const nodes = () =>
-      run(cp.tools.kubectl, [`--kubeconfig=${kubeconfig}`, 'get', 'nodes', '-o', 'name'], {
-        ...process.env,
-        KUBECONFIG: '',
-      });
+    const nodes = () => kubectlWith(cp, ['get', 'nodes', '-o', 'name'], { kubeconfig });
     expect((await nodes()).stdout).toContain('node/node-a');
     await cp.kubectl(['delete', 'secret', secret, `--namespace=${READER_NS}`]);
     // kube-apiserver caches a token's authentication for a while (about 10 s here).
