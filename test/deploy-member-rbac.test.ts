@@ -340,7 +340,7 @@ describe('deploy/member-rbac applied to a real API server', () => {
     const nodes = () => kubectlWith(cp, ['get', 'nodes', '-o', 'name'], { kubeconfig });
     expect((await nodes()).stdout).toContain('node/node-a');
     await cp.kubectl(['delete', 'secret', secret, `--namespace=${READER_NS}`]);
-    // kube-apiserver caches a token's authentication for a while (about 10 s here).
+    // kube-apiserver caches a token's authentication: refused about 10 s after the delete.
     const refused = await waitFor(
       async () => {
         const r = await nodes();
