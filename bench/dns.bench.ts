@@ -221,7 +221,7 @@ try {
   console.log(`
 How measured: a local federation (3 clusters, 2 regions, 4 zones, 3 services); each fedgate is
 \`fedgate start --workers N\` on it (RRL off, as Knot runs), a child process with its workers;
-Knot 3 with one UDP worker and CoreDNS (file plugin, no cache, no log; Go's own GOMAXPROCS)
+Knot 3 with one UDP worker and CoreDNS (file and minimal plugins, no cache, no log; Go's GOMAXPROCS)
 each in its own process, serving zones mirrored from fedgate's answers; the floor, one Node
 process with one dgram socket, answers with fedgate's packets, ID patched. dnsperf replays the
 mix from 127.0.0.1 (answered for fedgate's own locality ${SELF.region}/${SELF.zone}) with
