@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'bench/**/*.test.ts'],
     // Tests reach loopback only, and so does every process they start (src/netguard/).
     setupFiles: ['test/setup/loopback-guard.ts'],
     // The real control plane's binaries, built once for the whole run (tools/kube/).

@@ -8,8 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dig } from '../test/helpers/tools.ts';
-import { freePort, runDnsperf, startKnot, writeQueriesFile } from './dns-knot.ts';
-import { printTable, summarize } from './lib.ts';
+import { dnsperfSelfCheck, freePort, startKnot, writeQueriesFile } from './dns-knot.ts';
 
 const ZONE = `$ORIGIN example.test.
 $TTL 30
@@ -71,45 +70,7 @@ try {
     { name: 'api.example.test', type: 'A' },
     { name: 'missing.example.test', type: 'A' },
   ]);
-  const flat = await runDnsperf({ server: '127.0.0.1', port, queriesFile, seconds: 3 });
-  const paced = await runDnsperf({
-    server: '127.0.0.1',
-    port,
-    queriesFile,
-    seconds: 2,
-    rate: 5000,
-    verbose: true,
-  });
-  const lat = summarize((paced.latencies ?? []).map((s) => s * 1e6));
-  printTable('Knot (1 UDP worker) under dnsperf -c 1 -T 1 -q 200', [
-    {
-      run: 'flat out, 3 s',
-      'queries/s': Math.round(flat.qps),
-      'completed %': flat.completedPct,
-      lost: flat.lost,
-      'avg latency ms': flat.avgLatencyMs,
-      rcodes: JSON.stringify(flat.rcodes),
-    },
-    {
-      run: '-Q 5000 -v, 2 s',
-      'queries/s': Math.round(paced.qps),
-      'completed %': paced.completedPct,
-      lost: paced.lost,
-      'avg latency ms': paced.avgLatencyMs,
-      rcodes: JSON.stringify(paced.rcodes),
-    },
-  ]);
-  printTable('Per-query latency at 5,000 queries/s (µs, from dnsperf -v)', [
-    {
-      n: lat.n,
-      p50: lat.p50,
-      p90: lat.p90,
-      p99: lat.p99,
-      max: lat.max,
-      'timed out': paced.timedOut ?? 0,
-    },
-  ]);
-  if (flat.qps <= 0 || lat.n === 0) throw new Error('dnsperf measured nothing');
+  await dnsperfSelfCheck('Knot (1 UDP worker)', port, queriesFile);
   if (knot.log().trim()) console.log(`\nknotd said:\n${knot.log()}`);
 } finally {
   await knot.stop();

@@ -8,11 +8,12 @@
 //   const r = await runDnsperf({ server: '127.0.0.1', port: knot.port, queriesFile: file, seconds: 10 });
 //   await knot.stop();
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { requireTool } from '../test/helpers/tools.ts';
+import { type DnsProcess, startDnsProcess } from './dns-process.ts';
+import { printTable, summarize } from './lib.ts';
 
 // Moved to lib.ts (the HTTP benchmark needs it too); re-exported for existing importers.
 export { freePort } from './lib.ts';
@@ -49,14 +50,8 @@ export interface KnotOptions {
   startTimeoutMs?: number;
 }
 
-export interface KnotServer {
-  host: string;
-  port: number;
-  /** knotd's own stderr and stdout so far (warnings and errors only, by the config). */
-  log(): string;
-  /** Stops knotd (SIGTERM, then SIGKILL after 5 s) and waits for it; safe to call twice. */
-  stop(): Promise<void>;
-}
+/** knotd, running: where it answers, its PID and log; stop() ends it. */
+export type KnotServer = DnsProcess;
 
 const zoneName = (origin: string) => origin.replace(/\.$/, '');
 
@@ -113,95 +108,16 @@ export async function startKnot(opts: KnotOptions): Promise<KnotServer> {
     await writeFile(join(dir, `${zoneName(z.origin)}.zone`), z.text);
   }
 
-  const child = spawn(knotd, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  const collect = (d: Buffer) => {
-    log += d.toString();
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let alive = true;
-  void exited.then(() => {
-    alive = false;
-  });
-  // A benchmark that crashes must not leave knotd holding its port.
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-
-  const stop = async () => {
-    process.off('exit', killOnExit);
-    if (!alive) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
-  };
-
-  // Ready when every zone is answered authoritatively; a zone file Knot rejects is
-  // only logged (knotd keeps running), so its log is watched to fail at once.
-  const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000);
-  const pending = new Set(opts.zones.map((z) => zoneName(z.origin)));
-  while (pending.size > 0) {
-    if (!alive) {
-      process.off('exit', killOnExit);
-      throw new Error(`knotd exited before answering (exit ${child.exitCode}):\n${log}`);
-    }
-    if (/failed to load zone|zone event 'load' failed/.test(log)) {
-      await stop();
-      throw new Error(`knotd could not load a zone:\n${log}`);
-    }
-    for (const apex of pending) {
-      if (await answersAuthoritatively(host, opts.port, apex, 200)) pending.delete(apex);
-    }
-    if (pending.size === 0) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(
-        `knotd did not answer SOA for ${[...pending].join(', ')} on ${host}:${opts.port} in time:\n${log}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { host, port: opts.port, log: () => log, stop };
-}
-
-/**
- * One UDP query for `name` SOA, hand-encoded so waiting for a server needs no dig:
- * true when a reply with our ID, QR and AA set and RCODE NOERROR arrives in time
- * (Knot answers SERVFAIL/REFUSED until the zone is loaded).
- */
-export function answersAuthoritatively(
-  host: string,
-  port: number,
-  name: string,
-  timeoutMs: number,
-): Promise<boolean> {
-  const id = Math.floor(Math.random() * 0x10000);
-  const labels = zoneName(name)
-    .split('.')
-    .filter(Boolean)
-    .map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'ascii')]));
-  const header = Buffer.alloc(12);
-  header.writeUInt16BE(id, 0);
-  header.writeUInt16BE(1, 4); // QDCOUNT; flags 0: a plain query, no recursion desired
-  const query = Buffer.concat([header, ...labels, Buffer.from([0, 0, 6, 0, 1])]); // SOA IN
-  return new Promise((resolve) => {
-    const sock = createSocket('udp4');
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      sock.close();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    sock.on('error', () => done(false)); // e.g. ICMP port unreachable before knotd binds
-    sock.on('message', (msg) => {
-      if (msg.length < 12 || msg.readUInt16BE(0) !== id) return;
-      const flags = msg.readUInt16BE(2);
-      done((flags & 0x8000) !== 0 && (flags & 0x0400) !== 0 && (flags & 0x000f) === 0);
-    });
-    // Connected, so an ICMP port-unreachable surfaces as an 'error' at once.
-    sock.connect(port, host, () => sock.send(query));
+  return startDnsProcess({
+    what: 'knotd',
+    bin: knotd,
+    args: ['-c', conf],
+    host,
+    port: opts.port,
+    apexes: opts.zones.map((z) => z.origin),
+    // A zone file Knot rejects is only logged; knotd keeps running.
+    loadFailed: /failed to load zone|zone event 'load' failed/,
+    ...(opts.startTimeoutMs === undefined ? {} : { startTimeoutMs: opts.startTimeoutMs }),
   });
 }
 
@@ -395,4 +311,44 @@ export function parseDnsperf(stdout: string, verbose: boolean): Omit<DnsperfResu
     result.timedOut = timedOut;
   }
   return result;
+}
+
+/**
+ * A self-check's load: dnsperf (-c 1 -T 1 -q 200) flat out for 3 s, then at a fixed
+ * 5,000 queries/s for 2 s with per-query latencies; prints both, throws if dnsperf
+ * measured nothing, and returns both runs.
+ */
+export async function dnsperfSelfCheck(
+  what: string,
+  port: number,
+  queriesFile: string,
+): Promise<DnsperfResult[]> {
+  const flat = await runDnsperf({ server: '127.0.0.1', port, queriesFile, seconds: 3 });
+  const paced = await runDnsperf({
+    server: '127.0.0.1',
+    port,
+    queriesFile,
+    seconds: 2,
+    rate: 5000,
+    verbose: true,
+  });
+  const runs = { 'flat out, 3 s': flat, '-Q 5000 -v, 2 s': paced };
+  printTable(
+    `${what} under dnsperf -c 1 -T 1 -q 200`,
+    Object.entries(runs).map(([run, r]) => ({
+      run,
+      'queries/s': Math.round(r.qps),
+      'completed %': r.completedPct,
+      lost: r.lost,
+      'avg latency ms': r.avgLatencyMs,
+      rcodes: JSON.stringify(r.rcodes),
+    })),
+  );
+  const lat = summarize((paced.latencies ?? []).map((x) => x * 1e6));
+  const timedOut = paced.timedOut ?? 0;
+  printTable('Per-query latency at 5,000 queries/s (µs, from dnsperf -v)', [
+    { n: lat.n, p50: lat.p50, p90: lat.p90, p99: lat.p99, max: lat.max, 'timed out': timedOut },
+  ]);
+  if (flat.qps <= 0 || lat.n === 0) throw new Error('dnsperf measured nothing');
+  return [flat, paced];
 }

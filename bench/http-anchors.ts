@@ -13,6 +13,7 @@ import { connect } from 'node:net';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { requireTool } from '../test/helpers/tools.ts';
+import { supervise } from './child.ts';
 
 /** Where a system tool is, installed by scripts/ensure-tools.sh if missing (never skipped). */
 const tool = (name: string) => requireTool(name, 'the HTTP proxy benchmark');
@@ -208,44 +209,20 @@ export async function startNginxProxy(opts: NginxProxyOptions): Promise<NginxPro
   // -e: the log for messages before the config is read (Debian's default is stderr).
   const args = ['-c', conf, '-p', `${dir}/`, '-e', errorLog, '-g', 'daemon off;'];
   const child = spawn(nginx, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const collect = (d: Buffer) => {
-    output += d.toString();
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  let spawnError: Error | undefined;
-  child.once('error', (e) => {
-    spawnError = e;
-  });
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  let alive = true;
-  void exited.then(() => {
-    alive = false;
-  });
-  // A benchmark that crashes must not leave nginx holding its port. SIGTERM, not
-  // SIGKILL: the master then takes its worker down with it.
-  const killOnExit = () => child.kill('SIGTERM');
-  process.once('exit', killOnExit);
-
+  // SIGTERM if the benchmark dies: the master then takes its worker down with it.
+  const proc = supervise(child, 'SIGTERM');
+  const stop = proc.stop;
   const log = async () => readFile(errorLog, 'utf8').catch(() => '');
-  const stop = async () => {
-    process.off('exit', killOnExit);
-    if (!alive) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
-  };
   const failure = async (why: string) =>
     new Error(
-      `nginx ${why} (${nginx} ${args.join(' ')}):\n${output}${await log()}\n--- ${conf}\n${await readFile(conf, 'utf8')}`,
+      `nginx ${why} (${nginx} ${args.join(' ')}):\n${proc.output()}${await log()}\n--- ${conf}\n${await readFile(conf, 'utf8')}`,
     );
 
   const deadline = Date.now() + (opts.startTimeoutMs ?? 10_000);
   for (;;) {
-    if (!alive || spawnError) {
-      process.off('exit', killOnExit);
+    if (!proc.alive()) {
+      await stop();
+      const spawnError = proc.spawnError();
       throw await failure(
         spawnError ? `could not start: ${spawnError.message}` : `exited (${child.exitCode})`,
       );

@@ -15,6 +15,8 @@ set -euo pipefail
 me=ensure-kube-tools
 root=$(cd "$(dirname "$0")/.." && pwd)
 mod="$root/tools/kube"
+# shellcheck source=scripts/tools-cache.sh
+. "$root/scripts/tools-cache.sh"
 
 command -v go >/dev/null 2>&1 || { echo "$me: go is not on PATH" >&2; exit 1; }
 
@@ -38,30 +40,11 @@ complete() {
   [ -f "$dir/crds/multicluster.x-k8s.io_serviceexports.yaml" ]
 }
 
-if complete; then
-  echo "$me: reusing $dir" >&2
-  echo "$dir"
-  exit 0
-fi
-
 # The version the binaries report (upstream sets it the same way, with -X); without it
 # kube-apiserver and kubectl would say v0.0.0-master.
 major=${kube#v}; minor=${major#*.}; major=${major%%.*}; minor=${minor%%.*}
 
-mkdir -p "$cache"
-# Two test workers may ask at once: one builds, the other waits and then reuses.
-exec 9>"$cache/.build.lock"
-if command -v flock >/dev/null 2>&1; then flock -w 3600 9; fi
-if complete; then
-  echo "$me: reusing $dir (built meanwhile)" >&2
-  echo "$dir"
-  exit 0
-fi
-
-# Build into a temporary directory beside the final one and rename it into place, so
-# an interrupted build never leaves a directory that looks complete.
-tmp=$(mktemp -d "$cache/.building.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+tools_cache_open "$me" "$dir" .build.lock complete
 
 cd "$mod"
 export CGO_ENABLED=0
@@ -75,19 +58,16 @@ go build -trimpath -buildvcs=false -ldflags "-s -w \
   -X k8s.io/component-base/version.gitMajor=$major \
   -X k8s.io/component-base/version.gitMinor=$minor \
   -X k8s.io/component-base/version.gitTreeState=clean" \
-  -o "$tmp/" ./cmd/kube-apiserver ./cmd/etcd ./cmd/kubectl
+  -o "$tools_tmp/" ./cmd/kube-apiserver ./cmd/etcd ./cmd/kubectl
 total=$(($(date +%s) - start))
 
 # The MCS API CRDs (ServiceExport, ServiceImport) as that module publishes them, at the
 # version go.mod pins (tools.go imports the package so go.sum holds its checksum).
 mcs=$(go list -m -f '{{.Dir}}' sigs.k8s.io/mcs-api)
-mkdir -p "$tmp/crds"
-cp "$mcs"/config/crd/*.yaml "$tmp/crds/"
-chmod -R u+w "$tmp/crds"
+mkdir -p "$tools_tmp/crds"
+cp "$mcs"/config/crd/*.yaml "$tools_tmp/crds/"
+chmod -R u+w "$tools_tmp/crds"
 
-chmod 755 "$tmp" # mktemp made it 0700; the binaries are for any user of the cache
-rm -rf "$dir"
-mv "$tmp" "$dir"
-trap - EXIT
+tools_cache_close "$dir"
 echo "$me: built in ${total}s (module download ${dl}s, compile and link $((total - dl))s); $(du -sh "$dir" | cut -f1) in $dir" >&2
 echo "$dir"

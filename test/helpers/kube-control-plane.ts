@@ -6,7 +6,7 @@
 // ServiceAccounts are made, no namespace deletion finishes).
 //
 // The binaries come from scripts/ensure-kube-tools.sh (built from tools/kube, cached).
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
@@ -15,6 +15,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runEnsureScript } from './ensure-script.ts';
 import { freePort } from './ports.ts';
 import { waitFor } from './wait.ts';
 
@@ -39,17 +40,7 @@ export interface KubeTools {
 export function requireKubeTools(): KubeTools {
   const built = process.env.FEDGATE_KUBE_TOOLS;
   if (built) return kubeToolsIn(built);
-  const r = spawnSync(ENSURE_KUBE_TOOLS, [], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    timeout: BUILD_TIMEOUT_MS,
-  });
-  const dir = r.stdout.trim();
-  if (r.status !== 0 || dir === '') {
-    const why = r.error ? r.error.message : `exit ${r.status ?? r.signal}: ${r.stderr.trim()}`;
-    throw new Error(`${ENSURE_KUBE_TOOLS} failed: ${why}`);
-  }
+  const dir = runEnsureScript(ENSURE_KUBE_TOOLS, BUILD_TIMEOUT_MS, false);
   return kubeToolsIn(dir);
 }
 

@@ -2,8 +2,8 @@
 // any test file runs, so that no test hook waits minutes for a cold Go build, and hands
 // their directory to every test process through FEDGATE_KUBE_TOOLS. A failed build fails
 // the run here, naming what is missing; no test skips for want of the binaries.
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { runEnsureScript } from '../helpers/ensure-script.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const SCRIPT = join(ROOT, 'scripts/ensure-kube-tools.sh');
@@ -13,18 +13,13 @@ const BUILD_TIMEOUT_MS = 40 * 60_000;
 export default function setup(): void {
   if (process.env.FEDGATE_KUBE_TOOLS) return;
   const started = Date.now();
-  const r = spawnSync(SCRIPT, [], {
-    cwd: ROOT,
-    encoding: 'utf8',
+  let dir: string;
+  try {
     // Progress (stderr) goes to the run's output; only the directory comes back on stdout.
-    stdio: ['ignore', 'pipe', 'inherit'],
-    timeout: BUILD_TIMEOUT_MS,
-  });
-  const dir = r.stdout?.trim() ?? '';
-  if (r.status !== 0 || dir === '') {
-    const why = r.error ? r.error.message : `exit ${r.status ?? r.signal}`;
+    dir = runEnsureScript(SCRIPT, BUILD_TIMEOUT_MS, true);
+  } catch (e) {
     throw new Error(
-      `${SCRIPT} failed (${why}): the real kube-apiserver, etcd and kubectl the suites run against could not be built; it needs Go (see tools/kube/README.md)`,
+      `${(e as Error).message}: the real kube-apiserver, etcd and kubectl the suites run against could not be built; it needs Go (see tools/kube/README.md)`,
     );
   }
   process.env.FEDGATE_KUBE_TOOLS = dir;
