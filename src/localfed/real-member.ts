@@ -9,7 +9,7 @@ import { parseAllDocuments } from 'yaml';
 import { ApiRelay } from './api-relay.ts';
 import { MCS_GROUP } from './cluster.ts';
 import { KubeControlPlane } from './control-plane.ts';
-import { compactEtcd } from './etcd-compact.ts';
+import { etcdCompact, etcdRevision } from './etcd.ts';
 import { isKubeObject, KubeRest, mustType, resourcePath, toApiError } from './kube-rest.ts';
 import type { KubeTools } from './kube-tools.ts';
 import { type KubeconfigParams, kubeconfigYaml, writeKubeconfigIn } from './kubeconfig.ts';
@@ -34,6 +34,8 @@ export interface RealMemberOptions {
   minRequestTimeoutSeconds?: number | undefined;
   /** Extra kube-apiserver flags, `--name=value`. */
   apiserverArgs?: string[] | undefined;
+  /** Extra etcd flags, `--name=value`. */
+  etcdArgs?: string[] | undefined;
 }
 
 /** As the simulator's: loopback, outside every localfed cluster block; `kubernetes` gets 127.255.0.1. */
@@ -94,6 +96,7 @@ export class RealMember implements MemberCluster {
       token: this.token,
       serviceClusterIpRange: REAL_SERVICE_CLUSTER_IP_RANGE,
       apiserverArgs: args,
+      etcdArgs: this.#opts.etcdArgs,
     });
     this.#cp = cp;
     try {
@@ -225,10 +228,23 @@ export class RealMember implements MemberCluster {
     return this.#relay.setMode(mode);
   }
 
+  /**
+   * Compacts etcd at its current revision, then restarts kube-apiserver. Compaction alone
+   * changes nothing a client sees: kube-apiserver serves watches from its watch cache,
+   * which still holds the old events (observed with 1.37.2). A restarted kube-apiserver's
+   * cache starts at the current revision, so from then on a watch from any earlier
+   * resourceVersion gets 410 Expired, as on the simulator; unlike it, the restart ends
+   * every open watch and the API answers nothing for a few seconds.
+   */
   async compact(): Promise<string> {
     const cp = this.#cp;
     if (!cp) throw new Error(`member ${this.name} is not started`);
-    return compactEtcd(this.name, cp);
+    const revision = await etcdRevision(cp.etcdUrl);
+    await etcdCompact(cp.etcdUrl, revision);
+    const started = Date.now();
+    await cp.restartApiserver();
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    return `etcd of ${this.name} compacted at revision ${revision} and its kube-apiserver restarted (${seconds} s) so its watch cache starts after it: watches from revision ${revision} or older get 410 Expired, as on the simulator; unlike it, open watches were ended and the API did not answer for those ${seconds} s`;
   }
 
   kubeconfig(): string {
