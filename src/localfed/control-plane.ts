@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { type KubeTools, requireKubeTools } from './kube-tools.ts';
 import { kubeconfigYaml } from './kubeconfig.ts';
 import { freePort, httpGet, pollUntil } from './loopback-http.ts';
-import { launch, type Proc, stopProc, untilExit } from './processes.ts';
+import { launch, type Proc, release, removeOnExit, stopProc, untilExit } from './processes.ts';
 
 export interface ControlPlaneOptions {
   tools?: KubeTools | undefined;
@@ -89,6 +89,7 @@ export class KubeControlPlane {
     const tools = opts.tools ?? requireKubeTools();
     const name = opts.name ?? 'fedgate-kube';
     const dir = await mkdtemp(join(tmpdir(), `fedgate-kube-${name}-`));
+    removeOnExit(dir);
     const readyTimeoutMs = opts.readyTimeoutMs ?? 120_000;
     let etcd: Proc | undefined;
     let apiserver: Proc | undefined;
@@ -180,6 +181,7 @@ export class KubeControlPlane {
       if (apiserver) await stopProc(apiserver);
       if (etcd) await stopProc(etcd);
       await rm(dir, { recursive: true, force: true });
+      release(dir);
       throw e;
     }
   }
@@ -227,6 +229,7 @@ export class KubeControlPlane {
     await stopProc(this.#apiserver);
     await stopProc(this.#etcd);
     await rm(this.dir, { recursive: true, force: true });
+    release(this.dir);
   }
 }
 
