@@ -71,6 +71,8 @@ export interface ControlPlaneOptions {
   serviceClusterIpRange?: string;
   /** Extra kube-apiserver flags, `--name=value`, appended after the defaults. */
   apiserverArgs?: string[];
+  /** More static-token users beside `admin`; RBAC grants them nothing unless a test does. */
+  users?: { name: string; token: string; groups?: string[] }[];
 }
 
 /**
@@ -162,7 +164,13 @@ export class ControlPlane {
       await writeFile(saPub, publicKey.export({ type: 'spki', format: 'pem' }));
       const token = randomBytes(24).toString('hex');
       const tokens = join(dir, 'tokens.csv');
-      await writeFile(tokens, `${token},admin,admin-uid,"system:masters"\n`, { mode: 0o600 });
+      const users = (opts.users ?? []).map(
+        (u) =>
+          `${u.token},${u.name},${u.name}-uid${u.groups?.length ? `,"${u.groups.join(',')}"` : ''}\n`,
+      );
+      await writeFile(tokens, [`${token},admin,admin-uid,"system:masters"\n`, ...users].join(''), {
+        mode: 0o600,
+      });
       const certDir = join(dir, 'certs');
       await mkdir(certDir);
 
