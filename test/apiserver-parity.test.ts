@@ -11,15 +11,15 @@ import { SimCluster } from '../src/localfed/cluster.ts';
 import { ControlPlane } from './helpers/kube-control-plane.ts';
 import {
   type Api,
-  differences,
   events,
   initialEvents,
   maskedTable,
   type Pair,
   type PairRequest,
+  ServerPair,
   tableEvents,
 } from './helpers/parity.ts';
-import { type ApiTarget, type RawResponse, rawCall } from './helpers/raw-api.ts';
+import { type RawResponse, rawCall } from './helpers/raw-api.ts';
 import { shapeDiff } from './helpers/shape-diff.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -36,35 +36,14 @@ const READER: SimUser = {
 
 let sim: SimCluster;
 let cp: ControlPlane;
-const target: Partial<Record<Api, ApiTarget>> = {};
+let pair: ServerPair | undefined;
 
-function to(api: Api): ApiTarget {
-  const t = target[api];
-  if (!t) throw new Error(`no ${api} server`);
-  return t;
+function servers(): ServerPair {
+  if (!pair) throw new Error('the servers did not start');
+  return pair;
 }
-
-async function both(r: PairRequest): Promise<Pair> {
-  const req = (api: Api) => (typeof r === 'function' ? r(api) : r);
-  const [s, re] = await Promise.all([
-    rawCall(to('sim'), req('sim')),
-    rawCall(to('real'), req('real')),
-  ]);
-  return { sim: s, real: re };
-}
-
-/** Sends the request to both and expects exactly `listed` differences (none by default). */
-async function same(
-  r: PairRequest,
-  listed: string[] = [],
-  body?: (r: RawResponse) => unknown,
-): Promise<Pair> {
-  const p = await both(r);
-  expect
-    .soft(differences(p, body, (typeof r === 'function' ? r('sim') : r).path.includes('watch=1')))
-    .toEqual(listed);
-  return p;
-}
+const both = (r: PairRequest) => servers().both(r);
+const same = (...args: Parameters<ServerPair['same']>) => servers().same(...args);
 
 // biome-ignore lint/suspicious/noExplicitAny: bodies are read field by field
 const json = (r: RawResponse): any => r.json;
@@ -98,8 +77,10 @@ beforeAll(async () => {
     users: [{ name: READER.name, token: READER.token }],
     apiserverArgs: ['--watch-cache-sizes=nodes#0'],
   });
-  target.sim = { url: sim.url, ca: sim.caCert, token: sim.token };
-  target.real = { url: cp.url, ca: cp.ca, token: cp.token };
+  pair = new ServerPair({
+    sim: { url: sim.url, ca: sim.caCert, token: sim.token },
+    real: { url: cp.url, ca: cp.ca, token: cp.token },
+  });
   await cp.kubectl(['apply', '-f', cp.tools.serviceExportCrd]);
   await cp.kubectl([
     'create',
@@ -123,7 +104,7 @@ beforeAll(async () => {
   ]);
   // Discovery of a new group can lag Established by a moment.
   await waitFor(
-    async () => (await rawCall(to('real'), { path: SE })).status === 200,
+    async () => (await rawCall(servers().targets.real, { path: SE })).status === 200,
     30_000,
     'the ServiceExport resource served',
     200,

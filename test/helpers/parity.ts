@@ -1,7 +1,8 @@
 // The parity test's two servers and how it compares their answers: the same request to
 // the simulator and to a real kube-apiserver, and the differences between the answers
 // as lines (status, the headers clients read, framing, and the body's shape).
-import type { RawRequest, RawResponse } from './raw-api.ts';
+import { expect } from 'vitest';
+import { type ApiTarget, type RawRequest, type RawResponse, rawCall } from './raw-api.ts';
 import { shapeDiff } from './shape-diff.ts';
 
 export type Api = 'sim' | 'real';
@@ -12,6 +13,36 @@ export interface Pair {
 
 /** A request, or one built per server (resourceVersions and names the server chose). */
 export type PairRequest = RawRequest | ((api: Api) => RawRequest);
+
+/** The simulator and a real kube-apiserver, asked the same things. */
+export class ServerPair {
+  readonly targets: Readonly<Record<Api, ApiTarget>>;
+
+  constructor(targets: Record<Api, ApiTarget>) {
+    this.targets = targets;
+  }
+
+  async both(r: PairRequest): Promise<Pair> {
+    const req = (api: Api) => (typeof r === 'function' ? r(api) : r);
+    const [sim, real] = await Promise.all([
+      rawCall(this.targets.sim, req('sim')),
+      rawCall(this.targets.real, req('real')),
+    ]);
+    return { sim, real };
+  }
+
+  /** Sends the request to both and expects exactly `listed` differences (none by default). */
+  async same(
+    r: PairRequest,
+    listed: string[] = [],
+    body?: (r: RawResponse) => unknown,
+  ): Promise<Pair> {
+    const p = await this.both(r);
+    const stream = (typeof r === 'function' ? r('sim') : r).path.includes('watch=1');
+    expect.soft(differences(p, body, stream)).toEqual(listed);
+    return p;
+  }
+}
 
 const HEADERS = ['content-type', 'warning', 'retry-after'];
 
