@@ -5,6 +5,7 @@ import { request as httpsRequest } from 'node:https';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SimCluster } from '../src/localfed/cluster.ts';
 import type { KubeObject } from '../src/localfed/objects.ts';
+import { rawCall } from './helpers/raw-api.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const HOST = '127.0.0.1';
@@ -25,39 +26,14 @@ interface ReqOpts {
   timeoutMs?: number;
 }
 
-function call(c: SimCluster, method: string, path: string, opts: ReqOpts = {}): Promise<Resp> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { Accept: 'application/json' };
-    const token = opts.token === undefined ? c.token : opts.token;
-    if (token !== null) headers.Authorization = `Bearer ${token}`;
-    let payload: string | undefined;
-    if (opts.body !== undefined) {
-      payload = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
-      headers['Content-Type'] = opts.contentType ?? 'application/json';
-      headers['Content-Length'] = String(Buffer.byteLength(payload));
-    }
-    const req = httpsRequest(
-      { host: c.api.host, port: c.api.port, method, path, headers, ca: c.caCert, agent: false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (d: Buffer) => chunks.push(d));
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: unknown;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-        });
-      },
-    );
-    req.setTimeout(opts.timeoutMs ?? 5000, () => req.destroy(new Error('client timeout')));
-    req.on('error', reject);
-    req.end(payload);
-  });
+async function call(
+  c: SimCluster,
+  method: string,
+  path: string,
+  opts: ReqOpts = {},
+): Promise<Resp> {
+  const target = { url: c.url, ca: c.caCert, token: c.token };
+  return rawCall(target, { method, path, timeoutMs: 5000, ...opts });
 }
 
 interface WatchEvent {
@@ -217,8 +193,8 @@ describe('discovery', () => {
 });
 
 describe('errors', () => {
-  it('answers 401 with a Status for a missing or wrong token', async () => {
-    for (const token of [null, 'wrong-token', `${c.token}x`]) {
+  it('answers 401 with a Status for a wrong token', async () => {
+    for (const token of ['wrong-token', `${c.token}x`]) {
       const r = await call(c, 'GET', '/api/v1/services', { token });
       expect(r.status).toBe(401);
       expect(r.headers['content-type']).toBe('application/json');
@@ -232,8 +208,18 @@ describe('errors', () => {
         code: 401,
       });
     }
-    // Discovery is not open either.
-    expect((await call(c, 'GET', '/version', { token: null })).status).toBe(401);
+  });
+
+  it('serves a request without a token as system:anonymous: health and version only (403 else)', async () => {
+    expect((await call(c, 'GET', '/version', { token: null })).status).toBe(200);
+    expect((await call(c, 'GET', '/healthz', { token: null })).text).toBe('ok');
+    const r = await call(c, 'GET', '/api/v1/services', { token: null });
+    expect(r.status).toBe(403);
+    expect(r.json).toMatchObject({ reason: 'Forbidden', details: { kind: 'services' }, code: 403 });
+    expect(r.json.message).toBe(
+      'services is forbidden: User "system:anonymous" cannot list resource "services" in API group "" at the cluster scope',
+    );
+    expect((await call(c, 'GET', '/api', { token: null })).status).toBe(403);
   });
 
   it('answers 404 with a Status for a missing object', async () => {
@@ -262,17 +248,26 @@ describe('errors', () => {
     });
   });
 
-  it('answers 404 page text for an unknown path', async () => {
-    for (const path of [
-      '/nope',
-      '/api/v1/widgets',
-      '/apis/example.com/v1',
-      '/api/v1/nodes/a/b/c/d',
-    ]) {
+  it('answers 404 page text for a path outside the served groups, a NotFound Status inside them', async () => {
+    for (const path of ['/nope', '/apis/example.com/v1']) {
       const r = await call(c, 'GET', path);
       expect(r.status, path).toBe(404);
       expect(r.headers['content-type']).toMatch(/^text\/plain/);
       expect(r.text).toBe('404 page not found\n');
+    }
+    for (const path of ['/api/v1/widgets', '/api/v1/nodes/a/b/c/d', '/apis/discovery.k8s.io/v2']) {
+      const r = await call(c, 'GET', path);
+      expect(r.status, path).toBe(404);
+      expect(r.json).toEqual({
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: 'the server could not find the requested resource',
+        reason: 'NotFound',
+        details: {},
+        code: 404,
+      });
     }
   });
 
@@ -280,9 +275,12 @@ describe('errors', () => {
     const bad = await call(c, 'GET', '/api/v1/services?labelSelector=a%20b');
     expect(bad.status).toBe(400);
     expect(bad.json).toMatchObject({ kind: 'Status', reason: 'BadRequest', code: 400 });
-    const field = await call(c, 'GET', '/api/v1/services?fieldSelector=spec.clusterIP%3D127.2.3.4');
+    const field = await call(c, 'GET', '/api/v1/services?fieldSelector=spec.foo%3D1');
     expect(field.status).toBe(400);
-    expect(field.json.message).toBe('field label not supported: spec.clusterIP');
+    expect(field.json.message).toBe('field label not supported: spec.foo');
+    // Services also select on spec.clusterIP and spec.type, as kube-apiserver's do.
+    const ip = await call(c, 'GET', '/api/v1/services?fieldSelector=spec.clusterIP%3D127.255.0.1');
+    expect(ip.json.items.map((o: KubeObject) => o.metadata.name)).toEqual(['kubernetes']);
   });
 });
 
@@ -303,7 +301,9 @@ describe('list', () => {
     expect(r.json.apiVersion).toBe('v1');
     expect(r.json.metadata.resourceVersion).toBe(String(c.store.revision));
     expect(names(r)).toEqual(['api', 'db', 'web']);
-    expect(r.json.items[0]).toMatchObject({ apiVersion: 'v1', kind: 'Service' });
+    // As kube-apiserver: a built-in type's list items carry no kind or apiVersion.
+    expect(r.json.items[0].kind).toBeUndefined();
+    expect(r.json.items[0].apiVersion).toBeUndefined();
   });
 
   it('filters by labelSelector', async () => {
@@ -360,7 +360,7 @@ describe('list', () => {
       expect(r.status).toBe(200);
       expect(r.json.metadata.resourceVersion).toBe(snapshotRv);
       for (const o of r.json.items as KubeObject[]) {
-        if (o.metadata.name === 's5') expect(o.metadata.labels).toEqual({});
+        if (o.metadata.name === 's5') expect(o.metadata.labels).toBeUndefined();
       }
       seen.push(...names(r));
       token = r.json.metadata.continue;
@@ -447,7 +447,7 @@ describe('list', () => {
     expect(notOlder.json.items[0].metadata.labels).toEqual({ v: '2' });
 
     const noRv = await call(c, 'GET', `${base}?resourceVersionMatch=Exact`);
-    expect(noRv.status).toBe(400);
+    expect(noRv.status).toBe(422);
 
     c.compact();
     const gone = await call(

@@ -2,10 +2,10 @@
 // discovery, list/watch/get/create/update/patch/delete with kube-apiserver's wire
 // behaviour, and fault controls (refuse, hang, drop watches) for tests and demos.
 
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import { hostPort } from '../host-port.ts';
+import { Access, authorizePath, authorizeResource, type SimUser } from './access.ts';
 import {
   apiGroupDoc,
   apiGroupList,
@@ -14,22 +14,19 @@ import {
   SERVER_VERSION,
 } from './discovery.ts';
 import { pruneUnknownFields } from './fields.ts';
+import { checkResourceVersionMatch, serveList } from './list.ts';
 import { Listener } from './listener.ts';
 import type { FaultMode } from './member.ts';
 import { isRecord, type KubeObject } from './objects.ts';
 import { openApiDocument, openApiRoot } from './openapi.ts';
+import { parseRequestPath, type RequestPath } from './paths.ts';
 import { Registry } from './registry.ts';
-import { findType, type ResourceType } from './resources.ts';
-import {
-  matchesFields,
-  matchesLabels,
-  parseFieldSelector,
-  parseLabelSelector,
-} from './selectors.ts';
+import { findType, groupExists, type ResourceType } from './resources.ts';
+import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { ApiError, errors } from './status.ts';
-import { Expired } from './store.ts';
-import { type IncludeObject, toTable, wantsTable } from './table.ts';
+import { toTable, wantsTable } from './table.ts';
 import { WatchStream } from './watch.ts';
+import { includeObject, isTrue, readJson, sendBody, sendJson, sendNotFoundPage } from './wire.ts';
 
 export interface ApiServerOptions {
   name: string;
@@ -46,17 +43,13 @@ export interface ApiServerOptions {
   tooLargeWaitMs?: number | undefined;
   /** API groups this server does not serve, as when a CRD is not installed: 404 and absent from discovery. */
   absentGroups?: readonly string[] | undefined;
+  /** Users beside the admin, each allowed only what its rules say. */
+  users?: readonly SimUser[] | undefined;
 }
 
 export const DEFAULT_BOOKMARK_INTERVAL_MS = 60_000;
 export const DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS = 1800;
 export const DEFAULT_PAGE_LIMIT_MAX = 500;
-
-interface ContinueToken {
-  v: 'meta.k8s.io/v1';
-  rv: number;
-  start: string;
-}
 
 export class ApiServer {
   readonly name: string;
@@ -64,7 +57,7 @@ export class ApiServer {
   readonly #listener: Listener;
   readonly #absentGroups: Set<string>;
   readonly #served = (t: ResourceType): boolean => !this.#absentGroups.has(t.group);
-  readonly #token: Buffer;
+  readonly #access: Access;
   readonly #watches = new Set<WatchStream>();
   readonly #held = new Set<ServerResponse>();
   #mode: FaultMode = 'up';
@@ -75,7 +68,7 @@ export class ApiServer {
   constructor(opts: ApiServerOptions) {
     this.name = opts.name;
     this.registry = opts.registry;
-    this.#token = Buffer.from(opts.token);
+    this.#access = new Access(opts.token, opts.users);
     this.#bookmarkIntervalMs = opts.bookmarkIntervalMs ?? DEFAULT_BOOKMARK_INTERVAL_MS;
     this.#minRequestTimeout = opts.minRequestTimeoutSeconds ?? DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS;
     this.#tooLargeWaitMs = opts.tooLargeWaitMs ?? 3000;
@@ -148,52 +141,28 @@ export class ApiServer {
     await this.start();
   }
 
-  #authorized(req: IncomingMessage): boolean {
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(.+)$/i.exec(header);
-    if (!m) return false;
-    const given = Buffer.from(m[1]!.trim());
-    return given.length === this.#token.length && timingSafeEqual(given, this.#token);
-  }
-
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (this.#mode === 'hang') {
       this.#held.add(res);
       res.on('close', () => this.#held.delete(res));
       return;
     }
-    if (!this.#authorized(req)) throw errors.unauthorized();
+    const who = this.#access.identify(req.headers.authorization);
     const url = new URL(req.url ?? '/', 'https://localhost');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
-
-    if (method === 'GET') {
-      const doc = this.#discovery(path);
-      if (doc !== undefined) return sendJson(res, 200, doc);
-      if (path === '/openapi/v3') return sendJson(res, 200, openApiRoot());
-      if (path.startsWith('/openapi/v3/')) {
-        const body = openApiDocument(path.slice('/openapi/v3/'.length));
-        if (body !== undefined) {
-          res.writeHead(200, {
-            'Content-Type': 'application/json',
-            'Content-Length': Buffer.byteLength(body),
-          });
-          res.end(body);
-          return;
-        }
-      }
-      if (path === '/healthz' || path === '/livez' || path === '/readyz') {
-        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
-        res.end('ok');
-        return;
-      }
-    }
-
-    const parsed = parseResourcePath(path);
-    const target = parsed && this.#served(parsed.type) ? parsed : undefined;
-    if (!target) return sendNotFoundPage(res);
-    const { type, namespace, name, subresource } = target;
     const q = url.searchParams;
+
+    const requested = parseRequestPath(path);
+    if (!requested) {
+      authorizePath(who, path);
+      if (method === 'GET' && this.#serveNonResource(res, path)) return;
+      return this.#notFound(res, path);
+    }
+    authorizeResource(who, verbOf(method, requested, q), requested);
+    const target = this.#resolve(requested);
+    if (!target) return this.#notFound(res, path);
+    const { type, namespace, name, subresource } = target;
     // Refused rather than ignored: ignoring it would perform the write a client meant to rehearse.
     if (q.has('dryRun') && method !== 'GET')
       throw errors.badRequest('dryRun is not supported by localfed');
@@ -201,13 +170,14 @@ export class ApiServer {
     if (name === undefined) {
       if (method === 'GET' && isTrue(q.get('watch')))
         return this.#watch(req, res, type, namespace, q);
-      if (method === 'GET') return this.#list(req, res, type, namespace, q);
+      if (method === 'GET')
+        return serveList(this.registry, req, res, target, q, this.#tooLargeWaitMs);
       if (method === 'POST') {
         const body = (await readJson(req)) as KubeObject;
         checkFields(type, body, q, res);
         return sendJson(res, 201, this.registry.create(type, namespace, body));
       }
-      throw errors.methodNotAllowed(method);
+      throw errors.methodNotAllowed();
     }
 
     switch (method) {
@@ -240,7 +210,11 @@ export class ApiServer {
         const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
         const strategic = ct === 'application/strategic-merge-patch+json';
         if (ct !== 'application/merge-patch+json' && !strategic) {
-          throw errors.unsupportedMediaType(ct, [
+          // JSON patch and apply are patch types kube-apiserver knows and localfed refuses;
+          // any other type kube-apiserver refuses with this bare Status.
+          if (!KNOWN_PATCH_TYPES.has(ct))
+            throw new ApiError(415, 'UnsupportedMediaType', '415: Unsupported Media Type', {});
+          throw errors.unsupportedMediaType([
             'application/merge-patch+json',
             'application/strategic-merge-patch+json',
           ]);
@@ -254,7 +228,7 @@ export class ApiServer {
         );
       }
       case 'DELETE': {
-        if (subresource) throw errors.methodNotAllowed(method);
+        if (subresource) throw errors.methodNotAllowed();
         const body = await readJson(req, true);
         const pre = isRecord(body) && isRecord(body.preconditions) ? body.preconditions : {};
         const deleted = this.registry.delete(type, namespace, name, {
@@ -262,11 +236,77 @@ export class ApiServer {
           resourceVersion:
             typeof pre.resourceVersion === 'string' ? pre.resourceVersion : undefined,
         } as { uid?: string; resourceVersion?: string });
-        return sendJson(res, 200, deleted);
+        if (!type.deleteAnswersStatus) return sendJson(res, 200, deleted);
+        return sendJson(res, 200, {
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Success',
+          details: {
+            name: deleted.metadata.name,
+            ...(type.group ? { group: type.group } : {}),
+            kind: type.plural,
+            uid: deleted.metadata.uid,
+          },
+        });
       }
       default:
-        throw errors.methodNotAllowed(method);
+        throw errors.methodNotAllowed();
     }
+  }
+
+  /** Discovery, OpenAPI and health; false when the path is none of them. */
+  #serveNonResource(res: ServerResponse, path: string): boolean {
+    const doc = this.#discovery(path);
+    if (doc !== undefined) {
+      sendJson(res, 200, doc);
+      return true;
+    }
+    // kube-apiserver serves the OpenAPI v3 index as text/plain, the documents as JSON.
+    if (path === '/openapi/v3') {
+      sendBody(res, 200, 'text/plain; charset=utf-8', JSON.stringify(openApiRoot()));
+      return true;
+    }
+    const openapi = path.startsWith('/openapi/v3/')
+      ? openApiDocument(path.slice('/openapi/v3/'.length))
+      : undefined;
+    if (openapi !== undefined) {
+      sendBody(res, 200, 'application/json', openapi);
+      return true;
+    }
+    if (path === '/healthz' || path === '/livez' || path === '/readyz') {
+      sendBody(res, 200, 'text/plain; charset=utf-8', 'ok');
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * kube-apiserver answers a path under /api or a served group with a NotFound Status,
+   * and anything else (an unknown group, a path outside the API) with its text page.
+   */
+  #notFound(res: ServerResponse, path: string): void {
+    const group = /^\/apis\/([^/]+)\//.exec(path)?.[1];
+    const served =
+      path.startsWith('/api/') ||
+      (group !== undefined && !this.#absentGroups.has(group) && groupExists(group));
+    if (served) sendJson(res, 404, errors.resourceNotFound().toStatus());
+    else sendNotFoundPage(res);
+  }
+
+  #resolve(p: RequestPath): ResourceTarget | undefined {
+    if (p.extra > 0 || !p.plural) return undefined;
+    const type = findType(p.group, p.version, p.plural);
+    if (!type || !this.#served(type)) return undefined;
+    if (p.namespace !== undefined && !type.namespaced) return undefined;
+    const sub = p.subresource;
+    if (sub !== undefined && (sub !== 'status' || !type.statusSubresource)) return undefined;
+    return {
+      type,
+      namespace: p.namespace,
+      name: p.name,
+      subresource: sub === 'status' ? 'status' : undefined,
+    };
   }
 
   #discovery(path: string): unknown {
@@ -278,110 +318,6 @@ export class ApiServer {
     const m = /^\/apis\/([^/]+)(?:\/([^/]+))?$/.exec(path);
     if (m) return m[2] ? apiResourceList(m[1]!, m[2], served) : apiGroupDoc(m[1]!, served);
     return undefined;
-  }
-
-  async #list(
-    req: IncomingMessage,
-    res: ServerResponse,
-    type: ResourceType,
-    namespace: string | undefined,
-    q: URLSearchParams,
-  ): Promise<void> {
-    const labels = parseLabelSelector(q.get('labelSelector'));
-    const fields = parseFieldSelector(q.get('fieldSelector'));
-    const store = this.registry.store;
-    const resource = Registry.keyOf(type);
-    const rvParam = q.get('resourceVersion') ?? '';
-    const match = q.get('resourceVersionMatch') ?? '';
-    const limitParam = q.get('limit');
-    const cont = q.get('continue') ?? '';
-    if (match && !rvParam)
-      throw errors.badRequest(
-        'resourceVersionMatch is forbidden unless resourceVersion is provided',
-      );
-    if (match && match !== 'Exact' && match !== 'NotOlderThan') {
-      throw errors.badRequest(
-        `resourceVersionMatch: Unsupported value: "${match}": supported values: "Exact", "NotOlderThan"`,
-      );
-    }
-    if (cont && rvParam)
-      throw errors.badRequest('specifying resource version is not allowed when using continue');
-
-    let rev = store.revision;
-    let start = '';
-    if (cont) {
-      const token = decodeContinue(cont);
-      rev = token.rv;
-      start = token.start;
-    } else if (rvParam && rvParam !== '0') {
-      const wanted = Number(rvParam);
-      if (!Number.isSafeInteger(wanted) || wanted < 0)
-        throw errors.badRequest(`invalid resource version: ${rvParam}`);
-      if (wanted > store.revision) await this.#waitForRevision(wanted);
-      if (match === 'Exact') rev = wanted;
-    }
-    // resourceVersion=0 is served from the watch cache, which ignores limit.
-    const limit = rvParam === '0' ? 0 : limitParam ? Number(limitParam) : 0;
-    if (!Number.isSafeInteger(limit) || limit < 0)
-      throw errors.badRequest(`invalid limit: ${limitParam}`);
-
-    let all: KubeObject[];
-    try {
-      all = store.listAt(resource, rev, namespace, false);
-    } catch (e) {
-      if (!(e instanceof Expired)) throw e;
-      if (cont) {
-        throw errors.expired(
-          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
-          encodeContinue({ v: 'meta.k8s.io/v1', rv: store.revision, start }),
-        );
-      }
-      throw errors.expired('The resourceVersion for the provided list is too old.');
-    }
-    const selected = all.filter(
-      (o) =>
-        keyOf(o) >= start &&
-        matchesLabels(labels, o.metadata.labels) &&
-        matchesFields(fields, o.metadata),
-    );
-    const meta: Record<string, unknown> = { resourceVersion: String(rev) };
-    let items = selected;
-    if (limit > 0 && selected.length > limit) {
-      items = selected.slice(0, limit);
-      meta.continue = encodeContinue({
-        v: 'meta.k8s.io/v1',
-        rv: rev,
-        start: `${keyOf(items[limit - 1]!)}\u0000`,
-      });
-      // As kube-apiserver: the remaining count is only known without selectors.
-      if (labels.length === 0 && fields.length === 0)
-        meta.remainingItemCount = selected.length - limit;
-    }
-    if (wantsTable(req.headers.accept))
-      return sendJson(res, 200, toTable(type, items, meta, includeObject(q)));
-    sendJson(res, 200, {
-      kind: type.listKind,
-      apiVersion: type.group ? `${type.group}/${type.version}` : type.version,
-      metadata: meta,
-      items,
-    });
-  }
-
-  #waitForRevision(wanted: number): Promise<void> {
-    const store = this.registry.store;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        unsubscribe();
-        reject(errors.tooLargeResourceVersion(wanted, store.revision));
-      }, this.#tooLargeWaitMs);
-      const unsubscribe = store.subscribe(() => {
-        if (store.revision >= wanted) {
-          clearTimeout(timer);
-          unsubscribe();
-          resolve();
-        }
-      });
-    });
   }
 
   #watch(
@@ -402,6 +338,15 @@ export class ApiServer {
     const rv = q.get('resourceVersion') ?? undefined;
     if (rv && !/^\d+$/.test(rv)) throw errors.badRequest(`invalid resource version: ${rv}`);
     const sendInitial = q.get('sendInitialEvents');
+    const match = q.get('resourceVersionMatch') ?? '';
+    checkResourceVersionMatch(match);
+    if (sendInitial !== null && match !== 'NotOlderThan') {
+      throw errors.invalidListOptions(
+        'resourceVersionMatch',
+        'FieldValueForbidden',
+        'Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan',
+      );
+    }
     const stream = new WatchStream(
       this.registry.store,
       {
@@ -409,7 +354,7 @@ export class ApiServer {
         resource: Registry.keyOf(type),
         namespace,
         labels: parseLabelSelector(q.get('labelSelector')),
-        fields: parseFieldSelector(q.get('fieldSelector')),
+        fields: parseFieldSelector(q.get('fieldSelector'), type),
         resourceVersion: rv,
         bookmarks: isTrue(q.get('allowWatchBookmarks')),
         sendInitialEvents: sendInitial === null ? undefined : isTrue(sendInitial),
@@ -434,7 +379,14 @@ export class ApiServer {
       err instanceof ApiError
         ? err
         : errors.internal(err instanceof Error ? err.message : String(err));
-    sendJson(res, apiErr.code, apiErr.toStatus());
+    // As kube-apiserver: a Status that says when to retry says it in Retry-After too.
+    const retry = apiErr.details?.retryAfterSeconds;
+    sendJson(
+      res,
+      apiErr.code,
+      apiErr.toStatus(),
+      retry === undefined ? {} : { 'Retry-After': String(retry) },
+    );
   }
 }
 
@@ -445,34 +397,20 @@ interface ResourceTarget {
   subresource: 'status' | undefined;
 }
 
-/** Maps /api/v1/... and /apis/<group>/<version>/... to a resource, namespace, name and subresource. */
-export function parseResourcePath(path: string): ResourceTarget | undefined {
-  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
-  let group: string;
-  let version: string;
-  let rest: string[];
-  if (parts[0] === 'api' && parts.length >= 3) {
-    group = '';
-    version = parts[1]!;
-    rest = parts.slice(2);
-  } else if (parts[0] === 'apis' && parts.length >= 4) {
-    group = parts[1]!;
-    version = parts[2]!;
-    rest = parts.slice(3);
-  } else return undefined;
-
-  let namespace: string | undefined;
-  if (rest[0] === 'namespaces' && rest.length >= 3 && rest[2] !== 'status') {
-    namespace = rest[1];
-    rest = rest.slice(2);
+/** The RBAC verb of a request. */
+function verbOf(method: string, p: RequestPath, q: URLSearchParams): string {
+  switch (method) {
+    case 'GET':
+      return p.name !== undefined ? 'get' : isTrue(q.get('watch')) ? 'watch' : 'list';
+    case 'POST':
+      return 'create';
+    case 'PUT':
+      return 'update';
+    case 'DELETE':
+      return p.name !== undefined ? 'delete' : 'deletecollection';
+    default:
+      return method.toLowerCase();
   }
-  const [plural, name, sub, ...extra] = rest;
-  if (!plural || extra.length > 0) return undefined;
-  const type = findType(group, version, plural);
-  if (!type) return undefined;
-  if (namespace !== undefined && !type.namespaced) return undefined;
-  if (sub !== undefined && (sub !== 'status' || !type.statusSubresource)) return undefined;
-  return { type, namespace, name, subresource: sub === 'status' ? 'status' : undefined };
 }
 
 /**
@@ -502,79 +440,4 @@ function checkFields(
   );
 }
 
-function keyOf(o: KubeObject): string {
-  return o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name;
-}
-
-function encodeContinue(token: ContinueToken): string {
-  return Buffer.from(JSON.stringify(token)).toString('base64url');
-}
-
-function decodeContinue(raw: string): ContinueToken {
-  try {
-    const t = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as ContinueToken;
-    if (t.v === 'meta.k8s.io/v1' && Number.isSafeInteger(t.rv) && typeof t.start === 'string')
-      return t;
-  } catch {
-    // fall through
-  }
-  throw errors.badRequest(
-    'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)',
-  );
-}
-
-function includeObject(q: URLSearchParams): IncludeObject {
-  const v = q.get('includeObject');
-  return v === 'None' || v === 'Object' ? v : 'Metadata';
-}
-
-function isTrue(v: string | null): boolean {
-  return v === '1' || v === 'true';
-}
-
-const MAX_BODY_BYTES = 3 * 1024 * 1024;
-
-async function readJson(req: IncomingMessage, optional = false): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES)
-      throw new ApiError(
-        413,
-        'RequestEntityTooLarge',
-        'Request entity too large: limit is 3145728',
-      );
-    chunks.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') {
-    if (optional) return undefined;
-    throw errors.badRequest('the request body is empty');
-  }
-  const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
-  if (ct && !ct.endsWith('json')) throw errors.unsupportedMediaType(ct, ['application/json']);
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw errors.badRequest(`couldn't get version/kind; json parse error: ${(e as Error).message}`);
-  }
-}
-
-function sendJson(res: ServerResponse, code: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(code, {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(text),
-    'Cache-Control': 'no-cache, private',
-  });
-  res.end(text);
-}
-
-function sendNotFoundPage(res: ServerResponse): void {
-  res.writeHead(404, {
-    'Content-Type': 'text/plain; charset=utf-8',
-    'X-Content-Type-Options': 'nosniff',
-  });
-  res.end('404 page not found\n');
-}
+const KNOWN_PATCH_TYPES = new Set(['application/json-patch+json', 'application/apply-patch+yaml']);

@@ -2,6 +2,7 @@
 // HTTPS API server, bootstrapped with what every real cluster has (the system
 // namespaces and the `kubernetes` Service), and a kubeconfig to reach it.
 import { randomBytes } from 'node:crypto';
+import type { SimUser } from './access.ts';
 import { ApiServer } from './apiserver.ts';
 import { type KubeconfigParams, kubeconfigYaml, writeKubeconfigIn } from './kubeconfig.ts';
 import type { FaultMode } from './member.ts';
@@ -24,6 +25,8 @@ export interface SimClusterOptions {
   historyLimit?: number | undefined;
   /** False serves no multicluster.x-k8s.io group, as a cluster without the MCS CRDs. Default true. */
   serviceExportCRD?: boolean | undefined;
+  /** Tokens beside the admin's, each allowed only what its rules say (RBAC). */
+  users?: readonly SimUser[] | undefined;
 }
 
 export const MCS_GROUP = 'multicluster.x-k8s.io';
@@ -70,6 +73,7 @@ export class SimCluster {
       bookmarkIntervalMs: opts.bookmarkIntervalMs,
       minRequestTimeoutSeconds: opts.minRequestTimeoutSeconds,
       absentGroups: opts.serviceExportCRD === false ? [MCS_GROUP] : [],
+      users: opts.users,
     });
     const cluster = new SimCluster(opts.name, store, registry, api, token, pki.caCert);
     cluster.#bootstrap();

@@ -27,6 +27,8 @@ export interface ControlPlaneOptions {
   serviceClusterIpRange?: string | undefined;
   /** Extra kube-apiserver flags, `--name=value`, appended after the defaults. */
   apiserverArgs?: string[] | undefined;
+  /** More static-token users beside `admin`; RBAC grants them nothing unless something binds them. */
+  users?: readonly { name: string; token: string; groups?: readonly string[] }[] | undefined;
   /** Extra etcd flags, `--name=value`, appended after the defaults. */
   etcdArgs?: string[] | undefined;
 }
@@ -132,7 +134,13 @@ export class KubeControlPlane {
       await writeFile(saPub, publicKey.export({ type: 'spki', format: 'pem' }));
       const token = opts.token ?? randomBytes(24).toString('hex');
       const tokens = join(dir, 'tokens.csv');
-      await writeFile(tokens, `${token},admin,admin-uid,"system:masters"\n`, { mode: 0o600 });
+      const users = (opts.users ?? []).map(
+        (u) =>
+          `${u.token},${u.name},${u.name}-uid${u.groups?.length ? `,"${u.groups.join(',')}"` : ''}\n`,
+      );
+      await writeFile(tokens, [`${token},admin,admin-uid,"system:masters"\n`, ...users].join(''), {
+        mode: 0o600,
+      });
       const certDir = join(dir, 'certs');
       await mkdir(certDir);
 

@@ -2,14 +2,19 @@
 // shapes kube-apiserver serves and kubectl's RESTMapper reads.
 import { RESOURCE_TYPES, type ResourceType, VERBS } from './resources.ts';
 
+/** The version the parity test holds the simulator to (tools/kube builds kube-apiserver v1.37.2). */
 export const SERVER_VERSION = {
   major: '1',
-  minor: '33',
-  gitVersion: 'v1.33.0+fedgate-localfed',
+  minor: '37',
+  emulationMajor: '1',
+  emulationMinor: '37',
+  minCompatibilityMajor: '1',
+  minCompatibilityMinor: '36',
+  gitVersion: 'v1.37.2+fedgate-localfed',
   gitCommit: '0000000000000000000000000000000000000000',
   gitTreeState: 'clean',
   buildDate: '2026-01-01T00:00:00Z',
-  goVersion: 'go1.24.0',
+  goVersion: 'go1.26.8',
   compiler: 'gc',
   platform: 'linux/amd64',
 };
@@ -86,10 +91,10 @@ export function apiResourceList(group: string, version: string, served: TypeFilt
       });
     }
   }
-  return {
-    kind: 'APIResourceList',
-    apiVersion: 'v1',
-    groupVersion: group ? `${group}/${version}` : version,
-    resources,
-  };
+  // kube-apiserver's core list (/api/v1) has no apiVersion; the groups' lists have one.
+  const list: Record<string, unknown> = { kind: 'APIResourceList' };
+  if (group) list.apiVersion = 'v1';
+  list.groupVersion = group ? `${group}/${version}` : version;
+  list.resources = resources;
+  return list;
 }

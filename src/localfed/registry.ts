@@ -110,8 +110,10 @@ export class Registry {
       throw errors.alreadyExists(t, meta.name);
     meta.uid = randomUUID();
     meta.creationTimestamp = this.#timestamp();
-    meta.generation = 1;
+    if (t.generation) meta.generation = 1;
+    else delete meta.generation;
     delete meta.deletionTimestamp;
+    dropEmptyMaps(meta);
     return this.store.put(Registry.keyOf(t), obj);
   }
 
@@ -196,9 +198,12 @@ export class Registry {
     obj.metadata.creationTimestamp = old.metadata.creationTimestamp;
     obj.metadata.namespace = old.metadata.namespace;
     obj.metadata.generation = old.metadata.generation;
+    if (!t.generation) delete obj.metadata.generation;
+    dropEmptyMaps(obj.metadata);
     t.defaults(obj, { allocateClusterIP: () => this.#allocateClusterIP(), old });
     this.#validate(t, obj, old);
-    if (specOf(obj) !== specOf(old)) obj.metadata.generation = (old.metadata.generation ?? 0) + 1;
+    if (t.generation && specOf(obj) !== specOf(old))
+      obj.metadata.generation = (old.metadata.generation ?? 0) + 1;
     obj.metadata.resourceVersion = old.metadata.resourceVersion;
     // A write that changes nothing stores nothing: no new revision, no watch event.
     if (JSON.stringify(canonical(obj)) === JSON.stringify(canonical(old))) return old;
@@ -213,17 +218,17 @@ export class Registry {
   ): KubeObject {
     const old = this.get(t, namespace, name);
     if (pre.uid && pre.uid !== old.metadata.uid) {
-      throw errors.conflict(
-        t,
+      throw errors.preconditionFailed(
+        t.kind,
         name,
-        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.metadata.uid}`,
+        `the UID in the precondition (${pre.uid}) does not match the UID in record (${old.metadata.uid}). The object might have been deleted and then recreated`,
       );
     }
     if (pre.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion) {
-      throw errors.conflict(
-        t,
+      throw errors.preconditionFailed(
+        t.kind,
         name,
-        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${old.metadata.resourceVersion}`,
+        `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${old.metadata.resourceVersion}). The object might have been modified`,
       );
     }
     if (t.kind === 'Namespace') return this.#deleteNamespace(t, old);
@@ -258,6 +263,14 @@ export class Registry {
 
   #timestamp(): string {
     return `${this.#now().toISOString().slice(0, 19)}Z`;
+  }
+}
+
+/** Go's omitempty: kube-apiserver never writes an empty labels or annotations map. */
+function dropEmptyMaps(meta: KubeObject['metadata']): void {
+  for (const key of ['labels', 'annotations'] as const) {
+    const m = meta[key];
+    if (isRecord(m) && Object.keys(m).length === 0) delete meta[key];
   }
 }
 

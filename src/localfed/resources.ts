@@ -25,6 +25,18 @@ export interface ResourceType {
   categories?: string[];
   /** Has a /status subresource: the main resource ignores status, /status ignores the rest. */
   statusSubresource: boolean;
+  /** Served from a CRD on real clusters (list items keep kind and apiVersion, Table dates). */
+  custom?: boolean;
+  /** DELETE answers a Status naming what went, not the deleted object (Nodes, CRDs). */
+  deleteAnswersStatus?: boolean;
+  /** What kube-apiserver's encoding of an empty object of this kind holds beside metadata (watch bookmarks are such objects). */
+  emptyFields?: Record<string, unknown>;
+  /** Keeps metadata.generation (not every built-in type does: Services, Namespaces, Nodes do not). */
+  generation?: boolean;
+  /** Field selectors besides metadata.name and metadata.namespace, with the value each reads. */
+  fieldLabels?: Record<string, (obj: KubeObject) => string>;
+  /** How kube-apiserver words a field selector this type does not support (default: "field label not supported"). */
+  unknownFieldSelector?: (field: string) => string;
   /** Validates a create (old undefined) or an update; returns field errors. */
   validate: (obj: KubeObject, old: KubeObject | undefined) => StatusCause[];
   /** Fills server-side defaults, as the API server's defaulting does. */
@@ -89,6 +101,23 @@ function immutable(field: string, now: unknown, before: unknown): StatusCause[] 
       reason: 'FieldValueInvalid',
       message: `Invalid value: ${JSON.stringify(now)}: field is immutable`,
       field,
+    },
+  ];
+}
+
+/** kube-apiserver checks the primary address through clusterIPs[0], whichever field changed. */
+function clusterIPChange(
+  now: Record<string, unknown>,
+  before: Record<string, unknown>,
+): StatusCause[] {
+  const ips = Array.isArray(now.clusterIPs) ? now.clusterIPs : [now.clusterIP];
+  if (now.clusterIP === before.clusterIP && ips[0] === (before.clusterIPs as unknown[])?.[0])
+    return [];
+  return [
+    {
+      reason: 'FieldValueInvalid',
+      message: `Invalid value: ${JSON.stringify(ips)}: may not change once set`,
+      field: 'spec.clusterIPs[0]',
     },
   ];
 }
@@ -167,6 +196,8 @@ const namespaceType: ResourceType = {
   namespaced: false,
   shortNames: ['ns'],
   statusSubresource: true,
+  emptyFields: { spec: {}, status: {} },
+  fieldLabels: { 'status.phase': (o) => String((o.status as { phase?: string })?.phase ?? '') },
   validate: (obj) => nameCauses(obj.metadata.name, 'label'),
   defaults: (obj) => {
     obj.metadata.labels = {
@@ -220,6 +251,11 @@ const serviceType: ResourceType = {
   namespaced: true,
   shortNames: ['svc'],
   categories: ['all'],
+  emptyFields: { spec: {}, status: { loadBalancer: {} } },
+  fieldLabels: {
+    'spec.clusterIP': (o) => String(spec(o).clusterIP ?? ''),
+    'spec.type': (o) => String(spec(o).type ?? ''),
+  },
   statusSubresource: true,
   validate: (obj, old) => {
     const causes = nameCauses(obj.metadata.name, 'dns1035');
@@ -272,7 +308,7 @@ const serviceType: ResourceType = {
     ) {
       causes.push(invalid('spec.clusterIP', s.clusterIP, 'must be a valid IP address'));
     }
-    if (old) causes.push(...immutable('spec.clusterIP', s.clusterIP, spec(old).clusterIP));
+    if (old) causes.push(...clusterIPChange(s, spec(old)));
     return causes;
   },
   defaults: (obj, ctx) => {
@@ -338,6 +374,25 @@ const serviceType: ResourceType = {
 
 // ---- Node ---------------------------------------------------------------------
 
+/** The first address of a type, as kubectl's node printer shows it. */
+function nodeAddress(o: KubeObject, type: string): string {
+  const addresses = (o.status as { addresses?: { type?: string; address?: string }[] })?.addresses;
+  return addresses?.find((a) => a.type === type)?.address ?? '<none>';
+}
+
+/** A wide column from status.nodeInfo, `<unknown>` when the node has not said. */
+function infoColumn(name: string, description: string, key: string): TableColumn {
+  return column(
+    name,
+    description,
+    (o) => {
+      const v = (o.status as { nodeInfo?: Record<string, unknown> })?.nodeInfo?.[key];
+      return typeof v === 'string' && v !== '' ? v : '<unknown>';
+    },
+    1,
+  );
+}
+
 const nodeType: ResourceType = {
   group: '',
   version: 'v1',
@@ -348,6 +403,28 @@ const nodeType: ResourceType = {
   namespaced: false,
   shortNames: ['no'],
   statusSubresource: true,
+  fieldLabels: { 'spec.unschedulable': (o) => String(spec(o).unschedulable === true) },
+  deleteAnswersStatus: true,
+  emptyFields: {
+    spec: {},
+    status: {
+      daemonEndpoints: { kubeletEndpoint: { Port: 0 } },
+      nodeInfo: Object.fromEntries(
+        [
+          'machineID',
+          'systemUUID',
+          'bootID',
+          'kernelVersion',
+          'osImage',
+          'containerRuntimeVersion',
+          'kubeletVersion',
+          'kubeProxyVersion',
+          'operatingSystem',
+          'architecture',
+        ].map((k) => [k, '']),
+      ),
+    },
+  },
   validate: (obj) => nameCauses(obj.metadata.name, 'subdomain'),
   defaults: (obj) => {
     obj.metadata.labels = {
@@ -380,16 +457,23 @@ const nodeType: ResourceType = {
       ),
     ),
     column(
-      'Region',
-      'topology.kubernetes.io/region label',
-      (o) => o.metadata.labels?.['topology.kubernetes.io/region'] ?? '<none>',
+      'Internal-IP',
+      'List of addresses reachable to the node.',
+      (o) => nodeAddress(o, 'InternalIP'),
       1,
     ),
     column(
-      'Zone',
-      'topology.kubernetes.io/zone label',
-      (o) => o.metadata.labels?.['topology.kubernetes.io/zone'] ?? '<none>',
+      'External-IP',
+      'List of addresses reachable to the node.',
+      (o) => nodeAddress(o, 'ExternalIP'),
       1,
+    ),
+    infoColumn('OS-Image', 'OS Image reported by the node.', 'osImage'),
+    infoColumn('Kernel-Version', 'Kernel Version reported by the node.', 'kernelVersion'),
+    infoColumn(
+      'Container-Runtime',
+      'Container Runtime Version reported by the node.',
+      'containerRuntimeVersion',
     ),
   ],
 };
@@ -420,6 +504,11 @@ const endpointSliceType: ResourceType = {
   namespaced: true,
   shortNames: [],
   statusSubresource: false,
+  generation: true,
+  deleteAnswersStatus: true,
+  emptyFields: { addressType: '', endpoints: null, ports: null },
+  unknownFieldSelector: (field) =>
+    `"${field}" is not a known field selector: only "metadata.name", "metadata.namespace"`,
   validate: (obj, old) => {
     const causes = nameCauses(obj.metadata.name, 'subdomain');
     const type = obj.addressType;
@@ -471,8 +560,10 @@ const endpointSliceType: ResourceType = {
     return causes;
   },
   defaults: (obj) => {
-    obj.endpoints = endpointsOf(obj);
-    for (const e of endpointsOf(obj)) e.conditions ??= {};
+    // kube-apiserver stores a slice without endpoints as null, not [].
+    const endpoints = endpointsOf(obj);
+    obj.endpoints = endpoints.length > 0 ? endpoints : null;
+    for (const e of endpoints) e.conditions ??= {};
     if (Array.isArray(obj.ports)) for (const p of obj.ports as ServicePort[]) p.protocol ??= 'TCP';
   },
   columns: [
@@ -503,11 +594,15 @@ const serviceExportType: ResourceType = {
   plural: 'serviceexports',
   singular: 'serviceexport',
   namespaced: true,
-  shortNames: ['svcex'],
+  shortNames: ['svcex', 'svcexport'],
   statusSubresource: true,
+  custom: true,
+  deleteAnswersStatus: true,
+  generation: true,
   validate: (obj) => nameCauses(obj.metadata.name, 'dns1035'),
   defaults: () => {},
-  columns: [nameColumn, ageColumn],
+  // A CRD's Age column is a date; kube-apiserver still renders the cell as an age.
+  columns: [nameColumn, { ...ageColumn, type: 'date' }],
 };
 
 export const RESOURCE_TYPES: readonly ResourceType[] = [
@@ -517,6 +612,11 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
   endpointSliceType,
   serviceExportType,
 ];
+
+/** True when some served type belongs to `group`. */
+export function groupExists(group: string): boolean {
+  return RESOURCE_TYPES.some((t) => t.group === group);
+}
 
 export function findType(group: string, version: string, plural: string): ResourceType | undefined {
   return RESOURCE_TYPES.find(

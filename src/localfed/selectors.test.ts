@@ -134,7 +134,7 @@ describe('field selectors', () => {
 
   it('matches on name and namespace', () => {
     const m = (sel: string, md: { name: string; namespace?: string }) =>
-      matchesFields(parseFieldSelector(sel), md);
+      matchesFields(parseFieldSelector(sel), { apiVersion: 'v1', kind: 'Service', metadata: md });
     expect(m('metadata.name=web', meta)).toBe(true);
     expect(m('metadata.name=api', meta)).toBe(false);
     expect(m('metadata.name!=api', meta)).toBe(true);

@@ -1,4 +1,5 @@
 // Label and field selectors with kube-apiserver's grammar and error messages.
+import type { KubeObject } from './objects.ts';
 import { errors } from './status.ts';
 
 type Op = '=' | '!=' | 'in' | 'notin' | 'exists' | '!';
@@ -119,33 +120,56 @@ export function matchesLabels(reqs: readonly Requirement[], labels: Labels): boo
 }
 
 export interface FieldRequirement {
-  field: 'metadata.name' | 'metadata.namespace';
+  field: string;
   equal: boolean;
   value: string;
 }
 
-/** Only metadata.name and metadata.namespace are supported, as for most built-in types. */
-export function parseFieldSelector(selector: string | null | undefined): FieldRequirement[] {
+/** What a type lets a field selector read, beside metadata.name and metadata.namespace. */
+export interface FieldLabels {
+  fieldLabels?: Record<string, (obj: KubeObject) => string> | undefined;
+  /** How kube-apiserver words an unsupported field for this type. */
+  unknownFieldSelector?: ((field: string) => string) | undefined;
+}
+
+/** Parses a field selector; `fields` says which fields the type supports (default: metadata only). */
+export function parseFieldSelector(
+  selector: string | null | undefined,
+  fields: FieldLabels = {},
+): FieldRequirement[] {
   if (!selector) return [];
   const out: FieldRequirement[] = [];
   for (const part of splitTop(selector)) {
     const m = /^([^=!\s]+)\s*(==|!=|=)\s*(\S*)$/.exec(part);
-    if (!m) throw errors.badRequest(`invalid selector: '${selector}'; can't understand '${part}'`);
-    const field = m[1]!;
-    if (field !== 'metadata.name' && field !== 'metadata.namespace') {
-      throw errors.badRequest(`field label not supported: ${field}`);
+    if (!m?.[1])
+      throw errors.badRequest(`invalid selector: '${selector}'; can't understand '${part}'`);
+    const field = m[1];
+    const known =
+      field === 'metadata.name' ||
+      field === 'metadata.namespace' ||
+      (fields.fieldLabels !== undefined && Object.hasOwn(fields.fieldLabels, field));
+    if (!known) {
+      throw errors.badRequest(
+        fields.unknownFieldSelector?.(field) ?? `field label not supported: ${field}`,
+      );
     }
-    out.push({ field, equal: m[2] !== '!=', value: m[3]! });
+    out.push({ field, equal: m[2] !== '!=', value: m[3] ?? '' });
   }
   return out;
 }
 
 export function matchesFields(
   reqs: readonly FieldRequirement[],
-  meta: { name: string; namespace?: string | undefined },
+  obj: KubeObject,
+  fields: FieldLabels = {},
 ): boolean {
   for (const r of reqs) {
-    const actual = r.field === 'metadata.name' ? meta.name : (meta.namespace ?? '');
+    const actual =
+      r.field === 'metadata.name'
+        ? obj.metadata.name
+        : r.field === 'metadata.namespace'
+          ? (obj.metadata.namespace ?? '')
+          : (fields.fieldLabels?.[r.field]?.(obj) ?? '');
     if ((actual === r.value) !== r.equal) return false;
   }
   return true;

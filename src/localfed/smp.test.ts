@@ -24,10 +24,12 @@ describe('strategic merge patch', () => {
         externalIPs: ['127.192.2.1'],
       },
     }) as typeof service & { spec: { externalIPs: string[] } };
+    // apimachinery's mergeSortedSlice: an item new to the server goes before the server's
+    // remaining ones (kube-apiserver 1.37 answers a patch adding port 81 to [80] with [81, 80]).
     expect(out.spec.ports).toEqual([
       { name: 'http', port: 80, targetPort: 9090 },
-      { name: 'https', port: 443, targetPort: 8443 },
       { name: 'admin', port: 9000 },
+      { name: 'https', port: 443, targetPort: 8443 },
     ]);
     expect(out.spec.externalIPs).toEqual(['127.192.2.1']);
     const slice = applyStrategicMergePatch(

@@ -21,7 +21,7 @@ export function supportsStrategicMerge(kind: string): boolean {
 
 export function applyStrategicMergePatch(kind: string, target: unknown, patch: unknown): unknown {
   if (!supportsStrategicMerge(kind)) {
-    throw errors.unsupportedMediaType('application/strategic-merge-patch+json', [
+    throw errors.unsupportedMediaType([
       'application/json-patch+json',
       'application/merge-patch+json',
       'application/apply-patch+yaml',
@@ -72,8 +72,11 @@ function mergeMap(
       delete out[k];
     } else if (Array.isArray(v)) {
       const mergeKey = keys[here];
+      const before = out[k];
       out[k] =
-        mergeKey === undefined ? stripDirectives(v) : mergeList(out[k], v, here, mergeKey, keys);
+        mergeKey === undefined ? stripDirectives(v) : mergeList(before, v, here, mergeKey, keys);
+      if (mergeKey && !Object.hasOwn(rest, `$setElementOrder/${k}`))
+        out[k] = patchOrder(out[k] as unknown[], v, before, mergeKey);
     } else {
       const merged = mergeMap(out[k], v, here, keys);
       if (merged === undefined) delete out[k];
@@ -118,6 +121,39 @@ function mergeList(
     else current.push(stripDirectives(item));
   }
   return current;
+}
+
+/**
+ * apimachinery's normalizeElementOrder without $setElementOrder: the items the patch
+ * names, in the patch's order, merged with the rest in the server's order; where an item
+ * is new to the server (it has no place there) the patch's item goes first. So a
+ * patch adding a port puts it before the existing ones, as kube-apiserver does.
+ */
+function patchOrder(
+  items: unknown[],
+  patch: unknown[],
+  server: unknown,
+  mergeKey: string,
+): unknown[] {
+  const keyOf = (x: unknown) => (isRecord(x) ? x[mergeKey] : undefined);
+  const serverKeys = Array.isArray(server) ? server.map(keyOf) : [];
+  const patchKeys = patch.map(keyOf);
+  const named = patchKeys.flatMap((k) => items.filter((x) => keyOf(x) === k));
+  const rest = items.filter((x) => !patchKeys.includes(keyOf(x)));
+  const out: unknown[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < named.length || j < rest.length) {
+    if (i >= named.length) out.push(rest[j++]);
+    else if (j >= rest.length) out.push(named[i++]);
+    else {
+      const li = serverKeys.indexOf(keyOf(named[i]));
+      const ri = serverKeys.indexOf(keyOf(rest[j]));
+      if (li >= 0 && ri >= 0 && ri < li) out.push(rest[j++]);
+      else out.push(named[i++]);
+    }
+  }
+  return out;
 }
 
 /** Orders items as $setElementOrder lists them; items it does not list keep their place at the end. */

@@ -112,19 +112,35 @@ export const errors = {
       d,
     );
   },
+  /** A path under a served API group that names nothing kube-apiserver serves. */
+  resourceNotFound: () =>
+    new ApiError(404, 'NotFound', 'the server could not find the requested resource', {}),
+  /** A delete precondition that does not hold: kube-apiserver names the kind here, not the resource. */
+  preconditionFailed: (kind: string, name: string, why: string) =>
+    new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${kind} "${name}": ${why}`, {
+      name,
+      kind,
+    }),
   badRequest: (message: string) => new ApiError(400, 'BadRequest', message),
-  methodNotAllowed: (verb: string) =>
+  /** A ListOptions parameter kube-apiserver's validation refuses (422, group meta.k8s.io). */
+  invalidListOptions: (field: string, reason: string, message: string) =>
+    new ApiError(422, 'Invalid', `ListOptions.meta.k8s.io "" is invalid: ${field}: ${message}`, {
+      group: 'meta.k8s.io',
+      kind: 'ListOptions',
+      causes: [{ reason, message, field }],
+    }),
+  methodNotAllowed: () =>
     new ApiError(
       405,
       'MethodNotAllowed',
-      `the server does not allow this method on the requested resource (${verb})`,
+      'the server does not allow this method on the requested resource',
+      {},
     ),
-  unsupportedMediaType: (type: string, supported: string[]) =>
+  unsupportedMediaType: (supported: string[]) =>
     new ApiError(
       415,
       'UnsupportedMediaType',
       `the body of the request was in an unknown format - accepted media types include: ${supported.join(', ')}`,
-      { causes: [{ reason: 'UnexpectedServerResponse', message: type }] },
     ),
   expired: (message: string, continueToken?: string) =>
     new ApiError(410, 'Expired', message, undefined, continueToken),

@@ -61,6 +61,8 @@ export class WatchStream {
   #timers: NodeJS.Timeout[] = [];
   #paused = false;
   #closed = false;
+  /** A Table watch sends its column definitions once, in the first event; later ones say null. */
+  #columnsSent = false;
   readonly #onClose: () => void;
 
   constructor(store: ClusterStore, req: WatchRequest, res: ServerResponse, onClose: () => void) {
@@ -81,7 +83,10 @@ export class WatchStream {
     res.on('close', () => this.#cleanup());
     const rv = req.resourceVersion;
     const fromCurrent = rv === undefined || rv === '' || rv === '0';
-    if (fromCurrent || req.sendInitialEvents) {
+    // sendInitialEvents=false from the current state: changes only, no ADDED for what exists.
+    if (fromCurrent && req.sendInitialEvents === false) {
+      this.#follow(this.#store.revision);
+    } else if (fromCurrent || req.sendInitialEvents) {
       const start = fromCurrent ? this.#store.revision : Number(rv);
       let objects: KubeObject[];
       try {
@@ -147,7 +152,7 @@ export class WatchStream {
   #matches(obj: KubeObject): boolean {
     const { namespace, labels, fields } = this.#req;
     if (namespace && obj.metadata.namespace !== namespace) return false;
-    return matchesLabels(labels, obj.metadata.labels) && matchesFields(fields, obj.metadata);
+    return matchesLabels(labels, obj.metadata.labels) && matchesFields(fields, obj, this.#req.type);
   }
 
   #deliver(c: Change): void {
@@ -164,15 +169,14 @@ export class WatchStream {
   }
 
   #bookmarkObject(rev: number, annotations?: Record<string, string>): KubeObject {
-    const metadata: Record<string, unknown> = {
-      resourceVersion: String(rev),
-      creationTimestamp: null,
-    };
+    // An empty object of the kind with only a resourceVersion, as kube-apiserver encodes it.
+    const metadata: Record<string, unknown> = { resourceVersion: String(rev) };
     if (annotations) metadata.annotations = annotations;
     return {
       kind: this.#req.type.kind,
       apiVersion: apiVersionOf(this.#req.type),
       metadata,
+      ...structuredClone(this.#req.type.emptyFields ?? {}),
     } as unknown as KubeObject;
   }
 
@@ -189,7 +193,11 @@ export class WatchStream {
         { resourceVersion: obj.metadata.resourceVersion },
         this.#req.table,
       );
-      this.#write({ type, object: table });
+      this.#write({
+        type,
+        object: this.#columnsSent ? { ...table, columnDefinitions: null } : table,
+      });
+      this.#columnsSent = true;
     } else {
       this.#write({ type, object: obj });
     }
