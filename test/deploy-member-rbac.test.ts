@@ -46,7 +46,7 @@ let cp: ControlPlane;
 let work: string;
 
 beforeAll(async () => {
-  cp = await ControlPlane.start();
+  cp = await ControlPlane.start({ name: ADMIN_CONTEXT });
   work = await mkdtemp(join(tmpdir(), 'fedgate-deploy-real-'));
   // The MCS CRD fedgate's ClusterRole names, installed as in a member that has it.
   await cp.kubectl(['apply', '-f', cp.tools.serviceExportCrd]);

@@ -13,7 +13,7 @@ export const ROOT = new URL('../..', import.meta.url).pathname;
 export const DEPLOY = join(ROOT, 'deploy');
 export const MEMBER_RBAC = join(DEPLOY, 'member-rbac');
 export const MAKE_KUBECONFIG = join(MEMBER_RBAC, 'make-kubeconfig.sh');
-/** The context name in ControlPlane's admin kubeconfig. */
+/** The control plane's name, which names the context in its admin kubeconfig. */
 export const ADMIN_CONTEXT = 'fedgate-test';
 
 export interface Manifest {
