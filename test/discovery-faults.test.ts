@@ -20,7 +20,6 @@ import {
 import {
   addressesOf,
   type DiscoveryEnv,
-  FAST_WATCH,
   member,
   SnapshotRecorder,
   simOf,

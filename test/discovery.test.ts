@@ -20,7 +20,6 @@ import {
   type EndpointView,
   EXPORT_API,
   endpointsOf,
-  RECOVERY_MS,
   SHORT_MS,
   SLICE_API,
   serveServiceExport,

@@ -1,8 +1,3 @@
-// A test bench for fedgate's discovery pipeline: simulated member clusters on
-// loopback, kubeconfigs and a fedgate config in a temporary directory, Discovery
-// started on them with a logger whose lines are kept, and every snapshot the
-// catalog publishes recorded. `cleanup()` stops all of it.
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,9 +11,6 @@ import { Discovery, type DiscoveryOptions } from '../../src/discovery.ts';
 import { SimCluster } from '../../src/localfed/cluster.ts';
 import { LocalFederation } from '../../src/localfed/federation.ts';
 import type { ApiKind, MemberCluster } from '../../src/localfed/member.ts';
-import type { KubeObject } from '../../src/localfed/objects.ts';
-import { Registry } from '../../src/localfed/registry.ts';
-import { typeOfKind } from '../../src/localfed/resources.ts';
 import { parseScenario } from '../../src/localfed/scenario.ts';
 import { SimMember } from '../../src/localfed/sim-member.ts';
 import type { Logger } from '../../src/observe/log.ts';

@@ -1,10 +1,6 @@
 // Kubernetes objects for tests, as users and controllers write them. Every address
 // is loopback (127/8): the tests' network guard refuses anything else.
-import { randomUUID } from 'node:crypto';
-import type { SimCluster } from '../../src/localfed/cluster.ts';
 import type { KubeObject } from '../../src/localfed/objects.ts';
-import { Registry } from '../../src/localfed/registry.ts';
-import { typeOfKind } from '../../src/localfed/resources.ts';
 
 export function namespace(name: string): KubeObject {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name } };
@@ -111,20 +107,4 @@ export function node(name: string, labels: Record<string, string>): KubeObject {
     spec: {},
     status: { conditions: [{ type: 'Ready', status: 'True' }] },
   };
-}
-
-/**
- * Writes an object straight into the cluster's store with a creation time of
- * our choosing, as if it had been created then: the API server always stamps
- * "now" (to the second), and merge conflicts are decided by creation time.
- */
-export function putCreatedAt(sim: SimCluster, obj: KubeObject, creationTimestamp: string): void {
-  const t = typeOfKind(obj.apiVersion, obj.kind);
-  if (!t) throw new Error(`no type for ${obj.apiVersion} ${obj.kind}`);
-  const stored = sim.get(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name);
-  const base: KubeObject = stored ?? {
-    ...obj,
-    metadata: { ...obj.metadata, uid: randomUUID(), generation: 1 },
-  };
-  sim.store.put(Registry.keyOf(t), { ...base, metadata: { ...base.metadata, creationTimestamp } });
 }

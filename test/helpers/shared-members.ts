@@ -123,8 +123,9 @@ export class MemberPool {
 
   /**
    * A real member is shared under its name unless `fresh` (a test that changes the
-   * cluster beyond objects, e.g. installs a CRD) or options other than the defaults;
-   * a simulated one is always the test's own.
+   * cluster beyond objects, e.g. installs a CRD) or it is to lack the ServiceExport
+   * CRD; a simulated one is always the test's own (`bookmarkIntervalMs` is the
+   * simulator's alone: a real server's interval is its own).
    */
   async take(
     api: ApiKind,
@@ -132,7 +133,7 @@ export class MemberPool {
     opts: MemberOptions = {},
     fresh = false,
   ): Promise<{ member: MemberCluster; shared: boolean }> {
-    const own = api === 'sim' || fresh || Object.keys(opts).length > 0;
+    const own = api === 'sim' || fresh || opts.serviceExportCRD === false;
     if (own) return { member: await this.#start(api, name, opts), shared: false };
     let m = this.#shared.get(name);
     if (!m) {
