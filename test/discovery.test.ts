@@ -358,7 +358,7 @@ describe.each(API_KINDS)('discovery on %s', (api) => {
       expect(s.services.get('shop/plain')!.clusters.map((c) => c.cluster)).toEqual(['nocrd']);
 
       // The CRD gets installed: ServiceExport is read there from now on.
-      await serveServiceExport(nocrd, await env.dir());
+      await serveServiceExport(nocrd);
       await nocrd.apply(serviceExport('shop', 'web'));
       s = await waitSnapshot(
         d,
@@ -499,7 +499,19 @@ describe.each(API_KINDS)('discovery on %s', (api) => {
           });
           await alpha.apply({
             ...(await alpha.get(EXPORT_API, 'ServiceExport', 'shop', 'web'))!,
-            status: { conditions: [{ type: 'Valid', status: 'True' }] },
+            // A whole metav1.Condition: the CRD's schema requires each field (the real
+            // server refuses less; the simulator does not check a CRD's schema).
+            status: {
+              conditions: [
+                {
+                  type: 'Valid',
+                  status: 'True',
+                  reason: 'Exported',
+                  message: 'exported',
+                  lastTransitionTime: '2026-01-01T00:00:00Z',
+                },
+              ],
+            },
           });
         },
         () => alpha.remove(EXPORT_API, 'ServiceExport', 'shop', 'api'),

@@ -16,7 +16,6 @@ import {
   type FaultMode,
   type MemberCluster,
 } from '../src/localfed/member.ts';
-import { startTestMember } from './helpers/discovery-env.ts';
 import {
   Informed,
   keyOf,
@@ -34,11 +33,12 @@ import {
   synced,
 } from './helpers/informed.ts';
 import { memberRequest } from './helpers/member-request.ts';
+import { startMember } from './helpers/members.ts';
 import { type MemberOptions, MemberPool } from './helpers/shared-members.ts';
 import { sleep, waitFor } from './helpers/wait.ts';
 
 // Real members are shared by the file's tests: each gives back a clean cluster.
-const pool = new MemberPool(startTestMember);
+const pool = new MemberPool(startMember);
 const taken: { member: MemberCluster; shared: boolean }[] = [];
 
 /** A started member of `api` for this test (a shared one on a real server). */

@@ -126,13 +126,18 @@ export function compareAddresses(a: string, b: string): number {
 
 // ---- the bench ------------------------------------------------------------------
 
-/** A started member of either kind on 127.0.0.1, with fast bookmarks on the simulator. */
-export async function startTestMember(
+/**
+ * The default pool's members: simulated ones on 127.0.0.1 with fast bookmarks, all the
+ * suites that drive only the simulator need. Suites that run on both kinds pass a pool
+ * over members.ts's startMember (discovery-checks.ts does).
+ */
+async function startSimMember(
   api: ApiKind,
   name: string,
   opts: MemberOptions = {},
 ): Promise<MemberCluster> {
-  if (api === 'real') throw new Error('real members are not available yet');
+  if (api !== 'sim')
+    throw new Error(`DiscoveryEnv(${api}) needs a pool that starts ${api} members`);
   const sim = await SimCluster.create({
     name,
     host: '127.0.0.1',
@@ -168,7 +173,7 @@ export class DiscoveryEnv {
   #dir: string | undefined;
 
   /** `pool` shares real members between the tests of a file (stop it in afterAll). */
-  constructor(api: ApiKind = 'sim', pool = new MemberPool(startTestMember)) {
+  constructor(api: ApiKind = 'sim', pool = new MemberPool(startSimMember)) {
     this.api = api;
     this.#pool = pool;
   }
