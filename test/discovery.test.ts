@@ -1,38 +1,24 @@
-// End to end: fedgate's discovery (watchers per member cluster → catalog) against
-// both API servers, the simulator and a real kube-apiserver, over HTTPS through
-// kubeconfigs, as fedgate runs in production. Every wait is bounded. Faults and
-// compaction are in discovery-faults.test.ts.
-import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
+// End to end: fedgate's discovery (watchers per member cluster → catalog) against both
+// API servers, the simulator and a real kube-apiserver, over HTTPS through kubeconfigs,
+// as fedgate runs in production. Every wait is bounded. Also: discovery-access (401,
+// 403, no ServiceExport), discovery-faults (outages, compaction, stopping),
+// discovery-localfed (a whole local federation).
+import { describe, expect, it } from 'vitest';
 import type { Snapshot } from '../src/catalog/model.ts';
-import { parseConfig } from '../src/config/load.ts';
-import type { Discovery } from '../src/discovery.ts';
-import type { SimCluster } from '../src/localfed/cluster.ts';
-import { LocalFederation } from '../src/localfed/federation.ts';
 import { API_KINDS, type MemberCluster } from '../src/localfed/member.ts';
-import type { KubeObject } from '../src/localfed/objects.ts';
-import { parseScenario } from '../src/localfed/scenario.ts';
 import {
-  byAddress,
   deploy,
   discoveryEnvs,
-  type EndpointView,
   EXPORT_API,
   endpointsOf,
-  SHORT_MS,
   SLICE_API,
-  serveServiceExport,
   waitSnapshot,
 } from './helpers/discovery-checks.ts';
 import {
   addressesOf,
-  compareAddresses,
   type DiscoveryEnv,
-  FAST_WATCH,
   member,
   SnapshotRecorder,
-  WARN,
 } from './helpers/discovery-env.ts';
 import {
   type EndpointSpec,
@@ -43,7 +29,7 @@ import {
   serviceExport,
   slice,
 } from './helpers/kube-objects.ts';
-import { sleep, waitFor } from './helpers/wait.ts';
+import { sleep } from './helpers/wait.ts';
 
 let env: DiscoveryEnv;
 const useEnv = discoveryEnvs((e) => {
@@ -248,128 +234,6 @@ describe.each(API_KINDS)('discovery on %s', (api) => {
         '127.11.0.5': ['conf', 'ez'],
         '127.11.0.6': ['conf', 'zg'],
       });
-    });
-  });
-
-  // ---- 7. wrong credentials ---------------------------------------------------------------
-
-  describe('wrong credentials', () => {
-    it('report CLUSTER_UNAUTHORIZED naming the cluster, and readiness times out without it', async () => {
-      const good = await env.cluster('alpha');
-      const bad = await env.cluster('beta');
-      await deploy(good, 'shop', 'web', readyEndpoints(1, 2));
-      await deploy(bad, 'shop', 'web', readyEndpoints(2, 2));
-      await env.breakToken(bad, 'not-the-right-token');
-      const config = await env.config([{ cluster: good }, { cluster: bad }], {
-        ...env.watch,
-        startupTimeout: '3s',
-      });
-      const d = env.start(config);
-      const readiness = await d.catalog.whenReady(config.watch.startupTimeout);
-      expect(readiness).toEqual({ ready: false, missing: ['beta'], timedOut: true });
-
-      const s = await waitSnapshot(
-        d,
-        (x) => x.clusters.get('beta')!.error !== undefined && x.clusters.get('alpha')!.syncedOnce,
-        'the bad cluster to report its error',
-      );
-      const status = s.clusters.get('beta')!;
-      expect(status.state).toBe('syncing');
-      expect(status.syncedOnce).toBe(false);
-      expect(status.error?.code).toBe('CLUSTER_UNAUTHORIZED');
-      expect(status.error?.message).toMatch(/^cluster beta: /);
-      expect(status.error?.message).toContain('401');
-      expect(s.clusters.get('alpha')!.state).toBe('synced');
-      // What the good cluster exports is served; nothing from the bad one.
-      expect(s.services.get('shop/web')!.clusters.map((c) => c.cluster)).toEqual(['alpha']);
-      expect(d.catalog.readiness()).toEqual({ ready: false, missing: ['beta'], timedOut: false });
-      // An operator at the default level sees why, once, not once per retry.
-      const warned = env.log
-        .atLeast(WARN)
-        .filter((e) => e.cluster === 'beta' && e.code === 'CLUSTER_UNAUTHORIZED');
-      expect(warned).toHaveLength(1);
-    });
-  });
-
-  // ---- 8. clusters without ServiceExport ---------------------------------------------------
-
-  describe('a cluster without the ServiceExport resource', () => {
-    it('federates annotated services, warns once, and the annotation works everywhere', async () => {
-      // Its own cluster: the CRD gets installed in it below.
-      const nocrd = await env.cluster('nocrd', { serviceExportCRD: false });
-      const crd = await env.cluster('beta');
-      await nocrd.apply(namespace('shop'));
-      await nocrd.apply(service('shop', 'web', { annotations: { 'fedgate.io/federate': 'true' } }));
-      await nocrd.apply(slice('shop', 'web', 'web-a', readyEndpoints(1, 2)));
-      await nocrd.apply(service('shop', 'plain'));
-      await nocrd.apply(slice('shop', 'plain', 'plain-a', readyEndpoints(2, 1)));
-      await nocrd.apply(
-        service('shop', 'off', { annotations: { 'fedgate.io/federate': 'false' } }),
-      );
-      await deploy(crd, 'shop', 'web', readyEndpoints(3, 1));
-      await crd.apply(service('shop', 'anno', { annotations: { 'fedgate.io/federate': 'true' } }));
-      await crd.apply(slice('shop', 'anno', 'anno-a', readyEndpoints(4, 1)));
-      await crd.apply(service('shop', 'plain'));
-
-      // Look for ServiceExport again often, so the check repeats many times here.
-      const d = await env.startSynced(await env.config([{ cluster: nocrd }, { cluster: crd }]), {
-        absentRecheckMs: 100,
-      });
-      let s = d.catalog.current();
-      expect(s.clusters.get('nocrd')!.exportMode).toBe('annotation');
-      expect(s.clusters.get('beta')!.exportMode).toBe('ServiceExport');
-      expect([...s.services.keys()].sort()).toEqual(['shop/anno', 'shop/web']);
-      expect(s.services.get('shop/web')!.clusters.map((c) => c.cluster)).toEqual(['beta', 'nocrd']);
-      expect(addressesOf(s, 'shop/web', 'nocrd')).toEqual(['127.11.1.1', '127.11.1.2']);
-      expect(addressesOf(s, 'shop/anno', 'beta')).toEqual(['127.11.4.1']);
-      // Opted in by annotation: exported since the Service was created.
-      const svc = (await nocrd.get('v1', 'Service', 'shop', 'web'))!;
-      expect(member(s, 'shop/web', 'nocrd')!.member.exportedAt).toBe(
-        Date.parse(svc.metadata.creationTimestamp!),
-      );
-
-      const warned = () => env.log.find(/does not serve ServiceExport/);
-      expect(warned().map((e) => [e.cluster, e.level])).toEqual([['nocrd', WARN]]);
-
-      // A reconnect, and many rechecks later: still the one warning.
-      await nocrd.setFault('refuse');
-      await waitSnapshot(d, (x) => x.clusters.get('nocrd')!.state === 'stale', 'nocrd stale');
-      await nocrd.setFault('up');
-      s = await waitSnapshot(
-        d,
-        (x) => x.clusters.get('nocrd')!.state === 'synced',
-        'nocrd back in sync',
-      );
-      expect(s.clusters.get('nocrd')!.exportMode).toBe('annotation');
-      expect(member(s, 'shop/web', 'nocrd')).toBeDefined();
-      expect(warned()).toHaveLength(1);
-
-      // The annotation is the export: removing it unexports, adding it exports.
-      await nocrd.apply(service('shop', 'web'));
-      await waitSnapshot(d, (x) => !member(x, 'shop/web', 'nocrd'), 'web unexported in nocrd');
-      await nocrd.apply(
-        service('shop', 'plain', { annotations: { 'fedgate.io/federate': 'true' } }),
-      );
-      s = await waitSnapshot(
-        d,
-        (x) => x.services.has('shop/plain'),
-        'plain exported by annotation',
-      );
-      expect(s.services.get('shop/plain')!.clusters.map((c) => c.cluster)).toEqual(['nocrd']);
-
-      // The CRD gets installed: ServiceExport is read there from now on.
-      await serveServiceExport(nocrd);
-      await nocrd.apply(serviceExport('shop', 'web'));
-      s = await waitSnapshot(
-        d,
-        (x) =>
-          x.clusters.get('nocrd')!.exportMode === 'ServiceExport' &&
-          !!member(x, 'shop/web', 'nocrd'),
-        'ServiceExport to be read in nocrd',
-      );
-      expect(member(s, 'shop/plain', 'nocrd')).toBeDefined();
-      expect(env.log.find(/ServiceExport is now served/, 'nocrd')).toHaveLength(1);
-      expect(warned()).toHaveLength(1);
     });
   });
 
@@ -647,166 +511,3 @@ async function exportedAt(c: MemberCluster, ns: string, name: string): Promise<n
   if (created === undefined) throw new Error(`${c.name}: no ServiceExport ${ns}/${name}`);
   return Date.parse(created);
 }
-
-// ---- 2 and 10. a local federation: scaling, incremental snapshots --------------------
-
-const SCENARIO = `
-federation: { name: testfed, domain: example.test }
-terminationGraceSeconds: 1
-clusters:
-  - name: alpha
-    region: us-east
-    zones: [{ name: us-east-a, nodes: 1 }, { name: us-east-b, nodes: 1 }]
-  - name: beta
-    region: us-west
-    zones: [{ name: us-west-a, nodes: 2 }]
-services:
-  - { name: web, namespace: shop, ports: [{ name: http, port: 80, targetPort: 8080 }], clusters: [alpha], replicasPerZone: 1 }
-  - { name: api, namespace: shop, ports: [{ name: http, port: 80, targetPort: 8081 }], clusters: [alpha, beta], replicasPerZone: 1 }
-  - { name: db, namespace: data, headless: true, ports: [{ name: sql, port: 5432 }], clusters: [beta], replicasPerZone: 2 }
-`;
-
-/** What the cluster's EndpointSlices say, in the catalog's terms. */
-function storeEndpoints(sim: SimCluster, ns: string, svc: string, region: string): EndpointView[] {
-  return sim.store
-    .list('discovery.k8s.io/endpointslices', ns)
-    .filter((s: KubeObject) => s.metadata.labels?.['kubernetes.io/service-name'] === svc)
-    .flatMap((s) => s.endpoints as { addresses: string[]; zone: string; conditions: object }[])
-    .map((e) => ({
-      address: e.addresses[0]!,
-      ready: true,
-      serving: true,
-      terminating: false,
-      ...e.conditions,
-      zone: e.zone,
-      region,
-    }))
-    .sort((a, b) => compareAddresses(a.address, b.address));
-}
-
-// LocalFederation's scenario controllers drive the simulator's store directly.
-describe('a local federation (simulator)', () => {
-  useEnv('sim');
-  let fed: LocalFederation;
-  let d: Discovery;
-
-  beforeAll(async () => {
-    fed = await LocalFederation.start(parseScenario(SCENARIO), {
-      addressBlock: 150,
-      apiPort: 0,
-      bookmarkIntervalMs: 250,
-    });
-  });
-  afterAll(async () => {
-    await fed?.stop();
-  });
-  beforeEach(async () => {
-    const dir = await env.dir();
-    const kubeconfigs: Record<string, string> = {};
-    for (const c of fed.clusters) kubeconfigs[c.name] = await c.writeKubeconfig(dir);
-    const raw = parse(fed.fedgateConfig(kubeconfigs)) as Record<string, unknown>;
-    const config = parseConfig(stringify({ ...raw, watch: FAST_WATCH }), join(dir, 'fedgate.yaml'));
-    d = await env.startSynced(config);
-  });
-
-  const matchesStore = (s: Snapshot, svc: string, cluster: string, region: string) => {
-    const [ns, name] = svc.split('/') as [string, string];
-    const want = storeEndpoints(fed.cluster(cluster), ns, name, region);
-    return JSON.stringify(endpointsOf(s, svc, cluster)) === JSON.stringify(want);
-  };
-
-  it('federates the scenario as its EndpointSlices say', () => {
-    const s = d.catalog.current();
-    expect([...s.services.keys()].sort()).toEqual(['data/db', 'shop/api', 'shop/web']);
-    expect(s.services.get('shop/api')!.clusters.map((c) => c.cluster)).toEqual(['alpha', 'beta']);
-    expect(s.services.get('data/db')!.type).toBe('Headless');
-    expect(matchesStore(s, 'shop/web', 'alpha', 'us-east')).toBe(true);
-    expect(matchesStore(s, 'data/db', 'beta', 'us-west')).toBe(true);
-    expect(endpointsOf(s, 'shop/web', 'alpha').map((e) => e.zone)).toEqual([
-      'us-east-a',
-      'us-east-b',
-    ]);
-  });
-
-  it('follows scaling up and down, through the terminating phase', async () => {
-    const rec = new SnapshotRecorder(d.catalog);
-    await fed.scale('shop/web', 'alpha', 'us-east-a', 4);
-    let s = await waitSnapshot(
-      d,
-      (x) => addressesOf(x, 'shop/web', 'alpha').length === 5,
-      'web to have 5 endpoints in alpha',
-    );
-    expect(matchesStore(s, 'shop/web', 'alpha', 'us-east')).toBe(true);
-    expect(endpointsOf(s, 'shop/web', 'alpha').every((e) => e.ready && e.serving)).toBe(true);
-    expect(endpointsOf(s, 'shop/web', 'alpha').filter((e) => e.zone === 'us-east-a')).toHaveLength(
-      4,
-    );
-
-    // Down to 1: three pods terminate (serving, not ready), then go.
-    await fed.scale('shop/web', 'alpha', 'us-east-a', 1);
-    const terminating = storeEndpoints(fed.cluster('alpha'), 'shop', 'web', 'us-east').filter(
-      (e) => e.terminating,
-    );
-    expect(terminating).toHaveLength(3);
-    await waitFor(
-      () =>
-        rec.snapshots.some((x) => {
-          const eps = byAddress(endpointsOf(x, 'shop/web', 'alpha'));
-          return terminating.every((t) => {
-            const e = eps.get(t.address);
-            return e && !e.ready && e.serving && e.terminating;
-          });
-        }),
-      SHORT_MS,
-      'the scaled-down endpoints to show as terminating',
-    );
-    s = await waitSnapshot(
-      d,
-      (x) => addressesOf(x, 'shop/web', 'alpha').length === 2,
-      'the terminated endpoints to go',
-    );
-    expect(matchesStore(s, 'shop/web', 'alpha', 'us-east')).toBe(true);
-    for (const t of terminating) {
-      expect(addressesOf(s, 'shop/web', 'alpha')).not.toContain(t.address);
-    }
-
-    // Scaled into a cluster where it was not deployed: the new member joins.
-    await fed.scale('shop/web', 'beta', 'us-west-a', 2);
-    s = await waitSnapshot(
-      d,
-      (x) => addressesOf(x, 'shop/web', 'beta').length === 2,
-      'web to appear in beta',
-    );
-    expect(s.services.get('shop/web')!.clusters.map((c) => c.cluster)).toEqual(['alpha', 'beta']);
-    expect(matchesStore(s, 'shop/web', 'beta', 'us-west')).toBe(true);
-
-    // Down to 0 in beta: no endpoints, still a member (its ServiceExport stays).
-    await fed.scale('shop/web', 'beta', 'us-west-a', 0);
-    s = await waitSnapshot(
-      d,
-      (x) => member(x, 'shop/web', 'beta') && addressesOf(x, 'shop/web', 'beta').length === 0,
-      'web to have no endpoints in beta',
-    );
-    expect(matchesStore(s, 'shop/web', 'alpha', 'us-east')).toBe(true);
-  });
-
-  it('republishes only the service that changed', async () => {
-    const before = d.catalog.current();
-    const rec = new SnapshotRecorder(d.catalog);
-    await fed.scale('shop/api', 'beta', 'us-west-a', 3);
-    const s = await waitSnapshot(
-      d,
-      (x) => addressesOf(x, 'shop/api', 'beta').length === 3,
-      'api to have 3 endpoints in beta',
-    );
-    expect(s.version).toBeGreaterThan(before.version);
-    expect(s.services.get('shop/api')).not.toBe(before.services.get('shop/api'));
-    // Every snapshot on the way kept the untouched services as the very same objects.
-    for (const x of rec.snapshots) {
-      expect(x.services.get('shop/web')).toBe(before.services.get('shop/web'));
-      expect(x.services.get('data/db')).toBe(before.services.get('data/db'));
-    }
-    expect(matchesStore(s, 'shop/api', 'beta', 'us-west')).toBe(true);
-    expect(matchesStore(s, 'shop/api', 'alpha', 'us-east')).toBe(true);
-  });
-});

@@ -4,6 +4,7 @@
 import {
   CoreV1Api,
   DiscoveryV1Api,
+  type KubeConfig,
   makeInformer,
   type V1EndpointSlice,
   type V1Service,
@@ -34,6 +35,7 @@ import {
 } from './helpers/informed.ts';
 import { memberRequest } from './helpers/member-request.ts';
 import { startMember } from './helpers/members.ts';
+import { forbidden, grantRead, READER_USER, readerToken, removeReader } from './helpers/rbac.ts';
 import { type MemberOptions, MemberPool } from './helpers/shared-members.ts';
 import { sleep, waitFor } from './helpers/wait.ts';
 
@@ -59,6 +61,35 @@ afterEach(async () => {
 afterAll(async () => {
   await pool.stopAll();
 });
+
+/**
+ * The status code each client-node path gets with `kc`'s credentials: the generated
+ * API client, an informer (not restarted) and a raw Watch; and what the informer cached.
+ */
+async function refusals(kc: KubeConfig) {
+  const client = kc.makeApiClient(CoreV1Api);
+  const err = await client.listServiceForAllNamespaces().then(
+    () => undefined,
+    (e: { code?: number }) => e,
+  );
+  const i = new Informed<V1Service>(
+    (listFn) => makeInformer(kc, SERVICES, listFn),
+    () => client.listServiceForAllNamespaces(),
+    { restart: false },
+  );
+  await i.start();
+  await waitFor(() => i.errors.length >= 1, 5000, 'the informer error');
+  const e = i.errors[0] as { code?: number; statusCode?: number };
+  const done = new Promise<{ statusCode?: number } | null>((resolve) => {
+    void new Watch(kc).watch(SERVICES, {}, () => {}, resolve);
+  });
+  return {
+    client: err?.code,
+    informer: e.code ?? e.statusCode,
+    watch: (await done)?.statusCode,
+    cached: i.cache().length,
+  };
+}
 
 describe.each(API_KINDS)('client-node informers on %s', (api) => {
   const real = api === 'real';
@@ -268,31 +299,10 @@ describe.each(API_KINDS)('client-node informers on %s', (api) => {
     it('a wrong token gets 401 from the API client, the informer and a raw watch', async () => {
       const c = await cluster(api, 'east');
       const kc = kubeConfig(c, 'not-the-token');
-      const client = kc.makeApiClient(CoreV1Api);
-      const err = await client.listServiceForAllNamespaces().then(
-        () => undefined,
-        (e: { code?: number }) => e,
-      );
-      expect(err?.code).toBe(401);
       // The Status kube-apiserver sends for a token it does not know.
       const raw = await memberRequest(c, 'GET', SERVICES, { token: 'not-the-token' });
       expect(raw).toEqual({ status: 401, body: UNAUTHORIZED });
-
-      const i = new Informed<V1Service>(
-        (listFn) => makeInformer(kc, SERVICES, listFn),
-        () => client.listServiceForAllNamespaces(),
-        { restart: false },
-      );
-      await i.start();
-      await waitFor(() => i.errors.length >= 1, 5000, 'the informer error');
-      const e = i.errors[0] as { code?: number; statusCode?: number };
-      expect(e.code ?? e.statusCode).toBe(401);
-      expect(i.cache()).toEqual([]);
-
-      const done = new Promise<{ statusCode?: number } | null>((resolve) => {
-        void new Watch(kc).watch(SERVICES, {}, () => {}, resolve);
-      });
-      expect((await done)?.statusCode).toBe(401);
+      expect(await refusals(kc)).toEqual({ client: 401, informer: 401, watch: 401, cached: 0 });
 
       // The right token works.
       const ok = await kubeConfig(c).makeApiClient(CoreV1Api).listServiceForAllNamespaces();
@@ -393,3 +403,36 @@ const UNAUTHORIZED = {
   reason: 'Unauthorized',
   code: 401,
 };
+
+// The simulator knows one token and authorizes everything it accepts: a token the server
+// knows but no RBAC rule names exists only on a real server.
+describe('authorization on real', () => {
+  it('a token without RBAC gets 403 from the API client, the informer and a raw watch, and lists once granted', async () => {
+    const c = await cluster('real', 'east');
+    try {
+      const token = await readerToken(c);
+      expect(await memberRequest(c, 'GET', SERVICES, { token })).toEqual({
+        status: 403,
+        body: forbidden(READER_USER, 'list', 'services'),
+      });
+      expect(await memberRequest(c, 'GET', `${SERVICES}?watch=true`, { token })).toEqual({
+        status: 403,
+        body: forbidden(READER_USER, 'watch', 'services'),
+      });
+      const kc = kubeConfig(c, token);
+      const client = kc.makeApiClient(CoreV1Api);
+      expect(await refusals(kc)).toEqual({ client: 403, informer: 403, watch: 403, cached: 0 });
+
+      // Granted what deploy/member-rbac grants, the same token lists.
+      await grantRead(c);
+      const ok = await waitFor(
+        () => client.listServiceForAllNamespaces().catch(() => undefined),
+        10_000,
+        'the grant to take effect',
+      );
+      expect(ok.items.map((s) => s.metadata?.name)).toEqual(['kubernetes']);
+    } finally {
+      await removeReader(c);
+    }
+  });
+});
