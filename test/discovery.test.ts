@@ -11,6 +11,7 @@ import {
   discoveryEnvs,
   EXPORT_API,
   endpointsOf,
+  SHORT_MS,
   SLICE_API,
   waitSnapshot,
 } from './helpers/discovery-checks.ts';
@@ -19,6 +20,7 @@ import {
   type DiscoveryEnv,
   member,
   SnapshotRecorder,
+  WARN,
 } from './helpers/discovery-env.ts';
 import {
   type EndpointSpec,
@@ -29,7 +31,7 @@ import {
   serviceExport,
   slice,
 } from './helpers/kube-objects.ts';
-import { sleep } from './helpers/wait.ts';
+import { sleep, waitFor } from './helpers/wait.ts';
 
 let env: DiscoveryEnv;
 const useEnv = discoveryEnvs((e) => {
@@ -235,6 +237,38 @@ describe.each(API_KINDS)('discovery on %s', (api) => {
         '127.11.0.6': ['conf', 'zg'],
       });
     });
+  });
+
+  describe('a quiet cluster', () => {
+    it(
+      'keeps its four watches open on BOOKMARKs alone: no relist, no snapshot, no warning',
+      async () => {
+        const alpha = await env.cluster('alpha');
+        await deploy(alpha, 'shop', 'web', readyEndpoints(1, 2));
+        const d = await env.startSynced(await env.config([{ cluster: alpha }]));
+        const rec = new SnapshotRecorder(d.catalog);
+        const watcher = d.watchers[0];
+        if (!watcher) throw new Error('no watcher for alpha');
+        // A write fedgate does not watch moves the revision on.
+        await alpha.apply(namespace('elsewhere'));
+        // On a real member the first bookmark comes about a minute after a watch opens:
+        // one on each watch shows the watches outlived that, not cut by the watchdog.
+        await waitFor(
+          () => [...watcher.watchStats().values()].every((s) => s.events.BOOKMARK >= 1),
+          api === 'real' ? 150_000 : SHORT_MS,
+          'a BOOKMARK on each of the four watches',
+          200,
+        );
+        expect(watcher.watchStats().size).toBe(4);
+        for (const s of watcher.watchStats().values()) {
+          expect(s.relists).toEqual({ expired: 0, error: 0 });
+        }
+        expect(rec.count).toBe(0);
+        expect(d.catalog.current().clusters.get('alpha')?.state).toBe('synced');
+        expect(env.log.atLeast(WARN)).toEqual([]);
+      },
+      api === 'real' ? 180_000 : 60_000,
+    );
   });
 
   // ---- 9. no-op updates ----------------------------------------------------------------------

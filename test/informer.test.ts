@@ -93,10 +93,10 @@ async function refusals(kc: KubeConfig) {
 
 describe.each(API_KINDS)('client-node informers on %s', (api) => {
   const real = api === 'real';
-  // kube-apiserver 1.37 sent a quiet watch its first BOOKMARK ~121 s after it opened:
-  // a client inactivity timeout shorter than that cuts healthy watches (ListWatch then
-  // resumes from its resourceVersion). The simulator bookmarks every 250 ms.
-  const quietMs = real ? 180_000 : 2000;
+  // A real member's watch cache bookmarks a quiet watch about every 60 s (REAL_WATCH in
+  // discovery-env.ts): a client inactivity timeout shorter than that cuts healthy watches
+  // (ListWatch then resumes from its resourceVersion). The simulator bookmarks every 250 ms.
+  const quietMs = real ? 90_000 : 2000;
   // What a hang needs to be noticed by that inactivity timeout, kept short on real too.
   const hangMs = real ? 5000 : 1500;
 
@@ -200,7 +200,7 @@ describe.each(API_KINDS)('client-node informers on %s', (api) => {
         expect(target).toBeGreaterThan(listed);
         await waitFor(
           () => Number(withBookmarks.latestResourceVersion()) >= target,
-          real ? 200_000 : 3000,
+          real ? 150_000 : 3000,
           `latestResourceVersion to reach ${target}`,
           real ? 500 : 20,
         );
@@ -211,7 +211,7 @@ describe.each(API_KINDS)('client-node informers on %s', (api) => {
         expect(without.latestResourceVersion()).toBe(listedWithout);
         expect(without.lists).toBe(1);
       },
-      real ? 240_000 : 60_000,
+      real ? 180_000 : 60_000,
     );
   });
 
