@@ -397,8 +397,7 @@ describe.each(API_KINDS)('discovery on %s', (api) => {
           });
           await alpha.apply({
             ...(await alpha.get(EXPORT_API, 'ServiceExport', 'shop', 'web'))!,
-            // A whole metav1.Condition: the CRD's schema requires each field (the real
-            // server refuses less; the simulator does not check a CRD's schema).
+            // A whole metav1.Condition: the CRD's schema requires each field.
             status: {
               conditions: [
                 {
