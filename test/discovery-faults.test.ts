@@ -279,6 +279,10 @@ describe.each(API_KINDS)('discovery on %s', (api) => {
   });
 });
 
+// A routine 410 (a quiet watch resumed past the compaction, the cluster never stale) needs
+// a compaction that leaves the API up: a real member's compact() restarts kube-apiserver,
+// which cuts every watch, so fedgate relists after a failure instead (the outage tests
+// above; client-node meets a real 410 in test/informer.test.ts).
 describe('a watch resumed past a compaction (simulator)', () => {
   useEnv('sim');
   it('gets 410 and relists, exactly and without calling the cluster stale', async () => {
