@@ -4,21 +4,18 @@
 // so its controllers keep working while a fault is on, as the simulator's in-process
 // calls do. src/localfed/README.md ("Real API servers") says what differs.
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { parseAllDocuments } from 'yaml';
 import { ApiRelay } from './api-relay.ts';
-import { MCS_GROUP } from './cluster.ts';
 import { KubeControlPlane } from './control-plane.ts';
 import { etcdCompact, etcdRevision } from './etcd.ts';
 import { isKubeObject, KubeRest, mustType, resourcePath, toApiError } from './kube-rest.ts';
 import type { KubeTools } from './kube-tools.ts';
 import { type KubeconfigParams, kubeconfigYaml, writeKubeconfigIn } from './kubeconfig.ts';
-import { pollUntil } from './loopback-http.ts';
 import { hasLoopbackEndpoint, putSlice, sliceToStore } from './loopback-slices.ts';
 import type { FaultMode, MemberCluster } from './member.ts';
 import type { KubeObject } from './objects.ts';
 import { makeClusterPki } from './pki.ts';
 import type { ResourceType } from './resources.ts';
+import { installServiceExportCrd } from './service-export-crd.ts';
 
 export interface RealMemberOptions {
   name: string;
@@ -114,7 +111,8 @@ export class RealMember implements MemberCluster {
       this.#rest = new KubeRest(cp.url, this.token, cp.ca);
       this.#relay.setUpstream({ url: cp.url, ca: cp.ca });
       await this.#relay.start();
-      if (this.#opts.serviceExportCRD !== false) await this.#installServiceExportCrd();
+      if (this.#opts.serviceExportCRD !== false)
+        await installServiceExportCrd(this.#api, cp.tools.serviceExportCrd, this.name);
       await this.#publishApiEndpoint();
     } catch (e) {
       await this.stop();
@@ -268,43 +266,6 @@ export class RealMember implements MemberCluster {
 
   #kubeconfigParams(): KubeconfigParams {
     return { cluster: this.name, server: this.url, caCert: this.caCert, token: this.token };
-  }
-
-  /** Applies the MCS ServiceExport CRD and waits until it is Established and every version is served. */
-  async #installServiceExportCrd(): Promise<void> {
-    const tools = this.#cp?.tools;
-    if (!tools) return;
-    const docs = parseAllDocuments(await readFile(tools.serviceExportCrd, 'utf8'));
-    const crd = docs
-      .map((d) => d.toJS() as KubeObject)
-      .find((o) => o?.kind === 'CustomResourceDefinition');
-    if (!crd) throw new Error(`${tools.serviceExportCrd} holds no CustomResourceDefinition`);
-    const crds = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
-    await this.#api.call('POST', crds, crd);
-    const versions = (
-      (crd.spec as { versions?: { name: string; served?: boolean }[] }).versions ?? []
-    )
-      .filter((v) => v.served !== false)
-      .map((v) => v.name);
-    await pollUntil(
-      async () => {
-        const got = (await this.#api.call('GET', `${crds}/${crd.metadata.name}`)) as {
-          status?: { conditions?: { type: string; status: string }[] };
-        };
-        const established = got.status?.conditions?.some(
-          (c) => c.type === 'Established' && c.status === 'True',
-        );
-        if (!established) return false;
-        for (const v of versions) {
-          const r = await this.#api.send('GET', `/apis/${MCS_GROUP}/${v}/serviceexports`);
-          if (r.status !== 200) return false;
-        }
-        return true;
-      },
-      30_000,
-      `the ServiceExport CRD established and served on ${this.name}`,
-      100,
-    );
   }
 
   /** The `kubernetes` Service's endpoint is the relay, as the simulator's is its API server (no reconciler runs). */
