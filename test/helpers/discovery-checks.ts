@@ -1,18 +1,17 @@
 // What the discovery suites share: a per-test DiscoveryEnv of one API kind over a
 // file's pool of members, waiting on the catalog, deploying a service the way a
 // cluster's controllers would leave it, and the catalog's endpoints in a comparable form.
-import { readFile } from 'node:fs/promises';
 import { afterAll, afterEach, beforeEach } from 'vitest';
-import { parseAllDocuments } from 'yaml';
 import type { Endpoint, Snapshot } from '../../src/catalog/model.ts';
 import type { Discovery } from '../../src/discovery.ts';
 import { MCS_GROUP } from '../../src/localfed/cluster.ts';
+import { KubeRest } from '../../src/localfed/kube-rest.ts';
 import type { ApiKind, MemberCluster } from '../../src/localfed/member.ts';
+import { installServiceExportCrd } from '../../src/localfed/service-export-crd.ts';
 import { SimMember } from '../../src/localfed/sim-member.ts';
 import { compareAddresses, DiscoveryEnv, member } from './discovery-env.ts';
 import { requireKubeTools } from './kube-control-plane.ts';
 import { type EndpointSpec, namespace, service, serviceExport, slice } from './kube-objects.ts';
-import { memberRequest } from './member-request.ts';
 import { startMember } from './members.ts';
 import { MemberPool } from './shared-members.ts';
 import { waitFor } from './wait.ts';
@@ -48,34 +47,20 @@ export function discoveryEnvs(set: (env: DiscoveryEnv) => void): (api: ApiKind) 
 
 /**
  * Makes a member that lacked it serve the MCS ServiceExport resource: installs the CRD
- * (on the simulator, serves the group) and waits until the collection answers 200.
+ * as a real member's start does (on the simulator, serves the group).
  */
 export async function serveServiceExport(c: MemberCluster): Promise<void> {
   if (c instanceof SimMember) {
     c.sim.api.setGroupServed(MCS_GROUP, true);
     return;
   }
-  const file = requireKubeTools().serviceExportCrd;
-  const crd = parseAllDocuments(await readFile(file, 'utf8'))
-    .map((d) => d.toJS() as { kind?: string })
-    .find((o) => o?.kind === 'CustomResourceDefinition');
-  if (!crd) throw new Error(`${file} holds no CustomResourceDefinition`);
-  const created = await memberRequest(c, 'POST', CRDS, { body: crd });
-  if (created.status !== 201) {
-    throw new Error(
-      `creating the ServiceExport CRD: ${created.status} ${JSON.stringify(created.body)}`,
-    );
+  const rest = new KubeRest(c.url, c.token, c.caCert);
+  try {
+    await installServiceExportCrd(rest, requireKubeTools().serviceExportCrd, c.name);
+  } finally {
+    rest.close();
   }
-  await waitFor(
-    async () =>
-      (await memberRequest(c, 'GET', `/apis/${EXPORT_API}/serviceexports`)).status === 200,
-    30_000,
-    `ServiceExport served on ${c.name}`,
-    100,
-  );
 }
-
-const CRDS = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
 
 /** Waits until the current snapshot satisfies `pred`, and returns that snapshot. */
 export function waitSnapshot(
