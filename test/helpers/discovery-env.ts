@@ -186,11 +186,11 @@ export class DiscoveryEnv {
 
   /**
    * A started member cluster of the env's kind, with its kubeconfig written: the
-   * simulator's on a loopback address of its own, a real one shared by the file's
-   * tests unless `fresh`, and then clean (what earlier tests wrote is gone).
+   * simulator's on a loopback address of its own; a real one shared by the file's tests
+   * (see MemberPool), clean of what earlier tests wrote.
    */
-  async cluster(name: string, opts: MemberOptions = {}, fresh = false): Promise<MemberCluster> {
-    const taken = await this.#pool.take(this.api, name, opts, fresh);
+  async cluster(name: string, opts: MemberOptions = {}): Promise<MemberCluster> {
+    const taken = await this.#pool.take(this.api, name, opts);
     this.#members.push(taken);
     this.#kubeconfigs.set(taken.member, await taken.member.writeKubeconfig(await this.dir()));
     return taken.member;
@@ -240,7 +240,7 @@ export class DiscoveryEnv {
   /** Starts discovery and waits until every cluster has synced once. */
   async startSynced(config: Config, opts: DiscoveryOptions = {}): Promise<Discovery> {
     const d = this.start(config, opts);
-    const r = await d.catalog.whenReady(15_000);
+    const r = await d.catalog.whenReady(this.api === 'real' ? 30_000 : 15_000);
     if (!r.ready) throw new Error(`discovery not ready; missing: ${r.missing.join(', ')}`);
     return d;
   }

@@ -122,18 +122,16 @@ export class MemberPool {
   }
 
   /**
-   * A real member is shared under its name unless `fresh` (a test that changes the
-   * cluster beyond objects, e.g. installs a CRD) or it is to lack the ServiceExport
-   * CRD; a simulated one is always the test's own (`bookmarkIntervalMs` is the
-   * simulator's alone: a real server's interval is its own).
+   * A real member is shared under its name unless it is to lack the ServiceExport CRD
+   * (a test installs it); a simulated one is always the test's own (`bookmarkIntervalMs`
+   * is the simulator's alone: a real server's interval is its own).
    */
   async take(
     api: ApiKind,
     name: string,
     opts: MemberOptions = {},
-    fresh = false,
   ): Promise<{ member: MemberCluster; shared: boolean }> {
-    const own = api === 'sim' || fresh || opts.serviceExportCRD === false;
+    const own = api === 'sim' || opts.serviceExportCRD === false;
     if (own) return { member: await this.#start(api, name, opts), shared: false };
     let m = this.#shared.get(name);
     if (!m) {
