@@ -35,7 +35,6 @@ export interface RealMemberOptions {
   etcdArgs?: string[] | undefined;
 }
 
-/** As the simulator's: loopback, outside every localfed cluster block; `kubernetes` gets 127.255.0.1. */
 const MAX_CONFLICT_RETRIES = 5;
 
 /**
@@ -46,6 +45,7 @@ const MAX_CONFLICT_RETRIES = 5;
  */
 const ETCD_PROGRESS_NOTIFY = '2s';
 
+/** As the simulator's: loopback, outside every localfed cluster block; `kubernetes` gets 127.255.0.1. */
 export const REAL_SERVICE_CLUSTER_IP_RANGE = '127.255.0.0/16';
 
 export class RealMember implements MemberCluster {
@@ -134,11 +134,11 @@ export class RealMember implements MemberCluster {
     namespace: string | undefined,
     name: string,
   ): Promise<KubeObject | undefined> {
-    const t = mustType(apiVersion, kind);
-    const r = await this.#api.send('GET', resourcePath(t, namespace, name));
+    const path = resourcePath(mustType(apiVersion, kind), namespace, name);
+    const r = await this.#api.send('GET', path);
     if (r.status === 404) return undefined;
     if (r.status === 200 && isKubeObject(r.body)) return r.body;
-    return (await this.#api.call('GET', resourcePath(t, namespace, name))) as KubeObject;
+    throw toApiError(r, `GET ${path}`);
   }
 
   async list(apiVersion: string, kind: string, namespace?: string): Promise<KubeObject[]> {
@@ -177,8 +177,8 @@ export class RealMember implements MemberCluster {
     const cp = this.#cp;
     if (!cp) throw new Error(`member ${this.name} is not started`);
     const next = sliceToStore(t, obj, existing);
-    if (next === undefined && existing !== undefined) return existing;
-    const revision = await putSlice(cp.etcdUrl, next ?? obj);
+    if ('unchanged' in next) return next.unchanged;
+    const revision = await putSlice(cp.etcdUrl, next.store);
     const path = resourcePath(t, obj.metadata.namespace, obj.metadata.name);
     // A read without resourceVersion is consistent, so it sees the write at once.
     const stored = (await this.#api.call('GET', path)) as KubeObject;
@@ -213,12 +213,11 @@ export class RealMember implements MemberCluster {
     namespace: string | undefined,
     name: string,
   ): Promise<boolean> {
-    const t = mustType(apiVersion, kind);
-    const r = await this.#api.send('DELETE', resourcePath(t, namespace, name));
+    const path = resourcePath(mustType(apiVersion, kind), namespace, name);
+    const r = await this.#api.send('DELETE', path);
     if (r.status === 404) return false;
     if (r.status === 200 || r.status === 202) return true;
-    await this.#api.call('DELETE', resourcePath(t, namespace, name));
-    return true;
+    throw toApiError(r, `DELETE ${path}`);
   }
 
   async revision(): Promise<string> {
