@@ -20,23 +20,22 @@ import {
   canIRows,
   fillTokenSecret,
   kubectlWith,
-  type Manifest,
   MEMBER_RBAC,
   makeKubeconfig,
-  putInEtcd,
+  putSliceInEtcd,
   type RuleLike,
   toYaml,
 } from './helpers/deploy-real.ts';
+import { LogCapture } from './helpers/discovery-env.ts';
+import { ControlPlane } from './helpers/kube-control-plane.ts';
 import {
   type EndpointSpec,
-  LogCapture,
   namespace,
   node,
   service,
   serviceExport,
   slice,
-} from './helpers/discovery-env.ts';
-import { ControlPlane } from './helpers/kube-control-plane.ts';
+} from './helpers/kube-objects.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const READER_NS = 'fedgate-reader';
@@ -147,7 +146,7 @@ describe('deploy/member-rbac applied to a real API server', () => {
         serviceExport('shop', 'web'),
       ]),
     );
-    await putInEtcd(cp, 'endpointslices', slice('shop', 'web', 'web-1', ENDPOINTS) as Manifest);
+    await putSliceInEtcd(cp, slice('shop', 'web', 'web-1', ENDPOINTS));
   }, 120_000);
 
   it('grants the reader exactly get, list and watch on the four resources, beyond what an unbound ServiceAccount may', async () => {

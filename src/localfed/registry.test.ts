@@ -208,6 +208,30 @@ describe('Registry', () => {
       expect(store.revision).toBe(before);
     });
 
+    it('answers 422 for a ServiceExport status condition missing a metav1.Condition field', () => {
+      const created = reg.create(EXPORT, 'shop', {
+        apiVersion: 'multicluster.x-k8s.io/v1alpha1',
+        kind: 'ServiceExport',
+        metadata: { name: 'web' },
+      });
+      const before = store.revision;
+      const err = apiError(() =>
+        reg.update(
+          EXPORT,
+          'shop',
+          'web',
+          { ...created, status: { conditions: [{ type: 'Valid', status: 'True' }] } },
+          { subresource: 'status' },
+        ),
+      );
+      expect(err.code).toBe(422);
+      // As kube-apiserver 1.37 words it for the CRD's schema.
+      expect(err.message).toBe(
+        'ServiceExport.multicluster.x-k8s.io "web" is invalid: [status.conditions[0].lastTransitionTime: Required value, status.conditions[0].message: Required value, status.conditions[0].reason: Required value]',
+      );
+      expect(store.revision).toBe(before);
+    });
+
     it('answers 400 for a resourceVersion, a kind mismatch or a namespace mismatch', () => {
       const withRv = service('web');
       withRv.metadata.resourceVersion = '5';

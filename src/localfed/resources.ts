@@ -599,11 +599,25 @@ const serviceExportType: ResourceType = {
   custom: true,
   deleteAnswersStatus: true,
   generation: true,
-  validate: (obj) => nameCauses(obj.metadata.name, 'dns1035'),
+  validate: (obj) => [...nameCauses(obj.metadata.name, 'dns1035'), ...conditionCauses(obj.status)],
   defaults: () => {},
   // A CRD's Age column is a date; kube-apiserver still renders the cell as an age.
   columns: [nameColumn, { ...ageColumn, type: 'date' }],
 };
+
+// The CRD's schema makes each status condition a metav1.Condition, all of whose fields
+// are required: kube-apiserver 1.37 refuses one without them ("status.conditions[0].reason:
+// Required value", seen writing a ServiceExport's status).
+const CONDITION_FIELDS = ['lastTransitionTime', 'message', 'reason', 'status', 'type'];
+
+function conditionCauses(status: unknown): StatusCause[] {
+  if (!isRecord(status) || !Array.isArray(status.conditions)) return [];
+  return status.conditions.flatMap((c: unknown, i) =>
+    CONDITION_FIELDS.filter((f) => !isRecord(c) || c[f] === undefined).map((f) =>
+      required(`status.conditions[${i}].${f}`),
+    ),
+  );
+}
 
 export const RESOURCE_TYPES: readonly ResourceType[] = [
   namespaceType,

@@ -3,10 +3,12 @@
 // on PATH, and the part of kube-controller-manager the member RBAC relies on played by
 // hand (the control plane has none).
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
+import { putSlice, sliceToStore } from '../../src/localfed/loopback-slices.ts';
+import type { KubeObject } from '../../src/localfed/objects.ts';
+import { typeOfKind } from '../../src/localfed/resources.ts';
 import type { ControlPlane } from './kube-control-plane.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
@@ -152,34 +154,15 @@ export function canIRows(table: string): Set<string> {
 }
 
 /**
- * Writes `object` into the control plane's etcd as kube-apiserver stores it (JSON,
- * which its storage decoder accepts beside protobuf), past the API's validation: the
- * only way to give a real server an EndpointSlice with a loopback address, which the
- * API refuses ("may not be in the loopback range") and tests must use. Served at once
- * to lists and watches, like an object the API wrote.
+ * Stores an EndpointSlice that kube-apiserver would refuse for its loopback addresses
+ * (the only addresses tests may use) straight into etcd, as RealMember does, so lists
+ * and watches serve it like any other.
  */
-export async function putInEtcd(
-  cp: ControlPlane,
-  resource: string,
-  object: Manifest,
-): Promise<void> {
-  const { name, namespace } = object.metadata;
-  const key = `/registry/${resource}/${namespace === undefined ? '' : `${namespace}/`}${name}`;
-  const stored = {
-    ...object,
-    metadata: {
-      uid: randomUUID(),
-      creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-      ...object.metadata,
-    },
-  };
-  const b64 = (s: string) => Buffer.from(s).toString('base64');
-  const res = await fetch(`${cp.etcdUrl}/v3/kv/put`, {
-    method: 'POST',
-    body: JSON.stringify({ key: b64(key), value: b64(JSON.stringify(stored)) }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  if (!res.ok) throw new Error(`etcd put ${key}: ${res.status} ${await res.text()}`);
+export async function putSliceInEtcd(cp: ControlPlane, obj: KubeObject): Promise<void> {
+  const t = typeOfKind(obj.apiVersion, obj.kind);
+  if (!t) throw new Error(`no type for ${obj.apiVersion} ${obj.kind}`);
+  const r = sliceToStore(t, obj, undefined);
+  if ('store' in r) await putSlice(cp.etcdUrl, r.store);
 }
 
 export interface RuleLike {

@@ -1,8 +1,3 @@
-// A test bench for fedgate's discovery pipeline: simulated member clusters on
-// loopback, kubeconfigs and a fedgate config in a temporary directory, Discovery
-// started on them with a logger whose lines are kept, and every snapshot the
-// catalog publishes recorded. `cleanup()` stops all of it.
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,17 +8,40 @@ import type { ClusterMember, FederatedService, Snapshot } from '../../src/catalo
 import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { Discovery, type DiscoveryOptions } from '../../src/discovery.ts';
-import { SimCluster, type SimClusterOptions } from '../../src/localfed/cluster.ts';
+import { SimCluster } from '../../src/localfed/cluster.ts';
 import { LocalFederation } from '../../src/localfed/federation.ts';
-import type { KubeObject } from '../../src/localfed/objects.ts';
-import { Registry } from '../../src/localfed/registry.ts';
-import { typeOfKind } from '../../src/localfed/resources.ts';
+import type { ApiKind, MemberCluster } from '../../src/localfed/member.ts';
 import { parseScenario } from '../../src/localfed/scenario.ts';
+import { SimMember } from '../../src/localfed/sim-member.ts';
 import type { Logger } from '../../src/observe/log.ts';
+import { type MemberOptions, MemberPool } from './shared-members.ts';
 
 /** Small enough that failures show within seconds; bookmarks keep healthy watches well inside silenceLimit. */
 export const FAST_WATCH = { silenceLimit: '2s', listTimeout: '2s', startupTimeout: '10s' };
 export const BOOKMARK_INTERVAL_MS = 250;
+
+/**
+ * For a real member (RealMember: kube-apiserver 1.37, etcd progress notifications every
+ * 2 s), whose watch cache sends a quiet watch a BOOKMARK about every 60 s (the client-node
+ * bookmark test in test/informer.test.ts waits 61 s for the first; src/localfed/README.md
+ * explains the minute): a silence limit of 90 s keeps healthy watches open. Lists and
+ * startup get more time than on the simulator: a real list goes through a separate
+ * process on a machine shared with other control planes.
+ */
+export const REAL_WATCH = { silenceLimit: '90s', listTimeout: '5s', startupTimeout: '20s' };
+
+/**
+ * For tests of a hung real API: only the watchdog notices a hang, after up to twice its
+ * limit (the open watch, then the one that never opens): at 90 s, minutes. At 5 s it cuts healthy quiet watches too, which fedgate resumes from
+ * where they were (a routine restart, not an outage), and a hang shows within ~10 s.
+ */
+export const REAL_HANG_WATCH = { ...REAL_WATCH, silenceLimit: '5s' };
+
+/** The watch settings for members of `api`: what keeps healthy watches open there. */
+export function watchFor(api: ApiKind, hang = false): Record<string, unknown> {
+  if (api === 'sim') return FAST_WATCH;
+  return hang ? REAL_HANG_WATCH : REAL_WATCH;
+}
 
 // ---- logs ---------------------------------------------------------------------
 
@@ -107,135 +125,39 @@ export function compareAddresses(a: string, b: string): number {
   return 0;
 }
 
-// ---- Kubernetes objects ---------------------------------------------------------
-
-export function namespace(name: string): KubeObject {
-  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name } };
-}
-
-export interface PortSpec {
-  name: string;
-  port: number;
-}
-
-export function service(
-  ns: string,
-  name: string,
-  opts: {
-    ports?: PortSpec[];
-    headless?: boolean;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-  } = {},
-): KubeObject {
-  const ports = opts.ports ?? [{ name: 'http', port: 80 }];
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: {
-      name,
-      namespace: ns,
-      labels: { app: name, ...opts.labels },
-      ...(opts.annotations ? { annotations: opts.annotations } : {}),
-    },
-    spec: {
-      ...(opts.headless ? { clusterIP: 'None' } : {}),
-      selector: { app: name },
-      ports: ports.map((p) => ({ name: p.name, port: p.port, targetPort: 8080, protocol: 'TCP' })),
-    },
-  };
-}
-
-export function serviceExport(ns: string, name: string): KubeObject {
-  return {
-    apiVersion: 'multicluster.x-k8s.io/v1alpha1',
-    kind: 'ServiceExport',
-    metadata: { name, namespace: ns },
-  };
-}
-
-export interface EndpointSpec {
-  address: string;
-  /** Omitted: no conditions at all (every condition nil). */
-  conditions?: { ready?: boolean; serving?: boolean; terminating?: boolean };
-  nodeName?: string;
-  zone?: string;
-  hostname?: string;
-}
-
-export function slice(
-  ns: string,
-  svc: string,
-  name: string,
-  endpoints: EndpointSpec[],
-  opts: { labels?: Record<string, string>; ports?: PortSpec[] } = {},
-): KubeObject {
-  return {
-    apiVersion: 'discovery.k8s.io/v1',
-    kind: 'EndpointSlice',
-    metadata: {
-      name,
-      namespace: ns,
-      labels: {
-        'kubernetes.io/service-name': svc,
-        'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io',
-        ...opts.labels,
-      },
-    },
-    addressType: 'IPv4',
-    endpoints: endpoints.map((e) => ({
-      addresses: [e.address],
-      ...(e.conditions ? { conditions: e.conditions } : {}),
-      ...(e.nodeName ? { nodeName: e.nodeName } : {}),
-      ...(e.zone ? { zone: e.zone } : {}),
-      ...(e.hostname ? { hostname: e.hostname } : {}),
-    })),
-    ports: (opts.ports ?? [{ name: 'http', port: 8080 }]).map((p) => ({
-      name: p.name,
-      port: p.port,
-      protocol: 'TCP',
-    })),
-  };
-}
-
-/** `count` ready endpoints 127.11.<third>.1.. */
-export function readyEndpoints(third: number, count: number, from = 1): EndpointSpec[] {
-  return Array.from({ length: count }, (_, i) => ({
-    address: `127.11.${third}.${from + i}`,
-    conditions: { ready: true, serving: true, terminating: false },
-  }));
-}
-
-export function node(name: string, labels: Record<string, string>): KubeObject {
-  return {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: { name, labels },
-    spec: {},
-    status: { conditions: [{ type: 'Ready', status: 'True' }] },
-  };
-}
-
-/**
- * Writes an object straight into the cluster's store with a creation time of
- * our choosing, as if it had been created then: the API server always stamps
- * "now" (to the second), and merge conflicts are decided by creation time.
- */
-export function putCreatedAt(sim: SimCluster, obj: KubeObject, creationTimestamp: string): void {
-  const t = typeOfKind(obj.apiVersion, obj.kind);
-  if (!t) throw new Error(`no type for ${obj.apiVersion} ${obj.kind}`);
-  const stored = sim.get(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name);
-  const base: KubeObject = stored ?? {
-    ...obj,
-    metadata: { ...obj.metadata, uid: randomUUID(), generation: 1 },
-  };
-  sim.store.put(Registry.keyOf(t), { ...base, metadata: { ...base.metadata, creationTimestamp } });
-}
-
 // ---- the bench ------------------------------------------------------------------
 
+/**
+ * The default pool's members: simulated ones on 127.0.0.1 with fast bookmarks, all the
+ * suites that drive only the simulator need. Suites that run on both kinds pass a pool
+ * over members.ts's startMember (discovery-checks.ts does).
+ */
+async function startSimMember(
+  api: ApiKind,
+  name: string,
+  opts: MemberOptions = {},
+): Promise<MemberCluster> {
+  if (api !== 'sim')
+    throw new Error(`DiscoveryEnv(${api}) needs a pool that starts ${api} members`);
+  const sim = await SimCluster.create({
+    name,
+    host: '127.0.0.1',
+    port: 0,
+    bookmarkIntervalMs: opts.bookmarkIntervalMs ?? BOOKMARK_INTERVAL_MS,
+    serviceExportCRD: opts.serviceExportCRD,
+  });
+  await sim.start();
+  return new SimMember(sim);
+}
+
+/** The simulator behind a member, for what only a simulator can do; fails on a real one. */
+export function simOf(c: MemberCluster): SimCluster {
+  if (c instanceof SimMember) return c.sim;
+  throw new Error(`${c.name} is a ${c.api} member: this needs the simulator`);
+}
+
 export interface ClusterEntry {
-  sim: SimCluster;
+  cluster: MemberCluster;
   region?: string;
   weight?: number;
   /** Kubeconfig path; default: the one `cluster()` wrote. */
@@ -243,54 +165,64 @@ export interface ClusterEntry {
 }
 
 export class DiscoveryEnv {
+  readonly api: ApiKind;
   readonly log = new LogCapture();
-  readonly #sims: SimCluster[] = [];
+  readonly #pool: MemberPool;
+  readonly #members: { member: MemberCluster; shared: boolean }[] = [];
   readonly #discoveries: Discovery[] = [];
-  readonly #kubeconfigs = new Map<SimCluster, string>();
+  readonly #kubeconfigs = new Map<MemberCluster, string>();
   #dir: string | undefined;
+
+  /** `pool` shares real members between the tests of a file (stop it in afterAll). */
+  constructor(api: ApiKind = 'sim', pool = new MemberPool(startSimMember)) {
+    this.api = api;
+    this.#pool = pool;
+  }
 
   async dir(): Promise<string> {
     this.#dir ??= await mkdtemp(join(tmpdir(), 'fedgate-discovery-'));
     return this.#dir;
   }
 
-  /** A started simulated cluster on a loopback address, with its kubeconfig written. */
-  async cluster(
-    name: string,
-    opts: Partial<Omit<SimClusterOptions, 'name'>> = {},
-  ): Promise<SimCluster> {
-    const sim = await SimCluster.create({
-      name,
-      host: '127.0.0.1',
-      port: 0,
-      bookmarkIntervalMs: BOOKMARK_INTERVAL_MS,
-      ...opts,
-    });
-    this.#sims.push(sim);
-    await sim.start();
-    this.#kubeconfigs.set(sim, await sim.writeKubeconfig(await this.dir()));
-    return sim;
+  /**
+   * A started member cluster of the env's kind, with its kubeconfig written: the
+   * simulator's on a loopback address of its own; a real one shared by the file's tests
+   * (see MemberPool), clean of what earlier tests wrote.
+   */
+  async cluster(name: string, opts: MemberOptions = {}): Promise<MemberCluster> {
+    const taken = await this.#pool.take(this.api, name, opts);
+    this.#members.push(taken);
+    this.#kubeconfigs.set(taken.member, await taken.member.writeKubeconfig(await this.dir()));
+    return taken.member;
   }
 
   /** Rewrites the cluster's kubeconfig with another token. */
-  async breakToken(sim: SimCluster, token: string): Promise<void> {
-    const path = this.#kubeconfigs.get(sim)!;
+  async breakToken(c: MemberCluster, token: string): Promise<void> {
+    const path = this.#kubeconfigOf(c);
     const text = await readFile(path, 'utf8');
-    if (!text.includes(sim.token)) throw new Error('token not found in kubeconfig');
-    await writeFile(path, text.replace(sim.token, token));
+    if (!text.includes(c.token)) throw new Error('token not found in kubeconfig');
+    await writeFile(path, text.replace(c.token, token));
+  }
+
+  #kubeconfigOf(c: MemberCluster): string {
+    const path = this.#kubeconfigs.get(c);
+    if (path === undefined) throw new Error(`${c.name} was not made by this env`);
+    return path;
+  }
+
+  /** The watch settings for this env's members (FAST_WATCH on the simulator). */
+  get watch(): Record<string, unknown> {
+    return watchFor(this.api);
   }
 
   /** A fedgate Config for these clusters, parsed from YAML as a user would write it. */
-  async config(
-    clusters: ClusterEntry[],
-    watch: Record<string, unknown> = FAST_WATCH,
-  ): Promise<Config> {
+  async config(clusters: ClusterEntry[], watch = this.watch): Promise<Config> {
     const dir = await this.dir();
     const yaml = stringify({
       federation: { name: 'testfed', domain: 'example.test' },
       clusters: clusters.map((c) => ({
-        name: c.sim.name,
-        kubeconfig: c.kubeconfig ?? this.#kubeconfigs.get(c.sim)!,
+        name: c.cluster.name,
+        kubeconfig: c.kubeconfig ?? this.#kubeconfigOf(c.cluster),
         ...(c.region ? { region: c.region } : {}),
         ...(c.weight ? { weight: c.weight } : {}),
       })),
@@ -308,14 +240,15 @@ export class DiscoveryEnv {
   /** Starts discovery and waits until every cluster has synced once. */
   async startSynced(config: Config, opts: DiscoveryOptions = {}): Promise<Discovery> {
     const d = this.start(config, opts);
-    const r = await d.catalog.whenReady(15_000);
+    const r = await d.catalog.whenReady(this.api === 'real' ? 30_000 : 15_000);
     if (!r.ready) throw new Error(`discovery not ready; missing: ${r.missing.join(', ')}`);
     return d;
   }
 
   async cleanup(): Promise<void> {
     for (const d of this.#discoveries.splice(0)) await d.stop();
-    for (const s of this.#sims.splice(0)) await s.stop();
+    for (const m of this.#members.splice(0)) await this.#pool.giveBack(m.member, m.shared);
+    this.#kubeconfigs.clear();
     if (this.#dir) await rm(this.#dir, { recursive: true, force: true });
     this.#dir = undefined;
   }
