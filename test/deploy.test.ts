@@ -28,6 +28,7 @@ import { EventJournal } from '../src/observe/events.ts';
 import { Metrics } from '../src/observe/metrics.ts';
 import * as annotations from '../src/watch/annotations.ts';
 import { fedgate, ROOT } from './helpers/cli.ts';
+import { requireKubeTools } from './helpers/kube-control-plane.ts';
 import { requireTool } from './helpers/tools.ts';
 
 const DEPLOY = join(ROOT, 'deploy');
@@ -227,7 +228,7 @@ let work: string;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'fedgate-deploy-'));
-  const kubectl = requireTool('kubectl', 'test/deploy.test.ts (kubectl kustomize)');
+  const kubectl = requireKubeTools().kubectl;
   const r = await run(kubectl, ['kustomize', OVERLAY]);
   if (r.code !== 0) throw new Error(`kubectl kustomize ${OVERLAY} failed: ${r.stderr}`);
   rendered = yamlDocs(r.stdout, 'kubectl kustomize output') as KubeObject[];
@@ -559,7 +560,7 @@ describe('every file in deploy/', () => {
   });
 
   it('every kustomization renders', async () => {
-    const kubectl = requireTool('kubectl');
+    const kubectl = requireKubeTools().kubectl;
     const dirs = (await filesUnder(DEPLOY))
       .filter((f) => f.endsWith('/kustomization.yaml'))
       .map((f) => dirname(f));
@@ -575,7 +576,7 @@ describe('every file in deploy/', () => {
 // ---- member RBAC ---------------------------------------------------------------------
 
 async function memberObjects(): Promise<KubeObject[]> {
-  const r = await run(requireTool('kubectl'), ['kustomize', MEMBER_RBAC]);
+  const r = await run(requireKubeTools().kubectl, ['kustomize', MEMBER_RBAC]);
   if (r.code !== 0) throw new Error(r.stderr);
   return yamlDocs(r.stdout, 'kubectl kustomize deploy/member-rbac') as KubeObject[];
 }
@@ -669,7 +670,7 @@ describe('deploy/member-rbac/make-kubeconfig.sh', () => {
     run('bash', [MAKE_KUBECONFIG, ...args], { env: { ...env, ...extra } });
 
   beforeAll(async () => {
-    kubectl = requireTool('kubectl');
+    kubectl = requireKubeTools().kubectl;
     dir = await mkdtemp(join(tmpdir(), 'fedgate-make-kubeconfig-'));
     sim = await SimCluster.create({
       name: 'alpha',
