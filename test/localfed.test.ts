@@ -3,9 +3,14 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalFederation } from '../src/localfed/federation.ts';
+import { API_KINDS, type ApiKind, type MemberCluster } from '../src/localfed/member.ts';
 import type { KubeObject } from '../src/localfed/objects.ts';
 import { loadScenario, parseScenario, ScenarioError } from '../src/localfed/scenario.ts';
+import { simOf } from '../src/localfed/sim-member.ts';
 import { waitFor } from './helpers/wait.ts';
+
+/** 127.212–214: the real federation here and `fedgate demo --api real` below, one after the other. */
+const REAL_BLOCK = 212;
 
 interface SliceEndpoint {
   addresses: string[];
@@ -15,12 +20,31 @@ interface SliceEndpoint {
   conditions: { ready: boolean; serving: boolean; terminating: boolean };
 }
 
-function slices(fed: LocalFederation, cluster: string, ns: string, svc: string): SliceEndpoint[] {
-  return fed
-    .cluster(cluster)
-    .store.list('discovery.k8s.io/endpointslices', ns)
+/** Each API kind's federation gets its own addresses (three clusters from the block). */
+const ADDRESS_BLOCK: Record<ApiKind, number> = { sim: 100, real: REAL_BLOCK };
+
+async function slices(
+  fed: LocalFederation,
+  cluster: string,
+  ns: string,
+  svc: string,
+): Promise<SliceEndpoint[]> {
+  const all = await fed.cluster(cluster).list('discovery.k8s.io/v1', 'EndpointSlice', ns);
+  return all
     .filter((s: KubeObject) => s.metadata.labels?.['kubernetes.io/service-name'] === svc)
     .flatMap((s) => s.endpoints as SliceEndpoint[]);
+}
+
+async function mustGet(
+  m: MemberCluster,
+  apiVersion: string,
+  kind: string,
+  ns: string | undefined,
+  name: string,
+): Promise<KubeObject> {
+  const obj = await m.get(apiVersion, kind, ns, name);
+  if (!obj) throw new Error(`${kind} ${ns ?? ''}/${name} not found in ${m.name}`);
+  return obj;
 }
 
 async function get(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -41,17 +65,24 @@ function refuses(host: string, port: number): Promise<boolean> {
   });
 }
 
+/** Whether the member's API address (what kubeconfigs name) refuses connections. */
+function apiRefuses(m: MemberCluster): Promise<boolean> {
+  const url = new URL(m.url);
+  return refuses(url.hostname, Number(url.port));
+}
+
 /** Every endpoint is ready exactly when its backend accepts connections. */
 async function expectSlicesMatchBackends(fed: LocalFederation): Promise<void> {
-  for (const c of fed.describe().clusters) {
+  for (const c of (await fed.describe()).clusters) {
     for (const svc of new Set(c.pods.map((p) => p.service))) {
       const [ns, name] = svc.split('/') as [string, string];
-      const endpoints = slices(fed, c.name, ns, name);
+      const endpoints = await slices(fed, c.name, ns, name);
       const pods = c.pods.filter((p) => p.service === svc);
       expect(endpoints.map((e) => e.addresses[0]).sort()).toEqual(pods.map((p) => p.ip).sort());
       for (const e of endpoints) {
-        const pod = pods.find((p) => p.ip === e.addresses[0])!;
-        const listening = !(await refuses(pod.ip, pod.ports[0]!));
+        const pod = pods.find((p) => p.ip === e.addresses[0]);
+        if (!pod) throw new Error(`no pod at ${e.addresses[0]}`);
+        const listening = !(await refuses(pod.ip, pod.ports[0] ?? 0));
         expect(e.conditions.serving, `${pod.pod} serving`).toBe(listening);
         expect(e.conditions.ready, `${pod.pod} ready`).toBe(listening && !pod.terminating);
         expect(e.zone).toBe(pod.zone);
@@ -105,18 +136,30 @@ services:
   });
 });
 
-describe('local federation', () => {
+describe.each(API_KINDS)('local federation on %s API servers', (api) => {
   let fed: LocalFederation;
 
   beforeAll(async () => {
     const scenario = await loadScenario();
     fed = await LocalFederation.start(
       { ...scenario, terminationGraceSeconds: 0.3 },
-      { addressBlock: 100, apiPort: 0 },
+      { api, addressBlock: ADDRESS_BLOCK[api], apiPort: 0 },
     );
-  });
+  }, 120_000);
   afterAll(async () => {
     await fed?.stop();
+  }, 60_000);
+
+  it('runs every member on the API server asked for, listed in scenario order', async () => {
+    expect(fed.clusters.map((c) => [c.name, c.api])).toEqual([
+      ['alpha', api],
+      ['beta', api],
+      ['gamma', api],
+    ]);
+    const d = await fed.describe();
+    expect(d.clusters.map((c) => c.apiKind)).toEqual([api, api, api]);
+    expect(d.clusters[0]?.api).toMatch(new RegExp(`^https://127\\.${ADDRESS_BLOCK[api]}\\.0\\.1:`));
+    for (const c of d.clusters) expect(c.revision).toMatch(/^\d+$/);
   });
 
   it('runs a real backend per pod that says where it runs', async () => {
@@ -138,24 +181,39 @@ describe('local federation', () => {
     }
   });
 
-  it('publishes EndpointSlices that match the listening backends, with headless hostnames', async () => {
+  it('publishes EndpointSlices that match the listening backends, as the EndpointSlice controller does', async () => {
     await expectSlicesMatchBackends(fed);
-    const db = slices(fed, 'beta', 'data', 'db');
+    const db = await slices(fed, 'beta', 'data', 'db');
     expect(db.map((e) => e.hostname).sort()).toEqual(['db-0', 'db-1']);
-    const svc = fed.cluster('beta').get('v1', 'Service', 'data', 'db')!;
+    const beta = fed.cluster('beta');
+    const svc = await mustGet(beta, 'v1', 'Service', 'data', 'db');
     expect((svc.spec as { clusterIP: string }).clusterIP).toBe('None');
-    expect(
-      fed.cluster('alpha').get('multicluster.x-k8s.io/v1alpha1', 'ServiceExport', 'shop', 'web'),
-    ).toBeDefined();
-    expect(
-      fed
-        .cluster('alpha')
-        .get('multicluster.x-k8s.io/v1alpha1', 'ServiceExport', 'shop', 'internal'),
-    ).toBeUndefined();
-    const node = fed.cluster('alpha').get('v1', 'Node', undefined, 'alpha-us-east-b-1')!;
+    const [slice] = (await beta.list('discovery.k8s.io/v1', 'EndpointSlice', 'data')).filter(
+      (s) => s.metadata.labels?.['kubernetes.io/service-name'] === 'db',
+    );
+    expect(slice?.metadata.labels).toMatchObject({
+      'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io',
+    });
+    expect(slice?.metadata.ownerReferences).toEqual([
+      expect.objectContaining({
+        kind: 'Service',
+        name: 'db',
+        uid: svc.metadata.uid,
+        controller: true,
+      }),
+    ]);
+    const alpha = fed.cluster('alpha');
+    const exportType = ['multicluster.x-k8s.io/v1alpha1', 'ServiceExport'] as const;
+    expect(await alpha.get(...exportType, 'shop', 'web')).toBeDefined();
+    expect(await alpha.get(...exportType, 'shop', 'internal')).toBeUndefined();
+    const node = await mustGet(alpha, 'v1', 'Node', undefined, 'alpha-us-east-b-1');
     expect(node.metadata.labels).toMatchObject({
       'topology.kubernetes.io/region': 'us-east',
       'topology.kubernetes.io/zone': 'us-east-b',
+    });
+    expect((node.status as { addresses: unknown[] }).addresses).toContainEqual({
+      type: 'InternalIP',
+      address: expect.stringMatching(new RegExp(`^127\\.${ADDRESS_BLOCK[api]}\\.0\\.`)),
     });
   });
 
@@ -163,11 +221,11 @@ describe('local federation', () => {
     await fed.failZone('us-east-a');
     const inZone = fed.backends().filter((b) => b.info.zone === 'us-east-a');
     expect(inZone.length).toBeGreaterThan(0);
-    for (const b of inZone) expect(await refuses(b.info.ip, b.info.ports[0]!)).toBe(true);
-    const node = fed.cluster('alpha').get('v1', 'Node', undefined, 'alpha-us-east-a-1')!;
-    expect((node.status as { conditions: { status: string }[] }).conditions[0]!.status).toBe(
-      'Unknown',
-    );
+    for (const b of inZone) expect(await refuses(b.info.ip, b.info.ports[0] ?? 0)).toBe(true);
+    const node = await mustGet(fed.cluster('alpha'), 'v1', 'Node', undefined, 'alpha-us-east-a-1');
+    expect(
+      (node.status as { conditions: { type: string; status: string }[] }).conditions,
+    ).toContainEqual(expect.objectContaining({ type: 'Ready', status: 'Unknown' }));
     await expectSlicesMatchBackends(fed);
     await fed.restoreZone('us-east-a');
     for (const b of inZone)
@@ -178,15 +236,15 @@ describe('local federation', () => {
 
   it('fails and restores a whole cluster: API and backends down, state kept', async () => {
     const beta = fed.cluster('beta');
-    const before = beta.store.revision;
+    const before = await beta.revision();
     await fed.failCluster('beta');
-    expect(await refuses(beta.api.host, beta.api.port)).toBe(true);
+    expect(await apiRefuses(beta)).toBe(true);
     for (const b of fed.backends().filter((x) => x.info.cluster === 'beta')) {
-      expect(await refuses(b.info.ip, b.info.ports[0]!)).toBe(true);
+      expect(await refuses(b.info.ip, b.info.ports[0] ?? 0)).toBe(true);
     }
-    expect(beta.store.revision).toBe(before);
+    expect(await beta.revision()).toBe(before);
     await fed.restoreCluster('beta');
-    expect(await refuses(beta.api.host, beta.api.port)).toBe(false);
+    expect(await apiRefuses(beta)).toBe(false);
     await expectSlicesMatchBackends(fed);
   });
 
@@ -198,33 +256,51 @@ describe('local federation', () => {
     expect(count()).toBe(3);
     await expectSlicesMatchBackends(fed);
     await fed.scale('shop/web', 'gamma', 'eu-west-a', 1);
-    const terminating = slices(fed, 'gamma', 'shop', 'web').filter((e) => e.conditions.terminating);
+    const terminating = (await slices(fed, 'gamma', 'shop', 'web')).filter(
+      (e) => e.conditions.terminating,
+    );
     expect(terminating).toHaveLength(2);
     for (const e of terminating)
       expect(e.conditions).toEqual({ ready: false, serving: true, terminating: true });
     await waitFor(
-      () => slices(fed, 'gamma', 'shop', 'web').length === 1,
-      5000,
+      async () => (await slices(fed, 'gamma', 'shop', 'web')).length === 1,
+      10_000,
       'terminated pods to go',
     );
     expect(count()).toBe(1);
     await expectSlicesMatchBackends(fed);
     // Deploying where the service was not: the Service appears there too.
     await fed.scale('data/db', 'alpha', 'us-east-b', 1);
-    expect(fed.cluster('alpha').get('v1', 'Service', 'data', 'db')).toBeDefined();
-    expect(slices(fed, 'alpha', 'data', 'db')).toHaveLength(1);
+    expect(await fed.cluster('alpha').get('v1', 'Service', 'data', 'db')).toBeDefined();
+    expect(await slices(fed, 'alpha', 'data', 'db')).toHaveLength(1);
     await expect(fed.scale('shop/nope', 'alpha', 'us-east-a', 1)).rejects.toThrow(
       /unknown service/,
     );
   });
 
+  it('serializes the actions on one cluster: concurrent scales end as the last one asked', async () => {
+    const sizes = [4, 2, 5, 3];
+    await Promise.all(sizes.map((n) => fed.scale('shop/api', 'alpha', 'us-east-b', n)));
+    const live = (await fed.describe()).clusters
+      .find((c) => c.name === 'alpha')
+      ?.pods.filter((p) => p.service === 'shop/api' && p.zone === 'us-east-b' && !p.terminating);
+    expect(live).toHaveLength(3);
+    const ready = (await slices(fed, 'alpha', 'shop', 'api')).filter(
+      (e) => e.zone === 'us-east-b' && e.conditions.ready,
+    );
+    expect(ready).toHaveLength(3);
+    await expectSlicesMatchBackends(fed);
+  });
+
   it('flips health without touching what Kubernetes says', async () => {
-    const b = fed.backends().find((x) => x.info.service === 'api' && x.info.cluster === 'alpha')!;
-    const revision = fed.cluster('alpha').store.revision;
+    const b = fed.backends().find((x) => x.info.service === 'api' && x.info.cluster === 'alpha');
+    if (!b) throw new Error('no api pod in alpha');
+    const alpha = fed.cluster('alpha');
+    const revision = await alpha.revision();
     fed.setHealth(b.info.pod, false);
     expect((await get(`http://${b.info.ip}:${b.info.ports[0]}/healthz`)).status).toBe(503);
     expect((await get(`http://${b.info.ip}:${b.info.ports[0]}/`)).status).toBe(200);
-    expect(fed.cluster('alpha').store.revision).toBe(revision);
+    expect(await alpha.revision()).toBe(revision);
     fed.setHealth(b.info.ip, true);
     expect((await get(`http://${b.info.ip}:${b.info.ports[0]}/healthz`)).body).toMatchObject({
       status: 'ok',
@@ -232,27 +308,49 @@ describe('local federation', () => {
   });
 
   it('serves a load balancer ingress that forwards to its own cluster', async () => {
-    const svc = fed.cluster('beta').get('v1', 'Service', 'shop', 'web')!;
+    const svc = await mustGet(fed.cluster('beta'), 'v1', 'Service', 'shop', 'web');
     const ingress = (svc.status as { loadBalancer: { ingress: { ip: string }[] } }).loadBalancer
       .ingress;
     expect(ingress).toHaveLength(1);
     const seen = new Set<string>();
     for (let i = 0; i < 4; i++) {
-      const { body } = await get(`http://${ingress[0]!.ip}:80/`);
+      const { body } = await get(`http://${ingress[0]?.ip}:80/`);
       expect(body.cluster).toBe('beta');
       seen.add(String(body.pod));
     }
     expect(seen.size).toBe(2);
   });
 
-  it('breaks and mends only the API', async () => {
+  it('breaks and mends only the API, and compacts its history', async () => {
     const alpha = fed.cluster('alpha');
     await fed.apiDown('alpha', 'refuse');
-    expect(await refuses(alpha.api.host, alpha.api.port)).toBe(true);
+    expect(await apiRefuses(alpha)).toBe(true);
+    expect((await fed.describe()).clusters[0]?.apiMode).toBe('refuse');
     await fed.apiUp('alpha');
-    expect(await refuses(alpha.api.host, alpha.api.port)).toBe(false);
-    const before = alpha.store.revision;
-    fed.compact('alpha');
+    expect(await apiRefuses(alpha)).toBe(false);
+    expect((await fed.describe()).clusters[0]?.apiMode).toBe('up');
+    expect(await fed.compact('alpha')).toMatch(/compact/);
+  });
+});
+
+// What only the simulator can show: its store's compaction point.
+describe('local federation on the simulator only', () => {
+  let fed: LocalFederation;
+
+  beforeAll(async () => {
+    fed = await LocalFederation.start(await loadScenario(), {
+      addressBlock: ADDRESS_BLOCK.sim,
+      apiPort: 0,
+    });
+  });
+  afterAll(async () => {
+    await fed?.stop();
+  });
+
+  it('compacts the store at its current revision', async () => {
+    const alpha = simOf(fed.cluster('alpha'));
+    const before = alpha.store.compactedRevision;
+    await fed.compact('alpha');
     expect(alpha.store.compactedRevision).toBeGreaterThan(before);
   });
 });
