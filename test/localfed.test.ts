@@ -1,140 +1,33 @@
-// The local federation as a whole: scenario → clusters, real backends, and
-// EndpointSlices that always match the backends really listening, through every action.
-import { connect } from 'node:net';
+// The local federation as a whole, on the simulator and on real kube-apiservers: scenario →
+// clusters, real backends, and EndpointSlices that always match the backends really
+// listening, through every action; then `fedgate demo --api real` as a user runs it.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalFederation } from '../src/localfed/federation.ts';
-import { API_KINDS, type ApiKind, type MemberCluster } from '../src/localfed/member.ts';
-import type { KubeObject } from '../src/localfed/objects.ts';
-import { loadScenario, parseScenario, ScenarioError } from '../src/localfed/scenario.ts';
+import { API_KINDS, type ApiKind } from '../src/localfed/member.ts';
+import { loadScenario } from '../src/localfed/scenario.ts';
 import { simOf } from '../src/localfed/sim-member.ts';
+import { CLI, fedgate, start } from './helpers/cli.ts';
+import {
+  apiRefuses,
+  expectSlicesMatchBackends,
+  getJson,
+  mustGet,
+  refuses,
+  slices,
+} from './helpers/localfed-checks.ts';
+import { freePort } from './helpers/ports.ts';
+import { requireTool } from './helpers/tools.ts';
 import { waitFor } from './helpers/wait.ts';
 
 /** 127.212–214: the real federation here and `fedgate demo --api real` below, one after the other. */
 const REAL_BLOCK = 212;
-
-interface SliceEndpoint {
-  addresses: string[];
-  zone: string;
-  nodeName: string;
-  hostname?: string;
-  conditions: { ready: boolean; serving: boolean; terminating: boolean };
-}
-
 /** Each API kind's federation gets its own addresses (three clusters from the block). */
 const ADDRESS_BLOCK: Record<ApiKind, number> = { sim: 100, real: REAL_BLOCK };
-
-async function slices(
-  fed: LocalFederation,
-  cluster: string,
-  ns: string,
-  svc: string,
-): Promise<SliceEndpoint[]> {
-  const all = await fed.cluster(cluster).list('discovery.k8s.io/v1', 'EndpointSlice', ns);
-  return all
-    .filter((s: KubeObject) => s.metadata.labels?.['kubernetes.io/service-name'] === svc)
-    .flatMap((s) => s.endpoints as SliceEndpoint[]);
-}
-
-async function mustGet(
-  m: MemberCluster,
-  apiVersion: string,
-  kind: string,
-  ns: string | undefined,
-  name: string,
-): Promise<KubeObject> {
-  const obj = await m.get(apiVersion, kind, ns, name);
-  if (!obj) throw new Error(`${kind} ${ns ?? ''}/${name} not found in ${m.name}`);
-  return obj;
-}
-
-async function get(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-function refuses(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.once('error', (e: NodeJS.ErrnoException) =>
-      resolve(e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET'),
-    );
-  });
-}
-
-/** Whether the member's API address (what kubeconfigs name) refuses connections. */
-function apiRefuses(m: MemberCluster): Promise<boolean> {
-  const url = new URL(m.url);
-  return refuses(url.hostname, Number(url.port));
-}
-
-/** Every endpoint is ready exactly when its backend accepts connections. */
-async function expectSlicesMatchBackends(fed: LocalFederation): Promise<void> {
-  for (const c of (await fed.describe()).clusters) {
-    for (const svc of new Set(c.pods.map((p) => p.service))) {
-      const [ns, name] = svc.split('/') as [string, string];
-      const endpoints = await slices(fed, c.name, ns, name);
-      const pods = c.pods.filter((p) => p.service === svc);
-      expect(endpoints.map((e) => e.addresses[0]).sort()).toEqual(pods.map((p) => p.ip).sort());
-      for (const e of endpoints) {
-        const pod = pods.find((p) => p.ip === e.addresses[0]);
-        if (!pod) throw new Error(`no pod at ${e.addresses[0]}`);
-        const listening = !(await refuses(pod.ip, pod.ports[0] ?? 0));
-        expect(e.conditions.serving, `${pod.pod} serving`).toBe(listening);
-        expect(e.conditions.ready, `${pod.pod} ready`).toBe(listening && !pod.terminating);
-        expect(e.zone).toBe(pod.zone);
-        expect(e.nodeName).toBe(pod.node);
-      }
-    }
-  }
-}
-
-describe('default scenario', () => {
-  it('is the galaxy federation: three clusters in two regions', async () => {
-    const s = await loadScenario();
-    expect(s.federation).toEqual({ name: 'galaxy', domain: 'example.test' });
-    const clusters = Object.fromEntries(
-      s.clusters.map((c) => [c.name, [c.region, c.zones.map((z) => z.name)]]),
-    );
-    expect(clusters).toEqual({
-      alpha: ['us-east', ['us-east-a', 'us-east-b']],
-      beta: ['us-east', ['us-east-c']],
-      gamma: ['eu-west', ['eu-west-a']],
-    });
-    const svc = (ns: string, name: string) =>
-      s.services.find((x) => x.namespace === ns && x.name === name)!;
-    expect(svc('shop', 'web').clusters).toEqual(['alpha', 'beta', 'gamma']);
-    expect(svc('shop', 'web').exported).toBe(true);
-    expect(svc('shop', 'web').replicasPerZone).toBeGreaterThanOrEqual(2);
-    expect(svc('shop', 'api').clusters).toEqual(['alpha', 'gamma']);
-    expect(svc('data', 'db').headless).toBe(true);
-    expect(svc('data', 'db').clusters).toEqual(['beta', 'gamma']);
-  });
-
-  it('rejects bad scenarios with the path of each problem', () => {
-    const bad = `
-federation: { name: galaxy, domain: example.test }
-clusters:
-  - { name: alpha, region: us-east, zones: [{ name: a }] }
-services:
-  - { name: web, namespace: shop, ports: [{ name: http, port: 70000 }], clusters: [nope] }
-`;
-    let err: unknown;
-    try {
-      parseScenario(bad, 'x.yaml');
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ScenarioError);
-    const msg = (err as Error).message;
-    expect(msg).toContain('x.yaml: services[0].ports[0].port:');
-    expect(msg).toContain('x.yaml: services[0].clusters[0]: unknown cluster "nope"');
-    expect(() => parseScenario('clusters: [', 'y.yaml')).toThrow(/y\.yaml: not valid YAML/);
-  });
-});
 
 describe.each(API_KINDS)('local federation on %s API servers', (api) => {
   let fed: LocalFederation;
@@ -167,7 +60,7 @@ describe.each(API_KINDS)('local federation on %s API servers', (api) => {
     expect(backends.length).toBeGreaterThanOrEqual(20);
     expect(new Set(backends.map((b) => b.info.ip)).size).toBe(backends.length);
     for (const b of backends) {
-      const { status, body } = await get(`http://${b.info.ip}:${b.info.ports[0]}/some/path`);
+      const { status, body } = await getJson(`http://${b.info.ip}:${b.info.ports[0]}/some/path`);
       expect(status).toBe(200);
       expect(body).toMatchObject({
         cluster: b.info.cluster,
@@ -229,7 +122,7 @@ describe.each(API_KINDS)('local federation on %s API servers', (api) => {
     await expectSlicesMatchBackends(fed);
     await fed.restoreZone('us-east-a');
     for (const b of inZone)
-      expect((await get(`http://${b.info.ip}:${b.info.ports[0]}/`)).status).toBe(200);
+      expect((await getJson(`http://${b.info.ip}:${b.info.ports[0]}/`)).status).toBe(200);
     await expectSlicesMatchBackends(fed);
     await expect(fed.failZone('nowhere')).rejects.toThrow(/unknown zone "nowhere"/);
   });
@@ -298,11 +191,11 @@ describe.each(API_KINDS)('local federation on %s API servers', (api) => {
     const alpha = fed.cluster('alpha');
     const revision = await alpha.revision();
     fed.setHealth(b.info.pod, false);
-    expect((await get(`http://${b.info.ip}:${b.info.ports[0]}/healthz`)).status).toBe(503);
-    expect((await get(`http://${b.info.ip}:${b.info.ports[0]}/`)).status).toBe(200);
+    expect((await getJson(`http://${b.info.ip}:${b.info.ports[0]}/healthz`)).status).toBe(503);
+    expect((await getJson(`http://${b.info.ip}:${b.info.ports[0]}/`)).status).toBe(200);
     expect(await alpha.revision()).toBe(revision);
     fed.setHealth(b.info.ip, true);
-    expect((await get(`http://${b.info.ip}:${b.info.ports[0]}/healthz`)).body).toMatchObject({
+    expect((await getJson(`http://${b.info.ip}:${b.info.ports[0]}/healthz`)).body).toMatchObject({
       status: 'ok',
     });
   });
@@ -314,7 +207,7 @@ describe.each(API_KINDS)('local federation on %s API servers', (api) => {
     expect(ingress).toHaveLength(1);
     const seen = new Set<string>();
     for (let i = 0; i < 4; i++) {
-      const { body } = await get(`http://${ingress[0]?.ip}:80/`);
+      const { body } = await getJson(`http://${ingress[0]?.ip}:80/`);
       expect(body.cluster).toBe('beta');
       seen.add(String(body.pod));
     }
@@ -352,5 +245,135 @@ describe('local federation on the simulator only', () => {
     const before = alpha.store.compactedRevision;
     await fed.compact('alpha');
     expect(alpha.store.compactedRevision).toBeGreaterThan(before);
+  });
+});
+
+// The demo as a user runs it, on real API servers: a child process, its printed lines,
+// and the proxy, DNS and `localfed ctl` working against kube-apiserver-backed members.
+describe('fedgate demo --api real', () => {
+  let dir: string;
+  let run: ReturnType<typeof start>;
+  let ports: { dns: number; http: number; admin: number };
+
+  const sh = (file: string, args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(file, args, { timeout: 15_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+  const curl = requireTool('curl', 'the demo --api real test');
+  const dig = requireTool('dig', 'the demo --api real test');
+  const MCS = 'web.shop.svc.clusterset.local';
+  /** The zone of the pod that answers one request through the proxy. */
+  const proxiedZone = async () => {
+    const r = await sh(curl, ['-s', '-H', `Host: ${MCS}`, `http://127.0.0.1:${ports.http}/`]);
+    if (r.code !== 0) return undefined;
+    return (JSON.parse(r.stdout) as { zone: string }).zone;
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fedgate-demo-real-'));
+    ports = {
+      dns: await freePort({ udp: true }),
+      http: await freePort(),
+      admin: await freePort(),
+    };
+    run = start(process.execPath, [
+      CLI,
+      'demo',
+      '--api',
+      'real',
+      '--dir',
+      dir,
+      '--address-block',
+      String(REAL_BLOCK),
+      '--api-port',
+      '0',
+      '--dns',
+      `127.0.0.1:${ports.dns}`,
+      '--http',
+      `127.0.0.1:${ports.http}`,
+      '--admin',
+      `127.0.0.1:${ports.admin}`,
+    ]);
+    await waitFor(
+      () => run.out().includes('fedgate demo: ready, 3 federated service(s)'),
+      120_000,
+      'the demo on real API servers to say it is ready',
+      200,
+    );
+  }, 180_000);
+
+  afterAll(async () => {
+    if (run?.child.pid && run.child.exitCode === null && run.child.signalCode === null) {
+      process.kill(-run.child.pid, 'SIGKILL');
+    }
+    await rm(dir, { recursive: true, force: true });
+  }, 30_000);
+
+  it('prints the same guide as on the simulator, naming the real API servers', async () => {
+    const out = run.out();
+    expect(out).toContain('(alpha, beta, gamma; API servers: real) behind fedgate');
+    expect(out).toContain(`status page  http://127.0.0.1:${ports.admin}/`);
+    expect(out).toContain(`DNS          127.0.0.1:${ports.dns} (UDP and TCP)`);
+    expect(out).toContain(`HTTP proxy   http://127.0.0.1:${ports.http}`);
+    expect(out).toContain(`localfed ctl --dir ${dir} fail-zone us-east-a`);
+    // The kubeconfigs name the cluster's own address, as on the simulator.
+    const kubeconfig = await readFile(join(dir, 'alpha.kubeconfig'), 'utf8');
+    expect(kubeconfig).toMatch(new RegExp(`server: https://127\\.${REAL_BLOCK}\\.0\\.1:\\d+`));
+    expect(existsSync(join(dir, 'fedgate.yaml'))).toBe(true);
+    const status = await fedgate(['localfed', 'ctl', '--dir', dir, 'status']);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(
+      /cluster alpha \(us-east\)\s+up\s+API real https:\/\/127\.212\.0\.1:/,
+    );
+  });
+
+  it('answers through the proxy from a backend, and in DNS with pod addresses', async () => {
+    expect(await proxiedZone()).toBe('us-east-a');
+    const r = await sh(dig, ['@127.0.0.1', '-p', String(ports.dns), MCS, '+short']);
+    expect(r.code, r.stderr).toBe(0);
+    const addrs = r.stdout.trim().split('\n');
+    expect(addrs.length).toBeGreaterThan(0);
+    // fedgate's own zone is us-east-a, in alpha: 127.212.x.
+    for (const a of addrs) expect(a).toMatch(new RegExp(`^127\\.${REAL_BLOCK}\\.`));
+  });
+
+  it('moves the proxy off a zone failed with localfed ctl, and back on restore', async () => {
+    const fail = await fedgate(['localfed', 'ctl', '--dir', dir, 'fail-zone', 'us-east-a']);
+    expect(fail.code, fail.stderr).toBe(0);
+    await waitFor(
+      async () => /^us-east-[bc]$/.test((await proxiedZone()) ?? ''),
+      30_000,
+      'traffic to leave the failed zone',
+      200,
+    );
+    const restore = await fedgate(['localfed', 'ctl', '--dir', dir, 'restore-zone', 'us-east-a']);
+    expect(restore.code, restore.stderr).toBe(0);
+    await waitFor(
+      async () => (await proxiedZone()) === 'us-east-a',
+      30_000,
+      'traffic to return to us-east-a',
+      200,
+    );
+  });
+
+  it('stops everything on Ctrl-C, kube-apiservers and etcds included', async () => {
+    const pid = run.child.pid;
+    if (!pid) throw new Error('the demo has no pid');
+    process.kill(-pid, 'SIGINT');
+    await run.exited;
+    expect(run.out()).toContain('stopping the demo');
+    expect(existsSync(join(dir, 'localfed.json'))).toBe(false);
+    // Nothing of the federation listens: the API addresses refuse.
+    for (let i = 0; i < 3; i++) {
+      const kubeconfig = await readFile(
+        join(dir, `${['alpha', 'beta', 'gamma'][i]}.kubeconfig`),
+        'utf8',
+      );
+      const server = /server: https:\/\/([\d.]+):(\d+)/.exec(kubeconfig);
+      expect(server).not.toBeNull();
+      expect(await refuses(server?.[1] ?? '', Number(server?.[2]))).toBe(true);
+    }
   });
 });
