@@ -86,6 +86,8 @@ export const ERROR_TABLE = {
   LOCALFED_START_FAILED: { http: 500, dnsRcode: 'SERVFAIL', exit: 1 },
   /** `fedgate localfed ctl` found no running local federation in its directory, or it did not answer. */
   LOCALFED_UNAVAILABLE: { http: 503, dnsRcode: 'SERVFAIL', exit: 1 },
+  /** The real kube-apiserver, etcd and kubectl (`--api real`) are not built and could not be: no Go, or the build failed. */
+  KUBE_TOOLS_MISSING: { http: 500, dnsRcode: 'SERVFAIL', exit: 2 },
 } as const satisfies Record<string, Answers>;
 
 export type ErrorCode = keyof typeof ERROR_TABLE;

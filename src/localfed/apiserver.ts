@@ -4,8 +4,7 @@
 
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, type Server } from 'node:https';
-import type { Socket } from 'node:net';
+import { createServer } from 'node:https';
 import { hostPort } from '../host-port.ts';
 import {
   apiGroupDoc,
@@ -15,6 +14,7 @@ import {
   SERVER_VERSION,
 } from './discovery.ts';
 import { pruneUnknownFields } from './fields.ts';
+import { Listener } from './listener.ts';
 import type { FaultMode } from './member.ts';
 import { isRecord, type KubeObject } from './objects.ts';
 import { openApiDocument, openApiRoot } from './openapi.ts';
@@ -61,17 +61,13 @@ interface ContinueToken {
 export class ApiServer {
   readonly name: string;
   readonly registry: Registry;
-  readonly host: string;
-  #port: number;
+  readonly #listener: Listener;
   readonly #absentGroups: Set<string>;
   readonly #served = (t: ResourceType): boolean => !this.#absentGroups.has(t.group);
   readonly #token: Buffer;
-  readonly #server: Server;
-  readonly #sockets = new Set<Socket>();
   readonly #watches = new Set<WatchStream>();
   readonly #held = new Set<ServerResponse>();
   #mode: FaultMode = 'up';
-  #listening = false;
   readonly #bookmarkIntervalMs: number;
   readonly #minRequestTimeout: number;
   readonly #tooLargeWaitMs: number;
@@ -79,27 +75,23 @@ export class ApiServer {
   constructor(opts: ApiServerOptions) {
     this.name = opts.name;
     this.registry = opts.registry;
-    this.host = opts.host;
-    this.#port = opts.port;
     this.#token = Buffer.from(opts.token);
     this.#bookmarkIntervalMs = opts.bookmarkIntervalMs ?? DEFAULT_BOOKMARK_INTERVAL_MS;
     this.#minRequestTimeout = opts.minRequestTimeoutSeconds ?? DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS;
     this.#tooLargeWaitMs = opts.tooLargeWaitMs ?? 3000;
     this.#absentGroups = new Set(opts.absentGroups ?? []);
-    this.#server = createServer({ key: opts.tls.key, cert: opts.tls.cert }, (req, res) => {
+    const server = createServer({ key: opts.tls.key, cert: opts.tls.cert }, (req, res) => {
       this.#handle(req, res).catch((err: unknown) => this.#sendError(res, err));
     });
-    this.#server.on('connection', (s: Socket) => {
-      this.#sockets.add(s);
-      s.on('close', () => this.#sockets.delete(s));
-    });
-    // A client that sends garbage gets its connection closed, never the process.
-    this.#server.on('clientError', (_err, socket) => socket.destroy());
-    this.#server.on('tlsClientError', () => {});
+    this.#listener = new Listener(server, opts.host, opts.port);
+  }
+
+  get host(): string {
+    return this.#listener.host;
   }
 
   get port(): number {
-    return this.#port;
+    return this.#listener.port;
   }
 
   /** Installs or removes an API group, as installing or deleting a CRD does. */
@@ -109,7 +101,7 @@ export class ApiServer {
   }
 
   get url(): string {
-    return `https://${hostPort({ host: this.host, port: this.#port })}`;
+    return `https://${hostPort({ host: this.host, port: this.port })}`;
   }
 
   get mode(): FaultMode {
@@ -120,31 +112,15 @@ export class ApiServer {
     return this.#watches.size;
   }
 
-  async start(): Promise<void> {
-    if (this.#listening) return;
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      this.#server.once('error', onError);
-      this.#server.listen(this.#port, this.host, () => {
-        this.#server.off('error', onError);
-        const addr = this.#server.address();
-        if (addr && typeof addr === 'object') this.#port = addr.port;
-        resolve();
-      });
-    });
-    this.#listening = true;
+  start(): Promise<void> {
+    return this.#listener.listen();
   }
 
   async stop(): Promise<void> {
     for (const w of [...this.#watches]) w.destroy();
     for (const r of this.#held) r.destroy();
     this.#held.clear();
-    if (this.#listening) {
-      this.#listening = false;
-      const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-      for (const s of this.#sockets) s.destroy();
-      await closed;
-    }
+    await this.#listener.close();
   }
 
   /**
@@ -295,7 +271,7 @@ export class ApiServer {
 
   #discovery(path: string): unknown {
     if (path === '/version') return SERVER_VERSION;
-    if (path === '/api') return apiVersions(hostPort({ host: this.host, port: this.#port }));
+    if (path === '/api') return apiVersions(hostPort({ host: this.host, port: this.port }));
     const served = this.#served;
     if (path === '/api/v1') return apiResourceList('', 'v1', served);
     if (path === '/apis') return apiGroupList(served);

@@ -2,9 +2,8 @@
 // HTTPS API server, bootstrapped with what every real cluster has (the system
 // namespaces and the `kubernetes` Service), and a kubeconfig to reach it.
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { ApiServer } from './apiserver.ts';
-import { kubeconfigYaml, writeKubeconfig } from './kubeconfig.ts';
+import { type KubeconfigParams, kubeconfigYaml, writeKubeconfigIn } from './kubeconfig.ts';
 import type { FaultMode } from './member.ts';
 import type { KubeObject } from './objects.ts';
 import { makeClusterPki } from './pki.ts';
@@ -133,24 +132,16 @@ export class SimCluster {
   }
 
   kubeconfig(): string {
-    return kubeconfigYaml({
-      cluster: this.name,
-      server: this.url,
-      caCert: this.caCert,
-      token: this.token,
-    });
+    return kubeconfigYaml(this.#kubeconfigParams());
   }
 
-  /** Writes `<dir>/<name>.kubeconfig` and returns its path. */
-  async writeKubeconfig(dir: string): Promise<string> {
-    const path = join(dir, `${this.name}.kubeconfig`);
-    await writeKubeconfig(path, {
-      cluster: this.name,
-      server: this.url,
-      caCert: this.caCert,
-      token: this.token,
-    });
-    return path;
+  /** Writes `<dir>/<name>.kubeconfig` (mode 0600) and returns its path. */
+  writeKubeconfig(dir: string): Promise<string> {
+    return writeKubeconfigIn(dir, this.#kubeconfigParams());
+  }
+
+  #kubeconfigParams(): KubeconfigParams {
+    return { cluster: this.name, server: this.url, caCert: this.caCert, token: this.token };
   }
 
   get(

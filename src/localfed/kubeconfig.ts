@@ -1,6 +1,7 @@
 // The kubeconfig a simulated cluster hands out: one cluster, one user (a bearer
 // token), one context, exactly as `kubectl config view --raw --minify` shows one.
 import { chmod, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 
 export interface KubeconfigParams {
@@ -41,4 +42,11 @@ export function kubeconfigYaml(p: KubeconfigParams): string {
 export async function writeKubeconfig(path: string, p: KubeconfigParams): Promise<void> {
   await writeFile(path, kubeconfigYaml(p), { mode: 0o600 });
   await chmod(path, 0o600);
+}
+
+/** Writes `<dir>/<cluster>.kubeconfig` and returns its path. */
+export async function writeKubeconfigIn(dir: string, p: KubeconfigParams): Promise<string> {
+  const path = join(dir, `${p.cluster}.kubeconfig`);
+  await writeKubeconfig(path, p);
+  return path;
 }

@@ -270,7 +270,7 @@ function canonical(obj: KubeObject): unknown {
   return sortKeys(obj);
 }
 
-function sortKeys(v: unknown): unknown {
+export function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
   if (!isRecord(v)) return v;
   const out: Record<string, unknown> = {};

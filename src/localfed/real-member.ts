@@ -1,0 +1,308 @@
+// A member cluster on a real kube-apiserver and etcd (child processes, control-plane.ts),
+// reached through a relay at the member's own address (api-relay.ts) that carries the
+// faults. localfed's own reads and writes go straight to kube-apiserver, past the relay,
+// so its controllers keep working while a fault is on, as the simulator's in-process
+// calls do. src/localfed/README.md ("Real API servers") says what differs.
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { parseAllDocuments } from 'yaml';
+import { ApiRelay } from './api-relay.ts';
+import { MCS_GROUP } from './cluster.ts';
+import { KubeControlPlane } from './control-plane.ts';
+import { compactEtcd } from './etcd-compact.ts';
+import { isKubeObject, KubeRest, mustType, resourcePath, toApiError } from './kube-rest.ts';
+import type { KubeTools } from './kube-tools.ts';
+import { type KubeconfigParams, kubeconfigYaml, writeKubeconfigIn } from './kubeconfig.ts';
+import { pollUntil } from './loopback-http.ts';
+import { hasLoopbackEndpoint, putSlice, sliceToStore } from './loopback-slices.ts';
+import type { FaultMode, MemberCluster } from './member.ts';
+import type { KubeObject } from './objects.ts';
+import { makeClusterPki } from './pki.ts';
+import type { ResourceType } from './resources.ts';
+
+export interface RealMemberOptions {
+  name: string;
+  /** Loopback address the relay binds (what the kubeconfig names). */
+  host: string;
+  /** The relay's port; 0 picks a free one. */
+  port?: number | undefined;
+  token?: string | undefined;
+  tools?: KubeTools | undefined;
+  /** False leaves the ServiceExport CRD out, as a cluster without the MCS API. Default true. */
+  serviceExportCRD?: boolean | undefined;
+  /** kube-apiserver --min-request-timeout: watches without timeoutSeconds end in [min, 2*min). */
+  minRequestTimeoutSeconds?: number | undefined;
+  /** Extra kube-apiserver flags, `--name=value`. */
+  apiserverArgs?: string[] | undefined;
+}
+
+/** As the simulator's: loopback, outside every localfed cluster block; `kubernetes` gets 127.255.0.1. */
+const MAX_CONFLICT_RETRIES = 5;
+
+export const REAL_SERVICE_CLUSTER_IP_RANGE = '127.255.0.0/16';
+
+export class RealMember implements MemberCluster {
+  readonly api = 'real';
+  readonly name: string;
+  readonly token: string;
+  readonly caCert: string;
+  readonly #opts: RealMemberOptions;
+  readonly #relay: ApiRelay;
+  #cp: KubeControlPlane | undefined;
+  #rest: KubeRest | undefined;
+
+  private constructor(opts: RealMemberOptions, tls: { key: string; cert: string }, ca: string) {
+    this.#opts = opts;
+    this.name = opts.name;
+    this.token = opts.token ?? randomBytes(24).toString('base64url');
+    this.caCert = ca;
+    this.#relay = new ApiRelay({ host: opts.host, port: opts.port ?? 0, tls });
+  }
+
+  /** Makes the member's certificates and token; `start()` runs its processes. */
+  static async create(opts: RealMemberOptions): Promise<RealMember> {
+    const pki = await makeClusterPki(opts.name, [opts.host]);
+    return new RealMember(opts, { key: pki.serverKey, cert: pki.serverCert }, pki.caCert);
+  }
+
+  get url(): string {
+    return this.#relay.url;
+  }
+
+  get fault(): FaultMode {
+    return this.#relay.mode;
+  }
+
+  /** The control plane (for kubectl, the etcd URL, the log directory); undefined before start. */
+  get controlPlane(): KubeControlPlane | undefined {
+    return this.#cp;
+  }
+
+  get #api(): KubeRest {
+    if (!this.#rest) throw new Error(`member ${this.name} is not started`);
+    return this.#rest;
+  }
+
+  async start(): Promise<void> {
+    if (this.#cp) return;
+    const args = [...(this.#opts.apiserverArgs ?? [])];
+    if (this.#opts.minRequestTimeoutSeconds !== undefined)
+      args.push(`--min-request-timeout=${this.#opts.minRequestTimeoutSeconds}`);
+    const cp = await KubeControlPlane.start({
+      tools: this.#opts.tools,
+      name: this.name,
+      token: this.token,
+      serviceClusterIpRange: REAL_SERVICE_CLUSTER_IP_RANGE,
+      apiserverArgs: args,
+    });
+    this.#cp = cp;
+    try {
+      this.#rest = new KubeRest(cp.url, this.token, cp.ca);
+      this.#relay.setUpstream({ url: cp.url, ca: cp.ca });
+      await this.#relay.start();
+      if (this.#opts.serviceExportCRD !== false) await this.#installServiceExportCrd();
+      await this.#publishApiEndpoint();
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.#relay.close();
+    this.#rest?.close();
+    await this.#cp?.stop();
+    this.#cp = undefined;
+    this.#rest = undefined;
+  }
+
+  async get(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+  ): Promise<KubeObject | undefined> {
+    const t = mustType(apiVersion, kind);
+    const r = await this.#api.send('GET', resourcePath(t, namespace, name));
+    if (r.status === 404) return undefined;
+    if (r.status === 200 && isKubeObject(r.body)) return r.body;
+    return (await this.#api.call('GET', resourcePath(t, namespace, name))) as KubeObject;
+  }
+
+  async list(apiVersion: string, kind: string, namespace?: string): Promise<KubeObject[]> {
+    const t = mustType(apiVersion, kind);
+    const body = (await this.#api.call('GET', resourcePath(t, namespace))) as {
+      items?: KubeObject[];
+    };
+    // A list's items carry no kind or apiVersion on the wire; the simulator's do.
+    return (body.items ?? []).map((o) => ({ ...o, apiVersion, kind }));
+  }
+
+  async apply(obj: KubeObject): Promise<KubeObject> {
+    const t = mustType(obj.apiVersion, obj.kind);
+    const { namespace, name } = obj.metadata;
+    const path = resourcePath(t, namespace, name);
+    const next = withoutResourceVersion(obj);
+    const existing = await this.get(obj.apiVersion, obj.kind, namespace, name);
+    if (hasLoopbackEndpoint(obj)) return this.#storeSlice(t, obj, existing);
+    let current: KubeObject;
+    if (existing === undefined) {
+      current = (await this.#api.call('POST', resourcePath(t, namespace), next)) as KubeObject;
+    } else {
+      current = await this.#update(path, next, existing);
+    }
+    if (t.statusSubresource && obj.status !== undefined)
+      current = await this.#update(`${path}/status`, { ...current, status: obj.status }, current);
+    return current;
+  }
+
+  /** See loopback-slices.ts: what kube-apiserver refuses goes into etcd, and is read back through it. */
+  async #storeSlice(
+    t: ResourceType,
+    obj: KubeObject,
+    existing: KubeObject | undefined,
+  ): Promise<KubeObject> {
+    const cp = this.#cp;
+    if (!cp) throw new Error(`member ${this.name} is not started`);
+    const next = sliceToStore(t, obj, existing);
+    if (next === undefined && existing !== undefined) return existing;
+    const revision = await putSlice(cp.etcdUrl, next ?? obj);
+    const path = resourcePath(t, obj.metadata.namespace, obj.metadata.name);
+    // A read without resourceVersion is consistent, so it sees the write at once.
+    const stored = (await this.#api.call('GET', path)) as KubeObject;
+    if (Number(stored.metadata.resourceVersion) < revision)
+      throw new Error(`member ${this.name}: ${path} read back older than its write`);
+    return stored;
+  }
+
+  /**
+   * PUT unless a dry run shows the result would be what is stored (then no new
+   * resourceVersion). Custom resources refuse an update without resourceVersion, so the
+   * stored one goes along, and a conflict (someone wrote in between) reads and tries again.
+   */
+  async #update(path: string, body: KubeObject, current: KubeObject): Promise<KubeObject> {
+    let stored = current;
+    for (let attempt = 1; ; attempt++) {
+      const next = {
+        ...body,
+        metadata: { ...body.metadata, resourceVersion: stored.metadata.resourceVersion },
+      };
+      const dry = await this.#api.send('PUT', `${path}?dryRun=All`, next);
+      if (dry.status === 200 && JSON.stringify(dry.body) === JSON.stringify(stored)) return stored;
+      const r = dry.status === 409 ? dry : await this.#api.send('PUT', path, next);
+      if (r.status === 200 && isKubeObject(r.body)) return r.body;
+      if (r.status !== 409 || attempt === MAX_CONFLICT_RETRIES) throw toApiError(r, `PUT ${path}`);
+      stored = (await this.#api.call('GET', path.replace(/\/status$/, ''))) as KubeObject;
+    }
+  }
+
+  async remove(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+  ): Promise<boolean> {
+    const t = mustType(apiVersion, kind);
+    const r = await this.#api.send('DELETE', resourcePath(t, namespace, name));
+    if (r.status === 404) return false;
+    if (r.status === 200 || r.status === 202) return true;
+    await this.#api.call('DELETE', resourcePath(t, namespace, name));
+    return true;
+  }
+
+  async revision(): Promise<string> {
+    // A list without resourceVersion is a consistent read: its resourceVersion is etcd's
+    // current revision.
+    const body = (await this.#api.call('GET', '/api/v1/namespaces?limit=1')) as {
+      metadata?: { resourceVersion?: string };
+    };
+    const rv = body.metadata?.resourceVersion;
+    if (!rv) throw new Error(`member ${this.name}: a list carried no resourceVersion`);
+    return rv;
+  }
+
+  setFault(mode: FaultMode): Promise<void> {
+    return this.#relay.setMode(mode);
+  }
+
+  async compact(): Promise<string> {
+    const cp = this.#cp;
+    if (!cp) throw new Error(`member ${this.name} is not started`);
+    return compactEtcd(this.name, cp);
+  }
+
+  kubeconfig(): string {
+    return kubeconfigYaml(this.#kubeconfigParams());
+  }
+
+  /** Writes `<dir>/<name>.kubeconfig` (mode 0600) and returns its path. */
+  writeKubeconfig(dir: string): Promise<string> {
+    return writeKubeconfigIn(dir, this.#kubeconfigParams());
+  }
+
+  #kubeconfigParams(): KubeconfigParams {
+    return { cluster: this.name, server: this.url, caCert: this.caCert, token: this.token };
+  }
+
+  /** Applies the MCS ServiceExport CRD and waits until it is Established and every version is served. */
+  async #installServiceExportCrd(): Promise<void> {
+    const tools = this.#cp?.tools;
+    if (!tools) return;
+    const docs = parseAllDocuments(await readFile(tools.serviceExportCrd, 'utf8'));
+    const crd = docs
+      .map((d) => d.toJS() as KubeObject)
+      .find((o) => o?.kind === 'CustomResourceDefinition');
+    if (!crd) throw new Error(`${tools.serviceExportCrd} holds no CustomResourceDefinition`);
+    const crds = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+    await this.#api.call('POST', crds, crd);
+    const versions = (
+      (crd.spec as { versions?: { name: string; served?: boolean }[] }).versions ?? []
+    )
+      .filter((v) => v.served !== false)
+      .map((v) => v.name);
+    await pollUntil(
+      async () => {
+        const got = (await this.#api.call('GET', `${crds}/${crd.metadata.name}`)) as {
+          status?: { conditions?: { type: string; status: string }[] };
+        };
+        const established = got.status?.conditions?.some(
+          (c) => c.type === 'Established' && c.status === 'True',
+        );
+        if (!established) return false;
+        for (const v of versions) {
+          const r = await this.#api.send('GET', `/apis/${MCS_GROUP}/${v}/serviceexports`);
+          if (r.status !== 200) return false;
+        }
+        return true;
+      },
+      30_000,
+      `the ServiceExport CRD established and served on ${this.name}`,
+      100,
+    );
+  }
+
+  /** The `kubernetes` Service's endpoint is the relay, as the simulator's is its API server (no reconciler runs). */
+  async #publishApiEndpoint(): Promise<void> {
+    await this.apply({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: {
+        name: 'kubernetes',
+        namespace: 'default',
+        labels: {
+          'kubernetes.io/service-name': 'kubernetes',
+          'endpointslice.kubernetes.io/managed-by': 'endpointslicemirroring-controller.k8s.io',
+        },
+      },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: [this.#relay.host], conditions: { ready: true } }],
+      ports: [{ name: 'https', port: this.#relay.port, protocol: 'TCP' }],
+    });
+  }
+}
+
+function withoutResourceVersion(obj: KubeObject): KubeObject {
+  const metadata = { ...obj.metadata };
+  delete metadata.resourceVersion;
+  return { ...obj, metadata };
+}

@@ -1,0 +1,137 @@
+// The MemberCluster contract, held on both API servers: the simulator (SimMember) and a
+// real kube-apiserver + etcd behind its relay (RealMember). One member per kind.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MemberCluster } from '../src/localfed/member.ts';
+import type { KubeObject } from '../src/localfed/objects.ts';
+import { memberGet } from './helpers/member-http.ts';
+import { API_KINDS, startMember } from './helpers/members.ts';
+
+const NS = 'default';
+
+function service(name: string, labels: Record<string, string> = {}): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: NS, labels },
+    spec: { ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
+  };
+}
+
+function rv(o: KubeObject | undefined): number {
+  return Number(o?.metadata.resourceVersion);
+}
+
+describe.each(API_KINDS)('MemberCluster on %s', (api) => {
+  let m: MemberCluster;
+  beforeAll(async () => {
+    m = await startMember(api, `contract-${api}`);
+  }, 120_000);
+  afterAll(async () => {
+    await m?.stop();
+  });
+
+  it('says what it is, and serves its kubeconfig URL with its CA and token', async () => {
+    expect(m.api).toBe(api);
+    expect(m.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    expect(m.kubeconfig()).toContain(`server: ${m.url}`);
+    const ns = await memberGet(m, '/api/v1/namespaces/default');
+    expect(ns.status).toBe(200);
+    expect((ns.body as KubeObject).metadata.name).toBe('default');
+    const stranger = await memberGet(m, '/api/v1/namespaces', { token: 'not-the-token' });
+    expect(stranger.status).toBe(401);
+  });
+
+  it('has the kubernetes Service on 127.255.0.1 and its EndpointSlice naming the API address', async () => {
+    const svc = await m.get('v1', 'Service', NS, 'kubernetes');
+    expect(svc?.spec).toMatchObject({ clusterIP: '127.255.0.1' });
+    const slice = await m.get('discovery.k8s.io/v1', 'EndpointSlice', NS, 'kubernetes');
+    const port = Number(new URL(m.url).port);
+    expect(slice?.endpoints).toEqual([
+      expect.objectContaining({ addresses: ['127.0.0.1'], conditions: { ready: true } }),
+    ]);
+    expect(slice?.ports).toEqual([expect.objectContaining({ name: 'https', port })]);
+  });
+
+  it('apply creates, updates, and writes nothing when nothing changed', async () => {
+    const created = await m.apply(service('web', { tier: 'a' }));
+    expect(created.metadata.uid).toBeTruthy();
+    expect(created.spec).toMatchObject({ clusterIP: expect.stringMatching(/^127\.255\./) });
+    const again = await m.apply(service('web', { tier: 'a' }));
+    expect(rv(again)).toBe(rv(created));
+    expect(rv(await m.get('v1', 'Service', NS, 'web'))).toBe(rv(created));
+    const updated = await m.apply(service('web', { tier: 'b' }));
+    expect(rv(updated)).toBeGreaterThan(rv(created));
+    expect(updated.metadata.labels).toEqual({ tier: 'b' });
+    expect(updated.metadata.uid).toBe(created.metadata.uid);
+  });
+
+  it('writes .status through /status, and a repeated status writes nothing', async () => {
+    const status = {
+      conditions: [
+        {
+          type: 'Valid',
+          status: 'True',
+          reason: 'Exported',
+          message: 'ok',
+          lastTransitionTime: '2026-01-01T00:00:00Z',
+        },
+      ],
+    };
+    const obj: KubeObject = {
+      apiVersion: 'multicluster.x-k8s.io/v1alpha1',
+      kind: 'ServiceExport',
+      metadata: { name: 'web', namespace: NS },
+      status,
+    };
+    const created = await m.apply(obj);
+    expect(created.status).toEqual(status);
+    const again = await m.apply(obj);
+    expect(rv(again)).toBe(rv(created));
+    const got = await m.get('multicluster.x-k8s.io/v1alpha1', 'ServiceExport', NS, 'web');
+    expect(got?.status).toEqual(status);
+  });
+
+  it('stores EndpointSlices with loopback addresses, as every localfed endpoint has', async () => {
+    const slice: KubeObject = {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'web-1', namespace: NS, labels: { 'kubernetes.io/service-name': 'web' } },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: ['127.205.0.10'], conditions: { ready: true } }],
+      ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+    };
+    const created = await m.apply(slice);
+    expect(created.metadata.generation).toBe(1);
+    expect(rv(await m.apply(slice))).toBe(rv(created));
+    const moved = await m.apply({
+      ...slice,
+      endpoints: [{ addresses: ['127.205.0.11'], conditions: { ready: false } }],
+    });
+    expect(moved.metadata.generation).toBe(2);
+    expect(rv(moved)).toBeGreaterThan(rv(created));
+    const listed = await memberGet(m, `/apis/discovery.k8s.io/v1/namespaces/${NS}/endpointslices`);
+    const items = (listed.body as { items: KubeObject[] }).items;
+    expect(items.find((s) => s.metadata.name === 'web-1')?.endpoints).toEqual([
+      expect.objectContaining({ addresses: ['127.205.0.11'] }),
+    ]);
+    expect(await m.remove('discovery.k8s.io/v1', 'EndpointSlice', NS, 'web-1')).toBe(true);
+  });
+
+  it('lists with kind and apiVersion on each item, gets, removes, and the revision grows', async () => {
+    const before = Number(await m.revision());
+    await m.apply(service('listed'));
+    const after = Number(await m.revision());
+    expect(after).toBeGreaterThan(before);
+    const names = (await m.list('v1', 'Service', NS)).map((s) => [
+      s.kind,
+      s.apiVersion,
+      s.metadata.name,
+    ]);
+    expect(names).toContainEqual(['Service', 'v1', 'listed']);
+    expect(names).toContainEqual(['Service', 'v1', 'kubernetes']);
+    expect(await m.remove('v1', 'Service', NS, 'listed')).toBe(true);
+    expect(await m.remove('v1', 'Service', NS, 'listed')).toBe(false);
+    expect(await m.get('v1', 'Service', NS, 'listed')).toBeUndefined();
+    expect(Number(await m.revision())).toBeGreaterThan(after);
+  });
+});
