@@ -182,6 +182,13 @@ describe.each(API_KINDS)('local federation on %s API servers', (api) => {
       (e) => e.zone === 'us-east-b' && e.conditions.ready,
     );
     expect(ready).toHaveLength(3);
+    // Checked once the pods scaled away have gone, so no grace period ends mid-check.
+    await waitFor(
+      async () => (await fed.describe()).clusters.every((c) => c.pods.every((p) => !p.terminating)),
+      10_000,
+      'the scaled-down pods to go',
+    );
+    await fed.idle();
     await expectSlicesMatchBackends(fed);
   });
 
@@ -247,6 +254,16 @@ describe('local federation on the simulator only', () => {
     expect(alpha.store.compactedRevision).toBeGreaterThan(before);
   });
 });
+
+/** Whether any process of the group led by `pid` is still alive. */
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 // The demo as a user runs it, on real API servers: a child process, its printed lines,
 // and the proxy, DNS and `localfed ctl` working against kube-apiserver-backed members.
@@ -344,7 +361,7 @@ describe('fedgate demo --api real', () => {
     expect(fail.code, fail.stderr).toBe(0);
     await waitFor(
       async () => /^us-east-[bc]$/.test((await proxiedZone()) ?? ''),
-      30_000,
+      60_000,
       'traffic to leave the failed zone',
       200,
     );
@@ -352,11 +369,11 @@ describe('fedgate demo --api real', () => {
     expect(restore.code, restore.stderr).toBe(0);
     await waitFor(
       async () => (await proxiedZone()) === 'us-east-a',
-      30_000,
+      60_000,
       'traffic to return to us-east-a',
       200,
     );
-  });
+  }, 180_000);
 
   it('stops everything on Ctrl-C, kube-apiservers and etcds included', async () => {
     const pid = run.child.pid;
@@ -365,6 +382,8 @@ describe('fedgate demo --api real', () => {
     await run.exited;
     expect(run.out()).toContain('stopping the demo');
     expect(existsSync(join(dir, 'localfed.json'))).toBe(false);
+    // etcd and kube-apiserver run in the demo's process group: none is left in it.
+    await waitFor(() => !groupAlive(pid), 10_000, 'the process group to be empty');
     // Nothing of the federation listens: the API addresses refuse.
     for (let i = 0; i < 3; i++) {
       const kubeconfig = await readFile(

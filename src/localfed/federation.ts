@@ -15,6 +15,8 @@ import {
   serviceId,
 } from './cluster-runtime.ts';
 import { reconcileCluster } from './controllers.ts';
+import { findKubeTools } from './find-kube-tools.ts';
+import type { KubeTools } from './kube-tools.ts';
 import type { ApiKind, FaultMode, MemberCluster } from './member.ts';
 import { createMember } from './member-factory.ts';
 import type { Scenario } from './scenario.ts';
@@ -24,6 +26,8 @@ export { ActionError } from './action-error.ts';
 export interface LocalFederationOptions {
   /** Which API server each member runs (default: the simulator). */
   api?: ApiKind;
+  /** The binaries for `real` (default: FEDGATE_KUBE_TOOLS, or the build cache). */
+  tools?: KubeTools;
   /** Second octet of the first cluster's 127.x.0.0/16; cluster i uses block + i. */
   addressBlock?: number;
   /** API server port on each cluster's own address; 0 picks a free one. */
@@ -60,12 +64,17 @@ export class LocalFederation {
       );
     }
     const fed = new LocalFederation(scenario, opts.onEvent ?? (() => {}));
+    const api = opts.api ?? 'sim';
+    // Found once, before any member starts: finding may mean building.
+    const tools =
+      api === 'real' ? (opts.tools ?? (await findKubeTools((l) => fed.#emit(l)))) : undefined;
     try {
       // Members start concurrently: a real one is two child processes taking seconds.
       const made = await Promise.allSettled(
         scenario.clusters.map(async (spec, i) => {
           const octet = block + i;
-          const member = await createMember(opts.api ?? 'sim', {
+          const member = await createMember(api, {
+            tools,
             name: spec.name,
             host: `127.${octet}.0.1`,
             port: opts.apiPort ?? DEFAULT_API_PORT,
@@ -110,6 +119,11 @@ export class LocalFederation {
       ip: lb.ip,
       ports: lb.ports.map((p) => p.port),
     }));
+  }
+
+  /** Resolves once every reconcile queued so far (by actions or ended grace periods) is done. */
+  async idle(): Promise<void> {
+    await Promise.all(this.#runtimes().map((rt) => rt.queue.idle()));
   }
 
   /** Waits for what is under way, then stops every member, backend and load balancer. */

@@ -1,6 +1,8 @@
 // Makes the member cluster of one scenario cluster on the API server asked for.
 import { SimCluster } from './cluster.ts';
+import type { KubeTools } from './kube-tools.ts';
 import type { ApiKind, MemberCluster } from './member.ts';
+import { RealMember } from './real-member.ts';
 import { SimMember } from './sim-member.ts';
 
 export interface MemberOptions {
@@ -10,12 +12,15 @@ export interface MemberOptions {
   /** 0 picks a free port. */
   port: number;
   serviceExportCRD: boolean;
+  /** The simulator's bookmark interval (kube-apiserver keeps its own). */
   bookmarkIntervalMs?: number | undefined;
   minRequestTimeoutSeconds?: number | undefined;
+  /** The binaries of a real member (found once for all members). */
+  tools?: KubeTools | undefined;
 }
 
 /** A member, not yet started. */
 export async function createMember(api: ApiKind, opts: MemberOptions): Promise<MemberCluster> {
-  if (api === 'real') throw new Error('real API servers are not wired in yet');
+  if (api === 'real') return RealMember.create(opts);
   return new SimMember(await SimCluster.create(opts));
 }
