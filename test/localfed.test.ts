@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACTIONS, dispatch } from '../src/localfed/control.ts';
 import { LocalFederation } from '../src/localfed/federation.ts';
 import { API_KINDS, type ApiKind } from '../src/localfed/member.ts';
 import { loadScenario } from '../src/localfed/scenario.ts';
@@ -219,6 +220,52 @@ describe.each(API_KINDS)('local federation on %s API servers', (api) => {
       seen.add(String(body.pod));
     }
     expect(seen.size).toBe(2);
+  });
+
+  it('takes every localfed ctl action as the control channel runs it', async () => {
+    const used = new Set<string>();
+    const ctl = (name: string, ...args: string[]) => {
+      used.add(name);
+      return dispatch(fed, name, args);
+    };
+    const gamma = async () => {
+      const c = (await fed.describe()).clusters.find((x) => x.name === 'gamma');
+      if (!c) throw new Error('no gamma');
+      return c;
+    };
+    for (const mode of ['hang', 'drop'] as const) {
+      await ctl('api-down', 'gamma', mode);
+      expect((await gamma()).apiMode).toBe(mode);
+      await ctl('api-up', 'gamma');
+      expect((await gamma()).apiMode).toBe('up');
+    }
+    await ctl('api-down', 'gamma');
+    expect(await apiRefuses(fed.cluster('gamma'))).toBe(true);
+    await ctl('api-up', 'gamma');
+    expect(await apiRefuses(fed.cluster('gamma'))).toBe(false);
+    expect(await ctl('compact', 'gamma')).toContain('gamma');
+    await ctl('fail-cluster', 'gamma');
+    expect((await gamma()).failed).toBe(true);
+    await expect(ctl('api-up', 'gamma')).rejects.toThrow(/use restore-cluster/);
+    await ctl('restore-cluster', 'gamma');
+    expect(await gamma()).toMatchObject({ failed: false, apiMode: 'up' });
+    await ctl('fail-zone', 'eu-west-a');
+    expect((await gamma()).pods.every((p) => !p.listening)).toBe(true);
+    await ctl('restore-zone', 'eu-west-a');
+    expect((await gamma()).pods.every((p) => p.listening)).toBe(true);
+    await ctl('scale', 'data/db', 'gamma', 'eu-west-a', '3');
+    expect((await slices(fed, 'gamma', 'data', 'db')).map((e) => e.hostname).sort()).toEqual([
+      'db-0',
+      'db-1',
+      'db-2',
+    ]);
+    await ctl('health', 'gamma', 'fail');
+    expect((await gamma()).pods.every((p) => !p.healthy)).toBe(true);
+    await ctl('health', 'gamma', 'pass');
+    expect((await gamma()).pods.every((p) => p.healthy)).toBe(true);
+    await expect(ctl('api-down', 'gamma', 'sideways')).rejects.toThrow(/mode must be one of/);
+    expect([...used].sort()).toEqual(ACTIONS.map((a) => a.name).sort());
+    await expectSlicesMatchBackends(fed);
   });
 
   it('breaks and mends only the API, and compacts its history', async () => {
