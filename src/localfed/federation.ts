@@ -15,7 +15,6 @@ import {
   serviceId,
 } from './cluster-runtime.ts';
 import { reconcileCluster } from './controllers.ts';
-import { findKubeTools } from './find-kube-tools.ts';
 import type { KubeTools } from './kube-tools.ts';
 import type { ApiKind, FaultMode, MemberCluster } from './member.ts';
 import { createMember } from './member-factory.ts';
@@ -66,8 +65,7 @@ export class LocalFederation {
     const fed = new LocalFederation(scenario, opts.onEvent ?? (() => {}));
     const api = opts.api ?? 'sim';
     // Found once, before any member starts: finding may mean building.
-    const tools =
-      api === 'real' ? (opts.tools ?? (await findKubeTools((l) => fed.#emit(l)))) : undefined;
+    const tools = api === 'real' ? (opts.tools ?? (await fed.#findKubeTools())) : undefined;
     try {
       // Members start concurrently: a real one is two child processes taking seconds.
       const made = await Promise.allSettled(
@@ -303,6 +301,12 @@ export class LocalFederation {
         await pod.backend.stop();
       }).catch((e: unknown) => this.#emit(`reconcile of ${rt.spec.name} failed: ${String(e)}`));
     }, this.scenario.terminationGraceSeconds * 1000);
+  }
+
+  /** Loaded only for `real`, so the simulator's start (npm start) pays nothing for it. */
+  async #findKubeTools(): Promise<KubeTools> {
+    const { findKubeTools } = await import('./find-kube-tools.ts');
+    return findKubeTools((line) => this.#emit(line));
   }
 
   /** The clusters' runtimes in scenario order (they are made concurrently). */

@@ -2,7 +2,6 @@
 import { SimCluster } from './cluster.ts';
 import type { KubeTools } from './kube-tools.ts';
 import type { ApiKind, MemberCluster } from './member.ts';
-import { RealMember } from './real-member.ts';
 import { SimMember } from './sim-member.ts';
 
 export interface MemberOptions {
@@ -21,6 +20,10 @@ export interface MemberOptions {
 
 /** A member, not yet started. */
 export async function createMember(api: ApiKind, opts: MemberOptions): Promise<MemberCluster> {
-  if (api === 'real') return RealMember.create(opts);
+  if (api === 'real') {
+    // Loaded only when asked for, so the simulator's start (npm start) pays nothing for it.
+    const { RealMember } = await import('./real-member.ts');
+    return RealMember.create(opts);
+  }
   return new SimMember(await SimCluster.create(opts));
 }
