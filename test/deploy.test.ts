@@ -519,6 +519,7 @@ const CHECKED_ELSEWHERE = [
   'deploy/fedgate.schema.json', // docs/reference.md, and src/config/load.test.ts
   'deploy/grafana/fedgate-dashboard.json',
   'deploy/member-rbac/make-kubeconfig.sh',
+  'deploy/README.md', // its links and paths, with the docs' below
 ];
 
 describe('every file in deploy/', () => {
@@ -1174,11 +1175,16 @@ describe('docs/', () => {
 
   it('links only to files that exist', async () => {
     const broken: string[] = [];
-    for (const doc of ['deploy.md', 'operate.md', 'reference.md']) {
-      const text = await readFile(join(ROOT, 'docs', doc), 'utf8');
+    for (const doc of [
+      'docs/deploy.md',
+      'docs/operate.md',
+      'docs/reference.md',
+      'deploy/README.md',
+    ]) {
+      const text = await readFile(join(ROOT, doc), 'utf8');
       for (const [, target] of text.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
         if (/^[a-z]+:/.test(target!)) continue;
-        await stat(join(ROOT, 'docs', target!)).catch(() => broken.push(`${doc}: ${target}`));
+        await stat(join(ROOT, dirname(doc), target!)).catch(() => broken.push(`${doc}: ${target}`));
       }
       for (const [, path] of text.matchAll(/`((?:deploy|src|test|scripts)\/[\w./-]+)`/g)) {
         await stat(join(ROOT, path!)).catch(() => broken.push(`${doc}: ${path}`));
