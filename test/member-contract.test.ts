@@ -3,8 +3,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MemberCluster } from '../src/localfed/member.ts';
 import type { KubeObject } from '../src/localfed/objects.ts';
-import { memberGet } from './helpers/member-http.ts';
+import { MemberWatch, memberGet } from './helpers/member-http.ts';
 import { API_KINDS, startMember } from './helpers/members.ts';
+import { sleep, waitFor } from './helpers/wait.ts';
 
 const NS = 'default';
 
@@ -133,5 +134,98 @@ describe.each(API_KINDS)('MemberCluster on %s', (api) => {
     expect(await m.remove('v1', 'Service', NS, 'listed')).toBe(false);
     expect(await m.get('v1', 'Service', NS, 'listed')).toBeUndefined();
     expect(Number(await m.revision())).toBeGreaterThan(after);
+  });
+
+  describe('faults, as a client through the kubeconfig URL sees them', () => {
+    const SERVICES = `/api/v1/namespaces/${NS}/services`;
+
+    async function openWatch(): Promise<MemberWatch> {
+      const w = new MemberWatch(m, `${SERVICES}?watch=1&resourceVersion=${await m.revision()}`);
+      await w.opened;
+      expect(w.status).toBe(200);
+      return w;
+    }
+
+    it('refuse: ECONNREFUSED, an open watch is cut; up serves again', async () => {
+      const w = await openWatch();
+      await m.setFault('refuse');
+      expect(m.fault).toBe('refuse');
+      await expect(memberGet(m, SERVICES)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+      await waitFor(() => w.ended === 'cut', 10_000, 'the open watch cut');
+      await m.setFault('up');
+      expect((await memberGet(m, SERVICES)).status).toBe(200);
+    });
+
+    it('hang: no answer, an open watch gets nothing; up cuts what hang held', async () => {
+      const w = await openWatch();
+      await m.setFault('hang');
+      await expect(memberGet(m, SERVICES, { timeoutMs: 3000 })).rejects.toThrow(
+        /no answer within 3000 ms/,
+      );
+      // localfed's own writes go on (past the relay); the watch must not carry them.
+      await m.apply(service('during-hang'));
+      await sleep(1500);
+      expect(w.events).toEqual([]);
+      expect(w.ended).toBeUndefined();
+      const held = memberGet(m, SERVICES, { timeoutMs: 30_000 });
+      held.catch(() => {});
+      await sleep(200);
+      await m.setFault('up');
+      await expect(held).rejects.toMatchObject({ code: 'ECONNRESET' });
+      await waitFor(() => w.ended === 'cut', 10_000, 'the silenced watch cut');
+      expect((await memberGet(m, SERVICES)).status).toBe(200);
+      expect(await m.remove('v1', 'Service', NS, 'during-hang')).toBe(true);
+    });
+
+    it('drop: an open watch is cut, a new one is cut as it starts, a list works', async () => {
+      const w = await openWatch();
+      await m.setFault('drop');
+      await waitFor(() => w.ended === 'cut', 10_000, 'the open watch cut');
+      const again = new MemberWatch(m, `${SERVICES}?watch=1&resourceVersion=${await m.revision()}`);
+      await waitFor(() => again.ended, 10_000, 'the new watch cut');
+      expect(again.ended).toBe('cut');
+      expect(again.events).toEqual([]);
+      const list = await memberGet(m, SERVICES);
+      expect(list.status).toBe(200);
+      expect((list.body as { kind: string }).kind).toBe('ServiceList');
+      await m.setFault('up');
+      const after = await openWatch();
+      await m.apply(service('after-drop'));
+      await waitFor(
+        () => after.events.some((e) => e.object.metadata?.name === 'after-drop'),
+        10_000,
+        'the event on a watch opened after up',
+      );
+      after.close();
+      expect(await m.remove('v1', 'Service', NS, 'after-drop')).toBe(true);
+    });
+
+    it('compact: a watch from a resourceVersion before it gets 410 Expired', async () => {
+      await m.apply(service('before-compact'));
+      const before = await m.revision();
+      const open = await openWatch();
+      const said = await m.compact();
+      expect(said).toMatch(/410 Expired/);
+      const w = new MemberWatch(m, `${SERVICES}?watch=1&resourceVersion=${before}`);
+      await waitFor(() => w.events.length > 0, 10_000, 'an event on the watch from before');
+      expect(w.events[0]).toMatchObject({
+        type: 'ERROR',
+        object: { kind: 'Status', code: 410, reason: 'Expired' },
+      });
+      // What differs, asserted: the real member restarts kube-apiserver, which ends open watches.
+      if (api === 'real') {
+        await waitFor(() => open.ended, 10_000, 'the open watch ended');
+        expect(open.ended).toBe('cut');
+      } else expect(open.ended).toBeUndefined();
+      open.close();
+      const now = await openWatch();
+      await m.apply(service('after-compact'));
+      await waitFor(
+        () => now.events.some((e) => e.object.metadata?.name === 'after-compact'),
+        10_000,
+        'the event on a watch from the current revision',
+      );
+      now.close();
+    });
   });
 });

@@ -155,6 +155,11 @@ export class ApiRelay {
     });
     out.on('response', (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.statusMessage, forwardable(answer.headers));
+      // pipe() ends the client's response only on a clean end: an answer cut short
+      // (kube-apiserver stopping) must cut the client's too, or its watch hangs open.
+      answer.on('close', () => {
+        if (!answer.complete) res.destroy();
+      });
       if (!watch) {
         answer.pipe(res);
         return;

@@ -1,15 +1,17 @@
-// Child processes (etcd, kube-apiserver) that die with this Node process. Three layers,
-// because no one covers every way a process ends:
+// Child processes (etcd, kube-apiserver) that die with this Node process, and the
+// temporary directories they run in. Three layers, because no one covers every way a
+// process ends:
 // - on Linux each child runs under `setpriv --pdeathsig KILL`, so the kernel kills it when
-//   its parent goes, even on SIGKILL or a crash;
-// - on 'exit' every live child gets SIGKILL (synchronously; it is all 'exit' allows);
-// - on SIGINT/SIGTERM/SIGHUP every live child gets SIGTERM; when nothing else listens for
-//   that signal the signal is raised again, so the process still ends as it would have.
+//   its parent goes, even on SIGKILL or a crash (the directory stays then);
+// - on 'exit' every live child gets SIGKILL and the directories are removed (synchronously:
+//   it is all 'exit' allows);
+// - on SIGINT/SIGTERM/SIGHUP the same; when nothing else listens for that signal it is
+//   raised again, so the process still ends as it would have.
 // Output goes to `<dir>/<name>.log`; `untilExit` fails with the log's tail if a child
 // exits while we wait for it to become ready.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream, existsSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -22,17 +24,21 @@ export interface Proc {
 const SETPRIV = '/usr/bin/setpriv';
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 const live = new Set<ChildProcess>();
+const dirs = new Set<string>();
 let hooked = false;
+
+function killAll(): void {
+  for (const c of live) c.kill('SIGKILL');
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}
 
 function hookProcess(): void {
   if (hooked) return;
   hooked = true;
-  process.on('exit', () => {
-    for (const c of live) c.kill('SIGKILL');
-  });
+  process.on('exit', killAll);
   for (const sig of SIGNALS) {
     const onSignal = (): void => {
-      for (const c of live) c.kill('SIGTERM');
+      killAll();
       if (process.listenerCount(sig) === 1) {
         process.off(sig, onSignal);
         process.kill(process.pid, sig);
@@ -40,6 +46,16 @@ function hookProcess(): void {
     };
     process.on(sig, onSignal);
   }
+}
+
+/** Removes `dir` when this process ends, unless `release`d before. */
+export function removeOnExit(dir: string): void {
+  hookProcess();
+  dirs.add(dir);
+}
+
+export function release(dir: string): void {
+  dirs.delete(dir);
 }
 
 /** Starts `bin` in `dir`, its stdout and stderr appended to `<dir>/<name>.log`. */
