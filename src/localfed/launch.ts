@@ -52,6 +52,8 @@ export async function launchLocalFederation(opts: LaunchOptions): Promise<Launch
       onEvent: (m) => opts.log.info(m),
     });
   } catch (e) {
+    // Missing binaries for --api real say themselves what to do, with their own exit code.
+    if (e instanceof FedgateError && e.code === 'KUBE_TOOLS_MISSING') throw e;
     const msg = (e as Error).message;
     const hint = /EADDRINUSE/.test(msg)
       ? ' (another local federation may be running; try --address-block or --api-port 0)'
