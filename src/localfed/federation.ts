@@ -106,9 +106,9 @@ export class LocalFederation {
     return this.#runtime(name).member;
   }
 
-  /** Every pod backend, in every cluster. */
+  /** Every pod backend, in every cluster (in scenario order). */
   backends(): Backend[] {
-    return [...this.#clusters.values()].flatMap((rt) => rt.pods.map((p) => p.backend));
+    return this.#runtimes().flatMap((rt) => rt.pods.map((p) => p.backend));
   }
 
   loadBalancers(cluster: string): { service: string; ip: string; ports: number[] }[] {
