@@ -172,6 +172,24 @@ describe.each(API_KINDS)('local federation on %s API servers', (api) => {
     );
   });
 
+  it('publishes at most 100 endpoints per slice, and drops the slices no longer needed', async () => {
+    const internal = async () =>
+      (await fed.cluster('alpha').list('discovery.k8s.io/v1', 'EndpointSlice', 'shop'))
+        .filter((x) => x.metadata.labels?.['kubernetes.io/service-name'] === 'internal')
+        .map((x) => (x.endpoints as unknown[]).length)
+        .sort((a, b) => b - a);
+    await fed.scale('shop/internal', 'alpha', 'us-east-a', 120);
+    expect(await internal()).toEqual([100, 21]);
+    await fed.scale('shop/internal', 'alpha', 'us-east-a', 1);
+    await waitFor(
+      async () => (await fed.describe()).clusters.every((c) => c.pods.every((p) => !p.terminating)),
+      20_000,
+      'the scaled-down pods to go',
+    );
+    await fed.idle();
+    expect(await internal()).toEqual([2]);
+  });
+
   it('serializes the actions on one cluster: concurrent scales end as the last one asked', async () => {
     const sizes = [4, 2, 5, 3];
     await Promise.all(sizes.map((n) => fed.scale('shop/api', 'alpha', 'us-east-b', n)));

@@ -12,6 +12,8 @@ export interface Pod {
   backend: Backend;
   service: ScenarioService;
   terminating: boolean;
+  /** Its grace period is over: the next reconcile stops it and drops it. */
+  gone: boolean;
   timer?: NodeJS.Timeout;
 }
 
@@ -34,6 +36,8 @@ export interface ClusterRuntime {
   services: Map<string, ScenarioService>;
   /** Every reconcile of this cluster runs here, one at a time, so writes never interleave. */
   queue: SerialQueue;
+  /** A reconcile queued and not yet begun: a change made now is seen by it. */
+  pendingReconcile: Promise<void> | undefined;
 }
 
 export const serviceId = (s: { namespace: string; name: string }) => `${s.namespace}/${s.name}`;
@@ -73,6 +77,7 @@ export function newRuntime(
     failed: false,
     services: new Map(),
     queue: new SerialQueue(),
+    pendingReconcile: undefined,
   };
 }
 
@@ -126,7 +131,7 @@ export function addPod(rt: ClusterRuntime, svc: ScenarioService, zone: string): 
     ports: svc.ports.map((p) => p.targetPort ?? p.port),
     ...(svc.headless ? { hostname: name } : {}),
   };
-  const pod: Pod = { backend: new Backend(info), service: svc, terminating: false };
+  const pod: Pod = { backend: new Backend(info), service: svc, terminating: false, gone: false };
   rt.pods.push(pod);
   return pod;
 }

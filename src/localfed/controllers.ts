@@ -24,6 +24,9 @@ export async function reconcileCluster(
   zoneUp: (zone: string) => boolean,
 ): Promise<void> {
   const up = (zone: string) => !rt.failed && zoneUp(zone);
+  const gone = rt.pods.filter((p) => p.gone);
+  rt.pods = rt.pods.filter((p) => !p.gone);
+  await Promise.all(gone.map((p) => p.backend.stop()));
   await Promise.all(
     rt.pods.map((p) => (up(p.backend.info.zone) ? p.backend.start() : p.backend.stop())),
   );
@@ -144,13 +147,16 @@ async function syncSlices(
   for (let i = 0; i < endpoints.length; i += ENDPOINTS_PER_SLICE)
     chunks.push(endpoints.slice(i, i + ENDPOINTS_PER_SLICE));
   if (chunks.length === 0) chunks.push([]);
-  const names = chunks.map((_, k) => `${svc.name}-${shortHash(`${rt.spec.name}/${id}/${k}`, 5)}`);
-  for (const [k, chunk] of chunks.entries()) {
+  const named = chunks.map((chunk, k) => ({
+    name: `${svc.name}-${shortHash(`${rt.spec.name}/${id}/${k}`, 5)}`,
+    chunk,
+  }));
+  for (const { name, chunk } of named) {
     await rt.member.apply({
       apiVersion: 'discovery.k8s.io/v1',
       kind: 'EndpointSlice',
       metadata: {
-        name: names[k] ?? svc.name,
+        name,
         namespace: svc.namespace,
         labels: { [SERVICE_NAME_LABEL]: svc.name, [MANAGED_BY_LABEL]: ENDPOINTSLICE_CONTROLLER },
         ownerReferences: [
@@ -175,7 +181,7 @@ async function syncSlices(
   }
   // Slices beyond what is needed now are deleted, as the EndpointSlice controller does.
   for (const slice of await ownSlices(rt.member, svc)) {
-    if (!names.includes(slice.metadata.name)) {
+    if (!named.some((n) => n.name === slice.metadata.name)) {
       await rt.member.remove(
         'discovery.k8s.io/v1',
         'EndpointSlice',

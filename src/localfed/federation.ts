@@ -279,8 +279,18 @@ export class LocalFederation {
     });
   }
 
+  /**
+   * Reconciles after every change made so far. Changes that come while a reconcile
+   * waits its turn share it: a hundred grace periods ending at once are one reconcile.
+   */
   #reconcile(rt: ClusterRuntime): Promise<void> {
-    return rt.queue.run(() => this.#reconcileNow(rt));
+    if (rt.pendingReconcile) return rt.pendingReconcile;
+    const queued = rt.queue.run(() => {
+      rt.pendingReconcile = undefined;
+      return this.#reconcileNow(rt);
+    });
+    rt.pendingReconcile = queued;
+    return queued;
   }
 
   async #reconcileAll(): Promise<void> {
@@ -296,10 +306,10 @@ export class LocalFederation {
   #terminate(rt: ClusterRuntime, pod: Pod): void {
     pod.terminating = true;
     pod.timer = setTimeout(() => {
-      this.#act(rt, async () => {
-        rt.pods = rt.pods.filter((p) => p !== pod);
-        await pod.backend.stop();
-      }).catch((e: unknown) => this.#emit(`reconcile of ${rt.spec.name} failed: ${String(e)}`));
+      pod.gone = true;
+      this.#reconcile(rt).catch((e: unknown) =>
+        this.#emit(`reconcile of ${rt.spec.name} failed: ${String(e)}`),
+      );
     }, this.scenario.terminationGraceSeconds * 1000);
   }
 
