@@ -1,8 +1,13 @@
 // The MemberCluster contract, held on both API servers: the simulator (SimMember) and a
 // real kube-apiserver + etcd behind its relay (RealMember). One member per kind.
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MemberCluster } from '../src/localfed/member.ts';
 import type { KubeObject } from '../src/localfed/objects.ts';
+import { requireKubeTools } from './helpers/kube-control-plane.ts';
 import { MemberWatch, memberGet } from './helpers/member-http.ts';
 import { API_KINDS, startMember } from './helpers/members.ts';
 import { sleep, waitFor } from './helpers/wait.ts';
@@ -16,6 +21,19 @@ function service(name: string, labels: Record<string, string> = {}): KubeObject 
     metadata: { name, namespace: NS, labels },
     spec: { ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
   };
+}
+
+/** Runs a command to its end: exit code, stdout, stderr (a non-zero exit is an answer here). */
+function run(
+  bin: string,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(bin, args, { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
 }
 
 function rv(o: KubeObject | undefined): number {
@@ -134,6 +152,32 @@ describe.each(API_KINDS)('MemberCluster on %s', (api) => {
     expect(await m.remove('v1', 'Service', NS, 'listed')).toBe(false);
     expect(await m.get('v1', 'Service', NS, 'listed')).toBeUndefined();
     expect(Number(await m.revision())).toBeGreaterThan(after);
+  });
+
+  it('serves kubectl through its kubeconfig; a protobuf body only on real', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fedgate-contract-'));
+    try {
+      const kubectl = (args: string[]) =>
+        run(requireKubeTools().kubectl, [
+          `--kubeconfig=${join(dir, `${m.name}.kubeconfig`)}`,
+          ...args,
+        ]);
+      await m.writeKubeconfig(dir);
+      expect((await kubectl(['get', 'namespace', 'default', '-o', 'name'])).stdout).toBe(
+        'namespace/default\n',
+      );
+      // kubectl's imperative generators send protobuf; the simulator speaks only JSON.
+      const created = await kubectl(['create', 'namespace', `proto-${api}`, '-v=8']);
+      expect(created.stderr).toContain('Content-Type: application/vnd.kubernetes.protobuf');
+      if (api === 'real') {
+        expect(created).toMatchObject({ code: 0, stdout: `namespace/proto-${api} created\n` });
+      } else {
+        expect(created.code).toBe(1);
+        expect(created.stderr).toContain('415');
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   describe('faults, as a client through the kubeconfig URL sees them', () => {

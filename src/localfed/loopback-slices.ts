@@ -29,14 +29,15 @@ function isLoopback(a: unknown): boolean {
 }
 
 /**
- * The object to store for `obj` (created, or replacing `existing`), or undefined when it
- * would store nothing new. Throws the 422 the simulator would for anything else invalid.
+ * What to store for `obj` (created, or replacing `existing`), or `existing` itself as
+ * `unchanged` when nothing would change. Throws the 422 the simulator would for anything
+ * else invalid.
  */
 export function sliceToStore(
   t: ResourceType,
   obj: KubeObject,
   existing: KubeObject | undefined,
-): KubeObject | undefined {
+): { store: KubeObject } | { unchanged: KubeObject } {
   const next = clone(obj);
   delete next.metadata.resourceVersion;
   delete next.metadata.managedFields;
@@ -53,16 +54,17 @@ export function sliceToStore(
     meta.uid = randomUUID();
     meta.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     meta.generation = 1;
-    return next;
+    return { store: next };
   }
   const old = existing.metadata;
   meta.uid = old.uid;
   meta.creationTimestamp = old.creationTimestamp;
   meta.namespace = old.namespace;
   meta.generation = old.generation;
-  if (specOf(next) === specOf(existing) && metaOf(next) === metaOf(existing)) return undefined;
+  if (specOf(next) === specOf(existing) && metaOf(next) === metaOf(existing))
+    return { unchanged: existing };
   if (specOf(next) !== specOf(existing)) meta.generation = (old.generation ?? 0) + 1;
-  return next;
+  return { store: next };
 }
 
 /** Writes the slice at kube-apiserver's key for it; returns etcd's revision after the write. */

@@ -4,21 +4,18 @@
 // so its controllers keep working while a fault is on, as the simulator's in-process
 // calls do. src/localfed/README.md ("Real API servers") says what differs.
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { parseAllDocuments } from 'yaml';
 import { ApiRelay } from './api-relay.ts';
-import { MCS_GROUP } from './cluster.ts';
 import { KubeControlPlane } from './control-plane.ts';
 import { etcdCompact, etcdRevision } from './etcd.ts';
 import { isKubeObject, KubeRest, mustType, resourcePath, toApiError } from './kube-rest.ts';
 import type { KubeTools } from './kube-tools.ts';
 import { type KubeconfigParams, kubeconfigYaml, writeKubeconfigIn } from './kubeconfig.ts';
-import { pollUntil } from './loopback-http.ts';
 import { hasLoopbackEndpoint, putSlice, sliceToStore } from './loopback-slices.ts';
 import type { FaultMode, MemberCluster } from './member.ts';
 import type { KubeObject } from './objects.ts';
 import { makeClusterPki } from './pki.ts';
 import type { ResourceType } from './resources.ts';
+import { installServiceExportCrd } from './service-export-crd.ts';
 
 export interface RealMemberOptions {
   name: string;
@@ -38,7 +35,6 @@ export interface RealMemberOptions {
   etcdArgs?: string[] | undefined;
 }
 
-/** As the simulator's: loopback, outside every localfed cluster block; `kubernetes` gets 127.255.0.1. */
 const MAX_CONFLICT_RETRIES = 5;
 
 /**
@@ -49,6 +45,7 @@ const MAX_CONFLICT_RETRIES = 5;
  */
 const ETCD_PROGRESS_NOTIFY = '2s';
 
+/** As the simulator's: loopback, outside every localfed cluster block; `kubernetes` gets 127.255.0.1. */
 export const REAL_SERVICE_CLUSTER_IP_RANGE = '127.255.0.0/16';
 
 export class RealMember implements MemberCluster {
@@ -114,7 +111,8 @@ export class RealMember implements MemberCluster {
       this.#rest = new KubeRest(cp.url, this.token, cp.ca);
       this.#relay.setUpstream({ url: cp.url, ca: cp.ca });
       await this.#relay.start();
-      if (this.#opts.serviceExportCRD !== false) await this.#installServiceExportCrd();
+      if (this.#opts.serviceExportCRD !== false)
+        await installServiceExportCrd(this.#api, cp.tools.serviceExportCrd, this.name);
       await this.#publishApiEndpoint();
     } catch (e) {
       await this.stop();
@@ -136,11 +134,11 @@ export class RealMember implements MemberCluster {
     namespace: string | undefined,
     name: string,
   ): Promise<KubeObject | undefined> {
-    const t = mustType(apiVersion, kind);
-    const r = await this.#api.send('GET', resourcePath(t, namespace, name));
+    const path = resourcePath(mustType(apiVersion, kind), namespace, name);
+    const r = await this.#api.send('GET', path);
     if (r.status === 404) return undefined;
     if (r.status === 200 && isKubeObject(r.body)) return r.body;
-    return (await this.#api.call('GET', resourcePath(t, namespace, name))) as KubeObject;
+    throw toApiError(r, `GET ${path}`);
   }
 
   async list(apiVersion: string, kind: string, namespace?: string): Promise<KubeObject[]> {
@@ -179,8 +177,8 @@ export class RealMember implements MemberCluster {
     const cp = this.#cp;
     if (!cp) throw new Error(`member ${this.name} is not started`);
     const next = sliceToStore(t, obj, existing);
-    if (next === undefined && existing !== undefined) return existing;
-    const revision = await putSlice(cp.etcdUrl, next ?? obj);
+    if ('unchanged' in next) return next.unchanged;
+    const revision = await putSlice(cp.etcdUrl, next.store);
     const path = resourcePath(t, obj.metadata.namespace, obj.metadata.name);
     // A read without resourceVersion is consistent, so it sees the write at once.
     const stored = (await this.#api.call('GET', path)) as KubeObject;
@@ -215,12 +213,11 @@ export class RealMember implements MemberCluster {
     namespace: string | undefined,
     name: string,
   ): Promise<boolean> {
-    const t = mustType(apiVersion, kind);
-    const r = await this.#api.send('DELETE', resourcePath(t, namespace, name));
+    const path = resourcePath(mustType(apiVersion, kind), namespace, name);
+    const r = await this.#api.send('DELETE', path);
     if (r.status === 404) return false;
     if (r.status === 200 || r.status === 202) return true;
-    await this.#api.call('DELETE', resourcePath(t, namespace, name));
-    return true;
+    throw toApiError(r, `DELETE ${path}`);
   }
 
   async revision(): Promise<string> {
@@ -268,43 +265,6 @@ export class RealMember implements MemberCluster {
 
   #kubeconfigParams(): KubeconfigParams {
     return { cluster: this.name, server: this.url, caCert: this.caCert, token: this.token };
-  }
-
-  /** Applies the MCS ServiceExport CRD and waits until it is Established and every version is served. */
-  async #installServiceExportCrd(): Promise<void> {
-    const tools = this.#cp?.tools;
-    if (!tools) return;
-    const docs = parseAllDocuments(await readFile(tools.serviceExportCrd, 'utf8'));
-    const crd = docs
-      .map((d) => d.toJS() as KubeObject)
-      .find((o) => o?.kind === 'CustomResourceDefinition');
-    if (!crd) throw new Error(`${tools.serviceExportCrd} holds no CustomResourceDefinition`);
-    const crds = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
-    await this.#api.call('POST', crds, crd);
-    const versions = (
-      (crd.spec as { versions?: { name: string; served?: boolean }[] }).versions ?? []
-    )
-      .filter((v) => v.served !== false)
-      .map((v) => v.name);
-    await pollUntil(
-      async () => {
-        const got = (await this.#api.call('GET', `${crds}/${crd.metadata.name}`)) as {
-          status?: { conditions?: { type: string; status: string }[] };
-        };
-        const established = got.status?.conditions?.some(
-          (c) => c.type === 'Established' && c.status === 'True',
-        );
-        if (!established) return false;
-        for (const v of versions) {
-          const r = await this.#api.send('GET', `/apis/${MCS_GROUP}/${v}/serviceexports`);
-          if (r.status !== 200) return false;
-        }
-        return true;
-      },
-      30_000,
-      `the ServiceExport CRD established and served on ${this.name}`,
-      100,
-    );
   }
 
   /** The `kubernetes` Service's endpoint is the relay, as the simulator's is its API server (no reconciler runs). */
