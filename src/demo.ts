@@ -10,7 +10,11 @@ import { FedgateError } from './errors.ts';
 import { Fedgate } from './fedgate.ts';
 import { hostPort } from './host-port.ts';
 import { ACTIONS } from './localfed/control.ts';
-import { DEFAULT_ADDRESS_BLOCK, DEFAULT_API_PORT } from './localfed/federation.ts';
+import {
+  DEFAULT_ADDRESS_BLOCK,
+  DEFAULT_API_PORT,
+  type FederationDescription,
+} from './localfed/federation.ts';
 import { type LaunchedFederation, launchLocalFederation } from './localfed/launch.ts';
 import {
   DEFAULT_LOCALFED_DIR,
@@ -18,6 +22,7 @@ import {
   FEDERATION_OPTIONS_HELP,
   federationArgs,
 } from './localfed/localfed-commands.ts';
+import type { ApiKind } from './localfed/member.ts';
 import type { AdminControls } from './observe/admin.ts';
 import { EventJournal } from './observe/events.ts';
 import { createLogger, type Logger } from './observe/log.ts';
@@ -38,6 +43,8 @@ export const DEMO_LOCALITIES = [
 export interface DemoOptions {
   readonly scenario?: string | undefined;
   readonly dir: string;
+  /** Which API server each member runs (default: the simulator). */
+  readonly api?: ApiKind;
   readonly addressBlock?: number;
   readonly apiPort?: number;
   /** Listeners; the demo's defaults are DEMO_DNS, DEMO_HTTP, DEMO_ADMIN. */
@@ -64,6 +71,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const local = await launchLocalFederation({
     scenario: opts.scenario,
     dir: opts.dir,
+    api: opts.api ?? 'sim',
     addressBlock: opts.addressBlock ?? DEFAULT_ADDRESS_BLOCK,
     apiPort: opts.apiPort ?? DEFAULT_API_PORT,
     log: opts.log,
@@ -120,9 +128,13 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
   };
 }
 
+/** Which API servers the members run, as `--api` names them. */
+const apiKinds = (d: FederationDescription): string =>
+  [...new Set(d.clusters.map((c) => c.apiKind))].join(', ');
+
 /** What the demo prints once ready: where everything is and lines to paste. */
-export function demoGuide(demo: Demo, ctlDir: string | undefined): string {
-  const d = demo.local.fed.describe();
+export async function demoGuide(demo: Demo, ctlDir: string | undefined): Promise<string> {
+  const d = await demo.local.fed.describe();
   const at = demo.fedgate.addresses();
   const dns = at.dns[0] ?? DEMO_DNS;
   const [dnsHost, dnsPort] = [
@@ -139,7 +151,7 @@ export function demoGuide(demo: Demo, ctlDir: string | undefined): string {
   const other = d.clusters[1]?.name ?? first?.name ?? 'beta';
   const lines = [
     '',
-    `fedgate demo: the local federation "${d.federation.name}" (${d.clusters.map((c) => c.name).join(', ')}) behind fedgate, which runs as if in ${DEMO_SELF.region}/${DEMO_SELF.zone}.`,
+    `fedgate demo: the local federation "${d.federation.name}" (${d.clusters.map((c) => c.name).join(', ')}; API servers: ${apiKinds(d)}) behind fedgate, which runs as if in ${DEMO_SELF.region}/${DEMO_SELF.zone}.`,
     '',
     `  status page  ${at.admin}/`,
     `  DNS          ${at.dns.join(', ')} (UDP and TCP)`,
@@ -171,9 +183,10 @@ export const demo: Command = {
   name: 'demo',
   summary: 'run the local federation with fedgate in front of it (what npm start runs)',
   usage: `fedgate demo [--dns HOST:PORT] [--http HOST:PORT] [--admin HOST:PORT] [--dir DIR]
-             [--scenario FILE] [--address-block N] [--api-port PORT]
+             [--api sim|real] [--scenario FILE] [--address-block N] [--api-port PORT]
 
-Starts the local federation (simulated member clusters with real HTTP backends)
+Starts the local federation (member clusters on simulated or, with --api real,
+real kube-apiservers, with real HTTP backends)
 and fedgate in front of it, reached through kubeconfigs exactly as real clusters
 are. fedgate runs as if in ${DEMO_SELF.zone}; clients are placed by source address
 (${DEMO_LOCALITIES.map((l) => `${l.cidr} → ${l.zone}`).join(', ')}).
@@ -217,7 +230,7 @@ ${FEDERATION_OPTIONS_HELP}`,
         rel === DEFAULT_LOCALFED_DIR ? undefined : rel.startsWith('..') ? running.local.dir : rel;
       const services = running.fedgate.discovery.catalog.current().services.size;
       process.stdout.write(
-        `${demoGuide(running, ctlDir)}fedgate demo: ready, ${services} federated service(s)${ready.ready ? '' : ` (without ${ready.missing.join(', ')})`}\n`,
+        `${await demoGuide(running, ctlDir)}fedgate demo: ready, ${services} federated service(s)${ready.ready ? '' : ` (without ${ready.missing.join(', ')})`}\n`,
       );
     }
     await stopped;

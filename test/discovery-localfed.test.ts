@@ -11,6 +11,7 @@ import type { SimCluster } from '../src/localfed/cluster.ts';
 import { LocalFederation } from '../src/localfed/federation.ts';
 import type { KubeObject } from '../src/localfed/objects.ts';
 import { parseScenario } from '../src/localfed/scenario.ts';
+import { simOf } from '../src/localfed/sim-member.ts';
 import {
   byAddress,
   discoveryEnvs,
@@ -95,7 +96,7 @@ describe('a local federation (simulator)', () => {
 
   const matchesStore = (s: Snapshot, svc: string, cluster: string, region: string) => {
     const [ns, name] = svc.split('/') as [string, string];
-    const want = storeEndpoints(fed.cluster(cluster), ns, name, region);
+    const want = storeEndpoints(simOf(fed.cluster(cluster)), ns, name, region);
     return JSON.stringify(endpointsOf(s, svc, cluster)) === JSON.stringify(want);
   };
 
@@ -128,9 +129,12 @@ describe('a local federation (simulator)', () => {
 
     // Down to 1: three pods terminate (serving, not ready), then go.
     await fed.scale('shop/web', 'alpha', 'us-east-a', 1);
-    const terminating = storeEndpoints(fed.cluster('alpha'), 'shop', 'web', 'us-east').filter(
-      (e) => e.terminating,
-    );
+    const terminating = storeEndpoints(
+      simOf(fed.cluster('alpha')),
+      'shop',
+      'web',
+      'us-east',
+    ).filter((e) => e.terminating);
     expect(terminating).toHaveLength(3);
     await waitFor(
       () =>

@@ -1,122 +1,59 @@
-// The local federation as a whole: scenario → clusters, real backends, and
-// EndpointSlices that always match the backends really listening, through every action.
-import { connect } from 'node:net';
+// The local federation as a whole, on the simulator and on real kube-apiservers: scenario →
+// clusters, real backends, and EndpointSlices that always match the backends really
+// listening, through every action; then `fedgate demo --api real` as a user runs it.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACTIONS, dispatch } from '../src/localfed/control.ts';
 import { LocalFederation } from '../src/localfed/federation.ts';
-import type { KubeObject } from '../src/localfed/objects.ts';
-import { loadScenario, parseScenario, ScenarioError } from '../src/localfed/scenario.ts';
+import { API_KINDS, type ApiKind } from '../src/localfed/member.ts';
+import { loadScenario } from '../src/localfed/scenario.ts';
+import { simOf } from '../src/localfed/sim-member.ts';
+import { CLI, fedgate, start } from './helpers/cli.ts';
+import {
+  apiRefuses,
+  expectSlicesMatchBackends,
+  getJson,
+  mustGet,
+  refuses,
+  slices,
+} from './helpers/localfed-checks.ts';
+import { freePort } from './helpers/ports.ts';
+import { requireTool } from './helpers/tools.ts';
 import { waitFor } from './helpers/wait.ts';
 
-interface SliceEndpoint {
-  addresses: string[];
-  zone: string;
-  nodeName: string;
-  hostname?: string;
-  conditions: { ready: boolean; serving: boolean; terminating: boolean };
-}
+/** 127.212–214: the real federation here and `fedgate demo --api real` below, one after the other. */
+const REAL_BLOCK = 212;
+/** Each API kind's federation gets its own addresses (three clusters from the block). */
+const ADDRESS_BLOCK: Record<ApiKind, number> = { sim: 100, real: REAL_BLOCK };
 
-function slices(fed: LocalFederation, cluster: string, ns: string, svc: string): SliceEndpoint[] {
-  return fed
-    .cluster(cluster)
-    .store.list('discovery.k8s.io/endpointslices', ns)
-    .filter((s: KubeObject) => s.metadata.labels?.['kubernetes.io/service-name'] === svc)
-    .flatMap((s) => s.endpoints as SliceEndpoint[]);
-}
-
-async function get(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-function refuses(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.once('error', (e: NodeJS.ErrnoException) =>
-      resolve(e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET'),
-    );
-  });
-}
-
-/** Every endpoint is ready exactly when its backend accepts connections. */
-async function expectSlicesMatchBackends(fed: LocalFederation): Promise<void> {
-  for (const c of fed.describe().clusters) {
-    for (const svc of new Set(c.pods.map((p) => p.service))) {
-      const [ns, name] = svc.split('/') as [string, string];
-      const endpoints = slices(fed, c.name, ns, name);
-      const pods = c.pods.filter((p) => p.service === svc);
-      expect(endpoints.map((e) => e.addresses[0]).sort()).toEqual(pods.map((p) => p.ip).sort());
-      for (const e of endpoints) {
-        const pod = pods.find((p) => p.ip === e.addresses[0])!;
-        const listening = !(await refuses(pod.ip, pod.ports[0]!));
-        expect(e.conditions.serving, `${pod.pod} serving`).toBe(listening);
-        expect(e.conditions.ready, `${pod.pod} ready`).toBe(listening && !pod.terminating);
-        expect(e.zone).toBe(pod.zone);
-        expect(e.nodeName).toBe(pod.node);
-      }
-    }
-  }
-}
-
-describe('default scenario', () => {
-  it('is the galaxy federation: three clusters in two regions', async () => {
-    const s = await loadScenario();
-    expect(s.federation).toEqual({ name: 'galaxy', domain: 'example.test' });
-    const clusters = Object.fromEntries(
-      s.clusters.map((c) => [c.name, [c.region, c.zones.map((z) => z.name)]]),
-    );
-    expect(clusters).toEqual({
-      alpha: ['us-east', ['us-east-a', 'us-east-b']],
-      beta: ['us-east', ['us-east-c']],
-      gamma: ['eu-west', ['eu-west-a']],
-    });
-    const svc = (ns: string, name: string) =>
-      s.services.find((x) => x.namespace === ns && x.name === name)!;
-    expect(svc('shop', 'web').clusters).toEqual(['alpha', 'beta', 'gamma']);
-    expect(svc('shop', 'web').exported).toBe(true);
-    expect(svc('shop', 'web').replicasPerZone).toBeGreaterThanOrEqual(2);
-    expect(svc('shop', 'api').clusters).toEqual(['alpha', 'gamma']);
-    expect(svc('data', 'db').headless).toBe(true);
-    expect(svc('data', 'db').clusters).toEqual(['beta', 'gamma']);
-  });
-
-  it('rejects bad scenarios with the path of each problem', () => {
-    const bad = `
-federation: { name: galaxy, domain: example.test }
-clusters:
-  - { name: alpha, region: us-east, zones: [{ name: a }] }
-services:
-  - { name: web, namespace: shop, ports: [{ name: http, port: 70000 }], clusters: [nope] }
-`;
-    let err: unknown;
-    try {
-      parseScenario(bad, 'x.yaml');
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ScenarioError);
-    const msg = (err as Error).message;
-    expect(msg).toContain('x.yaml: services[0].ports[0].port:');
-    expect(msg).toContain('x.yaml: services[0].clusters[0]: unknown cluster "nope"');
-    expect(() => parseScenario('clusters: [', 'y.yaml')).toThrow(/y\.yaml: not valid YAML/);
-  });
-});
-
-describe('local federation', () => {
+describe.each(API_KINDS)('local federation on %s API servers', (api) => {
   let fed: LocalFederation;
 
   beforeAll(async () => {
     const scenario = await loadScenario();
     fed = await LocalFederation.start(
       { ...scenario, terminationGraceSeconds: 0.3 },
-      { addressBlock: 100, apiPort: 0 },
+      { api, addressBlock: ADDRESS_BLOCK[api], apiPort: 0 },
     );
-  });
+  }, 120_000);
   afterAll(async () => {
     await fed?.stop();
+  }, 60_000);
+
+  it('runs every member on the API server asked for, listed in scenario order', async () => {
+    expect(fed.clusters.map((c) => [c.name, c.api])).toEqual([
+      ['alpha', api],
+      ['beta', api],
+      ['gamma', api],
+    ]);
+    const d = await fed.describe();
+    expect(d.clusters.map((c) => c.apiKind)).toEqual([api, api, api]);
+    expect(d.clusters[0]?.api).toMatch(new RegExp(`^https://127\\.${ADDRESS_BLOCK[api]}\\.0\\.1:`));
+    for (const c of d.clusters) expect(c.revision).toMatch(/^\d+$/);
   });
 
   it('runs a real backend per pod that says where it runs', async () => {
@@ -124,7 +61,7 @@ describe('local federation', () => {
     expect(backends.length).toBeGreaterThanOrEqual(20);
     expect(new Set(backends.map((b) => b.info.ip)).size).toBe(backends.length);
     for (const b of backends) {
-      const { status, body } = await get(`http://${b.info.ip}:${b.info.ports[0]}/some/path`);
+      const { status, body } = await getJson(`http://${b.info.ip}:${b.info.ports[0]}/some/path`);
       expect(status).toBe(200);
       expect(body).toMatchObject({
         cluster: b.info.cluster,
@@ -138,24 +75,39 @@ describe('local federation', () => {
     }
   });
 
-  it('publishes EndpointSlices that match the listening backends, with headless hostnames', async () => {
+  it('publishes EndpointSlices that match the listening backends, as the EndpointSlice controller does', async () => {
     await expectSlicesMatchBackends(fed);
-    const db = slices(fed, 'beta', 'data', 'db');
+    const db = await slices(fed, 'beta', 'data', 'db');
     expect(db.map((e) => e.hostname).sort()).toEqual(['db-0', 'db-1']);
-    const svc = fed.cluster('beta').get('v1', 'Service', 'data', 'db')!;
+    const beta = fed.cluster('beta');
+    const svc = await mustGet(beta, 'v1', 'Service', 'data', 'db');
     expect((svc.spec as { clusterIP: string }).clusterIP).toBe('None');
-    expect(
-      fed.cluster('alpha').get('multicluster.x-k8s.io/v1alpha1', 'ServiceExport', 'shop', 'web'),
-    ).toBeDefined();
-    expect(
-      fed
-        .cluster('alpha')
-        .get('multicluster.x-k8s.io/v1alpha1', 'ServiceExport', 'shop', 'internal'),
-    ).toBeUndefined();
-    const node = fed.cluster('alpha').get('v1', 'Node', undefined, 'alpha-us-east-b-1')!;
+    const [slice] = (await beta.list('discovery.k8s.io/v1', 'EndpointSlice', 'data')).filter(
+      (s) => s.metadata.labels?.['kubernetes.io/service-name'] === 'db',
+    );
+    expect(slice?.metadata.labels).toMatchObject({
+      'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io',
+    });
+    expect(slice?.metadata.ownerReferences).toEqual([
+      expect.objectContaining({
+        kind: 'Service',
+        name: 'db',
+        uid: svc.metadata.uid,
+        controller: true,
+      }),
+    ]);
+    const alpha = fed.cluster('alpha');
+    const exportType = ['multicluster.x-k8s.io/v1alpha1', 'ServiceExport'] as const;
+    expect(await alpha.get(...exportType, 'shop', 'web')).toBeDefined();
+    expect(await alpha.get(...exportType, 'shop', 'internal')).toBeUndefined();
+    const node = await mustGet(alpha, 'v1', 'Node', undefined, 'alpha-us-east-b-1');
     expect(node.metadata.labels).toMatchObject({
       'topology.kubernetes.io/region': 'us-east',
       'topology.kubernetes.io/zone': 'us-east-b',
+    });
+    expect((node.status as { addresses: unknown[] }).addresses).toContainEqual({
+      type: 'InternalIP',
+      address: expect.stringMatching(new RegExp(`^127\\.${ADDRESS_BLOCK[api]}\\.0\\.`)),
     });
   });
 
@@ -163,30 +115,30 @@ describe('local federation', () => {
     await fed.failZone('us-east-a');
     const inZone = fed.backends().filter((b) => b.info.zone === 'us-east-a');
     expect(inZone.length).toBeGreaterThan(0);
-    for (const b of inZone) expect(await refuses(b.info.ip, b.info.ports[0]!)).toBe(true);
-    const node = fed.cluster('alpha').get('v1', 'Node', undefined, 'alpha-us-east-a-1')!;
-    expect((node.status as { conditions: { status: string }[] }).conditions[0]!.status).toBe(
-      'Unknown',
-    );
+    for (const b of inZone) expect(await refuses(b.info.ip, b.info.ports[0] ?? 0)).toBe(true);
+    const node = await mustGet(fed.cluster('alpha'), 'v1', 'Node', undefined, 'alpha-us-east-a-1');
+    expect(
+      (node.status as { conditions: { type: string; status: string }[] }).conditions,
+    ).toContainEqual(expect.objectContaining({ type: 'Ready', status: 'Unknown' }));
     await expectSlicesMatchBackends(fed);
     await fed.restoreZone('us-east-a');
     for (const b of inZone)
-      expect((await get(`http://${b.info.ip}:${b.info.ports[0]}/`)).status).toBe(200);
+      expect((await getJson(`http://${b.info.ip}:${b.info.ports[0]}/`)).status).toBe(200);
     await expectSlicesMatchBackends(fed);
     await expect(fed.failZone('nowhere')).rejects.toThrow(/unknown zone "nowhere"/);
   });
 
   it('fails and restores a whole cluster: API and backends down, state kept', async () => {
     const beta = fed.cluster('beta');
-    const before = beta.store.revision;
+    const before = await beta.revision();
     await fed.failCluster('beta');
-    expect(await refuses(beta.api.host, beta.api.port)).toBe(true);
+    expect(await apiRefuses(beta)).toBe(true);
     for (const b of fed.backends().filter((x) => x.info.cluster === 'beta')) {
-      expect(await refuses(b.info.ip, b.info.ports[0]!)).toBe(true);
+      expect(await refuses(b.info.ip, b.info.ports[0] ?? 0)).toBe(true);
     }
-    expect(beta.store.revision).toBe(before);
+    expect(await beta.revision()).toBe(before);
     await fed.restoreCluster('beta');
-    expect(await refuses(beta.api.host, beta.api.port)).toBe(false);
+    expect(await apiRefuses(beta)).toBe(false);
     await expectSlicesMatchBackends(fed);
   });
 
@@ -198,61 +150,314 @@ describe('local federation', () => {
     expect(count()).toBe(3);
     await expectSlicesMatchBackends(fed);
     await fed.scale('shop/web', 'gamma', 'eu-west-a', 1);
-    const terminating = slices(fed, 'gamma', 'shop', 'web').filter((e) => e.conditions.terminating);
+    const terminating = (await slices(fed, 'gamma', 'shop', 'web')).filter(
+      (e) => e.conditions.terminating,
+    );
     expect(terminating).toHaveLength(2);
     for (const e of terminating)
       expect(e.conditions).toEqual({ ready: false, serving: true, terminating: true });
     await waitFor(
-      () => slices(fed, 'gamma', 'shop', 'web').length === 1,
-      5000,
+      async () => (await slices(fed, 'gamma', 'shop', 'web')).length === 1,
+      10_000,
       'terminated pods to go',
     );
     expect(count()).toBe(1);
     await expectSlicesMatchBackends(fed);
     // Deploying where the service was not: the Service appears there too.
     await fed.scale('data/db', 'alpha', 'us-east-b', 1);
-    expect(fed.cluster('alpha').get('v1', 'Service', 'data', 'db')).toBeDefined();
-    expect(slices(fed, 'alpha', 'data', 'db')).toHaveLength(1);
+    expect(await fed.cluster('alpha').get('v1', 'Service', 'data', 'db')).toBeDefined();
+    expect(await slices(fed, 'alpha', 'data', 'db')).toHaveLength(1);
     await expect(fed.scale('shop/nope', 'alpha', 'us-east-a', 1)).rejects.toThrow(
       /unknown service/,
     );
   });
 
+  it('publishes at most 100 endpoints per slice, and drops the slices no longer needed', async () => {
+    const internal = async () =>
+      (await fed.cluster('alpha').list('discovery.k8s.io/v1', 'EndpointSlice', 'shop'))
+        .filter((x) => x.metadata.labels?.['kubernetes.io/service-name'] === 'internal')
+        .map((x) => (x.endpoints as unknown[]).length)
+        .sort((a, b) => b - a);
+    await fed.scale('shop/internal', 'alpha', 'us-east-a', 120);
+    expect(await internal()).toEqual([100, 21]);
+    await fed.scale('shop/internal', 'alpha', 'us-east-a', 1);
+    await waitFor(
+      async () => (await fed.describe()).clusters.every((c) => c.pods.every((p) => !p.terminating)),
+      20_000,
+      'the scaled-down pods to go',
+    );
+    await fed.idle();
+    expect(await internal()).toEqual([2]);
+  });
+
+  it('serializes the actions on one cluster: concurrent scales end as the last one asked', async () => {
+    const sizes = [4, 2, 5, 3];
+    await Promise.all(sizes.map((n) => fed.scale('shop/api', 'alpha', 'us-east-b', n)));
+    const live = (await fed.describe()).clusters
+      .find((c) => c.name === 'alpha')
+      ?.pods.filter((p) => p.service === 'shop/api' && p.zone === 'us-east-b' && !p.terminating);
+    expect(live).toHaveLength(3);
+    const ready = (await slices(fed, 'alpha', 'shop', 'api')).filter(
+      (e) => e.zone === 'us-east-b' && e.conditions.ready,
+    );
+    expect(ready).toHaveLength(3);
+    // Checked once the pods scaled away have gone, so no grace period ends mid-check.
+    await waitFor(
+      async () => (await fed.describe()).clusters.every((c) => c.pods.every((p) => !p.terminating)),
+      10_000,
+      'the scaled-down pods to go',
+    );
+    await fed.idle();
+    await expectSlicesMatchBackends(fed);
+  });
+
   it('flips health without touching what Kubernetes says', async () => {
-    const b = fed.backends().find((x) => x.info.service === 'api' && x.info.cluster === 'alpha')!;
-    const revision = fed.cluster('alpha').store.revision;
+    const b = fed.backends().find((x) => x.info.service === 'api' && x.info.cluster === 'alpha');
+    if (!b) throw new Error('no api pod in alpha');
+    const alpha = fed.cluster('alpha');
+    const revision = await alpha.revision();
     fed.setHealth(b.info.pod, false);
-    expect((await get(`http://${b.info.ip}:${b.info.ports[0]}/healthz`)).status).toBe(503);
-    expect((await get(`http://${b.info.ip}:${b.info.ports[0]}/`)).status).toBe(200);
-    expect(fed.cluster('alpha').store.revision).toBe(revision);
+    expect((await getJson(`http://${b.info.ip}:${b.info.ports[0]}/healthz`)).status).toBe(503);
+    expect((await getJson(`http://${b.info.ip}:${b.info.ports[0]}/`)).status).toBe(200);
+    expect(await alpha.revision()).toBe(revision);
     fed.setHealth(b.info.ip, true);
-    expect((await get(`http://${b.info.ip}:${b.info.ports[0]}/healthz`)).body).toMatchObject({
+    expect((await getJson(`http://${b.info.ip}:${b.info.ports[0]}/healthz`)).body).toMatchObject({
       status: 'ok',
     });
   });
 
   it('serves a load balancer ingress that forwards to its own cluster', async () => {
-    const svc = fed.cluster('beta').get('v1', 'Service', 'shop', 'web')!;
+    const svc = await mustGet(fed.cluster('beta'), 'v1', 'Service', 'shop', 'web');
     const ingress = (svc.status as { loadBalancer: { ingress: { ip: string }[] } }).loadBalancer
       .ingress;
     expect(ingress).toHaveLength(1);
     const seen = new Set<string>();
     for (let i = 0; i < 4; i++) {
-      const { body } = await get(`http://${ingress[0]!.ip}:80/`);
+      const { body } = await getJson(`http://${ingress[0]?.ip}:80/`);
       expect(body.cluster).toBe('beta');
       seen.add(String(body.pod));
     }
     expect(seen.size).toBe(2);
   });
 
-  it('breaks and mends only the API', async () => {
+  it('takes every localfed ctl action as the control channel runs it', async () => {
+    const used = new Set<string>();
+    const ctl = (name: string, ...args: string[]) => {
+      used.add(name);
+      return dispatch(fed, name, args);
+    };
+    const gamma = async () => {
+      const c = (await fed.describe()).clusters.find((x) => x.name === 'gamma');
+      if (!c) throw new Error('no gamma');
+      return c;
+    };
+    for (const mode of ['hang', 'drop'] as const) {
+      await ctl('api-down', 'gamma', mode);
+      expect((await gamma()).apiMode).toBe(mode);
+      await ctl('api-up', 'gamma');
+      expect((await gamma()).apiMode).toBe('up');
+    }
+    await ctl('api-down', 'gamma');
+    expect(await apiRefuses(fed.cluster('gamma'))).toBe(true);
+    await ctl('api-up', 'gamma');
+    expect(await apiRefuses(fed.cluster('gamma'))).toBe(false);
+    expect(await ctl('compact', 'gamma')).toContain('gamma');
+    await ctl('fail-cluster', 'gamma');
+    expect((await gamma()).failed).toBe(true);
+    await expect(ctl('api-up', 'gamma')).rejects.toThrow(/use restore-cluster/);
+    await ctl('restore-cluster', 'gamma');
+    expect(await gamma()).toMatchObject({ failed: false, apiMode: 'up' });
+    await ctl('fail-zone', 'eu-west-a');
+    expect((await gamma()).pods.every((p) => !p.listening)).toBe(true);
+    await ctl('restore-zone', 'eu-west-a');
+    expect((await gamma()).pods.every((p) => p.listening)).toBe(true);
+    await ctl('scale', 'data/db', 'gamma', 'eu-west-a', '3');
+    expect((await slices(fed, 'gamma', 'data', 'db')).map((e) => e.hostname).sort()).toEqual([
+      'db-0',
+      'db-1',
+      'db-2',
+    ]);
+    await ctl('health', 'gamma', 'fail');
+    expect((await gamma()).pods.every((p) => !p.healthy)).toBe(true);
+    await ctl('health', 'gamma', 'pass');
+    expect((await gamma()).pods.every((p) => p.healthy)).toBe(true);
+    await expect(ctl('api-down', 'gamma', 'sideways')).rejects.toThrow(/mode must be one of/);
+    expect([...used].sort()).toEqual(ACTIONS.map((a) => a.name).sort());
+    await expectSlicesMatchBackends(fed);
+  });
+
+  it('breaks and mends only the API, and compacts its history', async () => {
     const alpha = fed.cluster('alpha');
     await fed.apiDown('alpha', 'refuse');
-    expect(await refuses(alpha.api.host, alpha.api.port)).toBe(true);
+    expect(await apiRefuses(alpha)).toBe(true);
+    expect((await fed.describe()).clusters[0]?.apiMode).toBe('refuse');
     await fed.apiUp('alpha');
-    expect(await refuses(alpha.api.host, alpha.api.port)).toBe(false);
-    const before = alpha.store.revision;
-    fed.compact('alpha');
+    expect(await apiRefuses(alpha)).toBe(false);
+    expect((await fed.describe()).clusters[0]?.apiMode).toBe('up');
+    expect(await fed.compact('alpha')).toMatch(/compact/);
+  });
+});
+
+// What only the simulator can show: its store's compaction point.
+describe('local federation on the simulator only', () => {
+  let fed: LocalFederation;
+
+  beforeAll(async () => {
+    fed = await LocalFederation.start(await loadScenario(), {
+      addressBlock: ADDRESS_BLOCK.sim,
+      apiPort: 0,
+    });
+  });
+  afterAll(async () => {
+    await fed?.stop();
+  });
+
+  it('compacts the store at its current revision', async () => {
+    const alpha = simOf(fed.cluster('alpha'));
+    const before = alpha.store.compactedRevision;
+    await fed.compact('alpha');
     expect(alpha.store.compactedRevision).toBeGreaterThan(before);
+  });
+});
+
+/** Whether any process of the group led by `pid` is still alive. */
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// The demo as a user runs it, on real API servers: a child process, its printed lines,
+// and the proxy, DNS and `localfed ctl` working against kube-apiserver-backed members.
+describe('fedgate demo --api real', () => {
+  let dir: string;
+  let run: ReturnType<typeof start>;
+  let ports: { dns: number; http: number; admin: number };
+
+  const sh = (file: string, args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(file, args, { timeout: 15_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+  const curl = requireTool('curl', 'the demo --api real test');
+  const dig = requireTool('dig', 'the demo --api real test');
+  const MCS = 'web.shop.svc.clusterset.local';
+  /** The zone of the pod that answers one request through the proxy. */
+  const proxiedZone = async () => {
+    const r = await sh(curl, ['-s', '-H', `Host: ${MCS}`, `http://127.0.0.1:${ports.http}/`]);
+    if (r.code !== 0) return undefined;
+    return (JSON.parse(r.stdout) as { zone: string }).zone;
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fedgate-demo-real-'));
+    ports = {
+      dns: await freePort({ udp: true }),
+      http: await freePort(),
+      admin: await freePort(),
+    };
+    run = start(process.execPath, [
+      CLI,
+      'demo',
+      '--api',
+      'real',
+      '--dir',
+      dir,
+      '--address-block',
+      String(REAL_BLOCK),
+      '--api-port',
+      '0',
+      '--dns',
+      `127.0.0.1:${ports.dns}`,
+      '--http',
+      `127.0.0.1:${ports.http}`,
+      '--admin',
+      `127.0.0.1:${ports.admin}`,
+    ]);
+    await waitFor(
+      () => run.out().includes('fedgate demo: ready, 3 federated service(s)'),
+      120_000,
+      'the demo on real API servers to say it is ready',
+      200,
+    );
+  }, 180_000);
+
+  afterAll(async () => {
+    if (run?.child.pid && run.child.exitCode === null && run.child.signalCode === null) {
+      process.kill(-run.child.pid, 'SIGKILL');
+    }
+    await rm(dir, { recursive: true, force: true });
+  }, 30_000);
+
+  it('prints the same guide as on the simulator, naming the real API servers', async () => {
+    const out = run.out();
+    expect(out).toContain('(alpha, beta, gamma; API servers: real) behind fedgate');
+    expect(out).toContain(`status page  http://127.0.0.1:${ports.admin}/`);
+    expect(out).toContain(`DNS          127.0.0.1:${ports.dns} (UDP and TCP)`);
+    expect(out).toContain(`HTTP proxy   http://127.0.0.1:${ports.http}`);
+    expect(out).toContain(`localfed ctl --dir ${dir} fail-zone us-east-a`);
+    // The kubeconfigs name the cluster's own address, as on the simulator.
+    const kubeconfig = await readFile(join(dir, 'alpha.kubeconfig'), 'utf8');
+    expect(kubeconfig).toMatch(new RegExp(`server: https://127\\.${REAL_BLOCK}\\.0\\.1:\\d+`));
+    expect(existsSync(join(dir, 'fedgate.yaml'))).toBe(true);
+    const status = await fedgate(['localfed', 'ctl', '--dir', dir, 'status']);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(
+      /cluster alpha \(us-east\)\s+up\s+API real https:\/\/127\.212\.0\.1:/,
+    );
+  });
+
+  it('answers through the proxy from a backend, and in DNS with pod addresses', async () => {
+    expect(await proxiedZone()).toBe('us-east-a');
+    const r = await sh(dig, ['@127.0.0.1', '-p', String(ports.dns), MCS, '+short']);
+    expect(r.code, r.stderr).toBe(0);
+    const addrs = r.stdout.trim().split('\n');
+    expect(addrs.length).toBeGreaterThan(0);
+    // fedgate's own zone is us-east-a, in alpha: 127.212.x.
+    for (const a of addrs) expect(a).toMatch(new RegExp(`^127\\.${REAL_BLOCK}\\.`));
+  });
+
+  it('moves the proxy off a zone failed with localfed ctl, and back on restore', async () => {
+    const fail = await fedgate(['localfed', 'ctl', '--dir', dir, 'fail-zone', 'us-east-a']);
+    expect(fail.code, fail.stderr).toBe(0);
+    await waitFor(
+      async () => /^us-east-[bc]$/.test((await proxiedZone()) ?? ''),
+      60_000,
+      'traffic to leave the failed zone',
+      200,
+    );
+    const restore = await fedgate(['localfed', 'ctl', '--dir', dir, 'restore-zone', 'us-east-a']);
+    expect(restore.code, restore.stderr).toBe(0);
+    await waitFor(
+      async () => (await proxiedZone()) === 'us-east-a',
+      60_000,
+      'traffic to return to us-east-a',
+      200,
+    );
+  }, 180_000);
+
+  it('stops everything on Ctrl-C, kube-apiservers and etcds included', async () => {
+    const pid = run.child.pid;
+    if (!pid) throw new Error('the demo has no pid');
+    process.kill(-pid, 'SIGINT');
+    await run.exited;
+    expect(run.out()).toContain('stopping the demo');
+    expect(existsSync(join(dir, 'localfed.json'))).toBe(false);
+    // etcd and kube-apiserver run in the demo's process group: none is left in it.
+    await waitFor(() => !groupAlive(pid), 10_000, 'the process group to be empty');
+    // Nothing of the federation listens: the API addresses refuse.
+    for (let i = 0; i < 3; i++) {
+      const kubeconfig = await readFile(
+        join(dir, `${['alpha', 'beta', 'gamma'][i]}.kubeconfig`),
+        'utf8',
+      );
+      const server = /server: https:\/\/([\d.]+):(\d+)/.exec(kubeconfig);
+      expect(server).not.toBeNull();
+      expect(await refuses(server?.[1] ?? '', Number(server?.[2]))).toBe(true);
+    }
   });
 });

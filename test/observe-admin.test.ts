@@ -109,7 +109,7 @@ describe('the admin listener', () => {
     running = undefined;
     // Whatever a test broke, the next one starts from a whole federation.
     for (const c of ['alpha', 'beta', 'gamma']) await fed.apiUp(c);
-    for (const z of fed.describe().failedZones) await fed.restoreZone(z);
+    for (const z of (await fed.describe()).failedZones) await fed.restoreZone(z);
   });
   afterAll(async () => {
     await running?.stop();
@@ -124,7 +124,7 @@ describe('the admin listener', () => {
     const config = {
       federation: { name: 'galaxy', domain: 'example.test' },
       self: { region: 'us-east', zone: 'us-east-a' },
-      clusters: fed.describe().clusters.map((c) => ({
+      clusters: (await fed.describe()).clusters.map((c) => ({
         name: c.name,
         kubeconfig: kubeconfigs[c.name],
         region: c.region,
@@ -244,11 +244,11 @@ describe('the admin listener', () => {
 
   describe('/debug/explain agrees with the proxy and DNS', () => {
     /** Where the local federation put each pod address: its cluster and zone. */
-    const podAt = () =>
+    const podAt = async () =>
       new Map(
-        fed
-          .describe()
-          .clusters.flatMap((c) => c.pods.map((p) => [p.ip, { cluster: c.name, zone: p.zone }])),
+        (await fed.describe()).clusters.flatMap((c) =>
+          c.pods.map((p) => [p.ip, { cluster: c.name, zone: p.zone }]),
+        ),
       );
 
     async function explainFor(adminUrl: string, client: string): Promise<Explained> {
@@ -288,7 +288,7 @@ describe('the admin listener', () => {
     async function answered(server: { host: string; port: number }, client: string) {
       const r = await dig(server, ['-b', client, WEB, 'A']);
       expect(r.status).toBe('NOERROR');
-      const at = podAt();
+      const at = await podAt();
       const places = r.answers
         .filter((a) => a.type === 'A')
         .map((a) => at.get(a.data) ?? { cluster: `unknown address ${a.data}`, zone: '?' });

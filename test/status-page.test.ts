@@ -218,9 +218,8 @@ describe('status page', () => {
     await page.click(byTestId('scale-shop/web-beta-us-east-c-up'));
     await page.waitForSelector(byTestId(row, '[data-ready="3"]'), { timeout: WAIT_MS });
     expect(
-      demo!.fed
-        .describe()
-        .clusters.find((c) => c.name === 'beta')!
+      (await demo!.fed.describe()).clusters
+        .find((c) => c.name === 'beta')!
         .pods.filter((p) => p.service === 'shop/web' && !p.terminating),
     ).toHaveLength(3);
     await page.click(byTestId('scale-shop/web-beta-us-east-c-down'));

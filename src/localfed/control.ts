@@ -136,7 +136,13 @@ export class ControlServer {
       const want = Buffer.from(this.#token);
       if (given.length !== want.length || !timingSafeEqual(given, want))
         return send(401, { error: 'unauthorized' });
-      if (req.method === 'GET' && req.url === '/v1/status') return send(200, this.#fed.describe());
+      if (req.method === 'GET' && req.url === '/v1/status') {
+        this.#fed.describe().then(
+          (d) => send(200, d),
+          (e: unknown) => send(500, { error: (e as Error).message }),
+        );
+        return;
+      }
       if (req.method !== 'POST' || req.url !== '/v1/actions')
         return send(404, { error: 'not found' });
       const chunks: Buffer[] = [];
@@ -193,7 +199,7 @@ export class ControlServer {
       pid: process.pid,
       control: { url: this.#url, token: this.#token },
       kubeconfigs,
-      federation: this.#fed.describe(),
+      federation: await this.#fed.describe(),
     };
     const path = join(dir, STATE_FILE);
     await writeFile(path, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });

@@ -8,6 +8,7 @@ import { FedgateError } from '../errors.ts';
 import type { Logger } from '../observe/log.ts';
 import { ControlServer, STATE_FILE } from './control.ts';
 import { LocalFederation } from './federation.ts';
+import type { ApiKind } from './member.ts';
 import { DEFAULT_SCENARIO_PATH, loadScenario } from './scenario.ts';
 
 /** The fedgate configuration written next to the kubeconfigs. */
@@ -17,6 +18,8 @@ export interface LaunchOptions {
   /** Scenario YAML; default: the built-in galaxy federation. */
   readonly scenario?: string | undefined;
   readonly dir: string;
+  /** Which API server each member runs. */
+  readonly api: ApiKind;
   readonly addressBlock: number;
   readonly apiPort: number;
   readonly log: Logger;
@@ -43,11 +46,14 @@ export async function launchLocalFederation(opts: LaunchOptions): Promise<Launch
   let fed: LocalFederation;
   try {
     fed = await LocalFederation.start(scenario, {
+      api: opts.api,
       addressBlock: opts.addressBlock,
       apiPort: opts.apiPort,
       onEvent: (m) => opts.log.info(m),
     });
   } catch (e) {
+    // Missing binaries for --api real say themselves what to do, with their own exit code.
+    if (e instanceof FedgateError && e.code === 'KUBE_TOOLS_MISSING') throw e;
     const msg = (e as Error).message;
     const hint = /EADDRINUSE/.test(msg)
       ? ' (another local federation may be running; try --address-block or --api-port 0)'

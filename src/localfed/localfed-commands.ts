@@ -12,6 +12,7 @@ import {
   type FederationDescription,
 } from './federation.ts';
 import { FEDGATE_CONFIG_FILE, launchLocalFederation } from './launch.ts';
+import { API_KINDS, type ApiKind } from './member.ts';
 
 export const DEFAULT_LOCALFED_DIR = '.localfed';
 
@@ -31,24 +32,37 @@ function intOption(
 
 /** The options that place a local federation, shared by `localfed up` and `demo`. */
 export const FEDERATION_OPTIONS = {
+  api: { type: 'string', default: 'sim' },
   scenario: { type: 'string' },
   dir: { type: 'string', default: DEFAULT_LOCALFED_DIR },
   'address-block': { type: 'string' },
   'api-port': { type: 'string' },
 } as const;
 
-export const FEDERATION_OPTIONS_HELP = `  --scenario FILE      scenario YAML (default: the built-in galaxy federation)
+export const FEDERATION_OPTIONS_HELP = `  --api sim|real       each member's API server: sim, the simulator in this process (default),
+                       or real, kube-apiserver and etcd built from Go (the first run builds them)
+  --scenario FILE      scenario YAML (default: the built-in galaxy federation)
   --address-block N    cluster i uses 127.(N+i).0.0/16 (default: ${DEFAULT_ADDRESS_BLOCK})
   --api-port PORT      API server port on each cluster's address; 0 = any (default: ${DEFAULT_API_PORT})`;
 
 /** FEDERATION_OPTIONS as parsed, checked. */
 export function federationArgs(values: {
+  api: string;
   scenario?: string | undefined;
   dir: string;
   'address-block'?: string | undefined;
   'api-port'?: string | undefined;
-}): { scenario: string | undefined; dir: string; addressBlock: number; apiPort: number } {
+}): {
+  api: ApiKind;
+  scenario: string | undefined;
+  dir: string;
+  addressBlock: number;
+  apiPort: number;
+} {
+  const api = API_KINDS.find((k) => k === values.api);
+  if (!api) throw new UsageError(`--api must be ${API_KINDS.join(' or ')}, not "${values.api}"`);
   return {
+    api,
     scenario: values.scenario,
     dir: values.dir,
     addressBlock: intOption(
@@ -65,10 +79,13 @@ export function federationArgs(values: {
 export const localfedUp: Command = {
   name: 'localfed up',
   summary: 'start the local federation: simulated member clusters with real backends',
-  usage: `fedgate localfed up [--scenario FILE] [--dir DIR] [--address-block N] [--api-port PORT]
+  usage: `fedgate localfed up [--api sim|real] [--scenario FILE] [--dir DIR] [--address-block N]
+                          [--api-port PORT]
 
-Starts one Kubernetes API simulator per member cluster of the scenario (HTTPS, its
-own CA and bearer token) and a real HTTP backend per pod, writes DIR/<cluster>.kubeconfig
+Starts one Kubernetes API server per member cluster of the scenario (HTTPS, its
+own CA and bearer token): the simulator, or with --api real a kube-apiserver and
+etcd behind a relay on the cluster's address. Runs a real HTTP backend per pod,
+plays the cluster's controllers through its API, writes DIR/<cluster>.kubeconfig
 and DIR/${STATE_FILE}, prints what it started, and runs until interrupted.
 
 Options:
@@ -83,7 +100,7 @@ ${FEDERATION_OPTIONS_HELP}`,
     const log = createLogger('localfed');
     const launched = await launchLocalFederation({ ...federationArgs(values), log });
     const { fed, kubeconfigs, dir } = launched;
-    process.stdout.write(summary(fed.describe(), kubeconfigs, dir));
+    process.stdout.write(summary(await fed.describe(), kubeconfigs, dir));
 
     await new Promise<void>((done) => {
       const stop = (signal: string) => {
@@ -112,7 +129,7 @@ function summary(
   lines.push('Member clusters:');
   for (const c of d.clusters) {
     lines.push(
-      `  ${c.name.padEnd(8)} region ${c.region.padEnd(9)} zones ${c.zones.join(',').padEnd(22)} API ${c.api}   ${rel(kubeconfigs[c.name]!)}`,
+      `  ${c.name.padEnd(8)} region ${c.region.padEnd(9)} zones ${c.zones.join(',').padEnd(22)} API ${c.apiKind.padEnd(4)} ${c.api}   ${rel(kubeconfigs[c.name]!)}`,
     );
   }
   lines.push('', 'Services (one line per cluster; pods are real HTTP servers):');
@@ -189,7 +206,9 @@ function describeStatus(d: FederationDescription): string {
   ];
   for (const c of d.clusters) {
     const state = c.failed ? 'FAILED' : c.apiMode === 'up' ? 'up' : `API ${c.apiMode}`;
-    lines.push(`cluster ${c.name} (${c.region})  ${state}  API ${c.api}  revision ${c.revision}`);
+    lines.push(
+      `cluster ${c.name} (${c.region})  ${state}  API ${c.apiKind} ${c.api}  revision ${c.revision}`,
+    );
     for (const p of c.pods) {
       const flags = [
         p.listening ? 'listening' : 'down',

@@ -87,3 +87,9 @@ export class SimMember implements MemberCluster {
     return this.sim.writeKubeconfig(dir);
   }
 }
+
+/** The simulator behind a member, for what only a simulator can do; throws on a real one. */
+export function simOf(member: MemberCluster): SimCluster {
+  if (member instanceof SimMember) return member.sim;
+  throw new Error(`member ${member.name} runs a ${member.api} API server, not the simulator`);
+}

@@ -26,7 +26,7 @@ export interface AdminControls {
   /** Runs one action; rejects with a message for people when it cannot. */
   run(name: string, args: readonly string[]): Promise<string>;
   /** What is running and what is broken (the local federation's description). */
-  status(): unknown;
+  status(): unknown | Promise<unknown>;
 }
 
 /** Everything the admin listener reads. */
@@ -280,7 +280,7 @@ export async function startAdmin(
     if (!controls)
       return fail(res, 404, 'no demo controls here: they exist only in `fedgate demo`');
     if (req.method === 'GET' || req.method === 'HEAD') {
-      return send(res, 200, { actions: controls.actions, status: controls.status() });
+      return send(res, 200, { actions: controls.actions, status: await controls.status() });
     }
     if (req.method !== 'POST') {
       return fail(res, 405, 'method not allowed', { Allow: 'GET, HEAD, POST' });

@@ -360,7 +360,8 @@ function renderDemo(data) {
         {},
         c.name,
         ' ',
-        h('span', { class: 'detail' }, c.region),
+        // Which API server the member runs: the simulator or kube-apiserver (--api).
+        h('span', { class: 'detail' }, c.apiKind ? `${c.region}, API ${c.apiKind}` : c.region),
         ' ',
         h(
           'span',

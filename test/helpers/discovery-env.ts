@@ -150,11 +150,7 @@ async function startSimMember(
   return new SimMember(sim);
 }
 
-/** The simulator behind a member, for what only a simulator can do; fails on a real one. */
-export function simOf(c: MemberCluster): SimCluster {
-  if (c instanceof SimMember) return c.sim;
-  throw new Error(`${c.name} is a ${c.api} member: this needs the simulator`);
-}
+export { simOf } from '../../src/localfed/sim-member.ts';
 
 export interface ClusterEntry {
   cluster: MemberCluster;
