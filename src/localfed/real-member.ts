@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { ApiRelay } from './api-relay.ts';
 import { KubeControlPlane } from './control-plane.ts';
-import { etcdCompact, etcdRevision } from './etcd.ts';
+import { etcdCompact, etcdPut, etcdRevision } from './etcd.ts';
 import { isKubeObject, KubeRest, mustType, resourcePath, toApiError } from './kube-rest.ts';
 import type { KubeTools } from './kube-tools.ts';
 import { type KubeconfigParams, kubeconfigYaml, writeKubeconfigIn } from './kubeconfig.ts';
@@ -78,6 +78,11 @@ export class RealMember implements MemberCluster {
 
   get fault(): FaultMode {
     return this.#relay.mode;
+  }
+
+  /** Watches through the relay: open now, and started in all (for tests, as the simulator's openWatches). */
+  get relayWatches(): { open: number; started: number } {
+    return { open: this.#relay.openWatches, started: this.#relay.watchesStarted };
   }
 
   /** The control plane (for kubectl, the etcd URL, the log directory); undefined before start. */
@@ -240,18 +245,31 @@ export class RealMember implements MemberCluster {
    * changes nothing a client sees: kube-apiserver serves watches from its watch cache,
    * which still holds the old events (observed with 1.37.2). A restarted kube-apiserver's
    * cache starts at the current revision, so from then on a watch from any earlier
-   * resourceVersion gets 410 Expired, as on the simulator; unlike it, the restart ends
-   * every open watch and the API answers nothing for a few seconds.
+   * resourceVersion gets 410 Expired, as on the simulator. The relay makes the restart
+   * look as a graceful one behind a front door: open watches end cleanly, requests are
+   * held until kube-apiserver is ready again (api-relay.ts drain). A fault stays as set.
    */
   async compact(): Promise<string> {
     const cp = this.#cp;
     if (!cp) throw new Error(`member ${this.name} is not started`);
-    const revision = await etcdRevision(cp.etcdUrl);
-    await etcdCompact(cp.etcdUrl, revision);
     const started = Date.now();
-    await cp.restartApiserver();
+    await this.#relay.drain();
+    let revision: number;
+    try {
+      revision = await etcdRevision(cp.etcdUrl);
+      await etcdCompact(cp.etcdUrl, revision);
+      // One write past the compaction, outside kube-apiserver's /registry: its watch cache
+      // starts at etcd's revision when it restarts, and a watch from that very revision is
+      // served. Without it a watch that had seen the last write would resume unharmed.
+      await etcdPut(cp.etcdUrl, '/fedgate/compacted-at', String(revision));
+      await cp.restartApiserver();
+      // A fresh connection pool: the old one's connections went with the old process.
+      this.#relay.setUpstream({ url: cp.url, ca: cp.ca });
+    } finally {
+      this.#relay.release();
+    }
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    return `etcd of ${this.name} compacted at revision ${revision} and its kube-apiserver restarted (${seconds} s) so its watch cache starts after it: watches from revision ${revision} or older get 410 Expired, as on the simulator; unlike it, open watches were ended and the API did not answer for those ${seconds} s`;
+    return `etcd of ${this.name} compacted at revision ${revision} and its kube-apiserver restarted so its watch cache starts after it: watches from revision ${revision} or older get 410 Expired, as on the simulator; unlike it, open watches through ${this.url} were ended (cleanly, as at a graceful restart) and requests held for ${seconds} s until kube-apiserver was ready`;
   }
 
   kubeconfig(): string {
