@@ -258,9 +258,9 @@ export class RealMember implements MemberCluster {
     try {
       revision = await etcdRevision(cp.etcdUrl);
       await etcdCompact(cp.etcdUrl, revision);
-      // One write past the compaction, outside kube-apiserver's /registry: its watch cache
-      // starts at etcd's revision when it restarts, and a watch from that very revision is
-      // served. Without it a watch that had seen the last write would resume unharmed.
+      // One write past the compaction, outside kube-apiserver's /registry: the restarted
+      // watch cache starts at etcd's revision then, so this makes even a watch from
+      // `revision` itself 410, whatever kube-apiserver writes as it starts (README).
       await etcdPut(cp.etcdUrl, '/fedgate/compacted-at', String(revision));
       await cp.restartApiserver();
       // A fresh connection pool: the old one's connections went with the old process.
