@@ -4,7 +4,8 @@
 // through. It exists to carry the faults of FaultMode with the simulator's meaning
 // (apiserver.ts setMode), which needs HTTP, not TCP: `drop` cuts watches but serves lists.
 // TLS ends here with a certificate from localfed's PKI; only http/1.1 is offered (ALPN),
-// as the simulator does, so every watch is one connection the relay can cut.
+// as the simulator does, so every watch is one connection the relay can cut. Around a
+// kube-apiserver restart (compaction) it drains: watches end cleanly, requests wait.
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Agent, createServer, request } from 'node:https';
 import { hostPort } from '../host-port.ts';

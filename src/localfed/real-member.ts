@@ -6,7 +6,6 @@
 import { randomBytes } from 'node:crypto';
 import { ApiRelay } from './api-relay.ts';
 import { KubeControlPlane } from './control-plane.ts';
-import { etcdCompact, etcdPut, etcdRevision } from './etcd.ts';
 import { isKubeObject, KubeRest, mustType, resourcePath, toApiError } from './kube-rest.ts';
 import type { KubeTools } from './kube-tools.ts';
 import { type KubeconfigParams, kubeconfigYaml, writeKubeconfigIn } from './kubeconfig.ts';
@@ -14,6 +13,7 @@ import { hasLoopbackEndpoint, putSlice, sliceToStore } from './loopback-slices.t
 import type { FaultMode, MemberCluster } from './member.ts';
 import type { KubeObject } from './objects.ts';
 import { makeClusterPki } from './pki.ts';
+import { compactBehindRelay } from './real-compaction.ts';
 import type { ResourceType } from './resources.ts';
 import { installServiceExportCrd } from './service-export-crd.ts';
 
@@ -240,36 +240,11 @@ export class RealMember implements MemberCluster {
     return this.#relay.setMode(mode);
   }
 
-  /**
-   * Compacts etcd at its current revision, then restarts kube-apiserver. Compaction alone
-   * changes nothing a client sees: kube-apiserver serves watches from its watch cache,
-   * which still holds the old events (observed with 1.37.2). A restarted kube-apiserver's
-   * cache starts at the current revision, so from then on a watch from any earlier
-   * resourceVersion gets 410 Expired, as on the simulator. The relay makes the restart
-   * look as a graceful one behind a front door: open watches end cleanly, requests are
-   * held until kube-apiserver is ready again (api-relay.ts drain). A fault stays as set.
-   */
+  /** See real-compaction.ts: etcd compacted, kube-apiserver restarted behind the relay's drain. */
   async compact(): Promise<string> {
     const cp = this.#cp;
     if (!cp) throw new Error(`member ${this.name} is not started`);
-    const started = Date.now();
-    await this.#relay.drain();
-    let revision: number;
-    try {
-      revision = await etcdRevision(cp.etcdUrl);
-      await etcdCompact(cp.etcdUrl, revision);
-      // One write past the compaction, outside kube-apiserver's /registry: the restarted
-      // watch cache starts at etcd's revision then, so this makes even a watch from
-      // `revision` itself 410, whatever kube-apiserver writes as it starts (README).
-      await etcdPut(cp.etcdUrl, '/fedgate/compacted-at', String(revision));
-      await cp.restartApiserver();
-      // A fresh connection pool: the old one's connections went with the old process.
-      this.#relay.setUpstream({ url: cp.url, ca: cp.ca });
-    } finally {
-      this.#relay.release();
-    }
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    return `etcd of ${this.name} compacted at revision ${revision} and its kube-apiserver restarted so its watch cache starts after it: watches from revision ${revision} or older get 410 Expired, as on the simulator; unlike it, open watches through ${this.url} were ended (cleanly, as at a graceful restart) and requests held for ${seconds} s until kube-apiserver was ready`;
+    return compactBehindRelay(this.name, this.url, cp, this.#relay, this.#api);
   }
 
   kubeconfig(): string {
