@@ -4,18 +4,22 @@
 // through. It exists to carry the faults of FaultMode with the simulator's meaning
 // (apiserver.ts setMode), which needs HTTP, not TCP: `drop` cuts watches but serves lists.
 // TLS ends here with a certificate from localfed's PKI; only http/1.1 is offered (ALPN),
-// as the simulator does, so every watch is one connection the relay can cut.
+// as the simulator does, so every watch is one connection the relay can cut. Around a
+// kube-apiserver restart (compaction) it drains: watches end cleanly, requests wait.
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Agent, createServer, request } from 'node:https';
 import { hostPort } from '../host-port.ts';
 import { Listener } from './listener.ts';
 import type { FaultMode } from './member.ts';
+import { HeldRequests } from './relay-drain.ts';
 
 export interface ApiRelayOptions {
   host: string;
   /** 0 picks a free port. */
   port: number;
   tls: { key: string; cert: string };
+  /** How long a request is held while draining before it is answered 503 (default 60 s). */
+  drainHoldLimitMs?: number | undefined;
 }
 
 /** kube-apiserver: `https://127.0.0.1:<port>`, and the CA its certificate chains to. */
@@ -29,6 +33,9 @@ interface Watch {
   res: ServerResponse;
   upstream: IncomingMessage;
 }
+
+/** How long a drain waits for requests in flight (lists, writes) to be answered. */
+const DRAIN_INFLIGHT_MS = 10_000;
 
 // Hop-by-hop headers belong to one connection and are not forwarded (RFC 9110 7.6.1).
 const HOP_BY_HOP = new Set([
@@ -46,9 +53,17 @@ export class ApiRelay {
   #upstream: { url: URL; agent: Agent } | undefined;
   readonly #watches = new Set<Watch>();
   readonly #held = new Set<ServerResponse>();
+  /** Forwarded requests other than watches, not yet answered in full. */
+  readonly #inflight = new Set<ServerResponse>();
+  readonly #drainHeld: HeldRequests;
+  #draining = false;
+  #watchesStarted = 0;
+  /** Responses whose kube-apiserver side the drain let go of: its end is not theirs. */
+  readonly #detached = new WeakSet<ServerResponse>();
   #mode: FaultMode = 'up';
 
   constructor(opts: ApiRelayOptions) {
+    this.#drainHeld = new HeldRequests(opts.drainHoldLimitMs);
     const server = createServer(
       { key: opts.tls.key, cert: opts.tls.cert, ALPNProtocols: ['http/1.1'] },
       (req, res) => this.#handle(req, res),
@@ -85,6 +100,11 @@ export class ApiRelay {
     return this.#watches.size;
   }
 
+  /** Watches forwarded (answered by kube-apiserver) since the relay was made. */
+  get watchesStarted(): number {
+    return this.#watchesStarted;
+  }
+
   start(): Promise<void> {
     return this.#listener.listen();
   }
@@ -93,6 +113,7 @@ export class ApiRelay {
   async stop(): Promise<void> {
     this.#cutWatches();
     this.#cutHeld();
+    this.#drainHeld.cut();
     await this.#listener.close();
   }
 
@@ -122,6 +143,41 @@ export class ApiRelay {
     await this.start();
   }
 
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** Requests held by the drain. */
+  get heldRequests(): number {
+    return this.#drainHeld.size;
+  }
+
+  /**
+   * Before kube-apiserver restarts: from now on requests are held (release() forwards
+   * them); once the requests in flight are answered (at most DRAIN_INFLIGHT_MS), every
+   * open watch is ended cleanly, its chunked response finished, as kube-apiserver ends
+   * one at its timeout or when it shuts down gracefully. Watches that `hang` silenced
+   * stay silent, their clients' connections open, as a hung server's.
+   */
+  async drain(): Promise<void> {
+    this.#draining = true;
+    const deadline = Date.now() + DRAIN_INFLIGHT_MS;
+    while (this.#inflight.size > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    for (const w of this.#watches) {
+      this.#detached.add(w.res);
+      w.upstream.unpipe(w.res);
+      w.upstream.destroy();
+      if (this.#mode !== 'hang') w.res.end();
+    }
+  }
+
+  /** kube-apiserver is ready again: forwards what the drain held, in order. */
+  release(): void {
+    this.#draining = false;
+    this.#drainHeld.release((req, res) => this.#handle(req, res));
+  }
+
   #cutWatches(): void {
     for (const w of this.#watches) cut(w);
     this.#watches.clear();
@@ -136,6 +192,10 @@ export class ApiRelay {
     if (this.#mode === 'hang') {
       this.#held.add(res);
       res.on('close', () => this.#held.delete(res));
+      return;
+    }
+    if (this.#draining) {
+      this.#drainHeld.hold(req, res);
       return;
     }
     const upstream = this.#upstream;
@@ -153,12 +213,16 @@ export class ApiRelay {
       headers: forwardable(req.headers),
       agent: upstream.agent,
     });
+    // In flight until answered: a watch until its headers, anything else in full.
+    this.#inflight.add(res);
+    res.on('close', () => this.#inflight.delete(res));
     out.on('response', (answer) => {
+      if (watch) this.#inflight.delete(res);
       res.writeHead(answer.statusCode ?? 502, answer.statusMessage, forwardable(answer.headers));
       // pipe() ends the client's response only on a clean end: an answer cut short
       // (kube-apiserver stopping) must cut the client's too, or its watch hangs open.
       answer.on('close', () => {
-        if (!answer.complete) res.destroy();
+        if (!answer.complete && !this.#detached.has(res)) res.destroy();
       });
       if (!watch) {
         answer.pipe(res);
@@ -166,6 +230,7 @@ export class ApiRelay {
       }
       res.flushHeaders();
       const w: Watch = { res, upstream: answer };
+      this.#watchesStarted++;
       this.#watches.add(w);
       res.on('close', () => {
         this.#watches.delete(w);
@@ -180,7 +245,7 @@ export class ApiRelay {
     out.on('error', () => {
       // kube-apiserver is restarting or gone: the client sees its connection cut, as it
       // would from a server going away mid-request.
-      res.destroy();
+      if (!this.#detached.has(res)) res.destroy();
     });
     // A client that goes away takes its forwarded request (an open watch) with it.
     res.on('close', () => {

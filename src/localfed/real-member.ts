@@ -6,7 +6,6 @@
 import { randomBytes } from 'node:crypto';
 import { ApiRelay } from './api-relay.ts';
 import { KubeControlPlane } from './control-plane.ts';
-import { etcdCompact, etcdRevision } from './etcd.ts';
 import { isKubeObject, KubeRest, mustType, resourcePath, toApiError } from './kube-rest.ts';
 import type { KubeTools } from './kube-tools.ts';
 import { type KubeconfigParams, kubeconfigYaml, writeKubeconfigIn } from './kubeconfig.ts';
@@ -14,6 +13,7 @@ import { hasLoopbackEndpoint, putSlice, sliceToStore } from './loopback-slices.t
 import type { FaultMode, MemberCluster } from './member.ts';
 import type { KubeObject } from './objects.ts';
 import { makeClusterPki } from './pki.ts';
+import { compactBehindRelay } from './real-compaction.ts';
 import type { ResourceType } from './resources.ts';
 import { installServiceExportCrd } from './service-export-crd.ts';
 
@@ -78,6 +78,11 @@ export class RealMember implements MemberCluster {
 
   get fault(): FaultMode {
     return this.#relay.mode;
+  }
+
+  /** Watches through the relay: open now, and started in all (for tests, as the simulator's openWatches). */
+  get relayWatches(): { open: number; started: number } {
+    return { open: this.#relay.openWatches, started: this.#relay.watchesStarted };
   }
 
   /** The control plane (for kubectl, the etcd URL, the log directory); undefined before start. */
@@ -235,23 +240,11 @@ export class RealMember implements MemberCluster {
     return this.#relay.setMode(mode);
   }
 
-  /**
-   * Compacts etcd at its current revision, then restarts kube-apiserver. Compaction alone
-   * changes nothing a client sees: kube-apiserver serves watches from its watch cache,
-   * which still holds the old events (observed with 1.37.2). A restarted kube-apiserver's
-   * cache starts at the current revision, so from then on a watch from any earlier
-   * resourceVersion gets 410 Expired, as on the simulator; unlike it, the restart ends
-   * every open watch and the API answers nothing for a few seconds.
-   */
+  /** See real-compaction.ts: etcd compacted, kube-apiserver restarted behind the relay's drain. */
   async compact(): Promise<string> {
     const cp = this.#cp;
     if (!cp) throw new Error(`member ${this.name} is not started`);
-    const revision = await etcdRevision(cp.etcdUrl);
-    await etcdCompact(cp.etcdUrl, revision);
-    const started = Date.now();
-    await cp.restartApiserver();
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    return `etcd of ${this.name} compacted at revision ${revision} and its kube-apiserver restarted (${seconds} s) so its watch cache starts after it: watches from revision ${revision} or older get 410 Expired, as on the simulator; unlike it, open watches were ended and the API did not answer for those ${seconds} s`;
+    return compactBehindRelay(this.name, this.url, cp, this.#relay, this.#api);
   }
 
   kubeconfig(): string {

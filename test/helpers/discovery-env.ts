@@ -11,10 +11,11 @@ import { Discovery, type DiscoveryOptions } from '../../src/discovery.ts';
 import { SimCluster } from '../../src/localfed/cluster.ts';
 import { LocalFederation } from '../../src/localfed/federation.ts';
 import type { ApiKind, MemberCluster } from '../../src/localfed/member.ts';
+import { RealMember } from '../../src/localfed/real-member.ts';
 import { parseScenario } from '../../src/localfed/scenario.ts';
 import { SimMember } from '../../src/localfed/sim-member.ts';
 import type { Logger } from '../../src/observe/log.ts';
-import { type MemberOptions, MemberPool } from './shared-members.ts';
+import { type MemberOptions, MemberPool, TrackedMember } from './shared-members.ts';
 
 /** Small enough that failures show within seconds; bookmarks keep healthy watches well inside silenceLimit. */
 export const FAST_WATCH = { silenceLimit: '2s', listTimeout: '2s', startupTimeout: '10s' };
@@ -151,6 +152,13 @@ async function startSimMember(
 }
 
 export { simOf } from '../../src/localfed/sim-member.ts';
+
+/** The RealMember behind a member (shared ones are lent wrapped); fails on a simulated one. */
+export function realOf(c: MemberCluster): RealMember {
+  const inner = c instanceof TrackedMember ? c.inner : c;
+  if (inner instanceof RealMember) return inner;
+  throw new Error(`${c.name} is a ${c.api} member: this needs a real one`);
+}
 
 export interface ClusterEntry {
   cluster: MemberCluster;
