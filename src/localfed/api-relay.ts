@@ -237,9 +237,11 @@ export class ApiRelay {
         answer.destroy();
       });
       answer.on('end', () => this.#watches.delete(w));
-      if (this.#mode === 'hang') silence(w);
-      else answer.pipe(res);
-      // As the simulator: a watch starts (headers sent), then is cut.
+      // As the simulator, `drop` lets a watch start (headers sent) and cuts it before any
+      // event: kube-apiserver replays from the watch's resourceVersion in its first chunk,
+      // which a pipe would pass on before the cut.
+      if (this.#mode === 'up') answer.pipe(res);
+      else silence(w);
       if (this.#mode === 'drop') setImmediate(() => cut(w));
     });
     out.on('error', () => {
