@@ -222,6 +222,11 @@ describe('status page', () => {
         .find((c) => c.name === 'beta')!
         .pods.filter((p) => p.service === 'shop/web' && !p.terminating),
     ).toHaveLength(3);
+    // The page takes one action at a time: the endpoints can show the new pod before the
+    // scale's answer is back, and a click until then is not taken.
+    await page
+      .locator('#action-result[data-state="ok"]', { hasText: 'scale shop/web beta us-east-c 3:' })
+      .waitFor({ timeout: WAIT_MS });
     await page.click(byTestId('scale-shop/web-beta-us-east-c-down'));
     await page.waitForSelector(byTestId(row, '[data-ready="2"]'), { timeout: WAIT_MS });
     const actions = await page.locator(byTestId('event', '[data-kind="action"]')).allTextContents();
