@@ -287,6 +287,9 @@ export class Discovery {
       ...this.#retiring,
       this.health.stop(),
     ]);
+    // What the watchers reported as they stopped is published now, not on a later turn
+    // of the event loop: once stop() resolves, the catalog publishes nothing more.
+    this.catalog.flush();
   }
 
   // The watcher's sink answers to a slot: once the watcher is replaced or removed,
