@@ -1,17 +1,25 @@
 // The resources the simulator serves, with what discovery says about them and the
 // per-type behaviour kube-apiserver applies: defaulting, validation, immutable fields.
 import { isIP } from 'node:net';
+import {
+  ageColumn,
+  column,
+  infoColumn,
+  nameColumn,
+  nodeAddress,
+  type TableColumn,
+} from './columns.ts';
 import { isRecord, type KubeObject } from './objects.ts';
 import type { StatusCause } from './status.ts';
-
-export interface TableColumn {
-  name: string;
-  type: 'string' | 'integer' | 'date';
-  format: string;
-  description: string;
-  priority: number;
-  cell: (obj: KubeObject, now: number) => string | number;
-}
+import {
+  clusterIPChange,
+  conditionCauses,
+  DNS1123_SUBDOMAIN,
+  immutable,
+  invalid,
+  nameCauses,
+  required,
+} from './validation.ts';
 
 export interface ResourceType {
   group: string;
@@ -56,132 +64,9 @@ export function apiVersionOf(t: Pick<ResourceType, 'group' | 'version'>): string
   return t.group ? `${t.group}/${t.version}` : t.version;
 }
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
-
-type NameRule = 'label' | 'subdomain' | 'dns1035';
-
-function nameCauses(name: string, rule: NameRule): StatusCause[] {
-  if (!name) {
-    return [
-      {
-        reason: 'FieldValueRequired',
-        message: 'Required value: name or generateName is required',
-        field: 'metadata.name',
-      },
-    ];
-  }
-  const ok =
-    rule === 'label'
-      ? DNS1123_LABEL.test(name) && name.length <= 63
-      : rule === 'dns1035'
-        ? DNS1035_LABEL.test(name) && name.length <= 63
-        : DNS1123_SUBDOMAIN.test(name) && name.length <= 253;
-  if (ok) return [];
-  const what =
-    rule === 'label'
-      ? "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"
-      : rule === 'dns1035'
-        ? "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character"
-        : "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
-  return [
-    {
-      reason: 'FieldValueInvalid',
-      message: `Invalid value: "${name}": ${what}`,
-      field: 'metadata.name',
-    },
-  ];
-}
-
-function immutable(field: string, now: unknown, before: unknown): StatusCause[] {
-  if (JSON.stringify(now) === JSON.stringify(before)) return [];
-  return [
-    {
-      reason: 'FieldValueInvalid',
-      message: `Invalid value: ${JSON.stringify(now)}: field is immutable`,
-      field,
-    },
-  ];
-}
-
-/** kube-apiserver checks the primary address through clusterIPs[0], whichever field changed. */
-function clusterIPChange(
-  now: Record<string, unknown>,
-  before: Record<string, unknown>,
-): StatusCause[] {
-  const ips = Array.isArray(now.clusterIPs) ? now.clusterIPs : [now.clusterIP];
-  if (now.clusterIP === before.clusterIP && ips[0] === (before.clusterIPs as unknown[])?.[0])
-    return [];
-  return [
-    {
-      reason: 'FieldValueInvalid',
-      message: `Invalid value: ${JSON.stringify(ips)}: may not change once set`,
-      field: 'spec.clusterIPs[0]',
-    },
-  ];
-}
-
-function required(field: string, message = 'Required value'): StatusCause {
-  return { reason: 'FieldValueRequired', message, field };
-}
-
-function invalid(field: string, value: unknown, why: string): StatusCause {
-  return {
-    reason: 'FieldValueInvalid',
-    message: `Invalid value: ${JSON.stringify(value)}: ${why}`,
-    field,
-  };
-}
-
 function spec(obj: KubeObject): Record<string, unknown> {
   if (!isRecord(obj.spec)) obj.spec = {};
   return obj.spec as Record<string, unknown>;
-}
-
-function age(obj: KubeObject, now: number): string {
-  const created = Date.parse(obj.metadata.creationTimestamp ?? '');
-  if (Number.isNaN(created)) return '<unknown>';
-  return shortDuration(Math.max(0, now - created));
-}
-
-/** kubectl's HumanDuration, abridged: 45s, 5m10s, 3h, 2d. */
-export function shortDuration(ms: number): string {
-  const s = Math.floor(ms / 1000);
-  if (s < 120) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 10) return s % 60 === 0 ? `${m}m` : `${m}m${s % 60}s`;
-  if (m < 180) return `${m}m`;
-  const h = Math.floor(m / 60);
-  if (h < 48) return `${h}h`;
-  return `${Math.floor(h / 24)}d`;
-}
-
-const nameColumn: TableColumn = {
-  name: 'Name',
-  type: 'string',
-  format: 'name',
-  description: 'Name must be unique within a namespace.',
-  priority: 0,
-  cell: (o) => o.metadata.name,
-};
-const ageColumn: TableColumn = {
-  name: 'Age',
-  type: 'string',
-  format: '',
-  description:
-    'CreationTimestamp is a timestamp representing the server time when this object was created.',
-  priority: 0,
-  cell: age,
-};
-
-function column(
-  name: string,
-  description: string,
-  cell: TableColumn['cell'],
-  priority = 0,
-): TableColumn {
-  return { name, type: 'string', format: '', description, priority, cell };
 }
 
 // ---- Namespace ----------------------------------------------------------------
@@ -373,25 +258,6 @@ const serviceType: ResourceType = {
 };
 
 // ---- Node ---------------------------------------------------------------------
-
-/** The first address of a type, as kubectl's node printer shows it. */
-function nodeAddress(o: KubeObject, type: string): string {
-  const addresses = (o.status as { addresses?: { type?: string; address?: string }[] })?.addresses;
-  return addresses?.find((a) => a.type === type)?.address ?? '<none>';
-}
-
-/** A wide column from status.nodeInfo, `<unknown>` when the node has not said. */
-function infoColumn(name: string, description: string, key: string): TableColumn {
-  return column(
-    name,
-    description,
-    (o) => {
-      const v = (o.status as { nodeInfo?: Record<string, unknown> })?.nodeInfo?.[key];
-      return typeof v === 'string' && v !== '' ? v : '<unknown>';
-    },
-    1,
-  );
-}
 
 const nodeType: ResourceType = {
   group: '',
@@ -604,20 +470,6 @@ const serviceExportType: ResourceType = {
   // A CRD's Age column is a date; kube-apiserver still renders the cell as an age.
   columns: [nameColumn, { ...ageColumn, type: 'date' }],
 };
-
-// The CRD's schema makes each status condition a metav1.Condition, all of whose fields
-// are required: kube-apiserver 1.37 refuses one without them ("status.conditions[0].reason:
-// Required value", seen writing a ServiceExport's status).
-const CONDITION_FIELDS = ['lastTransitionTime', 'message', 'reason', 'status', 'type'];
-
-function conditionCauses(status: unknown): StatusCause[] {
-  if (!isRecord(status) || !Array.isArray(status.conditions)) return [];
-  return status.conditions.flatMap((c: unknown, i) =>
-    CONDITION_FIELDS.filter((f) => !isRecord(c) || c[f] === undefined).map((f) =>
-      required(`status.conditions[${i}].${f}`),
-    ),
-  );
-}
 
 export const RESOURCE_TYPES: readonly ResourceType[] = [
   namespaceType,
