@@ -8,7 +8,7 @@
 //   await dns.stop();
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runEnsureScript } from '../test/helpers/ensure-script.ts';
+import { runEnsureScript } from '../src/localfed/ensure-script.ts';
 import { type DnsProcess, startDnsProcess } from './dns-process.ts';
 import type { ZoneFile } from './dns-zonefile.ts';
 

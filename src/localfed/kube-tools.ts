@@ -1,15 +1,15 @@
 // The real control plane's binaries (kube-apiserver, etcd, kubectl, built from tools/kube
 // by scripts/ensure-kube-tools.sh): taken from FEDGATE_KUBE_TOOLS when set, else built or
 // reused through the script. localfed only spawns them; Go stays under tools/.
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FedgateError } from '../errors.ts';
+import { runEnsureScript } from './ensure-script.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 export const ENSURE_KUBE_TOOLS = join(ROOT, 'scripts/ensure-kube-tools.sh');
 // A cold build of kube-apiserver on two cores takes about 6 minutes (tools/kube/README.md).
-const BUILD_TIMEOUT_MS = 40 * 60_000;
+export const BUILD_TIMEOUT_MS = 40 * 60_000;
 
 export interface KubeTools {
   dir: string;
@@ -52,18 +52,12 @@ export function requireKubeTools(env: NodeJS.ProcessEnv = process.env): KubeTool
 }
 
 function ensureBuilt(env: NodeJS.ProcessEnv): string {
-  const r = spawnSync(ENSURE_KUBE_TOOLS, [], {
-    cwd: ROOT,
-    env,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    timeout: BUILD_TIMEOUT_MS,
-  });
-  const dir = r.stdout?.trim() ?? '';
-  if (r.status === 0 && dir !== '') return dir;
-  const why = r.error ? r.error.message : `exit ${r.status ?? r.signal}: ${r.stderr.trim()}`;
-  throw new FedgateError(
-    'KUBE_TOOLS_MISSING',
-    `the real kube-apiserver, etcd and kubectl are not built and ${ENSURE_KUBE_TOOLS} could not build them (it needs Go; see tools/kube/README.md): ${why}`,
-  );
+  try {
+    return runEnsureScript(ENSURE_KUBE_TOOLS, BUILD_TIMEOUT_MS, false, env);
+  } catch (e) {
+    throw new FedgateError(
+      'KUBE_TOOLS_MISSING',
+      `the real kube-apiserver, etcd and kubectl are not built and ${ENSURE_KUBE_TOOLS} could not build them (it needs Go; see tools/kube/README.md): ${(e as Error).message}`,
+    );
+  }
 }

@@ -2,13 +2,8 @@
 // any test file runs, so that no test hook waits minutes for a cold Go build, and hands
 // their directory to every test process through FEDGATE_KUBE_TOOLS. A failed build fails
 // the run here, naming what is missing; no test skips for want of the binaries.
-import { join } from 'node:path';
-import { runEnsureScript } from '../helpers/ensure-script.ts';
-
-const ROOT = new URL('../..', import.meta.url).pathname;
-const SCRIPT = join(ROOT, 'scripts/ensure-kube-tools.sh');
-// A cold build on two cores takes about 6 minutes (tools/kube/README.md).
-const BUILD_TIMEOUT_MS = 40 * 60_000;
+import { runEnsureScript } from '../../src/localfed/ensure-script.ts';
+import { BUILD_TIMEOUT_MS, ENSURE_KUBE_TOOLS } from '../../src/localfed/kube-tools.ts';
 
 export default function setup(): void {
   if (process.env.FEDGATE_KUBE_TOOLS) return;
@@ -16,7 +11,7 @@ export default function setup(): void {
   let dir: string;
   try {
     // Progress (stderr) goes to the run's output; only the directory comes back on stdout.
-    dir = runEnsureScript(SCRIPT, BUILD_TIMEOUT_MS, true);
+    dir = runEnsureScript(ENSURE_KUBE_TOOLS, BUILD_TIMEOUT_MS, true);
   } catch (e) {
     throw new Error(
       `${(e as Error).message}: the real kube-apiserver, etcd and kubectl the suites run against could not be built; it needs Go (see tools/kube/README.md)`,

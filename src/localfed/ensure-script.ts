@@ -1,5 +1,7 @@
 // Runs one of the scripts/ensure-*.sh builders (Go tools built from the module proxy
 // into a cache) and returns the directory it prints: the only thing on its stdout.
+// The one synchronous runner: localfed's kube-tools, the test run's global setup and
+// the DNS bench's CoreDNS all go through it.
 import { spawnSync } from 'node:child_process';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -10,9 +12,15 @@ const ROOT = new URL('../..', import.meta.url).pathname;
  * progress on stderr goes to this process's stderr when `showProgress`, else into the
  * error. Throws `<script> failed (<why>)` when it fails or prints no directory.
  */
-export function runEnsureScript(script: string, timeoutMs: number, showProgress: boolean): string {
+export function runEnsureScript(
+  script: string,
+  timeoutMs: number,
+  showProgress: boolean,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
   const r = spawnSync(script, [], {
     cwd: ROOT,
+    env,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', showProgress ? 'inherit' : 'pipe'],
     timeout: timeoutMs,
