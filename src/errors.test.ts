@@ -9,6 +9,8 @@ import {
   type ErrorCode,
   exitCodeFor,
   FedgateError,
+  GRPC_STATUS,
+  grpcStatusFor,
   httpStatusFor,
   rcodeFor,
 } from './errors.ts';
@@ -36,6 +38,26 @@ describe('the error table', () => {
       expect(rcodeFor(code), code).toBe(ERROR_TABLE[code].dnsRcode);
       expect(exitCodeFor(code), code).toBe(ERROR_TABLE[code].exit);
     }
+  });
+
+  it('gives every code a gRPC status other than OK, read through grpcStatusFor', () => {
+    for (const code of CODES) {
+      const status = grpcStatusFor(code);
+      expect(status, code).toBe(GRPC_STATUS[ERROR_TABLE[code].grpc]);
+      expect(status, code).not.toBe(GRPC_STATUS.OK);
+    }
+  });
+
+  it("answers the proxy's own failures with the gRPC statuses clients retry or report by", () => {
+    // UNAVAILABLE is what gRPC clients treat as transient; a timeout and a shortage say what they are.
+    expect(grpcStatusFor('NO_HEALTHY_UPSTREAM')).toBe(GRPC_STATUS.UNAVAILABLE);
+    expect(grpcStatusFor('UPSTREAM_UNREACHABLE')).toBe(GRPC_STATUS.UNAVAILABLE);
+    expect(grpcStatusFor('UPSTREAM_TLS')).toBe(GRPC_STATUS.UNAVAILABLE);
+    expect(grpcStatusFor('DRAINING')).toBe(GRPC_STATUS.UNAVAILABLE);
+    expect(grpcStatusFor('UPSTREAM_TIMEOUT')).toBe(GRPC_STATUS.DEADLINE_EXCEEDED);
+    expect(grpcStatusFor('UPSTREAM_OVERFLOW')).toBe(GRPC_STATUS.RESOURCE_EXHAUSTED);
+    expect(grpcStatusFor('CLIENT_OVER_SHARE')).toBe(GRPC_STATUS.RESOURCE_EXHAUSTED);
+    expect(grpcStatusFor('HOST_UNKNOWN')).toBe(GRPC_STATUS.UNIMPLEMENTED);
   });
 
   it('gives the DNS conditions the rcodes the DNS server has always answered', () => {

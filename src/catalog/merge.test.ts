@@ -84,6 +84,34 @@ describe('mergeService', () => {
     expect(fs.clusters.map((c) => c.cluster)).toEqual(['old', 'young']);
   });
 
+  it("keeps the oldest export's backend protocol and TLS profile, listing the exports that say otherwise", () => {
+    const at = (createdAt: number) => ({ namespace: 'shop', name: 'web', createdAt });
+    const fs = mergeService('shop', 'web', [
+      member('young', { export: at(9000), service: svc({ backendProtocol: 'http' }) }),
+      member('unset', { export: at(500) }),
+      member('old', {
+        export: at(1000),
+        service: svc({ backendProtocol: 'grpc', backendTls: 'mesh' }),
+      }),
+      member('same', { export: at(2000), service: svc({ backendTls: 'mesh' }) }),
+    ])!;
+    expect(fs.backendProtocol).toBe('grpc');
+    expect(fs.backendTls).toBe('mesh');
+    // An export that leaves it unset does not disagree; only "young" says another protocol.
+    expect(fs.conflicts.map((c) => [c.field, c.clusters])).toEqual([
+      ['backendProtocol', ['young']],
+    ]);
+    expect(fs.conflicts[0]!.reason).toBe(
+      'fedgate.io/backend-protocol differs: young says http; the oldest export that sets it (old) says grpc',
+    );
+    const none = mergeService('shop', 'web', [member('a')])!;
+    expect([none.backendProtocol, none.backendTls, none.conflicts]).toEqual([
+      undefined,
+      undefined,
+      [],
+    ]);
+  });
+
   it('breaks an export-time tie by cluster name, so every replica agrees', () => {
     const inputs = [
       member('b', { service: svc({ headless: true }) }),

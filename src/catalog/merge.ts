@@ -121,6 +121,11 @@ export function mergeService(
     conflicts.push({ field: 'ports', clusters: [...c.clusters], reason: c.reasons.join('; ') });
   }
 
+  for (const field of ['backendProtocol', 'backendTls'] as const) {
+    const c = annotationConflict(byAge, field);
+    if (c) conflicts.push(c);
+  }
+
   const hosts = new Set<string>();
   for (const e of byAge) for (const h of e.service.hosts) hosts.add(h);
 
@@ -147,8 +152,34 @@ export function mergeService(
     dnsMode: byAge.find((e) => e.service.dnsMode !== undefined)?.service.dnsMode,
     lbPolicy: byAge.find((e) => e.service.lbPolicy !== undefined)?.service.lbPolicy,
     healthCheck: byAge.find((e) => e.service.healthCheck !== undefined)?.service.healthCheck,
+    backendProtocol: byAge.find((e) => e.service.backendProtocol !== undefined)?.service
+      .backendProtocol,
+    backendTls: byAge.find((e) => e.service.backendTls !== undefined)?.service.backendTls,
     clusters,
     conflicts,
+  };
+}
+
+/**
+ * A service-wide annotation the exports disagree on: the oldest export that sets it
+ * wins (as for the other service-wide fields), and those that set another value are
+ * listed. An export that leaves it unset does not disagree.
+ */
+function annotationConflict(
+  byAge: readonly Exported[],
+  field: 'backendProtocol' | 'backendTls',
+): Conflict | undefined {
+  const winner = byAge.find((e) => e.service[field] !== undefined);
+  if (!winner) return undefined;
+  const value = winner.service[field];
+  const differs = byAge.filter((e) => e.service[field] !== undefined && e.service[field] !== value);
+  if (differs.length === 0) return undefined;
+  const names = differs.map((e) => e.input.cluster);
+  const said = differs.map((e) => `${e.input.cluster} says ${e.service[field]}`).join(', ');
+  return {
+    field,
+    clusters: names,
+    reason: `${field === 'backendProtocol' ? 'fedgate.io/backend-protocol' : 'fedgate.io/backend-tls'} differs: ${said}; the oldest export that sets it (${winner.input.cluster}) says ${value}`,
   };
 }
 

@@ -35,7 +35,7 @@ export interface ClusterMember {
 }
 
 export interface Conflict {
-  readonly field: 'type' | 'sessionAffinity' | 'ports';
+  readonly field: 'type' | 'sessionAffinity' | 'ports' | 'backendProtocol' | 'backendTls';
   /** The clusters whose export disagrees with the one that won. */
   readonly clusters: readonly string[];
   readonly reason: string;
@@ -58,6 +58,10 @@ export interface FederatedService {
   readonly lbPolicy: string | undefined;
   /** fedgate.io/health-check; absent or undefined: the config's health.active.scope. */
   readonly healthCheck?: boolean | undefined;
+  /** fedgate.io/backend-protocol as written; undefined: each port's appProtocol decides. */
+  readonly backendProtocol?: string | undefined;
+  /** fedgate.io/backend-tls: a backend TLS profile's name; undefined: routing.services, else none. */
+  readonly backendTls?: string | undefined;
   /** Sorted by cluster name. */
   readonly clusters: readonly ClusterMember[];
   readonly conflicts: readonly Conflict[];

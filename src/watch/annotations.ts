@@ -16,6 +16,15 @@ export const LB_POLICY_ANNOTATION = 'fedgate.io/lb-policy';
  * endpoints; absent, the config's health.active.scope decides.
  */
 export const HEALTH_CHECK_ANNOTATION = 'fedgate.io/health-check';
+/**
+ * On a Service: the protocol the proxy speaks to its endpoints, overriding the
+ * service port's appProtocol: `http` (HTTP/1.1), `h2c` (HTTP/2 in clear, prior
+ * knowledge), `grpc` (the same), `https` (TLS, HTTP/2 when the backend offers it by
+ * ALPN), `ws` or `wss`. Also takes the appProtocol spellings (`kubernetes.io/h2c`).
+ */
+export const BACKEND_PROTOCOL_ANNOTATION = 'fedgate.io/backend-protocol';
+/** On a Service: the name of the backend TLS profile (config routing.backendTLS) its endpoints are dialled with. */
+export const BACKEND_TLS_ANNOTATION = 'fedgate.io/backend-tls';
 /** The label an EndpointSlice carries naming its Service. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';

@@ -35,6 +35,10 @@ export interface ServiceRecord {
   readonly lbPolicy?: string;
   /** fedgate.io/health-check, when it says "true" or "false". */
   readonly healthCheck?: boolean;
+  /** fedgate.io/backend-protocol as written, trimmed (the proxy parses it and says when it cannot). */
+  readonly backendProtocol?: string;
+  /** fedgate.io/backend-tls: the backend TLS profile's name, as written, trimmed. */
+  readonly backendTls?: string;
 }
 
 export interface EndpointConditions {

@@ -118,6 +118,27 @@ describe('trimService', () => {
     expect(r.lbPolicy).toBe('maglev:cookie:sid');
   });
 
+  it('keeps fedgate.io/backend-protocol and backend-tls trimmed, and drops blank ones', () => {
+    const r = trimService({
+      metadata: {
+        name: 'web',
+        namespace: 'shop',
+        annotations: { 'fedgate.io/backend-protocol': ' grpc ', 'fedgate.io/backend-tls': 'mesh' },
+      },
+      spec: { ports: [{ port: 80 }] },
+    })!;
+    expect([r.backendProtocol, r.backendTls]).toEqual(['grpc', 'mesh']);
+    const blank = trimService({
+      metadata: {
+        name: 'web',
+        namespace: 'shop',
+        annotations: { 'fedgate.io/backend-protocol': '  ', 'fedgate.io/backend-tls': '' },
+      },
+      spec: { ports: [{ port: 80 }] },
+    })!;
+    expect('backendProtocol' in blank || 'backendTls' in blank).toBe(false);
+  });
+
   it('ignores a dns-mode it does not know: the config default applies', () => {
     const r = trimService({
       metadata: {

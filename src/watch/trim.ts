@@ -1,6 +1,8 @@
 // Kubernetes objects, as JSON off the wire, trimmed into records at the edge.
 // A malformed object yields undefined: it is skipped, never fatal.
 import {
+  BACKEND_PROTOCOL_ANNOTATION,
+  BACKEND_TLS_ANNOTATION,
   DNS_MODE_ANNOTATION,
   FEDERATE_ANNOTATION,
   HEALTH_CHECK_ANNOTATION,
@@ -113,7 +115,15 @@ export function trimService(o: Json): ServiceRecord | undefined {
       ? { lbPolicy: m.annotations[LB_POLICY_ANNOTATION].trim() }
       : {}),
     ...healthCheck(m.annotations[HEALTH_CHECK_ANNOTATION]),
+    ...trimmed('backendProtocol', m.annotations[BACKEND_PROTOCOL_ANNOTATION]),
+    ...trimmed('backendTls', m.annotations[BACKEND_TLS_ANNOTATION]),
   };
+}
+
+/** `{ [key]: value }` trimmed, or nothing when the annotation is absent or blank. */
+function trimmed<K extends string>(key: K, v: string | undefined): { [P in K]?: string } {
+  const t = v?.trim();
+  return (t ? { [key]: t } : {}) as { [P in K]?: string };
 }
 
 /** "true" or "false"; anything else is as if absent, so the config's scope decides. */
