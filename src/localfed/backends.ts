@@ -21,20 +21,9 @@ import {
 import { pipeline } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { hostPort } from '../host-port.ts';
+import type { PodInfo } from './pod-info.ts';
 
-export interface PodInfo {
-  cluster: string;
-  region: string;
-  zone: string;
-  node: string;
-  pod: string;
-  namespace: string;
-  service: string;
-  ip: string;
-  ports: number[];
-  /** Set for pods of headless services (StatefulSet-style stable names). */
-  hostname?: string;
-}
+export type { PodInfo };
 
 export const HEALTH_PATH = '/healthz';
 

@@ -30,24 +30,34 @@ function serial(): string {
     .replace(/^[89a-f]/, '1');
 }
 
-/** Makes a CA named after the cluster and a server certificate for `hosts` (IPs or DNS names). */
-export async function makeClusterPki(
-  cluster: string,
-  hosts: string[],
-  now = new Date(),
-): Promise<ClusterPki> {
-  const notBefore = new Date(now.getTime() - DAY_MS);
-  const notAfter = new Date(now.getTime() + 365 * DAY_MS);
-  const caKeys = (await webcrypto.subtle.generateKey(ALG, true, [
+/** A CA that can sign more certificates: its PEM and its keys. */
+export interface CertificateAuthority {
+  cert: string;
+  readonly x509: x509.X509Certificate;
+  readonly keys: webcrypto.CryptoKeyPair;
+}
+
+export interface Issued {
+  cert: string;
+  key: string;
+}
+
+async function keyPair(): Promise<webcrypto.CryptoKeyPair> {
+  return (await webcrypto.subtle.generateKey(ALG, true, [
     'sign',
     'verify',
   ])) as webcrypto.CryptoKeyPair;
+}
+
+/** A self-signed CA named `CN=<name>`, valid from a day before `now` for a year. */
+export async function makeCa(name: string, now = new Date()): Promise<CertificateAuthority> {
+  const keys = await keyPair();
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
-    name: `CN=localfed-${cluster}-ca`,
-    notBefore,
-    notAfter,
-    keys: caKeys,
+    name: `CN=${name}`,
+    notBefore: new Date(now.getTime() - DAY_MS),
+    notAfter: new Date(now.getTime() + 365 * DAY_MS),
+    keys,
     signingAlgorithm: ALG,
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
@@ -55,24 +65,45 @@ export async function makeClusterPki(
         x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
         true,
       ),
-      await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  const serverKeys = (await webcrypto.subtle.generateKey(ALG, true, [
-    'sign',
-    'verify',
-  ])) as webcrypto.CryptoKeyPair;
-  const names = [...new Set(['localhost', ...hosts])].map((h) =>
+  return { cert: ca.toString('pem'), x509: ca, keys };
+}
+
+export interface IssueOptions {
+  /** The subject's common name. */
+  name: string;
+  /** Subject alternative names: IPs or DNS names (`localhost` is always added for servers). */
+  hosts?: string[];
+  /** `server` (serverAuth) or `client` (clientAuth). */
+  usage: 'server' | 'client';
+  /** A key pair to certify; a fresh one when not given (reusing one saves the key generation). */
+  keys?: webcrypto.CryptoKeyPair;
+  now?: Date;
+}
+
+/** A certificate `ca` signs, with its private key as PKCS#8 PEM. */
+export async function issue(ca: CertificateAuthority, options: IssueOptions): Promise<Issued> {
+  const now = options.now ?? new Date();
+  const keys = options.keys ?? (await keyPair());
+  const hosts =
+    options.usage === 'server' ? ['localhost', ...(options.hosts ?? [])] : (options.hosts ?? []);
+  const names = [...new Set(hosts)].map((h) =>
     isIP(h) ? { type: 'ip' as const, value: h } : { type: 'dns' as const, value: h },
   );
-  const server = await x509.X509CertificateGenerator.create({
+  const usage =
+    options.usage === 'server'
+      ? x509.ExtendedKeyUsage.serverAuth
+      : x509.ExtendedKeyUsage.clientAuth;
+  const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
-    subject: `CN=kube-apiserver-${cluster}`,
-    issuer: ca.subject,
-    notBefore,
-    notAfter,
-    signingKey: caKeys.privateKey,
-    publicKey: serverKeys.publicKey,
+    subject: `CN=${options.name}`,
+    issuer: ca.x509.subject,
+    notBefore: new Date(now.getTime() - DAY_MS),
+    notAfter: new Date(now.getTime() + 365 * DAY_MS),
+    signingKey: ca.keys.privateKey,
+    publicKey: keys.publicKey,
     signingAlgorithm: ALG,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
@@ -80,15 +111,27 @@ export async function makeClusterPki(
         x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
         true,
       ),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension(names),
-      await x509.AuthorityKeyIdentifierExtension.create(ca, false),
+      new x509.ExtendedKeyUsageExtension([usage]),
+      ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names)] : []),
+      await x509.AuthorityKeyIdentifierExtension.create(ca.x509, false),
     ],
   });
-  const keyDer = await webcrypto.subtle.exportKey('pkcs8', serverKeys.privateKey);
-  return {
-    caCert: ca.toString('pem'),
-    serverCert: server.toString('pem'),
-    serverKey: pemKey(keyDer),
-  };
+  const keyDer = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
+  return { cert: cert.toString('pem'), key: pemKey(keyDer) };
+}
+
+/** Makes a CA named after the cluster and a server certificate for `hosts` (IPs or DNS names). */
+export async function makeClusterPki(
+  cluster: string,
+  hosts: string[],
+  now = new Date(),
+): Promise<ClusterPki> {
+  const ca = await makeCa(`localfed-${cluster}-ca`, now);
+  const server = await issue(ca, {
+    name: `kube-apiserver-${cluster}`,
+    hosts,
+    usage: 'server',
+    now,
+  });
+  return { caCert: ca.cert, serverCert: server.cert, serverKey: server.key };
 }
