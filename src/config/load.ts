@@ -9,6 +9,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { FedgateError } from '../errors.ts';
 import { type Config, type ConfigInput, configSchema } from './schema.ts';
+import { backendTlsProblems } from './tls-files.ts';
 
 export class ConfigError extends FedgateError {
   readonly problems: readonly string[];
@@ -69,6 +70,14 @@ export function parseConfig(text: string, source: string): Config {
     c.cert = resolve(baseDir, c.cert);
     c.key = resolve(baseDir, c.key);
   }
+  for (const p of Object.values(config.routing.backendTLS)) {
+    if (p.caFiles) p.caFiles = p.caFiles.map((f) => resolve(baseDir, f));
+    const c = p.clientCertificate;
+    if (c) {
+      c.certFile = resolve(baseDir, c.certFile);
+      c.keyFile = resolve(baseDir, c.keyFile);
+    }
+  }
   const problems = crossCheck(config);
   if (problems.length > 0) throw new ConfigError(source, problems);
   return deepFreeze(config);
@@ -127,6 +136,14 @@ function crossCheck(config: Config): string[] {
       new X509Certificate(readFileSync(c.cert));
     } catch (e) {
       problems.push(`${at}: cannot use ${c.cert} with ${c.key}: ${(e as Error).message}`);
+    }
+  }
+  for (const [name, p] of Object.entries(config.routing.backendTLS)) {
+    problems.push(...backendTlsProblems(`routing.backendTLS.${name}`, p));
+  }
+  for (const [key, svc] of Object.entries(config.routing.services)) {
+    if (svc.tls !== undefined && !Object.hasOwn(config.routing.backendTLS, svc.tls)) {
+      problems.push(`routing.services.${key}.tls: no profile "${svc.tls}" in routing.backendTLS`);
     }
   }
   if (config.self.zone !== undefined && config.self.region === undefined) {

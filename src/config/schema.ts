@@ -141,6 +141,43 @@ const tunnelIdle = duration.meta({
     'An upgraded tunnel (WebSocket) with no byte either way for this long is closed, both sides; 0: never',
 });
 
+/** A subjectAltName the backend's certificate must carry, as BackendTLSPolicy writes it. */
+const subjectAltName = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('Hostname'), hostname: z.string().min(1) }),
+  z.strictObject({ type: z.literal('URI'), uri: z.url() }),
+]);
+
+/** One backend TLS profile: BackendTLSPolicy's `validation`, with files for its references. */
+const backendTlsProfile = z
+  .strictObject({
+    caFiles: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .meta({ description: 'PEM files of the CA certificates to trust (one or more)' }),
+    wellKnownCACertificates: z
+      .literal('System')
+      .optional()
+      .meta({ description: "Trust Node's bundled and the system's CA certificates instead" }),
+    hostname: z.string().min(1).meta({
+      description: 'SNI, and the name the certificate must carry when subjectAltNames is not given',
+    }),
+    subjectAltNames: z.array(subjectAltName).min(1).optional().meta({
+      description:
+        'The certificate must carry one of these (Hostname: RFC 6125 wildcards; URI: exact); hostname is then only SNI',
+    }),
+    clientCertificate: z
+      .strictObject({
+        certFile: z.string().min(1).meta({ description: 'PEM certificate chain file' }),
+        keyFile: z.string().min(1).meta({ description: 'PEM private key file' }),
+      })
+      .optional()
+      .meta({ description: 'Presented to backends that ask for one (mutual TLS)' }),
+  })
+  .refine((p) => (p.caFiles === undefined) !== (p.wellKnownCACertificates === undefined), {
+    error: 'give exactly one of caFiles and wellKnownCACertificates',
+  });
+
 export const configSchema = z.strictObject({
   federation: z.strictObject({
     name: dnsLabel,
@@ -369,12 +406,23 @@ export const configSchema = z.strictObject({
             picker: picker.optional(),
             hashOn: hashOn.optional(),
             tunnelIdle: tunnelIdle.optional(),
+            tls: z.string().min(1).optional().meta({
+              description:
+                'The routing.backendTLS profile its endpoints are dialled with; wins over the fedgate.io/backend-tls annotation',
+            }),
           }),
         )
         .default({})
         .meta({
           description:
-            'Per namespace/service picker, affinity and tunnel idle timeout; wins over the fedgate.io/lb-policy annotation and http.timeouts.tunnelIdle',
+            'Per namespace/service picker, affinity, tunnel idle timeout and backend TLS profile; wins over the fedgate.io/lb-policy and fedgate.io/backend-tls annotations and http.timeouts.tunnelIdle',
+        }),
+      backendTLS: z
+        .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/), backendTlsProfile)
+        .default({})
+        .meta({
+          description:
+            'TLS profiles toward backends by name (after Gateway API BackendTLSPolicy validation), named by routing.services[].tls or the fedgate.io/backend-tls annotation',
         }),
     })
     .prefault({}),
@@ -450,6 +498,7 @@ export const configSchema = z.strictObject({
 /** The validated configuration: frozen all the way down. */
 export type Config = z.output<typeof configSchema>;
 export type ClusterConfig = Config['clusters'][number];
+export type BackendTlsProfile = Config['routing']['backendTLS'][string];
 export type ConfigInput = z.input<typeof configSchema>;
 
 export function configJsonSchema(): Record<string, unknown> {

@@ -21,8 +21,18 @@ export interface HealthMonitorOptions {
   readonly onOutlier?: (event: OutlierEvent) => void;
 }
 
+/** An endpoint's last failed TLS handshake as the proxy saw it: for /debug. */
+export interface TlsFailureNote {
+  readonly detail: string;
+  /** ms since the epoch. */
+  readonly at: number;
+}
+
 export class HealthMonitor {
   readonly store = new HealthStore();
+  /** By service, then endpoint id; forgotten with the endpoint. */
+  readonly #tlsFailures = new Map<string, Map<string, TlsFailureNote>>();
+  readonly #now: () => number;
   readonly active: ActiveChecker;
   readonly outlier: OutlierDetector;
   readonly #log: Logger;
@@ -33,6 +43,7 @@ export class HealthMonitor {
 
   constructor(opts: HealthMonitorOptions) {
     this.#log = opts.log;
+    this.#now = opts.now ?? Date.now;
     this.#onOutlier = opts.onOutlier;
     this.active = new ActiveChecker({
       config: opts.config.active,
@@ -68,7 +79,12 @@ export class HealthMonitor {
     this.#services = snapshot.services;
     for (const key of new Set([...before.keys(), ...snapshot.services.keys()])) {
       const svc = snapshot.services.get(key);
-      if (before.get(key) !== svc) this.store.retain(key, catalogIds(svc));
+      if (before.get(key) === svc) continue;
+      const ids = catalogIds(svc);
+      this.store.retain(key, ids);
+      const tls = this.#tlsFailures.get(key);
+      for (const id of tls?.keys() ?? []) if (!ids.has(id)) tls?.delete(id);
+      if (tls?.size === 0) this.#tlsFailures.delete(key);
     }
   }
 
@@ -82,8 +98,26 @@ export class HealthMonitor {
   /** The proxy tells what happened to a request at an endpoint. */
   report(service: string, id: string, outcome: Outcome): void {
     this.outlier.report(service, id, outcome);
+    if (outcome.origin === 'local' && outcome.failure === 'tls')
+      this.#noteTls(service, id, outcome);
     // A failure the proxy saw itself: have the active check look now, and often.
     if (outcome.origin === 'local') this.active.expedite(service, id);
+  }
+
+  /** The last failed TLS handshake of each endpoint of `service` that had one. */
+  tlsFailures(service: string): ReadonlyMap<string, TlsFailureNote> | undefined {
+    return this.#tlsFailures.get(service);
+  }
+
+  #noteTls(service: string, id: string, outcome: { readonly detail?: string | undefined }): void {
+    // Only endpoints the catalog has: a report about a departed one is dropped.
+    if (!catalogIds(this.#services.get(service)).has(id)) return;
+    let m = this.#tlsFailures.get(service);
+    if (!m) {
+      m = new Map();
+      this.#tlsFailures.set(service, m);
+    }
+    m.set(id, { detail: outcome.detail ?? 'TLS handshake failed', at: this.#now() });
   }
 
   async stop(): Promise<void> {

@@ -6,16 +6,22 @@
 //
 // Failures are told apart by origin, as Envoy's split_external_local_origin_errors:
 // a 5xx the upstream sent counts toward consecutive5xx; a failure the proxy saw
-// itself (connect failure, reset, timeout) toward consecutiveGatewayFailure.
+// itself (connect failure, reset, timeout, TLS handshake) toward consecutiveGatewayFailure.
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import { endpointId } from '../routing/types.ts';
 import type { HealthStore } from './store.ts';
 
-export type LocalFailure = 'connect' | 'reset' | 'timeout';
+/** tls: the handshake failed (verification, or the backend refused fedgate's client certificate). */
+export type LocalFailure = 'connect' | 'reset' | 'timeout' | 'tls';
 
 export type Outcome =
   | { readonly origin: 'upstream'; readonly status: number }
-  | { readonly origin: 'local'; readonly failure: LocalFailure };
+  | {
+      readonly origin: 'local';
+      readonly failure: LocalFailure;
+      /** What failed, when the kind alone does not say (a TLS failure's code and message). */
+      readonly detail?: string | undefined;
+    };
 
 export type EjectionReason = 'consecutive-5xx' | 'consecutive-gateway-failure';
 

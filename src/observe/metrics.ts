@@ -24,7 +24,7 @@ import {
 } from 'prom-client';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { HealthMonitor } from '../health/monitor.ts';
-import type { RetryReason } from '../proxy/failures.ts';
+import type { RetryReason, TlsReason } from '../proxy/failures.ts';
 import type { ConnectionCloseReason, ProxiedRequest, ProxyObserver } from '../proxy/observer.ts';
 import { endpointId } from '../routing/types.ts';
 import type { ClusterWatcher } from '../watch/cluster-watcher.ts';
@@ -188,6 +188,7 @@ export class Metrics implements ProxyObserver {
   readonly #streamResets: Counter;
   readonly #connectionsClosed: Counter<'reason'>;
   readonly #overShare: Counter<'service'>;
+  readonly #tlsFailures: Counter<'service' | 'cluster' | 'reason'>;
   readonly #tunnelsIdle: Counter<'service'>;
   #dns: DnsCounts | undefined;
   #workers: WorkerMetricsSource | undefined;
@@ -249,6 +250,12 @@ export class Metrics implements ProxyObserver {
       name: 'fedgate_http_retry_budget_exhausted_total',
       help: 'Retries the service retry budget held back, by why the try failed (status, timeout): that answer went to the client',
       labelNames: ['service', 'reason'],
+      registers: servingRegisters,
+    });
+    this.#tlsFailures = new Counter({
+      name: 'fedgate_upstream_tls_failures_total',
+      help: "Tries whose TLS handshake with an endpoint failed, by why: untrusted (no trusted CA), expired, name (hostname or subjectAltNames), client_certificate (the backend refused or wanted fedgate's), handshake (any other)",
+      labelNames: ['service', 'cluster', 'reason'],
       registers: servingRegisters,
     });
     this.#overShare = new Counter({
@@ -590,6 +597,10 @@ export class Metrics implements ProxyObserver {
 
   tunnelIdleClosed(service: string): void {
     this.#tunnelsIdle.inc({ service });
+  }
+
+  tlsFailure(service: string, cluster: string, reason: TlsReason): void {
+    this.#tlsFailures.inc({ service, cluster, reason });
   }
 
   /** This process's series as JSON (what a worker answers the primary's scrape with). */

@@ -65,6 +65,8 @@ export class Exchange implements TryOwner {
   #clientGone = false;
   #stalledByClient = false;
   #waiting: AbortController | undefined;
+  /** The last try failed its TLS handshake: what failed. */
+  #lastTls: string | undefined;
   /** Its place in its client's share (clients.ts): held while it or a try of it holds anything. */
   place: ClientPlace | undefined;
 
@@ -189,6 +191,18 @@ export class Exchange implements TryOwner {
       return;
     }
     if (!picked) {
+      // A TLS failure says more than "nothing left to try": the client hears what failed.
+      const last = this.#lastTls;
+      if (last !== undefined) {
+        const a = gaveUp('tls', this.#service.key, {
+          tries: this.#tries,
+          budget: false,
+          ms: 0,
+          detail: last,
+        });
+        this.#giveUp(a.code, a.detail);
+        return;
+      }
       this.#giveUp(
         this.#tries === 0 ? 'NO_HEALTHY_UPSTREAM' : 'UPSTREAM_UNREACHABLE',
         this.#tries === 0
@@ -227,7 +241,8 @@ export class Exchange implements TryOwner {
   }
 
   /** A try failed before anything reached the client: retry (true), or answer. */
-  failed(failure: RetryReason): boolean {
+  failed(failure: RetryReason, detail?: string): boolean {
+    this.#lastTls = failure === 'tls' ? (detail ?? '') : undefined;
     const verdict = this.#mayRetry(failure);
     if (verdict === 'retry') {
       this.#deps().observer?.retry(this.#service.key, failure);
@@ -236,7 +251,12 @@ export class Exchange implements TryOwner {
     }
     if (failure !== 'status') {
       const { retries } = this.#deps();
-      const why = { tries: this.#tries, budget: verdict === 'budget', ms: retries.perTryTimeout };
+      const why = {
+        tries: this.#tries,
+        budget: verdict === 'budget',
+        ms: retries.perTryTimeout,
+        detail,
+      };
       const a = gaveUp(failure, this.#service.key, why);
       this.#giveUp(a.code, a.detail);
     }

@@ -14,12 +14,24 @@ export interface BackendTlsContext {
    * another key (before a reload or a certificate rotation) are not reused.
    */
   readonly key: string;
-  /** ca, cert, key, servername, checkServerIdentity (hostname and subjectAltNames). */
+  /**
+   * secureContext (the CA certificates to trust and the client certificate),
+   * servername, checkServerIdentity (hostname or subjectAltNames).
+   */
   readonly options: ConnectionOptions;
+  /**
+   * Set when the service names a profile that does not exist: nothing may be dialled
+   * (fail closed; the proxy answers 502 UPSTREAM_TLS with this sentence). The
+   * options then trust no CA, so a dial that happened anyway would fail too.
+   */
+  readonly problem?: string | undefined;
 }
 
 /** Where the proxy and the checks read a service's backend TLS from; a reload swaps it. */
 export interface BackendTlsSource {
-  /** The service's profile, or undefined: it names none (or one that does not exist, logged once). */
+  /**
+   * The service's profile, or undefined: it names none. One it names that does not
+   * exist gives a context with `problem` set (logged once).
+   */
   forService(svc: FederatedService): BackendTlsContext | undefined;
 }

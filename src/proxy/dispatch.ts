@@ -11,13 +11,17 @@ import type { Dispatcher } from 'undici';
 import { type ErrorCode, FedgateError } from '../errors.ts';
 import { isHttp1, type ProxyRequest, type ProxyResponse } from './answers.ts';
 import type { Carrier } from './attempts.ts';
+import type { BackendTlsContext } from './backend-tls.ts';
 import { IdleBody, type RequestBodyIdle } from './body.ts';
 import { downstreamResponseHeaders } from './headers.ts';
 import type { Try } from './try.ts';
+import { tlsDispatchOptions } from './upstreams.ts';
 
 /** What a request's carrier needs from the forwarder. */
 export interface RequestHooks {
   readonly origin: (t: Try) => string;
+  /** The try's service's backend TLS profile, if it has one. */
+  readonly tls: (t: Try) => BackendTlsContext | undefined;
   readonly draining: (socket?: unknown) => boolean;
   /** http.timeouts.requestBodyIdle, read at each try. */
   readonly bodyIdleMs: () => number;
@@ -128,8 +132,10 @@ export class RequestCarrier implements Carrier {
   }
 
   send(t: Try): void {
-    t.endpoint.pool(this.#hooks.origin(t)).dispatch(
+    const tls = this.#hooks.tls(t);
+    t.endpoint.pool(this.#hooks.origin(t), tls).dispatch(
       {
+        ...tlsDispatchOptions(tls),
         path: this.#path,
         method: this.#req.method ?? 'GET',
         headers: this.#headers,

@@ -5,7 +5,7 @@
 // plain requests, upgrade.ts for upgrades.
 import type { ServerHttp2Session } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import type { Snapshot } from '../catalog/model.ts';
+import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import { type ErrorCode, httpStatusFor } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
 import type { ExhaustionSink } from '../observe/exhaustion.ts';
@@ -13,6 +13,7 @@ import type { Logger } from '../observe/log.ts';
 import type { Router } from '../routing/router.ts';
 import { isHttp1, type ProxyRequest, type ProxyResponse, rawError, sendError } from './answers.ts';
 import { Exchange } from './attempts.ts';
+import type { BackendTlsSource } from './backend-tls.ts';
 import { ClientShares } from './clients.ts';
 import { RequestCarrier, type RequestHooks } from './dispatch.ts';
 import { noteClientReset } from './h2-sessions.ts';
@@ -47,10 +48,15 @@ export interface ForwardDeps {
   readonly observer?: ProxyObserver | undefined;
   /** Told when an upstream socket could not be opened for lack of descriptors. */
   readonly exhaustion?: ExhaustionSink | undefined;
+  /** Each service's backend TLS profile (routing.backendTLS); none: every backend in clear. */
+  readonly backendTls?: BackendTlsSource | undefined;
 }
 
 /** What a reload may swap under a running Forwarder. */
-export type ReloadableDeps = Pick<ForwardDeps, 'hosts' | 'settings' | 'upstreams' | 'observer'>;
+export type ReloadableDeps = Pick<
+  ForwardDeps,
+  'hosts' | 'settings' | 'upstreams' | 'observer' | 'backendTls'
+>;
 
 export class Forwarder {
   /** Replaced whole by reconfigure(); requests in flight read it as they go. */
@@ -71,6 +77,7 @@ export class Forwarder {
     this.#routes = new Routes(deps);
     this.#hooks = {
       origin: (t: Try) => this.#routes.origin(t.service, t.target),
+      tls: (t: Try) => this.#deps.backendTls?.forService(t.service),
       draining: (socket) => this.#deps.draining(socket),
       bodyIdleMs: () => this.#deps.settings.requestBodyIdle,
       sendIdleMs: () => this.#deps.settings.responseSendIdle,
@@ -78,6 +85,7 @@ export class Forwarder {
     };
     this.#upgradeHooks = {
       origin: this.#hooks.origin,
+      tls: this.#hooks.tls,
       tunnelIdle: (t: Try) => {
         const s = this.#deps.settings;
         return s.services[t.service.key]?.tunnelIdle ?? s.tunnelIdle;
@@ -152,6 +160,12 @@ export class Forwarder {
       return;
     }
     const routed = this.#routes.route(req, r, proto);
+    const tlsProblem = this.#tlsProblem(r.route.service);
+    if (tlsProblem !== undefined) {
+      this.#failed(req, r.route.service.key, 'UPSTREAM_TLS', false);
+      this.#fail(res, 'UPSTREAM_TLS', tlsProblem);
+      return;
+    }
     const carrier = new RequestCarrier(req, res, r.path, routed.headers, this.#hooks);
     const ex = new Exchange(this.#loopDeps, this.#budget, r.route.service, routed, req, carrier);
     // HTTP/2: a stream gone before its answer was whole, its session still up, was
@@ -175,6 +189,12 @@ export class Forwarder {
       return;
     }
     const routed = this.#routes.route(req, r, proto);
+    const tlsProblem = this.#tlsProblem(r.route.service);
+    if (tlsProblem !== undefined) {
+      this.#failed(req, r.route.service.key, 'UPSTREAM_TLS', true);
+      rawError(socket, 'UPSTREAM_TLS', tlsProblem);
+      return;
+    }
     const carrier = new UpgradeCarrier(
       req,
       socket,
@@ -186,6 +206,15 @@ export class Forwarder {
     const ex = new Exchange(this.#loopDeps, this.#budget, r.route.service, routed, req, carrier);
     carrier.onClientGone(() => ex.cancel());
     ex.start();
+  }
+
+  /**
+   * Fail closed: a service naming a backend TLS profile that does not exist is
+   * dialled neither in clear nor over TLS.
+   */
+  #tlsProblem(svc: FederatedService): string | undefined {
+    const problem = this.#deps.backendTls?.forService(svc)?.problem;
+    return problem === undefined ? undefined : `${svc.key}: ${problem}`;
   }
 
   #fail(res: ProxyResponse, code: ErrorCode, detail: string, close = false): void {
@@ -206,9 +235,24 @@ export class Forwarder {
 
   /** Counts a request refused before routing; no code: dropped unanswered (status 0). */
   #rejected(req: ProxyRequest, code: ErrorCode | undefined, upgrade: boolean): void {
+    this.#counted(req, '', 'rejected', code, upgrade);
+  }
+
+  /** Counts a request to a service that fedgate answered before any try. */
+  #failed(req: ProxyRequest, service: string, code: ErrorCode, upgrade: boolean): void {
+    this.#counted(req, service, 'failed', code, upgrade);
+  }
+
+  #counted(
+    req: ProxyRequest,
+    service: string,
+    outcome: 'rejected' | 'failed',
+    code: ErrorCode | undefined,
+    upgrade: boolean,
+  ): void {
     this.#deps.observer?.request({
-      service: '',
-      outcome: 'rejected',
+      service,
+      outcome,
       cluster: '',
       zone: '',
       tier: '',

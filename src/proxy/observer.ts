@@ -2,7 +2,7 @@
 // retry held back. The proxy owns this contract; metrics and the access log
 // implement it.
 import type { ErrorCode } from '../errors.ts';
-import type { RetryReason } from './failures.ts';
+import type { RetryReason, TlsReason } from './failures.ts';
 
 /** How a request ended, as operators count it (the `outcome` label). */
 export type RequestOutcome =
@@ -85,4 +85,6 @@ export interface ProxyObserver {
   clientOverShare?(service: string): void;
   /** An upgraded tunnel closed after http.timeouts.tunnelIdle with no byte either way. */
   tunnelIdleClosed?(service: string): void;
+  /** A try's TLS handshake with an endpoint failed (every such try, retried or not). */
+  tlsFailure?(service: string, cluster: string, reason: TlsReason): void;
 }

@@ -10,6 +10,7 @@ import { type AcceptGuard, ExhaustionTracker } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Router } from '../routing/router.ts';
 import { endpointId } from '../routing/types.ts';
+import { BackendTlsProfiles } from './backend-tls-profiles.ts';
 import { Forwarder } from './forward.ts';
 import { HostTable, hostRules } from './hosts.ts';
 import { ProxyListeners, type StagedListeners } from './listeners.ts';
@@ -69,6 +70,7 @@ export class ProxyServer {
       observer: () => this.#observer,
     });
     this.forwarder = new Forwarder({
+      backendTls: new BackendTlsProfiles(config, opts.log),
       catalog: opts.catalog,
       router: opts.router,
       health: opts.health,
@@ -129,6 +131,8 @@ export class ProxyServer {
     opts: { observer?: ProxyObserver | undefined } = {},
   ): Promise<StagedProxy> {
     const certsHash = certificatesHash(next.http.tls?.certificates);
+    // Read before binding: files that cannot be read reject the reload with nothing opened.
+    const backendTls = new BackendTlsProfiles(next, this.#log);
     const listeners = await this.#listeners.stage(next.http);
     return {
       opened: listeners.opened,
@@ -150,6 +154,7 @@ export class ProxyServer {
           settings: forwardSettings(next),
           upstreams: this.#upstreams,
           observer: opts.observer,
+          backendTls,
         });
         this.#certificatesHash = certsHash;
         listeners.commit();

@@ -9,7 +9,7 @@ import { type ExhaustionSink, isDescriptorExhaustion } from '../observe/exhausti
 import type { Router } from '../routing/router.ts';
 import type { Target } from '../routing/types.ts';
 import type { ClientPlace, ClientShares } from './clients.ts';
-import { classify, PerTryTimeout, type RetryReason } from './failures.ts';
+import { classify, PerTryTimeout, type RetryReason, tlsDetail, tlsFailure } from './failures.ts';
 import type { ProxyObserver, RequestOutcome } from './observer.ts';
 import type { ServiceLoad } from './picks.ts';
 import type { RetrySettings } from './route.ts';
@@ -36,8 +36,11 @@ export interface TryOwner {
   readonly clientGone: boolean;
   /** The request ended for the client's slowness: a try's failure is none of the endpoint's. */
   readonly stalledByClient: boolean;
-  /** A try failed before anything reached the client: retried (true), or answered. */
-  failed(failure: RetryReason): boolean;
+  /**
+   * A try failed before anything reached the client: retried (true), or answered.
+   * `detail`: what failed, when the kind alone does not say (TLS).
+   */
+  failed(failure: RetryReason, detail?: string): boolean;
   /** No socket for the try: out of descriptors. */
   exhausted(err: Error): void;
   /** undici refused the request as it is, before sending it. */
@@ -178,6 +181,14 @@ export class Try implements Expiring {
     const failure = classify(err, !this.#dispatched && this.#controller === undefined);
     if (failure === 'request') {
       this.#ex.refused(err);
+      return 'handled';
+    }
+    if (failure === 'tls') {
+      const detail = tlsDetail(err);
+      const reason = tlsFailure(err)?.reason ?? 'handshake';
+      this.#deps.observer?.tlsFailure?.(this.#ex.service.key, this.target.cluster, reason);
+      this.#report({ origin: 'local', failure, detail });
+      this.#ex.failed(failure, detail);
       return 'handled';
     }
     this.#report({ origin: 'local', failure });

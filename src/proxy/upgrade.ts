@@ -11,8 +11,10 @@ import type { Dispatcher } from 'undici';
 import type { ErrorCode } from '../errors.ts';
 import { type ProxyRequest, rawError, writeRawResponse } from './answers.ts';
 import type { Carrier } from './attempts.ts';
+import type { BackendTlsContext } from './backend-tls.ts';
 import { downstreamResponseHeaders } from './headers.ts';
 import type { Try } from './try.ts';
+import { tlsDispatchOptions } from './upstreams.ts';
 
 const REFUSAL_BODY_LIMIT = 65_536;
 /** The idle timeout is read again at least this often, so a reload that changes it reaches open tunnels within a minute. */
@@ -21,6 +23,8 @@ const IDLE_RECHECK_MS = 60_000;
 /** What an upgrade's carrier needs from the forwarder. */
 export interface UpgradeHooks {
   readonly origin: (t: Try) => string;
+  /** The try's service's backend TLS profile, if it has one. */
+  readonly tls: (t: Try) => BackendTlsContext | undefined;
   /** The tunnel idle timeout for the try's service, ms (0: never); read at each check. */
   readonly tunnelIdle: (t: Try) => number;
   /** A tunnel was closed for idling. */
@@ -69,8 +73,10 @@ export class UpgradeCarrier implements Carrier {
     const relay = new UpgradeRelay(t, this.#socket, this.#head, this.#hooks, () => {
       this.#tunnelled = true;
     });
-    t.endpoint.pool(this.#hooks.origin(t)).dispatch(
+    const tls = this.#hooks.tls(t);
+    t.endpoint.pool(this.#hooks.origin(t), tls).dispatch(
       {
+        ...tlsDispatchOptions(tls),
         path: this.#path,
         method: this.#req.method ?? 'GET',
         headers: this.#headers,

@@ -3,8 +3,13 @@
 // per endpoint id: p2c reads them, and the cap turns into "pending" (wait for a
 // slot, bounded per service) and then "overflow" (503 at once), as Envoy's circuit
 // breakers do. The pending queue takes its clients in turn (pending.ts). Pools of
-// endpoints that left the catalog are closed once idle.
-import { Pool } from 'undici';
+// endpoints that left the catalog are closed once idle. A service with a backend
+// TLS profile gets a pool per origin under the profile's key: a new key (a reload
+// that changed the profile or its files) makes a new pool, and the old one closes
+// once its requests are done.
+import { buildConnector, type Dispatcher, Pool } from 'undici';
+import type { BackendTlsContext } from './backend-tls.ts';
+import { tlsFailure } from './failures.ts';
 import { PendingQueue, type Waiter } from './pending.ts';
 
 export interface UpstreamOptions {
@@ -22,15 +27,21 @@ export class UpstreamEndpoint {
   /** The service that last sent here: whose pending requests a freed slot wakes. */
   service = '';
   readonly #pools = new Map<string, Pool>();
-  readonly #make: (origin: string) => Pool;
+  /** Over TLS, by origin: the pool and the profile key it was made with. */
+  readonly #tlsPools = new Map<string, { key: string; pool: Pool }>();
+  readonly #make: (origin: string, tls?: BackendTlsContext) => Pool;
 
-  constructor(id: string, make: (origin: string) => Pool) {
+  constructor(id: string, make: (origin: string, tls?: BackendTlsContext) => Pool) {
     this.id = id;
     this.#make = make;
   }
 
-  /** The pool for origin `http://host:port`, made on first use. */
-  pool(origin: string): Pool {
+  /**
+   * The pool for origin `http://host:port`, made on first use; with `tls`, the one
+   * dialling `https://host:port` with the profile's options.
+   */
+  pool(origin: string, tls?: BackendTlsContext): Pool {
+    if (tls) return this.#tlsPool(origin, tls);
     let p = this.#pools.get(origin);
     if (!p) {
       p = this.#make(origin);
@@ -39,9 +50,55 @@ export class UpstreamEndpoint {
     return p;
   }
 
-  pools(): Pool[] {
-    return [...this.#pools.values()];
+  #tlsPool(origin: string, tls: BackendTlsContext): Pool {
+    const kept = this.#tlsPools.get(origin);
+    if (kept?.key === tls.key) return kept.pool;
+    // Another key: its connections were made under settings no longer current.
+    if (kept) void kept.pool.close().catch(() => {});
+    const pool = this.#make(`https${origin.slice(origin.indexOf(':'))}`, tls);
+    this.#tlsPools.set(origin, { key: tls.key, pool });
+    return pool;
   }
+
+  pools(): Pool[] {
+    return [...this.#pools.values(), ...[...this.#tlsPools.values()].map((x) => x.pool)];
+  }
+}
+
+/**
+ * undici's connector with the profile's TLS options. A backend that refuses
+ * fedgate's client certificate says so by an alert after the TLS 1.3 handshake,
+ * which the socket emits as an error just before its end; undici then fails the
+ * request with "other side closed" (observed on Node 24.21, undici 8). The alert is
+ * put on that error as its cause, so the classifier sees a TLS failure.
+ */
+function tlsConnector(tls: BackendTlsContext, timeout: number): buildConnector.connector {
+  const connect = buildConnector({ ...tls.options, timeout } as buildConnector.BuildOptions);
+  const servername = tls.options.servername;
+  return (opts, callback) =>
+    connect({ ...opts, ...(servername ? { servername } : {}) }, (err, socket) => {
+      if (socket) {
+        let alert: Error | undefined;
+        socket.prependListener('error', (e: Error) => {
+          if (alert === undefined && tlsFailure(e)) alert = e;
+          else if (alert !== undefined && e !== alert && e.cause === undefined) e.cause = alert;
+        });
+      }
+      // undici's own types: exactly one of the two is set.
+      (callback as (e: Error | null, s: typeof socket) => void)(err, socket);
+    });
+}
+
+/**
+ * What a try over TLS adds to its dispatch options: the profile's SNI name. undici
+ * otherwise takes each request's Host as its servername, and closes a connection
+ * whose servername differs from the next request's (undici 8, client.js): clients
+ * naming one service by several hosts would churn connections. undici reads the
+ * option though its types do not list it.
+ */
+export function tlsDispatchOptions(tls: BackendTlsContext | undefined): object {
+  const servername = tls?.options.servername;
+  return servername ? { servername } : {};
 }
 
 export class Upstreams {
@@ -69,9 +126,10 @@ export class Upstreams {
     return ep;
   }
 
-  readonly #makePool = (origin: string): Pool => {
+  readonly #makePool = (origin: string, tls?: BackendTlsContext): Pool => {
     const o = this.#opts;
     return new Pool(origin, {
+      ...(tls ? { connect: tlsConnector(tls, o.connectTimeoutMs) } : {}),
       connections: o.maxRequestsPerEndpoint,
       pipelining: 1,
       keepAliveTimeout: o.idleTimeoutMs,

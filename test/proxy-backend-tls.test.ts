@@ -1,0 +1,263 @@
+// TLS and mutual TLS from the proxy to backends (routing.backendTLS): real HTTPS
+// backends on the endpoints' addresses, certificates from two test CAs, and a real
+// ProxyServer on a local federation. What is verified, what fails closed (502
+// UPSTREAM_TLS), a retry to a good endpoint, a CA rotation picked up by a reload.
+import { once } from 'node:events';
+import { writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Backend } from '../src/localfed/backends.ts';
+import { type Issued, makeCa, type TestCa } from './helpers/backend-pki.ts';
+import { DiscoveryEnv } from './helpers/discovery-env.ts';
+import { configBeside, type ProxyBench, series, startProxy } from './helpers/proxy-env.ts';
+import { waitFor } from './helpers/wait.ts';
+
+const BLOCK = 206;
+const one = (name: string, port: number, extra = '') =>
+  `  - { name: ${name}, namespace: shop, ports: [{ name: http, port: 80, targetPort: ${port} }], clusters: [alpha], replicasPerZone: 1${extra} }`;
+const SCENARIO = `
+federation: { name: testfed, domain: example.test }
+terminationGraceSeconds: 1
+clusters:
+  - name: alpha
+    region: us-east
+    zones: [{ name: us-east-a, nodes: 1 }]
+  - name: beta
+    region: us-west
+    zones: [{ name: us-west-a, nodes: 1 }]
+services:
+${one('good', 9001)}
+${one('wrongca', 9002)}
+${one('wrongname', 9003)}
+${one('sans', 9004)}
+${one('sansbad', 9005)}
+${one('mtls', 9006)}
+${one('mtlsmissing', 9007)}
+${one('missing', 9008, ', annotations: { fedgate.io/backend-tls: nosuch }')}
+${one('rotate', 9009)}
+  - { name: twoeps, namespace: shop, ports: [{ name: http, port: 80, targetPort: 9010 }], clusters: [alpha, beta], replicasPerZone: 1 }
+`;
+const host = (svc: string) => `${svc}.shop.testfed.svc.example.test`;
+const SPIFFE = 'spiffe://testfed/ns/shop/sa/web';
+
+describe('TLS from the proxy to backends', () => {
+  const env = new DiscoveryEnv();
+  let bench: ProxyBench;
+  let caA: TestCa;
+  let caB: TestCa;
+  let dir: string;
+  const servers: Server[] = [];
+  /** Which certificate each backend (by service, and cluster for twoeps) serves. */
+  const certs = new Map<string, Issued>();
+  const seen = new Map<string, number>();
+
+  /** An HTTPS server on the backend's own address and port, in its place. */
+  async function serveTls(b: Backend, cert: Issued, mtls: boolean): Promise<void> {
+    await b.stop();
+    const s = createServer(
+      { ...cert, ...(mtls ? { requestCert: true, rejectUnauthorized: true, ca: caA.cert } : {}) },
+      (req, res) => {
+        const k = `${b.info.service}/${b.info.cluster}`;
+        seen.set(k, (seen.get(k) ?? 0) + 1);
+        res.end(
+          `${b.info.service} ${b.info.cluster} ${(req.socket as TLSSocket).servername || ''}`,
+        );
+      },
+    );
+    s.on('tlsClientError', () => {});
+    s.listen(b.info.ports[0], b.info.ip);
+    await once(s, 'listening');
+    servers.push(s);
+  }
+
+  const get = async (svc: string) => {
+    const port = Number(new URL(bench.url).port);
+    const r = await request(`http://127.0.0.1:${port}/`, { headers: { host: host(svc) } });
+    return {
+      status: r.statusCode,
+      error: r.headers['x-fedgate-error'],
+      body: await r.body.text(),
+    };
+  };
+
+  beforeAll(async () => {
+    caA = await makeCa('test-ca-a');
+    caB = await makeCa('test-ca-b');
+    dir = await env.dir();
+    const files: Record<string, string> = {
+      'ca-a.pem': caA.cert,
+      'ca-b.pem': caB.cert,
+      'ca-rotating.pem': caA.cert,
+    };
+    const client = await caA.issue({ cn: 'fedgate', client: true });
+    files['client.crt'] = client.cert;
+    files['client.key'] = client.key;
+    for (const [f, text] of Object.entries(files)) await writeFile(join(dir, f), text);
+    const a = (cn: string, dns: string[], uris?: string[]) =>
+      caA.issue({ cn, dns, ...(uris ? { uris } : {}) });
+    certs.set('good', await a('good', ['good.internal']));
+    certs.set('wrongca', await caB.issue({ cn: 'wrongca', dns: ['good.internal'] }));
+    certs.set('wrongname', await a('other', ['other.internal']));
+    certs.set('sans', await a('sans', ['pod.internal'], [SPIFFE]));
+    certs.set('sansbad', await a('sans', ['pod.internal'], [SPIFFE]));
+    certs.set('mtls', await a('mtls', ['good.internal']));
+    certs.set('mtlsmissing', await a('mtls', ['good.internal']));
+    certs.set('missing', await a('missing', ['good.internal']));
+    certs.set('rotate', await caB.issue({ cn: 'rotate', dns: ['good.internal'] }));
+    certs.set('twoeps/alpha', await caB.issue({ cn: 'bad', dns: ['good.internal'] }));
+    certs.set('twoeps/beta', await a('twoeps', ['good.internal']));
+    const profile = (ca: string, extra: Record<string, unknown> = {}) => ({
+      caFiles: [ca],
+      hostname: 'good.internal',
+      ...extra,
+    });
+    bench = await startProxy(env, SCENARIO, BLOCK, {
+      self: { region: 'us-east', zone: 'us-east-a' },
+      health: {
+        active: { enabled: false },
+        outlier: { consecutive5xx: 1000, consecutiveGatewayFailure: 1000 },
+      },
+      routing: {
+        backendTLS: {
+          internal: profile('ca-a.pem'),
+          sans: profile('ca-a.pem', {
+            hostname: 'sni.internal',
+            subjectAltNames: [
+              { type: 'Hostname', hostname: 'nope.internal' },
+              { type: 'URI', uri: SPIFFE },
+            ],
+          }),
+          sansbad: profile('ca-a.pem', {
+            subjectAltNames: [{ type: 'Hostname', hostname: 'good.internal' }],
+          }),
+          mtls: profile('ca-a.pem', {
+            clientCertificate: { certFile: 'client.crt', keyFile: 'client.key' },
+          }),
+          rotating: profile('ca-rotating.pem'),
+        },
+        services: Object.fromEntries(
+          [
+            ['good', 'internal'],
+            ['wrongca', 'internal'],
+            ['wrongname', 'internal'],
+            ['sans', 'sans'],
+            ['sansbad', 'sansbad'],
+            ['mtls', 'mtls'],
+            ['mtlsmissing', 'internal'],
+            ['rotate', 'rotating'],
+            ['twoeps', 'internal'],
+          ].map(([svc, tls]) => [`shop/${svc}`, { tls }]),
+        ),
+      },
+    });
+    for (const b of bench.fed.backends()) {
+      const cert = certs.get(`${b.info.service}/${b.info.cluster}`) ?? certs.get(b.info.service);
+      if (cert) await serveTls(b, cert, b.info.service.startsWith('mtls'));
+    }
+    await waitFor(async () => (await get('good')).status === 200, 15_000, 'good to answer');
+  });
+
+  afterAll(async () => {
+    await bench?.proxy.stop();
+    for (const s of servers) s.closeAllConnections();
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    await env.cleanup();
+    await bench?.fed.stop();
+  });
+
+  it('verifies the backend against the profile and sends the profile hostname as SNI', async () => {
+    const r = await get('good');
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('good alpha good.internal');
+  });
+
+  it('answers 502 UPSTREAM_TLS when the certificate is not from a trusted CA', async () => {
+    const r = await get('wrongca');
+    expect(r).toMatchObject({ status: 502, error: 'UPSTREAM_TLS' });
+    expect(r.body).toContain('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+    expect(seen.get('wrongca/alpha')).toBeUndefined();
+    expect(
+      await series(
+        bench.metrics,
+        'fedgate_upstream_tls_failures_total',
+        'service="shop/wrongca"',
+        'reason="untrusted"',
+      ),
+    ).toBeGreaterThan(0);
+  });
+
+  it('answers 502 UPSTREAM_TLS when the certificate is for another name', async () => {
+    const r = await get('wrongname');
+    expect(r).toMatchObject({ status: 502, error: 'UPSTREAM_TLS' });
+    expect(r.body).toContain('ERR_TLS_CERT_ALTNAME_INVALID');
+  });
+
+  it('accepts a certificate carrying one of subjectAltNames (URI), hostname then only SNI', async () => {
+    const r = await get('sans');
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('sans alpha sni.internal');
+  });
+
+  it('refuses a certificate carrying none of subjectAltNames', async () => {
+    // sansbad's certificate names pod.internal and the SPIFFE URI; its profile wants good.internal.
+    const r = await get('sansbad');
+    expect(r).toMatchObject({ status: 502, error: 'UPSTREAM_TLS' });
+    expect(r.body).toContain('carry none of DNS:good.internal');
+  });
+
+  it('presents the client certificate to a backend that requires one', async () => {
+    expect((await get('mtls')).status).toBe(200);
+  });
+
+  it('answers 502 UPSTREAM_TLS when the backend requires a client certificate and none is given', async () => {
+    const r = await get('mtlsmissing');
+    expect(r).toMatchObject({ status: 502, error: 'UPSTREAM_TLS' });
+    expect(r.body).toMatch(/ALERT_CERTIFICATE_REQUIRED|PEER_DID_NOT_RETURN/);
+    expect(
+      await series(
+        bench.metrics,
+        'fedgate_upstream_tls_failures_total',
+        'service="shop/mtlsmissing"',
+        'reason="client_certificate"',
+      ),
+    ).toBeGreaterThan(0);
+  });
+
+  it('fails closed for a profile that does not exist: 502 naming it, nothing dialled', async () => {
+    const r = await get('missing');
+    expect(r).toMatchObject({ status: 502, error: 'UPSTREAM_TLS' });
+    expect(r.body).toContain('"nosuch"');
+    expect(seen.get('missing/alpha')).toBeUndefined();
+  });
+
+  it('retries a TLS failure on another endpoint, which answers', async () => {
+    for (let i = 0; i < 5; i++) {
+      const r = await get('twoeps');
+      expect(r.status).toBe(200);
+      expect(r.body).toMatch(/^twoeps beta/);
+    }
+    expect(seen.get('twoeps/alpha')).toBeUndefined();
+    expect(
+      await series(
+        bench.metrics,
+        'fedgate_http_retries_total',
+        'service="shop/twoeps"',
+        'reason="tls"',
+      ),
+    ).toBeGreaterThanOrEqual(5);
+  });
+
+  it('a reload with a rotated CA file fixes a failing service, no restart', async () => {
+    expect((await get('rotate')).status).toBe(502);
+    await writeFile(join(dir, 'ca-rotating.pem'), caB.cert);
+    const next = await configBeside(env, bench, { listen: [] });
+    const staged = await bench.proxy.stage({ ...next, http: bench.config.http });
+    staged.commit();
+    const r = await get('rotate');
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('rotate alpha good.internal');
+  });
+});
