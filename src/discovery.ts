@@ -10,6 +10,7 @@ import { HealthMonitor } from './health/monitor.ts';
 import type { EventJournal } from './observe/events.ts';
 import { type ExhaustionSink, ExhaustionTracker } from './observe/exhaustion.ts';
 import type { Logger } from './observe/log.ts';
+import { BackendTlsProfiles } from './proxy/backend-tls-profiles.ts';
 import { describeLocality } from './routing/explain.ts';
 import { Router, routerOptions, type TierShift } from './routing/router.ts';
 import type { Locality } from './routing/types.ts';
@@ -47,6 +48,8 @@ export interface ClusterChanges {
  */
 export interface StagedDiscovery extends StagedChange {
   readonly changes: ClusterChanges;
+  /** A backend TLS profile, or one of its files, differs from the running one. */
+  readonly backendTlsChanged: boolean;
 }
 
 export interface RunningCluster {
@@ -79,6 +82,8 @@ export class Discovery {
   readonly #log: Logger;
   readonly #opts: DiscoveryOptions;
   #config: Config;
+  /** The backend TLS profiles the active checks probe with (the proxy reads its own). */
+  #backendTls: BackendTlsProfiles;
 
   private constructor(
     config: Config,
@@ -87,10 +92,12 @@ export class Discovery {
     catalog: Catalog,
     health: HealthMonitor,
     router: Router,
+    backendTls: BackendTlsProfiles,
   ) {
     this.#config = config;
     this.#log = log;
     this.#opts = opts;
+    this.#backendTls = backendTls;
     this.catalog = catalog;
     this.#watchers = [];
     this.watchers = this.#watchers;
@@ -108,7 +115,9 @@ export class Discovery {
     const journal = opts.journal;
     const exhaustion =
       opts.exhaustion ?? new ExhaustionTracker({ log, ...(opts.now ? { now: opts.now } : {}) });
+    const backendTls = new BackendTlsProfiles(config, log);
     const health = new HealthMonitor({
+      tls: (svc) => backendTls.forService(svc),
       config: config.health,
       addressing: config.dns.addressing,
       log,
@@ -157,7 +166,15 @@ export class Discovery {
       });
     };
     const router = new Router(routerOptions(config), health.store, shifted);
-    const d = new Discovery(config, log, { ...opts, exhaustion }, catalog, health, router);
+    const d = new Discovery(
+      config,
+      log,
+      { ...opts, exhaustion },
+      catalog,
+      health,
+      router,
+      backendTls,
+    );
     // Every watcher is built before any starts: one bad kubeconfig starts nothing.
     const built = config.clusters.map((c) => d.#build(c, config));
     catalog.subscribe((s) => router.prune(s));
@@ -223,9 +240,21 @@ export class Discovery {
     const names = new Set(next.clusters.map((c) => c.name));
     const removed = [...this.#running.keys()].filter((n) => !names.has(n));
     const changes = { added, removed, restarted, updated };
+    // Read now, so files that cannot be read reject the reload before anything changes.
+    let backendTls: BackendTlsProfiles;
+    try {
+      backendTls = new BackendTlsProfiles(next, this.#log);
+    } catch (e) {
+      for (const r of watchers.values()) void r.watcher.stop();
+      throw e;
+    }
     return {
       changes,
-      commit: () => this.#commit(next, changes, watchers),
+      backendTlsChanged: backendTls.keys !== this.#backendTls.keys,
+      commit: () => {
+        this.#backendTls = backendTls;
+        this.#commit(next, changes, watchers);
+      },
       // Built, never started: stopping them only lets go of their clients.
       abort: async () => {
         for (const r of watchers.values()) void r.watcher.stop();
@@ -240,7 +269,8 @@ export class Discovery {
     watchers: ReadonlyMap<string, RunningCluster>,
   ): void {
     this.router.reconfigure(routerOptions(next));
-    this.health.reconfigure(next.health, next.dns.addressing);
+    const tls = this.#backendTls;
+    this.health.reconfigure(next.health, next.dns.addressing, (svc) => tls.forService(svc));
     for (const name of changes.removed) {
       this.#retire(name);
       this.catalog.removeCluster(name);

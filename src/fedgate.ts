@@ -333,6 +333,7 @@ export class Fedgate {
             ...new Set([
               ...changedSettings(before, next),
               ...(serving.certificatesChanged ? ['http.tls.certificates'] : []),
+              ...(discovery.backendTlsChanged ? ['routing.backendTLS'] : []),
             ]),
           ],
         };

@@ -11,6 +11,7 @@ import { dirname, resolve } from 'node:path';
 import type { Config } from './config/schema.ts';
 import type { ClusterChanges } from './discovery.ts';
 import type { Logger } from './observe/log.ts';
+import { backendTlsFiles } from './proxy/backend-tls-profiles.ts';
 
 /** How long the directory must be quiet before the file is read: editors write in steps. */
 export const RELOAD_DEBOUNCE_MS = 250;
@@ -40,6 +41,7 @@ const WHOLE = new Set([
   'dns.nameServers',
   'http.aliases',
   'http.tls.certificates',
+  'routing.backendTLS',
   'routing.failoverOrder',
   'routing.services',
   'health.active.expectedStatuses',
@@ -128,7 +130,14 @@ export interface ConfigFileWatch {
  */
 export function watchConfigFile(
   file: string,
-  opts: { log: Logger; onChange: () => void; debounceMs?: number; since?: string },
+  opts: {
+    log: Logger;
+    onChange: () => void;
+    debounceMs?: number;
+    since?: string;
+    /** What the file is, for the warning when it cannot be watched. */
+    what?: string;
+  },
 ): ConfigFileWatch {
   const abs = resolve(file);
   const debounceMs = opts.debounceMs ?? RELOAD_DEBOUNCE_MS;
@@ -145,7 +154,7 @@ export function watchConfigFile(
   const stopped = (err: unknown) => {
     opts.log.warn(
       { err, dir: dirname(abs) },
-      'cannot watch the configuration file for changes; SIGHUP still reloads it',
+      `cannot watch the ${opts.what ?? 'configuration file'} for changes; SIGHUP still reloads it`,
     );
     watcher?.close();
     watcher = undefined;
@@ -185,28 +194,64 @@ export interface ReloadTriggers {
 }
 
 /**
- * Reloads `file` into `target` on SIGHUP and when the file's content changes.
- * `since`: the hash of the content `target` was started with (contentHash).
+ * The certificate and key files a configuration names (the listeners' and the
+ * backend TLS profiles'): a change to one reloads, as the configuration's own does,
+ * so a rotation (cert-manager rewriting a Secret volume) needs no SIGHUP.
+ */
+export function certificateFiles(config: Config): string[] {
+  const listener = (config.http.tls?.certificates ?? []).flatMap((c) => [c.cert, c.key]);
+  return [...new Set([...listener, ...backendTlsFiles(config)])];
+}
+
+/**
+ * Reloads `file` into `target` on SIGHUP and when the file's content changes, or
+ * the content of a certificate file the running configuration names
+ * (certificateFiles; the set is read again after every reload). `since`: the hash
+ * of the content `target` was started with (contentHash).
  */
 export function reloadTriggers(
   file: string,
-  target: { reloadFile(file: string, trigger: string): Promise<unknown> },
+  target: {
+    reloadFile(file: string, trigger: string): Promise<unknown>;
+    readonly config?: Config;
+  },
   log: Logger,
   since?: string,
 ): ReloadTriggers {
   let closed = false;
+  const certs = new Map<string, ConfigFileWatch>();
+  const reloadAndFollow = (trigger: string) => {
+    void target.reloadFile(file, trigger).then(followCertificates);
+  };
+  const followCertificates = () => {
+    if (closed || !target.config) return;
+    const now = new Set(certificateFiles(target.config));
+    for (const [path, w] of certs) {
+      if (now.has(path)) continue;
+      w.close();
+      certs.delete(path);
+    }
+    for (const path of now) {
+      if (certs.has(path)) continue;
+      const onChange = () => {
+        if (!closed) reloadAndFollow('certificate file change');
+      };
+      certs.set(path, watchConfigFile(path, { log, onChange, what: `certificate file ${path}` }));
+    }
+  };
+  followCertificates();
   const watch = watchConfigFile(file, {
     log,
     ...(since !== undefined ? { since } : {}),
     onChange: () => {
-      if (!closed) void target.reloadFile(file, 'file change');
+      if (!closed) reloadAndFollow('file change');
     },
   });
   const reload = (trigger: string) => {
     if (closed) return;
     // What SIGHUP loads counts as seen: the watch does not load it a second time.
     watch.seen();
-    void target.reloadFile(file, trigger);
+    reloadAndFollow(trigger);
   };
   const onHup = () => reload('SIGHUP');
   process.on('SIGHUP', onHup);
@@ -215,6 +260,8 @@ export function reloadTriggers(
     close: () => {
       closed = true;
       watch.close();
+      for (const w of certs.values()) w.close();
+      certs.clear();
       process.off('SIGHUP', onHup);
     },
   };

@@ -9,7 +9,11 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HealthMonitor } from '../src/health/monitor.ts';
 import type { Backend } from '../src/localfed/backends.ts';
+import { explainHost } from '../src/observe/debug.ts';
+import { BackendTlsProfiles } from '../src/proxy/backend-tls-profiles.ts';
+import { endpointId } from '../src/routing/types.ts';
 import { type Issued, makeCa, type TestCa } from './helpers/backend-pki.ts';
 import { DiscoveryEnv } from './helpers/discovery-env.ts';
 import { configBeside, type ProxyBench, series, startProxy } from './helpers/proxy-env.ts';
@@ -249,6 +253,66 @@ describe('TLS from the proxy to backends', () => {
       ),
     ).toBeGreaterThanOrEqual(5);
   });
+
+  it("says in /debug/explain which profile a service uses and its endpoints' last TLS failure", async () => {
+    await get('wrongca');
+    const body = explainHost(
+      { config: bench.config, router: bench.d.router, health: bench.d.health },
+      bench.proxy.hosts,
+      bench.d.catalog.current(),
+      new URLSearchParams({ host: host('wrongca') }),
+      Date.now(),
+    ).body as { backendTls: { profile: string; lastFailures: { detail: string; at: string }[] } };
+    expect(body.backendTls.profile).toBe('internal');
+    expect(body.backendTls.lastFailures).toHaveLength(1);
+    expect(body.backendTls.lastFailures[0]?.detail).toContain('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+    expect(Date.parse(body.backendTls.lastFailures[0]?.at ?? '')).toBeGreaterThan(0);
+  });
+
+  it.each(['http', 'tcp'] as const)(
+    'the %s active check goes over TLS with the profile: a wrong-CA endpoint is down, a good one up',
+    async (type) => {
+      const tls = new BackendTlsProfiles(bench.config, env.log.logger);
+      const monitor = new HealthMonitor({
+        config: {
+          ...bench.config.health,
+          active: {
+            ...bench.config.health.active,
+            enabled: true,
+            scope: 'all',
+            type,
+            path: '/',
+            interval: 200,
+            timeout: 2000,
+            healthyThreshold: 1,
+            unhealthyThreshold: 1,
+          },
+        },
+        addressing: 'endpoints',
+        log: env.log.logger,
+        tls: (svc) => tls.forService(svc),
+      });
+      monitor.start(bench.d.catalog);
+      try {
+        const check = (svc: string) => {
+          const b = bench.fed.backends().find((x) => x.info.service === svc);
+          return monitor.store.endpoint(`shop/${svc}`, endpointId('alpha', b?.info.ip ?? ''));
+        };
+        await waitFor(
+          () => check('wrongca')?.check === 'unhealthy' && check('good')?.check === 'healthy',
+          10_000,
+          'the wrong-CA endpoint down and the good one up',
+        );
+        expect(check('wrongca')?.checkDetail).toBe('TLS UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+        // mtls needs the client certificate: the check presents the profile's.
+        await waitFor(() => check('mtls')?.check === 'healthy', 10_000, 'mtls up');
+        // A profile that does not exist is not probed: no verdict.
+        expect(check('missing')?.check ?? 'unknown').toBe('unknown');
+      } finally {
+        await monitor.stop();
+      }
+    },
+  );
 
   it('a reload with a rotated CA file fixes a failing service, no restart', async () => {
     expect((await get('rotate')).status).toBe(502);

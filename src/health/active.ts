@@ -7,12 +7,12 @@
 // target's interval stretches evenly. One probe per target at a time; a target
 // that leaves stops at once and never writes again.
 
-import { Agent } from 'undici';
+import { Agent, type buildConnector } from 'undici';
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import { isDescriptorExhaustion } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import type { CheckState } from '../routing/types.ts';
-import { abortDetail, errorDetail, httpProbe, tcpProbe } from './probes.ts';
+import { abortDetail, errorDetail, httpProbe, type ProbeTls, tcpProbe } from './probes.ts';
 import { ProbeQueue, type QueueLimits, type Timers } from './queue.ts';
 import type { HealthStore } from './store.ts';
 import {
@@ -48,6 +48,8 @@ export interface ActiveCheckerOptions {
   onExhausted?: (err: unknown) => void;
   /** Whether an error means the process is out of descriptors (default: EMFILE, ENFILE). */
   isExhaustion?: (err: unknown) => boolean;
+  /** A service's backend TLS settings: its endpoints are probed over TLS with them. */
+  tls?: ((svc: FederatedService) => ProbeTls | undefined) | undefined;
 }
 
 export interface ActiveCheckStats {
@@ -122,6 +124,9 @@ export class ActiveChecker {
   // Keep-alive off (each request says reset): probes open one connection each and
   // close it, so thousands of targets never hold idle sockets.
   #agent: Agent;
+  /** Over TLS, one agent per profile key (keep-alive off too). */
+  #tlsAgents = new Map<string, Agent>();
+  #tls: ActiveCheckerOptions['tls'];
   /** Every probe in flight, including those of targets already removed: stop() waits for all. */
   readonly #running = new Set<Promise<void>>();
   /** "service id" of endpoints in fast probing, so repeated reports cost a lookup. */
@@ -145,6 +150,7 @@ export class ActiveChecker {
     this.#onExhausted = opts.onExhausted;
     this.#isExhaustion = opts.isExhaustion ?? isDescriptorExhaustion;
     this.#agent = new Agent({ connect: { timeout: opts.config.timeout } });
+    this.#tls = opts.tls;
     this.#queue = new ProbeQueue<Probe>({
       limits: limitsOf(opts.config),
       run: (p) => this.#runTracked(p),
@@ -193,11 +199,21 @@ export class ActiveChecker {
    * caller follows with update(), which starts and stops probes for the targets the
    * new scope, port or addressing gives.
    */
-  reconfigure(config: ActiveCheckConfig, addressing: Addressing): void {
+  reconfigure(
+    config: ActiveCheckConfig,
+    addressing: Addressing,
+    tls: ActiveCheckerOptions['tls'] = this.#tls,
+  ): void {
     if (this.#stopped) return;
     const before = this.#config;
     this.#config = config;
     this.#addressing = addressing;
+    if (tls !== this.#tls || config.timeout !== before.timeout) {
+      // New profiles (a reload): probes in flight finish on the old agents.
+      for (const a of this.#tlsAgents.values()) void a.close().catch(() => {});
+      this.#tlsAgents = new Map();
+    }
+    this.#tls = tls;
     this.#queue.setLimits(limitsOf(config));
     if (config.timeout !== before.timeout) {
       const old = this.#agent;
@@ -242,6 +258,18 @@ export class ActiveChecker {
     this.#targets = 0;
     await Promise.allSettled([...this.#running]);
     await this.#agent.destroy().catch(() => {});
+    for (const a of this.#tlsAgents.values()) await a.destroy().catch(() => {});
+  }
+
+  /** The agent that probes over TLS with `tls`'s options. */
+  #tlsAgent(tls: ProbeTls): Agent {
+    let a = this.#tlsAgents.get(tls.key);
+    if (!a) {
+      const connect = { ...tls.options, timeout: this.#config.timeout };
+      a = new Agent({ connect: connect as buildConnector.BuildOptions });
+      this.#tlsAgents.set(tls.key, a);
+    }
+    return a;
   }
 
   /**
@@ -402,6 +430,10 @@ export class ActiveChecker {
       const result = await this.#probe(p);
       // Removed while in flight: its verdict is about an endpoint routing no longer has.
       if (p.stopped) return;
+      if (result === 'skipped') {
+        this.#queue.schedule(p, this.#now() + this.effectiveIntervalMs());
+        return;
+      }
       if (result === 'exhausted') {
         // Not the endpoint's doing: no verdict, and no probe at all for a moment, so
         // checks do not spin on EMFILE or take the descriptors the proxy frees.
@@ -438,8 +470,12 @@ export class ActiveChecker {
     }
   }
 
-  async #probe(p: Probe): Promise<ProbeResult | 'exhausted'> {
+  async #probe(p: Probe): Promise<ProbeResult | 'exhausted' | 'skipped'> {
     const { timeout, type } = this.#config;
+    const svc = this.#snapshot?.services.get(p.service);
+    const tls = svc && this.#tls?.(svc);
+    // A profile that does not exist says nothing about the endpoint: no verdict either way.
+    if (tls?.problem !== undefined) return 'skipped';
     const abort = new AbortController();
     p.abort = abort;
     const timer = setTimeout(() => abort.abort(new Error('timeout')), timeout);
@@ -448,8 +484,14 @@ export class ActiveChecker {
     try {
       const failure =
         type === 'http'
-          ? await httpProbe(this.#agent, p, this.#config, abort.signal)
-          : await tcpProbe(p, abort.signal);
+          ? await httpProbe(
+              tls ? this.#tlsAgent(tls) : this.#agent,
+              p,
+              this.#config,
+              abort.signal,
+              tls,
+            )
+          : await tcpProbe(p, abort.signal, tls);
       return { ok: failure === undefined, detail: failure, durationMs: this.#now() - started };
     } catch (err) {
       if (!abort.signal.aborted && this.#isExhaustion(err)) {

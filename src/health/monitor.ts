@@ -4,7 +4,12 @@
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observe/log.ts';
-import { ActiveChecker, type ProbeResult, type SnapshotSource } from './active.ts';
+import {
+  ActiveChecker,
+  type ActiveCheckerOptions,
+  type ProbeResult,
+  type SnapshotSource,
+} from './active.ts';
 import { type Outcome, OutlierDetector, type OutlierEvent } from './outlier.ts';
 import { HealthStore } from './store.ts';
 import { catalogIds, type ProbeTarget } from './targets.ts';
@@ -19,6 +24,8 @@ export interface HealthMonitorOptions {
   /** A probe could not open a socket: the process is out of descriptors. */
   readonly onProbeExhausted?: (err: unknown) => void;
   readonly onOutlier?: (event: OutlierEvent) => void;
+  /** A service's backend TLS settings: active checks go over TLS with them. */
+  readonly tls?: ActiveCheckerOptions['tls'];
 }
 
 /** An endpoint's last failed TLS handshake as the proxy saw it: for /debug. */
@@ -54,6 +61,7 @@ export class HealthMonitor {
       ...(opts.random ? { random: opts.random } : {}),
       ...(opts.onProbe ? { onResult: opts.onProbe } : {}),
       ...(opts.onProbeExhausted ? { onExhausted: opts.onProbeExhausted } : {}),
+      tls: opts.tls,
     });
     this.outlier = new OutlierDetector({
       config: opts.config.outlier,
@@ -89,9 +97,13 @@ export class HealthMonitor {
   }
 
   /** New settings (reload): applied in place; verdicts and ejections carry over. */
-  reconfigure(config: Config['health'], addressing: Config['dns']['addressing']): void {
+  reconfigure(
+    config: Config['health'],
+    addressing: Config['dns']['addressing'],
+    tls?: ActiveCheckerOptions['tls'],
+  ): void {
     this.outlier.reconfigure(config.outlier);
-    this.active.reconfigure(config.active, addressing);
+    this.active.reconfigure(config.active, addressing, tls);
     if (this.#last) this.active.update(this.#last);
   }
 

@@ -2,20 +2,34 @@
 // Each resolves to undefined when the target passes, a reason when it answered
 // wrongly, and throws when it could not be reached.
 import { connect } from 'node:net';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { type Agent, request } from 'undici';
 import { hostPort } from '../host-port.ts';
 import type { ActiveCheckConfig, ProbeTarget } from './targets.ts';
 
 export const USER_AGENT = 'fedgate-health-check';
 
-/** undefined when the status is expected, else why not. */
+/**
+ * A service's backend TLS settings, as the wiring hands them to the checks (the
+ * proxy's BackendTlsContext has this shape): probes go over TLS with the same
+ * options the proxy dials with. `problem`: the service names a profile that does
+ * not exist, so it is not probed at all.
+ */
+export interface ProbeTls {
+  readonly key: string;
+  readonly options: ConnectionOptions;
+  readonly problem?: string | undefined;
+}
+
+/** undefined when the status is expected, else why not. `agent` dials TLS when `tls` is given. */
 export async function httpProbe(
   agent: Agent,
   t: ProbeTarget,
   config: Pick<ActiveCheckConfig, 'path' | 'expectedStatuses'>,
   signal: AbortSignal,
+  tls?: ProbeTls,
 ): Promise<string | undefined> {
-  const res = await request(`http://${hostPort(t)}${config.path}`, {
+  const res = await request(`${tls ? 'https' : 'http'}://${hostPort(t)}${config.path}`, {
     method: 'GET',
     headers: { 'user-agent': USER_AGENT },
     dispatcher: agent,
@@ -28,10 +42,12 @@ export async function httpProbe(
   return res.statusCode >= min && res.statusCode <= max ? undefined : `HTTP ${res.statusCode}`;
 }
 
-/** undefined once connected; throws on failure. */
-export function tcpProbe(t: ProbeTarget, signal: AbortSignal): Promise<undefined> {
+/** undefined once connected (with `tls`, once the handshake verified); throws on failure. */
+export function tcpProbe(t: ProbeTarget, signal: AbortSignal, tls?: ProbeTls): Promise<undefined> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: t.host, port: t.port });
+    const socket = tls
+      ? tlsConnect({ ...tls.options, host: t.host, port: t.port })
+      : connect({ host: t.host, port: t.port });
     const onAbort = () => {
       socket.destroy();
       reject(signal.reason);
@@ -43,7 +59,7 @@ export function tcpProbe(t: ProbeTarget, signal: AbortSignal): Promise<undefined
       if (err) reject(err);
       else resolve(undefined);
     };
-    socket.once('connect', () => done());
+    socket.once(tls ? 'secureConnect' : 'connect', () => done());
     socket.once('error', done);
   });
 }
@@ -59,5 +75,18 @@ export function errorDetail(err: unknown): string {
   if (!(err instanceof Error)) return String(err).slice(0, 120);
   const e = err as NodeJS.ErrnoException;
   if (e.syscall && e.code) return `${e.syscall} ${e.code}`;
+  // A TLS failure (verification, an alert) by its code: 'TLS UNABLE_TO_VERIFY_LEAF_SIGNATURE'.
+  const tls = tlsCode(err);
+  if (tls) return `TLS ${tls}`;
   return (e.message || e.code || e.name).slice(0, 120);
+}
+
+/** The code of a TLS failure on the error or its cause; undici wraps some. */
+function tlsCode(err: Error): string | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 3; depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code && (/^ERR_(SSL|TLS)_/.test(code) || /CERT|SIGNATURE|ISSUER/.test(code))) return code;
+    e = e.cause;
+  }
+  return undefined;
 }

@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import type { Config } from '../config/schema.ts';
 import type { ActiveChecker } from '../health/active.ts';
+import type { TlsFailureNote } from '../health/monitor.ts';
 import type { HealthStore } from '../health/store.ts';
 import { type HostTable, normalizeHost } from '../proxy/hosts.ts';
 import type { Explanation } from '../routing/explain.ts';
@@ -30,6 +31,8 @@ export interface DebugSources {
   readonly health: {
     readonly store: HealthStore;
     readonly active?: Pick<ActiveChecker, 'serviceCheck'> | undefined;
+    /** Each endpoint's last failed TLS handshake, as the proxy reported it. */
+    readonly tlsFailures?: (service: string) => ReadonlyMap<string, TlsFailureNote> | undefined;
   };
   readonly watchers?: readonly WatchSource[] | undefined;
 }
@@ -184,6 +187,7 @@ export function serviceJson(
   const svc = snapshot.services.get(key);
   if (!svc) return undefined;
   const store = src.health.store;
+  const tlsFailures = src.health.tlsFailures?.(svc.key);
   const self = selfOf(src.config);
   return {
     ...serviceHead(svc, src, snapshot, hosts.hostsOf(snapshot, svc.key)),
@@ -198,6 +202,7 @@ export function serviceJson(
         const id = endpointId(m.cluster, e.addresses[0] ?? '');
         // Every verdict, passing ones too (the routing view keeps only those that matter).
         const h = store.endpoint(svc.key, id);
+        const tls = tlsFailures?.get(id);
         return {
           id,
           address: e.addresses[0] ?? null,
@@ -219,6 +224,7 @@ export function serviceJson(
                 ejectionReason: h.ejectionReason ?? null,
               }
             : null,
+          lastTlsFailure: tls ? { detail: tls.detail, at: iso(tls.at) } : null,
         };
       }),
     })),
@@ -288,6 +294,7 @@ export function explainHost(
       ...explanation,
       host,
       service: svc.key,
+      backendTls: backendTlsOf(src, svc),
       route: {
         kind: hosts.kindOf(snapshot, host),
         locality: route.locality ?? null,
@@ -296,5 +303,19 @@ export function explainHost(
       proxyLocality: src.config.http.locality,
       note,
     },
+  };
+}
+
+/**
+ * The service's backend TLS profile (routing.services, else the annotation), and
+ * the last failed handshake of each endpoint that had one: why TLS tries fail.
+ */
+function backendTlsOf(src: DebugSources, svc: FederatedService): unknown {
+  const profile = src.config.routing.services[svc.key]?.tls ?? svc.backendTls;
+  const failures = src.health.tlsFailures?.(svc.key);
+  return {
+    profile: profile ?? null,
+    exists: profile === undefined ? null : Object.hasOwn(src.config.routing.backendTLS, profile),
+    lastFailures: [...(failures ?? [])].map(([id, f]) => ({ id, detail: f.detail, at: iso(f.at) })),
   };
 }
