@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { configSchema } from './config/schema.ts';
-import { changedSettings, describeChanges, watchConfigFile } from './reload.ts';
+import { changedSettings, describeChanges, reloadTriggers, watchConfigFile } from './reload.ts';
 
 const base = {
   federation: { name: 'galaxy', domain: 'example.test' },
@@ -136,5 +136,45 @@ describe('watchConfigFile', () => {
     w.seen();
     await settle();
     expect(w.count()).toBe(1);
+  });
+});
+
+describe('reloadTriggers', () => {
+  it("reloads when a backend TLS profile's file changes, and follows the files the new configuration names", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fedgate-reload-'));
+    const [ca1, ca2] = [join(dir, 'ca1.pem'), join(dir, 'ca2.pem')];
+    await writeFile(ca1, 'one');
+    await writeFile(ca2, 'one');
+    const withCa = (ca: string) =>
+      parse({ routing: { backendTLS: { p: { caFiles: [ca], hostname: 'h' } } } });
+    const triggers: string[] = [];
+    const target = {
+      config: withCa(ca1),
+      reloadFile: async (_file: string, trigger: string) => {
+        triggers.push(trigger);
+        // The reload took a configuration naming the other CA file.
+        target.config = withCa(ca2);
+      },
+    };
+    const t = reloadTriggers(join(dir, 'fedgate.yaml'), target, pino({ level: 'silent' }));
+    const until = async (check: () => boolean) => {
+      for (let i = 0; i < 150 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
+      return check();
+    };
+    try {
+      await writeFile(ca1, 'two');
+      expect(await until(() => triggers.length === 1)).toBe(true);
+      expect(triggers).toEqual(['certificate file change']);
+      // ca2 is watched now, ca1 no longer.
+      await new Promise((r) => setTimeout(r, 100));
+      await writeFile(ca1, 'three');
+      await writeFile(ca2, 'two');
+      expect(await until(() => triggers.length === 2)).toBe(true);
+      await new Promise((r) => setTimeout(r, 600));
+      expect(triggers).toHaveLength(2);
+    } finally {
+      t.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

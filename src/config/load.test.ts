@@ -261,3 +261,85 @@ describe('README', () => {
     expect(() => parseConfig(block!, source)).not.toThrow();
   });
 });
+
+describe('routing.backendTLS', () => {
+  const profile = (body: string, services = '') =>
+    `${MINIMAL}routing:\n  backendTLS: { p: { ${body} } }\n${services}`;
+
+  beforeAll(async () => {
+    const a = await makeClusterPki('a', ['a.example']);
+    const b = await makeClusterPki('b', ['b.example']);
+    writeFileSync(join(dir, 'ca-a.pem'), a.caCert);
+    writeFileSync(join(dir, 'client-a.crt'), a.serverCert);
+    writeFileSync(join(dir, 'client-a.key'), a.serverKey);
+    writeFileSync(join(dir, 'client-b.key'), b.serverKey);
+    writeFileSync(join(dir, 'garbage.pem'), 'not a certificate\n');
+    writeFileSync(
+      join(dir, 'broken.pem'),
+      '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n',
+    );
+  });
+
+  it('resolves the files against the config file and takes a whole profile', () => {
+    const c = parseConfig(
+      profile(
+        'caFiles: [ca-a.pem], hostname: svc.internal, subjectAltNames: [{ type: URI, uri: "spiffe://td/ns/a/sa/b" }], clientCertificate: { certFile: client-a.crt, keyFile: client-a.key }',
+        '  services: { shop/cart: { tls: p } }\n',
+      ),
+      source,
+    );
+    expect(c.routing.backendTLS.p).toEqual({
+      caFiles: [join(dir, 'ca-a.pem')],
+      hostname: 'svc.internal',
+      subjectAltNames: [{ type: 'URI', uri: 'spiffe://td/ns/a/sa/b' }],
+      clientCertificate: {
+        certFile: join(dir, 'client-a.crt'),
+        keyFile: join(dir, 'client-a.key'),
+      },
+    });
+    expect(c.routing.services['shop/cart']?.tls).toBe('p');
+  });
+
+  it('catches a client key that does not belong to its certificate', () => {
+    expect(
+      problems(
+        profile(
+          'caFiles: [ca-a.pem], hostname: h, clientCertificate: { certFile: client-a.crt, keyFile: client-b.key }',
+        ),
+      ),
+    ).toEqual([
+      `routing.backendTLS.p.clientCertificate: the key in ${join(dir, 'client-b.key')} does not belong to the certificate in ${join(dir, 'client-a.crt')}`,
+    ]);
+  });
+
+  it('catches CA files that are missing, hold no certificate, or do not parse', () => {
+    const found = problems(profile('caFiles: [nope.pem, garbage.pem, broken.pem], hostname: h'));
+    expect(found).toHaveLength(3);
+    expect(found[0]).toBe(
+      `routing.backendTLS.p.caFiles[0]: ${join(dir, 'nope.pem')}: file not found: ${join(dir, 'nope.pem')}`,
+    );
+    expect(found[1]).toBe(
+      `routing.backendTLS.p.caFiles[1]: ${join(dir, 'garbage.pem')}: holds no PEM certificate`,
+    );
+    expect(found[2]).toMatch(
+      /^routing\.backendTLS\.p\.caFiles\[2\]: .*broken\.pem: certificate 1 does not parse/,
+    );
+  });
+
+  it('wants exactly one of caFiles and wellKnownCACertificates, and a profile that exists', () => {
+    expect(problems(profile('hostname: h'))[0]).toMatch(
+      /exactly one of caFiles and wellKnownCACertificates/,
+    );
+    expect(
+      problems(profile('caFiles: [ca-a.pem], wellKnownCACertificates: System, hostname: h'))[0],
+    ).toMatch(/exactly one of/);
+    expect(
+      problems(
+        profile(
+          'wellKnownCACertificates: System, hostname: h',
+          '  services: { shop/cart: { tls: q } }\n',
+        ),
+      ),
+    ).toEqual(['routing.services.shop/cart.tls: no profile "q" in routing.backendTLS']);
+  });
+});
