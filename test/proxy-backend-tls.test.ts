@@ -11,10 +11,10 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HealthMonitor } from '../src/health/monitor.ts';
 import type { Backend } from '../src/localfed/backends.ts';
+import { type CertificateAuthority, type Issued, issue, makeCa } from '../src/localfed/pki.ts';
 import { explainHost } from '../src/observe/debug.ts';
 import { BackendTlsProfiles } from '../src/proxy/backend-tls-profiles.ts';
 import { endpointId } from '../src/routing/types.ts';
-import { type Issued, makeCa, type TestCa } from './helpers/backend-pki.ts';
 import { DiscoveryEnv } from './helpers/discovery-env.ts';
 import { configBeside, type ProxyBench, series, startProxy } from './helpers/proxy-env.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -50,8 +50,8 @@ const SPIFFE = 'spiffe://testfed/ns/shop/sa/web';
 describe('TLS from the proxy to backends', () => {
   const env = new DiscoveryEnv();
   let bench: ProxyBench;
-  let caA: TestCa;
-  let caB: TestCa;
+  let caA: CertificateAuthority;
+  let caB: CertificateAuthority;
   let dir: string;
   const servers: Server[] = [];
   /** Which certificate each backend (by service, and cluster for twoeps) serves. */
@@ -96,22 +96,31 @@ describe('TLS from the proxy to backends', () => {
       'ca-b.pem': caB.cert,
       'ca-rotating.pem': caA.cert,
     };
-    const client = await caA.issue({ cn: 'fedgate', client: true });
+    const client = await issue(caA, { name: 'fedgate', usage: 'client' });
     files['client.crt'] = client.cert;
     files['client.key'] = client.key;
     for (const [f, text] of Object.entries(files)) await writeFile(join(dir, f), text);
     const a = (cn: string, dns: string[], uris?: string[]) =>
-      caA.issue({ cn, dns, ...(uris ? { uris } : {}) });
+      issue(caA, { name: cn, hosts: dns, usage: 'server', ...(uris ? { uris } : {}) });
     certs.set('good', await a('good', ['good.internal']));
-    certs.set('wrongca', await caB.issue({ cn: 'wrongca', dns: ['good.internal'] }));
+    certs.set(
+      'wrongca',
+      await issue(caB, { name: 'wrongca', hosts: ['good.internal'], usage: 'server' }),
+    );
     certs.set('wrongname', await a('other', ['other.internal']));
     certs.set('sans', await a('sans', ['pod.internal'], [SPIFFE]));
     certs.set('sansbad', await a('sans', ['pod.internal'], [SPIFFE]));
     certs.set('mtls', await a('mtls', ['good.internal']));
     certs.set('mtlsmissing', await a('mtls', ['good.internal']));
     certs.set('missing', await a('missing', ['good.internal']));
-    certs.set('rotate', await caB.issue({ cn: 'rotate', dns: ['good.internal'] }));
-    certs.set('twoeps/alpha', await caB.issue({ cn: 'bad', dns: ['good.internal'] }));
+    certs.set(
+      'rotate',
+      await issue(caB, { name: 'rotate', hosts: ['good.internal'], usage: 'server' }),
+    );
+    certs.set(
+      'twoeps/alpha',
+      await issue(caB, { name: 'bad', hosts: ['good.internal'], usage: 'server' }),
+    );
     certs.set('twoeps/beta', await a('twoeps', ['good.internal']));
     const profile = (ca: string, extra: Record<string, unknown> = {}) => ({
       caFiles: [ca],

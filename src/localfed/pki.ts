@@ -76,6 +76,8 @@ export interface IssueOptions {
   name: string;
   /** Subject alternative names: IPs or DNS names (`localhost` is always added for servers). */
   hosts?: string[];
+  /** URI subject alternative names (a SPIFFE ID). */
+  uris?: string[];
   /** `server` (serverAuth) or `client` (clientAuth). */
   usage: 'server' | 'client';
   /** A key pair to certify; a fresh one when not given (reusing one saves the key generation). */
@@ -89,9 +91,12 @@ export async function issue(ca: CertificateAuthority, options: IssueOptions): Pr
   const keys = options.keys ?? (await keyPair());
   const hosts =
     options.usage === 'server' ? ['localhost', ...(options.hosts ?? [])] : (options.hosts ?? []);
-  const names = [...new Set(hosts)].map((h) =>
-    isIP(h) ? { type: 'ip' as const, value: h } : { type: 'dns' as const, value: h },
-  );
+  const names = [
+    ...[...new Set(hosts)].map((h) =>
+      isIP(h) ? { type: 'ip' as const, value: h } : { type: 'dns' as const, value: h },
+    ),
+    ...(options.uris ?? []).map((value) => ({ type: 'url' as const, value })),
+  ];
   const usage =
     options.usage === 'server'
       ? x509.ExtendedKeyUsage.serverAuth
