@@ -87,6 +87,14 @@ describe('TLS from the proxy to backends', () => {
     };
   };
 
+  const tlsFailures = (svc: string, reason: string) =>
+    series(
+      bench.metrics,
+      'fedgate_upstream_tls_failures_total',
+      `service="shop/${svc}"`,
+      `reason="${reason}"`,
+    );
+
   beforeAll(async () => {
     caA = await makeCa('test-ca-a');
     caB = await makeCa('test-ca-b');
@@ -192,14 +200,7 @@ describe('TLS from the proxy to backends', () => {
     expect(r).toMatchObject({ status: 502, error: 'UPSTREAM_TLS' });
     expect(r.body).toContain('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
     expect(seen.get('wrongca/alpha')).toBeUndefined();
-    expect(
-      await series(
-        bench.metrics,
-        'fedgate_upstream_tls_failures_total',
-        'service="shop/wrongca"',
-        'reason="untrusted"',
-      ),
-    ).toBeGreaterThan(0);
+    expect(await tlsFailures('wrongca', 'untrusted')).toBeGreaterThan(0);
   });
 
   it('answers 502 UPSTREAM_TLS when the certificate is for another name', async () => {
@@ -229,14 +230,7 @@ describe('TLS from the proxy to backends', () => {
     const r = await get('mtlsmissing');
     expect(r).toMatchObject({ status: 502, error: 'UPSTREAM_TLS' });
     expect(r.body).toMatch(/ALERT_CERTIFICATE_REQUIRED|PEER_DID_NOT_RETURN/);
-    expect(
-      await series(
-        bench.metrics,
-        'fedgate_upstream_tls_failures_total',
-        'service="shop/mtlsmissing"',
-        'reason="client_certificate"',
-      ),
-    ).toBeGreaterThan(0);
+    expect(await tlsFailures('mtlsmissing', 'client_certificate')).toBeGreaterThan(0);
   });
 
   it('fails closed for a profile that does not exist: 502 naming it, nothing dialled', async () => {

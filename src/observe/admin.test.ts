@@ -151,6 +151,12 @@ function buildContext(): AdminContext & { catalog: Catalog; health: HealthMonito
   health.store.setEjection('shop/web', 'alpha/127.10.1.2', EJECTED_UNTIL, 'consecutive-5xx');
   health.store.setCheck('shop/web', 'beta/127.10.2.2', 'unhealthy', 'HTTP 503');
   health.store.setCheck('shop/web', 'beta/127.10.2.1', 'healthy');
+  health.update(catalog.current());
+  health.report('shop/web', 'beta/127.10.2.2', {
+    origin: 'local',
+    failure: 'tls',
+    detail: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate',
+  });
   const router = new Router(
     { ...config.routing, localities: config.localities, self: config.self },
     health.store,
@@ -412,10 +418,16 @@ describe('admin listener', () => {
         ejectedUntil: new Date(EJECTED_UNTIL).toISOString(),
         ejectionReason: 'consecutive-5xx',
       },
+      lastTlsFailure: null,
     });
     expect(byAddress['127.10.2.2']).toMatchObject({
       state: 'check-failing',
       health: { check: 'unhealthy', checkDetail: 'HTTP 503', ejectedUntil: null },
+      // The proxy's last failed TLS handshake with it, and when.
+      lastTlsFailure: {
+        detail: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate',
+        at: new Date(NOW).toISOString(),
+      },
     });
     // A passing verdict is shown too, though routing does not need it.
     expect(byAddress['127.10.2.1']).toMatchObject({ state: 'ready', health: { check: 'healthy' } });

@@ -7,7 +7,7 @@
 // TLS profile gets a pool per origin under the profile's key: a new key (a reload
 // that changed the profile or its files) makes a new pool, and the old one closes
 // once its requests are done.
-import { buildConnector, type Dispatcher, Pool } from 'undici';
+import { buildConnector, Pool } from 'undici';
 import type { BackendTlsContext } from './backend-tls.ts';
 import { tlsFailure } from './failures.ts';
 import { PendingQueue, type Waiter } from './pending.ts';
