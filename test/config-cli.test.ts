@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { SimCluster } from '../src/localfed/cluster.ts';
+import { makeClusterPki } from '../src/localfed/pki.ts';
 import { CLI, fedgate, start } from './helpers/cli.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -77,6 +78,33 @@ describe('fedgate check-config', () => {
     expect(r2.code).toBe(2);
     expect(r2.stderr).toContain(
       `clusters[1].kubeconfig: file not found: ${join(dir, 'missing.kubeconfig')}`,
+    );
+  });
+
+  it('exits 2 naming the backend TLS profile and file: a key not of its certificate, a CA that does not parse', async () => {
+    const a = await makeClusterPki('a', ['a.example']);
+    const b = await makeClusterPki('b', ['b.example']);
+    await writeFile(
+      join(dir, 'ca.pem'),
+      '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n',
+    );
+    await writeFile(join(dir, 'client.crt'), a.serverCert);
+    await writeFile(join(dir, 'other.key'), b.serverKey);
+    const file = join(dir, 'tls.yaml');
+    await writeFile(
+      file,
+      config(
+        '',
+        'routing: { backendTLS: { mesh: { caFiles: [ca.pem], hostname: web.internal, clientCertificate: { certFile: client.crt, keyFile: other.key } } } }',
+      ),
+    );
+    const r = await fedgate(['check-config', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      `routing.backendTLS.mesh.caFiles[0]: ${join(dir, 'ca.pem')}: certificate 1 does not parse`,
+    );
+    expect(r.stderr).toContain(
+      `routing.backendTLS.mesh.clientCertificate: the key in ${join(dir, 'other.key')} does not belong to the certificate in ${join(dir, 'client.crt')}`,
     );
   });
 
