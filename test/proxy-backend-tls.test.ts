@@ -5,7 +5,9 @@
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
+import { connect } from 'node:net';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +18,13 @@ import { explainHost } from '../src/observe/debug.ts';
 import { BackendTlsProfiles } from '../src/proxy/backend-tls-profiles.ts';
 import { endpointId } from '../src/routing/types.ts';
 import { DiscoveryEnv } from './helpers/discovery-env.ts';
-import { configBeside, type ProxyBench, series, startProxy } from './helpers/proxy-env.ts';
+import {
+  configBeside,
+  type ProxyBench,
+  series,
+  startProxy,
+  webSocketUpgrade,
+} from './helpers/proxy-env.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const BLOCK = 206;
@@ -72,6 +80,13 @@ describe('TLS from the proxy to backends', () => {
       },
     );
     s.on('tlsClientError', () => {});
+    // An upgrade over TLS: switch, then echo what comes (wss to the backend).
+    s.on('upgrade', (_req, socket: Duplex) => {
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+      );
+      socket.pipe(socket);
+    });
     s.listen(b.info.ports[0], b.info.ip);
     await once(s, 'listening');
     servers.push(s);
@@ -193,6 +208,23 @@ describe('TLS from the proxy to backends', () => {
     const r = await get('good');
     expect(r.status).toBe(200);
     expect(r.body).toBe('good alpha good.internal');
+  });
+
+  it('tunnels an upgrade (WebSocket) to the backend over TLS', async () => {
+    const socket = connect({ host: '127.0.0.1', port: Number(new URL(bench.url).port) });
+    socket.on('error', () => {});
+    let text = '';
+    socket.on('data', (c: Buffer) => {
+      text += c.toString('latin1');
+    });
+    await once(socket, 'connect');
+    socket.write(webSocketUpgrade(host('good')));
+    await waitFor(() => text.includes('\r\n\r\n'), 5000, 'the 101');
+    expect(text).toMatch(/^HTTP\/1\.1 101 /);
+    text = '';
+    socket.write('ping over tls');
+    await waitFor(() => text === 'ping over tls', 5000, 'the echo');
+    socket.destroy();
   });
 
   it('answers 502 UPSTREAM_TLS when the certificate is not from a trusted CA', async () => {
