@@ -534,6 +534,36 @@ describe('reloading a running fedgate', () => {
   });
 });
 
+describe('a backend TLS rotation', () => {
+  let run: Running | undefined;
+  afterEach(async () => {
+    await run?.fedgate.stop();
+    run = undefined;
+  });
+
+  it('is a changed setting when only a file changed, and a file that does not parse rejects the reload', async () => {
+    const dir = await env.dir();
+    const ca = join(dir, 'backend-ca.pem');
+    await writeFile(ca, (await makeClusterPki('backend-one', [WEB])).caCert);
+    const text = configText(['alpha'], {
+      routing: { backendTLS: { mesh: { caFiles: [ca], hostname: 'web.internal' } } },
+    });
+    run = await new Running().start('backend-tls.yaml', text);
+    expect(await run.reload(text)).toMatchObject({ ok: true, changes: { settings: [] } });
+    await writeFile(ca, (await makeClusterPki('backend-two', [WEB])).caCert);
+    expect(await run.reload(text)).toMatchObject({
+      ok: true,
+      changes: { settings: ['routing.backendTLS'] },
+    });
+    await writeFile(ca, 'not a certificate');
+    expect(await run.reload(text)).toMatchObject({
+      ok: false,
+      code: 'CONFIG_INVALID',
+      problem: expect.stringContaining('routing.backendTLS.mesh.caFiles[0]'),
+    });
+  });
+});
+
 describe('fedgate start reloads on SIGHUP and on a change to its file', () => {
   it('applies the file as changed, SIGHUP too, and keeps running on a bad one', async () => {
     const dir = await env.dir();
