@@ -159,13 +159,13 @@ export class Forwarder {
       this.#reject(req, res, r.code, r.detail, r.code === 'BAD_REQUEST');
       return;
     }
-    const routed = this.#routes.route(req, r, proto);
     const tlsProblem = this.#tlsProblem(r.route.service);
     if (tlsProblem !== undefined) {
       this.#failed(req, r.route.service.key, 'UPSTREAM_TLS', false);
       this.#fail(res, 'UPSTREAM_TLS', tlsProblem);
       return;
     }
+    const routed = this.#routes.route(req, r, proto);
     const carrier = new RequestCarrier(req, res, r.path, routed.headers, this.#hooks);
     const ex = new Exchange(this.#loopDeps, this.#budget, r.route.service, routed, req, carrier);
     // HTTP/2: a stream gone before its answer was whole, its session still up, was
@@ -188,13 +188,13 @@ export class Forwarder {
       rawError(socket, r.code, r.detail);
       return;
     }
-    const routed = this.#routes.route(req, r, proto);
     const tlsProblem = this.#tlsProblem(r.route.service);
     if (tlsProblem !== undefined) {
       this.#failed(req, r.route.service.key, 'UPSTREAM_TLS', true);
       rawError(socket, 'UPSTREAM_TLS', tlsProblem);
       return;
     }
+    const routed = this.#routes.route(req, r, proto);
     const carrier = new UpgradeCarrier(
       req,
       socket,

@@ -27,7 +27,7 @@ export class UpstreamEndpoint {
   /** The service that last sent here: whose pending requests a freed slot wakes. */
   service = '';
   readonly #pools = new Map<string, Pool>();
-  /** Over TLS, by origin: the pool and the profile key it was made with. */
+  /** Over TLS, by origin and profile name: the pool and the profile key it was made with. */
   readonly #tlsPools = new Map<string, { key: string; pool: Pool }>();
   readonly #make: (origin: string, tls?: BackendTlsContext) => Pool;
 
@@ -51,12 +51,15 @@ export class UpstreamEndpoint {
   }
 
   #tlsPool(origin: string, tls: BackendTlsContext): Pool {
-    const kept = this.#tlsPools.get(origin);
+    // By origin and profile name (the key is `name:hash`): two services on the same
+    // pods with different profiles keep a pool each.
+    const slot = `${origin} ${tls.key.slice(0, tls.key.lastIndexOf(':'))}`;
+    const kept = this.#tlsPools.get(slot);
     if (kept?.key === tls.key) return kept.pool;
-    // Another key: its connections were made under settings no longer current.
+    // A new key for the profile: connections made under its old settings finish, then close.
     if (kept) void kept.pool.close().catch(() => {});
     const pool = this.#make(`https${origin.slice(origin.indexOf(':'))}`, tls);
-    this.#tlsPools.set(origin, { key: tls.key, pool });
+    this.#tlsPools.set(slot, { key: tls.key, pool });
     return pool;
   }
 
