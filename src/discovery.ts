@@ -115,7 +115,7 @@ export class Discovery {
     const journal = opts.journal;
     const exhaustion =
       opts.exhaustion ?? new ExhaustionTracker({ log, ...(opts.now ? { now: opts.now } : {}) });
-    const backendTls = new BackendTlsProfiles(config, log);
+    const backendTls = new BackendTlsProfiles(config, undefined);
     const health = new HealthMonitor({
       tls: (svc) => backendTls.forService(svc),
       config: config.health,
@@ -243,7 +243,7 @@ export class Discovery {
     // Read now, so files that cannot be read reject the reload before anything changes.
     let backendTls: BackendTlsProfiles;
     try {
-      backendTls = new BackendTlsProfiles(next, this.#log);
+      backendTls = new BackendTlsProfiles(next, undefined);
     } catch (e) {
       for (const r of watchers.values()) void r.watcher.stop();
       throw e;

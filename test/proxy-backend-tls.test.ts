@@ -269,7 +269,10 @@ describe('TLS from the proxy to backends', () => {
     const r = await get('missing');
     expect(r).toMatchObject({ status: 502, error: 'UPSTREAM_TLS' });
     expect(r.body).toContain('"nosuch"');
+    expect((await get('missing')).status).toBe(502);
     expect(seen.get('missing/alpha')).toBeUndefined();
+    // Said once, however many requests.
+    expect(env.log.find(/backend TLS profile "nosuch" does not exist/)).toHaveLength(1);
   });
 
   it('retries a TLS failure on another endpoint, which answers', async () => {

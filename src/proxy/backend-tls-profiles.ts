@@ -126,12 +126,16 @@ function missing(name: string): BackendTlsContext {
 export class BackendTlsProfiles implements BackendTlsSource {
   readonly #contexts = new Map<string, BackendTlsContext>();
   readonly #services: Config['routing']['services'];
-  readonly #log: Logger;
+  readonly #log: Logger | undefined;
   /** Every profile's key: what a reload compares. */
   readonly keys: string;
 
-  /** Reads every profile's files; throws CONFIG_INVALID naming the profile when one cannot be read. */
-  constructor(config: Config, log: Logger) {
+  /**
+   * Reads every profile's files; throws CONFIG_INVALID naming the profile when one
+   * cannot be read. `log`: where a missing profile is said, once per name (the
+   * proxy's; the checks' copy stays quiet so a process says it once).
+   */
+  constructor(config: Config, log: Logger | undefined) {
     this.#services = config.routing.services;
     this.#log = log;
     for (const [name, p] of Object.entries(config.routing.backendTLS)) {
@@ -148,7 +152,7 @@ export class BackendTlsProfiles implements BackendTlsSource {
     if (!ctx) {
       ctx = missing(name);
       this.#contexts.set(name, ctx);
-      this.#log.warn(
+      this.#log?.warn(
         { service: svc.key, profile: name },
         `${ctx.problem}: requests to ${svc.key} are answered 502 UPSTREAM_TLS`,
       );
