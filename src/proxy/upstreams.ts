@@ -53,7 +53,8 @@ export class UpstreamEndpoint {
   #tlsPool(origin: string, tls: BackendTlsContext): Pool {
     // By origin and profile name (the key is `name:hash`): two services on the same
     // pods with different profiles keep a pool each.
-    const slot = `${origin} ${tls.key.slice(0, tls.key.lastIndexOf(':'))}`;
+    const i = tls.key.lastIndexOf(':');
+    const slot = `${origin} ${i < 0 ? tls.key : tls.key.slice(0, i)}`;
     const kept = this.#tlsPools.get(slot);
     if (kept?.key === tls.key) return kept.pool;
     // A new key for the profile: connections made under its old settings finish, then close.
