@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { configSchema } from './config/schema.ts';
-import { changedSettings, describeChanges, reloadTriggers, watchConfigFile } from './reload.ts';
+import {
+  certificateFiles,
+  changedSettings,
+  describeChanges,
+  reloadTriggers,
+  watchConfigFile,
+} from './reload.ts';
 
 const base = {
   federation: { name: 'galaxy', domain: 'example.test' },
@@ -140,6 +146,23 @@ describe('watchConfigFile', () => {
 });
 
 describe('reloadTriggers', () => {
+  it("follows the listeners' certificates and the backend TLS profiles' files, each once", () => {
+    const config = parse({
+      http: { tls: { listen: ['127.0.0.1:0'], certificates: [{ cert: '/e.crt', key: '/e.key' }] } },
+      routing: {
+        backendTLS: {
+          a: {
+            caFiles: ['/ca.pem'],
+            hostname: 'h',
+            clientCertificate: { certFile: '/c.crt', keyFile: '/c.key' },
+          },
+          b: { caFiles: ['/ca.pem'], hostname: 'h' },
+        },
+      },
+    });
+    expect(certificateFiles(config)).toEqual(['/e.crt', '/e.key', '/ca.pem', '/c.crt', '/c.key']);
+  });
+
   it("reloads when a backend TLS profile's file changes, and follows the files the new configuration names", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'fedgate-reload-'));
     const [ca1, ca2] = [join(dir, 'ca1.pem'), join(dir, 'ca2.pem')];
