@@ -13,6 +13,7 @@ import type { Logger } from '../observe/log.ts';
 import type { Router } from '../routing/router.ts';
 import { isHttp1, type ProxyRequest, type ProxyResponse, rawError, sendError } from './answers.ts';
 import { Exchange } from './attempts.ts';
+import type { BackendTlsSource } from './backend-tls.ts';
 import { ClientShares } from './clients.ts';
 import { RequestCarrier, type RequestHooks } from './dispatch.ts';
 import { noteClientReset } from './h2-sessions.ts';
@@ -47,10 +48,13 @@ export interface ForwardDeps {
   readonly observer?: ProxyObserver | undefined;
   /** Told when an upstream socket could not be opened for lack of descriptors. */
   readonly exhaustion?: ExhaustionSink | undefined;
+  /** Backend TLS profiles by service (backend-tls.ts); absent: none. */
+  readonly backendTls?: BackendTlsSource | undefined;
 }
 
 /** What a reload may swap under a running Forwarder. */
-export type ReloadableDeps = Pick<ForwardDeps, 'hosts' | 'settings' | 'upstreams' | 'observer'>;
+export type ReloadableDeps = Pick<ForwardDeps, 'hosts' | 'settings' | 'upstreams' | 'observer'> &
+  Partial<Pick<ForwardDeps, 'backendTls'>>;
 
 export class Forwarder {
   /** Replaced whole by reconfigure(); requests in flight read it as they go. */
@@ -70,14 +74,14 @@ export class Forwarder {
     this.#loop = loopDeps(deps, this.#clients);
     this.#routes = new Routes(deps);
     this.#hooks = {
-      origin: (t: Try) => this.#routes.origin(t.service, t.target),
+      upstream: (t: Try) => this.#routes.upstream(t.service, t.target),
       draining: (socket) => this.#deps.draining(socket),
       bodyIdleMs: () => this.#deps.settings.requestBodyIdle,
       sendIdleMs: () => this.#deps.settings.responseSendIdle,
       fail: (res, code, detail, close) => this.#fail(res, code, detail, close),
     };
     this.#upgradeHooks = {
-      origin: this.#hooks.origin,
+      upstream: this.#hooks.upstream,
       tunnelIdle: (t: Try) => {
         const s = this.#deps.settings;
         return s.services[t.service.key]?.tunnelIdle ?? s.tunnelIdle;

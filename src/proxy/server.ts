@@ -10,6 +10,7 @@ import { type AcceptGuard, ExhaustionTracker } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Router } from '../routing/router.ts';
 import { endpointId } from '../routing/types.ts';
+import type { BackendTlsSource } from './backend-tls.ts';
 import { Forwarder } from './forward.ts';
 import { HostTable, hostRules } from './hosts.ts';
 import { ProxyListeners, type StagedListeners } from './listeners.ts';
@@ -28,6 +29,8 @@ export interface ProxyServerOptions {
   readonly observer?: ProxyObserver;
   /** Where running out of descriptors is counted (default: a tracker of its own). */
   readonly exhaustion?: AcceptGuard;
+  /** Backend TLS profiles by service; absent: none. */
+  readonly backendTls?: BackendTlsSource;
 }
 
 /**
@@ -80,6 +83,7 @@ export class ProxyServer {
       draining: (socket) => this.#listeners.closing(socket),
       observer: opts.observer,
       exhaustion,
+      backendTls: opts.backendTls,
     });
     let warned = '';
     this.#unsubscribe = opts.catalog.subscribe((s) => {

@@ -180,6 +180,11 @@ export class Try implements Expiring {
       this.#ex.refused(err);
       return 'handled';
     }
+    // Never processed: retried, and the endpoint's health hears nothing of it.
+    if (failure === 'refused') {
+      this.#ex.failed(failure);
+      return 'handled';
+    }
     this.#report({ origin: 'local', failure });
     this.#ex.failed(failure);
     return 'handled';

@@ -13,6 +13,7 @@ import { type ProxyRequest, rawError, writeRawResponse } from './answers.ts';
 import type { Carrier } from './attempts.ts';
 import { downstreamResponseHeaders } from './headers.ts';
 import type { Try } from './try.ts';
+import type { UpstreamRoute } from './upstreams.ts';
 
 const REFUSAL_BODY_LIMIT = 65_536;
 /** The idle timeout is read again at least this often, so a reload that changes it reaches open tunnels within a minute. */
@@ -20,7 +21,8 @@ const IDLE_RECHECK_MS = 60_000;
 
 /** What an upgrade's carrier needs from the forwarder. */
 export interface UpgradeHooks {
-  readonly origin: (t: Try) => string;
+  /** Where the try goes; an upgrade always speaks HTTP/1.1 there (over TLS when the wire says). */
+  readonly upstream: (t: Try) => UpstreamRoute;
   /** The tunnel idle timeout for the try's service, ms (0: never); read at each check. */
   readonly tunnelIdle: (t: Try) => number;
   /** A tunnel was closed for idling. */
@@ -69,7 +71,7 @@ export class UpgradeCarrier implements Carrier {
     const relay = new UpgradeRelay(t, this.#socket, this.#head, this.#hooks, () => {
       this.#tunnelled = true;
     });
-    t.endpoint.pool(this.#hooks.origin(t)).dispatch(
+    t.endpoint.http1(this.#hooks.upstream(t)).dispatch(
       {
         path: this.#path,
         method: this.#req.method ?? 'GET',

@@ -1,10 +1,16 @@
-// Upstream connections: one undici Pool per endpoint (address and port), with
-// keep-alive and a cap on requests in flight. Requests in flight are counted here
-// per endpoint id: p2c reads them, and the cap turns into "pending" (wait for a
+// Upstream connections, per endpoint: for HTTP/1.1 one undici Pool per origin (and
+// TLS settings), with keep-alive; for HTTP/2 one session pool (h2-pool.ts), its
+// requests multiplexed. Requests in flight are counted here per endpoint id,
+// whatever carries them: p2c reads them, and the cap turns into "pending" (wait for a
 // slot, bounded per service) and then "overflow" (503 at once), as Envoy's circuit
 // breakers do. The pending queue takes its clients in turn (pending.ts). Pools of
 // endpoints that left the catalog are closed once idle.
-import { Pool } from 'undici';
+import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { type Dispatcher, Pool } from 'undici';
+import type { Wire } from './backend-protocol.ts';
+import { type Dial, H2Pool } from './h2-pool.ts';
+import type { UpstreamRequest } from './h2-upstream.ts';
 import { PendingQueue, type Waiter } from './pending.ts';
 
 export interface UpstreamOptions {
@@ -15,31 +21,65 @@ export interface UpstreamOptions {
   readonly bodyTimeoutMs: number;
 }
 
-/** One endpoint (cluster/address): its requests in flight, and a pool per port used. */
+/** Where and how a try reaches its endpoint (route.ts makes it, once per target). */
+export interface UpstreamRoute {
+  /** http://address:port */
+  readonly origin: string;
+  readonly wire: Wire;
+}
+
+/** What a request or an upgrade is sent through: an undici Pool or an HTTP/2 session pool. */
+export interface Upstream {
+  dispatch(opts: UpstreamRequest, handler: Dispatcher.DispatchHandler): boolean;
+  /** Requests running, and waiting for a connection or a stream. */
+  readonly stats: { readonly running: number; readonly pending: number };
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+/** One endpoint (cluster/address): its requests in flight, and a pool per origin and wire used. */
 export class UpstreamEndpoint {
   readonly id: string;
   inflight = 0;
   /** The service that last sent here: whose pending requests a freed slot wakes. */
   service = '';
-  readonly #pools = new Map<string, Pool>();
-  readonly #make: (origin: string) => Pool;
+  readonly #pools = new Map<string, Upstream>();
+  readonly #make: (route: UpstreamRoute, h1: boolean, ep: UpstreamEndpoint) => Upstream;
 
-  constructor(id: string, make: (origin: string) => Pool) {
+  constructor(
+    id: string,
+    make: (route: UpstreamRoute, h1: boolean, ep: UpstreamEndpoint) => Upstream,
+  ) {
     this.id = id;
     this.#make = make;
   }
 
-  /** The pool for origin `http://host:port`, made on first use. */
+  /** The HTTP/1.1 pool for origin `http://host:port` in clear, made on first use. */
   pool(origin: string): Pool {
-    let p = this.#pools.get(origin);
+    return this.http1({ origin, wire: { h2: false, tls: undefined } }) as unknown as Pool;
+  }
+
+  /** Where a request on `route` goes: HTTP/2 sessions when its wire says so, else HTTP/1.1. */
+  upstream(route: UpstreamRoute): Upstream {
+    return route.wire.h2 ? this.#get(route, false) : this.http1(route);
+  }
+
+  /** HTTP/1.1 on `route` (upgrades, and backends whose ALPN picked it), made on first use. */
+  http1(route: UpstreamRoute): Upstream {
+    return this.#get(route, true);
+  }
+
+  #get(route: UpstreamRoute, h1: boolean): Upstream {
+    const key = `${h1 ? 'h1' : 'h2'} ${route.wire.tls?.key ?? ''} ${route.origin}`;
+    let p = this.#pools.get(key);
     if (!p) {
-      p = this.#make(origin);
-      this.#pools.set(origin, p);
+      p = this.#make(route, h1, this);
+      this.#pools.set(key, p);
     }
     return p;
   }
 
-  pools(): Pool[] {
+  pools(): Upstream[] {
     return [...this.#pools.values()];
   }
 }
@@ -69,17 +109,30 @@ export class Upstreams {
     return ep;
   }
 
-  readonly #makePool = (origin: string): Pool => {
+  readonly #makePool = (route: UpstreamRoute, h1: boolean, ep: UpstreamEndpoint): Upstream => {
     const o = this.#opts;
-    return new Pool(origin, {
-      connections: o.maxRequestsPerEndpoint,
-      pipelining: 1,
-      keepAliveTimeout: o.idleTimeoutMs,
-      keepAliveMaxTimeout: o.idleTimeoutMs,
-      connectTimeout: o.connectTimeoutMs,
-      // The proxy's own per-try timer bounds the wait for a response head.
-      headersTimeout: 0,
-      bodyTimeout: o.bodyTimeoutMs,
+    const tls = route.wire.tls;
+    if (h1) {
+      const origin = tls ? route.origin.replace(/^http:/, 'https:') : route.origin;
+      return new Pool(origin, {
+        connections: o.maxRequestsPerEndpoint,
+        pipelining: 1,
+        keepAliveTimeout: o.idleTimeoutMs,
+        keepAliveMaxTimeout: o.idleTimeoutMs,
+        connectTimeout: o.connectTimeoutMs,
+        // The proxy's own per-try timer bounds the wait for a response head.
+        headersTimeout: 0,
+        bodyTimeout: o.bodyTimeoutMs,
+        ...(tls ? { connect: { ...tls.options } as NonNullable<Pool.Options['connect']> } : {}),
+      }) as unknown as Upstream;
+    }
+    return new H2Pool({
+      origin: tls ? route.origin.replace(/^http:/, 'https:') : route.origin,
+      dial: dialer(route),
+      connectTimeoutMs: o.connectTimeoutMs,
+      idleTimeoutMs: o.idleTimeoutMs,
+      bodyTimeoutMs: o.bodyTimeoutMs,
+      fallback: () => ep.http1(route) as unknown as Dispatcher,
     });
   };
 
@@ -153,4 +206,39 @@ export class Upstreams {
     for (const queue of this.#pending.values()) for (const w of queue.all()) w.settle(true);
     await Promise.all(pools.map((p) => (force ? p.destroy() : p.close()).catch(() => {})));
   }
+}
+
+/** How an HTTP/2 session's socket is opened: TCP (prior knowledge), or TLS offering h2 by ALPN. */
+function dialer(route: UpstreamRoute): Dial {
+  const { hostname, port } = new URL(route.origin);
+  const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
+  const tls = route.wire.tls;
+  return () =>
+    new Promise((resolve, reject) => {
+      if (!tls) {
+        const socket = netConnect({ host, port: Number(port) });
+        socket.once('error', reject);
+        socket.once('connect', () => {
+          socket.off('error', reject);
+          resolve(socket);
+        });
+        return;
+      }
+      const socket = tlsConnect({
+        host,
+        port: Number(port),
+        ...tls.options,
+        ALPNProtocols: ['h2', 'http/1.1'],
+      });
+      socket.once('error', reject);
+      socket.once('secureConnect', () => {
+        socket.off('error', reject);
+        if (socket.alpnProtocol === 'h2') {
+          resolve(socket);
+          return;
+        }
+        socket.destroy();
+        resolve('http/1.1');
+      });
+    });
 }
