@@ -24,6 +24,7 @@ import { promisify } from 'node:util';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeClusterPki } from '../src/localfed/pki.ts';
+import type { BackendTlsSource } from '../src/proxy/backend-tls.ts';
 import { type Backend, h1Backend, h2Backend } from './helpers/h2-backends.ts';
 import { series } from './helpers/proxy-env.ts';
 import { hostOf, type StaticProxy, startStaticProxy } from './helpers/static-proxy.ts';
@@ -92,6 +93,9 @@ const GRPC = 'shop/grpc-port';
 const ANNOTATED = 'shop/annotated';
 const PAIR = 'shop/pair';
 const MUX = 'shop/mux';
+const TLS_H2 = 'shop/tls-h2';
+const TLS_H1 = 'shop/tls-h1';
+const UNTRUSTED = 'shop/untrusted';
 
 describe('HTTP/2 through fedgate', () => {
   let h2: Backend;
@@ -101,6 +105,8 @@ describe('HTTP/2 through fedgate', () => {
   let pairA: Backend;
   let pairB: Backend;
   let mux: Backend;
+  let tlsH2: Backend;
+  let tlsH1: Backend;
   let fg: StaticProxy;
   let ca = '';
   const backends: Backend[] = [];
@@ -113,7 +119,20 @@ describe('HTTP/2 through fedgate', () => {
     pairA = await h2Backend('127.200.0.5');
     pairB = await h2Backend('127.200.0.6');
     mux = await h2Backend('127.200.0.7', 10);
-    backends.push(h2, h1, grpcPort, annotated, pairA, pairB, mux);
+    // Backends over TLS, their certificate for backend.internal from a CA only the profile trusts.
+    const backendPki = await makeClusterPki('backend', ['backend.internal']);
+    const creds = { cert: backendPki.serverCert, key: backendPki.serverKey };
+    tlsH2 = await h2Backend('127.200.0.8', 100, { ...creds, allowHTTP1: true });
+    tlsH1 = await h1Backend('127.200.0.9', creds);
+    backends.push(h2, h1, grpcPort, annotated, pairA, pairB, mux, tlsH2, tlsH1);
+    const profile = {
+      key: 'backend-ca',
+      options: { ca: backendPki.caCert, servername: 'backend.internal' },
+    };
+    const backendTls = {
+      forService: (svc: { key: string }) =>
+        svc.key === TLS_H2 || svc.key === TLS_H1 ? profile : undefined,
+    };
     const pki = await makeClusterPki('edge', [hostOf(H2), hostOf(H1)]);
     ca = pki.caCert;
     const dir = tmpdir();
@@ -154,11 +173,27 @@ describe('HTTP/2 through fedgate', () => {
           appProtocol: 'kubernetes.io/h2c',
           endpoints: [{ address: '127.200.0.7', port: mux.port }],
         },
+        {
+          key: TLS_H2,
+          appProtocol: 'https',
+          endpoints: [{ address: '127.200.0.8', port: tlsH2.port }],
+        },
+        {
+          key: TLS_H1,
+          appProtocol: 'https',
+          endpoints: [{ address: '127.200.0.9', port: tlsH1.port }],
+        },
+        {
+          key: UNTRUSTED,
+          appProtocol: 'https',
+          endpoints: [{ address: '127.200.0.8', port: tlsH2.port }],
+        },
       ],
       {
         tls: { listen: ['127.0.0.1:0'], certificates: [{ cert, key }] },
         limits: { maxRequestsPerEndpoint: 500, clientShare: 0, maxConcurrentStreams: 200 },
       },
+      backendTls as unknown as BackendTlsSource,
     );
   }, 30_000);
 
@@ -238,6 +273,24 @@ describe('HTTP/2 through fedgate', () => {
         expect(r.statusCode).toBe(200);
         expect(((await r.body.json()) as { version: string }).version, key).toBe(version);
       }
+    });
+
+    it('https: h2 when the backend offers it by ALPN, else HTTP/1.1, verified by the profile', async () => {
+      for (const [key, version] of [
+        [TLS_H2, '2.0'],
+        [TLS_H1, '1.1'],
+        [TLS_H1, '1.1'],
+      ] as const) {
+        const r = await request(`${fg.url}/`, { headers: { host: hostOf(key) } });
+        expect(r.statusCode, key).toBe(200);
+        expect(((await r.body.json()) as { version: string }).version, key).toBe(version);
+      }
+    });
+
+    it('https without a profile is verified against the system CAs: a private CA is refused', async () => {
+      const r = await request(`${fg.url}/`, { headers: { host: hostOf(UNTRUSTED) } });
+      expect(r.statusCode).toBe(502);
+      await r.body.dump();
     });
 
     it('fedgate.io/backend-protocol overrides the port appProtocol', async () => {

@@ -5,13 +5,12 @@
 // slot, bounded per service) and then "overflow" (503 at once), as Envoy's circuit
 // breakers do. The pending queue takes its clients in turn (pending.ts). Pools of
 // endpoints that left the catalog are closed once idle.
-import { connect as netConnect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import { type Dispatcher, Pool } from 'undici';
 import type { Wire } from './backend-protocol.ts';
-import { type Dial, H2Pool } from './h2-pool.ts';
+import { H2Pool } from './h2-pool.ts';
 import type { UpstreamRequest } from './h2-upstream.ts';
 import { PendingQueue, type Waiter } from './pending.ts';
+import { dialer, tlsPool } from './upstream-tls.ts';
 
 export interface UpstreamOptions {
   readonly maxRequestsPerEndpoint: number;
@@ -113,8 +112,7 @@ export class Upstreams {
     const o = this.#opts;
     const tls = route.wire.tls;
     if (h1) {
-      const origin = tls ? route.origin.replace(/^http:/, 'https:') : route.origin;
-      return new Pool(origin, {
+      const options: Pool.Options = {
         connections: o.maxRequestsPerEndpoint,
         pipelining: 1,
         keepAliveTimeout: o.idleTimeoutMs,
@@ -123,8 +121,10 @@ export class Upstreams {
         // The proxy's own per-try timer bounds the wait for a response head.
         headersTimeout: 0,
         bodyTimeout: o.bodyTimeoutMs,
-        ...(tls ? { connect: { ...tls.options } as NonNullable<Pool.Options['connect']> } : {}),
-      }) as unknown as Upstream;
+      };
+      return tls
+        ? tlsPool(route.origin, options, tls)
+        : (new Pool(route.origin, options) as Upstream);
     }
     return new H2Pool({
       origin: tls ? route.origin.replace(/^http:/, 'https:') : route.origin,
@@ -206,39 +206,4 @@ export class Upstreams {
     for (const queue of this.#pending.values()) for (const w of queue.all()) w.settle(true);
     await Promise.all(pools.map((p) => (force ? p.destroy() : p.close()).catch(() => {})));
   }
-}
-
-/** How an HTTP/2 session's socket is opened: TCP (prior knowledge), or TLS offering h2 by ALPN. */
-function dialer(route: UpstreamRoute): Dial {
-  const { hostname, port } = new URL(route.origin);
-  const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
-  const tls = route.wire.tls;
-  return () =>
-    new Promise((resolve, reject) => {
-      if (!tls) {
-        const socket = netConnect({ host, port: Number(port) });
-        socket.once('error', reject);
-        socket.once('connect', () => {
-          socket.off('error', reject);
-          resolve(socket);
-        });
-        return;
-      }
-      const socket = tlsConnect({
-        host,
-        port: Number(port),
-        ...tls.options,
-        ALPNProtocols: ['h2', 'http/1.1'],
-      });
-      socket.once('error', reject);
-      socket.once('secureConnect', () => {
-        socket.off('error', reject);
-        if (socket.alpnProtocol === 'h2') {
-          resolve(socket);
-          return;
-        }
-        socket.destroy();
-        resolve('http/1.1');
-      });
-    });
 }

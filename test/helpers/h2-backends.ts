@@ -16,6 +16,7 @@ import {
   type Http2Session,
   type SecureServerOptions,
 } from 'node:http2';
+import { createServer as createHttps, type ServerOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 export interface BackendLog {
@@ -150,10 +151,11 @@ export async function h2Backend(
   };
 }
 
-/** An HTTP/1.1 backend. */
-export async function h1Backend(host: string): Promise<Backend> {
+/** An HTTP/1.1 backend, over TLS when `tls` is given (ALPN: http/1.1 only). */
+export async function h1Backend(host: string, tls?: ServerOptions): Promise<Backend> {
   const log = newLog();
-  const server = createHttp1((req, res) => handle(req, res, log));
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => handle(req, res, log);
+  const server = tls ? createHttps(tls, onRequest) : createHttp1(onRequest);
   const port = await listen(server, host);
   return {
     port,
