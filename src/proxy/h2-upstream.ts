@@ -12,6 +12,7 @@ import {
   type OutgoingHttpHeaders,
 } from 'node:http2';
 import type { Dispatcher } from 'undici';
+import type { Wire } from './backend-protocol.ts';
 import { REFUSED_STREAM_CODE } from './failures.ts';
 
 /** undici's dispatch options, and the request trailers to send once the body is done. */
@@ -21,6 +22,22 @@ export type UpstreamRequest = Dispatcher.DispatchOptions & {
   /** The client sent `TE: trailers`: said again to the backend (gRPC servers need it). */
   readonly teTrailers?: boolean | undefined;
 };
+
+/** Where and how a try reaches its endpoint (route.ts makes it, once per target). */
+export interface UpstreamRoute {
+  /** http://address:port */
+  readonly origin: string;
+  readonly wire: Wire;
+}
+
+/** What a request or an upgrade is sent through: an undici Pool or an HTTP/2 session pool. */
+export interface Upstream {
+  dispatch(opts: UpstreamRequest, handler: Dispatcher.DispatchHandler): boolean;
+  /** Requests running, and waiting for a connection or a stream. */
+  readonly stats: { readonly running: number; readonly pending: number };
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+}
 
 /** Headers HTTP/2 forbids (RFC 9113 §8.2.2), and Host, which becomes :authority. */
 const NOT_ON_H2 = new Set([

@@ -9,8 +9,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { buildConnector, type Dispatcher, Pool } from 'undici';
 import type { BackendTlsContext } from './backend-tls.ts';
 import type { Dial } from './h2-pool.ts';
-import type { UpstreamRequest } from './h2-upstream.ts';
-import type { Upstream, UpstreamRoute } from './upstreams.ts';
+import type { Upstream, UpstreamRequest, UpstreamRoute } from './h2-upstream.ts';
 
 /** An HTTP/1.1 pool over TLS to `origin` (http://host:port), SNI and verification by `tls`. */
 export function tlsPool(origin: string, options: Pool.Options, tls: BackendTlsContext): Upstream {

@@ -6,9 +6,8 @@
 // breakers do. The pending queue takes its clients in turn (pending.ts). Pools of
 // endpoints that left the catalog are closed once idle.
 import { type Dispatcher, Pool } from 'undici';
-import type { Wire } from './backend-protocol.ts';
 import { H2Pool } from './h2-pool.ts';
-import type { UpstreamRequest } from './h2-upstream.ts';
+import type { Upstream, UpstreamRoute } from './h2-upstream.ts';
 import { PendingQueue, type Waiter } from './pending.ts';
 import { dialer, tlsPool } from './upstream-tls.ts';
 
@@ -20,21 +19,7 @@ export interface UpstreamOptions {
   readonly bodyTimeoutMs: number;
 }
 
-/** Where and how a try reaches its endpoint (route.ts makes it, once per target). */
-export interface UpstreamRoute {
-  /** http://address:port */
-  readonly origin: string;
-  readonly wire: Wire;
-}
-
-/** What a request or an upgrade is sent through: an undici Pool or an HTTP/2 session pool. */
-export interface Upstream {
-  dispatch(opts: UpstreamRequest, handler: Dispatcher.DispatchHandler): boolean;
-  /** Requests running, and waiting for a connection or a stream. */
-  readonly stats: { readonly running: number; readonly pending: number };
-  close(): Promise<void>;
-  destroy(): Promise<void>;
-}
+export type { Upstream, UpstreamRoute } from './h2-upstream.ts';
 
 /** One endpoint (cluster/address): its requests in flight, and a pool per origin and wire used. */
 export class UpstreamEndpoint {
