@@ -267,7 +267,8 @@ async function clusterDies(
     const late = fg.reports.filter(
       (r, i) => (fg.reportedAt[i] ?? 0) > killedAt + 1000 && deadIds.has(r.split(' ')[1] ?? ''),
     );
-    if (process.env.DEBUG_CLUSTER) console.log(fg.reports.filter((r) => !r.includes('upstream/200')));
+    if (process.env.DEBUG_CLUSTER)
+      console.log(fg.reports.filter((r) => !r.includes('upstream/200')));
     return { served, failed, late };
   } finally {
     c.close();

@@ -96,6 +96,7 @@ const MUX = 'shop/mux';
 const TLS_H2 = 'shop/tls-h2';
 const TLS_H1 = 'shop/tls-h1';
 const UNTRUSTED = 'shop/untrusted';
+const REFUSING = 'shop/refusing';
 
 describe('HTTP/2 through fedgate', () => {
   let h2: Backend;
@@ -107,6 +108,8 @@ describe('HTTP/2 through fedgate', () => {
   let mux: Backend;
   let tlsH2: Backend;
   let tlsH1: Backend;
+  let refuser: Backend;
+  let taker: Backend;
   let fg: StaticProxy;
   let ca = '';
   const backends: Backend[] = [];
@@ -124,7 +127,10 @@ describe('HTTP/2 through fedgate', () => {
     const creds = { cert: backendPki.serverCert, key: backendPki.serverKey };
     tlsH2 = await h2Backend('127.200.0.8', 100, { ...creds, allowHTTP1: true });
     tlsH1 = await h1Backend('127.200.0.9', creds);
-    backends.push(h2, h1, grpcPort, annotated, pairA, pairB, mux, tlsH2, tlsH1);
+    refuser = await h2Backend('127.200.0.10');
+    refuser.log.refuse = true;
+    taker = await h2Backend('127.200.0.11');
+    backends.push(h2, h1, grpcPort, annotated, pairA, pairB, mux, tlsH2, tlsH1, refuser, taker);
     const profile = {
       key: 'backend-ca',
       options: { ca: backendPki.caCert, servername: 'backend.internal' },
@@ -182,6 +188,14 @@ describe('HTTP/2 through fedgate', () => {
           key: TLS_H1,
           appProtocol: 'https',
           endpoints: [{ address: '127.200.0.9', port: tlsH1.port }],
+        },
+        {
+          key: REFUSING,
+          appProtocol: 'kubernetes.io/h2c',
+          endpoints: [
+            { address: '127.200.0.10', port: refuser.port },
+            { address: '127.200.0.11', port: taker.port },
+          ],
         },
         {
           key: UNTRUSTED,
@@ -343,6 +357,27 @@ describe('HTTP/2 through fedgate', () => {
     // Refused streams are no fault of the endpoint.
     expect(fg.reports.filter((r) => r.includes('refused'))).toEqual([]);
   }, 30_000);
+
+  it('sends a refused stream elsewhere with the body it had read, whatever the method', async () => {
+    const session = h2connect(fg.url);
+    try {
+      for (let i = 0; i < 12; i++) {
+        const body = `payload-${i}`;
+        const a = await h2request(
+          session,
+          { ':method': 'POST', ':path': '/echo', ':authority': hostOf(REFUSING) },
+          body,
+        );
+        expect(a.status).toBe(200);
+        expect((JSON.parse(a.body) as { bytes: number }).bytes).toBe(body.length);
+      }
+    } finally {
+      session.close();
+    }
+    // p2c sent some first tries to the refusing endpoint: each went again to the other.
+    expect(refuser.log.refused).toBeGreaterThan(0);
+    expect(taker.log.requests).toBe(12);
+  });
 
   describe('trailers', () => {
     it('reach an HTTP/2 client from HTTP/2 and HTTP/1.1 backends', async () => {

@@ -133,13 +133,14 @@ export class RequestCarrier implements Carrier {
   }
 
   send(t: Try): void {
-    t.endpoint.upstream(this.#hooks.upstream(t)).dispatch(
+    const route = this.#hooks.upstream(t);
+    t.endpoint.upstream(route).dispatch(
       {
         path: this.#path,
         method: this.#req.method ?? 'GET',
         headers: this.#headers,
         // undici takes an async iterable body too; its types list only streams.
-        body: this.hasBody ? (this.#bodyFor() as unknown as Readable) : null,
+        body: this.hasBody ? (this.#bodyFor(route.wire.h2) as unknown as Readable) : null,
         // The client's request trailers, once its body ended: HTTP/2 backends get them
         // (undici's HTTP/1.1 client sends none).
         trailers: this.#requestTrailers,
@@ -160,11 +161,31 @@ export class RequestCarrier implements Carrier {
     return takesTrailers(this.#req.headers.te);
   }
 
-  /** One per try: a retry comes only while the body is unread. */
-  #bodyFor(): IdleBody {
+  /** What was read of the body is kept whole: a refused try's request can go elsewhere. */
+  canReplay(): boolean {
+    return this.#body?.replayable() !== undefined;
+  }
+
+  /**
+   * One per try: a retry comes while the body is unread, or after a refused stream,
+   * with what was read of it first (`canReplay`).
+   */
+  #bodyFor(h2: boolean): IdleBody {
+    const replay = this.#body?.replayable();
     this.#body?.close();
-    this.#body = new IdleBody(this.#req, this.#hooks.bodyIdleMs(), (err) => this.#onIdle?.(err));
+    this.#body = new IdleBody(
+      this.#req,
+      this.#hooks.bodyIdleMs(),
+      (err) => this.#onIdle?.(err),
+      replay,
+      h2,
+    );
     return this.#body;
+  }
+
+  /** The backend answered: what was kept of the body for a replay can go. */
+  answered(): void {
+    this.#body?.forget();
   }
 }
 
@@ -197,6 +218,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     headers: Record<string, string | string[] | undefined>,
     statusMessage?: string,
   ): void {
+    this.#carrier.answered();
     if (statusCode < 200) return; // 1xx informational: the final answer follows
     if (this.#try.head(statusCode) !== 'deliver') return;
     const res = this.#res;

@@ -4,11 +4,13 @@
 //   /            JSON { version, path, te, authority }
 //   /slow/MS     answers after MS ms
 //   /trailers    a body, then trailers x-checksum: abc and grpc-status: 0
-//   /echo        the request body's length and its trailers, as JSON
+//   /echo        the request body's length and its trailers, as JSON (or, when the
+//                backend is set to refuse, REFUSED_STREAM once the body is read)
 //   /hang        never answers (records when the stream closes)
 import { once } from 'node:events';
 import { createServer as createHttp1, type IncomingMessage, type ServerResponse } from 'node:http';
 import {
+  constants,
   createServer as createH2c,
   createSecureServer,
   type Http2ServerRequest,
@@ -29,6 +31,9 @@ export interface BackendLog {
   hangsClosed: number;
   hangsOpen: number;
   requests: number;
+  /** Set: /echo reads the whole body, then resets the stream with REFUSED_STREAM. */
+  refuse: boolean;
+  refused: number;
 }
 
 export interface Backend {
@@ -67,6 +72,12 @@ function handle(req: Req, res: Res, log: BackendLog): void {
       n += c.length;
     });
     req.on('end', () => {
+      const stream = (req as Http2ServerRequest).stream;
+      if (log.refuse && stream) {
+        log.refused++;
+        stream.close(constants.NGHTTP2_REFUSED_STREAM);
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ bytes: n, trailers: req.trailers, version: req.httpVersion }));
     });
@@ -99,6 +110,8 @@ function newLog(): BackendLog {
     hangsClosed: 0,
     hangsOpen: 0,
     requests: 0,
+    refuse: false,
+    refused: 0,
   };
 }
 
