@@ -432,6 +432,33 @@ describe('HTTP/2 through fedgate', () => {
     });
   });
 
+  it('h2c connections count against the per-client cap, and a drain sends them GOAWAY', async () => {
+    const own = await startStaticProxy(
+      [{ key: H1, appProtocol: 'http', endpoints: [{ address: '127.200.0.2', port: h1.port }] }],
+      { limits: { maxConnectionsPerClient: 1 } },
+    );
+    const first = h2connect(own.url);
+    first.on('error', () => {});
+    let second: ClientHttp2Session | undefined;
+    try {
+      const a = await h2request(first, { ':path': '/', ':authority': hostOf(H1) });
+      expect(a.status).toBe(200);
+      second = h2connect(own.url);
+      second.on('error', () => {});
+      // The second connection is closed as accepted: its client holds its one.
+      await once(second, 'close');
+      const goaway = once(first, 'goaway');
+      const drained = own.proxy.drain(5000);
+      await goaway;
+      first.close();
+      expect((await drained).cut).toBe(0);
+    } finally {
+      first.destroy();
+      second?.destroy();
+      await own.stop();
+    }
+  });
+
   it('a client resetting its stream resets the upstream stream', async () => {
     const session = h2connect(fg.url);
     try {

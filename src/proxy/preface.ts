@@ -28,9 +28,16 @@ export function sniffPreface(socket: Socket, timeoutMs: number, then: (h2: boole
   const done = () => {
     clearTimeout(timer);
     socket.off('data', onData);
+    socket.off('end', onEnd);
     socket.off('close', onClose);
   };
   const onClose = () => done();
+  // The HTTP server allows half-open sockets and closes them itself: before it has
+  // this one, a client that leaves without a byte must be closed here.
+  const onEnd = () => {
+    done();
+    socket.destroy();
+  };
   const onData = (chunk: Buffer) => {
     head = head ? Buffer.concat([head, chunk]) : chunk;
     const kind = prefaceOf(head);
@@ -43,5 +50,6 @@ export function sniffPreface(socket: Socket, timeoutMs: number, then: (h2: boole
     if (kind === 'h1') socket.resume();
   };
   socket.on('data', onData);
+  socket.once('end', onEnd);
   socket.once('close', onClose);
 }
