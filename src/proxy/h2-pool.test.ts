@@ -8,6 +8,7 @@ import {
 } from 'node:http2';
 import { createServer as createHttps } from 'node:https';
 import { type AddressInfo, connect as netConnect } from 'node:net';
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeClusterPki } from '../localfed/pki.ts';
@@ -207,6 +208,29 @@ describe('H2Pool', () => {
     });
     await closed;
     expect(rst).toBe(constants.NGHTTP2_CANCEL);
+  });
+
+  it('closes a stream answered before its body was all sent, freeing its place on the session', async () => {
+    const { port } = await h2c((s) => {
+      s.respond({ ':status': 413 });
+      s.end('too big');
+    });
+    const p = pool(port);
+    let stop: () => void = () => {};
+    const stopped = new Promise<void>((r) => {
+      stop = r;
+    });
+    async function* endless() {
+      yield Buffer.from('first');
+      await stopped;
+    }
+    const r = recorder();
+    p.dispatch({ ...get(), method: 'POST', body: endless() as unknown as Readable }, r.handler);
+    await r.settled;
+    expect(r.heard.status).toBe(413);
+    await new Promise((res) => setTimeout(res, 50));
+    expect(p.stats.running).toBe(0);
+    stop();
   });
 
   it('closes a session idle past the idle timeout', async () => {

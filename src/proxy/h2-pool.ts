@@ -145,9 +145,12 @@ export class H2Pool {
   #open(): void {
     this.#connecting++;
     let settled = false;
+    /** Ends a session still opening when the connect timeout passes. */
+    let abandon: (() => void) | undefined;
     const timer = setTimeout(() => {
       if (settled) return;
       settled = true;
+      abandon?.();
       this.#connecting--;
       const ms = this.#o.connectTimeoutMs;
       this.#connectFailed(
@@ -175,6 +178,7 @@ export class H2Pool {
           this.#toHttp1();
           return;
         }
+        abandon = () => socket.destroy();
         this.#handshake(socket, () => {
           if (settled) return false;
           settled = true;

@@ -240,6 +240,9 @@ export class H2Request implements Dispatcher.DispatchController {
       if (this.#done) return;
       this.#done = true;
       stream.setTimeout(0);
+      // Answered before the body was all sent: the rest is not sent, and the stream
+      // must close for its session to count it gone.
+      if (!stream.writableEnded) stream.close(constants.NGHTTP2_NO_ERROR);
       this.handler.onResponseEnd?.(this, plainHeaders(this.#trailers ?? {}));
     });
     if (sendsTrailers) {
