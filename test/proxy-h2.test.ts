@@ -459,6 +459,24 @@ describe('HTTP/2 through fedgate', () => {
     }
   });
 
+  it('a reload sends its stream cap to h2c connections already open', async () => {
+    const session = h2connect(fg.url);
+    try {
+      await h2request(session, { ':path': '/', ':authority': hostOf(H1) });
+      expect(session.remoteSettings.maxConcurrentStreams).toBe(200);
+      const next = fg.withHttp({
+        limits: { maxRequestsPerEndpoint: 500, clientShare: 0, maxConcurrentStreams: 7 },
+      });
+      const settings = once(session, 'remoteSettings');
+      const staged = await fg.proxy.stage(next, { observer: fg.metrics });
+      staged.commit();
+      const [got] = (await settings) as [{ maxConcurrentStreams: number }];
+      expect(got.maxConcurrentStreams).toBe(7);
+    } finally {
+      session.close();
+    }
+  });
+
   it('a client resetting its stream resets the upstream stream', async () => {
     const session = h2connect(fg.url);
     try {

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
 import type { FederatedService, PortRecord, Snapshot } from '../../src/catalog/model.ts';
-import { parseConfig } from '../../src/config/load.ts';
+import { effectiveConfig, parseConfig } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/schema.ts';
 import { HealthMonitor } from '../../src/health/monitor.ts';
 import { HealthStore } from '../../src/health/store.ts';
 import { Metrics } from '../../src/observe/metrics.ts';
@@ -36,6 +37,9 @@ export interface StaticService {
 
 export interface StaticProxy {
   readonly proxy: ProxyServer;
+  readonly config: Config;
+  /** The configuration with another `http` block merged over its own (for a reload). */
+  withHttp(http: Record<string, unknown>): Config;
   readonly metrics: Metrics;
   /** http://127.0.0.1:PORT of the plain listener. */
   readonly url: string;
@@ -136,6 +140,14 @@ export async function startStaticProxy(
   const a = proxy.addresses();
   return {
     proxy,
+    config,
+    withHttp: (more) => {
+      const eff = effectiveConfig(config) as { http: Record<string, unknown> };
+      return parseConfig(
+        stringify({ ...eff, http: { ...eff.http, ...more } }),
+        join(dir, 'fedgate.yaml'),
+      );
+    },
     metrics,
     url: `http://127.0.0.1:${a.http[0]?.port}`,
     httpsPort: a.https[0]?.port,
