@@ -4,6 +4,7 @@
 // UPSTREAM_TLS), a retry to a good endpoint, a CA rotation picked up by a reload.
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
+import { createSecureServer, type Http2SecureServer } from 'node:http2';
 import { createServer, type Server } from 'node:https';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -50,6 +51,9 @@ ${one('mtls', 9006)}
 ${one('mtlsmissing', 9007)}
 ${one('missing', 9008, ', annotations: { fedgate.io/backend-tls: nosuch }')}
 ${one('rotate', 9009)}
+  - { name: h2tls, namespace: shop, ports: [{ name: https, port: 443, targetPort: 9011, appProtocol: https }], clusters: [alpha], replicasPerZone: 1 }
+  - { name: h2mtls, namespace: shop, ports: [{ name: https, port: 443, targetPort: 9012, appProtocol: https }], clusters: [alpha], replicasPerZone: 1 }
+  - { name: h2mtlsmissing, namespace: shop, ports: [{ name: https, port: 443, targetPort: 9013, appProtocol: https }], clusters: [alpha], replicasPerZone: 1 }
   - { name: twoeps, namespace: shop, ports: [{ name: http, port: 80, targetPort: 9010 }], clusters: [alpha, beta], replicasPerZone: 1 }
 `;
 const host = (svc: string) => `${svc}.shop.testfed.svc.example.test`;
@@ -62,9 +66,31 @@ describe('TLS from the proxy to backends', () => {
   let caB: CertificateAuthority;
   let dir: string;
   const servers: Server[] = [];
+  const h2servers: Http2SecureServer[] = [];
   /** Which certificate each backend (by service, and cluster for twoeps) serves. */
   const certs = new Map<string, Issued>();
   const seen = new Map<string, number>();
+
+  /** An HTTP/2 (and HTTP/1.1) server over TLS on the backend's own address and port. */
+  async function serveH2(b: Backend, cert: Issued, mtls: boolean): Promise<void> {
+    await b.stop();
+    const s = createSecureServer(
+      {
+        ...cert,
+        allowHTTP1: true,
+        ...(mtls ? { requestCert: true, rejectUnauthorized: true, ca: caA.cert } : {}),
+      },
+      (req, res) => {
+        const k = `${b.info.service}/${b.info.cluster}`;
+        seen.set(k, (seen.get(k) ?? 0) + 1);
+        res.end(`${b.info.service} HTTP/${req.httpVersion}`);
+      },
+    );
+    s.on('tlsClientError', () => {});
+    s.listen(b.info.ports[0], b.info.ip);
+    await once(s, 'listening');
+    h2servers.push(s);
+  }
 
   /** An HTTPS server on the backend's own address and port, in its place. */
   async function serveTls(b: Backend, cert: Issued, mtls: boolean): Promise<void> {
@@ -185,11 +211,23 @@ describe('TLS from the proxy to backends', () => {
             ['mtlsmissing', 'internal'],
             ['rotate', 'rotating'],
             ['twoeps', 'internal'],
+            ['h2tls', 'internal'],
+            ['h2mtls', 'mtls'],
+            ['h2mtlsmissing', 'internal'],
           ].map(([svc, tls]) => [`shop/${svc}`, { tls }]),
         ),
       },
     });
     for (const b of bench.fed.backends()) {
+      if (b.info.service.startsWith('h2')) {
+        const cert = await issue(caA, {
+          name: b.info.service,
+          hosts: ['good.internal'],
+          usage: 'server',
+        });
+        await serveH2(b, cert, b.info.service !== 'h2tls');
+        continue;
+      }
       const cert = certs.get(`${b.info.service}/${b.info.cluster}`) ?? certs.get(b.info.service);
       if (cert) await serveTls(b, cert, b.info.service.startsWith('mtls'));
     }
@@ -200,6 +238,7 @@ describe('TLS from the proxy to backends', () => {
     await bench?.proxy.stop();
     for (const s of servers) s.closeAllConnections();
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    await Promise.all(h2servers.map((s) => new Promise((r) => s.close(r))));
     await env.cleanup();
     await bench?.fed.stop();
   });
@@ -225,6 +264,14 @@ describe('TLS from the proxy to backends', () => {
     socket.write('ping over tls');
     await waitFor(() => text === 'ping over tls', 5000, 'the echo');
     socket.destroy();
+  });
+
+  it('speaks HTTP/2 to a backend that offers it by ALPN, verified and with mutual TLS by the profile', async () => {
+    expect(await get('h2tls')).toMatchObject({ status: 200, body: 'h2tls HTTP/2.0' });
+    expect(await get('h2mtls')).toMatchObject({ status: 200, body: 'h2mtls HTTP/2.0' });
+    const r = await get('h2mtlsmissing');
+    expect(r).toMatchObject({ status: 502, error: 'UPSTREAM_TLS' });
+    expect(seen.get('h2mtlsmissing/alpha')).toBeUndefined();
   });
 
   it('answers 502 UPSTREAM_TLS when the certificate is not from a trusted CA', async () => {

@@ -29,6 +29,8 @@ export interface Carrier {
   readonly hasBody: boolean;
   /** The body has started streaming: no other try could send it again. */
   bodyStarted(): boolean;
+  /** What was read of the body is kept (small): a refused stream's request may go elsewhere. */
+  canReplay?(): boolean;
   /** Sends one try; its handler reports what happens to `t`. */
   send(t: Try): void;
   /** fedgate's own answer: nothing to try, or no try succeeded; `close` the connection after. */
@@ -280,7 +282,9 @@ export class Exchange implements TryOwner {
   #mayRetry(failure: RetryReason): 'retry' | 'no' | 'budget' {
     const deps = this.#deps();
     if (this.#clientGone || this.#tries > deps.retries.attempts) return 'no';
-    if (this.#carrier.hasBody && this.#carrier.bodyStarted()) return 'no';
+    if (this.#carrier.hasBody && this.#carrier.bodyStarted() && !this.#replays(failure)) {
+      return 'no';
+    }
     if (BUDGETED.has(failure) && !this.#idempotent) return 'no';
     // The budget holds back retries of answers a loaded upstream gives (5xx, slowness),
     // which would pile more load on it. A refused or reset connection is a dead
@@ -293,6 +297,11 @@ export class Exchange implements TryOwner {
     const svc = deps.catalog.current().services.get(this.#service.key) ?? this.#service;
     this.#state.plan = deps.router.plan(svc, this.#routed.locality);
     return 'retry';
+  }
+
+  /** A refused stream was never processed: its request goes again when its body read so far was kept. */
+  #replays(failure: RetryReason): boolean {
+    return failure === 'refused' && this.#carrier.canReplay?.() === true;
   }
 
   #giveUp(code: ErrorCode, detail: string): void {

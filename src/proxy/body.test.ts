@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { IdleBody, RequestBodyIdle } from './body.ts';
+import { IdleBody, REPLAY_LIMIT, RequestBodyIdle } from './body.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -13,6 +13,40 @@ describe('IdleBody', () => {
     const chunks: string[] = [];
     for await (const c of body) chunks.push(c.toString());
     expect(chunks.join('')).toBe('abcd');
+  });
+
+  it('keeps what it gave for a refused try, which the next body gives first, then the rest', async () => {
+    const req = new PassThrough();
+    const first = new IdleBody(req, 1000, () => {}, [], true);
+    req.write('ab');
+    expect((await first.next()).value?.toString()).toBe('ab');
+    const replay = first.replayable();
+    expect(replay?.map(String)).toEqual(['ab']);
+    first.close();
+    const second = new IdleBody(req, 1000, () => {}, replay, true);
+    setTimeout(() => req.end('cd'), 10);
+    const chunks: string[] = [];
+    for await (const c of second) chunks.push(c.toString());
+    expect(chunks.join('')).toBe('abcd');
+  });
+
+  it('keeps nothing past REPLAY_LIMIT, when not asked to, or once the backend answered', async () => {
+    const big = new PassThrough();
+    const body = new IdleBody(big, 1000, () => {}, [], true);
+    big.write(Buffer.alloc(REPLAY_LIMIT + 1));
+    await body.next();
+    expect(body.replayable()).toBeUndefined();
+    const plain = new PassThrough();
+    const unkept = new IdleBody(plain, 1000, () => {});
+    plain.write('x');
+    await unkept.next();
+    expect(unkept.replayable()).toBeUndefined();
+    const answered = new PassThrough();
+    const forgotten = new IdleBody(answered, 1000, () => {}, [], true);
+    answered.write('x');
+    await forgotten.next();
+    forgotten.forget();
+    expect(forgotten.replayable()).toBeUndefined();
   });
 
   it('gives up after idleMs without bytes while waiting for them, once', async () => {

@@ -18,6 +18,13 @@ export class RequestBodyIdle extends FedgateError {
 
 const EVENTS = ['end', 'error', 'close'] as const;
 
+/**
+ * Body bytes kept for a try's replay: a stream the backend refused (REFUSED_STREAM,
+ * or past its GOAWAY) was never processed, so its request may go to another
+ * endpoint with what was already read, when that is no more than this.
+ */
+export const REPLAY_LIMIT = 64 * 1024;
+
 export class IdleBody implements AsyncIterableIterator<Buffer> {
   readonly #req: Readable;
   readonly #idleMs: number;
@@ -36,17 +43,56 @@ export class IdleBody implements AsyncIterableIterator<Buffer> {
   #closed = false;
   /** Chunks the client sent that undici has not taken yet: the request pauses while any wait. */
   readonly #queue: Buffer[] = [];
+  /** Read before this body (a refused try's), given again first. */
+  readonly #replay: Buffer[];
+  /** What this body gave, while kept and within REPLAY_LIMIT; undefined otherwise. */
+  #given: Buffer[] | undefined;
+  #givenBytes = 0;
   readonly #onData = (chunk: Buffer) => {
     this.#queue.push(chunk);
     if (!this.#wake) this.#req.pause();
     this.#onEvent();
   };
 
-  /** `idleMs` 0: no timer. */
-  constructor(req: Readable, idleMs: number, onIdle: (err: RequestBodyIdle) => void) {
+  /**
+   * `idleMs` 0: no timer. `replay`: a refused try's bytes, given before the client's
+   * next. `keep`: keep what is given (within REPLAY_LIMIT) for another try; only
+   * HTTP/2 streams are refused unprocessed.
+   */
+  constructor(
+    req: Readable,
+    idleMs: number,
+    onIdle: (err: RequestBodyIdle) => void,
+    replay: Buffer[] = [],
+    keep = false,
+  ) {
     this.#req = req;
     this.#idleMs = idleMs;
     this.#onIdle = onIdle;
+    this.#replay = replay;
+    if (keep) this.#given = [];
+  }
+
+  /** The backend answered: the try was processed, nothing of it will be sent again. */
+  forget(): void {
+    this.#given = undefined;
+  }
+
+  /**
+   * Everything read from the client through this body (given, or waiting to be), when
+   * within REPLAY_LIMIT: what another try must send first. undefined: too much to keep.
+   */
+  replayable(): Buffer[] | undefined {
+    return this.#given && [...this.#given, ...this.#replay, ...this.#queue];
+  }
+
+  #give(chunk: Buffer): IteratorResult<Buffer> {
+    if (this.#given) {
+      this.#givenBytes += chunk.length;
+      if (this.#givenBytes <= REPLAY_LIMIT) this.#given.push(chunk);
+      else this.#given = undefined;
+    }
+    return { value: chunk, done: false };
   }
 
   [Symbol.asyncIterator](): this {
@@ -57,10 +103,12 @@ export class IdleBody implements AsyncIterableIterator<Buffer> {
     const req = this.#req;
     for (;;) {
       if (this.#idle) throw this.#idle;
+      const again = this.#replay.shift();
+      if (again !== undefined) return this.#give(again);
       const chunk = this.#queue.shift();
       if (chunk !== undefined) {
         if (this.#queue.length === 0 && !this.#closed) req.resume();
-        return { value: chunk, done: false };
+        return this.#give(chunk);
       }
       if (this.#closed || req.readableEnded) return { value: undefined, done: true };
       if (req.errored) throw req.errored;
@@ -92,6 +140,8 @@ export class IdleBody implements AsyncIterableIterator<Buffer> {
       this.#listening = true;
       for (const e of EVENTS) this.#req.on(e, this.#onEvent);
       this.#req.on('data', this.#onData);
+      // A body before this one (a refused try's) may have left the request paused.
+      this.#req.resume();
     }
     if (this.#idleMs > 0) {
       if (this.#timer) this.#timer.refresh();

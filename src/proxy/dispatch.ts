@@ -11,17 +11,15 @@ import type { Dispatcher } from 'undici';
 import { type ErrorCode, FedgateError } from '../errors.ts';
 import { isHttp1, type ProxyRequest, type ProxyResponse } from './answers.ts';
 import type { Carrier } from './attempts.ts';
-import type { BackendTlsContext } from './backend-tls.ts';
 import { IdleBody, type RequestBodyIdle } from './body.ts';
-import { downstreamResponseHeaders } from './headers.ts';
+import { downstreamResponseHeaders, takesTrailers } from './headers.ts';
+import { addTrailers, clientTakesTrailers, relayableTrailers } from './trailers.ts';
 import type { Try } from './try.ts';
-import { tlsDispatchOptions } from './upstreams.ts';
+import type { UpstreamRoute } from './upstreams.ts';
 
 /** What a request's carrier needs from the forwarder. */
 export interface RequestHooks {
-  readonly origin: (t: Try) => string;
-  /** The try's service's backend TLS profile, if it has one. */
-  readonly tls: (t: Try) => BackendTlsContext | undefined;
+  readonly upstream: (t: Try) => UpstreamRoute;
   readonly draining: (socket?: unknown) => boolean;
   /** http.timeouts.requestBodyIdle, read at each try. */
   readonly bodyIdleMs: () => number;
@@ -44,6 +42,8 @@ export class ResponseUnread extends FedgateError {
 export class RequestCarrier implements Carrier {
   readonly upgrade = false;
   readonly hasBody: boolean;
+  /** The client takes response trailers: HTTP/2, or HTTP/1.1 with `TE: trailers`. */
+  readonly takesTrailers: boolean;
   readonly #req: ProxyRequest;
   readonly #res: ProxyResponse;
   readonly #path: string;
@@ -70,6 +70,7 @@ export class RequestCarrier implements Carrier {
         ? !(req as Http2ServerRequest).stream.endAfterHeaders
         : (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') ||
           req.headers['transfer-encoding'] !== undefined;
+    this.takesTrailers = clientTakesTrailers(req);
     // undici reads the body as an iterable, which attaches no error listener of its own.
     if (this.hasBody) req.on('error', ignore);
   }
@@ -132,15 +133,18 @@ export class RequestCarrier implements Carrier {
   }
 
   send(t: Try): void {
-    const tls = this.#hooks.tls(t);
-    t.endpoint.pool(this.#hooks.origin(t), tls).dispatch(
+    const route = this.#hooks.upstream(t);
+    t.endpoint.upstream(route).dispatch(
       {
-        ...tlsDispatchOptions(tls),
         path: this.#path,
         method: this.#req.method ?? 'GET',
         headers: this.#headers,
         // undici takes an async iterable body too; its types list only streams.
-        body: this.hasBody ? (this.#bodyFor() as unknown as Readable) : null,
+        body: this.hasBody ? (this.#bodyFor(route.wire.h2) as unknown as Readable) : null,
+        // The client's request trailers, once its body ended: HTTP/2 backends get them
+        // (undici's HTTP/1.1 client sends none).
+        trailers: this.#requestTrailers,
+        teTrailers: this.#teTrailers,
       },
       new ResponseRelay(t, this.#res, this),
     );
@@ -151,11 +155,37 @@ export class RequestCarrier implements Carrier {
     this.#res.once('finish', () => this.done());
   }
 
-  /** One per try: a retry comes only while the body is unread. */
-  #bodyFor(): IdleBody {
+  readonly #requestTrailers = () => this.#req.trailers;
+  /** `TE: trailers` from the client, for HTTP/2 backends (headers.ts drops TE). */
+  get #teTrailers(): boolean {
+    return takesTrailers(this.#req.headers.te);
+  }
+
+  /** What was read of the body is kept whole: a refused try's request can go elsewhere. */
+  canReplay(): boolean {
+    return this.#body?.replayable() !== undefined;
+  }
+
+  /**
+   * One per try: a retry comes while the body is unread, or after a refused stream,
+   * with what was read of it first (`canReplay`).
+   */
+  #bodyFor(h2: boolean): IdleBody {
+    const replay = this.#body?.replayable();
     this.#body?.close();
-    this.#body = new IdleBody(this.#req, this.#hooks.bodyIdleMs(), (err) => this.#onIdle?.(err));
+    this.#body = new IdleBody(
+      this.#req,
+      this.#hooks.bodyIdleMs(),
+      (err) => this.#onIdle?.(err),
+      replay,
+      h2,
+    );
     return this.#body;
+  }
+
+  /** The backend answered: what was kept of the body for a replay can go. */
+  answered(): void {
+    this.#body?.forget();
   }
 }
 
@@ -188,12 +218,19 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     headers: Record<string, string | string[] | undefined>,
     statusMessage?: string,
   ): void {
+    this.#carrier.answered();
     if (statusCode < 200) return; // 1xx informational: the final answer follows
     if (this.#try.head(statusCode) !== 'deliver') return;
     const res = this.#res;
     const out = downstreamResponseHeaders(headers);
     const h1 = isHttp1(res);
     if (h1 && this.#carrier.closesConnection()) out.connection = 'close';
+    const announced = headers.trailer;
+    if (announced !== undefined && this.#carrier.takesTrailers) {
+      // Trailers need a chunked answer on HTTP/1.1: the length goes.
+      out.trailer = announced;
+      if (h1) delete out['content-length'];
+    }
     if (h1 && statusMessage) res.writeHead(statusCode, statusMessage, out);
     else res.writeHead(statusCode, out);
   }
@@ -231,12 +268,20 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     }, ms);
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(
+    _controller: Dispatcher.DispatchController,
+    trailers?: Record<string, string | string[] | undefined>,
+  ): void {
     if (this.#sendTimer) clearTimeout(this.#sendTimer);
     this.#try.release();
     if (this.#try.discarding) return;
     this.#try.answered();
-    this.#res.end();
+    const res = this.#res;
+    // HTTP/1.1 answers sent with a length have no room for trailers.
+    if (this.#carrier.takesTrailers && (!isHttp1(res) || chunked(res))) {
+      addTrailers(res, relayableTrailers(trailers));
+    }
+    res.end();
     this.#carrier.done();
   }
 
@@ -245,4 +290,9 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     // Too late to retry: cut the client's response short rather than end it as if whole.
     if (this.#try.error(err) === 'cut') this.#res.destroy(err);
   }
+}
+
+/** Node writes the HTTP/1.1 answer chunked (no Content-Length was given): trailers fit. */
+function chunked(res: ProxyResponse): boolean {
+  return (res as unknown as { chunkedEncoding?: boolean }).chunkedEncoding === true;
 }

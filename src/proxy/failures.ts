@@ -6,10 +6,17 @@
 import { type ErrorCode, FedgateError } from '../errors.ts';
 
 export type Failure = 'connect' | 'reset' | 'timeout' | 'tls';
-/** A try's error: an endpoint's failure, or the request's own ('request'). */
-export type TryError = Failure | 'request';
-/** Why a try was retried: a failure, or a 502, 503 or 504 answer. */
-export type RetryReason = Failure | 'status';
+/** A try's error: an endpoint's failure, the request's own ('request'), or never processed ('refused'). */
+export type TryError = Failure | 'request' | 'refused';
+/**
+ * Why a try was retried: a failure, a 502, 503 or 504 answer, or an HTTP/2 stream the
+ * backend refused (REFUSED_STREAM, or past its GOAWAY): never processed, so retried for
+ * any method, and no fault of the endpoint's health.
+ */
+export type RetryReason = Failure | 'status' | 'refused';
+
+/** The code on the error of a stream the backend refused (h2-upstream.ts). */
+export const REFUSED_STREAM_CODE = 'FEDGATE_STREAM_REFUSED';
 
 /** Connect errors: nothing reached the upstream. */
 const CONNECT_ERRORS = new Set([
@@ -107,6 +114,7 @@ export class PerTryTimeout extends FedgateError {
 export function classify(err: Error, atDispatch = false): TryError {
   if (err instanceof PerTryTimeout) return 'timeout';
   const code = (err as NodeJS.ErrnoException).code;
+  if (code === REFUSED_STREAM_CODE) return 'refused';
   if (code !== undefined && REQUEST_ERRORS.has(code)) return 'request';
   if (code !== undefined && CONNECT_ERRORS.has(code)) return 'connect';
   const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
@@ -125,7 +133,7 @@ export function refusalDetail(err: Error): string {
 
 /** fedgate's answer when a try's failure ends the request: no retry left, allowed or budgeted. */
 export function gaveUp(
-  failure: Failure,
+  failure: Failure | 'refused',
   service: string,
   why: {
     readonly tries: number;

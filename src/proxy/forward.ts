@@ -48,15 +48,13 @@ export interface ForwardDeps {
   readonly observer?: ProxyObserver | undefined;
   /** Told when an upstream socket could not be opened for lack of descriptors. */
   readonly exhaustion?: ExhaustionSink | undefined;
-  /** Each service's backend TLS profile (routing.backendTLS); none: every backend in clear. */
+  /** Backend TLS profiles by service (backend-tls.ts); absent: none. */
   readonly backendTls?: BackendTlsSource | undefined;
 }
 
 /** What a reload may swap under a running Forwarder. */
-export type ReloadableDeps = Pick<
-  ForwardDeps,
-  'hosts' | 'settings' | 'upstreams' | 'observer' | 'backendTls'
->;
+export type ReloadableDeps = Pick<ForwardDeps, 'hosts' | 'settings' | 'upstreams' | 'observer'> &
+  Partial<Pick<ForwardDeps, 'backendTls'>>;
 
 export class Forwarder {
   /** Replaced whole by reconfigure(); requests in flight read it as they go. */
@@ -76,16 +74,14 @@ export class Forwarder {
     this.#loop = loopDeps(deps, this.#clients);
     this.#routes = new Routes(deps);
     this.#hooks = {
-      origin: (t: Try) => this.#routes.origin(t.service, t.target),
-      tls: (t: Try) => this.#deps.backendTls?.forService(t.service),
+      upstream: (t: Try) => this.#routes.upstream(t.service, t.target),
       draining: (socket) => this.#deps.draining(socket),
       bodyIdleMs: () => this.#deps.settings.requestBodyIdle,
       sendIdleMs: () => this.#deps.settings.responseSendIdle,
       fail: (res, code, detail, close) => this.#fail(res, code, detail, close),
     };
     this.#upgradeHooks = {
-      origin: this.#hooks.origin,
-      tls: this.#hooks.tls,
+      upstream: this.#hooks.upstream,
       tunnelIdle: (t: Try) => {
         const s = this.#deps.settings;
         return s.services[t.service.key]?.tunnelIdle ?? s.tunnelIdle;

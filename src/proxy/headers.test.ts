@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import { downstreamResponseHeaders, takesTrailers, upstreamRequestHeaders } from './headers.ts';
 
 function pairs(flat: string[]): [string, string][] {
   const out: [string, string][] = [];
@@ -40,6 +40,13 @@ describe('upstreamRequestHeaders', () => {
       ['x-forwarded-host', 'web.example:8080'],
       ['forwarded', 'for=127.10.0.1;host="web.example:8080";proto=http'],
     ]);
+  });
+
+  it('reads whether TE lists trailers (said again to HTTP/2 backends only)', () => {
+    expect(takesTrailers('gzip')).toBe(false);
+    expect(takesTrailers('gzip, trailers;q=1')).toBe(true);
+    expect(takesTrailers(['deflate', 'Trailers'])).toBe(true);
+    expect(takesTrailers(undefined)).toBe(false);
   });
 
   it('appends to earlier hops, and brackets IPv6 in Forwarded', () => {

@@ -1,7 +1,10 @@
 // What crosses the proxy in headers. Hop-by-hop headers (RFC 9110 §7.6.1) belong
 // to one connection and are dropped both ways, with every header the Connection
 // header names. The request gains X-Forwarded-For/-Proto/-Host and Forwarded
-// (RFC 7239) so the backend sees who asked and how.
+// (RFC 7239) so the backend sees who asked and how. `TE: trailers` (the client
+// takes trailers; gRPC servers refuse a call without it) is said again to HTTP/2
+// backends alone (h2-upstream.ts): HTTP/1.1 would need `Connection: TE` beside it,
+// which undici does not send.
 
 /** Always hop-by-hop, plus Expect (Node answers 100-continue itself; undici refuses it). */
 const HOP_BY_HOP = new Set([
@@ -116,6 +119,18 @@ export function upstreamRequestHeaders(
     `${forwarded === undefined ? '' : `${forwarded}, `}for=${forwardedNode(fwd.clientAddress)};host=${forwardedHost(fwd.host)};proto=${fwd.proto}`,
   );
   return out;
+}
+
+/** Whether a TE value lists `trailers` (RFC 9110 §10.1.4): the sender takes trailers. */
+export function takesTrailers(te: string | string[] | undefined): boolean {
+  if (te === undefined) return false;
+  for (const line of Array.isArray(te) ? te : [te]) {
+    for (const t of line.split(',')) {
+      const semi = t.indexOf(';');
+      if ((semi < 0 ? t : t.slice(0, semi)).trim().toLowerCase() === 'trailers') return true;
+    }
+  }
+  return false;
 }
 
 /** Response headers to pass to the client: undici's parsed object, hop-by-hop removed. */

@@ -1,12 +1,15 @@
-// One proxy listener: plain HTTP/1.1, or TLS offering HTTP/2 and HTTP/1.1 by ALPN,
-// the certificate chosen by SNI. Node's parser does the protocol hardening
+// One proxy listener: plain (HTTP/1.1, and HTTP/2 with prior knowledge on the same
+// port, told apart by the connection preface), or TLS offering HTTP/2 and HTTP/1.1
+// by ALPN, the certificate chosen by SNI. Node's parser does the protocol hardening
 // (smuggling shapes, header size and the headers timeout); what it reports becomes
 // a short answer and a closed socket. Made, wired, bound; given new limits by a
 // reload that keeps it; drained with its connections.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import {
+  createServer as createH2cServer,
   createSecureServer,
   type Http2SecureServer,
+  type Http2Server,
   type Http2ServerRequest,
   type Http2ServerResponse,
   type ServerHttp2Session,
@@ -21,6 +24,7 @@ import type { Logger } from '../observe/log.ts';
 import { type ProxyRequest, type ProxyResponse, rawError } from './answers.ts';
 import { guardSession, type ResetLimit } from './h2-sessions.ts';
 import type { ProxyObserver } from './observer.ts';
+import { sniffPreface } from './preface.ts';
 import { defaultCertificate, type SniContexts } from './tls.ts';
 
 export type Proto = 'http' | 'https';
@@ -31,6 +35,10 @@ export interface Listener {
   readonly key: string;
   readonly proto: Proto;
   readonly server: Server | Http2SecureServer;
+  /** The plain listener's HTTP/2 (prior knowledge) server: connections starting with the preface go there. */
+  readonly h2c: Http2Server | undefined;
+  /** Plain connections whose first bytes have not told their protocol yet: idle, for a drain. */
+  readonly sniffing: Set<Socket>;
   readonly sockets: Set<Socket | Duplex>;
   readonly sessions: Set<ServerHttp2Session>;
   /** TLS listeners a reload opened: its certificates, until it commits them. */
@@ -70,12 +78,14 @@ export async function openListener(
     key: hostPort(at),
     proto,
     server,
+    h2c: proto === 'http' ? h2cServer(http, hooks) : undefined,
+    sniffing: new Set(),
     sockets: new Set(),
     sessions: new Set(),
     sni: slot,
     resets: { prematureResetStreams: http.limits.prematureResetStreams },
   };
-  wire(l, hooks);
+  wire(l, hooks, http.timeouts.headers);
   await listenOn(server, at);
   // HTTP and HTTPS alike: the same descriptors, one resource.
   guardAccept(server, 'http_accept', hooks.exhaustion, hooks.log);
@@ -93,15 +103,12 @@ export function applyLimits(l: Listener, http: Config['http']): void {
   server.requestTimeout = t.request;
   server.keepAliveTimeout = t.idle;
   (server as unknown as { maxHeaderSize: number }).maxHeaderSize = http.limits.maxHeaderSize;
-  if (l.proto === 'http') {
-    server.maxHeadersCount = http.limits.maxHeaderCount + 1;
-    return;
-  }
+  if (l.proto === 'http') server.maxHeadersCount = http.limits.maxHeaderCount + 1;
   l.resets.prematureResetStreams = http.limits.prematureResetStreams;
   const settings = h2Settings(http);
   // New sessions take the server's; open ones are sent a SETTINGS frame, and a lower
   // stream cap leaves the streams already open alone (RFC 9113 6.5.2).
-  (l.server as Http2SecureServer).updateSettings(settings);
+  (l.h2c ?? (l.server as Http2SecureServer)).updateSettings(settings);
   for (const session of l.sessions) {
     if (session.closed || session.destroyed) continue;
     try {
@@ -150,7 +157,11 @@ export async function drainListeners(
     ),
   );
   const idle = () => {
-    for (const l of listeners) if (l.proto === 'http') (l.server as Server).closeIdleConnections();
+    for (const l of listeners) {
+      if (l.proto !== 'http') continue;
+      (l.server as Server).closeIdleConnections();
+      for (const s of l.sniffing) s.destroy();
+    }
   };
   idle();
   // HTTP/2: GOAWAY, then the session closes once its streams are done.
@@ -210,6 +221,19 @@ function plainServer(http: Config['http'], hooks: ListenerHooks): Server {
   return server;
 }
 
+/** HTTP/2 with prior knowledge on the plain listener: the TLS listener's settings, never listening itself. */
+function h2cServer(http: Config['http'], hooks: ListenerHooks): Http2Server {
+  return createH2cServer(
+    {
+      maxSessionMemory: 64,
+      settings: h2Settings(http),
+      maxHeaderListPairs: headerPairsCeiling(http.limits),
+    },
+    (req: Http2ServerRequest, res: Http2ServerResponse) =>
+      hooks.request(req, res as unknown as ProxyResponse, 'http'),
+  );
+}
+
 function tlsServer(
   http: Config['http'],
   hooks: ListenerHooks,
@@ -244,15 +268,8 @@ function tlsServer(
   return server;
 }
 
-function wire(l: Listener, hooks: ListenerHooks): void {
+function wire(l: Listener, hooks: ListenerHooks, headersTimeoutMs: number): void {
   const { server, proto } = l;
-  // Every accepted TCP connection, plain or before its TLS handshake: one past its
-  // client's cap is closed before anything of it is read.
-  server.on('connection', (s: Socket) => {
-    if (hooks.admit(s)) return;
-    hooks.observer()?.connectionClosed?.('client_connections');
-    s.destroy();
-  });
   const track = (s: Socket | Duplex) => {
     hooks.sockets.add(s);
     l.sockets.add(s);
@@ -261,14 +278,42 @@ function wire(l: Listener, hooks: ListenerHooks): void {
       l.sockets.delete(s);
     });
   };
-  server.on(proto === 'http' ? 'connection' : 'secureConnection', track);
-  if (proto === 'https') {
-    server.on('session', (session: ServerHttp2Session) => {
-      l.sessions.add(session);
-      session.once('close', () => l.sessions.delete(session));
-      guardSession(session, l.resets, hooks.observer);
+  // Every accepted TCP connection, plain or before its TLS handshake: one past its
+  // client's cap is closed before anything of it is read.
+  const admit = (s: Socket): boolean => {
+    if (s.destroyed) return false;
+    if (hooks.admit(s)) return true;
+    hooks.observer()?.connectionClosed?.('client_connections');
+    s.destroy();
+    return false;
+  };
+  const h2c = l.h2c;
+  if (h2c) {
+    // Node's own HTTP/1.1 connection handling runs only for connections that do not
+    // begin with the HTTP/2 preface; the others go to the HTTP/2 server.
+    const h1 = server.listeners('connection') as ((s: Socket) => void)[];
+    server.removeAllListeners('connection');
+    server.on('connection', (s: Socket) => {
+      if (!admit(s)) return;
+      track(s);
+      l.sniffing.add(s);
+      s.once('close', () => l.sniffing.delete(s));
+      sniffPreface(s, headersTimeoutMs, (h2) => {
+        l.sniffing.delete(s);
+        if (h2) h2c.emit('connection', s);
+        else for (const fn of h1) fn.call(server, s);
+      });
     });
+  } else {
+    server.on('connection', (s: Socket) => void admit(s));
+    server.on('secureConnection', track);
   }
+  const sessions = h2c ?? (proto === 'https' ? server : undefined);
+  sessions?.on('session', (session: ServerHttp2Session) => {
+    l.sessions.add(session);
+    session.once('close', () => l.sessions.delete(session));
+    guardSession(session, l.resets, hooks.observer);
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();

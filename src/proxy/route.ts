@@ -1,6 +1,7 @@
 // Where a request goes, before its first try: host → federated service → policy
 // (picker and affinity hash), the locality its plan is made for, and the service
-// port HTTP goes to on each endpoint.
+// port, protocol and TLS settings its tries reach each endpoint with
+// (backend-protocol.ts).
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import type { ErrorCode } from '../errors.ts';
 import { hostPort } from '../host-port.ts';
@@ -11,9 +12,12 @@ import { choosePolicy } from '../routing/policy.ts';
 import type { Router } from '../routing/router.ts';
 import type { Locality, Plan, Target } from '../routing/types.ts';
 import type { ProxyRequest } from './answers.ts';
+import { type BackendProtocol, chooseProtocol, proxiedPort, wireFor } from './backend-protocol.ts';
+import type { BackendTlsSource } from './backend-tls.ts';
 import type { ClientShareSettings } from './clients.ts';
 import { upstreamRequestHeaders } from './headers.ts';
 import { type HostRoute, type HostTable, normalizeHost } from './hosts.ts';
+import type { UpstreamRoute } from './upstreams.ts';
 
 export interface ForwardSettings {
   readonly locality: 'self' | 'client';
@@ -80,14 +84,25 @@ export interface RouteDeps {
   readonly settings: ForwardSettings;
   readonly random: () => number;
   readonly log: Logger;
+  /** Backend TLS profiles by service; absent: none (https still verified against the system CAs). */
+  readonly backendTls?: BackendTlsSource | undefined;
+}
+
+/** A service's port and protocol toward its endpoints. */
+interface ServicePort {
+  readonly port: string | number;
+  readonly protocol: BackendProtocol;
 }
 
 export class Routes {
   #deps: RouteDeps;
   readonly #pickers = new Map<PickerKind, Picker>();
   #policies = new WeakMap<FederatedService, Policy>();
-  readonly #httpPorts = new WeakMap<FederatedService, string | number>();
-  readonly #origins = new WeakMap<Target, { svc: FederatedService; origin: string }>();
+  readonly #ports = new WeakMap<FederatedService, ServicePort>();
+  readonly #upstreams = new WeakMap<
+    Target,
+    { svc: FederatedService; tlsKey: string | undefined; route: UpstreamRoute }
+  >();
   #selfLocality: Locality | undefined;
   /** Annotation values already warned about, so a bad one logs once. */
   readonly #warned = new Set<string>();
@@ -203,33 +218,44 @@ export class Routes {
     };
   }
 
-  /** The service port HTTP goes to: the one named http, else the first TCP one. */
-  #httpPort(svc: FederatedService): string | number {
-    let p = this.#httpPorts.get(svc);
+  /** The service port the proxy sends to and its protocol (backend-protocol.ts). */
+  #servicePort(svc: FederatedService): ServicePort {
+    let p = this.#ports.get(svc);
     if (p === undefined) {
-      const tcp = svc.ports.filter((x) => x.protocol === 'TCP');
-      const named = tcp.find((x) => x.name === 'http' || x.appProtocol === 'http') ?? tcp[0];
-      p = named ? named.name || named.port : 80;
-      this.#httpPorts.set(svc, p);
+      const port = proxiedPort(svc.ports);
+      const { protocol, unknown } = chooseProtocol(svc, port);
+      // A bad annotation is logged once per value, not once per snapshot.
+      const key = `${svc.key} backend-protocol ${unknown}`;
+      if (unknown !== undefined && !this.#warned.has(key)) {
+        this.#warned.add(key);
+        this.#deps.log.warn(
+          { service: svc.key, value: unknown },
+          "fedgate.io/backend-protocol: unknown protocol, the port's appProtocol is used",
+        );
+      }
+      p = { port: port ? port.name || port.port : 80, protocol };
+      this.#ports.set(svc, p);
     }
     return p;
   }
 
   /**
-   * `http://address:port` of the target's HTTP port. Kept per target (a plan's, so as
-   * long-lived as the plan): the same string each time, which the endpoint's pool
-   * lookup then finds by its kept hash instead of hashing a fresh one.
+   * Where and how a try reaches target `t`: its origin (`http://address:port` of the
+   * service port), the protocol, and TLS. Kept per target (a plan's, so as long-lived
+   * as the plan) and TLS key: the same object each time, whose strings the endpoint's
+   * pool lookup hashes once.
    */
-  origin(svc: FederatedService, t: Target): string {
-    const kept = this.#origins.get(t);
-    if (kept?.svc === svc) return kept.origin;
-    const origin = this.#originOf(svc, t);
-    this.#origins.set(t, { svc, origin });
-    return origin;
+  upstream(svc: FederatedService, t: Target): UpstreamRoute {
+    const profile = this.#deps.backendTls?.forService(svc);
+    const kept = this.#upstreams.get(t);
+    if (kept?.svc === svc && kept.tlsKey === profile?.key) return kept.route;
+    const sp = this.#servicePort(svc);
+    const route = { origin: this.#originOf(sp.port, t), wire: wireFor(sp.protocol, svc, profile) };
+    this.#upstreams.set(t, { svc, tlsKey: profile?.key, route });
+    return route;
   }
 
-  #originOf(svc: FederatedService, t: Target): string {
-    const want = this.#httpPort(svc);
+  #originOf(want: string | number, t: Target): string {
     const ports = t.endpoint.ports;
     const port =
       (typeof want === 'string' ? ports.find((p) => p.name === want) : undefined) ?? ports[0];

@@ -10,6 +10,7 @@ import { type AcceptGuard, ExhaustionTracker } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Router } from '../routing/router.ts';
 import { endpointId } from '../routing/types.ts';
+import type { BackendTlsSource } from './backend-tls.ts';
 import { BackendTlsProfiles } from './backend-tls-profiles.ts';
 import { Forwarder } from './forward.ts';
 import { HostTable, hostRules } from './hosts.ts';
@@ -29,6 +30,11 @@ export interface ProxyServerOptions {
   readonly observer?: ProxyObserver;
   /** Where running out of descriptors is counted (default: a tracker of its own). */
   readonly exhaustion?: AcceptGuard;
+  /**
+   * Backend TLS profiles by service, kept through reloads; absent: routing.backendTLS,
+   * read again at every reload.
+   */
+  readonly backendTls?: BackendTlsSource;
 }
 
 /**
@@ -49,6 +55,7 @@ export class ProxyServer {
   readonly #log: Logger;
   #config: Config;
   #certificatesHash: string;
+  readonly #givenTls: BackendTlsSource | undefined;
   /** The forwarder's, which a reload swaps: the listeners count resets on it too. */
   #observer: ProxyObserver | undefined;
   readonly #unsubscribe: () => void;
@@ -62,6 +69,7 @@ export class ProxyServer {
     this.#hosts = new HostTable(hostRules(config));
     this.#certificatesHash = certificatesHash(config.http.tls?.certificates);
     this.#observer = opts.observer;
+    this.#givenTls = opts.backendTls;
     this.#listeners = new ProxyListeners({
       log: opts.log,
       exhaustion,
@@ -70,7 +78,6 @@ export class ProxyServer {
       observer: () => this.#observer,
     });
     this.forwarder = new Forwarder({
-      backendTls: new BackendTlsProfiles(config, opts.log),
       catalog: opts.catalog,
       router: opts.router,
       health: opts.health,
@@ -82,6 +89,7 @@ export class ProxyServer {
       draining: (socket) => this.#listeners.closing(socket),
       observer: opts.observer,
       exhaustion,
+      backendTls: opts.backendTls ?? new BackendTlsProfiles(config, opts.log),
     });
     let warned = '';
     this.#unsubscribe = opts.catalog.subscribe((s) => {
@@ -132,7 +140,7 @@ export class ProxyServer {
   ): Promise<StagedProxy> {
     const certsHash = certificatesHash(next.http.tls?.certificates);
     // Read before binding: files that cannot be read reject the reload with nothing opened.
-    const backendTls = new BackendTlsProfiles(next, this.#log);
+    const backendTls = this.#givenTls ?? new BackendTlsProfiles(next, this.#log);
     const listeners = await this.#listeners.stage(next.http);
     return {
       opened: listeners.opened,

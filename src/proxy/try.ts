@@ -183,6 +183,11 @@ export class Try implements Expiring {
       this.#ex.refused(err);
       return 'handled';
     }
+    // Never processed: retried, and the endpoint's health hears nothing of it.
+    if (failure === 'refused') {
+      this.#ex.failed(failure);
+      return 'handled';
+    }
     if (failure === 'tls') {
       const detail = tlsDetail(err);
       const reason = tlsFailure(err)?.reason ?? 'handshake';

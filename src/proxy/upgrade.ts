@@ -11,10 +11,9 @@ import type { Dispatcher } from 'undici';
 import type { ErrorCode } from '../errors.ts';
 import { type ProxyRequest, rawError, writeRawResponse } from './answers.ts';
 import type { Carrier } from './attempts.ts';
-import type { BackendTlsContext } from './backend-tls.ts';
 import { downstreamResponseHeaders } from './headers.ts';
 import type { Try } from './try.ts';
-import { tlsDispatchOptions } from './upstreams.ts';
+import type { UpstreamRoute } from './upstreams.ts';
 
 const REFUSAL_BODY_LIMIT = 65_536;
 /** The idle timeout is read again at least this often, so a reload that changes it reaches open tunnels within a minute. */
@@ -22,9 +21,8 @@ const IDLE_RECHECK_MS = 60_000;
 
 /** What an upgrade's carrier needs from the forwarder. */
 export interface UpgradeHooks {
-  readonly origin: (t: Try) => string;
-  /** The try's service's backend TLS profile, if it has one. */
-  readonly tls: (t: Try) => BackendTlsContext | undefined;
+  /** Where the try goes; an upgrade always speaks HTTP/1.1 there (over TLS when the wire says). */
+  readonly upstream: (t: Try) => UpstreamRoute;
   /** The tunnel idle timeout for the try's service, ms (0: never); read at each check. */
   readonly tunnelIdle: (t: Try) => number;
   /** A tunnel was closed for idling. */
@@ -73,10 +71,8 @@ export class UpgradeCarrier implements Carrier {
     const relay = new UpgradeRelay(t, this.#socket, this.#head, this.#hooks, () => {
       this.#tunnelled = true;
     });
-    const tls = this.#hooks.tls(t);
-    t.endpoint.pool(this.#hooks.origin(t), tls).dispatch(
+    t.endpoint.http1(this.#hooks.upstream(t)).dispatch(
       {
-        ...tlsDispatchOptions(tls),
         path: this.#path,
         method: this.#req.method ?? 'GET',
         headers: this.#headers,

@@ -1,16 +1,15 @@
-// Upstream connections: one undici Pool per endpoint (address and port), with
-// keep-alive and a cap on requests in flight. Requests in flight are counted here
-// per endpoint id: p2c reads them, and the cap turns into "pending" (wait for a
+// Upstream connections, per endpoint: for HTTP/1.1 one undici Pool per origin (and
+// TLS settings), with keep-alive; for HTTP/2 one session pool (h2-pool.ts), its
+// requests multiplexed. Requests in flight are counted here per endpoint id,
+// whatever carries them: p2c reads them, and the cap turns into "pending" (wait for a
 // slot, bounded per service) and then "overflow" (503 at once), as Envoy's circuit
 // breakers do. The pending queue takes its clients in turn (pending.ts). Pools of
-// endpoints that left the catalog are closed once idle. A service with a backend
-// TLS profile gets a pool per origin under the profile's key: a new key (a reload
-// that changed the profile or its files) makes a new pool, and the old one closes
-// once its requests are done.
-import { buildConnector, Pool } from 'undici';
-import type { BackendTlsContext } from './backend-tls.ts';
-import { tlsFailure } from './failures.ts';
+// endpoints that left the catalog are closed once idle.
+import { type Dispatcher, Pool } from 'undici';
+import { H2Pool } from './h2-pool.ts';
+import type { Upstream, UpstreamRoute } from './h2-upstream.ts';
 import { PendingQueue, type Waiter } from './pending.ts';
+import { dialer, tlsPool } from './upstream-tls.ts';
 
 export interface UpstreamOptions {
   readonly maxRequestsPerEndpoint: number;
@@ -20,89 +19,74 @@ export interface UpstreamOptions {
   readonly bodyTimeoutMs: number;
 }
 
-/** One endpoint (cluster/address): its requests in flight, and a pool per port used. */
+export type { Upstream, UpstreamRoute } from './h2-upstream.ts';
+
+/** One endpoint (cluster/address): its requests in flight, and a pool per origin and wire used. */
 export class UpstreamEndpoint {
   readonly id: string;
   inflight = 0;
   /** The service that last sent here: whose pending requests a freed slot wakes. */
   service = '';
-  readonly #pools = new Map<string, Pool>();
-  /** Over TLS, by origin and profile name: the pool and the profile key it was made with. */
-  readonly #tlsPools = new Map<string, { key: string; pool: Pool }>();
-  readonly #make: (origin: string, tls?: BackendTlsContext) => Pool;
+  readonly #pools = new Map<string, Upstream>();
+  /** The pool key in use per protocol, TLS profile name and origin. */
+  readonly #keys = new Map<string, string>();
+  readonly #make: (route: UpstreamRoute, h1: boolean, ep: UpstreamEndpoint) => Upstream;
 
-  constructor(id: string, make: (origin: string, tls?: BackendTlsContext) => Pool) {
+  constructor(
+    id: string,
+    make: (route: UpstreamRoute, h1: boolean, ep: UpstreamEndpoint) => Upstream,
+  ) {
     this.id = id;
     this.#make = make;
   }
 
-  /**
-   * The pool for origin `http://host:port`, made on first use; with `tls`, the one
-   * dialling `https://host:port` with the profile's options.
-   */
-  pool(origin: string, tls?: BackendTlsContext): Pool {
-    if (tls) return this.#tlsPool(origin, tls);
-    let p = this.#pools.get(origin);
+  /** The HTTP/1.1 pool for origin `http://host:port` in clear, made on first use. */
+  pool(origin: string): Pool {
+    return this.http1({ origin, wire: { h2: false, tls: undefined } }) as unknown as Pool;
+  }
+
+  /** Where a request on `route` goes: HTTP/2 sessions when its wire says so, else HTTP/1.1. */
+  upstream(route: UpstreamRoute): Upstream {
+    return route.wire.h2 ? this.#get(route, false) : this.http1(route);
+  }
+
+  /** HTTP/1.1 on `route` (upgrades, and backends whose ALPN picked it), made on first use. */
+  http1(route: UpstreamRoute): Upstream {
+    return this.#get(route, true);
+  }
+
+  #get(route: UpstreamRoute, h1: boolean): Upstream {
+    const tlsKey = route.wire.tls?.key ?? '';
+    const key = `${h1 ? 'h1' : 'h2'} ${tlsKey} ${route.origin}`;
+    let p = this.#pools.get(key);
     if (!p) {
-      p = this.#make(origin);
-      this.#pools.set(origin, p);
+      // A TLS profile's new key (`name:hash`: a reload changed it or its files): the
+      // pool made under the old one finishes what it has, then closes.
+      const slot = `${h1 ? 'h1' : 'h2'} ${profileOf(tlsKey)} ${route.origin}`;
+      const old = this.#keys.get(slot);
+      if (old !== undefined) {
+        void this.#pools
+          .get(old)
+          ?.close()
+          .catch(() => {});
+        this.#pools.delete(old);
+      }
+      this.#keys.set(slot, key);
+      p = this.#make(route, h1, this);
+      this.#pools.set(key, p);
     }
     return p;
   }
 
-  #tlsPool(origin: string, tls: BackendTlsContext): Pool {
-    // By origin and profile name (the key is `name:hash`): two services on the same
-    // pods with different profiles keep a pool each.
-    const i = tls.key.lastIndexOf(':');
-    const slot = `${origin} ${i < 0 ? tls.key : tls.key.slice(0, i)}`;
-    const kept = this.#tlsPools.get(slot);
-    if (kept?.key === tls.key) return kept.pool;
-    // A new key for the profile: connections made under its old settings finish, then close.
-    if (kept) void kept.pool.close().catch(() => {});
-    const pool = this.#make(`https${origin.slice(origin.indexOf(':'))}`, tls);
-    this.#tlsPools.set(slot, { key: tls.key, pool });
-    return pool;
-  }
-
-  pools(): Pool[] {
-    return [...this.#pools.values(), ...[...this.#tlsPools.values()].map((x) => x.pool)];
+  pools(): Upstream[] {
+    return [...this.#pools.values()];
   }
 }
 
-/**
- * undici's connector with the profile's TLS options. A backend that refuses
- * fedgate's client certificate says so by an alert after the TLS 1.3 handshake,
- * which the socket emits as an error just before its end; undici then fails the
- * request with "other side closed" (observed on Node 24.21, undici 8). The alert is
- * put on that error as its cause, so the classifier sees a TLS failure.
- */
-function tlsConnector(tls: BackendTlsContext, timeout: number): buildConnector.connector {
-  const connect = buildConnector({ ...tls.options, timeout } as buildConnector.BuildOptions);
-  const servername = tls.options.servername;
-  return (opts, callback) =>
-    connect({ ...opts, ...(servername ? { servername } : {}) }, (err, socket) => {
-      if (socket) {
-        let alert: Error | undefined;
-        socket.prependListener('error', (e: Error) => {
-          if (alert === undefined && tlsFailure(e)) alert = e;
-          else if (alert !== undefined && e !== alert && e.cause === undefined) e.cause = alert;
-        });
-      }
-      // undici's own types: exactly one of the two is set.
-      (callback as (e: Error | null, s: typeof socket) => void)(err, socket);
-    });
-}
-
-/**
- * What a try over TLS adds to its dispatch options: the profile's SNI name. undici
- * otherwise takes each request's Host as its servername, and closes a connection
- * whose servername differs from the next request's (undici 8, client.js): clients
- * naming one service by several hosts would churn connections. undici reads the
- * option though its types do not list it.
- */
-export function tlsDispatchOptions(tls: BackendTlsContext | undefined): object {
-  const servername = tls?.options.servername;
-  return servername ? { servername } : {};
+/** A TLS key's profile: `name` of `name:hash`; a key of another shape is its own. */
+function profileOf(key: string): string {
+  const i = key.lastIndexOf(':');
+  return i < 0 ? key : key.slice(0, i);
 }
 
 export class Upstreams {
@@ -130,18 +114,31 @@ export class Upstreams {
     return ep;
   }
 
-  readonly #makePool = (origin: string, tls?: BackendTlsContext): Pool => {
+  readonly #makePool = (route: UpstreamRoute, h1: boolean, ep: UpstreamEndpoint): Upstream => {
     const o = this.#opts;
-    return new Pool(origin, {
-      ...(tls ? { connect: tlsConnector(tls, o.connectTimeoutMs) } : {}),
-      connections: o.maxRequestsPerEndpoint,
-      pipelining: 1,
-      keepAliveTimeout: o.idleTimeoutMs,
-      keepAliveMaxTimeout: o.idleTimeoutMs,
-      connectTimeout: o.connectTimeoutMs,
-      // The proxy's own per-try timer bounds the wait for a response head.
-      headersTimeout: 0,
-      bodyTimeout: o.bodyTimeoutMs,
+    const tls = route.wire.tls;
+    if (h1) {
+      const options: Pool.Options = {
+        connections: o.maxRequestsPerEndpoint,
+        pipelining: 1,
+        keepAliveTimeout: o.idleTimeoutMs,
+        keepAliveMaxTimeout: o.idleTimeoutMs,
+        connectTimeout: o.connectTimeoutMs,
+        // The proxy's own per-try timer bounds the wait for a response head.
+        headersTimeout: 0,
+        bodyTimeout: o.bodyTimeoutMs,
+      };
+      return tls
+        ? tlsPool(route.origin, options, tls)
+        : (new Pool(route.origin, options) as Upstream);
+    }
+    return new H2Pool({
+      origin: tls ? route.origin.replace(/^http:/, 'https:') : route.origin,
+      dial: dialer(route),
+      connectTimeoutMs: o.connectTimeoutMs,
+      idleTimeoutMs: o.idleTimeoutMs,
+      bodyTimeoutMs: o.bodyTimeoutMs,
+      fallback: () => ep.http1(route) as unknown as Dispatcher,
     });
   };
 
