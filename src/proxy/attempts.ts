@@ -10,12 +10,13 @@
 // How a try is sent and its answer relayed is the Carrier's: dispatch.ts for
 // requests, upgrade.ts for upgrades. Both report back through Try (try.ts).
 import type { FederatedService } from '../catalog/model.ts';
-import { type ErrorCode, httpStatusFor } from '../errors.ts';
+import { type ErrorCode, GRPC_STATUS, grpcStatusFor, httpStatusFor } from '../errors.ts';
 import { tierScopeOf } from '../routing/router.ts';
 import type { Plan, Target } from '../routing/types.ts';
 import type { ProxyRequest } from './answers.ts';
 import type { ClientPlace } from './clients.ts';
 import { gaveUp, type RetryReason, refusalDetail } from './failures.ts';
+import type { GrpcCall } from './grpc.ts';
 import { CLIENT_CLOSED_REQUEST, outcomeOf, type RequestOutcome } from './observer.ts';
 import { pickTarget, type RetryBudget, type ServiceLoad } from './picks.ts';
 import type { Policy, RoutedRequest } from './route.ts';
@@ -27,6 +28,8 @@ export interface Carrier {
   readonly upgrade: boolean;
   /** The request has a body, which streams to the upstream of the first try. */
   readonly hasBody: boolean;
+  /** A gRPC call (grpc.ts): its deadline bounds the tries, its status decides retries. */
+  readonly grpc?: GrpcCall | undefined;
   /** The body has started streaming: no other try could send it again. */
   bodyStarted(): boolean;
   /** What was read of the body is kept (small): a refused stream's request may go elsewhere. */
@@ -39,7 +42,9 @@ export interface Carrier {
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** Failures whose retries the budget limits, and which only idempotent methods retry. */
-const BUDGETED: ReadonlySet<RetryReason> = new Set(['status', 'timeout']);
+const BUDGETED: ReadonlySet<RetryReason> = new Set(['status', 'timeout', 'grpc_status']);
+/** Retries that only idempotent methods get (a gRPC call's retry is by its status rules). */
+const IDEMPOTENT_ONLY: ReadonlySet<RetryReason> = new Set(['status', 'timeout']);
 
 /** One client request (or upgrade) and its tries. */
 export class Exchange implements TryOwner {
@@ -65,7 +70,9 @@ export class Exchange implements TryOwner {
   #tries = 0;
   #done = false;
   #clientGone = false;
-  #stalledByClient = false;
+  #endedByClient = false;
+  /** A gRPC call's deadline (grpc-timeout), while no answer has started. */
+  #deadlineTimer: NodeJS.Timeout | undefined;
   #waiting: AbortController | undefined;
   /** Its place in its client's share (clients.ts): held while it or a try of it holds anything. */
   place: ClientPlace | undefined;
@@ -105,6 +112,10 @@ export class Exchange implements TryOwner {
     return this.#clientGone;
   }
 
+  get grpc(): GrpcCall | undefined {
+    return this.#carrier.grpc;
+  }
+
   start(): void {
     const key = this.#service.key;
     if (this.#state.plan.empty) {
@@ -118,7 +129,35 @@ export class Exchange implements TryOwner {
       this.#giveUp('CLIENT_OVER_SHARE', `this client holds its share of ${key}'s request slots`);
       return;
     }
+    const deadline = this.grpc?.deadline;
+    if (deadline !== undefined) {
+      this.#deadlineTimer = setTimeout(
+        () => this.#deadlinePassed(),
+        Math.max(0, deadline - performance.now()),
+      );
+    }
     this.#next(false);
+  }
+
+  /**
+   * A gRPC call's deadline passed before an answer started: every try's timeout is
+   * min(perTryTimeout, the call's time left), so none is retried now. The try is
+   * aborted (not blamed on its endpoint: a client's short deadline must eject no
+   * one) and the call answered UPSTREAM_TIMEOUT, DEADLINE_EXCEEDED. Once an answer
+   * streams, the deadline is the client's and the upstream's (it got grpc-timeout).
+   */
+  #deadlinePassed(): void {
+    this.#deadlineTimer = undefined;
+    const t = this.#try;
+    if (this.#done || t?.status) return;
+    this.#endedByClient = true;
+    this.#waiting?.abort();
+    const waited = Math.round(this.age() * 1000);
+    this.#giveUp(
+      'UPSTREAM_TIMEOUT',
+      `${this.#service.key} did not answer within the call's deadline (grpc-timeout, ${waited} ms, ${this.#tries} ${this.#tries === 1 ? 'try' : 'tries'})`,
+    );
+    t?.abort(new Error("the call's deadline passed"));
   }
 
   /**
@@ -136,7 +175,13 @@ export class Exchange implements TryOwner {
     waiting?.abort();
     this.#try?.abort(new Error('client went away'));
     this.finish();
-    this.observe(t?.target, CLIENT_CLOSED_REQUEST, 'client_cancelled', false);
+    this.observe(
+      t?.target,
+      CLIENT_CLOSED_REQUEST,
+      'client_cancelled',
+      false,
+      this.grpc && GRPC_STATUS.CANCELLED,
+    );
     return true;
   }
 
@@ -168,17 +213,23 @@ export class Exchange implements TryOwner {
 
   /** Ends the request for its client's slowness, counted as rejected (a limit on the client). */
   #stall(err: Error): void {
-    this.#stalledByClient = true;
+    this.#endedByClient = true;
     this.finish();
     const t = this.#try;
     if (t?.status) this.observe(t.target, t.status, 'rejected');
-    else this.observe(undefined, httpStatusFor('REQUEST_TIMEOUT'), 'rejected');
+    else {
+      const grpc = this.grpc && grpcStatusFor('REQUEST_TIMEOUT');
+      this.observe(undefined, httpStatusFor('REQUEST_TIMEOUT'), 'rejected', false, grpc);
+    }
     t?.abort(err);
   }
 
-  /** The request ended for the client's slowness: a try's failure now is none of the endpoint's. */
-  get stalledByClient(): boolean {
-    return this.#stalledByClient;
+  /**
+   * The request ended for its client's reason (its slowness, its gRPC deadline): a
+   * try's failure now is none of the endpoint's.
+   */
+  get endedByClient(): boolean {
+    return this.#endedByClient;
   }
 
   /** Dispatches the next try, or answers when there is nothing to try. */
@@ -236,7 +287,8 @@ export class Exchange implements TryOwner {
       this.#next(true, BUDGETED.has(failure));
       return true;
     }
-    if (failure !== 'status') {
+    // An answer not retried is relayed as it came; a failure left none.
+    if (failure !== 'status' && failure !== 'grpc_status') {
       const { retries } = this.#deps();
       const why = { tries: this.#tries, budget: verdict === 'budget', ms: retries.perTryTimeout };
       const a = gaveUp(failure, this.#service.key, why);
@@ -265,7 +317,7 @@ export class Exchange implements TryOwner {
     if (this.#carrier.hasBody && this.#carrier.bodyStarted() && !this.#replays(failure)) {
       return 'no';
     }
-    if (BUDGETED.has(failure) && !this.#idempotent) return 'no';
+    if (IDEMPOTENT_ONLY.has(failure) && !this.#idempotent) return 'no';
     // The budget holds back retries of answers a loaded upstream gives (5xx, slowness),
     // which would pile more load on it. A refused or reset connection is a dead
     // endpoint: retrying elsewhere adds nothing to it, and is what failover is.
@@ -286,7 +338,8 @@ export class Exchange implements TryOwner {
 
   #giveUp(code: ErrorCode, detail: string): void {
     this.finish();
-    this.observe(undefined, httpStatusFor(code), outcomeOf(code));
+    const grpc = this.grpc && grpcStatusFor(code);
+    this.observe(undefined, httpStatusFor(code), outcomeOf(code), false, grpc);
     if (!this.#clientGone) this.#carrier.answer(code, detail);
   }
 
@@ -296,6 +349,7 @@ export class Exchange implements TryOwner {
     status: number,
     outcome: RequestOutcome,
     answered = target !== undefined,
+    grpcStatus?: number,
   ): void {
     const o = this.#deps().observer;
     if (!o) return;
@@ -315,6 +369,7 @@ export class Exchange implements TryOwner {
       tries: this.#tries,
       endpoint: target?.address ?? '',
       upgrade: this.#carrier.upgrade,
+      ...(this.grpc ? { grpc: true, grpcStatus } : {}),
     });
   }
 
@@ -322,6 +377,7 @@ export class Exchange implements TryOwner {
   finish(): void {
     if (this.#done) return;
     this.#done = true;
+    if (this.#deadlineTimer) clearTimeout(this.#deadlineTimer);
     this.#budget.end(this.#service.key, this.#load);
     this.place?.drop();
   }

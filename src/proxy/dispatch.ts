@@ -12,6 +12,7 @@ import { type ErrorCode, FedgateError } from '../errors.ts';
 import { isHttp1, type ProxyRequest, type ProxyResponse } from './answers.ts';
 import type { Carrier } from './attempts.ts';
 import { IdleBody, type RequestBodyIdle } from './body.ts';
+import { formatGrpcTimeout, type GrpcCall } from './grpc.ts';
 import { downstreamResponseHeaders, takesTrailers } from './headers.ts';
 import { addTrailers, clientTakesTrailers, relayableTrailers } from './trailers.ts';
 import type { Try } from './try.ts';
@@ -25,8 +26,14 @@ export interface RequestHooks {
   readonly bodyIdleMs: () => number;
   /** http.timeouts.responseSendIdle, read at each answer. */
   readonly sendIdleMs: () => number;
-  /** fedgate's own answer; `close`: the connection closes after it. */
-  readonly fail: (res: ProxyResponse, code: ErrorCode, detail: string, close: boolean) => void;
+  /** fedgate's own answer (`grpc`: as a gRPC status); `close`: the connection closes after it. */
+  readonly fail: (
+    res: ProxyResponse,
+    code: ErrorCode,
+    detail: string,
+    close: boolean,
+    grpc: boolean,
+  ) => void;
 }
 
 const ignore = () => {};
@@ -42,6 +49,7 @@ export class ResponseUnread extends FedgateError {
 export class RequestCarrier implements Carrier {
   readonly upgrade = false;
   readonly hasBody: boolean;
+  readonly grpc: GrpcCall | undefined;
   /** The client takes response trailers: HTTP/2, or HTTP/1.1 with `TE: trailers`. */
   readonly takesTrailers: boolean;
   readonly #req: ProxyRequest;
@@ -59,7 +67,9 @@ export class RequestCarrier implements Carrier {
     path: string,
     headers: string[],
     hooks: RequestHooks,
+    grpc?: GrpcCall,
   ) {
+    this.grpc = grpc;
     this.#req = req;
     this.#res = res;
     this.#path = path;
@@ -138,7 +148,7 @@ export class RequestCarrier implements Carrier {
       {
         path: this.#path,
         method: this.#req.method ?? 'GET',
-        headers: this.#headers,
+        headers: this.#headersFor(),
         // undici takes an async iterable body too; its types list only streams.
         body: this.hasBody ? (this.#bodyFor(route.wire.h2) as unknown as Readable) : null,
         // The client's request trailers, once its body ended: HTTP/2 backends get them
@@ -151,8 +161,26 @@ export class RequestCarrier implements Carrier {
   }
 
   answer(code: ErrorCode, detail: string, close = false): void {
-    this.#hooks.fail(this.#res, code, detail, close || this.closesConnection());
+    const closes = close || this.closesConnection();
+    this.#hooks.fail(this.#res, code, detail, closes, this.grpc !== undefined);
     this.#res.once('finish', () => this.done());
+  }
+
+  /**
+   * A gRPC call with a deadline tells each try's upstream the time left (grpc-timeout
+   * rewritten, as Envoy does with max_grpc_timeout), so the server gives up when the
+   * client will have.
+   */
+  #headersFor(): string[] {
+    const deadline = this.grpc?.deadline;
+    if (deadline === undefined) return this.#headers;
+    const out = this.#headers.slice();
+    for (let i = 0; i < out.length; i += 2) {
+      if (out[i]?.toLowerCase() === 'grpc-timeout') {
+        out[i + 1] = formatGrpcTimeout(Math.max(deadline - performance.now(), 0.001));
+      }
+    }
+    return out;
   }
 
   readonly #requestTrailers = () => this.#req.trailers;
@@ -220,7 +248,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   ): void {
     this.#carrier.answered();
     if (statusCode < 200) return; // 1xx informational: the final answer follows
-    if (this.#try.head(statusCode) !== 'deliver') return;
+    if (this.#try.head(statusCode, this.#carrier.grpc && headers) !== 'deliver') return;
     const res = this.#res;
     const out = downstreamResponseHeaders(headers);
     const h1 = isHttp1(res);
@@ -275,7 +303,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     if (this.#sendTimer) clearTimeout(this.#sendTimer);
     this.#try.release();
     if (this.#try.discarding) return;
-    this.#try.answered();
+    this.#try.answered(this.#carrier.grpc && trailers);
     const res = this.#res;
     // HTTP/1.1 answers sent with a length have no room for trailers.
     if (this.#carrier.takesTrailers && (!isHttp1(res) || chunked(res))) {
