@@ -1,17 +1,19 @@
 // Active health checks: the probe targets of the services that are checked (the
 // config's scope, else the fedgate.io/health-check annotation) are probed by TCP
-// connect or HTTP GET, and thresholds turn results into the verdict the health store
+// connect, HTTP GET or gRPC Health/Check, and thresholds turn results into the verdict the health store
 // keeps for routing. Every probe starts through one ProbeQueue, so probes in flight
 // and starts per second stay under the config's caps whatever the number of
 // targets; when the targets cannot all be probed within one interval, every
 // target's interval stretches evenly. One probe per target at a time; a target
 // that leaves stops at once and never writes again.
 
+import type { ConnectionOptions } from 'node:tls';
 import { Agent } from 'undici';
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import { isDescriptorExhaustion } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import type { CheckState } from '../routing/types.ts';
+import { GrpcHealthClients } from './grpc-probe.ts';
 import { abortDetail, errorDetail, httpProbe, tcpProbe } from './probes.ts';
 import { ProbeQueue, type QueueLimits, type Timers } from './queue.ts';
 import type { HealthStore } from './store.ts';
@@ -48,6 +50,11 @@ export interface ActiveCheckerOptions {
   onExhausted?: (err: unknown) => void;
   /** Whether an error means the process is out of descriptors (default: EMFILE, ENFILE). */
   isExhaustion?: (err: unknown) => boolean;
+  /**
+   * The node:tls options to dial a service's endpoints with (its backend TLS
+   * profile), for gRPC checks; undefined: plaintext.
+   */
+  tls?: (svc: FederatedService) => ConnectionOptions | undefined;
 }
 
 export interface ActiveCheckStats {
@@ -115,6 +122,9 @@ export class ActiveChecker {
   readonly #onResult: ActiveCheckerOptions['onResult'];
   readonly #onExhausted: ActiveCheckerOptions['onExhausted'];
   readonly #isExhaustion: (err: unknown) => boolean;
+  readonly #tls: ActiveCheckerOptions['tls'];
+  /** type grpc: one client per target, closed when it leaves. */
+  readonly #grpc = new GrpcHealthClients();
   readonly #queue: ProbeQueue<Probe>;
   /** By service key. */
   readonly #services = new Map<string, Tracked>();
@@ -144,6 +154,7 @@ export class ActiveChecker {
     this.#onResult = opts.onResult;
     this.#onExhausted = opts.onExhausted;
     this.#isExhaustion = opts.isExhaustion ?? isDescriptorExhaustion;
+    this.#tls = opts.tls;
     this.#agent = new Agent({ connect: { timeout: opts.config.timeout } });
     this.#queue = new ProbeQueue<Probe>({
       limits: limitsOf(opts.config),
@@ -199,6 +210,10 @@ export class ActiveChecker {
     this.#config = config;
     this.#addressing = addressing;
     this.#queue.setLimits(limitsOf(config));
+    // gRPC clients are made again, at the next probe, for a new kind of check.
+    if (config.type !== before.type || config.grpcService !== before.grpcService) {
+      this.#grpc.closeAll();
+    }
     if (config.timeout !== before.timeout) {
       const old = this.#agent;
       this.#agent = new Agent({ connect: { timeout: config.timeout } });
@@ -241,6 +256,7 @@ export class ActiveChecker {
     this.#services.clear();
     this.#targets = 0;
     await Promise.allSettled([...this.#running]);
+    this.#grpc.closeAll();
     await this.#agent.destroy().catch(() => {});
   }
 
@@ -381,6 +397,7 @@ export class ActiveChecker {
 
   #halt(p: Probe): void {
     p.stopped = true;
+    this.#grpc.close(p);
     this.#expedited.delete(`${p.service} ${p.id}`);
     this.#queue.cancel(p);
     p.abort?.abort(new Error('stopped'));
@@ -449,7 +466,15 @@ export class ActiveChecker {
       const failure =
         type === 'http'
           ? await httpProbe(this.#agent, p, this.#config, abort.signal)
-          : await tcpProbe(p, abort.signal);
+          : type === 'grpc'
+            ? await this.#grpc.check(
+                p,
+                this.#config.grpcService,
+                timeout,
+                abort.signal,
+                this.#tlsOf(p),
+              )
+            : await tcpProbe(p, abort.signal);
       return { ok: failure === undefined, detail: failure, durationMs: this.#now() - started };
     } catch (err) {
       if (!abort.signal.aborted && this.#isExhaustion(err)) {
@@ -465,6 +490,16 @@ export class ActiveChecker {
       clearTimeout(timer);
       p.abort = undefined;
     }
+  }
+
+  #tlsOf(p: Probe): ConnectionOptions | undefined {
+    const svc = this.#tls && this.#snapshot?.services.get(p.service);
+    return svc ? this.#tls?.(svc) : undefined;
+  }
+
+  /** gRPC clients open now (one per target checked by gRPC). */
+  get grpcClients(): number {
+    return this.#grpc.size;
   }
 
   #record(p: Probe, result: ProbeResult): void {
