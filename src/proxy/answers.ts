@@ -57,16 +57,30 @@ export function sendError(
  */
 function grpcAnswer(res: ProxyResponse, code: ErrorCode, detail: string, close: boolean): void {
   const headers: Record<string, string | number> = grpcErrorHeaders(code, detail);
-  if (!isHttp1(res)) {
-    const { stream } = res as unknown as Http2ServerResponse;
-    if (!stream || stream.destroyed || stream.closed) return;
-    stream.respond({ ':status': 200, ...headers }, { endStream: true });
-    return;
-  }
+  if (respondHeadOnly(res, 200, headers)) return;
   headers['content-length'] = 0;
   if (close) headers.connection = 'close';
   res.writeHead(200, headers);
   res.end();
+}
+
+/**
+ * HTTP/2: `headers` as the whole response, one HEADERS frame with END_STREAM (a
+ * trailers-only gRPC answer; Node's compatibility writeHead and end() would add an
+ * empty DATA frame to end the stream, and gRPC clients then find no status). false
+ * on HTTP/1.1, where the caller writes it as usual.
+ */
+export function respondHeadOnly(
+  res: ProxyResponse,
+  status: number,
+  headers: Record<string, string | string[] | number>,
+): boolean {
+  if (isHttp1(res)) return false;
+  const { stream } = res as unknown as Http2ServerResponse;
+  if (stream && !stream.destroyed && !stream.closed) {
+    stream.respond({ ...headers, ':status': status }, { endStream: true });
+  }
+  return true;
 }
 
 /** Writes a whole HTTP/1.1 response onto a raw socket and ends it. */

@@ -32,8 +32,11 @@ export interface Carrier {
   readonly grpc?: GrpcCall | undefined;
   /** The body has started streaming: no other try could send it again. */
   bodyStarted(): boolean;
-  /** What was read of the body is kept (small): a refused stream's request may go elsewhere. */
-  canReplay?(): boolean;
+  /**
+   * What was read of the body is kept (small): a refused stream's request may go
+   * elsewhere; `whole`: and the client has ended it (a gRPC call retried by status).
+   */
+  canReplay?(whole?: boolean): boolean;
   /** Sends one try; its handler reports what happens to `t`. */
   send(t: Try): void;
   /** fedgate's own answer: nothing to try, or no try succeeded; `close` the connection after. */
@@ -331,9 +334,14 @@ export class Exchange implements TryOwner {
     return 'retry';
   }
 
-  /** A refused stream was never processed: its request goes again when its body read so far was kept. */
+  /**
+   * A refused stream was never processed: its request goes again when its body read
+   * so far was kept. A gRPC call answered UNAVAILABLE (grpcRetryOn) goes again when
+   * its whole body was: a streaming call still sending is never retried.
+   */
   #replays(failure: RetryReason): boolean {
-    return failure === 'refused' && this.#carrier.canReplay?.() === true;
+    if (failure === 'refused') return this.#carrier.canReplay?.() === true;
+    return failure === 'grpc_status' && this.#carrier.canReplay?.(true) === true;
   }
 
   #giveUp(code: ErrorCode, detail: string): void {

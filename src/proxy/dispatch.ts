@@ -9,10 +9,10 @@ import type { Http2ServerRequest } from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { type ErrorCode, FedgateError } from '../errors.ts';
-import { isHttp1, type ProxyRequest, type ProxyResponse } from './answers.ts';
+import { isHttp1, type ProxyRequest, type ProxyResponse, respondHeadOnly } from './answers.ts';
 import type { Carrier } from './attempts.ts';
 import { IdleBody, type RequestBodyIdle } from './body.ts';
-import { formatGrpcTimeout, type GrpcCall } from './grpc.ts';
+import { formatGrpcTimeout, type GrpcCall, grpcStatusOf } from './grpc.ts';
 import { downstreamResponseHeaders, takesTrailers } from './headers.ts';
 import { addTrailers, clientTakesTrailers, relayableTrailers } from './trailers.ts';
 import type { Try } from './try.ts';
@@ -189,14 +189,19 @@ export class RequestCarrier implements Carrier {
     return takesTrailers(this.#req.headers.te);
   }
 
-  /** What was read of the body is kept whole: a refused try's request can go elsewhere. */
-  canReplay(): boolean {
-    return this.#body?.replayable() !== undefined;
+  /**
+   * What was read of the body is kept: a refused try's request can go elsewhere.
+   * `whole`: and the client has ended it, so it is all there (a gRPC call retried
+   * after an answer: a streaming call whose body is still open is not).
+   */
+  canReplay(whole = false): boolean {
+    return this.#body?.replayable() !== undefined && (!whole || this.#req.readableEnded);
   }
 
   /**
-   * One per try: a retry comes while the body is unread, or after a refused stream,
-   * with what was read of it first (`canReplay`).
+   * One per try: a retry comes while the body is unread, or with what was read of it
+   * first (`canReplay`). HTTP/2 tries keep what they read (a refused stream), and so
+   * do a gRPC call's (a trailers-only UNAVAILABLE, over any carrier).
    */
   #bodyFor(h2: boolean): IdleBody {
     const replay = this.#body?.replayable();
@@ -206,7 +211,7 @@ export class RequestCarrier implements Carrier {
       this.#hooks.bodyIdleMs(),
       (err) => this.#onIdle?.(err),
       replay,
-      h2,
+      h2 || this.grpc !== undefined,
     );
     return this.#body;
   }
@@ -225,6 +230,12 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   #sendTimer: NodeJS.Timeout | undefined;
   /** Waiting for the client's buffers to drain. */
   #stalled = false;
+  /**
+   * A gRPC trailers-only answer to an HTTP/2 client, sent whole at the end as one
+   * HEADERS frame (END_STREAM): sent at once, its stream's close would come before the
+   * exchange knows it answered, and read as the client going away.
+   */
+  #headOnly: { status: number; headers: Record<string, string | string[]> } | undefined;
 
   constructor(t: Try, res: ProxyResponse, carrier: RequestCarrier) {
     this.#try = t;
@@ -246,12 +257,19 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     headers: Record<string, string | string[] | undefined>,
     statusMessage?: string,
   ): void {
-    this.#carrier.answered();
     if (statusCode < 200) return; // 1xx informational: the final answer follows
-    if (this.#try.head(statusCode, this.#carrier.grpc && headers) !== 'deliver') return;
+    const verdict = this.#try.head(statusCode, this.#carrier.grpc && headers);
+    // Answered, not retried: what was kept of the body for a replay can go. (A retry
+    // has taken it into the next try's body already.)
+    if (verdict !== 'retry') this.#carrier.answered();
+    if (verdict !== 'deliver') return;
     const res = this.#res;
     const out = downstreamResponseHeaders(headers);
     const h1 = isHttp1(res);
+    if (!h1 && this.#carrier.grpc && grpcStatusOf(headers) !== undefined) {
+      this.#headOnly = { status: statusCode, headers: out };
+      return;
+    }
     if (h1 && this.#carrier.closesConnection()) out.connection = 'close';
     const announced = headers.trailer;
     if (announced !== undefined && this.#carrier.takesTrailers) {
@@ -264,7 +282,8 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.#try.discarding) return;
+    // A trailers-only answer has no body (the gRPC spec): whatever comes is dropped.
+    if (this.#try.discarding || this.#headOnly) return;
     const res = this.#res;
     if (!res.write(chunk)) {
       controller.pause();
@@ -305,6 +324,12 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     if (this.#try.discarding) return;
     this.#try.answered(this.#carrier.grpc && trailers);
     const res = this.#res;
+    const headOnly = this.#headOnly;
+    if (headOnly) {
+      respondHeadOnly(res, headOnly.status, headOnly.headers);
+      this.#carrier.done();
+      return;
+    }
     // HTTP/1.1 answers sent with a length have no room for trailers.
     if (this.#carrier.takesTrailers && (!isHttp1(res) || chunked(res))) {
       addTrailers(res, relayableTrailers(trailers));
