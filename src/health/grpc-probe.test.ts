@@ -1,10 +1,12 @@
 // The gRPC active check against a real grpc-js server serving grpc.health.v1 through
 // grpc-health-check's HealthImplementation, on loopback (127.202.x.x is this file's).
+import { checkServerIdentity } from 'node:tls';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkerFactory, snapshot } from '../../test/helpers/health.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
+import { makeClusterPki } from '../localfed/pki.ts';
 import { GrpcHealthClients } from './grpc-probe.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -14,14 +16,16 @@ afterEach(async () => {
 const checker = checkerFactory(cleanups);
 
 /** A gRPC server with the health service; its statuses are flipped by the test. */
-async function healthServer(host: string, statuses: Record<string, ServingStatus>) {
+async function healthServer(
+  host: string,
+  statuses: Record<string, ServingStatus>,
+  creds = ServerCredentials.createInsecure(),
+) {
   const health = new HealthImplementation(statuses);
   const server = new Server();
   health.addToServer(server);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host}:0`, ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
+    server.bindAsync(`${host}:0`, creds, (err, p) => (err ? reject(err) : resolve(p))),
   );
   cleanups.push(() => new Promise((resolve) => server.tryShutdown(() => resolve())));
   return { health, port, server };
@@ -51,6 +55,38 @@ describe('gRPC health check', () => {
     const gone = { ...t, id: 'a/127.202.0.2', host: '127.202.0.2' };
     await expect(clients.check(gone, '', 1000, signal())).rejects.toThrow(/UNAVAILABLE|DEADLINE/);
     clients.close(gone);
+    expect(clients.size).toBe(1);
+  });
+
+  it('dials TLS with the backend TLS options: verified against their CA under their servername, refused otherwise', async () => {
+    const host = '127.202.0.4';
+    const name = 'echo.backend.test';
+    const pki = await makeClusterPki('backend', [name]);
+    const other = await makeClusterPki('other', [name]);
+    const creds = ServerCredentials.createSsl(null, [
+      { private_key: Buffer.from(pki.serverKey), cert_chain: Buffer.from(pki.serverCert) },
+    ]);
+    const { port } = await healthServer(host, { '': 'SERVING' }, creds);
+    const clients = new GrpcHealthClients();
+    cleanups.push(async () => clients.closeAll());
+    const t = { service: 'ns/g', id: `a/${host}`, cluster: 'a', host, port };
+    const names: string[] = [];
+    const tls = {
+      ca: pki.caCert,
+      servername: name,
+      checkServerIdentity: (h: string, cert: Parameters<typeof checkServerIdentity>[1]) => {
+        names.push(h);
+        return checkServerIdentity(h, cert);
+      },
+    };
+    expect(await clients.check(t, '', 2000, signal(), tls)).toBeUndefined();
+    expect(names).toContain(name);
+    // Another CA (new options: a new client): the handshake fails, the check throws.
+    await expect(
+      clients.check(t, '', 2000, signal(), { ca: other.caCert, servername: name }),
+    ).rejects.toThrow(/UNAVAILABLE/);
+    // Plaintext against a TLS server fails too.
+    await expect(clients.check(t, '', 2000, signal())).rejects.toThrow();
     expect(clients.size).toBe(1);
   });
 

@@ -4,7 +4,12 @@
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observe/log.ts';
-import { ActiveChecker, type ProbeResult, type SnapshotSource } from './active.ts';
+import {
+  ActiveChecker,
+  type ActiveCheckerOptions,
+  type ProbeResult,
+  type SnapshotSource,
+} from './active.ts';
 import { type Outcome, OutlierDetector, type OutlierEvent } from './outlier.ts';
 import { HealthStore } from './store.ts';
 import { catalogIds, type ProbeTarget } from './targets.ts';
@@ -19,6 +24,8 @@ export interface HealthMonitorOptions {
   /** A probe could not open a socket: the process is out of descriptors. */
   readonly onProbeExhausted?: (err: unknown) => void;
   readonly onOutlier?: (event: OutlierEvent) => void;
+  /** A service's backend TLS options, for gRPC checks (ActiveCheckerOptions.tls). */
+  readonly tls?: ActiveCheckerOptions['tls'];
 }
 
 export class HealthMonitor {
@@ -43,6 +50,7 @@ export class HealthMonitor {
       ...(opts.random ? { random: opts.random } : {}),
       ...(opts.onProbe ? { onResult: opts.onProbe } : {}),
       ...(opts.onProbeExhausted ? { onExhausted: opts.onProbeExhausted } : {}),
+      ...(opts.tls ? { tls: opts.tls } : {}),
     });
     this.outlier = new OutlierDetector({
       config: opts.config.outlier,
