@@ -140,6 +140,14 @@ describe('the attempt loop, gRPC calls', () => {
     ]);
   });
 
+  it('takes a deadline beyond what a Node timer holds (grpc-timeout 99999999H) as none', async () => {
+    const w = world();
+    const { carrier } = w.exchange('POST', call(performance.now() + 99_999_999 * 3_600_000));
+    await sleep(20);
+    expect(carrier.answers).toEqual([]);
+    expect(carrier.last.respond(200, trailersOnly(0))).toBe('deliver');
+  });
+
   it('leaves a call whose answer started to its client and upstream when the deadline passes', async () => {
     const w = world();
     const { carrier } = w.exchange('POST', call(performance.now() + 20));

@@ -43,6 +43,7 @@ export interface Carrier {
   answer(code: ErrorCode, detail: string, close?: boolean): void;
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** Failures whose retries the budget limits, and which only idempotent methods retry. */
 const BUDGETED: ReadonlySet<RetryReason> = new Set(['status', 'timeout', 'grpc_status']);
@@ -133,11 +134,10 @@ export class Exchange implements TryOwner {
       return;
     }
     const deadline = this.grpc?.deadline;
-    if (deadline !== undefined) {
-      this.#deadlineTimer = setTimeout(
-        () => this.#deadlinePassed(),
-        Math.max(0, deadline - performance.now()),
-      );
+    const left = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
+    // Node fires a timer past 2^31-1 ms (24.8 days) at once: a deadline that far bounds nothing.
+    if (left !== undefined && left <= MAX_TIMER_MS) {
+      this.#deadlineTimer = setTimeout(() => this.#deadlinePassed(), left);
     }
     this.#next(false);
   }
