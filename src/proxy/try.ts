@@ -4,6 +4,7 @@
 // exchange and to outlier detection.
 import type { Dispatcher } from 'undici';
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
+import { GRPC_STATUS } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
 import { type ExhaustionSink, isDescriptorExhaustion } from '../observe/exhaustion.ts';
 import type { Router } from '../routing/router.ts';
@@ -62,7 +63,7 @@ export interface TryOwner {
 type Fields = Record<string, string | string[] | undefined>;
 
 const RETRY_STATUSES = new Set([502, 503, 504]);
-const GRPC_UNAVAILABLE_ONLY: ReadonlySet<number> = new Set([14]);
+const GRPC_UNAVAILABLE_ONLY: ReadonlySet<number> = new Set([GRPC_STATUS.UNAVAILABLE]);
 
 /**
  * One try to one endpoint: holds its slot on the endpoint, its per-try timer and,
