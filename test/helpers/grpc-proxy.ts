@@ -17,6 +17,7 @@ import { stringify } from 'yaml';
 import type { FederatedService, Snapshot } from '../../src/catalog/model.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
+import type { Outcome } from '../../src/health/outlier.ts';
 import { HealthStore } from '../../src/health/store.ts';
 import { makeClusterPki } from '../../src/localfed/pki.ts';
 import { Metrics } from '../../src/observe/metrics.ts';
@@ -36,12 +37,16 @@ export interface GrpcProxy {
   readonly metrics: Metrics;
   readonly store: HealthStore;
   readonly router: Router;
+  /** What the proxy told outlier detection, in order. */
+  readonly reports: { readonly id: string; readonly outcome: Outcome }[];
   readonly config: Config;
   /** The TLS listener's port (HTTP/2 by ALPN). */
   readonly port: number;
   readonly host: string;
   /** The edge certificate's CA, PEM. */
   readonly ca: string;
+  /** The catalog's snapshot now. */
+  snapshot(): Snapshot;
   /** Replaces the catalog's services. */
   setServices(services: readonly FederatedService[]): void;
   close(): Promise<void>;
@@ -102,10 +107,11 @@ export async function startGrpcProxy(opts: {
   const store = new HealthStore();
   const router = new Router(routerOptions(config), store);
   const metrics = new Metrics({ worker: '0' });
+  const reports: { id: string; outcome: Outcome }[] = [];
   const proxy = await ProxyServer.start({
     config,
     catalog,
-    health: { report: () => {} },
+    health: { report: (_service, id, outcome) => reports.push({ id, outcome }) },
     router,
     log: pino({ level: 'silent' }),
     observer: metrics,
@@ -117,10 +123,12 @@ export async function startGrpcProxy(opts: {
     metrics,
     store,
     router,
+    reports,
     config,
     port: at.port,
     host: opts.host,
     ca: pki.caCert,
+    snapshot: () => snapshot,
     setServices(services) {
       snapshot = snapshotOf(services);
       for (const fn of subscribers) fn(snapshot);
