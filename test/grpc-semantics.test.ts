@@ -152,6 +152,14 @@ describe("gRPC: fedgate's own failures as gRPC statuses", () => {
     ).toBe(1);
   });
 
+  it('answers the same over h2c on the plain listener', async () => {
+    const c = grpcClient(p, EMPTY, true);
+    cleanups.push(async () => c.close());
+    const err = await failure(unary(c, '/pkg.Echo/Say').done);
+    expect(err.code).toBe(status.UNAVAILABLE);
+    expect(err.details).toMatch(/^NO_HEALTHY_UPSTREAM: no endpoint of shop\/empty/);
+  });
+
   it('answers a call to an unknown host UNIMPLEMENTED, HOST_UNKNOWN in the details', async () => {
     const err = await failure(unary(client(p, 'nowhere.test'), '/pkg.Echo/Say').done);
     expect(err.code).toBe(status.UNIMPLEMENTED);

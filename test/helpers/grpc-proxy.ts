@@ -42,6 +42,8 @@ export interface GrpcProxy {
   readonly config: Config;
   /** The TLS listener's port (HTTP/2 by ALPN). */
   readonly port: number;
+  /** The plain listener's port (HTTP/1.1 and h2c). */
+  readonly plainPort: number;
   readonly host: string;
   /** The edge certificate's CA, PEM. */
   readonly ca: string;
@@ -87,7 +89,7 @@ export async function startGrpcProxy(opts: {
       federation: { name: 'galaxy', domain: 'example.test' },
       clusters: [{ name: 'alpha', kubeconfig: 'a.kubeconfig' }],
       http: {
-        listen: [],
+        listen: [`${opts.host}:0`],
         tls: { listen: [`${opts.host}:0`], certificates: [{ cert, key }] },
         aliases: opts.aliases,
         ...opts.http,
@@ -117,7 +119,8 @@ export async function startGrpcProxy(opts: {
     observer: metrics,
   });
   const at = proxy.addresses().https[0];
-  if (!at) throw new Error('no TLS listener');
+  const plain = proxy.addresses().http[0];
+  if (!at || !plain) throw new Error('no TLS or plain listener');
   return {
     proxy,
     metrics,
@@ -126,6 +129,7 @@ export async function startGrpcProxy(opts: {
     reports,
     config,
     port: at.port,
+    plainPort: plain.port,
     host: opts.host,
     ca: pki.caCert,
     snapshot: () => snapshot,
@@ -137,8 +141,16 @@ export async function startGrpcProxy(opts: {
   };
 }
 
-/** A grpc-js client of the proxy for `authority` (TLS, verified against the edge CA). */
-export function grpcClient(p: GrpcProxy, authority: string): Client {
+/**
+ * A grpc-js client of the proxy for `authority`: TLS, verified against the edge CA,
+ * or (`h2c`) in clear on the plain listener.
+ */
+export function grpcClient(p: GrpcProxy, authority: string, h2c = false): Client {
+  if (h2c) {
+    return new Client(`${p.host}:${p.plainPort}`, credentials.createInsecure(), {
+      'grpc.default_authority': authority,
+    });
+  }
   return new Client(`${p.host}:${p.port}`, credentials.createSsl(Buffer.from(p.ca)), {
     'grpc.ssl_target_name_override': authority,
     'grpc.default_authority': authority,
