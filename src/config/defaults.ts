@@ -107,6 +107,8 @@ export const DEFAULT_HTTP_RETRY_BUDGET = 0.2;
 export const DEFAULT_HTTP_RETRY_MIN_CONCURRENCY = 3;
 /** One try waits this long for the upstream's response head before it counts as a timeout. */
 export const DEFAULT_HTTP_PER_TRY_TIMEOUT_MS = 15_000;
+/** Only UNAVAILABLE: the one status the gRPC spec calls safe to retry for a call the server did not process. */
+export const DEFAULT_HTTP_GRPC_RETRY_ON = ['unavailable'] as const;
 /** Gaps between upstream body chunks longer than this abort the response. */
 export const DEFAULT_HTTP_UPSTREAM_BODY_TIMEOUT_MS = 300_000;
 /** An upstream connection idle this long is closed (below Node's 5 s server default, so we close first). */
@@ -127,6 +129,7 @@ export const DEFAULT_PICKER = 'p2c';
 
 /** Active checks: a TCP connect to the service port unless the config asks for HTTP (a path every app serves does not exist). */
 export const DEFAULT_HEALTH_CHECK_TYPE = 'tcp';
+export const DEFAULT_HEALTH_GRPC_SERVICE = '';
 export const DEFAULT_HEALTH_PATH = '/healthz';
 /** HTTP checks pass on these statuses (Envoy's default: 200 only; we accept any 2xx/3xx as Kubernetes probes do). */
 export const DEFAULT_HEALTH_EXPECTED_STATUSES = '200-399';

@@ -292,6 +292,21 @@ export const configSchema = z.strictObject({
           budget: z.number().min(0).max(1).default(D.DEFAULT_HTTP_RETRY_BUDGET),
           minConcurrency: z.number().int().min(0).default(D.DEFAULT_HTTP_RETRY_MIN_CONCURRENCY),
           perTryTimeout: duration.default(D.DEFAULT_HTTP_PER_TRY_TIMEOUT_MS),
+          grpcRetryOn: z
+            .array(
+              z.enum([
+                'cancelled',
+                'deadline-exceeded',
+                'internal',
+                'resource-exhausted',
+                'unavailable',
+              ]),
+            )
+            .default([...D.DEFAULT_HTTP_GRPC_RETRY_ON])
+            .meta({
+              description:
+                "gRPC statuses of a trailers-only answer that retry a call elsewhere (Envoy's retry_on names); the call must not have started its request body, and the retry fits the retry budget",
+            }),
         })
         .prefault({}),
       timeouts: z
@@ -446,7 +461,14 @@ export const configSchema = z.strictObject({
               description:
                 "Probe starts per second; with more targets than interval allows, every target's interval stretches evenly",
             }),
-          type: z.enum(['tcp', 'http']).default(D.DEFAULT_HEALTH_CHECK_TYPE),
+          type: z.enum(['tcp', 'http', 'grpc']).default(D.DEFAULT_HEALTH_CHECK_TYPE).meta({
+            description:
+              'tcp: a connect; http: GET path, status in expectedStatuses; grpc: grpc.health.v1.Health/Check of grpcService, SERVING passes',
+          }),
+          grpcService: z.string().default(D.DEFAULT_HEALTH_GRPC_SERVICE).meta({
+            description:
+              "type grpc: the service name the Health/Check asks about; '' asks about the server as a whole",
+          }),
           path: z.string().startsWith('/').default(D.DEFAULT_HEALTH_PATH),
           expectedStatuses: statusRange.default(
             statusRange.parse(D.DEFAULT_HEALTH_EXPECTED_STATUSES),

@@ -1,6 +1,6 @@
 // Active health checks: the probe targets of the services that are checked (the
 // config's scope, else the fedgate.io/health-check annotation) are probed by TCP
-// connect or HTTP GET, and thresholds turn results into the verdict the health store
+// connect, HTTP GET or gRPC Health/Check, and thresholds turn results into the verdict the health store
 // keeps for routing. Every probe starts through one ProbeQueue, so probes in flight
 // and starts per second stay under the config's caps whatever the number of
 // targets; when the targets cannot all be probed within one interval, every
@@ -12,6 +12,7 @@ import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import { isDescriptorExhaustion } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import type { CheckState } from '../routing/types.ts';
+import { GrpcHealthClients } from './grpc-probe.ts';
 import { abortDetail, errorDetail, httpProbe, type ProbeTls, tcpProbe } from './probes.ts';
 import { ProbeQueue, type QueueLimits, type Timers } from './queue.ts';
 import type { HealthStore } from './store.ts';
@@ -117,6 +118,8 @@ export class ActiveChecker {
   readonly #onResult: ActiveCheckerOptions['onResult'];
   readonly #onExhausted: ActiveCheckerOptions['onExhausted'];
   readonly #isExhaustion: (err: unknown) => boolean;
+  /** type grpc: one client per target, closed when it leaves. */
+  readonly #grpc = new GrpcHealthClients();
   readonly #queue: ProbeQueue<Probe>;
   /** By service key. */
   readonly #services = new Map<string, Tracked>();
@@ -215,6 +218,10 @@ export class ActiveChecker {
     }
     this.#tls = tls;
     this.#queue.setLimits(limitsOf(config));
+    // gRPC clients are made again, at the next probe, for a new kind of check.
+    if (config.type !== before.type || config.grpcService !== before.grpcService) {
+      this.#grpc.closeAll();
+    }
     if (config.timeout !== before.timeout) {
       const old = this.#agent;
       this.#agent = new Agent({ connect: { timeout: config.timeout } });
@@ -257,6 +264,7 @@ export class ActiveChecker {
     this.#services.clear();
     this.#targets = 0;
     await Promise.allSettled([...this.#running]);
+    this.#grpc.closeAll();
     await this.#agent.destroy().catch(() => {});
     for (const a of this.#tlsAgents.values()) await a.destroy().catch(() => {});
   }
@@ -409,6 +417,7 @@ export class ActiveChecker {
 
   #halt(p: Probe): void {
     p.stopped = true;
+    this.#grpc.close(p);
     this.#expedited.delete(`${p.service} ${p.id}`);
     this.#queue.cancel(p);
     p.abort?.abort(new Error('stopped'));
@@ -491,7 +500,15 @@ export class ActiveChecker {
               abort.signal,
               tls,
             )
-          : await tcpProbe(p, abort.signal, tls);
+          : type === 'grpc'
+            ? await this.#grpc.check(
+                p,
+                this.#config.grpcService,
+                timeout,
+                abort.signal,
+                tls?.options,
+              )
+            : await tcpProbe(p, abort.signal, tls);
       return { ok: failure === undefined, detail: failure, durationMs: this.#now() - started };
     } catch (err) {
       if (!abort.signal.aborted && this.#isExhaustion(err)) {
@@ -507,6 +524,11 @@ export class ActiveChecker {
       clearTimeout(timer);
       p.abort = undefined;
     }
+  }
+
+  /** gRPC clients open now (one per target checked by gRPC). */
+  get grpcClients(): number {
+    return this.#grpc.size;
   }
 
   #record(p: Probe, result: ProbeResult): void {

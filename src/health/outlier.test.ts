@@ -46,6 +46,18 @@ function setup(n = 20, config = CONFIG) {
 }
 
 describe('OutlierDetector', () => {
+  it('counts a gRPC UNAVAILABLE, INTERNAL, UNKNOWN or DATA_LOSS under HTTP 200 as a 5xx; other statuses as success', () => {
+    const { detector, store, id } = setup();
+    const grpc = (i: number, grpcStatus: number) =>
+      detector.report(SVC, id(i), { origin: 'upstream', status: 200, grpcStatus });
+    for (const failing of [14, 13, 2, 15, 14]) grpc(0, failing);
+    expect(store.endpoint(SVC, id(0))?.ejectionReason).toBe('consecutive-5xx');
+    // NOT_FOUND, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED…: the call's outcome, not the server failing.
+    for (const status of [14, 14, 14, 14, 5, 4, 8, 14, 14, 14, 14, 0, 3]) grpc(1, status);
+    expect(store.endpoint(SVC, id(1))?.ejectedUntil).toBeUndefined();
+    expect(detector.stats().reports).toMatchObject({ upstream5xx: 13, ok: 5 });
+  });
+
   it('ejects after 5 consecutive upstream 5xx; a success in between starts over', () => {
     const { detector, store, id, fail5xx, now } = setup();
     fail5xx(0, 4);

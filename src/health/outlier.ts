@@ -7,7 +7,10 @@
 // Failures are told apart by origin, as Envoy's split_external_local_origin_errors:
 // a 5xx the upstream sent counts toward consecutive5xx; a failure the proxy saw
 // itself (connect failure, reset, timeout, TLS handshake) toward consecutiveGatewayFailure.
+// A gRPC answer is HTTP 200 whatever happened: its grpc-status (in a trailers-only
+// head or in the trailers) UNAVAILABLE, INTERNAL, UNKNOWN or DATA_LOSS counts as a 5xx.
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
+import { GRPC_STATUS } from '../errors.ts';
 import { endpointId } from '../routing/types.ts';
 import type { HealthStore } from './store.ts';
 
@@ -15,7 +18,12 @@ import type { HealthStore } from './store.ts';
 export type LocalFailure = 'connect' | 'reset' | 'timeout' | 'tls';
 
 export type Outcome =
-  | { readonly origin: 'upstream'; readonly status: number }
+  | {
+      readonly origin: 'upstream';
+      readonly status: number;
+      /** A gRPC call's grpc-status, when the answer carried one. */
+      readonly grpcStatus?: number | undefined;
+    }
   | {
       readonly origin: 'local';
       readonly failure: LocalFailure;
@@ -65,6 +73,17 @@ export interface OutlierOptions {
   readonly store: HealthStore;
   readonly now?: () => number;
   readonly onEvent?: (e: OutlierEvent) => void;
+}
+
+/** UNKNOWN, INTERNAL, UNAVAILABLE, DATA_LOSS: the server failed, not the call. */
+const FAILING_GRPC = new Set<number>([
+  GRPC_STATUS.UNKNOWN,
+  GRPC_STATUS.INTERNAL,
+  GRPC_STATUS.UNAVAILABLE,
+  GRPC_STATUS.DATA_LOSS,
+]);
+export function failingGrpc(code: number | undefined): boolean {
+  return code !== undefined && FAILING_GRPC.has(code);
 }
 
 const zero = (): Record<EjectionReason, number> => ({
@@ -131,7 +150,7 @@ export class OutlierDetector {
     }
     // The upstream answered: the connection path works.
     m.consecutiveGateway = 0;
-    if (outcome.status >= 500) {
+    if (outcome.status >= 500 || failingGrpc(outcome.grpcStatus)) {
       this.#reports.upstream5xx++;
       if (++m.consecutive5xx >= this.#config.consecutive5xx) {
         this.#detect(service, id, m, 'consecutive-5xx');

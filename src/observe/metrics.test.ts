@@ -137,6 +137,29 @@ describe('Metrics', () => {
     expect(text).not.toContain('tier=""');
   });
 
+  it('counts gRPC calls again by the gRPC status their client got; plain requests not there', async () => {
+    const { m } = setup();
+    const r = { service: 'shop/rpc', cluster: 'alpha', zone: 'a', tier: '', seconds: 0.001 };
+    m.request({ ...r, status: 200, outcome: 'relayed', grpc: true, grpcStatus: 0 });
+    m.request({ ...r, status: 200, outcome: 'relayed', grpc: true, grpcStatus: 14 });
+    m.request({ ...r, status: 503, outcome: 'failed', grpc: true, grpcStatus: 14 });
+    m.request({ ...r, status: 200, outcome: 'failed', grpc: true });
+    m.request({ ...r, service: 'shop/web', status: 200, outcome: 'relayed' });
+    m.retry('shop/rpc', 'grpc_status');
+    const { text } = await m.scrape();
+    const grpc = text.split('\n').filter((l) => l.startsWith('fedgate_grpc_requests_total{'));
+    expect(grpc.sort()).toEqual([
+      'fedgate_grpc_requests_total{service="shop/rpc",grpc_status="",outcome="failed"} 1',
+      'fedgate_grpc_requests_total{service="shop/rpc",grpc_status="0",outcome="relayed"} 1',
+      'fedgate_grpc_requests_total{service="shop/rpc",grpc_status="14",outcome="failed"} 1',
+      'fedgate_grpc_requests_total{service="shop/rpc",grpc_status="14",outcome="relayed"} 1',
+    ]);
+    expect(text).toContain(
+      'fedgate_http_requests_total{service="shop/rpc",cluster="alpha",zone="a",code="2xx",outcome="relayed"} 2',
+    );
+    expect(text).toContain('fedgate_http_retries_total{service="shop/rpc",reason="grpc_status"} 1');
+  });
+
   it('reads clusters, endpoints with their health and the catalog version at scrape time', async () => {
     const { text } = await setup().m.scrape();
     expect(text).toContain('fedgate_catalog_version 7');

@@ -182,6 +182,7 @@ export class Metrics implements ProxyObserver {
   readonly #requests: TalliedCounter<'service' | 'cluster' | 'zone' | 'code' | 'outcome'>;
   readonly #duration: TalliedHistogram<'service' | 'code'>;
   readonly #retries: Counter<'service' | 'reason'>;
+  readonly #grpc: Counter<'service' | 'grpc_status' | 'outcome'>;
   readonly #servedHttp: TalliedCounter<'service' | 'tier'>;
   readonly #budgetExhausted: Counter<'service' | 'reason'>;
   readonly #upgrades: Counter<'service' | 'code'>;
@@ -238,6 +239,12 @@ export class Metrics implements ProxyObserver {
       help: 'Time from request to the end of the response, through the proxy',
       labelNames: ['service', 'code'],
       buckets: DURATION_BUCKETS,
+      registers: servingRegisters,
+    });
+    this.#grpc = new Counter({
+      name: 'fedgate_grpc_requests_total',
+      help: 'gRPC calls (content-type application/grpc) by service, the grpc-status the client got (the upstream\'s, or fedgate\'s own; "" when none reached it) and how the call ended (as fedgate_http_requests_total, which counts them too)',
+      labelNames: ['service', 'grpc_status', 'outcome'],
       registers: servingRegisters,
     });
     this.#retries = new Counter({
@@ -573,6 +580,10 @@ export class Metrics implements ProxyObserver {
     duration.observe(duration.at(r.service, code), r.seconds);
     if (r.tier) this.#servedHttp.at(r.service, r.tier).value++;
     if (r.upgrade) this.#upgrades.inc({ service: r.service, code });
+    if (r.grpc) {
+      const grpc_status = r.grpcStatus === undefined ? '' : String(r.grpcStatus);
+      this.#grpc.inc({ service: r.service, grpc_status, outcome: r.outcome });
+    }
   }
 
   retry(service: string, reason: RetryReason): void {

@@ -34,10 +34,16 @@ describe('withAccessLog', () => {
       endpoint: '127.10.0.1',
     };
     observer.request(r);
+    observer.request({ ...r, grpc: true, grpcStatus: 14 });
+    observer.request({ ...r, grpc: true, outcome: 'failed' });
     observer.retry('shop/web', 'reset');
-    expect(counted).toEqual([r]);
+    expect(counted).toHaveLength(3);
     expect(retried).toEqual(['shop/web reset']);
-    expect(lines).toHaveLength(1);
+    expect(lines).toHaveLength(3);
+    // A gRPC call's line carries its status (null: none reached the client); a plain one none.
+    expect(lines[0]).not.toHaveProperty('grpc_status');
+    expect(lines[1]).toMatchObject({ grpc_status: 14 });
+    expect(lines[2]).toMatchObject({ grpc_status: null });
     expect(lines[0]).toMatchObject({
       log: 'access',
       msg: 'request',

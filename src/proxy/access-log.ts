@@ -24,6 +24,7 @@ export function withAccessLog(inner: ProxyObserver, log: Logger): ProxyObserver 
           endpoint: r.endpoint,
           tries: r.tries,
           ...(r.upgrade ? { upgrade: true } : {}),
+          ...(r.grpc ? { grpc_status: r.grpcStatus ?? null } : {}),
         },
         'request',
       );

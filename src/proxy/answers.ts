@@ -5,6 +5,7 @@ import { type IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { type ErrorCode, httpStatusFor } from '../errors.ts';
+import { grpcErrorHeaders } from './grpc.ts';
 
 export type ProxyRequest = IncomingMessage | Http2ServerRequest;
 /**
@@ -18,15 +19,23 @@ export function isHttp1(res: ProxyResponse): boolean {
   return (res as ProxyResponse | Http2ServerResponse) instanceof ServerResponse;
 }
 
-/** Sends fedgate's own answer: plain text, the error code in a header. */
+/**
+ * Sends fedgate's own answer: plain text, the error code in a header; to a gRPC
+ * call (`grpc`), a trailers-only gRPC answer instead (grpcAnswer).
+ */
 export function sendError(
   res: ProxyResponse,
   code: ErrorCode,
   detail: string,
   close = false,
+  grpc = false,
 ): void {
   if (res.headersSent) {
     res.destroy();
+    return;
+  }
+  if (grpc) {
+    grpcAnswer(res, code, detail, close);
     return;
   }
   const body = `fedgate: ${detail}\n`;
@@ -38,6 +47,40 @@ export function sendError(
   if (close && isHttp1(res)) headers.connection = 'close';
   res.writeHead(httpStatusFor(code), headers);
   res.end(body);
+}
+
+/**
+ * Trailers-only (HTTP 200, grpc-status and grpc-message, no body), so gRPC clients
+ * see the status, not "HTTP 503". Over HTTP/2 it is one HEADERS frame with
+ * END_STREAM: the compatibility API's writeHead and end() send an empty DATA frame
+ * after the head (checked on Node 24), which a strict client could take for a message.
+ */
+function grpcAnswer(res: ProxyResponse, code: ErrorCode, detail: string, close: boolean): void {
+  const headers: Record<string, string | number> = grpcErrorHeaders(code, detail);
+  if (respondHeadOnly(res, 200, headers)) return;
+  headers['content-length'] = 0;
+  if (close) headers.connection = 'close';
+  res.writeHead(200, headers);
+  res.end();
+}
+
+/**
+ * HTTP/2: `headers` as the whole response, one HEADERS frame with END_STREAM (a
+ * trailers-only gRPC answer; Node's compatibility writeHead and end() would add an
+ * empty DATA frame to end the stream, and gRPC clients then find no status). false
+ * on HTTP/1.1, where the caller writes it as usual.
+ */
+export function respondHeadOnly(
+  res: ProxyResponse,
+  status: number,
+  headers: Record<string, string | string[] | number>,
+): boolean {
+  if (isHttp1(res)) return false;
+  const { stream } = res as unknown as Http2ServerResponse;
+  if (stream && !stream.destroyed && !stream.closed) {
+    stream.respond({ ...headers, ':status': status }, { endStream: true });
+  }
+  return true;
 }
 
 /** Writes a whole HTTP/1.1 response onto a raw socket and ends it. */

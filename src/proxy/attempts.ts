@@ -10,12 +10,13 @@
 // How a try is sent and its answer relayed is the Carrier's: dispatch.ts for
 // requests, upgrade.ts for upgrades. Both report back through Try (try.ts).
 import type { FederatedService } from '../catalog/model.ts';
-import { type ErrorCode, httpStatusFor } from '../errors.ts';
+import { type ErrorCode, GRPC_STATUS, grpcStatusFor, httpStatusFor } from '../errors.ts';
 import { tierScopeOf } from '../routing/router.ts';
 import type { Plan, Target } from '../routing/types.ts';
 import type { ProxyRequest } from './answers.ts';
 import type { ClientPlace } from './clients.ts';
 import { gaveUp, type RetryReason, refusalDetail } from './failures.ts';
+import type { GrpcCall } from './grpc.ts';
 import { CLIENT_CLOSED_REQUEST, outcomeOf, type RequestOutcome } from './observer.ts';
 import { pickTarget, type RetryBudget, type ServiceLoad } from './picks.ts';
 import type { Policy, RoutedRequest } from './route.ts';
@@ -27,19 +28,27 @@ export interface Carrier {
   readonly upgrade: boolean;
   /** The request has a body, which streams to the upstream of the first try. */
   readonly hasBody: boolean;
+  /** A gRPC call (grpc.ts): its deadline bounds the tries, its status decides retries. */
+  readonly grpc?: GrpcCall | undefined;
   /** The body has started streaming: no other try could send it again. */
   bodyStarted(): boolean;
-  /** What was read of the body is kept (small): a refused stream's request may go elsewhere. */
-  canReplay?(): boolean;
+  /**
+   * What was read of the body is kept (small): a refused stream's request may go
+   * elsewhere; `whole`: and the client has ended it (a gRPC call retried by status).
+   */
+  canReplay?(whole?: boolean): boolean;
   /** Sends one try; its handler reports what happens to `t`. */
   send(t: Try): void;
   /** fedgate's own answer: nothing to try, or no try succeeded; `close` the connection after. */
   answer(code: ErrorCode, detail: string, close?: boolean): void;
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** Failures whose retries the budget limits, and which only idempotent methods retry. */
-const BUDGETED: ReadonlySet<RetryReason> = new Set(['status', 'timeout']);
+const BUDGETED: ReadonlySet<RetryReason> = new Set(['status', 'timeout', 'grpc_status']);
+/** Retries that only idempotent methods get (a gRPC call's retry is by its status rules). */
+const IDEMPOTENT_ONLY: ReadonlySet<RetryReason> = new Set(['status', 'timeout']);
 
 /** One client request (or upgrade) and its tries. */
 export class Exchange implements TryOwner {
@@ -65,7 +74,9 @@ export class Exchange implements TryOwner {
   #tries = 0;
   #done = false;
   #clientGone = false;
-  #stalledByClient = false;
+  #endedByClient = false;
+  /** A gRPC call's deadline (grpc-timeout), while no answer has started. */
+  #deadlineTimer: NodeJS.Timeout | undefined;
   #waiting: AbortController | undefined;
   /** The last try failed its TLS handshake: what failed. */
   #lastTls: string | undefined;
@@ -107,6 +118,10 @@ export class Exchange implements TryOwner {
     return this.#clientGone;
   }
 
+  get grpc(): GrpcCall | undefined {
+    return this.#carrier.grpc;
+  }
+
   start(): void {
     const key = this.#service.key;
     if (this.#state.plan.empty) {
@@ -120,7 +135,34 @@ export class Exchange implements TryOwner {
       this.#giveUp('CLIENT_OVER_SHARE', `this client holds its share of ${key}'s request slots`);
       return;
     }
+    const deadline = this.grpc?.deadline;
+    const left = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
+    // Node fires a timer past 2^31-1 ms (24.8 days) at once: a deadline that far bounds nothing.
+    if (left !== undefined && left <= MAX_TIMER_MS) {
+      this.#deadlineTimer = setTimeout(() => this.#deadlinePassed(), left);
+    }
     this.#next(false);
+  }
+
+  /**
+   * A gRPC call's deadline passed before an answer started: every try's timeout is
+   * min(perTryTimeout, the call's time left), so none is retried now. The try is
+   * aborted (not blamed on its endpoint: a client's short deadline must eject no
+   * one) and the call answered UPSTREAM_TIMEOUT, DEADLINE_EXCEEDED. Once an answer
+   * streams, the deadline is the client's and the upstream's (it got grpc-timeout).
+   */
+  #deadlinePassed(): void {
+    this.#deadlineTimer = undefined;
+    const t = this.#try;
+    if (this.#done || t?.status) return;
+    this.#endedByClient = true;
+    this.#waiting?.abort();
+    const waited = Math.round(this.age() * 1000);
+    this.#giveUp(
+      'UPSTREAM_TIMEOUT',
+      `${this.#service.key} did not answer within the call's deadline (grpc-timeout, ${waited} ms, ${this.#tries} ${this.#tries === 1 ? 'try' : 'tries'})`,
+    );
+    t?.abort(new Error("the call's deadline passed"));
   }
 
   /**
@@ -138,7 +180,13 @@ export class Exchange implements TryOwner {
     waiting?.abort();
     this.#try?.abort(new Error('client went away'));
     this.finish();
-    this.observe(t?.target, CLIENT_CLOSED_REQUEST, 'client_cancelled', false);
+    this.observe(
+      t?.target,
+      CLIENT_CLOSED_REQUEST,
+      'client_cancelled',
+      false,
+      this.grpc && GRPC_STATUS.CANCELLED,
+    );
     return true;
   }
 
@@ -170,17 +218,23 @@ export class Exchange implements TryOwner {
 
   /** Ends the request for its client's slowness, counted as rejected (a limit on the client). */
   #stall(err: Error): void {
-    this.#stalledByClient = true;
+    this.#endedByClient = true;
     this.finish();
     const t = this.#try;
     if (t?.status) this.observe(t.target, t.status, 'rejected');
-    else this.observe(undefined, httpStatusFor('REQUEST_TIMEOUT'), 'rejected');
+    else {
+      const grpc = this.grpc && grpcStatusFor('REQUEST_TIMEOUT');
+      this.observe(undefined, httpStatusFor('REQUEST_TIMEOUT'), 'rejected', false, grpc);
+    }
     t?.abort(err);
   }
 
-  /** The request ended for the client's slowness: a try's failure now is none of the endpoint's. */
-  get stalledByClient(): boolean {
-    return this.#stalledByClient;
+  /**
+   * The request ended for its client's reason (its slowness, its gRPC deadline): a
+   * try's failure now is none of the endpoint's.
+   */
+  get endedByClient(): boolean {
+    return this.#endedByClient;
   }
 
   /** Dispatches the next try, or answers when there is nothing to try. */
@@ -251,7 +305,8 @@ export class Exchange implements TryOwner {
       this.#next(true, BUDGETED.has(failure));
       return true;
     }
-    if (failure !== 'status') {
+    // An answer not retried is relayed as it came; a failure left none.
+    if (failure !== 'status' && failure !== 'grpc_status') {
       const { retries } = this.#deps();
       const why = {
         tries: this.#tries,
@@ -285,7 +340,7 @@ export class Exchange implements TryOwner {
     if (this.#carrier.hasBody && this.#carrier.bodyStarted() && !this.#replays(failure)) {
       return 'no';
     }
-    if (BUDGETED.has(failure) && !this.#idempotent) return 'no';
+    if (IDEMPOTENT_ONLY.has(failure) && !this.#idempotent) return 'no';
     // The budget holds back retries of answers a loaded upstream gives (5xx, slowness),
     // which would pile more load on it. A refused or reset connection is a dead
     // endpoint: retrying elsewhere adds nothing to it, and is what failover is.
@@ -299,14 +354,20 @@ export class Exchange implements TryOwner {
     return 'retry';
   }
 
-  /** A refused stream was never processed: its request goes again when its body read so far was kept. */
+  /**
+   * A refused stream was never processed: its request goes again when its body read
+   * so far was kept. A gRPC call answered UNAVAILABLE (grpcRetryOn) goes again when
+   * its whole body was: a streaming call still sending is never retried.
+   */
   #replays(failure: RetryReason): boolean {
-    return failure === 'refused' && this.#carrier.canReplay?.() === true;
+    if (failure === 'refused') return this.#carrier.canReplay?.() === true;
+    return failure === 'grpc_status' && this.#carrier.canReplay?.(true) === true;
   }
 
   #giveUp(code: ErrorCode, detail: string): void {
     this.finish();
-    this.observe(undefined, httpStatusFor(code), outcomeOf(code));
+    const grpc = this.grpc && grpcStatusFor(code);
+    this.observe(undefined, httpStatusFor(code), outcomeOf(code), false, grpc);
     if (!this.#clientGone) this.#carrier.answer(code, detail);
   }
 
@@ -316,6 +377,7 @@ export class Exchange implements TryOwner {
     status: number,
     outcome: RequestOutcome,
     answered = target !== undefined,
+    grpcStatus?: number,
   ): void {
     const o = this.#deps().observer;
     if (!o) return;
@@ -335,6 +397,7 @@ export class Exchange implements TryOwner {
       tries: this.#tries,
       endpoint: target?.address ?? '',
       upgrade: this.#carrier.upgrade,
+      ...(this.grpc ? { grpc: true, grpcStatus } : {}),
     });
   }
 
@@ -342,6 +405,7 @@ export class Exchange implements TryOwner {
   finish(): void {
     if (this.#done) return;
     this.#done = true;
+    if (this.#deadlineTimer) clearTimeout(this.#deadlineTimer);
     this.#budget.end(this.#service.key, this.#load);
     this.place?.drop();
   }

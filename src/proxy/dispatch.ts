@@ -9,9 +9,10 @@ import type { Http2ServerRequest } from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { type ErrorCode, FedgateError } from '../errors.ts';
-import { isHttp1, type ProxyRequest, type ProxyResponse } from './answers.ts';
+import { isHttp1, type ProxyRequest, type ProxyResponse, respondHeadOnly } from './answers.ts';
 import type { Carrier } from './attempts.ts';
 import { IdleBody, type RequestBodyIdle } from './body.ts';
+import { formatGrpcTimeout, type GrpcCall, grpcStatusOf } from './grpc.ts';
 import { downstreamResponseHeaders, takesTrailers } from './headers.ts';
 import { addTrailers, clientTakesTrailers, relayableTrailers } from './trailers.ts';
 import type { Try } from './try.ts';
@@ -25,8 +26,14 @@ export interface RequestHooks {
   readonly bodyIdleMs: () => number;
   /** http.timeouts.responseSendIdle, read at each answer. */
   readonly sendIdleMs: () => number;
-  /** fedgate's own answer; `close`: the connection closes after it. */
-  readonly fail: (res: ProxyResponse, code: ErrorCode, detail: string, close: boolean) => void;
+  /** fedgate's own answer (`grpc`: as a gRPC status); `close`: the connection closes after it. */
+  readonly fail: (
+    res: ProxyResponse,
+    code: ErrorCode,
+    detail: string,
+    close: boolean,
+    grpc: boolean,
+  ) => void;
 }
 
 const ignore = () => {};
@@ -42,6 +49,7 @@ export class ResponseUnread extends FedgateError {
 export class RequestCarrier implements Carrier {
   readonly upgrade = false;
   readonly hasBody: boolean;
+  readonly grpc: GrpcCall | undefined;
   /** The client takes response trailers: HTTP/2, or HTTP/1.1 with `TE: trailers`. */
   readonly takesTrailers: boolean;
   readonly #req: ProxyRequest;
@@ -59,7 +67,9 @@ export class RequestCarrier implements Carrier {
     path: string,
     headers: string[],
     hooks: RequestHooks,
+    grpc?: GrpcCall,
   ) {
+    this.grpc = grpc;
     this.#req = req;
     this.#res = res;
     this.#path = path;
@@ -138,7 +148,7 @@ export class RequestCarrier implements Carrier {
       {
         path: this.#path,
         method: this.#req.method ?? 'GET',
-        headers: this.#headers,
+        headers: this.#headersFor(),
         // undici takes an async iterable body too; its types list only streams.
         body: this.hasBody ? (this.#bodyFor(route.wire.h2) as unknown as Readable) : null,
         // The client's request trailers, once its body ended: HTTP/2 backends get them
@@ -151,8 +161,26 @@ export class RequestCarrier implements Carrier {
   }
 
   answer(code: ErrorCode, detail: string, close = false): void {
-    this.#hooks.fail(this.#res, code, detail, close || this.closesConnection());
+    const closes = close || this.closesConnection();
+    this.#hooks.fail(this.#res, code, detail, closes, this.grpc !== undefined);
     this.#res.once('finish', () => this.done());
+  }
+
+  /**
+   * A gRPC call with a deadline tells each try's upstream the time left (grpc-timeout
+   * rewritten, as Envoy does with max_grpc_timeout), so the server gives up when the
+   * client will have.
+   */
+  #headersFor(): string[] {
+    const deadline = this.grpc?.deadline;
+    if (deadline === undefined) return this.#headers;
+    const out = this.#headers.slice();
+    for (let i = 0; i < out.length; i += 2) {
+      if (out[i]?.toLowerCase() === 'grpc-timeout') {
+        out[i + 1] = formatGrpcTimeout(Math.max(deadline - performance.now(), 0.001));
+      }
+    }
+    return out;
   }
 
   readonly #requestTrailers = () => this.#req.trailers;
@@ -161,14 +189,19 @@ export class RequestCarrier implements Carrier {
     return takesTrailers(this.#req.headers.te);
   }
 
-  /** What was read of the body is kept whole: a refused try's request can go elsewhere. */
-  canReplay(): boolean {
-    return this.#body?.replayable() !== undefined;
+  /**
+   * What was read of the body is kept: a refused try's request can go elsewhere.
+   * `whole`: and the client has ended it, so it is all there (a gRPC call retried
+   * after an answer: a streaming call whose body is still open is not).
+   */
+  canReplay(whole = false): boolean {
+    return this.#body?.replayable() !== undefined && (!whole || this.#req.readableEnded);
   }
 
   /**
-   * One per try: a retry comes while the body is unread, or after a refused stream,
-   * with what was read of it first (`canReplay`).
+   * One per try: a retry comes while the body is unread, or with what was read of it
+   * first (`canReplay`). HTTP/2 tries keep what they read (a refused stream), and so
+   * do a gRPC call's (a trailers-only UNAVAILABLE, over any carrier).
    */
   #bodyFor(h2: boolean): IdleBody {
     const replay = this.#body?.replayable();
@@ -178,7 +211,7 @@ export class RequestCarrier implements Carrier {
       this.#hooks.bodyIdleMs(),
       (err) => this.#onIdle?.(err),
       replay,
-      h2,
+      h2 || this.grpc !== undefined,
     );
     return this.#body;
   }
@@ -197,6 +230,12 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   #sendTimer: NodeJS.Timeout | undefined;
   /** Waiting for the client's buffers to drain. */
   #stalled = false;
+  /**
+   * A gRPC trailers-only answer to an HTTP/2 client, sent whole at the end as one
+   * HEADERS frame (END_STREAM): sent at once, its stream's close would come before the
+   * exchange knows it answered, and read as the client going away.
+   */
+  #headOnly: { status: number; headers: Record<string, string | string[]> } | undefined;
 
   constructor(t: Try, res: ProxyResponse, carrier: RequestCarrier) {
     this.#try = t;
@@ -218,12 +257,19 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     headers: Record<string, string | string[] | undefined>,
     statusMessage?: string,
   ): void {
-    this.#carrier.answered();
     if (statusCode < 200) return; // 1xx informational: the final answer follows
-    if (this.#try.head(statusCode) !== 'deliver') return;
+    const verdict = this.#try.head(statusCode, this.#carrier.grpc && headers);
+    // Answered, not retried: what was kept of the body for a replay can go. (A retry
+    // has taken it into the next try's body already.)
+    if (verdict !== 'retry') this.#carrier.answered();
+    if (verdict !== 'deliver') return;
     const res = this.#res;
     const out = downstreamResponseHeaders(headers);
     const h1 = isHttp1(res);
+    if (!h1 && this.#carrier.grpc && grpcStatusOf(headers) !== undefined) {
+      this.#headOnly = { status: statusCode, headers: out };
+      return;
+    }
     if (h1 && this.#carrier.closesConnection()) out.connection = 'close';
     const announced = headers.trailer;
     if (announced !== undefined && this.#carrier.takesTrailers) {
@@ -236,7 +282,8 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.#try.discarding) return;
+    // A trailers-only answer has no body (the gRPC spec): whatever comes is dropped.
+    if (this.#try.discarding || this.#headOnly) return;
     const res = this.#res;
     if (!res.write(chunk)) {
       controller.pause();
@@ -275,8 +322,14 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     if (this.#sendTimer) clearTimeout(this.#sendTimer);
     this.#try.release();
     if (this.#try.discarding) return;
-    this.#try.answered();
+    this.#try.answered(this.#carrier.grpc && trailers);
     const res = this.#res;
+    const headOnly = this.#headOnly;
+    if (headOnly) {
+      respondHeadOnly(res, headOnly.status, headOnly.headers);
+      this.#carrier.done();
+      return;
+    }
     // HTTP/1.1 answers sent with a length have no room for trailers.
     if (this.#carrier.takesTrailers && (!isHttp1(res) || chunked(res))) {
       addTrailers(res, relayableTrailers(trailers));

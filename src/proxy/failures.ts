@@ -9,11 +9,12 @@ export type Failure = 'connect' | 'reset' | 'timeout' | 'tls';
 /** A try's error: an endpoint's failure, the request's own ('request'), or never processed ('refused'). */
 export type TryError = Failure | 'request' | 'refused';
 /**
- * Why a try was retried: a failure, a 502, 503 or 504 answer, or an HTTP/2 stream the
+ * Why a try was retried: a failure, a 502, 503 or 504 answer, an HTTP/2 stream the
  * backend refused (REFUSED_STREAM, or past its GOAWAY): never processed, so retried for
- * any method, and no fault of the endpoint's health.
+ * any method, and no fault of the endpoint's health; or a gRPC call's trailers-only
+ * answer with a status of http.retries.grpcRetryOn.
  */
-export type RetryReason = Failure | 'status' | 'refused';
+export type RetryReason = Failure | 'status' | 'refused' | 'grpc_status';
 
 /** The code on the error of a stream the backend refused (h2-upstream.ts). */
 export const REFUSED_STREAM_CODE = 'FEDGATE_STREAM_REFUSED';

@@ -6,7 +6,7 @@
 import type { ServerHttp2Session } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
-import { type ErrorCode, httpStatusFor } from '../errors.ts';
+import { type ErrorCode, grpcStatusFor, httpStatusFor } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
 import type { ExhaustionSink } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
@@ -16,6 +16,7 @@ import { Exchange } from './attempts.ts';
 import type { BackendTlsSource } from './backend-tls.ts';
 import { ClientShares } from './clients.ts';
 import { RequestCarrier, type RequestHooks } from './dispatch.ts';
+import { type GrpcCall, grpcCall } from './grpc.ts';
 import { noteClientReset } from './h2-sessions.ts';
 import type { HostTable } from './hosts.ts';
 import type { ProxyObserver } from './observer.ts';
@@ -78,7 +79,7 @@ export class Forwarder {
       draining: (socket) => this.#deps.draining(socket),
       bodyIdleMs: () => this.#deps.settings.requestBodyIdle,
       sendIdleMs: () => this.#deps.settings.responseSendIdle,
-      fail: (res, code, detail, close) => this.#fail(res, code, detail, close),
+      fail: (res, code, detail, close, grpc) => this.#fail(res, code, detail, close, grpc),
     };
     this.#upgradeHooks = {
       upstream: this.#hooks.upstream,
@@ -110,23 +111,30 @@ export class Forwarder {
     }
     const admitted = this.#pipelines.admit(req.socket, res, (go) => {
       if (go) this.#handle(req, res, proto);
-      else this.#rejected(req, undefined, false);
+      else this.#rejected(req, undefined, false, undefined);
     });
     if (admitted === 'over') {
       this.#reject(
+        grpcCall(req.headers),
         req,
         res,
         'TOO_MANY_PIPELINED',
         `more than ${MAX_PIPELINED} requests pipelined on one connection`,
         true,
       );
-    } else if (admitted === 'dropped') this.#rejected(req, undefined, false);
+    } else if (admitted === 'dropped') this.#rejected(req, undefined, false, undefined);
   }
 
   #handle(req: ProxyRequest, res: ProxyResponse, proto: 'http' | 'https'): void {
     const deps = this.#deps;
+    // Read once: fedgate's own answers to a gRPC call are gRPC statuses, from here on.
+    const grpc = grpcCall(req.headers);
+    if (grpc?.badTimeout !== undefined) {
+      deps.log.debug({ value: grpc.badTimeout.slice(0, 40) }, 'malformed grpc-timeout ignored');
+    }
     if (req.method === 'CONNECT') {
       this.#reject(
+        grpc,
         req,
         res,
         'METHOD_NOT_ALLOWED',
@@ -136,6 +144,7 @@ export class Forwarder {
     }
     if (headerCount(req) > deps.settings.maxHeaderCount) {
       this.#reject(
+        grpc,
         req,
         res,
         'HEADERS_TOO_LARGE',
@@ -147,22 +156,22 @@ export class Forwarder {
     // Before routing: a request undici would refuse is the client's fault, never an endpoint's.
     const problem = requestProblem(req);
     if (problem) {
-      this.#reject(req, res, problem.code, problem.detail, true);
+      this.#reject(grpc, req, res, problem.code, problem.detail, true);
       return;
     }
     const r = this.#routes.resolve(req);
     if ('code' in r) {
-      this.#reject(req, res, r.code, r.detail, r.code === 'BAD_REQUEST');
+      this.#reject(grpc, req, res, r.code, r.detail, r.code === 'BAD_REQUEST');
       return;
     }
     const tlsProblem = this.#tlsProblem(r.route.service);
     if (tlsProblem !== undefined) {
-      this.#failed(req, r.route.service.key, 'UPSTREAM_TLS', false);
-      this.#fail(res, 'UPSTREAM_TLS', tlsProblem);
+      this.#failed(req, r.route.service.key, 'UPSTREAM_TLS', false, grpc);
+      this.#fail(res, 'UPSTREAM_TLS', tlsProblem, false, grpc !== undefined);
       return;
     }
     const routed = this.#routes.route(req, r, proto);
-    const carrier = new RequestCarrier(req, res, r.path, routed.headers, this.#hooks);
+    const carrier = new RequestCarrier(req, res, r.path, routed.headers, this.#hooks, grpc);
     const ex = new Exchange(this.#loopDeps, this.#budget, r.route.service, routed, req, carrier);
     // HTTP/2: a stream gone before its answer was whole, its session still up, was
     // reset by the client; the session's guard counts it.
@@ -180,13 +189,13 @@ export class Forwarder {
     socket.on('error', () => socket.destroy());
     const r = requestProblem(req) ?? this.#routes.resolve(req);
     if ('code' in r) {
-      this.#rejected(req, r.code, true);
+      this.#rejected(req, r.code, true, undefined);
       rawError(socket, r.code, r.detail);
       return;
     }
     const tlsProblem = this.#tlsProblem(r.route.service);
     if (tlsProblem !== undefined) {
-      this.#failed(req, r.route.service.key, 'UPSTREAM_TLS', true);
+      this.#failed(req, r.route.service.key, 'UPSTREAM_TLS', true, undefined);
       rawError(socket, 'UPSTREAM_TLS', tlsProblem);
       return;
     }
@@ -213,30 +222,42 @@ export class Forwarder {
     return problem === undefined ? undefined : `${svc.key}: ${problem}`;
   }
 
-  #fail(res: ProxyResponse, code: ErrorCode, detail: string, close = false): void {
-    sendError(res, code, detail, close || this.#deps.draining(res.socket));
+  #fail(res: ProxyResponse, code: ErrorCode, detail: string, close: boolean, grpc: boolean): void {
+    sendError(res, code, detail, close || this.#deps.draining(res.socket), grpc);
   }
 
   /** Answers a request refused before it reached a service, and counts it. */
   #reject(
+    grpc: GrpcCall | undefined,
     req: ProxyRequest,
     res: ProxyResponse,
     code: ErrorCode,
     detail: string,
     close = false,
   ): void {
-    this.#rejected(req, code, false);
-    this.#fail(res, code, detail, close);
+    this.#rejected(req, code, false, grpc);
+    this.#fail(res, code, detail, close, grpc !== undefined);
   }
 
   /** Counts a request refused before routing; no code: dropped unanswered (status 0). */
-  #rejected(req: ProxyRequest, code: ErrorCode | undefined, upgrade: boolean): void {
-    this.#counted(req, '', 'rejected', code, upgrade);
+  #rejected(
+    req: ProxyRequest,
+    code: ErrorCode | undefined,
+    upgrade: boolean,
+    grpc: GrpcCall | undefined,
+  ): void {
+    this.#counted(req, '', 'rejected', code, upgrade, grpc);
   }
 
   /** Counts a request to a service that fedgate answered before any try. */
-  #failed(req: ProxyRequest, service: string, code: ErrorCode, upgrade: boolean): void {
-    this.#counted(req, service, 'failed', code, upgrade);
+  #failed(
+    req: ProxyRequest,
+    service: string,
+    code: ErrorCode,
+    upgrade: boolean,
+    grpc: GrpcCall | undefined,
+  ): void {
+    this.#counted(req, service, 'failed', code, upgrade, grpc);
   }
 
   #counted(
@@ -245,6 +266,7 @@ export class Forwarder {
     outcome: 'rejected' | 'failed',
     code: ErrorCode | undefined,
     upgrade: boolean,
+    grpc: GrpcCall | undefined,
   ): void {
     this.#deps.observer?.request({
       service,
@@ -258,6 +280,7 @@ export class Forwarder {
       target: req.url ?? '',
       client: req.socket?.remoteAddress ?? '',
       upgrade,
+      ...(grpc ? { grpc: true, grpcStatus: code && grpcStatusFor(code) } : {}),
     });
   }
 }

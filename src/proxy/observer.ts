@@ -59,6 +59,14 @@ export interface ProxiedRequest {
   readonly endpoint?: string;
   /** An Upgrade request (WebSocket and the like): counted in fedgate_http_upgrades_total too. */
   readonly upgrade?: boolean;
+  /** A gRPC call (content-type application/grpc…): counted in fedgate_grpc_requests_total too. */
+  readonly grpc?: boolean;
+  /**
+   * A gRPC call's status: the upstream's (trailers-only head, or trailers), or the
+   * one fedgate answered with; undefined when none reached the client (cut short, or
+   * a carrier that delivers no trailers).
+   */
+  readonly grpcStatus?: number | undefined;
 }
 
 /** Why fedgate closed a client connection itself (`fedgate_http_connections_closed_total`). */

@@ -47,6 +47,8 @@ export interface RetrySettings {
   readonly budget: number;
   readonly minConcurrency: number;
   readonly perTryTimeout: number;
+  /** gRPC statuses (numbers) a trailers-only answer is retried on; default UNAVAILABLE. */
+  readonly grpcRetryOn?: ReadonlySet<number> | undefined;
 }
 
 /** Where a request goes, from its Host or absolute-form target. */

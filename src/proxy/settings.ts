@@ -4,6 +4,7 @@
 import type { Config } from '../config/schema.ts';
 import type { ClientConnectionSettings } from './client-connections.ts';
 import type { ForwardSettings } from './forward.ts';
+import { grpcRetryStatuses } from './grpc.ts';
 import type { UpstreamOptions } from './upstreams.ts';
 
 export function upstreamOptions(http: Config['http']): UpstreamOptions {
@@ -25,7 +26,7 @@ export function forwardSettings(config: Config): ForwardSettings {
   const http = config.http;
   return {
     locality: http.locality,
-    retries: http.retries,
+    retries: { ...http.retries, grpcRetryOn: grpcRetryStatuses(http.retries.grpcRetryOn) },
     maxHeaderCount: http.limits.maxHeaderCount,
     requestBodyIdle: http.timeouts.requestBodyIdle,
     responseSendIdle: http.timeouts.responseSendIdle,

@@ -4,12 +4,14 @@
 // exchange and to outlier detection.
 import type { Dispatcher } from 'undici';
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
+import { GRPC_STATUS } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
 import { type ExhaustionSink, isDescriptorExhaustion } from '../observe/exhaustion.ts';
 import type { Router } from '../routing/router.ts';
 import type { Target } from '../routing/types.ts';
 import type { ClientPlace, ClientShares } from './clients.ts';
 import { classify, PerTryTimeout, type RetryReason, tlsDetail, tlsFailure } from './failures.ts';
+import { type GrpcCall, grpcStatusOf, grpcStatusOfHead } from './grpc.ts';
 import type { ProxyObserver, RequestOutcome } from './observer.ts';
 import type { ServiceLoad } from './picks.ts';
 import type { RetrySettings } from './route.ts';
@@ -34,8 +36,13 @@ export interface TryOwner {
   /** Its place in its client's share (clients.ts): each try holds it too, until it lets go of its slot. */
   readonly place: ClientPlace | undefined;
   readonly clientGone: boolean;
-  /** The request ended for the client's slowness: a try's failure is none of the endpoint's. */
-  readonly stalledByClient: boolean;
+  /** A gRPC call: its status decides retries and outlier outcomes, not the HTTP 200. */
+  readonly grpc: GrpcCall | undefined;
+  /**
+   * The request ended for its client's reason (its slowness, its gRPC deadline): a
+   * try's failure is none of the endpoint's.
+   */
+  readonly endedByClient: boolean;
   /**
    * A try failed before anything reached the client: retried (true), or answered.
    * `detail`: what failed, when the kind alone does not say (TLS).
@@ -47,10 +54,19 @@ export interface TryOwner {
   refused(err: Error): void;
   /** The request is over for the budget. */
   finish(): void;
-  observe(target: Target | undefined, status: number, outcome: RequestOutcome): void;
+  observe(
+    target: Target | undefined,
+    status: number,
+    outcome: RequestOutcome,
+    answered?: boolean,
+    grpcStatus?: number,
+  ): void;
 }
 
+type Fields = Record<string, string | string[] | undefined>;
+
 const RETRY_STATUSES = new Set([502, 503, 504]);
+const GRPC_UNAVAILABLE_ONLY: ReadonlySet<number> = new Set([GRPC_STATUS.UNAVAILABLE]);
 
 /**
  * One try to one endpoint: holds its slot on the endpoint, its per-try timer and,
@@ -73,6 +89,10 @@ export class Try implements Expiring {
   #discard = false;
   #responded = false;
   #status = 0;
+  /** A gRPC call's status, once known: from a trailers-only head, or the trailers. */
+  #grpcStatus: number | undefined;
+  /** A gRPC answer whose status comes in its trailers: outlier detection hears of it then. */
+  #reportAtEnd = false;
   #released = false;
   /** dispatch() has returned: an error before that and before the start was thrown there. */
   #dispatched = false;
@@ -133,30 +153,56 @@ export class Try implements Expiring {
   }
 
   /**
-   * The upstream's final response head (or 101). 'retry': another try took over,
-   * discard this answer; 'gone': the client left, nothing to relay; 'deliver'.
+   * The upstream's final response head (or 101), with its fields for a gRPC call.
+   * 'retry': another try took over, discard this answer; 'gone': the client left,
+   * nothing to relay; 'deliver'.
    */
-  head(status: number): 'deliver' | 'retry' | 'gone' {
+  head(status: number, headers?: Fields): 'deliver' | 'retry' | 'gone' {
     if (this.#timer) clearTryTimer(this.#timer);
-    this.#report({ origin: 'upstream', status });
+    const grpc = this.#ex.grpc !== undefined;
+    // A gRPC head without grpc-status has it in its trailers: judged at the end.
+    const grpcStatus = grpc ? grpcStatusOfHead(status, headers) : undefined;
+    if (grpc && grpcStatus === undefined) this.#reportAtEnd = true;
+    else this.#report({ origin: 'upstream', status, grpcStatus });
     if (this.#ex.clientGone) {
       this.abort(new Error('client went away'));
       return 'gone';
     }
-    if (RETRY_STATUSES.has(status) && this.#ex.failed('status')) {
+    if (this.#retries(status, grpcStatus)) {
       this.#discard = true;
       return 'retry';
     }
     this.#responded = true;
     this.#status = status;
+    this.#grpcStatus = grpcStatus;
     return 'deliver';
   }
 
-  /** The answer was relayed whole (or the upgrade took): the request is over. */
-  answered(): void {
+  /**
+   * A gRPC call is retried by its status (a trailers-only answer: nothing was
+   * streamed), never by its HTTP status; other requests by a 502, 503 or 504.
+   */
+  #retries(status: number, grpcStatus: number | undefined): boolean {
+    if (this.#ex.grpc === undefined) return RETRY_STATUSES.has(status) && this.#ex.failed('status');
+    if (grpcStatus === undefined) return false;
+    const on = this.#deps.retries.grpcRetryOn ?? GRPC_UNAVAILABLE_ONLY;
+    return on.has(grpcStatus) && this.#ex.failed('grpc_status');
+  }
+
+  /**
+   * The answer was relayed whole (or the upgrade took): the request is over. A gRPC
+   * answer's trailers carry its status.
+   */
+  answered(trailers?: Fields): void {
+    if (this.#reportAtEnd) {
+      this.#reportAtEnd = false;
+      this.#grpcStatus = grpcStatusOf(trailers);
+      // No grpc-status at all (or trailers the carrier did not deliver): the HTTP 200 stands.
+      this.#report({ origin: 'upstream', status: this.#status, grpcStatus: this.#grpcStatus });
+    }
     if (this.#discard) return;
     this.#ex.finish();
-    this.#ex.observe(this.target, this.#status, 'relayed');
+    this.#ex.observe(this.target, this.#status, 'relayed', true, this.#grpcStatus);
   }
 
   /**
@@ -170,10 +216,15 @@ export class Try implements Expiring {
       this.#ex.finish();
       // Counted with the status the endpoint began with, as failed: the client saw it
       // cut short. A request its client stalled was counted when it was given up.
-      if (!this.#ex.stalledByClient) this.#ex.observe(this.target, this.#status, 'failed');
+      if (!this.#ex.endedByClient) {
+        // A gRPC answer cut before its trailers: the stream broke, the endpoint's doing.
+        if (this.#reportAtEnd) this.#report({ origin: 'local', failure: 'reset' });
+        this.#ex.observe(this.target, this.#status, 'failed');
+      }
+      this.#reportAtEnd = false;
       return 'cut';
     }
-    if (this.#ex.stalledByClient) return 'handled';
+    if (this.#ex.endedByClient) return 'handled';
     if (isDescriptorExhaustion(err)) {
       this.#ex.exhausted(err);
       return 'handled';

@@ -108,6 +108,7 @@ export const CHECK_CONFIG: ActiveCheckConfig = {
   maxInFlight: 256,
   maxProbesPerSecond: 10_000,
   type: 'http',
+  grpcService: '',
   path: HEALTH_PATH,
   expectedStatuses: { min: 200, max: 399 },
   port: undefined,
