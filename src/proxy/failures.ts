@@ -17,7 +17,7 @@ export type TryError = Failure | 'request' | 'refused';
 export type RetryReason = Failure | 'status' | 'refused' | 'grpc_status';
 
 /** The code on the error of a stream the backend refused (h2-upstream.ts). */
-export const REFUSED_STREAM_CODE = 'FEDGATE_STREAM_REFUSED';
+export const REFUSED_STREAM_CODE = 'ERR_FEDGATE_H2_STREAM_REFUSED';
 
 /** Connect errors: nothing reached the upstream. */
 const CONNECT_ERRORS = new Set([
