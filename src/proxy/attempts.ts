@@ -48,6 +48,8 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 /** Failures whose retries the budget limits, and which only idempotent methods retry. */
 const BUDGETED: ReadonlySet<RetryReason> = new Set(['status', 'timeout', 'grpc_status']);
 /** Retries that only idempotent methods get (a gRPC call's retry is by its status rules). */
+/** Connection failures a gRPC call with its whole body kept is sent again after. */
+const GRPC_CONNECTION: ReadonlySet<RetryReason> = new Set(['connect', 'reset', 'tls']);
 const IDEMPOTENT_ONLY: ReadonlySet<RetryReason> = new Set(['status', 'timeout']);
 
 /** One client request (or upgrade) and its tries. */
@@ -356,12 +358,17 @@ export class Exchange implements TryOwner {
 
   /**
    * A refused stream was never processed: its request goes again when its body read
-   * so far was kept. A gRPC call answered UNAVAILABLE (grpcRetryOn) goes again when
-   * its whole body was: a streaming call still sending is never retried.
+   * so far was kept. A gRPC call whose answer has not started goes again, when its
+   * whole body was kept, on a trailers-only UNAVAILABLE (grpcRetryOn) and on a
+   * connection failure (refused, reset, a failed TLS handshake), as Envoy's gRPC
+   * retry_on reset and connect-failure do: when a cluster dies, the unary calls in
+   * flight there go to another. A streaming call still sending is never retried.
    */
   #replays(failure: RetryReason): boolean {
     if (failure === 'refused') return this.#carrier.canReplay?.() === true;
-    return failure === 'grpc_status' && this.#carrier.canReplay?.(true) === true;
+    const again =
+      failure === 'grpc_status' || (this.grpc !== undefined && GRPC_CONNECTION.has(failure));
+    return again && this.#carrier.canReplay?.(true) === true;
   }
 
   #giveUp(code: ErrorCode, detail: string): void {

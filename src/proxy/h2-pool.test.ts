@@ -174,6 +174,28 @@ describe('H2Pool', () => {
     expect(three[0]!.heard.error).toBeUndefined();
   });
 
+  it('fails a stream the backend resets, before or after its head, rather than ending it as whole', async () => {
+    const before = await h2c((s) => s.close(constants.NGHTTP2_CANCEL));
+    const r1 = recorder();
+    pool(before.port).dispatch(get(), r1.handler);
+    await r1.settled;
+    expect(r1.heard.trailers).toBeUndefined();
+    expect(classify(r1.heard.error!)).toBe('reset');
+
+    const after = await h2c((s) => {
+      s.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      // The backend's connection cut mid-answer (a killed pod); Node's own close()
+      // would end the stream cleanly first.
+      s.write('part', () => setTimeout(() => s.session?.socket.destroy(), 20));
+    });
+    const r2 = recorder();
+    pool(after.port).dispatch(get(), r2.handler);
+    await r2.settled;
+    expect(r2.heard.status).toBe(200);
+    expect(r2.heard.trailers).toBeUndefined();
+    expect(r2.heard.error).toBeDefined();
+  });
+
   it('fails with a connect error when nothing listens, and a connect timeout when the dial hangs', async () => {
     const { port } = await h2c();
     for (const s of servers.splice(0)) s.close();

@@ -238,6 +238,13 @@ export class H2Request implements Dispatcher.DispatchController {
     });
     stream.once('end', () => {
       if (this.#done) return;
+      // Node ends the readable side of a stream the backend reset too (RST_STREAM,
+      // a session torn down): an answer cut short, never one passed off as whole.
+      const reset = stream.rstCode;
+      if (reset !== undefined && reset !== constants.NGHTTP2_NO_ERROR) {
+        this.#closed(stream);
+        return;
+      }
       this.#done = true;
       stream.setTimeout(0);
       // Answered before the body was all sent: the rest is not sent, and the stream
