@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { type Command, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, exitCodeOf } from './cli-support.ts';
 import { demo } from './demo.ts';
 import { checkConfig, configSchemaCommand, start } from './fedgate-commands.ts';
+import { grpcCall, grpcHealth } from './localfed/grpc-command.ts';
 import { localfedCtl, localfedUp } from './localfed/localfed-commands.ts';
 
 const COMMANDS: Command[] = [
@@ -17,6 +18,8 @@ const COMMANDS: Command[] = [
   configSchemaCommand,
   localfedUp,
   localfedCtl,
+  grpcCall,
+  grpcHealth,
 ];
 
 function version(): string {

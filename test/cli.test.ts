@@ -199,7 +199,7 @@ describe('npm start (fedgate demo)', () => {
       `127.0.0.1:${ports.admin}`,
     ]);
     await waitFor(
-      () => run.out().includes('fedgate demo: ready, 3 federated service(s)'),
+      () => run.out().includes('fedgate demo: ready, 6 federated service(s)'),
       60_000,
       'the demo to say it is ready',
     );

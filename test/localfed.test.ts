@@ -7,8 +7,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Backend } from '../src/localfed/backends.ts';
 import { ACTIONS, dispatch } from '../src/localfed/control.ts';
 import { LocalFederation } from '../src/localfed/federation.ts';
+import { grpcEchoClient } from '../src/localfed/grpc-echo-client.ts';
+import { ECHO_SERVICE } from '../src/localfed/grpc-echo-proto.ts';
 import { API_KINDS, type ApiKind } from '../src/localfed/member.ts';
 import { loadScenario } from '../src/localfed/scenario.ts';
 import { simOf } from '../src/localfed/sim-member.ts';
@@ -17,6 +20,7 @@ import {
   apiRefuses,
   expectSlicesMatchBackends,
   getJson,
+  getTls,
   mustGet,
   refuses,
   slices,
@@ -29,6 +33,12 @@ import { waitFor } from './helpers/wait.ts';
 const REAL_BLOCK = 212;
 /** Each API kind's federation gets its own addresses (three clusters from the block). */
 const ADDRESS_BLOCK: Record<ApiKind, number> = { sim: 100, real: REAL_BLOCK };
+
+/** A pod whose first port serves HTTP in clear (not gRPC, not TLS). */
+const servesPlainHttp = (b: Backend) => {
+  const serving = b.info.serving?.[b.info.ports[0] ?? 0];
+  return !serving || (serving.protocol === 'http' && serving.tls === 'none');
+};
 
 describe.each(API_KINDS)('local federation on %s API servers', (api) => {
   let fed: LocalFederation;
@@ -60,7 +70,8 @@ describe.each(API_KINDS)('local federation on %s API servers', (api) => {
     const backends = fed.backends();
     expect(backends.length).toBeGreaterThanOrEqual(20);
     expect(new Set(backends.map((b) => b.info.ip)).size).toBe(backends.length);
-    for (const b of backends) {
+    // The pods that serve HTTP in clear on their first port; the gRPC and HTTPS ones below.
+    for (const b of backends.filter(servesPlainHttp)) {
       const { status, body } = await getJson(`http://${b.info.ip}:${b.info.ports[0]}/some/path`);
       expect(status).toBe(200);
       expect(body).toMatchObject({
@@ -122,7 +133,8 @@ describe.each(API_KINDS)('local federation on %s API servers', (api) => {
     ).toContainEqual(expect.objectContaining({ type: 'Ready', status: 'Unknown' }));
     await expectSlicesMatchBackends(fed);
     await fed.restoreZone('us-east-a');
-    for (const b of inZone)
+    for (const b of inZone) expect(await refuses(b.info.ip, b.info.ports[0] ?? 0)).toBe(false);
+    for (const b of inZone.filter(servesPlainHttp))
       expect((await getJson(`http://${b.info.ip}:${b.info.ports[0]}/`)).status).toBe(200);
     await expectSlicesMatchBackends(fed);
     await expect(fed.failZone('nowhere')).rejects.toThrow(/unknown zone "nowhere"/);
@@ -224,6 +236,91 @@ describe.each(API_KINDS)('local federation on %s API servers', (api) => {
     expect((await getJson(`http://${b.info.ip}:${b.info.ports[0]}/healthz`)).body).toMatchObject({
       status: 'ok',
     });
+  });
+
+  it('federates grpc-echo and secure with the appProtocols of their ports', async () => {
+    for (const [cluster, name, appProtocol] of [
+      ['beta', 'grpc-echo', 'grpc'],
+      ['alpha', 'secure', 'https'],
+      ['gamma', 'secure-mtls', 'https'],
+    ] as const) {
+      const m = fed.cluster(cluster);
+      const svc = await mustGet(m, 'v1', 'Service', 'shop', name);
+      expect((svc.spec as { ports: { appProtocol?: string }[] }).ports[0]?.appProtocol).toBe(
+        appProtocol,
+      );
+      await mustGet(m, 'multicluster.x-k8s.io/v1alpha1', 'ServiceExport', 'shop', name);
+      expect((await slices(fed, cluster, 'shop', name)).length).toBeGreaterThan(0);
+    }
+  });
+
+  it('serves the gRPC echo on grpc-echo pods, naming where it runs', async () => {
+    const pods = fed.backends().filter((b) => b.info.service === 'grpc-echo');
+    expect(new Set(pods.map((b) => b.info.cluster))).toEqual(new Set(['alpha', 'beta', 'gamma']));
+    for (const b of pods) {
+      const client = grpcEchoClient(`${b.info.ip}:${b.info.ports[0]}`);
+      try {
+        const { value } = await client.unary({ message: 'hi' }, { deadlineMs: 5000 });
+        expect(value.where).toMatchObject({
+          cluster: b.info.cluster,
+          zone: b.info.zone,
+          pod: b.info.pod,
+        });
+      } finally {
+        client.close();
+      }
+    }
+  });
+
+  it('flips gRPC health with localfed ctl health, as it flips /healthz', async () => {
+    const b = fed
+      .backends()
+      .find((x) => x.info.service === 'grpc-echo' && x.info.cluster === 'gamma');
+    if (!b) throw new Error('no grpc-echo pod in gamma');
+    const client = grpcEchoClient(`${b.info.ip}:${b.info.ports[0]}`);
+    try {
+      expect(await client.health(ECHO_SERVICE)).toBe('SERVING');
+      await dispatch(fed, 'health', [b.info.pod, 'fail']);
+      expect(await client.health(ECHO_SERVICE)).toBe('NOT_SERVING');
+      expect(await client.health('')).toBe('NOT_SERVING');
+      // Only health: calls are still answered, as the HTTP pods' other paths are.
+      expect((await client.unary({ message: 'still' })).value.message).toBe('still');
+      await dispatch(fed, 'health', [b.info.ip, 'pass']);
+      expect(await client.health(ECHO_SERVICE)).toBe('SERVING');
+    } finally {
+      client.close();
+    }
+  });
+
+  it("serves HTTPS with certificates of the pod's own cluster CA, and mutual TLS where asked", async () => {
+    const pki = fed.pki;
+    if (!pki) throw new Error('no PKI');
+    for (const b of fed.backends().filter((x) => x.info.service === 'secure')) {
+      const at = [b.info.ip, b.info.ports[0] ?? 0] as const;
+      const ca = pki.clusterCa(b.info.cluster);
+      expect(await getTls(...at, { ca, servername: 'secure.shop.svc' })).toMatchObject({
+        status: 200,
+        body: { cluster: b.info.cluster, pod: b.info.pod },
+      });
+      // Another cluster's CA does not verify it.
+      const other = b.info.cluster === 'alpha' ? 'beta' : 'alpha';
+      expect(
+        await getTls(...at, { ca: pki.clusterCa(other), servername: 'secure.shop.svc' }),
+      ).toEqual({ error: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
+    }
+    const mtls = fed.backends().filter((x) => x.info.service === 'secure-mtls');
+    expect(mtls.length).toBeGreaterThan(0);
+    for (const b of mtls) {
+      const at = [b.info.ip, b.info.ports[0] ?? 0] as const;
+      const tls = { ca: pki.clusterCa(b.info.cluster), servername: 'secure-mtls.shop.svc' };
+      expect(await getTls(...at, tls)).toEqual({
+        error: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+      });
+      expect(await getTls(...at, { ...tls, ...pki.client })).toMatchObject({
+        status: 200,
+        body: { cluster: b.info.cluster, pod: b.info.pod },
+      });
+    }
   });
 
   it('serves a load balancer ingress that forwards to its own cluster', async () => {
@@ -379,7 +476,7 @@ describe('fedgate demo --api real', () => {
       `127.0.0.1:${ports.admin}`,
     ]);
     await waitFor(
-      () => run.out().includes('fedgate demo: ready, 3 federated service(s)'),
+      () => run.out().includes('fedgate demo: ready, 6 federated service(s)'),
       120_000,
       'the demo on real API servers to say it is ready',
       200,

@@ -12,16 +12,16 @@ import {
   type ServerResponse,
   STATUS_CODES,
 } from 'node:http';
-import {
-  connect,
-  createServer as createTcpServer,
-  type Socket,
-  type Server as TcpServer,
-} from 'node:net';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
 import { pipeline } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { hostPort } from '../host-port.ts';
-import type { PodInfo } from './pod-info.ts';
+import { httpsOptions, setEchoHealth } from './backend-https.ts';
+import type { PodTlsSource } from './backend-pki.ts';
+import { close, listen, trackSockets } from './backend-sockets.ts';
+import { type GrpcEcho, type GrpcEchoTls, startGrpcEcho } from './grpc-echo.ts';
+import type { PodInfo, PortServing } from './pod-info.ts';
 
 export type { PodInfo };
 
@@ -50,86 +50,111 @@ function isWebSocketUpgrade(req: IncomingMessage): boolean {
   return req.headers.upgrade?.toLowerCase() === 'websocket';
 }
 
-async function listen(server: Server | TcpServer, port: number, host: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error) => reject(err);
-    server.once('error', onError);
-    server.listen({ port, host }, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-}
-
-function trackSockets(server: Server | TcpServer, sockets: Set<Socket>): void {
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-}
-
-async function close(server: Server | TcpServer, sockets: Set<Socket>): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  for (const s of sockets) s.destroy();
-  await closed;
-}
-
 export class Backend {
   readonly info: PodInfo;
-  /** What the health endpoint answers: 200 when true, 503 when false. */
-  healthy = true;
   /** How every other request is answered; the health endpoint follows `healthy` only. */
   mode: BackendMode = 'ok';
-  #servers: Server[] = [];
+  #healthy = true;
+  #servers: Array<Server | HttpsServer> = [];
+  #grpc: GrpcEcho[] = [];
+  readonly #tls: PodTlsSource | undefined;
   /** Plain HTTP connections; a WebSocket's moves to #wss.clients once it is open. */
   readonly #sockets = new Set<Socket>();
   readonly #wss = new WebSocketServer({ noServer: true });
-  /** Every request but health checks, WebSocket upgrades included, whatever `mode` is. */
+  /** Every request but health checks, WebSocket upgrades and gRPC calls included, whatever `mode` is. */
   requests = 0;
 
-  constructor(info: PodInfo) {
+  /** `tls` is needed when a port of `info.serving` asks for TLS. */
+  constructor(info: PodInfo, tls?: PodTlsSource) {
     this.info = info;
+    this.#tls = tls;
+  }
+
+  /** What the health endpoint answers (200 or 503) and the gRPC health service says. */
+  get healthy(): boolean {
+    return this.#healthy;
+  }
+
+  set healthy(healthy: boolean) {
+    this.#healthy = healthy;
+    for (const g of this.#grpc) setEchoHealth(g, healthy);
   }
 
   get listening(): boolean {
-    return this.#servers.length > 0;
+    return this.#servers.length + this.#grpc.length > 0;
   }
 
   async start(): Promise<void> {
     if (this.listening) return;
-    const servers: Server[] = [];
+    const servers: Array<Server | HttpsServer> = [];
+    const grpc: GrpcEcho[] = [];
     try {
       for (const port of this.info.ports) {
-        // Only WebSocket upgrades leave the request path (Node >= 24.9), so any other
-        // Upgrade (h2c...) gets the ordinary answer, as it did before.
-        const server = createServer({ shouldUpgradeCallback: isWebSocketUpgrade }, (req, res) =>
-          this.#answer(req, res, port),
-        );
-        server.keepAliveTimeout = 65_000;
-        server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
-          this.#upgrade(req, socket, head, port),
-        );
+        const serving = this.info.serving?.[port] ?? { protocol: 'http', tls: 'none' };
+        const tls = serving.tls === 'none' ? undefined : await this.#tlsFor(serving);
+        if (serving.protocol === 'grpc') {
+          const g = await startGrpcEcho({
+            host: this.info.ip,
+            port,
+            info: this.info,
+            ...(tls ? { tls } : {}),
+            mode: () => this.mode,
+            onCall: () => this.requests++,
+          });
+          setEchoHealth(g, this.#healthy);
+          grpc.push(g);
+          continue;
+        }
+        const server = this.#httpServer(port, tls);
         trackSockets(server, this.#sockets);
         await listen(server, port, this.info.ip);
         servers.push(server);
       }
     } catch (e) {
-      await Promise.all(servers.map((s) => close(s, this.#sockets)));
+      await Promise.all([
+        ...servers.map((s) => close(s, this.#sockets)),
+        ...grpc.map((g) => g.stop()),
+      ]);
       const err = e as NodeJS.ErrnoException;
       throw new Error(
         `backend ${this.info.pod} cannot listen on ${this.info.ip}: ${err.code ?? err.message}`,
       );
     }
     this.#servers = servers;
+    this.#grpc = grpc;
   }
 
   async stop(): Promise<void> {
     const servers = this.#servers;
+    const grpc = this.#grpc;
     this.#servers = [];
+    this.#grpc = [];
     const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     for (const s of this.#sockets) s.destroy();
     await closeWebSockets(this.#wss.clients);
-    await Promise.all(closed);
+    await Promise.all([...closed, ...grpc.map((g) => g.stop())]);
+  }
+
+  async #tlsFor(serving: PortServing): Promise<GrpcEchoTls> {
+    if (!this.#tls) throw new Error(`backend ${this.info.pod} serves TLS but has no certificates`);
+    const { cert, key } = await this.#tls.certificate(this.info);
+    return serving.tls === 'mutual' ? { cert, key, clientCa: this.#tls.clientCa } : { cert, key };
+  }
+
+  /** The HTTP answers on one port, over TLS when `tls` is given. */
+  #httpServer(port: number, tls: GrpcEchoTls | undefined): Server | HttpsServer {
+    // Only WebSocket upgrades leave the request path (Node >= 24.9), so any other
+    // Upgrade (h2c...) gets the ordinary answer, as it did before.
+    const options = { shouldUpgradeCallback: isWebSocketUpgrade };
+    const answer = (req: IncomingMessage, res: ServerResponse) => this.#answer(req, res, port);
+    const server = tls
+      ? createHttpsServer({ ...options, ...httpsOptions(tls) }, answer)
+      : createServer(options, answer);
+    server.keepAliveTimeout = 65_000;
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+      this.#upgrade(req, socket, head, port),
+    );
+    return server;
   }
 
   #answer(req: IncomingMessage, res: ServerResponse, port: number): void {
@@ -190,7 +215,7 @@ export class Backend {
   }
 
   #where(req: IncomingMessage, port: number): Record<string, unknown> {
-    const { ports: _ports, ...where } = this.info;
+    const { ports: _ports, serving: _serving, ...where } = this.info;
     return {
       ...where,
       address: hostPort({ host: this.info.ip, port }),
@@ -330,62 +355,4 @@ function sendRawJson(socket: Socket, code: number, body: unknown): void {
       'Cache-Control: no-store\r\nConnection: close\r\n\r\n' +
       text,
   );
-}
-
-/**
- * A cluster's load balancer for one service: a TCP forwarder on the ingress
- * address, round robin over that cluster's listening pods, as a cloud LB would.
- */
-export class LoadBalancer {
-  readonly ip: string;
-  readonly ports: { port: number; targetPort: number }[];
-  readonly #pods: () => Backend[];
-  #servers: TcpServer[] = [];
-  readonly #sockets = new Set<Socket>();
-  #next = 0;
-
-  constructor(ip: string, ports: { port: number; targetPort: number }[], pods: () => Backend[]) {
-    this.ip = ip;
-    this.ports = ports;
-    this.#pods = pods;
-  }
-
-  get listening(): boolean {
-    return this.#servers.length > 0;
-  }
-
-  async start(): Promise<void> {
-    if (this.listening) return;
-    for (const { port, targetPort } of this.ports) {
-      const server = createTcpServer((client) => this.#forward(client, targetPort));
-      trackSockets(server, this.#sockets);
-      await listen(server, port, this.ip);
-      this.#servers.push(server);
-    }
-  }
-
-  async stop(): Promise<void> {
-    const servers = this.#servers;
-    this.#servers = [];
-    await Promise.all(servers.map((s) => close(s, this.#sockets)));
-  }
-
-  #forward(client: Socket, targetPort: number): void {
-    const pods = this.#pods().filter((p) => p.listening);
-    if (pods.length === 0) {
-      client.resetAndDestroy();
-      return;
-    }
-    const pod = pods[this.#next++ % pods.length]!;
-    const upstream = connect({ host: pod.info.ip, port: targetPort });
-    this.#sockets.add(upstream);
-    upstream.on('close', () => this.#sockets.delete(upstream));
-    client.pipe(upstream).pipe(client);
-    const fail = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', fail);
-    upstream.on('error', fail);
-  }
 }

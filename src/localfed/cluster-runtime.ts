@@ -3,9 +3,11 @@
 // lives here; controllers.ts makes the member's API and the backends match it.
 import { createHash } from 'node:crypto';
 import { ActionError } from './action-error.ts';
-import { Backend, LoadBalancer, type PodInfo } from './backends.ts';
+import type { PodTlsSource } from './backend-pki.ts';
+import { Backend, type PodInfo } from './backends.ts';
+import { LoadBalancer } from './load-balancer.ts';
 import type { MemberCluster } from './member.ts';
-import { replicasIn, type ScenarioCluster, type ScenarioService } from './scenario.ts';
+import { portServing, replicasIn, type ScenarioCluster, type ScenarioService } from './scenario.ts';
 import { SerialQueue } from './serial-queue.ts';
 
 export interface Pod {
@@ -27,6 +29,8 @@ export interface ClusterRuntime {
   spec: ScenarioCluster;
   octet: number;
   member: MemberCluster;
+  /** The certificates its pods serve TLS with. */
+  tls: PodTlsSource;
   nodes: NodeSpec[];
   pods: Pod[];
   podCounter: number;
@@ -55,6 +59,7 @@ export function newRuntime(
   spec: ScenarioCluster,
   octet: number,
   member: MemberCluster,
+  tls: PodTlsSource,
 ): ClusterRuntime {
   const nodes: NodeSpec[] = [];
   for (const zone of spec.zones) {
@@ -70,6 +75,7 @@ export function newRuntime(
     spec,
     octet,
     member,
+    tls,
     nodes,
     pods: [],
     podCounter: 0,
@@ -129,9 +135,15 @@ export function addPod(rt: ClusterRuntime, svc: ScenarioService, zone: string): 
     service: svc.name,
     ip,
     ports: svc.ports.map((p) => p.targetPort ?? p.port),
+    serving: Object.fromEntries(svc.ports.map((p) => [p.targetPort ?? p.port, portServing(p)])),
     ...(svc.headless ? { hostname: name } : {}),
   };
-  const pod: Pod = { backend: new Backend(info), service: svc, terminating: false, gone: false };
+  const pod: Pod = {
+    backend: new Backend(info, rt.tls),
+    service: svc,
+    terminating: false,
+    gone: false,
+  };
   rt.pods.push(pod);
   return pod;
 }

@@ -3,8 +3,10 @@
 // action changes the desired state and then reconciles on the cluster's queue:
 // backends listen exactly when they should, and each cluster's EndpointSlices say
 // exactly which backends are listening.
+import { resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { ActionError } from './action-error.ts';
+import { BackendPki, type PkiFiles } from './backend-pki.ts';
 import type { Backend } from './backends.ts';
 import {
   addPod,
@@ -42,6 +44,8 @@ export const DEFAULT_API_PORT = 6443;
 
 export class LocalFederation {
   readonly scenario: Scenario;
+  /** The clusters' backend CAs and fedgate's client certificate (set by start). */
+  pki: BackendPki | undefined;
   readonly #clusters = new Map<string, ClusterRuntime>();
   readonly #failedZones = new Set<string>();
   readonly #emit: (message: string) => void;
@@ -66,6 +70,8 @@ export class LocalFederation {
     const api = opts.api ?? 'sim';
     // Found once, before any member starts: finding may mean building.
     const tools = api === 'real' ? (opts.tools ?? (await fed.#findKubeTools())) : undefined;
+    const pki = await BackendPki.create(scenario.clusters.map((c) => c.name));
+    fed.pki = pki;
     try {
       // Members start concurrently: a real one is two child processes taking seconds.
       const made = await Promise.allSettled(
@@ -80,7 +86,7 @@ export class LocalFederation {
             minRequestTimeoutSeconds: opts.minRequestTimeoutSeconds,
             serviceExportCRD: spec.serviceExportCRD,
           });
-          const rt = newRuntime(spec, octet, member);
+          const rt = newRuntime(spec, octet, member, pki.forCluster(spec.name));
           fed.#clusters.set(spec.name, rt);
           for (const svc of scenario.services)
             if (svc.clusters.includes(spec.name)) deploy(rt, svc);
@@ -341,6 +347,12 @@ export class LocalFederation {
       clusters,
       admin: { listen: adminListen },
     });
+  }
+
+  /** Writes the backend CAs and fedgate's client certificate under `dir`. */
+  writePki(dir: string): Promise<PkiFiles> {
+    if (!this.pki) throw new ActionError('the federation has not started');
+    return this.pki.writeFiles(resolve(dir));
   }
 
   /** What is running and what is broken (`localfed ctl status`, the demo's page). */

@@ -13,8 +13,8 @@ import {
 } from './grpc-echo-proto.ts';
 
 export interface EchoClientTls {
-  /** PEM of the CA that signed the server's certificate. */
-  ca: string;
+  /** PEM of the CA that signed the server's certificate; default: the system's CAs. */
+  ca?: string;
   /** A client certificate and key, for servers that require one. */
   cert?: string;
   key?: string;
@@ -101,7 +101,7 @@ export function grpcEchoClient(address: string, options: EchoClientOptions = {})
   if (tls?.servername) channelOptions['grpc.ssl_target_name_override'] = tls.servername;
   const credentials = tls
     ? grpc.credentials.createSsl(
-        Buffer.from(tls.ca),
+        tls.ca === undefined ? null : Buffer.from(tls.ca),
         tls.key === undefined ? null : Buffer.from(tls.key),
         tls.cert === undefined ? null : Buffer.from(tls.cert),
       )

@@ -9,6 +9,7 @@ import { createServer, type Socket, type Server as TcpServer } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { hostPort } from '../host-port.ts';
+import { listen } from './backend-sockets.ts';
 import {
   ECHO_SERVICE,
   type EchoReply,
@@ -39,6 +40,8 @@ export interface GrpcEchoOptions {
   tls?: GrpcEchoTls;
   /** Read at each call; health checks are not affected, as /healthz is not. */
   mode?: () => EchoMode;
+  /** Called at the start of every echo call (not health checks), whatever the mode. */
+  onCall?: () => void;
 }
 
 export interface GrpcEcho {
@@ -135,6 +138,7 @@ export async function startGrpcEcho(options: GrpcEchoOptions): Promise<GrpcEcho>
 
   /** Applies the failure mode; true when the call was failed or cut. */
   const failedByMode = (call: SurfaceCall, fail: (e: Failure) => void): boolean => {
+    options.onCall?.();
     const m = mode();
     if (m === 'ok') return false;
     if (m === 'reset') {
@@ -277,13 +281,7 @@ export async function startGrpcEcho(options: GrpcEchoOptions): Promise<GrpcEcho>
     socket.on('close', () => sockets.delete(key));
     injector.injectConnection(socket);
   });
-  await new Promise<void>((resolve, reject) => {
-    listener.once('error', reject);
-    listener.listen({ host: options.host, port: options.port }, () => {
-      listener.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(listener, options.port, options.host);
   const address = listener.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   where = { ...where, address: hostPort({ host: options.info.ip ?? options.host, port }) };

@@ -6,6 +6,7 @@ import { basename, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { FedgateError } from '../errors.ts';
 import type { Logger } from '../observe/log.ts';
+import { backendTlsComment, backendTlsConfig } from './backend-tls-config.ts';
 import { ControlServer, STATE_FILE } from './control.ts';
 import { LocalFederation } from './federation.ts';
 import type { ApiKind } from './member.ts';
@@ -76,9 +77,11 @@ export async function launchLocalFederation(opts: LaunchOptions): Promise<Launch
         Object.fromEntries(Object.entries(kubeconfigs).map(([k, v]) => [k, `./${basename(v)}`])),
       ),
     ) as Record<string, unknown>;
+    const tls = backendTlsConfig(fed.scenario, await fed.writePki(dir));
+    const config = stringify({ ...generated, ...opts.config });
     await writeFile(
       configFile,
-      `# fedgate start --config ${configFile}\n${stringify({ ...generated, ...opts.config })}`,
+      `# fedgate start --config ${configFile}\n${config}${backendTlsComment(tls)}`,
       { mode: 0o600 },
     );
     await control.start();

@@ -42,7 +42,7 @@ export interface Issued {
   key: string;
 }
 
-async function keyPair(): Promise<webcrypto.CryptoKeyPair> {
+export async function keyPair(): Promise<webcrypto.CryptoKeyPair> {
   return (await webcrypto.subtle.generateKey(ALG, true, [
     'sign',
     'verify',

@@ -11,6 +11,8 @@ export interface PodInfo {
   service: string;
   ip: string;
   ports: number[];
+  /** What each port serves, by port; a port not here serves HTTP/1.1 in clear. */
+  serving?: Record<number, PortServing>;
   /** Set for pods of headless services (StatefulSet-style stable names). */
   hostname?: string;
 }
@@ -20,3 +22,12 @@ export type PodPlace = Pick<
   PodInfo,
   'cluster' | 'region' | 'zone' | 'node' | 'pod' | 'namespace' | 'service'
 >;
+
+/**
+ * What one port serves: the HTTP answers or the gRPC echo service, in clear, over
+ * TLS, or over TLS requiring a client certificate.
+ */
+export interface PortServing {
+  protocol: 'http' | 'grpc';
+  tls: 'none' | 'server' | 'mutual';
+}

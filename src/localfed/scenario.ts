@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { FedgateError } from '../errors.ts';
+import type { PortServing } from './pod-info.ts';
 
 const dnsLabel = z
   .string()
@@ -35,6 +36,12 @@ const servicePortSchema = z.strictObject({
   targetPort: port.optional(),
   protocol: z.enum(['TCP']).default('TCP'),
   appProtocol: z.string().optional(),
+  /**
+   * TLS on the pods' target port: none, server (the cluster's CA signs the pod's
+   * certificate) or mutual (a client certificate from the clients' CA is required).
+   * Default: server when appProtocol is https, else none.
+   */
+  tls: z.enum(['none', 'server', 'mutual']).optional(),
 });
 
 const serviceSchema = z.strictObject({
@@ -164,6 +171,15 @@ function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
   return out;
+}
+
+/** What the pods serve on a Service port: gRPC for appProtocol grpc, else HTTP; TLS as above. */
+export function portServing(port: ScenarioService['ports'][number]): PortServing {
+  const app = port.appProtocol?.toLowerCase();
+  return {
+    protocol: app === 'grpc' ? 'grpc' : 'http',
+    tls: port.tls ?? (app === 'https' ? 'server' : 'none'),
+  };
 }
 
 /** Replicas of a service in one zone of one cluster. */

@@ -1,5 +1,6 @@
 // Checks on a running local federation that hold on either API server: what its
 // EndpointSlices say against what its backends really do.
+import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { expect } from 'vitest';
 import type { LocalFederation } from '../../src/localfed/federation.ts';
@@ -83,4 +84,30 @@ export async function expectSlicesMatchBackends(fed: LocalFederation): Promise<v
       }
     }
   }
+}
+
+/**
+ * GET over TLS: the status and the JSON body, or the error code of a refused handshake
+ * (the server's certificate not verified, or a client certificate required).
+ */
+export function getTls(
+  host: string,
+  port: number,
+  tls: { ca: string; servername: string; cert?: string; key?: string },
+): Promise<{ status: number; body: Record<string, unknown> } | { error: string }> {
+  return new Promise((resolve) => {
+    const req = httpsRequest(
+      { host, port, path: '/', agent: false, timeout: 5000, ...tls },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          text += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+      },
+    );
+    req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
+    req.end();
+  });
 }
