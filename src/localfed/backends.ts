@@ -19,7 +19,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { hostPort } from '../host-port.ts';
 import { httpsOptions, setEchoHealth } from './backend-https.ts';
 import type { PodTlsSource } from './backend-pki.ts';
-import { close, listen, trackSockets } from './backend-sockets.ts';
+import { close, listen, resetConnection, trackSockets } from './backend-sockets.ts';
 import { type GrpcEcho, type GrpcEchoTls, startGrpcEcho } from './grpc-echo.ts';
 import type { PodInfo, PortServing } from './pod-info.ts';
 
@@ -173,7 +173,7 @@ export class Backend {
     this.requests++;
     if (this.mode === 'reset' || path === '/reset') {
       // RST before any response byte: what a crashed or killed process looks like.
-      req.socket.resetAndDestroy();
+      resetConnection(req.socket, this.#sockets);
       return;
     }
     const where = this.#where(req, port);
@@ -231,7 +231,7 @@ export class Backend {
     // After 'upgrade' nothing of node:http listens for errors on the socket any more.
     socket.on('error', () => socket.destroy());
     if (this.mode === 'reset') {
-      socket.resetAndDestroy();
+      resetConnection(socket, this.#sockets);
       return;
     }
     if (this.mode === 'error503' || !isWebSocketUpgrade(req)) {

@@ -274,7 +274,6 @@ export async function startGrpcEcho(options: GrpcEchoOptions): Promise<GrpcEcho>
       : grpc.ServerCredentials.createInsecure(),
   );
   const listener: TcpServer = createServer((socket) => {
-    if (mode() === 'reset') return void socket.resetAndDestroy();
     // As grpc-js writes a call's peer (no brackets around IPv6), to find it by getPeer().
     const key = `${socket.remoteAddress}:${socket.remotePort}`;
     sockets.set(key, socket);
