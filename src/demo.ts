@@ -143,6 +143,7 @@ export async function demoGuide(demo: Demo, ctlDir: string | undefined): Promise
   ];
   const http = at.http[0] ?? `http://${DEMO_HTTP}`;
   const mcs = 'web.shop.svc.clusterset.local';
+  const grpcHost = 'grpc-echo.shop.svc.clusterset.local';
   const fedName = `web.shop.${d.federation.name}.svc.${d.federation.domain}`;
   const dig = `dig @${dnsHost.replace(/^\[|\]$/g, '')} -p ${dnsPort}`;
   const ctl = `npm run fedgate -- localfed ctl${ctlDir ? ` --dir ${ctlDir}` : ''}`;
@@ -167,6 +168,7 @@ export async function demoGuide(demo: Demo, ctlDir: string | undefined): Promise
     `  curl -s -H 'Host: ${mcs}' ${http}/`,
     `  curl -s --interface 127.3.0.1 -H 'Host: ${mcs}' ${http}/   # from eu-west-a`,
     `  curl -s '${at.admin}/debug/explain?host=${mcs}&client=127.2.0.1'`,
+    `  npm run -s fedgate -- grpc call --host ${grpcHost} ${http.replace(/^https?:\/\//, '')} hello   # gRPC (h2c) through fedgate`,
     '',
     'Break something and watch answers and traffic move (or press the buttons on the status page):',
     `  ${ctl} fail-zone ${zone}        (then: restore-zone ${zone})`,

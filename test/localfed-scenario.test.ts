@@ -1,6 +1,12 @@
 // The scenario file: the built-in galaxy federation, and errors that name their path.
 import { describe, expect, it } from 'vitest';
-import { loadScenario, parseScenario, ScenarioError } from '../src/localfed/scenario.ts';
+import { backendTlsConfig } from '../src/localfed/backend-tls-config.ts';
+import {
+  loadScenario,
+  parseScenario,
+  portServing,
+  ScenarioError,
+} from '../src/localfed/scenario.ts';
 
 describe('default scenario', () => {
   it('is the galaxy federation: three clusters in two regions', async () => {
@@ -22,6 +28,44 @@ describe('default scenario', () => {
     expect(svc('shop', 'api').clusters).toEqual(['alpha', 'gamma']);
     expect(svc('data', 'db').headless).toBe(true);
     expect(svc('data', 'db').clusters).toEqual(['beta', 'gamma']);
+    // gRPC and TLS-only services, each port serving as its appProtocol (and tls) say.
+    const serving = (ns: string, name: string) => svc(ns, name).ports.map(portServing);
+    expect(serving('shop', 'grpc-echo')).toEqual([{ protocol: 'grpc', tls: 'none' }]);
+    expect(serving('shop', 'secure')).toEqual([{ protocol: 'http', tls: 'server' }]);
+    expect(serving('shop', 'secure-mtls')).toEqual([{ protocol: 'http', tls: 'mutual' }]);
+    expect(serving('shop', 'web')).toEqual([{ protocol: 'http', tls: 'none' }]);
+    expect(svc('shop', 'grpc-echo').clusters).toEqual(['alpha', 'beta', 'gamma']);
+    expect(svc('shop', 'secure').annotations['fedgate.io/backend-tls']).toBe('shop-secure');
+  });
+
+  it('writes a backend TLS profile per TLS service, with the CAs of the clusters it runs in', async () => {
+    const files = {
+      clusterCas: { alpha: '/d/pki/alpha.pem', beta: '/d/pki/beta.pem', gamma: '/d/pki/gamma.pem' },
+      clientCa: '/d/pki/clients-ca.pem',
+      clientCert: '/d/pki/fedgate-client.pem',
+      clientKey: '/d/pki/fedgate-client-key.pem',
+    };
+    const tls = backendTlsConfig(await loadScenario(), files);
+    expect(tls).toEqual({
+      backendTLS: {
+        'shop-secure': {
+          caFiles: ['/d/pki/alpha.pem', '/d/pki/beta.pem', '/d/pki/gamma.pem'],
+          hostname: 'secure.shop.svc',
+        },
+        'shop-secure-mtls': {
+          caFiles: ['/d/pki/alpha.pem', '/d/pki/gamma.pem'],
+          hostname: 'secure-mtls.shop.svc',
+          clientCertificate: {
+            certFile: '/d/pki/fedgate-client.pem',
+            keyFile: '/d/pki/fedgate-client-key.pem',
+          },
+        },
+      },
+      services: {
+        'shop/secure': { tls: 'shop-secure' },
+        'shop/secure-mtls': { tls: 'shop-secure-mtls' },
+      },
+    });
   });
 
   it('rejects bad scenarios with the path of each problem', () => {
@@ -43,5 +87,11 @@ services:
     expect(msg).toContain('x.yaml: services[0].ports[0].port:');
     expect(msg).toContain('x.yaml: services[0].clusters[0]: unknown cluster "nope"');
     expect(() => parseScenario('clusters: [', 'y.yaml')).toThrow(/y\.yaml: not valid YAML/);
+    const badTls = bad
+      .replace('port: 70000', 'port: 80, tls: maybe')
+      .replace('[nope]', '[alpha]');
+    expect(() => parseScenario(badTls, 'z.yaml')).toThrow(
+      'z.yaml: services[0].ports[0].tls: Invalid option: expected one of "none"|"server"|"mutual"',
+    );
   });
 });
