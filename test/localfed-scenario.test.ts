@@ -87,9 +87,7 @@ services:
     expect(msg).toContain('x.yaml: services[0].ports[0].port:');
     expect(msg).toContain('x.yaml: services[0].clusters[0]: unknown cluster "nope"');
     expect(() => parseScenario('clusters: [', 'y.yaml')).toThrow(/y\.yaml: not valid YAML/);
-    const badTls = bad
-      .replace('port: 70000', 'port: 80, tls: maybe')
-      .replace('[nope]', '[alpha]');
+    const badTls = bad.replace('port: 70000', 'port: 80, tls: maybe').replace('[nope]', '[alpha]');
     expect(() => parseScenario(badTls, 'z.yaml')).toThrow(
       'z.yaml: services[0].ports[0].tls: Invalid option: expected one of "none"|"server"|"mutual"',
     );
