@@ -383,6 +383,8 @@ export class LocalFederation {
             node: p.backend.info.node,
             ip: p.backend.info.ip,
             ports: p.backend.info.ports,
+            /** What each port serves, by port; a port not listed serves HTTP in clear. */
+            serving: p.backend.info.serving ?? {},
             listening: p.backend.listening,
             terminating: p.terminating,
             healthy: p.backend.healthy,

@@ -5,6 +5,7 @@ import type { Command } from '../cli-support.ts';
 import { UsageError } from '../cli-support.ts';
 import { hostPort } from '../host-port.ts';
 import { createLogger } from '../observe/log.ts';
+import { PKI_DIR } from './backend-pki.ts';
 import { ACTIONS, fetchStatus, runAction, STATE_FILE } from './control.ts';
 import {
   DEFAULT_ADDRESS_BLOCK,
@@ -132,8 +133,9 @@ function summary(
       `  ${c.name.padEnd(8)} region ${c.region.padEnd(9)} zones ${c.zones.join(',').padEnd(22)} API ${c.apiKind.padEnd(4)} ${c.api}   ${rel(kubeconfigs[c.name]!)}`,
     );
   }
-  lines.push('', 'Services (one line per cluster; pods are real HTTP servers):');
+  lines.push('', 'Services (one line per cluster; pods are real HTTP, HTTPS or gRPC servers):');
   const services = [...new Set(d.clusters.flatMap((c) => c.pods.map((p) => p.service)))].sort();
+  const width = Math.max(14, ...services.map((s) => s.length));
   for (const svc of services) {
     for (const c of d.clusters) {
       const pods = c.pods.filter((p) => p.service === svc);
@@ -141,7 +143,7 @@ function summary(
       const lb = c.loadBalancers.find((l) => l.service === svc);
       const addrs = pods.map((p) => hostPort({ host: p.ip, port: p.ports[0] }));
       lines.push(
-        `  ${svc.padEnd(14)} ${c.name.padEnd(8)} ${addrs.join(' ')}${lb ? `   LB ${hostPort({ host: lb.ip, port: lb.ports[0] })}` : ''}`,
+        `  ${svc.padEnd(width)} ${c.name.padEnd(8)} ${addrs.join(' ')}${lb ? `   LB ${hostPort({ host: lb.ip, port: lb.ports[0] })}` : ''}`,
       );
     }
   }
@@ -151,6 +153,20 @@ function summary(
   lines.push('', 'Try it:');
   lines.push(`  kubectl --kubeconfig ${rel(kubeconfigs[first.name]!)} get endpointslices -A`);
   if (pod) lines.push(`  curl http://${hostPort({ host: pod.ip, port: pod.ports[0] })}/`);
+  const servingOf = (p: (typeof first.pods)[number], port: number | undefined) =>
+    p.serving[port ?? 0] ?? { protocol: 'http', tls: 'none' };
+  const grpcPod = first.pods.find((p) => servingOf(p, p.ports[0]).protocol === 'grpc');
+  if (grpcPod) {
+    const at = hostPort({ host: grpcPod.ip, port: grpcPod.ports[0] });
+    lines.push(`  npm run -s fedgate -- grpc call ${at} hello`);
+  }
+  const tlsPod = first.pods.find((p) => servingOf(p, p.ports[0]).tls === 'server');
+  if (tlsPod) {
+    const ca = rel(join(dir, PKI_DIR, `${first.name}-backends-ca.pem`));
+    lines.push(
+      `  curl --cacert ${ca} https://${hostPort({ host: tlsPod.ip, port: tlsPod.ports[0] })}/`,
+    );
+  }
   lines.push(`  ${ctl} status`);
   lines.push(`  ${ctl} fail-zone ${first.zones[0]}     (then: restore-zone ${first.zones[0]})`);
   lines.push(
