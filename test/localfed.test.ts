@@ -4,6 +4,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,6 +36,17 @@ const REAL_BLOCK = 212;
 const ADDRESS_BLOCK: Record<ApiKind, number> = { sim: 100, real: REAL_BLOCK };
 
 /** A pod whose first port serves HTTP in clear (not gRPC, not TLS). */
+/** A GET on a connection of its own: the status, or the error code it failed with. */
+function statusOf(host: string, port: number | undefined): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = httpGet({ host, port, path: '/', agent: false, timeout: 5000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+}
+
 const servesPlainHttp = (b: Backend) => {
   const serving = b.info.serving?.[b.info.ports[0] ?? 0];
   return !serving || (serving.protocol === 'http' && serving.tls === 'none');
@@ -378,6 +390,29 @@ describe.each(API_KINDS)('local federation on %s API servers', (api) => {
     expect((await gamma()).pods.every((p) => !p.healthy)).toBe(true);
     await ctl('health', 'gamma', 'pass');
     expect((await gamma()).pods.every((p) => p.healthy)).toBe(true);
+    const web = fed.backends().find((b) => b.info.cluster === 'gamma' && b.info.service === 'web');
+    const echo = fed
+      .backends()
+      .find((b) => b.info.cluster === 'gamma' && b.info.service === 'grpc-echo');
+    if (!web || !echo) throw new Error('no web or grpc-echo pod in gamma');
+    const client = grpcEchoClient(`${echo.info.ip}:${echo.info.ports[0]}`);
+    try {
+      const { ip, ports } = web.info;
+      await ctl('mode', 'eu-west-a', '503');
+      expect(await statusOf(ip, ports[0])).toBe(503);
+      await expect(client.unary({})).rejects.toMatchObject({ code: 14, details: /is failing/ });
+      await ctl('mode', 'eu-west-a', 'reset');
+      expect(await statusOf(ip, ports[0])).toBe('ECONNRESET');
+      await ctl('mode', echo.info.pod, 'ok');
+      expect((await client.unary({ message: 'back' })).value.message).toBe('back');
+      await ctl('mode', 'gamma', 'ok');
+      expect(await statusOf(ip, ports[0])).toBe(200);
+      await expect(ctl('mode', 'gamma', 'constructor')).rejects.toThrow(
+        /must be one of ok, 503, reset/,
+      );
+    } finally {
+      client.close();
+    }
     await expect(ctl('api-down', 'gamma', 'sideways')).rejects.toThrow(/mode must be one of/);
     expect([...used].sort()).toEqual(ACTIONS.map((a) => a.name).sort());
     await expectSlicesMatchBackends(fed);

@@ -6,6 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { FedgateError, httpStatusFor } from '../errors.ts';
+import type { BackendMode } from './backends.ts';
 import { ActionError, type FederationDescription, type LocalFederation } from './federation.ts';
 
 export const STATE_FILE = 'localfed.json';
@@ -27,6 +28,11 @@ export interface ActionUsage {
 }
 
 const FAULTS = ['refuse', 'hang', 'drop'] as const;
+const MODES = new Map<string, BackendMode>([
+  ['ok', 'ok'],
+  ['503', 'error503'],
+  ['reset', 'reset'],
+]);
 
 export const ACTIONS: ActionUsage[] = [
   {
@@ -102,6 +108,18 @@ export const ACTIONS: ActionUsage[] = [
       if (state !== 'pass' && state !== 'fail')
         throw new ActionError(`health: state must be pass or fail, not "${state}"`);
       return f.setHealth(target!, state === 'pass');
+    },
+  },
+  {
+    name: 'mode',
+    args: 'TARGET ok|503|reset',
+    help: 'how pods answer all but health checks: normally, 503 (gRPC: UNAVAILABLE), or by resetting the connection',
+    arity: [2, 2],
+    run: (f, [target, raw]) => {
+      const mode = MODES.get(raw ?? '');
+      if (!mode)
+        throw new ActionError(`mode: must be one of ${[...MODES.keys()].join(', ')}, not "${raw}"`);
+      return f.setMode(target!, mode);
     },
   },
 ];

@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { ActionError } from './action-error.ts';
 import { BackendPki, type PkiFiles } from './backend-pki.ts';
-import type { Backend } from './backends.ts';
+import type { Backend, BackendMode } from './backends.ts';
 import {
   addPod,
   type ClusterRuntime,
@@ -254,8 +254,28 @@ export class LocalFederation {
     return this.#log(`${id} in ${cluster}/${zone}: ${before} → ${replicas} replicas`);
   }
 
-  /** Flips the health endpoint of pods matched by name, address, zone or cluster. */
+  /** Flips the health endpoint (and gRPC health) of pods matched by name, address, zone or cluster. */
   setHealth(target: string, healthy: boolean): string {
+    const match = this.#podsMatching(target);
+    for (const p of match) p.backend.healthy = healthy;
+    return this.#log(
+      `health of ${match.length} pod(s) matching ${target}: ${healthy ? 'passing' : 'failing'}`,
+    );
+  }
+
+  /** How matched pods answer everything but health checks (BackendMode). */
+  setMode(target: string, mode: BackendMode): string {
+    const match = this.#podsMatching(target);
+    for (const p of match) p.backend.mode = mode;
+    const what = {
+      ok: 'answering',
+      error503: 'failing with 503 (gRPC: UNAVAILABLE)',
+      reset: 'resetting connections',
+    }[mode];
+    return this.#log(`${match.length} pod(s) matching ${target}: ${what}`);
+  }
+
+  #podsMatching(target: string): Pod[] {
     const all = [...this.#clusters.values()].flatMap((rt) => rt.pods);
     const match = all.filter(
       (p) =>
@@ -268,10 +288,7 @@ export class LocalFederation {
       throw new ActionError(
         `no pod matches "${target}" (give a pod name, pod address, zone or cluster)`,
       );
-    for (const p of match) p.backend.healthy = healthy;
-    return this.#log(
-      `health of ${match.length} pod(s) matching ${target}: ${healthy ? 'passing' : 'failing'}`,
-    );
+    return match;
   }
 
   #log(message: string): string {
