@@ -1,6 +1,7 @@
 // The scenario file: the built-in galaxy federation, and errors that name their path.
 import { describe, expect, it } from 'vitest';
-import { backendTlsConfig } from '../src/localfed/backend-tls-config.ts';
+import { parse } from 'yaml';
+import { backendTlsComment, backendTlsConfig } from '../src/localfed/backend-tls-config.ts';
 import {
   loadScenario,
   parseScenario,
@@ -45,7 +46,18 @@ describe('default scenario', () => {
       clientCert: '/d/pki/fedgate-client.pem',
       clientKey: '/d/pki/fedgate-client-key.pem',
     };
-    const tls = backendTlsConfig(await loadScenario(), files);
+    const scenario = await loadScenario();
+    const tls = backendTlsConfig(scenario, files);
+    // Written into fedgate.yaml as comments, the YAML of `routing` once uncommented.
+    const comment = backendTlsComment(tls);
+    expect(comment.split('\n').filter((l) => l !== '' && !l.startsWith('#'))).toEqual([]);
+    const lines = comment.split('\n');
+    const uncommented = lines
+      .slice(lines.indexOf('# routing:'))
+      .map((l) => l.slice(2))
+      .join('\n');
+    expect(parse(uncommented)).toEqual({ routing: tls });
+    expect(backendTlsComment(backendTlsConfig({ ...scenario, services: [] }, files))).toBe('');
     expect(tls).toEqual({
       backendTLS: {
         'shop-secure': {
