@@ -251,6 +251,17 @@ describe('npm start (fedgate demo)', () => {
     expect(explain).toBeDefined();
   });
 
+  it('prints a gRPC line that calls the echo service through fedgate as pasted', async () => {
+    const [line] = printed('npm run -s fedgate -- grpc call');
+    expect(line).toContain(
+      `--host grpc-echo.shop.svc.clusterset.local 127.0.0.1:${ports.http} hello`,
+    );
+    const r = await paste(line!);
+    expect(r.code, `${line}: ${r.stdout} ${r.stderr}`).toBe(0);
+    // fedgate runs in us-east-a and so does a client it cannot place: alpha's pod there answers.
+    expect(r.stdout).toMatch(/^alpha\/us-east-a grpc-echo-\S+ 127\.140\.\d+\.\d+:50051: hello\n$/);
+  });
+
   it('moves answers and traffic when the printed fail-zone line runs, and back on restore', async () => {
     const [failLine] = printed('npm run fedgate -- localfed ctl').filter((l) =>
       l.includes('fail-zone'),
