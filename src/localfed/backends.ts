@@ -3,7 +3,9 @@
 // endpoint whose answer can be flipped without touching Kubernetes state (the
 // "Kubernetes says ready, the app is failing" case that active checks exist for).
 // A few extra paths (echo, bytes, status, delay, reset, WebSocket echo) and a failure
-// mode give fedgate's proxy something real to be tested against end to end.
+// mode give fedgate's proxy something real to be tested against end to end. A port
+// can serve the same over TLS (backend-https.ts) or the gRPC echo (grpc-echo.ts), as
+// its Service port's appProtocol says.
 import {
   createServer,
   type IncomingMessage,
@@ -61,7 +63,7 @@ export class Backend {
   /** Plain HTTP connections; a WebSocket's moves to #wss.clients once it is open. */
   readonly #sockets = new Set<Socket>();
   readonly #wss = new WebSocketServer({ noServer: true });
-  /** Every request but health checks, WebSocket upgrades and gRPC calls included, whatever `mode` is. */
+  /** Every request but health checks (WebSocket upgrades and gRPC calls included), whatever `mode` is. */
   requests = 0;
 
   /** `tls` is needed when a port of `info.serving` asks for TLS. */
