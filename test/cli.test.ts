@@ -262,6 +262,20 @@ describe('npm start (fedgate demo)', () => {
     expect(r.stdout).toMatch(/^alpha\/us-east-a grpc-echo-\S+ 127\.140\.\d+\.\d+:50051: hello\n$/);
   });
 
+  it('reaches the TLS-only services through fedgate with the profiles written beside the kubeconfigs', async () => {
+    // fedgate.yaml names each cluster's backend CA (and, for secure-mtls, fedgate's client
+    // certificate): fedgate verifies the pods' certificates and presents its own.
+    for (const name of ['secure', 'secure-mtls']) {
+      const r = await paste(
+        `curl -s -H 'Host: ${name}.shop.svc.clusterset.local' http://127.0.0.1:${ports.http}/`,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout), r.stdout).toMatchObject({ service: name, zone: 'us-east-a' });
+    }
+    const config = await readFile(join(dir, 'fedgate.yaml'), 'utf8');
+    expect(config).toContain(`${join(dir, 'pki', 'alpha-backends-ca.pem')}`);
+  });
+
   it('moves answers and traffic when the printed fail-zone line runs, and back on restore', async () => {
     const [failLine] = printed('npm run fedgate -- localfed ctl').filter((l) =>
       l.includes('fail-zone'),

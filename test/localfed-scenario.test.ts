@@ -1,7 +1,6 @@
 // The scenario file: the built-in galaxy federation, and errors that name their path.
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
-import { backendTlsComment, backendTlsConfig } from '../src/localfed/backend-tls-config.ts';
+import { backendTlsConfig, withBackendTls } from '../src/localfed/backend-tls-config.ts';
 import {
   loadScenario,
   parseScenario,
@@ -48,16 +47,28 @@ describe('default scenario', () => {
     };
     const scenario = await loadScenario();
     const tls = backendTlsConfig(scenario, files);
-    // Written into fedgate.yaml as comments, the YAML of `routing` once uncommented.
-    const comment = backendTlsComment(tls);
-    expect(comment.split('\n').filter((l) => l !== '' && !l.startsWith('#'))).toEqual([]);
-    const lines = comment.split('\n');
-    const uncommented = lines
-      .slice(lines.indexOf('# routing:'))
-      .map((l) => l.slice(2))
-      .join('\n');
-    expect(parse(uncommented)).toEqual({ routing: tls });
-    expect(backendTlsComment(backendTlsConfig({ ...scenario, services: [] }, files))).toBe('');
+    // Added under routing, what the configuration already says winning.
+    const given = {
+      admin: { listen: '127.0.0.1:0' },
+      routing: {
+        picker: 'random',
+        services: { 'shop/secure': { picker: 'round-robin' }, 'shop/secure-mtls': { tls: 'mine' } },
+      },
+    };
+    expect(withBackendTls(given, tls)).toEqual({
+      admin: { listen: '127.0.0.1:0' },
+      routing: {
+        picker: 'random',
+        backendTLS: tls.backendTLS,
+        services: {
+          'shop/secure': { tls: 'shop-secure', picker: 'round-robin' },
+          'shop/secure-mtls': { tls: 'mine' },
+        },
+      },
+    });
+    expect(withBackendTls(given, backendTlsConfig({ ...scenario, services: [] }, files))).toBe(
+      given,
+    );
     expect(tls).toEqual({
       backendTLS: {
         'shop-secure': {

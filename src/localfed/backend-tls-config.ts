@@ -2,7 +2,6 @@
 // configuration's shape (routing.backendTLS, after Gateway API's BackendTLSPolicy
 // validation): the CAs of the clusters the service runs in, the name its pods'
 // certificates carry, and fedgate's client certificate where the pods require one.
-import { stringify } from 'yaml';
 import { type PkiFiles, serviceNames } from './backend-pki.ts';
 import { portServing, type Scenario, type ScenarioService } from './scenario.ts';
 
@@ -48,14 +47,22 @@ export function backendTlsConfig(scenario: Scenario, files: PkiFiles): BackendTl
   return out;
 }
 
+type Routing = { backendTLS?: object; services?: Record<string, object> } & Record<string, unknown>;
+
 /**
- * The profiles as YAML comments for fedgate.yaml: fedgate's configuration schema does
- * not take routing.backendTLS yet, and an unknown key would stop it loading. The
- * Services already name their profile (fedgate.io/backend-tls in the scenario).
+ * `config` (fedgate.yaml's top level) with the profiles added under `routing`. What
+ * `config` already says wins: a profile of the same name, a service's own keys.
  */
-export function backendTlsComment(tls: BackendTlsConfig): string {
-  if (Object.keys(tls.backendTLS).length === 0) return '';
-  const yaml = stringify({ routing: tls }).trimEnd();
-  const lines = yaml.split('\n').map((l) => `# ${l}`);
-  return `# The backend TLS profiles of the local federation's TLS services, for fedgate\n# with routing.backendTLS (uncomment, merged with any routing: above):\n${lines.join('\n')}\n`;
+export function withBackendTls(
+  config: Record<string, unknown>,
+  tls: BackendTlsConfig,
+): Record<string, unknown> {
+  if (Object.keys(tls.backendTLS).length === 0) return config;
+  const routing = (config.routing ?? {}) as Routing;
+  const services: Record<string, object> = { ...routing.services };
+  for (const [id, svc] of Object.entries(tls.services)) services[id] = { ...svc, ...services[id] };
+  return {
+    ...config,
+    routing: { ...routing, backendTLS: { ...tls.backendTLS, ...routing.backendTLS }, services },
+  };
 }

@@ -6,7 +6,7 @@ import { basename, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { FedgateError } from '../errors.ts';
 import type { Logger } from '../observe/log.ts';
-import { backendTlsComment, backendTlsConfig } from './backend-tls-config.ts';
+import { backendTlsConfig, withBackendTls } from './backend-tls-config.ts';
 import { ControlServer, STATE_FILE } from './control.ts';
 import { LocalFederation } from './federation.ts';
 import type { ApiKind } from './member.ts';
@@ -78,12 +78,10 @@ export async function launchLocalFederation(opts: LaunchOptions): Promise<Launch
       ),
     ) as Record<string, unknown>;
     const tls = backendTlsConfig(fed.scenario, await fed.writePki(dir));
-    const config = stringify({ ...generated, ...opts.config });
-    await writeFile(
-      configFile,
-      `# fedgate start --config ${configFile}\n${config}${backendTlsComment(tls)}`,
-      { mode: 0o600 },
-    );
+    const config = withBackendTls({ ...generated, ...opts.config }, tls);
+    await writeFile(configFile, `# fedgate start --config ${configFile}\n${stringify(config)}`, {
+      mode: 0o600,
+    });
     await control.start();
     await control.writeState(dir, kubeconfigs);
     return {
