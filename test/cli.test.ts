@@ -262,6 +262,31 @@ describe('npm start (fedgate demo)', () => {
     expect(r.stdout).toMatch(/^alpha\/us-east-a grpc-echo-\S+ 127\.140\.\d+\.\d+:50051: hello\n$/);
   });
 
+  it("checks the gRPC service by grpc.health.v1: a pod whose health ctl fails leaves fedgate's traffic and comes back", async () => {
+    const [line] = printed('npm run -s fedgate -- grpc call');
+    const first = await paste(line!);
+    const pod = /^(\S+) (grpc-echo-\S+) (127\.\d+\.\d+\.\d+):50051/.exec(first.stdout);
+    expect(pod, first.stdout).not.toBeNull();
+    const [, , name, address] = pod!;
+    const [failLine] = printed('npm run fedgate -- localfed ctl').filter((l) =>
+      l.includes('fail-zone'),
+    );
+    const ctl = (args: string) => paste(failLine!.replace(/fail-zone.*$/, args));
+    expect((await ctl(`health ${address} fail`)).code).toBe(0);
+    // A TCP check (the default) would pass: only the gRPC check (health.active.services) sees it.
+    await waitFor(
+      async () => !(await paste(line!)).stdout.includes(name!),
+      30_000,
+      'the pod failing its gRPC check to leave the traffic',
+    );
+    expect((await ctl(`health ${address} pass`)).code).toBe(0);
+    await waitFor(
+      async () => (await paste(line!)).stdout.includes(name!),
+      30_000,
+      'the pod passing again to take the traffic back',
+    );
+  }, 90_000);
+
   it('reaches the TLS-only services through fedgate with the profiles written beside the kubeconfigs', async () => {
     // fedgate.yaml names each cluster's backend CA (and, for secure-mtls, fedgate's client
     // certificate): fedgate verifies the pods' certificates and presents its own.

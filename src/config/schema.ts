@@ -485,6 +485,22 @@ export const configSchema = z.strictObject({
           timeout: duration.default(D.DEFAULT_HEALTH_TIMEOUT_MS),
           healthyThreshold: z.number().int().min(1).default(D.DEFAULT_HEALTHY_THRESHOLD),
           unhealthyThreshold: z.number().int().min(1).default(D.DEFAULT_UNHEALTHY_THRESHOLD),
+          services: z
+            .record(
+              z.string().regex(/^[a-z0-9-]+\/[a-z0-9-]+$/, { error: 'expected namespace/service' }),
+              z.strictObject({
+                type: z.enum(['tcp', 'http', 'grpc']).optional(),
+                grpcService: z.string().optional(),
+                path: z.string().startsWith('/').optional(),
+                expectedStatuses: statusRange.optional(),
+                port: z.union([z.number().int().min(1).max(65535), z.string().min(1)]).optional(),
+              }),
+            )
+            .default({})
+            .meta({
+              description:
+                'Per namespace/service check: type, grpcService, path, expectedStatuses and port in place of the ones above (a gRPC service among HTTP ones is checked with type grpc)',
+            }),
         })
         .prefault({}),
       outlier: z

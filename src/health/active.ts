@@ -219,7 +219,11 @@ export class ActiveChecker {
     this.#tls = tls;
     this.#queue.setLimits(limitsOf(config));
     // gRPC clients are made again, at the next probe, for a new kind of check.
-    if (config.type !== before.type || config.grpcService !== before.grpcService) {
+    if (
+      config.type !== before.type ||
+      config.grpcService !== before.grpcService ||
+      JSON.stringify(config.services) !== JSON.stringify(before.services)
+    ) {
       this.#grpc.closeAll();
     }
     if (config.timeout !== before.timeout) {
@@ -305,7 +309,9 @@ export class ActiveChecker {
     if (this.#snapshot === undefined) return;
     const svc = this.#snapshot.services.get(service);
     if (svc === undefined) return;
-    const target = serviceTargets(svc, this.#targetOptions()).targets.find((x) => x.id === id);
+    const target = serviceTargets(svc, this.#targetOptions(svc.key)).targets.find(
+      (x) => x.id === id,
+    );
     if (target === undefined) return;
     if (!t) {
       t = { svc, probes: new Map() };
@@ -351,8 +357,16 @@ export class ActiveChecker {
     };
   }
 
-  #targetOptions() {
-    return { port: this.#config.port, addressing: this.#addressing };
+  #targetOptions(service: string) {
+    return { port: this.#checkOf(service).port, addressing: this.#addressing };
+  }
+
+  /** The check a service gets: health.active, with its health.active.services entry over it. */
+  #checkOf(service: string): ActiveCheckConfig {
+    const over = this.#config.services[service];
+    if (!over) return this.#config;
+    const defined = Object.entries(over).filter(([, v]) => v !== undefined);
+    return { ...this.#config, ...Object.fromEntries(defined) };
   }
 
   /** Brings one changed service's probes in line with its targets. */
@@ -360,7 +374,7 @@ export class ActiveChecker {
     const checked = isChecked(svc, this.#config.scope);
     // Unchecked and nothing on demand: nothing to derive.
     if (!checked && t.probes.size === 0) return;
-    const { targets, skipped } = serviceTargets(svc, this.#targetOptions());
+    const { targets, skipped } = serviceTargets(svc, this.#targetOptions(svc.key));
     // By endpoint id: within one service, an id names one address and port.
     const wanted = new Map(targets.map((x) => [x.id, x]));
     for (const [id, p] of t.probes) {
@@ -480,7 +494,8 @@ export class ActiveChecker {
   }
 
   async #probe(p: Probe): Promise<ProbeResult | 'exhausted' | 'skipped'> {
-    const { timeout, type } = this.#config;
+    const check = this.#checkOf(p.service);
+    const { timeout, type } = check;
     const svc = this.#snapshot?.services.get(p.service);
     const tls = svc && this.#tls?.(svc);
     // A profile that does not exist says nothing about the endpoint: no verdict either way.
@@ -493,21 +508,9 @@ export class ActiveChecker {
     try {
       const failure =
         type === 'http'
-          ? await httpProbe(
-              tls ? this.#tlsAgent(tls) : this.#agent,
-              p,
-              this.#config,
-              abort.signal,
-              tls,
-            )
+          ? await httpProbe(tls ? this.#tlsAgent(tls) : this.#agent, p, check, abort.signal, tls)
           : type === 'grpc'
-            ? await this.#grpc.check(
-                p,
-                this.#config.grpcService,
-                timeout,
-                abort.signal,
-                tls?.options,
-              )
+            ? await this.#grpc.check(p, check.grpcService, timeout, abort.signal, tls?.options)
             : await tcpProbe(p, abort.signal, tls);
       return { ok: failure === undefined, detail: failure, durationMs: this.#now() - started };
     } catch (err) {

@@ -4,7 +4,7 @@ import { checkServerIdentity } from 'node:tls';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkerFactory, snapshot } from '../../test/helpers/health.ts';
+import { CountingServer, checkerFactory, snapshot } from '../../test/helpers/health.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
 import { makeClusterPki } from '../localfed/pki.ts';
 import { GrpcHealthClients } from './grpc-probe.ts';
@@ -117,5 +117,32 @@ describe('gRPC health check', () => {
     await waitFor(() => store.endpoint('ns/g', id)?.check === 'healthy', 5000, 'healthy again');
     c.update(snapshot({ g: [] }));
     expect(c.grpcClients).toBe(0);
+  });
+  it('checks one service by gRPC among services checked by HTTP (health.active.services)', async () => {
+    const host = '127.202.2.1';
+    const { health, port } = await healthServer(host, { 'pkg.Echo': 'SERVING' });
+    const web = await new CountingServer().start('127.202.2.2');
+    cleanups.push(() => web.stop());
+    const { checker: c, store } = checker({
+      type: 'http',
+      services: { 'ns/g': { type: 'grpc', grpcService: 'pkg.Echo' } },
+    });
+    c.update(
+      snapshot({
+        g: [{ cluster: 'a', ip: host, port }],
+        web: [{ cluster: 'a', ip: '127.202.2.2', port: web.port }],
+      }),
+    );
+    await waitFor(() => store.endpoint('ns/g', `a/${host}`)?.check === 'healthy', 5000, 'g');
+    await waitFor(
+      () => store.endpoint('ns/web', 'a/127.202.2.2')?.check === 'healthy',
+      5000,
+      'web',
+    );
+    expect(c.grpcClients).toBe(1);
+    expect(web.requests).toBeGreaterThan(0);
+    health.setStatus('pkg.Echo', 'NOT_SERVING');
+    await waitFor(() => store.endpoint('ns/g', `a/${host}`)?.check === 'unhealthy', 5000, 'down');
+    expect(store.endpoint('ns/web', 'a/127.202.2.2')?.check).toBe('healthy');
   });
 });

@@ -20,7 +20,7 @@ import { reconcileCluster } from './controllers.ts';
 import type { KubeTools } from './kube-tools.ts';
 import type { ApiKind, FaultMode, MemberCluster } from './member.ts';
 import { createMember } from './member-factory.ts';
-import type { Scenario } from './scenario.ts';
+import { portServing, type Scenario } from './scenario.ts';
 
 export { ActionError } from './action-error.ts';
 
@@ -363,10 +363,19 @@ export class LocalFederation {
       kubeconfig: kubeconfigs[rt.spec.name] ?? `${rt.spec.name}.kubeconfig`,
       region: rt.spec.region,
     }));
+    // Services whose pods serve only gRPC are checked with grpc.health.v1 (which
+    // `localfed ctl health` flips), whatever health.active.type the others get.
+    const grpc = this.scenario.services.filter((svc) =>
+      svc.ports.every((p) => portServing(p).protocol === 'grpc'),
+    );
+    const checks = Object.fromEntries(
+      grpc.map((svc) => [`${svc.namespace}/${svc.name}`, { type: 'grpc' }]),
+    );
     return stringify({
       federation: { ...this.scenario.federation },
       clusters,
       admin: { listen: adminListen },
+      ...(grpc.length > 0 ? { health: { active: { services: checks } } } : {}),
     });
   }
 

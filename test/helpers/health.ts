@@ -104,6 +104,7 @@ export function snapshot(
 /** Fast settings for tests: every service checked, caps far above what a test uses. */
 export const CHECK_CONFIG: ActiveCheckConfig = {
   enabled: true,
+  services: {},
   scope: 'all',
   maxInFlight: 256,
   maxProbesPerSecond: 10_000,
