@@ -1,6 +1,7 @@
 // A server a benchmark runs as a child process (knotd, coredns, nginx, the bare Node
-// floor): its output kept, killed if the benchmark dies first, stopped on request.
-import type { ChildProcess } from 'node:child_process';
+// floor): its output kept, killed if the benchmark dies first, stopped on request. And
+// a load tool run to its end.
+import { type ChildProcess, spawn } from 'node:child_process';
 
 export interface Supervised {
   /** Its stdout and stderr so far. */
@@ -51,4 +52,39 @@ export function supervise(
       clearTimeout(timer);
     },
   };
+}
+
+/** What a tool run to its end printed, and how it ended. */
+export interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `bin args` (a load tool that ends by itself: wrk, h2load) and collects its
+ * output. SIGKILL after `timeoutMs`, a guard against a hang; rejects only if it could
+ * not be spawned.
+ */
+export function runToEnd(bin: string, args: string[], timeoutMs: number): Promise<Finished> {
+  return new Promise<Finished>((resolve, reject) => {
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    const guard = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (e) => {
+      clearTimeout(guard);
+      reject(e);
+    });
+    child.once('close', (code) => {
+      clearTimeout(guard);
+      resolve({
+        code,
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+      });
+    });
+  });
 }

@@ -1,19 +1,14 @@
-// The HTTP proxy benchmark's tools: nginx as the reference reverse proxy (configured
-// as in /work/shared/ANCHORS.md) and wrk as the load generator, both real Debian
-// binaries driven as child processes. A library, not a benchmark: bench/proxy.bench.ts
-// measures the anchors (and fedgate's proxy) with these.
+// The HTTP benchmarks' measuring tools: wrk as the HTTP/1.1 load generator (a real
+// Debian binary driven as a child process), and the CPU each process and the whole
+// machine used. A library, not a benchmark: bench/proxy.bench.ts measures the anchors
+// (nginx, in bench/nginx.ts) and fedgate's proxy with these.
 //
-//   const nginx = await startNginxProxy({ listenPort, upstreams: ['127.240.0.1:18080'], dir });
 //   const r = await runWrk({ url: nginx.url, host: 'web.shop.example.test', durationSec: 10 });
-//   await nginx.stop();
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
 import { requireTool } from '../test/helpers/tools.ts';
-import { supervise } from './child.ts';
+import { runToEnd } from './child.ts';
 
 /** Where a system tool is, installed by scripts/ensure-tools.sh if missing (never skipped). */
 const tool = (name: string) => requireTool(name, 'the HTTP proxy benchmark');
@@ -93,167 +88,6 @@ export async function waitForQuietMachine(maxSeconds: number): Promise<number> {
   }
 }
 
-// ---- waiting for a port ---------------------------------------------------------------
-
-/** True once a TCP connection to host:port succeeds within `timeoutMs`. */
-function accepts(host: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect({ host, port });
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      sock.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
-}
-
-// ---- nginx ---------------------------------------------------------------------------
-
-export interface NginxProxyOptions {
-  /** Port nginx listens on. */
-  listenPort: number;
-  /** Listen address; 127.0.0.1 by default. */
-  listenHost?: string;
-  /** Upstream servers as `host:port` (e.g. `127.240.0.1:18080`), one `server` line each. */
-  upstreams: string[];
-  /**
-   * Working directory for nginx.conf, the PID file, error.log and nginx's temp
-   * folders; created if missing. As root it is made traversable (0711): the worker
-   * runs as `nobody` and must reach its temp folders, which a mkdtemp folder (0700)
-   * would deny it (request bodies over 16 KiB then fail with 500).
-   */
-  dir: string;
-  /** How long to wait for the port to accept connections; 10 s by default. */
-  startTimeoutMs?: number;
-}
-
-export interface NginxProxy {
-  /** `http://HOST:PORT/`, for wrk. */
-  url: string;
-  host: string;
-  port: number;
-  /** The master's PID. */
-  pid: number;
-  /** CPU seconds used so far by the master and its worker. */
-  cpuSeconds(): number;
-  /** nginx's error log so far (warnings and up). */
-  log(): Promise<string>;
-  /** Stops nginx (SIGTERM, then SIGKILL after 5 s) and waits for it; safe to call twice. */
-  stop(): Promise<void>;
-}
-
-/**
- * ANCHORS.md's nginx reverse proxy: one worker, keep-alive to the upstreams (128 idle
- * connections kept) and from clients, no access log. Everything nginx writes goes into
- * `dir`, so neither /var/log/nginx nor /var/lib/nginx (the package's paths) is used.
- */
-export function nginxConf(dir: string, host: string, o: NginxProxyOptions): string {
-  const servers = o.upstreams.map((u) => `    server ${u};`).join('\n');
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
-    .map((t) => `  ${t}_temp_path ${join(dir, `${t}_temp`)};`)
-    .join('\n');
-  return `worker_processes 1;
-pid ${join(dir, 'nginx.pid')};
-error_log ${join(dir, 'error.log')} warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-${temp}
-  upstream up {
-${servers}
-    keepalive 128;
-    keepalive_requests 1000000;
-  }
-  server {
-    listen ${host}:${o.listenPort};
-    location / {
-      proxy_pass http://up;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      # The client's Host, not "up": upstreams (and fedgate) route on it.
-      proxy_set_header Host $host;
-    }
-  }
-}
-`;
-}
-
-/**
- * Writes ANCHORS.md's nginx config into `opts.dir`, runs `nginx -c FILE -p DIR -g
- * 'daemon off;'` as a child process, and resolves once it has written its PID file and
- * its port accepts connections. Rejects if the port is already taken, with nginx's
- * output and error log if it exits first or does not listen in time, and with a
- * message naming nginx if it is missing and cannot be installed.
- */
-export async function startNginxProxy(opts: NginxProxyOptions): Promise<NginxProxy> {
-  if (opts.upstreams.length === 0) throw new Error('startNginxProxy: at least one upstream');
-  const nginx = tool('nginx');
-  const host = opts.listenHost ?? '127.0.0.1';
-  const dir = opts.dir;
-  await mkdir(dir, { recursive: true });
-  if (process.getuid?.() === 0) await chmod(dir, 0o711);
-  // Something already listening there would pass the readiness check below for nginx.
-  if (await accepts(host, opts.listenPort, 500)) {
-    throw new Error(`startNginxProxy: ${host}:${opts.listenPort} is already in use`);
-  }
-  const conf = join(dir, 'nginx.conf');
-  const errorLog = join(dir, 'error.log');
-  const pidFile = join(dir, 'nginx.pid');
-  await rm(pidFile, { force: true });
-  await writeFile(conf, nginxConf(dir, host, opts));
-
-  // -e: the log for messages before the config is read (Debian's default is stderr).
-  const args = ['-c', conf, '-p', `${dir}/`, '-e', errorLog, '-g', 'daemon off;'];
-  const child = spawn(nginx, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  // SIGTERM if the benchmark dies: the master then takes its worker down with it.
-  const proc = supervise(child, 'SIGTERM');
-  const stop = proc.stop;
-  const log = async () => readFile(errorLog, 'utf8').catch(() => '');
-  const failure = async (why: string) =>
-    new Error(
-      `nginx ${why} (${nginx} ${args.join(' ')}):\n${proc.output()}${await log()}\n--- ${conf}\n${await readFile(conf, 'utf8')}`,
-    );
-
-  const deadline = Date.now() + (opts.startTimeoutMs ?? 10_000);
-  for (;;) {
-    if (!proc.alive()) {
-      await stop();
-      const spawnError = proc.spawnError();
-      throw await failure(
-        spawnError ? `could not start: ${spawnError.message}` : `exited (${child.exitCode})`,
-      );
-    }
-    // The master writes its PID file once it holds its sockets; then the port must accept.
-    const pidNow = await readFile(pidFile, 'utf8').catch(() => '');
-    if (Number(pidNow.trim()) === child.pid && (await accepts(host, opts.listenPort, 200))) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw await failure(`did not listen on ${host}:${opts.listenPort} in time`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const pid = child.pid!;
-  return {
-    url: `http://${host}:${opts.listenPort}/`,
-    host,
-    port: opts.listenPort,
-    pid,
-    cpuSeconds: () => processTreeCpuSeconds(pid),
-    log,
-    stop,
-  };
-}
-
-/** The installed nginx's version, e.g. `1.22.1` (`nginx -v` prints it on stderr). */
-export function nginxVersion(): string {
-  const r = spawnSync(tool('nginx'), ['-v'], { encoding: 'utf8' });
-  return /nginx\/(\S+)/.exec(`${r.stderr}${r.stdout}`)?.[1] ?? 'unknown';
-}
-
 // ---- wrk -----------------------------------------------------------------------------
 
 export interface WrkOptions {
@@ -328,31 +162,8 @@ export async function runWrk(opts: WrkOptions): Promise<WrkResult> {
   const bin = tool('wrk');
   const args = wrkArgs(opts);
   const seconds = opts.durationSec ?? 10;
-  const { code, stdout, stderr } = await new Promise<{
-    code: number | null;
-    stdout: string;
-    stderr: string;
-  }>((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    // wrk ends by itself after -d; this guards a hang.
-    const guard = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000);
-    child.once('error', (e) => {
-      clearTimeout(guard);
-      reject(e);
-    });
-    child.once('close', (c) => {
-      clearTimeout(guard);
-      resolve({
-        code: c,
-        stdout: Buffer.concat(out).toString(),
-        stderr: Buffer.concat(err).toString(),
-      });
-    });
-  });
+  // wrk ends by itself after -d; the timeout guards a hang.
+  const { code, stdout, stderr } = await runToEnd(bin, args, (seconds + 30) * 1000);
   const raw = stderr ? `${stdout}${stdout.endsWith('\n') ? '' : '\n'}${stderr}` : stdout;
   if (code !== 0 || !/^Requests\/sec:/m.test(stdout)) {
     throw new Error(`wrk ${args.join(' ')} failed (exit ${code}):\n${raw.slice(-4000)}`);

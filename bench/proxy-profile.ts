@@ -388,7 +388,7 @@ async function main(): Promise<number> {
     backend = await startBackendProcess();
     const runs: Record<'fedgate' | 'bare', Profiled[]> = { fedgate: [], bare: [] };
     const starts = {
-      fedgate: (nodeArgs: string[]) => startFedgate(UPSTREAM, join(dir, 'fedgate'), nodeArgs),
+      fedgate: (nodeArgs: string[]) => startFedgate(UPSTREAM, join(dir, 'fedgate'), { nodeArgs }),
       bare: (nodeArgs: string[]) => startBareForwarder(UPSTREAM, nodeArgs),
     };
     for (let round = 0; round < ROUNDS; round++) {

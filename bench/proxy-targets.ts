@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import http2 from 'node:http2';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,7 @@ import { stringify } from 'yaml';
 import type { PodInfo } from '../src/localfed/backends.ts';
 import { SimCluster } from '../src/localfed/cluster.ts';
 import type { KubeObject } from '../src/localfed/objects.ts';
+import { makeClusterPki } from '../src/localfed/pki.ts';
 import { processTreeCpuSeconds } from './http-anchors.ts';
 import { freePort } from './lib.ts';
 
@@ -87,10 +89,31 @@ export function startBackendProcess(): Promise<NodeChild> {
   return spawnNode(here('./proxy-backend.ts'), [], /^ready$/);
 }
 
-/** A proxy in front of the backend, as wrk reaches it. */
+/** The gRPC benchmark's backend: bench/grpc-backend.ts's process on `address` (host:port). */
+export function startGrpcBackendProcess(address: string): Promise<NodeChild> {
+  return spawnNode(here('./grpc-backend.ts'), ['--listen', address], /^ready$/);
+}
+
+/** A proxy in front of the backend, as the load tool reaches it. */
 export interface ProxyProcess extends NodeChild {
-  /** Where wrk sends its requests (with `Host: HOST`). */
+  /** Where the load tool sends its requests (with `Host: HOST`): plain HTTP. */
   url: string;
+  /** fedgate's TLS listener (HTTP/2 and HTTP/1.1 by ALPN), when asked for. */
+  tlsUrl?: string;
+}
+
+/** What a benchmark asks of fedgate beyond the defaults. */
+export interface FedgateOptions {
+  /** node flags (`--cpu-prof`, say). */
+  nodeArgs?: string[];
+  /**
+   * The Service port (and EndpointSlice port) fedgate proxies to: `http` with no
+   * appProtocol by default; `{ name: 'grpc', appProtocol: 'grpc' }` makes fedgate speak
+   * HTTP/2 in clear to the backend.
+   */
+  port?: { name: string; appProtocol?: string };
+  /** A TLS listener too, with this certificate (PEM files). */
+  tls?: { certFile: string; keyFile: string };
 }
 
 /**
@@ -118,13 +141,14 @@ export async function startBareForwarder(
  * is `upstream`, in POD's zone. All of routing is on: host lookup, the plan for
  * fedgate's own zone, p2c, outlier reporting and TCP active checks. The simulator is
  * idle during the runs (a bookmark a second). `dir`: a scratch folder, the caller's to
- * remove; `nodeArgs` go to node (`--cpu-prof`, say).
+ * remove.
  */
 export async function startFedgate(
   upstream: string,
   dir: string,
-  nodeArgs: string[] = [],
+  opts: FedgateOptions = {},
 ): Promise<ProxyProcess> {
+  const svcPort = opts.port ?? { name: 'http' };
   await mkdir(dir, { recursive: true });
   const sim = await SimCluster.create({
     name: POD.cluster,
@@ -154,7 +178,7 @@ export async function startFedgate(
     apiVersion: 'v1',
     kind: 'Service',
     metadata: meta,
-    spec: { ports: [{ name: 'http', port: 80, targetPort: Number(port), protocol: 'TCP' }] },
+    spec: { ports: [{ ...svcPort, port: 80, targetPort: Number(port), protocol: 'TCP' }] },
   } as KubeObject);
   sim.apply({
     apiVersion: 'multicluster.x-k8s.io/v1alpha1',
@@ -178,10 +202,11 @@ export async function startFedgate(
         zone: POD.zone,
       },
     ],
-    ports: [{ name: 'http', port: Number(port), protocol: 'TCP' }],
+    ports: [{ ...svcPort, port: Number(port), protocol: 'TCP' }],
   } as KubeObject);
   const kubeconfig = await sim.writeKubeconfig(dir);
   const httpPort = await freePort();
+  const tlsPort = opts.tls ? await freePort() : undefined;
   const config = join(dir, 'fedgate.yaml');
   await writeFile(
     config,
@@ -192,7 +217,16 @@ export async function startFedgate(
       dns: { listen: ['127.240.0.3:0'] },
       // wrk is one client with all the load: it may take every slot of the one pod
       // (the per-client accounting still runs, and is measured with the rest).
-      http: { listen: [`127.0.0.1:${httpPort}`], limits: { clientShare: 1 } },
+      http: {
+        listen: [`127.0.0.1:${httpPort}`],
+        ...(opts.tls && {
+          tls: {
+            listen: [`127.0.0.1:${tlsPort}`],
+            certificates: [{ cert: opts.tls.certFile, key: opts.tls.keyFile }],
+          },
+        }),
+        limits: { clientShare: 1 },
+      },
       admin: { listen: '127.240.0.3:0' },
     }),
   );
@@ -204,7 +238,7 @@ export async function startFedgate(
       CLI,
       ['start', '--config', config, '--workers', '1'],
       /^fedgate: ready/,
-      { nodeArgs, env: { FEDGATE_LOG_LEVEL: 'warn' } },
+      { nodeArgs: opts.nodeArgs ?? [], env: { FEDGATE_LOG_LEVEL: 'warn' } },
     );
   } catch (e) {
     await sim.stop();
@@ -213,11 +247,38 @@ export async function startFedgate(
   return {
     ...child,
     url: `http://127.0.0.1:${httpPort}/`,
+    ...(tlsPort !== undefined && { tlsUrl: `https://127.0.0.1:${tlsPort}/` }),
     async stop() {
       await child.stop();
       await sim.stop();
     },
   };
+}
+
+/** A certificate for the proxies' TLS listeners (HOST and 127.0.0.1), its files in `dir`. */
+export async function writeBenchCertificate(
+  dir: string,
+): Promise<{ certFile: string; keyFile: string; ca: string }> {
+  const pki = await makeClusterPki('bench', ['127.0.0.1', HOST]);
+  await mkdir(dir, { recursive: true });
+  const certFile = join(dir, 'proxy.crt');
+  const keyFile = join(dir, 'proxy.key');
+  await writeFile(certFile, pki.serverCert);
+  await writeFile(keyFile, pki.serverKey, { mode: 0o600 });
+  return { certFile, keyFile, ca: pki.caCert };
+}
+
+/** Rejects unless `body` is POD's answer to a request that reached it with `Host: HOST`. */
+function expectPod(what: string, status: number | undefined, body: Buffer): void {
+  let seen: { pod?: string; host?: string } = {};
+  try {
+    seen = JSON.parse(body.toString()) as typeof seen;
+  } catch {
+    // reported below
+  }
+  if (status !== 200 || seen.pod !== POD.pod || seen.host !== HOST) {
+    throw new Error(`${what} did not reach ${POD.pod} with its Host: ${status} ${body}`);
+  }
 }
 
 /**
@@ -230,24 +291,48 @@ export function probe(url: string): Promise<void> {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
-        const body = Buffer.concat(chunks);
-        let seen: { pod?: string; host?: string } = {};
         try {
-          seen = JSON.parse(body.toString()) as typeof seen;
-        } catch {
-          // reported below
+          expectPod(`GET ${url} (Host: ${HOST})`, res.statusCode, Buffer.concat(chunks));
+          resolve();
+        } catch (e) {
+          reject(e);
         }
-        if (res.statusCode !== 200 || seen.pod !== POD.pod || seen.host !== HOST) {
-          reject(
-            new Error(
-              `GET ${url} (Host: ${HOST}) did not reach ${POD.pod} with its Host: ${res.statusCode} ${body}`,
-            ),
-          );
-        } else resolve();
       });
     });
     req.setTimeout(5_000, () => req.destroy(new Error(`GET ${url}: no answer in 5 s`)));
     req.once('error', reject);
     req.end();
   });
+}
+
+/**
+ * The same over HTTP/2: h2 by ALPN for https:// (verified against `ca`), h2c with
+ * prior knowledge for http://, `:authority: HOST`.
+ */
+export async function probeH2(url: string, ca?: string): Promise<void> {
+  const what = `HTTP/2 GET ${url} (:authority ${HOST})`;
+  const session = http2.connect(url, { ...(ca !== undefined && { ca, servername: HOST }) });
+  try {
+    const { status, body } = await new Promise<{ status: number | undefined; body: Buffer }>(
+      (resolve, reject) => {
+        session.once('error', reject);
+        const stream = session.request({ ':path': '/', ':authority': HOST });
+        let status: number | undefined;
+        const chunks: Buffer[] = [];
+        stream.once('response', (h) => {
+          status = Number(h[':status']);
+        });
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.once('end', () => resolve({ status, body: Buffer.concat(chunks) }));
+        stream.once('error', reject);
+        stream.setTimeout(5_000, () => stream.close(http2.constants.NGHTTP2_CANCEL));
+        stream.once('close', () => reject(new Error('stream closed before its end')));
+      },
+    );
+    expectPod(what, status, body);
+  } catch (e) {
+    throw new Error(`${what} failed: ${(e as Error).message}`);
+  } finally {
+    session.destroy();
+  }
 }

@@ -3,425 +3,317 @@
 // upstream keep-alive) and next to the bare Node floor (node:http in front of an undici
 // Pool and nothing else) in front of the same backend, and what does the backend manage
 // alone? A ratio to nginx alone says as much about the machine as about fedgate
-// (ANCHORS.md, second machine): the floor says what Node allows. Measured with wrk
-// (-t2 -c64 -d10s --latency, as in ANCHORS.md), four targets:
-//   direct   wrk → backend
-//   nginx    wrk → nginx → backend
-//   bare     wrk → bench/bare-forwarder.ts (its own process) → backend
-//   fedgate  wrk → fedgate's proxy (`fedgate start --workers 1`, its own process) → backend
+// (ANCHORS.md, second machine): the floor says what Node allows. HTTP/1.1 clients are
+// measured with wrk (-t2 -c64 -d10s --latency, as in ANCHORS.md), four targets:
+//   direct       wrk → backend
+//   nginx        wrk → nginx → backend
+//   bare         wrk → bench/bare-forwarder.ts (its own process) → backend
+//   fedgate      wrk → fedgate's proxy (`fedgate start --workers 1`, its own process) → backend
+// and HTTP/2 clients with h2load (-c8 -m8: 64 streams in flight, -t1), the same GET and
+// backend (HTTP/1.1 behind every proxy), through the same nginx and fedgate processes:
+//   nginx-h2     h2load → nginx `listen … ssl http2` (h2 by ALPN) → backend
+//   nginx-h2c    h2load → nginx `listen … http2` (cleartext, prior knowledge) → backend
+//   fedgate-h2   h2load → fedgate's TLS listener (h2 by ALPN) → backend
+//   fedgate-h2c  h2load → fedgate's plain listener (h2c, prior knowledge) → backend
 // The backend is src/localfed's Backend, the sample pod fedgate proxies to in a local
 // federation, in a Node process of its own: the proxy under test must not share an
 // event loop with it. Each proxy is one process (one nginx worker), as the machine has
-// two cores that wrk and the backend share with it. Each round measures every target
-// once (a 2 s warm-up, then the run), alternating, so drift on a shared 2-vCPU machine
-// hits all alike; medians of ROUNDS rounds are reported. CPU per request is the
-// process's utime + stime (/proc/PID/stat) over the run, over the requests wrk counted.
-// Targets: fedgate ≥ 0.8 × the bare forwarder's req/s, and
-// fedgate's p99 ≤ 2 × nginx's.
+// two cores that the load tool and the backend share with it. Each round measures every
+// target once (a 2 s warm-up, then the run), alternating, so drift on a shared 2-vCPU
+// machine hits all alike; medians of ROUNDS rounds are reported. CPU per request is the
+// process's utime + stime (/proc/PID/stat) over the run, over the requests counted.
+// Targets: fedgate ≥ 0.8 × the bare forwarder's req/s, and fedgate's p99 ≤ 2 × nginx's
+// (HTTP/1.1); the HTTP/2 rows report their ratio to nginx over the same protocol.
 // First: benchmarks, and every process they start, reach loopback only.
 import '../src/netguard/install.ts';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { h2loadReport, h2loadVersion, runH2load } from './h2load.ts';
+import { runWrk, wrkVersion } from './http-anchors.ts';
+import { freePort, printTable, writeResult } from './lib.ts';
 import {
-  machineCpuSeconds,
-  nginxVersion,
-  reapedChildrenCpuSeconds,
-  runWrk,
-  startNginxProxy,
-  type WrkErrors,
-  type WrkResult,
-  waitForQuietMachine,
-  wrkErrorCount,
-  wrkVersion,
-} from './http-anchors.ts';
-import { freePort, median, printTable, writeResult } from './lib.ts';
+  r2,
+  type Scratch,
+  tableRow,
+  targetMet,
+  targetRow,
+  targetsJson,
+  withScratch,
+} from './load-report.ts';
+import { comparisons, type LoadTarget, measureRounds, PROXY_ROUNDS } from './load-rounds.ts';
+import { nginxVersion, startNginxProxy } from './nginx.ts';
 import {
   HOST,
-  type NodeChild,
   POD,
   probe,
+  probeH2,
   startBackendProcess,
   startBareForwarder,
   startFedgate,
   UPSTREAM,
+  writeBenchCertificate,
 } from './proxy-targets.ts';
 
 const THREADS = 2;
 const CONNECTIONS = 64;
-const WARMUP_SECONDS = 2;
-const RUN_SECONDS = 10;
-const ROUNDS = 3;
-
-/**
- * Other engineers' tests share the two cores: a run in which more than this share of a
- * core went to work outside the benchmark is measured again, up to BUSY_RETRIES times,
- * and the quietest try kept (flagged `busy` if even it was over).
- */
-const MAX_OTHERS_CPU = 0.15;
-const BUSY_RETRIES = 2;
-/** How long to wait for a quiet machine before the first round, at most. */
-const QUIET_WAIT_SECONDS = 120;
-/** How long to wait for a quiet machine before measuring a busy run again, at most. */
-const RETRY_WAIT_SECONDS = 30;
+/** h2load: connections × streams each = CONNECTIONS requests in flight, as wrk's. */
+const H2_CLIENTS = 8;
+const H2_STREAMS = 8;
+const CFG = PROXY_ROUNDS;
+const ROUNDS = CFG.rounds;
 
 /** fedgate's req/s over the bare forwarder's, at least. */
 const TARGET_FEDGATE_TO_BARE = 0.8;
 /** fedgate's p99 over nginx's, at most. */
 const TARGET_FEDGATE_P99_TO_NGINX = 2;
 
-type TargetName = 'direct' | 'nginx' | 'bare' | 'fedgate';
-const ALL: TargetName[] = ['direct', 'nginx', 'bare', 'fedgate'];
+const ALL = [
+  'direct',
+  'nginx',
+  'bare',
+  'fedgate',
+  'nginx-h2',
+  'nginx-h2c',
+  'fedgate-h2',
+  'fedgate-h2c',
+] as const;
+type TargetName = (typeof ALL)[number];
+/** The nginx row each row is compared with: the one its clients speak the same protocol to. */
+const ANCHOR: Record<TargetName, TargetName> = {
+  direct: 'nginx',
+  nginx: 'nginx',
+  bare: 'nginx',
+  fedgate: 'nginx',
+  'nginx-h2': 'nginx-h2',
+  'nginx-h2c': 'nginx-h2c',
+  'fedgate-h2': 'nginx-h2',
+  'fedgate-h2c': 'nginx-h2c',
+};
 
-/** One way to reach the backend under load. */
-interface Target {
+interface Target extends LoadTarget {
   name: TargetName;
-  /** Where wrk sends its requests (with `Host: HOST`). */
-  url: string;
-  /** CPU seconds used so far by the proxy in between (none for direct). */
-  proxyCpuSeconds?: () => number;
-  stop(): Promise<void>;
+  /** One request through it must reach the backend intact before any load. */
+  probe(): Promise<void>;
 }
 
-// ---- measuring -------------------------------------------------------------------------
+const wrkTarget = (name: TargetName, url: string, cpu?: () => number): Target => ({
+  name,
+  probe: () => probe(url),
+  load: async (durationSec) => {
+    const r = await runWrk({
+      url,
+      host: HOST,
+      threads: THREADS,
+      connections: CONNECTIONS,
+      durationSec,
+    });
+    return { ...r, errors: { ...r.errors } };
+  },
+  ...(cpu && { proxyCpuSeconds: cpu }),
+});
 
-interface Run {
-  requestsPerSec: number;
-  p50Ms: number;
-  p90Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  requests: number;
-  /** Bytes wrk read per response, headers included (the backend's JSON echoes the request). */
-  responseBytes: number;
-  errors: WrkErrors;
-  /** CPU seconds over wrk's run time: 1 = one core busy. */
-  backendCpu: number;
-  proxyCpu?: number;
-  /** CPU microseconds per request wrk counted. */
-  backendUsPerRequest: number;
-  proxyUsPerRequest?: number;
-  /** wrk itself. */
-  wrkCpu: number;
-  /**
-   * Busy CPU on the machine that none of the above used: other work skewing the run
-   * (and this process, idle unless the proxy under test runs in it, and kernel work
-   * charged to no process: so an upper bound on others' load).
-   */
-  othersCpu: number;
-  /** CPU the hypervisor gave to other guests while we wanted it. */
-  stealCpu: number;
-  /** Runs thrown away before this one because others' CPU was over MAX_OTHERS_CPU. */
-  busyRetries: number;
-  /** Even this run, the quietest, had others' CPU over MAX_OTHERS_CPU. */
-  busy: boolean;
-  /** The machine's 1-minute load average at the end of the run. */
-  load1: number;
-}
-
-const wrk = (url: string, durationSec: number): Promise<WrkResult> =>
-  runWrk({ url, host: HOST, threads: THREADS, connections: CONNECTIONS, durationSec });
-
-/** The quietest of up to 1 + BUSY_RETRIES runs: the first with others' CPU in bounds. */
-async function measureQuiet(t: Target, backend: NodeChild): Promise<Run> {
-  let best: Omit<Run, 'busy'> | undefined;
-  for (let i = 0; i <= BUSY_RETRIES; i++) {
-    const r = { ...(await measureOnce(t, backend)), busyRetries: i };
-    if (best === undefined || r.othersCpu < best.othersCpu) best = r;
-    if (r.othersCpu <= MAX_OTHERS_CPU) break;
-    const waited = i < BUSY_RETRIES ? await waitForQuietMachine(RETRY_WAIT_SECONDS) : 0;
-    console.log(
-      `  ${t.name}: others used ${(r.othersCpu * 100).toFixed(0)} % of a core${i < BUSY_RETRIES ? `, measuring again after ${waited.toFixed(0)} s` : ''}`,
-    );
-  }
-  return { ...best!, busy: best!.othersCpu > MAX_OTHERS_CPU };
-}
-
-async function measureOnce(t: Target, backend: NodeChild): Promise<Omit<Run, 'busy'>> {
-  await wrk(t.url, WARMUP_SECONDS);
-  const m0 = machineCpuSeconds();
-  const w0 = reapedChildrenCpuSeconds();
-  const b0 = backend.cpuSeconds();
-  const p0 = t.proxyCpuSeconds?.();
-  const r = await wrk(t.url, RUN_SECONDS);
-  const share = (seconds: number) => seconds / r.durationSec;
-  const perRequest = (seconds: number) => (seconds * 1e6) / r.requests;
-  const backendSeconds = backend.cpuSeconds() - b0;
-  const proxySeconds = p0 === undefined ? undefined : t.proxyCpuSeconds!() - p0;
-  const backendCpu = share(backendSeconds);
-  const proxyCpu = proxySeconds === undefined ? undefined : share(proxySeconds);
-  // wrk has been reaped by now, so its CPU is in this process's children's time.
-  const wrkCpu = share(reapedChildrenCpuSeconds() - w0);
-  const m1 = machineCpuSeconds();
-  const busy = share(m1.busy - m0.busy);
+function h2Target(
+  name: TargetName,
+  url: string,
+  dir: string,
+  ca: string,
+  cpu: () => number,
+): Target {
   return {
-    requestsPerSec: r.requestsPerSec,
-    p50Ms: r.p50Ms,
-    p90Ms: r.p90Ms,
-    p99Ms: r.p99Ms,
-    maxMs: r.maxMs,
-    requests: r.requests,
-    responseBytes: r.bytesRead / r.requests,
-    errors: r.errors,
-    backendCpu,
-    ...(proxyCpu !== undefined && { proxyCpu }),
-    backendUsPerRequest: perRequest(backendSeconds),
-    ...(proxySeconds !== undefined && { proxyUsPerRequest: perRequest(proxySeconds) }),
-    wrkCpu,
-    othersCpu: Math.max(0, busy - backendCpu - (proxyCpu ?? 0) - wrkCpu),
-    stealCpu: share(m1.steal - m0.steal),
-    busyRetries: 0,
-    load1: loadavg()[0]!,
-  };
-}
-
-function summary(runs: Run[]) {
-  const m = (f: (r: Run) => number) => median(runs.map(f));
-  return {
-    requestsPerSec: m((r) => r.requestsPerSec),
-    p50Ms: m((r) => r.p50Ms),
-    p90Ms: m((r) => r.p90Ms),
-    p99Ms: m((r) => r.p99Ms),
-    maxMs: Math.max(...runs.map((r) => r.maxMs)),
-    responseBytes: m((r) => r.responseBytes),
-    failedRequests: runs.reduce((a, r) => a + wrkErrorCount(r.errors), 0),
-    backendCpu: m((r) => r.backendCpu),
-    ...(runs[0]?.proxyCpu !== undefined && { proxyCpu: m((r) => r.proxyCpu!) }),
-    backendUsPerRequest: m((r) => r.backendUsPerRequest),
-    ...(runs[0]?.proxyUsPerRequest !== undefined && {
-      proxyUsPerRequest: m((r) => r.proxyUsPerRequest!),
-    }),
-    wrkCpu: m((r) => r.wrkCpu),
-    othersCpu: m((r) => r.othersCpu),
-    stealCpu: m((r) => r.stealCpu),
-    /** Rounds whose quietest try still had others' CPU over MAX_OTHERS_CPU. */
-    busyRounds: runs.filter((r) => r.busy).length,
+    name,
+    probe: () => probeH2(url, url.startsWith('https:') ? ca : undefined),
+    load: async (durationSec) =>
+      h2loadReport(
+        await runH2load({
+          url,
+          authority: HOST,
+          clients: H2_CLIENTS,
+          streams: H2_STREAMS,
+          durationSec,
+          logFile: join(dir, `h2load-${name}.log`),
+        }),
+      ),
+    proxyCpuSeconds: cpu,
   };
 }
 
 // ---- run -------------------------------------------------------------------------------
 
-async function main(): Promise<number> {
-  // nginx's config, PID file, logs and temp folders; fedgate's scratch folder.
-  const workDir = await mkdtemp(join(tmpdir(), 'fedgate-proxy-bench-'));
+async function main({ dir, onEnd }: Scratch): Promise<number> {
   // Other work on the machine skews every target: the load average says if there was any.
-  const loadBefore = loadavg()[0]!;
-  let backend: NodeChild | undefined;
-  const targets: Target[] = [];
-  /** Why a Node proxy was not measured (it did not start). */
+  const loadBefore = loadavg()[0] ?? Number.NaN;
+  const cert = await writeBenchCertificate(join(dir, 'tls'));
+  const backend = await startBackendProcess();
+  onEnd(backend.stop);
+  const [h1Port, h2Port, h2cPort] = [await freePort(), await freePort(), await freePort()];
+  const nginx = await startNginxProxy({
+    listen: [
+      { port: h1Port },
+      { port: h2Port, tls: true, http2: true },
+      { port: h2cPort, http2: true },
+    ],
+    upstreams: [UPSTREAM],
+    certificate: cert,
+    dir: join(dir, 'nginx'),
+  });
+  onEnd(nginx.stop);
+  const h2 = (name: TargetName, url: string, cpu: () => number) =>
+    h2Target(name, url, dir, cert.ca, cpu);
+  const candidates: Target[] = [
+    wrkTarget('direct', `http://${UPSTREAM}/`),
+    wrkTarget('nginx', nginx.url, nginx.cpuSeconds),
+    h2('nginx-h2', `https://127.0.0.1:${h2Port}/`, nginx.cpuSeconds),
+    h2('nginx-h2c', `http://127.0.0.1:${h2cPort}/`, nginx.cpuSeconds),
+  ];
+  /** Why a target was not measured (its proxy did not start, or its probe failed). */
   const skipped: Partial<Record<TargetName, string>> = {};
-  const stopAll = async () => {
-    for (const t of targets.splice(0)) await t.stop();
-    await backend?.stop();
-    backend = undefined;
-    await rm(workDir, { recursive: true, force: true });
+  const skip = (name: TargetName, e: unknown) => {
+    skipped[name] = (e as Error).message;
+    console.log(`${name}: not measured (${skipped[name]})`);
   };
-  // Stopped early (Ctrl-C, a busy machine): fedgate, nginx and the backend go too.
-  const interrupted = () => void stopAll().finally(() => process.exit(130));
-  process.once('SIGINT', interrupted);
-  process.once('SIGTERM', interrupted);
   try {
-    backend = await startBackendProcess();
-    targets.push({ name: 'direct', url: `http://${UPSTREAM}/`, stop: async () => {} });
-    const nginx = await startNginxProxy({
-      listenPort: await freePort(),
-      upstreams: [UPSTREAM],
-      dir: join(workDir, 'nginx'),
-    });
-    targets.push({
-      name: 'nginx',
-      url: nginx.url,
-      proxyCpuSeconds: nginx.cpuSeconds,
-      stop: nginx.stop,
-    });
-    const starts: [TargetName, () => ReturnType<typeof startFedgate>][] = [
-      ['bare', () => startBareForwarder(UPSTREAM)],
-      ['fedgate', () => startFedgate(UPSTREAM, join(workDir, 'fedgate'))],
-    ];
-    for (const [name, start] of starts) {
-      try {
-        const p = await start();
-        targets.push({ name, url: p.url, proxyCpuSeconds: p.cpuSeconds, stop: p.stop });
-      } catch (e) {
-        skipped[name] = (e as Error).message;
-        console.log(`${name}: not measured (${skipped[name]})`);
-      }
-    }
-
-    const versions = { nginx: nginxVersion(), wrk: wrkVersion(), node: process.version };
-    for (const t of targets) await probe(t.url);
-    const quietWaitSeconds = await waitForQuietMachine(QUIET_WAIT_SECONDS);
-    const loadAtStart = loadavg()[0]!;
-    console.log(
-      `waited ${quietWaitSeconds.toFixed(0)} s for a quiet machine; load average ${loadAtStart.toFixed(2)}`,
-    );
-
-    const runs: Partial<Record<TargetName, Run[]>> = {};
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const t of targets) {
-        const r = await measureQuiet(t, backend);
-        const rs = runs[t.name] ?? [];
-        rs.push(r);
-        runs[t.name] = rs;
-        const failed = wrkErrorCount(r.errors);
-        const us = r.proxyUsPerRequest ?? r.backendUsPerRequest;
-        console.log(
-          `round ${round + 1}/${ROUNDS} ${t.name}: ${Math.round(r.requestsPerSec)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, ${us.toFixed(1)} µs cpu/req, others' cpu ${(r.othersCpu * 100).toFixed(0)} %${r.busy ? ' (busy)' : ''}, load ${r.load1.toFixed(2)}${failed ? `, ${failed} failed: ${JSON.stringify(r.errors)}` : ''}`,
-        );
-      }
-    }
-
-    // ---- report ---------------------------------------------------------------------
-
-    const med = Object.fromEntries(
-      Object.entries(runs).map(([name, rs]) => [name, summary(rs)]),
-    ) as Partial<Record<TargetName, ReturnType<typeof summary>>>;
-    /** a's median over b's, for req/s and p99; null when either was not measured. */
-    const ratio = (a: TargetName, b: TargetName) => {
-      const x = med[a];
-      const y = med[b];
-      return x === undefined || y === undefined
-        ? null
-        : { requestsPerSec: x.requestsPerSec / y.requestsPerSec, p99: x.p99Ms / y.p99Ms };
-    };
-    /** a's req/s over b's in the same round: robust to drift between rounds. */
-    const paired = (a: TargetName, b: TargetName) =>
-      runs[a] && runs[b]
-        ? runs[a].map((r, i) => r.requestsPerSec / runs[b]![i]!.requestsPerSec)
-        : null;
-    const verdict = (ok: boolean | undefined) =>
-      ok === undefined ? 'not measured' : ok ? 'reached' : 'not reached';
-    const fedgateToBare = ratio('fedgate', 'bare');
-    const fedgateToNginx = ratio('fedgate', 'nginx');
-    const targetsMet = {
-      fedgateToBareRequestsPerSec: {
-        value: fedgateToBare?.requestsPerSec ?? null,
-        paired: paired('fedgate', 'bare'),
-        target: `>= ${TARGET_FEDGATE_TO_BARE}`,
-        verdict: verdict(
-          fedgateToBare ? fedgateToBare.requestsPerSec >= TARGET_FEDGATE_TO_BARE : undefined,
-        ),
-      },
-      fedgateP99ToNginxP99: {
-        value: fedgateToNginx?.p99 ?? null,
-        target: `<= ${TARGET_FEDGATE_P99_TO_NGINX}`,
-        verdict: verdict(
-          fedgateToNginx ? fedgateToNginx.p99 <= TARGET_FEDGATE_P99_TO_NGINX : undefined,
-        ),
-      },
-    };
-    const ratios = {
-      fedgateToBare,
-      fedgateToNginx,
-      bareToNginx: ratio('bare', 'nginx'),
-      directToNginx: ratio('direct', 'nginx'),
-      pairedFedgateToNginx: paired('fedgate', 'nginx'),
-      pairedBareToNginx: paired('bare', 'nginx'),
-      /** CPU fedgate spends per request beyond the bare forwarder, µs. */
-      fedgateExtraUsPerRequest:
-        med.fedgate?.proxyUsPerRequest !== undefined && med.bare?.proxyUsPerRequest !== undefined
-          ? med.fedgate.proxyUsPerRequest - med.bare.proxyUsPerRequest
-          : null,
-    };
-
-    const pct = (v: number | undefined) => (v === undefined ? '' : `${(v * 100).toFixed(0)} %`);
-    const r2 = (v: number | undefined) => (v === undefined ? '' : v.toFixed(2));
-    printTable(
-      `proxy: wrk -t${THREADS} -c${CONNECTIONS} -d${RUN_SECONDS}s --latency, Host: ${HOST}, median of ${ROUNDS} alternating rounds`,
-      ALL.map((name): Record<string, string | number> => {
-        const s = med[name];
-        if (s === undefined) return { target: name, 'req/s': 'not measured' };
-        return {
-          target: name,
-          'req/s': Math.round(s.requestsPerSec),
-          'p50 ms': s.p50Ms.toFixed(2),
-          'p99 ms': s.p99Ms.toFixed(2),
-          'rounds req/s': runs[name]!.map((r) => Math.round(r.requestsPerSec)).join(' / '),
-          'proxy µs/req': s.proxyUsPerRequest === undefined ? '' : s.proxyUsPerRequest.toFixed(1),
-          'backend µs/req': s.backendUsPerRequest.toFixed(1),
-          'proxy cpu': pct(s.proxyCpu),
-          'backend cpu': pct(s.backendCpu),
-          'wrk cpu': pct(s.wrkCpu),
-          'others cpu': pct(s.othersCpu),
-          failed: s.failedRequests,
-          busy: s.busyRounds,
-          'req/s vs nginx': r2(ratio(name, 'nginx')?.requestsPerSec),
-          'p99 vs nginx': r2(ratio(name, 'nginx')?.p99),
-          'req/s vs bare': r2(ratio(name, 'bare')?.requestsPerSec),
-        };
-      }),
-    );
-    printTable('targets', [
-      {
-        ratio: 'fedgate / bare forwarder, req/s',
-        value: r2(fedgateToBare?.requestsPerSec),
-        'per round': targetsMet.fedgateToBareRequestsPerSec.paired?.map(r2).join(' / ') ?? '',
-        target: targetsMet.fedgateToBareRequestsPerSec.target,
-        verdict: targetsMet.fedgateToBareRequestsPerSec.verdict,
-      },
-      {
-        ratio: 'fedgate p99 / nginx p99',
-        value: r2(fedgateToNginx?.p99),
-        'per round': '',
-        target: targetsMet.fedgateP99ToNginxP99.target,
-        verdict: targetsMet.fedgateP99ToNginxP99.verdict,
-      },
-      {
-        ratio: 'bare forwarder / nginx, req/s',
-        value: r2(ratios.bareToNginx?.requestsPerSec),
-        'per round': ratios.pairedBareToNginx?.map(r2).join(' / ') ?? '',
-        target: '(the floor, no target)',
-        verdict: '',
-      },
-    ]);
-    console.log(`
-How measured: the backend is src/localfed's Backend (${POD.pod} on ${UPSTREAM}; GET / answers
-JSON, ${Math.round(med.direct!.responseBytes)} bytes with headers) in a Node process of its own. nginx ${versions.nginx} as in
-ANCHORS.md (1 worker, upstream keep-alive 128, access log off, Host passed on). bare: bench/bare-forwarder.ts,
-node:http + undici Pool.dispatch, hop-by-hop headers dropped, nothing else. fedgate: \`fedgate start --workers 1\`.
-Each run: a ${WARMUP_SECONDS} s warm-up, then ${RUN_SECONDS} s measured. µs/req: the process's CPU time (utime + stime) over
-the run / requests. cpu: CPU seconds over wrk's run time (1 core = 100 %); wrk, the proxy and the backend share
-the machine's ${cpus().length} cores. others: busy CPU none of them used (other work on the machine: a run with much
-of it is skewed: a run with more than ${MAX_OTHERS_CPU * 100} % is measured again (after up to ${RETRY_WAIT_SECONDS} s waiting for quiet), up to ${BUSY_RETRIES} times, the quietest kept;
-busy: rounds where even that one was over). fedgate's responses are larger: the backend echoes the X-Forwarded-* headers fedgate adds.`);
-
-    const path = await writeResult('proxy', {
-      config: {
-        threads: THREADS,
-        connections: CONNECTIONS,
-        warmupSeconds: WARMUP_SECONDS,
-        runSeconds: RUN_SECONDS,
-        rounds: ROUNDS,
-        maxOthersCpu: MAX_OTHERS_CPU,
-        busyRetries: BUSY_RETRIES,
-        host: HOST,
-        upstream: UPSTREAM,
-        pod: POD.pod,
-      },
-      versions,
-      targets: Object.fromEntries(
-        ALL.map((name) => [
-          name,
-          med[name] === undefined
-            ? { measured: false, reason: skipped[name] ?? 'not measured' }
-            : { measured: true, median: med[name], rounds: runs[name] },
-        ]),
-      ),
-      targetsMet,
-      ratios,
-      loadAverage: { before: loadBefore, atStart: loadAtStart, after: loadavg()[0]! },
-      quietWaitSeconds,
-    });
-    console.log(`results: ${path}`);
-    return 0;
+    const bare = await startBareForwarder(UPSTREAM);
+    onEnd(bare.stop);
+    candidates.push(wrkTarget('bare', bare.url, bare.cpuSeconds));
   } catch (e) {
-    console.error(e);
-    return 1;
-  } finally {
-    process.off('SIGINT', interrupted);
-    process.off('SIGTERM', interrupted);
-    await stopAll();
+    skip('bare', e);
   }
+  try {
+    const fedgate = await startFedgate(UPSTREAM, join(dir, 'fedgate'), { tls: cert });
+    onEnd(fedgate.stop);
+    candidates.push(
+      wrkTarget('fedgate', fedgate.url, fedgate.cpuSeconds),
+      h2('fedgate-h2', fedgate.tlsUrl ?? '', fedgate.cpuSeconds),
+      h2('fedgate-h2c', fedgate.url, fedgate.cpuSeconds),
+    );
+  } catch (e) {
+    for (const name of ['fedgate', 'fedgate-h2', 'fedgate-h2c'] as const) skip(name, e);
+  }
+  // In ALL's order, so each round runs them alike; those whose probe fails are left out.
+  const targets: Target[] = [];
+  for (const name of ALL) {
+    const t = candidates.find((c) => c.name === name);
+    if (t === undefined) continue;
+    try {
+      await t.probe();
+      targets.push(t);
+    } catch (e) {
+      skip(name, e);
+    }
+  }
+
+  const versions = {
+    nginx: nginxVersion(),
+    wrk: wrkVersion(),
+    h2load: h2loadVersion(),
+    node: process.version,
+  };
+  const { runs, quietWaitSeconds, loadAtStart } = await measureRounds(targets, backend, CFG);
+
+  // ---- report -----------------------------------------------------------------------
+
+  const { med, ratio, paired } = comparisons(runs);
+  const fedgateToBare = ratio('fedgate', 'bare');
+  const fedgateToNginx = ratio('fedgate', 'nginx');
+  const targetsMet = {
+    fedgateToBareRequestsPerSec: targetMet(
+      fedgateToBare?.requestsPerSec,
+      '>=',
+      TARGET_FEDGATE_TO_BARE,
+      paired('fedgate', 'bare'),
+    ),
+    fedgateP99ToNginxP99: targetMet(fedgateToNginx?.p99, '<=', TARGET_FEDGATE_P99_TO_NGINX),
+  };
+  const ratios = {
+    fedgateToBare,
+    fedgateToNginx,
+    bareToNginx: ratio('bare', 'nginx'),
+    directToNginx: ratio('direct', 'nginx'),
+    pairedFedgateToNginx: paired('fedgate', 'nginx'),
+    pairedBareToNginx: paired('bare', 'nginx'),
+    /** CPU fedgate spends per request beyond the bare forwarder, µs. */
+    fedgateExtraUsPerRequest:
+      med.fedgate?.proxyUsPerRequest !== undefined && med.bare?.proxyUsPerRequest !== undefined
+        ? med.fedgate.proxyUsPerRequest - med.bare.proxyUsPerRequest
+        : null,
+    fedgateH2ToNginxH2: ratio('fedgate-h2', 'nginx-h2'),
+    fedgateH2cToNginxH2c: ratio('fedgate-h2c', 'nginx-h2c'),
+    pairedFedgateH2ToNginxH2: paired('fedgate-h2', 'nginx-h2'),
+    pairedFedgateH2cToNginxH2c: paired('fedgate-h2c', 'nginx-h2c'),
+    /** HTTP/2 clients over HTTP/1.1 ones, the same proxy process. */
+    fedgateH2ToFedgate: ratio('fedgate-h2', 'fedgate'),
+    nginxH2ToNginx: ratio('nginx-h2', 'nginx'),
+  };
+
+  const units = { one: 'req', rate: 'req/s', tool: 'client' };
+  printTable(
+    `proxy: wrk -t${THREADS} -c${CONNECTIONS} -d${CFG.runSeconds}s --latency (HTTP/1.1 rows); h2load -c${H2_CLIENTS} -m${H2_STREAMS} -t1 -D${CFG.runSeconds} (-h2, -h2c rows); Host: ${HOST}; median of ${ROUNDS} alternating rounds`,
+    ALL.map((name) => ({
+      ...tableRow(name, med[name], runs[name], units, ratio(name, ANCHOR[name])),
+      ...(med[name] && { 'req/s vs bare': r2(ratio(name, 'bare')?.requestsPerSec) }),
+    })),
+  );
+  /** A ratio reported with no target set for it. */
+  const noted = (value: number | undefined, perRound: number[] | null) => ({
+    value: value ?? null,
+    paired: perRound,
+    target: '(no target)',
+    verdict: '',
+  });
+  printTable('targets', [
+    targetRow('fedgate / bare forwarder, req/s', targetsMet.fedgateToBareRequestsPerSec),
+    targetRow('fedgate p99 / nginx p99', targetsMet.fedgateP99ToNginxP99),
+    targetRow(
+      'bare forwarder / nginx, req/s',
+      noted(ratios.bareToNginx?.requestsPerSec, ratios.pairedBareToNginx),
+    ),
+    targetRow(
+      'fedgate-h2 / nginx-h2, req/s',
+      noted(ratios.fedgateH2ToNginxH2?.requestsPerSec, ratios.pairedFedgateH2ToNginxH2),
+    ),
+    targetRow(
+      'fedgate-h2c / nginx-h2c, req/s',
+      noted(ratios.fedgateH2cToNginxH2c?.requestsPerSec, ratios.pairedFedgateH2cToNginxH2c),
+    ),
+  ]);
+  console.log(`
+How measured: the backend is src/localfed's Backend (${POD.pod} on ${UPSTREAM}; GET / answers
+JSON, ${Math.round(med.direct?.responseBytes ?? Number.NaN)} bytes with headers) in a Node process of its own. nginx ${versions.nginx} as in
+ANCHORS.md (1 worker, upstream keep-alive 128, access log off, Host passed on), one process for its HTTP/1.1,
+h2 (TLS) and h2c ports. bare: bench/bare-forwarder.ts, node:http + undici Pool.dispatch, hop-by-hop headers
+dropped, nothing else. fedgate: \`fedgate start --workers 1\`, plain and TLS listeners in one process. Every
+proxy speaks HTTP/1.1 to the backend. HTTP/2 rows: h2load ${versions.h2load}, ${H2_CLIENTS} connections × ${H2_STREAMS} streams, latency from
+its per-request log. Each run: a ${CFG.warmupSeconds} s warm-up, then ${CFG.runSeconds} s measured. µs/req: the process's CPU time (utime +
+stime) over the run / requests. cpu: CPU seconds over the tool's run time (1 core = 100 %); the tool, the proxy
+and the backend share the machine's ${cpus().length} cores. others: busy CPU none of them used (other work on the
+machine: a run with more than ${CFG.maxOthersCpu * 100} % is measured again (after up to ${CFG.retryWaitSeconds} s waiting for quiet), up to
+${CFG.busyRetries} times, the quietest kept; busy: rounds where even that one was over). fedgate's responses are larger:
+the backend echoes the X-Forwarded-* headers fedgate adds.`);
+
+  const path = await writeResult('proxy', {
+    config: {
+      threads: THREADS,
+      connections: CONNECTIONS,
+      h2Clients: H2_CLIENTS,
+      h2StreamsPerClient: H2_STREAMS,
+      warmupSeconds: CFG.warmupSeconds,
+      runSeconds: CFG.runSeconds,
+      rounds: ROUNDS,
+      maxOthersCpu: CFG.maxOthersCpu,
+      busyRetries: CFG.busyRetries,
+      host: HOST,
+      upstream: UPSTREAM,
+      pod: POD.pod,
+    },
+    versions,
+    targets: targetsJson(ALL, med, runs, skipped),
+    targetsMet,
+    ratios,
+    loadAverage: { before: loadBefore, atStart: loadAtStart, after: loadavg()[0] },
+    quietWaitSeconds,
+  });
+  console.log(`results: ${path}`);
+  return 0;
 }
 
-process.exitCode = await main();
+process.exitCode = await withScratch('fedgate-proxy-bench-', main);

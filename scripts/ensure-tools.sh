@@ -11,7 +11,7 @@
 #   dnsperf → dnsperf                   knotd, knotc → knot
 #   kubectl → kubectl | kubernetes-client        wrk → wrk
 #   nginx → nginx                       chromium → chromium
-#   curl → curl
+#   curl → curl                         h2load → nghttp2-client
 #   prometheus, promtool → prometheus
 set -euo pipefail
 
@@ -27,6 +27,7 @@ packages_for() {
     wrk) echo "wrk" ;;
     nginx) echo "nginx" ;;
     curl) echo "curl" ;;
+    h2load) echo "nghttp2-client" ;;
     shellcheck) echo "shellcheck" ;;
     chromium) echo "chromium" ;;
     prometheus | promtool) echo "prometheus" ;;
