@@ -38,6 +38,7 @@ import {
   targetMet,
   targetRow,
   targetsJson,
+  unmeasured,
   withScratch,
 } from './load-report.ts';
 import { comparisons, type LoadTarget, measureRounds, PROXY_ROUNDS } from './load-rounds.ts';
@@ -96,12 +97,8 @@ async function main({ dir, onEnd }: Scratch): Promise<number> {
   const backend = await startGrpcBackendProcess(upstream);
   onEnd(backend.stop);
   const candidates = [grpcTarget('direct', upstream, dir)];
-  /** Why a target could not be measured: it did not start, or its check call failed. */
-  const failed: Partial<Record<TargetName, string>> = {};
-  const fail = (name: TargetName, e: unknown) => {
-    failed[name] = (e as Error).message;
-    console.error(`${name}: FAILED, not measured: ${failed[name]}`);
-  };
+  /** Targets that did not start, or whose check call failed. */
+  const failed = unmeasured<TargetName>();
   try {
     const nginx = await startNginxProxy({
       listen: [{ port: await freePort(), http2: true }],
@@ -112,7 +109,7 @@ async function main({ dir, onEnd }: Scratch): Promise<number> {
     onEnd(nginx.stop);
     candidates.push(grpcTarget('nginx', `${nginx.host}:${nginx.port}`, dir, nginx.cpuSeconds));
   } catch (e) {
-    fail('nginx', e);
+    failed.mark('nginx', e);
   }
   try {
     const fedgate = await startFedgate(upstream, join(dir, 'fedgate'), {
@@ -121,7 +118,7 @@ async function main({ dir, onEnd }: Scratch): Promise<number> {
     onEnd(fedgate.stop);
     candidates.push(grpcTarget('fedgate', new URL(fedgate.url).host, dir, fedgate.cpuSeconds));
   } catch (e) {
-    fail('fedgate', e);
+    failed.mark('fedgate', e);
   }
   const targets: typeof candidates = [];
   for (const t of candidates) {
@@ -129,7 +126,7 @@ async function main({ dir, onEnd }: Scratch): Promise<number> {
       await callEcho({ address: t.address, authority: HOST });
       targets.push(t);
     } catch (e) {
-      fail(t.name, e);
+      failed.mark(t.name, e);
     }
   }
 
@@ -169,7 +166,7 @@ async function main({ dir, onEnd }: Scratch): Promise<number> {
         runs[name],
         units,
         ratio(name, 'nginx'),
-        failed[name] ? 'FAILED' : undefined,
+        failed.why[name] ? 'FAILED' : undefined,
       ),
     ),
   );
@@ -204,19 +201,14 @@ seconds over the run (1 core = 100 %) on the machine's ${cpus().length} cores. o
       pod: POD.pod,
     },
     versions,
-    targets: targetsJson(ALL, med, runs, failed, 'failed'),
+    targets: targetsJson(ALL, med, runs, failed.why, 'failed'),
     targetsMet,
     ratios,
     loadAverage: { before: loadBefore, atStart: loadAtStart, after: loadavg()[0] },
     quietWaitSeconds,
   });
   console.log(`results: ${path}`);
-  const failures = Object.entries(failed);
-  if (failures.length === 0) return 0;
-  console.error(
-    `\ngrpc bench FAILED: ${failures.map(([n, why]) => `${n}: ${why.split('\n')[0]}`).join('; ')}`,
-  );
-  return 1;
+  return failed.exitCode('grpc');
 }
 
 process.exitCode = await withScratch('fedgate-grpc-bench-', main);

@@ -143,3 +143,23 @@ export async function withScratch(
     await stopAll();
   }
 }
+
+/** Targets that could not be measured, each with why (its process did not start, its check failed). */
+export function unmeasured<Name extends string>() {
+  const why: Partial<Record<Name, string>> = {};
+  return {
+    why,
+    mark(name: Name, e: unknown): void {
+      why[name] = (e as Error).message;
+      console.error(`${name}: FAILED, not measured: ${why[name]}`);
+    },
+    /** The benchmark's exit code: 1, saying which and why, when any was not measured. */
+    exitCode(bench: string): number {
+      const missing = Object.entries(why) as [string, string][];
+      if (missing.length === 0) return 0;
+      const list = missing.map(([n, w]) => `${n}: ${w.split('\n')[0]}`).join('; ');
+      console.error(`\n${bench} bench FAILED, not measured: ${list}`);
+      return 1;
+    },
+  };
+}

@@ -38,6 +38,7 @@ import {
   targetMet,
   targetRow,
   targetsJson,
+  unmeasured,
   withScratch,
 } from './load-report.ts';
 import { comparisons, type LoadTarget, measureRounds, PROXY_ROUNDS } from './load-rounds.ts';
@@ -165,18 +166,13 @@ async function main({ dir, onEnd }: Scratch): Promise<number> {
     h2('nginx-h2', `https://127.0.0.1:${h2Port}/`, nginx.cpuSeconds),
     h2('nginx-h2c', `http://127.0.0.1:${h2cPort}/`, nginx.cpuSeconds),
   ];
-  /** Why a target was not measured (its proxy did not start, or its probe failed). */
-  const skipped: Partial<Record<TargetName, string>> = {};
-  const skip = (name: TargetName, e: unknown) => {
-    skipped[name] = (e as Error).message;
-    console.log(`${name}: not measured (${skipped[name]})`);
-  };
+  const skipped = unmeasured<TargetName>();
   try {
     const bare = await startBareForwarder(UPSTREAM);
     onEnd(bare.stop);
     candidates.push(wrkTarget('bare', bare.url, bare.cpuSeconds));
   } catch (e) {
-    skip('bare', e);
+    skipped.mark('bare', e);
   }
   try {
     const fedgate = await startFedgate(UPSTREAM, join(dir, 'fedgate'), { tls: cert });
@@ -187,7 +183,7 @@ async function main({ dir, onEnd }: Scratch): Promise<number> {
       h2('fedgate-h2c', fedgate.url, fedgate.cpuSeconds),
     );
   } catch (e) {
-    for (const name of ['fedgate', 'fedgate-h2', 'fedgate-h2c'] as const) skip(name, e);
+    for (const name of ['fedgate', 'fedgate-h2', 'fedgate-h2c'] as const) skipped.mark(name, e);
   }
   // In ALL's order, so each round runs them alike; those whose probe fails are left out.
   const targets: Target[] = [];
@@ -198,7 +194,7 @@ async function main({ dir, onEnd }: Scratch): Promise<number> {
       await t.probe();
       targets.push(t);
     } catch (e) {
-      skip(name, e);
+      skipped.mark(name, e);
     }
   }
 
@@ -306,14 +302,15 @@ the backend echoes the X-Forwarded-* headers fedgate adds.`);
       pod: POD.pod,
     },
     versions,
-    targets: targetsJson(ALL, med, runs, skipped),
+    targets: targetsJson(ALL, med, runs, skipped.why),
     targetsMet,
     ratios,
     loadAverage: { before: loadBefore, atStart: loadAtStart, after: loadavg()[0] },
     quietWaitSeconds,
   });
   console.log(`results: ${path}`);
-  return 0;
+  // A row that could not be measured is a failure, not a quieter table.
+  return skipped.exitCode('proxy');
 }
 
 process.exitCode = await withScratch('fedgate-proxy-bench-', main);
