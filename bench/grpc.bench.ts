@@ -2,19 +2,21 @@
 // latency and CPU per call, next to nginx's grpc_pass (ANCHORS.md's proxy: one worker,
 // upstream keep-alive) in front of the same backend, and what does the backend manage
 // alone? Measured with h2load (Debian's nghttp2-client: a C client, far lighter than
-// grpc-js on two shared cores) posting one prepared gRPC call (bench/grpc-unary.ts's
-// Echo, a 16-byte message each way) with `content-type: application/grpc` and
-// `te: trailers`, -c8 -m8 (64 calls in flight on 8 connections), -t1, three targets:
+// grpc-js on two shared cores) posting one prepared Unary call of the local
+// federation's echo service (bench/grpc-unary.ts: a 16-byte message, echoed with where
+// it ran) with `content-type: application/grpc` and `te: trailers`, -c8 -m8 (64 calls
+// in flight on 8 connections), -t1, three targets:
 //   direct   h2load → backend (h2c)
 //   nginx    h2load → nginx `listen … http2` (h2c) → grpc_pass (h2c) → backend
 //   fedgate  h2load → fedgate's plain listener (h2c) → backend, the Service port
 //            `appProtocol: grpc` (HTTP/2 in clear to it)
-// The backend is a grpc-js server in a Node process of its own (bench/grpc-backend.ts).
+// The backend is src/localfed/grpc-echo.ts (what every local federation pod serves,
+// on grpc-js) in a Node process of its own (bench/grpc-backend.ts).
 // Each round measures every target once (a 2 s warm-up, then the run), alternating;
 // medians of ROUNDS rounds. A call counts as failed when h2load counts its request
 // failed or when its answer carried no reply message (a gRPC error, trailers only):
 // h2load does not read grpc-status, so the reply bytes are counted instead. Every target
-// is checked first with one grpc-js call whose reply must equal what was sent: a target
+// is checked first with one grpc-js call whose reply must echo the message: a target
 // that fails it (fedgate before it speaks h2c and gRPC) is reported as failed, the
 // others measured, and the benchmark exits non-zero.
 // Targets: fedgate ≥ 0.5 × nginx's calls/s, fedgate's p99 ≤ 2.5 × nginx's.
@@ -24,9 +26,9 @@ import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import {
-  callEcho,
   callsWithoutReply,
-  PAYLOAD,
+  checkEcho,
+  MESSAGE,
   UNARY_PATH,
   unaryRequestBody,
 } from './grpc-unary.ts';
@@ -60,18 +62,28 @@ const TARGET_FEDGATE_P99_TO_NGINX = 2.5;
 const ALL = ['direct', 'nginx', 'fedgate'] as const;
 type TargetName = (typeof ALL)[number];
 
-/** The body h2load posts, and so each reply's DATA: one framed Echo message. */
-const BODY = unaryRequestBody(PAYLOAD);
+/** The body h2load posts: one framed EchoRequest carrying MESSAGE. */
+const BODY = unaryRequestBody();
+
+interface GrpcTarget extends LoadTarget {
+  name: TargetName;
+  /** One grpc-js call through it must come back from the backend before any load. */
+  check(): Promise<void>;
+}
 
 function grpcTarget(
   name: TargetName,
   address: string,
   dir: string,
   cpu?: () => number,
-): LoadTarget & { name: TargetName; address: string } {
+): GrpcTarget {
+  /** The size of a reply on the wire, as the check call got it. */
+  let replyBytes = Number.NaN;
   return {
     name,
-    address,
+    check: async () => {
+      ({ replyBytes } = await checkEcho(address, HOST, POD));
+    },
     load: async (durationSec) => {
       const r = await runH2load({
         url: `http://${address}${UNARY_PATH}`,
@@ -83,8 +95,7 @@ function grpcTarget(
         headers: ['content-type: application/grpc', 'te: trailers'],
         logFile: join(dir, `h2load-${name}.log`),
       });
-      // Echo's reply is as large as the call.
-      return h2loadReport(r, { noReply: callsWithoutReply(r, BODY.length) });
+      return h2loadReport(r, { noReply: callsWithoutReply(r, replyBytes) });
     },
     ...(cpu && { proxyCpuSeconds: cpu }),
   };
@@ -96,7 +107,7 @@ async function main({ dir, onEnd }: Scratch): Promise<number> {
   const upstream = `${BACKEND_HOST}:${await freePort(BACKEND_HOST)}`;
   const backend = await startGrpcBackendProcess(upstream);
   onEnd(backend.stop);
-  const candidates = [grpcTarget('direct', upstream, dir)];
+  const candidates: GrpcTarget[] = [grpcTarget('direct', upstream, dir)];
   /** Targets that did not start, or whose check call failed. */
   const failed = unmeasured<TargetName>();
   try {
@@ -120,10 +131,10 @@ async function main({ dir, onEnd }: Scratch): Promise<number> {
   } catch (e) {
     failed.mark('fedgate', e);
   }
-  const targets: typeof candidates = [];
+  const targets: GrpcTarget[] = [];
   for (const t of candidates) {
     try {
-      await callEcho({ address: t.address, authority: HOST });
+      await t.check();
       targets.push(t);
     } catch (e) {
       failed.mark(t.name, e);
@@ -158,7 +169,7 @@ async function main({ dir, onEnd }: Scratch): Promise<number> {
 
   const units = { one: 'call', rate: 'calls/s', tool: 'h2load' };
   printTable(
-    `grpc: h2load -c${CLIENTS} -m${STREAMS} -t1 -D${CFG.runSeconds}, unary ${UNARY_PATH} (${PAYLOAD.length}-byte message each way), :authority ${HOST}; median of ${ROUNDS} alternating rounds`,
+    `grpc: h2load -c${CLIENTS} -m${STREAMS} -t1 -D${CFG.runSeconds}, unary ${UNARY_PATH} (message '${MESSAGE}', ${BODY.length}-byte request), :authority ${HOST}; median of ${ROUNDS} alternating rounds`,
     ALL.map((name) =>
       tableRow(
         name,
@@ -175,8 +186,8 @@ async function main({ dir, onEnd }: Scratch): Promise<number> {
     targetRow('fedgate p99 / nginx p99', targetsMet.fedgateP99ToNginxP99),
   ]);
   console.log(`
-How measured: the backend is a grpc-js server (bench/grpc-backend.ts, ${upstream}) in a Node process of its
-own; Echo answers each call with its message. nginx ${versions.nginx}: 1 worker, \`listen … http2\` in clear,
+How measured: the backend is the local federation's gRPC echo (src/localfed/grpc-echo.ts, ${upstream}) in a
+Node process of its own; Unary echoes the message with where it ran and the metadata. nginx ${versions.nginx}: 1 worker, \`listen … http2\` in clear,
 grpc_pass to an upstream with keepalive 128 (nginx carries one call per upstream connection at a time).
 fedgate: \`fedgate start --workers 1\`, its plain listener, the service's port \`appProtocol: grpc\`.
 h2load ${versions.h2load}: ${CLIENTS} connections × ${STREAMS} streams, latency from its per-request log. Each run: a
@@ -195,7 +206,8 @@ seconds over the run (1 core = 100 %) on the machine's ${cpus().length} cores. o
       maxOthersCpu: CFG.maxOthersCpu,
       busyRetries: CFG.busyRetries,
       method: UNARY_PATH,
-      messageBytes: PAYLOAD.length,
+      message: MESSAGE,
+      requestBytes: BODY.length,
       authority: HOST,
       upstream,
       pod: POD.pod,
