@@ -7,13 +7,12 @@
 // target's interval stretches evenly. One probe per target at a time; a target
 // that leaves stops at once and never writes again.
 
-import { Agent, type buildConnector } from 'undici';
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import { isDescriptorExhaustion } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import type { CheckState } from '../routing/types.ts';
-import { GrpcHealthClients } from './grpc-probe.ts';
-import { abortDetail, errorDetail, httpProbe, type ProbeTls, tcpProbe } from './probes.ts';
+import { Probers } from './probers.ts';
+import { abortDetail, errorDetail, type ProbeTls } from './probes.ts';
 import { ProbeQueue, type QueueLimits, type Timers } from './queue.ts';
 import type { HealthStore } from './store.ts';
 import {
@@ -118,17 +117,12 @@ export class ActiveChecker {
   readonly #onResult: ActiveCheckerOptions['onResult'];
   readonly #onExhausted: ActiveCheckerOptions['onExhausted'];
   readonly #isExhaustion: (err: unknown) => boolean;
-  /** type grpc: one client per target, closed when it leaves. */
-  readonly #grpc = new GrpcHealthClients();
   readonly #queue: ProbeQueue<Probe>;
   /** By service key. */
   readonly #services = new Map<string, Tracked>();
   #targets = 0;
-  // Keep-alive off (each request says reset): probes open one connection each and
-  // close it, so thousands of targets never hold idle sockets.
-  #agent: Agent;
-  /** Over TLS, one agent per profile key (keep-alive off too). */
-  #tlsAgents = new Map<string, Agent>();
+  /** What probes are sent with: agents, TLS agents, gRPC clients. */
+  readonly #probers: Probers;
   #tls: ActiveCheckerOptions['tls'];
   /** Every probe in flight, including those of targets already removed: stop() waits for all. */
   readonly #running = new Set<Promise<void>>();
@@ -152,7 +146,7 @@ export class ActiveChecker {
     this.#onResult = opts.onResult;
     this.#onExhausted = opts.onExhausted;
     this.#isExhaustion = opts.isExhaustion ?? isDescriptorExhaustion;
-    this.#agent = new Agent({ connect: { timeout: opts.config.timeout } });
+    this.#probers = new Probers(opts.config.timeout);
     this.#tls = opts.tls;
     this.#queue = new ProbeQueue<Probe>({
       limits: limitsOf(opts.config),
@@ -211,27 +205,13 @@ export class ActiveChecker {
     const before = this.#config;
     this.#config = config;
     this.#addressing = addressing;
-    if (tls !== this.#tls || config.timeout !== before.timeout) {
-      // New profiles (a reload): probes in flight finish on the old agents.
-      for (const a of this.#tlsAgents.values()) void a.close().catch(() => {});
-      this.#tlsAgents = new Map();
-    }
-    this.#tls = tls;
-    this.#queue.setLimits(limitsOf(config));
-    // gRPC clients are made again, at the next probe, for a new kind of check.
-    if (
+    const checksChanged =
       config.type !== before.type ||
       config.grpcService !== before.grpcService ||
-      JSON.stringify(config.services) !== JSON.stringify(before.services)
-    ) {
-      this.#grpc.closeAll();
-    }
-    if (config.timeout !== before.timeout) {
-      const old = this.#agent;
-      this.#agent = new Agent({ connect: { timeout: config.timeout } });
-      // Probes in flight finish on the old agent.
-      void old.close().catch(() => {});
-    }
+      JSON.stringify(config.services) !== JSON.stringify(before.services);
+    this.#probers.reconfigure(config.timeout, tls !== this.#tls, checksChanged);
+    this.#tls = tls;
+    this.#queue.setLimits(limitsOf(config));
     // Every service is derived again by the update() that follows.
     for (const t of this.#services.values()) t.svc = undefined;
     if (!config.enabled) {
@@ -268,20 +248,7 @@ export class ActiveChecker {
     this.#services.clear();
     this.#targets = 0;
     await Promise.allSettled([...this.#running]);
-    this.#grpc.closeAll();
-    await this.#agent.destroy().catch(() => {});
-    for (const a of this.#tlsAgents.values()) await a.destroy().catch(() => {});
-  }
-
-  /** The agent that probes over TLS with `tls`'s options. */
-  #tlsAgent(tls: ProbeTls): Agent {
-    let a = this.#tlsAgents.get(tls.key);
-    if (!a) {
-      const connect = { ...tls.options, timeout: this.#config.timeout };
-      a = new Agent({ connect: connect as buildConnector.BuildOptions });
-      this.#tlsAgents.set(tls.key, a);
-    }
-    return a;
+    await this.#probers.stop();
   }
 
   /**
@@ -431,7 +398,7 @@ export class ActiveChecker {
 
   #halt(p: Probe): void {
     p.stopped = true;
-    this.#grpc.close(p);
+    this.#probers.forget(p);
     this.#expedited.delete(`${p.service} ${p.id}`);
     this.#queue.cancel(p);
     p.abort?.abort(new Error('stopped'));
@@ -495,7 +462,7 @@ export class ActiveChecker {
 
   async #probe(p: Probe): Promise<ProbeResult | 'exhausted' | 'skipped'> {
     const check = this.#checkOf(p.service);
-    const { timeout, type } = check;
+    const { timeout } = check;
     const svc = this.#snapshot?.services.get(p.service);
     const tls = svc && this.#tls?.(svc);
     // A profile that does not exist says nothing about the endpoint: no verdict either way.
@@ -506,12 +473,7 @@ export class ActiveChecker {
     timer.unref();
     const started = this.#now();
     try {
-      const failure =
-        type === 'http'
-          ? await httpProbe(tls ? this.#tlsAgent(tls) : this.#agent, p, check, abort.signal, tls)
-          : type === 'grpc'
-            ? await this.#grpc.check(p, check.grpcService, timeout, abort.signal, tls?.options)
-            : await tcpProbe(p, abort.signal, tls);
+      const failure = await this.#probers.probe(check, p, tls, abort.signal);
       return { ok: failure === undefined, detail: failure, durationMs: this.#now() - started };
     } catch (err) {
       if (!abort.signal.aborted && this.#isExhaustion(err)) {
@@ -531,7 +493,7 @@ export class ActiveChecker {
 
   /** gRPC clients open now (one per target checked by gRPC). */
   get grpcClients(): number {
-    return this.#grpc.size;
+    return this.#probers.grpcClients;
   }
 
   #record(p: Probe, result: ProbeResult): void {
