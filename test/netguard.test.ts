@@ -443,8 +443,13 @@ clusters:
     'dns-process.ts',
     'dns-report.ts',
     'dns-zonefile.ts',
+    'grpc-unary.ts',
+    'h2load.ts',
     'http-anchors.ts',
     'lib.ts',
+    'load-report.ts',
+    'load-rounds.ts',
+    'nginx.ts',
     'proxy-targets.ts',
   ];
 
