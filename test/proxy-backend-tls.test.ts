@@ -4,7 +4,7 @@
 // UPSTREAM_TLS), a retry to a good endpoint, a CA rotation picked up by a reload.
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
-import { createSecureServer, type Http2SecureServer } from 'node:http2';
+import { createSecureServer, type Http2SecureServer, connect as http2Connect } from 'node:http2';
 import { createServer, type Server } from 'node:https';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -100,9 +100,14 @@ describe('TLS from the proxy to backends', () => {
       (req, res) => {
         const k = `${b.info.service}/${b.info.cluster}`;
         seen.set(k, (seen.get(k) ?? 0) + 1);
-        res.end(
-          `${b.info.service} ${b.info.cluster} ${(req.socket as TLSSocket).servername || ''}`,
-        );
+        const said = `${b.info.service} ${b.info.cluster} ${(req.socket as TLSSocket).servername || ''}`;
+        // A body's end, with its trailers: what came through the profile's TLS.
+        if (req.method === 'POST') {
+          req.resume();
+          req.on('end', () => res.end(`${said} x-sum=${req.trailers['x-sum'] ?? ''}`));
+          return;
+        }
+        res.end(said);
       },
     );
     s.on('tlsClientError', () => {});
@@ -303,6 +308,28 @@ describe('TLS from the proxy to backends', () => {
 
   it('presents the client certificate to a backend that requires one', async () => {
     expect((await get('mtls')).status).toBe(200);
+  });
+
+  it("sends announced request trailers over the profile's TLS and client certificate (node:http path)", async () => {
+    const port = Number(new URL(bench.url).port);
+    const session = http2Connect(`http://127.0.0.1:${port}`);
+    try {
+      const stream = session.request(
+        { ':method': 'POST', ':path': '/', ':authority': host('mtls'), trailer: 'x-sum' },
+        { waitForTrailers: true },
+      );
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'x-sum': '7' }));
+      stream.end('body');
+      let body = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (c: string) => {
+        body += c;
+      });
+      await once(stream, 'end');
+      expect(body).toBe('mtls alpha good.internal x-sum=7');
+    } finally {
+      session.close();
+    }
   });
 
   it('answers 502 UPSTREAM_TLS when the backend requires a client certificate and none is given', async () => {

@@ -432,6 +432,37 @@ describe('HTTP/2 through fedgate', () => {
     });
   });
 
+  describe('request trailers to an HTTP/1.1 backend', () => {
+    it('pass when the request announces them (Trailer), from an HTTP/2 and an HTTP/1.1 client', async () => {
+      const session = h2connect(fg.url);
+      try {
+        const a = await h2request(
+          session,
+          { ':method': 'POST', ':path': '/echo', ':authority': hostOf(H1), trailer: 'x-sum' },
+          'hello',
+          { 'x-sum': '42' },
+        );
+        const echo = JSON.parse(a.body) as {
+          bytes: number;
+          trailers: Record<string, string>;
+          version: string;
+        };
+        expect(echo).toMatchObject({ bytes: 5, version: '1.1' });
+        expect(echo.trailers['x-sum']).toBe('42');
+      } finally {
+        session.close();
+      }
+      const raw = await rawH1(
+        port(),
+        `POST /echo HTTP/1.1\r\nHost: ${hostOf(H1)}\r\nTransfer-Encoding: chunked\r\nTrailer: x-sum\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\nx-sum: 43\r\n\r\n`,
+      );
+      const body = raw.slice(raw.indexOf('{'), raw.lastIndexOf('}') + 1);
+      const echo = JSON.parse(body) as { bytes: number; trailers: Record<string, string> };
+      expect(echo.bytes).toBe(5);
+      expect(echo.trailers['x-sum']).toBe('43');
+    });
+  });
+
   it('h2c connections count against the per-client cap, and a drain sends them GOAWAY', async () => {
     const own = await startStaticProxy(
       [{ key: H1, appProtocol: 'http', endpoints: [{ address: '127.200.0.2', port: h1.port }] }],

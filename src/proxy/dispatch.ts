@@ -144,15 +144,21 @@ export class RequestCarrier implements Carrier {
 
   send(t: Try): void {
     const route = this.#hooks.upstream(t);
-    t.endpoint.upstream(route).dispatch(
+    // undici's HTTP/1.1 client sends no request trailers: a request that announces
+    // some (a Trailer header) goes to an HTTP/1.1 backend through node:http.
+    const up =
+      this.#announcesTrailers && this.hasBody && !route.wire.h2
+        ? t.endpoint.withTrailers(route)
+        : t.endpoint.upstream(route);
+    up.dispatch(
       {
         path: this.#path,
         method: this.#req.method ?? 'GET',
         headers: this.#headersFor(),
         // undici takes an async iterable body too; its types list only streams.
         body: this.hasBody ? (this.#bodyFor(route.wire.h2) as unknown as Readable) : null,
-        // The client's request trailers, once its body ended: HTTP/2 backends get them
-        // (undici's HTTP/1.1 client sends none).
+        // The client's request trailers, once its body ended: HTTP/2 backends get them,
+        // and HTTP/1.1 ones when the request announced them (above).
         trailers: this.#requestTrailers,
         teTrailers: this.#teTrailers,
       },
@@ -184,6 +190,10 @@ export class RequestCarrier implements Carrier {
   }
 
   readonly #requestTrailers = () => this.#req.trailers;
+  /** The request says it ends with trailers (RFC 9110 §6.6.2). */
+  get #announcesTrailers(): boolean {
+    return this.#req.headers.trailer !== undefined;
+  }
   /** `TE: trailers` from the client, for HTTP/2 backends (headers.ts drops TE). */
   get #teTrailers(): boolean {
     return takesTrailers(this.#req.headers.te);

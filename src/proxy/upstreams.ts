@@ -6,6 +6,7 @@
 // breakers do. The pending queue takes its clients in turn (pending.ts). Pools of
 // endpoints that left the catalog are closed once idle.
 import { type Dispatcher, Pool } from 'undici';
+import { H1TrailerUpstream } from './h1-trailers.ts';
 import { H2Pool } from './h2-pool.ts';
 import type { Upstream, UpstreamRoute } from './h2-upstream.ts';
 import { PendingQueue, type Waiter } from './pending.ts';
@@ -30,11 +31,11 @@ export class UpstreamEndpoint {
   readonly #pools = new Map<string, Upstream>();
   /** The pool key in use per protocol, TLS profile name and origin. */
   readonly #keys = new Map<string, string>();
-  readonly #make: (route: UpstreamRoute, h1: boolean, ep: UpstreamEndpoint) => Upstream;
+  readonly #make: (route: UpstreamRoute, kind: UpstreamKind, ep: UpstreamEndpoint) => Upstream;
 
   constructor(
     id: string,
-    make: (route: UpstreamRoute, h1: boolean, ep: UpstreamEndpoint) => Upstream,
+    make: (route: UpstreamRoute, kind: UpstreamKind, ep: UpstreamEndpoint) => Upstream,
   ) {
     this.id = id;
     this.#make = make;
@@ -47,22 +48,27 @@ export class UpstreamEndpoint {
 
   /** Where a request on `route` goes: HTTP/2 sessions when its wire says so, else HTTP/1.1. */
   upstream(route: UpstreamRoute): Upstream {
-    return route.wire.h2 ? this.#get(route, false) : this.http1(route);
+    return route.wire.h2 ? this.#get(route, 'h2') : this.http1(route);
+  }
+
+  /** HTTP/1.1 on `route` for a request that announces trailers (h1-trailers.ts). */
+  withTrailers(route: UpstreamRoute): Upstream {
+    return this.#get(route, 'h1t');
   }
 
   /** HTTP/1.1 on `route` (upgrades, and backends whose ALPN picked it), made on first use. */
   http1(route: UpstreamRoute): Upstream {
-    return this.#get(route, true);
+    return this.#get(route, 'h1');
   }
 
-  #get(route: UpstreamRoute, h1: boolean): Upstream {
+  #get(route: UpstreamRoute, kind: UpstreamKind): Upstream {
     const tlsKey = route.wire.tls?.key ?? '';
-    const key = `${h1 ? 'h1' : 'h2'} ${tlsKey} ${route.origin}`;
+    const key = `${kind} ${tlsKey} ${route.origin}`;
     let p = this.#pools.get(key);
     if (!p) {
       // A TLS profile's new key (`name:hash`: a reload changed it or its files): the
       // pool made under the old one finishes what it has, then closes.
-      const slot = `${h1 ? 'h1' : 'h2'} ${profileOf(tlsKey)} ${route.origin}`;
+      const slot = `${kind} ${profileOf(tlsKey)} ${route.origin}`;
       const old = this.#keys.get(slot);
       if (old !== undefined) {
         void this.#pools
@@ -72,7 +78,7 @@ export class UpstreamEndpoint {
         this.#pools.delete(old);
       }
       this.#keys.set(slot, key);
-      p = this.#make(route, h1, this);
+      p = this.#make(route, kind, this);
       this.#pools.set(key, p);
     }
     return p;
@@ -82,6 +88,9 @@ export class UpstreamEndpoint {
     return [...this.#pools.values()];
   }
 }
+
+/** undici's HTTP/1.1 pool, the HTTP/2 session pool, or node:http for requests with trailers. */
+type UpstreamKind = 'h1' | 'h2' | 'h1t';
 
 /** A TLS key's profile: `name` of `name:hash`; a key of another shape is its own. */
 function profileOf(key: string): string {
@@ -114,10 +123,23 @@ export class Upstreams {
     return ep;
   }
 
-  readonly #makePool = (route: UpstreamRoute, h1: boolean, ep: UpstreamEndpoint): Upstream => {
+  readonly #makePool = (
+    route: UpstreamRoute,
+    kind: UpstreamKind,
+    ep: UpstreamEndpoint,
+  ): Upstream => {
     const o = this.#opts;
     const tls = route.wire.tls;
-    if (h1) {
+    if (kind === 'h1t') {
+      return new H1TrailerUpstream({
+        origin: route.origin,
+        tls: tls?.options,
+        maxSockets: o.maxRequestsPerEndpoint,
+        idleTimeoutMs: o.idleTimeoutMs,
+        bodyTimeoutMs: o.bodyTimeoutMs,
+      });
+    }
+    if (kind === 'h1') {
       const options: Pool.Options = {
         connections: o.maxRequestsPerEndpoint,
         pipelining: 1,
