@@ -4,7 +4,10 @@
 // service port says `appProtocol: grpc`. All four call kinds, metadata and trailers,
 // a status the backend chose, 100 MB each way with flat memory, and a whole cluster
 // failing under load. Addresses: 127.201.x.x.
+import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
+import { createServer as createH2cServer } from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -287,6 +290,52 @@ async function clusterDies(
     await fg.stop();
   }
 }
+
+describe('a backend dying between its head and its message', () => {
+  it("sends the call to another cluster: the head is held until the answer's first byte", async () => {
+    // Answers every call with a gRPC head, then cuts its connection (a pod killed mid-answer).
+    const dying = createH2cServer();
+    let heads = 0;
+    dying.on('stream', (stream) => {
+      stream.on('error', () => {});
+      heads++;
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      setTimeout(() => stream.session?.socket.destroy(), 20);
+    });
+    dying.listen(0, '127.201.20.1');
+    await once(dying, 'listening');
+    const [alive] = await echoes('alive', 21, 1);
+    const fg = await startStaticProxy([
+      {
+        key: ECHO,
+        portName: 'grpc',
+        appProtocol: 'grpc',
+        endpoints: [
+          {
+            address: '127.201.20.1',
+            port: (dying.address() as AddressInfo).port,
+            cluster: 'dying',
+          },
+          { address: '127.201.21.1', port: alive!.port, cluster: 'alive' },
+        ],
+      },
+    ]);
+    const c = grpcEchoClient(`127.0.0.1:${new URL(fg.url).port}`, { authority: HOST });
+    try {
+      for (let i = 0; i < 6; i++) {
+        const r = await c.unary({ message: `m${i}` });
+        expect(r.value.message).toBe(`m${i}`);
+        expect(r.value.where?.cluster).toBe('alive');
+      }
+      expect(heads).toBeGreaterThan(0);
+    } finally {
+      c.close();
+      await fg.stop();
+      await alive!.stop();
+      dying.close();
+    }
+  });
+});
 
 describe('a whole cluster failing under gRPC load', () => {
   it('shut down gracefully: no call fails, and none goes there a second after', async () => {

@@ -246,6 +246,8 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
    * exchange knows it answered, and read as the client going away.
    */
   #headOnly: { status: number; headers: Record<string, string | string[]> } | undefined;
+  /** A gRPC head not yet sent (#flushHead sends it). */
+  #held: (() => void) | undefined;
 
   constructor(t: Try, res: ProxyResponse, carrier: RequestCarrier) {
     this.#try = t;
@@ -269,17 +271,46 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   ): void {
     if (statusCode < 200) return; // 1xx informational: the final answer follows
     const verdict = this.#try.head(statusCode, this.#carrier.grpc && headers);
-    // Answered, not retried: what was kept of the body for a replay can go. (A retry
-    // has taken it into the next try's body already.)
-    if (verdict !== 'retry') this.#carrier.answered();
+    if (verdict === 'gone') this.#carrier.answered();
     if (verdict !== 'deliver') return;
     const res = this.#res;
     const out = downstreamResponseHeaders(headers);
     const h1 = isHttp1(res);
     if (!h1 && this.#carrier.grpc && grpcStatusOf(headers) !== undefined) {
+      this.#carrier.answered();
       this.#headOnly = { status: statusCode, headers: out };
       return;
     }
+    if (this.#carrier.grpc) {
+      // Held until the first byte or the end: a failure before it is still retried,
+      // with the body kept for a replay.
+      this.#try.holdHead();
+      this.#held = () => this.#sendHead(statusCode, headers, out, statusMessage);
+      return;
+    }
+    this.#sendHead(statusCode, headers, out, statusMessage);
+  }
+
+  /** Sends a held gRPC head, if one waits: the answer has now reached the client. */
+  #flushHead(): void {
+    const held = this.#held;
+    if (!held) return;
+    this.#held = undefined;
+    held();
+  }
+
+  #sendHead(
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+    out: Record<string, string | string[]>,
+    statusMessage: string | undefined,
+  ): void {
+    // Answered, not retried: what was kept of the body for a replay can go. (A retry
+    // has taken it into the next try's body already.)
+    this.#carrier.answered();
+    this.#try.headSent();
+    const res = this.#res;
+    const h1 = isHttp1(res);
     if (h1 && this.#carrier.closesConnection()) out.connection = 'close';
     const announced = headers.trailer;
     if (announced !== undefined && this.#carrier.takesTrailers) {
@@ -294,6 +325,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     // A trailers-only answer has no body (the gRPC spec): whatever comes is dropped.
     if (this.#try.discarding || this.#headOnly) return;
+    this.#flushHead();
     const res = this.#res;
     if (!res.write(chunk)) {
       controller.pause();
@@ -332,6 +364,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     if (this.#sendTimer) clearTimeout(this.#sendTimer);
     this.#try.release();
     if (this.#try.discarding) return;
+    this.#flushHead();
     this.#try.answered(this.#carrier.grpc && trailers);
     const res = this.#res;
     const headOnly = this.#headOnly;

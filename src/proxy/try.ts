@@ -179,6 +179,20 @@ export class Try implements Expiring {
   }
 
   /**
+   * A gRPC head is held back until the answer's first byte or its end: nothing has
+   * reached the client yet, so a failure before then (a backend killed between its
+   * head and its message) is retried as if no answer had come.
+   */
+  holdHead(): void {
+    this.#responded = false;
+  }
+
+  /** The held head goes to the client now: from here a failure cuts the answer. */
+  headSent(): void {
+    if (!this.#released) this.#responded = true;
+  }
+
+  /**
    * A gRPC call is retried by its status (a trailers-only answer: nothing was
    * streamed), never by its HTTP status; other requests by a 502, 503 or 504.
    */
