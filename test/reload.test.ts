@@ -604,6 +604,8 @@ describe('fedgate start reloads on SIGHUP and on a change to its file', () => {
       // The file changes: an editor's save.
       await writeFile(file, text('11s'));
       await waitFor(async () => (await ttl()) === 11, WAIT_MS, 'the new TTL after a file change');
+      // The answer can change before the reload's log line reaches the pipe.
+      await waitFor(() => reloads().length > 0, WAIT_MS, 'the reload logged');
       expect(reloads().at(-1)).toMatchObject({
         trigger: 'file change',
         msg: 'configuration reloaded: settings changed: dns.ttl',
