@@ -121,7 +121,7 @@ export function upstreamRequestHeaders(
   return out;
 }
 
-/** Whether a TE value lists `trailers` (RFC 9110 §10.1.4): the sender takes trailers. */
+/** Whether a TE value lists `trailers` (RFC 9110, the TE field): the sender takes trailers. */
 export function takesTrailers(te: string | string[] | undefined): boolean {
   if (te === undefined) return false;
   for (const line of Array.isArray(te) ? te : [te]) {
