@@ -109,6 +109,8 @@ export const DEFAULT_HTTP_RETRY_MIN_CONCURRENCY = 3;
 export const DEFAULT_HTTP_PER_TRY_TIMEOUT_MS = 15_000;
 /** Only UNAVAILABLE: the one status the gRPC spec calls safe to retry for a call the server did not process. */
 export const DEFAULT_HTTP_GRPC_RETRY_ON = ['unavailable'] as const;
+/** A unary answer's message and trailers come within moments of each other; a stream's first messages wait no longer than this. */
+export const DEFAULT_HTTP_GRPC_ANSWER_HOLD_MS = 50;
 /** Gaps between upstream body chunks longer than this abort the response. */
 export const DEFAULT_HTTP_UPSTREAM_BODY_TIMEOUT_MS = 300_000;
 /** An upstream connection idle this long is closed (below Node's 5 s server default, so we close first). */

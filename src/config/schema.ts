@@ -307,6 +307,10 @@ export const configSchema = z.strictObject({
               description:
                 "gRPC statuses of a trailers-only answer that retry a call elsewhere (Envoy's retry_on names); the call must not have started its request body, and the retry fits the retry budget",
             }),
+          grpcAnswerHold: duration.default(D.DEFAULT_HTTP_GRPC_ANSWER_HOLD_MS).meta({
+            description:
+              "How long a gRPC answer is held back whole (at most 64 KiB) once its request has ended, before it streams to the client: a backend that dies before the answer's trailers has the call sent elsewhere. 0: never held",
+          }),
         })
         .prefault({}),
       timeouts: z

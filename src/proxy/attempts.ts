@@ -47,9 +47,9 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** Failures whose retries the budget limits, and which only idempotent methods retry. */
 const BUDGETED: ReadonlySet<RetryReason> = new Set(['status', 'timeout', 'grpc_status']);
-/** Retries that only idempotent methods get (a gRPC call's retry is by its status rules). */
 /** Connection failures a gRPC call with its whole body kept is sent again after. */
 const GRPC_CONNECTION: ReadonlySet<RetryReason> = new Set(['connect', 'reset', 'tls']);
+/** Retries that only idempotent methods get (a gRPC call's retry is by its status rules). */
 const IDEMPOTENT_ONLY: ReadonlySet<RetryReason> = new Set(['status', 'timeout']);
 
 /** One client request (or upgrade) and its tries. */

@@ -1,5 +1,5 @@
 // A plain request's tries through undici: the request body streams to the upstream
-// (through body.ts, which times the client's silences), the answer streams back with
+// (through body.ts, which times the client's silences), the answer streams back (relay.ts) with
 // backpressure, and a failure is told to the attempt loop (attempts.ts), which
 // retries or answers. An HTTP/1.1 answer keeps the connection only when the request
 // body was whole by then; otherwise it says Connection: close, since the rest of
@@ -7,14 +7,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
-import { type ErrorCode, FedgateError } from '../errors.ts';
-import { isHttp1, type ProxyRequest, type ProxyResponse, respondHeadOnly } from './answers.ts';
+import type { ErrorCode } from '../errors.ts';
+import { isHttp1, type ProxyRequest, type ProxyResponse } from './answers.ts';
 import type { Carrier } from './attempts.ts';
 import { IdleBody, type RequestBodyIdle } from './body.ts';
-import { formatGrpcTimeout, type GrpcCall, grpcStatusOf } from './grpc.ts';
-import { downstreamResponseHeaders, takesTrailers } from './headers.ts';
-import { addTrailers, clientTakesTrailers, relayableTrailers } from './trailers.ts';
+import { formatGrpcTimeout, type GrpcCall } from './grpc.ts';
+import { takesTrailers } from './headers.ts';
+import { ResponseRelay, type ResponseUnread } from './relay.ts';
+import { clientTakesTrailers } from './trailers.ts';
 import type { Try } from './try.ts';
 import type { UpstreamRoute } from './upstreams.ts';
 
@@ -26,6 +26,8 @@ export interface RequestHooks {
   readonly bodyIdleMs: () => number;
   /** http.timeouts.responseSendIdle, read at each answer. */
   readonly sendIdleMs: () => number;
+  /** http.retries.grpcAnswerHold, read at each answer. */
+  readonly answerHoldMs: () => number;
   /** fedgate's own answer (`grpc`: as a gRPC status); `close`: the connection closes after it. */
   readonly fail: (
     res: ProxyResponse,
@@ -37,14 +39,6 @@ export interface RequestHooks {
 }
 
 const ignore = () => {};
-
-/** The client took no response bytes for http.timeouts.responseSendIdle. */
-export class ResponseUnread extends FedgateError {
-  constructor(ms: number) {
-    super('RESPONSE_UNREAD', `the client took no response bytes for ${ms} ms`);
-    this.name = 'ResponseUnread';
-  }
-}
 
 export class RequestCarrier implements Carrier {
   readonly upgrade = false;
@@ -103,6 +97,10 @@ export class RequestCarrier implements Carrier {
 
   get sendIdleMs(): number {
     return this.#hooks.sendIdleMs();
+  }
+
+  get answerHoldMs(): number {
+    return this.#hooks.answerHoldMs();
   }
 
   /**
@@ -230,165 +228,4 @@ export class RequestCarrier implements Carrier {
   answered(): void {
     this.#body?.forget();
   }
-}
-
-/** undici's handler for one try: relays the answer unless a retry took over. */
-class ResponseRelay implements Dispatcher.DispatchHandler {
-  readonly #try: Try;
-  readonly #res: ProxyResponse;
-  readonly #carrier: RequestCarrier;
-  #sendTimer: NodeJS.Timeout | undefined;
-  /** Waiting for the client's buffers to drain. */
-  #stalled = false;
-  /**
-   * A gRPC trailers-only answer to an HTTP/2 client, sent whole at the end as one
-   * HEADERS frame (END_STREAM): sent at once, its stream's close would come before the
-   * exchange knows it answered, and read as the client going away.
-   */
-  #headOnly: { status: number; headers: Record<string, string | string[]> } | undefined;
-  /** A gRPC head not yet sent (#flushHead sends it). */
-  #held: (() => void) | undefined;
-
-  constructor(t: Try, res: ProxyResponse, carrier: RequestCarrier) {
-    this.#try = t;
-    this.#res = res;
-    this.#carrier = carrier;
-  }
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#try.started(controller);
-  }
-
-  onRequestSent(): void {
-    if (this.#carrier.hasBody) this.#try.arm();
-  }
-
-  onResponseStart(
-    _controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: Record<string, string | string[] | undefined>,
-    statusMessage?: string,
-  ): void {
-    if (statusCode < 200) return; // 1xx informational: the final answer follows
-    const verdict = this.#try.head(statusCode, this.#carrier.grpc && headers);
-    if (verdict === 'gone') this.#carrier.answered();
-    if (verdict !== 'deliver') return;
-    const res = this.#res;
-    const out = downstreamResponseHeaders(headers);
-    const h1 = isHttp1(res);
-    if (!h1 && this.#carrier.grpc && grpcStatusOf(headers) !== undefined) {
-      this.#carrier.answered();
-      this.#headOnly = { status: statusCode, headers: out };
-      return;
-    }
-    if (this.#carrier.grpc) {
-      // Held until the first byte or the end: a failure before it is still retried,
-      // with the body kept for a replay.
-      this.#try.holdHead();
-      this.#held = () => this.#sendHead(statusCode, headers, out, statusMessage);
-      return;
-    }
-    this.#sendHead(statusCode, headers, out, statusMessage);
-  }
-
-  /** Sends a held gRPC head, if one waits: the answer has now reached the client. */
-  #flushHead(): void {
-    const held = this.#held;
-    if (!held) return;
-    this.#held = undefined;
-    held();
-  }
-
-  #sendHead(
-    statusCode: number,
-    headers: Record<string, string | string[] | undefined>,
-    out: Record<string, string | string[]>,
-    statusMessage: string | undefined,
-  ): void {
-    // Answered, not retried: what was kept of the body for a replay can go. (A retry
-    // has taken it into the next try's body already.)
-    this.#carrier.answered();
-    this.#try.headSent();
-    const res = this.#res;
-    const h1 = isHttp1(res);
-    if (h1 && this.#carrier.closesConnection()) out.connection = 'close';
-    const announced = headers.trailer;
-    if (announced !== undefined && this.#carrier.takesTrailers) {
-      // Trailers need a chunked answer on HTTP/1.1: the length goes.
-      out.trailer = announced;
-      if (h1) delete out['content-length'];
-    }
-    if (h1 && statusMessage) res.writeHead(statusCode, statusMessage, out);
-    else res.writeHead(statusCode, out);
-  }
-
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    // A trailers-only answer has no body (the gRPC spec): whatever comes is dropped.
-    if (this.#try.discarding || this.#headOnly) return;
-    this.#flushHead();
-    const res = this.#res;
-    if (!res.write(chunk)) {
-      controller.pause();
-      this.#armSendTimer();
-      res.once('drain', () => {
-        this.#stalled = false;
-        controller.resume();
-      });
-    }
-  }
-
-  /**
-   * While the client's buffers are full, a timer of http.timeouts.responseSendIdle
-   * (nginx's send_timeout): a client that stops reading must not hold the upstream
-   * slot for as long as it likes. One timer per answer, re-armed (refresh, which
-   * also wakes a timer that has fired) at each stall; a drain only marks the stall
-   * over, so a timer that fires after it does nothing.
-   */
-  #armSendTimer(): void {
-    const ms = this.#carrier.sendIdleMs;
-    if (ms <= 0) return;
-    this.#stalled = true;
-    if (this.#sendTimer) {
-      this.#sendTimer.refresh();
-      return;
-    }
-    this.#sendTimer = setTimeout(() => {
-      if (this.#stalled) this.#carrier.sendStalled(new ResponseUnread(ms));
-    }, ms);
-  }
-
-  onResponseEnd(
-    _controller: Dispatcher.DispatchController,
-    trailers?: Record<string, string | string[] | undefined>,
-  ): void {
-    if (this.#sendTimer) clearTimeout(this.#sendTimer);
-    this.#try.release();
-    if (this.#try.discarding) return;
-    this.#flushHead();
-    this.#try.answered(this.#carrier.grpc && trailers);
-    const res = this.#res;
-    const headOnly = this.#headOnly;
-    if (headOnly) {
-      respondHeadOnly(res, headOnly.status, headOnly.headers);
-      this.#carrier.done();
-      return;
-    }
-    // HTTP/1.1 answers sent with a length have no room for trailers.
-    if (this.#carrier.takesTrailers && (!isHttp1(res) || chunked(res))) {
-      addTrailers(res, relayableTrailers(trailers));
-    }
-    res.end();
-    this.#carrier.done();
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    if (this.#sendTimer) clearTimeout(this.#sendTimer);
-    // Too late to retry: cut the client's response short rather than end it as if whole.
-    if (this.#try.error(err) === 'cut') this.#res.destroy(err);
-  }
-}
-
-/** Node writes the HTTP/1.1 answer chunked (no Content-Length was given): trailers fit. */
-function chunked(res: ProxyResponse): boolean {
-  return (res as unknown as { chunkedEncoding?: boolean }).chunkedEncoding === true;
 }

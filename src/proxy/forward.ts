@@ -79,6 +79,7 @@ export class Forwarder {
       draining: (socket) => this.#deps.draining(socket),
       bodyIdleMs: () => this.#deps.settings.requestBodyIdle,
       sendIdleMs: () => this.#deps.settings.responseSendIdle,
+      answerHoldMs: () => this.#deps.settings.retries.grpcAnswerHold ?? 0,
       fail: (res, code, detail, close, grpc) => this.#fail(res, code, detail, close, grpc),
     };
     this.#upgradeHooks = {

@@ -49,6 +49,8 @@ export interface RetrySettings {
   readonly perTryTimeout: number;
   /** gRPC statuses (numbers) a trailers-only answer is retried on; default UNAVAILABLE. */
   readonly grpcRetryOn?: ReadonlySet<number> | undefined;
+  /** How long a gRPC answer is held whole before it streams (relay.ts); 0: not held. */
+  readonly grpcAnswerHold?: number | undefined;
 }
 
 /** Where a request goes, from its Host or absolute-form target. */

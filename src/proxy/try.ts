@@ -179,15 +179,15 @@ export class Try implements Expiring {
   }
 
   /**
-   * A gRPC head is held back until the answer's first byte or its end: nothing has
-   * reached the client yet, so a failure before then (a backend killed between its
-   * head and its message) is retried as if no answer had come.
+   * A gRPC answer is held back (relay.ts): nothing has reached the client yet, so a
+   * failure before it is sent (a backend killed before its trailers) is retried as
+   * if no answer had come.
    */
   holdHead(): void {
     this.#responded = false;
   }
 
-  /** The held head goes to the client now: from here a failure cuts the answer. */
+  /** The held answer goes to the client now: from here a failure cuts it. */
   headSent(): void {
     if (!this.#released) this.#responded = true;
   }
