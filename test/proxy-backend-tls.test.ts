@@ -54,6 +54,7 @@ ${one('rotate', 9009)}
   - { name: h2tls, namespace: shop, ports: [{ name: https, port: 443, targetPort: 9011, appProtocol: https }], clusters: [alpha], replicasPerZone: 1 }
   - { name: h2mtls, namespace: shop, ports: [{ name: https, port: 443, targetPort: 9012, appProtocol: https }], clusters: [alpha], replicasPerZone: 1 }
   - { name: h2mtlsmissing, namespace: shop, ports: [{ name: https, port: 443, targetPort: 9013, appProtocol: https }], clusters: [alpha], replicasPerZone: 1 }
+  - { name: alpnh1, namespace: shop, ports: [{ name: https, port: 443, targetPort: 9014, appProtocol: https }], clusters: [alpha], replicasPerZone: 1 }
   - { name: twoeps, namespace: shop, ports: [{ name: http, port: 80, targetPort: 9010 }], clusters: [alpha, beta], replicasPerZone: 1 }
 `;
 const host = (svc: string) => `${svc}.shop.testfed.svc.example.test`;
@@ -167,6 +168,7 @@ describe('TLS from the proxy to backends', () => {
     certs.set('mtls', await a('mtls', ['good.internal']));
     certs.set('mtlsmissing', await a('mtls', ['good.internal']));
     certs.set('missing', await a('missing', ['good.internal']));
+    certs.set('alpnh1', await a('alpnh1', ['good.internal']));
     certs.set(
       'rotate',
       await issue(caB, { name: 'rotate', hosts: ['good.internal'], usage: 'server' }),
@@ -219,6 +221,7 @@ describe('TLS from the proxy to backends', () => {
             ['h2tls', 'internal'],
             ['h2mtls', 'mtls'],
             ['h2mtlsmissing', 'internal'],
+            ['alpnh1', 'internal'],
           ].map(([svc, tls]) => [`shop/${svc}`, { tls }]),
         ),
       },
@@ -310,15 +313,21 @@ describe('TLS from the proxy to backends', () => {
     expect((await get('mtls')).status).toBe(200);
   });
 
-  it("sends announced request trailers over the profile's TLS and client certificate (node:http path)", async () => {
+  /** POSTs 'body' over h2c to `svc` with `x-sum` as a request trailer; the answer's body. */
+  async function postWithTrailer(svc: string, sum: string, announce: boolean): Promise<string> {
     const port = Number(new URL(bench.url).port);
     const session = http2Connect(`http://127.0.0.1:${port}`);
     try {
       const stream = session.request(
-        { ':method': 'POST', ':path': '/', ':authority': host('mtls'), trailer: 'x-sum' },
+        {
+          ':method': 'POST',
+          ':path': '/',
+          ':authority': host(svc),
+          ...(announce ? { trailer: 'x-sum' } : {}),
+        },
         { waitForTrailers: true },
       );
-      stream.on('wantTrailers', () => stream.sendTrailers({ 'x-sum': '7' }));
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'x-sum': sum }));
       stream.end('body');
       let body = '';
       stream.setEncoding('utf8');
@@ -326,9 +335,23 @@ describe('TLS from the proxy to backends', () => {
         body += c;
       });
       await once(stream, 'end');
-      expect(body).toBe('mtls alpha good.internal x-sum=7');
+      return body;
     } finally {
       session.close();
+    }
+  }
+
+  it("sends announced request trailers over the profile's TLS and client certificate (node:http path)", async () => {
+    expect(await postWithTrailer('mtls', '7', true)).toBe('mtls alpha good.internal x-sum=7');
+  });
+
+  it('sends unannounced request trailers of a body without a length to an https backend whose ALPN picked HTTP/1.1', async () => {
+    // alpnh1 says appProtocol https (h2 offered by ALPN); its backend speaks only HTTP/1.1.
+    // Twice: the first finds out by ALPN, the second goes straight to HTTP/1.1.
+    for (const sum of ['8', '9']) {
+      expect(await postWithTrailer('alpnh1', sum, false)).toBe(
+        `alpnh1 alpha good.internal x-sum=${sum}`,
+      );
     }
   });
 

@@ -461,6 +461,46 @@ describe('HTTP/2 through fedgate', () => {
       expect(echo.bytes).toBe(5);
       expect(echo.trailers['x-sum']).toBe('43');
     });
+
+    it('pass unannounced when the body has no declared length (HTTP/2 without content-length, HTTP/1.1 chunked)', async () => {
+      const session = h2connect(fg.url);
+      try {
+        const a = await h2request(
+          session,
+          { ':method': 'POST', ':path': '/echo', ':authority': hostOf(H1) },
+          'hello',
+          { 'x-sum': '44' },
+        );
+        const echo = JSON.parse(a.body) as { bytes: number; trailers: Record<string, string> };
+        expect(echo.bytes).toBe(5);
+        expect(echo.trailers['x-sum']).toBe('44');
+      } finally {
+        session.close();
+      }
+      const raw = await rawH1(
+        port(),
+        `POST /echo HTTP/1.1\r\nHost: ${hostOf(H1)}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\nx-sum: 45\r\n\r\n`,
+      );
+      const body = raw.slice(raw.indexOf('{'), raw.lastIndexOf('}') + 1);
+      const echo = JSON.parse(body) as { bytes: number; trailers: Record<string, string> };
+      expect(echo.bytes).toBe(5);
+      expect(echo.trailers['x-sum']).toBe('45');
+    });
+
+    it('a body with a length keeps it: the backend gets content-length, not chunks', async () => {
+      const session = h2connect(fg.url);
+      try {
+        const a = await h2request(
+          session,
+          { ':method': 'POST', ':path': '/echo', ':authority': hostOf(H1), 'content-length': '5' },
+          'hello',
+        );
+        const echo = JSON.parse(a.body) as { bytes: number; framing: unknown };
+        expect(echo).toMatchObject({ bytes: 5, framing: { length: '5', chunked: null } });
+      } finally {
+        session.close();
+      }
+    });
   });
 
   it('h2c connections count against the per-client cap, and a drain sends them GOAWAY', async () => {

@@ -142,10 +142,12 @@ export class RequestCarrier implements Carrier {
 
   send(t: Try): void {
     const route = this.#hooks.upstream(t);
-    // undici's HTTP/1.1 client sends no request trailers: a request that announces
-    // some (a Trailer header) goes to an HTTP/1.1 backend through node:http.
+    // undici's HTTP/1.1 client sends no request trailers: a body that may end with
+    // some goes to an HTTP/1.1 backend through node:http (an https backend whose ALPN
+    // picked HTTP/1.1 is told so below).
+    const trailersMayFollow = this.#trailersMayFollow;
     const up =
-      this.#announcesTrailers && this.hasBody && !route.wire.h2
+      trailersMayFollow && !route.wire.h2
         ? t.endpoint.withTrailers(route)
         : t.endpoint.upstream(route);
     up.dispatch(
@@ -156,9 +158,10 @@ export class RequestCarrier implements Carrier {
         // undici takes an async iterable body too; its types list only streams.
         body: this.hasBody ? (this.#bodyFor(route.wire.h2) as unknown as Readable) : null,
         // The client's request trailers, once its body ended: HTTP/2 backends get them,
-        // and HTTP/1.1 ones when the request announced them (above).
+        // and HTTP/1.1 ones when the body may end with them (above).
         trailers: this.#requestTrailers,
         teTrailers: this.#teTrailers,
+        trailersMayFollow,
       },
       new ResponseRelay(t, this.#res, this),
     );
@@ -188,9 +191,17 @@ export class RequestCarrier implements Carrier {
   }
 
   readonly #requestTrailers = () => this.#req.trailers;
-  /** The request says it ends with trailers (RFC 9110 §6.6.2). */
-  get #announcesTrailers(): boolean {
-    return this.#req.headers.trailer !== undefined;
+  /**
+   * The body may end with trailers: it announces them (a Trailer header, RFC 9110
+   * §6.6.2), or it has no declared length (HTTP/1.1 chunked, or an HTTP/2 stream
+   * without content-length), so the hop to an HTTP/1.1 backend is chunked either way.
+   * An HTTP/2 body with a length that sends trailers unannounced keeps its length,
+   * and the trailers have no room on HTTP/1.1.
+   */
+  get #trailersMayFollow(): boolean {
+    if (!this.hasBody) return false;
+    const h = this.#req.headers;
+    return h.trailer !== undefined || h['content-length'] === undefined;
   }
   /** `TE: trailers` from the client, for HTTP/2 backends (headers.ts drops TE). */
   get #teTrailers(): boolean {

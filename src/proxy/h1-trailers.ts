@@ -1,9 +1,10 @@
-// HTTP/1.1 to a backend for a request that announces trailers (a `Trailer` header,
-// as RFC 9110 §6.6.2 asks a sender to): undici 8 cannot send request trailers (it
-// ends a chunked body with `0\r\n\r\n`), node:http's client can (`addTrailers` on a
-// chunked request). It drives the same handler calls undici makes, as the HTTP/2
-// client does, so the relay and the attempt loop are unchanged. Such requests are
-// rare; every other HTTP/1.1 request stays on undici's pools.
+// HTTP/1.1 to a backend for a request body that may end with trailers (it
+// announces them with a `Trailer` header, as RFC 9110 §6.6.2 asks a sender to, or
+// has no declared length, so its hop is chunked anyway): undici 8 cannot send
+// request trailers (it ends a chunked body with `0\r\n\r\n`), node:http's client
+// can (`addTrailers` on a chunked request). It drives the same handler calls undici
+// makes, as the HTTP/2 client does, so the relay and the attempt loop are
+// unchanged. Bodies with a length, and requests without a body, stay on undici.
 import { Agent, type ClientRequest, type IncomingMessage, request } from 'node:http';
 import { Agent as TlsAgent, request as tlsRequest } from 'node:https';
 import type { ConnectionOptions } from 'node:tls';

@@ -23,6 +23,8 @@ export interface H2PoolOptions {
   readonly bodyTimeoutMs: number;
   /** Where requests go once ALPN picked http/1.1 (an undici Pool over TLS). */
   readonly fallback?: (() => Dispatcher) | undefined;
+  /** …and those whose body may end with trailers (node:http over TLS, h1-trailers.ts). */
+  readonly fallbackForTrailers?: (() => Dispatcher) | undefined;
 }
 
 /** Streams a session is assumed to take before its peer's SETTINGS say (RFC 9113 §6.5.2 recommends at least 100). */
@@ -80,7 +82,7 @@ export class H2Pool {
   }
 
   dispatch(opts: UpstreamRequest, handler: Dispatcher.DispatchHandler): boolean {
-    if (this.#h1) return this.#h1.dispatch(opts, handler);
+    if (this.#h1) return this.#http1(opts).dispatch(opts, handler);
     if (this.#closing || this.#destroyed) {
       throw new PoolError(
         'the pool is closed',
@@ -282,11 +284,17 @@ export class H2Pool {
     for (const r of this.#queue.splice(0)) {
       if (r.done) continue;
       try {
-        this.#h1.dispatch(r.opts, r.handler);
+        this.#http1(r.opts).dispatch(r.opts, r.handler);
       } catch (e) {
         r.fail(e as Error);
       }
     }
+  }
+
+  /** Where a request goes once this origin speaks HTTP/1.1. */
+  #http1(opts: UpstreamRequest): Dispatcher {
+    const forTrailers = opts.trailersMayFollow ? this.#o.fallbackForTrailers : undefined;
+    return forTrailers ? forTrailers() : (this.#h1 as Dispatcher);
   }
 
   #idleLater(s: Session): void {

@@ -21,6 +21,12 @@ export type UpstreamRequest = Dispatcher.DispatchOptions & {
   readonly trailers?: (() => Record<string, string | string[] | undefined> | undefined) | undefined;
   /** The client sent `TE: trailers`: said again to the backend (gRPC servers need it). */
   readonly teTrailers?: boolean | undefined;
+  /**
+   * The body may end with trailers (it has no declared length, or announces them):
+   * an HTTP/1.1 hop sends it chunked through node:http (h1-trailers.ts), which can
+   * send them; undici's HTTP/1.1 client cannot.
+   */
+  readonly trailersMayFollow?: boolean | undefined;
 };
 
 /** Where and how a try reaches its endpoint (route.ts makes it, once per target). */

@@ -161,6 +161,7 @@ export class Upstreams {
       idleTimeoutMs: o.idleTimeoutMs,
       bodyTimeoutMs: o.bodyTimeoutMs,
       fallback: () => ep.http1(route) as unknown as Dispatcher,
+      fallbackForTrailers: () => ep.withTrailers(route) as unknown as Dispatcher,
     });
   };
 

@@ -79,7 +79,17 @@ function handle(req: Req, res: Res, log: BackendLog): void {
         return;
       }
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ bytes: n, trailers: req.trailers, version: req.httpVersion }));
+      res.end(
+        JSON.stringify({
+          bytes: n,
+          trailers: req.trailers,
+          version: req.httpVersion,
+          framing: {
+            length: req.headers['content-length'] ?? null,
+            chunked: req.headers['transfer-encoding'] ?? null,
+          },
+        }),
+      );
     });
     return;
   }
