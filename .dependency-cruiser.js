@@ -20,6 +20,8 @@ const LAYERS = [
   { group: 'watch', rank: 2, path: '^src/watch/' },
   { group: 'catalog', rank: 3, path: '^src/catalog/' },
   { group: 'routing', rank: 4, path: '^src/routing/' },
+  // Gateway API routes compiled and matched: pure, like routing/, its peer.
+  { group: 'gateway', rank: 4, path: '^src/gateway/' },
   { group: 'health', rank: 5, path: '^src/health/' },
   { group: 'dns', rank: 6, path: '^src/dns/' },
   {
