@@ -110,6 +110,10 @@ services:
     expect(msg).toContain('x.yaml: services[0].ports[0].port:');
     expect(msg).toContain('x.yaml: services[0].clusters[0]: unknown cluster "nope"');
     expect(() => parseScenario('clusters: [', 'y.yaml')).toThrow(/y\.yaml: not valid YAML/);
+    const badObjects = `${bad.replace('port: 70000', 'port: 80').replace('[nope]', '[alpha]')}objects:\n  omega: [{ apiVersion: v1, kind: Namespace, metadata: { name: x } }]\n`;
+    expect(() => parseScenario(badObjects, 'o.yaml')).toThrow(
+      'o.yaml: objects.omega: unknown cluster "omega"',
+    );
     const badTls = bad.replace('port: 70000', 'port: 80, tls: maybe').replace('[nope]', '[alpha]');
     expect(() => parseScenario(badTls, 'z.yaml')).toThrow(
       'z.yaml: services[0].ports[0].tls: Invalid option: expected one of "none"|"server"|"mutual"',

@@ -57,14 +57,31 @@ describe.each(API_KINDS)('local federation on %s API servers', (api) => {
 
   beforeAll(async () => {
     const scenario = await loadScenario();
+    const extra = {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'lf-objects', labels: { team: 'a' } },
+    };
     fed = await LocalFederation.start(
-      { ...scenario, terminationGraceSeconds: 0.3 },
+      {
+        ...scenario,
+        terminationGraceSeconds: 0.3,
+        objects: { ...scenario.objects, beta: [...(scenario.objects.beta ?? []), extra] },
+      },
       { api, addressBlock: ADDRESS_BLOCK[api], apiPort: 0 },
     );
   }, 120_000);
   afterAll(async () => {
     await fed?.stop();
   }, 60_000);
+
+  it("applies the scenario's objects to their cluster only", async () => {
+    const ns = await fed.cluster('beta').get('v1', 'Namespace', undefined, 'lf-objects');
+    expect(ns?.metadata.labels?.team).toBe('a');
+    expect(
+      await fed.cluster('alpha').get('v1', 'Namespace', undefined, 'lf-objects'),
+    ).toBeUndefined();
+  });
 
   it('runs every member on the API server asked for, listed in scenario order', async () => {
     expect(fed.clusters.map((c) => [c.name, c.api])).toEqual([

@@ -21,6 +21,7 @@ import type { KubeTools } from './kube-tools.ts';
 import type { ApiKind, FaultMode, MemberCluster } from './member.ts';
 import { createMember } from './member-factory.ts';
 import { portServing, type Scenario } from './scenario.ts';
+import { applyObjects } from './scenario-objects.ts';
 
 export { ActionError } from './action-error.ts';
 
@@ -100,6 +101,9 @@ export class LocalFederation {
       const failed = made.find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
       await fed.#reconcileAll();
+      for (const [name, objects] of Object.entries(scenario.objects)) {
+        await applyObjects(fed.#runtime(name).member, objects);
+      }
     } catch (e) {
       await fed.stop();
       throw e;

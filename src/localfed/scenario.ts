@@ -62,16 +62,36 @@ const serviceSchema = z.strictObject({
   annotations: z.record(z.string(), z.string()).default({}),
 });
 
+/** Any object the member's API serves, applied as written (kubectl apply's shape). */
+const objectSchema = z.looseObject({
+  apiVersion: z.string().min(1),
+  kind: z.string().min(1),
+  metadata: z.looseObject({ name: z.string().min(1), namespace: dnsLabel.optional() }),
+});
+
 export const scenarioSchema = z
   .strictObject({
     federation: z.strictObject({ name: dnsLabel, domain: z.string().min(1) }),
     clusters: z.array(clusterSchema).min(1).max(40),
     services: z.array(serviceSchema).default([]),
+    /**
+     * Objects applied to a cluster once its services are up, in order, as `kubectl
+     * apply` would (e.g. Gateway API routes in the config cluster), by cluster name.
+     */
+    objects: z.record(dnsLabel, z.array(objectSchema)).default({}),
     /** Seconds a scaled-down pod stays terminating (serving, not ready) before it goes. */
     terminationGraceSeconds: z.number().min(0).max(300).default(2),
   })
   .superRefine((s, ctx) => {
     const clusters = new Map(s.clusters.map((c) => [c.name, c]));
+    for (const name of Object.keys(s.objects)) {
+      if (!clusters.has(name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['objects', name],
+          message: `unknown cluster "${name}"`,
+        });
+    }
     if (clusters.size !== s.clusters.length)
       ctx.addIssue({ code: 'custom', path: ['clusters'], message: 'cluster names must be unique' });
     s.clusters.forEach((c, i) => {
