@@ -1,0 +1,74 @@
+// The route tables the proxy serves from: per fedgate listener, per hostname, the
+// rules of every accepted route attached to a programmed Gateway listener mapped
+// onto it. Several Gateways (and listeners) mapped onto one fedgate listener share
+// its table. An exact hostname a route reaches through a less specific listener
+// (`*.example.com`, or none) is left out when a more specific listener on the same
+// fedgate listener also matches it: the spec sends such a request to the most
+// specific listener, and only that listener's routes may answer it.
+
+import type { Attachment } from './attach.ts';
+import type { AttachedRule, HostRules, ListenerTable, RouteTables } from './attached.ts';
+import { compareText } from './copies.ts';
+import { hostnameMatches, hostnameSpecificity } from './hostnames.ts';
+import type { JudgedListener } from './listeners.ts';
+
+export interface AcceptedRoute {
+  readonly rules: readonly AttachedRule[];
+  readonly attachments: readonly Attachment[];
+}
+
+function shadowed(host: string, by: JudgedListener, others: readonly JudgedListener[]): boolean {
+  if (host === '' || host.startsWith('*.')) return false;
+  const mine = hostnameSpecificity(by.listener.hostname);
+  return others.some((o) => {
+    const h = o.listener.hostname;
+    return h !== undefined && h !== '' && hostnameSpecificity(h) > mine && hostnameMatches(h, host);
+  });
+}
+
+const ruleOrder = (a: AttachedRule, b: AttachedRule): number =>
+  a.createdAt - b.createdAt ||
+  compareText(a.route.namespace, b.route.namespace) ||
+  compareText(a.route.name, b.route.name) ||
+  compareText(a.route.kind, b.route.kind) ||
+  a.index - b.index;
+
+export function buildTables(
+  routes: readonly AcceptedRoute[],
+  programmed: readonly JudgedListener[],
+): RouteTables {
+  const byAddress = new Map<string, JudgedListener[]>();
+  for (const l of programmed) {
+    if (l.mapping === undefined) continue;
+    const list = byAddress.get(l.mapping.address) ?? [];
+    list.push(l);
+    byAddress.set(l.mapping.address, list);
+  }
+  // address → hostname → rules, each route's rules once per host.
+  const hosts = new Map<string, Map<string, Set<readonly AttachedRule[]>>>();
+  for (const route of routes) {
+    for (const { listener, hostnames } of route.attachments) {
+      const address = listener.mapping?.address;
+      if (!listener.programmed || address === undefined) continue;
+      const peers = byAddress.get(address) ?? [];
+      const table = hosts.get(address) ?? new Map<string, Set<readonly AttachedRule[]>>();
+      hosts.set(address, table);
+      for (const host of hostnames) {
+        if (shadowed(host, listener, peers)) continue;
+        const set = table.get(host) ?? new Set();
+        set.add(route.rules);
+        table.set(host, set);
+      }
+    }
+  }
+  const listeners: ListenerTable[] = [...byAddress.keys()].sort(compareText).map((address) => {
+    const tls = (byAddress.get(address) ?? []).some((l) => l.mapping?.protocol === 'HTTPS');
+    const table = hosts.get(address) ?? new Map();
+    const hostRules: HostRules[] = [...table.keys()].sort(compareText).map((hostname) => ({
+      hostname,
+      rules: [...(table.get(hostname) ?? [])].flat().sort(ruleOrder),
+    }));
+    return { address, tls, hosts: hostRules };
+  });
+  return { listeners };
+}
