@@ -6,7 +6,18 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import type { FederatedServiceLookup, FederatedServicePorts } from '../../src/gateway/inputs.ts';
+import { type Compiled, compileGateways } from '../../src/gateway/compile.ts';
+import type {
+  FederatedServiceLookup,
+  FederatedServicePorts,
+  GatewayAddress,
+  GatewayListenerMapping,
+} from '../../src/gateway/inputs.ts';
+import type {
+  Condition,
+  GatewayStatusReport,
+  RouteStatusReport,
+} from '../../src/gateway/status.ts';
 import {
   GATEWAY_CONTROLLER,
   type GatewayClassRecord,
@@ -311,4 +322,66 @@ export function conformanceObjects(files: readonly string[], cluster = 'east'): 
     }
   }
   return { objects: out, services: (ns, name) => services.get(`${ns}/${name}`) };
+}
+
+// ---- compiling a handful of records ----
+
+export const HTTP_ADDRESS = '127.220.0.1:8080';
+export const HTTPS_ADDRESS = '127.220.0.1:8443';
+
+export const MAPPINGS: GatewayListenerMapping[] = [
+  { port: 80, protocol: 'HTTP', address: HTTP_ADDRESS },
+  { port: 443, protocol: 'HTTPS', address: HTTPS_ADDRESS },
+];
+
+/** compileGateways over these records, fedgate's GatewayClass added, ports 80/443 mapped. */
+export function compileObjects(
+  objects: Partial<GatewayObjects>,
+  services: FederatedServiceLookup = serviceLookup({}),
+  options: { listeners?: GatewayListenerMapping[]; addresses?: GatewayAddress[] } = {},
+): Compiled {
+  return compileGateways({
+    objects: { ...emptyObjects(), gatewayClasses: [gatewayClass()], ...objects },
+    services,
+    listeners: options.listeners ?? MAPPINGS,
+    addresses: options.addresses ?? [{ type: 'IPAddress', value: '127.220.0.1' }],
+  });
+}
+
+export function gatewayStatus(
+  c: Compiled,
+  name: string,
+  namespace = 'default',
+  cluster = 'east',
+): GatewayStatusReport {
+  const g = c.status.objects.find(
+    (o) =>
+      o.kind === 'Gateway' && o.name === name && o.namespace === namespace && o.cluster === cluster,
+  );
+  if (g?.kind !== 'Gateway')
+    throw new Error(`no status for Gateway ${namespace}/${name} in ${cluster}`);
+  return g;
+}
+
+export function routeStatus(
+  c: Compiled,
+  name: string,
+  namespace = 'default',
+  kind: 'HTTPRoute' | 'GRPCRoute' = 'HTTPRoute',
+  cluster = 'east',
+): RouteStatusReport {
+  const r = c.status.objects.find(
+    (o) => o.kind === kind && o.name === name && o.namespace === namespace && o.cluster === cluster,
+  );
+  if (r === undefined || (r.kind !== 'HTTPRoute' && r.kind !== 'GRPCRoute')) {
+    throw new Error(`no status for ${kind} ${namespace}/${name} in ${cluster}`);
+  }
+  return r;
+}
+
+/** type → [status, reason] of some conditions, for compact assertions. */
+export function conditionsByType(
+  conditions: readonly Condition[],
+): Record<string, [string, string]> {
+  return Object.fromEntries(conditions.map((c) => [c.type, [c.status, c.reason]]));
 }
