@@ -6,30 +6,18 @@
 // them (same rule for copies), backendRefs resolved against the federated services.
 import {
   GATEWAY_CONTROLLER,
-  type GatewayObjectMeta,
   type GatewayRecord,
-  type ParentRef,
   type TlsSecretRecord,
 } from '../watch/gateway-records.ts';
-import { attachRoute, namesGateway, type ParentVerdict } from './attach.ts';
+import { attachRoute, namesGateway } from './attach.ts';
 import type { RouteId, RouteTables } from './attached.ts';
 import { type Copies, keyOf, pickOldest } from './copies.ts';
+import { gatewayConditions } from './gateway-status.ts';
 import type { CompileInput } from './inputs.ts';
 import { type JudgedListener, judgeListeners } from './listeners.ts';
-import {
-  type CompiledRules,
-  compileGrpcRules,
-  compileHttpRules,
-  type RulesCompiler,
-} from './rules.ts';
-import {
-  type Condition,
-  compareReports,
-  condition,
-  type ObjectStatusReport,
-  type RouteParentStatus,
-  type StatusReport,
-} from './status.ts';
+import { acceptedOn, parentStatus, type RouteInput, type RouteOutcome } from './route-status.ts';
+import { compileGrpcRules, compileHttpRules, type RulesCompiler } from './rules.ts';
+import { compareReports, condition, type ObjectStatusReport, type StatusReport } from './status.ts';
 import { type AcceptedRoute, buildTables } from './tables.ts';
 
 export interface Compiled {
@@ -41,59 +29,6 @@ export interface Compiled {
 export const CONFLICTED = 'Conflicted';
 
 const METADATA_NAME_LABEL = 'kubernetes.io/metadata.name';
-
-interface RouteInput extends GatewayObjectMeta {
-  readonly parentRefs: readonly ParentRef[];
-  readonly hostnames: readonly string[];
-}
-
-interface RouteOutcome {
-  readonly record: RouteInput;
-  readonly id: RouteId;
-  readonly compiled: CompiledRules;
-  readonly parents: readonly ParentVerdict[];
-}
-
-function parentStatus(o: RouteOutcome, v: ParentVerdict): RouteParentStatus {
-  const gen = o.record.generation;
-  const { rules, dropped, unresolved } = o.compiled;
-  const noRules = rules.length === 0 && dropped.length > 0;
-  const firstDropped = dropped[0];
-  const conditions: Condition[] = [
-    v.attached && noRules && firstDropped !== undefined
-      ? condition(
-          gen,
-          'Accepted',
-          false,
-          firstDropped.reason,
-          `no rule can be served: ${firstDropped.message}`,
-        )
-      : condition(gen, 'Accepted', v.attached, v.reason, v.message),
-  ];
-  const firstUnresolved = unresolved[0];
-  conditions.push(
-    firstUnresolved !== undefined
-      ? condition(
-          gen,
-          'ResolvedRefs',
-          false,
-          firstUnresolved.reason,
-          unresolved.map((u) => u.message).join('; '),
-        )
-      : condition(gen, 'ResolvedRefs', true, 'ResolvedRefs', 'all references resolved'),
-  );
-  if (v.attached && !noRules && firstDropped !== undefined) {
-    const list = dropped.map((d) => `${d.index} (${d.message})`).join(', ');
-    conditions.push(
-      condition(gen, 'PartiallyInvalid', true, 'UnsupportedValue', `Dropped Rule(s) ${list}`),
-    );
-  }
-  return { parentRef: v.parentRef, controllerName: GATEWAY_CONTROLLER, conditions };
-}
-
-/** A route is accepted on a parent when it attached there and has a rule to serve. */
-const acceptedOn = (o: RouteOutcome, v: ParentVerdict): boolean =>
-  v.attached && (o.compiled.rules.length > 0 || o.compiled.dropped.length === 0);
 
 export function compileGateways(input: CompileInput): Compiled {
   const { objects, services, listeners: mappings, addresses } = input;
@@ -238,39 +173,4 @@ export function compileGateways(input: CompileInput): Compiled {
     tables: buildTables(accepted, programmed),
     status: { objects: reports.sort(compareReports) },
   };
-}
-
-function gatewayConditions(
-  g: GatewayRecord,
-  listeners: readonly JudgedListener[],
-  hasAddress: boolean,
-): Condition[] {
-  const gen = g.generation;
-  const acceptedCount = listeners.filter((l) => l.accepted).length;
-  const invalid = listeners.filter((l) => !l.accepted).map((l) => l.listener.name);
-  const accepted =
-    invalid.length === 0 && listeners.length > 0
-      ? condition(gen, 'Accepted', true, 'Accepted', 'Gateway accepted')
-      : condition(
-          gen,
-          'Accepted',
-          acceptedCount > 0,
-          'ListenersNotValid',
-          `listener(s) not valid: ${invalid.join(', ') || 'none declared'}`,
-        );
-  let programmed: Condition;
-  if (!hasAddress) {
-    programmed = condition(
-      gen,
-      'Programmed',
-      false,
-      'AddressNotAssigned',
-      'fedgate has no address to publish',
-    );
-  } else if (listeners.some((l) => l.programmed)) {
-    programmed = condition(gen, 'Programmed', true, 'Programmed', 'served by fedgate');
-  } else {
-    programmed = condition(gen, 'Programmed', false, 'Invalid', 'no listener can be served');
-  }
-  return [accepted, programmed];
 }
