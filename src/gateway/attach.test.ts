@@ -241,3 +241,24 @@ describe('attachment', () => {
     expect(c.tables.listeners).toEqual([]);
   });
 });
+
+describe('a route without rules', () => {
+  it('attaches and is counted, but adds no host to the table', () => {
+    const g = grpcRoute(
+      { name: 'g' },
+      { parentRefs: [parentRef({ name: 'gw' })], hostnames: ['g.test'], rules: [] },
+    );
+    const c = compileObjects({ gateways: [gw(listener({}))], grpcRoutes: [g] }, services);
+    expect(
+      conditionsByType(
+        routeStatus(c, 'g', 'default', 'GRPCRoute').status.parents[0]?.conditions ?? [],
+      ).Accepted,
+    ).toEqual(['True', 'Accepted']);
+    expect(
+      c.status.objects.find(
+        (o) => o.kind === 'Gateway' && o.status.listeners[0]?.attachedRoutes === 1,
+      ),
+    ).toBeDefined();
+    expect(c.tables.listeners[0]?.hosts).toEqual([]);
+  });
+});

@@ -97,7 +97,9 @@ export function compileGateways(input: CompileInput): Compiled {
       set.add(o);
       attachedTo.set(a.listener, set);
     }
-    if (attachments.length > 0) accepted.push({ rules: o.compiled.rules, attachments });
+    // A route without rules (a GRPCRoute may have none) attaches but adds no host.
+    if (attachments.length > 0 && o.compiled.rules.length > 0)
+      accepted.push({ rules: o.compiled.rules, attachments });
   }
 
   for (const g of gateways.winners.values()) {
