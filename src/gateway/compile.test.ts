@@ -99,6 +99,36 @@ describe('copies across config clusters', () => {
   });
 });
 
+describe('copies that agree', () => {
+  it('are the same object: each shows the served copy status, with its own generation', () => {
+    const west = gateway({ name: 'gw', cluster: 'west', createdAt: 1000, generation: 3 }, [
+      listener({ hostname: 'same.test' }),
+    ]);
+    const east = gateway({ name: 'gw', cluster: 'east', createdAt: 2000, generation: 7 }, [
+      listener({ hostname: 'same.test' }),
+    ]);
+    const rule = { parentRefs: [parentRef({ name: 'gw' })], rules: to('a') };
+    const r1 = httpRoute({ name: 'r', cluster: 'west', createdAt: 1, generation: 2 }, rule);
+    const r2 = httpRoute({ name: 'r', cluster: 'east', createdAt: 2, generation: 5 }, rule);
+    const c = compileObjects({ gateways: [east, west], httpRoutes: [r2, r1] }, services);
+    expect(hostsOf(c)).toEqual({ 'same.test': ['default/a'] });
+    const gw = (cluster: string) => gatewayStatus(c, 'gw', 'default', cluster).status;
+    expect(conditionsByType(gw('east').conditions)).toEqual(
+      conditionsByType(gw('west').conditions),
+    );
+    expect(gw('east').conditions.map((x) => x.observedGeneration)).toEqual([7, 7]);
+    expect(gw('east').listeners[0]?.attachedRoutes).toBe(1);
+    const parents = (cluster: string) =>
+      routeStatus(c, 'r', 'default', 'HTTPRoute', cluster).status.parents;
+    expect(conditionsByType(parents('east')[0]?.conditions ?? []).Accepted).toEqual([
+      'True',
+      'Accepted',
+    ]);
+    expect(parents('east')[0]?.conditions[0]?.observedGeneration).toBe(5);
+    expect(parents('west')[0]?.conditions[0]?.observedGeneration).toBe(2);
+  });
+});
+
 describe('route tables', () => {
   it('Gateways mapped onto one fedgate listener share its table; HTTPS listeners make a TLS table', () => {
     const https = listener({

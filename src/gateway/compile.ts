@@ -1,11 +1,13 @@
 // Gateway API objects → the route tables the proxy serves and the status every
 // object should show. Pure and deterministic: the same input gives the same output
 // whatever order the records came in. GatewayClasses of fedgate's controller, their
-// Gateways (the oldest copy of each namespace/name across config clusters; the
-// others are reported Accepted False, reason Conflicted), the routes attached to
+// Gateways (the oldest copy of each namespace/name across config clusters; copies
+// that say otherwise are reported Accepted False, reason Conflicted, and copies that
+// agree show the served copy's status), the routes attached to
 // them (same rule for copies), backendRefs resolved against the federated services.
 import {
   GATEWAY_CONTROLLER,
+  type GatewayObjectMeta,
   type GatewayRecord,
   type TlsSecretRecord,
 } from '../watch/gateway-records.ts';
@@ -65,6 +67,7 @@ export function compileGateways(input: CompileInput): Compiled {
 
   const outcomes: RouteOutcome[] = [];
   const routeLosers: { copy: RouteInput; id: RouteId; winner: RouteInput }[] = [];
+  const routeCopies: { agreeing: { copy: RouteInput; winner: RouteInput }[] } = { agreeing: [] };
   const collect = <R extends RouteInput>(
     kind: RouteId['kind'],
     records: readonly R[],
@@ -83,6 +86,7 @@ export function compileGateways(input: CompileInput): Compiled {
     for (const { copy, winner } of copies.losers) {
       routeLosers.push({ copy, id: { kind, namespace: copy.namespace, name: copy.name }, winner });
     }
+    routeCopies.agreeing.push(...copies.agreeing);
   };
   collect('HTTPRoute', objects.httpRoutes, compileHttpRules);
   collect('GRPCRoute', objects.grpcRoutes, compileGrpcRules);
@@ -170,9 +174,47 @@ export function compileGateways(input: CompileInput): Compiled {
     });
   }
 
+  const agreeing = [...gateways.agreeing, ...routeCopies.agreeing];
   const programmed = [...judged.values()].flat().filter((l) => l.programmed);
   return {
     tables: buildTables(accepted, programmed),
-    status: { objects: reports.sort(compareReports) },
+    status: { objects: [...reports, ...copiedReports(reports, agreeing)].sort(compareReports) },
   };
+}
+
+/**
+ * A copy that agrees with the served one shows the served one's status, with its own
+ * generation as observedGeneration (each cluster counts its copy's generations).
+ */
+function copiedReports(
+  reports: readonly ObjectStatusReport[],
+  agreeing: readonly { readonly copy: GatewayObjectMeta; readonly winner: GatewayObjectMeta }[],
+): ObjectStatusReport[] {
+  const byWinner = new Map<string, GatewayObjectMeta[]>();
+  for (const { copy, winner } of agreeing) {
+    const key = `${winner.cluster}/${keyOf(winner)}`;
+    byWinner.set(key, [...(byWinner.get(key) ?? []), copy]);
+  }
+  return reports.flatMap((r) =>
+    (byWinner.get(`${r.cluster}/${keyOf(r)}`) ?? []).map(
+      (copy) =>
+        ({
+          ...r,
+          cluster: copy.cluster,
+          status: withGeneration(r.status, copy.generation),
+        }) as ObjectStatusReport,
+    ),
+  );
+}
+
+/** A deep copy with every observedGeneration set to `generation`. */
+function withGeneration<T>(value: T, generation: number): T {
+  if (Array.isArray(value)) return value.map((v) => withGeneration(v, generation)) as T;
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [
+      k,
+      k === 'observedGeneration' ? generation : withGeneration(v, generation),
+    ]),
+  ) as T;
 }

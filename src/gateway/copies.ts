@@ -1,7 +1,8 @@
 // One object, several config clusters: the same namespace/name may be read from each
 // of gatewayAPI.clusters. Fedgate serves one copy, the oldest (creationTimestamp,
 // then cluster name), so the choice is the same on every replica whatever order the
-// clusters answered in; the others are reported as conflicted.
+// clusters answered in. A copy that says the same is the same object: it shows the
+// served copy's status. One that says otherwise is reported as conflicted.
 import type { GatewayObjectMeta } from '../watch/gateway-records.ts';
 
 /** Code-unit order: deterministic, unlike localeCompare. */
@@ -20,8 +21,10 @@ export const keyOf = (o: { readonly namespace: string; readonly name: string }):
 export interface Copies<T extends GatewayObjectMeta> {
   /** The copy served, per `namespace/name`. */
   readonly winners: ReadonlyMap<string, T>;
-  /** Each copy that lost, with the copy that won. */
+  /** Each copy that disagrees with the one served, with that copy. */
   readonly losers: readonly { readonly copy: T; readonly winner: T }[];
+  /** Each copy that says what the one served says: the same object, in another cluster. */
+  readonly agreeing: readonly { readonly copy: T; readonly winner: T }[];
 }
 
 export function pickOldest<T extends GatewayObjectMeta>(objects: readonly T[]): Copies<T> {
@@ -30,9 +33,29 @@ export function pickOldest<T extends GatewayObjectMeta>(objects: readonly T[]): 
     if (!winners.has(keyOf(o))) winners.set(keyOf(o), o);
   }
   const losers: { copy: T; winner: T }[] = [];
+  const agreeing: { copy: T; winner: T }[] = [];
   for (const o of objects) {
     const winner = winners.get(keyOf(o));
-    if (winner !== undefined && winner !== o) losers.push({ copy: o, winner });
+    if (winner === undefined || winner === o) continue;
+    (sameContent(o, winner) ? agreeing : losers).push({ copy: o, winner });
   }
-  return { winners, losers };
+  return { winners, losers, agreeing };
+}
+
+/** Where a copy was read, and its own bookkeeping: not what it says. */
+const BOOKKEEPING = new Set(['cluster', 'generation', 'createdAt', 'uid']);
+
+/** Two copies say the same thing: equal but for where and when each was made. */
+export function sameContent(a: GatewayObjectMeta, b: GatewayObjectMeta): boolean {
+  return canonical(a, true) === canonical(b, true);
+}
+
+/** JSON with keys sorted, so field order (which trimming may vary) does not count. */
+function canonical(value: unknown, top = false): string {
+  if (Array.isArray(value)) return `[${value.map((v) => canonical(v)).join(',')}]`;
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([k, v]) => v !== undefined && !(top && BOOKKEEPING.has(k)))
+    .sort(([x], [y]) => compareText(x, y));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
 }
