@@ -5,7 +5,7 @@
 // limiting and the proxy's per-client share both key by it.
 
 /** Dotted-quad IPv4 as an unsigned integer, or -1. Hand-rolled: this runs once per query. */
-function parseIpv4(text: string): number {
+export function parseIpv4(text: string): number {
   let value = 0;
   let octet = 0;
   let digits = 0;
@@ -37,7 +37,7 @@ function pushHextets(groups: string[], out: number[]): boolean {
 }
 
 /** The eight 16-bit words of an IPv6 address ('::', zone ids and a dotted tail allowed), or undefined. */
-function parseIpv6(text: string): number[] | undefined {
+export function parseIpv6(text: string): number[] | undefined {
   const zone = text.indexOf('%');
   let address = zone >= 0 ? text.slice(0, zone) : text;
   const lastColon = address.lastIndexOf(':');

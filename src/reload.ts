@@ -39,6 +39,7 @@ const WHOLE = new Set([
   'localities',
   'dns.proxyAddresses',
   'dns.nameServers',
+  'dns.reverseZones',
   'http.aliases',
   'http.tls.certificates',
   'routing.backendTLS',

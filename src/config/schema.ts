@@ -82,6 +82,20 @@ const dnsName = z.codec(
   z.string(),
   { decode: (s) => s.replace(/\.$/, ''), encode: (s) => s },
 );
+/** A reverse zone: a DNS name at or under in-addr.arpa or ip6.arpa, whose labels an address can have. */
+const reverseZone = dnsName.refine(
+  (s) => {
+    const labels = s.split('.');
+    const tail = labels.splice(-2).join('.');
+    if (tail === 'in-addr.arpa')
+      return (
+        labels.length <= 4 &&
+        labels.every((l) => /^(0|[1-9][0-9]{0,2})$/.test(l) && Number(l) <= 255)
+      );
+    return tail === 'ip6.arpa' && labels.length <= 32 && labels.every((l) => /^[0-9a-f]$/.test(l));
+  },
+  { error: 'expected a reverse zone such as 10.in-addr.arpa or 8.b.d.0.1.0.0.2.ip6.arpa' },
+);
 const cidr = z.union([z.cidrv4(), z.cidrv6()], {
   error: 'expected an IPv4 or IPv6 CIDR such as 10.0.0.0/8 or 2001:db8::/32',
 });
@@ -224,6 +238,10 @@ export const configSchema = z.strictObject({
         )
         .default([])
         .meta({ description: 'NS records of our zones; default ns.<zone>' }),
+      reverseZones: z.array(reverseZone).default([]).meta({
+        description:
+          "Reverse zones (under in-addr.arpa or ip6.arpa) fedgate answers authoritatively: PTR from each ready headless endpoint's address to its <hostname>.<cluster>.<svc>.<ns>.svc.<clustersetZone> name, NXDOMAIN for other addresses. Off ([]) by default: member clusters' DNS usually answers for pod addresses",
+      }),
       tcp: z
         .strictObject({
           idleTimeout: duration.default(D.DEFAULT_DNS_TCP_IDLE_TIMEOUT_MS).meta({

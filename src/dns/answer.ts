@@ -3,11 +3,11 @@
 // locality (or the level the name asks for); `variant` picks the tier by load and
 // rotates the addresses, so successive answers spread traffic as the plan says.
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
-import { DNS_MAX_HEADLESS_ANSWERS } from '../config/defaults.ts';
 import { rcodeFor } from '../errors.ts';
 import type { Router } from '../routing/router.ts';
 import type { Locality, Plan, Target } from '../routing/types.ts';
 import { type AddressingView, addressingPlan, srvPort } from './addressing.ts';
+import { type HeadlessHost, headlessView, hostName, servingPort } from './mcs-headless.ts';
 import type { NameIndex } from './name-index.ts';
 import { type DnsZones, federationName, type Match, mcsName } from './names.ts';
 
@@ -16,6 +16,7 @@ export const QTYPE = {
   NS: 2,
   CNAME: 5,
   SOA: 6,
+  PTR: 12,
   TXT: 16,
   AAAA: 28,
   SRV: 33,
@@ -26,7 +27,7 @@ export const QTYPE = {
 
 export type RecordData =
   | { readonly type: 'A' | 'AAAA'; readonly address: string }
-  | { readonly type: 'CNAME' | 'NS'; readonly target: string }
+  | { readonly type: 'CNAME' | 'NS' | 'PTR'; readonly target: string }
   | {
       readonly type: 'SRV';
       readonly priority: number;
@@ -173,19 +174,9 @@ function levelTargets(
     .flatMap((t) => t.targets.filter((x) => !excluded.has(x.id)));
 }
 
-/** The ready addresses of a headless service, in one answer (at most DNS_MAX_HEADLESS_ANSWERS). */
-function headlessAddresses(svc: FederatedService, qtype: number): string[] {
-  const fam = familyOf(qtype);
-  const anyReady = svc.clusters.some((m) => m.endpoints.some((e) => e.conditions.ready));
-  const out: string[] = [];
-  for (const m of svc.clusters) {
-    for (const e of m.endpoints) {
-      const ok = anyReady ? e.conditions.ready : e.conditions.serving;
-      if (ok && e.addressType === fam && e.addresses[0]) out.push(e.addresses[0]);
-      if (out.length === DNS_MAX_HEADLESS_ANSWERS) return out;
-    }
-  }
-  return out;
+/** A headless host's addresses of the asked family (§2.4.1: one record per address). */
+function hostAddresses(h: HeadlessHost, qtype: number): readonly string[] {
+  return qtype === QTYPE.AAAA ? h.ipv6 : h.ipv4;
 }
 
 function addressRrs(name: string, qtype: number, addresses: readonly string[], ttl: number): Rr[] {
@@ -224,14 +215,7 @@ export function answer(
   const p = match.parsed;
   const svcOf = (key: string) => input.snapshot.services.get(key);
   // RFC 8482: ANY gets one RRset, the addresses where there are some.
-  const qtype =
-    q.qtype === QTYPE.ANY
-      ? p.kind === 'apex'
-        ? QTYPE.SOA
-        : p.kind === 'dns-version'
-          ? QTYPE.TXT
-          : QTYPE.A
-      : q.qtype;
+  const qtype = q.qtype === QTYPE.ANY ? anyType(p.kind) : q.qtype;
   const done = (answers: Rr[], tier?: string, additional: Rr[] = []): Answer =>
     answers.length === 0
       ? negative('NOERROR')
@@ -257,8 +241,10 @@ export function answer(
     case 'mcs': {
       const svc = svcOf(p.service)!;
       if (qtype !== QTYPE.A && qtype !== QTYPE.AAAA) return done([]);
-      if (svc.type === 'Headless')
-        return done(addressRrs(q.name, qtype, headlessAddresses(svc, qtype), ttl));
+      if (svc.type === 'Headless') {
+        const addresses = headlessView(svc).served.flatMap((h) => hostAddresses(h, qtype));
+        return done(addressRrs(q.name, qtype, addresses, ttl));
+      }
       const r = routedAddresses(svc, qtype, locality, variant, input);
       return done(addressRrs(q.name, qtype, r.addresses, ttl), r.tier);
     }
@@ -268,31 +254,52 @@ export function answer(
         (x) => x.name === p.port && x.protocol.toLowerCase() === p.proto,
       );
       if (!svc || !port || qtype !== QTYPE.SRV) return done([]);
-      const target = mcsName(svc, origin);
-      const portNumber = srvPort(svc, port, input.settings.addressing);
-      return done([
-        {
-          name: q.name,
-          ttl,
-          data: { type: 'SRV', priority: 0, weight: 1, port: portNumber, target },
-        },
-      ]);
+      const service = mcsName(svc, origin);
+      const srv = (port: number, target: string): Rr => ({
+        name: q.name,
+        ttl,
+        data: { type: 'SRV', priority: 0, weight: 1, port, target },
+      });
+      // §2.4.2: one record per ready endpoint, to its own name; §2.3.2: one, to the service.
+      if (svc.type === 'Headless')
+        return done(
+          headlessView(svc).served.map((h) => srv(servingPort(h, port), hostName(h, service))),
+        );
+      return done([srv(srvPort(svc, port, input.settings.addressing), service)]);
     }
     case 'mcs-host': {
       const svc = svcOf(p.service);
-      if (qtype !== QTYPE.A && qtype !== QTYPE.AAAA) return done([]);
-      const m = svc?.clusters.find((c) => c.cluster === p.cluster);
-      const fam = familyOf(qtype);
-      const addrs = (m?.endpoints ?? [])
-        .filter((e) => e.hostname === p.hostname && e.addressType === fam)
-        .map((e) => e.addresses[0]!);
-      return done(addressRrs(q.name, qtype, addrs, ttl));
+      if (svc?.type !== 'Headless' || (qtype !== QTYPE.A && qtype !== QTYPE.AAAA)) return done([]);
+      const h = headlessView(svc).byName.get(`${p.hostname}.${p.cluster}`);
+      return done(addressRrs(q.name, qtype, h ? hostAddresses(h, qtype) : [], ttl));
+    }
+    case 'ptr': {
+      const targets = qtype === QTYPE.PTR ? (input.index.ptr.get(q.name) ?? []) : [];
+      return done(
+        targets.map((target): Rr => ({ name: q.name, ttl, data: { type: 'PTR', target } })),
+      );
     }
     case 'federation':
       return federationAnswer(q.name, qtype, p, locality, variant, input, origin, ttl, negative);
     case 'interior':
     case 'none':
       return done(nameServerAddresses(q.name, qtype, input, ttl));
+  }
+}
+
+/** RFC 8482: ANY gets one RRset, the one a name of this kind owns (addresses where it has some). */
+function anyType(kind: Match['parsed']['kind']): number {
+  switch (kind) {
+    case 'apex':
+      return QTYPE.SOA;
+    case 'dns-version':
+      return QTYPE.TXT;
+    case 'mcs-srv':
+      return QTYPE.SRV;
+    case 'ptr':
+      return QTYPE.PTR;
+    default:
+      return QTYPE.A;
   }
 }
 

@@ -45,6 +45,8 @@ function toDns2(rr: Rr): Record<string, unknown> {
       return { ...base, type: Packet.TYPE.AAAA, address: d.address };
     case 'CNAME':
       return { ...base, type: Packet.TYPE.CNAME, domain: d.target };
+    case 'PTR':
+      return { ...base, type: Packet.TYPE.PTR, domain: d.target };
     case 'NS':
       return { ...base, type: Packet.TYPE.NS, ns: d.target };
     case 'TXT':

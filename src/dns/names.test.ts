@@ -45,3 +45,37 @@ describe('nameRules', () => {
     expect(matchZone('web.shop.galaxy.svc.example.org', rules)).toBeUndefined();
   });
 });
+
+describe('reverse zones', () => {
+  const rules = nameRules({
+    clusterset: 'clusterset.local',
+    domain: 'example.test',
+    federation: 'galaxy',
+    reverse: ['127.in-addr.arpa', '8.b.d.0.1.0.0.2.ip6.arpa'],
+  });
+  // 2001:db8::<last> as a reverse name.
+  const v6 = (last: string) =>
+    `${last}.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa`;
+
+  it('parses a whole address as ptr, shorter runs as interior, and bad labels as none', () => {
+    expect(matchZone('4.3.2.127.in-addr.arpa', rules)?.parsed).toEqual({ kind: 'ptr' });
+    expect(matchZone('127.in-addr.arpa', rules)?.parsed).toEqual({ kind: 'apex' });
+    expect(matchZone('2.127.in-addr.arpa', rules)?.parsed.kind).toBe('interior');
+    expect(matchZone('256.3.2.127.in-addr.arpa', rules)?.parsed.kind).toBe('none');
+    expect(matchZone('04.3.2.127.in-addr.arpa', rules)?.parsed.kind).toBe('none');
+    expect(matchZone('5.4.3.2.127.in-addr.arpa', rules)?.parsed.kind).toBe('none');
+    expect(matchZone(v6('1'), rules)?.parsed).toEqual({ kind: 'ptr' });
+    expect(matchZone(v6('g'), rules)?.parsed.kind).toBe('none');
+    expect(matchZone('0.8.b.d.0.1.0.0.2.ip6.arpa', rules)?.parsed.kind).toBe('interior');
+  });
+
+  it('refuses reverse names outside the configured zones, and the proxy’s rules have none', () => {
+    expect(matchZone('1.0.0.10.in-addr.arpa', rules)).toBeUndefined();
+    const proxy = nameRules({
+      clusterset: 'clusterset.local',
+      domain: 'example.test',
+      federation: 'galaxy',
+    });
+    expect(matchZone('1.0.0.127.in-addr.arpa', proxy)).toBeUndefined();
+  });
+});

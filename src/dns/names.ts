@@ -6,6 +6,7 @@
 //                               _<port>._<proto>.<svc>.<ns>.svc            (SRV)
 //                               <hostname>.<cluster>.<svc>.<ns>.svc        (headless)
 //                               dns-version                                (TXT "1.0.0")
+//   reverse (dns.reverseZones):  d.c.b.a.in-addr.arpa, 32 nibbles.ip6.arpa  (PTR)
 //   federation (domain zone):   <svc>.<ns>.<federation>.svc                (global)
 //                               <svc>.<ns>.<federation>.svc.<region>
 //                               <svc>.<ns>.<federation>.svc.<zone>.<region>
@@ -26,6 +27,8 @@ export type ParsedName =
       readonly hostname: string;
       readonly cluster: string;
     }
+  /** A whole address's reverse name (in-addr.arpa or ip6.arpa): PTR. */
+  | { readonly kind: 'ptr' }
   | {
       readonly kind: 'federation';
       readonly service: string;
@@ -37,7 +40,7 @@ export type ParsedName =
   | { readonly kind: 'interior'; readonly labels: readonly string[] }
   | { readonly kind: 'none' };
 
-export type ZoneKind = 'clusterset' | 'federation';
+export type ZoneKind = 'clusterset' | 'federation' | 'reverse';
 
 export interface Zone {
   readonly origin: string;
@@ -61,6 +64,8 @@ export interface DnsZones {
   readonly clusterset: string;
   readonly domain: string;
   readonly federation: string;
+  /** Reverse zones (`dns.reverseZones`) DNS answers PTR in; the proxy has none. */
+  readonly reverse?: readonly string[] | undefined;
 }
 
 /** The rules names are matched by, from the configured zones. */
@@ -69,6 +74,7 @@ export function nameRules(z: DnsZones): NameRules {
     zones: [
       { origin: z.clusterset, kind: 'clusterset' },
       { origin: z.domain, kind: 'federation' },
+      ...(z.reverse ?? []).map((origin): Zone => ({ origin, kind: 'reverse' })),
     ],
     federation: z.federation,
   };
@@ -91,7 +97,11 @@ export function matchZone(name: string, rules: NameRules): Match | undefined {
   const rest = lower === best.origin ? '' : lower.slice(0, -(best.origin.length + 1));
   const labels = rest === '' ? [] : rest.split('.');
   const parsed =
-    best.kind === 'clusterset' ? parseMcs(labels) : parseFederation(labels, rules.federation);
+    best.kind === 'clusterset'
+      ? parseMcs(labels)
+      : best.kind === 'federation'
+        ? parseFederation(labels, rules.federation)
+        : parseReverse(lower, labels);
   return { zone: best, labels, parsed };
 }
 
@@ -110,6 +120,24 @@ function parseMcs(l: readonly string[]): ParsedName {
   // _<proto>.<svc>.<ns>.svc (n = 4) and <cluster>.<svc>.<ns>.svc are empty non-terminals.
   if (n === 4) return { kind: 'interior', labels: l };
   return { kind: 'none' };
+}
+
+const OCTET = /^(0|[1-9][0-9]{0,2})$/;
+const NIBBLE = /^[0-9a-f]$/;
+
+/**
+ * A name in a reverse zone: a whole address's name is `ptr`, a shorter run of valid
+ * labels is interior (it exists if an address below it does), anything else `none`.
+ */
+function parseReverse(name: string, labels: readonly string[]): ParsedName {
+  if (labels.length === 0) return { kind: 'apex' };
+  const v4 = name.endsWith('.in-addr.arpa') || name === 'in-addr.arpa';
+  const inside = name.split('.').slice(0, -2);
+  const [ok, whole] = v4
+    ? [inside.every((l) => OCTET.test(l) && Number(l) <= 255), 4]
+    : [inside.every((l) => NIBBLE.test(l)), 32];
+  if (!ok || inside.length > whole) return { kind: 'none' };
+  return inside.length === whole ? { kind: 'ptr' } : { kind: 'interior', labels };
 }
 
 function parseFederation(l: readonly string[], federation: string): ParsedName {

@@ -85,6 +85,8 @@ export function nameScheme(match: Match | undefined): string {
     case 'mcs-srv':
     case 'mcs-host':
       return 'mcs';
+    case 'ptr':
+      return 'reverse';
     case 'federation':
       return p.level === 'global' ? 'federation' : p.level === 'region' ? 'regional' : 'zonal';
     case 'apex':
@@ -115,6 +117,7 @@ function settingsOf(c: Config, addressing: AddressingView): AnswerSettings {
       clusterset: c.federation.clustersetZone,
       domain: c.federation.domain,
       federation: c.federation.name,
+      reverse: c.dns.reverseZones,
     },
     ttl: c.dns.ttl,
     negativeTtl: c.dns.negativeTtl,
