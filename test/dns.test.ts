@@ -140,6 +140,13 @@ describe('DNS against the local federation', () => {
     const host = d.catalog.current().services.get('data/db')!.clusters[0]!.endpoints[0]!;
     const byHost = await q([`${host.hostname}.beta.db.data.svc.clusterset.local`, 'A']);
     expect(data(byHost)).toEqual([host.addresses[0]]);
+    // A headless SRV names every ready pod by the hostname its EndpointSlice carries (MCS DNS §2.4.2).
+    const pods = d.catalog.current().services.get('data/db')!.clusters[0]!.endpoints;
+    const dbSrv = await q(['_sql._tcp.db.data.svc.clusterset.local', 'SRV']);
+    expect(dbSrv.answers.map((x) => x.data.split(' ')[3]).sort()).toEqual(
+      pods.map((e) => `${e.hostname}.beta.db.data.svc.clusterset.local.`).sort(),
+    );
+    expect(pods.every((e) => e.hostname !== undefined && e.conditions.ready)).toBe(true);
     const aaaa = await q([WEB, 'AAAA']);
     expect(aaaa.status).toBe('NOERROR');
     expect(aaaa.answers).toEqual([]);
