@@ -50,6 +50,8 @@ const config = configSchema.parse({
     maxAnswers: 48,
     rrl: { enabled: false },
     nameServers: [{ name: 'ns1.example.test', addresses: ['127.192.2.53', '::1'] }],
+    // PTR for the headless db's endpoints, IPv4 and (IPv4-mapped) IPv6.
+    reverseZones: ['127.in-addr.arpa', 'ip6.arpa'],
     proxyAddresses: [
       { region: 'us-east', zone: 'us-east-a', addresses: ['127.192.2.80', '::ffff:7fc0:250'] },
       { region: 'us-west', addresses: ['127.198.100.80'] },
@@ -270,7 +272,7 @@ function readName(b: Uint8Array, start: number, limit = b.length) {
     labels.push(b.subarray(o, o + len));
     o += len;
   }
-  return { labels, end: end < 0 ? o : end };
+  return { labels, end: end < 0 ? o : end, compressed: end >= 0 };
 }
 
 function checkRdata(b: Uint8Array, type: number, start: number, end: number): void {
@@ -335,6 +337,9 @@ function parseStrict(b: Uint8Array): Message | string {
     for (let i = 0; i < u16(b, 4); i++) {
       const n = readName(b, o);
       if (n.end + 4 > b.length) bad('truncated question');
+      // Nothing precedes the first name for a pointer to name (a pointer into its own
+      // labels, onto a byte that happens to read as the root, is no earlier name).
+      if (i === 0 && n.compressed) bad('pointer in the first name');
       questions.push({ labels: n.labels, qtype: u16(b, n.end), qclass: u16(b, n.end + 2) });
       o = n.end + 4;
     }
@@ -409,6 +414,8 @@ function ecsProblem(opt: Opt): string | undefined {
 const ZONES = [
   ['clusterset', 'local'],
   ['example', 'test'],
+  ['127', 'in-addr', 'arpa'],
+  ['ip6', 'arpa'],
 ].map((z) => z.map((l) => Buffer.from(l)));
 
 function lower(label: Uint8Array): Buffer {
@@ -496,6 +503,14 @@ function generators(rand: Rand) {
     'example.test',
     'ns1.example.test',
     'ns.clusterset.local',
+    '0.0.12.127.in-addr.arpa',
+    '2.1.12.127.in-addr.arpa',
+    '1.0.10.127.in-addr.arpa',
+    '12.127.in-addr.arpa',
+    '127.in-addr.arpa',
+    '0.0.1.0.c.0.f.7.f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa',
+    'f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa',
+    'ip6.arpa',
   ];
   const OTHERS = [
     '',
@@ -507,6 +522,8 @@ function generators(rand: Rand) {
     'test',
     'example.test.evil.com',
     'web.shop.svc.cluster.local',
+    '1.0.0.10.in-addr.arpa',
+    'in-addr.arpa',
   ];
   const labelsOf = (name: string) =>
     name === '' ? [] : name.split('.').map((l) => Buffer.from(l));
@@ -1265,6 +1282,22 @@ describe('Responder on hand-made messages', () => {
         '"web.shop" under svc.clusterset.local',
         query(two),
         'NXDOMAIN, no OPT, question web.shop|svc|clusterset|local',
+      ],
+      // A dot inside a label is no hyphen: these are not dns-version or a reverse zone.
+      [
+        '"dns.version" under clusterset.local, TXT',
+        query([Buffer.from('dns.version'), Buffer.from('clusterset'), Buffer.from('local')], {
+          qtype: 16,
+        }),
+        'NXDOMAIN, no OPT, question dns.version|clusterset|local',
+      ],
+      [
+        '"in.addr" where the reverse zone has in-addr',
+        query(
+          ['1', '0', '12', '127', 'in.addr', 'arpa'].map((l) => Buffer.from(l)),
+          { qtype: 12 },
+        ),
+        'REFUSED, no OPT, question 1|0|12|127|in.addr|arpa',
       ],
     ];
     expect(got(cases)).toEqual(wanted(cases));

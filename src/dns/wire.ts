@@ -149,8 +149,10 @@ export interface Inspected {
     | {
         /**
          * As asked (case kept, one character per octet), except that a dot inside a
-         * label reads as '-': dns2 writes names as text split at dots, so the name
+         * label reads as NUL: dns2 writes names as text split at dots, so the name
          * keeps its label structure and length, and the asked octets are patched back.
+         * NUL is in no name we serve, so `in.addr` never passes for `in-addr`, nor
+         * `dns.version` for `dns-version`.
          */
         readonly name: string;
         /** Offset just past the question's name in the message (it holds no pointer). */
@@ -195,7 +197,7 @@ function walkName(
     let label = '';
     for (let i = 0; i < len; i++) {
       const c = u8(b, o + i);
-      label += String.fromCharCode(c === 46 ? 45 : c);
+      label += String.fromCharCode(c === 46 ? 0 : c);
     }
     name += name === '' ? label : `.${label}`;
     o += len;
