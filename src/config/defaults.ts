@@ -17,8 +17,10 @@ export const DEFAULT_DNS_NEGATIVE_TTL_MS = 5_000;
 /** Most addresses in one answer; they rotate between answers. */
 export const DEFAULT_DNS_MAX_ANSWERS = 8;
 /**
- * Most address records in a headless answer: a TCP message holds about 4,000, and
- * building one that large costs dns2 over a second (its encoder is quadratic).
+ * Most endpoints (hosts) in a headless service's A/AAAA or SRV answer, the same
+ * ones for every type (the MCS DNS specification lets the subset be
+ * implementation-defined): a TCP message would hold about 4,000 address records;
+ * 100 keeps each answer to a few kilobytes.
  */
 export const DNS_MAX_HEADLESS_ANSWERS = 100;
 /** Our EDNS UDP payload size: the DNS flag day 2020 figure, which avoids IP fragmentation. */
