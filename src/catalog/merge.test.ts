@@ -187,6 +187,17 @@ describe('mergeService', () => {
     expect(fs.clusters[0]!.endpoints[0]!.conditions.ready).toBe(true);
   });
 
+  it("carries each endpoint's hostname, which headless DNS names it by", () => {
+    const fs = mergeService('shop', 'web', [
+      member('a', {
+        service: svc({ headless: true }),
+        slices: [slice('s1', [ep('127.10.0.1', true, { hostname: 'web-0' }), ep('127.10.0.2')])],
+      }),
+    ])!;
+    expect(fs.type).toBe('Headless');
+    expect(fs.clusters[0]!.endpoints.map((e) => e.hostname)).toEqual(['web-0', undefined]);
+  });
+
   it('unions fedgate.io/hosts and carries ingress and sync per cluster', () => {
     const fs = mergeService('shop', 'web', [
       member('a', { service: svc({ hosts: ['b.example'], ingress: [{ ip: '127.1.1.1' }] }) }),
