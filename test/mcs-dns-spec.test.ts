@@ -1,6 +1,7 @@
 // The MCS DNS specification (KEP-1645, keps/sig-multicluster/1645-multi-cluster-services-api/
 // specification.md, schema 1.0.0), section by section, asked with dig of a running
-// DnsServer over the clusterset of test/fixtures/mcs-world.ts.
+// DnsServer over the clusterset of test/fixtures/mcs-world.ts. Section 0 (About This
+// Document) requires nothing; every other section has its describe, by its title.
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Config, configSchema } from '../src/config/schema.ts';
@@ -88,6 +89,21 @@ function expectNodata(r: DigResult) {
 describe('1 - Schema Version', () => {
   it('the schema fedgate answers is 1.0.0', async () => {
     expect(data(await q(`dns-version.${ZONE}`, 'TXT'), 'TXT')).toEqual(['"1.0.0"']);
+  });
+});
+
+describe('2 - Resource Records', () => {
+  it('fedgate is the authority for <clusterset-zone>: SOA and NS at the apex, AA on its answers', async () => {
+    const soa = await q(ZONE, 'SOA');
+    expect(soa.flags).toContain('aa');
+    expect(soa.answers.map((x) => [x.name, x.type])).toEqual([[`${ZONE}.`, 'SOA']]);
+    expect(data(await q(ZONE, 'NS'), 'NS')).toEqual([`ns.${ZONE}.`]);
+  });
+
+  it('and for no name outside its zones: REFUSED, never recursion', async () => {
+    const r = await q('web.shop.svc.cluster.local', 'A');
+    expect(r.status).toBe('REFUSED');
+    expect(r.flags).not.toContain('ra');
   });
 });
 
