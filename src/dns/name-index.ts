@@ -1,6 +1,7 @@
 // Which names exist in a snapshot, where services can be, and the PTR records of
-// the reverse zones: built once per snapshot. A name exists when it owns records or has a descendant that does
-// (RFC 8020: an empty non-terminal answers NODATA, never NXDOMAIN).
+// the reverse zones: built once per snapshot. A name exists when it owns records or
+// has a descendant that does (RFC 8020: an empty non-terminal answers NODATA, never
+// NXDOMAIN).
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import { headlessView, hostName } from './mcs-headless.ts';
 import { type DnsZones, federationName, mcsName, type Places, placesOf } from './names.ts';
@@ -54,7 +55,7 @@ export function buildIndex(
     const mcs = mcsName(svc, zones.clusterset);
     // A headless service with no ready endpoint has no names at all: NXDOMAIN (§2.4.1).
     const hosts = svc.type === 'Headless' ? headlessView(svc).hosts : undefined;
-    if (hosts?.length !== 0) {
+    if (hosts === undefined || hosts.length > 0) {
       addWithAncestors(names, mcs, zones.clusterset);
       for (const n of srvNames(svc, zones.clusterset)) addWithAncestors(names, n, zones.clusterset);
     }
