@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimUser } from '../src/localfed/access.ts';
 import { SimCluster } from '../src/localfed/cluster.ts';
+import { installGatewayCrds } from './helpers/gateway-api.ts';
 import { ControlPlane } from './helpers/kube-control-plane.ts';
 import {
   type Api,
@@ -17,6 +18,7 @@ import {
   type Pair,
   type PairRequest,
   ServerPair,
+  startedPair,
   tableEvents,
 } from './helpers/parity.ts';
 import { type RawResponse, rawCall } from './helpers/raw-api.ts';
@@ -38,10 +40,7 @@ let sim: SimCluster;
 let cp: ControlPlane;
 let pair: ServerPair | undefined;
 
-function servers(): ServerPair {
-  if (!pair) throw new Error('the servers did not start');
-  return pair;
-}
+const servers = () => startedPair(pair);
 const both = (r: PairRequest) => servers().both(r);
 const same = (...args: Parameters<ServerPair['same']>) => servers().same(...args);
 
@@ -82,6 +81,8 @@ beforeAll(async () => {
     real: { url: cp.url, ca: cp.ca, token: cp.token },
   });
   await cp.kubectl(['apply', '-f', cp.tools.serviceExportCrd]);
+  // The simulator serves the Gateway API kinds (test/gateway-parity.test.ts compares them).
+  await installGatewayCrds(cp);
   await cp.kubectl([
     'create',
     'clusterrole',

@@ -203,7 +203,7 @@ export class ApiServer {
         return sendJson(
           res,
           200,
-          this.registry.update(type, namespace, name, body, { subresource }),
+          this.registry.update(type, namespace, name, body, { subresource, fromClient: true }),
         );
       }
       case 'PATCH': {

@@ -8,7 +8,8 @@ export interface TableColumn {
   format: string;
   description: string;
   priority: number;
-  cell: (obj: KubeObject, now: number) => string | number;
+  /** null: no value (a CRD column whose JSONPath finds nothing). */
+  cell: (obj: KubeObject, now: number) => string | number | null;
 }
 
 export function age(obj: KubeObject, now: number): string {

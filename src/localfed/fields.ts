@@ -1,6 +1,7 @@
 // Which fields each type declares, for server-side field validation
 // (fieldValidation=Strict|Warn|Ignore). `true` is a leaf or a free-form map;
 // an object lists its fields; a one-element array describes each list item.
+import { type SchemaNode, schemaOf } from './gateway-schema.ts';
 import { isRecord } from './objects.ts';
 
 type Shape = true | { [field: string]: Shape } | [Shape];
@@ -101,11 +102,25 @@ export const FIELDS: Record<string, Shape> = {
  * types does, and returns their paths (`spec.foo`, `endpoints[0].bar`).
  */
 export function pruneUnknownFields(kind: string, obj: unknown): string[] {
-  const shape = FIELDS[kind];
+  const shape = FIELDS[kind] ?? crdShape(kind);
   if (!shape) return [];
   const out: string[] = [];
   walk(shape, obj, '', out);
   return out;
+}
+
+/** A CRD-served kind's fields, from its structural schema; metadata is ObjectMeta as for any kind. */
+function crdShape(kind: string): Shape | undefined {
+  const schema = schemaOf(kind);
+  if (!schema) return undefined;
+  const shape = shapeOf(schema);
+  return shape === true || Array.isArray(shape) ? shape : { ...shape, metadata: objectMeta };
+}
+
+function shapeOf(node: SchemaNode): Shape {
+  if (node.p) return Object.fromEntries(Object.entries(node.p).map(([k, v]) => [k, shapeOf(v)]));
+  if (node.i) return [shapeOf(node.i)];
+  return true;
 }
 
 function walk(shape: Shape, value: unknown, path: string, out: string[]): void {

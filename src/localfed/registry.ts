@@ -13,6 +13,14 @@ export interface WriteOptions {
   subresource?: 'status' | undefined;
 }
 
+export interface UpdateOptions extends WriteOptions {
+  /**
+   * A PUT from a client: a custom resource's then needs a resourceVersion, as kube-apiserver
+   * answers (`metadata.resourceVersion: Invalid value: 0: must be specified for an update`).
+   */
+  fromClient?: boolean | undefined;
+}
+
 export interface DeletePreconditions {
   uid?: string | undefined;
   resourceVersion?: string | undefined;
@@ -123,7 +131,7 @@ export class Registry {
     namespace: string | undefined,
     name: string,
     input: KubeObject,
-    opts: WriteOptions = {},
+    opts: UpdateOptions = {},
   ): KubeObject {
     this.#checkKind(t, input);
     if (input.metadata.name && input.metadata.name !== name) {
@@ -138,6 +146,15 @@ export class Registry {
     obj.metadata.name = name;
     this.#checkNamespace(t, namespace, obj);
     const rv = obj.metadata.resourceVersion;
+    if (!rv && t.custom && opts.fromClient) {
+      throw errors.invalid(t.plural, t.group, name, [
+        {
+          reason: 'FieldValueInvalid',
+          message: 'Invalid value: 0: must be specified for an update',
+          field: 'metadata.resourceVersion',
+        },
+      ]);
+    }
     if (rv && rv !== old.metadata.resourceVersion) throw errors.conflict(t, name);
     return this.#write(t, old, obj, opts);
   }

@@ -1,15 +1,10 @@
 // The resources the simulator serves, with what discovery says about them and the
 // per-type behaviour kube-apiserver applies: defaulting, validation, immutable fields.
 import { isIP } from 'node:net';
-import {
-  ageColumn,
-  column,
-  infoColumn,
-  nameColumn,
-  nodeAddress,
-  type TableColumn,
-} from './columns.ts';
+import { ageColumn, column, infoColumn, nameColumn, nodeAddress } from './columns.ts';
+import { GATEWAY_TYPES } from './gateway-resources.ts';
 import { isRecord, type KubeObject } from './objects.ts';
+import type { ResourceType } from './resource-type.ts';
 import type { StatusCause } from './status.ts';
 import {
   clusterIPChange,
@@ -21,42 +16,7 @@ import {
   required,
 } from './validation.ts';
 
-export interface ResourceType {
-  group: string;
-  version: string;
-  kind: string;
-  listKind: string;
-  plural: string;
-  singular: string;
-  namespaced: boolean;
-  shortNames: string[];
-  categories?: string[];
-  /** Has a /status subresource: the main resource ignores status, /status ignores the rest. */
-  statusSubresource: boolean;
-  /** Served from a CRD on real clusters (list items keep kind and apiVersion, Table dates). */
-  custom?: boolean;
-  /** DELETE answers a Status naming what went, not the deleted object (Nodes, CRDs). */
-  deleteAnswersStatus?: boolean;
-  /** What kube-apiserver's encoding of an empty object of this kind holds beside metadata (watch bookmarks are such objects). */
-  emptyFields?: Record<string, unknown>;
-  /** Keeps metadata.generation (not every built-in type does: Services, Namespaces, Nodes do not). */
-  generation?: boolean;
-  /** Field selectors besides metadata.name and metadata.namespace, with the value each reads. */
-  fieldLabels?: Record<string, (obj: KubeObject) => string>;
-  /** How kube-apiserver words a field selector this type does not support (default: "field label not supported"). */
-  unknownFieldSelector?: (field: string) => string;
-  /** Validates a create (old undefined) or an update; returns field errors. */
-  validate: (obj: KubeObject, old: KubeObject | undefined) => StatusCause[];
-  /** Fills server-side defaults, as the API server's defaulting does. */
-  defaults: (obj: KubeObject, ctx: DefaultingContext) => void;
-  columns: TableColumn[];
-}
-
-export interface DefaultingContext {
-  allocateClusterIP: () => string;
-  /** The stored object, when defaulting an update. */
-  old?: KubeObject | undefined;
-}
+export type { DefaultingContext, ResourceType } from './resource-type.ts';
 
 export const VERBS = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
 
@@ -477,6 +437,7 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
   nodeType,
   endpointSliceType,
   serviceExportType,
+  ...GATEWAY_TYPES,
 ];
 
 /** True when some served type belongs to `group`. */

@@ -44,6 +44,12 @@ export class ServerPair {
   }
 }
 
+/** The pair a suite's beforeAll started; throws when it did not start. */
+export function startedPair(pair: ServerPair | undefined): ServerPair {
+  if (!pair) throw new Error('the servers did not start');
+  return pair;
+}
+
 const HEADERS = ['content-type', 'warning', 'retry-after'];
 
 function framing(r: RawResponse): string {

@@ -1,0 +1,170 @@
+// The Gateway API kinds the simulator serves as CRDs (standard channel of
+// sigs.k8s.io/gateway-api, GATEWAY_API_MODULE): GatewayClass, Gateway, HTTPRoute and
+// GRPCRoute at v1, ReferenceGrant at v1beta1. Each is defaulted from its CRD's schema,
+// validated by the schema, its list types and the CEL rules users hit, and printed with
+// the CRD's additionalPrinterColumns.
+import { ageColumn, nameColumn, type TableColumn } from './columns.ts';
+import { type CelRule, celCauses } from './gateway-cel.ts';
+import { GATEWAY_CLASS_RULES, GATEWAY_RULES } from './gateway-listener-rules.ts';
+import { schemaCauses } from './gateway-openapi.ts';
+import { GRPC_ROUTE_RULES, HTTP_ROUTE_RULES } from './gateway-route-rules.ts';
+import { applyDefaults, listCauses, schemaOf } from './gateway-schema.ts';
+import { isRecord, type KubeObject } from './objects.ts';
+import type { ResourceType } from './resource-type.ts';
+import type { StatusCause } from './status.ts';
+import { nameCauses } from './validation.ts';
+
+export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
+
+// kube-apiserver adds this when the schema refused something and the kind has CEL rules
+// it therefore did not run (observed for every kind here but ReferenceGrant, which has none).
+const RULES_SKIPPED: StatusCause = {
+  reason: 'FieldValueInvalid',
+  message:
+    'Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation',
+  field: '<nil>',
+};
+
+// A custom resource's name is a DNS subdomain, worded as apimachinery's NameIsDNSSubdomain.
+const NAME_EXAMPLE =
+  " (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+
+function crNameCauses(name: string): StatusCause[] {
+  return nameCauses(name, 'subdomain').map((c) =>
+    c.reason === 'FieldValueInvalid' ? { ...c, message: `${c.message}${NAME_EXAMPLE}` } : c,
+  );
+}
+
+function validator(kind: string, rules: readonly CelRule[]): ResourceType['validate'] {
+  return (obj, old) => {
+    const causes = crNameCauses(obj.metadata.name);
+    const schema = schemaCauses(kind, obj);
+    if (schema.length > 0)
+      return [...causes, ...schema, ...(rules.length > 0 ? [RULES_SKIPPED] : [])];
+    const node = schemaOf(kind);
+    if (node) causes.push(...listCauses(node, obj));
+    return [...causes, ...celCauses(rules, obj, old)];
+  };
+}
+
+function defaulter(kind: string): ResourceType['defaults'] {
+  return (obj) => {
+    const node = schemaOf(kind);
+    if (node) applyDefaults(node, obj);
+  };
+}
+
+/** A column as a CRD's additionalPrinterColumns gives it: a missing value is a null cell. */
+function crdColumn(name: string, read: (o: KubeObject) => unknown, priority = 0): TableColumn {
+  return {
+    name,
+    type: 'string',
+    format: '',
+    description: '',
+    priority,
+    // An array or object prints as JSON, as kube-apiserver's JSONPath printer does.
+    cell: (o) => {
+      const v = read(o);
+      if (v === undefined || v === null) return null;
+      return typeof v === 'string' ? v : JSON.stringify(v);
+    },
+  };
+}
+
+const field = (o: unknown, ...keys: string[]): unknown => {
+  let v = o;
+  for (const k of keys) v = isRecord(v) ? v[k] : undefined;
+  return v;
+};
+/** `.status.conditions[?(@.type=="X")].status` */
+const conditionStatus = (o: KubeObject, type: string) => {
+  const conds = field(o, 'status', 'conditions');
+  return Array.isArray(conds) ? conds.find((c) => field(c, 'type') === type)?.status : undefined;
+};
+const crdAge: TableColumn = { ...ageColumn, type: 'date' };
+
+function gatewayType(
+  kind: string,
+  plural: string,
+  rest: Pick<ResourceType, 'namespaced' | 'shortNames' | 'statusSubresource' | 'columns'> & {
+    version?: string;
+    rules: readonly CelRule[];
+  },
+): ResourceType {
+  return {
+    group: GATEWAY_GROUP,
+    version: rest.version ?? 'v1',
+    kind,
+    listKind: `${kind}List`,
+    plural,
+    singular: kind.toLowerCase(),
+    namespaced: rest.namespaced,
+    shortNames: rest.shortNames,
+    categories: ['gateway-api'],
+    statusSubresource: rest.statusSubresource,
+    custom: true,
+    deleteAnswersStatus: true,
+    generation: true,
+    validate: validator(kind, rest.rules),
+    defaults: defaulter(kind),
+    columns: rest.columns,
+  };
+}
+
+const hostnames = crdColumn('Hostnames', (o) => field(o, 'spec', 'hostnames'));
+
+export const GATEWAY_TYPES: readonly ResourceType[] = [
+  gatewayType('GatewayClass', 'gatewayclasses', {
+    namespaced: false,
+    shortNames: ['gc'],
+    statusSubresource: true,
+    rules: GATEWAY_CLASS_RULES,
+    columns: [
+      nameColumn,
+      crdColumn('Controller', (o) => field(o, 'spec', 'controllerName')),
+      crdColumn('Accepted', (o) => conditionStatus(o, 'Accepted')),
+      crdAge,
+      crdColumn('Description', (o) => field(o, 'spec', 'description'), 1),
+    ],
+  }),
+  gatewayType('Gateway', 'gateways', {
+    namespaced: true,
+    shortNames: ['gtw'],
+    statusSubresource: true,
+    rules: GATEWAY_RULES,
+    columns: [
+      nameColumn,
+      crdColumn('Class', (o) => field(o, 'spec', 'gatewayClassName')),
+      // `.status.addresses[*].value`: kube-apiserver prints the first result only.
+      crdColumn('Address', (o) => {
+        const a = field(o, 'status', 'addresses');
+        return Array.isArray(a) ? field(a[0], 'value') : undefined;
+      }),
+      crdColumn('Programmed', (o) => conditionStatus(o, 'Programmed')),
+      crdAge,
+    ],
+  }),
+  gatewayType('HTTPRoute', 'httproutes', {
+    namespaced: true,
+    shortNames: [],
+    statusSubresource: true,
+    rules: HTTP_ROUTE_RULES,
+    columns: [nameColumn, hostnames, crdAge],
+  }),
+  gatewayType('GRPCRoute', 'grpcroutes', {
+    namespaced: true,
+    shortNames: [],
+    statusSubresource: true,
+    rules: GRPC_ROUTE_RULES,
+    columns: [nameColumn, hostnames, crdAge],
+  }),
+  // The CRD declares no status subresource for ReferenceGrant.
+  gatewayType('ReferenceGrant', 'referencegrants', {
+    version: 'v1beta1',
+    namespaced: true,
+    shortNames: ['refgrant'],
+    statusSubresource: false,
+    rules: [],
+    columns: [nameColumn, crdAge],
+  }),
+];
