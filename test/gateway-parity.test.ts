@@ -365,6 +365,17 @@ describe('validation', () => {
         listeners: [{ name: 'http', port: 80, protocol: 'HTTP' }],
       }),
     );
+    const infra = await same(
+      gw('infra', {
+        gatewayClassName: 'fedgate',
+        infrastructure: {
+          labels: { 'bad key': 'x', [`${'a'.repeat(254)}/b`]: 'y', 'example.com/ok': 'z' },
+          annotations: { '-bad': 'z' },
+        },
+        listeners: [{ name: 'h', port: 80, protocol: 'HTTP' }],
+      }),
+    );
+    expect(infra.real.status).toBe(422);
     await same(
       gw('ip', {
         gatewayClassName: 'fedgate',

@@ -1,5 +1,5 @@
 // The CEL rules of the Gateway and GatewayClass CRDs, ported (gateway-cel.ts says how).
-import { type CelRule, get, has, listRule, rule, size } from './gateway-cel.ts';
+import { type CelRule, get, has, listRule, type Obj, rule, size } from './gateway-cel.ts';
 
 // ---- Gateway and GatewayClass ------------------------------------------------------------
 
@@ -92,7 +92,30 @@ export const GATEWAY_RULES: CelRule[] = [
     'Port for TLS configuration must be unique within the Gateway',
     (s) => s.every((a) => s.filter((b) => get(a, 'port') === get(b, 'port')).length === 1),
   ),
+  ...infrastructureKeyRules('labels', 'Label'),
+  ...infrastructureKeyRules('annotations', 'Annotation'),
 ];
+
+const METADATA_KEY =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$/;
+
+/** The keys of spec.infrastructure.labels and .annotations, as a label's or annotation's. */
+function infrastructureKeyRules(field: string, what: string): CelRule[] {
+  const at = `spec.infrastructure.${field}`;
+  const keys = (s: Obj) => Object.keys(s);
+  return [
+    rule(
+      at,
+      `${what} keys must be in the form of an optional DNS subdomain prefix followed by a required name segment of up to 63 characters.`,
+      (s) => keys(s).every((k) => METADATA_KEY.test(k)),
+    ),
+    rule(
+      at,
+      `If specified, the ${what.toLowerCase()} key's prefix must be a DNS subdomain not longer than 253 characters in total.`,
+      (s) => keys(s).every((k) => (k.split('/')[0] ?? '').length < 253),
+    ),
+  ];
+}
 
 export const GATEWAY_CLASS_RULES: CelRule[] = [
   {
