@@ -11,6 +11,7 @@ import { conformanceObjects, installGatewayCrds } from './helpers/gateway-api.ts
 import { ControlPlane } from './helpers/kube-control-plane.ts';
 import {
   differences,
+  events,
   maskedTable,
   type PairRequest,
   ServerPair,
@@ -482,6 +483,36 @@ describe('writes', () => {
       'c.example',
     ]);
     await same({ path: `${HR}/web` });
+  });
+});
+
+describe('watches and deletes', () => {
+  it('a watch of HTTPRoutes sends the same events; deletes answer a Status', async () => {
+    const HR = `${GROUP}/v1/namespaces/${NS}/httproutes`;
+    const now = await servers().both({ path: HR });
+    const rv = (api: 'sim' | 'real') =>
+      (now[api].json as { metadata: { resourceVersion: string } }).metadata.resourceVersion;
+    const watched = same(
+      (api) => ({
+        path: `${HR}?watch=1&timeoutSeconds=3&resourceVersion=${rv(api)}`,
+        timeoutMs: 20_000,
+      }),
+      [],
+      events,
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    await servers().both(route('watched', { hostnames: ['w.example'] }));
+    await servers().both({
+      method: 'PATCH',
+      path: `${HR}/watched`,
+      contentType: 'application/merge-patch+json',
+      body: { spec: { hostnames: ['v.example'] } },
+    });
+    await same({ method: 'DELETE', path: `${HR}/watched` });
+    const p = await watched;
+    expect(events(p.real)).toHaveLength(3);
+    await same({ method: 'DELETE', path: `${GROUP}/v1/gatewayclasses/fedgate` });
+    await same({ method: 'DELETE', path: `${GROUP}/v1/gatewayclasses/fedgate` });
   });
 });
 
