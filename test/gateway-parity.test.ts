@@ -69,21 +69,10 @@ const kindPath: Record<string, string> = {
 };
 
 function collection(o: KubeObject): string {
-  const version = o.kind === 'ReferenceGrant' ? 'v1beta1' : 'v1';
   const plural = kindPath[o.kind] ?? o.kind.toLowerCase();
   return o.kind === 'GatewayClass'
-    ? `${GROUP}/${version}/${plural}`
-    : `${GROUP}/${version}/namespaces/${o.metadata.namespace ?? NS}/${plural}`;
-}
-
-/**
- * The simulator serves ReferenceGrant at v1beta1 only (README.md); the conformance
- * manifests write it at v1, which the CRD also serves with the same schema.
- */
-function served(o: KubeObject): KubeObject {
-  return o.kind === 'ReferenceGrant'
-    ? { ...o, apiVersion: 'gateway.networking.k8s.io/v1beta1' }
-    : o;
+    ? `/apis/${o.apiVersion}/${plural}`
+    : `/apis/${o.apiVersion}/namespaces/${o.metadata.namespace ?? NS}/${plural}`;
 }
 
 const createNs = (name: string) => ({
@@ -139,9 +128,9 @@ const CONFORMANCE = [
 
 describe('conformance manifests', () => {
   it.each(CONFORMANCE)('%s: created and read back alike', async (name) => {
-    const objects = conformanceObjects(name)
-      .filter((o) => o.apiVersion?.startsWith('gateway.networking.k8s.io/'))
-      .map(served);
+    const objects = conformanceObjects(name).filter((o) =>
+      o.apiVersion?.startsWith('gateway.networking.k8s.io/'),
+    );
     expect(objects.length).toBeGreaterThan(0);
     for (const o of objects) {
       await same({ method: 'POST', path: collection(o), body: o });
@@ -486,6 +475,49 @@ describe('writes', () => {
   });
 });
 
+describe('versions', () => {
+  it('a ReferenceGrant written at v1 is stored at v1beta1 and read at either; an HTTPRoute at v1beta1 likewise', async () => {
+    const grant = {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'ReferenceGrant',
+      metadata: { name: 'both' },
+      spec: {
+        from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'other' }],
+        to: [{ group: '', kind: 'Service' }],
+      },
+    };
+    await same({
+      method: 'POST',
+      path: `${GROUP}/v1/namespaces/${NS}/referencegrants`,
+      body: grant,
+    });
+    for (const v of ['v1', 'v1beta1']) {
+      await same({ path: `${GROUP}/${v}/namespaces/${NS}/referencegrants/both` });
+      await same({ path: `${GROUP}/${v}/namespaces/${NS}/referencegrants` });
+    }
+    await same({
+      method: 'PATCH',
+      path: `${GROUP}/v1beta1/namespaces/${NS}/referencegrants/both`,
+      contentType: 'application/merge-patch+json',
+      body: { metadata: { labels: { v: 'beta' } } },
+    });
+    const old = { ...route('beta', { hostnames: ['b.example'] }) };
+    await same({
+      ...old,
+      path: `${GROUP}/v1beta1/namespaces/${NS}/httproutes`,
+      body: { ...old.body, apiVersion: 'gateway.networking.k8s.io/v1beta1' },
+    });
+    await same({ path: `${GROUP}/v1/namespaces/${NS}/httproutes/beta` });
+    await same(
+      {
+        path: `${GROUP}/v1beta1/namespaces/${NS}/httproutes?watch=1&resourceVersion=0&timeoutSeconds=1`,
+      },
+      [],
+      events,
+    );
+  });
+});
+
 describe('watches and deletes', () => {
   it('a watch of HTTPRoutes sends the same events; deletes answer a Status', async () => {
     const HR = `${GROUP}/v1/namespaces/${NS}/httproutes`;
@@ -552,23 +584,12 @@ describe('reads', () => {
           .soft(shapeDiff({ ...r, verbs: [] }, { ...twin, verbs: [] }, r.name))
           .toEqual(r.name.includes('/') ? [] : [`${r.name}.storageVersionHash: only real`]);
       }
-      // Listed: the CRDs also serve ReferenceGrant at v1 and the others at v1beta1.
-      const onlyReal = listOf(p.real)
-        .map((r) => r.name)
-        .filter((n) => !listOf(p.sim).some((r) => r.name === n))
-        .sort();
-      expect(onlyReal).toEqual(
-        version === 'v1'
-          ? ['referencegrants']
-          : [
-              'gatewayclasses',
-              'gatewayclasses/status',
-              'gateways',
-              'gateways/status',
-              'httproutes',
-              'httproutes/status',
-            ],
-      );
+      const only = (a: RawResponse, b: RawResponse) =>
+        listOf(a)
+          .map((r) => r.name)
+          .filter((n) => !listOf(b).some((r) => r.name === n));
+      expect(only(p.real, p.sim)).toEqual([]);
+      expect(only(p.sim, p.real)).toEqual([]);
     }
   });
 });

@@ -21,7 +21,7 @@ import { isRecord, type KubeObject } from './objects.ts';
 import { openApiDocument, openApiRoot } from './openapi.ts';
 import { parseRequestPath, type RequestPath } from './paths.ts';
 import { Registry } from './registry.ts';
-import { findType, groupExists, type ResourceType } from './resources.ts';
+import { findType, groupExists, type ResourceType, servedAs } from './resources.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { ApiError, errors } from './status.ts';
 import { toTable, wantsTable } from './table.ts';
@@ -175,14 +175,14 @@ export class ApiServer {
       if (method === 'POST') {
         const body = (await readJson(req)) as KubeObject;
         checkFields(type, body, q, res);
-        return sendJson(res, 201, this.registry.create(type, namespace, body));
+        return sendJson(res, 201, servedAs(type, this.registry.create(type, namespace, body)));
       }
       throw errors.methodNotAllowed();
     }
 
     switch (method) {
       case 'GET': {
-        const obj = this.registry.get(type, namespace, name);
+        const obj = servedAs(type, this.registry.get(type, namespace, name));
         if (wantsTable(req.headers.accept)) {
           return sendJson(
             res,
@@ -203,7 +203,10 @@ export class ApiServer {
         return sendJson(
           res,
           200,
-          this.registry.update(type, namespace, name, body, { subresource, fromClient: true }),
+          servedAs(
+            type,
+            this.registry.update(type, namespace, name, body, { subresource, fromClient: true }),
+          ),
         );
       }
       case 'PATCH': {
@@ -224,7 +227,10 @@ export class ApiServer {
         return sendJson(
           res,
           200,
-          this.registry.mergePatch(type, namespace, name, patch, { subresource, strategic }),
+          servedAs(
+            type,
+            this.registry.mergePatch(type, namespace, name, patch, { subresource, strategic }),
+          ),
         );
       }
       case 'DELETE': {

@@ -30,6 +30,17 @@ const obj = (kind: string, name: string, spec: unknown, version = 'v1'): KubeObj
   spec,
 });
 
+const grant = (name: string, version: string) =>
+  obj(
+    'ReferenceGrant',
+    name,
+    {
+      from: [{ group: G, kind: 'HTTPRoute', namespace: 'web' }],
+      to: [{ group: '', kind: 'Service' }],
+    },
+    version,
+  );
+
 let reg: Registry;
 
 beforeEach(() => {
@@ -237,20 +248,7 @@ describe('validation', () => {
   });
 
   it('a custom resource name is a DNS subdomain', () => {
-    expect(
-      refusal(
-        GRANT,
-        obj(
-          'ReferenceGrant',
-          'Bad_Name',
-          {
-            from: [{ group: G, kind: 'HTTPRoute', namespace: 'web' }],
-            to: [{ group: '', kind: 'Service' }],
-          },
-          'v1beta1',
-        ),
-      ),
-    ).toEqual([
+    expect(refusal(GRANT, grant('Bad_Name', 'v1beta1'))).toEqual([
       `metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`,
     ]);
   });
@@ -335,5 +333,16 @@ describe('fields', () => {
   it('drops a ReferenceGrant status: the CRD has none', () => {
     const o = { ...obj('ReferenceGrant', 'g', { from: [], to: [] }, 'v1beta1'), status: { a: 1 } };
     expect(pruneUnknownFields('ReferenceGrant', o)).toEqual(['status']);
+  });
+});
+
+describe('versions', () => {
+  it('a ReferenceGrant written at v1 is stored at v1beta1, its storage version', () => {
+    const v1 = mustType('v1', 'referencegrants');
+    const created = reg.create(v1, 'shop', grant('g', 'v1'));
+    expect(created.apiVersion).toBe(`${G}/v1beta1`);
+    expect(reg.get(GRANT, 'shop', 'g')).toEqual(created);
+    const patched = reg.mergePatch(v1, 'shop', 'g', { metadata: { labels: { a: 'b' } } });
+    expect(patched.apiVersion).toBe(`${G}/v1beta1`);
   });
 });

@@ -83,17 +83,21 @@ const conditionStatus = (o: KubeObject, type: string) => {
 };
 const crdAge: TableColumn = { ...ageColumn, type: 'date' };
 
+/** A kind at each version its CRD serves (`versions`, the storage version first), all with one schema. */
 function gatewayType(
   kind: string,
   plural: string,
   rest: Pick<ResourceType, 'namespaced' | 'shortNames' | 'statusSubresource' | 'columns'> & {
-    version?: string;
+    versions: [string, ...string[]];
     rules: readonly CelRule[];
   },
-): ResourceType {
-  return {
+): ResourceType[] {
+  const validate = validator(kind, rest.rules);
+  const defaults = defaulter(kind);
+  return rest.versions.map((version) => ({
     group: GATEWAY_GROUP,
-    version: rest.version ?? 'v1',
+    version,
+    storageVersion: rest.versions[0],
     kind,
     listKind: `${kind}List`,
     plural,
@@ -105,16 +109,19 @@ function gatewayType(
     custom: true,
     deleteAnswersStatus: true,
     generation: true,
-    validate: validator(kind, rest.rules),
-    defaults: defaulter(kind),
+    validate,
+    defaults,
     columns: rest.columns,
-  };
+  }));
 }
 
 const hostnames = crdColumn('Hostnames', (o) => field(o, 'spec', 'hostnames'));
 
+// The versions each CRD serves, its storage version first (v1.6.3: ReferenceGrant is
+// stored at v1beta1; GRPCRoute is served at v1 only).
 export const GATEWAY_TYPES: readonly ResourceType[] = [
-  gatewayType('GatewayClass', 'gatewayclasses', {
+  ...gatewayType('GatewayClass', 'gatewayclasses', {
+    versions: ['v1', 'v1beta1'],
     namespaced: false,
     shortNames: ['gc'],
     statusSubresource: true,
@@ -127,7 +134,8 @@ export const GATEWAY_TYPES: readonly ResourceType[] = [
       crdColumn('Description', (o) => field(o, 'spec', 'description'), 1),
     ],
   }),
-  gatewayType('Gateway', 'gateways', {
+  ...gatewayType('Gateway', 'gateways', {
+    versions: ['v1', 'v1beta1'],
     namespaced: true,
     shortNames: ['gtw'],
     statusSubresource: true,
@@ -144,14 +152,16 @@ export const GATEWAY_TYPES: readonly ResourceType[] = [
       crdAge,
     ],
   }),
-  gatewayType('HTTPRoute', 'httproutes', {
+  ...gatewayType('HTTPRoute', 'httproutes', {
+    versions: ['v1', 'v1beta1'],
     namespaced: true,
     shortNames: [],
     statusSubresource: true,
     rules: HTTP_ROUTE_RULES,
     columns: [nameColumn, hostnames, crdAge],
   }),
-  gatewayType('GRPCRoute', 'grpcroutes', {
+  ...gatewayType('GRPCRoute', 'grpcroutes', {
+    versions: ['v1'],
     namespaced: true,
     shortNames: [],
     statusSubresource: true,
@@ -159,8 +169,8 @@ export const GATEWAY_TYPES: readonly ResourceType[] = [
     columns: [nameColumn, hostnames, crdAge],
   }),
   // The CRD declares no status subresource for ReferenceGrant.
-  gatewayType('ReferenceGrant', 'referencegrants', {
-    version: 'v1beta1',
+  ...gatewayType('ReferenceGrant', 'referencegrants', {
+    versions: ['v1beta1', 'v1'],
     namespaced: true,
     shortNames: ['refgrant'],
     statusSubresource: false,

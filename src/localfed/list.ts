@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KubeObject } from './objects.ts';
 import { Registry } from './registry.ts';
-import type { ResourceType } from './resources.ts';
+import { type ResourceType, servedAs } from './resources.ts';
 import {
   matchesFields,
   matchesLabels,
@@ -100,6 +100,7 @@ export async function serveList(
     if (labels.length === 0 && fields.length === 0)
       meta.remainingItemCount = selected.length - limit;
   }
+  items = items.map((o) => servedAs(type, o));
   if (wantsTable(req.headers.accept))
     return sendJson(res, 200, toTable(type, items, meta, includeObject(q)));
   sendJson(res, 200, {

@@ -3,7 +3,13 @@
 // status subresources, no-op updates that write nothing, namespace lifecycle.
 import { randomUUID } from 'node:crypto';
 import { clone, isRecord, type KubeObject } from './objects.ts';
-import { apiVersionOf, RESOURCE_TYPES, type ResourceType } from './resources.ts';
+import {
+  apiVersionOf,
+  RESOURCE_TYPES,
+  type ResourceType,
+  servedAs,
+  storedApiVersionOf,
+} from './resources.ts';
 import { applyStrategicMergePatch } from './smp.ts';
 import { errors } from './status.ts';
 import { type ClusterStore, typeKey } from './store.ts';
@@ -97,7 +103,7 @@ export class Registry {
   create(t: ResourceType, namespace: string | undefined, input: KubeObject): KubeObject {
     this.#checkKind(t, input);
     const obj = clone(input);
-    obj.apiVersion = apiVersionOf(t);
+    obj.apiVersion = storedApiVersionOf(t);
     obj.kind = t.kind;
     this.#checkNamespace(t, namespace, obj);
     const meta = obj.metadata;
@@ -187,7 +193,8 @@ export class Registry {
   ): KubeObject {
     if (!isRecord(patch)) throw errors.badRequest('the patch must be a JSON object');
     const old = this.get(t, namespace, name);
-    const merged = apply(clone(old)) as KubeObject;
+    // Patched as served at the version asked for, so its apiVersion is that one.
+    const merged = apply(servedAs(t, clone(old))) as KubeObject;
     if (!isRecord(merged) || !isRecord(merged.metadata))
       throw errors.badRequest("Object 'metadata' is missing");
     // A resourceVersion in the patch is a precondition.
@@ -210,6 +217,7 @@ export class Registry {
         obj.status = old.status;
       }
     }
+    obj.apiVersion = storedApiVersionOf(t);
     // Server-owned metadata survives any write.
     obj.metadata.uid = old.metadata.uid;
     obj.metadata.creationTimestamp = old.metadata.creationTimestamp;

@@ -17,6 +17,11 @@ export interface ResourceType {
   categories?: string[];
   /** Has a /status subresource: the main resource ignores status, /status ignores the rest. */
   statusSubresource: boolean;
+  /**
+   * A kind served at several versions (one ResourceType each, with the same schema) is
+   * stored at one, its CRD's storage version, and served at the version asked for.
+   */
+  storageVersion?: string;
   /** Served from a CRD on real clusters (list items keep kind and apiVersion, Table dates). */
   custom?: boolean;
   /** DELETE answers a Status naming what went, not the deleted object (Nodes, CRDs). */

@@ -24,6 +24,17 @@ export function apiVersionOf(t: Pick<ResourceType, 'group' | 'version'>): string
   return t.group ? `${t.group}/${t.version}` : t.version;
 }
 
+/** The apiVersion objects of `t` are stored with (its storage version, when it has several). */
+export function storedApiVersionOf(t: ResourceType): string {
+  return apiVersionOf({ group: t.group, version: t.storageVersion ?? t.version });
+}
+
+/** A stored object as served at `t`'s version (the versions of a kind share one schema). */
+export function servedAs(t: ResourceType, obj: KubeObject): KubeObject {
+  const v = apiVersionOf(t);
+  return obj.apiVersion === v ? obj : { ...obj, apiVersion: v };
+}
+
 function spec(obj: KubeObject): Record<string, unknown> {
   if (!isRecord(obj.spec)) obj.spec = {};
   return obj.spec as Record<string, unknown>;

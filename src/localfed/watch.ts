@@ -4,7 +4,7 @@
 // server-side timeout, and a 410 ERROR event when the history is gone.
 import type { ServerResponse } from 'node:http';
 import type { KubeObject } from './objects.ts';
-import { apiVersionOf, type ResourceType } from './resources.ts';
+import { apiVersionOf, type ResourceType, servedAs } from './resources.ts';
 import {
   type FieldRequirement,
   matchesFields,
@@ -180,8 +180,9 @@ export class WatchStream {
     } as unknown as KubeObject;
   }
 
-  #send(type: string, obj: KubeObject): void {
+  #send(type: string, stored: KubeObject): void {
     if (this.#paused) return;
+    const obj = servedAs(this.#req.type, stored);
     if (!this.#req.table && type !== 'BOOKMARK') {
       this.#writeLine(encodeEvent(type, obj));
       return;
