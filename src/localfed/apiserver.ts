@@ -439,7 +439,11 @@ function checkFields(
   const unknown = pruneUnknownFields(type.kind, body);
   if (unknown.length === 0 || mode === 'Ignore') return;
   const what = unknown.map((f) => `unknown field "${f}"`);
-  if (mode === 'Strict') throw errors.badRequest(`strict decoding error: ${what.join(', ')}`);
+  if (mode === 'Strict') {
+    throw errors.badRequest(
+      `${type.kind} in version "${type.version}" cannot be handled as a ${type.kind}: strict decoding error: ${what.join(', ')}`,
+    );
+  }
   res.setHeader(
     'Warning',
     what.map((w) => `299 - ${JSON.stringify(w)}`),
