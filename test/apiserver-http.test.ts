@@ -737,7 +737,9 @@ describe('writes', () => {
     );
     expect(strict.status).toBe(400);
     expect(strict.json).toMatchObject({ kind: 'Status', reason: 'BadRequest', code: 400 });
-    expect(strict.json.message).toBe('strict decoding error: unknown field "spec.bogus"');
+    expect(strict.json.message).toBe(
+      'Service in version "v1" cannot be handled as a Service: strict decoding error: unknown field "spec.bogus"',
+    );
     expect(c.get('v1', 'Service', 'writes', 'strict')).toBeUndefined();
 
     const warn = await call(c, 'POST', '/api/v1/namespaces/writes/services', { body });
