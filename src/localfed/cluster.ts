@@ -9,7 +9,7 @@ import type { FaultMode } from './member.ts';
 import type { KubeObject } from './objects.ts';
 import { makeClusterPki } from './pki.ts';
 import { Registry } from './registry.ts';
-import { typeOfKind } from './resources.ts';
+import { servedAs, typeOfKind } from './resources.ts';
 import { ApiError } from './status.ts';
 import { ClusterStore } from './store.ts';
 
@@ -156,7 +156,7 @@ export class SimCluster {
   ): KubeObject | undefined {
     const t = mustType(apiVersion, kind);
     try {
-      return this.registry.get(t, namespace, name);
+      return servedAs(t, this.registry.get(t, namespace, name));
     } catch (e) {
       if (e instanceof ApiError && e.code === 404) return undefined;
       throw e;
@@ -168,14 +168,17 @@ export class SimCluster {
     const t = mustType(obj.apiVersion, obj.kind);
     const existing = this.get(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name);
     if (!existing) {
-      const created = this.registry.create(t, obj.metadata.namespace, obj);
+      const created = servedAs(t, this.registry.create(t, obj.metadata.namespace, obj));
       if (!t.statusSubresource || obj.status === undefined) return created;
-      return this.registry.update(
+      return servedAs(
         t,
-        obj.metadata.namespace,
-        obj.metadata.name,
-        { ...created, status: obj.status },
-        { subresource: 'status' },
+        this.registry.update(
+          t,
+          obj.metadata.namespace,
+          obj.metadata.name,
+          { ...created, status: obj.status },
+          { subresource: 'status' },
+        ),
       );
     }
     const next = {
@@ -188,7 +191,7 @@ export class SimCluster {
         subresource: 'status',
       });
     }
-    return this.registry.update(t, obj.metadata.namespace, obj.metadata.name, next);
+    return servedAs(t, this.registry.update(t, obj.metadata.namespace, obj.metadata.name, next));
   }
 
   remove(apiVersion: string, kind: string, namespace: string | undefined, name: string): boolean {

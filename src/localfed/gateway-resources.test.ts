@@ -2,6 +2,7 @@
 // schema and CEL refusals in kube-apiserver's words (test/gateway-parity.test.ts holds
 // the same words to a real kube-apiserver), generation and status.
 import { beforeEach, describe, expect, it } from 'vitest';
+import { SimCluster } from './cluster.ts';
 import { pruneUnknownFields } from './fields.ts';
 import { durationMs } from './gateway-route-rules.ts';
 import type { KubeObject } from './objects.ts';
@@ -344,5 +345,27 @@ describe('versions', () => {
     expect(reg.get(GRANT, 'shop', 'g')).toEqual(created);
     const patched = reg.mergePatch(v1, 'shop', 'g', { metadata: { labels: { a: 'b' } } });
     expect(patched.apiVersion).toBe(`${G}/v1beta1`);
+  });
+});
+
+describe('in-process apply (localfed and scenario objects)', () => {
+  it('a v1beta1 Gateway with status is created, its status written, and read back at v1beta1', async () => {
+    const sim = await SimCluster.create({ name: 'gw-unit', host: '127.223.0.3' });
+    const gw = {
+      ...obj(
+        'Gateway',
+        'edge',
+        { gatewayClassName: 'fedgate', listeners: [{ name: 'http', port: 80, protocol: 'HTTP' }] },
+        'v1beta1',
+      ),
+      metadata: { name: 'edge', namespace: 'default' },
+      status: { conditions: [] },
+    };
+    const applied = sim.apply(gw);
+    expect(applied.apiVersion).toBe(`${G}/v1beta1`);
+    expect(applied.status).toEqual({ conditions: [] });
+    expect(sim.get(`${G}/v1beta1`, 'Gateway', 'default', 'edge')?.apiVersion).toBe(`${G}/v1beta1`);
+    expect(sim.get(`${G}/v1`, 'Gateway', 'default', 'edge')?.apiVersion).toBe(`${G}/v1`);
+    expect(sim.apply(gw).metadata.resourceVersion).toBe(applied.metadata.resourceVersion);
   });
 });

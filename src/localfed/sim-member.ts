@@ -5,7 +5,7 @@ import type { SimCluster } from './cluster.ts';
 import type { FaultMode, MemberCluster } from './member.ts';
 import type { KubeObject } from './objects.ts';
 import { Registry } from './registry.ts';
-import { typeOfKind } from './resources.ts';
+import { servedAs, typeOfKind } from './resources.ts';
 
 export class SimMember implements MemberCluster {
   readonly api = 'sim';
@@ -50,7 +50,7 @@ export class SimMember implements MemberCluster {
   async list(apiVersion: string, kind: string, namespace?: string): Promise<KubeObject[]> {
     const t = typeOfKind(apiVersion, kind);
     if (!t) throw new Error(`localfed does not serve ${kind} in ${apiVersion}`);
-    return this.sim.store.list(Registry.keyOf(t), namespace);
+    return this.sim.store.list(Registry.keyOf(t), namespace).map((o) => servedAs(t, o));
   }
 
   async apply(obj: KubeObject): Promise<KubeObject> {
