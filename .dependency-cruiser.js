@@ -33,7 +33,7 @@ const LAYERS = [
   },
   { group: 'observe', rank: 7, path: '^src/observe/(?!(log|exhaustion)\\.ts$)' },
   { group: 'workers', rank: 8, path: '^src/workers/' },
-  { group: 'discovery', rank: 8, path: '^src/discovery\\.ts$' },
+  { group: 'discovery', rank: 8, path: '^src/discovery(-gateway|-slots)?\\.ts$' },
   { group: 'reload', rank: 9, path: '^src/reload\\.ts$' },
   { group: 'fedgate', rank: 9.5, path: '^src/fedgate\\.ts$' },
   { group: 'commands', rank: 10, path: '^src/(fedgate-commands|demo)\\.ts$' },

@@ -8,7 +8,8 @@
 #
 # FEDGATE_TOOLS_CACHE (default ~/.cache/fedgate-tools) sets where the cache lives.
 # A cold build (empty module and build caches) takes minutes: see tools/kube/README.md.
-# Beside them, crds/ holds the MCS API CRDs from sigs.k8s.io/mcs-api (version in go.mod).
+# Beside them, crds/ holds the MCS API CRDs from sigs.k8s.io/mcs-api, and crds/gateway-api/
+# the Gateway API's standard-channel CRDs from sigs.k8s.io/gateway-api (versions in go.mod).
 # Kept apart from scripts/ensure-tools.sh, which installs Debian packages.
 set -euo pipefail
 
@@ -44,6 +45,27 @@ complete() {
 # kube-apiserver and kubectl would say v0.0.0-master.
 major=${kube#v}; minor=${major#*.}; major=${major%%.*}; minor=${minor%%.*}
 
+# The Gateway API CRDs, copied from the module at the version go.mod pins. Added beside
+# binaries already built (a new CRD set does not rebuild them): copied into a temporary
+# directory renamed into place, so a reader never sees half a set.
+gwv=$(modver sigs.k8s.io/gateway-api)
+gateway_crds() {
+  local into=$1
+  [ "$(cat "$into/crds/gateway-api/VERSION" 2>/dev/null)" = "$gwv" ] && return 0
+  local src tmp
+  src=$(cd "$mod" && go mod download sigs.k8s.io/gateway-api && go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)
+  mkdir -p "$into/crds"
+  tmp=$(mktemp -d "$into/crds/.gateway-api.XXXXXX")
+  cp "$src"/config/crd/standard/*.yaml "$tmp/"
+  echo "$gwv" >"$tmp/VERSION"
+  chmod -R u+w,a+rX "$tmp"
+  rm -rf "$into/crds/gateway-api"
+  # -T: a caller racing this one already put a set there; keep it, drop ours.
+  mv -T "$tmp" "$into/crds/gateway-api" 2>/dev/null || rm -rf "$tmp"
+  echo "$me: Gateway API $gwv CRDs copied to $into/crds/gateway-api" >&2
+}
+if complete; then gateway_crds "$dir"; fi
+
 tools_cache_open "$me" "$dir" .build.lock complete
 
 cd "$mod"
@@ -67,6 +89,7 @@ mcs=$(go list -m -f '{{.Dir}}' sigs.k8s.io/mcs-api)
 mkdir -p "$tools_tmp/crds"
 cp "$mcs"/config/crd/*.yaml "$tools_tmp/crds/"
 chmod -R u+w "$tools_tmp/crds"
+gateway_crds "$tools_tmp"
 
 tools_cache_close "$dir"
 echo "$me: built in ${total}s (module download ${dl}s, compile and link $((total - dl))s); $(du -sh "$dir" | cut -f1) in $dir" >&2

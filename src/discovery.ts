@@ -2,10 +2,16 @@
 // health following the catalog, and the router that turns both into plans. DNS
 // and the proxy read the catalog and ask the router. A reload keeps all of them and
 // changes them in place: members join, leave or get a new watcher; settings swap.
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Catalog, type CatalogCluster } from './catalog/catalog.ts';
 import type { ClusterConfig, Config } from './config/schema.ts';
+import { type GatewayClusterChanges, GatewayDiscovery } from './discovery-gateway.ts';
+import {
+  buildSlot,
+  restartReason,
+  retireSlot,
+  type Slot,
+  watcherOptions,
+} from './discovery-slots.ts';
 import { HealthMonitor } from './health/monitor.ts';
 import type { EventJournal } from './observe/events.ts';
 import { type ExhaustionSink, ExhaustionTracker } from './observe/exhaustion.ts';
@@ -15,7 +21,9 @@ import { describeLocality } from './routing/explain.ts';
 import { Router, routerOptions, type TierShift } from './routing/router.ts';
 import type { Locality } from './routing/types.ts';
 import type { StagedChange } from './staged-change.ts';
-import { ClusterWatcher } from './watch/cluster-watcher.ts';
+import { ClusterWatcher, type ClusterWatcherSink } from './watch/cluster-watcher.ts';
+import type { GatewayStore } from './watch/gateway-store.ts';
+import type { GatewayWatcher } from './watch/gateway-watcher.ts';
 
 export interface DiscoveryOptions {
   now?: () => number;
@@ -48,26 +56,13 @@ export interface ClusterChanges {
  */
 export interface StagedDiscovery extends StagedChange {
   readonly changes: ClusterChanges;
+  /** How the clusters whose Gateway API objects are read change (gatewayAPI.clusters). */
+  readonly gatewayChanges: GatewayClusterChanges;
   /** A backend TLS profile, or one of its files, differs from the running one. */
   readonly backendTlsChanged: boolean;
 }
 
-export interface RunningCluster {
-  readonly config: ClusterConfig;
-  /** The kubeconfig file's content hash when its watcher was made: a rotated Secret restarts it. */
-  readonly kubeconfigHash: string;
-  readonly watcher: ClusterWatcher;
-  /** Cleared when the watcher is replaced or removed: whatever it still says is dropped. */
-  readonly live: { current: boolean };
-}
-
-function fileHash(path: string): string {
-  try {
-    return createHash('sha256').update(readFileSync(path)).digest('hex');
-  } catch {
-    return '';
-  }
-}
+export type RunningCluster = Slot<ClusterWatcher>;
 
 export class Discovery {
   readonly catalog: Catalog;
@@ -75,6 +70,12 @@ export class Discovery {
   readonly watchers: readonly ClusterWatcher[];
   readonly health: HealthMonitor;
   readonly router: Router;
+  /**
+   * The Gateway API objects of the clusters gatewayAPI.clusters names: `current()`, and
+   * `subscribe()` for each new GatewayObjects (once per turn of the event loop).
+   */
+  readonly gateway: GatewayStore;
+  readonly #gateway: GatewayDiscovery;
   readonly #watchers: ClusterWatcher[];
   readonly #running = new Map<string, RunningCluster>();
   /** Watchers being stopped after a reload replaced or removed them. */
@@ -93,6 +94,7 @@ export class Discovery {
     health: HealthMonitor,
     router: Router,
     backendTls: BackendTlsProfiles,
+    gateway: GatewayDiscovery,
   ) {
     this.#config = config;
     this.#log = log;
@@ -103,6 +105,13 @@ export class Discovery {
     this.watchers = this.#watchers;
     this.health = health;
     this.router = router;
+    this.#gateway = gateway;
+    this.gateway = gateway.store;
+  }
+
+  /** The watchers of the clusters whose Gateway API objects are read. */
+  get gatewayWatchers(): readonly GatewayWatcher[] {
+    return this.#gateway.watchers;
   }
 
   /** Builds and starts the watchers. Throws FedgateError (KUBECONFIG_INVALID) before starting any. */
@@ -166,6 +175,8 @@ export class Discovery {
       });
     };
     const router = new Router(routerOptions(config), health.store, shifted);
+    // Every watcher is built before any starts: one bad kubeconfig starts nothing.
+    const gateway = new GatewayDiscovery(config, log, { ...opts, exhaustion });
     const d = new Discovery(
       config,
       log,
@@ -174,8 +185,8 @@ export class Discovery {
       health,
       router,
       backendTls,
+      gateway,
     );
-    // Every watcher is built before any starts: one bad kubeconfig starts nothing.
     const built = config.clusters.map((c) => d.#build(c, config));
     catalog.subscribe((s) => router.prune(s));
     if (journal) {
@@ -198,6 +209,7 @@ export class Discovery {
       });
     }
     for (const r of built) d.#run(r);
+    gateway.start();
     health.start(catalog);
     return d;
   }
@@ -211,8 +223,6 @@ export class Discovery {
     const restarted: { name: string; why: string }[] = [];
     const updated: string[] = [];
     const watchers = new Map<string, RunningCluster>();
-    const w = (c: Config['watch']) => [c.silenceLimit, c.listTimeout, c.pageSize].join();
-    const watchChanged = w(this.#config.watch) !== w(next.watch);
     for (const c of next.clusters) {
       const was = this.#running.get(c.name);
       if (!was) {
@@ -220,16 +230,7 @@ export class Discovery {
         watchers.set(c.name, this.#build(c, next));
         continue;
       }
-      const why =
-        was.config.kubeconfig !== c.kubeconfig
-          ? 'kubeconfig path changed'
-          : was.config.context !== c.context
-            ? 'context changed'
-            : was.kubeconfigHash !== fileHash(c.kubeconfig)
-              ? 'kubeconfig file changed'
-              : watchChanged
-                ? 'watch settings changed'
-                : undefined;
+      const why = restartReason(was, c, this.#config, next);
       if (why) {
         restarted.push({ name: c.name, why });
         watchers.set(c.name, this.#build(c, next));
@@ -242,22 +243,27 @@ export class Discovery {
     const changes = { added, removed, restarted, updated };
     // Read now, so files that cannot be read reject the reload before anything changes.
     let backendTls: BackendTlsProfiles;
+    let gateway: ReturnType<GatewayDiscovery['stage']>;
     try {
       backendTls = new BackendTlsProfiles(next, undefined);
+      gateway = this.#gateway.stage(next);
     } catch (e) {
       for (const r of watchers.values()) void r.watcher.stop();
       throw e;
     }
     return {
       changes,
+      gatewayChanges: gateway.changes,
       backendTlsChanged: backendTls.keys !== this.#backendTls.keys,
       commit: () => {
         this.#backendTls = backendTls;
         this.#commit(next, changes, watchers);
+        gateway.commit();
       },
       // Built, never started: stopping them only lets go of their clients.
       abort: async () => {
         for (const r of watchers.values()) void r.watcher.stop();
+        gateway.abort();
       },
     };
   }
@@ -315,6 +321,7 @@ export class Discovery {
     await Promise.all([
       ...this.#watchers.map((w) => w.stop()),
       ...this.#retiring,
+      this.#gateway.stop(),
       this.health.stop(),
     ]);
     // What the watchers reported as they stopped is published now, not on a later turn
@@ -322,36 +329,16 @@ export class Discovery {
     this.catalog.flush();
   }
 
-  // The watcher's sink answers to a slot: once the watcher is replaced or removed,
-  // anything it still reports (an event already in flight) goes nowhere.
   #build(c: ClusterConfig, config: Config): RunningCluster {
-    const live = { current: false };
-    const watcher = new ClusterWatcher(
-      {
-        name: c.name,
-        kubeconfig: c.kubeconfig,
-        context: c.context,
-        silenceLimitMs: config.watch.silenceLimit,
-        listTimeoutMs: config.watch.listTimeout,
-        pageSize: config.watch.pageSize,
-        ...(this.#opts.absentRecheckMs !== undefined
-          ? { absentRecheckMs: this.#opts.absentRecheckMs }
-          : {}),
-        ...(this.#opts.now ? { now: this.#opts.now } : {}),
-        ...(this.#opts.random ? { random: this.#opts.random } : {}),
-        log: this.#log,
-        exhaustion: this.#opts.exhaustion,
-      },
-      {
-        change: (cluster, kind, key, record) => {
-          if (live.current) this.catalog.apply(cluster, kind, key, record);
-        },
-        status: (status) => {
-          if (live.current) this.catalog.setStatus(status);
-        },
-      },
+    const sink: ClusterWatcherSink = {
+      change: (cluster, kind, key, record) => this.catalog.apply(cluster, kind, key, record),
+      status: (status) => this.catalog.setStatus(status),
+    };
+    return buildSlot(
+      c,
+      sink,
+      (s) => new ClusterWatcher(watcherOptions(c, config, this.#opts, this.#log), s),
     );
-    return { config: c, kubeconfigHash: fileHash(c.kubeconfig), watcher, live };
   }
 
   #run(r: RunningCluster): void {
@@ -364,15 +351,10 @@ export class Discovery {
   #retire(name: string): void {
     const r = this.#running.get(name);
     if (!r) return;
-    r.live.current = false;
     this.#running.delete(name);
     const at = this.#watchers.indexOf(r.watcher);
     if (at >= 0) this.#watchers.splice(at, 1);
-    const stopping = r.watcher.stop().catch((err: unknown) => {
-      this.#log.warn({ err, cluster: name }, 'stopping a replaced watcher failed');
-    });
-    this.#retiring.add(stopping);
-    void stopping.finally(() => this.#retiring.delete(stopping));
+    retireSlot(r, this.#retiring, this.#log);
   }
 }
 

@@ -8,6 +8,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { FedgateError } from '../errors.ts';
+import { gatewayApiProblems } from './gateway-api.ts';
 import { type Config, type ConfigInput, configSchema } from './schema.ts';
 import { backendTlsProblems } from './tls-files.ts';
 
@@ -149,6 +150,7 @@ function crossCheck(config: Config): string[] {
   if (config.self.zone !== undefined && config.self.region === undefined) {
     problems.push('self.region: required when self.zone is set');
   }
+  problems.push(...gatewayApiProblems(config));
   return problems;
 }
 

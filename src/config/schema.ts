@@ -545,6 +545,37 @@ export const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  gatewayAPI: z
+    .strictObject({
+      clusters: z.array(dnsLabel).default([]).meta({
+        description:
+          'Member clusters (names from clusters[]) whose Gateway API objects fedgate reads: GatewayClasses, Gateways, HTTPRoutes, GRPCRoutes, ReferenceGrants, and the Namespaces and TLS Secrets they name; [] turns the Gateway API off',
+      }),
+      listeners: z
+        .array(
+          z.strictObject({
+            port: z
+              .number()
+              .int()
+              .min(1)
+              .max(65535)
+              .meta({ description: "A Gateway listener's port" }),
+            protocol: z.enum(['HTTP', 'HTTPS']).meta({
+              description: 'HTTP maps onto a plain listener (http.listen), HTTPS onto a TLS one',
+            }),
+            address: listen.meta({
+              description:
+                'The fedgate listener it is served on: one of http.listen (HTTP) or http.tls.listen (HTTPS)',
+            }),
+          }),
+        )
+        .optional()
+        .meta({
+          description:
+            'Which fedgate listener serves each Gateway listener port and protocol; default: every fedgate listener serves the Gateway listeners of its own port (HTTP on http.listen, HTTPS on http.tls.listen)',
+        }),
+    })
+    .prefault({}),
   watch: z
     .strictObject({
       startupTimeout: duration.default(D.DEFAULT_STARTUP_TIMEOUT_MS),
@@ -559,6 +590,7 @@ export const configSchema = z.strictObject({
 export type Config = z.output<typeof configSchema>;
 export type ClusterConfig = Config['clusters'][number];
 export type BackendTlsProfile = Config['routing']['backendTLS'][string];
+export type GatewayListenerConfig = NonNullable<Config['gatewayAPI']['listeners']>[number];
 export type ConfigInput = z.input<typeof configSchema>;
 
 export function configJsonSchema(): Record<string, unknown> {

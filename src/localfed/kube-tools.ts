@@ -18,6 +18,8 @@ export interface KubeTools {
   kubectl: string;
   /** The MCS API's ServiceExport CRD manifest, from sigs.k8s.io/mcs-api. */
   serviceExportCrd: string;
+  /** The Gateway API's standard-channel CRD manifests (a directory), from sigs.k8s.io/gateway-api. */
+  gatewayApiCrds: string;
 }
 
 export function kubeToolsIn(dir: string): KubeTools {
@@ -27,6 +29,7 @@ export function kubeToolsIn(dir: string): KubeTools {
     etcd: join(dir, 'etcd'),
     kubectl: join(dir, 'kubectl'),
     serviceExportCrd: join(dir, 'crds/multicluster.x-k8s.io_serviceexports.yaml'),
+    gatewayApiCrds: join(dir, 'crds/gateway-api'),
   };
 }
 
@@ -38,9 +41,13 @@ export function kubeToolsIn(dir: string): KubeTools {
 export function requireKubeTools(env: NodeJS.ProcessEnv = process.env): KubeTools {
   const given = env.FEDGATE_KUBE_TOOLS;
   const tools = given ? kubeToolsIn(given) : kubeToolsIn(ensureBuilt(env));
-  const absent = [tools.kubeApiserver, tools.etcd, tools.kubectl, tools.serviceExportCrd].filter(
-    (f) => !existsSync(f),
-  );
+  const absent = [
+    tools.kubeApiserver,
+    tools.etcd,
+    tools.kubectl,
+    tools.serviceExportCrd,
+    tools.gatewayApiCrds,
+  ].filter((f) => !existsSync(f));
   if (absent.length > 0) {
     const from = given ? 'FEDGATE_KUBE_TOOLS' : ENSURE_KUBE_TOOLS;
     throw new FedgateError(

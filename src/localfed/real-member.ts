@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { ApiRelay } from './api-relay.ts';
 import { KubeControlPlane } from './control-plane.ts';
+import { installGatewayApiCrds } from './gateway-api-crds.ts';
 import { isKubeObject, KubeRest, mustType, resourcePath, toApiError } from './kube-rest.ts';
 import type { KubeTools } from './kube-tools.ts';
 import { type KubeconfigParams, kubeconfigYaml, writeKubeconfigIn } from './kubeconfig.ts';
@@ -27,6 +28,8 @@ export interface RealMemberOptions {
   tools?: KubeTools | undefined;
   /** False leaves the ServiceExport CRD out, as a cluster without the MCS API. Default true. */
   serviceExportCRD?: boolean | undefined;
+  /** False leaves the Gateway API CRDs out, as a cluster without them. Default true. */
+  gatewayApiCRDs?: boolean | undefined;
   /** kube-apiserver --min-request-timeout: watches without timeoutSeconds end in [min, 2*min). */
   minRequestTimeoutSeconds?: number | undefined;
   /** Extra kube-apiserver flags, `--name=value`. */
@@ -118,6 +121,8 @@ export class RealMember implements MemberCluster {
       await this.#relay.start();
       if (this.#opts.serviceExportCRD !== false)
         await installServiceExportCrd(this.#api, cp.tools.serviceExportCrd, this.name);
+      if (this.#opts.gatewayApiCRDs !== false)
+        await installGatewayApiCrds(this.#api, cp.tools.gatewayApiCrds, this.name);
       await this.#publishApiEndpoint();
     } catch (e) {
       await this.stop();

@@ -80,19 +80,8 @@ export class ClusterWatcher {
     this.#sink = sink;
     this.#log = opts.log.child({ cluster: opts.name });
     this.#now = opts.now ?? Date.now;
-    const random = opts.random ?? Math.random;
-    const client = new ApiClient(
-      opts.name,
-      loadKubeConfig(opts.name, opts.kubeconfig, opts.context),
-    );
-    const wopts: ResourceWatchOptions = {
-      silenceLimitMs: opts.silenceLimitMs,
-      listTimeoutMs: opts.listTimeoutMs,
-      pageSize: opts.pageSize,
-      absentRecheckMs: opts.absentRecheckMs ?? ABSENT_RECHECK_MS,
-      random,
-      exhaustion: opts.exhaustion,
-    };
+    const { client, wopts } = clientAndOptions(opts);
+    const random = wopts.random;
     this.#watches = RESOURCE_KINDS.map((kind) => {
       this.#kinds.set(kind, { listed: false, failing: undefined, absent: false });
       return new ResourceWatch(
@@ -209,6 +198,25 @@ export class ClusterWatcher {
     }
     this.#sink.status(this.#status);
   }
+}
+
+/** A watcher's API client (its own KubeConfig: KUBECONFIG_INVALID) and its resources' options. */
+export function clientAndOptions(opts: ClusterWatcherOptions): {
+  client: ApiClient;
+  wopts: ResourceWatchOptions;
+} {
+  const client = new ApiClient(opts.name, loadKubeConfig(opts.name, opts.kubeconfig, opts.context));
+  return {
+    client,
+    wopts: {
+      silenceLimitMs: opts.silenceLimitMs,
+      listTimeoutMs: opts.listTimeoutMs,
+      pageSize: opts.pageSize,
+      absentRecheckMs: opts.absentRecheckMs ?? ABSENT_RECHECK_MS,
+      random: opts.random ?? Math.random,
+      exhaustion: opts.exhaustion,
+    },
+  };
 }
 
 /** A KubeConfig of its own for each member: switching contexts on a shared one leaks credentials. */

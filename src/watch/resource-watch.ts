@@ -8,8 +8,14 @@ import { errorCodeOf, FedgateError } from '../errors.ts';
 import { type ExhaustionSink, exhaustionCode } from '../observe/exhaustion.ts';
 import type { ApiClient } from './api-client.ts';
 import type { Backoff } from './backoff.ts';
+import type { GatewayRecordOf, GatewayResourceKind } from './gateway-records.ts';
+import { GATEWAY_RESOURCE_PATHS, GATEWAY_TRIM } from './gateway-trim.ts';
 import type { RecordOf, ResourceKind } from './records.ts';
-import { objectKey, resourceVersionOf, sameRecord, TRIM } from './trim.ts';
+import { type Json, objectKey, resourceVersionOf, sameRecord, TRIM } from './trim.ts';
+
+/** Every kind a ResourceWatch can follow: the members' four, and the Gateway API's. */
+export type WatchedKind = ResourceKind | GatewayResourceKind;
+export type WatchedRecordOf = RecordOf & GatewayRecordOf;
 
 export const RESOURCE_PATHS: Record<
   ResourceKind,
@@ -25,8 +31,34 @@ export const RESOURCE_PATHS: Record<
   serviceexports: { path: '/apis/multicluster.x-k8s.io/v1alpha1/serviceexports', params: {} },
 };
 
-export interface ResourceSink<K extends ResourceKind> {
-  change(key: string, record: RecordOf[K] | undefined): void;
+/**
+ * Kinds a cluster may not serve (no CRD; the simulator serves no Secrets): a 404 on
+ * the collection clears the records, says `absent()` and looks again later, instead
+ * of failing. The others are built into every API server.
+ */
+const MAY_BE_ABSENT: ReadonlySet<WatchedKind> = new Set<WatchedKind>([
+  'serviceexports',
+  ...(Object.keys(GATEWAY_RESOURCE_PATHS) as GatewayResourceKind[]),
+]);
+
+function pathOf(kind: WatchedKind): { path: string; params: Record<string, string> } {
+  return kind in RESOURCE_PATHS
+    ? RESOURCE_PATHS[kind as ResourceKind]
+    : GATEWAY_RESOURCE_PATHS[kind as GatewayResourceKind];
+}
+
+/** The kind's trimmer; Gateway API records also name the cluster they came from. */
+function trimmerOf<K extends WatchedKind>(
+  kind: K,
+  cluster: string,
+): (o: Json) => WatchedRecordOf[K] | undefined {
+  if (kind in TRIM) return TRIM[kind as ResourceKind] as (o: Json) => WatchedRecordOf[K];
+  const trim = GATEWAY_TRIM[kind as GatewayResourceKind];
+  return (o) => trim(cluster, o) as WatchedRecordOf[K] | undefined;
+}
+
+export interface ResourceSink<K extends WatchedKind> {
+  change(key: string, record: WatchedRecordOf[K] | undefined): void;
   /** A list completed: the records now match the server. */
   listed(): void;
   /** The server answered: a list page, an open watch, an event or a bookmark. */
@@ -54,7 +86,7 @@ export interface WatchStats {
   readonly relists: { expired: number; error: number };
 }
 
-export class ResourceWatch<K extends ResourceKind> {
+export class ResourceWatch<K extends WatchedKind> {
   readonly kind: K;
   readonly stats: WatchStats = {
     events: { ADDED: 0, MODIFIED: 0, DELETED: 0, BOOKMARK: 0 },
@@ -64,7 +96,8 @@ export class ResourceWatch<K extends ResourceKind> {
   readonly #sink: ResourceSink<K>;
   readonly #opts: ResourceWatchOptions;
   readonly #backoff: Backoff;
-  readonly #records = new Map<string, RecordOf[K]>();
+  readonly #records = new Map<string, WatchedRecordOf[K]>();
+  readonly #trim: (o: Json) => WatchedRecordOf[K] | undefined;
   #versions = new Map<string, string>();
   readonly #stop = new AbortController();
   #loop: Promise<void> | undefined;
@@ -81,6 +114,7 @@ export class ResourceWatch<K extends ResourceKind> {
     this.#sink = sink;
     this.#opts = opts;
     this.#backoff = backoff;
+    this.#trim = trimmerOf(kind, client.cluster);
   }
 
   get size(): number {
@@ -98,7 +132,7 @@ export class ResourceWatch<K extends ResourceKind> {
   }
 
   async #run(): Promise<void> {
-    const { path, params } = RESOURCE_PATHS[this.kind];
+    const { path, params } = pathOf(this.kind);
     const signal = this.#stop.signal;
     let rv: string | undefined;
     let goneStreak = 0;
@@ -151,7 +185,7 @@ export class ResourceWatch<K extends ResourceKind> {
         // An open watch that went quiet (no bookmarks from this server): the
         // watchdog's routine restart, not an outage. A watch that never opened is.
         if (code === 'CLUSTER_WATCH_SILENT' && opened) continue;
-        if (code === 'CLUSTER_RESOURCE_NOT_SERVED' && this.kind === 'serviceexports') {
+        if (code === 'CLUSTER_RESOURCE_NOT_SERVED' && MAY_BE_ABSENT.has(this.kind)) {
           rv = undefined;
           this.#replace(new Map());
           this.#sink.absent();
@@ -202,8 +236,8 @@ export class ResourceWatch<K extends ResourceKind> {
     params: Record<string, string>,
     signal: AbortSignal,
   ): Promise<string> {
-    const trim = TRIM[this.kind];
-    const next = new Map<string, RecordOf[K]>();
+    const trim = this.#trim;
+    const next = new Map<string, WatchedRecordOf[K]>();
     const versions = new Map<string, string>();
     let continueToken: string | undefined;
     let rv = '';
@@ -224,7 +258,7 @@ export class ResourceWatch<K extends ResourceKind> {
         const key = objectKey(o);
         const record = key ? trim(o) : undefined;
         if (!key || !record) continue;
-        next.set(key, record as RecordOf[K]);
+        next.set(key, record);
         const v = resourceVersionOf(o);
         if (v) versions.set(key, v);
       }
@@ -238,7 +272,7 @@ export class ResourceWatch<K extends ResourceKind> {
   }
 
   /** Makes the records equal `next`, reporting only what differs. */
-  #replace(next: Map<string, RecordOf[K]>): void {
+  #replace(next: Map<string, WatchedRecordOf[K]>): void {
     for (const key of [...this.#records.keys()]) {
       if (!next.has(key)) {
         this.#records.delete(key);
@@ -266,7 +300,7 @@ export class ResourceWatch<K extends ResourceKind> {
     // Same resourceVersion: the object has not changed (a replayed event).
     if (version !== undefined && this.#versions.get(key) === version) return;
     if (version !== undefined) this.#versions.set(key, version);
-    const record = TRIM[this.kind](o) as RecordOf[K] | undefined;
+    const record = this.#trim(o);
     if (record === undefined) {
       // No longer one of ours (e.g. a slice lost its service-name label).
       if (this.#records.delete(key)) this.#sink.change(key, undefined);

@@ -25,26 +25,26 @@ import type {
   SliceRecord,
 } from './records.ts';
 
-type Json = Record<string, unknown>;
+export type Json = Record<string, unknown>;
 
-function obj(v: unknown): Json {
+export function obj(v: unknown): Json {
   return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {};
 }
-function arr(v: unknown): unknown[] {
+export function arr(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];
 }
-function str(v: unknown): string | undefined {
+export function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 function bool(v: unknown): boolean | undefined {
   return typeof v === 'boolean' ? v : undefined;
 }
-function strMap(v: unknown): Record<string, string> {
+export function strMap(v: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, x] of Object.entries(obj(v))) if (typeof x === 'string') out[k] = x;
   return out;
 }
-function timestamp(v: unknown): number {
+export function timestamp(v: unknown): number {
   const t = typeof v === 'string' ? Date.parse(v) : Number.NaN;
   return Number.isFinite(t) ? t : 0;
 }
