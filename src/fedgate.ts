@@ -23,6 +23,7 @@ import { withAccessLog } from './proxy/access-log.ts';
 import type { ProxyServer } from './proxy/server.ts';
 import { changedSettings, describeChanges, hasChanges, type ReloadChanges } from './reload.ts';
 import { type StagedChange, stageTogether } from './staged-change.ts';
+import type { GatewayObjects } from './watch/gateway-records.ts';
 import { WorkerPool } from './workers/pool.ts';
 import { ListenError, LocalServing, type Serving } from './workers/serving.ts';
 
@@ -210,6 +211,13 @@ export class Fedgate {
         exhaustion,
       }).catch(failServing);
     }
+    // Gateway API: every config cluster's objects, once per turn of the event loop while
+    // they change. Route compilation (src/gateway/) turns each into RouteTables for the
+    // proxy here, and into the status the elected writer patches back.
+    const stopGatewayFeed = discovery.gateway.subscribe((objects, version) => {
+      log.debug({ version, ...gatewayCounts(objects) }, 'Gateway API objects changed');
+    });
+    cleanup.push(async () => stopGatewayFeed());
     const fedgate = new Fedgate({
       config,
       log,
@@ -467,4 +475,17 @@ export class Fedgate {
     await this.admin.close();
     await this.discovery.stop();
   }
+}
+
+/** How many of each kind, for the log line a change of Gateway API objects makes. */
+function gatewayCounts(o: GatewayObjects): Record<string, number> {
+  return {
+    gatewayClasses: o.gatewayClasses.length,
+    gateways: o.gateways.length,
+    httpRoutes: o.httpRoutes.length,
+    grpcRoutes: o.grpcRoutes.length,
+    referenceGrants: o.referenceGrants.length,
+    namespaces: o.namespaces.length,
+    secrets: o.secrets.length,
+  };
 }
