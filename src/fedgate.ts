@@ -212,8 +212,10 @@ export class Fedgate {
       }).catch(failServing);
     }
     // Gateway API: every config cluster's objects, once per turn of the event loop while
-    // they change. Route compilation (src/gateway/) turns each into RouteTables for the
-    // proxy here, and into the status the elected writer patches back.
+    // they change. Here route compilation runs on each (src/gateway/compile.ts:
+    // compileGateways with these objects, the catalog's services and
+    // config/gateway-api.ts's gatewayListenerMappings): its RouteTables go to the proxy,
+    // its status report to the elected writer.
     const stopGatewayFeed = discovery.gateway.subscribe((objects, version) => {
       log.debug({ version, ...gatewayCounts(objects) }, 'Gateway API objects changed');
     });
