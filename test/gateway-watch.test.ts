@@ -253,5 +253,36 @@ data: { password: ${b64('hunter2')} }`,
       const versions = published.map((p) => p.version);
       expect(versions).toEqual([...versions].sort((a, b) => a - b));
     });
+
+    it('an API outage keeps the objects (stale), and the watch comes back with backoff and catches up', async () => {
+      const alpha = fed.cluster('alpha');
+      const from = log.entries.length;
+      await alpha.setFault('refuse');
+      await waitFor(
+        () => d.gateway.statuses().get('alpha')?.state === 'stale',
+        20_000,
+        "alpha's Gateway API state stale",
+      );
+      expect(d.gateway.statuses().get('alpha')?.error?.code).toBe('CLUSTER_UNREACHABLE');
+      expect(objects().httpRoutes.map((r) => r.name)).toEqual(['request-percentage-mirror']);
+      // Written while fedgate cannot reach the member: localfed's writes go past the relay.
+      await alpha.apply({
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name: 'during-outage', labels: { written: 'offline' } },
+      });
+      await alpha.setFault('up');
+      await waitFor(
+        () =>
+          d.gateway.statuses().get('alpha')?.state === 'synced' &&
+          objects().namespaces.some((n) => n.labels.written === 'offline'),
+        30_000,
+        'alpha synced again, with the namespace written during the outage',
+      );
+      const lines = log.entries.slice(from).map((e) => e.msg);
+      expect(
+        lines.filter((m) => m === 'Gateway API reads failing: keeping the last known objects'),
+      ).toHaveLength(1);
+    });
   },
 );
