@@ -17,6 +17,8 @@ import { requireKubeTools } from '../src/localfed/kube-tools.ts';
 import type { ApiKind } from '../src/localfed/member.ts';
 import { makeClusterPki } from '../src/localfed/pki.ts';
 import { parseScenario } from '../src/localfed/scenario.ts';
+import { EventJournal } from '../src/observe/events.ts';
+import { Metrics } from '../src/observe/metrics.ts';
 import type { GatewayObjects } from '../src/watch/gateway-records.ts';
 import { trimGRPCRoute, trimHTTPRoute } from '../src/watch/gateway-trim.ts';
 import type { Json } from '../src/watch/trim.ts';
@@ -213,6 +215,14 @@ data: { password: ${b64('hunter2')} }`,
         'gateway-conformance': 'infra',
       });
       expect(o.namespaces.find((n) => n.name === WEB)?.labels).toMatchObject({ team: 'web' });
+      // Counted as the member watches are, by cluster and resource.
+      const text = await new Metrics({
+        discovery: d,
+        journal: new EventJournal(),
+      }).registry.metrics();
+      expect(text).toMatch(
+        /^fedgate_watch_events_total\{cluster="alpha",resource="httproutes",type="ADDED"\} [1-9]/m,
+      );
     });
 
     it('a spec change arrives with its generation bumped; a label change and deletes arrive too', async () => {

@@ -13,6 +13,7 @@
 // proxy's and DNS's; both have process metrics. scrape() on the primary merges them
 // with prom-client's AggregatorRegistry.aggregate: counters and histograms summed
 // across processes, catalog gauges exported once (only the primary has them).
+
 import {
   type Aggregator,
   AggregatorRegistry,
@@ -28,6 +29,7 @@ import type { RetryReason, TlsReason } from '../proxy/failures.ts';
 import type { ConnectionCloseReason, ProxiedRequest, ProxyObserver } from '../proxy/observer.ts';
 import { endpointId } from '../routing/types.ts';
 import type { ClusterWatcher } from '../watch/cluster-watcher.ts';
+import type { GatewayWatcher } from '../watch/gateway-watcher.ts';
 import { endpointState } from './endpoint-state.ts';
 import type { EventJournal } from './events.ts';
 import { EXHAUSTED_RESOURCES, type ExhaustedResource } from './exhaustion.ts';
@@ -59,6 +61,8 @@ export interface MetricsSources {
   readonly discovery: {
     readonly catalog: Pick<Catalog, 'current' | 'onPropagation'>;
     readonly watchers: readonly Pick<ClusterWatcher, 'name' | 'watchStats'>[];
+    /** The config clusters' Gateway API watchers (read at each scrape: reloads change them). */
+    readonly gatewayWatchers?: readonly Pick<GatewayWatcher, 'name' | 'watchStats'>[];
     readonly health: {
       readonly active: Pick<HealthMonitor['active'], 'results' | 'stats'>;
       readonly store: Pick<HealthMonitor['store'], 'endpoints'>;
@@ -423,7 +427,7 @@ export class Metrics implements ProxyObserver {
       'Watch events received from member API servers, by cluster, resource and type',
       ['cluster', 'resource', 'type'],
       function* () {
-        for (const w of watchers)
+        for (const w of [...watchers, ...(sources.discovery.gatewayWatchers ?? [])])
           for (const [resource, s] of w.watchStats())
             for (const [type, n] of Object.entries(s.events))
               yield [{ cluster: w.name, resource, type }, n];
@@ -435,7 +439,7 @@ export class Metrics implements ProxyObserver {
       'Full lists after the first, by cluster, resource and why: expired (410 Gone) or error',
       ['cluster', 'resource', 'reason'],
       function* () {
-        for (const w of watchers)
+        for (const w of [...watchers, ...(sources.discovery.gatewayWatchers ?? [])])
           for (const [resource, s] of w.watchStats())
             for (const [reason, n] of Object.entries(s.relists))
               yield [{ cluster: w.name, resource, reason }, n];
