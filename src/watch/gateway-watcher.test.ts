@@ -13,7 +13,9 @@ import { type GatewayClusterStatus, GatewayWatcher } from './gateway-watcher.ts'
  * An API server on loopback that serves Namespaces and TLS Secrets but not the
  * Gateway API group (404, as kube-apiserver without the CRDs), and holds every watch open.
  */
-async function apiWithoutGatewayApi(): Promise<{ server: Server; url: string; seen: string[] }> {
+async function apiWithoutGatewayApi(
+  forbidden = '',
+): Promise<{ server: Server; url: string; seen: string[] }> {
   const seen: string[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -22,6 +24,10 @@ async function apiWithoutGatewayApi(): Promise<{ server: Server; url: string; se
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
+    if (forbidden && url.pathname === forbidden) {
+      json(403, { kind: 'Status', code: 403, message: `cannot list ${forbidden}` });
+      return;
+    }
     if (url.pathname.startsWith('/apis/gateway.networking.k8s.io/')) {
       json(404, {
         kind: 'Status',
@@ -69,43 +75,49 @@ afterEach(async () => {
   cleanup = undefined;
 });
 
+/** A GatewayWatcher of cluster alpha on `api`, recording what it reports and logs. */
+function watcherOf(api: { server: Server; url: string }) {
+  const logs: { level: number; msg: string }[] = [];
+  const log = pino(
+    { level: 'debug', base: null },
+    { write: (l: string) => void logs.push(JSON.parse(l)) },
+  );
+  const statuses: GatewayClusterStatus[] = [];
+  const records = new Map<string, unknown>();
+  const w = new GatewayWatcher(
+    {
+      name: 'alpha',
+      kubeconfig: kubeconfig(api.url),
+      silenceLimitMs: 10_000,
+      listTimeoutMs: 5_000,
+      pageSize: 500,
+      absentRecheckMs: 60_000,
+      log,
+    },
+    {
+      change<K extends GatewayResourceKind>(
+        cluster: string,
+        kind: K,
+        key: string,
+        record: GatewayRecordOf[K] | undefined,
+      ) {
+        records.set(`${cluster}/${kind}/${key}`, record);
+      },
+      status: (s) => statuses.push(s),
+    },
+  );
+  cleanup = async () => {
+    await w.stop();
+    api.server.closeAllConnections();
+    api.server.close();
+  };
+  return { w, logs, records, statuses };
+}
+
 describe('GatewayWatcher', () => {
   it('a cluster without the Gateway API CRDs syncs with those kinds absent, says so once, and still reads Namespaces; Secrets are asked for by type', async () => {
     const api = await apiWithoutGatewayApi();
-    const logs: { level: number; msg: string }[] = [];
-    const log = pino(
-      { level: 'debug', base: null },
-      { write: (l: string) => void logs.push(JSON.parse(l)) },
-    );
-    const statuses: GatewayClusterStatus[] = [];
-    const records = new Map<string, unknown>();
-    const w = new GatewayWatcher(
-      {
-        name: 'alpha',
-        kubeconfig: kubeconfig(api.url),
-        silenceLimitMs: 10_000,
-        listTimeoutMs: 5_000,
-        pageSize: 500,
-        absentRecheckMs: 60_000,
-        log,
-      },
-      {
-        change<K extends GatewayResourceKind>(
-          cluster: string,
-          kind: K,
-          key: string,
-          record: GatewayRecordOf[K] | undefined,
-        ) {
-          records.set(`${cluster}/${kind}/${key}`, record);
-        },
-        status: (s) => statuses.push(s),
-      },
-    );
-    cleanup = async () => {
-      await w.stop();
-      api.server.closeAllConnections();
-      api.server.close();
-    };
+    const { w, logs, records, statuses } = watcherOf(api);
     w.start();
     const deadline = Date.now() + 5000;
     while (w.status.state !== 'synced' && Date.now() < deadline)
@@ -130,5 +142,17 @@ describe('GatewayWatcher', () => {
     expect(logs.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([
       'Gateway API objects synced, but this cluster does not serve gatewayclasses, gateways, httproutes, grpcroutes, referencegrants (no Gateway API CRDs?): none are read from it; looking again every 60 s',
     ]);
+  });
+
+  it('a kind it may not read (403) keeps the cluster failing, named, while the others still arrive', async () => {
+    const api = await apiWithoutGatewayApi('/api/v1/secrets');
+    const { w, records } = watcherOf(api);
+    w.start();
+    const deadline = Date.now() + 5000;
+    while (!(w.status.error && records.has('alpha/namespaces/shop')) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(w.status.state).toBe('syncing');
+    expect(w.status.error?.code).toBe('CLUSTER_FORBIDDEN');
+    expect(records.get('alpha/namespaces/shop')).toMatchObject({ labels: { team: 'web' } });
   });
 });
