@@ -52,6 +52,10 @@ gwv=$(modver sigs.k8s.io/gateway-api)
 gateway_crds() {
   local into=$1
   [ "$(cat "$into/crds/gateway-api/VERSION" 2>/dev/null)" = "$gwv" ] && return 0
+  # Two callers at once: one copies, the other waits and finds the set there.
+  exec 8>"$into/.gateway-api.lock"
+  if command -v flock >/dev/null 2>&1; then flock -w 600 8; fi
+  [ "$(cat "$into/crds/gateway-api/VERSION" 2>/dev/null)" = "$gwv" ] && return 0
   local src tmp
   src=$(cd "$mod" && go mod download sigs.k8s.io/gateway-api && go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)
   mkdir -p "$into/crds"
@@ -60,8 +64,7 @@ gateway_crds() {
   echo "$gwv" >"$tmp/VERSION"
   chmod -R u+w,a+rX "$tmp"
   rm -rf "$into/crds/gateway-api"
-  # -T: a caller racing this one already put a set there; keep it, drop ours.
-  mv -T "$tmp" "$into/crds/gateway-api" 2>/dev/null || rm -rf "$tmp"
+  mv -T "$tmp" "$into/crds/gateway-api"
   echo "$me: Gateway API $gwv CRDs copied to $into/crds/gateway-api" >&2
 }
 if complete; then gateway_crds "$dir"; fi
