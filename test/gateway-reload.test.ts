@@ -1,9 +1,8 @@
 // gatewayAPI.clusters changed by a reload: a cluster named joins (its Gateway API
 // objects arrive), one dropped leaves (its objects go), one whose kubeconfig changes
 // gets a new watcher whose objects replace the old ones only once it has synced; the
-// member's own endpoint watcher is left alone throughout. On the simulator, which
-// serves Namespaces (and, until it serves the Gateway API kinds, answers 404 for
-// them: absent, not failing).
+// member's own endpoint watcher is left alone throughout. On the simulator (its
+// Namespaces are the objects followed here).
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -77,7 +76,8 @@ describe('gatewayAPI.clusters on reload', () => {
       5000,
       'alpha synced',
     );
-    expect(d.gateway.statuses().get('alpha')?.absent).toContain('httproutes');
+    // The simulator serves every Gateway API kind but no Secrets.
+    expect(d.gateway.statuses().get('alpha')?.absent).toEqual(['secrets']);
     expect([...d.watchers]).toEqual(memberWatchers);
 
     // Both, then alpha's kubeconfig rewritten to reach beta's API server: a new
