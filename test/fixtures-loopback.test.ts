@@ -135,11 +135,21 @@ function loopbackV6(address: string): boolean {
   return host === '::1' || host === '::' || /^::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}$/.test(host);
 }
 
+/**
+ * A reverse DNS name's labels hold an address backwards: `1.0.0.127.in-addr.arpa`
+ * is judged as 127.0.0.1. Runs of an `ip6.arpa` name's nibbles are no dotted quad.
+ */
+const IN_ADDR = /^\.in-addr\.arpa\b/i;
+const IP6_ARPA = /^(?:\.[0-9a-f])*\.ip6\.arpa\b/i;
+
 /** The non-loopback address literals on one line of text. */
 function nonLoopbackLiterals(line: string): string[] {
   const found: string[] = [];
-  for (const [m] of line.matchAll(IPV4)) {
-    if (!m.startsWith('127.') && m !== '0.0.0.0') found.push(m);
+  for (const m of line.matchAll(IPV4)) {
+    const after = line.slice((m.index ?? 0) + m[0].length);
+    if (IP6_ARPA.test(after)) continue;
+    const address = IN_ADDR.test(after) ? m[0].split('.').reverse().join('.') : m[0];
+    if (!address.startsWith('127.') && address !== '0.0.0.0') found.push(m[0]);
   }
   for (const [m] of line.matchAll(IPV4_BUILT)) {
     if (!m.startsWith('127.')) found.push(m);
@@ -198,6 +208,8 @@ describe('the address matcher', () => {
     ['`fd00:3::${i}`', ['fd00:3::']],
     ['::ffff:10.1.2.3', ['10.1.2.3', '::ffff:10.1.2.3']],
     ['::ffff:0a01:0203', ['::ffff:0a01:0203']],
+    // A reverse name: 10.0.0.1 backwards.
+    ["'1.0.0.10.in-addr.arpa'", ['1.0.0.10']],
   ])('finds %s', (line, want) => {
     expect(nonLoopbackLiterals(line)).toEqual(want);
   });
@@ -230,6 +242,9 @@ describe('the address matcher', () => {
     'aa:bb:cc:dd:ee:ff',
     'a ? b : c',
     'std::fmt',
+    // 127.22.0.1 backwards, and nibbles of an ip6.arpa name.
+    "'1.0.22.127.in-addr.arpa'",
+    "'1.0.0.0.6.1.f.7.f.f.f.f.0.0.ip6.arpa'",
   ])('lets %s be', (line) => {
     expect(nonLoopbackLiterals(line)).toEqual([]);
   });

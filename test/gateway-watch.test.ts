@@ -3,7 +3,7 @@
 // watched by fedgate's Discovery through the member's kubeconfig, trimmed, and handed
 // out as GatewayObjects; then a spec change (generation bump), a label change and
 // deletes. What the API server defaulted must read as what the trimmer defaults from
-// the manifest as written (src/watch/testdata/gateway-api: conformance manifests).
+// the manifest as written (test/fixtures/gateway-conformance: conformance manifests).
 // On the real kube-apiserver (the Gateway API CRDs installed) and on the simulator,
 // which serves no Secrets: there that kind is absent.
 import { execFile } from 'node:child_process';
@@ -27,7 +27,7 @@ import type { Json } from '../src/watch/trim.ts';
 import { LogCapture, REAL_WATCH } from './helpers/discovery-env.ts';
 import { waitFor } from './helpers/wait.ts';
 
-const TESTDATA = new URL('../src/watch/testdata/gateway-api/', import.meta.url);
+const TESTDATA = new URL('fixtures/gateway-conformance/', import.meta.url);
 const INFRA = 'gateway-conformance-infra';
 const WEB = 'gateway-conformance-web-backend';
 

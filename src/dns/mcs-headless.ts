@@ -34,8 +34,8 @@ const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
  * The spec's hostname (§2.1, after the cluster-local DNS specification): the
  * endpoint's `hostname` field, else a unique system-assigned identifier. That
  * identifier is its first address with `.` or `:` as `-`, as CoreDNS's kubernetes
- * plugin (endpointHostname) names such endpoints: `10-1-2-3`, `fd00--1`, and a
- * trailing `-` closed with `0` (`fd00::` is `fd00--0`).
+ * plugin (endpointHostname) names such endpoints: `127-0-0-1`, `--1`, and a
+ * trailing `-` closed with `0` (`::` is `--0`).
  */
 export function endpointHostname(e: Endpoint): string | undefined {
   const given = e.hostname?.toLowerCase();

@@ -522,7 +522,7 @@ function generators(rand: Rand) {
     'test',
     'example.test.evil.com',
     'web.shop.svc.cluster.local',
-    '1.0.0.10.in-addr.arpa',
+    '1.0.5.in-addr.arpa',
     'in-addr.arpa',
   ];
   const labelsOf = (name: string) =>
