@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { Config } from '../config/schema.ts';
+import { errorCodeOf } from '../errors.ts';
 import type { Logger } from '../observe/log.ts';
 import { ApiClient } from '../watch/api-client.ts';
 import { loadKubeConfig } from '../watch/cluster-watcher.ts';
@@ -283,9 +284,17 @@ export class WriteBack {
         await write();
         m.failedAt.delete(key);
       } catch (e) {
-        this.#failures++;
         m.failedAt.set(key, Date.now());
         retryIn = RETRY_MS;
+        // 404 on a create: the member lacks the namespace. Routine, tried again quietly.
+        if (errorCodeOf(e) === 'CLUSTER_RESOURCE_NOT_SERVED') {
+          this.#opts.log.debug(
+            { cluster: m.name, object: key, err: (e as Error).message },
+            'write-back: not there to write (no such namespace?)',
+          );
+          return;
+        }
+        this.#failures++;
         this.#opts.log.warn(
           { cluster: m.name, object: key, err: (e as Error).message },
           'write-back: a write failed; trying again',
