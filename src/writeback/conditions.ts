@@ -40,13 +40,29 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
+ * Which entry of a list an entry is, across two versions of it: a Gateway API route's
+ * parent status by its parentRef and controllerName, a listener status by its name,
+ * else its place in the list.
+ */
+function identityOf(v: Json, i: number): string {
+  if (isObject(v)) {
+    if (v.parentRef !== undefined)
+      return `parent ${canonical(v.parentRef)} ${String(v.controllerName)}`;
+    if (typeof v.name === 'string') return `name ${v.name}`;
+  }
+  return `index ${i}`;
+}
+
+/**
  * `desired` with every condition's lastTransitionTime filled in from `current` (walked
- * in parallel: objects by key, other arrays by index) or `now`.
+ * in parallel: objects by key, list entries by identityOf) or `now`.
  */
 export function stampConditions(desired: Json, current: Json, now: number): Json {
   if (Array.isArray(desired)) {
-    const cur = Array.isArray(current) ? current : [];
-    return desired.map((d, i) => stampConditions(d, cur[i], now));
+    const cur = new Map(
+      (Array.isArray(current) ? current : []).map((c, i) => [identityOf(c, i), c]),
+    );
+    return desired.map((d, i) => stampConditions(d, cur.get(identityOf(d, i)), now));
   }
   if (!isObject(desired)) return desired;
   const cur = isObject(current) ? current : {};

@@ -31,10 +31,13 @@ export type KubeObject = Record<string, unknown> & {
   };
 };
 
-/** The collection's path: /api/v1/… for the core group, /apis/G/V/… otherwise; all namespaces without one. */
+/**
+ * The collection's path: /api/v1/… for the core group, /apis/G/V/… otherwise; all
+ * namespaces (or a cluster-scoped kind's) without a namespace or with "".
+ */
 export function collectionPath(gvr: Gvr, namespace?: string): string {
   const base = gvr.group === '' ? `/api/${gvr.version}` : `/apis/${gvr.group}/${gvr.version}`;
-  return namespace === undefined
+  return namespace === undefined || namespace === ''
     ? `${base}/${gvr.resource}`
     : `${base}/namespaces/${namespace}/${gvr.resource}`;
 }

@@ -9,10 +9,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { Config } from '../config/schema.ts';
 import { errorCodeOf } from '../errors.ts';
+import type { ObjectStatusReport, StatusReport } from '../gateway/status.ts';
 import type { Logger } from '../observe/log.ts';
 import { ApiClient } from '../watch/api-client.ts';
 import { loadKubeConfig } from '../watch/cluster-watcher.ts';
 import { type Clock, LeaderElector } from './election.ts';
+import { GATEWAY_GVRS, gatewayRef, gatewayStatus } from './gateway-status.ts';
 import { KubeApi, type KubeObject } from './kube-api.ts';
 import { ApiLeaseLock } from './lease-lock.ts';
 import {
@@ -24,7 +26,7 @@ import {
   SERVICE_IMPORT_GVR,
   serviceImports,
 } from './mcs.ts';
-import { keyOf, ObjectCache } from './object-cache.ts';
+import { keyOf, ObjectCache, type ObjectCacheOptions } from './object-cache.ts';
 import { ObjectWriter, type WriteVerb } from './writer.ts';
 
 export interface WriteBackOptions {
@@ -68,6 +70,9 @@ interface Member {
   readonly imports: ObjectCache | undefined;
   readonly writer: ObjectWriter;
   readonly api: KubeApi;
+  /** Gateway API kinds this member's report names, listed once first needed. */
+  readonly gateway: Map<ObjectStatusReport['kind'], ObjectCache>;
+  readonly cacheOptions: ObjectCacheOptions;
   /** Object key → when it last failed. */
   readonly failedAt: Map<string, number>;
   running: boolean;
@@ -89,6 +94,7 @@ export class WriteBack {
   #members: Member[] = [];
   #unsubscribe: (() => void) | undefined;
   #loop: Promise<void> | undefined;
+  #gatewayReport: StatusReport | undefined;
 
   private constructor(opts: WriteBackOptions) {
     this.#opts = opts;
@@ -188,6 +194,8 @@ export class WriteBack {
       const member: Member = {
         name: c.name,
         api,
+        gateway: new Map(),
+        cacheOptions: cacheOpts(),
         exports: new ObjectCache(client, SERVICE_EXPORT_GVR, 'ServiceExport', cacheOpts()),
         imports: skip.has(c.name)
           ? undefined
@@ -225,6 +233,7 @@ export class WriteBack {
       clearTimeout(m.timer);
       void m.exports.stop();
       void m.imports?.stop();
+      for (const cache of m.gateway.values()) void cache.stop();
       m.api.close();
     }
   }
@@ -325,11 +334,43 @@ export class WriteBack {
           );
         }
       }
+      for (const report of this.#gatewayReport?.objects ?? []) {
+        if (report.cluster !== m.name) continue;
+        const cache = this.#gatewayCache(m, report.kind);
+        if (!cache.synced) continue; // its list's end schedules another pass
+        const ref = gatewayRef(report);
+        await tryObject(`${ref.gvr.resource}/${ref.namespace}/${ref.name}`, () =>
+          m.writer.status(cache, ref, (cur) => gatewayStatus(report, cur)),
+        );
+      }
     } finally {
       m.running = false;
     }
     if (m.again) this.#schedule(m);
     else if (retryIn !== undefined) this.#schedule(m, retryIn);
+  }
+
+  /**
+   * Gateway API status to write (route compilation's report, src/gateway/status.ts):
+   * the latest replaces the one before. While leading, each object the report names
+   * gets its status written when it differs; objects it no longer names are left as
+   * they are.
+   */
+  setGatewayStatus(report: StatusReport): void {
+    this.#gatewayReport = report;
+    for (const m of this.#members) this.#schedule(m);
+  }
+
+  /** The member's cache of a Gateway API kind, started on first use. */
+  #gatewayCache(m: Member, kind: ObjectStatusReport['kind']): ObjectCache {
+    let cache = m.gateway.get(kind);
+    if (!cache) {
+      const gvr = GATEWAY_GVRS[kind];
+      cache = new ObjectCache(this.#clients.get(m.name) as ApiClient, gvr, kind, m.cacheOptions);
+      m.gateway.set(kind, cache);
+      cache.start();
+    }
+    return cache;
   }
 
   /** Stops campaigning; a leader releases the lease so another replica takes over at once. */

@@ -211,3 +211,43 @@ describe('stampConditions', () => {
     expect(out.parents[0]?.conditions[0]?.lastTransitionTime).toBe('then');
   });
 });
+
+describe('stampConditions on Gateway API status', () => {
+  it('finds a parent by parentRef and controller, a listener by name, wherever they sit in the list', () => {
+    const parent = (name: string, time?: string) => ({
+      parentRef: { name },
+      controllerName: 'fedgate.io/gateway-controller',
+      conditions: [
+        { type: 'Accepted', status: 'True', ...(time ? { lastTransitionTime: time } : {}) },
+      ],
+    });
+    const out = stampConditions(
+      {
+        parents: [parent('b'), parent('a')],
+        listeners: [{ name: 'https', conditions: [{ type: 'Programmed', status: 'True' }] }],
+      },
+      {
+        parents: [parent('a', 'a-then'), parent('b', 'b-then')],
+        listeners: [
+          {
+            name: 'http',
+            conditions: [{ type: 'Programmed', status: 'True', lastTransitionTime: 'http-then' }],
+          },
+          {
+            name: 'https',
+            conditions: [{ type: 'Programmed', status: 'True', lastTransitionTime: 'https-then' }],
+          },
+        ],
+      },
+      NOW,
+    ) as {
+      parents: { conditions: { lastTransitionTime: string }[] }[];
+      listeners: { conditions: { lastTransitionTime: string }[] }[];
+    };
+    expect(out.parents.map((p) => p.conditions[0]?.lastTransitionTime)).toEqual([
+      'b-then',
+      'a-then',
+    ]);
+    expect(out.listeners[0]?.conditions[0]?.lastTransitionTime).toBe('https-then');
+  });
+});
