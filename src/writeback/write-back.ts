@@ -1,33 +1,24 @@
 // Write-back: every replica campaigns for the Lease in the first member cluster; the
 // one that leads lists what the members hold (ServiceExports, fedgate's
-// ServiceImports) and writes only what differs from what the catalog's merge says
-// they should. Losing the lease stops the writing at once; every replica keeps
-// serving DNS and the proxy whatever happens here.
+// ServiceImports, Gateway API objects a status report names) and writes only what
+// differs from what should be (member-writer.ts, one per member). Losing the lease
+// stops the writing at once; every replica keeps serving DNS and the proxy whatever
+// happens here.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { Config } from '../config/schema.ts';
-import { errorCodeOf } from '../errors.ts';
-import type { ObjectStatusReport, StatusReport } from '../gateway/status.ts';
+import type { StatusReport } from '../gateway/status.ts';
 import type { Logger } from '../observe/log.ts';
 import { ApiClient } from '../watch/api-client.ts';
 import { loadKubeConfig } from '../watch/cluster-watcher.ts';
 import { type Clock, LeaderElector } from './election.ts';
-import { GATEWAY_GVRS, gatewayRef, gatewayStatus } from './gateway-status.ts';
-import { KubeApi, type KubeObject } from './kube-api.ts';
+import { KubeApi } from './kube-api.ts';
 import { ApiLeaseLock } from './lease-lock.ts';
-import {
-  exportStatus,
-  MANAGED_BY,
-  MANAGED_BY_FEDGATE,
-  type McsView,
-  SERVICE_EXPORT_GVR,
-  SERVICE_IMPORT_GVR,
-  serviceImports,
-} from './mcs.ts';
-import { keyOf, ObjectCache, type ObjectCacheOptions } from './object-cache.ts';
-import { ObjectWriter, type WriteVerb } from './writer.ts';
+import type { McsView } from './mcs.ts';
+import { MemberWriter } from './member-writer.ts';
+import type { WriteVerb } from './writer.ts';
 
 export interface WriteBackOptions {
   readonly config: Config;
@@ -49,11 +40,6 @@ export interface WriteBackStats {
   readonly failures: number;
 }
 
-/** A failed object is not tried again for this long (unless a new leader starts over). */
-const RETRY_MS = 5_000;
-/** Changes arriving within this are written in one pass. */
-const COALESCE_MS = 50;
-
 export const REAL_CLOCK: Clock = {
   now: Date.now,
   sleep: (ms, signal) => sleep(ms, undefined, { signal }).catch(() => {}),
@@ -61,23 +47,6 @@ export const REAL_CLOCK: Clock = {
 
 export function defaultIdentity(): string {
   return `${hostname()}_${process.pid}_${randomBytes(3).toString('hex')}`;
-}
-
-/** One member while leading: what it holds, and how to write to it. */
-interface Member {
-  readonly name: string;
-  readonly exports: ObjectCache;
-  readonly imports: ObjectCache | undefined;
-  readonly writer: ObjectWriter;
-  readonly api: KubeApi;
-  /** Gateway API kinds this member's report names, listed once first needed. */
-  readonly gateway: Map<ObjectStatusReport['kind'], ObjectCache>;
-  readonly cacheOptions: ObjectCacheOptions;
-  /** Object key → when it last failed. */
-  readonly failedAt: Map<string, number>;
-  running: boolean;
-  again: boolean;
-  timer: NodeJS.Timeout | undefined;
 }
 
 export class WriteBack {
@@ -91,7 +60,7 @@ export class WriteBack {
     { cluster: string; resource: string; verb: WriteVerb; count: number }
   >();
   #failures = 0;
-  #members: Member[] = [];
+  #members: MemberWriter[] = [];
   #unsubscribe: (() => void) | undefined;
   #loop: Promise<void> | undefined;
   #gatewayReport: StatusReport | undefined;
@@ -174,68 +143,38 @@ export class WriteBack {
   }
 
   #lead(): void {
-    const { config } = this.#opts;
+    const { config, log } = this.#opts;
     const skip = new Set(config.writeBack.skipServiceImports);
-    this.#members = config.clusters.map((c) => {
-      const client = this.#clients.get(c.name) as ApiClient;
-      const api = new KubeApi(client);
-      const cacheOpts = (labelSelector?: string) => ({
-        silenceLimitMs: config.watch.silenceLimit,
-        listTimeoutMs: config.watch.listTimeout,
-        retryMs: 1_000,
-        ...(labelSelector ? { labelSelector } : {}),
-        changed: () => this.#schedule(member),
-        failed: (e: unknown) =>
-          this.#opts.log.debug(
-            { cluster: c.name, err: (e as Error).message },
-            'write-back: list or watch failed',
-          ),
-      });
-      const member: Member = {
-        name: c.name,
-        api,
-        gateway: new Map(),
-        cacheOptions: cacheOpts(),
-        exports: new ObjectCache(client, SERVICE_EXPORT_GVR, 'ServiceExport', cacheOpts()),
-        imports: skip.has(c.name)
-          ? undefined
-          : new ObjectCache(
-              client,
-              SERVICE_IMPORT_GVR,
-              'ServiceImport',
-              cacheOpts(`${MANAGED_BY}=${MANAGED_BY_FEDGATE}`),
-            ),
-        writer: new ObjectWriter(api, (cluster, resource, verb) =>
-          this.#counted(cluster, resource, verb),
-        ),
-        failedAt: new Map(),
-        running: false,
-        again: false,
-        timer: undefined,
-      };
-      return member;
-    });
-    for (const m of this.#members) {
-      m.exports.start();
-      m.imports?.start();
-    }
+    this.#members = config.clusters.map(
+      (c) =>
+        new MemberWriter({
+          name: c.name,
+          client: this.#clients.get(c.name) as ApiClient,
+          watch: {
+            silenceLimitMs: config.watch.silenceLimit,
+            listTimeoutMs: config.watch.listTimeout,
+          },
+          skipImports: skip.has(c.name),
+          log,
+          wrote: (cluster, resource, verb) => this.#counted(cluster, resource, verb),
+          failed: () => {
+            this.#failures++;
+          },
+          view: () => this.#view(),
+          gatewayReport: () => this.#gatewayReport,
+        }),
+    );
+    for (const m of this.#members) m.start();
     this.#unsubscribe = this.#opts.catalog.subscribe(() => {
-      for (const m of this.#members) this.#schedule(m);
+      for (const m of this.#members) m.schedule();
     });
   }
 
   #unlead(): void {
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
-    const members = this.#members;
+    for (const m of this.#members) m.stop();
     this.#members = [];
-    for (const m of members) {
-      clearTimeout(m.timer);
-      void m.exports.stop();
-      void m.imports?.stop();
-      for (const cache of m.gateway.values()) void cache.stop();
-      m.api.close();
-    }
   }
 
   #counted(cluster: string, resource: string, verb: WriteVerb): void {
@@ -243,18 +182,6 @@ export class WriteBack {
     const had = this.#writes.get(key);
     if (had) had.count++;
     else this.#writes.set(key, { cluster, resource, verb, count: 1 });
-  }
-
-  #schedule(m: Member, delay = COALESCE_MS): void {
-    if (m.running) {
-      m.again = true;
-      return;
-    }
-    if (m.timer) return;
-    m.timer = setTimeout(() => {
-      m.timer = undefined;
-      void this.#pass(m);
-    }, delay);
   }
 
   /** The catalog's merge is complete only once every member has listed once. */
@@ -274,82 +201,6 @@ export class WriteBack {
     };
   }
 
-  /** One pass over a member: every difference written, one object at a time. */
-  async #pass(m: Member): Promise<void> {
-    const view = this.#view();
-    if (!view || !m.exports.synced || (m.imports && !m.imports.synced)) return;
-    m.running = true;
-    m.again = false;
-    let retryIn: number | undefined;
-    const now = Date.now();
-    const tryObject = async (key: string, write: () => Promise<unknown>) => {
-      if (!this.#members.includes(m)) return; // leadership lost mid-pass
-      const failed = m.failedAt.get(key);
-      if (failed !== undefined && now - failed < RETRY_MS) {
-        retryIn = Math.min(retryIn ?? RETRY_MS, RETRY_MS - (now - failed));
-        return;
-      }
-      try {
-        await write();
-        m.failedAt.delete(key);
-      } catch (e) {
-        m.failedAt.set(key, Date.now());
-        retryIn = RETRY_MS;
-        // 404 on a create: the member lacks the namespace. Routine, tried again quietly.
-        if (errorCodeOf(e) === 'CLUSTER_RESOURCE_NOT_SERVED') {
-          this.#opts.log.debug(
-            { cluster: m.name, object: key, err: (e as Error).message },
-            'write-back: not there to write (no such namespace?)',
-          );
-          return;
-        }
-        this.#failures++;
-        this.#opts.log.warn(
-          { cluster: m.name, object: key, err: (e as Error).message },
-          'write-back: a write failed; trying again',
-        );
-      }
-    };
-    try {
-      for (const current of [...m.exports.values()]) {
-        const ref = refOf(SERVICE_EXPORT_GVR, current);
-        await tryObject(`serviceexports/${keyOf(current)}`, () =>
-          m.writer.status(m.exports, ref, (cur) => exportStatus(m.name, cur, view)),
-        );
-      }
-      if (m.imports && !m.imports.absent) {
-        const imports = m.imports;
-        const desired = serviceImports(m.name, view);
-        const owned = (o: KubeObject) => o.metadata?.labels?.[MANAGED_BY] === MANAGED_BY_FEDGATE;
-        for (const [key, d] of desired) {
-          const [namespace = '', name = ''] = key.split('/');
-          await tryObject(`serviceimports/${key}`, () =>
-            m.writer.object(imports, { gvr: SERVICE_IMPORT_GVR, namespace, name }, d, owned),
-          );
-        }
-        for (const current of [...imports.values()]) {
-          if (desired.has(keyOf(current))) continue;
-          await tryObject(`serviceimports/${keyOf(current)}`, () =>
-            m.writer.object(imports, refOf(SERVICE_IMPORT_GVR, current), undefined, owned),
-          );
-        }
-      }
-      for (const report of this.#gatewayReport?.objects ?? []) {
-        if (report.cluster !== m.name) continue;
-        const cache = this.#gatewayCache(m, report.kind);
-        if (!cache.synced) continue; // its list's end schedules another pass
-        const ref = gatewayRef(report);
-        await tryObject(`${ref.gvr.resource}/${ref.namespace}/${ref.name}`, () =>
-          m.writer.status(cache, ref, (cur) => gatewayStatus(report, cur)),
-        );
-      }
-    } finally {
-      m.running = false;
-    }
-    if (m.again) this.#schedule(m);
-    else if (retryIn !== undefined) this.#schedule(m, retryIn);
-  }
-
   /**
    * Gateway API status to write (route compilation's report, src/gateway/status.ts):
    * the latest replaces the one before. While leading, each object the report names
@@ -358,19 +209,7 @@ export class WriteBack {
    */
   setGatewayStatus(report: StatusReport): void {
     this.#gatewayReport = report;
-    for (const m of this.#members) this.#schedule(m);
-  }
-
-  /** The member's cache of a Gateway API kind, started on first use. */
-  #gatewayCache(m: Member, kind: ObjectStatusReport['kind']): ObjectCache {
-    let cache = m.gateway.get(kind);
-    if (!cache) {
-      const gvr = GATEWAY_GVRS[kind];
-      cache = new ObjectCache(this.#clients.get(m.name) as ApiClient, gvr, kind, m.cacheOptions);
-      m.gateway.set(kind, cache);
-      cache.start();
-    }
-    return cache;
+    for (const m of this.#members) m.schedule();
   }
 
   /** Stops campaigning; a leader releases the lease so another replica takes over at once. */
@@ -380,8 +219,4 @@ export class WriteBack {
     this.#unlead();
     this.#leaseApi.close();
   }
-}
-
-function refOf(gvr: typeof SERVICE_EXPORT_GVR, o: KubeObject) {
-  return { gvr, namespace: o.metadata?.namespace ?? '', name: o.metadata?.name ?? '' };
 }
