@@ -1,29 +1,12 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import { apiError, mustType } from '../../test/helpers/registry.ts';
 import type { KubeObject } from './objects.ts';
 import { Registry } from './registry.ts';
-import { findType, type ResourceType } from './resources.ts';
-import { ApiError } from './status.ts';
 import { ClusterStore } from './store.ts';
-
-function mustType(group: string, version: string, plural: string): ResourceType {
-  const t = findType(group, version, plural);
-  if (!t) throw new Error(`no type ${group}/${version}/${plural}`);
-  return t;
-}
 
 const NS = mustType('', 'v1', 'namespaces');
 const LEASE = mustType('coordination.k8s.io', 'v1', 'leases');
 const IMPORT = mustType('multicluster.x-k8s.io', 'v1alpha1', 'serviceimports');
-
-function apiError(fn: () => unknown): ApiError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ApiError) return e;
-    throw e;
-  }
-  throw new Error('expected an ApiError');
-}
 
 const lease = (holder: string, rv?: string): KubeObject => ({
   apiVersion: 'coordination.k8s.io/v1',

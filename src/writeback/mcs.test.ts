@@ -1,33 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { clusterStatus, serviceRecord } from '../../test/fixtures/catalog.ts';
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import type { ServiceRecord } from '../watch/records.ts';
 import { exportConditions, exportStatus, type McsView, serviceImports } from './mcs.ts';
 
-function record(over: Partial<ServiceRecord> = {}): ServiceRecord {
-  return {
-    namespace: 'shop',
-    name: 'web',
-    createdAt: 1,
-    headless: false,
-    externalName: false,
-    ports: [{ name: 'http', protocol: 'TCP', port: 80 }],
-    sessionAffinity: 'None',
-    federate: false,
-    hosts: [],
-    ingress: [],
-    ...over,
-  };
-}
+const record = serviceRecord;
 
 function merged(over: Partial<FederatedService> = {}): FederatedService {
-  const sync = {
-    cluster: 'alpha',
-    state: 'synced' as const,
-    syncedOnce: true,
-    lastSyncAt: 1,
-    error: undefined,
-    exportMode: 'ServiceExport' as const,
-  };
   return {
     key: 'shop/web',
     namespace: 'shop',
@@ -44,7 +23,7 @@ function merged(over: Partial<FederatedService> = {}): FederatedService {
       exportedAt: 1,
       endpoints: [],
       ingress: [],
-      sync: { ...sync, cluster },
+      sync: clusterStatus(cluster),
     })),
     conflicts: [],
     ...over,
