@@ -37,7 +37,7 @@ import {
   serviceExport,
   slice,
 } from './helpers/kube-objects.ts';
-import { waitFor } from './helpers/wait.ts';
+import { sleep, waitFor } from './helpers/wait.ts';
 
 const READER_NS = 'fedgate-reader';
 const READER = `system:serviceaccount:${READER_NS}:fedgate-reader`;
@@ -308,6 +308,18 @@ describe('deploy/member-rbac applied to a real API server', () => {
         leaseTransitions: 0,
       });
       expect(wb.stats()).toMatchObject({ leading: true, transitions: 1, failures: 0 });
+      // What kube-apiserver hands back compares equal: nothing is written again.
+      const total = () => [...wb.stats().writes.values()].reduce((n, w) => n + w.count, 0);
+      const settled = total();
+      await sleep(1500);
+      expect(total()).toBe(settled);
+      expect(
+        [...wb.stats().writes.values()].map((w) => `${w.resource} ${w.verb} ${w.count}`).sort(),
+      ).toEqual([
+        'serviceexports update_status 1',
+        'serviceimports create 1',
+        'serviceimports update_status 1',
+      ]);
       expect(log.entries.filter((e) => e.level >= 40)).toEqual([]);
     } finally {
       await wb.stop();

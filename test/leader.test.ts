@@ -17,6 +17,7 @@ import { CLI, start } from './helpers/cli.ts';
 import { run } from './helpers/deploy-real.ts';
 import { DiscoveryEnv, FAST_WATCH, launchFederation } from './helpers/discovery-env.ts';
 import { freePort } from './helpers/ports.ts';
+import { promtoolCheckMetrics } from './helpers/prometheus.ts';
 import { sleep, waitFor } from './helpers/wait.ts';
 
 // alpha (127.224/16) runs shop/web's pods; beta (127.225/16) has only objects made
@@ -364,6 +365,13 @@ describe('one elected replica writes back', () => {
         '{cluster="beta",resource="serviceexports",verb="update_status"} 1',
       ]);
       console.log(`takeover ${tookMs} ms after SIGKILL (lease duration 3 s)`);
+      // The write-back's series pass promtool's lint like the rest.
+      const lint = await promtoolCheckMetrics(text);
+      expect({ code: lint.code, stdout: lint.stdout, stderr: lint.stderr }).toEqual({
+        code: 0,
+        stdout: '',
+        stderr: '',
+      });
 
       // ---- the last export goes: fedgate's ServiceImport goes with it
       await beta.remove('multicluster.x-k8s.io/v1alpha1', 'ServiceExport', 'shop', 'ghost');
