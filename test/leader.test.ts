@@ -8,6 +8,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { loadConfig } from '../src/config/load.ts';
+import { Fedgate } from '../src/fedgate.ts';
 import type { LocalFederation } from '../src/localfed/federation.ts';
 import { requireKubeTools } from '../src/localfed/kube-tools.ts';
 import type { KubeObject } from '../src/localfed/objects.ts';
@@ -15,7 +17,7 @@ import { ApiClient } from '../src/watch/api-client.ts';
 import { loadKubeConfig } from '../src/watch/cluster-watcher.ts';
 import { CLI, start } from './helpers/cli.ts';
 import { run } from './helpers/deploy-real.ts';
-import { DiscoveryEnv, FAST_WATCH, launchFederation } from './helpers/discovery-env.ts';
+import { DiscoveryEnv, FAST_WATCH, LogCapture, launchFederation } from './helpers/discovery-env.ts';
 import { freePort } from './helpers/ports.ts';
 import { promtoolCheckMetrics } from './helpers/prometheus.ts';
 import { sleep, waitFor } from './helpers/wait.ts';
@@ -98,7 +100,11 @@ class WriteLog {
   }
 }
 
-async function fedgateConfig(identity: string, adminPort: number): Promise<string> {
+async function fedgateConfig(
+  identity: string,
+  adminPort: number,
+  writeBack: Record<string, unknown> = { enabled: true },
+): Promise<string> {
   const raw = parse(fed.fedgateConfig(kubeconfigs)) as Record<string, unknown>;
   const file = join(dir, `${identity}.yaml`);
   await writeFile(
@@ -115,7 +121,7 @@ async function fedgateConfig(identity: string, adminPort: number): Promise<strin
       admin: { listen: `127.0.0.1:${adminPort}` },
       health: { active: { enabled: false } },
       watch: FAST_WATCH,
-      writeBack: { enabled: true, identity, lease: LEASE, skipServiceImports: ['beta'] },
+      writeBack: { identity, lease: LEASE, skipServiceImports: ['beta'], ...writeBack },
     }),
   );
   return file;
@@ -401,4 +407,38 @@ describe('one elected replica writes back', () => {
       }
     }
   }, 120_000);
+
+  it('a reload that turns writeBack on starts campaigning, and one that turns it off releases the lease', async () => {
+    const adminPort = await freePort();
+    const file = await fedgateConfig('three', adminPort, { enabled: false });
+    const log = new LogCapture('info');
+    const fedgate = await Fedgate.start(loadConfig(file), log.logger);
+    const alpha = fed.cluster('alpha');
+    const holder = async () =>
+      String(
+        (
+          (await alpha.get('coordination.k8s.io/v1', 'Lease', 'fedgate-reader', 'fedgate-writer'))
+            ?.spec as { holderIdentity?: string } | undefined
+        )?.holderIdentity ?? '',
+      );
+    try {
+      await fedgate.whenReady();
+      expect(fedgate.writeBack).toBeUndefined();
+      await fedgateConfig('three', adminPort, { enabled: true });
+      expect(await fedgate.reloadFile(file, 'test')).toMatchObject({ ok: true });
+      // The lease the first test's replicas left expires; then this one takes it.
+      await waitFor(
+        async () => (await holder()) === 'three',
+        20_000,
+        'the reloaded replica to lead',
+      );
+      expect(fedgate.writeBack?.stats().leading).toBe(true);
+      await fedgateConfig('three', adminPort, { enabled: false });
+      expect(await fedgate.reloadFile(file, 'test')).toMatchObject({ ok: true });
+      await waitFor(async () => (await holder()) === '', 10_000, 'the lease released');
+      expect(fedgate.writeBack).toBeUndefined();
+    } finally {
+      await fedgate.stop();
+    }
+  }, 60_000);
 });
