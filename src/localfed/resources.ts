@@ -450,7 +450,7 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
   endpointSliceType,
   serviceExportType,
   ...GATEWAY_TYPES,
-  ...(WRITEBACK_TYPES satisfies readonly ResourceType[]),
+  ...WRITEBACK_TYPES,
 ];
 
 /** True when some served type belongs to `group`. */

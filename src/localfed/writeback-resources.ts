@@ -2,10 +2,9 @@
 // built-in coordination.k8s.io/v1 Lease (leader election) and the MCS API's
 // ServiceImport (a CRD, sigs.k8s.io/mcs-api v1alpha1, with its status subresource
 // and printer columns). ServiceExport's status subresource is in resources.ts.
-// resources.ts registers them, typing them as its ResourceType there (importing the
-// type here would be a cycle).
-import { ageColumn, column, nameColumn, type TableColumn } from './columns.ts';
+import { ageColumn, column, nameColumn } from './columns.ts';
 import { isRecord, type KubeObject } from './objects.ts';
+import type { ResourceType } from './resource-type.ts';
 import type { StatusCause } from './status.ts';
 import { conditionCauses, invalid, nameCauses, required } from './validation.ts';
 
@@ -13,7 +12,7 @@ function specOf(obj: KubeObject): Record<string, unknown> {
   return isRecord(obj.spec) ? (obj.spec as Record<string, unknown>) : {};
 }
 
-export const leaseType = {
+export const leaseType: ResourceType = {
   group: 'coordination.k8s.io',
   version: 'v1',
   kind: 'Lease',
@@ -21,10 +20,10 @@ export const leaseType = {
   plural: 'leases',
   singular: 'lease',
   namespaced: true,
-  shortNames: [] as string[],
+  shortNames: [],
   statusSubresource: false,
   emptyFields: { spec: {} },
-  validate: (obj: KubeObject): StatusCause[] => {
+  validate: (obj) => {
     const causes = nameCauses(obj.metadata.name, 'subdomain');
     const s = specOf(obj);
     // kube-apiserver's ValidateLeaseSpec: durations and transitions are never negative.
@@ -40,7 +39,7 @@ export const leaseType = {
     }
     return causes;
   },
-  defaults: (obj: KubeObject): void => {
+  defaults: (obj) => {
     if (!isRecord(obj.spec)) obj.spec = {};
   },
   columns: [
@@ -49,12 +48,12 @@ export const leaseType = {
       String(specOf(o).holderIdentity ?? ''),
     ),
     ageColumn,
-  ] as TableColumn[],
+  ],
 };
 
 const IMPORT_TYPES = ['ClusterSetIP', 'Headless'];
 
-export const serviceImportType = {
+export const serviceImportType: ResourceType = {
   group: 'multicluster.x-k8s.io',
   version: 'v1alpha1',
   kind: 'ServiceImport',
@@ -67,7 +66,7 @@ export const serviceImportType = {
   custom: true,
   deleteAnswersStatus: true,
   generation: true,
-  validate: (obj: KubeObject): StatusCause[] => {
+  validate: (obj) => {
     const causes: StatusCause[] = [...nameCauses(obj.metadata.name, 'dns1035')];
     const s = specOf(obj);
     // The CRD's schema: spec requires ports and type, type is an enum, ips at most two.
@@ -99,8 +98,8 @@ export const serviceImportType = {
       return ips === undefined ? '' : JSON.stringify(ips);
     }),
     // A CRD's Age column is a date; kube-apiserver still renders the cell as an age.
-    { ...ageColumn, type: 'date' as const },
+    { ...ageColumn, type: 'date' },
   ],
 };
 
-export const WRITEBACK_TYPES = [leaseType, serviceImportType];
+export const WRITEBACK_TYPES: readonly ResourceType[] = [leaseType, serviceImportType];
