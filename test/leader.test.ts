@@ -13,14 +13,13 @@ import { Fedgate } from '../src/fedgate.ts';
 import type { LocalFederation } from '../src/localfed/federation.ts';
 import { requireKubeTools } from '../src/localfed/kube-tools.ts';
 import type { KubeObject } from '../src/localfed/objects.ts';
-import { ApiClient } from '../src/watch/api-client.ts';
-import { loadKubeConfig } from '../src/watch/cluster-watcher.ts';
 import { CLI, start } from './helpers/cli.ts';
 import { run } from './helpers/deploy-real.ts';
 import { DiscoveryEnv, FAST_WATCH, LogCapture, launchFederation } from './helpers/discovery-env.ts';
 import { freePort } from './helpers/ports.ts';
 import { promtoolCheckMetrics } from './helpers/prometheus.ts';
 import { sleep, waitFor } from './helpers/wait.ts';
+import { WriteLog } from './helpers/write-log.ts';
 
 // alpha (127.224/16) runs shop/web's pods; beta (127.225/16) has only objects made
 // here, so nothing of it listens beyond its API server (on a free port).
@@ -48,57 +47,6 @@ const env = new DiscoveryEnv();
 let fed: LocalFederation;
 let kubeconfigs: Record<string, string>;
 let dir: string;
-
-/** Every ADDED/MODIFIED/DELETED a member's watch reports, by cluster/resource/namespace/name. */
-class WriteLog {
-  readonly events: { key: string; type: string; rv: string; object: Record<string, unknown> }[] =
-    [];
-  readonly #stop = new AbortController();
-  readonly #runs: Promise<void>[] = [];
-
-  watch(cluster: string, resource: string, path: string): void {
-    const client = new ApiClient(cluster, loadKubeConfig(cluster, kubeconfigs[cluster] ?? ''));
-    const loop = async () => {
-      const session = await client.session();
-      const list = await client.listPage(session, path, {}, this.#stop.signal);
-      await client
-        .watch(
-          session,
-          path,
-          { resourceVersion: list.resourceVersion },
-          60_000,
-          () => {},
-          (e) => {
-            if (e.type === 'BOOKMARK') return;
-            const m = e.object.metadata as {
-              namespace: string;
-              name: string;
-              resourceVersion: string;
-            };
-            this.events.push({
-              key: `${cluster}/${resource}/${m.namespace}/${m.name}`,
-              type: e.type,
-              rv: m.resourceVersion,
-              object: e.object,
-            });
-          },
-          this.#stop.signal,
-        )
-        .catch(() => {});
-      session.close();
-    };
-    this.#runs.push(loop());
-  }
-
-  count(key: string): number {
-    return this.events.filter((e) => e.key === key).length;
-  }
-
-  async stop(): Promise<void> {
-    this.#stop.abort();
-    await Promise.all(this.#runs);
-  }
-}
 
 async function fedgateConfig(
   identity: string,
@@ -174,11 +122,36 @@ afterAll(async () => {
 describe('one elected replica writes back', () => {
   it('one leads and writes; killed, the other takes over within the lease, and nothing is written twice or lost', async () => {
     const writes = new WriteLog();
-    writes.watch('alpha', 'serviceexports', '/apis/multicluster.x-k8s.io/v1alpha1/serviceexports');
-    writes.watch('beta', 'serviceexports', '/apis/multicluster.x-k8s.io/v1alpha1/serviceexports');
-    writes.watch('alpha', 'serviceimports', '/apis/multicluster.x-k8s.io/v1alpha1/serviceimports');
-    writes.watch('beta', 'serviceimports', '/apis/multicluster.x-k8s.io/v1alpha1/serviceimports');
-    writes.watch('alpha', 'leases', '/apis/coordination.k8s.io/v1/leases');
+    await writes.watch(
+      'alpha',
+      kubeconfigs.alpha ?? '',
+      'serviceexports',
+      '/apis/multicluster.x-k8s.io/v1alpha1/serviceexports',
+    );
+    await writes.watch(
+      'beta',
+      kubeconfigs.beta ?? '',
+      'serviceexports',
+      '/apis/multicluster.x-k8s.io/v1alpha1/serviceexports',
+    );
+    await writes.watch(
+      'alpha',
+      kubeconfigs.alpha ?? '',
+      'serviceimports',
+      '/apis/multicluster.x-k8s.io/v1alpha1/serviceimports',
+    );
+    await writes.watch(
+      'beta',
+      kubeconfigs.beta ?? '',
+      'serviceimports',
+      '/apis/multicluster.x-k8s.io/v1alpha1/serviceimports',
+    );
+    await writes.watch(
+      'alpha',
+      kubeconfigs.alpha ?? '',
+      'leases',
+      '/apis/coordination.k8s.io/v1/leases',
+    );
     const ports = { one: await freePort(), two: await freePort() };
     const procs = {
       one: start(process.execPath, [
@@ -371,6 +344,7 @@ describe('one elected replica writes back', () => {
         '{cluster="beta",resource="serviceexports",verb="update_status"} 1',
       ]);
       console.log(`takeover ${tookMs} ms after SIGKILL (lease duration 3 s)`);
+      expect(writes.broken).toEqual([]);
       // The write-back's series pass promtool's lint like the rest.
       const lint = await promtoolCheckMetrics(text);
       expect({ code: lint.code, stdout: lint.stdout, stderr: lint.stderr }).toEqual({
