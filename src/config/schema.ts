@@ -588,9 +588,10 @@ export const configSchema = z.strictObject({
       }),
       lease: z
         .strictObject({
-          namespace: dnsLabel
-            .default(D.DEFAULT_WRITEBACK_LEASE_NAMESPACE)
-            .meta({ description: "The Lease's namespace, in the first member cluster" }),
+          namespace: dnsLabel.default(D.DEFAULT_WRITEBACK_LEASE_NAMESPACE).meta({
+            description:
+              "The Lease's namespace, in the first of gatewayAPI.clusters, else of clusters",
+          }),
           name: dnsLabel.default(D.DEFAULT_WRITEBACK_LEASE_NAME),
           duration: duration.default(D.DEFAULT_WRITEBACK_LEASE_DURATION_MS).meta({
             description: 'A lease not renewed for this long may be taken by another replica',

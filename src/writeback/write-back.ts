@@ -1,4 +1,4 @@
-// Write-back: every replica campaigns for the Lease in the first member cluster; the
+// Write-back: every replica campaigns for the Lease in the first config cluster; the
 // one that leads lists what the members hold (ServiceExports, fedgate's
 // ServiceImports, Gateway API objects a status report names) and writes only what
 // differs from what should be (member-writer.ts, one per member). Losing the lease
@@ -45,6 +45,14 @@ export const REAL_CLOCK: Clock = {
   sleep: (ms, signal) => sleep(ms, undefined, { signal }).catch(() => {}),
 };
 
+/**
+ * Where the Lease is: the first of gatewayAPI.clusters (the config clusters, which every
+ * replica reads), else the first member.
+ */
+export function leaseCluster(config: Config): string {
+  return config.gatewayAPI.clusters[0] ?? config.clusters[0]?.name ?? '';
+}
+
 export function defaultIdentity(): string {
   return `${hostname()}_${process.pid}_${randomBytes(3).toString('hex')}`;
 }
@@ -75,9 +83,8 @@ export class WriteBack {
         new ApiClient(c.name, loadKubeConfig(c.name, c.kubeconfig, c.context)),
       );
     }
-    const first = config.clusters[0];
-    const leaseClient = first && this.#clients.get(first.name);
-    if (!first || !leaseClient) throw new Error('write-back needs a member cluster');
+    const leaseClient = this.#clients.get(leaseCluster(config));
+    if (!leaseClient) throw new Error('write-back needs a member cluster');
     this.#leaseApi = new KubeApi(leaseClient);
     const { lease } = config.writeBack;
     const lock = new ApiLeaseLock(
@@ -114,7 +121,7 @@ export class WriteBack {
 
   #run(): void {
     const { log, config } = this.#opts;
-    const lease = `${config.clusters[0]?.name}/${config.writeBack.lease.namespace}/${config.writeBack.lease.name}`;
+    const lease = `${leaseCluster(config)}/${config.writeBack.lease.namespace}/${config.writeBack.lease.name}`;
     let lastFailure = '';
     this.#loop = this.#elector.run(
       {
