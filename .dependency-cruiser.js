@@ -23,6 +23,8 @@ const LAYERS = [
   // Gateway API routes compiled and matched: pure, like routing/, its peer.
   { group: 'gateway', rank: 4, path: '^src/gateway/' },
   { group: 'health', rank: 5, path: '^src/health/' },
+  // One elected replica writes status back to the members: reads catalog/ and watch/.
+  { group: 'writeback', rank: 5, path: '^src/writeback/' },
   { group: 'dns', rank: 6, path: '^src/dns/' },
   {
     group: 'proxy',

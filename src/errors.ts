@@ -63,6 +63,8 @@ export const ERROR_TABLE = {
   CLUSTER_WATCH_EXPIRED: { http: 503, grpc: 'UNAVAILABLE', dnsRcode: 'SERVFAIL', exit: 1 },
   /** A watch sent nothing (no event, no bookmark) for longer than the silence limit: restart it. */
   CLUSTER_WATCH_SILENT: { http: 503, grpc: 'UNAVAILABLE', dnsRcode: 'SERVFAIL', exit: 1 },
+  /** A write to a member's API lost an optimistic-concurrency race (409 Conflict): read again and retry. */
+  WRITE_CONFLICT: { http: 503, grpc: 'UNAVAILABLE', dnsRcode: 'SERVFAIL', exit: 1 },
   /** A listener could not bind its address (in use, not permitted, not on this host). */
   LISTEN_FAILED: { http: 500, grpc: 'INTERNAL', dnsRcode: 'SERVFAIL', exit: 2 },
   /** A configuration reload could not be applied for a reason other than the file (stopping, a bug). */

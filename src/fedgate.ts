@@ -26,6 +26,7 @@ import { type StagedChange, stageTogether } from './staged-change.ts';
 import type { GatewayObjects } from './watch/gateway-records.ts';
 import { WorkerPool } from './workers/pool.ts';
 import { ListenError, LocalServing, type Serving } from './workers/serving.ts';
+import { WriteBack } from './writeback/write-back.ts';
 
 export interface Readiness {
   readonly ready: boolean;
@@ -73,6 +74,8 @@ export class Fedgate {
   readonly #startup: { done: boolean; timedOut: boolean; missing: readonly string[] };
   readonly #stopped: AbortController;
   #draining = false;
+  /** The write-back (writeBack.enabled): swapped by a reload that changes how it runs. */
+  readonly #writeBack: { current: WriteBack | undefined };
   /** Reloads run one at a time, in the order asked. */
   #reloads: Promise<unknown> = Promise.resolve();
 
@@ -89,6 +92,7 @@ export class Fedgate {
     fatal: Promise<string>;
     startup: { done: boolean; timedOut: boolean; missing: readonly string[] };
     stopped: AbortController;
+    writeBack: { current: WriteBack | undefined };
   }) {
     this.#config = parts.config;
     this.log = parts.log;
@@ -104,6 +108,12 @@ export class Fedgate {
     this.fatal = parts.fatal;
     this.#startup = parts.startup;
     this.#stopped = parts.stopped;
+    this.#writeBack = parts.writeBack;
+  }
+
+  /** The write-back, when writeBack.enabled. */
+  get writeBack(): WriteBack | undefined {
+    return this.#writeBack.current;
   }
 
   /** The configuration running now: the one started with, or the last reload's. */
@@ -137,8 +147,10 @@ export class Fedgate {
       opts.exhaustion ?? new ExhaustionTracker({ log, ...(opts.now ? { now: opts.now } : {}) });
     const discovery = Discovery.start(config, log, { ...opts, journal, exhaustion });
     const workers = opts.workers ?? 1;
+    const writeBack: { current: WriteBack | undefined } = { current: undefined };
     const metrics = new Metrics({
       discovery,
+      writeBack: () => writeBack.current?.stats(),
       journal,
       serving: workers < 2,
       exhaustion,
@@ -233,8 +245,13 @@ export class Fedgate {
       fatal: fatalPromise,
       startup,
       stopped,
+      writeBack,
     });
     holder.fedgate = fedgate;
+    // Only once serving: a replica that cannot serve must not be the one writing.
+    if (config.writeBack.enabled) {
+      writeBack.current = WriteBack.start({ config, catalog: discovery.catalog, log });
+    }
     discovery.catalog.whenReady(config.watch.startupTimeout, stopped.signal).then(async (r) => {
       if (stopped.signal.aborted) return;
       // Worker processes hold the snapshot readiness is about before it is said.
@@ -362,6 +379,7 @@ export class Fedgate {
       this.log.error({ err: e, trigger }, 'reload failed part way: restart fedgate');
       return { ok: false, code: 'RELOAD_FAILED', problem: (e as Error).message };
     }
+    this.#restartWriteBack(before, next);
     const summary = describeChanges(changes);
     const k = changes.clusters;
     this.log.info(
@@ -393,6 +411,28 @@ export class Fedgate {
       });
     }
     return { ok: true, changes, summary };
+  }
+
+  /**
+   * A reload that changes writeBack or the members starts the write-back over: the old
+   * one releases its lease (if it led) and the new one campaigns with what is new.
+   */
+  #restartWriteBack(before: Config, next: Config): void {
+    const shape = (c: Config) =>
+      JSON.stringify([c.writeBack, c.clusters, c.dns.addressing, c.dns.proxyAddresses]);
+    if (shape(before) === shape(next)) return;
+    const old = this.#writeBack.current;
+    this.#writeBack.current = undefined;
+    void (async () => {
+      await old?.stop();
+      if (next.writeBack.enabled && !this.#stopped.signal.aborted && this.#config === next) {
+        this.#writeBack.current = WriteBack.start({
+          config: next,
+          catalog: this.discovery.catalog,
+          log: this.log,
+        });
+      }
+    })().catch((e: unknown) => this.log.error({ err: e }, 'write-back: restart failed'));
   }
 
   /** The admin listener on a new address: opened now, swapped in (the old one closing) on commit. */
@@ -460,6 +500,9 @@ export class Fedgate {
     this.#draining = true;
     // A reload under way gives up (it checks the signal) and closes what it opened.
     await this.#reloads;
+    // First: a leader releases its lease, so another replica writes while this one drains.
+    await this.#writeBack.current?.stop();
+    this.#writeBack.current = undefined;
     this.log.info({ graceMs: this.config.http.drainTimeout }, 'draining: no new connections');
     const cut = await this.#serving.drain(this.config.http.drainTimeout);
     if (cut.proxyCut > 0)

@@ -81,6 +81,7 @@ beforeAll(async () => {
     real: { url: cp.url, ca: cp.ca, token: cp.token },
   });
   await cp.kubectl(['apply', '-f', cp.tools.serviceExportCrd]);
+  await cp.kubectl(['apply', '-f', cp.tools.serviceImportCrd]);
   // The simulator serves the Gateway API kinds (test/gateway-parity.test.ts compares them).
   await installGatewayCrds(cp);
   await cp.kubectl([
@@ -102,6 +103,7 @@ beforeAll(async () => {
     '--for=condition=Established',
     '--timeout=60s',
     'crd/serviceexports.multicluster.x-k8s.io',
+    'crd/serviceimports.multicluster.x-k8s.io',
   ]);
   // Discovery of a new group can lag Established by a moment.
   await waitFor(
@@ -486,6 +488,7 @@ describe('discovery and OpenAPI', () => {
       '/api/v1',
       '/apis/discovery.k8s.io/v1',
       '/apis/multicluster.x-k8s.io/v1alpha1',
+      '/apis/coordination.k8s.io/v1',
     ]) {
       const p = await both({ path: gv });
       const simList = json(p.sim);
@@ -533,10 +536,12 @@ describe('discovery and OpenAPI', () => {
       const paths = (json(r) as { paths: Record<string, { serverRelativeURL: string }> }).paths;
       // Only the group-versions the simulator serves; the URL's hash is the server's own.
       return Object.fromEntries(
-        ['api/v1', 'apis/discovery.k8s.io/v1', 'apis/multicluster.x-k8s.io/v1alpha1'].map((gv) => [
-          gv,
-          paths[gv]?.serverRelativeURL.replace(/hash=[0-9A-F]{128}$/, 'hash=*'),
-        ]),
+        [
+          'api/v1',
+          'apis/discovery.k8s.io/v1',
+          'apis/multicluster.x-k8s.io/v1alpha1',
+          'apis/coordination.k8s.io/v1',
+        ].map((gv) => [gv, paths[gv]?.serverRelativeURL.replace(/hash=[0-9A-F]{128}$/, 'hash=*')]),
       );
     });
     const url = (api: Api, gv: string) => json(index[api]).paths[gv].serverRelativeURL as string;

@@ -14,6 +14,7 @@ import { Discovery } from '../src/discovery.ts';
 import { clustersJson } from '../src/observe/debug.ts';
 import { EventJournal } from '../src/observe/events.ts';
 import { Metrics } from '../src/observe/metrics.ts';
+import { WriteBack } from '../src/writeback/write-back.ts';
 import {
   ADMIN_CONTEXT,
   applyReaderCopy,
@@ -36,7 +37,7 @@ import {
   serviceExport,
   slice,
 } from './helpers/kube-objects.ts';
-import { waitFor } from './helpers/wait.ts';
+import { sleep, waitFor } from './helpers/wait.ts';
 
 const READER_NS = 'fedgate-reader';
 const READER = `system:serviceaccount:${READER_NS}:fedgate-reader`;
@@ -49,11 +50,13 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'fedgate-deploy-real-'));
   // The MCS CRD fedgate's ClusterRole names, installed as in a member that has it.
   await cp.kubectl(['apply', '-f', cp.tools.serviceExportCrd]);
+  await cp.kubectl(['apply', '-f', cp.tools.serviceImportCrd]);
   await cp.kubectl([
     'wait',
     '--for=condition=Established',
     '--timeout=30s',
     'crd/serviceexports.multicluster.x-k8s.io',
+    'crd/serviceimports.multicluster.x-k8s.io',
   ]);
 }, 120_000);
 
@@ -71,6 +74,22 @@ const FEDGATE_READS = [
   'nodes',
   'serviceexports.multicluster.x-k8s.io',
 ].map((r) => `${r} [] [] [get list watch]`);
+
+/** What the write-back may do cluster-wide (fedgate-writer.yaml), as can-i lists it. */
+const GW = 'gateway.networking.k8s.io';
+const FEDGATE_WRITES = [
+  'serviceexports.multicluster.x-k8s.io/status [] [] [update patch]',
+  'serviceimports.multicluster.x-k8s.io [] [] [get list watch create update patch delete]',
+  'serviceimports.multicluster.x-k8s.io/status [] [] [update patch]',
+  ...['gatewayclasses', 'gateways', 'httproutes', 'grpcroutes', 'referencegrants'].map(
+    (r) => `${r}.${GW} [] [] [get list watch]`,
+  ),
+  ...['gatewayclasses', 'gateways', 'httproutes', 'grpcroutes'].map(
+    (r) => `${r}.${GW}/status [] [] [get update patch]`,
+  ),
+];
+/** And in the Lease's namespace only. */
+const LEASE_RULE = 'leases.coordination.k8s.io [] [] [get create update]';
 
 const ENDPOINTS: EndpointSpec[] = [1, 2].map((i) => ({
   address: `127.80.0.${i}`,
@@ -149,20 +168,29 @@ describe('deploy/member-rbac applied to a real API server', () => {
     await putSliceInEtcd(cp, slice('shop', 'web', 'web-1', ENDPOINTS));
   }, 120_000);
 
-  it('grants the reader exactly get, list and watch on the four resources, beyond what an unbound ServiceAccount may', async () => {
-    const canI = async (account: string) =>
+  it('grants the reader exactly get, list and watch on the four resources and the write-back its writes, beyond what an unbound ServiceAccount may', async () => {
+    const canI = async (account: string, namespace = 'default') =>
       canIRows(
         await cp.kubectl([
           'auth',
           'can-i',
           '--list',
+          `--namespace=${namespace}`,
           `--as=system:serviceaccount:${READER_NS}:${account}`,
         ]),
       );
     const reader = await canI('fedgate-reader');
     const unbound = await canI('unbound');
     expect([...unbound].filter((r) => !reader.has(r))).toEqual([]);
-    expect([...reader].filter((r) => !unbound.has(r)).sort()).toEqual([...FEDGATE_READS].sort());
+    expect([...reader].filter((r) => !unbound.has(r)).sort()).toEqual(
+      [...FEDGATE_READS, ...FEDGATE_WRITES].sort(),
+    );
+    // The Lease: get, create and update in the Lease's namespace, and nowhere else.
+    const inLeaseNs = await canI('fedgate-reader', READER_NS);
+    const unboundThere = await canI('unbound', READER_NS);
+    expect([...inLeaseNs].filter((r) => !unboundThere.has(r)).sort()).toEqual(
+      [...FEDGATE_READS, ...FEDGATE_WRITES, LEASE_RULE].sort(),
+    );
   });
 
   it("make-kubeconfig.sh's kubeconfig carries the reader's token: it may list what fedgate reads and nothing else", async () => {
@@ -223,6 +251,83 @@ describe('deploy/member-rbac applied to a real API server', () => {
     } finally {
       await d.stop();
     }
+  });
+
+  it("the write-back works through that kubeconfig: the Lease, the export's conditions and the ServiceImport, on kube-apiserver", async () => {
+    const config = parseConfig(
+      stringify({
+        federation: { name: 'testfed', domain: 'example.test' },
+        clusters: [{ name: 'alpha', kubeconfig: readerKubeconfig }],
+        health: { active: { enabled: false } },
+        writeBack: {
+          enabled: true,
+          identity: 'replica-1',
+          lease: { duration: '3s', renewDeadline: '2s', retryPeriod: '500ms' },
+        },
+      }),
+      join(work, 'fedgate.yaml'),
+    );
+    const log = new LogCapture();
+    const d = Discovery.start(config, log.logger);
+    const wb = WriteBack.start({ config, catalog: d.catalog, log: log.logger });
+    const get = async (args: string[]) =>
+      JSON.parse((await cp.kubectl(['get', ...args, '-o', 'json'])) || '{}') as {
+        spec?: Record<string, unknown>;
+        status?: { conditions?: { type: string; status: string; reason: string }[] };
+        metadata?: { labels?: Record<string, string> };
+      };
+    try {
+      const exported = await waitFor(
+        async () => {
+          const o = await get(['serviceexport', 'web', '-n', 'shop']);
+          return o.status?.conditions?.length === 3 ? o : undefined;
+        },
+        30_000,
+        "shop/web's ServiceExport conditions",
+      );
+      expect(exported.status?.conditions?.map((c) => [c.type, c.status, c.reason])).toEqual([
+        ['Valid', 'True', 'Valid'],
+        ['Ready', 'True', 'Exported'],
+        ['Conflict', 'False', 'NoConflicts'],
+      ]);
+      const imported = await waitFor(
+        async () => {
+          const o = await get(['serviceimport', 'web', '-n', 'shop']).catch(() => undefined);
+          return o?.status ? o : undefined;
+        },
+        30_000,
+        'the ServiceImport shop/web',
+      );
+      expect(imported.metadata?.labels?.['app.kubernetes.io/managed-by']).toBe('fedgate');
+      expect(imported.spec).toMatchObject({ type: 'ClusterSetIP', sessionAffinity: 'None' });
+      expect(imported.status).toEqual({ clusters: [{ cluster: 'alpha' }] });
+      const lease = await get(['lease', 'fedgate-writer', '-n', READER_NS]);
+      expect(lease.spec).toMatchObject({
+        holderIdentity: 'replica-1',
+        leaseDurationSeconds: 3,
+        leaseTransitions: 0,
+      });
+      expect(wb.stats()).toMatchObject({ leading: true, transitions: 1, failures: 0 });
+      // What kube-apiserver hands back compares equal: nothing is written again.
+      const total = () => [...wb.stats().writes.values()].reduce((n, w) => n + w.count, 0);
+      const settled = total();
+      await sleep(1500);
+      expect(total()).toBe(settled);
+      expect(
+        [...wb.stats().writes.values()].map((w) => `${w.resource} ${w.verb} ${w.count}`).sort(),
+      ).toEqual([
+        'serviceexports update_status 1',
+        'serviceimports create 1',
+        'serviceimports update_status 1',
+      ]);
+      expect(log.entries.filter((e) => e.level >= 40)).toEqual([]);
+    } finally {
+      await wb.stop();
+      await d.stop();
+    }
+    // Stopped: the lease is released for the next replica.
+    const released = await get(['lease', 'fedgate-writer', '-n', READER_NS]);
+    expect(released.spec).toMatchObject({ holderIdentity: '', leaseDurationSeconds: 1 });
   });
 
   it('without endpointslices in its role: CLUSTER_FORBIDDEN naming them, the rest still read, and in sync once the role is fixed, without a restart', async () => {

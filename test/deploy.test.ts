@@ -20,6 +20,7 @@ import { init as lexerReady, parse as parseImports } from 'es-module-lexer';
 import * as k8sModels from 'kubernetes-models';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments, stringify } from 'yaml';
+import { DEFAULT_WRITEBACK_LEASE_NAMESPACE } from '../src/config/defaults.ts';
 import { effectiveConfig } from '../src/config/load.ts';
 import { configJsonSchema, configSchema } from '../src/config/schema.ts';
 import { SimCluster } from '../src/localfed/cluster.ts';
@@ -581,21 +582,26 @@ async function memberObjects(): Promise<KubeObject[]> {
   return yamlDocs(r.stdout, 'kubectl kustomize deploy/member-rbac') as KubeObject[];
 }
 
+/** A role's rules as sorted "group resource verb" lines; no names, no URLs. */
+function grants(role: KubeObject | undefined): string[] {
+  const granted = new Set<string>();
+  for (const rule of arr(role?.rules)) {
+    expect(rule.resourceNames, 'resourceNames').toBeUndefined();
+    expect(rule.nonResourceURLs, 'nonResourceURLs').toBeUndefined();
+    for (const group of arr(rule.apiGroups) as unknown as string[])
+      for (const resource of arr(rule.resources) as unknown as string[])
+        for (const verb of arr(rule.verbs) as unknown as string[])
+          granted.add(`${group || 'core'} ${resource} ${verb}`);
+  }
+  return [...granted].sort();
+}
+
 describe('deploy/member-rbac', () => {
-  it('the ClusterRole grants exactly get, list and watch on the four resources fedgate reads', async () => {
-    const roles = (await memberObjects()).filter((o) => o.kind === 'ClusterRole');
-    expect(roles.length).toBe(1);
-    const role = roles[0]!;
-    expect(role.aggregationRule).toBeUndefined();
-    const granted = new Set<string>();
-    for (const rule of arr(role.rules)) {
-      expect(rule.resourceNames, 'resourceNames').toBeUndefined();
-      expect(rule.nonResourceURLs, 'nonResourceURLs').toBeUndefined();
-      for (const group of arr(rule.apiGroups) as unknown as string[])
-        for (const resource of arr(rule.resources) as unknown as string[])
-          for (const verb of arr(rule.verbs) as unknown as string[])
-            granted.add(`${group || 'core'} ${resource} ${verb}`);
-    }
+  it('the reader ClusterRole grants exactly get, list and watch on the four resources fedgate reads', async () => {
+    const role = (await memberObjects()).find(
+      (o) => o.kind === 'ClusterRole' && o.metadata.name === 'fedgate-reader',
+    );
+    expect(role?.aggregationRule).toBeUndefined();
     const expected = new Set<string>();
     for (const [group, resource] of [
       ['core', 'services'],
@@ -604,13 +610,66 @@ describe('deploy/member-rbac', () => {
       ['multicluster.x-k8s.io', 'serviceexports'],
     ])
       for (const verb of ['get', 'list', 'watch']) expected.add(`${group} ${resource} ${verb}`);
-    expect([...granted].sort()).toEqual([...expected].sort());
+    expect(grants(role)).toEqual([...expected].sort());
+  });
+
+  it('the writer roles grant exactly what the write-back writes: export status, imports, Gateway API status, and the Lease in its namespace', async () => {
+    const objects = await memberObjects();
+    const writer = objects.find(
+      (o) => o.kind === 'ClusterRole' && o.metadata.name === 'fedgate-writer',
+    );
+    expect(writer?.aggregationRule).toBeUndefined();
+    const expected: string[] = [];
+    const add = (group: string, resources: string[], verbs: string[]) => {
+      for (const r of resources) for (const v of verbs) expected.push(`${group} ${r} ${v}`);
+    };
+    const GW = 'gateway.networking.k8s.io';
+    add('multicluster.x-k8s.io', ['serviceexports/status'], ['update', 'patch']);
+    add(
+      'multicluster.x-k8s.io',
+      ['serviceimports'],
+      ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+    );
+    add('multicluster.x-k8s.io', ['serviceimports/status'], ['update', 'patch']);
+    add(
+      GW,
+      ['gatewayclasses', 'gateways', 'httproutes', 'grpcroutes', 'referencegrants'],
+      ['get', 'list', 'watch'],
+    );
+    add(
+      GW,
+      ['gatewayclasses/status', 'gateways/status', 'httproutes/status', 'grpcroutes/status'],
+      ['get', 'update', 'patch'],
+    );
+    expect(grants(writer)).toEqual(expected.sort());
+    // The Lease: a namespaced Role, in the namespace writeBack.lease defaults to.
+    const roles = objects.filter((o) => o.kind === 'Role');
+    expect(roles.map((r) => `${r.metadata.namespace}/${r.metadata.name}`)).toEqual([
+      `${DEFAULT_WRITEBACK_LEASE_NAMESPACE}/fedgate-lease`,
+    ]);
+    expect(grants(roles[0])).toEqual([
+      'coordination.k8s.io leases create',
+      'coordination.k8s.io leases get',
+      'coordination.k8s.io leases update',
+    ]);
+    expect(objects.filter((o) => o.kind === 'ClusterRole').length).toBe(2);
+    // Both bind the reader's ServiceAccount: one kubeconfig per member does both.
+    const sa = objects.find((o) => o.kind === 'ServiceAccount');
+    for (const b of objects.filter((o) => o.kind.endsWith('Binding'))) {
+      expect(b.subjects, idOf(b)).toEqual([
+        { kind: 'ServiceAccount', name: sa?.metadata.name, namespace: sa?.metadata.namespace },
+      ]);
+    }
   });
 
   it('binds it to the ServiceAccount whose long-lived token Secret make-kubeconfig.sh reads', async () => {
     const objects = await memberObjects();
-    const binding = objects.find((o) => o.kind === 'ClusterRoleBinding')!;
-    const role = objects.find((o) => o.kind === 'ClusterRole')!;
+    const binding = objects.find(
+      (o) => o.kind === 'ClusterRoleBinding' && o.metadata.name === 'fedgate-reader',
+    )!;
+    const role = objects.find(
+      (o) => o.kind === 'ClusterRole' && o.metadata.name === 'fedgate-reader',
+    )!;
     const sa = objects.find((o) => o.kind === 'ServiceAccount')!;
     const secret = objects.find((o) => o.kind === 'Secret')!;
     const ns = objects.find((o) => o.kind === 'Namespace')!;

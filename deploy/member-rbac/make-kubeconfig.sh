@@ -18,7 +18,7 @@ usage: $me [OPTIONS] CONTEXT CLUSTER OUTPUT
   OUTPUT    the kubeconfig to write (mode 0600), e.g. clusters/alpha.kubeconfig;
             - writes it to standard output
 
-Apply the ServiceAccount, its token Secret and the read-only ClusterRole first:
+Apply the ServiceAccount, its token Secret and its roles first:
   kubectl --context CONTEXT apply -k deploy/member-rbac
 
 Options:
@@ -169,7 +169,7 @@ else
 fi
 cat >"$tmp" <<EOF
 # fedgate's kubeconfig for member cluster $cluster: ServiceAccount
-# $namespace/$account (read-only: deploy/member-rbac), made by $me.
+# $namespace/$account (its roles: deploy/member-rbac), made by $me.
 apiVersion: v1
 kind: Config
 clusters:

@@ -169,6 +169,14 @@ export class Catalog {
     }
   }
 
+  /**
+   * The member's Service as watched, exported or not (undefined: none there, or no
+   * such member): what a ServiceExport's Valid condition is about.
+   */
+  memberService(cluster: string, key: string): ServiceRecord | undefined {
+    return this.#members.get(cluster)?.services.get(key);
+  }
+
   /** A member's sync state changed: every service it is part of carries it. */
   setStatus(status: ClusterStatus): void {
     const m = this.#members.get(status.cluster);

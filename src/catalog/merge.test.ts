@@ -1,22 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { clusterStatus } from '../../test/fixtures/catalog.ts';
+import { clusterStatus, serviceRecord } from '../../test/fixtures/catalog.ts';
 import type { NodeRecord, ServiceRecord, SliceRecord } from '../watch/records.ts';
 import { type MemberInput, mergeService } from './merge.ts';
 
 function svc(over: Partial<ServiceRecord> = {}): ServiceRecord {
-  return {
-    namespace: 'shop',
-    name: 'web',
-    createdAt: 1000,
-    headless: false,
-    externalName: false,
-    ports: [{ name: 'http', protocol: 'TCP', port: 80 }],
-    sessionAffinity: 'None',
-    federate: false,
-    hosts: [],
-    ingress: [],
-    ...over,
-  };
+  return serviceRecord({ createdAt: 1000, ...over });
 }
 
 function member(cluster: string, over: Partial<MemberInput> = {}): MemberInput {

@@ -189,3 +189,13 @@ export const BACKOFF_MAX_MS = 30_000;
 export const BACKOFF_RESET_AFTER_MS = 120_000;
 /** Each wait is shortened by up to this fraction at random, so replicas do not retry in step. */
 export const BACKOFF_JITTER = 0.2;
+
+/** The Lease one replica holds to write status back (client-go's leader election). */
+export const DEFAULT_WRITEBACK_LEASE_NAMESPACE = 'fedgate-reader';
+export const DEFAULT_WRITEBACK_LEASE_NAME = 'fedgate-writer';
+/** A lease not renewed for this long may be taken by another replica (client-go's LeaseDuration). */
+export const DEFAULT_WRITEBACK_LEASE_DURATION_MS = 15_000;
+/** The leader gives up when it has not renewed for this long (client-go's RenewDeadline). */
+export const DEFAULT_WRITEBACK_RENEW_DEADLINE_MS = 10_000;
+/** How often to try to acquire or renew (client-go's RetryPeriod). */
+export const DEFAULT_WRITEBACK_RETRY_PERIOD_MS = 2_000;

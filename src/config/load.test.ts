@@ -343,3 +343,32 @@ describe('routing.backendTLS', () => {
     ).toEqual(['routing.services.shop/cart.tls: no profile "q" in routing.backendTLS']);
   });
 });
+
+describe('writeBack', () => {
+  it("is off by default, with client-go's lease timing", () => {
+    const c = parseConfig(MINIMAL, source);
+    expect(c.writeBack).toEqual({
+      enabled: false,
+      lease: {
+        namespace: D.DEFAULT_WRITEBACK_LEASE_NAMESPACE,
+        name: D.DEFAULT_WRITEBACK_LEASE_NAME,
+        duration: 15_000,
+        renewDeadline: 10_000,
+        retryPeriod: 2_000,
+      },
+      skipServiceImports: [],
+    });
+  });
+
+  it('refuses timing a leader could outlive, and a member that is not configured', () => {
+    expect(
+      problems(`${MINIMAL}writeBack: { lease: { duration: 10s, renewDeadline: 10s } }\n`),
+    ).toEqual(['writeBack.lease: duration must be greater than renewDeadline']);
+    expect(
+      problems(`${MINIMAL}writeBack: { lease: { renewDeadline: 2s, retryPeriod: 2s } }\n`),
+    ).toEqual(['writeBack.lease: renewDeadline must be greater than 1.2 × retryPeriod']);
+    expect(problems(`${MINIMAL}writeBack: { skipServiceImports: [beta] }\n`)).toEqual([
+      'writeBack.skipServiceImports[0]: no member cluster named "beta"',
+    ]);
+  });
+});

@@ -147,6 +147,12 @@ function crossCheck(config: Config): string[] {
       problems.push(`routing.services.${key}.tls: no profile "${svc.tls}" in routing.backendTLS`);
     }
   }
+  const names = new Set(config.clusters.map((c) => c.name));
+  for (const [i, name] of config.writeBack.skipServiceImports.entries()) {
+    if (!names.has(name)) {
+      problems.push(`writeBack.skipServiceImports[${i}]: no member cluster named "${name}"`);
+    }
+  }
   if (config.self.zone !== undefined && config.self.region === undefined) {
     problems.push('self.region: required when self.zone is set');
   }

@@ -576,6 +576,48 @@ export const configSchema = z.strictObject({
         }),
     })
     .prefault({}),
+  writeBack: z
+    .strictObject({
+      enabled: z.boolean().default(false).meta({
+        description:
+          'One replica, elected on a Lease, writes ServiceExport conditions and ServiceImports to the members; every replica keeps serving',
+      }),
+      identity: z.string().min(1).max(128).optional().meta({
+        description:
+          "This replica's holderIdentity on the Lease; default: the host name, process id and a random suffix",
+      }),
+      lease: z
+        .strictObject({
+          namespace: dnsLabel.default(D.DEFAULT_WRITEBACK_LEASE_NAMESPACE).meta({
+            description:
+              "The Lease's namespace, in the first of gatewayAPI.clusters, else of clusters",
+          }),
+          name: dnsLabel.default(D.DEFAULT_WRITEBACK_LEASE_NAME),
+          duration: duration.default(D.DEFAULT_WRITEBACK_LEASE_DURATION_MS).meta({
+            description: 'A lease not renewed for this long may be taken by another replica',
+          }),
+          renewDeadline: duration.default(D.DEFAULT_WRITEBACK_RENEW_DEADLINE_MS).meta({
+            description: 'The leader stops writing when it has not renewed for this long',
+          }),
+          retryPeriod: duration
+            .default(D.DEFAULT_WRITEBACK_RETRY_PERIOD_MS)
+            .meta({ description: 'How often to try to acquire or renew the lease' }),
+        })
+        .prefault({})
+        // client-go's checks: a leader must stop before another may take over, and
+        // must get more than one try (jittered by 1.2) inside its deadline.
+        .refine((l) => l.duration > l.renewDeadline, {
+          error: 'duration must be greater than renewDeadline',
+        })
+        .refine((l) => l.renewDeadline > 1.2 * l.retryPeriod, {
+          error: 'renewDeadline must be greater than 1.2 × retryPeriod',
+        }),
+      skipServiceImports: z.array(dnsLabel).default([]).meta({
+        description:
+          'Member clusters that get no ServiceImports from fedgate (they run another MCS implementation)',
+      }),
+    })
+    .prefault({}),
   watch: z
     .strictObject({
       startupTimeout: duration.default(D.DEFAULT_STARTUP_TIMEOUT_MS),

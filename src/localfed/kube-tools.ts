@@ -20,6 +20,8 @@ export interface KubeTools {
   serviceExportCrd: string;
   /** The Gateway API's standard-channel CRD manifests (a directory), from sigs.k8s.io/gateway-api. */
   gatewayApiCrds: string;
+  /** Its ServiceImport CRD, which fedgate's write-back fills. */
+  serviceImportCrd: string;
 }
 
 export function kubeToolsIn(dir: string): KubeTools {
@@ -30,6 +32,7 @@ export function kubeToolsIn(dir: string): KubeTools {
     kubectl: join(dir, 'kubectl'),
     serviceExportCrd: join(dir, 'crds/multicluster.x-k8s.io_serviceexports.yaml'),
     gatewayApiCrds: join(dir, 'crds/gateway-api'),
+    serviceImportCrd: join(dir, 'crds/multicluster.x-k8s.io_serviceimports.yaml'),
   };
 }
 
@@ -47,6 +50,7 @@ export function requireKubeTools(env: NodeJS.ProcessEnv = process.env): KubeTool
     tools.kubectl,
     tools.serviceExportCrd,
     tools.gatewayApiCrds,
+    tools.serviceImportCrd,
   ].filter((f) => !existsSync(f));
   if (absent.length > 0) {
     const from = given ? 'FEDGATE_KUBE_TOOLS' : ENSURE_KUBE_TOOLS;

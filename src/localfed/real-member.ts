@@ -16,7 +16,7 @@ import type { KubeObject } from './objects.ts';
 import { makeClusterPki } from './pki.ts';
 import { compactBehindRelay } from './real-compaction.ts';
 import type { ResourceType } from './resources.ts';
-import { installServiceExportCrd } from './service-export-crd.ts';
+import { installMcsCrds } from './service-export-crd.ts';
 
 export interface RealMemberOptions {
   name: string;
@@ -119,8 +119,13 @@ export class RealMember implements MemberCluster {
       this.#rest = new KubeRest(cp.url, this.token, cp.ca);
       this.#relay.setUpstream({ url: cp.url, ca: cp.ca });
       await this.#relay.start();
-      if (this.#opts.serviceExportCRD !== false)
-        await installServiceExportCrd(this.#api, cp.tools.serviceExportCrd, this.name);
+      if (this.#opts.serviceExportCRD !== false) {
+        await installMcsCrds(
+          this.#api,
+          [cp.tools.serviceExportCrd, cp.tools.serviceImportCrd],
+          this.name,
+        );
+      }
       if (this.#opts.gatewayApiCRDs !== false)
         await installGatewayApiCrds(this.#api, cp.tools.gatewayApiCrds, this.name);
       await this.#publishApiEndpoint();

@@ -1,30 +1,13 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import { apiError, mustType } from '../../test/helpers/registry.ts';
 import type { KubeObject } from './objects.ts';
 import { Registry } from './registry.ts';
-import { findType, type ResourceType } from './resources.ts';
-import { ApiError } from './status.ts';
 import { type Change, ClusterStore } from './store.ts';
-
-function mustType(group: string, version: string, plural: string): ResourceType {
-  const t = findType(group, version, plural);
-  if (!t) throw new Error(`no type ${group}/${version}/${plural}`);
-  return t;
-}
 
 const NS = mustType('', 'v1', 'namespaces');
 const SVC = mustType('', 'v1', 'services');
 const SLICE = mustType('discovery.k8s.io', 'v1', 'endpointslices');
 const EXPORT = mustType('multicluster.x-k8s.io', 'v1alpha1', 'serviceexports');
-
-function apiError(fn: () => unknown): ApiError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ApiError) return e;
-    throw e;
-  }
-  throw new Error('expected an ApiError, but nothing was thrown');
-}
 
 const service = (name: string, extra: Partial<KubeObject> = {}): KubeObject => ({
   apiVersion: 'v1',

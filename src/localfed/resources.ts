@@ -15,6 +15,7 @@ import {
   nameCauses,
   required,
 } from './validation.ts';
+import { WRITEBACK_TYPES } from './writeback-resources.ts';
 
 export type { DefaultingContext, ResourceType } from './resource-type.ts';
 
@@ -449,6 +450,7 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
   endpointSliceType,
   serviceExportType,
   ...GATEWAY_TYPES,
+  ...WRITEBACK_TYPES,
 ];
 
 /** True when some served type belongs to `group`. */

@@ -4,7 +4,7 @@
 import { request } from 'node:http';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterStatus } from '../../test/fixtures/catalog.ts';
+import { clusterStatus, serviceRecord } from '../../test/fixtures/catalog.ts';
 import { Catalog } from '../catalog/catalog.ts';
 import { configSchema } from '../config/schema.ts';
 import { HealthMonitor } from '../health/monitor.ts';
@@ -31,19 +31,7 @@ const config = configSchema.parse({
 });
 
 function svc(name: string, over: Partial<ServiceRecord> = {}): ServiceRecord {
-  return {
-    namespace: 'shop',
-    name,
-    createdAt: NOW - 60_000,
-    headless: false,
-    externalName: false,
-    ports: [{ name: 'http', protocol: 'TCP', port: 80 }],
-    sessionAffinity: 'None',
-    federate: false,
-    hosts: [],
-    ingress: [],
-    ...over,
-  };
+  return serviceRecord({ name, createdAt: NOW - 60_000, ...over });
 }
 
 type Conditions = EndpointRecord['conditions'];

@@ -30,10 +30,12 @@ import type { ConnectionCloseReason, ProxiedRequest, ProxyObserver } from '../pr
 import { endpointId } from '../routing/types.ts';
 import type { ClusterWatcher } from '../watch/cluster-watcher.ts';
 import type { GatewayWatcher } from '../watch/gateway-watcher.ts';
+import type { WriteBackStats } from '../writeback/write-back.ts';
 import { endpointState } from './endpoint-state.ts';
 import type { EventJournal } from './events.ts';
 import { EXHAUSTED_RESOURCES, type ExhaustedResource } from './exhaustion.ts';
 import { TalliedCounter, TalliedHistogram } from './tallies.ts';
+import { registerWriteBackMetrics } from './writeback-metrics.ts';
 
 /** What DNS counts for itself (Responder and ResponseRateLimiter stats). */
 export interface DnsCounts {
@@ -77,6 +79,8 @@ export interface MetricsSources {
   readonly serving?: boolean;
   /** Where this process ran out of descriptors. */
   readonly exhaustion?: ExhaustionCounts;
+  /** The write-back's state (writeBack.enabled), read at scrape time. */
+  readonly writeBack?: () => WriteBackStats | undefined;
 }
 
 /** A worker process's metrics: the proxy's and DNS's, and its process's. */
@@ -228,6 +232,10 @@ export class Metrics implements ProxyObserver {
           this.inc({ resource }, counts?.get(resource) ?? 0);
       },
     });
+
+    if (!('worker' in sources) && sources.writeBack) {
+      registerWriteBackMetrics(registry, sources.writeBack);
+    }
 
     // ---- HTTP proxy (unregistered in the primary of worker processes: the workers count)
     const serving = 'worker' in sources || sources.serving !== false;
