@@ -14,7 +14,10 @@ import type { Json } from './trim.ts';
 
 /** The conformance manifests in testdata/ (gateway-api v1.6.3), as a user writes them. */
 function manifests(file: string): Json[] {
-  const text = readFileSync(new URL(`../../test/fixtures/gateway-conformance/${file}`, import.meta.url), 'utf8');
+  const text = readFileSync(
+    new URL(`../../test/fixtures/gateway-conformance/${file}`, import.meta.url),
+    'utf8',
+  );
   return parseAllDocuments(text)
     .map((d) => d.toJS() as Json | null)
     .filter((o): o is Json => o !== null);
