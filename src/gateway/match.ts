@@ -1,0 +1,228 @@
+// Which attached rule a request takes on one fedgate listener. Built once per
+// route table (matchers per hostname, every rule's matches compiled and sorted by
+// the spec's precedence), then each request walks one sorted list and takes the
+// first candidate whose checks all pass.
+//
+// Hostname: an exact name beats a wildcard, a longer wildcard a shorter one, ''
+// (any host) comes last; the most specific hostname that matches is the only one
+// considered (as a virtual host: a path none of its rules match is not looked up
+// under a wider name).
+//
+// HTTPRoute precedence (HTTPRouteRule.matches): Exact path, then RegularExpression
+// paths (longer pattern first: fedgate's choice, the spec leaves it open), then
+// PathPrefix by length; then a method match; then more header matches; then more
+// query param matches; then the older route, then `namespace/name` alphabetically,
+// then rule order, then match order. GRPCRoute (GRPCRouteRule.matches): more
+// characters of service, then of method, then more header matches, then the same
+// tie-breakers. A gRPC call is matched against GRPCRoutes first, then HTTPRoutes;
+// any other request against HTTPRoutes only.
+import type { AttachedRule, ListenerTable } from './attached.ts';
+import {
+  type Check,
+  compileGrpcMatch,
+  compileHttpMatch,
+  type MatchRequest,
+  prefixOf,
+} from './conditions.ts';
+
+export type { MatchRequest } from './conditions.ts';
+
+/** A rule a request matched, and by which of its matches. */
+export interface RuleMatch {
+  readonly rule: AttachedRule;
+  /** The HostRules hostname the request's host fell under. */
+  readonly hostname: string;
+  /** The index of the match in the rule's matches (-1: a GRPCRoute rule with none). */
+  readonly match: number;
+  /** The PathPrefix the request matched (ReplacePrefixMatch replaces it); absent otherwise. */
+  readonly prefix?: string;
+}
+
+/** A candidate tried before the one that matched (or all, when none did), and why it failed. */
+export interface RuleMiss {
+  readonly rule: AttachedRule;
+  readonly match: number;
+  readonly why: string;
+}
+
+export interface MatchExplained {
+  /** The hostname group the host fell under; undefined: none, Host routing. */
+  readonly hostname: string | undefined;
+  readonly matched: RuleMatch | undefined;
+  readonly misses: readonly RuleMiss[];
+}
+
+/** A pattern that did not compile: its candidate never matches. */
+export interface MatchProblem {
+  readonly route: string;
+  readonly rule: number;
+  readonly message: string;
+}
+
+interface Candidate {
+  readonly rule: AttachedRule;
+  readonly match: number;
+  readonly checks: readonly Check[];
+  readonly readsQuery: boolean;
+  readonly prefix: string | undefined;
+  /** Sort keys, most significant first; lower sorts first. */
+  readonly keys: readonly (number | string)[];
+}
+
+interface HostMatcher {
+  readonly hostname: string;
+  readonly grpc: readonly Candidate[];
+  readonly http: readonly Candidate[];
+}
+
+const routeName = (r: AttachedRule): string => `${r.route.namespace}/${r.route.name}`;
+
+const tieBreak = (r: AttachedRule, match: number): (number | string)[] => [
+  r.createdAt,
+  routeName(r),
+  r.index,
+  match,
+];
+
+const PATH_RANK = { Exact: 0, RegularExpression: 1, PathPrefix: 2 } as const;
+
+function candidatesOf(rules: readonly AttachedRule[], problems: MatchProblem[]): HostMatcher {
+  const grpc: Candidate[] = [];
+  const http: Candidate[] = [];
+  const note = (r: AttachedRule, list: readonly string[]) => {
+    for (const message of list) problems.push({ route: routeName(r), rule: r.index, message });
+  };
+  for (const r of rules) {
+    if (r.route.kind === 'GRPCRoute') {
+      const matches = r.grpc ?? [];
+      if (matches.length === 0) {
+        grpc.push({
+          rule: r,
+          match: -1,
+          checks: [],
+          readsQuery: false,
+          prefix: undefined,
+          keys: [0, 0, 0, ...tieBreak(r, 0)],
+        });
+      }
+      matches.forEach((m, i) => {
+        const c = compileGrpcMatch(m);
+        note(r, c.problems);
+        const keys = [
+          -(m.method?.service?.length ?? 0),
+          -(m.method?.method?.length ?? 0),
+          -m.headers.length,
+          ...tieBreak(r, i),
+        ];
+        grpc.push({ rule: r, match: i, ...c, prefix: undefined, keys });
+      });
+      continue;
+    }
+    (r.http ?? []).forEach((m, i) => {
+      const c = compileHttpMatch(m);
+      note(r, c.problems);
+      const prefix = m.path.type === 'PathPrefix' ? prefixOf(m.path.value) : undefined;
+      const keys = [
+        PATH_RANK[m.path.type],
+        m.path.type === 'Exact' ? 0 : -(prefix ?? m.path.value).length,
+        m.method === undefined ? 1 : 0,
+        -new Set(m.headers.map((h) => h.name.toLowerCase())).size,
+        -new Set(m.queryParams.map((q) => q.name)).size,
+        ...tieBreak(r, i),
+      ];
+      http.push({ rule: r, match: i, ...c, prefix, keys });
+    });
+  }
+  const order = (a: Candidate, b: Candidate): number => {
+    for (let i = 0; i < a.keys.length; i++) {
+      const x = a.keys[i] as number | string;
+      const y = b.keys[i] as number | string;
+      if (x !== y) return x < y ? -1 : 1;
+    }
+    return 0;
+  };
+  return { hostname: '', grpc: grpc.sort(order), http: http.sort(order) };
+}
+
+/** One listener's rules, compiled: `match` per request. */
+export class ListenerMatcher {
+  readonly address: string;
+  readonly tls: boolean;
+  /** Patterns that did not compile (their candidates never match). */
+  readonly problems: readonly MatchProblem[];
+  readonly #exact = new Map<string, HostMatcher>();
+  /** `*.suffix` groups by suffix (with its dot), longest first. */
+  readonly #wildcards: { suffix: string; m: HostMatcher }[] = [];
+  readonly #any: HostMatcher | undefined;
+
+  constructor(table: ListenerTable) {
+    this.address = table.address;
+    this.tls = table.tls;
+    const problems: MatchProblem[] = [];
+    let any: HostMatcher | undefined;
+    for (const h of table.hosts) {
+      const m = { ...candidatesOf(h.rules, problems), hostname: h.hostname };
+      const name = h.hostname.toLowerCase();
+      if (name === '') any = m;
+      else if (name.startsWith('*.')) this.#wildcards.push({ suffix: name.slice(1), m });
+      else this.#exact.set(name, m);
+    }
+    this.#wildcards.sort((a, b) => b.suffix.length - a.suffix.length);
+    this.#any = any;
+    this.problems = problems;
+  }
+
+  /** The hostname group a host falls under: exact, then the longest wildcard, then ''. */
+  #hostFor(host: string): HostMatcher | undefined {
+    const exact = this.#exact.get(host);
+    if (exact) return exact;
+    for (const w of this.#wildcards) {
+      // A wildcard stands for one label or more: `*.example.test` is not `example.test`.
+      if (host.length > w.suffix.length && host.endsWith(w.suffix)) return w.m;
+    }
+    return this.#any;
+  }
+
+  /** The rule a request takes, or undefined: no rule here, Host routing. */
+  match(req: MatchRequest): RuleMatch | undefined {
+    return this.#run(req, undefined);
+  }
+
+  /** As match, with every candidate tried before and why it failed (for /debug/explain). */
+  explain(req: MatchRequest): MatchExplained {
+    const misses: RuleMiss[] = [];
+    const matched = this.#run(req, misses);
+    return { hostname: this.#hostFor(req.host)?.hostname, matched, misses };
+  }
+
+  #run(req: MatchRequest, misses: RuleMiss[] | undefined): RuleMatch | undefined {
+    const h = this.#hostFor(req.host);
+    if (!h) return undefined;
+    let query: URLSearchParams | undefined;
+    const lists = req.grpc ? [h.grpc, h.http] : [h.http];
+    for (const list of lists) {
+      for (const c of list) {
+        if (c.readsQuery && query === undefined) query = new URLSearchParams(req.query);
+        let why: string | undefined;
+        for (const check of c.checks) {
+          why = check(req, query);
+          if (why !== undefined) break;
+        }
+        if (why === undefined) {
+          const base = { rule: c.rule, hostname: h.hostname, match: c.match };
+          return c.prefix === undefined ? base : { ...base, prefix: c.prefix };
+        }
+        misses?.push({ rule: c.rule, match: c.match, why });
+      }
+    }
+    return undefined;
+  }
+}
+
+/** Every listener's matcher, by the listener address as written in the configuration. */
+export function listenerMatchers(
+  tables: readonly ListenerTable[],
+  key: (address: string) => string = (a) => a,
+): Map<string, ListenerMatcher> {
+  return new Map(tables.map((t) => [key(t.address), new ListenerMatcher(t)]));
+}
