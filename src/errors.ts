@@ -105,6 +105,8 @@ export const ERROR_TABLE = {
   /** Every endpoint's TLS handshake failed: its certificate did not verify against the service's backend TLS profile (CA, hostname, subjectAltNames), or it refused fedgate's client certificate. */
   UPSTREAM_TLS: { http: 502, grpc: 'UNAVAILABLE', dnsRcode: 'SERVFAIL', exit: 1 },
   UPSTREAM_TIMEOUT: { http: 504, grpc: 'DEADLINE_EXCEEDED', dnsRcode: 'SERVFAIL', exit: 1 },
+  /** A Gateway API rule matched the request but cannot serve it: no backendRef, every weight 0, the chosen backendRef invalid (not found, not permitted, an unsupported kind) or naming no federated service, or a filter fedgate does not implement (the spec's 500; GRPCRoute's UNAVAILABLE). */
+  ROUTE_BACKEND_INVALID: { http: 500, grpc: 'UNAVAILABLE', dnsRcode: 'SERVFAIL', exit: 1 },
   /** The process ran out of file descriptors (or another kernel resource) for this socket. */
   RESOURCE_EXHAUSTED: { http: 503, grpc: 'RESOURCE_EXHAUSTED', dnsRcode: 'SERVFAIL', exit: 1 },
   /** The loopback-only guard (tests, benchmarks) refused a destination outside 127.0.0.0/8 and ::1. */

@@ -221,7 +221,15 @@ describe('GRPCRoute precedence', () => {
       route,
       grpc: [
         {
-          ...(service || method ? { method: { type: 'Exact' as const, service, method } } : {}),
+          ...(service || method
+            ? {
+                method: {
+                  type: 'Exact' as const,
+                  ...(service ? { service } : {}),
+                  ...(method ? { method } : {}),
+                },
+              }
+            : {}),
           headers: Object.entries(headers).map(([name, value]) => ({
             type: 'Exact' as const,
             name,

@@ -121,10 +121,10 @@ describe('Metrics', () => {
     const { text, contentType } = await m.scrape();
     expect(contentType).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(text).toContain(
-      'fedgate_http_requests_total{service="shop/web",cluster="alpha",zone="a",code="2xx",outcome="relayed"} 2',
+      'fedgate_http_requests_total{service="shop/web",cluster="alpha",zone="a",code="2xx",outcome="relayed",route=""} 2',
     );
     expect(text).toContain(
-      'fedgate_http_requests_total{service="shop/web",cluster="",zone="",code="5xx",outcome="overflowed"} 1',
+      'fedgate_http_requests_total{service="shop/web",cluster="",zone="",code="5xx",outcome="overflowed",route=""} 1',
     );
     expect(text).toContain(
       'fedgate_http_request_duration_seconds_bucket{le="0.0025",service="shop/web",code="2xx"} 1',
@@ -155,7 +155,7 @@ describe('Metrics', () => {
       'fedgate_grpc_requests_total{service="shop/rpc",grpc_status="14",outcome="relayed"} 1',
     ]);
     expect(text).toContain(
-      'fedgate_http_requests_total{service="shop/rpc",cluster="alpha",zone="a",code="2xx",outcome="relayed"} 2',
+      'fedgate_http_requests_total{service="shop/rpc",cluster="alpha",zone="a",code="2xx",outcome="relayed",route=""} 2',
     );
     expect(text).toContain('fedgate_http_retries_total{service="shop/rpc",reason="grpc_status"} 1');
   });
@@ -310,7 +310,7 @@ describe('Metrics with worker processes', () => {
     });
     const { text } = await primary.scrape();
     expect(text).toContain(
-      'fedgate_http_requests_total{service="shop/web",cluster="alpha",zone="a",code="2xx",outcome="relayed"} 13',
+      'fedgate_http_requests_total{service="shop/web",cluster="alpha",zone="a",code="2xx",outcome="relayed",route=""} 13',
     );
     expect(text).toContain(
       'fedgate_http_request_duration_seconds_count{service="shop/web",code="2xx"} 13',
@@ -343,7 +343,7 @@ describe('Metrics with worker processes', () => {
     expect(retired.filter((m) => m.name === 'fedgate_http_requests_total')).toHaveLength(1);
     const text = await mergeMetrics([retired], first.registry.contentType);
     expect(text).toContain(
-      'fedgate_http_requests_total{service="shop/web",cluster="alpha",zone="a",code="2xx",outcome="relayed"} 3',
+      'fedgate_http_requests_total{service="shop/web",cluster="alpha",zone="a",code="2xx",outcome="relayed",route=""} 3',
     );
     expect(text).toContain('fedgate_worker_requests_total{worker="0",protocol="dns"} 5');
     expect(text).not.toContain('nodejs_heap_size_used_bytes');

@@ -187,7 +187,8 @@ function mirroredCounter<L extends string>(
 
 export class Metrics implements ProxyObserver {
   readonly registry = new Registry();
-  readonly #requests: TalliedCounter<'service' | 'cluster' | 'zone' | 'code' | 'outcome'>;
+  readonly #requests: TalliedCounter<'service' | 'cluster' | 'zone' | 'code' | 'outcome' | 'route'>;
+  readonly #mirrored: Counter<'service' | 'result'>;
   readonly #duration: TalliedHistogram<'service' | 'code'>;
   readonly #retries: Counter<'service' | 'reason'>;
   readonly #grpc: Counter<'service' | 'grpc_status' | 'outcome'>;
@@ -242,8 +243,14 @@ export class Metrics implements ProxyObserver {
     const servingRegisters = serving ? [registry] : [];
     this.#requests = new TalliedCounter({
       name: 'fedgate_http_requests_total',
-      help: 'HTTP requests by service ("" when none was found), the cluster and zone that answered, status class, and how the request ended (relayed, failed, rejected, overflowed, client_cancelled)',
-      labelNames: ['service', 'cluster', 'zone', 'code', 'outcome'],
+      help: 'HTTP requests by service ("" when none was found), the cluster and zone that answered, status class, how the request ended (relayed, failed, rejected, overflowed, client_cancelled, redirected), and the Gateway API route (namespace/name) that routed it ("" for Host routing)',
+      labelNames: ['service', 'cluster', 'zone', 'code', 'outcome', 'route'],
+      registers: servingRegisters,
+    });
+    this.#mirrored = new Counter({
+      name: 'fedgate_http_mirrored_requests_total',
+      help: 'Copies of requests a Gateway API RequestMirror sent, by the mirror service and result: sent (answered), failed (no endpoint, refused, timed out) or dropped (too many mirrors in flight)',
+      labelNames: ['service', 'result'],
       registers: servingRegisters,
     });
     this.#duration = new TalliedHistogram({
@@ -587,7 +594,7 @@ export class Metrics implements ProxyObserver {
   request(r: ProxiedRequest): void {
     this.#proxied++;
     const code = statusClass(r.status);
-    this.#requests.at(r.service, r.cluster, r.zone, code, r.outcome).value++;
+    this.#requests.at(r.service, r.cluster, r.zone, code, r.outcome, r.route ?? '').value++;
     const duration = this.#duration;
     duration.observe(duration.at(r.service, code), r.seconds);
     if (r.tier) this.#servedHttp.at(r.service, r.tier).value++;
@@ -596,6 +603,10 @@ export class Metrics implements ProxyObserver {
       const grpc_status = r.grpcStatus === undefined ? '' : String(r.grpcStatus);
       this.#grpc.inc({ service: r.service, grpc_status, outcome: r.outcome });
     }
+  }
+
+  mirrored(service: string, result: 'sent' | 'failed' | 'dropped'): void {
+    this.#mirrored.inc({ service, result });
   }
 
   retry(service: string, reason: RetryReason): void {

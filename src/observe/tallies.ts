@@ -19,16 +19,16 @@ class SeriesTable<L extends string, S> {
   readonly all: S[] = [];
 
   constructor(names: readonly L[], make: (labels: Labels<L>) => S) {
-    if (names.length < 1 || names.length > 5) throw new Error('1 to 5 labels');
+    if (names.length < 1 || names.length > 6) throw new Error('1 to 6 labels');
     this.#names = names;
     this.#make = make;
   }
 
-  at(v0: string, v1 = '', v2 = '', v3 = '', v4 = ''): S {
+  at(v0: string, v1 = '', v2 = '', v3 = '', v4 = '', v5 = ''): S {
     const depth = this.#names.length;
     let level = this.#root;
     for (let i = 0; i < depth - 1; i++) {
-      const v = i === 0 ? v0 : i === 1 ? v1 : i === 2 ? v2 : v3;
+      const v = i === 0 ? v0 : i === 1 ? v1 : i === 2 ? v2 : i === 3 ? v3 : v4;
       let next = level.get(v) as Map<string, unknown> | undefined;
       if (next === undefined) {
         next = new Map();
@@ -36,10 +36,21 @@ class SeriesTable<L extends string, S> {
       }
       level = next;
     }
-    const last = depth === 1 ? v0 : depth === 2 ? v1 : depth === 3 ? v2 : depth === 4 ? v3 : v4;
+    const last =
+      depth === 1
+        ? v0
+        : depth === 2
+          ? v1
+          : depth === 3
+            ? v2
+            : depth === 4
+              ? v3
+              : depth === 5
+                ? v4
+                : v5;
     let s = level.get(last) as S | undefined;
     if (s === undefined) {
-      const values = [v0, v1, v2, v3, v4];
+      const values = [v0, v1, v2, v3, v4, v5];
       const labels = {} as Record<L, string>;
       this.#names.forEach((name, i) => {
         labels[name] = values[i]!;
@@ -90,8 +101,8 @@ export class TalliedCounter<L extends string> {
   }
 
   /** The series of these label values, in labelNames order. */
-  at(v0: string, v1?: string, v2?: string, v3?: string, v4?: string): CounterSeries {
-    return this.#series.at(v0, v1, v2, v3, v4);
+  at(v0: string, v1?: string, v2?: string, v3?: string, v4?: string, v5?: string): CounterSeries {
+    return this.#series.at(v0, v1, v2, v3, v4, v5);
   }
 
   get(): Promise<MetricData<{ value: number; labels: Record<string, string> }>> {

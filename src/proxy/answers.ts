@@ -83,6 +83,24 @@ export function respondHeadOnly(
   return true;
 }
 
+/** A Gateway API RequestRedirect: the status and Location, no body. */
+export function sendRedirect(
+  res: ProxyResponse,
+  status: number,
+  location: string,
+  close: boolean,
+): void {
+  const headers: Record<string, string | number> = { location, 'content-length': 0 };
+  if (close && isHttp1(res)) headers.connection = 'close';
+  res.writeHead(status, headers);
+  res.end();
+}
+
+/** A redirect answered onto an upgrade's raw socket. */
+export function rawRedirect(socket: Duplex, status: number, location: string): void {
+  writeRawResponse(socket, status, { location }, '');
+}
+
 /** Writes a whole HTTP/1.1 response onto a raw socket and ends it. */
 export function writeRawResponse(
   socket: Duplex,

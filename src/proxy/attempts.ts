@@ -80,8 +80,8 @@ export class Exchange implements TryOwner {
   /** A gRPC call's deadline (grpc-timeout), while no answer has started. */
   #deadlineTimer: NodeJS.Timeout | undefined;
   #waiting: AbortController | undefined;
-  /** The last try failed its TLS handshake: what failed. */
-  #lastTls: string | undefined;
+  /** The last try failed its TLS handshake (what failed), or timed out: what the client hears when nothing is left. */
+  #last: { failure: 'tls' | 'timeout'; detail: string } | undefined;
   /** Its place in its client's share (clients.ts): held while it or a try of it holds anything. */
   place: ClientPlace | undefined;
 
@@ -137,13 +137,22 @@ export class Exchange implements TryOwner {
       this.#giveUp('CLIENT_OVER_SHARE', `this client holds its share of ${key}'s request slots`);
       return;
     }
-    const deadline = this.grpc?.deadline;
+    const deadline = this.#deadline();
     const left = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
     // Node fires a timer past 2^31-1 ms (24.8 days) at once: a deadline that far bounds nothing.
     if (left !== undefined && left <= MAX_TIMER_MS) {
       this.#deadlineTimer = setTimeout(() => this.#deadlinePassed(), left);
     }
     this.#next(false);
+  }
+
+  /** The earlier of a gRPC call's deadline and its Gateway API rule's timeouts.request. */
+  #deadline(): number | undefined {
+    const grpc = this.grpc?.deadline;
+    const ms = this.#routed.gateway?.rule.timeouts?.requestMs;
+    const route = ms === undefined || ms <= 0 ? undefined : this.#started + ms;
+    if (route === undefined) return grpc;
+    return grpc === undefined ? route : Math.min(grpc, route);
   }
 
   /**
@@ -160,9 +169,16 @@ export class Exchange implements TryOwner {
     this.#endedByClient = true;
     this.#waiting?.abort();
     const waited = Math.round(this.age() * 1000);
+    const tries = `${this.#tries} ${this.#tries === 1 ? 'try' : 'tries'}`;
+    const gw = this.#routed.gateway;
+    const routeMs = gw?.rule.timeouts?.requestMs;
+    const byRoute =
+      routeMs !== undefined && this.#started + routeMs <= (this.grpc?.deadline ?? Infinity);
     this.#giveUp(
       'UPSTREAM_TIMEOUT',
-      `${this.#service.key} did not answer within the call's deadline (grpc-timeout, ${waited} ms, ${this.#tries} ${this.#tries === 1 ? 'try' : 'tries'})`,
+      byRoute
+        ? `${this.#service.key} did not answer within route ${gw?.route}'s timeouts.request (${routeMs} ms, ${tries})`
+        : `${this.#service.key} did not answer within the call's deadline (grpc-timeout, ${waited} ms, ${tries})`,
     );
     t?.abort(new Error("the call's deadline passed"));
   }
@@ -249,14 +265,15 @@ export class Exchange implements TryOwner {
       return;
     }
     if (!picked) {
-      // A TLS failure says more than "nothing left to try": the client hears what failed.
-      const last = this.#lastTls;
+      // A TLS failure or a timeout says more than "nothing left to try": the client
+      // hears what failed (a timed-out last try is a 504, as when retries run out).
+      const last = this.#last;
       if (last !== undefined) {
-        const a = gaveUp('tls', this.#service.key, {
+        const a = gaveUp(last.failure, this.#service.key, {
           tries: this.#tries,
           budget: false,
-          ms: 0,
-          detail: last,
+          ms: deps.retries.perTryTimeout,
+          detail: last.detail,
         });
         this.#giveUp(a.code, a.detail);
         return;
@@ -300,11 +317,16 @@ export class Exchange implements TryOwner {
 
   /** A try failed before anything reached the client: retry (true), or answer. */
   failed(failure: RetryReason, detail?: string): boolean {
-    this.#lastTls = failure === 'tls' ? (detail ?? '') : undefined;
+    this.#last =
+      failure === 'tls' || failure === 'timeout' ? { failure, detail: detail ?? '' } : undefined;
     const verdict = this.#mayRetry(failure);
     if (verdict === 'retry') {
-      this.#deps().observer?.retry(this.#service.key, failure);
-      this.#next(true, BUDGETED.has(failure));
+      const deps = this.#deps();
+      deps.observer?.retry(this.#service.key, failure);
+      const backoff = deps.retries.backoffMs ?? 0;
+      // A Gateway API rule's retry.backoff: the wait ends early when the request does.
+      if (backoff > 0) setTimeout(() => this.#next(true, BUDGETED.has(failure)), backoff).unref();
+      else this.#next(true, BUDGETED.has(failure));
       return true;
     }
     // An answer not retried is relayed as it came; a failure left none.
@@ -391,6 +413,7 @@ export class Exchange implements TryOwner {
     const req = this.#req;
     o.request({
       service: this.#service.key,
+      route: this.#routed.route,
       outcome,
       cluster: target?.cluster ?? '',
       zone: target?.endpoint.locality.zone ?? '',

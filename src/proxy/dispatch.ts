@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { ErrorCode } from '../errors.ts';
+import type { HeaderModifier } from '../watch/gateway-records.ts';
 import { isHttp1, type ProxyRequest, type ProxyResponse } from './answers.ts';
 import type { Carrier } from './attempts.ts';
 import { IdleBody, type RequestBodyIdle } from './body.ts';
@@ -46,6 +47,8 @@ export class RequestCarrier implements Carrier {
   readonly grpc: GrpcCall | undefined;
   /** The client takes response trailers: HTTP/2, or HTTP/1.1 with `TE: trailers`. */
   readonly takesTrailers: boolean;
+  /** A Gateway API rule's ResponseHeaderModifiers, applied to the answer's head in order. */
+  responseHeaders: readonly HeaderModifier[] = [];
   readonly #req: ProxyRequest;
   readonly #res: ProxyResponse;
   readonly #path: string;

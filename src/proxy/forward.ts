@@ -11,19 +11,37 @@ import type { Outcome } from '../health/outlier.ts';
 import type { ExhaustionSink } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Router } from '../routing/router.ts';
-import { isHttp1, type ProxyRequest, type ProxyResponse, rawError, sendError } from './answers.ts';
-import { Exchange } from './attempts.ts';
+import {
+  isHttp1,
+  type ProxyRequest,
+  type ProxyResponse,
+  rawError,
+  rawRedirect,
+  sendError,
+  sendRedirect,
+} from './answers.ts';
+import { type Carrier, Exchange } from './attempts.ts';
 import type { BackendTlsSource } from './backend-tls.ts';
 import { ClientShares } from './clients.ts';
 import { RequestCarrier, type RequestHooks } from './dispatch.ts';
+import type { GatewayRoutes } from './gateway.ts';
 import { type GrpcCall, grpcCall } from './grpc.ts';
 import { noteClientReset } from './h2-sessions.ts';
 import type { HostTable } from './hosts.ts';
+import { type MirrorResult, Mirrors } from './mirror.ts';
 import type { ProxyObserver } from './observer.ts';
 import { RetryBudget } from './picks.ts';
 import { MAX_PIPELINED, Pipelines } from './pipeline.ts';
 import { requestProblem } from './request-problem.ts';
-import { type ForwardSettings, headerCount, Routes } from './route.ts';
+import {
+  entry,
+  type ForwardSettings,
+  headerCount,
+  type RoutedRequest,
+  type RouteRedirect,
+  Routes,
+} from './route.ts';
+import { routeLoopDeps } from './route-rules.ts';
 import type { LoopDeps, Try } from './try.ts';
 import { UpgradeCarrier, type UpgradeHooks } from './upgrade.ts';
 import type { Upstreams } from './upstreams.ts';
@@ -51,6 +69,8 @@ export interface ForwardDeps {
   readonly exhaustion?: ExhaustionSink | undefined;
   /** Backend TLS profiles by service (backend-tls.ts); absent: none. */
   readonly backendTls?: BackendTlsSource | undefined;
+  /** Gateway API routes (gateway.ts), consulted before Host routing; absent: none. */
+  readonly gateway?: GatewayRoutes | undefined;
 }
 
 /** What a reload may swap under a running Forwarder. */
@@ -68,6 +88,7 @@ export class Forwarder {
   readonly #hooks: RequestHooks;
   readonly #upgradeHooks: UpgradeHooks;
   readonly #pipelines = new Pipelines();
+  readonly #mirrors = new Mirrors();
 
   constructor(deps: ForwardDeps) {
     this.#deps = deps;
@@ -105,13 +126,14 @@ export class Forwarder {
 
   readonly #loopDeps = (): LoopDeps => this.#loop;
 
-  handle(req: ProxyRequest, res: ProxyResponse, proto: 'http' | 'https'): void {
+  /** `listener`: the address (as configured) it came in on, whose Gateway API routes apply. */
+  handle(req: ProxyRequest, res: ProxyResponse, proto: 'http' | 'https', listener?: string): void {
     if (!isHttp1(res)) {
-      this.#handle(req, res, proto);
+      this.#handle(req, res, proto, listener);
       return;
     }
     const admitted = this.#pipelines.admit(req.socket, res, (go) => {
-      if (go) this.#handle(req, res, proto);
+      if (go) this.#handle(req, res, proto, listener);
       else this.#rejected(req, undefined, false, undefined);
     });
     if (admitted === 'over') {
@@ -126,7 +148,12 @@ export class Forwarder {
     } else if (admitted === 'dropped') this.#rejected(req, undefined, false, undefined);
   }
 
-  #handle(req: ProxyRequest, res: ProxyResponse, proto: 'http' | 'https'): void {
+  #handle(
+    req: ProxyRequest,
+    res: ProxyResponse,
+    proto: 'http' | 'https',
+    listener: string | undefined,
+  ): void {
     const deps = this.#deps;
     // Read once: fedgate's own answers to a gRPC call are gRPC statuses, from here on.
     const grpc = grpcCall(req.headers);
@@ -160,20 +187,26 @@ export class Forwarder {
       this.#reject(grpc, req, res, problem.code, problem.detail, true);
       return;
     }
-    const r = this.#routes.resolve(req);
+    const r = this.#routes.resolve(req, entry(req, proto, listener), grpc !== undefined);
+    if ('redirect' in r) {
+      this.#redirected(req, r, false);
+      sendRedirect(res, r.redirect.status, r.redirect.location, this.#deps.draining(res.socket));
+      return;
+    }
     if ('code' in r) {
-      this.#reject(grpc, req, res, r.code, r.detail, r.code === 'BAD_REQUEST');
+      this.#reject(grpc, req, res, r.code, r.detail, r.code === 'BAD_REQUEST', r.route);
       return;
     }
     const tlsProblem = this.#tlsProblem(r.route.service);
     if (tlsProblem !== undefined) {
-      this.#failed(req, r.route.service.key, 'UPSTREAM_TLS', false, grpc);
+      this.#failed(req, r.route.service.key, 'UPSTREAM_TLS', false, grpc, r.gateway?.route);
       this.#fail(res, 'UPSTREAM_TLS', tlsProblem, false, grpc !== undefined);
       return;
     }
     const routed = this.#routes.route(req, r, proto);
     const carrier = new RequestCarrier(req, res, r.path, routed.headers, this.#hooks, grpc);
-    const ex = new Exchange(this.#loopDeps, this.#budget, r.route.service, routed, req, carrier);
+    if (routed.gateway) carrier.responseHeaders = routed.gateway.responseHeaders;
+    const ex = this.#exchange(req, r.route.service, routed, carrier);
     // HTTP/2: a stream gone before its answer was whole, its session still up, was
     // reset by the client; the session's guard counts it.
     const session = 'stream' in req ? (req.stream.session as ServerHttp2Session) : undefined;
@@ -183,20 +216,83 @@ export class Forwarder {
     carrier.onBodyIdle((err) => ex.bodyIdle(err));
     carrier.onSendIdle((err) => ex.sendIdle(err));
     ex.start();
+    if (routed.gateway) this.#mirror(req, r.path, routed);
+  }
+
+  #exchange(
+    req: ProxyRequest,
+    service: FederatedService,
+    routed: RoutedRequest,
+    carrier: Carrier,
+  ): Exchange {
+    return new Exchange(this.#loopsOf(routed), this.#budget, service, routed, req, carrier);
+  }
+
+  /** The loop a request's tries read: the proxy's, or its rule's timeouts and retry over it. */
+  #loopsOf(routed: RoutedRequest): () => LoopDeps {
+    const rule = routed.gateway?.rule;
+    if (!rule || (rule.timeouts?.backendRequestMs === undefined && !rule.retry))
+      return this.#loopDeps;
+    return () => routeLoopDeps(this.#loop, rule);
+  }
+
+  /** Sends the request's mirrored copies (mirror.ts), after the real request is under way. */
+  #mirror(req: ProxyRequest, path: string, routed: RoutedRequest): void {
+    for (const key of routed.gateway?.mirrors ?? []) {
+      const done = (result: MirrorResult) => this.#deps.observer?.mirrored?.(key, result);
+      const origin = this.#routes.originOf(key, req);
+      if (origin === undefined) done('failed');
+      else this.#mirrors.send(origin, req.method ?? 'GET', path, routed.headers, done);
+    }
+  }
+
+  /** Counts a request answered by a rule's RequestRedirect. */
+  #redirected(req: ProxyRequest, r: RouteRedirect, upgrade: boolean): void {
+    this.#deps.observer?.request({
+      service: '',
+      route: r.route,
+      outcome: 'redirected',
+      cluster: '',
+      zone: '',
+      tier: '',
+      status: r.redirect.status,
+      seconds: 0,
+      method: req.method ?? '',
+      target: req.url ?? '',
+      client: req.socket?.remoteAddress ?? '',
+      upgrade,
+    });
+  }
+
+  /** Closes what the forwarder holds of its own (the mirrors' connections). */
+  async close(): Promise<void> {
+    await this.#mirrors.close();
   }
 
   /** An Upgrade request (WebSocket and the like): the same route and loop, over the raw socket. */
-  upgrade(req: ProxyRequest, socket: Duplex, head: Buffer, proto: 'http' | 'https'): void {
+  upgrade(
+    req: ProxyRequest,
+    socket: Duplex,
+    head: Buffer,
+    proto: 'http' | 'https',
+    listener?: string,
+  ): void {
     socket.on('error', () => socket.destroy());
-    const r = requestProblem(req) ?? this.#routes.resolve(req);
+    const r = requestProblem(req) ?? this.#routes.resolve(req, entry(req, proto, listener));
+    if ('redirect' in r) {
+      this.#redirected(req, r, true);
+      rawRedirect(socket, r.redirect.status, r.redirect.location);
+      return;
+    }
     if ('code' in r) {
-      this.#rejected(req, r.code, true, undefined);
+      const outcome = r.code === 'ROUTE_BACKEND_INVALID' ? 'failed' : 'rejected';
+      this.#counted(req, '', outcome, r.code, true, undefined, 'route' in r ? r.route : undefined);
       rawError(socket, r.code, r.detail);
       return;
     }
     const tlsProblem = this.#tlsProblem(r.route.service);
     if (tlsProblem !== undefined) {
-      this.#failed(req, r.route.service.key, 'UPSTREAM_TLS', true, undefined);
+      this.#failed(req, r.route.service.key, 'UPSTREAM_TLS', true, undefined, r.gateway?.route);
       rawError(socket, 'UPSTREAM_TLS', tlsProblem);
       return;
     }
@@ -209,7 +305,7 @@ export class Forwarder {
       routed.headers,
       this.#upgradeHooks,
     );
-    const ex = new Exchange(this.#loopDeps, this.#budget, r.route.service, routed, req, carrier);
+    const ex = this.#exchange(req, r.route.service, routed, carrier);
     carrier.onClientGone(() => ex.cancel());
     ex.start();
   }
@@ -235,8 +331,11 @@ export class Forwarder {
     code: ErrorCode,
     detail: string,
     close = false,
+    route?: string,
   ): void {
-    this.#rejected(req, code, false, grpc);
+    // A rule that cannot serve is the route's failure, not the client's.
+    const outcome = code === 'ROUTE_BACKEND_INVALID' ? 'failed' : 'rejected';
+    this.#counted(req, '', outcome, code, false, grpc, route);
     this.#fail(res, code, detail, close, grpc !== undefined);
   }
 
@@ -257,8 +356,9 @@ export class Forwarder {
     code: ErrorCode,
     upgrade: boolean,
     grpc: GrpcCall | undefined,
+    route?: string,
   ): void {
-    this.#counted(req, service, 'failed', code, upgrade, grpc);
+    this.#counted(req, service, 'failed', code, upgrade, grpc, route);
   }
 
   #counted(
@@ -268,9 +368,11 @@ export class Forwarder {
     code: ErrorCode | undefined,
     upgrade: boolean,
     grpc: GrpcCall | undefined,
+    route = '',
   ): void {
     this.#deps.observer?.request({
       service,
+      route,
       outcome,
       cluster: '',
       zone: '',

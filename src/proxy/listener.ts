@@ -55,9 +55,16 @@ export interface ListenerHooks {
   readonly sockets: Set<Socket | Duplex>;
   /** The certificates in force: read at each handshake. */
   readonly sni: () => SniContexts;
-  readonly request: (req: ProxyRequest, res: ProxyResponse, proto: Proto) => void;
+  /** `listener`: the address it came in on, as configured (its Gateway API routes' key). */
+  readonly request: (req: ProxyRequest, res: ProxyResponse, proto: Proto, listener: string) => void;
   /** An Upgrade request, its socket already counted among the connections. */
-  readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer, proto: Proto) => void;
+  readonly upgrade: (
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    proto: Proto,
+    listener: string,
+  ) => void;
   /** Where stream resets and connections closed for them are counted: the one in force. */
   readonly observer: () => ProxyObserver | undefined;
   /** Whether a new connection's client may hold one more (client-connections.ts). */
@@ -73,12 +80,14 @@ export async function openListener(
   sni?: SniContexts,
 ): Promise<Listener> {
   const slot = { pending: sni };
-  const server = proto === 'http' ? plainServer(http, hooks) : tlsServer(http, hooks, slot);
+  const key = hostPort(at);
+  const server =
+    proto === 'http' ? plainServer(http, hooks, key) : tlsServer(http, hooks, slot, key);
   const l: Listener = {
-    key: hostPort(at),
+    key,
     proto,
     server,
-    h2c: proto === 'http' ? h2cServer(http, hooks) : undefined,
+    h2c: proto === 'http' ? h2cServer(http, hooks, key) : undefined,
     sniffing: new Set(),
     sockets: new Set(),
     sessions: new Set(),
@@ -201,7 +210,7 @@ async function listenOn(server: Server | Http2SecureServer, at: ListenAddress): 
   });
 }
 
-function plainServer(http: Config['http'], hooks: ListenerHooks): Server {
+function plainServer(http: Config['http'], hooks: ListenerHooks, key: string): Server {
   const t = http.timeouts;
   const server = createServer(
     {
@@ -214,7 +223,7 @@ function plainServer(http: Config['http'], hooks: ListenerHooks): Server {
       // A request without Host gets our own 400 (forward.ts), with its error code.
       requireHostHeader: false,
     },
-    (req, res) => hooks.request(req, res, 'http'),
+    (req, res) => hooks.request(req, res, 'http', key),
   );
   // One more than the cap, so a request over it is seen (Node drops the excess silently).
   server.maxHeadersCount = http.limits.maxHeaderCount + 1;
@@ -222,7 +231,7 @@ function plainServer(http: Config['http'], hooks: ListenerHooks): Server {
 }
 
 /** HTTP/2 with prior knowledge on the plain listener: the TLS listener's settings, never listening itself. */
-function h2cServer(http: Config['http'], hooks: ListenerHooks): Http2Server {
+function h2cServer(http: Config['http'], hooks: ListenerHooks, key: string): Http2Server {
   return createH2cServer(
     {
       maxSessionMemory: 64,
@@ -230,7 +239,7 @@ function h2cServer(http: Config['http'], hooks: ListenerHooks): Http2Server {
       maxHeaderListPairs: headerPairsCeiling(http.limits),
     },
     (req: Http2ServerRequest, res: Http2ServerResponse) =>
-      hooks.request(req, res as unknown as ProxyResponse, 'http'),
+      hooks.request(req, res as unknown as ProxyResponse, 'http', key),
   );
 }
 
@@ -238,6 +247,7 @@ function tlsServer(
   http: Config['http'],
   hooks: ListenerHooks,
   sni: Listener['sni'],
+  key: string,
 ): Http2SecureServer {
   const t = http.timeouts;
   const server = createSecureServer(
@@ -256,7 +266,7 @@ function tlsServer(
       maxHeaderListPairs: headerPairsCeiling(http.limits),
     },
     (req: Http2ServerRequest, res: Http2ServerResponse) =>
-      hooks.request(req, res as unknown as ProxyResponse, 'https'),
+      hooks.request(req, res as unknown as ProxyResponse, 'https', key),
   );
   // Node's HTTP/2 server has its own HTTP/1.1 timeouts; ours must be set before listen.
   const h1 = server as unknown as Server;
@@ -337,6 +347,6 @@ function wire(l: Listener, hooks: ListenerHooks, headersTimeoutMs: number): void
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     track(socket);
-    hooks.upgrade(req, socket, head, proto);
+    hooks.upgrade(req, socket, head, proto, l.key);
   });
 }

@@ -69,9 +69,9 @@ export class ProxyListeners {
       request: opts.request,
       observer: opts.observer,
       admit: (socket) => this.#clients?.admit(socket) ?? true,
-      upgrade: (req, socket, head, proto) => {
+      upgrade: (req, socket, head, proto, listener) => {
         if (this.#draining) rawError(socket, 'DRAINING', 'shutting down');
-        else opts.upgrade(req, socket, head, proto);
+        else opts.upgrade(req, socket, head, proto, listener);
       },
     };
   }

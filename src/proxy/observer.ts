@@ -20,7 +20,9 @@ export type RequestOutcome =
   /** Every slot and the pending queue were full: 503 UPSTREAM_OVERFLOW. */
   | 'overflowed'
   /** The client cancelled, reset or closed before its response was complete. */
-  | 'client_cancelled';
+  | 'client_cancelled'
+  /** A Gateway API rule's RequestRedirect: fedgate answered the redirect itself. */
+  | 'redirected';
 
 /** How a request fedgate answered itself after routing it ended. */
 export function outcomeOf(code: ErrorCode): RequestOutcome {
@@ -44,6 +46,8 @@ export const CLIENT_CLOSED_REQUEST = 499;
  */
 export interface ProxiedRequest {
   readonly service: string;
+  /** The Gateway API route (`namespace/name`) that routed it; '' or absent: Host routing. */
+  readonly route?: string | undefined;
   readonly outcome: RequestOutcome;
   readonly cluster: string;
   readonly zone: string;
@@ -93,6 +97,8 @@ export interface ProxyObserver {
   clientOverShare?(service: string): void;
   /** An upgraded tunnel closed after http.timeouts.tunnelIdle with no byte either way. */
   tunnelIdleClosed?(service: string): void;
+  /** A RequestMirror copy of a request ended (mirror.ts): sent, failed, or dropped past the in-flight bound. */
+  mirrored?(service: string, result: 'sent' | 'failed' | 'dropped'): void;
   /** A try's TLS handshake with an endpoint failed (every such try, retried or not). */
   tlsFailure?(service: string, cluster: string, reason: TlsReason): void;
 }

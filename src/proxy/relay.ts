@@ -7,6 +7,8 @@
 // so it is always held whole; a stream's first messages wait at most the hold.
 import type { Dispatcher } from 'undici';
 import { FedgateError } from '../errors.ts';
+import { modifyRecord } from '../gateway/filters.ts';
+import type { HeaderModifier } from '../watch/gateway-records.ts';
 import { isHttp1, type ProxyResponse, respondHeadOnly } from './answers.ts';
 import { REPLAY_LIMIT } from './body.ts';
 import { grpcStatusOf } from './grpc.ts';
@@ -32,6 +34,8 @@ export interface RelayCarrier {
   readonly sendIdleMs: number;
   /** http.retries.grpcAnswerHold. */
   readonly answerHoldMs: number;
+  /** A Gateway API rule's ResponseHeaderModifiers, in order. */
+  readonly responseHeaders: readonly HeaderModifier[];
   /** The request's whole body is kept: another try could send it again. */
   canReplay(whole: boolean): boolean;
   /** The backend answered: the kept body can go. */
@@ -90,7 +94,8 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     const verdict = this.#try.head(statusCode, carrier.grpc ? headers : undefined);
     if (verdict === 'gone') carrier.answered();
     if (verdict !== 'deliver') return;
-    const out = downstreamResponseHeaders(headers);
+    let out = downstreamResponseHeaders(headers);
+    for (const mod of carrier.responseHeaders) out = modifyRecord(out, mod);
     if (!isHttp1(this.#res) && carrier.grpc && grpcStatusOf(headers) !== undefined) {
       carrier.answered();
       this.#headOnly = { status: statusCode, headers: out };

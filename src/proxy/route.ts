@@ -4,6 +4,7 @@
 // (backend-protocol.ts).
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import type { ErrorCode } from '../errors.ts';
+import { modifyFields } from '../gateway/filters.ts';
 import { hostPort } from '../host-port.ts';
 import type { Logger } from '../observe/log.ts';
 import { affinityHash, type HashOn } from '../routing/affinity.ts';
@@ -15,6 +16,7 @@ import type { ProxyRequest } from './answers.ts';
 import { type BackendProtocol, chooseProtocol, proxiedPort, wireFor } from './backend-protocol.ts';
 import type { BackendTlsSource } from './backend-tls.ts';
 import type { ClientShareSettings } from './clients.ts';
+import { type Arrival, decide, type GatewayRouted, type GatewayRoutes } from './gateway.ts';
 import { upstreamRequestHeaders } from './headers.ts';
 import { type HostRoute, type HostTable, normalizeHost } from './hosts.ts';
 import type { UpstreamRoute } from './upstreams.ts';
@@ -51,6 +53,10 @@ export interface RetrySettings {
   readonly grpcRetryOn?: ReadonlySet<number> | undefined;
   /** How long a gRPC answer is held whole before it streams (relay.ts); 0: not held. */
   readonly grpcAnswerHold?: number | undefined;
+  /** HTTP statuses an answer is retried on (a Gateway API rule's retry.codes); default 502, 503, 504. */
+  readonly retryOn?: ReadonlySet<number> | undefined;
+  /** Wait before each retry, ms (a rule's retry.backoff); default none. */
+  readonly backoffMs?: number | undefined;
 }
 
 /** Where a request goes, from its Host or absolute-form target. */
@@ -59,12 +65,28 @@ export interface RouteTarget {
   readonly path: string;
   readonly authority: string;
   readonly absolute: boolean;
+  /** Routed by a Gateway API rule (gateway.ts) rather than by its Host alone. */
+  readonly gateway?: GatewayRouted | undefined;
 }
 
 /** Why a request routes nowhere: the code to answer, and the sentence that says why. */
 export interface RouteMiss {
-  readonly code: Extract<ErrorCode, 'BAD_REQUEST' | 'HOST_UNKNOWN'>;
+  readonly code: Extract<ErrorCode, 'BAD_REQUEST' | 'HOST_UNKNOWN' | 'ROUTE_BACKEND_INVALID'>;
   readonly detail: string;
+  /** The Gateway API route that matched (`namespace/name`), when one did. */
+  readonly route?: string;
+}
+
+/** A Gateway API rule's RequestRedirect: fedgate answers it. */
+export interface RouteRedirect {
+  readonly redirect: { readonly status: number; readonly location: string };
+  readonly route: string;
+}
+
+/** The listener a request came in on: its Gateway API routes, and a redirect's defaults. */
+export interface Entry extends Arrival {
+  /** Its address as configured (host:port, port 0 kept): the RouteTables key. */
+  readonly listener: string;
 }
 
 export interface Policy {
@@ -79,6 +101,9 @@ export interface RoutedRequest {
   readonly plan: Plan;
   readonly hash: number | undefined;
   readonly headers: string[];
+  /** The Gateway API route (`namespace/name`) it was routed by; '' or absent for Host routing. */
+  readonly route?: string;
+  readonly gateway?: GatewayRouted | undefined;
 }
 
 export interface RouteDeps {
@@ -90,6 +115,8 @@ export interface RouteDeps {
   readonly log: Logger;
   /** Backend TLS profiles by service; absent: none (https still verified against the system CAs). */
   readonly backendTls?: BackendTlsSource | undefined;
+  /** Gateway API routes, consulted before Host routing; absent: none. */
+  readonly gateway?: GatewayRoutes | undefined;
 }
 
 /** A service's port and protocol toward its endpoints. */
@@ -123,8 +150,11 @@ export class Routes {
     this.#selfLocality = deps.router.self;
   }
 
-  /** Where a request goes: its host's route, or why it goes nowhere. */
-  resolve(req: ProxyRequest): RouteTarget | RouteMiss {
+  /**
+   * Where a request goes: the Gateway API rule its listener's routes match (`at`),
+   * else its host's route; or why it goes nowhere.
+   */
+  resolve(req: ProxyRequest, at?: Entry, grpc = false): RouteTarget | RouteMiss | RouteRedirect {
     let url = req.url ?? '/';
     let absolute = false;
     let authority =
@@ -154,6 +184,11 @@ export class Routes {
         : { code: 'HOST_UNKNOWN', detail: 'the request names no host' };
     }
     const host = normalizeHost(authority);
+    const gw = this.#deps.gateway;
+    if (gw && at && host !== undefined && !gw.empty) {
+      const routed = this.#byGateway(gw, req, at, host, url, grpc);
+      if (routed) return { ...routed, authority, absolute };
+    }
     const route =
       host === undefined ? undefined : this.#deps.hosts.lookup(this.#deps.catalog.current(), host);
     // The authority the request was routed by: an absolute-form URL's, else Host's.
@@ -164,6 +199,34 @@ export class Routes {
       };
     }
     return { route, path: url, authority, absolute };
+  }
+
+  #byGateway(
+    gw: GatewayRoutes,
+    req: ProxyRequest,
+    at: Entry,
+    host: string,
+    url: string,
+    grpc: boolean,
+  ): Omit<RouteTarget, 'authority' | 'absolute'> | RouteMiss | RouteRedirect | undefined {
+    const q = url.indexOf('?');
+    const m = {
+      host,
+      method: req.method ?? 'GET',
+      path: q < 0 ? url : url.slice(0, q),
+      query: q < 0 ? '' : url.slice(q + 1),
+      headers: req.headers,
+      grpc,
+    };
+    const hit = gw.match(at.listener, m);
+    if (!hit) return undefined;
+    const d = decide(hit, m, at, this.#deps.catalog.current(), this.#deps.random);
+    if (d.kind === 'redirect') {
+      return { redirect: { status: d.status, location: d.location }, route: d.route };
+    }
+    if (d.kind === 'invalid')
+      return { code: 'ROUTE_BACKEND_INVALID', detail: d.detail, route: d.route };
+    return { route: { service: d.service }, path: d.path, gateway: d.routed };
   }
 
   /** The picker and affinity: routing.services, then the annotation, then routing.picker. */
@@ -200,12 +263,37 @@ export class Routes {
     return this.#selfLocality;
   }
 
+  /**
+   * The origin of one endpoint of service `key`, picked by its policy as a first try
+   * would be (a mirrored copy's); undefined when it has none to pick or is unknown.
+   */
+  originOf(key: string, req: ProxyRequest): string | undefined {
+    const svc = this.#deps.catalog.current().services.get(key);
+    if (!svc) return undefined;
+    const policy = this.policy(svc);
+    const clientAddress = req.socket?.remoteAddress ?? '';
+    const plan = this.#deps.router.plan(svc, this.#locality({ service: svc }, clientAddress));
+    const hash = policy.hashOn
+      ? affinityHash(policy.hashOn, { headers: req.headers, clientAddress })
+      : undefined;
+    const t = policy.picker.pick(plan, { hash, outstanding: () => 0 });
+    return t && this.upstream(svc, t).origin;
+  }
+
   /** Routes a request to its target: the policy, plan, affinity hash and upstream headers. */
   route(req: ProxyRequest, target: RouteTarget, proto: 'http' | 'https'): RoutedRequest {
     const svc = target.route.service;
     const policy = this.policy(svc);
     const clientAddress = req.socket.remoteAddress ?? '';
     const locality = this.#locality(target.route, clientAddress);
+    let headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, {
+      clientAddress: clientAddress.startsWith('::ffff:') ? clientAddress.slice(7) : clientAddress,
+      host: target.authority,
+      proto,
+      replaceHost: target.absolute,
+    });
+    const gw = target.gateway;
+    if (gw) for (const mod of gw.requestHeaders) headers = modifyFields(headers, mod);
     return {
       policy,
       locality,
@@ -213,12 +301,9 @@ export class Routes {
       hash: policy.hashOn
         ? affinityHash(policy.hashOn, { headers: req.headers, clientAddress })
         : undefined,
-      headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, {
-        clientAddress: clientAddress.startsWith('::ffff:') ? clientAddress.slice(7) : clientAddress,
-        host: target.authority,
-        proto,
-        replaceHost: target.absolute,
-      }),
+      headers,
+      route: gw?.route ?? '',
+      gateway: gw,
     };
   }
 
@@ -266,6 +351,16 @@ export class Routes {
     const n = port?.port ?? (typeof want === 'number' ? want : 80);
     return `http://${hostPort({ host: t.address, port: n })}`;
   }
+}
+
+/** The listener a request came in on, when the listeners say (tests may not). */
+export function entry(
+  req: ProxyRequest,
+  proto: 'http' | 'https',
+  listener: string | undefined,
+): Entry | undefined {
+  if (listener === undefined) return undefined;
+  return { listener, scheme: proto, listenerPort: req.socket?.localPort ?? 0 };
 }
 
 /** Header fields of a request: HTTP/2 pseudo-headers are the request line, not fields. */

@@ -5,6 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Snapshot } from '../catalog/model.ts';
 import type { Config } from '../config/schema.ts';
+import type { RouteTables } from '../gateway/attached.ts';
 import type { Outcome } from '../health/outlier.ts';
 import { type AcceptGuard, ExhaustionTracker } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
@@ -13,6 +14,7 @@ import { endpointId } from '../routing/types.ts';
 import type { BackendTlsSource } from './backend-tls.ts';
 import { BackendTlsProfiles } from './backend-tls-profiles.ts';
 import { Forwarder } from './forward.ts';
+import { GatewayRoutes } from './gateway.ts';
 import { HostTable, hostRules } from './hosts.ts';
 import { ProxyListeners, type StagedListeners } from './listeners.ts';
 import type { ProxyObserver } from './observer.ts';
@@ -59,6 +61,8 @@ export class ProxyServer {
   /** The forwarder's, which a reload swaps: the listeners count resets on it too. */
   #observer: ProxyObserver | undefined;
   readonly #unsubscribe: () => void;
+  /** Gateway API routes: kept through reloads, replaced by setRoutes. */
+  readonly #gateway = new GatewayRoutes();
 
   private constructor(opts: ProxyServerOptions) {
     const { config } = opts;
@@ -73,8 +77,9 @@ export class ProxyServer {
     this.#listeners = new ProxyListeners({
       log: opts.log,
       exhaustion,
-      request: (req, res, proto) => this.forwarder.handle(req, res, proto),
-      upgrade: (req, socket, head, proto) => this.forwarder.upgrade(req, socket, head, proto),
+      request: (req, res, proto, listener) => this.forwarder.handle(req, res, proto, listener),
+      upgrade: (req, socket, head, proto, listener) =>
+        this.forwarder.upgrade(req, socket, head, proto, listener),
       observer: () => this.#observer,
     });
     this.forwarder = new Forwarder({
@@ -90,6 +95,7 @@ export class ProxyServer {
       observer: opts.observer,
       exhaustion,
       backendTls: opts.backendTls ?? new BackendTlsProfiles(config, opts.log),
+      gateway: this.#gateway,
     });
     let warned = '';
     this.#unsubscribe = opts.catalog.subscribe((s) => {
@@ -119,6 +125,22 @@ export class ProxyServer {
       throw e;
     }
     return p;
+  }
+
+  /**
+   * New Gateway API routes (route compilation's output): every listener's matchers
+   * built, then swapped in at once; requests already routed keep theirs. Patterns
+   * that do not compile are logged, and their matches never match.
+   */
+  setRoutes(tables: RouteTables): void {
+    this.#gateway.set(tables);
+    const problems = this.#gateway.problems();
+    if (problems.length > 0) this.#log.warn({ problems }, 'route matches that never match');
+  }
+
+  /** The Gateway API routes in force (for /debug/explain). */
+  get gateway(): GatewayRoutes {
+    return this.#gateway;
   }
 
   get upstreams(): Upstreams {
@@ -192,6 +214,7 @@ export class ProxyServer {
   async drain(graceMs = this.#config.http.drainTimeout): Promise<{ cut: number }> {
     const cut = await this.#listeners.drain(graceMs);
     await this.#upstreams.close(true);
+    await this.forwarder.close();
     this.#unsubscribe();
     return { cut };
   }

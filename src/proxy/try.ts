@@ -197,7 +197,10 @@ export class Try implements Expiring {
    * streamed), never by its HTTP status; other requests by a 502, 503 or 504.
    */
   #retries(status: number, grpcStatus: number | undefined): boolean {
-    if (this.#ex.grpc === undefined) return RETRY_STATUSES.has(status) && this.#ex.failed('status');
+    if (this.#ex.grpc === undefined) {
+      const on = this.#deps.retries.retryOn ?? RETRY_STATUSES;
+      return on.has(status) && this.#ex.failed('status');
+    }
     if (grpcStatus === undefined) return false;
     const on = this.#deps.retries.grpcRetryOn ?? GRPC_UNAVAILABLE_ONLY;
     return on.has(grpcStatus) && this.#ex.failed('grpc_status');

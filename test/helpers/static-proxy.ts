@@ -11,6 +11,7 @@ import { stringify } from 'yaml';
 import type { FederatedService, PortRecord, Snapshot } from '../../src/catalog/model.ts';
 import { effectiveConfig, parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
+import type { RouteTables } from '../../src/gateway/attached.ts';
 import { HealthMonitor } from '../../src/health/monitor.ts';
 import { HealthStore } from '../../src/health/store.ts';
 import { Metrics } from '../../src/observe/metrics.ts';
@@ -27,6 +28,8 @@ export interface StaticService {
     readonly address: string;
     readonly port: number;
     readonly cluster?: string;
+    /** Region r1 always; zone z1 (the proxy's own) unless given. */
+    readonly zone?: string;
   }[];
   /** The service port's appProtocol; the port is named `name` (default `http`). */
   readonly appProtocol?: string | undefined;
@@ -37,6 +40,8 @@ export interface StaticService {
 
 export interface StaticProxy {
   readonly proxy: ProxyServer;
+  /** The plain listener's address as configured (`127.0.0.1:0`): its RouteTables key. */
+  readonly listener: string;
   readonly config: Config;
   /** The configuration with another `http` block merged over its own (for a reload). */
   withHttp(http: Record<string, unknown>): Config;
@@ -70,7 +75,7 @@ function federated(s: StaticService): FederatedService {
   s.endpoints.forEach((e, i) => {
     const name = e.cluster ?? `c${i}`;
     const list = clusters.get(name) ?? [];
-    list.push({ address: e.address, port: e.port, region: 'r1', zone: 'z1' });
+    list.push({ address: e.address, port: e.port, region: 'r1', zone: e.zone ?? 'z1' });
     clusters.set(name, list);
   });
   const members = [...clusters].map(([cluster, endpoints]) => ({ cluster, endpoints }));
@@ -78,7 +83,8 @@ function federated(s: StaticService): FederatedService {
 }
 
 /**
- * Starts the proxy; `http` is merged over one plain listener on 127.0.0.1:0. With
+ * Starts the proxy; `http` is merged over one plain listener on 127.0.0.1:0 (whose
+ * RouteTables key is `listener`); `routes`: Gateway API routes handed to it. With
  * `outlier`, its reports feed fedgate's outlier detection (these settings), whose
  * ejections the plans follow; without, nothing is ever ejected.
  */
@@ -87,6 +93,7 @@ export async function startStaticProxy(
   http: Record<string, unknown> = {},
   backendTls?: BackendTlsSource,
   outlier?: Record<string, unknown>,
+  routes?: RouteTables,
 ): Promise<StaticProxy> {
   const dir = await mkdtemp(join(tmpdir(), 'fedgate-static-'));
   // The configuration names a member cluster; the catalog below never reads it.
@@ -137,9 +144,11 @@ export async function startStaticProxy(
     observer: metrics,
     ...(backendTls ? { backendTls } : {}),
   });
+  if (routes) proxy.setRoutes(routes);
   const a = proxy.addresses();
   return {
     proxy,
+    listener: '127.0.0.1:0',
     config,
     withHttp: (more) => {
       const eff = effectiveConfig(config) as { http: Record<string, unknown> };

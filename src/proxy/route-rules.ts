@@ -1,0 +1,39 @@
+// A Gateway API rule's timeouts and retry, put onto the proxy's attempt loop:
+// `timeouts.backendRequest` is the per-try timeout, `retry.attempts` the retries,
+// `retry.codes` the statuses retried (instead of 502, 503, 504), `retry.backoff`
+// the wait before each retry. The rest (which failures retry, idempotent methods
+// only for statuses, the retry budget) stays the proxy's. `timeouts.request` is the
+// exchange's deadline (attempts.ts). Made once per loop and rule, not per request.
+import type { AttachedRule } from '../gateway/attached.ts';
+import type { RetrySettings } from './route.ts';
+import type { LoopDeps } from './try.ts';
+
+const made = new WeakMap<LoopDeps, WeakMap<AttachedRule, LoopDeps>>();
+
+/** The retry settings a rule gives over the proxy's. */
+export function ruleRetries(base: RetrySettings, rule: AttachedRule): RetrySettings {
+  const t = rule.timeouts?.backendRequestMs;
+  const r = rule.retry;
+  return {
+    ...base,
+    ...(t !== undefined ? { perTryTimeout: t } : {}),
+    ...(r?.attempts !== undefined ? { attempts: r.attempts } : {}),
+    ...(r && r.codes.length > 0 ? { retryOn: new Set(r.codes) } : {}),
+    ...(r?.backoffMs !== undefined ? { backoffMs: r.backoffMs } : {}),
+  };
+}
+
+/** The loop deps for a rule's requests: `base` (swapped by a reload) with the rule's retries. */
+export function routeLoopDeps(base: LoopDeps, rule: AttachedRule): LoopDeps {
+  let byRule = made.get(base);
+  if (!byRule) {
+    byRule = new WeakMap();
+    made.set(base, byRule);
+  }
+  let deps = byRule.get(rule);
+  if (!deps) {
+    deps = { ...base, retries: ruleRetries(base.retries, rule) };
+    byRule.set(rule, deps);
+  }
+  return deps;
+}

@@ -1,0 +1,81 @@
+// Backends for the Gateway API tests: node:http servers that answer what they saw
+// (their name, method, URL and headers, as JSON) and record it. Paths:
+//   /status/N   answers status N
+//   …/slow/MS   answers after MS ms
+//   /hang       never answers (every path, while `hangAll` is set)
+//   /flaky      500 from a backend set `flaky`, else 200
+// Every answer carries `x-backend: NAME` and `x-remove-me: 1` (for response header
+// modifiers).
+import { once } from 'node:events';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface Seen {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+}
+
+export interface EchoBackend {
+  readonly name: string;
+  readonly address: string;
+  port: number;
+  readonly seen: Seen[];
+  /** /hang requests still open. */
+  hanging: number;
+  flaky: boolean;
+  /** Every request hangs (never answered) while set. */
+  hangAll: boolean;
+  stop: () => Promise<void>;
+}
+
+/** What an echo backend answers. */
+export interface Echoed extends Seen {
+  readonly backend: string;
+}
+
+export async function echoBackend(name: string, address: string): Promise<EchoBackend> {
+  const b: EchoBackend = {
+    name,
+    address,
+    port: 0,
+    seen: [],
+    hanging: 0,
+    flaky: false,
+    hangAll: false,
+    stop: async () => {},
+  };
+  const server = createServer((req, res) => {
+    const seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers };
+    b.seen.push(seen);
+    req.resume();
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const head = { 'content-type': 'application/json', 'x-backend': name, 'x-remove-me': '1' };
+    const answer = (status: number) => {
+      res.writeHead(status, head);
+      res.end(JSON.stringify({ backend: name, ...seen }));
+    };
+    if (path.startsWith('/status/')) return answer(Number(path.slice(8)));
+    const slow = /\/slow\/(\d+)$/.exec(path);
+    if (slow) {
+      const t = setTimeout(() => answer(200), Number(slow[1]));
+      res.on('close', () => clearTimeout(t));
+      return;
+    }
+    if (path === '/hang' || b.hangAll) {
+      b.hanging++;
+      res.on('close', () => b.hanging--);
+      return;
+    }
+    if (path === '/flaky') return answer(b.flaky ? 500 : 200);
+    answer(200);
+  });
+  server.listen(0, address);
+  await once(server, 'listening');
+  b.port = (server.address() as AddressInfo).port;
+  b.stop = async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  };
+  return b;
+}
