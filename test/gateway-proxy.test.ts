@@ -6,6 +6,9 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AttachedRule } from '../src/gateway/attached.ts';
+import { type GrpcEcho, startGrpcEcho } from '../src/localfed/grpc-echo.ts';
+import { type EchoClient, grpcEchoClient } from '../src/localfed/grpc-echo-client.ts';
+import { ECHO_SERVICE, type EchoReply } from '../src/localfed/grpc-echo-proto.ts';
 import type { HTTPRouteFilter } from '../src/watch/gateway-records.ts';
 import { type EchoBackend, type Echoed, echoBackend } from './helpers/gateway-backends.ts';
 import { backend, httpMatch, rule, tables } from './helpers/gateway-rules.ts';
@@ -719,5 +722,124 @@ describe('metrics', () => {
     expect(text).toMatch(
       /fedgate_http_requests_total\{service="",[^}]*code="4xx",outcome="rejected",route=""\} \d+/,
     );
+  });
+});
+
+describe('GRPCRoute', () => {
+  const HOST = 'grpc.example.test';
+  let gp: StaticProxy;
+  const echoes: GrpcEcho[] = [];
+  let client: EchoClient;
+
+  const grpcRule = (
+    index: number,
+    match: Partial<{ method: string; headers: Record<string, string> }>,
+    backends: AttachedRule['backends'],
+  ) =>
+    rule({
+      route: 'gw/grpc',
+      index,
+      grpc: [
+        {
+          ...(match.method
+            ? { method: { type: 'Exact' as const, service: ECHO_SERVICE, method: match.method } }
+            : {}),
+          headers: Object.entries(match.headers ?? {}).map(([name, value]) => ({
+            type: 'Exact' as const,
+            name,
+            value,
+          })),
+        },
+      ],
+      backends,
+    });
+
+  beforeAll(async () => {
+    const services: StaticService[] = [];
+    for (const [i, name] of ['g1', 'g2'].entries()) {
+      const host = `127.221.2.${i + 1}`;
+      const info = {
+        cluster: name,
+        region: 'r1',
+        zone: 'z1',
+        node: 'n',
+        pod: `${name}-0`,
+        namespace: 'gw',
+        service: name,
+        ip: host,
+      };
+      const e = await startGrpcEcho({ host, port: 0, info });
+      echoes.push(e);
+      services.push({
+        key: svc(name),
+        portName: 'grpc',
+        appProtocol: 'grpc',
+        endpoints: [{ address: host, port: e.port, cluster: name }],
+      });
+    }
+    const hosts = {
+      [HOST]: [
+        grpcRule(0, { method: 'Unary', headers: { 'x-route': 'two' } }, [to('g2')]),
+        grpcRule(1, { method: 'Unary' }, [to('g1')]),
+        grpcRule(2, { method: 'ServerStream' }, [to('g2')]),
+      ],
+      'grpc-weights.example.test': [grpcRule(0, {}, [to('g1', 90), to('g2', 10)])],
+      'grpc-invalid.example.test': [grpcRule(0, {}, [to('g1', 0)])],
+    };
+    gp = await startStaticProxy(services, {}, undefined, undefined, tables('127.0.0.1:0', hosts));
+    client = grpcEchoClient(`127.0.0.1:${new URL(gp.url).port}`, { authority: HOST });
+  }, 30_000);
+
+  afterAll(async () => {
+    client?.close();
+    await gp?.stop();
+    for (const e of echoes) await e.stop();
+  });
+
+  const via = (authority: string) => {
+    const c = grpcEchoClient(`127.0.0.1:${new URL(gp.url).port}`, { authority });
+    return c;
+  };
+
+  it('GRPCExactMethodMatching: service and method pick the backend', async () => {
+    expect((await client.unary({ message: 'a' })).value.where?.cluster).toBe('g1');
+    const stream = client.serverStream({ message: 's', count: 2 });
+    const clusters: string[] = [];
+    for await (const r of stream) clusters.push((r as EchoReply).where?.cluster ?? '');
+    expect(clusters).toEqual(['g2', 'g2']);
+  });
+
+  it('GRPCRouteHeaderMatching: more header matches first', async () => {
+    const r = await client.unary({ message: 'h' }, { metadata: { 'x-route': 'two' } });
+    expect(r.value.where?.cluster).toBe('g2');
+    const other = await client.unary({ message: 'h' }, { metadata: { 'x-route': 'one' } });
+    expect(other.value.where?.cluster).toBe('g1');
+  });
+
+  it('GRPCRouteWeight: 1,000 calls split 90/10 within 3 %', async () => {
+    const c = via('grpc-weights.example.test');
+    try {
+      let g2 = 0;
+      for (let i = 0; i < 1000; i++) {
+        if ((await c.unary({ message: 'w' })).value.where?.cluster === 'g2') g2++;
+      }
+      expect(Math.abs(g2 - 100)).toBeLessThanOrEqual(30);
+    } finally {
+      c.close();
+    }
+  }, 60_000);
+
+  it('a call fedgate fails keeps its trailers-only gRPC answer (ROUTE_BACKEND_INVALID: UNAVAILABLE)', async () => {
+    const c = via('grpc-invalid.example.test');
+    try {
+      const err = await c.unary({ message: 'x' }).then(
+        () => undefined,
+        (e: { code: number; details: string }) => e,
+      );
+      expect(err?.code).toBe(14);
+      expect(err?.details).toContain('ROUTE_BACKEND_INVALID');
+    } finally {
+      c.close();
+    }
   });
 });
