@@ -8,6 +8,7 @@ import type { Catalog } from '../catalog/catalog.ts';
 import type { Snapshot } from '../catalog/model.ts';
 import type { Config, ListenAddress } from '../config/schema.ts';
 import type { HealthMonitor } from '../health/monitor.ts';
+import type { GatewayRoutes } from '../proxy/gateway.ts';
 import { HostTable, hostRules } from '../proxy/hosts.ts';
 import type { Router } from '../routing/router.ts';
 import { clustersJson, explainHost, serviceJson, servicesJson, type WatchSource } from './debug.ts';
@@ -43,6 +44,8 @@ export interface AdminContext {
   readonly now?: () => number;
   /** The member clusters' watchers (Discovery.watchers): /debug/clusters shows their watch counters. */
   readonly watchers?: readonly WatchSource[];
+  /** The proxy's Gateway API routes (ProxyServer.gateway): /debug/explain matches them first. */
+  readonly gateway?: GatewayRoutes;
 }
 
 export interface AdminOptions {

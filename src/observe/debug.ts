@@ -8,6 +8,7 @@ import type { Config } from '../config/schema.ts';
 import type { ActiveChecker } from '../health/active.ts';
 import type { TlsFailureNote } from '../health/monitor.ts';
 import type { HealthStore } from '../health/store.ts';
+import type { GatewayRoutes } from '../proxy/gateway.ts';
 import { type HostTable, normalizeHost } from '../proxy/hosts.ts';
 import type { Explanation } from '../routing/explain.ts';
 import { choosePolicy } from '../routing/policy.ts';
@@ -15,6 +16,7 @@ import type { Router } from '../routing/router.ts';
 import { endpointId, type Locality } from '../routing/types.ts';
 import type { ResourceKind } from '../watch/records.ts';
 import type { WatchStats } from '../watch/resource-watch.ts';
+import { explainRoute } from './debug-routes.ts';
 import { type EndpointState, endpointState } from './endpoint-state.ts';
 
 /** What /debug/clusters reads of a ClusterWatcher. */
@@ -35,6 +37,10 @@ export interface DebugSources {
     readonly tlsFailures?: (service: string) => ReadonlyMap<string, TlsFailureNote> | undefined;
   };
   readonly watchers?: readonly WatchSource[] | undefined;
+  /** The proxy's Gateway API routes (ProxyServer.gateway); absent: Host routing only. */
+  readonly gateway?: GatewayRoutes | undefined;
+  /** What picks a weighted backend for explain (default Math.random). */
+  readonly random?: (() => number) | undefined;
 }
 
 export type StateCounts = Record<EndpointState, number>;
@@ -245,9 +251,11 @@ export type Answer =
   | { status: 400 | 404; body: { error: string } };
 
 /**
- * Where a request for `host` would go, and why: the host resolved as the proxy
- * resolves it, then the plan for the client (by address), or for the locality a
- * regional or zonal name names, or for this replica.
+ * Where a request for `host` would go, and why: the Gateway API rule it takes on
+ * the listener (`listener`, `method`, `path`, `header=name:value`) when a route
+ * covers the host, else the host resolved as the proxy resolves it; then the plan
+ * for the client (by address), or for the locality a regional or zonal name names,
+ * or for this replica.
  */
 export function explainHost(
   src: DebugSources,
@@ -266,7 +274,11 @@ export function explainHost(
   if (host === undefined) {
     return { status: 400, body: { error: `"${raw}" is not a host name the proxy would route` } };
   }
-  const route = hosts.lookup(snapshot, host);
+  const gw = src.gateway
+    ? explainRoute(src.gateway, src.config, snapshot, host, params, src.random ?? Math.random)
+    : undefined;
+  if (gw && !gw.service) return { status: 200, body: { host, gateway: gw.body } };
+  const route = gw?.service ? { service: gw.service } : hosts.lookup(snapshot, host);
   if (!route) {
     return {
       status: 404,
@@ -296,12 +308,13 @@ export function explainHost(
       service: svc.key,
       backendTls: backendTlsOf(src, svc),
       route: {
-        kind: hosts.kindOf(snapshot, host),
+        kind: gw ? 'gateway' : hosts.kindOf(snapshot, host),
         locality: route.locality ?? null,
       },
       from,
       proxyLocality: src.config.http.locality,
       note,
+      ...(gw ? { gateway: gw.body } : {}),
     },
   };
 }
