@@ -116,6 +116,10 @@ export class Exchange implements TryOwner {
     return this.#service;
   }
 
+  get servicePort(): number | undefined {
+    return this.#routed.gateway?.backend.port;
+  }
+
   get clientGone(): boolean {
     return this.#clientGone;
   }

@@ -96,7 +96,7 @@ export class Forwarder {
     this.#loop = loopDeps(deps, this.#clients);
     this.#routes = new Routes(deps);
     this.#hooks = {
-      upstream: (t: Try) => this.#routes.upstream(t.service, t.target),
+      upstream: (t: Try) => this.#routes.upstream(t.service, t.target, t.servicePort),
       draining: (socket) => this.#deps.draining(socket),
       bodyIdleMs: () => this.#deps.settings.requestBodyIdle,
       sendIdleMs: () => this.#deps.settings.responseSendIdle,

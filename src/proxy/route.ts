@@ -130,9 +130,16 @@ export class Routes {
   readonly #pickers = new Map<PickerKind, Picker>();
   #policies = new WeakMap<FederatedService, Policy>();
   readonly #ports = new WeakMap<FederatedService, ServicePort>();
+  /** Ports a Gateway API backendRef names, by service: port number → its port and protocol. */
+  readonly #named = new WeakMap<FederatedService, Map<number, ServicePort>>();
   readonly #upstreams = new WeakMap<
     Target,
-    { svc: FederatedService; tlsKey: string | undefined; route: UpstreamRoute }
+    {
+      svc: FederatedService;
+      tlsKey: string | undefined;
+      port: number | undefined;
+      route: UpstreamRoute;
+    }
   >();
   #selfLocality: Locality | undefined;
   /** Annotation values already warned about, so a bad one logs once. */
@@ -307,8 +314,25 @@ export class Routes {
     };
   }
 
-  /** The service port the proxy sends to and its protocol (backend-protocol.ts). */
-  #servicePort(svc: FederatedService): ServicePort {
+  /**
+   * The service port the proxy sends to and its protocol (backend-protocol.ts); a
+   * backendRef's port (`want`) when the service has it, else the proxy's choice.
+   */
+  #servicePort(svc: FederatedService, want?: number): ServicePort {
+    if (want !== undefined) {
+      let byNumber = this.#named.get(svc);
+      if (!byNumber) {
+        byNumber = new Map();
+        this.#named.set(svc, byNumber);
+      }
+      let named = byNumber.get(want);
+      const port = named ? undefined : svc.ports.find((p) => p.port === want);
+      if (port) {
+        named = { port: port.name || port.port, protocol: chooseProtocol(svc, port).protocol };
+        byNumber.set(want, named);
+      }
+      if (named) return named;
+    }
     let p = this.#ports.get(svc);
     if (p === undefined) {
       const port = proxiedPort(svc.ports);
@@ -334,13 +358,13 @@ export class Routes {
    * as the plan) and TLS key: the same object each time, whose strings the endpoint's
    * pool lookup hashes once.
    */
-  upstream(svc: FederatedService, t: Target): UpstreamRoute {
+  upstream(svc: FederatedService, t: Target, port?: number): UpstreamRoute {
     const profile = this.#deps.backendTls?.forService(svc);
     const kept = this.#upstreams.get(t);
-    if (kept?.svc === svc && kept.tlsKey === profile?.key) return kept.route;
-    const sp = this.#servicePort(svc);
+    if (kept?.svc === svc && kept.tlsKey === profile?.key && kept.port === port) return kept.route;
+    const sp = this.#servicePort(svc, port);
     const route = { origin: this.#originOf(sp.port, t), wire: wireFor(sp.protocol, svc, profile) };
-    this.#upstreams.set(t, { svc, tlsKey: profile?.key, route });
+    this.#upstreams.set(t, { svc, tlsKey: profile?.key, port, route });
     return route;
   }
 

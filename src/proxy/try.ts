@@ -33,6 +33,8 @@ export interface LoopDeps {
 /** What a try needs of the request it is a try of (attempts.ts's Exchange). */
 export interface TryOwner {
   readonly service: FederatedService;
+  /** The service port a Gateway API backendRef names; absent: the proxy's choice (backend-protocol.ts). */
+  readonly servicePort?: number | undefined;
   /** Its place in its client's share (clients.ts): each try holds it too, until it lets go of its slot. */
   readonly place: ClientPlace | undefined;
   readonly clientGone: boolean;
@@ -110,6 +112,10 @@ export class Try implements Expiring {
 
   get service(): FederatedService {
     return this.#ex.service;
+  }
+
+  get servicePort(): number | undefined {
+    return this.#ex.servicePort;
   }
 
   /** The status relayed to the client; 0 until a response head was delivered. */
