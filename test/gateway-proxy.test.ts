@@ -9,6 +9,7 @@ import type { AttachedRule } from '../src/gateway/attached.ts';
 import { type GrpcEcho, startGrpcEcho } from '../src/localfed/grpc-echo.ts';
 import { type EchoClient, grpcEchoClient } from '../src/localfed/grpc-echo-client.ts';
 import { ECHO_SERVICE, type EchoReply } from '../src/localfed/grpc-echo-proto.ts';
+import { seededRandom } from '../src/routing/random.ts';
 import type { HTTPRouteFilter } from '../src/watch/gateway-records.ts';
 import { type EchoBackend, type Echoed, echoBackend } from './helpers/gateway-backends.ts';
 import { backend, httpMatch, rule, tables } from './helpers/gateway-rules.ts';
@@ -338,7 +339,7 @@ function routes(): Record<string, AttachedRule[]> {
       }),
     ],
     'weights.example.test': [
-      rule({ route: 'gw/weights', backends: [to('v1', 70), to('v2', 30), to('v3', 0)] }),
+      rule({ route: 'gw/weights', backends: [to('v1', 90), to('v2', 10), to('v3', 0)] }),
     ],
     'canary.example.test': [
       rule({ route: 'gw/canary', backends: [to('stable', 90), to('canary', 10)] }),
@@ -449,7 +450,15 @@ beforeAll(async () => {
     },
     { key: svc('dead'), endpoints: [{ address: '127.221.1.1', port: deadPort }] },
   ];
-  fg = await startStaticProxy(services, {}, undefined, undefined, tables('127.0.0.1:0', routes()));
+  const random = seededRandom(20);
+  fg = await startStaticProxy(
+    services,
+    {},
+    undefined,
+    undefined,
+    tables('127.0.0.1:0', routes()),
+    random,
+  );
 }, 30_000);
 
 afterAll(async () => {
@@ -640,7 +649,7 @@ describe('filters', () => {
 });
 
 describe('backends', () => {
-  it('HTTPRouteWeight: 1,000 requests split 70/30 within 3 %, weight 0 never chosen', async () => {
+  it('HTTPRouteWeight: 1,000 requests split 90/10 within 3 %, weight 0 never chosen', async () => {
     const counts: Record<string, number> = {};
     for (let i = 0; i < 1000; i++) {
       const w = await who('weights.example.test', '/');
@@ -648,7 +657,7 @@ describe('backends', () => {
     }
     expect(counts.v3).toBeUndefined();
     expect((counts.v1 ?? 0) + (counts.v2 ?? 0)).toBe(1000);
-    expect(Math.abs((counts.v1 ?? 0) - 700)).toBeLessThanOrEqual(30);
+    expect(Math.abs((counts.v1 ?? 0) - 900)).toBeLessThanOrEqual(30);
   }, 60_000);
 
   it('a failing zone inside the canary backend fails over inside it, and the 90/10 split stays', async () => {
@@ -786,7 +795,15 @@ describe('GRPCRoute', () => {
       'grpc-weights.example.test': [grpcRule(0, {}, [to('g1', 90), to('g2', 10)])],
       'grpc-invalid.example.test': [grpcRule(0, {}, [to('g1', 0)])],
     };
-    gp = await startStaticProxy(services, {}, undefined, undefined, tables('127.0.0.1:0', hosts));
+    const random = seededRandom(21);
+    gp = await startStaticProxy(
+      services,
+      {},
+      undefined,
+      undefined,
+      tables('127.0.0.1:0', hosts),
+      random,
+    );
     client = grpcEchoClient(`127.0.0.1:${new URL(gp.url).port}`, { authority: HOST });
   }, 30_000);
 

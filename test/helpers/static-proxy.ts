@@ -84,7 +84,8 @@ function federated(s: StaticService): FederatedService {
 
 /**
  * Starts the proxy; `http` is merged over one plain listener on 127.0.0.1:0 (whose
- * RouteTables key is `listener`); `routes`: Gateway API routes handed to it. With
+ * RouteTables key is `listener`); `routes`: Gateway API routes handed to it;
+ * `random`: the proxy's random source (weights, pickers), seeded for a replayable run. With
  * `outlier`, its reports feed fedgate's outlier detection (these settings), whose
  * ejections the plans follow; without, nothing is ever ejected.
  */
@@ -94,6 +95,7 @@ export async function startStaticProxy(
   backendTls?: BackendTlsSource,
   outlier?: Record<string, unknown>,
   routes?: RouteTables,
+  random?: () => number,
 ): Promise<StaticProxy> {
   const dir = await mkdtemp(join(tmpdir(), 'fedgate-static-'));
   // The configuration names a member cluster; the catalog below never reads it.
@@ -143,6 +145,7 @@ export async function startStaticProxy(
     log,
     observer: metrics,
     ...(backendTls ? { backendTls } : {}),
+    ...(random ? { random } : {}),
   });
   if (routes) proxy.setRoutes(routes);
   const a = proxy.addresses();
