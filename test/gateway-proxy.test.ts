@@ -860,3 +860,21 @@ describe('GRPCRoute', () => {
     }
   });
 });
+
+describe('upgrades', () => {
+  it('an Upgrade request a redirect rule matches gets the redirect, raw, and the connection closes', async () => {
+    const { connect } = await import('node:net');
+    const port = Number(new URL(fg.url).port);
+    const socket = connect(port, '127.0.0.1');
+    socket.write(
+      'GET /scheme/ws HTTP/1.1\r\nHost: redirect.example.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+    );
+    let text = '';
+    socket.on('data', (c: Buffer) => {
+      text += c.toString();
+    });
+    await new Promise((r) => socket.on('close', r));
+    expect(text).toMatch(/^HTTP\/1\.1 302 /);
+    expect(text).toContain('location: https://redirect.example.test/scheme/ws');
+  });
+});
