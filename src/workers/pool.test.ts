@@ -26,6 +26,7 @@ const mode = ${JSON.stringify(mode)};
 const go = ${JSON.stringify(go)};
 let snapshots = 0;
 let health = 0;
+let routes = 0;
 process.on('message', (m) => {
   if (m.type === 'init') {
     snapshots = m.snapshot.version;
@@ -52,9 +53,11 @@ process.on('message', (m) => {
     snapshots = m.delta.version;
   } else if (m.type === 'health') {
     health += m.entries.length;
+  } else if (m.type === 'routes') {
+    routes = m.tables.listeners.length;
   } else if (m.type === 'ask') {
     const metrics = [{ name: 'seen', help: 'what this worker was told', type: 'counter', aggregator: 'sum',
-      values: [{ labels: { what: 'snapshot' }, value: snapshots }, { labels: { what: 'health' }, value: health }] }];
+      values: [{ labels: { what: 'snapshot' }, value: snapshots }, { labels: { what: 'health' }, value: health }, { labels: { what: 'routes' }, value: routes }] }];
     process.send({ type: 'answer', id: m.id, answer: { ok: true, metrics } });
   } else if (m.type === 'drain') {
     process.send({ type: 'drained', proxyCut: 0, dnsCut: 1 }, () => process.exit(0));
@@ -155,16 +158,18 @@ describe('WorkerPool', () => {
         clusters: new Map(),
       });
       d.store.setCheck('shop/web', 'alpha/127.10.0.1', 'healthy');
+      // So do Gateway API routes.
+      pool.setRoutes({ listeners: [{ address: '127.0.0.1:80', tls: false, hosts: [] }] });
       const seen = async () => {
         const json = await pool.collect();
         return json.map((m) => m[0]!.values.map((v) => v.value).join('/'));
       };
-      // Each worker says what it holds: snapshot version 2, and the two health entries.
+      // Each worker says what it holds: snapshot version 2, the two health entries, the one listener's routes.
       let last: string[] = [];
-      await until('the workers to hold the new snapshot and health', async () => {
+      await until('the workers to hold the new snapshot, health and routes', async () => {
         last = await seen();
-        return last.join() === '2/2,2/2';
-      }).catch(() => expect(last).toEqual(['2/2', '2/2']));
+        return last.join() === '2/2/1,2/2/1';
+      }).catch(() => expect(last).toEqual(['2/2/1', '2/2/1']));
       const cut = await pool.drain(1000);
       expect(cut).toEqual({ proxyCut: 0, dnsCut: 2 });
       expect(pool.readiness().ready).toBe(false);

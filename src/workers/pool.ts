@@ -20,6 +20,7 @@
 // A worker that exits unexpectedly is started again (after a short, growing delay),
 // at most WORKER_RESTART_LIMIT times in WORKER_RESTART_WINDOW_MS; past that the pool
 // gives up and fedgate stops, so whatever runs it can start it afresh.
+
 import cluster, { type Worker } from 'node:cluster';
 import { createSocket } from 'node:dgram';
 import { createServer, isIPv6 } from 'node:net';
@@ -27,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import type { Snapshot } from '../catalog/model.ts';
 import type { Config, ListenAddress } from '../config/schema.ts';
 import { FedgateError } from '../errors.ts';
+import type { RouteTables } from '../gateway/attached.ts';
 import type { Outcome } from '../health/outlier.ts';
 import type { HealthStore, ServiceHealthEntry } from '../health/store.ts';
 import { hostPort } from '../host-port.ts';
@@ -139,6 +141,8 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
   readonly #reusePort: boolean;
   /** dns.listen's `host:0` → the port every worker binds for it. */
   readonly #pins = new Map<string, number>();
+  /** The Gateway API routes handed over last: a worker started later gets them too. */
+  #routes: RouteTables | undefined;
   /** The snapshot the workers hold: deltas are made against it. */
   #sent: Snapshot;
   readonly #healthChanged = new Set<string>();
@@ -383,6 +387,7 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
       snapshot: snapshotDelta(undefined, this.#sent),
       health: this.#healthEntries(this.#discovery.health.store.services()),
     });
+    if (this.#routes) this.#send(worker, { type: 'routes', tables: this.#routes });
     slot.initSent = true;
   }
 
@@ -451,6 +456,12 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
    * workers hold the snapshot it is about. A worker that exits meanwhile is not
    * waited for.
    */
+  /** Sent to every worker now, and to each worker started later, after its init. */
+  setRoutes(tables: RouteTables): void {
+    this.#routes = tables;
+    this.#broadcast({ type: 'routes', tables });
+  }
+
   async sync(): Promise<void> {
     this.#flushHealth();
     await Promise.all(this.#slots.map((s) => this.#ask(s, { op: 'ping' }, METRICS_TIMEOUT_MS)));

@@ -15,10 +15,12 @@
 // keys removed. The worker rebuilds each snapshot from its previous one, keeping
 // unchanged services as the same objects, so its router's plan cache and DNS's
 // answer cache work exactly as in one process.
+
 import type { AddressInfo } from 'node:net';
 import type { ClusterStatus, FederatedService, Snapshot } from '../catalog/model.ts';
 import type { Config } from '../config/schema.ts';
 import type { ErrorCode } from '../errors.ts';
+import type { RouteTables } from '../gateway/attached.ts';
 import type { Outcome } from '../health/outlier.ts';
 import type { ServiceHealthEntry } from '../health/store.ts';
 import type { MetricsJson } from '../observe/metrics.ts';
@@ -118,7 +120,9 @@ export type ToWorker =
   | { readonly type: 'snapshot'; readonly delta: SnapshotDelta }
   | { readonly type: 'health'; readonly entries: readonly ServiceHealthEntry[] }
   | { readonly type: 'ask'; readonly id: number; readonly ask: Ask }
-  | { readonly type: 'drain'; readonly graceMs: number };
+  | { readonly type: 'drain'; readonly graceMs: number }
+  /** The Gateway API routes in force: every worker's proxy takes them (ProxyServer.setRoutes). */
+  | { readonly type: 'routes'; readonly tables: RouteTables };
 
 /** One proxied request's outcome at an endpoint: HealthMonitor.report's arguments. */
 export type Report = readonly [service: string, id: string, outcome: Outcome];
@@ -141,7 +145,7 @@ export type FromWorker =
   | { readonly type: 'answer'; readonly id: number; readonly answer: Answer }
   | { readonly type: 'drained'; readonly proxyCut: number; readonly dnsCut: number };
 
-const TO_WORKER = new Set(['init', 'snapshot', 'health', 'ask', 'drain']);
+const TO_WORKER = new Set(['init', 'snapshot', 'health', 'ask', 'drain', 'routes']);
 const FROM_WORKER = new Set([
   'hello',
   'listening',

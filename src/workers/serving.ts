@@ -6,6 +6,7 @@ import type { Catalog } from '../catalog/catalog.ts';
 import type { Config } from '../config/schema.ts';
 import { DnsServer } from '../dns/server.ts';
 import { FedgateError } from '../errors.ts';
+import type { RouteTables } from '../gateway/attached.ts';
 import type { Outcome } from '../health/outlier.ts';
 import type { HealthStore } from '../health/store.ts';
 import type { AcceptGuard } from '../observe/exhaustion.ts';
@@ -35,6 +36,8 @@ export interface Serving {
   readiness(): { ready: boolean; reason: string };
   /** Resolves once DNS and the proxy hold every snapshot and health change published so far. */
   sync(): Promise<void>;
+  /** New Gateway API routes for the proxy (every worker's): swapped in whole. */
+  setRoutes(tables: RouteTables): void;
 }
 
 /** A listener could not be opened at start (LISTEN_FAILED): which setting. */
@@ -148,4 +151,8 @@ export class LocalServing implements Serving {
 
   /** In one process they read the catalog and health directly: always in step. */
   async sync(): Promise<void> {}
+
+  setRoutes(tables: RouteTables): void {
+    this.proxy.setRoutes(tables);
+  }
 }

@@ -11,8 +11,10 @@
 // workers over IPC. A worker whose primary is gone (the IPC channel closes without
 // a drain) is ended at once by node:cluster itself: with the primary went the TCP
 // listeners, and whatever runs fedgate starts it again.
+
 import type { Config } from '../config/schema.ts';
 import { FedgateError } from '../errors.ts';
+import type { RouteTables } from '../gateway/attached.ts';
 import type { Outcome } from '../health/outlier.ts';
 import { HealthStore } from '../health/store.ts';
 import { ExhaustionTracker } from '../observe/exhaustion.ts';
@@ -57,6 +59,8 @@ class WorkerProcess {
   #metrics: Metrics | undefined;
   #router: Router | undefined;
   #serving: LocalServing | undefined;
+  /** The Gateway API routes the primary sent last. */
+  #routes: RouteTables | undefined;
   /** Reloads staged here, by the primary's reload number, until it says commit or abort. */
   readonly #staged = new Map<number, { config: Config; serving: StagedServing }>();
   /** Init, reload steps and drain run one at a time, in the order they came. */
@@ -123,6 +127,11 @@ class WorkerProcess {
       case 'drain':
         this.#queue(() => this.#drain(m.graceMs));
         return;
+      case 'routes':
+        // Before the proxy is up they wait for it (#init applies them).
+        this.#routes = m.tables;
+        this.#serving?.setRoutes(m.tables);
+        return;
     }
   }
 
@@ -169,6 +178,7 @@ class WorkerProcess {
         );
         return;
       }
+      if (this.#routes) this.#serving.setRoutes(this.#routes);
       log.info('worker serving');
       this.#send({ type: 'listening', addresses: this.#serving.addresses() });
     });
