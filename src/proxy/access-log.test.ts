@@ -57,3 +57,41 @@ describe('withAccessLog', () => {
     });
   });
 });
+
+describe('withAccessLog: what it passes on', () => {
+  it("names the Gateway API route on a routed request's line, and passes mirrors and TLS failures on", () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
+        done();
+      },
+    });
+    const seen: string[] = [];
+    const observer = withAccessLog(
+      {
+        request: () => {},
+        retry: () => {},
+        mirrored: (s, r) => seen.push(`mirror ${s} ${r}`),
+        tlsFailure: (s, c, r) => seen.push(`tls ${s} ${c} ${r}`),
+      },
+      pino({ level: 'info' }, sink),
+    );
+    const r: ProxiedRequest = {
+      service: 'shop/web',
+      outcome: 'relayed',
+      cluster: '',
+      zone: '',
+      tier: '',
+      status: 200,
+      seconds: 0,
+    };
+    observer.request({ ...r, route: 'shop/canary' });
+    observer.request(r);
+    observer.mirrored?.('shop/shadow', 'sent');
+    observer.tlsFailure?.('shop/web', 'alpha', 'handshake');
+    expect(lines[0]).toMatchObject({ route: 'shop/canary' });
+    expect(lines[1]).not.toHaveProperty('route');
+    expect(seen).toEqual(['mirror shop/shadow sent', 'tls shop/web alpha handshake']);
+  });
+});

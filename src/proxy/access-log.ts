@@ -23,6 +23,7 @@ export function withAccessLog(inner: ProxyObserver, log: Logger): ProxyObserver 
           tier: r.tier,
           endpoint: r.endpoint,
           tries: r.tries,
+          ...(r.route ? { route: r.route } : {}),
           ...(r.upgrade ? { upgrade: true } : {}),
           ...(r.grpc ? { grpc_status: r.grpcStatus ?? null } : {}),
         },
@@ -35,5 +36,7 @@ export function withAccessLog(inner: ProxyObserver, log: Logger): ProxyObserver 
     connectionClosed: (reason) => inner.connectionClosed?.(reason),
     clientOverShare: (service) => inner.clientOverShare?.(service),
     tunnelIdleClosed: (service) => inner.tunnelIdleClosed?.(service),
+    tlsFailure: (service, cluster, reason) => inner.tlsFailure?.(service, cluster, reason),
+    mirrored: (service, result) => inner.mirrored?.(service, result),
   };
 }
