@@ -20,6 +20,7 @@ import type { GrpcCall } from './grpc.ts';
 import { CLIENT_CLOSED_REQUEST, outcomeOf, type RequestOutcome } from './observer.ts';
 import { pickTarget, type RetryBudget, type ServiceLoad } from './picks.ts';
 import type { Policy, RoutedRequest } from './route.ts';
+import { requestDeadline } from './route-rules.ts';
 import { type LoopDeps, Try, type TryOwner } from './try.ts';
 
 /** The side of an exchange that talks to the client and to undici. */
@@ -77,8 +78,10 @@ export class Exchange implements TryOwner {
   #done = false;
   #clientGone = false;
   #endedByClient = false;
-  /** A gRPC call's deadline (grpc-timeout), while no answer has started. */
+  /** A gRPC call's deadline (grpc-timeout) or its rule's timeouts.request, while no answer has started. */
   #deadlineTimer: NodeJS.Timeout | undefined;
+  /** The deadline is the rule's timeouts.request (not grpc-timeout). */
+  #byRoute = false;
   #waiting: AbortController | undefined;
   /** The last try failed its TLS handshake (what failed), or timed out: what the client hears when nothing is left. */
   #last: { failure: 'tls' | 'timeout'; detail: string } | undefined;
@@ -141,22 +144,14 @@ export class Exchange implements TryOwner {
       this.#giveUp('CLIENT_OVER_SHARE', `this client holds its share of ${key}'s request slots`);
       return;
     }
-    const deadline = this.#deadline();
-    const left = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
+    const deadline = requestDeadline(this.#started, this.grpc?.deadline, this.#routed.gateway);
+    this.#byRoute = deadline?.byRoute ?? false;
+    const left = deadline === undefined ? undefined : Math.max(0, deadline.at - performance.now());
     // Node fires a timer past 2^31-1 ms (24.8 days) at once: a deadline that far bounds nothing.
     if (left !== undefined && left <= MAX_TIMER_MS) {
       this.#deadlineTimer = setTimeout(() => this.#deadlinePassed(), left);
     }
     this.#next(false);
-  }
-
-  /** The earlier of a gRPC call's deadline and its Gateway API rule's timeouts.request. */
-  #deadline(): number | undefined {
-    const grpc = this.grpc?.deadline;
-    const ms = this.#routed.gateway?.rule.timeouts?.requestMs;
-    const route = ms === undefined || ms <= 0 ? undefined : this.#started + ms;
-    if (route === undefined) return grpc;
-    return grpc === undefined ? route : Math.min(grpc, route);
   }
 
   /**
@@ -174,15 +169,12 @@ export class Exchange implements TryOwner {
     this.#waiting?.abort();
     const waited = Math.round(this.age() * 1000);
     const tries = `${this.#tries} ${this.#tries === 1 ? 'try' : 'tries'}`;
-    const gw = this.#routed.gateway;
-    const routeMs = gw?.rule.timeouts?.requestMs;
-    const byRoute =
-      routeMs !== undefined && this.#started + routeMs <= (this.grpc?.deadline ?? Infinity);
+    const key = this.#service.key;
     this.#giveUp(
       'UPSTREAM_TIMEOUT',
-      byRoute
-        ? `${this.#service.key} did not answer within route ${gw?.route}'s timeouts.request (${routeMs} ms, ${tries})`
-        : `${this.#service.key} did not answer within the call's deadline (grpc-timeout, ${waited} ms, ${tries})`,
+      this.#byRoute
+        ? `${key} did not answer within route ${this.#routed.route}'s timeouts.request (${waited} ms, ${tries})`
+        : `${key} did not answer within the call's deadline (grpc-timeout, ${waited} ms, ${tries})`,
     );
     t?.abort(new Error("the call's deadline passed"));
   }

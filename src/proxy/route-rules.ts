@@ -5,6 +5,7 @@
 // only for statuses, the retry budget) stays the proxy's. `timeouts.request` is the
 // exchange's deadline (attempts.ts). Made once per loop and rule, not per request.
 import type { AttachedRule } from '../gateway/attached.ts';
+import type { GatewayRouted } from './gateway.ts';
 import type { RetrySettings } from './route.ts';
 import type { LoopDeps } from './try.ts';
 
@@ -36,4 +37,21 @@ export function routeLoopDeps(base: LoopDeps, rule: AttachedRule): LoopDeps {
     byRule.set(rule, deps);
   }
   return deps;
+}
+
+/**
+ * When a request must have been answered (performance.now() ms): the earlier of a
+ * gRPC call's deadline and its rule's timeouts.request from `started`; `byRoute`
+ * when the rule's is the one.
+ */
+export function requestDeadline(
+  started: number,
+  grpc: number | undefined,
+  gw: GatewayRouted | undefined,
+): { at: number; byRoute: boolean } | undefined {
+  const ms = gw?.rule.timeouts?.requestMs;
+  const route = ms === undefined || ms <= 0 ? undefined : started + ms;
+  if (route !== undefined && (grpc === undefined || route <= grpc))
+    return { at: route, byRoute: true };
+  return grpc === undefined ? undefined : { at: grpc, byRoute: false };
 }
