@@ -623,6 +623,31 @@ describe('filters', () => {
     expect(copy?.headers['x-mark']).toBe('m1');
   });
 
+  it('a small body goes with the copy; a large one does not, and the real request gets it whole', async () => {
+    const post = async (body: string) => {
+      const before = b.mirror.seen.length;
+      const r = await request(`${fg.url}/upload`, {
+        method: 'POST',
+        headers: { host: 'mirror.example.test', 'content-type': 'text/plain' },
+        body,
+      });
+      await r.body.text();
+      await waitFor(
+        () =>
+          (b.mirror.seen.length > before && b.mirror.seen.at(-1)?.body !== undefined) || undefined,
+        5000,
+      );
+      return { real: b.v1.seen.at(-1), copy: b.mirror.seen.at(-1) };
+    };
+    const small = await post('x'.repeat(1000));
+    expect(small.real?.body).toHaveLength(1000);
+    expect(small.copy?.method).toBe('POST');
+    expect(small.copy?.body).toBe('x'.repeat(1000));
+    const large = await post('y'.repeat(100_000));
+    expect(large.real?.body).toHaveLength(100_000);
+    expect(large.copy?.body).toBe('');
+  });
+
   it('a dead mirror neither fails nor holds the real request; its failures are counted', async () => {
     for (let i = 0; i < 5; i++) expect(await who('dead-mirror.example.test', '/')).toBe('v1');
     await waitFor(async () => {

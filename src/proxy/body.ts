@@ -48,7 +48,10 @@ export class IdleBody implements AsyncIterableIterator<Buffer> {
   /** What this body gave, while kept and within REPLAY_LIMIT; undefined otherwise. */
   #given: Buffer[] | undefined;
   #givenBytes = 0;
+  /** Told each chunk the client sends (a RequestMirror's copy); references, no copy. */
+  readonly #tap: ((chunk: Buffer) => void) | undefined;
   readonly #onData = (chunk: Buffer) => {
+    this.#tap?.(chunk);
     this.#queue.push(chunk);
     if (!this.#wake) this.#req.pause();
     this.#onEvent();
@@ -57,7 +60,7 @@ export class IdleBody implements AsyncIterableIterator<Buffer> {
   /**
    * `idleMs` 0: no timer. `replay`: a refused try's bytes, given before the client's
    * next. `keep`: keep what is given (within REPLAY_LIMIT) for another try; only
-   * HTTP/2 streams are refused unprocessed.
+   * HTTP/2 streams are refused unprocessed. `tap`: told each chunk read from the client.
    */
   constructor(
     req: Readable,
@@ -65,7 +68,9 @@ export class IdleBody implements AsyncIterableIterator<Buffer> {
     onIdle: (err: RequestBodyIdle) => void,
     replay: Buffer[] = [],
     keep = false,
+    tap?: (chunk: Buffer) => void,
   ) {
+    this.#tap = tap;
     this.#req = req;
     this.#idleMs = idleMs;
     this.#onIdle = onIdle;

@@ -49,6 +49,8 @@ export class RequestCarrier implements Carrier {
   readonly takesTrailers: boolean;
   /** A Gateway API rule's ResponseHeaderModifiers, applied to the answer's head in order. */
   responseHeaders: readonly HeaderModifier[] = [];
+  /** Told each body chunk read from the client (a RequestMirror's copy of a small body). */
+  tap: ((chunk: Buffer) => void) | undefined;
   readonly #req: ProxyRequest;
   readonly #res: ProxyResponse;
   readonly #path: string;
@@ -234,6 +236,7 @@ export class RequestCarrier implements Carrier {
       (err) => this.#onIdle?.(err),
       replay,
       h2 || this.grpc !== undefined,
+      this.tap,
     );
     return this.#body;
   }

@@ -215,8 +215,9 @@ export class Forwarder {
     });
     carrier.onBodyIdle((err) => ex.bodyIdle(err));
     carrier.onSendIdle((err) => ex.sendIdle(err));
+    // Before the first try, which reads the body a copy may carry.
+    this.#mirror(req, carrier, r.path, routed);
     ex.start();
-    if (routed.gateway) this.#mirror(req, r.path, routed);
   }
 
   #exchange(
@@ -236,14 +237,24 @@ export class Forwarder {
     return () => routeLoopDeps(this.#loop, rule);
   }
 
-  /** Sends the request's mirrored copies (mirror.ts), after the real request is under way. */
-  #mirror(req: ProxyRequest, path: string, routed: RoutedRequest): void {
-    for (const key of routed.gateway?.mirrors ?? []) {
-      const done = (result: MirrorResult) => this.#deps.observer?.mirrored?.(key, result);
-      const origin = this.#routes.originOf(key, req);
-      if (origin === undefined) done('failed');
-      else this.#mirrors.send(origin, req.method ?? 'GET', path, routed.headers, done);
-    }
+  /**
+   * Sends the request's mirrored copies (mirror.ts) after the real request is under
+   * way: at once without a body, else once its tries have read the (small) body.
+   */
+  #mirror(req: ProxyRequest, carrier: RequestCarrier, path: string, routed: RoutedRequest): void {
+    const keys = routed.gateway?.mirrors ?? [];
+    if (keys.length === 0) return;
+    const setTap = (tap: (chunk: Buffer) => void) => {
+      carrier.tap = tap;
+    };
+    Mirrors.body(req, carrier.hasBody, setTap, (body) => {
+      for (const key of keys) {
+        const done = (result: MirrorResult) => this.#deps.observer?.mirrored?.(key, result);
+        const origin = this.#routes.originOf(key, req);
+        if (origin === undefined) done('failed');
+        else this.#mirrors.send(origin, req.method ?? 'GET', path, routed.headers, body, done);
+      }
+    });
   }
 
   /** Counts a request answered by a rule's RequestRedirect. */

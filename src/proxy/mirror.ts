@@ -1,17 +1,23 @@
 // RequestMirror: a copy of a request sent to another federated service, fire and
-// forget. The copy is the request head only (method, path, the headers the real
-// request goes upstream with, Content-Length 0): a body is never copied, since
-// teeing it would hold the real request's body to the mirror's pace or buffer it.
-// It never delays or fails the real request: it is sent after the real request is
-// under way, on its own undici Agent, its answer drained and dropped, its failure
-// counted and forgotten. At most MAX_MIRRORS_IN_FLIGHT at once per process; past
-// that a copy is dropped (counted).
+// forget. The copy has the method, the path and the headers the real request goes
+// upstream with; its body only when cheap: a declared Content-Length of at most
+// MIRROR_BODY_LIMIT, gathered (references, no copy) as the real request's tries
+// read it and sent once it is whole. Any other body is not copied (the copy goes
+// without one): teeing a stream would hold the real request to the mirror's pace,
+// or buffer without bound. It never delays or fails the real request: it leaves
+// after the real request is under way, on its own undici Agent, its answer drained
+// and dropped, its failure counted and forgotten. At most MAX_MIRRORS_IN_FLIGHT at
+// once per process; past that a copy is dropped (counted).
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
 import { Agent } from 'undici';
 
 /** How a mirrored copy ended (`fedgate_http_mirrored_requests_total{result}`). */
 export type MirrorResult = 'sent' | 'failed' | 'dropped';
 
 export const MAX_MIRRORS_IN_FLIGHT = 64;
+/** The largest body a copy carries (a declared Content-Length). */
+export const MIRROR_BODY_LIMIT = 64 * 1024;
 /** A mirror that takes longer is given up: it holds a place meanwhile. */
 const MIRROR_TIMEOUT_MS = 10_000;
 
@@ -36,6 +42,7 @@ export class Mirrors {
     method: string,
     path: string,
     headers: readonly string[],
+    body: Buffer | undefined,
     done: (r: MirrorResult) => void,
   ): void {
     if (this.#inFlight >= MAX_MIRRORS_IN_FLIGHT) {
@@ -50,13 +57,49 @@ export class Mirrors {
     this.#inFlight++;
     const signal = AbortSignal.timeout(MIRROR_TIMEOUT_MS);
     this.#agent
-      .request({ origin, method, path, headers: fields, signal })
+      .request({ origin, method, path, headers: fields, signal, ...(body ? { body } : {}) })
       .then(async (r) => {
         await r.body.dump();
         done('sent');
       })
       .catch(() => done('failed'))
       .finally(() => this.#inFlight--);
+  }
+
+  /**
+   * Calls `then` with the request's body when it is cheap to copy, once the real
+   * request's tries have read it whole (`tap` is handed each chunk they read), else
+   * at once with none. A body not read whole (fedgate answered before any try, or
+   * the client left) goes as none.
+   */
+  static body(
+    req: Readable & { readonly headers: IncomingHttpHeaders },
+    hasBody: boolean,
+    setTap: (tap: (chunk: Buffer) => void) => void,
+    then: (body: Buffer | undefined) => void,
+  ): void {
+    const declared = req.headers['content-length'];
+    const size = declared === undefined ? Number.NaN : Number(declared);
+    if (!hasBody || !(size > 0 && size <= MIRROR_BODY_LIMIT)) {
+      setImmediate(then, undefined);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    let over = false;
+    setTap((chunk) => {
+      bytes += chunk.length;
+      chunks.push(chunk);
+    });
+    const finish = () => {
+      if (over) return;
+      over = true;
+      req.off('end', finish);
+      req.off('close', finish);
+      then(bytes === size ? Buffer.concat(chunks, bytes) : undefined);
+    };
+    req.once('end', finish);
+    req.once('close', finish);
   }
 
   async close(): Promise<void> {

@@ -14,6 +14,8 @@ export interface Seen {
   readonly method: string;
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
+  /** The request body, once whole (undefined before). */
+  body?: string;
 }
 
 export interface EchoBackend {
@@ -46,9 +48,16 @@ export async function echoBackend(name: string, address: string): Promise<EchoBa
     stop: async () => {},
   };
   const server = createServer((req, res) => {
-    const seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers };
+    const seen: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers };
     b.seen.push(seen);
-    req.resume();
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => {
+      body += c;
+    });
+    req.on('end', () => {
+      seen.body = body;
+    });
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const head = { 'content-type': 'application/json', 'x-backend': name, 'x-remove-me': '1' };
     const answer = (status: number) => {
