@@ -11,7 +11,12 @@ import { type EchoClient, grpcEchoClient } from '../src/localfed/grpc-echo-clien
 import { ECHO_SERVICE, type EchoReply } from '../src/localfed/grpc-echo-proto.ts';
 import { seededRandom } from '../src/routing/random.ts';
 import type { HTTPRouteFilter } from '../src/watch/gateway-records.ts';
-import { type EchoBackend, type Echoed, echoBackend } from './helpers/gateway-backends.ts';
+import {
+  askThrough,
+  type EchoAnswer,
+  type EchoBackend,
+  echoBackend,
+} from './helpers/gateway-backends.ts';
 import { backend, httpMatch, rule, tables } from './helpers/gateway-rules.ts';
 import { type StaticProxy, type StaticService, startStaticProxy } from './helpers/static-proxy.ts';
 import { waitFor } from './helpers/wait.ts';
@@ -26,31 +31,11 @@ let deadPort = 0;
 
 const svc = (name: string) => `gw/${name}`;
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Echoed | undefined;
-  text: string;
-}
-
-async function get(
+const get = (
   host: string,
   path: string,
   opts: { method?: string; headers?: Record<string, string> } = {},
-): Promise<Answer> {
-  const r = await request(`${fg.url}${path}`, {
-    method: (opts.method ?? 'GET') as 'GET',
-    headers: { host, ...opts.headers },
-  });
-  const text = await r.body.text();
-  let body: Echoed | undefined;
-  try {
-    body = JSON.parse(text) as Echoed;
-  } catch {
-    body = undefined;
-  }
-  return { status: r.statusCode, headers: r.headers, body, text };
-}
+): Promise<EchoAnswer> => askThrough(fg.url, host, path, opts);
 
 /** Which backend answered (its name), or the status when fedgate answered. */
 const who = async (host: string, path: string, headers?: Record<string, string>) => {

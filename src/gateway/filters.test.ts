@@ -29,6 +29,12 @@ describe('header modifiers', () => {
     expect(out).toEqual(['x-add', 'some,more', 'keep', 'k', 'X-Set', 'set', 'X-New', 'new']);
   });
 
+  it('takes a modifier that leaves out its lists (as written: the CRD has no default)', () => {
+    const partial = { set: [{ name: 'a', value: '2' }] } as unknown as typeof mod;
+    expect(modifyFields(['a', '1', 'b', 'x'], partial)).toEqual(['b', 'x', 'a', '2']);
+    expect(modifyRecord({ a: '1' }, partial)).toEqual({ a: '2' });
+  });
+
   it('does the same on a response head', () => {
     expect(
       modifyRecord({ 'x-set': 'a', 'x-add': ['1', '2'], 'x-remove': 'r', k: 'k' }, mod),

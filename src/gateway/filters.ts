@@ -6,12 +6,18 @@
 import type { HeaderModifier, PathModifier } from '../watch/gateway-records.ts';
 import type { ResolvedBackend } from './attached.ts';
 
+/** A modifier as written may leave out a list (the CRD has no default): none. */
+function complete(m: Partial<HeaderModifier>): HeaderModifier {
+  return { set: m.set ?? [], add: m.add ?? [], remove: m.remove ?? [] };
+}
+
 /**
  * A header modifier over flat `[name, value, …]` fields: remove, then set (every
  * field of the name replaced by one), then add (appended to an existing value with
  * a comma, as the spec's example `my-header: foo,bar`; else a new field).
  */
-export function modifyFields(fields: readonly string[], mod: HeaderModifier): string[] {
+export function modifyFields(fields: readonly string[], given: HeaderModifier): string[] {
+  const mod = complete(given);
   const drop = new Set([...mod.remove, ...mod.set.map((s) => s.name)].map((n) => n.toLowerCase()));
   const out: string[] = [];
   for (let i = 0; i < fields.length; i += 2) {
@@ -32,8 +38,9 @@ export function modifyFields(fields: readonly string[], mod: HeaderModifier): st
 /** The same modifier over a header record (a response's head, names lower case). */
 export function modifyRecord(
   headers: Readonly<Record<string, string | string[] | undefined>>,
-  mod: HeaderModifier,
+  given: HeaderModifier,
 ): Record<string, string | string[]> {
+  const mod = complete(given);
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k] = v;
   for (const name of mod.remove) delete out[name.toLowerCase()];

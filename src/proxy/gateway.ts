@@ -139,7 +139,8 @@ function applyFilters(
         return {
           kind: 'redirect',
           route,
-          status: r.statusCode,
+          // 302 is the CRD's default, should a record come without it.
+          status: r.statusCode ?? 302,
           location: redirectLocation(from, r, m.prefix),
         };
       }

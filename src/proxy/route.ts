@@ -227,7 +227,16 @@ export class Routes {
     };
     const hit = gw.match(at.listener, m);
     if (!hit) return undefined;
-    const d = decide(hit, m, at, this.#deps.catalog.current(), this.#deps.random);
+    let d: ReturnType<typeof decide>;
+    try {
+      d = decide(hit, m, at, this.#deps.catalog.current(), this.#deps.random);
+    } catch (e) {
+      // A rule of a shape no check foresaw answers 500 rather than leaving the request unanswered.
+      const route = `${hit.rule.route.namespace}/${hit.rule.route.name}`;
+      const detail = `route ${route} could not be applied: ${(e as Error).message}`;
+      this.#deps.log.warn({ route, err: e }, 'a Gateway API rule could not be applied');
+      return { code: 'ROUTE_BACKEND_INVALID', detail, route };
+    }
     if (d.kind === 'redirect') {
       return { redirect: { status: d.status, location: d.location }, route: d.route };
     }

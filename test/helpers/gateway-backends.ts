@@ -9,6 +9,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
 
 export interface Seen {
   readonly method: string;
@@ -87,4 +88,33 @@ export async function echoBackend(name: string, address: string): Promise<EchoBa
     await new Promise((r) => server.close(r));
   };
   return b;
+}
+
+/** An answer through the proxy: an echo backend's, parsed, or fedgate's own (body undefined). */
+export interface EchoAnswer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: Echoed | undefined;
+  readonly text: string;
+}
+
+/** A request to `base` (the proxy's URL) for `host`, its answer read whole. */
+export async function askThrough(
+  base: string,
+  host: string,
+  path: string,
+  opts: { method?: string; headers?: Record<string, string> } = {},
+): Promise<EchoAnswer> {
+  const r = await request(`${base}${path}`, {
+    method: (opts.method ?? 'GET') as 'GET',
+    headers: { host, ...opts.headers },
+  });
+  const text = await r.body.text();
+  let body: Echoed | undefined;
+  try {
+    body = JSON.parse(text) as Echoed;
+  } catch {
+    body = undefined;
+  }
+  return { status: r.statusCode, headers: r.headers, body, text };
 }
