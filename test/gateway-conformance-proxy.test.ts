@@ -157,6 +157,20 @@ describe('HTTPRoutePathMatchOrder', () => {
   ]);
 });
 
+describe('HTTPRouteListenerHostnameMatching', () => {
+  const at = (host: string) => ({ host });
+  cases('httproute-listener-hostname-matching.yaml', [
+    ['/', 'v1', at('bar.com')],
+    ['/', 'v2', at('foo.bar.com')],
+    ['/', 'v3', at('baz.bar.com')],
+    ['/', 'v3', at('boo.bar.com')],
+    ['/', 'v3', at('multiple.prefixes.bar.com')],
+    ['/', 'v3', at('multiple.prefixes.foo.com')],
+    ['/', '404', at('foo.com')],
+    ['/', '404', at('no.matching.host')],
+  ]);
+});
+
 describe('HTTPRouteRedirectHostAndStatus', () => {
   beforeAll(async () => {
     fg = await serving('httproute-redirect-host-and-status.yaml');
