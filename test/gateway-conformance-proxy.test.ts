@@ -15,6 +15,7 @@ import {
 } from './helpers/gateway-backends.ts';
 import { compileObjects, conformanceObjects } from './helpers/gateway-objects.ts';
 import { type StaticProxy, startStaticProxy } from './helpers/static-proxy.ts';
+import { waitFor } from './helpers/wait.ts';
 
 const NS = 'gateway-conformance-infra';
 const V = ['infra-backend-v1', 'infra-backend-v2', 'infra-backend-v3'] as const;
@@ -50,39 +51,40 @@ async function serving(file: string): Promise<StaticProxy> {
   );
 }
 
-const send = (
-  p: StaticProxy,
-  path: string,
-  opts: { host?: string; headers?: Record<string, string> } = {},
-): Promise<EchoAnswer> =>
-  askThrough(
-    p.url,
-    opts.host ?? 'conformance.example.test',
-    path,
-    opts.headers ? { headers: opts.headers } : {},
-  );
+interface Ask {
+  host?: string;
+  method?: string;
+  headers?: Record<string, string>;
+}
+
+const send = (p: StaticProxy, path: string, opts: Ask = {}): Promise<EchoAnswer> =>
+  askThrough(p.url, opts.host ?? 'conformance.example.test', path, {
+    ...(opts.method ? { method: opts.method } : {}),
+    ...(opts.headers ? { headers: opts.headers } : {}),
+  });
 
 /** The backend that answered (v1, v2, v3), or the status fedgate answered with. */
 const who = (g: EchoAnswer): string =>
   g.body?.backend.replace('infra-backend-', '') ?? String(g.status);
 
-type Case = [
-  path: string,
-  expect: string,
-  opts?: { host?: string; headers?: Record<string, string> },
-];
+type Case = [path: string, expect: string, opts?: Ask];
 
 function cases(file: string, list: readonly Case[]) {
+  served(file);
+  it(`answers every request of ${file} as the case expects`, async () => {
+    const got: string[] = [];
+    for (const [path, , opts] of list) got.push(who(await send(fg, path, opts)));
+    expect(got).toEqual(list.map(([, want]) => want));
+  });
+}
+
+/** A proxy serving `file` for the describe block it is called in. */
+function served(file: string): void {
   beforeAll(async () => {
     fg = await serving(file);
   });
   afterAll(async () => {
     await fg?.stop();
-  });
-  it(`answers every request of ${file} as the case expects`, async () => {
-    const got: string[] = [];
-    for (const [path, , opts] of list) got.push(who(await send(fg, path, opts)));
-    expect(got).toEqual(list.map(([, want]) => want));
   });
 }
 
@@ -172,12 +174,7 @@ describe('HTTPRouteListenerHostnameMatching', () => {
 });
 
 describe('HTTPRouteRedirectHostAndStatus', () => {
-  beforeAll(async () => {
-    fg = await serving('httproute-redirect-host-and-status.yaml');
-  });
-  afterAll(async () => {
-    await fg?.stop();
-  });
+  served('httproute-redirect-host-and-status.yaml');
   it('redirects to example.org with 302, and 301 where the rule says', async () => {
     const port = new URL(fg.url).port;
     const a = await send(fg, '/hostname-redirect');
@@ -193,13 +190,53 @@ describe('HTTPRouteRedirectHostAndStatus', () => {
   });
 });
 
+type Headers = Record<string, unknown>;
+
+/**
+ * The cases both header modifier conformance tests share (/set, /add, /remove,
+ * /multiple, /case-insensitivity): `read` gives the headers seen after the filter
+ * when `given` were there before it. The /case-insensitivity headers are returned.
+ */
+async function modifies(read: (path: string, given: Record<string, string>) => Promise<Headers>) {
+  expect((await read('/set', {}))['x-header-set']).toBe('set-overwrites-values');
+  expect((await read('/set', { 'X-Header-Set': 'some-other-value' }))['x-header-set']).toBe(
+    'set-overwrites-values',
+  );
+  expect((await read('/add', {}))['x-header-add']).toBe('add-appends-values');
+  expect((await read('/add', { 'X-Header-Add': 'some-other-value' }))['x-header-add']).toBe(
+    'some-other-value,add-appends-values',
+  );
+  expect(await read('/remove', { 'X-Header-Remove': 'val' })).not.toHaveProperty('x-header-remove');
+  const multiple = await read('/multiple', {
+    'X-Header-Set-2': 'set-val-2',
+    'X-Header-Add-2': 'add-val-2',
+    'X-Header-Remove-1': 'val',
+    'X-Header-Remove-2': 'remove-val-2',
+  });
+  expect(multiple).toMatchObject({
+    'x-header-set-1': 'header-set-1',
+    'x-header-set-2': 'header-set-2',
+    'x-header-add-1': 'header-add-1',
+    'x-header-add-2': 'add-val-2,header-add-2',
+    'x-header-add-3': 'header-add-3',
+  });
+  expect(multiple).not.toHaveProperty('x-header-remove-1');
+  expect(multiple).not.toHaveProperty('x-header-remove-2');
+  const folded = await read('/case-insensitivity', {
+    'x-header-set': 'original-val-set',
+    'x-header-add': 'original-val-add',
+    'x-header-remove': 'original-val-remove',
+  });
+  expect(folded).toMatchObject({
+    'x-header-set': 'header-set',
+    'x-header-add': 'original-val-add,header-add',
+  });
+  expect(folded).not.toHaveProperty('x-header-remove');
+  return folded;
+}
+
 describe('HTTPRouteRequestHeaderModifier', () => {
-  beforeAll(async () => {
-    fg = await serving('httproute-request-header-modifier.yaml');
-  });
-  afterAll(async () => {
-    await fg?.stop();
-  });
+  served('httproute-request-header-modifier.yaml');
   const seen = async (path: string, headers: Record<string, string>) => {
     const g = await send(fg, path, { headers });
     expect(who(g)).toBe('v1');
@@ -207,57 +244,12 @@ describe('HTTPRouteRequestHeaderModifier', () => {
   };
 
   it('set, add, remove; several at once; names case-insensitive', async () => {
-    expect((await seen('/set', { 'Some-Other-Header': 'val' }))['x-header-set']).toBe(
-      'set-overwrites-values',
-    );
-    expect((await seen('/set', { 'X-Header-Set': 'some-other-value' }))['x-header-set']).toBe(
-      'set-overwrites-values',
-    );
-    expect((await seen('/add', { 'Some-Other-Header': 'val' }))['x-header-add']).toBe(
-      'add-appends-values',
-    );
-    expect((await seen('/add', { 'X-Header-Add': 'some-other-value' }))['x-header-add']).toBe(
-      'some-other-value,add-appends-values',
-    );
-    expect(await seen('/remove', { 'X-Header-Remove': 'val' })).not.toHaveProperty(
-      'x-header-remove',
-    );
-    const multiple = await seen('/multiple', {
-      'X-Header-Set-2': 'set-val-2',
-      'X-Header-Add-2': 'add-val-2',
-      'X-Header-Remove-2': 'remove-val-2',
-      'Another-Header': 'another-header-val',
-    });
-    expect(multiple).toMatchObject({
-      'x-header-set-1': 'header-set-1',
-      'x-header-set-2': 'header-set-2',
-      'x-header-add-1': 'header-add-1',
-      'x-header-add-2': 'add-val-2,header-add-2',
-      'x-header-add-3': 'header-add-3',
-      'another-header': 'another-header-val',
-    });
-    expect(multiple).not.toHaveProperty('x-header-remove-1');
-    expect(multiple).not.toHaveProperty('x-header-remove-2');
-    const folded = await seen('/case-insensitivity', {
-      'x-header-set': 'original-val-set',
-      'x-header-add': 'original-val-add',
-      'x-header-remove': 'original-val-remove',
-    });
-    expect(folded).toMatchObject({
-      'x-header-set': 'header-set',
-      'x-header-add': 'original-val-add,header-add',
-    });
-    expect(folded).not.toHaveProperty('x-header-remove');
+    await modifies(seen);
   });
 });
 
 describe('HTTPRouteWeight', () => {
-  beforeAll(async () => {
-    fg = await serving('httproute-weight.yaml');
-  });
-  afterAll(async () => {
-    await fg?.stop();
-  });
+  served('httproute-weight.yaml');
   // The conformance suite's own measure (utils/weight): 500 requests, each share within 5 %.
   it('splits 500 requests 70/30, each share within 5 %, and never to weight 0', async () => {
     const counts: Record<string, number> = {};
@@ -269,4 +261,206 @@ describe('HTTPRouteWeight', () => {
     expect((counts.v1 ?? 0) + (counts.v2 ?? 0)).toBe(500);
     expect(Math.abs((counts.v1 ?? 0) / 500 - 0.7)).toBeLessThanOrEqual(0.05);
   }, 60_000);
+});
+
+describe('HTTPRouteMethodMatching', () => {
+  const m = (method: string, headers?: Record<string, string>): Ask => ({
+    method,
+    ...(headers ? { headers } : {}),
+  });
+  cases('httproute-method-matching.yaml', [
+    ['/', 'v1', m('POST')],
+    ['/', 'v2', m('GET')],
+    ['/', '404', m('HEAD')],
+    ['/path1', 'v1', m('GET')],
+    ['/', 'v2', m('PUT', { version: 'one' })],
+    ['/path2', 'v3', m('POST', { version: 'two' })],
+    ['/path3', 'v1', m('PATCH')],
+    ['/path4', 'v1', m('DELETE', { version: 'three' })],
+    ['/', '404', m('PUT')],
+    ['/path4', '404', m('DELETE')],
+    ['/path5', 'v1', m('PATCH')],
+    ['/', 'v2', m('PATCH', { version: 'four' })],
+  ]);
+});
+
+describe('HTTPRouteQueryParamMatching', () => {
+  const v = (version: string): Ask => ({ headers: { version } });
+  cases('httproute-query-param-matching.yaml', [
+    ['/?animal=whale', 'v1'],
+    ['/?animal=dolphin', 'v2'],
+    ['/?animal=dolphin&color=blue', 'v3'],
+    ['/?ANIMAL=Whale', 'v3'],
+    ['/?animal=whale&otherparam=irrelevant', 'v1'],
+    ['/?animal=dolphin&color=yellow', 'v2'],
+    ['/?color=blue', '404'],
+    ['/?animal=dog', '404'],
+    ['/?animal=whaledolphin', '404'],
+    ['/', '404'],
+    ['/path1?animal=whale', 'v1'],
+    ['/?animal=whale', 'v2', v('one')],
+    ['/path2?animal=whale', 'v3', v('two')],
+    ['/path3?animal=shark', 'v1'],
+    ['/path4?animal=kraken', 'v1', v('three')],
+    ['/?animal=shark', '404'],
+    ['/path4?animal=kraken', '404'],
+    ['/path5?animal=hydra', 'v1'],
+    ['/?animal=hydra', 'v3', v('four')],
+  ]);
+});
+
+describe('HTTPRouteRewritePath', () => {
+  served('httproute-rewrite-path.yaml');
+  it('the backend sees the path rewritten, and the headers modified too', async () => {
+    const url = async (path: string) => (await send(fg, path)).body?.url;
+    expect(await url('/prefix/one/two')).toBe('/one/two');
+    expect(await url('/strip-prefix/three')).toBe('/three');
+    expect(await url('/strip-prefix')).toBe('/');
+    expect(await url('/full/one/two')).toBe('/one');
+    expect(await url('/prefix/rewrite-path-and-modify-headers/one')).toBe('/prefix/one');
+    const both = await send(fg, '/full/rewrite-path-and-modify-headers/test', {
+      headers: {
+        'X-Header-Remove': 'remove-val',
+        'X-Header-Add-Append': 'append-val-1',
+        'X-Header-Set': 'set-val',
+      },
+    });
+    expect(both.body?.url).toBe('/test');
+    expect(both.body?.headers).toMatchObject({
+      'x-header-add': 'header-val-1',
+      'x-header-add-append': 'append-val-1,header-val-2',
+      'x-header-set': 'set-overwrites-values',
+    });
+    expect(both.body?.headers).not.toHaveProperty('x-header-remove');
+  });
+});
+
+describe('HTTPRouteRewriteHost', () => {
+  served('httproute-rewrite-host.yaml');
+  it('the backend sees the Host rewritten', async () => {
+    const at = async (path: string) => {
+      const g = await send(fg, path, { host: 'rewrite.example' });
+      return `${who(g)} ${g.body?.headers.host}`;
+    };
+    expect(await at('/one')).toBe('v1 one.example.org');
+    expect(await at('/two')).toBe('v2 example.org');
+    expect(await at('/rewrite-host-and-modify-headers')).toBe('v2 test.example.org');
+  });
+});
+
+/** Where a redirect points, as the conformance suite compares it: scheme, host, port (when expected), path. */
+async function redirected(
+  path: string,
+): Promise<{ status: number; scheme: string; host: string; port: string; path: string }> {
+  const g = await send(fg, path);
+  const location = g.headers.location;
+  const u = new URL(typeof location === 'string' ? location : 'invalid:');
+  return {
+    status: g.status,
+    scheme: u.protocol.slice(0, -1),
+    host: u.hostname,
+    port: u.port,
+    path: u.pathname,
+  };
+}
+
+type Where = Partial<Awaited<ReturnType<typeof redirected>>>;
+
+/** A proxy serving `file`, and where each path's redirect points (the parts the case names). */
+function redirectCases(file: string, what: string, list: readonly [path: string, want: Where][]) {
+  served(file);
+  it(what, async () => {
+    for (const [path, want] of list) expect(await redirected(path), path).toMatchObject(want);
+  });
+}
+
+const HOST = 'conformance.example.test';
+const ORG = 'example.org';
+
+describe('HTTPRouteRedirectScheme', () => {
+  redirectCases(
+    'httproute-redirect-scheme.yaml',
+    'https, with the host and status the rule gives; no port for https',
+    [
+      ['/scheme', { status: 302, scheme: 'https', host: HOST, port: '', path: '/scheme' }],
+      ['/scheme-and-host', { status: 302, scheme: 'https', host: ORG }],
+      ['/scheme-and-status', { status: 301, scheme: 'https', host: HOST }],
+      ['/scheme-and-host-and-status', { status: 302, scheme: 'https', host: ORG }],
+    ],
+  );
+});
+
+describe('HTTPRouteRedirectPort', () => {
+  redirectCases(
+    'httproute-redirect-port.yaml',
+    'the port the rule gives, with its host and status',
+    [
+      ['/port', { status: 302, scheme: 'http', port: '8083', path: '/port' }],
+      ['/port-and-host', { status: 302, host: ORG, port: '8083' }],
+      ['/port-and-status', { status: 301, port: '8083' }],
+      ['/port-and-host-and-status', { status: 302, host: ORG, port: '8083' }],
+    ],
+  );
+});
+
+describe('HTTPRouteRedirectPath', () => {
+  redirectCases(
+    'httproute-redirect-path.yaml',
+    'ReplacePrefixMatch and ReplaceFullPath, with host and status',
+    [
+      ['/original-prefix/lemon', { status: 302, path: '/replacement-prefix/lemon' }],
+      ['/full/path/original', { status: 302, path: '/full-path-replacement' }],
+      ['/path-and-host', { status: 302, host: ORG, path: '/replacement-prefix' }],
+      ['/path-and-status', { status: 301, path: '/replacement-prefix' }],
+      ['/full-path-and-host', { status: 302, host: ORG, path: '/replacement-full' }],
+      ['/full-path-and-status', { status: 301, path: '/replacement-full' }],
+    ],
+  );
+});
+
+describe('HTTPRouteResponseHeaderModifier', () => {
+  served('httproute-response-header-modifier.yaml');
+  /** The answer's headers when the backend sets `set` (X-Echo-Set-Header). */
+  const answer = async (path: string, set: Record<string, string> = {}) => {
+    const echo = Object.entries(set)
+      .map(([k, v]) => `${k}:${v}`)
+      .join(',');
+    const g = await send(fg, path, echo ? { headers: { 'X-Echo-Set-Header': echo } } : {});
+    expect(who(g)).toBe('v1');
+    return g.headers;
+  };
+
+  it('set, add, remove on the answer; several at once; names case-insensitive', async () => {
+    const folded = await modifies(answer);
+    expect(folded).toMatchObject({
+      'x-lowercase-add': 'lowercase-add',
+      'x-mixedcase-add-1': 'mixedcase-add-1',
+      'x-mixedcase-add-2': 'mixedcase-add-2',
+      'x-uppercase-add': 'uppercase-add',
+    });
+  });
+});
+
+describe('HTTPRouteRequestMirror', () => {
+  served('httproute-request-mirror.yaml');
+  it('v1 answers, v2 sees the copy, with the headers modified', async () => {
+    const [, v2] = backends;
+    if (!v2) throw new Error('no v2');
+    for (const path of ['/mirror', '/mirror-and-modify-headers']) {
+      const before = v2.seen.length;
+      expect(
+        who(
+          await send(fg, path, { headers: { 'X-Header-Remove': 'r', 'X-Header-Add-Append': 'a' } }),
+        ),
+      ).toBe('v1');
+      await waitFor(() => v2.seen.length > before || undefined, 5000);
+      expect(v2.seen.at(-1)?.url).toBe(path);
+    }
+    expect(v2.seen.at(-1)?.headers).toMatchObject({
+      'x-header-set': 'set-overwrites-values',
+      'x-header-add': 'header-val-1',
+      'x-header-add-append': 'a,header-val-2',
+    });
+    expect(v2.seen.at(-1)?.headers).not.toHaveProperty('x-header-remove');
+  });
 });

@@ -4,8 +4,9 @@
 //   …/slow/MS   answers after MS ms
 //   /hang       never answers (every path, while `hangAll` is set)
 //   /flaky      500 from a backend set `flaky`, else 200
-// Every answer carries `x-backend: NAME` and `x-remove-me: 1` (for response header
-// modifiers).
+// Every answer carries `x-backend: NAME` and `x-remove-me: 1`, and the headers the
+// request's `X-Echo-Set-Header: name:value,…` asks for (as the conformance suite's
+// echo server does), for response header modifiers.
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -60,7 +61,16 @@ export async function echoBackend(name: string, address: string): Promise<EchoBa
       seen.body = body;
     });
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const head = { 'content-type': 'application/json', 'x-backend': name, 'x-remove-me': '1' };
+    const head: Record<string, string> = {
+      'content-type': 'application/json',
+      'x-backend': name,
+      'x-remove-me': '1',
+    };
+    const asked = req.headers['x-echo-set-header'];
+    for (const pair of (typeof asked === 'string' ? asked : '').split(',')) {
+      const colon = pair.indexOf(':');
+      if (colon > 0) head[pair.slice(0, colon).trim()] = pair.slice(colon + 1).trim();
+    }
     const answer = (status: number) => {
       res.writeHead(status, head);
       res.end(JSON.stringify({ backend: name, ...seen }));
