@@ -5,9 +5,12 @@ import { request } from 'node:http';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterStatus, serviceRecord } from '../../test/fixtures/catalog.ts';
+import { backend, httpMatch, rule, tables } from '../../test/helpers/gateway-rules.ts';
 import { Catalog } from '../catalog/catalog.ts';
 import { configSchema } from '../config/schema.ts';
 import { HealthMonitor } from '../health/monitor.ts';
+import { hostPort } from '../host-port.ts';
+import { GatewayRoutes } from '../proxy/gateway.ts';
 import { Router } from '../routing/router.ts';
 import type { EndpointRecord, ServiceRecord, SliceRecord } from '../watch/records.ts';
 import type { WatchStats } from '../watch/resource-watch.ts';
@@ -709,5 +712,58 @@ describe('admin listener with the demo controls', () => {
     expect(localhost.status).toBe(200);
     expect(ran).toEqual(['fail-zone us-east-a', 'fail-zone us-east-b']);
     expect((await call(base, '/demo/actions', { method: 'PUT', body })).status).toBe(405);
+  });
+});
+
+describe('admin listener with Gateway API routes', () => {
+  let ctx: ReturnType<typeof buildContext>;
+  let admin: AdminServer;
+  let base: string;
+
+  beforeAll(async () => {
+    ctx = buildContext();
+    const gateway = new GatewayRoutes();
+    const listener = hostPort(ctx.config.http.listen[0] ?? { host: '0.0.0.0', port: 8080 });
+    gateway.set(
+      tables(listener, {
+        'gw.example.test': [
+          rule({
+            route: 'shop/edge',
+            matches: [httpMatch({ path: { type: 'PathPrefix', value: '/api' }, method: 'POST' })],
+            backends: [backend('shop/api')],
+          }),
+          rule({ route: 'shop/edge', index: 1, backends: [backend('shop/web')] }),
+        ],
+      }),
+    );
+    admin = await startAdmin({ host: '127.0.0.1', port: 0 }, { ...ctx, gateway });
+    base = `http://127.0.0.1:${admin.address.port}`;
+  });
+
+  afterAll(async () => {
+    await admin?.close();
+    await ctx?.health.stop();
+  });
+
+  it('/debug/explain: the rule a request takes, why the ones before failed, then the plan', async () => {
+    const e = await call(base, '/debug/explain?host=gw.example.test&path=/api/x&method=GET');
+    expect(e.status).toBe(200);
+    expect(e.json).toMatchObject({
+      host: 'gw.example.test',
+      service: 'shop/web',
+      route: { kind: 'gateway' },
+      gateway: {
+        matched: { route: 'shop/edge', rule: 1 },
+        misses: [{ route: 'shop/edge', rule: 0, why: 'method is not POST' }],
+        decision: { kind: 'backend', chosen: 'shop/web' },
+      },
+    });
+    expect(e.json.tiers.length).toBeGreaterThan(0);
+    const post = await call(base, '/debug/explain?host=gw.example.test&path=/api/x&method=POST');
+    expect(post.json.service).toBe('shop/api');
+    // A host no route covers reads as before, without a gateway part.
+    const mcs = await call(base, '/debug/explain?host=web.shop.svc.clusterset.local');
+    expect(mcs.json.route.kind).toBe('mcs');
+    expect(mcs.json).not.toHaveProperty('gateway');
   });
 });
