@@ -398,6 +398,13 @@ function routes(): Record<string, AttachedRule[]> {
         retry: { codes: [500], attempts: 2 },
         backends: [to('flaky')],
       }),
+      rule({
+        route: 'gw/retry',
+        index: 1,
+        matches: [prefix('/backoff')],
+        retry: { codes: [500], attempts: 2, backoffMs: 30 },
+        backends: [to('flaky')],
+      }),
     ],
     'noretry.example.test': [rule({ route: 'gw/noretry', backends: [to('flaky')] })],
   };
@@ -714,6 +721,10 @@ describe('backends', () => {
     try {
       const statuses = new Set<number>();
       for (let i = 0; i < 20; i++) statuses.add((await get('retry.example.test', '/flaky')).status);
+      // With retry.backoff the retry waits, then goes as well.
+      for (let i = 0; i < 10; i++) {
+        statuses.add((await get('retry.example.test', '/backoff/flaky')).status);
+      }
       expect([...statuses]).toEqual([200]);
       const plain = new Set<number>();
       for (let i = 0; i < 40; i++) plain.add((await get('noretry.example.test', '/flaky')).status);

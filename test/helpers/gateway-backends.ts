@@ -3,7 +3,7 @@
 //   /status/N   answers status N
 //   …/slow/MS   answers after MS ms
 //   /hang       never answers (every path, while `hangAll` is set)
-//   /flaky      500 from a backend set `flaky`, else 200
+//   …/flaky     500 from a backend set `flaky`, else 200
 // Every answer carries `x-backend: NAME` and `x-remove-me: 1`, and the headers the
 // request's `X-Echo-Set-Header: name:value,…` asks for (as the conformance suite's
 // echo server does), for response header modifiers.
@@ -87,7 +87,7 @@ export async function echoBackend(name: string, address: string): Promise<EchoBa
       res.on('close', () => b.hanging--);
       return;
     }
-    if (path === '/flaky') return answer(b.flaky ? 500 : 200);
+    if (path.endsWith('/flaky')) return answer(b.flaky ? 500 : 200);
     answer(200);
   });
   server.listen(0, address);
