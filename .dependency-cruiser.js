@@ -37,6 +37,8 @@ const LAYERS = [
   { group: 'workers', rank: 8, path: '^src/workers/' },
   { group: 'discovery', rank: 8, path: '^src/discovery(-gateway|-slots)?\\.ts$' },
   { group: 'reload', rank: 9, path: '^src/reload\\.ts$' },
+  // Compiles Gateway API routes as objects and services change; fedgate.ts runs it.
+  { group: 'gateway-feed', rank: 9, path: '^src/gateway-feed\\.ts$' },
   { group: 'fedgate', rank: 9.5, path: '^src/fedgate\\.ts$' },
   { group: 'commands', rank: 10, path: '^src/(fedgate-commands|demo)\\.ts$' },
   { group: 'cli', rank: 10.5, path: '^src/cli\\.ts$' },

@@ -82,6 +82,10 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       // Route each request from its client's zone, so `curl --interface` shows locality.
       http: { listen: [listenText(opts.http ?? DEMO_HTTP)], locality: 'client' },
       admin: { listen: listenText(opts.admin ?? DEMO_ADMIN) },
+      // The scenario's Gateway listens on port 80: the proxy's HTTP listener serves it.
+      gatewayAPI: {
+        listeners: [{ port: 80, protocol: 'HTTP', address: listenText(opts.http ?? DEMO_HTTP) }],
+      },
     },
   });
   // The page's buttons may be pressed before Fedgate.start returns: they record here.
@@ -169,6 +173,7 @@ export async function demoGuide(demo: Demo, ctlDir: string | undefined): Promise
     `  curl -s --interface 127.3.0.1 -H 'Host: ${mcs}' ${http}/   # from eu-west-a`,
     `  curl -s '${at.admin}/debug/explain?host=${mcs}&client=127.2.0.1'`,
     `  npm run -s fedgate -- grpc call --host ${grpcHost} ${http.replace(/^https?:\/\//, '')} hello   # gRPC (h2c) through fedgate`,
+    ...gatewayLines(demo, http, at.admin),
     '',
     'Break something and watch answers and traffic move (or press the buttons on the status page):',
     `  ${ctl} fail-zone ${zone}        (then: restore-zone ${zone})`,
@@ -179,6 +184,27 @@ export async function demoGuide(demo: Demo, ctlDir: string | undefined): Promise
     '',
   ];
   return lines.join('\n');
+}
+
+/**
+ * Lines for the scenario's Gateway API routes (the default scenario's HTTPRoute
+ * `shop/shop` on shop.example.test, in alpha), when it has them.
+ */
+function gatewayLines(demo: Demo, http: string, admin: string): string[] {
+  const routes = Object.values(demo.fed.scenario.objects)
+    .flat()
+    .filter((o) => o.kind === 'HTTPRoute');
+  if (!routes.some((r) => r.metadata.name === 'shop' && r.metadata.namespace === 'shop')) return [];
+  const host = "-H 'Host: shop.example.test'";
+  return [
+    '',
+    `Gateway API routes (HTTPRoute shop/shop in alpha; kubectl --kubeconfig ${demo.local.dir}/alpha.kubeconfig edit httproute -n shop shop changes them live):`,
+    `  curl -s ${host} ${http}/api/orders                  # /api → api`,
+    `  curl -s ${host} -H 'x-version: v2' ${http}/     # x-version: v2 → web-canary`,
+    `  curl -s ${host} ${http}/                            # web 90 %, web-canary 10 %`,
+    `  curl -si ${host} ${http}/old-shop                   # a 301 redirect to /`,
+    `  curl -s '${admin}/debug/explain?host=shop.example.test&path=/&header=x-version:v2'`,
+  ];
 }
 
 export const demo: Command = {

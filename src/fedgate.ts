@@ -13,6 +13,7 @@ import type { Config, ListenAddress } from './config/schema.ts';
 import { Discovery, type DiscoveryOptions } from './discovery.ts';
 import type { DnsServer } from './dns/server.ts';
 import { type ErrorCode, FedgateError } from './errors.ts';
+import { GatewayFeed } from './gateway-feed.ts';
 import { hostPort } from './host-port.ts';
 import { type AdminControls, type AdminServer, startAdmin } from './observe/admin.ts';
 import { EventJournal } from './observe/events.ts';
@@ -20,10 +21,10 @@ import { ExhaustionTracker } from './observe/exhaustion.ts';
 import type { Logger } from './observe/log.ts';
 import { Metrics } from './observe/metrics.ts';
 import { withAccessLog } from './proxy/access-log.ts';
+import { GatewayRoutes } from './proxy/gateway.ts';
 import type { ProxyServer } from './proxy/server.ts';
 import { changedSettings, describeChanges, hasChanges, type ReloadChanges } from './reload.ts';
 import { type StagedChange, stageTogether } from './staged-change.ts';
-import type { GatewayObjects } from './watch/gateway-records.ts';
 import { WorkerPool } from './workers/pool.ts';
 import { ListenError, LocalServing, type Serving } from './workers/serving.ts';
 import { WriteBack } from './writeback/write-back.ts';
@@ -76,6 +77,8 @@ export class Fedgate {
   #draining = false;
   /** The write-back (writeBack.enabled): swapped by a reload that changes how it runs. */
   readonly #writeBack: { current: WriteBack | undefined };
+  /** Gateway API routes, compiled as objects and services change. */
+  readonly #gatewayFeed: GatewayFeed;
   /** Reloads run one at a time, in the order asked. */
   #reloads: Promise<unknown> = Promise.resolve();
 
@@ -93,6 +96,7 @@ export class Fedgate {
     startup: { done: boolean; timedOut: boolean; missing: readonly string[] };
     stopped: AbortController;
     writeBack: { current: WriteBack | undefined };
+    gatewayFeed: GatewayFeed;
   }) {
     this.#config = parts.config;
     this.log = parts.log;
@@ -109,6 +113,7 @@ export class Fedgate {
     this.#startup = parts.startup;
     this.#stopped = parts.stopped;
     this.#writeBack = parts.writeBack;
+    this.#gatewayFeed = parts.gatewayFeed;
   }
 
   /** The write-back, when writeBack.enabled. */
@@ -175,6 +180,7 @@ export class Fedgate {
         throw e;
       })();
     };
+    const gatewayRoutes = new GatewayRoutes();
     // A reload that moves admin.listen opens a new admin listener with this same context.
     const openAdmin = (listen: ListenAddress) =>
       startAdmin(listen, {
@@ -188,6 +194,9 @@ export class Fedgate {
           return holder.fedgate?.config ?? config;
         },
         watchers: discovery.watchers,
+        // This process's own copy of the routes in force (with worker processes, the
+        // proxies are elsewhere): /debug/explain matches them.
+        gateway: gatewayRoutes,
         readiness: () => holder.fedgate?.readiness() ?? { ready: false, reason: 'starting' },
         ...(opts.controls ? { controls: opts.controls } : {}),
         ...(opts.now ? { now: opts.now } : {}),
@@ -223,15 +232,26 @@ export class Fedgate {
         exhaustion,
       }).catch(failServing);
     }
-    // Gateway API: every config cluster's objects, once per turn of the event loop while
-    // they change. Here route compilation runs on each (src/gateway/compile.ts:
-    // compileGateways with these objects, the catalog's services and
-    // config/gateway-api.ts's gatewayListenerMappings): its RouteTables go to the proxy,
-    // its status report to the elected writer.
-    const stopGatewayFeed = discovery.gateway.subscribe((objects, version) => {
-      log.debug({ version, ...gatewayCounts(objects) }, 'Gateway API objects changed');
-    });
-    cleanup.push(async () => stopGatewayFeed());
+    // Gateway API: routes compiled from the config clusters' objects and the services,
+    // again whenever either changes; the tables to every proxy (and explain's copy),
+    // the status report to the write-back when this replica runs one.
+    const gatewayFeed = new GatewayFeed(
+      {
+        gateway: discovery.gateway,
+        catalog: discovery.catalog,
+        serving: {
+          setRoutes: (tables) => {
+            serving.setRoutes(tables);
+            gatewayRoutes.set(tables);
+          },
+        },
+        status: (report) => writeBack.current?.setGatewayStatus(report),
+        log,
+      },
+      config,
+    );
+    gatewayFeed.start();
+    cleanup.push(async () => gatewayFeed.stop());
     const fedgate = new Fedgate({
       config,
       log,
@@ -246,11 +266,13 @@ export class Fedgate {
       startup,
       stopped,
       writeBack,
+      gatewayFeed,
     });
     holder.fedgate = fedgate;
     // Only once serving: a replica that cannot serve must not be the one writing.
     if (config.writeBack.enabled) {
       writeBack.current = WriteBack.start({ config, catalog: discovery.catalog, log });
+      if (gatewayFeed.report) writeBack.current.setGatewayStatus(gatewayFeed.report);
     }
     discovery.catalog.whenReady(config.watch.startupTimeout, stopped.signal).then(async (r) => {
       if (stopped.signal.aborted) return;
@@ -379,6 +401,7 @@ export class Fedgate {
       this.log.error({ err: e, trigger }, 'reload failed part way: restart fedgate');
       return { ok: false, code: 'RELOAD_FAILED', problem: (e as Error).message };
     }
+    this.#gatewayFeed.reconfigure(next);
     this.#restartWriteBack(before, next);
     const summary = describeChanges(changes);
     const k = changes.clusters;
@@ -426,11 +449,14 @@ export class Fedgate {
     void (async () => {
       await old?.stop();
       if (next.writeBack.enabled && !this.#stopped.signal.aborted && this.#config === next) {
-        this.#writeBack.current = WriteBack.start({
+        const started = WriteBack.start({
           config: next,
           catalog: this.discovery.catalog,
           log: this.log,
         });
+        this.#writeBack.current = started;
+        const report = this.#gatewayFeed.report;
+        if (report) started.setGatewayStatus(report);
       }
     })().catch((e: unknown) => this.log.error({ err: e }, 'write-back: restart failed'));
   }
@@ -503,6 +529,7 @@ export class Fedgate {
     // First: a leader releases its lease, so another replica writes while this one drains.
     await this.#writeBack.current?.stop();
     this.#writeBack.current = undefined;
+    this.#gatewayFeed.stop();
     this.log.info({ graceMs: this.config.http.drainTimeout }, 'draining: no new connections');
     const cut = await this.#serving.drain(this.config.http.drainTimeout);
     if (cut.proxyCut > 0)
@@ -520,17 +547,4 @@ export class Fedgate {
     await this.admin.close();
     await this.discovery.stop();
   }
-}
-
-/** How many of each kind, for the log line a change of Gateway API objects makes. */
-function gatewayCounts(o: GatewayObjects): Record<string, number> {
-  return {
-    gatewayClasses: o.gatewayClasses.length,
-    gateways: o.gateways.length,
-    httpRoutes: o.httpRoutes.length,
-    grpcRoutes: o.grpcRoutes.length,
-    referenceGrants: o.referenceGrants.length,
-    namespaces: o.namespaces.length,
-    secrets: o.secrets.length,
-  };
 }

@@ -23,6 +23,8 @@ import { createMember } from './member-factory.ts';
 import { portServing, type Scenario } from './scenario.ts';
 import { applyObjects } from './scenario-objects.ts';
 
+const GATEWAY_GROUP = 'gateway.networking.k8s.io/';
+
 export { ActionError } from './action-error.ts';
 
 export interface LocalFederationOptions {
@@ -375,11 +377,16 @@ export class LocalFederation {
     const checks = Object.fromEntries(
       grpc.map((svc) => [`${svc.namespace}/${svc.name}`, { type: 'grpc' }]),
     );
+    // The clusters the scenario puts Gateway API objects in are fedgate's config clusters.
+    const gatewayClusters = Object.entries(this.scenario.objects)
+      .filter(([, objects]) => objects.some((o) => o.apiVersion.startsWith(GATEWAY_GROUP)))
+      .map(([name]) => name);
     return stringify({
       federation: { ...this.scenario.federation },
       clusters,
       admin: { listen: adminListen },
       ...(grpc.length > 0 ? { health: { active: { services: checks } } } : {}),
+      ...(gatewayClusters.length > 0 ? { gatewayAPI: { clusters: gatewayClusters } } : {}),
     });
   }
 

@@ -78,7 +78,7 @@ export async function launchLocalFederation(opts: LaunchOptions): Promise<Launch
       ),
     ) as Record<string, unknown>;
     const tls = backendTlsConfig(fed.scenario, await fed.writePki(dir));
-    const config = withBackendTls({ ...generated, ...opts.config }, tls);
+    const config = withBackendTls(mergeConfig(generated, opts.config ?? {}), tls);
     await writeFile(configFile, `# fedgate start --config ${configFile}\n${stringify(config)}`, {
       mode: 0o600,
     });
@@ -101,4 +101,23 @@ export async function launchLocalFederation(opts: LaunchOptions): Promise<Launch
     await fed.stop();
     throw e;
   }
+}
+
+/**
+ * The generated configuration with the caller's merged over its top level; the
+ * gatewayAPI block key by key, so a caller's listener mapping keeps the generated
+ * config clusters.
+ */
+function mergeConfig(
+  generated: Record<string, unknown>,
+  given: Record<string, unknown>,
+): Record<string, unknown> {
+  const merged = { ...generated, ...given };
+  const [a, b] = [generated.gatewayAPI, given.gatewayAPI];
+  if (isObject(a) && isObject(b)) merged.gatewayAPI = { ...a, ...b };
+  return merged;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -46,7 +46,7 @@ function view(
     memberService: (cluster, key) => (key === 'shop/web' ? members[cluster] : undefined),
     addressing: 'endpoints',
     edges: [
-      { region: 'us-east', addresses: ['127.224.0.1', 'fd00::1', '127.224.0.3'] },
+      { region: 'us-east', addresses: ['127.224.0.1', '::1', '127.224.0.3'] },
       { region: 'eu-west', addresses: ['127.224.0.2'] },
     ],
     regions: new Map([
@@ -183,9 +183,9 @@ describe('serviceImports', () => {
   it("in proxy mode, ips are fedgate's edges in the member's region, one per family; all edges when its region has none", () => {
     const v = view([merged({ dnsMode: 'proxy' })], {});
     const ips = (cluster: string) => ipsOf(serviceImports(cluster, v));
-    expect(ips('alpha')).toEqual(['127.224.0.1', 'fd00::1']);
+    expect(ips('alpha')).toEqual(['127.224.0.1', '::1']);
     expect(ips('beta')).toEqual(['127.224.0.2']);
-    expect(ips('gamma')).toEqual(['127.224.0.1', 'fd00::1']);
+    expect(ips('gamma')).toEqual(['127.224.0.1', '::1']);
     // dns.addressing proxy for every service without its own mode; none for Headless.
     const byConfig = view(
       [merged(), merged({ key: 'shop/db', name: 'db', type: 'Headless' })],
