@@ -199,7 +199,7 @@ describe('npm start (fedgate demo)', () => {
       `127.0.0.1:${ports.admin}`,
     ]);
     await waitFor(
-      () => run.out().includes('fedgate demo: ready, 6 federated service(s)'),
+      () => run.out().includes('fedgate demo: ready, 7 federated service(s)'),
       60_000,
       'the demo to say it is ready',
     );
@@ -236,7 +236,9 @@ describe('npm start (fedgate demo)', () => {
       for (const a of addrs)
         expect(a, line).toMatch(new RegExp(`^${expected[i]!.replace(/\./g, '\\.')}`));
     }
-    const curls = printed('curl ').filter((l) => l.includes(`:${ports.http}/`));
+    const curls = printed('curl ').filter(
+      (l) => l.includes(`:${ports.http}/`) && !l.includes('shop.example.test'),
+    );
     expect(curls).toHaveLength(2);
     const zones = [];
     for (const line of curls) {
@@ -249,6 +251,33 @@ describe('npm start (fedgate demo)', () => {
     expect(run.out()).not.toContain('"log":"access"');
     const explain = printed('curl ').find((l) => l.includes('/debug/explain'));
     expect(explain).toBeDefined();
+  });
+
+  it('prints Gateway API lines that route as pasted: by path, by header, split, redirected, explained', async () => {
+    const lines = printed('curl ').filter((l) => l.includes('shop.example.test'));
+    expect(lines).toHaveLength(5);
+    const service = async (line: string) => {
+      const r = await paste(line);
+      expect(r.code, `${line}: ${r.stderr}`).toBe(0);
+      return (JSON.parse(r.stdout) as { service: string }).service;
+    };
+    const [byPath, byHeader, split, redirect, explain] = lines as [
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
+    expect(await service(byPath)).toBe('api');
+    expect(await service(byHeader)).toBe('web-canary');
+    expect(['web', 'web-canary']).toContain(await service(split));
+    const r = await paste(redirect);
+    expect(r.stdout).toMatch(/^HTTP\/1\.1 301 /);
+    expect(r.stdout.toLowerCase()).toContain('location: http://shop.example.test');
+    const e = JSON.parse((await paste(explain)).stdout) as {
+      gateway?: { matched?: { route: string; rule: number } };
+    };
+    expect(e.gateway?.matched).toMatchObject({ route: 'shop/shop', rule: 1 });
   });
 
   it('prints a gRPC line that calls the echo service through fedgate as pasted', async () => {

@@ -528,7 +528,7 @@ describe('fedgate demo --api real', () => {
       `127.0.0.1:${ports.admin}`,
     ]);
     await waitFor(
-      () => run.out().includes('fedgate demo: ready, 6 federated service(s)'),
+      () => run.out().includes('fedgate demo: ready, 7 federated service(s)'),
       120_000,
       'the demo on real API servers to say it is ready',
       200,
