@@ -87,6 +87,7 @@ const FEDGATE_WRITES = [
   ...['gatewayclasses', 'gateways', 'httproutes', 'grpcroutes'].map(
     (r) => `${r}.${GW}/status [] [] [get update patch]`,
   ),
+  'namespaces [] [] [get list watch]',
 ];
 /** And in the Lease's namespace only. */
 const LEASE_RULE = 'leases.coordination.k8s.io [] [] [get create update]';

@@ -641,6 +641,7 @@ describe('deploy/member-rbac', () => {
       ['gatewayclasses/status', 'gateways/status', 'httproutes/status', 'grpcroutes/status'],
       ['get', 'update', 'patch'],
     );
+    add('core', ['namespaces'], ['get', 'list', 'watch']);
     expect(grants(writer)).toEqual(expected.sort());
     // The Lease: a namespaced Role, in the namespace writeBack.lease defaults to.
     const roles = objects.filter((o) => o.kind === 'Role');
@@ -660,6 +661,20 @@ describe('deploy/member-rbac', () => {
         { kind: 'ServiceAccount', name: sa?.metadata.name, namespace: sa?.metadata.namespace },
       ]);
     }
+  });
+
+  it('grants reading Secrets (HTTPS Gateway listeners) only in a file applied apart', async () => {
+    expect(
+      (await memberObjects()).some((o) => o.metadata.name === 'fedgate-gateway-tls-secrets'),
+    ).toBe(false);
+    const text = await readFile(join(MEMBER_RBAC, 'gateway-tls-secrets.yaml'), 'utf8');
+    const docs = yamlDocs(text, 'gateway-tls-secrets.yaml') as KubeObject[];
+    const role = docs.find((o) => o.kind === 'ClusterRole');
+    expect(grants(role)).toEqual(['core secrets list', 'core secrets watch']);
+    const binding = docs.find((o) => o.kind === 'ClusterRoleBinding');
+    expect(binding?.subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'fedgate-reader', namespace: 'fedgate-reader' },
+    ]);
   });
 
   it('binds it to the ServiceAccount whose long-lived token Secret make-kubeconfig.sh reads', async () => {
