@@ -334,6 +334,35 @@ describe('Metrics with worker processes', () => {
     expect(text).toMatch(/^process_max_fds \d+/m);
   });
 
+  it("sums the Gateway API rules' request counts over the workers", async () => {
+    const primary = setup({ serving: false }).m;
+    const w0 = worker('0', 1);
+    const w1 = worker('1', 1);
+    w0.ruleMatched('shop/shop', 0);
+    w0.ruleMatched('shop/shop', 1);
+    for (let i = 0; i < 3; i++) w1.ruleMatched('shop/shop', 0);
+    expect(await w0.ruleRequests()).toEqual(
+      new Map([
+        ['shop/shop#0', 1],
+        ['shop/shop#1', 1],
+      ]),
+    );
+    primary.attachWorkers({
+      collect: async () => [await w0.json(), await w1.json()],
+      states: () => new Map([['listening', 2]]),
+      restarts: 0,
+    });
+    expect(await primary.ruleRequests()).toEqual(
+      new Map([
+        ['shop/shop#0', 4],
+        ['shop/shop#1', 1],
+      ]),
+    );
+    expect((await primary.scrape()).text).toContain(
+      'fedgate_http_route_rule_requests_total{route="shop/shop",rule="0"} 4',
+    );
+  });
+
   it('keeps what exited workers counted as one merged set', async () => {
     const first = worker('0', 2);
     const second = worker('0', 3);

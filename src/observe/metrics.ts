@@ -185,10 +185,13 @@ function mirroredCounter<L extends string>(
   });
 }
 
+const RULE_REQUESTS = 'fedgate_http_route_rule_requests_total';
+
 export class Metrics implements ProxyObserver {
   readonly registry = new Registry();
   readonly #requests: TalliedCounter<'service' | 'cluster' | 'zone' | 'code' | 'outcome' | 'route'>;
   readonly #mirrored: Counter<'service' | 'result'>;
+  readonly #ruleRequests: TalliedCounter<'route' | 'rule'>;
   readonly #duration: TalliedHistogram<'service' | 'code'>;
   readonly #retries: Counter<'service' | 'reason'>;
   readonly #grpc: Counter<'service' | 'grpc_status' | 'outcome'>;
@@ -245,6 +248,12 @@ export class Metrics implements ProxyObserver {
       name: 'fedgate_http_requests_total',
       help: 'HTTP requests by service ("" when none was found), the cluster and zone that answered, status class, how the request ended (relayed, failed, rejected, overflowed, client_cancelled, redirected), and the Gateway API route (namespace/name) that routed it ("" for Host routing)',
       labelNames: ['service', 'cluster', 'zone', 'code', 'outcome', 'route'],
+      registers: servingRegisters,
+    });
+    this.#ruleRequests = new TalliedCounter({
+      name: RULE_REQUESTS,
+      help: "HTTP requests that matched a Gateway API rule, by route (namespace/name) and the rule's index in it",
+      labelNames: ['route', 'rule'],
       registers: servingRegisters,
     });
     this.#mirrored = new Counter({
@@ -603,6 +612,28 @@ export class Metrics implements ProxyObserver {
       const grpc_status = r.grpcStatus === undefined ? '' : String(r.grpcStatus);
       this.#grpc.inc({ service: r.service, grpc_status, outcome: r.outcome });
     }
+  }
+
+  ruleMatched(route: string, rule: number): void {
+    this.#ruleRequests.at(route, String(rule)).value++;
+  }
+
+  /**
+   * Requests each Gateway API rule matched, by `namespace/name#index`: this
+   * process's, or with worker processes theirs summed (as /metrics has them).
+   */
+  async ruleRequests(): Promise<Map<string, number>> {
+    const parts = this.#workers
+      ? await this.#workers.collect()
+      : [[await this.#ruleRequests.get()] as unknown as MetricsJson];
+    const out = new Map<string, number>();
+    for (const metrics of parts) {
+      for (const v of metrics.find((m) => m.name === RULE_REQUESTS)?.values ?? []) {
+        const key = `${v.labels.route}#${v.labels.rule}`;
+        out.set(key, (out.get(key) ?? 0) + v.value);
+      }
+    }
+    return out;
   }
 
   mirrored(service: string, result: 'sent' | 'failed' | 'dropped'): void {

@@ -38,5 +38,6 @@ export function withAccessLog(inner: ProxyObserver, log: Logger): ProxyObserver 
     tunnelIdleClosed: (service) => inner.tunnelIdleClosed?.(service),
     tlsFailure: (service, cluster, reason) => inner.tlsFailure?.(service, cluster, reason),
     mirrored: (service, result) => inner.mirrored?.(service, result),
+    ruleMatched: (route, rule) => inner.ruleMatched?.(route, rule),
   };
 }

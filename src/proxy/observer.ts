@@ -101,4 +101,6 @@ export interface ProxyObserver {
   mirrored?(service: string, result: 'sent' | 'failed' | 'dropped'): void;
   /** A try's TLS handshake with an endpoint failed (every such try, retried or not). */
   tlsFailure?(service: string, cluster: string, reason: TlsReason): void;
+  /** A request matched a Gateway API rule: its route (`namespace/name`) and the rule's index. */
+  ruleMatched?(route: string, rule: number): void;
 }

@@ -16,9 +16,16 @@ import type { ProxyRequest } from './answers.ts';
 import { type BackendProtocol, chooseProtocol, proxiedPort, wireFor } from './backend-protocol.ts';
 import type { BackendTlsSource } from './backend-tls.ts';
 import type { ClientShareSettings } from './clients.ts';
-import { type Arrival, decide, type GatewayRouted, type GatewayRoutes } from './gateway.ts';
+import {
+  type Arrival,
+  decide,
+  type GatewayRouted,
+  type GatewayRoutes,
+  routeLabel,
+} from './gateway.ts';
 import { upstreamRequestHeaders } from './headers.ts';
 import { type HostRoute, type HostTable, normalizeHost } from './hosts.ts';
+import type { ProxyObserver } from './observer.ts';
 import type { UpstreamRoute } from './upstreams.ts';
 
 export interface ForwardSettings {
@@ -117,6 +124,8 @@ export interface RouteDeps {
   readonly backendTls?: BackendTlsSource | undefined;
   /** Gateway API routes, consulted before Host routing; absent: none. */
   readonly gateway?: GatewayRoutes | undefined;
+  /** Told which Gateway API rule each request matched (the status page's shares). */
+  readonly observer?: Pick<ProxyObserver, 'ruleMatched'> | undefined;
 }
 
 /** A service's port and protocol toward its endpoints. */
@@ -227,6 +236,7 @@ export class Routes {
     };
     const hit = gw.match(at.listener, m);
     if (!hit) return undefined;
+    this.#deps.observer?.ruleMatched?.(routeLabel(hit.rule), hit.rule.index);
     let d: ReturnType<typeof decide>;
     try {
       d = decide(hit, m, at, this.#deps.catalog.current(), this.#deps.random);
