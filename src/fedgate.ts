@@ -181,6 +181,8 @@ export class Fedgate {
       })();
     };
     const gatewayRoutes = new GatewayRoutes();
+    // Made once serving runs, after the admin listener opens: read through this holder.
+    let gatewayFeed: GatewayFeed | undefined;
     // A reload that moves admin.listen opens a new admin listener with this same context.
     const openAdmin = (listen: ListenAddress) =>
       startAdmin(listen, {
@@ -197,6 +199,14 @@ export class Fedgate {
         // This process's own copy of the routes in force (with worker processes, the
         // proxies are elsewhere): /debug/explain matches them.
         gateway: gatewayRoutes,
+        gatewayApi: {
+          get report() {
+            return gatewayFeed?.report;
+          },
+          get tables() {
+            return gatewayFeed?.tables ?? { listeners: [] };
+          },
+        },
         readiness: () => holder.fedgate?.readiness() ?? { ready: false, reason: 'starting' },
         ...(opts.controls ? { controls: opts.controls } : {}),
         ...(opts.now ? { now: opts.now } : {}),
@@ -235,7 +245,7 @@ export class Fedgate {
     // Gateway API: routes compiled from the config clusters' objects and the services,
     // again whenever either changes; the tables to every proxy (and explain's copy),
     // the status report to the write-back when this replica runs one.
-    const gatewayFeed = new GatewayFeed(
+    gatewayFeed = new GatewayFeed(
       {
         gateway: discovery.gateway,
         catalog: discovery.catalog,

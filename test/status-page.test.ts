@@ -40,35 +40,35 @@ function ensureChromium(): void {
   }
 }
 
-/** One GET through the demo's proxy for shop/web; the zone of the pod that answered. */
-function visitWeb(proxy: string): Promise<string> {
+/** One GET through the demo's proxy: its status and body. */
+function get(
+  proxy: string,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string }> {
   const at = new URL(proxy);
   return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: at.hostname,
-        port: at.port,
-        path: '/',
-        headers: { host: 'web.shop.svc.clusterset.local' },
-      },
-      (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => {
-          body += c.toString();
-        });
-        res.on('end', () => {
-          try {
-            resolve((JSON.parse(body) as { zone: string }).zone);
-          } catch {
-            reject(new Error(`HTTP ${res.statusCode}: ${body}`));
-          }
-        });
-      },
-    );
+    const req = request({ host: at.hostname, port: at.port, path, headers }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
     req.on('error', reject);
     req.setTimeout(5000, () => req.destroy(new Error('timed out')));
     req.end();
   });
+}
+
+/** One GET through the demo's proxy for shop/web; the zone of the pod that answered. */
+async function visitWeb(proxy: string): Promise<string> {
+  const { status, body } = await get(proxy, '/', { host: 'web.shop.svc.clusterset.local' });
+  try {
+    return (JSON.parse(body) as { zone: string }).zone;
+  } catch {
+    throw new Error(`HTTP ${status}: ${body}`);
+  }
 }
 
 const byTestId = (id: string, extra = '') => `[data-testid="${id}"]${extra}`;
@@ -164,6 +164,53 @@ describe('status page', () => {
     expect(await page.locator(byTestId('checks-shop/web')).textContent()).toMatch(
       /checked every 5s \(annotation\)/,
     );
+  });
+
+  it('shows the Gateway API: Gateway shop/edge, route shop/shop Accepted, and rule shares that follow requests', async () => {
+    const section = page.locator(byTestId('gateway-api'));
+    await section.waitFor({ state: 'visible' });
+    const gateway = page.locator(byTestId('gateway-shop/edge'));
+    await gateway
+      .locator('[data-condition="Accepted"][data-status="True"]')
+      .first()
+      .waitFor({ timeout: WAIT_MS });
+    expect(await gateway.locator(byTestId('listener-http')).textContent()).toMatch(/^http1/);
+    const route = page.locator(byTestId('route-shop/shop'));
+    const accepted = route.locator(
+      byTestId('parent-shop/edge', ' [data-condition="Accepted"][data-status="True"]'),
+    );
+    await accepted.waitFor({ timeout: WAIT_MS });
+    expect(await accepted.getAttribute('title')).toMatch(/^Accepted: True/);
+    // The rules in order: /api, x-version: v2, the redirect, and the 90/10 split.
+    const rule = (i: number) => route.locator(byTestId(`rule-${i}`));
+    expect(await rule(0).textContent()).toContain('PathPrefix /api');
+    expect(await rule(3).textContent()).toMatch(
+      /shop\/web:80 · weight 90.*shop\/web-canary:80 · weight 10/,
+    );
+    const share = (i: number) => rule(i).locator(byTestId('share'));
+    const requests = async (i: number) =>
+      Number(await rule(i).locator(byTestId('requests')).textContent());
+    // No other test sends shop.example.test requests: nothing matched yet.
+    expect([await requests(0), await requests(1)]).toEqual([0, 0]);
+    expect(await share(0).textContent()).toBe('–');
+
+    const proxy = demo!.fedgate.addresses().http[0]!;
+    for (let i = 0; i < 3; i++) {
+      expect((await get(proxy, '/api/orders', { host: 'shop.example.test' })).status).toBe(200);
+    }
+    await rule(0).locator(byTestId('requests', ':text-is("3")')).waitFor({ timeout: WAIT_MS });
+    expect(await share(0).textContent()).toBe('100 %');
+    expect(await share(1).textContent()).toBe('0 %');
+    for (let i = 0; i < 3; i++) {
+      const headers = { host: 'shop.example.test', 'x-version': 'v2' };
+      expect((await get(proxy, '/', headers)).status).toBe(200);
+    }
+    await rule(1).locator(byTestId('requests', ':text-is("3")')).waitFor({ timeout: WAIT_MS });
+    // The two rules split them evenly.
+    expect(await share(0).textContent()).toBe('50 %');
+    expect(await share(1).textContent()).toBe('50 %');
+    expect(await share(2).textContent()).toBe('0 %');
+    expect(pageErrors).toEqual([]);
   });
 
   it('fail-zone us-east-a shows the zone failed, its endpoints not ready and the failover, without a reload', async () => {

@@ -6,8 +6,10 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterStatus, serviceRecord } from '../../test/fixtures/catalog.ts';
 import { backend, httpMatch, rule, tables } from '../../test/helpers/gateway-rules.ts';
+import { routeStatus } from '../../test/helpers/gateway-status.ts';
 import { Catalog } from '../catalog/catalog.ts';
 import { configSchema } from '../config/schema.ts';
+import { condition, type StatusReport } from '../gateway/status.ts';
 import { HealthMonitor } from '../health/monitor.ts';
 import { hostPort } from '../host-port.ts';
 import { GatewayRoutes } from '../proxy/gateway.ts';
@@ -724,25 +726,58 @@ describe('admin listener with Gateway API routes', () => {
     ctx = buildContext();
     const gateway = new GatewayRoutes();
     const listener = hostPort(ctx.config.http.listen[0] ?? { host: '0.0.0.0', port: 8080 });
-    gateway.set(
-      tables(listener, {
-        'gw.example.test': [
-          rule({
-            route: 'shop/edge',
-            matches: [httpMatch({ path: { type: 'PathPrefix', value: '/api' }, method: 'POST' })],
-            backends: [backend('shop/api')],
-          }),
-          rule({ route: 'shop/edge', index: 1, backends: [backend('shop/web')] }),
-        ],
-      }),
+    const routeTables = tables(listener, {
+      'gw.example.test': [
+        rule({
+          route: 'shop/edge',
+          matches: [httpMatch({ path: { type: 'PathPrefix', value: '/api' }, method: 'POST' })],
+          backends: [backend('shop/api')],
+        }),
+        rule({ route: 'shop/edge', index: 1, backends: [backend('shop/web')] }),
+      ],
+    });
+    gateway.set(routeTables);
+    const accepted = condition(1, 'Accepted', true, 'Accepted', 'accepted by fedgate');
+    const report: StatusReport = {
+      objects: [routeStatus('shop/edge', { name: 'gw' }, [accepted])],
+    };
+    admin = await startAdmin(
+      { host: '127.0.0.1', port: 0 },
+      { ...ctx, gateway, gatewayApi: { report, tables: routeTables } },
     );
-    admin = await startAdmin({ host: '127.0.0.1', port: 0 }, { ...ctx, gateway });
     base = `http://127.0.0.1:${admin.address.port}`;
   });
 
   afterAll(async () => {
     await admin?.close();
     await ctx?.health.stop();
+  });
+
+  it('/debug/gateway: the routes with their conditions, and the requests each rule matched', async () => {
+    ctx.metrics.ruleMatched('shop/edge', 1);
+    ctx.metrics.ruleMatched('shop/edge', 1);
+    const g = await call(base, '/debug/gateway');
+    expect(g.status).toBe(200);
+    expect(g.json).toMatchObject({
+      gateways: [],
+      routes: [
+        {
+          kind: 'HTTPRoute',
+          namespace: 'shop',
+          name: 'edge',
+          parents: [
+            {
+              gateway: 'shop/gw',
+              conditions: [{ type: 'Accepted', status: 'True', message: 'accepted by fedgate' }],
+            },
+          ],
+          rules: [
+            { index: 0, matches: ['POST PathPrefix /api'], requests: 0, share: 0 },
+            { index: 1, backends: [{ service: 'shop/web', weight: 1 }], requests: 2, share: 1 },
+          ],
+        },
+      ],
+    });
   });
 
   it('/debug/explain: the rule a request takes, why the ones before failed, then the plan', async () => {

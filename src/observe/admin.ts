@@ -12,6 +12,7 @@ import type { GatewayRoutes } from '../proxy/gateway.ts';
 import { HostTable, hostRules } from '../proxy/hosts.ts';
 import type { Router } from '../routing/router.ts';
 import { clustersJson, explainHost, serviceJson, servicesJson, type WatchSource } from './debug.ts';
+import { type GatewayApiReader, gatewayJson } from './debug-gateway.ts';
 import type { EventJournal, FedgateEvent } from './events.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -46,6 +47,8 @@ export interface AdminContext {
   readonly watchers?: readonly WatchSource[];
   /** The proxy's Gateway API routes (ProxyServer.gateway): /debug/explain matches them first. */
   readonly gateway?: GatewayRoutes;
+  /** The Gateway API's last compilation (GatewayFeed): /debug/gateway shows it. */
+  readonly gatewayApi?: GatewayApiReader;
 }
 
 export interface AdminOptions {
@@ -375,6 +378,10 @@ export async function startAdmin(
     if (path === '/debug/explain') {
       const a = explainHost(ctx, hostTable(), catalog.current(), url.searchParams, now());
       return send(res, a.status, a.body);
+    }
+    if (path === '/debug/gateway') {
+      const api = ctx.gatewayApi ?? { report: undefined, tables: { listeners: [] } };
+      return send(res, 200, gatewayJson(api, await metrics.ruleRequests()));
     }
     if (path === '/events') {
       const after = seqParam(url.searchParams.get('after'));

@@ -80,6 +80,142 @@ function setLive(s, text) {
   live.textContent = text;
 }
 
+// ---- Gateway API -----------------------------------------------------------------------
+
+// Conditions where False is the healthy state (the spec's negative polarity).
+const NEGATIVE_CONDITIONS = new Set(['Conflicted']);
+
+/** A condition as a badge, green when healthy: its type (True), or type and status (and reason when not healthy); the message on hover. */
+function conditionBadge(c) {
+  const ok = (c.status === 'True') !== NEGATIVE_CONDITIONS.has(c.type);
+  let text = c.type;
+  if (c.status !== 'True')
+    text = ok ? `${c.type}: ${c.status}` : `${c.type}: ${c.status} (${c.reason})`;
+  return h(
+    'span',
+    {
+      class: `badge cond ${ok ? 'cond-true' : 'cond-false'}`,
+      title: `${c.type}: ${c.status} (${c.reason})${c.message ? `\n${c.message}` : ''}`,
+      'data-condition': c.type,
+      'data-status': c.status,
+    },
+    text,
+  );
+}
+
+const conditions = (cs) => h('span', { class: 'conds' }, cs.map(conditionBadge));
+
+function renderGateway(g) {
+  const id = `${g.namespace}/${g.name}`;
+  return h(
+    'div',
+    { class: 'gw', 'data-testid': `gateway-${id}` },
+    h(
+      'h3',
+      {},
+      `Gateway ${id} `,
+      h('span', { class: 'muted' }, `in ${g.cluster}`),
+      ' ',
+      conditions(g.conditions),
+    ),
+    h(
+      'table',
+      { class: 'grid' },
+      h(
+        'thead',
+        {},
+        h('tr', {}, h('th', {}, 'listener'), h('th', {}, 'routes'), h('th', {}, 'conditions')),
+      ),
+      h(
+        'tbody',
+        {},
+        g.listeners.map((l) =>
+          h(
+            'tr',
+            { 'data-testid': `listener-${l.name}` },
+            h('th', { scope: 'row' }, l.name),
+            h('td', { class: 'n' }, l.attachedRoutes),
+            h('td', {}, conditions(l.conditions)),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+function backendText(b) {
+  const name = b.service ? `${b.service}${b.port === null ? '' : `:${b.port}`}` : 'unusable';
+  return h('div', { title: b.problem ?? '' }, `${name} · weight ${b.weight}`);
+}
+
+function renderRoute(r) {
+  const id = `${r.namespace}/${r.name}`;
+  return h(
+    'div',
+    { class: 'gw', 'data-testid': `route-${id}` },
+    h('h3', {}, `${r.kind} ${id} `, h('span', { class: 'muted' }, `in ${r.cluster}`)),
+    h(
+      'ul',
+      { class: 'parents' },
+      r.parents.map((p) =>
+        h(
+          'li',
+          { 'data-testid': `parent-${p.gateway}` },
+          `on ${p.gateway}${p.sectionName ? ` (${p.sectionName})` : ''} `,
+          conditions(p.conditions),
+        ),
+      ),
+    ),
+    r.rules.length === 0
+      ? h('p', { class: 'hint' }, 'no rule in force')
+      : h(
+          'table',
+          { class: 'grid' },
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ['rule', 'matches', 'filters', 'backends', 'requests', 'share'].map((t) =>
+                h('th', {}, t),
+              ),
+            ),
+          ),
+          h(
+            'tbody',
+            {},
+            r.rules.map((rule) =>
+              h(
+                'tr',
+                { 'data-testid': `rule-${rule.index}` },
+                h('th', { scope: 'row' }, rule.name ?? String(rule.index)),
+                h(
+                  'td',
+                  {},
+                  rule.matches.map((m) => h('div', {}, m)),
+                ),
+                h('td', {}, rule.filters.join(', ') || '–'),
+                h('td', {}, rule.backends.length ? rule.backends.map(backendText) : '–'),
+                h('td', { class: 'n', 'data-testid': 'requests' }, rule.requests),
+                h(
+                  'td',
+                  { class: 'n', 'data-testid': 'share' },
+                  rule.share === null ? '–' : pct(rule.share),
+                ),
+              ),
+            ),
+          ),
+        ),
+  );
+}
+
+function renderGatewayApi(data) {
+  $('gateway-api').hidden = data.routes.length === 0;
+  $('gateways').replaceChildren(...data.gateways.map(renderGateway));
+  $('routes').replaceChildren(...data.routes.map(renderRoute));
+}
+
 // ---- clusters ------------------------------------------------------------------------
 
 function sumEvents(watches) {
@@ -557,9 +693,10 @@ async function refresh() {
   }
   busy = true;
   try {
-    const [clusters, services, demo] = await Promise.all([
+    const [clusters, services, gateway, demo] = await Promise.all([
       getJson('debug/clusters'),
       getJson('debug/services'),
+      getJson('debug/gateway'),
       state.demo === false ? null : getJson('demo/actions', { allow404: true }),
     ]);
     if (state.demo === undefined) state.demo = demo !== null;
@@ -567,6 +704,7 @@ async function refresh() {
     renderClusters(clusters);
     const { now: _now, ...servicesData } = services;
     renderIfChanged('services', servicesData, renderServices);
+    renderIfChanged('gateway', gateway, renderGatewayApi);
     if (demo) {
       $('demo').hidden = false;
       if (!state.pendingAction) renderIfChanged('demo', demo, renderDemo);
