@@ -25,6 +25,7 @@ import { makeClusterPki } from '../src/localfed/pki.ts';
 import { CLI, start } from './helpers/cli.ts';
 import { FAST_WATCH, launchFederation } from './helpers/discovery-env.ts';
 import { kubectlWith } from './helpers/kubectl.ts';
+import { seriesTotal as total } from './helpers/prometheus.ts';
 import { requireTool } from './helpers/tools.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -241,6 +242,14 @@ describe('HTTPS Gateway listeners: certificates from certificateRefs Secrets', (
       expect(served.subject).toBe('kube-apiserver-gateway');
       expect(served.status).toBe(200);
       expect(JSON.parse(served.body)).toMatchObject({ cluster: 'alpha' });
+    }
+    // Both workers took some of those handshakes.
+    const text = await (await fetch(`http://${HOST}:${PORTS.admin}/metrics`)).text();
+    for (const w of [0, 1]) {
+      expect(
+        total(text, 'fedgate_worker_requests_total', `worker="${w}"`, 'protocol="http"'),
+        `requests on worker ${w}`,
+      ).toBeGreaterThan(0);
     }
     // A name the Gateway listener does not match keeps the configured certificate.
     expect((await get('configured.example.test')).fingerprint).toBe(fingerprint(configured.cert));
