@@ -13,17 +13,19 @@
 // on 127.228.250.1.
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import type { LocalFederation } from '../src/localfed/federation.ts';
+import type { KubeObject } from '../src/localfed/objects.ts';
 import { makeClusterPki } from '../src/localfed/pki.ts';
 import { CLI, start } from './helpers/cli.ts';
 import { FAST_WATCH, launchFederation } from './helpers/discovery-env.ts';
+import { conformanceObjects } from './helpers/gateway-api.ts';
 import { kubectlWith } from './helpers/kubectl.ts';
 import { seriesTotal as total } from './helpers/prometheus.ts';
 import { requireTool } from './helpers/tools.ts';
@@ -39,6 +41,8 @@ clusters:
   - { name: alpha, region: us-east, zones: [{ name: us-east-a, nodes: 1 }] }
 services:
   - { name: web, namespace: shop, ports: [{ name: http, port: 80, targetPort: 8080 }], clusters: [alpha], replicasPerZone: 1 }
+  - { name: infra-backend-v1, namespace: gateway-conformance-infra, ports: [{ name: http, port: 8080, targetPort: 8080 }], clusters: [alpha], replicasPerZone: 1 }
+  - { name: infra-backend-v2, namespace: gateway-conformance-infra, ports: [{ name: http, port: 8080, targetPort: 8080 }], clusters: [alpha], replicasPerZone: 1 }
 `;
 
 interface Pem {
@@ -61,8 +65,11 @@ interface Served {
   body: string;
 }
 
-/** One request on a new TLS connection (no agent: a new handshake) with this SNI. */
-function get(servername: string, path = '/'): Promise<Served> {
+/**
+ * One request on a new TLS connection (no agent: a new handshake) with this SNI;
+ * with `ca`, the certificate must verify against it for that name.
+ */
+function get(servername: string, path = '/', ca?: string): Promise<Served> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -72,7 +79,7 @@ function get(servername: string, path = '/'): Promise<Served> {
         servername,
         headers: { host: servername },
         agent: false,
-        rejectUnauthorized: false,
+        ...(ca !== undefined ? { ca } : { rejectUnauthorized: false }),
         timeout: 5000,
       },
       (res) => {
@@ -332,5 +339,68 @@ describe('HTTPS Gateway listeners: certificates from certificateRefs Secrets', (
       'the Secret served again',
       100,
     );
+  }, 60_000);
+
+  // HTTPRouteHTTPSListener (sigs.k8s.io/gateway-api/conformance v1.6.3): the base
+  // Gateway with HTTPS listeners and the case's two routes, requests verified against
+  // the certificate Secret the suite makes (here for the case's three names). Last:
+  // that Gateway's listener without a hostname takes every other name's SNI.
+  it('conformance HTTPRouteHTTPSListener: routes on HTTPS listeners, certificate verified per host', async () => {
+    const pem = await pair('conformance', [
+      'example.org',
+      'second-example.org',
+      'unknown-example.org',
+      '*.wildcard.org',
+    ]);
+    const base = parseAllDocuments(
+      await readFile(
+        new URL('fixtures/gateway-conformance/base-gateways.yaml', import.meta.url),
+        'utf8',
+      ),
+    )
+      .map((d) => d.toJS() as KubeObject)
+      .filter(
+        (o) =>
+          o.kind === 'Namespace' ||
+          (o.kind === 'Gateway' && o.metadata.name === 'same-namespace-with-https-listener'),
+      );
+    const docs = [...base, ...conformanceObjects('httproute-https-listener')];
+    await kubectl(
+      ['apply', '-f', '-'],
+      docs.map((o) => stringify(o).replaceAll('{GATEWAY_CLASS_NAME}', 'fedgate')).join('---\n'),
+    );
+    await kubectl(
+      ['apply', '-f', '-'],
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: {
+          name: 'tls-validity-checks-certificate',
+          namespace: 'gateway-conformance-infra',
+        },
+        type: 'kubernetes.io/tls',
+        stringData: { 'tls.crt': pem.cert, 'tls.key': pem.key },
+      }),
+    );
+    const cases = [
+      { host: 'example.org', status: 200, backend: 'infra-backend-v1' },
+      { host: 'unknown-example.org', status: 404 },
+      { host: 'second-example.org', status: 200, backend: 'infra-backend-v2' },
+    ];
+    for (const c of cases) {
+      const served = await waitFor(
+        async () => {
+          const r = await get(c.host, '/', pem.ca).catch(() => undefined);
+          return r?.status === c.status ? r : undefined;
+        },
+        20_000,
+        `${c.host} answered ${c.status} with a verified certificate`,
+        100,
+      );
+      expect(served.fingerprint).toBe(fingerprint(pem.cert));
+      if (c.backend !== undefined) {
+        expect((JSON.parse(served.body) as { pod: string }).pod).toContain(c.backend);
+      }
+    }
   }, 60_000);
 });
