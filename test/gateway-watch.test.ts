@@ -4,9 +4,8 @@
 // out as GatewayObjects; then a spec change (generation bump), a label change and
 // deletes. What the API server defaulted must read as what the trimmer defaults from
 // the manifest as written (test/fixtures/gateway-conformance: conformance manifests).
-// On the real kube-apiserver (the Gateway API CRDs installed) and on the simulator,
-// which serves no Secrets: there that kind is absent.
-import { execFile } from 'node:child_process';
+// On the real kube-apiserver (the Gateway API CRDs installed) and on the simulator
+// (which serves Secrets too, with the `type` field selector).
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +14,6 @@ import { parse, parseAllDocuments, stringify } from 'yaml';
 import { parseConfig } from '../src/config/load.ts';
 import { Discovery } from '../src/discovery.ts';
 import { LocalFederation } from '../src/localfed/federation.ts';
-import { requireKubeTools } from '../src/localfed/kube-tools.ts';
 import { API_KINDS } from '../src/localfed/member.ts';
 import { makeClusterPki } from '../src/localfed/pki.ts';
 import { parseScenario } from '../src/localfed/scenario.ts';
@@ -25,6 +23,7 @@ import type { GatewayObjects } from '../src/watch/gateway-records.ts';
 import { trimGRPCRoute, trimHTTPRoute } from '../src/watch/gateway-trim.ts';
 import type { Json } from '../src/watch/trim.ts';
 import { LogCapture, REAL_WATCH } from './helpers/discovery-env.ts';
+import { kubectlWith } from './helpers/kubectl.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const TESTDATA = new URL('fixtures/gateway-conformance/', import.meta.url);
@@ -63,8 +62,6 @@ function spec<T extends object>(
 }
 
 describe.each(API_KINDS)('Gateway API objects from a config cluster (%s API)', (api) => {
-  // The simulator serves no Secrets: there the kind is absent, and none is written.
-  const secrets = api === 'real';
   let fed: LocalFederation;
   let d: Discovery;
   let dir: string;
@@ -74,19 +71,7 @@ describe.each(API_KINDS)('Gateway API objects from a config cluster (%s API)', (
   let objects = (): GatewayObjects => d.gateway.current().objects;
 
   /** kubectl against the member, through the kubeconfig fedgate reads it with. */
-  const kubectl = (args: string[], input?: string) =>
-    new Promise<string>((resolve, reject) => {
-      const child = execFile(
-        requireKubeTools().kubectl,
-        [`--kubeconfig=${kubeconfig}`, ...args],
-        { encoding: 'utf8', timeout: 60_000, env: { ...process.env, KUBECONFIG: '' } },
-        (err, stdout, stderr) =>
-          err
-            ? reject(new Error(`kubectl ${args.join(' ')}: ${stderr || err.message}`))
-            : resolve(stdout),
-      );
-      if (input !== undefined) child.stdin?.end(input);
-    });
+  const kubectl = kubectlWith(() => kubeconfig);
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fedgate-gwwatch-'));
@@ -119,14 +104,14 @@ describe.each(API_KINDS)('Gateway API objects from a config cluster (%s API)', (
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('serves every kind (the simulator no Secrets): synced, and absent only what is not served', () => {
+  it('serves every kind, Secrets included: synced, nothing absent', () => {
     expect(d.gateway.statuses().get('alpha')).toEqual({
       cluster: 'alpha',
       state: 'synced',
-      absent: secrets ? [] : ['secrets'],
+      absent: [],
       error: undefined,
     });
-    expect(log.find(/does not serve/)).toHaveLength(secrets ? 0 : 1);
+    expect(log.find(/does not serve/)).toHaveLength(0);
   });
 
   it('applied manifests arrive trimmed, defaulted as the trimmer defaults them, from alpha', async () => {
@@ -155,7 +140,7 @@ kind: Secret
 metadata: { name: not-tls, namespace: ${WEB} }
 type: Opaque
 data: { password: ${b64('hunter2')} }`;
-    if (secrets) manifests.push(secretManifests);
+    manifests.push(secretManifests);
     await kubectl(['apply', '-f', '-'], manifests.join('\n---\n'));
 
     const o = await waitFor(
@@ -166,7 +151,7 @@ data: { password: ${b64('hunter2')} }`;
           x.grpcRoutes.length === 1 &&
           x.referenceGrants.length === 1 &&
           x.gatewayClasses.length === 1 &&
-          x.secrets.length === (secrets ? 1 : 0)
+          x.secrets.length === 1
           ? x
           : undefined;
       },
@@ -208,12 +193,10 @@ data: { password: ${b64('hunter2')} }`;
       kinds: [],
     });
     expect(o.referenceGrants[0]?.to).toEqual([{ group: '', kind: 'Secret', name: 'certificate' }]);
-    if (secrets) {
-      // Only the TLS Secret, decoded to PEM; the Opaque one is never listed.
-      expect(o.secrets.map((s) => [s.namespace, s.name])).toEqual([[WEB, 'certificate']]);
-      expect(o.secrets[0]?.cert).toBe(pki.serverCert);
-      expect(o.secrets[0]?.key).toBe(pki.serverKey);
-    }
+    // Only the TLS Secret, decoded to PEM; the Opaque one is never listed.
+    expect(o.secrets.map((s) => [s.namespace, s.name])).toEqual([[WEB, 'certificate']]);
+    expect(o.secrets[0]?.cert).toBe(pki.serverCert);
+    expect(o.secrets[0]?.key).toBe(pki.serverKey);
     expect(o.namespaces.find((n) => n.name === INFRA)?.labels).toMatchObject({
       'gateway-conformance': 'infra',
     });
@@ -250,7 +233,7 @@ data: { password: ${b64('hunter2')} }`;
     );
 
     await kubectl(['delete', 'httproute', '-n', INFRA, 'matching']);
-    if (secrets) await kubectl(['delete', 'secret', '-n', WEB, 'certificate']);
+    await kubectl(['delete', 'secret', '-n', WEB, 'certificate']);
     await waitFor(
       () =>
         !objects().httpRoutes.some((r) => r.name === 'matching') && objects().secrets.length === 0,

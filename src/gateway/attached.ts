@@ -64,6 +64,21 @@ export interface ListenerTable {
   readonly address: string;
   readonly tls: boolean;
   readonly hosts: readonly HostRules[];
+  /**
+   * A TLS listener's certificates from programmed HTTPS Gateway listeners'
+   * certificateRefs (PEM, checked): served for SNI names matching `hostname`
+   * (a wildcard, or '' for any), most specific first.
+   */
+  readonly certificates?: readonly ListenerCertificate[];
+}
+
+/** One Secret's certificate for the SNI names a Gateway listener's hostname matches. */
+export interface ListenerCertificate {
+  /** The Gateway listener's hostname: exact, a wildcard, or '' for any name. */
+  readonly hostname: string;
+  /** PEM: the chain, then the private key. */
+  readonly cert: string;
+  readonly key: string;
 }
 
 /** Every fedgate listener's routes; hosts with no route keep Host routing. */

@@ -9,6 +9,7 @@ import type {
   RouteGroupKind,
   TlsSecretRecord,
 } from '../watch/gateway-records.ts';
+import { pemProblem } from './certificates.ts';
 import type { GatewayListenerMapping } from './inputs.ts';
 import { certificateRefProblem, GATEWAY_GROUP } from './refs.ts';
 import { type Condition, condition } from './status.ts';
@@ -30,6 +31,8 @@ export interface JudgedListener {
   readonly accepted: boolean;
   /** Its routes go into the route tables. */
   readonly programmed: boolean;
+  /** An HTTPS listener's certificateRefs' Secrets, resolved and checked. */
+  readonly certificates: readonly { readonly cert: string; readonly key: string }[];
 }
 
 interface Verdict {
@@ -37,6 +40,8 @@ interface Verdict {
   readonly reason: string;
   readonly message: string;
 }
+
+type Resolution = Verdict & { readonly certificates: JudgedListener['certificates'] };
 
 const ok = (reason: string, message: string): Verdict => ({ ok: true, reason, message });
 const no = (reason: string, message: string): Verdict => ({ ok: false, reason, message });
@@ -79,20 +84,28 @@ function resolution(
   invalidKinds: readonly string[],
   grants: readonly ReferenceGrantRecord[],
   secrets: ReadonlyMap<string, TlsSecretRecord>,
-): Verdict {
+): Resolution {
+  const fail = (reason: string, message: string) => ({ ...no(reason, message), certificates: [] });
   if (invalidKinds.length > 0) {
-    return no('InvalidRouteKinds', `route kinds not supported: ${invalidKinds.join(', ')}`);
+    return fail('InvalidRouteKinds', `route kinds not supported: ${invalidKinds.join(', ')}`);
   }
+  const certificates: { cert: string; key: string }[] = [];
   if (l.protocol === 'HTTPS' && l.tls?.mode !== 'Passthrough') {
     const refs = l.tls?.certificateRefs ?? [];
     if (refs.length === 0)
-      return no('InvalidCertificateRef', 'an HTTPS listener needs a certificateRef');
+      return fail('InvalidCertificateRef', 'an HTTPS listener needs a certificateRef');
     for (const ref of refs) {
       const p = certificateRefProblem(ref, g.namespace, grants, secrets);
-      if (p !== undefined) return no(p.reason, p.message);
+      if (p !== undefined) return fail(p.reason, p.message);
+      const name = `${ref.namespace ?? g.namespace}/${ref.name}`;
+      const secret = secrets.get(name);
+      if (secret === undefined) continue;
+      const bad = pemProblem(secret);
+      if (bad !== undefined) return fail('InvalidCertificateRef', `Secret ${name}: ${bad}`);
+      certificates.push({ cert: secret.cert, key: secret.key });
     }
   }
-  return ok('ResolvedRefs', 'all references resolved');
+  return { ...ok('ResolvedRefs', 'all references resolved'), certificates };
 }
 
 /** ProtocolConflict / HostnameConflict among one Gateway's listeners on the same port. */
@@ -137,6 +150,7 @@ export function judgeListeners(
       ...(mapping !== undefined ? { mapping } : {}),
       accepted: accepted.ok,
       programmed,
+      certificates: programmed ? resolved.certificates : [],
       conditions: [
         condition(gen, 'Accepted', accepted.ok, accepted.reason, accepted.message),
         condition(gen, 'ResolvedRefs', resolved.ok, resolved.reason, resolved.message),

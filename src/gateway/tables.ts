@@ -7,7 +7,13 @@
 // specific listener, and only that listener's routes may answer it.
 
 import type { Attachment } from './attach.ts';
-import type { AttachedRule, HostRules, ListenerTable, RouteTables } from './attached.ts';
+import type {
+  AttachedRule,
+  HostRules,
+  ListenerCertificate,
+  ListenerTable,
+  RouteTables,
+} from './attached.ts';
 import { compareText } from './copies.ts';
 import { hostnameMatches, hostnameSpecificity } from './hostnames.ts';
 import type { JudgedListener } from './listeners.ts';
@@ -68,7 +74,32 @@ export function buildTables(
       hostname,
       rules: [...(table.get(hostname) ?? [])].flat().sort(ruleOrder),
     }));
-    return { address, tls, hosts: hostRules };
+    const certificates = certificatesOf(byAddress.get(address) ?? []);
+    return { address, tls, hosts: hostRules, ...(certificates.length > 0 ? { certificates } : {}) };
   });
   return { listeners };
+}
+
+/**
+ * The certificates of the HTTPS Gateway listeners on one fedgate listener, most
+ * specific hostname first (the order SNI is matched in); equal hostnames keep the
+ * Gateways' order, oldest first, so the oldest listener's certificate wins.
+ */
+function certificatesOf(listeners: readonly JudgedListener[]): ListenerCertificate[] {
+  return listeners
+    .filter((l) => l.mapping?.protocol === 'HTTPS')
+    .map((l, i) => ({ l, i }))
+    .sort(
+      (a, b) =>
+        hostnameSpecificity(b.l.listener.hostname) - hostnameSpecificity(a.l.listener.hostname) ||
+        a.l.gateway.createdAt - b.l.gateway.createdAt ||
+        a.i - b.i,
+    )
+    .flatMap(({ l }) =>
+      l.certificates.map((c) => ({
+        hostname: l.listener.hostname ?? '',
+        cert: c.cert,
+        key: c.key,
+      })),
+    );
 }

@@ -5,6 +5,7 @@ import { ageColumn, column, infoColumn, nameColumn, nodeAddress } from './column
 import { GATEWAY_TYPES } from './gateway-resources.ts';
 import { isRecord, type KubeObject } from './objects.ts';
 import type { ResourceType } from './resource-type.ts';
+import { secretType } from './secret-resources.ts';
 import type { StatusCause } from './status.ts';
 import {
   clusterIPChange,
@@ -449,6 +450,7 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
   nodeType,
   endpointSliceType,
   serviceExportType,
+  secretType,
   ...GATEWAY_TYPES,
   ...WRITEBACK_TYPES,
 ];

@@ -13,6 +13,7 @@ const MERGE_KEYS: Record<string, Record<string, string>> = {
   Node: { 'status.conditions': 'type', 'status.addresses': 'type', 'spec.taints': 'key' },
   Namespace: { 'status.conditions': 'type' },
   EndpointSlice: {},
+  Secret: {},
 };
 
 export function supportsStrategicMerge(kind: string): boolean {

@@ -16,6 +16,7 @@ import {
 } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { SecureContext } from 'node:tls';
 import type { Config, ListenAddress } from '../config/schema.ts';
 import type { ErrorCode } from '../errors.ts';
 import { hostPort } from '../host-port.ts';
@@ -55,6 +56,8 @@ export interface ListenerHooks {
   readonly sockets: Set<Socket | Duplex>;
   /** The certificates in force: read at each handshake. */
   readonly sni: () => SniContexts;
+  /** A Gateway API listener's certificate for this server name on this listener: it wins over `sni`. */
+  readonly gatewaySni: (listener: string, name: string) => SecureContext | undefined;
   /** `listener`: the address it came in on, as configured (its Gateway API routes' key). */
   readonly request: (req: ProxyRequest, res: ProxyResponse, proto: Proto, listener: string) => void;
   /** An Upgrade request, its socket already counted among the connections. */
@@ -255,7 +258,8 @@ function tlsServer(
       allowHTTP1: true,
       ...defaultCertificate(http.tls!.certificates),
       // Read at each handshake, so a reload's certificates apply to kept listeners too.
-      SNICallback: (name, cb) => cb(null, (sni.pending ?? hooks.sni())(name)),
+      SNICallback: (name, cb) =>
+        cb(null, hooks.gatewaySni(key, name) ?? (sni.pending ?? hooks.sni())(name)),
       maxSessionMemory: 64,
       // HTTP/1.1 over TLS: the same parser limit as the plain listener (Node passes
       // it on to its HTTP/1 fallback; the types do not list it).

@@ -38,6 +38,7 @@ export interface ProxyListenersOptions {
   readonly request: ListenerHooks['request'];
   readonly upgrade: ListenerHooks['upgrade'];
   readonly observer: ListenerHooks['observer'];
+  readonly gatewaySni: ListenerHooks['gatewaySni'];
 }
 
 const id = (proto: Proto, key: string) => `${proto} ${key}`;
@@ -66,6 +67,7 @@ export class ProxyListeners {
       exhaustion: opts.exhaustion,
       sockets: this.#sockets,
       sni: () => this.#sni,
+      gatewaySni: opts.gatewaySni,
       request: opts.request,
       observer: opts.observer,
       admit: (socket) => this.#clients?.admit(socket) ?? true,

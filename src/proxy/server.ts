@@ -15,6 +15,7 @@ import type { BackendTlsSource } from './backend-tls.ts';
 import { BackendTlsProfiles } from './backend-tls-profiles.ts';
 import { Forwarder } from './forward.ts';
 import { GatewayRoutes } from './gateway.ts';
+import { GatewayCertificates } from './gateway-certificates.ts';
 import { HostTable, hostRules } from './hosts.ts';
 import { ProxyListeners, type StagedListeners } from './listeners.ts';
 import type { ProxyObserver } from './observer.ts';
@@ -63,6 +64,8 @@ export class ProxyServer {
   readonly #unsubscribe: () => void;
   /** Gateway API routes: kept through reloads, replaced by setRoutes. */
   readonly #gateway = new GatewayRoutes();
+  /** Gateway API listeners' certificates, by SNI: replaced with the routes. */
+  readonly #gatewayCerts: GatewayCertificates;
 
   private constructor(opts: ProxyServerOptions) {
     const { config } = opts;
@@ -74,6 +77,7 @@ export class ProxyServer {
     this.#certificatesHash = certificatesHash(config.http.tls?.certificates);
     this.#observer = opts.observer;
     this.#givenTls = opts.backendTls;
+    this.#gatewayCerts = new GatewayCertificates(opts.log);
     this.#listeners = new ProxyListeners({
       log: opts.log,
       exhaustion,
@@ -81,6 +85,7 @@ export class ProxyServer {
       upgrade: (req, socket, head, proto, listener) =>
         this.forwarder.upgrade(req, socket, head, proto, listener),
       observer: () => this.#observer,
+      gatewaySni: (listener, name) => this.#gatewayCerts.pick(listener, name),
     });
     this.forwarder = new Forwarder({
       catalog: opts.catalog,
@@ -134,6 +139,7 @@ export class ProxyServer {
    */
   setRoutes(tables: RouteTables): void {
     this.#gateway.set(tables);
+    this.#gatewayCerts.set(tables);
     const problems = this.#gateway.problems();
     if (problems.length > 0) this.#log.warn({ problems }, 'route matches that never match');
   }

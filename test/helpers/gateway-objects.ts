@@ -18,6 +18,7 @@ import type {
   GatewayStatusReport,
   RouteStatusReport,
 } from '../../src/gateway/status.ts';
+import { makeClusterPki } from '../../src/localfed/pki.ts';
 import {
   GATEWAY_CONTROLLER,
   type GatewayClassRecord,
@@ -141,8 +142,17 @@ export function namespace(
   };
 }
 
-export function tlsSecret(m: Meta): TlsSecretRecord {
-  return { ...meta(m), cert: 'PEM', key: 'PEM' };
+/** A real certificate and key (compilation checks a Secret's PEM), made once per test file. */
+export const FIXTURE_PEM = await makeClusterPki('fixture', ['*.example.test']).then((p) => ({
+  cert: p.serverCert,
+  key: p.serverKey,
+}));
+
+export function tlsSecret(
+  m: Meta,
+  pem: { cert: string; key: string } = FIXTURE_PEM,
+): TlsSecretRecord {
+  return { ...meta(m), ...pem };
 }
 
 export function referenceGrant(
