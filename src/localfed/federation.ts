@@ -24,6 +24,11 @@ import { portServing, type Scenario } from './scenario.ts';
 import { applyObjects } from './scenario-objects.ts';
 
 const GATEWAY_GROUP = 'gateway.networking.k8s.io/';
+/**
+ * The namespace deploy/member-rbac makes in every member, and the default of fedgate's
+ * writeBack.lease.namespace (a copy: localfed/ reads little of fedgate).
+ */
+export const READER_NAMESPACE = 'fedgate-reader';
 
 export { ActionError } from './action-error.ts';
 
@@ -103,6 +108,17 @@ export class LocalFederation {
       const failed = made.find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
       await fed.#reconcileAll();
+      // Where fedgate's write-back keeps its Lease: a real kube-apiserver refuses the
+      // Lease in a namespace that does not exist, and no writer is ever elected.
+      for (const rt of fed.#runtimes()) {
+        await applyObjects(rt.member, [
+          {
+            apiVersion: 'v1',
+            kind: 'Namespace',
+            metadata: { name: READER_NAMESPACE },
+          },
+        ]);
+      }
       for (const [name, objects] of Object.entries(scenario.objects)) {
         await applyObjects(fed.#runtime(name).member, objects);
       }
