@@ -198,11 +198,17 @@ describe('one elected replica writes back', () => {
         15_000,
         'conditions on shop/ghost',
       );
-      await waitFor(
-        async () => condition(await exportOf(alpha, 'web'), 'Conflict')?.status === 'True',
-        15_000,
-        'the Conflict condition on alpha',
-      );
+      // Each member's export is written on its own: wait for both.
+      for (const [member, name] of [
+        [alpha, 'alpha'],
+        [beta, 'beta'],
+      ] as const) {
+        await waitFor(
+          async () => condition(await exportOf(member, 'web'), 'Conflict')?.status === 'True',
+          15_000,
+          `the Conflict condition on ${name}`,
+        );
+      }
       const alphaWeb = await exportOf(alpha, 'web');
       const betaWeb = await exportOf(beta, 'web');
       const ghost = await exportOf(beta, 'ghost');
