@@ -82,6 +82,9 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       // Route each request from its client's zone, so `curl --interface` shows locality.
       http: { listen: [listenText(opts.http ?? DEMO_HTTP)], locality: 'client' },
       admin: { listen: listenText(opts.admin ?? DEMO_ADMIN) },
+      // One replica, so it leads: Gateway API status, ServiceExport conditions and
+      // ServiceImports are written back, for kubectl to show.
+      writeBack: { enabled: true },
       // The scenario's Gateway listens on port 80: the proxy's HTTP listener serves it.
       gatewayAPI: {
         listeners: [{ port: 80, protocol: 'HTTP', address: listenText(opts.http ?? DEMO_HTTP) }],
