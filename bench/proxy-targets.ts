@@ -114,6 +114,11 @@ export interface FedgateOptions {
   port?: { name: string; appProtocol?: string };
   /** A TLS listener too, with this certificate (PEM files). */
   tls?: { certFile: string; keyFile: string };
+  /**
+   * Gateway API objects the member serves (its namespace is POD's): fedgate reads them
+   * (gatewayAPI.clusters) and serves their routes on its plain listener (port 80).
+   */
+  gatewayObjects?: KubeObject[];
 }
 
 /**
@@ -204,6 +209,7 @@ export async function startFedgate(
     ],
     ports: [{ ...svcPort, port: Number(port), protocol: 'TCP' }],
   } as KubeObject);
+  for (const o of opts.gatewayObjects ?? []) sim.apply(o);
   const kubeconfig = await sim.writeKubeconfig(dir);
   const httpPort = await freePort();
   const tlsPort = opts.tls ? await freePort() : undefined;
@@ -228,6 +234,12 @@ export async function startFedgate(
         limits: { clientShare: 1 },
       },
       admin: { listen: '127.240.0.3:0' },
+      ...(opts.gatewayObjects && {
+        gatewayAPI: {
+          clusters: [POD.cluster],
+          listeners: [{ port: 80, protocol: 'HTTP', address: `127.0.0.1:${httpPort}` }],
+        },
+      }),
     }),
   );
   // One process, as nginx runs one worker: wrk and the backend share the two cores,
@@ -303,6 +315,33 @@ export function probe(url: string): Promise<void> {
     req.once('error', reject);
     req.end();
   });
+}
+
+/**
+ * GET / through `url` with `Host: host` until the pod answers it (a route's host: the
+ * table is compiled after fedgate says ready), for at most `timeoutMs`.
+ */
+export async function probeRouted(url: string, host: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    const got = await new Promise<{ status?: number | undefined; body: string }>((resolve) => {
+      const req = request(url, { headers: { host }, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString() }),
+        );
+      });
+      req.setTimeout(5_000, () => req.destroy(new Error('no answer in 5 s')));
+      req.once('error', (e) => resolve({ body: e.message }));
+      req.end();
+    });
+    if (got.status === 200 && got.body.includes(`"${POD.pod}"`)) return;
+    last = `${got.status ?? 'no status'} ${got.body.slice(0, 200)}`;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`GET ${url} (Host: ${host}) never reached ${POD.pod} by a route: ${last}`);
 }
 
 /**

@@ -9,6 +9,9 @@
 //   nginx        wrk → nginx → backend
 //   bare         wrk → bench/bare-forwarder.ts (its own process) → backend
 //   fedgate      wrk → fedgate's proxy (`fedgate start --workers 1`, its own process) → backend
+//   fedgate-routes  the same, in a second fedgate process holding 1,000 HTTPRoutes × 10
+//                rules (bench/route-set.ts) on its listener, none for the benchmark's Host:
+//                every request looks the table up, then takes Host routing
 // and HTTP/2 clients with h2load (-c8 -m8: 64 streams in flight, -t1), the same GET and
 // backend (HTTP/1.1 behind every proxy), through the same nginx and fedgate processes:
 //   nginx-h2     h2load → nginx `listen … ssl http2` (h2 by ALPN) → backend
@@ -22,8 +25,8 @@
 // target once (a 2 s warm-up, then the run), alternating, so drift on a shared 2-vCPU
 // machine hits all alike; medians of ROUNDS rounds are reported. CPU per request is the
 // process's utime + stime (/proc/PID/stat) over the run, over the requests counted.
-// Targets: fedgate ≥ 0.8 × the bare forwarder's req/s, and fedgate's p99 ≤ 2 × nginx's
-// (HTTP/1.1); the HTTP/2 rows report their ratio to nginx over the same protocol.
+// Targets: fedgate ≥ 0.8 × the bare forwarder's req/s, fedgate's p99 ≤ 2 × nginx's
+// (HTTP/1.1), fedgate-routes ≥ 0.95 × fedgate's req/s; the HTTP/2 rows report their ratio to nginx over the same protocol.
 // First: benchmarks, and every process they start, reach loopback only.
 import '../src/netguard/install.ts';
 import { cpus, loadavg } from 'node:os';
@@ -48,12 +51,14 @@ import {
   POD,
   probe,
   probeH2,
+  probeRouted,
   startBackendProcess,
   startBareForwarder,
   startFedgate,
   UPSTREAM,
   writeBenchCertificate,
 } from './proxy-targets.ts';
+import { forApply, PROBE_HOST, probeRoute, ROUTE_SET, routeSetObjects } from './route-set.ts';
 
 const THREADS = 2;
 const CONNECTIONS = 64;
@@ -67,12 +72,15 @@ const ROUNDS = CFG.rounds;
 const TARGET_FEDGATE_TO_BARE = 0.8;
 /** fedgate's p99 over nginx's, at most. */
 const TARGET_FEDGATE_P99_TO_NGINX = 2;
+/** fedgate with the route table over fedgate without, req/s, at least. */
+const TARGET_ROUTES_TO_FEDGATE = 0.95;
 
 const ALL = [
   'direct',
   'nginx',
   'bare',
   'fedgate',
+  'fedgate-routes',
   'nginx-h2',
   'nginx-h2c',
   'fedgate-h2',
@@ -85,6 +93,7 @@ const ANCHOR: Record<TargetName, TargetName> = {
   nginx: 'nginx',
   bare: 'nginx',
   fedgate: 'nginx',
+  'fedgate-routes': 'nginx',
   'nginx-h2': 'nginx-h2',
   'nginx-h2c': 'nginx-h2c',
   'fedgate-h2': 'nginx-h2',
@@ -185,6 +194,16 @@ async function main({ dir, onEnd }: Scratch): Promise<number> {
   } catch (e) {
     for (const name of ['fedgate', 'fedgate-h2', 'fedgate-h2c'] as const) skipped.mark(name, e);
   }
+  try {
+    const routed = await startFedgate(UPSTREAM, join(dir, 'fedgate-routes'), {
+      gatewayObjects: [...forApply(routeSetObjects(ROUTE_SET)), probeRoute()],
+    });
+    onEnd(routed.stop);
+    await probeRouted(routed.url, PROBE_HOST);
+    candidates.push(wrkTarget('fedgate-routes', routed.url, routed.cpuSeconds));
+  } catch (e) {
+    skipped.mark('fedgate-routes', e);
+  }
   // In ALL's order, so each round runs them alike; those whose probe fails are left out.
   const targets: Target[] = [];
   for (const name of ALL) {
@@ -219,10 +238,17 @@ async function main({ dir, onEnd }: Scratch): Promise<number> {
       paired('fedgate', 'bare'),
     ),
     fedgateP99ToNginxP99: targetMet(fedgateToNginx?.p99, '<=', TARGET_FEDGATE_P99_TO_NGINX),
+    routesToFedgateRequestsPerSec: targetMet(
+      ratio('fedgate-routes', 'fedgate')?.requestsPerSec,
+      '>=',
+      TARGET_ROUTES_TO_FEDGATE,
+      paired('fedgate-routes', 'fedgate'),
+    ),
   };
   const ratios = {
     fedgateToBare,
     fedgateToNginx,
+    routesToFedgate: ratio('fedgate-routes', 'fedgate'),
     bareToNginx: ratio('bare', 'nginx'),
     directToNginx: ratio('direct', 'nginx'),
     pairedFedgateToNginx: paired('fedgate', 'nginx'),
@@ -260,6 +286,10 @@ async function main({ dir, onEnd }: Scratch): Promise<number> {
     targetRow('fedgate / bare forwarder, req/s', targetsMet.fedgateToBareRequestsPerSec),
     targetRow('fedgate p99 / nginx p99', targetsMet.fedgateP99ToNginxP99),
     targetRow(
+      `fedgate-routes (${ROUTE_SET.routes} routes) / fedgate, req/s`,
+      targetsMet.routesToFedgateRequestsPerSec,
+    ),
+    targetRow(
       'bare forwarder / nginx, req/s',
       noted(ratios.bareToNginx?.requestsPerSec, ratios.pairedBareToNginx),
     ),
@@ -277,7 +307,9 @@ How measured: the backend is src/localfed's Backend (${POD.pod} on ${UPSTREAM}; 
 JSON, ${Math.round(med.direct?.responseBytes ?? Number.NaN)} bytes with headers) in a Node process of its own. nginx ${versions.nginx} as in
 ANCHORS.md (1 worker, upstream keep-alive 128, access log off, Host passed on), one process for its HTTP/1.1,
 h2 (TLS) and h2c ports. bare: bench/bare-forwarder.ts, node:http + undici Pool.dispatch, hop-by-hop headers
-dropped, nothing else. fedgate: \`fedgate start --workers 1\`, plain and TLS listeners in one process. Every
+dropped, nothing else. fedgate: \`fedgate start --workers 1\`, plain and TLS listeners in one process;
+fedgate-routes: another such process whose member serves ${ROUTE_SET.routes} HTTPRoutes × ${ROUTE_SET.rulesPerRoute} rules (bench/route-set.ts) on its
+plain listener, none for ${HOST}. Every
 proxy speaks HTTP/1.1 to the backend. HTTP/2 rows: h2load ${versions.h2load}, ${H2_CLIENTS} connections × ${H2_STREAMS} streams, latency from
 its per-request log. Each run: a ${CFG.warmupSeconds} s warm-up, then ${CFG.runSeconds} s measured. µs/req: the process's CPU time (utime +
 stime) over the run / requests. cpu: CPU seconds over the tool's run time (1 core = 100 %); the tool, the proxy

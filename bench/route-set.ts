@@ -144,6 +144,23 @@ export function routeSetObjects(o: RouteSetOptions = ROUTE_SET): KubeJson[] {
   return objects;
 }
 
+/**
+ * The objects as a client applies them to the simulator: the route set's Namespace is
+ * left out (the member has it), and metadata is name and namespace (the API server
+ * sets the rest).
+ */
+export function forApply(objects: readonly KubeJson[]): KubeJson[] {
+  return objects
+    .filter((o) => o.kind !== 'Namespace')
+    .map((o) => ({
+      ...o,
+      metadata: {
+        name: o.metadata.name,
+        ...(o.metadata.namespace && { namespace: o.metadata.namespace }),
+      },
+    }));
+}
+
 /** The same objects as the watchers would hand them to compilation, read from `cluster`. */
 export function routeSetRecords(objects: readonly KubeJson[], cluster = 'alpha'): GatewayObjects {
   const out = {
@@ -182,6 +199,23 @@ export function editedRoute(
   const r = trimHTTPRoute('alpha', o);
   if (r === undefined) throw new Error('the edited route did not trim');
   return r;
+}
+
+/** A host only probeRoute names: a request for it is answered by the pod once the table is in force. */
+export const PROBE_HOST = `probe.${DOMAIN}`;
+
+/** An HTTPRoute sending every request for PROBE_HOST to shop/web. */
+export function probeRoute(): KubeJson {
+  return {
+    apiVersion: API,
+    kind: 'HTTPRoute',
+    metadata: { namespace: ROUTE_NAMESPACE, name: 'bench-probe' },
+    spec: {
+      parentRefs: [{ name: GATEWAY_NAME }],
+      hostnames: [PROBE_HOST],
+      rules: [{ backendRefs: [{ name: 'web', port: 80 }] }],
+    },
+  };
 }
 
 /** The plain fedgate listener the Gateway's port 80 maps onto, in compilation's input. */
