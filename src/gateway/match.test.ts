@@ -275,3 +275,42 @@ describe('GRPCRoute precedence', () => {
     expect(took(m, { path: '/s.S/ForgetThing', grpc: true })).toBe('a/all#0');
   });
 });
+
+describe('a matcher built from the one before', () => {
+  const r1 = rule({
+    route: 'a/one',
+    matches: [httpMatch({ path: { type: 'Exact', value: '/x' } })],
+  });
+  const r2 = rule({
+    route: 'a/two',
+    matches: [httpMatch({ path: { type: 'PathPrefix', value: '/y' } })],
+  });
+  const listener = (hosts: Record<string, readonly AttachedRule[]>) => {
+    const t = tables('127.0.0.1:80', hosts).listeners[0];
+    if (!t) throw new Error('no listener');
+    return t;
+  };
+  const before = new ListenerMatcher(listener({ 'shop.example.test': [r1, r2] }));
+
+  it('answers with the new table rule objects where the records are the same', () => {
+    const n1 = { ...r1, backends: [] };
+    const n2 = { ...r2, backends: [] };
+    const after = new ListenerMatcher(listener({ 'shop.example.test': [n1, n2] }), before);
+    expect(after.match(req({ path: '/x' }))?.rule).toBe(n1);
+    expect(after.match(req({ path: '/y/z' }))?.rule).toBe(n2);
+    expect(after.explain(req({ path: '/y' })).misses[0]?.rule).toBe(n1);
+  });
+
+  it('builds a host anew when a route of it changed', () => {
+    const changed = rule({
+      route: 'a/two',
+      matches: [httpMatch({ path: { type: 'Exact', value: '/x' } })],
+    });
+    const after = new ListenerMatcher(
+      listener({ 'shop.example.test': [r1, changed], 'new.example.test': [r2] }),
+      before,
+    );
+    expect(took(after, { path: '/y/z' })).toBe('none');
+    expect(took(after, { host: 'new.example.test', path: '/y/z' })).toBe('a/two#0');
+  });
+});

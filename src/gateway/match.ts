@@ -66,7 +66,8 @@ export interface MatchProblem {
 }
 
 interface Candidate {
-  readonly rule: AttachedRule;
+  /** The rule's place in its host's `rules` (candidates outlive the rule objects of one table). */
+  readonly at: number;
   readonly match: number;
   readonly checks: readonly Check[];
   readonly readsQuery: boolean;
@@ -84,6 +85,9 @@ interface PathIndex {
 
 interface HostMatcher {
   readonly hostname: string;
+  readonly rules: readonly AttachedRule[];
+  /** Patterns of these rules that did not compile. */
+  readonly problems: readonly MatchProblem[];
   readonly grpc: readonly Candidate[];
   readonly http: readonly Candidate[];
   readonly byPath: PathIndex;
@@ -135,7 +139,7 @@ function grpcEntry(m: GRPCRouteMatch): CompiledEntry {
   return e;
 }
 
-function pathIndex(http: readonly Candidate[]): PathIndex {
+function pathIndex(http: readonly (Candidate & { path?: HTTPRouteMatch['path'] })[]): PathIndex {
   const exact = new Map<string, Candidate[]>();
   const prefix = new Map<string, Candidate[]>();
   const regex: Candidate[] = [];
@@ -145,7 +149,7 @@ function pathIndex(http: readonly Candidate[]): PathIndex {
     else map.set(key, [c]);
   };
   for (const c of http) {
-    const path = c.rule.http?.[c.match]?.path;
+    const path = c.path;
     if (path?.type === 'Exact') add(exact, path.value, c);
     else if (c.prefix !== undefined) add(prefix, c.prefix, c);
     else regex.push(c);
@@ -162,26 +166,27 @@ const tieBreak = (r: AttachedRule, match: number): (number | string)[] => [
   match,
 ];
 
-function candidatesOf(rules: readonly AttachedRule[], problems: MatchProblem[]): HostMatcher {
+function candidatesOf(hostname: string, rules: readonly AttachedRule[]): HostMatcher {
+  const problems: MatchProblem[] = [];
   const grpc: Candidate[] = [];
-  const http: Candidate[] = [];
+  const http: (Candidate & { path?: HTTPRouteMatch['path'] })[] = [];
   const note = (r: AttachedRule, list: readonly string[]) => {
     for (const message of list) problems.push({ route: routeName(r), rule: r.index, message });
   };
-  const candidate = (r: AttachedRule, match: number, e: CompiledEntry): Candidate => ({
-    rule: r,
+  const candidate = (r: AttachedRule, at: number, match: number, e: CompiledEntry): Candidate => ({
+    at,
     match,
     checks: e.checks,
     readsQuery: e.readsQuery,
     prefix: e.prefix,
     keys: [...e.keys, ...tieBreak(r, match)],
   });
-  for (const r of rules) {
+  rules.forEach((r, at) => {
     if (r.route.kind === 'GRPCRoute') {
       const matches = r.grpc ?? [];
       if (matches.length === 0) {
         grpc.push({
-          rule: r,
+          at,
           match: -1,
           checks: [],
           readsQuery: false,
@@ -192,16 +197,16 @@ function candidatesOf(rules: readonly AttachedRule[], problems: MatchProblem[]):
       matches.forEach((m, i) => {
         const e = grpcEntry(m);
         note(r, e.problems);
-        grpc.push(candidate(r, i, e));
+        grpc.push(candidate(r, at, i, e));
       });
-      continue;
+      return;
     }
     (r.http ?? []).forEach((m, i) => {
       const e = httpEntry(m);
       note(r, e.problems);
-      http.push(candidate(r, i, e));
+      http.push({ ...candidate(r, at, i, e), path: m.path });
     });
-  }
+  });
   const order = (a: Candidate, b: Candidate): number => {
     for (let i = 0; i < a.keys.length; i++) {
       const x = a.keys[i] as number | string;
@@ -211,7 +216,7 @@ function candidatesOf(rules: readonly AttachedRule[], problems: MatchProblem[]):
     return 0;
   };
   http.sort(order);
-  return { hostname: '', grpc: grpc.sort(order), http, byPath: pathIndex(http) };
+  return { hostname, rules, problems, grpc: grpc.sort(order), http, byPath: pathIndex(http) };
 }
 
 /** One listener's rules, compiled: `match` per request. */
@@ -224,14 +229,24 @@ export class ListenerMatcher {
   /** `*.suffix` groups by suffix (with its dot), longest first. */
   readonly #wildcards: { suffix: string; m: HostMatcher }[] = [];
   readonly #any: HostMatcher | undefined;
+  readonly #byName = new Map<string, HostMatcher>();
 
-  constructor(table: ListenerTable) {
+  /**
+   * `previous`: the matcher of the table before, whose hosts are taken over where
+   * their rules are the same records in the same order (rebuilding a table after
+   * one route changed then builds only that route's hosts).
+   */
+  constructor(table: ListenerTable, previous?: ListenerMatcher) {
     this.address = table.address;
     this.tls = table.tls;
-    const problems: MatchProblem[] = [];
     let any: HostMatcher | undefined;
     for (const h of table.hosts) {
-      const m = { ...candidatesOf(h.rules, problems), hostname: h.hostname };
+      const before = previous ? previous.#byName.get(h.hostname) : undefined;
+      const m =
+        before && sameShape(before.rules, h.rules)
+          ? { ...before, rules: h.rules }
+          : candidatesOf(h.hostname, h.rules);
+      this.#byName.set(h.hostname, m);
       const name = h.hostname.toLowerCase();
       if (name === '') any = m;
       else if (name.startsWith('*.')) this.#wildcards.push({ suffix: name.slice(1), m });
@@ -239,7 +254,7 @@ export class ListenerMatcher {
     }
     this.#wildcards.sort((a, b) => b.suffix.length - a.suffix.length);
     this.#any = any;
-    this.problems = problems;
+    this.problems = [...this.#byName.values()].flatMap((m) => m.problems);
   }
 
   /** The hostname group a host falls under: exact, then the longest wildcard, then ''. */
@@ -290,6 +305,36 @@ export class ListenerMatcher {
 
 const SLASH = 0x2f;
 
+/**
+ * Rules that sort and match alike: the same match records (compiled checks, sort
+ * keys) and the same tie-breakers, in the same order. Backends and filters may
+ * differ: candidates reach them through the new rules.
+ */
+function sameShape(a: readonly AttachedRule[], b: readonly AttachedRule[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as AttachedRule;
+    const y = b[i] as AttachedRule;
+    if (
+      x.createdAt !== y.createdAt ||
+      x.index !== y.index ||
+      x.route.kind !== y.route.kind ||
+      x.route.namespace !== y.route.namespace ||
+      x.route.name !== y.route.name ||
+      !sameItems(x.http, y.http) ||
+      !sameItems(x.grpc, y.grpc)
+    ) {
+      return false;
+    }
+  }
+  return true;
+}
+
+function sameItems<T>(a: readonly T[] | undefined, b: readonly T[] | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 /** The request, and its query parsed once when a check first needs it. */
 interface QueryOnce {
   readonly req: MatchRequest;
@@ -313,10 +358,10 @@ function first(
       if (why !== undefined) break;
     }
     if (why === undefined) {
-      const base = { rule: c.rule, hostname: h.hostname, match: c.match };
+      const base = { rule: h.rules[c.at] as AttachedRule, hostname: h.hostname, match: c.match };
       return c.prefix === undefined ? base : { ...base, prefix: c.prefix };
     }
-    misses?.push({ rule: c.rule, match: c.match, why });
+    misses?.push({ rule: h.rules[c.at] as AttachedRule, match: c.match, why });
   }
   return undefined;
 }

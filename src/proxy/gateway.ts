@@ -64,10 +64,16 @@ export const routeLabel = (r: AttachedRule): string => `${r.route.namespace}/${r
 export class GatewayRoutes {
   #matchers = new Map<string, ListenerMatcher>();
 
-  /** New tables: every listener's matchers built, then swapped in at once. */
+  /**
+   * New tables: every listener's matchers built (hosts whose rules did not change taken
+   * over from the matcher before), then swapped in at once.
+   */
   set(tables: RouteTables): void {
     const next = new Map<string, ListenerMatcher>();
-    for (const t of tables.listeners) next.set(listenerKey(t.address), new ListenerMatcher(t));
+    for (const t of tables.listeners) {
+      const key = listenerKey(t.address);
+      next.set(key, new ListenerMatcher(t, this.#matchers.get(key)));
+    }
     this.#matchers = next;
   }
 
