@@ -106,6 +106,8 @@ export class GatewayFeed {
     this.#report = compiled.status;
     const json = JSON.stringify(compiled.tables);
     if (json !== this.#tablesJson) {
+      // No routes at start (the Gateway API off, or nothing attached yet): nothing to say.
+      const quiet = this.#tablesJson === '' && compiled.tables.listeners.length === 0;
       this.#tablesJson = json;
       this.#tables = compiled.tables;
       this.#deps.serving.setRoutes(compiled.tables);
@@ -113,10 +115,12 @@ export class GatewayFeed {
         (n, l) => n + l.hosts.reduce((m, h) => m + h.rules.length, 0),
         0,
       );
-      this.#deps.log.info(
-        { listeners: compiled.tables.listeners.length, rules },
-        'Gateway API routes in force',
-      );
+      if (!quiet) {
+        this.#deps.log.info(
+          { listeners: compiled.tables.listeners.length, rules },
+          'Gateway API routes in force',
+        );
+      }
     }
     this.#deps.status(compiled.status);
   }
