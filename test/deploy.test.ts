@@ -826,13 +826,15 @@ process.exit(r.status === null ? 1 : r.status);
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('the API simulator serves no Secrets, which is why `get secret` is stood in for', async () => {
+  it('the API simulator has no token controller to fill the token Secret, which is why `get secret` is stood in for', async () => {
     await writeFile(join(dir, 'sim.kubeconfig'), sim.kubeconfig());
-    const r = await run(kubectl, ['get', 'secrets', '-A'], {
-      env: { ...process.env, HOME: dir, KUBECONFIG: join(dir, 'sim.kubeconfig') },
-    });
+    const r = await run(
+      kubectl,
+      ['get', 'secret', 'fedgate-reader-token', '--namespace', 'default'],
+      { env: { ...process.env, HOME: dir, KUBECONFIG: join(dir, 'sim.kubeconfig') } },
+    );
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('the server doesn\'t have a resource type "secrets"');
+    expect(r.stderr).toContain('secrets "fedgate-reader-token" not found');
   });
 
   it('writes a kubeconfig with the ServiceAccount token, the context CA and server, owner-only', async () => {

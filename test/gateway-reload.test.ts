@@ -76,8 +76,8 @@ describe('gatewayAPI.clusters on reload', () => {
       5000,
       'alpha synced',
     );
-    // The simulator serves every Gateway API kind but no Secrets.
-    expect(d.gateway.statuses().get('alpha')?.absent).toEqual(['secrets']);
+    // The simulator serves every Gateway API kind, and Secrets.
+    expect(d.gateway.statuses().get('alpha')?.absent).toEqual([]);
     expect([...d.watchers]).toEqual(memberWatchers);
 
     // Both, then alpha's kubeconfig rewritten to reach beta's API server: a new

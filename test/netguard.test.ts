@@ -451,6 +451,7 @@ clusters:
     'load-rounds.ts',
     'nginx.ts',
     'proxy-targets.ts',
+    'route-set.ts',
   ];
 
   it('every process entry imports the guard first', async () => {
