@@ -231,7 +231,12 @@ describe.each(API_KINDS)('kubectl on %s', (api) => {
     child.stderr.setEncoding('utf8').on('data', (d: string) => {
       err += d;
     });
-    const lines = () => out.split('\n').filter((l) => l.trim() !== '');
+    // Whole lines only: a line kubectl is still writing may have come in part.
+    const lines = () =>
+      out
+        .slice(0, out.lastIndexOf('\n') + 1)
+        .split('\n')
+        .filter((l) => l.trim() !== '');
     await waitFor(
       () => spawnError ?? lines().some((l) => l.startsWith('web-abc')),
       15_000,
