@@ -3,235 +3,35 @@
 // local federation, whose services are the conformance backends; a real `fedgate start`
 // reading that member as its config cluster, its Gateway listener port 80 mapped onto
 // fedgate's HTTP listener, and writeBack on, so the elected writer writes status back;
-// requests through fedgate's proxy, and status read back with `kubectl get -o json`.
-// On the simulator and on a real kube-apiserver.
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
-import { tmpdir } from 'node:os';
+// requests through fedgate's proxy, and status read back with `kubectl get -o json`
+// (test/helpers/gateway-e2e-env.ts). On the simulator and on a real kube-apiserver.
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments, stringify } from 'yaml';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_WRITEBACK_LEASE_NAMESPACE } from '../src/config/defaults.ts';
 import { READER_NAMESPACE } from '../src/localfed/federation.ts';
-import { type LaunchedFederation, launchLocalFederation } from '../src/localfed/launch.ts';
 import { API_KINDS } from '../src/localfed/member.ts';
-import { GATEWAY_CONTROLLER } from '../src/watch/gateway-records.ts';
-import { CLI, ROOT, start } from './helpers/cli.ts';
-import { LogCapture, watchFor } from './helpers/discovery-env.ts';
+import { type GatewayStatus, INFRA, useGatewayE2E } from './helpers/gateway-e2e-env.ts';
 import { modifies } from './helpers/header-modifier-cases.ts';
-import { requireKubeTools } from './helpers/kube-control-plane.ts';
-import { freePort } from './helpers/ports.ts';
 import { waitFor } from './helpers/wait.ts';
 
 /** 127.229/16: one member cluster, the simulator's federation first, then the real one. */
 const ADDRESS_BLOCK = 229;
-const FIXTURES = join(ROOT, 'test/fixtures/gateway-conformance');
-const SCENARIO = join(ROOT, 'test/fixtures/localfed-gateway-conformance.yaml');
-const INFRA = 'gateway-conformance-infra';
-const CLASS = 'fedgate';
-const LEASE = { duration: '3s', renewDeadline: '2s', retryPeriod: '500ms' };
-
-interface Answer {
-  status: number;
-  body: { service?: string; namespace?: string; headers?: Record<string, string> };
-}
-interface Condition {
-  type: string;
-  status: string;
-  reason: string;
-  observedGeneration?: number;
-}
-interface RouteStatus {
-  parents?: { controllerName: string; conditions: Condition[] }[];
-}
-interface GatewayStatus {
-  listeners?: { name: string; attachedRoutes: number; conditions: Condition[] }[];
-}
 
 describe.each(API_KINDS)('Gateway API conformance end to end on %s API servers', (api) => {
-  let dir: string;
-  let local: LaunchedFederation;
-  let run: ReturnType<typeof start>;
-  let httpPort: number;
-
-  const kubectl = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        requireKubeTools().kubectl,
-        [`--kubeconfig=${local.kubeconfigs.alpha}`, ...args],
-        { timeout: 30_000, env: { ...process.env, KUBECONFIG: '', ...env } },
-        (err, stdout, stderr) =>
-          resolve({
-            code: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
-            stdout,
-            stderr,
-          }),
-      );
-    });
-
-  /** A conformance manifest as the suite applies it: fedgate's class in place of the placeholder. */
-  const manifest = async (name: string): Promise<string> => {
-    const text = await readFile(join(FIXTURES, `${name}.yaml`), 'utf8');
-    const file = join(dir, `${name}.yaml`);
-    await writeFile(file, text.replaceAll('{GATEWAY_CLASS_NAME}', CLASS));
-    return file;
-  };
-  const apply = async (name: string) => {
-    const r = await kubectl(['apply', '-f', await manifest(name)]);
-    expect(r.code, r.stderr).toBe(0);
-  };
-  const remove = async (name: string) => {
-    const r = await kubectl(['delete', '-f', await manifest(name)]);
-    expect(r.code, r.stderr).toBe(0);
-  };
-  const status = async <T>(kind: string, name: string, ns = INFRA): Promise<T | undefined> => {
-    const r = await kubectl(['get', kind, name, '-n', ns, '-o', 'json']);
-    if (r.code !== 0) return undefined;
-    return (JSON.parse(r.stdout) as { status?: T }).status;
-  };
-  /** fedgate's conditions on a route's parent (there is one parent in every case here). */
-  const routeConditions = async (name: string): Promise<Condition[]> => {
-    const s = await status<RouteStatus>('httproute', name);
-    return s?.parents?.find((p) => p.controllerName === GATEWAY_CONTROLLER)?.conditions ?? [];
-  };
-  const condition = async (route: string, type: string) =>
-    (await routeConditions(route)).find((c) => c.type === type);
-
-  const get = (path: string, headers: Record<string, string> = {}) =>
-    new Promise<Answer>((resolve, reject) => {
-      const req = request(
-        {
-          host: '127.0.0.1',
-          port: httpPort,
-          path,
-          agent: false,
-          timeout: 5000,
-          headers: { host: 'example.com', ...headers },
-        },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (d: string) => {
-            text += d;
-          });
-          res.on('end', () => {
-            let body: Answer['body'] = {};
-            try {
-              body = JSON.parse(text) as Answer['body'];
-            } catch {
-              // fedgate's own error pages are not the backends' JSON.
-            }
-            resolve({ status: res.statusCode ?? 0, body });
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end();
-    });
-  /** Waits until `path` is answered by `service` (the tables follow the objects asynchronously). */
-  const servedBy = (path: string, service: string, headers: Record<string, string> = {}) =>
-    waitFor(
-      async () => (await get(path, headers)).body.service === service,
-      30_000,
-      `${path} to reach ${service}`,
-      100,
-    );
-  const expectBackend = async (
-    path: string,
-    headers: Record<string, string>,
-    service: string | number,
-  ) => {
-    const r = await get(path, headers);
-    const what = `${path} ${JSON.stringify(headers)}`;
-    if (typeof service === 'number') expect(r.status, what).toBe(service);
-    else expect([r.status, r.body.service], what).toEqual([200, service]);
-  };
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), `gateway-e2e-${api}-`));
-    httpPort = await freePort();
-    const listen = `127.0.0.1:${httpPort}`;
-    local = await launchLocalFederation({
-      scenario: SCENARIO,
-      dir,
-      api,
-      addressBlock: ADDRESS_BLOCK,
-      apiPort: 0,
-      log: new LogCapture('warn').logger,
-      config: {
-        dns: { listen: ['127.0.0.1:0'], rrl: { enabled: false } },
-        http: { listen: [listen] },
-        admin: { listen: '127.0.0.1:0' },
-        health: { active: { enabled: false } },
-        watch: watchFor(api),
-        gatewayAPI: {
-          clusters: ['alpha'],
-          listeners: [{ port: 80, protocol: 'HTTP', address: listen }],
-        },
-        writeBack: { enabled: true, lease: LEASE },
-      },
-    });
-    // The class, the conformance namespaces and the same-namespace Gateway (base manifests).
-    const base = parseAllDocuments(await readFile(join(FIXTURES, 'base.yaml'), 'utf8'))
-      .map((d) => d.toJSON() as { kind: string; metadata: { name: string } })
-      .filter(
-        (o) =>
-          (o.kind === 'Namespace' && o.metadata.name !== 'gateway-conformance-app-backend') ||
-          (o.kind === 'Gateway' && o.metadata.name === 'same-namespace'),
-      );
-    const classDoc = {
-      apiVersion: 'gateway.networking.k8s.io/v1',
-      kind: 'GatewayClass',
-      metadata: { name: CLASS },
-      spec: { controllerName: GATEWAY_CONTROLLER },
-    };
-    const baseFile = join(dir, 'base.yaml');
-    await writeFile(
-      baseFile,
-      [classDoc, ...base]
-        .map((o) => stringify(o))
-        .join('---\n')
-        .replaceAll('{GATEWAY_CLASS_NAME}', CLASS),
-    );
-    const applied = await kubectl(['apply', '-f', baseFile]);
-    expect(applied.code, applied.stderr).toBe(0);
-
-    run = start(process.execPath, [CLI, 'start', '--config', local.configFile]);
-    await waitFor(() => run.out().includes('fedgate: ready'), 60_000, 'fedgate to be ready', 100);
-    // The elected writer has written the Gateway's status: it is programmed on fedgate.
-    await waitFor(
-      async () => {
-        const s = await status<{ conditions?: Condition[] }>('gateway', 'same-namespace');
-        return s?.conditions?.find((c) => c.type === 'Programmed')?.status === 'True';
-      },
-      30_000,
-      'the same-namespace Gateway to be Programmed',
-      200,
-    );
-  }, 240_000);
-
-  afterAll(async () => {
-    if (run?.child.pid && run.child.exitCode === null && run.child.signalCode === null) {
-      process.kill(-run.child.pid, 'SIGKILL');
-      await run.exited;
-    }
-    await local?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  }, 60_000);
-
-  /** Accepted and ResolvedRefs True, with the route's generation, once fedgate writes them. */
-  const accepted = (route: string) =>
-    waitFor(
-      async () => {
-        const c = await routeConditions(route);
-        const ok = (t: string) => c.find((x) => x.type === t)?.status === 'True';
-        return ok('Accepted') && ok('ResolvedRefs');
-      },
-      30_000,
-      `${route} to be Accepted with its refs resolved`,
-      200,
-    );
+  const e2e = useGatewayE2E(api, { addressBlock: ADDRESS_BLOCK });
+  const {
+    kubectl,
+    apply,
+    remove,
+    status,
+    routeConditions,
+    condition,
+    accepted,
+    get,
+    servedBy,
+    expectBackend,
+  } = e2e;
 
   it('the member has the Lease namespace fedgate defaults to, and the writer holds its Lease', async () => {
     expect(READER_NAMESPACE).toBe(DEFAULT_WRITEBACK_LEASE_NAMESPACE);
@@ -349,7 +149,7 @@ describe.each(API_KINDS)('Gateway API conformance end to end on %s API servers',
     const before = await generation();
     for (const c of await routeConditions(name)) expect(c.observedGeneration, c.type).toBe(before);
     // kubectl edit, with an editor that changes the route's backend.
-    const editor = join(dir, 'editor.sh');
+    const editor = join(e2e.dir, 'editor.sh');
     await writeFile(
       editor,
       `#!/bin/sh\nsed -i 's/name: infra-backend-v1/name: infra-backend-v2/' "$1"\n`,

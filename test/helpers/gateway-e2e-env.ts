@@ -1,0 +1,316 @@
+// The harness of the Gateway API conformance ports end to end (test/gateway-e2e*.test.ts):
+// a local federation (the conformance backends as its services) whose member `alpha` is
+// fedgate's config cluster, the conformance base (class, namespaces, chosen Gateways)
+// applied with kubectl, a real `fedgate start` with its Gateway port 80 mapped onto
+// fedgate's HTTP listener and writeBack on; helpers to apply the upstream manifests, send
+// the cases' requests through fedgate and read status back with `kubectl get -o json`.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { parseAllDocuments, stringify } from 'yaml';
+import { type LaunchedFederation, launchLocalFederation } from '../../src/localfed/launch.ts';
+import type { ApiKind } from '../../src/localfed/member.ts';
+import { GATEWAY_CONTROLLER } from '../../src/watch/gateway-records.ts';
+import { CLI, ROOT, start } from './cli.ts';
+import { LogCapture, watchFor } from './discovery-env.ts';
+import { requireKubeTools } from './kube-control-plane.ts';
+import { freePort } from './ports.ts';
+import { waitFor } from './wait.ts';
+
+export const FIXTURES = join(ROOT, 'test/fixtures/gateway-conformance');
+export const CONFORMANCE_SCENARIO = join(ROOT, 'test/fixtures/localfed-gateway-conformance.yaml');
+export const INFRA = 'gateway-conformance-infra';
+export const CLASS = 'fedgate';
+const LEASE = { duration: '3s', renewDeadline: '2s', retryPeriod: '500ms' };
+
+export interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: {
+    service?: string;
+    namespace?: string;
+    path?: string;
+    host?: string;
+    method?: string;
+    headers?: Record<string, string>;
+  };
+  text: string;
+}
+export interface Condition {
+  type: string;
+  status: string;
+  reason: string;
+  observedGeneration?: number;
+}
+export interface RouteStatus {
+  parents?: {
+    parentRef: { name: string; namespace?: string; sectionName?: string };
+    controllerName: string;
+    conditions: Condition[];
+  }[];
+}
+export interface GatewayStatus {
+  conditions?: Condition[];
+  listeners?: { name: string; attachedRoutes: number; conditions: Condition[] }[];
+}
+
+export interface GatewayE2EOptions {
+  /** The federation's address block (127.N/16): each test file its own. */
+  addressBlock: number;
+  /** The Gateways of base.yaml to apply with the class (default: same-namespace). */
+  gateways?: readonly string[];
+  /** The local-federation scenario (default: the conformance backends). */
+  scenario?: string;
+  /** Added to fedgate's config (merged over the harness's, key by key at the top level). */
+  config?: (env: { httpPort: number; listen: string }) => Record<string, unknown>;
+  /** More `gatewayAPI.listeners` rows besides port 80 → the HTTP listener. */
+  listeners?: (env: { httpPort: number }) => Record<string, unknown>[];
+}
+
+export interface GatewayE2E {
+  readonly dir: string;
+  readonly local: LaunchedFederation;
+  readonly httpPort: number;
+  kubectl(
+    args: string[],
+    env?: NodeJS.ProcessEnv,
+  ): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** A conformance manifest as the suite applies it: fedgate's class in place of the placeholder. */
+  manifest(name: string): Promise<string>;
+  apply(name: string): Promise<void>;
+  remove(name: string): Promise<void>;
+  status<T>(kind: string, name: string, ns?: string): Promise<T | undefined>;
+  /** fedgate's conditions on a route's parent (the first, or the one named). */
+  routeConditions(name: string, kind?: string, parent?: string): Promise<Condition[]>;
+  condition(route: string, type: string, kind?: string): Promise<Condition | undefined>;
+  /** Accepted and ResolvedRefs True, once fedgate writes them. */
+  accepted(route: string, kind?: string): Promise<unknown>;
+  get(path: string, headers?: Record<string, string>, method?: string): Promise<Answer>;
+  /** Waits until `path` is answered by `service` (the tables follow the objects asynchronously). */
+  servedBy(path: string, service: string, headers?: Record<string, string>): Promise<unknown>;
+  expectBackend(
+    path: string,
+    headers: Record<string, string>,
+    service: string | number,
+  ): Promise<void>;
+}
+
+/** Registers the federation and fedgate around the calling describe; the fields fill in beforeAll. */
+export function useGatewayE2E(api: ApiKind, opts: GatewayE2EOptions): GatewayE2E {
+  let dir = '';
+  let local: LaunchedFederation | undefined;
+  let run: ReturnType<typeof start> | undefined;
+  let httpPort = 0;
+
+  const kubectl: GatewayE2E['kubectl'] = (args, env = {}) =>
+    new Promise((resolve) => {
+      execFile(
+        requireKubeTools().kubectl,
+        [`--kubeconfig=${local?.kubeconfigs.alpha}`, ...args],
+        { timeout: 30_000, env: { ...process.env, KUBECONFIG: '', ...env } },
+        (err, stdout, stderr) =>
+          resolve({
+            code: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
+            stdout,
+            stderr,
+          }),
+      );
+    });
+  const manifest = async (name: string): Promise<string> => {
+    const text = await readFile(join(FIXTURES, `${name}.yaml`), 'utf8');
+    const file = join(dir, `${name}.yaml`);
+    await writeFile(file, text.replaceAll('{GATEWAY_CLASS_NAME}', CLASS));
+    return file;
+  };
+  const status = async <T>(kind: string, name: string, ns = INFRA): Promise<T | undefined> => {
+    const r = await kubectl(['get', kind, name, '-n', ns, '-o', 'json']);
+    if (r.code !== 0) return undefined;
+    return (JSON.parse(r.stdout) as { status?: T }).status;
+  };
+  const routeConditions = async (name: string, kind = 'httproute', parent?: string) => {
+    const s = await status<RouteStatus>(kind, name);
+    return (
+      s?.parents?.find(
+        (p) =>
+          p.controllerName === GATEWAY_CONTROLLER &&
+          (parent === undefined || p.parentRef.name === parent),
+      )?.conditions ?? []
+    );
+  };
+  const condition = async (route: string, type: string, kind = 'httproute') =>
+    (await routeConditions(route, kind)).find((c) => c.type === type);
+  const get: GatewayE2E['get'] = (path, headers = {}, method = 'GET') =>
+    new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: httpPort,
+          path,
+          method,
+          agent: false,
+          timeout: 5000,
+          headers: { host: 'example.com', ...headers },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => {
+            text += d;
+          });
+          res.on('end', () => {
+            let body: Answer['body'] = {};
+            try {
+              body = JSON.parse(text) as Answer['body'];
+            } catch {
+              // fedgate's own error pages are not the backends' JSON.
+            }
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text });
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer in 5 s`)));
+      req.on('error', reject);
+      req.end();
+    });
+  const servedBy: GatewayE2E['servedBy'] = (path, service, headers = {}) =>
+    waitFor(
+      async () => (await get(path, headers)).body.service === service,
+      30_000,
+      `${path} to reach ${service}`,
+      100,
+    );
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), `gateway-e2e-${api}-`));
+    httpPort = await freePort();
+    const listen = `127.0.0.1:${httpPort}`;
+    const extra = opts.config?.({ httpPort, listen }) ?? {};
+    local = await launchLocalFederation({
+      scenario: opts.scenario ?? CONFORMANCE_SCENARIO,
+      dir,
+      api,
+      addressBlock: opts.addressBlock,
+      apiPort: 0,
+      log: new LogCapture('warn').logger,
+      config: {
+        dns: { listen: ['127.0.0.1:0'], rrl: { enabled: false } },
+        http: { listen: [listen] },
+        admin: { listen: '127.0.0.1:0' },
+        health: { active: { enabled: false } },
+        watch: watchFor(api),
+        gatewayAPI: {
+          clusters: ['alpha'],
+          listeners: [
+            { port: 80, protocol: 'HTTP', address: listen },
+            ...(opts.listeners?.({ httpPort }) ?? []),
+          ],
+        },
+        writeBack: { enabled: true, lease: LEASE },
+        ...extra,
+      },
+    });
+    // The class, the conformance namespaces and the chosen Gateways (base manifests).
+    const gateways = opts.gateways ?? ['same-namespace'];
+    const base = parseAllDocuments(await readFile(join(FIXTURES, 'base.yaml'), 'utf8'))
+      .map((d) => d.toJSON() as { kind: string; metadata: { name: string } })
+      .filter(
+        (o) =>
+          (o.kind === 'Namespace' && o.metadata.name !== 'gateway-conformance-app-backend') ||
+          (o.kind === 'Gateway' && gateways.includes(o.metadata.name)),
+      );
+    const classDoc = {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'GatewayClass',
+      metadata: { name: CLASS },
+      spec: { controllerName: GATEWAY_CONTROLLER },
+    };
+    const baseFile = join(dir, 'base.yaml');
+    await writeFile(
+      baseFile,
+      [classDoc, ...base]
+        .map((o) => stringify(o))
+        .join('---\n')
+        .replaceAll('{GATEWAY_CLASS_NAME}', CLASS),
+    );
+    const applied = await kubectl(['apply', '-f', baseFile]);
+    expect(applied.code, applied.stderr).toBe(0);
+
+    run = start(process.execPath, [CLI, 'start', '--config', local.configFile]);
+    const started = run;
+    await waitFor(
+      () => started.out().includes('fedgate: ready'),
+      60_000,
+      'fedgate to be ready',
+      100,
+    );
+    // The elected writer has written the Gateways' status: they are programmed on fedgate.
+    for (const g of gateways) {
+      await waitFor(
+        async () => {
+          const s = await status<GatewayStatus>('gateway', g);
+          return s?.conditions?.find((c) => c.type === 'Programmed')?.status === 'True';
+        },
+        30_000,
+        `the ${g} Gateway to be Programmed`,
+        200,
+      );
+    }
+  }, 240_000);
+
+  afterAll(async () => {
+    if (run?.child.pid && run.child.exitCode === null && run.child.signalCode === null) {
+      process.kill(-run.child.pid, 'SIGKILL');
+      await run.exited;
+    }
+    await local?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  return {
+    get dir() {
+      return dir;
+    },
+    get local() {
+      if (local === undefined) throw new Error('the federation is not up (beforeAll failed)');
+      return local;
+    },
+    get httpPort() {
+      return httpPort;
+    },
+    kubectl,
+    manifest,
+    apply: async (name) => {
+      const r = await kubectl(['apply', '-f', await manifest(name)]);
+      expect(r.code, r.stderr).toBe(0);
+    },
+    remove: async (name) => {
+      const r = await kubectl(['delete', '-f', await manifest(name)]);
+      expect(r.code, r.stderr).toBe(0);
+    },
+    status,
+    routeConditions,
+    condition,
+    accepted: (route, kind = 'httproute') =>
+      waitFor(
+        async () => {
+          const c = await routeConditions(route, kind);
+          const ok = (t: string) => c.find((x) => x.type === t)?.status === 'True';
+          return ok('Accepted') && ok('ResolvedRefs');
+        },
+        30_000,
+        `${route} to be Accepted with its refs resolved`,
+        200,
+      ),
+    get,
+    servedBy,
+    expectBackend: async (path, headers, service) => {
+      const r = await get(path, headers);
+      const what = `${path} ${JSON.stringify(headers)}`;
+      if (typeof service === 'number') expect(r.status, what).toBe(service);
+      else expect([r.status, r.body.service], what).toEqual([200, service]);
+    },
+  };
+}
