@@ -176,18 +176,13 @@ describe('HTTPRouteListenerHostnameMatching', () => {
 
 describe('HTTPRouteRedirectHostAndStatus', () => {
   served('httproute-redirect-host-and-status.yaml');
+  // The Location keeps the Gateway listener's port (80, so none is written), not the
+  // port fedgate's own listener has here: clients reach the Gateway's.
   it('redirects to example.org with 302, and 301 where the rule says', async () => {
-    const port = new URL(fg.url).port;
     const a = await send(fg, '/hostname-redirect');
-    expect([a.status, a.headers.location]).toEqual([
-      302,
-      `http://example.org:${port}/hostname-redirect`,
-    ]);
+    expect([a.status, a.headers.location]).toEqual([302, 'http://example.org/hostname-redirect']);
     const b = await send(fg, '/host-and-status');
-    expect([b.status, b.headers.location]).toEqual([
-      301,
-      `http://example.org:${port}/host-and-status`,
-    ]);
+    expect([b.status, b.headers.location]).toEqual([301, 'http://example.org/host-and-status']);
   });
 });
 

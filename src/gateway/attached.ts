@@ -63,6 +63,12 @@ export interface ListenerTable {
   /** The fedgate listen address, as written in http.listen or http.tls.listen. */
   readonly address: string;
   readonly tls: boolean;
+  /**
+   * The port of the Gateway listeners mapped onto it, when they share one: what clients
+   * see (a Service in front may map it to fedgate's own port), so a redirect that names
+   * no port keeps it. Absent when several ports share this fedgate listener.
+   */
+  readonly gatewayPort?: number;
   readonly hosts: readonly HostRules[];
   /**
    * A TLS listener's certificates from programmed HTTPS Gateway listeners'

@@ -72,7 +72,7 @@ export interface RedirectFrom {
   readonly scheme: string;
   /** Its host, without port. */
   readonly host: string;
-  /** The port of the fedgate listener it came in on (the Gateway listener port). */
+  /** The Gateway listener's port (fedgate's own listener port when several share it). */
   readonly listenerPort: number;
   readonly path: string;
   /** With its `?`, or ''. */

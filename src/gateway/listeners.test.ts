@@ -275,6 +275,22 @@ describe('Gateway status', () => {
 
   it('a programmed listener opens its fedgate listener table even with no route', () => {
     const c = compileObjects({ gateways: [gw(listener({}))] });
+    expect(c.tables.listeners).toEqual([
+      { address: HTTP_ADDRESS, tls: false, gatewayPort: 80, hosts: [] },
+    ]);
+  });
+
+  it('two Gateway ports on one fedgate listener leave it no Gateway port (redirects keep its own)', () => {
+    const c = compileObjects(
+      { gateways: [gw(listener({}), listener({ name: 'alt', port: 8000 }))] },
+      undefined,
+      {
+        listeners: [
+          { port: 80, protocol: 'HTTP', address: HTTP_ADDRESS },
+          { port: 8000, protocol: 'HTTP', address: HTTP_ADDRESS },
+        ],
+      },
+    );
     expect(c.tables.listeners).toEqual([{ address: HTTP_ADDRESS, tls: false, hosts: [] }]);
   });
 });

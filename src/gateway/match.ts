@@ -223,6 +223,8 @@ function candidatesOf(hostname: string, rules: readonly AttachedRule[]): HostMat
 export class ListenerMatcher {
   readonly address: string;
   readonly tls: boolean;
+  /** The Gateway listeners' port, when they share one (a redirect's default port). */
+  readonly gatewayPort: number | undefined;
   /** Patterns that did not compile (their candidates never match). */
   readonly problems: readonly MatchProblem[];
   readonly #exact = new Map<string, HostMatcher>();
@@ -239,6 +241,7 @@ export class ListenerMatcher {
   constructor(table: ListenerTable, previous?: ListenerMatcher) {
     this.address = table.address;
     this.tls = table.tls;
+    this.gatewayPort = table.gatewayPort;
     let any: HostMatcher | undefined;
     for (const h of table.hosts) {
       const before = previous ? previous.#byName.get(h.hostname) : undefined;

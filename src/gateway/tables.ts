@@ -75,7 +75,15 @@ export function buildTables(
       rules: [...(table.get(hostname) ?? [])].flat().sort(ruleOrder),
     }));
     const certificates = certificatesOf(byAddress.get(address) ?? []);
-    return { address, tls, hosts: hostRules, ...(certificates.length > 0 ? { certificates } : {}) };
+    const ports = new Set((byAddress.get(address) ?? []).map((l) => l.listener.port));
+    const [gatewayPort] = ports;
+    return {
+      address,
+      tls,
+      ...(ports.size === 1 && gatewayPort !== undefined ? { gatewayPort } : {}),
+      hosts: hostRules,
+      ...(certificates.length > 0 ? { certificates } : {}),
+    };
   });
   return { listeners };
 }

@@ -239,7 +239,10 @@ export class Routes {
     this.#deps.observer?.ruleMatched?.(routeLabel(hit.rule), hit.rule.index);
     let d: ReturnType<typeof decide>;
     try {
-      d = decide(hit, m, at, this.#deps.catalog.current(), this.#deps.random);
+      // A redirect without a port keeps the Gateway listener's, which clients see.
+      const gatewayPort = gw.matcher(at.listener)?.gatewayPort;
+      const arrival = gatewayPort === undefined ? at : { ...at, listenerPort: gatewayPort };
+      d = decide(hit, m, arrival, this.#deps.catalog.current(), this.#deps.random);
     } catch (e) {
       // A rule of a shape no check foresaw answers 500 rather than leaving the request unanswered.
       const route = `${hit.rule.route.namespace}/${hit.rule.route.name}`;
