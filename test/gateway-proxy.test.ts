@@ -708,6 +708,19 @@ describe('backends', () => {
     expect((await get('timeouts.example.test', '/request/fast')).status).toBe(200);
   });
 
+  it('timeouts.request cuts an answer still streaming when it passes (as Envoy’s route timeout)', async () => {
+    const t0 = performance.now();
+    const cut = await get('timeouts.example.test', '/request/drip/3000').then(
+      (a) => `whole: ${a.status} ${a.text.length} bytes`,
+      (e: Error) => `cut: ${e.message}`,
+    );
+    expect(cut).toMatch(/^cut: /);
+    expect(performance.now() - t0).toBeLessThan(2500);
+    // An answer that ends within the bound is whole.
+    const whole = await get('timeouts.example.test', '/request/drip/100');
+    expect([whole.status, whole.text.endsWith('end')]).toEqual([200, true]);
+  });
+
   it('HTTPRouteBackendRequestTimeout: timeouts.backendRequest is the per-try timeout', async () => {
     const before = b.v1.seen.length;
     const a = await get('timeouts.example.test', '/backend/slow/3000');

@@ -159,12 +159,17 @@ export class Exchange implements TryOwner {
    * min(perTryTimeout, the call's time left), so none is retried now. The try is
    * aborted (not blamed on its endpoint: a client's short deadline must eject no
    * one) and the call answered UPSTREAM_TIMEOUT, DEADLINE_EXCEEDED. Once an answer
-   * streams, the deadline is the client's and the upstream's (it got grpc-timeout).
+   * streams, the gRPC deadline is the client's and the upstream's (it got
+   * grpc-timeout); a route's timeouts.request cuts it (Envoy's route timeout does).
    */
   #deadlinePassed(): void {
     this.#deadlineTimer = undefined;
     const t = this.#try;
-    if (this.#done || t?.status) return;
+    if (this.#done) return;
+    if (t?.status) {
+      if (this.#byRoute) this.#cutByRoute(t);
+      return;
+    }
     this.#endedByClient = true;
     this.#waiting?.abort();
     const waited = Math.round(this.age() * 1000);
@@ -177,6 +182,18 @@ export class Exchange implements TryOwner {
         : `${key} did not answer within the call's deadline (grpc-timeout, ${waited} ms, ${tries})`,
     );
     t?.abort(new Error("the call's deadline passed"));
+  }
+
+  /**
+   * timeouts.request passed while the answer streamed: the answer is cut short (the
+   * client never takes it for whole), counted failed with the status it began with,
+   * and the endpoint is not blamed (the route chose the bound).
+   */
+  #cutByRoute(t: Try): void {
+    this.#endedByClient = true;
+    this.finish();
+    this.observe(t.target, t.status ?? 0, 'failed');
+    t.abort(new Error(`route ${this.#routed.route}'s timeouts.request passed mid-answer`));
   }
 
   /**
@@ -244,8 +261,8 @@ export class Exchange implements TryOwner {
   }
 
   /**
-   * The request ended for its client's reason (its slowness, its gRPC deadline): a
-   * try's failure now is none of the endpoint's.
+   * The request ended for a reason not its endpoint's (the client's slowness or gRPC
+   * deadline, the route's timeouts.request): a try's failure now is none of the endpoint's.
    */
   get endedByClient(): boolean {
     return this.#endedByClient;

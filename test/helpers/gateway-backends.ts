@@ -2,6 +2,7 @@
 // (their name, method, URL and headers, as JSON) and record it. Paths:
 //   /status/N   answers status N
 //   …/slow/MS   answers after MS ms
+//   …/drip/MS   answers at once, a chunk every 100 ms, and ends after MS ms
 //   /hang       never answers (every path, while `hangAll` is set)
 //   …/flaky     500 from a backend set `flaky`, else 200
 // Every answer carries `x-backend: NAME` and `x-remove-me: 1`, and the headers the
@@ -80,6 +81,21 @@ export async function echoBackend(name: string, address: string): Promise<EchoBa
     if (slow) {
       const t = setTimeout(() => answer(200), Number(slow[1]));
       res.on('close', () => clearTimeout(t));
+      return;
+    }
+    const drip = /\/drip\/(\d+)$/.exec(path);
+    if (drip) {
+      res.writeHead(200, { ...head, 'content-type': 'text/plain' });
+      res.write('.');
+      const every = setInterval(() => res.write('.'), 100);
+      const end = setTimeout(() => {
+        clearInterval(every);
+        res.end('end');
+      }, Number(drip[1]));
+      res.on('close', () => {
+        clearInterval(every);
+        clearTimeout(end);
+      });
       return;
     }
     if (path === '/hang' || b.hangAll) {
