@@ -235,6 +235,14 @@ describe('HTTPS Gateway listeners: certificates from certificateRefs Secrets', (
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
+  /** The requests /debug/gateway counts for every rule of every route. */
+  const ruleRequests = async () => {
+    const page = (await (await fetch(`http://${HOST}:${PORTS.admin}/debug/gateway`)).json()) as {
+      routes: { rules: { requests: number }[] }[];
+    };
+    return page.routes.flatMap((r) => r.rules).reduce((n, r) => n + r.requests, 0);
+  };
+
   it('serves the Secret for names under the listener hostname, on every worker, and routes to the backend', async () => {
     await waitFor(
       async () => (await get(NAME)).fingerprint === fingerprint(secret.cert),
@@ -242,6 +250,7 @@ describe('HTTPS Gateway listeners: certificates from certificateRefs Secrets', (
       'the Secret served',
       100,
     );
+    const before = await ruleRequests();
     // New connections land on either worker: each handshake gets the Secret's certificate.
     for (let i = 0; i < 20; i++) {
       const served = await get(i % 2 === 0 ? NAME : `deep.${NAME}`);
@@ -280,6 +289,8 @@ describe('HTTPS Gateway listeners: certificates from certificateRefs Secrets', (
       ),
     );
     expect(JSON.parse(body)).toMatchObject({ cluster: 'alpha' });
+    // The status page's rule counts add up both workers' requests: every one of the 21.
+    expect((await ruleRequests()) - before).toBe(21);
     const conditions = await waitFor(
       async () => {
         const c = await listenerConditions();
