@@ -421,4 +421,49 @@ describe('one elected replica writes back', () => {
       await fedgate.stop();
     }
   }, 60_000);
+
+  it('a member lacking a service’s namespace gets its ServiceImport once the namespace is made, with no failure counted', async () => {
+    const beta = fed.cluster('beta');
+    const alpha = fed.cluster('alpha');
+    // cart/basket is exported from beta only; alpha has no namespace cart.
+    await beta.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'cart' } });
+    await beta.apply({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'basket', namespace: 'cart' },
+      spec: { ports: [{ name: 'http', port: 80, targetPort: 8080 }], selector: { app: 'basket' } },
+    });
+    await beta.apply({
+      apiVersion: 'multicluster.x-k8s.io/v1alpha1',
+      kind: 'ServiceExport',
+      metadata: { name: 'basket', namespace: 'cart' },
+    });
+    const importOf = (name: string, ns: string) =>
+      alpha.get('multicluster.x-k8s.io/v1alpha1', 'ServiceImport', ns, name);
+    const log = new LogCapture('debug');
+    const fedgate = await Fedgate.start(
+      loadConfig(await fedgateConfig('four', await freePort())),
+      log.logger,
+    );
+    try {
+      await fedgate.whenReady();
+      await waitFor(() => fedgate.writeBack?.stats().leading === true, 20_000, 'four to lead');
+      // Its other imports are written; cart/basket's create is refused (no namespace).
+      await waitFor(async () => importOf('web', 'shop'), 15_000, 'the shop/web import');
+      await waitFor(
+        () => log.find(/not there to write/).length > 0,
+        15_000,
+        'the refused create, logged',
+      );
+      expect(await importOf('basket', 'cart')).toBeUndefined();
+      expect(fedgate.writeBack?.stats().failures).toBe(0);
+      // The namespace is made: the import follows on the next try (5 s later at most).
+      await alpha.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'cart' } });
+      const made = await waitFor(async () => importOf('basket', 'cart'), 15_000, 'cart/basket');
+      expect((made?.spec as { type?: string } | undefined)?.type).toBe('ClusterSetIP');
+      expect(fedgate.writeBack?.stats().failures).toBe(0);
+    } finally {
+      await fedgate.stop();
+    }
+  }, 60_000);
 });
