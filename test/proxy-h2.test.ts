@@ -25,6 +25,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeClusterPki } from '../src/localfed/pki.ts';
 import type { BackendTlsSource } from '../src/proxy/backend-tls.ts';
+import { backend, rule, tables } from './helpers/gateway-rules.ts';
 import { type Backend, h1Backend, h2Backend } from './helpers/h2-backends.ts';
 import { series } from './helpers/proxy-env.ts';
 import { hostOf, type StaticProxy, startStaticProxy } from './helpers/static-proxy.ts';
@@ -97,6 +98,15 @@ const TLS_H2 = 'shop/tls-h2';
 const TLS_H1 = 'shop/tls-h1';
 const UNTRUSTED = 'shop/untrusted';
 const REFUSING = 'shop/refusing';
+/** A Gateway API route to H1 that mirrors each request to H2 (h2c) and TLS_H2 (https). */
+const MIRRORED = 'mirrored.example.test';
+const mirrorTo = (key: string) => {
+  const [namespace = '', name = ''] = key.split('/');
+  return {
+    type: 'RequestMirror' as const,
+    requestMirror: { backendRef: { group: '', kind: 'Service', namespace, name } },
+  };
+};
 
 describe('HTTP/2 through fedgate', () => {
   let h2: Backend;
@@ -208,6 +218,16 @@ describe('HTTP/2 through fedgate', () => {
         limits: { maxRequestsPerEndpoint: 500, clientShare: 0, maxConcurrentStreams: 200 },
       },
       backendTls as unknown as BackendTlsSource,
+      undefined,
+      tables('127.0.0.1:0', {
+        [MIRRORED]: [
+          rule({
+            route: 'shop/mirrored',
+            filters: [mirrorTo(H2), mirrorTo(TLS_H2)],
+            backends: [backend(H1)],
+          }),
+        ],
+      }),
     );
   }, 30_000);
 
@@ -311,6 +331,21 @@ describe('HTTP/2 through fedgate', () => {
       const r = await request(`${fg.url}/`, { headers: { host: hostOf(ANNOTATED) } });
       expect(((await r.body.json()) as { version: string }).version).toBe('2.0');
     });
+  });
+
+  it('a mirrored copy speaks its service’s protocol: HTTP/2 in clear to h2c, TLS under its profile to https', async () => {
+    const before = { h2: h2.log.versions.length, tls: tlsH2.log.versions.length };
+    const r = await request(`${fg.url}/mirrored`, { headers: { host: MIRRORED } });
+    expect(r.statusCode).toBe(200);
+    expect((await r.body.json()) as { version: string }).toMatchObject({ version: '1.1' });
+    await waitFor(
+      () => h2.log.versions.length > before.h2 && tlsH2.log.versions.length > before.tls,
+      5000,
+      'both copies to arrive',
+    );
+    // Both over HTTP/2 (TLS: by ALPN), as real tries to those services go.
+    expect(h2.log.versions.slice(before.h2)).toEqual(['2.0']);
+    expect(tlsH2.log.versions.slice(before.tls)).toEqual(['2.0']);
   });
 
   it('multiplexes within the backend stream cap: 100 requests at once, at most 10 per session', async () => {

@@ -250,9 +250,9 @@ export class Forwarder {
     Mirrors.body(req, carrier.hasBody, setTap, (body) => {
       for (const key of keys) {
         const done = (result: MirrorResult) => this.#deps.observer?.mirrored?.(key, result);
-        const origin = this.#routes.originOf(key, req);
-        if (origin === undefined) done('failed');
-        else this.#mirrors.send(origin, req.method ?? 'GET', path, routed.headers, body, done);
+        const target = this.#routes.mirrorTarget(key, req);
+        if (target === undefined) done('failed');
+        else this.#mirrors.send(target, req.method ?? 'GET', path, routed.headers, body, done);
       }
     });
   }

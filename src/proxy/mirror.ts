@@ -5,12 +5,15 @@
 // read it and sent once it is whole. Any other body is not copied (the copy goes
 // without one): teeing a stream would hold the real request to the mirror's pace,
 // or buffer without bound. It never delays or fails the real request: it leaves
-// after the real request is under way, on its own undici Agent, its answer drained
-// and dropped, its failure counted and forgotten. At most MAX_MIRRORS_IN_FLIGHT at
-// once per process; past that a copy is dropped (counted).
+// after the real request is under way, on undici Agents of its own (one per wire:
+// HTTP/1.1, h2c, and TLS per backend TLS context, so a copy speaks the protocol its
+// service's port says, as a real try would), its answer drained and dropped, its
+// failure counted and forgotten. At most MAX_MIRRORS_IN_FLIGHT at once per process;
+// past that a copy is dropped (counted).
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { Agent } from 'undici';
+import { Agent, buildConnector } from 'undici';
+import type { Wire } from './backend-protocol.ts';
 
 /** How a mirrored copy ended (`fedgate_http_mirrored_requests_total{result}`). */
 export type MirrorResult = 'sent' | 'failed' | 'dropped';
@@ -23,22 +26,64 @@ const MIRROR_TIMEOUT_MS = 10_000;
 
 /** Fields a body-less copy must not carry. */
 const BODY_FIELDS = new Set(['content-length', 'transfer-encoding', 'expect', 'trailer']);
+/** Agents kept at once: TLS contexts change with reloads and rotations; the oldest goes. */
+const MAX_AGENTS = 16;
+
+/** Where a copy goes: an endpoint's `http://address:port` and how to speak to it. */
+export interface MirrorTarget {
+  readonly origin: string;
+  readonly wire: Wire;
+}
+
+/**
+ * TLS under the wire's context, its server name the context's own: undici would take
+ * the copy's Host (fedgate's service name, not the backend's certificate's) for SNI.
+ */
+function tlsConnector(wire: Wire): buildConnector.connector {
+  const options = wire.tls?.options ?? {};
+  const connector = buildConnector({
+    ...options,
+    allowH2: wire.h2,
+  } as buildConnector.BuildOptions);
+  const servername = (options.servername ?? null) as string;
+  return (opts, cb) => connector({ ...opts, servername }, cb);
+}
 
 export class Mirrors {
   #inFlight = 0;
-  readonly #agent = new Agent({
-    connections: 16,
-    headersTimeout: MIRROR_TIMEOUT_MS,
-    bodyTimeout: MIRROR_TIMEOUT_MS,
-  });
+  readonly #agents = new Map<string, Agent>();
 
   get inFlight(): number {
     return this.#inFlight;
   }
 
-  /** Sends a copy to `origin` (`http://address:port`); `done` hears how it ended. */
+  /** The Agent for a wire: in clear (HTTP/1.1 or h2c), or TLS under one context. */
+  #agentFor(wire: Wire): Agent {
+    const key = wire.tls ? `tls ${wire.h2} ${wire.tls.key}` : wire.h2 ? 'h2c' : 'h1';
+    let agent = this.#agents.get(key);
+    if (agent) return agent;
+    agent = new Agent({
+      connections: 16,
+      headersTimeout: MIRROR_TIMEOUT_MS,
+      bodyTimeout: MIRROR_TIMEOUT_MS,
+      ...(wire.tls ? { connect: tlsConnector(wire), allowH2: wire.h2 } : {}),
+      ...(!wire.tls && wire.h2 ? { useH2c: true } : {}),
+    });
+    this.#agents.set(key, agent);
+    if (this.#agents.size > MAX_AGENTS) {
+      const [oldest] = this.#agents;
+      if (oldest) {
+        this.#agents.delete(oldest[0]);
+        // Copies under way on it finish: close waits for them.
+        void oldest[1].close().catch(() => {});
+      }
+    }
+    return agent;
+  }
+
+  /** Sends a copy to `target`; `done` hears how it ended. */
   send(
-    origin: string,
+    target: MirrorTarget,
     method: string,
     path: string,
     headers: readonly string[],
@@ -56,7 +101,10 @@ export class Mirrors {
     }
     this.#inFlight++;
     const signal = AbortSignal.timeout(MIRROR_TIMEOUT_MS);
-    this.#agent
+    const origin = target.wire.tls
+      ? `https://${target.origin.slice('http://'.length)}`
+      : target.origin;
+    this.#agentFor(target.wire)
       .request({ origin, method, path, headers: fields, signal, ...(body ? { body } : {}) })
       .then(async (r) => {
         await r.body.dump();
@@ -103,6 +151,8 @@ export class Mirrors {
   }
 
   async close(): Promise<void> {
-    await this.#agent.destroy();
+    const agents = [...this.#agents.values()];
+    this.#agents.clear();
+    await Promise.all(agents.map((a) => a.destroy()));
   }
 }

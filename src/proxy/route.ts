@@ -293,10 +293,10 @@ export class Routes {
   }
 
   /**
-   * The origin of one endpoint of service `key`, picked by its policy as a first try
-   * would be (a mirrored copy's); undefined when it has none to pick or is unknown.
+   * One endpoint of service `key` and how to speak to it, picked by its policy as a
+   * first try would be (a mirrored copy's); undefined when it has none to pick or is unknown.
    */
-  originOf(key: string, req: ProxyRequest): string | undefined {
+  mirrorTarget(key: string, req: ProxyRequest): UpstreamRoute | undefined {
     const svc = this.#deps.catalog.current().services.get(key);
     if (!svc) return undefined;
     const policy = this.policy(svc);
@@ -306,7 +306,7 @@ export class Routes {
       ? affinityHash(policy.hashOn, { headers: req.headers, clientAddress })
       : undefined;
     const t = policy.picker.pick(plan, { hash, outstanding: () => 0 });
-    return t && this.upstream(svc, t).origin;
+    return t && this.upstream(svc, t);
   }
 
   /** Routes a request to its target: the policy, plan, affinity hash and upstream headers. */
