@@ -309,7 +309,7 @@ async function main({ dir, onEnd }: Scratch): Promise<number> {
   ]);
   console.log(`
 How measured: the backend is src/localfed's Backend (${POD.pod} on ${UPSTREAM}; GET / answers
-JSON, ${Math.round(med.direct?.responseBytes ?? Number.NaN)} bytes with headers) in a Node process of its own. nginx ${versions.nginx} as in
+JSON, ${med.direct ? `${Math.round(med.direct.responseBytes)} bytes with headers` : 'its size read on the direct row, not measured in this run'}) in a Node process of its own. nginx ${versions.nginx} as in
 ANCHORS.md (1 worker, upstream keep-alive 128, access log off, Host passed on), one process for its HTTP/1.1,
 h2 (TLS) and h2c ports. bare: bench/bare-forwarder.ts, node:http + undici Pool.dispatch, hop-by-hop headers
 dropped, nothing else. fedgate: \`fedgate start --workers 1\`, plain and TLS listeners in one process;
