@@ -47,16 +47,22 @@ const LOAD_OPTIONS: protoLoader.Options = {
   oneofs: true,
 };
 
+/** The client constructor of the service `qualified` (package.Service) in the .proto at `path`. */
+export function loadServiceClient(path: string, qualified: string): grpc.ServiceClientConstructor {
+  const definition = protoLoader.loadSync(path, LOAD_OPTIONS);
+  let found: unknown = grpc.loadPackageDefinition(definition);
+  for (const part of qualified.split('.')) {
+    found = typeof found === 'object' && found !== null ? Reflect.get(found, part) : undefined;
+  }
+  if (typeof found !== 'function') throw new Error(`${path} defines no service ${qualified}`);
+  return found as grpc.ServiceClientConstructor;
+}
+
 let loaded: grpc.ServiceClientConstructor | undefined;
 
 /** The generated client constructor; its `.service` is the server's definition. */
 export function echoServiceClient(): grpc.ServiceClientConstructor {
-  if (loaded) return loaded;
-  const definition = protoLoader.loadSync(ECHO_PROTO_PATH, LOAD_OPTIONS);
-  const root = grpc.loadPackageDefinition(definition) as unknown as {
-    fedgate: { echo: { v1: { Echo: grpc.ServiceClientConstructor } } };
-  };
-  loaded = root.fedgate.echo.v1.Echo;
+  loaded ??= loadServiceClient(ECHO_PROTO_PATH, ECHO_SERVICE);
   return loaded;
 }
 

@@ -5,11 +5,13 @@
 // both ways (writes wait for 'drain', reads pause), so a 100 MB stream keeps memory
 // flat. The server owns its TCP listener and hands connections to grpc-js, so the
 // "reset" failure mode can cut a connection with a TCP RST as the HTTP backend does.
+// The Gateway API conformance suite's GrpcEcho is served beside it (gateway-conformance-echo.ts).
 import { createServer, type Socket, type Server as TcpServer } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { hostPort } from '../host-port.ts';
 import { listen } from './backend-sockets.ts';
+import { addConformanceEcho } from './gateway-conformance-echo.ts';
 import {
   ECHO_SERVICE,
   type EchoReply,
@@ -258,6 +260,8 @@ export async function startGrpcEcho(options: GrpcEchoOptions): Promise<GrpcEcho>
       });
     },
   });
+
+  addConformanceEcho(server, () => where, failedByMode);
 
   const injector = server.createConnectionInjector(
     options.tls

@@ -42,6 +42,13 @@ const servicePortSchema = z.strictObject({
    * Default: server when appProtocol is https, else none.
    */
   tls: z.enum(['none', 'server', 'mutual']).optional(),
+  /**
+   * What the pods serve on the target port: the HTTP answers or the gRPC echo services
+   * (fedgate's and the Gateway API conformance suite's). Default: grpc when appProtocol
+   * is grpc, else http; grpc under another appProtocol (`kubernetes.io/h2c`, as the
+   * conformance Services say) keeps the Service as written.
+   */
+  serves: z.enum(['http', 'grpc']).optional(),
 });
 
 const serviceSchema = z.strictObject({
@@ -193,11 +200,11 @@ function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-/** What the pods serve on a Service port: gRPC for appProtocol grpc, else HTTP; TLS as above. */
+/** What the pods serve on a Service port: `serves`, else gRPC for appProtocol grpc, else HTTP; TLS as above. */
 export function portServing(port: ScenarioService['ports'][number]): PortServing {
   const app = port.appProtocol?.toLowerCase();
   return {
-    protocol: app === 'grpc' ? 'grpc' : 'http',
+    protocol: port.serves ?? (app === 'grpc' ? 'grpc' : 'http'),
     tls: port.tls ?? (app === 'https' ? 'server' : 'none'),
   };
 }
