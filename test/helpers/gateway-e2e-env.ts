@@ -370,8 +370,12 @@ export function useGatewayE2E(api: ApiKind, opts: GatewayE2EOptions): GatewayE2E
       const expected = typeof want === 'number' ? [want] : [200, want, namespace];
       const what = `${headers.host ?? 'example.com'}${path} ${JSON.stringify(headers)}`;
       await waitFor(
-        async () =>
-          JSON.stringify(answered(await get(path, headers), want)) === JSON.stringify(expected),
+        async () => {
+          const got = JSON.stringify(answered(await get(path, headers), want));
+          // Thrown, not returned: a timeout then says what was answered last.
+          if (got !== JSON.stringify(expected)) throw new Error(`answered ${got}`);
+          return true;
+        },
         30_000,
         `${what} to be answered by ${want}`,
         100,
