@@ -10,7 +10,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { parseAllDocuments, stringify } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import { type LaunchedFederation, launchLocalFederation } from '../../src/localfed/launch.ts';
 import type { ApiKind } from '../../src/localfed/member.ts';
 import { GATEWAY_CONTROLLER } from '../../src/watch/gateway-records.ts';
@@ -54,7 +54,12 @@ export interface RouteStatus {
 }
 export interface GatewayStatus {
   conditions?: Condition[];
-  listeners?: { name: string; attachedRoutes: number; conditions: Condition[] }[];
+  listeners?: {
+    name: string;
+    attachedRoutes: number;
+    conditions: Condition[];
+    supportedKinds?: { group?: string; kind: string }[];
+  }[];
 }
 
 export interface GatewayE2EOptions {
@@ -64,6 +69,11 @@ export interface GatewayE2EOptions {
   gateways?: readonly string[];
   /** The local-federation scenario (default: the conformance backends). */
   scenario?: string;
+  /**
+   * The scenario's clusters to run (default: all). Cluster i takes address block
+   * `addressBlock + i`, so a file given one block runs one cluster (the config cluster).
+   */
+  clusters?: readonly string[];
   /** Added to fedgate's config (merged over the harness's, key by key at the top level). */
   config?: (env: { httpPort: number; listen: string }) => Record<string, unknown>;
   /** More `gatewayAPI.listeners` rows besides port 80 → the HTTP listener. */
@@ -83,8 +93,11 @@ export interface GatewayE2E {
   apply(name: string): Promise<void>;
   remove(name: string): Promise<void>;
   status<T>(kind: string, name: string, ns?: string): Promise<T | undefined>;
-  /** fedgate's conditions on a route's parent (the first, or the one named). */
-  routeConditions(name: string, kind?: string, parent?: string): Promise<Condition[]>;
+  /**
+   * fedgate's conditions on a route's parent (the first, or the one named). A route is
+   * named `name` (in gateway-conformance-infra) or `namespace/name`, here and below.
+   */
+  routeConditions(route: string, kind?: string, parent?: string): Promise<Condition[]>;
   condition(route: string, type: string, kind?: string): Promise<Condition | undefined>;
   /** Accepted and ResolvedRefs True, once fedgate writes them. */
   accepted(route: string, kind?: string): Promise<unknown>;
@@ -96,6 +109,52 @@ export interface GatewayE2E {
     headers: Record<string, string>,
     service: string | number,
   ): Promise<void>;
+  /**
+   * Asks until `path` is answered as expected (`want`: the service, in `namespace`, or
+   * fedgate's status), then asks twice more and expects the same: the upstream suite's
+   * "eventually consistent" answer. The last answer, for a case to look further.
+   */
+  answers(
+    path: string,
+    headers: Record<string, string>,
+    want: string | number,
+    namespace?: string,
+  ): Promise<Answer>;
+}
+
+/** `namespace/name`, or a name in gateway-conformance-infra. */
+export function routeRef(route: string): { ns: string; name: string } {
+  const slash = route.indexOf('/');
+  return slash < 0
+    ? { ns: INFRA, name: route }
+    : { ns: route.slice(0, slash), name: route.slice(slash + 1) };
+}
+
+/** What an answer is, as a case compares it: the status, and the backend that gave it. */
+function answered(r: Answer, want: string | number): unknown[] {
+  return typeof want === 'number' ? [r.status] : [r.status, r.body.service, r.body.namespace];
+}
+
+interface ScenarioClusters {
+  clusters: { name: string }[];
+  services?: { clusters?: string[] }[];
+}
+
+/** `scenario` with only `clusters` (and its services only in them), written into `dir`. */
+async function chooseClusters(
+  scenario: string,
+  clusters: readonly string[] | undefined,
+  dir: string,
+): Promise<string> {
+  if (clusters === undefined) return scenario;
+  const doc = parse(await readFile(scenario, 'utf8')) as ScenarioClusters;
+  doc.clusters = doc.clusters.filter((c) => clusters.includes(c.name));
+  for (const s of doc.services ?? []) {
+    if (s.clusters) s.clusters = s.clusters.filter((c) => clusters.includes(c));
+  }
+  const file = join(dir, 'scenario.yaml');
+  await writeFile(file, stringify(doc));
+  return file;
 }
 
 /** Registers the federation and fedgate around the calling describe; the fields fill in beforeAll. */
@@ -130,8 +189,9 @@ export function useGatewayE2E(api: ApiKind, opts: GatewayE2EOptions): GatewayE2E
     if (r.code !== 0) return undefined;
     return (JSON.parse(r.stdout) as { status?: T }).status;
   };
-  const routeConditions = async (name: string, kind = 'httproute', parent?: string) => {
-    const s = await status<RouteStatus>(kind, name);
+  const routeConditions = async (route: string, kind = 'httproute', parent?: string) => {
+    const { ns, name } = routeRef(route);
+    const s = await status<RouteStatus>(kind, name, ns);
     return (
       s?.parents?.find(
         (p) =>
@@ -189,7 +249,7 @@ export function useGatewayE2E(api: ApiKind, opts: GatewayE2EOptions): GatewayE2E
     const listen = `127.0.0.1:${httpPort}`;
     const extra = opts.config?.({ httpPort, listen }) ?? {};
     local = await launchLocalFederation({
-      scenario: opts.scenario ?? CONFORMANCE_SCENARIO,
+      scenario: await chooseClusters(opts.scenario ?? CONFORMANCE_SCENARIO, opts.clusters, dir),
       dir,
       api,
       addressBlock: opts.addressBlock,
@@ -306,6 +366,25 @@ export function useGatewayE2E(api: ApiKind, opts: GatewayE2EOptions): GatewayE2E
       ),
     get,
     servedBy,
+    answers: async (path, headers, want, namespace = INFRA) => {
+      const expected = typeof want === 'number' ? [want] : [200, want, namespace];
+      const what = `${headers.host ?? 'example.com'}${path} ${JSON.stringify(headers)}`;
+      await waitFor(
+        async () => {
+          const got = JSON.stringify(answered(await get(path, headers), want));
+          // Thrown, not returned: a timeout then says what was answered last.
+          if (got !== JSON.stringify(expected)) throw new Error(`answered ${got}`);
+          return true;
+        },
+        30_000,
+        `${what} to be answered by ${want}`,
+        100,
+      );
+      expect(answered(await get(path, headers), want), what).toEqual(expected);
+      const last = await get(path, headers);
+      expect(answered(last, want), what).toEqual(expected);
+      return last;
+    },
     expectBackend: async (path, headers, service) => {
       const r = await get(path, headers);
       const what = `${path} ${JSON.stringify(headers)}`;
