@@ -292,6 +292,33 @@ describe('/delay/MS', () => {
   });
 });
 
+describe('the conformance backend conventions (echo-basic)', () => {
+  it('?delay=DURATION answers after it, with the query in path', async () => {
+    const start = performance.now();
+    const res = await get('/any?delay=200ms');
+    expect(performance.now() - start).toBeGreaterThanOrEqual(195);
+    expect([res.status, JSON.parse(res.text).path]).toEqual([200, '/any?delay=200ms']);
+    expect((await get('/any?delay=soon')).status).toBe(400);
+  });
+
+  it('X-Echo-Set-Header sets the answer headers it names', async () => {
+    const res = await get('/', { headers: { 'x-echo-set-header': 'X-Foo:1,x-foo:2, X-Bar: b' } });
+    expect([res.headers['x-foo'], res.headers['x-bar']]).toEqual(['1,2', 'b']);
+  });
+
+  it('/retry/…: the first succeedAfter attempts of a uuid fail, as asked', async () => {
+    const path = '/retry/x?uuid=backends-test&succeedAfter=2&responseCode=502';
+    expect((await get(path)).status).toBe(502);
+    expect((await get(path)).status).toBe(502);
+    expect(JSON.parse((await get(path)).text)).toMatchObject({ pod: 'web-1' });
+    // Without responseCode a failing attempt is a reset connection.
+    expect(await failure(`${base}/retry/x?uuid=backends-test-reset&succeedAfter=1`)).toMatchObject({
+      code: 'ECONNRESET',
+    });
+    expect((await get('/retry/x?succeedAfter=1')).status).toBe(400);
+  });
+});
+
 describe('/reset', () => {
   it('resets the connection before any answer, and counts', async () => {
     const before = b.requests;

@@ -2,8 +2,9 @@
 // 127.x.y.z address. Each answers with JSON naming where it runs, and has a health
 // endpoint whose answer can be flipped without touching Kubernetes state (the
 // "Kubernetes says ready, the app is failing" case that active checks exist for).
-// A few extra paths (echo, bytes, status, delay, reset, WebSocket echo) and a failure
-// mode give fedgate's proxy something real to be tested against end to end. A port
+// A few extra paths (echo, bytes, status, delay, reset, WebSocket echo), the Gateway
+// API conformance backend's conventions (echo-basic.ts) and a failure mode give
+// fedgate's proxy something real to be tested against end to end. A port
 // can serve the same over TLS (backend-https.ts) or the gRPC echo (grpc-echo.ts), as
 // its Service port's appProtocol says.
 import {
@@ -22,6 +23,7 @@ import { hostPort } from '../host-port.ts';
 import { httpsOptions, setEchoHealth } from './backend-https.ts';
 import type { PodTlsSource } from './backend-pki.ts';
 import { close, listen, resetConnection, trackSockets } from './backend-sockets.ts';
+import { echoDelayMs, echoSetHeaders, RetrySimulation } from './echo-basic.ts';
 import { type GrpcEcho, type GrpcEchoTls, startGrpcEcho } from './grpc-echo.ts';
 import type { PodInfo, PortServing } from './pod-info.ts';
 
@@ -47,6 +49,9 @@ const CHUNK = Buffer.alloc(64 * 1024);
 for (let i = 0; i < CHUNK.length; i++) CHUNK[i] = i & 0xff;
 
 const ROUTE = /^\/(bytes|status|delay)\/(\d+)$/;
+const RETRY_PREFIX = '/retry/';
+/** The conformance retry case's attempts, shared by every pod of a service. */
+const retries = new RetrySimulation();
 
 function isWebSocketUpgrade(req: IncomingMessage): boolean {
   return req.headers.upgrade?.toLowerCase() === 'websocket';
@@ -208,12 +213,64 @@ export class Backend {
         });
         return;
       case undefined:
-        whenRead(req, () => sendJson(res, 200, where));
+        if (path.startsWith(RETRY_PREFIX)) {
+          this.#retry(req, res, query < 0 ? '' : url.slice(query + 1), where);
+          return;
+        }
+        whenRead(req, () =>
+          this.#echoBasic(req, res, query < 0 ? '' : url.slice(query + 1), where),
+        );
         return;
     }
     whenRead(req, () =>
       sendJson(res, 400, { ...where, status: 400, error: `unsupported value in ${path}` }),
     );
+  }
+
+  /** The ordinary answer, after ?delay and with the headers X-Echo-Set-Header names. */
+  #echoBasic(
+    req: IncomingMessage,
+    res: ServerResponse,
+    query: string,
+    where: Record<string, unknown>,
+  ): void {
+    const headers = echoSetHeaders(req.headers['x-echo-set-header']);
+    const delay = new URLSearchParams(query).get('delay');
+    if (delay === null) {
+      sendJson(res, 200, where, headers);
+      return;
+    }
+    const ms = echoDelayMs(delay);
+    if (ms === undefined) {
+      sendJson(res, 400, { ...where, status: 400, error: `unsupported delay ${delay}` });
+      return;
+    }
+    const timer = setTimeout(() => sendJson(res, 200, where, headers), ms);
+    res.once('close', () => clearTimeout(timer));
+  }
+
+  /** The conformance retry case's flaky backend: the first attempts of a uuid fail. */
+  #retry(
+    req: IncomingMessage,
+    res: ServerResponse,
+    query: string,
+    where: Record<string, unknown>,
+  ): void {
+    const outcome = retries.attempt(
+      `${this.info.namespace}/${this.info.service}`,
+      new URLSearchParams(query),
+    );
+    if (outcome.kind === 'fail' && outcome.status === undefined) {
+      resetConnection(req.socket, this.#sockets);
+      return;
+    }
+    whenRead(req, () => {
+      if (outcome.kind === 'bad')
+        sendJson(res, 400, { ...where, status: 400, error: outcome.message });
+      else if (outcome.kind === 'fail')
+        sendJson(res, outcome.status ?? 500, { ...where, status: outcome.status });
+      else this.#echoBasic(req, res, query, where);
+    });
   }
 
   #where(req: IncomingMessage, port: number): Record<string, unknown> {
@@ -337,9 +394,15 @@ async function closeWebSockets(clients: Set<WebSocket>): Promise<void> {
   for (const ws of open) ws.terminate();
 }
 
-function sendJson(res: ServerResponse, code: number, body: unknown): void {
+function sendJson(
+  res: ServerResponse,
+  code: number,
+  body: unknown,
+  headers: OutgoingHttpHeaders = {},
+): void {
   const text = `${JSON.stringify(body)}\n`;
   res.writeHead(code, {
+    ...headers,
     'Content-Type': 'application/json',
     'Content-Length': Buffer.byteLength(text),
     'Cache-Control': 'no-store',
