@@ -8,13 +8,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../src/routing/random.ts';
 import {
+  METHOD_MATCHING,
+  QUERY_PARAM_MATCHING,
+  REDIRECT_PATH,
+  REWRITE_PATH,
+  REWRITE_PATH_AND_HEADERS,
+  type RequestCase,
+} from './helpers/extended-cases.ts';
+import {
   askThrough,
   type EchoAnswer,
   type EchoBackend,
   echoBackend,
 } from './helpers/gateway-backends.ts';
 import { compileObjects, conformanceObjects } from './helpers/gateway-objects.ts';
-import { modifies } from './helpers/header-modifier-cases.ts';
+import { modifies, modifiesAnswers } from './helpers/header-modifier-cases.ts';
 import { type StaticProxy, startStaticProxy } from './helpers/static-proxy.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -68,7 +76,7 @@ const send = (p: StaticProxy, path: string, opts: Ask = {}): Promise<EchoAnswer>
 const who = (g: EchoAnswer): string =>
   g.body?.backend.replace('infra-backend-', '') ?? String(g.status);
 
-type Case = [path: string, expect: string, opts?: Ask];
+type Case = RequestCase | readonly [path: string, expect: string, opts?: Ask];
 
 function cases(file: string, list: readonly Case[]) {
   served(file);
@@ -215,74 +223,23 @@ describe('HTTPRouteWeight', () => {
 });
 
 describe('HTTPRouteMethodMatching', () => {
-  const m = (method: string, headers?: Record<string, string>): Ask => ({
-    method,
-    ...(headers ? { headers } : {}),
-  });
-  cases('httproute-method-matching.yaml', [
-    ['/', 'v1', m('POST')],
-    ['/', 'v2', m('GET')],
-    ['/', '404', m('HEAD')],
-    ['/path1', 'v1', m('GET')],
-    ['/', 'v2', m('PUT', { version: 'one' })],
-    ['/path2', 'v3', m('POST', { version: 'two' })],
-    ['/path3', 'v1', m('PATCH')],
-    ['/path4', 'v1', m('DELETE', { version: 'three' })],
-    ['/', '404', m('PUT')],
-    ['/path4', '404', m('DELETE')],
-    ['/path5', 'v1', m('PATCH')],
-    ['/', 'v2', m('PATCH', { version: 'four' })],
-  ]);
+  cases('httproute-method-matching.yaml', METHOD_MATCHING);
 });
 
 describe('HTTPRouteQueryParamMatching', () => {
-  const v = (version: string): Ask => ({ headers: { version } });
-  cases('httproute-query-param-matching.yaml', [
-    ['/?animal=whale', 'v1'],
-    ['/?animal=dolphin', 'v2'],
-    ['/?animal=dolphin&color=blue', 'v3'],
-    ['/?ANIMAL=Whale', 'v3'],
-    ['/?animal=whale&otherparam=irrelevant', 'v1'],
-    ['/?animal=dolphin&color=yellow', 'v2'],
-    ['/?color=blue', '404'],
-    ['/?animal=dog', '404'],
-    ['/?animal=whaledolphin', '404'],
-    ['/', '404'],
-    ['/path1?animal=whale', 'v1'],
-    ['/?animal=whale', 'v2', v('one')],
-    ['/path2?animal=whale', 'v3', v('two')],
-    ['/path3?animal=shark', 'v1'],
-    ['/path4?animal=kraken', 'v1', v('three')],
-    ['/?animal=shark', '404'],
-    ['/path4?animal=kraken', '404'],
-    ['/path5?animal=hydra', 'v1'],
-    ['/?animal=hydra', 'v3', v('four')],
-  ]);
+  cases('httproute-query-param-matching.yaml', QUERY_PARAM_MATCHING);
 });
 
 describe('HTTPRouteRewritePath', () => {
   served('httproute-rewrite-path.yaml');
   it('the backend sees the path rewritten, and the headers modified too', async () => {
     const url = async (path: string) => (await send(fg, path)).body?.url;
-    expect(await url('/prefix/one/two')).toBe('/one/two');
-    expect(await url('/strip-prefix/three')).toBe('/three');
-    expect(await url('/strip-prefix')).toBe('/');
-    expect(await url('/full/one/two')).toBe('/one');
-    expect(await url('/prefix/rewrite-path-and-modify-headers/one')).toBe('/prefix/one');
-    const both = await send(fg, '/full/rewrite-path-and-modify-headers/test', {
-      headers: {
-        'X-Header-Remove': 'remove-val',
-        'X-Header-Add-Append': 'append-val-1',
-        'X-Header-Set': 'set-val',
-      },
-    });
-    expect(both.body?.url).toBe('/test');
-    expect(both.body?.headers).toMatchObject({
-      'x-header-add': 'header-val-1',
-      'x-header-add-append': 'append-val-1,header-val-2',
-      'x-header-set': 'set-overwrites-values',
-    });
-    expect(both.body?.headers).not.toHaveProperty('x-header-remove');
+    for (const [path, seen] of REWRITE_PATH) expect(await url(path), path).toBe(seen);
+    const c = REWRITE_PATH_AND_HEADERS;
+    const both = await send(fg, c.path, { headers: c.headers });
+    expect(both.body?.url).toBe(c.seenPath);
+    expect(both.body?.headers).toMatchObject(c.seenHeaders);
+    expect(both.body?.headers).not.toHaveProperty(c.absent);
   });
 });
 
@@ -318,7 +275,11 @@ async function redirected(
 type Where = Partial<Awaited<ReturnType<typeof redirected>>>;
 
 /** A proxy serving `file`, and where each path's redirect points (the parts the case names). */
-function redirectCases(file: string, what: string, list: readonly [path: string, want: Where][]) {
+function redirectCases(
+  file: string,
+  what: string,
+  list: readonly (readonly [path: string, want: Where])[],
+) {
   served(file);
   it(what, async () => {
     for (const [path, want] of list) expect(await redirected(path), path).toMatchObject(want);
@@ -358,36 +319,17 @@ describe('HTTPRouteRedirectPath', () => {
   redirectCases(
     'httproute-redirect-path.yaml',
     'ReplacePrefixMatch and ReplaceFullPath, with host and status',
-    [
-      ['/original-prefix/lemon', { status: 302, path: '/replacement-prefix/lemon' }],
-      ['/full/path/original', { status: 302, path: '/full-path-replacement' }],
-      ['/path-and-host', { status: 302, host: ORG, path: '/replacement-prefix' }],
-      ['/path-and-status', { status: 301, path: '/replacement-prefix' }],
-      ['/full-path-and-host', { status: 302, host: ORG, path: '/replacement-full' }],
-      ['/full-path-and-status', { status: 301, path: '/replacement-full' }],
-    ],
+    REDIRECT_PATH,
   );
 });
 
 describe('HTTPRouteResponseHeaderModifier', () => {
   served('httproute-response-header-modifier.yaml');
-  /** The answer's headers when the backend sets `set` (X-Echo-Set-Header). */
-  const answer = async (path: string, set: Record<string, string> = {}) => {
-    const echo = Object.entries(set)
-      .map(([k, v]) => `${k}:${v}`)
-      .join(',');
-    const g = await send(fg, path, echo ? { headers: { 'X-Echo-Set-Header': echo } } : {});
-    expect(who(g)).toBe('v1');
-    return g.headers;
-  };
-
   it('set, add, remove on the answer; several at once; names case-insensitive', async () => {
-    const folded = await modifies(answer);
-    expect(folded).toMatchObject({
-      'x-lowercase-add': 'lowercase-add',
-      'x-mixedcase-add-1': 'mixedcase-add-1',
-      'x-mixedcase-add-2': 'mixedcase-add-2',
-      'x-uppercase-add': 'uppercase-add',
+    await modifiesAnswers(async (path, headers) => {
+      const g = await send(fg, path, { headers });
+      expect(who(g)).toBe('v1');
+      return g.headers;
     });
   });
 });

@@ -6,7 +6,7 @@
 // the cases' requests through fedgate and read status back with `kubectl get -o json`.
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
+import { type IncomingMessage, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
@@ -99,6 +99,8 @@ export interface GatewayE2E {
    */
   routeConditions(route: string, kind?: string, parent?: string): Promise<Condition[]>;
   condition(route: string, type: string, kind?: string): Promise<Condition | undefined>;
+  /** Waits until the Gateway's Programmed condition is True, once fedgate writes it. */
+  programmed(gateway: string): Promise<unknown>;
   /** Accepted and ResolvedRefs True, once fedgate writes them. */
   accepted(route: string, kind?: string): Promise<unknown>;
   get(path: string, headers?: Record<string, string>, method?: string): Promise<Answer>;
@@ -155,6 +157,24 @@ async function chooseClusters(
   const file = join(dir, 'scenario.yaml');
   await writeFile(file, stringify(doc));
   return file;
+}
+
+/** Reads an answer to the end and hands it to `done`, its body parsed when it is the backends' JSON. */
+export function readAnswer(res: IncomingMessage, done: (a: Answer) => void): void {
+  let text = '';
+  res.setEncoding('utf8');
+  res.on('data', (d: string) => {
+    text += d;
+  });
+  res.on('end', () => {
+    let body: Answer['body'] = {};
+    try {
+      body = JSON.parse(text) as Answer['body'];
+    } catch {
+      // fedgate's own error pages are not the backends' JSON.
+    }
+    done({ status: res.statusCode ?? 0, headers: res.headers, body, text });
+  });
 }
 
 /** Registers the federation and fedgate around the calling describe; the fields fill in beforeAll. */
@@ -214,27 +234,22 @@ export function useGatewayE2E(api: ApiKind, opts: GatewayE2EOptions): GatewayE2E
           timeout: 5000,
           headers: { host: 'example.com', ...headers },
         },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (d: string) => {
-            text += d;
-          });
-          res.on('end', () => {
-            let body: Answer['body'] = {};
-            try {
-              body = JSON.parse(text) as Answer['body'];
-            } catch {
-              // fedgate's own error pages are not the backends' JSON.
-            }
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text });
-          });
-        },
+        (res) => readAnswer(res, resolve),
       );
       req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer in 5 s`)));
       req.on('error', reject);
       req.end();
     });
+  const programmed: GatewayE2E['programmed'] = (gateway) =>
+    waitFor(
+      async () => {
+        const s = await status<GatewayStatus>('gateway', gateway);
+        return s?.conditions?.find((c) => c.type === 'Programmed')?.status === 'True';
+      },
+      30_000,
+      `the ${gateway} Gateway to be Programmed`,
+      200,
+    );
   const servedBy: GatewayE2E['servedBy'] = (path, service, headers = {}) =>
     waitFor(
       async () => (await get(path, headers)).body.service === service,
@@ -307,17 +322,7 @@ export function useGatewayE2E(api: ApiKind, opts: GatewayE2EOptions): GatewayE2E
       100,
     );
     // The elected writer has written the Gateways' status: they are programmed on fedgate.
-    for (const g of gateways) {
-      await waitFor(
-        async () => {
-          const s = await status<GatewayStatus>('gateway', g);
-          return s?.conditions?.find((c) => c.type === 'Programmed')?.status === 'True';
-        },
-        30_000,
-        `the ${g} Gateway to be Programmed`,
-        200,
-      );
-    }
+    for (const g of gateways) await programmed(g);
   }, 240_000);
 
   afterAll(async () => {
@@ -353,6 +358,7 @@ export function useGatewayE2E(api: ApiKind, opts: GatewayE2EOptions): GatewayE2E
     status,
     routeConditions,
     condition,
+    programmed,
     accepted: (route, kind = 'httproute') =>
       waitFor(
         async () => {

@@ -1,6 +1,6 @@
 // The checks both header modifier conformance cases share (HTTPRouteRequestHeaderModifier,
 // HTTPRouteResponseHeaderModifier: their manifests have the same paths), for any
-// harness that can say which headers a request ended up with.
+// harness that can say which headers a request (or its answer) ended up with.
 import { expect } from 'vitest';
 
 export type Headers = Record<string, unknown>;
@@ -48,4 +48,26 @@ export async function modifies(
   });
   expect(folded).not.toHaveProperty('x-header-remove');
   return folded;
+}
+
+/**
+ * HTTPRouteResponseHeaderModifier: the shared cases on the answer's headers, the
+ * backend setting the headers X-Echo-Set-Header names (the suite's backend does);
+ * `send` sends `path` with `headers` and returns the answer's headers.
+ */
+export async function modifiesAnswers(
+  send: (path: string, headers: Record<string, string>) => Promise<Headers>,
+) {
+  const folded = await modifies((path, set) => {
+    const echo = Object.entries(set)
+      .map(([k, v]) => `${k}:${v}`)
+      .join(',');
+    return send(path, echo ? { 'X-Echo-Set-Header': echo } : {});
+  });
+  expect(folded).toMatchObject({
+    'x-lowercase-add': 'lowercase-add',
+    'x-mixedcase-add-1': 'mixedcase-add-1',
+    'x-mixedcase-add-2': 'mixedcase-add-2',
+    'x-uppercase-add': 'uppercase-add',
+  });
 }
