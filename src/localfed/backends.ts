@@ -7,19 +7,12 @@
 // fedgate's proxy something real to be tested against end to end. A port
 // can serve the same over TLS (backend-https.ts) or the gRPC echo (grpc-echo.ts), as
 // its Service port's appProtocol says.
-import {
-  createServer,
-  type IncomingMessage,
-  type OutgoingHttpHeaders,
-  type Server,
-  type ServerResponse,
-  STATUS_CODES,
-} from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
-import { pipeline } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { hostPort } from '../host-port.ts';
+import { echo, sendBytes, sendJson, sendRawJson, sendStatus, whenRead } from './backend-answers.ts';
 import { httpsOptions, setEchoHealth } from './backend-https.ts';
 import type { PodTlsSource } from './backend-pki.ts';
 import { close, listen, resetConnection, trackSockets } from './backend-sockets.ts';
@@ -42,11 +35,6 @@ const MAX_BYTES = 2 ** 40;
 const MAX_DELAY_MS = 60_000;
 /** How long stop() lets WebSocket clients answer the close frame before cutting them. */
 const WS_CLOSE_GRACE_MS = 250;
-
-// Every /bytes answer repeats this one chunk. Byte k of the stream is k mod 256
-// (64 KiB is a multiple of 256), so a client can check what it got.
-const CHUNK = Buffer.alloc(64 * 1024);
-for (let i = 0; i < CHUNK.length; i++) CHUNK[i] = i & 0xff;
 
 const ROUTE = /^\/(bytes|status|delay)\/(\d+)$/;
 const RETRY_PREFIX = '/retry/';
@@ -311,74 +299,6 @@ export class Backend {
   }
 }
 
-/** Runs `then` once the request body has been read to the end and dropped. */
-function whenRead(req: IncomingMessage, then: () => void): void {
-  // Reading the body keeps keep-alive connections usable.
-  req.resume();
-  req.on('end', then);
-}
-
-/** The body straight back as it arrives; pipeline gives backpressure both ways. */
-function echo(req: IncomingMessage, res: ServerResponse): void {
-  const headers: OutgoingHttpHeaders = { 'Cache-Control': 'no-store' };
-  const type = req.headers['content-type'];
-  if (type !== undefined) headers['Content-Type'] = type;
-  // Without a length node:http answers chunked.
-  const length = req.headers['content-length'];
-  if (length !== undefined) headers['Content-Length'] = length;
-  res.writeHead(200, headers);
-  // An error here is a client gone mid-body; pipeline has destroyed both sides already.
-  pipeline(req, res, () => {});
-}
-
-function sendBytes(req: IncomingMessage, res: ServerResponse, n: number): void {
-  res.writeHead(200, {
-    'Content-Type': 'application/octet-stream',
-    'Content-Length': n,
-    'Cache-Control': 'no-store',
-  });
-  if (req.method === 'HEAD') {
-    res.end();
-    return;
-  }
-  let left = n;
-  const pump = (): void => {
-    while (left > 0) {
-      if (res.destroyed) return;
-      const size = Math.min(left, CHUNK.length);
-      left -= size;
-      if (!res.write(size === CHUNK.length ? CHUNK : CHUNK.subarray(0, size))) {
-        res.once('drain', pump);
-        return;
-      }
-    }
-    res.end();
-  };
-  // A client gone mid-stream never drains: forget the pending pump.
-  res.once('close', () => res.off('drain', pump));
-  pump();
-}
-
-function sendStatus(res: ServerResponse, code: number, where: Record<string, unknown>): void {
-  if (code === 102 || code === 103) {
-    // A 1xx is interim: send it, then a final answer (a 1xx alone leaves clients waiting).
-    if (code === 102) res.writeProcessing();
-    else res.writeEarlyHints({ link: '</early-hint>; rel=preload; as=fetch' });
-    sendJson(res, 200, { ...where, status: 200, informational: code });
-    return;
-  }
-  if (code === 204 || code === 205 || code === 304) {
-    // No content allowed (RFC 9110 15.3.5, 15.3.6, 15.4.5); 205 says so with a zero length.
-    res.writeHead(code, {
-      'Cache-Control': 'no-store',
-      ...(code === 205 ? { 'Content-Length': 0 } : {}),
-    });
-    res.end();
-    return;
-  }
-  sendJson(res, code, { ...where, status: code });
-}
-
 /** Sends close frames and waits briefly for the answers, then cuts whoever is left. */
 async function closeWebSockets(clients: Set<WebSocket>): Promise<void> {
   if (clients.size === 0) return;
@@ -392,32 +312,4 @@ async function closeWebSockets(clients: Set<WebSocket>): Promise<void> {
   await Promise.race([closed, grace]);
   clearTimeout(timer);
   for (const ws of open) ws.terminate();
-}
-
-function sendJson(
-  res: ServerResponse,
-  code: number,
-  body: unknown,
-  headers: OutgoingHttpHeaders = {},
-): void {
-  const text = `${JSON.stringify(body)}\n`;
-  res.writeHead(code, {
-    ...headers,
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(text),
-    'Cache-Control': 'no-store',
-  });
-  res.end(text);
-}
-
-/** An HTTP answer written on a socket node:http has handed over (a refused upgrade). */
-function sendRawJson(socket: Socket, code: number, body: unknown): void {
-  const text = `${JSON.stringify(body)}\n`;
-  socket.end(
-    `HTTP/1.1 ${code} ${STATUS_CODES[code] ?? ''}\r\n` +
-      'Content-Type: application/json\r\n' +
-      `Content-Length: ${Buffer.byteLength(text)}\r\n` +
-      'Cache-Control: no-store\r\nConnection: close\r\n\r\n' +
-      text,
-  );
 }
