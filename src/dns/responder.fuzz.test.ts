@@ -25,10 +25,19 @@ const { Packet } = dns2;
 
 const SEED = Number(process.env.FEDGATE_FUZZ_SEED ?? 0x5eed_d25);
 const CASES = Number(process.env.FEDGATE_FUZZ_CASES ?? 100_000);
-/** One respond() call longer than this, on a fresh responder too, is a stall. */
-const HANG_MS = 50;
-/** The whole run: past this the test stops and fails (vitest's own limit is 60 s). */
+/**
+ * One respond() call longer than this, and again on each of STALL_TRIES fresh
+ * responders, is a stall: work that grows without bound (calls take well under 1 ms),
+ * not a busy machine pausing the process once.
+ */
+const HANG_MS = 250;
+const STALL_TRIES = 5;
+/**
+ * The whole run: past this the test stops (vitest's own limit is 60 s), and passes if
+ * it checked MIN_CASES: a loaded machine makes it slower, not wrong.
+ */
 const BUDGET_MS = 40_000;
+const MIN_CASES = 10_000;
 
 // ---------------------------------------------------------------- the world
 
@@ -887,11 +896,12 @@ describe('Responder under fuzzing', () => {
     let truncated = 0;
     let done = 0;
     let stopped = '';
+    let budgetSpent = '';
     const start = performance.now();
 
     for (let i = 0; i < CASES; i++) {
       if (performance.now() - start > BUDGET_MS) {
-        stopped = `over the ${BUDGET_MS} ms budget after ${i} of ${CASES} messages`;
+        budgetSpent = `over the ${BUDGET_MS} ms budget after ${i} of ${CASES} messages`;
         break;
       }
       if (violations.count(STALL) >= 3) {
@@ -924,8 +934,11 @@ describe('Responder under fuzzing', () => {
         continue;
       }
       if (ms > HANG_MS) {
-        // Only a deterministic stall counts: the same message again, on a fresh responder.
-        const again = Math.min(ms, timed(responder(), msg, client, udp).ms);
+        // Only a deterministic stall counts: the same message again, on fresh responders.
+        let again = ms;
+        for (let t = 0; t < STALL_TRIES && again > HANG_MS; t++) {
+          again = Math.min(again, timed(responder(), msg, client, udp).ms);
+        }
         if (again > HANG_MS) violations.add(STALL, msg, `${again.toFixed(0)} ms`);
       }
       const q = parseStrict(msg);
@@ -1056,7 +1069,7 @@ describe('Responder under fuzzing', () => {
     const indent = (s: string) => s.replace(/^/gm, '    ');
     console.log(
       [
-        `responder fuzz: seed ${SEED}, ${done} messages in ${seconds.toFixed(1)} s (${Math.round(done / seconds)}/s)${stopped ? `; ${stopped}` : ''}`,
+        `responder fuzz: seed ${SEED}, ${done} messages in ${seconds.toFixed(1)} s (${Math.round(done / seconds)}/s)${stopped ? `; ${stopped}` : ''}${budgetSpent ? `; ${budgetSpent}` : ''}`,
         `  outcomes by kind: ${JSON.stringify(outcomes)}`,
         `  strictly malformed queries (a header, QR=0) got: ${JSON.stringify(malformed)}`,
         `  truncated (TC=1): ${truncated}; fast-path cache hits: ${r.stats.cacheHits}; tiers: ${JSON.stringify(r.stats.tiers)}`,
@@ -1072,6 +1085,7 @@ describe('Responder under fuzzing', () => {
     );
     expect(violations.report()).toBe('');
     expect(stopped).toBe('');
+    expect(done, budgetSpent).toBeGreaterThanOrEqual(Math.min(CASES, MIN_CASES));
   });
 });
 
@@ -1318,8 +1332,7 @@ describe('Responder on hand-made messages', () => {
     r.respond(query(WEB), '127.192.2.1', true); // warm
     const slow = cases.flatMap(([what, msg, udp]) => {
       const ms = Math.min(
-        timed(r, msg, '127.192.2.1', udp).ms,
-        timed(r, msg, '127.192.2.1', udp).ms,
+        ...Array.from({ length: STALL_TRIES }, () => timed(r, msg, '127.192.2.1', udp).ms),
       );
       return ms > HANG_MS ? [`${what}: ${ms.toFixed(0)} ms  [${hex(msg).slice(0, 64)}…]`] : [];
     });
