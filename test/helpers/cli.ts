@@ -25,15 +25,17 @@ export function fedgate(args: string[], timeoutMs = 30_000): Promise<Result> {
   });
 }
 
-/** Starts a long-running command and collects its output. */
+/** Starts a long-running command and collects its output; `env` is added to this process's. */
 export function start(
   command: string,
   args: string[],
+  env: Record<string, string> = {},
 ): { child: ChildProcess; out: () => string; exited: Promise<number | null> } {
   const child = spawn(command, args, {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
+    env: { ...process.env, ...env },
   });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
