@@ -11,12 +11,17 @@ export interface Result {
   stderr: string;
 }
 
-export function fedgate(args: string[], timeoutMs = 30_000): Promise<Result> {
+/** Runs one fedgate command to its end; `env` is added to this process's. */
+export function fedgate(
+  args: string[],
+  timeoutMs = 30_000,
+  env: Record<string, string> = {},
+): Promise<Result> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [CLI, ...args],
-      { cwd: ROOT, timeout: timeoutMs },
+      { cwd: ROOT, timeout: timeoutMs, env: { ...process.env, ...env } },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         resolve({ code, stdout, stderr });
