@@ -3,15 +3,18 @@
 // zone's traffic: two `fedgate start` processes in front of the local federation, the
 // same requests through each, answered by the backends of each one's zone (the
 // backends' JSON names their pod and zone). FEDGATE_ZONE wins over the Node; a Node
-// that does not exist, or NODE_NAME unset, stops the start with a clear error.
+// that does not exist, or NODE_NAME unset, stops the start with a clear error; and a
+// Node relabelled under a running fedgate (in this process) moves its traffic.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { loadConfig } from '../src/config/load.ts';
+import { Fedgate } from '../src/fedgate.ts';
 import type { LocalFederation } from '../src/localfed/federation.ts';
 import { CLI, start } from './helpers/cli.ts';
-import { DiscoveryEnv, FAST_WATCH, launchFederation } from './helpers/discovery-env.ts';
+import { DiscoveryEnv, FAST_WATCH, LogCapture, launchFederation } from './helpers/discovery-env.ts';
 import { freePort } from './helpers/ports.ts';
 import { waitFor } from './helpers/wait.ts';
 
@@ -70,12 +73,16 @@ afterAll(async () => {
 });
 
 /** A `fedgate start` of the shared file with `vars` in its environment, once ready. */
-async function replica(vars: Record<string, string>) {
+async function replica(vars: Record<string, string>, workers = 1) {
   const admin = await freePort();
   const adminFile = join(await env.dir(), `admin-${admin}.yaml`);
   const shared = parse(await readFile(file, 'utf8')) as Record<string, unknown>;
   await writeFile(adminFile, stringify({ ...shared, admin: { listen: `127.0.0.1:${admin}` } }));
-  const p = start(process.execPath, [CLI, 'start', '--workers', '1', '--config', adminFile], vars);
+  const p = start(
+    process.execPath,
+    [CLI, 'start', '--workers', String(workers), '--config', adminFile],
+    vars,
+  );
   running.push(p);
   await waitFor(() => p.out().includes('fedgate: ready'), 30_000, 'fedgate to be ready');
   const http = /HTTP (http:\/\/127\.0\.0\.1:\d+)/.exec(p.out())?.[1];
@@ -88,7 +95,8 @@ async function zonesAnswering(proxy: string, n: number): Promise<Map<string, num
   const zones = new Map<string, number>();
   for (let i = 0; i < n; i++) {
     // undici's request sends the Host it is given (fetch would not).
-    const res = await request(`${proxy}/`, { headers: { host: WEB } });
+    // A connection each (reset), so worker processes share the requests.
+    const res = await request(`${proxy}/`, { headers: { host: WEB }, reset: true });
     expect(res.statusCode).toBe(200);
     const body = (await res.body.json()) as { zone?: string; cluster?: string };
     const key = `${body.cluster}/${body.zone}`;
@@ -122,8 +130,9 @@ describe('self.node: each replica routes from its own Node’s zone', () => {
     );
   }, 90_000);
 
-  it('FEDGATE_ZONE wins over the Node: the replica on us-east-a serves from us-east-b', async () => {
-    const c = await replica({ NODE_NAME: 'alpha-us-east-a-1', FEDGATE_ZONE: 'us-east-b' });
+  it('FEDGATE_ZONE wins over the Node: the replica on us-east-a serves from us-east-b, in its worker processes', async () => {
+    // With worker processes: they serve from the locality the primary resolved.
+    const c = await replica({ NODE_NAME: 'alpha-us-east-a-1', FEDGATE_ZONE: 'us-east-b' }, 2);
     expect([...(await zonesAnswering(c.http, REQUESTS))]).toEqual([['alpha/us-east-b', REQUESTS]]);
     const explained = await explainSelf(c.admin);
     expect(explained.self).toEqual({ region: 'us-east', zone: 'us-east-b' });
@@ -147,4 +156,46 @@ describe('self.node: each replica routes from its own Node’s zone', () => {
     expect(await p.exited).toBe(2);
     expect(p.out()).toContain('self.node: environment variable NODE_NAME is not set');
   }, 30_000);
+
+  // Last: it relabels a Node of the shared federation.
+  it('a relabelled Node moves the running replica, as a reload would', async () => {
+    const env = { NODE_NAME: 'alpha-us-east-a-1' };
+    const logs = new LogCapture('info');
+    const admin = await freePort();
+    const config = {
+      ...loadConfig(file, env),
+      admin: { listen: { host: '127.0.0.1', port: admin } },
+    };
+    const g = await Fedgate.start(config, logs.logger, { env });
+    try {
+      await g.whenReady();
+      expect(g.config.self).toMatchObject({ region: 'us-east', zone: 'us-east-a' });
+      const before = g.addresses().http[0] ?? '';
+      expect([...(await zonesAnswering(before, REQUESTS))]).toEqual([
+        ['alpha/us-east-a', REQUESTS],
+      ]);
+      const alpha = fed.cluster('alpha');
+      const node = await alpha.get('v1', 'Node', undefined, 'alpha-us-east-a-1');
+      if (!node) throw new Error('no Node alpha-us-east-a-1');
+      const labels = {
+        ...(node.metadata.labels ?? {}),
+        'topology.kubernetes.io/zone': 'us-east-b',
+      };
+      await alpha.apply({ ...node, metadata: { ...node.metadata, labels } });
+      await waitFor(() => g.config.self.zone === 'us-east-b', 15_000, 'self to follow the Node');
+      expect(g.discovery.router.self).toMatchObject({ region: 'us-east', zone: 'us-east-b' });
+      expect(g.selfFrom?.from.zone).toBe('node');
+      expect(logs.find(/^configuration reloaded/).at(-1)).toMatchObject({
+        trigger: 'node labels',
+        settings: ['self.zone'],
+      });
+      const explained = await explainSelf(`http://127.0.0.1:${admin}`);
+      expect(explained.self).toEqual({ region: 'us-east', zone: 'us-east-b' });
+      // And the proxy routes from there.
+      const proxy = g.addresses().http[0] ?? '';
+      expect([...(await zonesAnswering(proxy, REQUESTS))]).toEqual([['alpha/us-east-b', REQUESTS]]);
+    } finally {
+      await g.stop();
+    }
+  }, 60_000);
 });
