@@ -39,6 +39,8 @@ const LAYERS = [
   { group: 'reload', rank: 9, path: '^src/reload\\.ts$' },
   // Compiles Gateway API routes as objects and services change; fedgate.ts runs it.
   { group: 'gateway-feed', rank: 9, path: '^src/gateway-feed\\.ts$' },
+  // This replica's locality: the Node read at start and reload, followed through discovery.
+  { group: 'self-locality', rank: 9, path: '^src/self-locality\\.ts$' },
   { group: 'fedgate', rank: 9.5, path: '^src/fedgate\\.ts$' },
   { group: 'commands', rank: 10, path: '^src/(fedgate-commands|demo)\\.ts$' },
   { group: 'cli', rank: 10.5, path: '^src/cli\\.ts$' },

@@ -24,6 +24,7 @@ import type { StagedChange } from './staged-change.ts';
 import { ClusterWatcher, type ClusterWatcherSink } from './watch/cluster-watcher.ts';
 import type { GatewayStore } from './watch/gateway-store.ts';
 import type { GatewayWatcher } from './watch/gateway-watcher.ts';
+import type { NodeRecord } from './watch/records.ts';
 
 export interface DiscoveryOptions {
   now?: () => number;
@@ -64,6 +65,9 @@ export interface StagedDiscovery extends StagedChange {
 
 export type RunningCluster = Slot<ClusterWatcher>;
 
+/** A member's Node record changed (undefined: deleted), by cluster and Node name. */
+export type NodeListener = (cluster: string, name: string, record: NodeRecord | undefined) => void;
+
 export class Discovery {
   readonly catalog: Catalog;
   /** One per member cluster; the same array for the whole run, changed in place by reloads. */
@@ -78,6 +82,7 @@ export class Discovery {
   readonly #gateway: GatewayDiscovery;
   readonly #watchers: ClusterWatcher[];
   readonly #running = new Map<string, RunningCluster>();
+  readonly #nodeListeners = new Set<NodeListener>();
   /** Watchers being stopped after a reload replaced or removed them. */
   readonly #retiring = new Set<Promise<void>>();
   readonly #log: Logger;
@@ -107,6 +112,16 @@ export class Discovery {
     this.router = router;
     this.#gateway = gateway;
     this.gateway = gateway.store;
+  }
+
+  /**
+   * Hears every Node record a member's watcher reports (undefined: gone), from the
+   * same watch the catalog is fed by: how a replica follows its own Node's labels.
+   * Returns the unsubscribe.
+   */
+  onNode(listener: NodeListener): () => void {
+    this.#nodeListeners.add(listener);
+    return () => this.#nodeListeners.delete(listener);
   }
 
   /** The watchers of the clusters whose Gateway API objects are read. */
@@ -331,7 +346,11 @@ export class Discovery {
 
   #build(c: ClusterConfig, config: Config): RunningCluster {
     const sink: ClusterWatcherSink = {
-      change: (cluster, kind, key, record) => this.catalog.apply(cluster, kind, key, record),
+      change: (cluster, kind, key, record) => {
+        this.catalog.apply(cluster, kind, key, record);
+        if (kind !== 'nodes') return;
+        for (const l of this.#nodeListeners) l(cluster, key, record as NodeRecord | undefined);
+      },
       status: (status) => this.catalog.setStatus(status),
     };
     return buildSlot(

@@ -80,6 +80,8 @@ describe('the error table', () => {
       expect(exitCodeFor(code), code).toBe(2);
     }
     expect(exitCodeFor('WORKERS_FAILED')).toBe(1);
+    // A Node that cannot be read at start: Kubernetes restarts the pod, and it reads again.
+    expect(exitCodeFor('SELF_NODE_UNAVAILABLE')).toBe(1);
     expect(exitCodeFor('LOCALFED_UNAVAILABLE')).toBe(1);
     expect(exitCodeFor('LOCALFED_START_FAILED')).toBe(1);
   });

@@ -73,6 +73,8 @@ export const ERROR_TABLE = {
   WORKERS_FAILED: { http: 500, grpc: 'INTERNAL', dnsRcode: 'SERVFAIL', exit: 1 },
   /** A kubeconfig could not be loaded or names no usable cluster. */
   KUBECONFIG_INVALID: { http: 500, grpc: 'INTERNAL', dnsRcode: 'SERVFAIL', exit: 2 },
+  /** `self.node` names a Node that its cluster (`self.cluster`) does not have, or that fedgate cannot read there (at start: a replica must not serve from a locality it guessed). */
+  SELF_NODE_UNAVAILABLE: { http: 500, grpc: 'INTERNAL', dnsRcode: 'SERVFAIL', exit: 1 },
   /** The request names nothing fedgate serves: a Host (or absolute-form URL) with no federated service, alias or scheme name; a DNS question outside every zone (or before the first catalog). */
   HOST_UNKNOWN: { http: 404, grpc: 'UNIMPLEMENTED', dnsRcode: 'REFUSED', exit: 1 },
   /** An operation fedgate does not do: CONNECT (it is not a forward proxy), a DNS opcode other than QUERY. */

@@ -10,6 +10,7 @@
 
 import { ConfigError, loadConfig } from './config/load.ts';
 import type { Config, ListenAddress } from './config/schema.ts';
+import type { ResolvedSelf, SelfLabels } from './config/self.ts';
 import { Discovery, type DiscoveryOptions } from './discovery.ts';
 import type { DnsServer } from './dns/server.ts';
 import { type ErrorCode, FedgateError } from './errors.ts';
@@ -24,6 +25,7 @@ import { withAccessLog } from './proxy/access-log.ts';
 import { GatewayRoutes } from './proxy/gateway.ts';
 import type { ProxyServer } from './proxy/server.ts';
 import { changedSettings, describeChanges, hasChanges, type ReloadChanges } from './reload.ts';
+import { type ReadNode, SelfLocality, type StagedSelf } from './self-locality.ts';
 import { type StagedChange, stageTogether } from './staged-change.ts';
 import { WorkerPool } from './workers/pool.ts';
 import { ListenError, LocalServing, type Serving } from './workers/serving.ts';
@@ -46,6 +48,10 @@ export interface RuntimeOptions extends Omit<DiscoveryOptions, 'exhaustion'> {
    * primary.
    */
   readonly workers?: number;
+  /** Where FEDGATE_REGION, FEDGATE_ZONE and FEDGATE_SUBZONE are read (default: process.env). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Reads self.node's labels (default: a GET through its member's kubeconfig). */
+  readonly readNode?: ReadNode;
 }
 
 /** What a reload did: applied (with what changed), or rejected (and why). */
@@ -79,6 +85,8 @@ export class Fedgate {
   readonly #writeBack: { current: WriteBack | undefined };
   /** Gateway API routes, compiled as objects and services change. */
   readonly #gatewayFeed: GatewayFeed;
+  /** This replica's locality: resolved at start and each reload, following its Node. */
+  readonly #self: SelfLocality;
   /** Reloads run one at a time, in the order asked. */
   #reloads: Promise<unknown> = Promise.resolve();
 
@@ -97,6 +105,7 @@ export class Fedgate {
     stopped: AbortController;
     writeBack: { current: WriteBack | undefined };
     gatewayFeed: GatewayFeed;
+    self: SelfLocality;
   }) {
     this.#config = parts.config;
     this.log = parts.log;
@@ -114,6 +123,12 @@ export class Fedgate {
     this.#stopped = parts.stopped;
     this.#writeBack = parts.writeBack;
     this.#gatewayFeed = parts.gatewayFeed;
+    this.#self = parts.self;
+  }
+
+  /** How this replica's locality was found: env, the Node's labels, the config. */
+  get selfFrom(): ResolvedSelf | undefined {
+    return this.#self.resolved;
   }
 
   /** The write-back, when writeBack.enabled. */
@@ -146,7 +161,16 @@ export class Fedgate {
    * Starts every part. A listener that cannot bind fails it with LISTEN_FAILED naming
    * the setting; whatever had started is stopped first.
    */
-  static async start(config: Config, log: Logger, opts: RuntimeOptions = {}): Promise<Fedgate> {
+  static async start(input: Config, log: Logger, opts: RuntimeOptions = {}): Promise<Fedgate> {
+    // self first: every part routes from it, and a Node that cannot be read stops here.
+    const self = new SelfLocality({
+      log,
+      ...(opts.env ? { env: opts.env } : {}),
+      ...(opts.readNode ? { readNode: opts.readNode } : {}),
+    });
+    const staged = await self.stage(input);
+    staged.commit();
+    const config = staged.config;
     const journal = opts.journal ?? new EventJournal(opts.now ? { now: opts.now } : {});
     const exhaustion =
       opts.exhaustion ?? new ExhaustionTracker({ log, ...(opts.now ? { now: opts.now } : {}) });
@@ -208,6 +232,9 @@ export class Fedgate {
           },
         },
         readiness: () => holder.fedgate?.readiness() ?? { ready: false, reason: 'starting' },
+        get selfFrom() {
+          return self.resolved;
+        },
         ...(opts.controls ? { controls: opts.controls } : {}),
         ...(opts.now ? { now: opts.now } : {}),
       });
@@ -277,8 +304,13 @@ export class Fedgate {
       stopped,
       writeBack,
       gatewayFeed,
+      self,
     });
     holder.fedgate = fedgate;
+    // The Node's labels, as its member's watch reports them: a relabelled Node moves
+    // this replica's locality as a reload would.
+    const unfollow = discovery.onNode(self.nodeListener((labels) => fedgate.#followNode(labels)));
+    stopped.signal.addEventListener('abort', unfollow, { once: true });
     // Only once serving: a replica that cannot serve must not be the one writing.
     if (config.writeBack.enabled) {
       writeBack.current = WriteBack.start({ config, catalog: discovery.catalog, log });
@@ -341,11 +373,11 @@ export class Fedgate {
     return this.#queue(() => {
       let next: Config;
       try {
-        next = loadConfig(file);
+        next = loadConfig(file, this.#self.env);
       } catch (e) {
         return Promise.resolve(this.#rejected(e, trigger));
       }
-      return this.#apply(next, trigger);
+      return this.#resolveAndApply(next, trigger);
     });
   }
 
@@ -357,7 +389,35 @@ export class Fedgate {
    * One info line says what changed; the journal records it.
    */
   reload(next: Config, trigger = 'api'): Promise<ReloadOutcome> {
-    return this.#queue(() => this.#apply(next, trigger));
+    return this.#queue(() => this.#resolveAndApply(next, trigger));
+  }
+
+  /** self resolved for `next` (the Node read again), then applied. */
+  async #resolveAndApply(next: Config, trigger: string): Promise<ReloadOutcome> {
+    let staged: StagedSelf;
+    try {
+      staged = await this.#self.stage(next);
+    } catch (e) {
+      return this.#rejected(e, trigger);
+    }
+    return this.#apply(staged.config, trigger, staged);
+  }
+
+  /** New labels on this replica's Node: applied as a reload of the running file would be. */
+  #followNode(labels: SelfLabels): void {
+    const run = async () => {
+      if (this.#stopped.signal.aborted) return;
+      let staged: StagedSelf | undefined;
+      try {
+        staged = this.#self.restage(labels);
+      } catch (e) {
+        this.#rejected(e, 'node labels');
+        return;
+      }
+      if (staged) await this.#apply(staged.config, 'node labels', staged);
+    };
+    const done = this.#reloads.then(run, run);
+    this.#reloads = done.catch(() => {});
   }
 
   #queue(run: () => Promise<ReloadOutcome>): Promise<ReloadOutcome> {
@@ -366,7 +426,7 @@ export class Fedgate {
     return done;
   }
 
-  async #apply(next: Config, trigger: string): Promise<ReloadOutcome> {
+  async #apply(next: Config, trigger: string, self: StagedSelf): Promise<ReloadOutcome> {
     if (this.#stopped.signal.aborted) {
       return this.#rejected(new FedgateError('RELOAD_FAILED', 'fedgate is stopping'), trigger);
     }
@@ -405,6 +465,7 @@ export class Fedgate {
     try {
       staged.commit();
       this.#config = next;
+      self.commit();
     } catch (e) {
       // Only a bug gets here, and part of the new configuration may be running.
       this.#config = next;

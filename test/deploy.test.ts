@@ -438,6 +438,25 @@ async function mountVolumes(
   return written.sort();
 }
 
+/** The node the test's pod stands on: what `fieldRef: spec.nodeName` gives. */
+const POD_NODE = 'node-us-east-a-1';
+
+/**
+ * The container's environment as the kubelet fills it: `value`s as they are, and the
+ * downward API's spec.nodeName as POD_NODE (no other fieldRef is expected).
+ */
+function podEnv(): Record<string, string> {
+  return Object.fromEntries(
+    arr(container().env).map((e) => {
+      const field = at(e, 'valueFrom', 'fieldRef', 'fieldPath');
+      if (field === undefined) return [String(e.name), String(e.value)];
+      if (field !== 'spec.nodeName')
+        throw new Error(`env ${String(e.name)}: unexpected ${String(field)}`);
+      return [String(e.name), POD_NODE];
+    }),
+  );
+}
+
 /** A certificate and key for the fedgate-tls Secret, which the overlay leaves to cert-manager. */
 async function tlsSecret(): Promise<Record<string, string>> {
   const pki = await makeClusterPki('edge', ['fed.example.com']);
@@ -456,14 +475,52 @@ describe('the example configuration', () => {
       '/etc/fedgate/tls/tls.crt',
       '/etc/fedgate/tls/tls.key',
     ]);
-    const r = await fedgate(['check-config', join(root, 'etc/fedgate/config.yaml')]);
+    const r = await fedgate(
+      ['check-config', join(root, 'etc/fedgate/config.yaml')],
+      30_000,
+      podEnv(),
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const effective = parse(r.stdout) as Json;
+    // self.node is the pod's NODE_NAME, as the downward API gives it.
+    expect(obj(effective.self).node).toBe(POD_NODE);
     // The kubeconfigs check-config loaded are the Secret's, beside the config file.
     expect(arr(effective.clusters).map((c) => c.kubeconfig)).toEqual(
       ['alpha', 'beta', 'gamma'].map((c) => join(root, `etc/fedgate/clusters/${c}.kubeconfig`)),
     );
+  });
+
+  it('gives each replica its own zone: self.node is the pod’s NODE_NAME (spec.nodeName), read in a member whose reader role may get Nodes', async () => {
+    const raw = obj(parse(await readFile(join(OVERLAY, 'config.yaml'), 'utf8')));
+    const self = obj(raw.self);
+    const variable = /^\$\{([A-Z_]+)\}$/.exec(String(self.node))?.[1];
+    expect(variable).toBe('NODE_NAME');
+    const env = arr(container().env).find((e) => e.name === variable);
+    expect(at(env, 'valueFrom', 'fieldRef', 'fieldPath')).toBe('spec.nodeName');
+    expect(arr(raw.clusters).map((c) => c.name)).toContain(self.cluster);
+    // The member's reader ClusterRole lets fedgate get that Node.
+    const reader = parseAllDocuments(
+      await readFile(join(ROOT, 'deploy/member-rbac/fedgate-reader.yaml'), 'utf8'),
+    )
+      .map((d) => d.toJS() as Json)
+      .find((d) => d.kind === 'ClusterRole');
+    const nodes = arr(reader?.rules).find(
+      (r) => Array.isArray(r.resources) && r.resources.includes('nodes'),
+    );
+    expect(nodes?.verbs).toContain('get');
+    // One Deployment, spread over zones: no per-zone nodeSelector.
+    expect(podSpec().nodeSelector).toBeUndefined();
+    // Without the variable the file is refused, naming it.
+    const root = join(work, 'pod-no-node');
+    await mountVolumes(root, { 'fedgate-tls': await tlsSecret() });
+    const { NODE_NAME: _, ...withoutNode } = podEnv();
+    const r = await fedgate(['check-config', join(root, 'etc/fedgate/config.yaml')], 30_000, {
+      ...withoutNode,
+      NODE_NAME: '',
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('self.node: environment variable NODE_NAME is not set');
   });
 
   it('is the file in deploy/ (the ConfigMap holds it unchanged)', async () => {
@@ -907,7 +964,11 @@ process.exit(r.status === null ? 1 : r.status);
       const r = await script(['kind-alpha', c, join(root, `etc/fedgate/clusters/${c}.kubeconfig`)]);
       expect(r.code, r.stderr).toBe(0);
     }
-    const r = await fedgate(['check-config', join(root, 'etc/fedgate/config.yaml')]);
+    const r = await fedgate(
+      ['check-config', join(root, 'etc/fedgate/config.yaml')],
+      30_000,
+      podEnv(),
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
   });

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { FedgateError } from '../errors.ts';
 import { gatewayApiProblems } from './gateway-api.ts';
 import { type Config, type ConfigInput, configSchema } from './schema.ts';
+import { expandSelfNode, selfClusterProblems } from './self.ts';
 import { backendTlsProblems } from './tls-files.ts';
 
 export class ConfigError extends FedgateError {
@@ -39,7 +40,7 @@ function issueText(issue: z.core.$ZodIssue): string {
   return `${path}: ${issue.message}`;
 }
 
-export function loadConfig(file: string): Config {
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
   const abs = resolve(file);
   let text: string;
   try {
@@ -48,11 +49,18 @@ export function loadConfig(file: string): Config {
     const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : String(e);
     throw new ConfigError(abs, [why]);
   }
-  return parseConfig(text, abs);
+  return parseConfig(text, abs, env);
 }
 
-/** Validates config text; `source` names the file and anchors relative kubeconfig paths. */
-export function parseConfig(text: string, source: string): Config {
+/**
+ * Validates config text; `source` names the file and anchors relative kubeconfig
+ * paths; `env` fills `${VAR}` in the keys that take it (`self.node`).
+ */
+export function parseConfig(
+  text: string,
+  source: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Config {
   const doc = parseDocument(text, { prettyErrors: false });
   if (doc.errors.length > 0) {
     throw new ConfigError(
@@ -62,6 +70,8 @@ export function parseConfig(text: string, source: string): Config {
   }
   const raw: unknown = doc.toJS();
   if (raw === null || raw === undefined) throw new ConfigError(source, ['the file is empty']);
+  const unset = expandSelfNode(raw, env);
+  if (unset.length > 0) throw new ConfigError(source, unset);
   const parsed = configSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) throw new ConfigError(source, parsed.error.issues.map(issueText));
   const config = parsed.data;
@@ -156,6 +166,7 @@ function crossCheck(config: Config): string[] {
   if (config.self.zone !== undefined && config.self.region === undefined) {
     problems.push('self.region: required when self.zone is set');
   }
+  problems.push(...selfClusterProblems(config));
   problems.push(...gatewayApiProblems(config));
   return problems;
 }

@@ -69,7 +69,7 @@ const listen = z.codec(
   },
 );
 
-const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
+export const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
   error: 'expected a DNS label: lower-case letters, digits and -, at most 63',
 });
 /** A DNS name; a trailing dot is accepted and dropped. */
@@ -203,9 +203,21 @@ export const configSchema = z.strictObject({
       region: dnsLabel.optional(),
       zone: dnsLabel.optional(),
       subzone: dnsLabel.optional(),
+      node: z.string().min(1).max(253).optional().meta({
+        description:
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: the reference as a user writes it
+          "The Node this replica runs on, usually ${NODE_NAME} (the pod's spec.nodeName through the downward API): its topology labels give region, zone and subzone, ahead of the keys above",
+      }),
+      cluster: dnsLabel.optional().meta({
+        description:
+          'The member cluster (clusters[].name) whose API has self.node; default: the only member',
+      }),
     })
     .prefault({})
-    .meta({ description: 'Where this fedgate replica runs' }),
+    .meta({
+      description:
+        'Where this fedgate replica runs; FEDGATE_REGION, FEDGATE_ZONE and FEDGATE_SUBZONE in the environment win over self.node and these keys',
+    }),
   clusters: z.array(clusterSchema).min(1, { error: 'at least one member cluster is needed' }),
   localities: z.array(localitySchema).default([]),
   dns: z

@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { Snapshot } from '../catalog/model.ts';
 import type { Config, ListenAddress } from '../config/schema.ts';
+import type { ResolvedSelf } from '../config/self.ts';
 import type { HealthMonitor } from '../health/monitor.ts';
 import type { GatewayRoutes } from '../proxy/gateway.ts';
 import { HostTable, hostRules } from '../proxy/hosts.ts';
@@ -49,6 +50,8 @@ export interface AdminContext {
   readonly gateway?: GatewayRoutes;
   /** The Gateway API's last compilation (GatewayFeed): /debug/gateway shows it. */
   readonly gatewayApi?: GatewayApiReader;
+  /** How this replica's locality was found: /debug/clusters and /debug/explain say. */
+  readonly selfFrom?: ResolvedSelf | undefined;
 }
 
 export interface AdminOptions {

@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import type { FederatedService, Snapshot } from '../catalog/model.ts';
 import type { Config } from '../config/schema.ts';
+import { describeSelf, type ResolvedSelf } from '../config/self.ts';
 import type { ActiveChecker } from '../health/active.ts';
 import type { TlsFailureNote } from '../health/monitor.ts';
 import type { HealthStore } from '../health/store.ts';
@@ -39,6 +40,8 @@ export interface DebugSources {
   readonly watchers?: readonly WatchSource[] | undefined;
   /** The proxy's Gateway API routes (ProxyServer.gateway); absent: Host routing only. */
   readonly gateway?: GatewayRoutes | undefined;
+  /** How this replica's locality was found (src/config/self.ts). */
+  readonly selfFrom?: ResolvedSelf | undefined;
   /** What picks a weighted backend for explain (default Math.random). */
   readonly random?: (() => number) | undefined;
 }
@@ -52,7 +55,22 @@ function zeroCounts(): StateCounts {
   return { ready: 0, 'not-ready': 0, terminating: 0, ejected: 0, 'check-failing': 0 };
 }
 
-const selfOf = (config: Config): Locality => config.self;
+/** This replica's locality, as the router uses it (self.node and self.cluster left out). */
+const selfOf = (config: Config): Locality => {
+  const { region, zone, subzone } = config.self;
+  return { region, zone, subzone };
+};
+
+/** Where each field of self came from (env, node, cluster, config) and the Node read. */
+function selfFromJson(src: DebugSources): unknown {
+  const r = src.selfFrom;
+  if (!r) return null;
+  return {
+    ...r.from,
+    node: r.node ? `${r.node.cluster}/${r.node.name}` : null,
+    summary: describeSelf(r),
+  };
+}
 
 // ---- /debug/clusters ------------------------------------------------------------
 
@@ -63,6 +81,7 @@ export function clustersJson(src: DebugSources, snapshot: Snapshot, now: number)
     catalogVersion: snapshot.version,
     federation: { name: src.config.federation.name, domain: src.config.federation.domain },
     self: selfOf(src.config),
+    selfFrom: selfFromJson(src),
     clusters: src.config.clusters.map((c) => {
       const s = snapshot.clusters.get(c.name);
       const w = watchers.get(c.name);
@@ -312,6 +331,7 @@ export function explainHost(
         locality: route.locality ?? null,
       },
       from,
+      ...(from === 'self' ? { self, selfFrom: selfFromJson(src) } : {}),
       proxyLocality: src.config.http.locality,
       note,
       ...(gw ? { gateway: gw.body } : {}),

@@ -97,6 +97,28 @@ export class ApiClient {
     };
   }
 
+  /** One object by its path (a 404 is CLUSTER_RESOURCE_NOT_SERVED: the caller says what was missing). */
+  async getObject(
+    session: Session,
+    path: string,
+    signal: AbortSignal,
+  ): Promise<Record<string, unknown>> {
+    const url = this.#url(path, {});
+    const res = await this.#fetch(session, url, signal, 'get');
+    const text = await res.text().catch((e: unknown) => {
+      throw this.#transportError('get', url, e);
+    });
+    if (res.status !== 200) throw this.#statusError('get', url, res.status, text);
+    const body = this.#json<unknown>(text, `get ${url.pathname} returned a body that is not JSON`);
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw new FedgateError(
+        'CLUSTER_API_ERROR',
+        `cluster ${this.cluster}: get ${url.pathname} returned no object`,
+      );
+    }
+    return body as Record<string, unknown>;
+  }
+
   /**
    * Streams a watch until the server ends it (resolves) or something fails (rejects
    * with a FedgateError: CLUSTER_WATCH_EXPIRED, CLUSTER_WATCH_SILENT, …). `silenceMs`

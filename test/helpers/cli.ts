@@ -11,12 +11,17 @@ export interface Result {
   stderr: string;
 }
 
-export function fedgate(args: string[], timeoutMs = 30_000): Promise<Result> {
+/** Runs one fedgate command to its end; `env` is added to this process's. */
+export function fedgate(
+  args: string[],
+  timeoutMs = 30_000,
+  env: Record<string, string> = {},
+): Promise<Result> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [CLI, ...args],
-      { cwd: ROOT, timeout: timeoutMs },
+      { cwd: ROOT, timeout: timeoutMs, env: { ...process.env, ...env } },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         resolve({ code, stdout, stderr });
@@ -25,15 +30,17 @@ export function fedgate(args: string[], timeoutMs = 30_000): Promise<Result> {
   });
 }
 
-/** Starts a long-running command and collects its output. */
+/** Starts a long-running command and collects its output; `env` is added to this process's. */
 export function start(
   command: string,
   args: string[],
+  env: Record<string, string> = {},
 ): { child: ChildProcess; out: () => string; exited: Promise<number | null> } {
   const child = spawn(command, args, {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
+    env: { ...process.env, ...env },
   });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
