@@ -7,9 +7,14 @@ import type { Snapshot } from './catalog/model.ts';
 import { gatewayListenerMappings } from './config/gateway-api.ts';
 import type { Config } from './config/schema.ts';
 import type { RouteTables } from './gateway/attached.ts';
-import { compileGateways } from './gateway/compile.ts';
-import type { FederatedServiceLookup, GatewayAddress } from './gateway/inputs.ts';
+import { compileGateways, newCompileCache } from './gateway/compile.ts';
+import type {
+  FederatedServiceLookup,
+  FederatedServicePorts,
+  GatewayAddress,
+} from './gateway/inputs.ts';
 import type { StatusReport } from './gateway/status.ts';
+import { sameTables } from './gateway/tables.ts';
 import type { Logger } from './observe/log.ts';
 import type { GatewayObjects } from './watch/gateway-records.ts';
 
@@ -35,7 +40,12 @@ export class GatewayFeed {
   #services: Snapshot;
   /** The services and ports the last compilation saw: endpoint churn alone compiles nothing. */
   #servicesShape = '';
-  #tablesJson = '';
+  /** Backend lookups: the same function while the services' shape holds (the cache keys on it). */
+  #lookup: FederatedServiceLookup = () => undefined;
+  /** What the last compilation keeps for the next: a change to one route recompiles about one. */
+  readonly #cache = newCompileCache();
+  /** Tables have been handed on (the first ones are, even when empty). */
+  #handed = false;
   #report: StatusReport | undefined;
   #tables: RouteTables = { listeners: [] };
   readonly #stops: (() => void)[] = [];
@@ -84,19 +94,22 @@ export class GatewayFeed {
 
   #compile(): void {
     const snap = this.#services;
-    this.#servicesShape = servicesShape(snap);
-    const lookup: FederatedServiceLookup = (namespace, name) => {
-      const svc = snap.services.get(`${namespace}/${name}`);
-      return svc && { ports: svc.ports.map((p) => ({ name: p.name, port: p.port })) };
-    };
+    const shape = servicesShape(snap);
+    if (shape !== this.#servicesShape || !this.#handed) {
+      this.#servicesShape = shape;
+      this.#lookup = portsLookup(snap);
+    }
     let compiled: ReturnType<typeof compileGateways>;
     try {
-      compiled = compileGateways({
-        objects: this.#objects,
-        services: lookup,
-        listeners: gatewayListenerMappings(this.#config),
-        addresses: edgeAddresses(this.#config),
-      });
+      compiled = compileGateways(
+        {
+          objects: this.#objects,
+          services: this.#lookup,
+          listeners: gatewayListenerMappings(this.#config),
+          addresses: edgeAddresses(this.#config),
+        },
+        this.#cache,
+      );
     } catch (e) {
       // A bug, not bad input (compilation reports bad objects in their status): the
       // routes in force stay.
@@ -104,11 +117,10 @@ export class GatewayFeed {
       return;
     }
     this.#report = compiled.status;
-    const json = JSON.stringify(compiled.tables);
-    if (json !== this.#tablesJson) {
+    if (!this.#handed || !sameTables(compiled.tables, this.#tables)) {
       // No routes at start (the Gateway API off, or nothing attached yet): nothing to say.
-      const quiet = this.#tablesJson === '' && compiled.tables.listeners.length === 0;
-      this.#tablesJson = json;
+      const quiet = !this.#handed && compiled.tables.listeners.length === 0;
+      this.#handed = true;
       this.#tables = compiled.tables;
       this.#deps.serving.setRoutes(compiled.tables);
       const rules = compiled.tables.listeners.reduce(
@@ -124,6 +136,15 @@ export class GatewayFeed {
     }
     this.#deps.status(compiled.status);
   }
+}
+
+/** backendRefs' lookup over the services' ports as they are in `snap`. */
+function portsLookup(snap: Snapshot): FederatedServiceLookup {
+  const ports = new Map<string, FederatedServicePorts>();
+  for (const [key, svc] of snap.services) {
+    ports.set(key, { ports: svc.ports.map((p) => ({ name: p.name, port: p.port })) });
+  }
+  return (namespace, name) => ports.get(`${namespace}/${name}`);
 }
 
 /** Which services exist with which ports: what backendRefs resolve against. */

@@ -13,6 +13,7 @@ import {
 } from '../watch/gateway-records.ts';
 import { attachRoute, namesGateway } from './attach.ts';
 import type { RouteId, RouteTables } from './attached.ts';
+import { CompileCache } from './compile-cache.ts';
 import { type Copies, keyOf, pickOldest } from './copies.ts';
 import { gatewayConditions } from './gateway-status.ts';
 import type { CompileInput } from './inputs.ts';
@@ -32,38 +33,65 @@ export const CONFLICTED = 'Conflicted';
 
 const METADATA_NAME_LABEL = 'kubernetes.io/metadata.name';
 
-export function compileGateways(input: CompileInput): Compiled {
-  const { objects, services, listeners: mappings, addresses } = input;
-  const reports: ObjectStatusReport[] = [];
+/** What every route's compilation reads besides the route: see compile-cache.ts. */
+interface SharedContext {
+  readonly classReports: readonly ObjectStatusReport[];
+  readonly namespaceLabels: (namespace: string) => Readonly<Record<string, string>>;
+  readonly gateways: Copies<GatewayRecord>;
+  readonly judged: ReadonlyMap<string, readonly JudgedListener[]>;
+}
 
+/** What one served route gives: its outcome and its status report. */
+interface RouteResult {
+  readonly outcome: RouteOutcome;
+  readonly report: ObjectStatusReport;
+}
+
+/** A CompileCache for compileGateways: hold one to compile again after a change. */
+export type GatewayCompileCache = CompileCache<SharedContext, RouteResult>;
+
+export const newCompileCache = (): GatewayCompileCache => new CompileCache();
+
+function sharedContext(input: CompileInput): SharedContext {
+  const { objects, listeners: mappings } = input;
   const classes = objects.gatewayClasses.filter((c) => c.controllerName === GATEWAY_CONTROLLER);
   const classNames = new Set(classes.map((c) => c.name));
-  for (const c of classes) {
-    reports.push({
-      kind: 'GatewayClass',
-      cluster: c.cluster,
-      namespace: '',
-      name: c.name,
-      status: {
-        conditions: [
-          condition(c.generation, 'Accepted', true, 'Accepted', `handled by ${GATEWAY_CONTROLLER}`),
-        ],
-      },
-    });
-  }
+  const classReports: ObjectStatusReport[] = classes.map((c) => ({
+    kind: 'GatewayClass',
+    cluster: c.cluster,
+    namespace: '',
+    name: c.name,
+    status: {
+      conditions: [
+        condition(c.generation, 'Accepted', true, 'Accepted', `handled by ${GATEWAY_CONTROLLER}`),
+      ],
+    },
+  }));
 
   const secrets = new Map<string, TlsSecretRecord>(pickOldest(objects.secrets).winners);
   const namespaces = pickOldest(objects.namespaces).winners;
   const namespaceLabels = (ns: string) =>
     namespaces.get(keyOf({ namespace: '', name: ns }))?.labels ?? { [METADATA_NAME_LABEL]: ns };
-  const grants = objects.referenceGrants;
 
   const gateways: Copies<GatewayRecord> = pickOldest(
     objects.gateways.filter((g) => classNames.has(g.gatewayClassName)),
   );
   const judged = new Map<string, readonly JudgedListener[]>();
   for (const [key, g] of gateways.winners)
-    judged.set(key, judgeListeners(g, mappings, grants, secrets));
+    judged.set(key, judgeListeners(g, mappings, objects.referenceGrants, secrets));
+  return { classReports, namespaceLabels, gateways, judged };
+}
+
+/**
+ * `cache`: what the last compilation with it kept; the result is the same as
+ * without it (compile-cache.ts says what is kept and when it is dropped).
+ */
+export function compileGateways(input: CompileInput, cache?: GatewayCompileCache): Compiled {
+  const { objects, services, addresses } = input;
+  const shared = cache ? cache.shared(input, () => sharedContext(input)) : sharedContext(input);
+  const { gateways, judged, namespaceLabels } = shared;
+  const reports: ObjectStatusReport[] = [...shared.classReports];
+  const grants = objects.referenceGrants;
 
   const outcomes: RouteOutcome[] = [];
   const routeLosers: { copy: RouteInput; id: RouteId; winner: RouteInput }[] = [];
@@ -74,20 +102,34 @@ export function compileGateways(input: CompileInput): Compiled {
     compileRules: RulesCompiler<R>,
   ): void => {
     const copies = pickOldest(records);
-    for (const r of copies.winners.values()) {
+    const compileRoute = (r: R): RouteResult => {
       const id: RouteId = { kind, namespace: r.namespace, name: r.name };
       const compiled = compileRules(r, services, grants);
       const parents = attachRoute(id, r.generation, r.parentRefs, r.hostnames, {
         gateways: judged,
         namespaceLabels,
       });
-      outcomes.push({ record: r, id, compiled, parents });
+      const outcome: RouteOutcome = { record: r, id, compiled, parents };
+      const report: ObjectStatusReport = {
+        kind,
+        cluster: r.cluster,
+        namespace: r.namespace,
+        name: r.name,
+        status: { parents: parents.map((v) => parentStatus(outcome, v)) },
+      };
+      return { outcome, report };
+    };
+    for (const r of copies.winners.values()) {
+      const { outcome, report } = cache ? cache.route(r, () => compileRoute(r)) : compileRoute(r);
+      outcomes.push(outcome);
+      routeReports.push(report);
     }
     for (const { copy, winner } of copies.losers) {
       routeLosers.push({ copy, id: { kind, namespace: copy.namespace, name: copy.name }, winner });
     }
     routeCopies.agreeing.push(...copies.agreeing);
   };
+  const routeReports: ObjectStatusReport[] = [];
   collect('HTTPRoute', objects.httpRoutes, compileHttpRules);
   collect('GRPCRoute', objects.grpcRoutes, compileGrpcRules);
 
@@ -143,15 +185,7 @@ export function compileGateways(input: CompileInput): Compiled {
     });
   }
 
-  for (const o of outcomes) {
-    reports.push({
-      kind: o.id.kind,
-      cluster: o.record.cluster,
-      namespace: o.record.namespace,
-      name: o.record.name,
-      status: { parents: o.parents.map((v) => parentStatus(o, v)) },
-    });
-  }
+  reports.push(...routeReports);
   for (const { copy, id, winner } of routeLosers) {
     const message = `the copy in cluster ${winner.cluster} is older and is the one served`;
     const parents = copy.parentRefs
@@ -177,7 +211,7 @@ export function compileGateways(input: CompileInput): Compiled {
   const agreeing = [...gateways.agreeing, ...routeCopies.agreeing];
   const programmed = [...judged.values()].flat().filter((l) => l.programmed);
   return {
-    tables: buildTables(accepted, programmed),
+    tables: buildTables(accepted, programmed, cache),
     status: { objects: [...reports, ...copiedReports(reports, agreeing)].sort(compareReports) },
   };
 }

@@ -245,10 +245,15 @@ export class ListenerMatcher {
     let any: HostMatcher | undefined;
     for (const h of table.hosts) {
       const before = previous ? previous.#byName.get(h.hostname) : undefined;
+      // The same rules (compilation kept the host) need nothing; the same shape, new rules.
       const m =
-        before && sameShape(before.rules, h.rules)
-          ? { ...before, rules: h.rules }
-          : candidatesOf(h.hostname, h.rules);
+        before === undefined
+          ? candidatesOf(h.hostname, h.rules)
+          : before.rules === h.rules
+            ? before
+            : sameShape(before.rules, h.rules)
+              ? { ...before, rules: h.rules }
+              : candidatesOf(h.hostname, h.rules);
       this.#byName.set(h.hostname, m);
       const name = h.hostname.toLowerCase();
       if (name === '') any = m;

@@ -39,9 +39,16 @@ const ruleOrder = (a: AttachedRule, b: AttachedRule): number =>
   compareText(a.route.kind, b.route.kind) ||
   a.index - b.index;
 
+/** A host's rules, kept from the last build when the same routes' rules make them. */
+export interface HostCache {
+  host(key: string, from: readonly (readonly AttachedRule[])[], make: () => HostRules): HostRules;
+  hostsDone(): void;
+}
+
 export function buildTables(
   routes: readonly AcceptedRoute[],
   programmed: readonly JudgedListener[],
+  cache?: HostCache,
 ): RouteTables {
   const byAddress = new Map<string, JudgedListener[]>();
   for (const l of programmed) {
@@ -70,10 +77,11 @@ export function buildTables(
   const listeners: ListenerTable[] = [...byAddress.keys()].sort(compareText).map((address) => {
     const tls = (byAddress.get(address) ?? []).some((l) => l.mapping?.protocol === 'HTTPS');
     const table = hosts.get(address) ?? new Map();
-    const hostRules: HostRules[] = [...table.keys()].sort(compareText).map((hostname) => ({
-      hostname,
-      rules: [...(table.get(hostname) ?? [])].flat().sort(ruleOrder),
-    }));
+    const hostRules: HostRules[] = [...table.keys()].sort(compareText).map((hostname) => {
+      const from = [...(table.get(hostname) ?? [])];
+      const make = () => ({ hostname, rules: from.flat().sort(ruleOrder) });
+      return cache ? cache.host(`${address} ${hostname}`, from, make) : make();
+    });
     const certificates = certificatesOf(byAddress.get(address) ?? []);
     const ports = new Set((byAddress.get(address) ?? []).map((l) => l.listener.port));
     const [gatewayPort] = ports;
@@ -85,7 +93,30 @@ export function buildTables(
       ...(certificates.length > 0 ? { certificates } : {}),
     };
   });
+  cache?.hostsDone();
   return { listeners };
+}
+
+/**
+ * Do two tables read the same (as JSON would)? A host kept from one build to the
+ * next is the same object and costs nothing; only the others are compared by content.
+ */
+export function sameTables(a: RouteTables, b: RouteTables): boolean {
+  if (a.listeners.length !== b.listeners.length) return false;
+  return a.listeners.every((x, i) => {
+    const y = b.listeners[i];
+    return (
+      y !== undefined &&
+      x.address === y.address &&
+      x.tls === y.tls &&
+      JSON.stringify(x.certificates) === JSON.stringify(y.certificates) &&
+      x.hosts.length === y.hosts.length &&
+      x.hosts.every((h, j) => {
+        const k = y.hosts[j];
+        return h === k || JSON.stringify(h) === JSON.stringify(k);
+      })
+    );
+  });
 }
 
 /**
