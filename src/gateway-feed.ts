@@ -1,8 +1,9 @@
 // The Gateway API routes in force. Whenever the config clusters' objects change, or
 // the federated services they may name (a backendRef resolves only to a service
 // that exists, with the port it names), or a reload changes the listener mapping,
-// the routes are compiled again (gateway/compile.ts): the tables go to serving (every
-// worker's proxy) when they changed, the status report to the elected writer.
+// the routes are compiled again (gateway/compile.ts, with the cache the feed keeps:
+// a route's edit compiles that route): the tables go to serving (every worker's
+// proxy) when they changed, the status report to the elected writer.
 import type { Snapshot } from './catalog/model.ts';
 import { gatewayListenerMappings } from './config/gateway-api.ts';
 import type { Config } from './config/schema.ts';
