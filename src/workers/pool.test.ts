@@ -54,7 +54,7 @@ process.on('message', (m) => {
   } else if (m.type === 'health') {
     health += m.entries.length;
   } else if (m.type === 'routes') {
-    routes = m.tables.listeners.length;
+    routes = m.delta.listeners.length;
   } else if (m.type === 'ask') {
     const metrics = [{ name: 'seen', help: 'what this worker was told', type: 'counter', aggregator: 'sum',
       values: [{ labels: { what: 'snapshot' }, value: snapshots }, { labels: { what: 'health' }, value: health }, { labels: { what: 'routes' }, value: routes }] }];

@@ -50,6 +50,7 @@ import {
   snapshotDelta,
   type ToWorker,
 } from './protocol.ts';
+import { routesDelta } from './routes-delta.ts';
 import { ListenError, type Serving, type StagedServing } from './serving.ts';
 
 /** Unexpected worker exits tolerated within WORKER_RESTART_WINDOW_MS before fedgate gives up. */
@@ -356,6 +357,9 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
         return;
       case 'resync':
         this.#send(worker, { type: 'snapshot', delta: snapshotDelta(undefined, this.#sent) });
+        if (this.#routes) {
+          this.#send(worker, { type: 'routes', delta: routesDelta(undefined, this.#routes) });
+        }
         this.#send(worker, {
           type: 'health',
           entries: this.#healthEntries(this.#discovery.health.store.services()),
@@ -387,7 +391,9 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
       snapshot: snapshotDelta(undefined, this.#sent),
       health: this.#healthEntries(this.#discovery.health.store.services()),
     });
-    if (this.#routes) this.#send(worker, { type: 'routes', tables: this.#routes });
+    if (this.#routes) {
+      this.#send(worker, { type: 'routes', delta: routesDelta(undefined, this.#routes) });
+    }
     slot.initSent = true;
   }
 
@@ -458,8 +464,10 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
    */
   /** Sent to every worker now, and to each worker started later, after its init. */
   setRoutes(tables: RouteTables): void {
+    // Every worker holds the tables sent last (at its init or since): the hosts kept go by name.
+    const delta = routesDelta(this.#routes, tables);
     this.#routes = tables;
-    this.#broadcast({ type: 'routes', tables });
+    this.#broadcast({ type: 'routes', delta });
   }
 
   async sync(): Promise<void> {

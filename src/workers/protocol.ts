@@ -20,11 +20,11 @@ import type { AddressInfo } from 'node:net';
 import type { ClusterStatus, FederatedService, Snapshot } from '../catalog/model.ts';
 import type { Config } from '../config/schema.ts';
 import type { ErrorCode } from '../errors.ts';
-import type { RouteTables } from '../gateway/attached.ts';
 import type { Outcome } from '../health/outlier.ts';
 import type { ServiceHealthEntry } from '../health/store.ts';
 import type { MetricsJson } from '../observe/metrics.ts';
 import type { Locality } from '../routing/types.ts';
+import type { RoutesDelta } from './routes-delta.ts';
 
 /** One snapshot, as the services that changed since `base` (undefined: all of them). */
 export interface SnapshotDelta {
@@ -121,8 +121,11 @@ export type ToWorker =
   | { readonly type: 'health'; readonly entries: readonly ServiceHealthEntry[] }
   | { readonly type: 'ask'; readonly id: number; readonly ask: Ask }
   | { readonly type: 'drain'; readonly graceMs: number }
-  /** The Gateway API routes in force: every worker's proxy takes them (ProxyServer.setRoutes). */
-  | { readonly type: 'routes'; readonly tables: RouteTables };
+  /**
+   * The Gateway API routes in force: every worker's proxy takes them (ProxyServer.setRoutes);
+   * hosts the worker holds from the tables sent before go by name (routes-delta.ts).
+   */
+  | { readonly type: 'routes'; readonly delta: RoutesDelta };
 
 /** One proxied request's outcome at an endpoint: HealthMonitor.report's arguments. */
 export type Report = readonly [service: string, id: string, outcome: Outcome];

@@ -31,6 +31,7 @@ import {
   type Report,
   type ToWorker,
 } from './protocol.ts';
+import { applyRoutesDelta } from './routes-delta.ts';
 import { ListenError, LocalServing, type StagedServing } from './serving.ts';
 
 /** Outcome reports wait at most this long, or until this many, before going to the primary. */
@@ -127,11 +128,19 @@ class WorkerProcess {
       case 'drain':
         this.#queue(() => this.#drain(m.graceMs));
         return;
-      case 'routes':
+      case 'routes': {
+        const tables = applyRoutesDelta(this.#routes, m.delta);
+        if (tables === undefined) {
+          // It names a host not held here: the routes in force stay until the whole tables come.
+          this.#routes = undefined;
+          this.#send({ type: 'resync' });
+          return;
+        }
         // Before the proxy is up they wait for it (#init applies them).
-        this.#routes = m.tables;
-        this.#serving?.setRoutes(m.tables);
+        this.#routes = tables;
+        this.#serving?.setRoutes(tables);
         return;
+      }
     }
   }
 
