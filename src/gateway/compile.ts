@@ -11,7 +11,7 @@ import {
   type GatewayRecord,
   type TlsSecretRecord,
 } from '../watch/gateway-records.ts';
-import { attachRoute, namesGateway } from './attach.ts';
+import { type Attachment, attachRoute, namesGateway } from './attach.ts';
 import type { RouteId, RouteTables } from './attached.ts';
 import { CompileCache } from './compile-cache.ts';
 import { type Copies, keyOf, pickOldest } from './copies.ts';
@@ -45,6 +45,9 @@ interface SharedContext {
 interface RouteResult {
   readonly outcome: RouteOutcome;
   readonly report: ObjectStatusReport;
+  /** Where it is accepted, and on which listeners (each once: attachedRoutes counts routes). */
+  readonly attachments: readonly Attachment[];
+  readonly listeners: ReadonlySet<JudgedListener>;
 }
 
 /** A CompileCache for compileGateways: hold one to compile again after a change. */
@@ -93,7 +96,7 @@ export function compileGateways(input: CompileInput, cache?: GatewayCompileCache
   const reports: ObjectStatusReport[] = [...shared.classReports];
   const grants = objects.referenceGrants;
 
-  const outcomes: RouteOutcome[] = [];
+  const outcomes: RouteResult[] = [];
   const routeLosers: { copy: RouteInput; id: RouteId; winner: RouteInput }[] = [];
   const routeCopies: { agreeing: { copy: RouteInput; winner: RouteInput }[] } = { agreeing: [] };
   const collect = <R extends RouteInput>(
@@ -117,12 +120,20 @@ export function compileGateways(input: CompileInput, cache?: GatewayCompileCache
         name: r.name,
         status: { parents: parents.map((v) => parentStatus(outcome, v)) },
       };
-      return { outcome, report };
+      const attachments = parents
+        .filter((v) => acceptedOn(outcome, v))
+        .flatMap((v) => v.attachments);
+      return {
+        outcome,
+        report,
+        attachments,
+        listeners: new Set(attachments.map((a) => a.listener)),
+      };
     };
     for (const r of copies.winners.values()) {
-      const { outcome, report } = cache ? cache.route(r, () => compileRoute(r)) : compileRoute(r);
-      outcomes.push(outcome);
-      routeReports.push(report);
+      const result = cache ? cache.route(r, () => compileRoute(r)) : compileRoute(r);
+      outcomes.push(result);
+      routeReports.push(result.report);
     }
     for (const { copy, winner } of copies.losers) {
       routeLosers.push({ copy, id: { kind, namespace: copy.namespace, name: copy.name }, winner });
@@ -134,18 +145,13 @@ export function compileGateways(input: CompileInput, cache?: GatewayCompileCache
   collect('GRPCRoute', objects.grpcRoutes, compileGrpcRules);
 
   // attachedRoutes: the routes accepted on each listener, each route once.
-  const attachedTo = new Map<JudgedListener, Set<RouteOutcome>>();
+  const attachedTo = new Map<JudgedListener, number>();
   const accepted: AcceptedRoute[] = [];
-  for (const o of outcomes) {
-    const attachments = o.parents.filter((v) => acceptedOn(o, v)).flatMap((v) => v.attachments);
-    for (const a of attachments) {
-      const set = attachedTo.get(a.listener) ?? new Set();
-      set.add(o);
-      attachedTo.set(a.listener, set);
-    }
+  for (const { outcome, attachments, listeners } of outcomes) {
+    for (const l of listeners) attachedTo.set(l, (attachedTo.get(l) ?? 0) + 1);
     // A route without rules (a GRPCRoute may have none) attaches but adds no host.
-    if (attachments.length > 0 && o.compiled.rules.length > 0)
-      accepted.push({ rules: o.compiled.rules, attachments });
+    if (attachments.length > 0 && outcome.compiled.rules.length > 0)
+      accepted.push({ rules: outcome.compiled.rules, attachments });
   }
 
   for (const g of gateways.winners.values()) {
@@ -161,7 +167,7 @@ export function compileGateways(input: CompileInput, cache?: GatewayCompileCache
         listeners: listeners.map((l) => ({
           name: l.listener.name,
           supportedKinds: l.supportedKinds,
-          attachedRoutes: attachedTo.get(l)?.size ?? 0,
+          attachedRoutes: attachedTo.get(l) ?? 0,
           conditions: l.conditions,
         })),
       },
