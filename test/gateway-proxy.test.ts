@@ -466,7 +466,12 @@ describe('HTTPRoute core matching', () => {
     const miss = await get('exact.example.test', '/one/example');
     expect(miss.status).toBe(404);
     expect(miss.headers['x-fedgate-error']).toBe('HOST_UNKNOWN');
+    // The answer says a route's rules missed, not that the host is unknown.
+    expect(miss.text).toContain('no rule of the routes for host "exact.example.test"');
     expect((await get('exact.example.test', '/')).status).toBe(404);
+    expect((await get('nowhere.example.test', '/')).text).toContain(
+      'no federated service is served at host',
+    );
   });
 
   it('HTTPRouteMatching: the longest prefix by whole segments', async () => {

@@ -276,6 +276,11 @@ export class ListenerMatcher {
     return this.#any;
   }
 
+  /** Whether routes name this host (a hostname group it falls under has rules). */
+  covers(host: string): boolean {
+    return (this.#hostFor(host)?.rules.length ?? 0) > 0;
+  }
+
   /** The rule a request takes, or undefined: no rule here, Host routing. */
   match(req: MatchRequest): RuleMatch | undefined {
     return this.#run(req, undefined);

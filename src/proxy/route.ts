@@ -209,9 +209,14 @@ export class Routes {
       host === undefined ? undefined : this.#deps.hosts.lookup(this.#deps.catalog.current(), host);
     // The authority the request was routed by: an absolute-form URL's, else Host's.
     if (!route) {
+      // A host routes name, but no rule of theirs took the request: say so (the spec's 404).
+      const routed =
+        gw && at && host !== undefined && gw.matcher(at.listener)?.covers(host) === true;
       return {
         code: 'HOST_UNKNOWN',
-        detail: `no federated service is served at host "${authority}"`,
+        detail: routed
+          ? `no rule of the routes for host "${authority}" matches this request`
+          : `no federated service is served at host "${authority}"`,
       };
     }
     return { route, path: url, authority, absolute };
