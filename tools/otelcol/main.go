@@ -63,9 +63,9 @@ func main() {
 
 	factory := otlpreceiver.NewFactory()
 	cfg := factory.CreateDefaultConfig().(*otlpreceiver.Config)
-	http := cfg.Protocols.HTTP.Get()
+	// The defaults leave both protocols off until configured: HTTP on, gRPC off.
+	http := cfg.Protocols.HTTP.GetOrInsertDefault()
 	http.ServerConfig.NetAddr.Endpoint = *endpoint
-	cfg.Protocols.HTTP = configoptional.Some(*http)
 	cfg.Protocols.GRPC = configoptional.None[configgrpc.ServerConfig]()
 
 	logger, _ := zap.NewProduction()
