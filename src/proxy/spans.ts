@@ -198,7 +198,10 @@ export class RequestTrace {
       'fedgate.outcome': r.outcome,
       'fedgate.attempts': r.attempts,
     };
-    if (r.status > 0) attrs[ATTR_HTTP_RESPONSE_STATUS_CODE] = r.status;
+    // A cancelled request's 499 was never sent (observer.ts): no status on the span.
+    if (r.status > 0 && r.outcome !== 'client_cancelled') {
+      attrs[ATTR_HTTP_RESPONSE_STATUS_CODE] = r.status;
+    }
     if (r.target) {
       attrs['fedgate.cluster'] = r.target.cluster;
       attrs['fedgate.zone'] = r.target.endpoint.locality.zone ?? '';
