@@ -155,6 +155,20 @@ describe('RequestTrace', () => {
     expect(server?.status.code).toBe(SpanStatusCode.ERROR);
   });
 
+  it('a request the client cancelled has no response status: its 499 was never sent', () => {
+    const t = tracing(1);
+    const trace = new RequestTrace(t.tracing, request({}), routing);
+    const a = target('east', '127.0.0.2:9000');
+    trace.tryStarted(a, 1);
+    trace.end({ status: 499, outcome: 'client_cancelled', target: a, tier: '', attempts: 1 });
+    for (const s of t.spans()) {
+      expect(s.attributes['http.response.status_code']).toBeUndefined();
+      expect(s.attributes['error.type']).toBeUndefined();
+    }
+    const server = t.spans().find((s) => s.kind === SpanKind.SERVER);
+    expect(server?.attributes['fedgate.outcome']).toBe('client_cancelled');
+  });
+
   it('an unsampled parent: nothing recorded, the trace still passed on unsampled', () => {
     const t = tracing(1);
     const req = request({ traceparent: `00-${PARENT_TRACE}-${PARENT_SPAN}-00` });

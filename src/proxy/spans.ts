@@ -189,7 +189,12 @@ export class RequestTrace {
 
   end(r: RequestEnd): void {
     const s = this.#span;
-    this.#endTry(r.target ? r.status : undefined, r.status >= 500 ? String(r.status) : undefined);
+    // A cancelled request's 499 was never sent (observer.ts): no status on either span.
+    const sent = r.outcome !== 'client_cancelled';
+    this.#endTry(
+      r.target && sent ? r.status : undefined,
+      sent && r.status >= 500 ? String(r.status) : undefined,
+    );
     if (!s.isRecording()) {
       s.end();
       return;
@@ -198,10 +203,7 @@ export class RequestTrace {
       'fedgate.outcome': r.outcome,
       'fedgate.attempts': r.attempts,
     };
-    // A cancelled request's 499 was never sent (observer.ts): no status on the span.
-    if (r.status > 0 && r.outcome !== 'client_cancelled') {
-      attrs[ATTR_HTTP_RESPONSE_STATUS_CODE] = r.status;
-    }
+    if (r.status > 0 && sent) attrs[ATTR_HTTP_RESPONSE_STATUS_CODE] = r.status;
     if (r.target) {
       attrs['fedgate.cluster'] = r.target.cluster;
       attrs['fedgate.zone'] = r.target.endpoint.locality.zone ?? '';
@@ -210,7 +212,7 @@ export class RequestTrace {
     if (r.tier) attrs['fedgate.locality.tier'] = r.tier;
     if (r.grpcStatus !== undefined) attrs['fedgate.grpc.status'] = r.grpcStatus;
     // Server spans: a 4xx is the client's, not an error (semantic conventions).
-    const error = this.#code ?? (r.status >= 500 ? String(r.status) : undefined);
+    const error = this.#code ?? (sent && r.status >= 500 ? String(r.status) : undefined);
     if (error !== undefined) {
       attrs[ATTR_ERROR_TYPE] = error;
       s.setStatus({ code: SpanStatusCode.ERROR });
