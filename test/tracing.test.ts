@@ -86,6 +86,8 @@ let fed: LocalFederation;
 let sink: OtlpSink;
 let child: ReturnType<typeof start>;
 let ports: { dns: number; http: number; admin: number };
+let file: string;
+let config: Record<string, unknown>;
 
 beforeAll(async () => {
   const dir = await env.dir();
@@ -93,36 +95,34 @@ beforeAll(async () => {
   fed = launched.fed;
   sink = await startOtlpSink(dir);
   ports = { dns: await freePort({ udp: true }), http: await freePort(), admin: await freePort() };
-  const file = join(dir, 'fedgate.yaml');
-  await writeFile(
-    file,
-    stringify({
-      federation: { name: 'galaxy', domain: 'example.test' },
-      self: { region: 'us-east', zone: 'us-east-a' },
-      clusters: fed.clusters.map((c) => ({
-        name: c.name,
-        kubeconfig: launched.kubeconfigs[c.name],
-        region: 'us-east',
-      })),
-      dns: { listen: [`127.0.0.1:${ports.dns}`] },
-      http: { listen: [`127.0.0.1:${ports.http}`] },
-      admin: { listen: `127.0.0.1:${ports.admin}` },
-      watch: FAST_WATCH,
-      // The proxy's retries alone: nothing ejects alpha, so every request tries it first.
-      health: {
-        active: { enabled: false },
-        outlier: { consecutive5xx: 1000, consecutiveGatewayFailure: 1000 },
-      },
-      tracing: {
-        enabled: true,
-        endpoint: sink.endpoint,
-        samplingRatio: 0,
-        serviceName: 'fedgate-e2e',
-        batchDelay: '100ms',
-        exportTimeout: '2s',
-      },
-    }),
-  );
+  file = join(dir, 'fedgate.yaml');
+  config = {
+    federation: { name: 'galaxy', domain: 'example.test' },
+    self: { region: 'us-east', zone: 'us-east-a' },
+    clusters: fed.clusters.map((c) => ({
+      name: c.name,
+      kubeconfig: launched.kubeconfigs[c.name],
+      region: 'us-east',
+    })),
+    dns: { listen: [`127.0.0.1:${ports.dns}`] },
+    http: { listen: [`127.0.0.1:${ports.http}`] },
+    admin: { listen: `127.0.0.1:${ports.admin}` },
+    watch: FAST_WATCH,
+    // The proxy's retries alone: nothing ejects alpha, so every request tries it first.
+    health: {
+      active: { enabled: false },
+      outlier: { consecutive5xx: 1000, consecutiveGatewayFailure: 1000 },
+    },
+    tracing: {
+      enabled: true,
+      endpoint: sink.endpoint,
+      samplingRatio: 0,
+      serviceName: 'fedgate-e2e',
+      batchDelay: '100ms',
+      exportTimeout: '2s',
+    },
+  };
+  await writeFile(file, stringify(config));
   child = start(process.execPath, [CLI, 'start', '--config', file, '--workers', '2']);
   await waitFor(() => child.out().includes('fedgate: ready'), 30_000, 'fedgate ready');
   // alpha, the proxy's own zone, is tried first: its pod resets every connection.
@@ -218,5 +218,16 @@ describe('tracing to an OTLP collector', () => {
       await metric('fedgate_tracing_spans_dropped_total', 'reason="export_failed"'),
     ).toBeGreaterThan(0);
     expect(child.out()).toContain('span export failed');
+  });
+
+  it('a reload changes no tracing setting, and says so', async () => {
+    const tracing = { ...(config.tracing as object), samplingRatio: 1 };
+    await writeFile(file, stringify({ ...config, tracing }));
+    process.kill(child.child.pid as number, 'SIGHUP');
+    await waitFor(
+      () => child.out().includes('tracing settings changed: they apply when fedgate restarts'),
+      20_000,
+      'the reload to say tracing waits for a restart',
+    );
   });
 });
