@@ -143,15 +143,23 @@ describe('RequestTrace', () => {
     expect(traceparent(second).span).toBe(tryB.spanContext().spanId);
   });
 
-  it("fedgate's own 5xx answer is the server span's error.type", () => {
+  it("fedgate's own 5xx answer is the server span's error.type; a gRPC call's status is on it", () => {
     const t = tracing(1);
     const trace = new RequestTrace(t.tracing, request({}), routing);
     trace.tryStarted(target('east', '127.0.0.2:9000'), 1);
     trace.tryFailed(undefined, 'reset');
     trace.answered('UPSTREAM_UNREACHABLE');
-    trace.end({ status: 502, outcome: 'failed', target: undefined, tier: '', attempts: 1 });
+    trace.end({
+      status: 502,
+      outcome: 'failed',
+      target: undefined,
+      tier: '',
+      attempts: 1,
+      grpcStatus: 14,
+    });
     const server = t.spans().find((s) => s.kind === SpanKind.SERVER);
     expect(server?.attributes['error.type']).toBe('UPSTREAM_UNREACHABLE');
+    expect(server?.attributes['fedgate.grpc.status']).toBe(14);
     expect(server?.status.code).toBe(SpanStatusCode.ERROR);
   });
 
