@@ -5,8 +5,9 @@ export default defineConfig({
     include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'bench/**/*.test.ts'],
     // Tests reach loopback only, and so does every process they start (src/netguard/).
     setupFiles: ['test/setup/loopback-guard.ts'],
-    // The real control plane's binaries, built once for the whole run (tools/kube/).
-    globalSetup: ['test/setup/kube-tools.ts'],
+    // The real control plane's binaries and the OTLP receiver, built once for the whole
+    // run (tools/kube/, tools/otelcol/).
+    globalSetup: ['test/setup/kube-tools.ts', 'test/setup/otlp-sink.ts'],
     // Real sockets and real clients: give them time, never retry a flaky test into green.
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -119,6 +119,8 @@ export interface FedgateOptions {
    * (gatewayAPI.clusters) and serves their routes on its plain listener (port 80).
    */
   gatewayObjects?: KubeObject[];
+  /** The `tracing` block of its config (tracing.enabled and the rest); absent: off. */
+  tracing?: Record<string, unknown>;
 }
 
 /**
@@ -234,6 +236,7 @@ export async function startFedgate(
         limits: { clientShare: 1 },
       },
       admin: { listen: '127.240.0.3:0' },
+      ...(opts.tracing && { tracing: opts.tracing }),
       ...(opts.gatewayObjects && {
         gatewayAPI: {
           clusters: [POD.cluster],

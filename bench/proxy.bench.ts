@@ -12,6 +12,10 @@
 //   fedgate-routes  the same, in a second fedgate process holding 1,000 HTTPRoutes × 10
 //                rules (bench/route-set.ts) on its listener, none for the benchmark's Host:
 //                every request looks the table up, then takes Host routing
+//   fedgate-trace-1, fedgate-trace-100  fedgate with tracing on, 1 % and 100 % of the
+//                requests sampled (wrk sends no traceparent: each is a new trace), spans
+//                exported with OTLP/HTTP to a sink that keeps nothing (bench/otlp-discard.ts);
+//                started only when measured
 // and HTTP/2 clients with h2load (-c8 -m8: 64 streams in flight, -t1), the same GET and
 // backend (HTTP/1.1 behind every proxy), through the same nginx and fedgate processes:
 //   nginx-h2     h2load → nginx `listen … ssl http2` (h2 by ALPN) → backend
@@ -46,6 +50,7 @@ import {
 } from './load-report.ts';
 import { comparisons, type LoadTarget, measureRounds, PROXY_ROUNDS } from './load-rounds.ts';
 import { nginxVersion, startNginxProxy } from './nginx.ts';
+import { startOtlpDiscard } from './otlp-discard.ts';
 import {
   HOST,
   POD,
@@ -81,6 +86,8 @@ const ALL = [
   'bare',
   'fedgate',
   'fedgate-routes',
+  'fedgate-trace-1',
+  'fedgate-trace-100',
   'nginx-h2',
   'nginx-h2c',
   'fedgate-h2',
@@ -99,6 +106,8 @@ const ANCHOR: Record<TargetName, TargetName> = {
   bare: 'nginx',
   fedgate: 'nginx',
   'fedgate-routes': 'nginx',
+  'fedgate-trace-1': 'nginx',
+  'fedgate-trace-100': 'nginx',
   'nginx-h2': 'nginx-h2',
   'nginx-h2c': 'nginx-h2c',
   'fedgate-h2': 'nginx-h2',
@@ -150,6 +159,16 @@ function h2Target(
       ),
     proxyCpuSeconds: cpu,
   };
+}
+
+/** CPU per request `a` spends beyond `b`, µs; null when either was not measured. */
+function extraUs(
+  a: { proxyUsPerRequest?: number | undefined } | undefined,
+  b: { proxyUsPerRequest?: number | undefined } | undefined,
+): number | null {
+  return a?.proxyUsPerRequest !== undefined && b?.proxyUsPerRequest !== undefined
+    ? a.proxyUsPerRequest - b.proxyUsPerRequest
+    : null;
 }
 
 // ---- run -------------------------------------------------------------------------------
@@ -209,6 +228,26 @@ async function main({ dir, onEnd }: Scratch): Promise<number> {
   } catch (e) {
     skipped.mark('fedgate-routes', e);
   }
+  // Two more fedgate processes: only when their rows are asked for.
+  const traced = (['fedgate-trace-1', 'fedgate-trace-100'] as const).filter((n) =>
+    ROWS.includes(n),
+  );
+  if (traced.length > 0) {
+    const sink = await startOtlpDiscard();
+    onEnd(sink.stop);
+    for (const name of traced) {
+      try {
+        const ratio = name === 'fedgate-trace-1' ? 0.01 : 1;
+        const f = await startFedgate(UPSTREAM, join(dir, name), {
+          tracing: { enabled: true, endpoint: sink.endpoint, samplingRatio: ratio },
+        });
+        onEnd(f.stop);
+        candidates.push(wrkTarget(name, f.url, f.cpuSeconds));
+      } catch (e) {
+        skipped.mark(name, e);
+      }
+    }
+  }
   // In ALL's order, so each round runs them alike; those whose probe fails are left out.
   const targets: Target[] = [];
   for (const name of ALL) {
@@ -254,6 +293,11 @@ async function main({ dir, onEnd }: Scratch): Promise<number> {
     fedgateToBare,
     fedgateToNginx,
     routesToFedgate: ratio('fedgate-routes', 'fedgate'),
+    trace1ToFedgate: ratio('fedgate-trace-1', 'fedgate'),
+    trace100ToFedgate: ratio('fedgate-trace-100', 'fedgate'),
+    /** CPU tracing adds per request, µs: 1 % and 100 % sampled. */
+    trace1ExtraUsPerRequest: extraUs(med['fedgate-trace-1'], med.fedgate),
+    trace100ExtraUsPerRequest: extraUs(med['fedgate-trace-100'], med.fedgate),
     bareToNginx: ratio('bare', 'nginx'),
     directToNginx: ratio('direct', 'nginx'),
     pairedFedgateToNginx: paired('fedgate', 'nginx'),
@@ -295,6 +339,14 @@ async function main({ dir, onEnd }: Scratch): Promise<number> {
       targetsMet.routesToFedgateRequestsPerSec,
     ),
     targetRow(
+      'fedgate-trace-1 / fedgate, req/s',
+      noted(ratios.trace1ToFedgate?.requestsPerSec, paired('fedgate-trace-1', 'fedgate')),
+    ),
+    targetRow(
+      'fedgate-trace-100 / fedgate, req/s',
+      noted(ratios.trace100ToFedgate?.requestsPerSec, paired('fedgate-trace-100', 'fedgate')),
+    ),
+    targetRow(
       'bare forwarder / nginx, req/s',
       noted(ratios.bareToNginx?.requestsPerSec, ratios.pairedBareToNginx),
     ),
@@ -314,7 +366,8 @@ ANCHORS.md (1 worker, upstream keep-alive 128, access log off, Host passed on), 
 h2 (TLS) and h2c ports. bare: bench/bare-forwarder.ts, node:http + undici Pool.dispatch, hop-by-hop headers
 dropped, nothing else. fedgate: \`fedgate start --workers 1\`, plain and TLS listeners in one process;
 fedgate-routes: another such process whose member serves ${ROUTE_SET.routes} HTTPRoutes × ${ROUTE_SET.rulesPerRoute} rules (bench/route-set.ts) on its
-plain listener, none for ${HOST}. Every
+plain listener, none for ${HOST}. fedgate-trace-1, -100: two more such processes with tracing on, 1 % and
+100 % of requests sampled (new traces), OTLP/HTTP protobuf to a sink in the benchmark's process that keeps nothing. Every
 proxy speaks HTTP/1.1 to the backend. HTTP/2 rows: h2load ${versions.h2load}, ${H2_CLIENTS} connections × ${H2_STREAMS} streams, latency from
 its per-request log. Each run: a ${CFG.warmupSeconds} s warm-up, then ${CFG.runSeconds} s measured. µs/req: the process's CPU time (utime +
 stime) over the run / requests. cpu: CPU seconds over the tool's run time (1 core = 100 %); the tool, the proxy

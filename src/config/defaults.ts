@@ -199,3 +199,17 @@ export const DEFAULT_WRITEBACK_LEASE_DURATION_MS = 15_000;
 export const DEFAULT_WRITEBACK_RENEW_DEADLINE_MS = 10_000;
 /** How often to try to acquire or renew (client-go's RetryPeriod). */
 export const DEFAULT_WRITEBACK_RETRY_PERIOD_MS = 2_000;
+
+/**
+ * Tracing (OpenTelemetry). Off by default: a collector must be named. 1 % of new traces
+ * sampled (a sampled parent's are always); spans wait in a queue of 2048 (the
+ * OpenTelemetry SDK's default) for batches to an OTLP/HTTP collector, each export given
+ * 10s (the SDK's default).
+ */
+export const DEFAULT_TRACING_ENDPOINT = 'http://127.0.0.1:4318/v1/traces';
+export const DEFAULT_TRACING_SAMPLING_RATIO = 0.01;
+export const DEFAULT_TRACING_SERVICE_NAME = 'fedgate';
+export const DEFAULT_TRACING_MAX_QUEUE_SIZE = 2048;
+export const DEFAULT_TRACING_MAX_BATCH_SIZE = 512;
+export const DEFAULT_TRACING_BATCH_DELAY_MS = 5_000;
+export const DEFAULT_TRACING_EXPORT_TIMEOUT_MS = 10_000;

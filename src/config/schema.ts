@@ -438,6 +438,46 @@ export const configSchema = z.strictObject({
   admin: z
     .strictObject({ listen: listen.default(parseListen(D.DEFAULT_ADMIN_LISTEN)) })
     .prefault({}),
+  tracing: z
+    .strictObject({
+      enabled: z
+        .boolean()
+        .default(false)
+        .meta({ description: 'Export a span per proxied request (and per try) with OTLP' }),
+      endpoint: z
+        .url({ protocol: /^https?$/ })
+        .default(D.DEFAULT_TRACING_ENDPOINT)
+        .meta({ description: "The collector's OTLP/HTTP traces URL (protobuf)" }),
+      samplingRatio: z.number().min(0).max(1).default(D.DEFAULT_TRACING_SAMPLING_RATIO).meta({
+        description:
+          'Share of new traces sampled; a request whose traceparent is sampled (or not) follows its parent',
+      }),
+      serviceName: z
+        .string()
+        .min(1)
+        .default(D.DEFAULT_TRACING_SERVICE_NAME)
+        .meta({ description: 'The service.name resource attribute of the spans' }),
+      maxQueueSize: z.int().min(1).default(D.DEFAULT_TRACING_MAX_QUEUE_SIZE).meta({
+        description:
+          'Ended spans waiting for export, at most; more are dropped and counted (fedgate_tracing_spans_dropped_total)',
+      }),
+      maxBatchSize: z
+        .int()
+        .min(1)
+        .default(D.DEFAULT_TRACING_MAX_BATCH_SIZE)
+        .meta({ description: 'Spans in one export request, at most' }),
+      batchDelay: duration
+        .default(D.DEFAULT_TRACING_BATCH_DELAY_MS)
+        .meta({ description: 'How long spans wait to fill a batch before it is sent' }),
+      exportTimeout: duration.default(D.DEFAULT_TRACING_EXPORT_TIMEOUT_MS).meta({
+        description:
+          'One export request may take this long; then it fails and its spans are dropped',
+      }),
+    })
+    .refine((t) => t.maxBatchSize <= t.maxQueueSize, {
+      error: 'maxBatchSize must not exceed maxQueueSize',
+    })
+    .prefault({}),
   routing: z
     .strictObject({
       overprovisioning: z.number().min(1).default(D.DEFAULT_OVERPROVISIONING),

@@ -35,6 +35,7 @@ import { endpointState } from './endpoint-state.ts';
 import type { EventJournal } from './events.ts';
 import { EXHAUSTED_RESOURCES, type ExhaustedResource } from './exhaustion.ts';
 import { TalliedCounter, TalliedHistogram } from './tallies.ts';
+import type { SpanDropReason, TracingObserver } from './tracing.ts';
 import { registerWriteBackMetrics } from './writeback-metrics.ts';
 
 /** What DNS counts for itself (Responder and ResponseRateLimiter stats). */
@@ -187,7 +188,7 @@ function mirroredCounter<L extends string>(
 
 const RULE_REQUESTS = 'fedgate_http_route_rule_requests_total';
 
-export class Metrics implements ProxyObserver {
+export class Metrics implements ProxyObserver, TracingObserver {
   readonly registry = new Registry();
   readonly #requests: TalliedCounter<'service' | 'cluster' | 'zone' | 'code' | 'outcome' | 'route'>;
   readonly #mirrored: Counter<'service' | 'result'>;
@@ -203,6 +204,9 @@ export class Metrics implements ProxyObserver {
   readonly #overShare: Counter<'service'>;
   readonly #tlsFailures: Counter<'service' | 'cluster' | 'reason'>;
   readonly #tunnelsIdle: Counter<'service'>;
+  readonly #spansExported: Counter;
+  readonly #spansDropped: Counter<'reason'>;
+  readonly #exportFailures: Counter;
   #dns: DnsCounts | undefined;
   #workers: WorkerMetricsSource | undefined;
   /** Requests this process proxied: fedgate_worker_requests_total in a worker. */
@@ -254,6 +258,23 @@ export class Metrics implements ProxyObserver {
       name: RULE_REQUESTS,
       help: "HTTP requests that matched a Gateway API rule, by route (namespace/name) and the rule's index in it",
       labelNames: ['route', 'rule'],
+      registers: servingRegisters,
+    });
+    // ---- tracing (observe/tracing.ts): each serving process exports its own spans.
+    this.#spansExported = new Counter({
+      name: 'fedgate_tracing_spans_exported_total',
+      help: 'Spans the OTLP collector accepted',
+      registers: servingRegisters,
+    });
+    this.#spansDropped = new Counter({
+      name: 'fedgate_tracing_spans_dropped_total',
+      help: 'Sampled spans lost, by reason: queue_full (tracing.maxQueueSize spans already waiting) or export_failed (their batch could not be sent)',
+      labelNames: ['reason'],
+      registers: servingRegisters,
+    });
+    this.#exportFailures = new Counter({
+      name: 'fedgate_tracing_export_failures_total',
+      help: 'Span exports to the OTLP collector that failed (refused, timed out, rejected)',
       registers: servingRegisters,
     });
     this.#mirrored = new Counter({
@@ -634,6 +655,18 @@ export class Metrics implements ProxyObserver {
       }
     }
     return out;
+  }
+
+  spansExported(n: number): void {
+    this.#spansExported.inc(n);
+  }
+
+  spansDropped(reason: SpanDropReason, n: number): void {
+    this.#spansDropped.inc({ reason }, n);
+  }
+
+  exportFailed(): void {
+    this.#exportFailures.inc();
   }
 
   mirrored(service: string, result: 'sent' | 'failed' | 'dropped'): void {

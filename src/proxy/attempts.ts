@@ -21,6 +21,7 @@ import { CLIENT_CLOSED_REQUEST, outcomeOf, type RequestOutcome } from './observe
 import { pickTarget, type RetryBudget, type ServiceLoad } from './picks.ts';
 import type { Policy, RoutedRequest } from './route.ts';
 import { requestDeadline } from './route-rules.ts';
+import { RequestTrace } from './spans.ts';
 import { type LoopDeps, Try, type TryOwner } from './try.ts';
 
 /** The side of an exchange that talks to the client and to undici. */
@@ -87,6 +88,10 @@ export class Exchange implements TryOwner {
   #last: { failure: 'tls' | 'timeout'; detail: string } | undefined;
   /** Its place in its client's share (clients.ts): held while it or a try of it holds anything. */
   place: ClientPlace | undefined;
+  /** Its spans, when tracing is on (spans.ts). */
+  readonly #trace: RequestTrace | undefined;
+  /** Why the last try failed, when the next one is its retry. */
+  #retryOf: RetryReason | undefined;
 
   constructor(
     deps: () => LoopDeps,
@@ -113,6 +118,15 @@ export class Exchange implements TryOwner {
     this.#idempotent = IDEMPOTENT.has(req.method ?? 'GET');
     this.#load = budget.load(service.key);
     this.#load.active++;
+    const tracing = deps().tracing;
+    this.#trace =
+      tracing &&
+      new RequestTrace(tracing, req, {
+        service: service.key,
+        picker: routed.policy.picker.kind,
+        route: routed.route,
+        rule: routed.gateway?.rule.index,
+      });
   }
 
   get service(): FederatedService {
@@ -304,6 +318,13 @@ export class Exchange implements TryOwner {
     this.#state.clusters.add(picked.cluster);
     const t = new Try(this, deps, picked, retry && budgeted ? this.#load : undefined);
     this.#try = t;
+    if (this.#trace) {
+      t.traceHeaders = this.#trace.tryStarted(
+        picked,
+        this.#tries,
+        retry ? this.#retryOf : undefined,
+      );
+    }
     this.#carrier.send(t);
     t.dispatched();
     if (!this.#carrier.hasBody) t.arm();
@@ -330,10 +351,12 @@ export class Exchange implements TryOwner {
 
   /** A try failed before anything reached the client: retry (true), or answer. */
   failed(failure: RetryReason, detail?: string): boolean {
+    this.#trace?.tryFailed(this.#try?.status, failure);
     this.#last =
       failure === 'tls' || failure === 'timeout' ? { failure, detail: detail ?? '' } : undefined;
     const verdict = this.#mayRetry(failure);
     if (verdict === 'retry') {
+      this.#retryOf = failure;
       const deps = this.#deps();
       deps.observer?.retry(this.#service.key, failure);
       const backoff = deps.retries.backoffMs ?? 0;
@@ -407,6 +430,7 @@ export class Exchange implements TryOwner {
   }
 
   #giveUp(code: ErrorCode, detail: string): void {
+    this.#trace?.answered(code);
     this.finish();
     const grpc = this.grpc && grpcStatusFor(code);
     this.observe(undefined, httpStatusFor(code), outcomeOf(code), false, grpc);
@@ -421,6 +445,9 @@ export class Exchange implements TryOwner {
     answered = target !== undefined,
     grpcStatus?: number,
   ): void {
+    // The served tier is the answering endpoint's: none when the client left first.
+    const tier = (answered && target && tierScopeOf(this.#state.plan, target.id)) || '';
+    this.#trace?.end({ status, outcome, target, tier, attempts: this.#tries, grpcStatus });
     const o = this.#deps().observer;
     if (!o) return;
     const req = this.#req;
@@ -430,8 +457,7 @@ export class Exchange implements TryOwner {
       outcome,
       cluster: target?.cluster ?? '',
       zone: target?.endpoint.locality.zone ?? '',
-      // The served tier is the answering endpoint's: none when the client left first.
-      tier: (answered && target && tierScopeOf(this.#state.plan, target.id)) || '',
+      tier,
       status,
       seconds: (performance.now() - this.#started) / 1000,
       method: req.method ?? '',

@@ -15,6 +15,7 @@ import { IdleBody, type RequestBodyIdle } from './body.ts';
 import { formatGrpcTimeout, type GrpcCall } from './grpc.ts';
 import { takesTrailers } from './headers.ts';
 import { ResponseRelay, type ResponseUnread } from './relay.ts';
+import { withTraceHeaders } from './spans.ts';
 import { clientTakesTrailers } from './trailers.ts';
 import type { Try } from './try.ts';
 import type { UpstreamRoute } from './upstreams.ts';
@@ -159,7 +160,7 @@ export class RequestCarrier implements Carrier {
       {
         path: this.#path,
         method: this.#req.method ?? 'GET',
-        headers: this.#headersFor(),
+        headers: this.#headersFor(t),
         // undici takes an async iterable body too; its types list only streams.
         body: this.hasBody ? (this.#bodyFor(route.wire.h2) as unknown as Readable) : null,
         // The client's request trailers, once its body ended: HTTP/2 backends get them,
@@ -181,12 +182,13 @@ export class RequestCarrier implements Carrier {
   /**
    * A gRPC call with a deadline tells each try's upstream the time left (grpc-timeout
    * rewritten, as Envoy does with max_grpc_timeout), so the server gives up when the
-   * client will have.
+   * client will have. A traced try carries its own traceparent (spans.ts).
    */
-  #headersFor(): string[] {
+  #headersFor(t: Try): string[] {
     const deadline = this.grpc?.deadline;
-    if (deadline === undefined) return this.#headers;
-    const out = this.#headers.slice();
+    const traced = t.traceHeaders && withTraceHeaders(this.#headers, t.traceHeaders);
+    if (deadline === undefined) return traced ?? this.#headers;
+    const out = traced ?? this.#headers.slice();
     for (let i = 0; i < out.length; i += 2) {
       if (out[i]?.toLowerCase() === 'grpc-timeout') {
         out[i + 1] = formatGrpcTimeout(Math.max(deadline - performance.now(), 0.001));

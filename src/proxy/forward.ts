@@ -42,6 +42,7 @@ import {
   Routes,
 } from './route.ts';
 import { routeLoopDeps } from './route-rules.ts';
+import type { ProxyTracing } from './spans.ts';
 import type { LoopDeps, Try } from './try.ts';
 import { UpgradeCarrier, type UpgradeHooks } from './upgrade.ts';
 import type { Upstreams } from './upstreams.ts';
@@ -71,6 +72,8 @@ export interface ForwardDeps {
   readonly backendTls?: BackendTlsSource | undefined;
   /** Gateway API routes (gateway.ts), consulted before Host routing; absent: none. */
   readonly gateway?: GatewayRoutes | undefined;
+  /** Spans and trace context per request (spans.ts); absent: tracing is off. */
+  readonly tracing?: ProxyTracing | undefined;
 }
 
 /** What a reload may swap under a running Forwarder. */
@@ -409,5 +412,6 @@ function loopDeps(d: ForwardDeps, clients: ClientShares): LoopDeps {
     retries: d.settings.retries,
     observer: d.observer,
     exhaustion: d.exhaustion,
+    tracing: d.tracing,
   };
 }

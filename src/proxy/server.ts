@@ -20,6 +20,7 @@ import { HostTable, hostRules } from './hosts.ts';
 import { ProxyListeners, type StagedListeners } from './listeners.ts';
 import type { ProxyObserver } from './observer.ts';
 import { forwardSettings, upstreamOptions, upstreamOptionsChanged } from './settings.ts';
+import type { ProxyTracing } from './spans.ts';
 import { certificatesHash } from './tls.ts';
 import { Upstreams } from './upstreams.ts';
 
@@ -33,6 +34,8 @@ export interface ProxyServerOptions {
   readonly observer?: ProxyObserver;
   /** Where running out of descriptors is counted (default: a tracker of its own). */
   readonly exhaustion?: AcceptGuard;
+  /** Spans per request (spans.ts); absent: tracing is off. Fixed for the server's life. */
+  readonly tracing?: ProxyTracing | undefined;
   /**
    * Backend TLS profiles by service, kept through reloads; absent: routing.backendTLS,
    * read again at every reload.
@@ -101,6 +104,7 @@ export class ProxyServer {
       exhaustion,
       backendTls: opts.backendTls ?? new BackendTlsProfiles(config, opts.log),
       gateway: this.#gateway,
+      tracing: opts.tracing,
     });
     let warned = '';
     this.#unsubscribe = opts.catalog.subscribe((s) => {

@@ -15,6 +15,7 @@ import { type GrpcCall, grpcStatusOf, grpcStatusOfHead } from './grpc.ts';
 import type { ProxyObserver, RequestOutcome } from './observer.ts';
 import type { ServiceLoad } from './picks.ts';
 import type { RetrySettings } from './route.ts';
+import type { ProxyTracing } from './spans.ts';
 import { clearTryTimer, type Expiring, setTryTimer, type TryTimer } from './try-timers.ts';
 import type { UpstreamEndpoint, Upstreams } from './upstreams.ts';
 
@@ -28,6 +29,8 @@ export interface LoopDeps {
   readonly retries: RetrySettings;
   readonly observer?: ProxyObserver | undefined;
   readonly exhaustion?: ExhaustionSink | undefined;
+  /** Spans and trace context for each request (spans.ts); absent: tracing is off. */
+  readonly tracing?: ProxyTracing | undefined;
 }
 
 /** What a try needs of the request it is a try of (attempts.ts's Exchange). */
@@ -98,6 +101,8 @@ export class Try implements Expiring {
   #released = false;
   /** dispatch() has returned: an error before that and before the start was thrown there. */
   #dispatched = false;
+  /** traceparent/tracestate (name, value pairs) this try's request carries; absent: not traced. */
+  traceHeaders: string[] | undefined;
 
   constructor(ex: TryOwner, deps: LoopDeps, target: Target, retryLoad: ServiceLoad | undefined) {
     this.#ex = ex;

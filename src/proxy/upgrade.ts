@@ -12,6 +12,7 @@ import type { ErrorCode } from '../errors.ts';
 import { type ProxyRequest, rawError, writeRawResponse } from './answers.ts';
 import type { Carrier } from './attempts.ts';
 import { downstreamResponseHeaders } from './headers.ts';
+import { withTraceHeaders } from './spans.ts';
 import type { Try } from './try.ts';
 import type { UpstreamRoute } from './upstreams.ts';
 
@@ -75,7 +76,7 @@ export class UpgradeCarrier implements Carrier {
       {
         path: this.#path,
         method: this.#req.method ?? 'GET',
-        headers: this.#headers,
+        headers: t.traceHeaders ? withTraceHeaders(this.#headers, t.traceHeaders) : this.#headers,
         upgrade: String(this.#req.headers.upgrade ?? 'websocket'),
         body: null,
       },

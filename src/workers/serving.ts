@@ -12,6 +12,7 @@ import type { HealthStore } from '../health/store.ts';
 import type { AcceptGuard } from '../observe/exhaustion.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
+import { startTracing, type Tracing } from '../observe/tracing.ts';
 import type { ProxyObserver } from '../proxy/observer.ts';
 import { ProxyServer } from '../proxy/server.ts';
 import type { Router } from '../routing/router.ts';
@@ -72,16 +73,26 @@ export class LocalServing implements Serving {
   readonly dns: DnsServer;
   readonly proxy: ProxyServer;
   readonly #observer: (config: Config) => ProxyObserver;
+  readonly #tracing: Tracing | undefined;
+  readonly #log: Logger;
+  /** The tracing settings the process started with: a reload does not change them. */
+  readonly #tracingConfig: string;
+  readonly #exportTimeoutMs: number;
   #drained = false;
 
   private constructor(
     dns: DnsServer,
     proxy: ProxyServer,
-    observer: (config: Config) => ProxyObserver,
+    opts: LocalServingOptions,
+    tracing: Tracing | undefined,
   ) {
     this.dns = dns;
     this.proxy = proxy;
-    this.#observer = observer;
+    this.#observer = opts.observer;
+    this.#tracing = tracing;
+    this.#log = opts.log;
+    this.#tracingConfig = JSON.stringify(opts.config.tracing);
+    this.#exportTimeoutMs = opts.config.tracing.exportTimeout;
   }
 
   /** DNS, then the proxy. Throws ListenError naming the setting, having closed what opened. */
@@ -100,6 +111,7 @@ export class LocalServing implements Serving {
       throw new ListenError('dns.listen', e);
     });
     opts.metrics.attachDns(dns);
+    const tracing = startTracing({ config: config.tracing, observer: opts.metrics, log });
     const proxy = await ProxyServer.start({
       config,
       catalog,
@@ -108,15 +120,21 @@ export class LocalServing implements Serving {
       log,
       observer: opts.observer(config),
       ...(opts.exhaustion ? { exhaustion: opts.exhaustion } : {}),
+      tracing,
     }).catch(async (e: unknown) => {
-      await dns.stop();
+      await Promise.all([dns.stop(), tracing?.shutdown()]);
       throw new ListenError('http.listen', e);
     });
-    return new LocalServing(dns, proxy, opts.observer);
+    return new LocalServing(dns, proxy, opts, tracing);
   }
 
   /** DNS, then the proxy; committed in that order. */
   stage(next: Config): Promise<StagedServing> {
+    // The exporter's queue and connection live as long as the process: new settings
+    // would need a new provider, and spans in flight would straddle the two.
+    if (JSON.stringify(next.tracing) !== this.#tracingConfig) {
+      this.#log.warn('tracing settings changed: they apply when fedgate restarts');
+    }
     return stageTogether(async (add) => {
       const dns = await add(this.dns.stage(next));
       const proxy = await add(this.proxy.stage(next, { observer: this.#observer(next) }));
@@ -138,6 +156,19 @@ export class LocalServing implements Serving {
     // Drained, the proxy has closed everything already.
     if (!this.#drained) await this.proxy.stop();
     await this.dns.stop();
+    await this.#flushSpans();
+  }
+
+  /** The spans still queued go out, for at most tracing.exportTimeout (a gone collector must not hold the exit up). */
+  async #flushSpans(): Promise<void> {
+    const tracing = this.#tracing;
+    if (!tracing) return;
+    let timer: NodeJS.Timeout | undefined;
+    const cap = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#exportTimeoutMs);
+    });
+    await Promise.race([tracing.shutdown().catch(() => {}), cap]);
+    clearTimeout(timer);
   }
 
   addresses(): ServingAddresses {
