@@ -7,6 +7,7 @@ import type { Snapshot } from '../catalog/model.ts';
 import { DNS_UDP_PAYLOAD_SIZE } from '../config/defaults.ts';
 import type { Config } from '../config/schema.ts';
 import { rcodeFor } from '../errors.ts';
+import { type DnsSample, localityLabel } from '../observe/traffic.ts';
 import { localityKey } from '../routing/locality.ts';
 import type { Router } from '../routing/router.ts';
 import type { Locality } from '../routing/types.ts';
@@ -18,6 +19,7 @@ import {
   answer,
   QTYPE,
   type Rcode,
+  type Served,
   VARIANTS,
 } from './answer.ts';
 import { encodeResponse } from './codec.ts';
@@ -44,6 +46,8 @@ interface Entry {
   readonly rrlName: string;
   /** Which tier each variant's answer came from, once built. */
   readonly tiers: (string | undefined)[];
+  /** Which service and where each variant's answer served, once built (the traffic picture). */
+  readonly served: (Served | undefined)[];
   /** "qtype|scheme|rcode", the metrics key of this question's answers. */
   readonly kind: string;
   readonly variants: (Buffer | undefined)[];
@@ -150,6 +154,8 @@ export class Responder {
   #index: NameIndex | undefined;
   #cache = new Map<string, Entry>();
   #located = new Map<string, Located>();
+  /** Where served answers are recorded for the traffic picture (the process's metrics). */
+  traffic: { dns(a: DnsSample): void } | undefined;
   readonly stats: ResponderStats = {
     queries: 0,
     cacheHits: 0,
@@ -256,6 +262,9 @@ export class Responder {
       if (udp && out.length > udpLimit(q.edns)) {
         this.stats.truncated++;
         out = entry.truncated ??= entry.build(0, true);
+      } else {
+        const s = entry.served[v];
+        if (s && this.traffic) this.traffic.dns({ ...s, from: localityLabel(where.locality) });
       }
     }
     this.#count(entry.rcode, tier, entry.kind);
@@ -296,10 +305,12 @@ export class Responder {
     const first = answerFor(0);
     const answers: (Answer | undefined)[] = [first];
     const tiers: (string | undefined)[] = [first.tier];
+    const served: (Served | undefined)[] = [first.served];
     const build = (variant: number, truncated: boolean) => {
       answers[variant] ??= answerFor(variant);
       const a = answers[variant]!;
       tiers[variant] = a.tier;
+      served[variant] = a.served;
       return encodeResponse({
         id: 0,
         rd: false,
@@ -317,6 +328,7 @@ export class Responder {
       rrlName:
         first.rcode === 'NOERROR' && first.answers.length > 0 ? q.name : (match?.zone.origin ?? ''),
       tiers,
+      served,
       kind: queryKind(q.qtype, nameScheme(match), first.rcode),
       variants: new Array(first.tier ? VARIANTS : 1).fill(undefined),
       build,

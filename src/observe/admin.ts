@@ -16,6 +16,8 @@ import { clustersJson, explainHost, serviceJson, servicesJson, type WatchSource 
 import { type GatewayApiReader, gatewayJson } from './debug-gateway.ts';
 import type { EventJournal, FedgateEvent } from './events.ts';
 import type { Metrics } from './metrics.ts';
+import { SLOTS } from './traffic.ts';
+import { trafficView } from './traffic-view.ts';
 
 export type { WatchSource } from './debug.ts';
 
@@ -385,6 +387,9 @@ export async function startAdmin(
     if (path === '/debug/gateway') {
       const api = ctx.gatewayApi ?? { report: undefined, tables: { listeners: [] } };
       return send(res, 200, gatewayJson(api, await metrics.ruleRequests()));
+    }
+    if (path === '/debug/traffic') {
+      return send(res, 200, trafficView(await metrics.trafficJson(), now(), SLOTS));
     }
     if (path === '/events') {
       const after = seqParam(url.searchParams.get('after'));

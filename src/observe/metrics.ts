@@ -35,6 +35,13 @@ import { endpointState } from './endpoint-state.ts';
 import type { EventJournal } from './events.ts';
 import { EXHAUSTED_RESOURCES, type ExhaustedResource } from './exhaustion.ts';
 import { TalliedCounter, TalliedHistogram } from './tallies.ts';
+import {
+  type DnsSample,
+  localityLabel,
+  mergeTraffic,
+  type TrafficJson,
+  TrafficRing,
+} from './traffic.ts';
 import { registerWriteBackMetrics } from './writeback-metrics.ts';
 
 /** What DNS counts for itself (Responder and ResponseRateLimiter stats). */
@@ -46,6 +53,8 @@ export interface DnsCounts {
       readonly rrlSlipped: number;
       readonly rrlDropped: number;
     };
+    /** Set by attachDns: where the responder records served answers for the traffic picture. */
+    traffic?: { dns(a: DnsSample): void } | undefined;
   };
   /** TCP connections the server closed itself, by why (DnsServer.tcpClosed). */
   readonly tcpClosed: ReadonlyMap<string, number>;
@@ -89,6 +98,8 @@ export interface WorkerMetricsSources {
   readonly worker: string;
   /** Where this worker ran out of descriptors (accepts, upstream connects). */
   readonly exhaustion?: ExhaustionCounts;
+  /** The traffic ring's clock. */
+  readonly now?: () => number;
 }
 
 /** The primary's view of its workers, read at scrape time. */
@@ -102,6 +113,8 @@ export interface WorkerMetricsSource {
   states(): ReadonlyMap<string, number>;
   /** Workers restarted after exiting unexpectedly, since start. */
   readonly restarts: number;
+  /** Every live worker's traffic ring (one that does not answer in time is left out). */
+  traffic?(): Promise<TrafficJson[]>;
 }
 
 /**
@@ -207,9 +220,12 @@ export class Metrics implements ProxyObserver {
   #workers: WorkerMetricsSource | undefined;
   /** Requests this process proxied: fedgate_worker_requests_total in a worker. */
   #proxied = 0;
+  /** The last 15 minutes of what this process served, for /debug/traffic and the status page. */
+  readonly traffic: TrafficRing;
 
   constructor(sources: MetricsSources | WorkerMetricsSources) {
     const registry = this.registry;
+    this.traffic = new TrafficRing({ now: sources.now });
     collectDefaultMetrics({ register: registry });
     // Gauges named like counters (prometheus/client_js#283) that promtool rejects; the
     // per-type nodejs_active_{handles,requests,resources} gauges say the same.
@@ -598,6 +614,7 @@ export class Metrics implements ProxyObserver {
   /** DNS starts after metrics: its counters are read from here on. */
   attachDns(dns: DnsCounts): void {
     this.#dns = dns;
+    dns.responder.traffic = this.traffic;
   }
 
   request(r: ProxiedRequest): void {
@@ -607,6 +624,17 @@ export class Metrics implements ProxyObserver {
     const duration = this.#duration;
     duration.observe(duration.at(r.service, code), r.seconds);
     if (r.tier) this.#servedHttp.at(r.service, r.tier).value++;
+    // The picture shows services' traffic: requests refused before a service was found are not in it.
+    if (r.service) {
+      this.traffic.http({
+        service: r.service,
+        from: localityLabel(r.locality),
+        cluster: r.cluster,
+        zone: r.zone,
+        failed: r.outcome === 'failed' || r.outcome === 'overflowed' || r.status >= 500,
+        seconds: r.seconds,
+      });
+    }
     if (r.upgrade) this.#upgrades.inc({ service: r.service, code });
     if (r.grpc) {
       const grpc_status = r.grpcStatus === undefined ? '' : String(r.grpcStatus);
@@ -666,6 +694,13 @@ export class Metrics implements ProxyObserver {
 
   tlsFailure(service: string, cluster: string, reason: TlsReason): void {
     this.#tlsFailures.inc({ service, cluster, reason });
+  }
+
+  /** The traffic of this process, or with worker processes theirs merged slot by slot. */
+  async trafficJson(): Promise<TrafficJson> {
+    const own = this.traffic.json();
+    if (!this.#workers) return own;
+    return mergeTraffic([own, ...((await this.#workers.traffic?.()) ?? [])]);
   }
 
   /** This process's series as JSON (what a worker answers the primary's scrape with). */

@@ -434,6 +434,7 @@ export class Exchange implements TryOwner {
       tier: (answered && target && tierScopeOf(this.#state.plan, target.id)) || '',
       status,
       seconds: (performance.now() - this.#started) / 1000,
+      locality: this.#routed.locality,
       method: req.method ?? '',
       target: req.url ?? '',
       client: this.#client,
