@@ -7,7 +7,6 @@ import type { Snapshot } from '../catalog/model.ts';
 import { DNS_UDP_PAYLOAD_SIZE } from '../config/defaults.ts';
 import type { Config } from '../config/schema.ts';
 import { rcodeFor } from '../errors.ts';
-import { type DnsSample, localityLabel } from '../observe/traffic.ts';
 import { localityKey } from '../routing/locality.ts';
 import type { Router } from '../routing/router.ts';
 import type { Locality } from '../routing/types.ts';
@@ -155,7 +154,7 @@ export class Responder {
   #cache = new Map<string, Entry>();
   #located = new Map<string, Located>();
   /** Where served answers are recorded for the traffic picture (the process's metrics). */
-  traffic: { dns(a: DnsSample): void } | undefined;
+  traffic: { served(s: Served, locality: Locality | undefined): void } | undefined;
   readonly stats: ResponderStats = {
     queries: 0,
     cacheHits: 0,
@@ -264,7 +263,7 @@ export class Responder {
         out = entry.truncated ??= entry.build(0, true);
       } else {
         const s = entry.served[v];
-        if (s && this.traffic) this.traffic.dns({ ...s, from: localityLabel(where.locality) });
+        if (s && this.traffic) this.traffic.served(s, where.locality);
       }
     }
     this.#count(entry.rcode, tier, entry.kind);

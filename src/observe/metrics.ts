@@ -24,10 +24,11 @@ import {
   Registry,
 } from 'prom-client';
 import type { Catalog } from '../catalog/catalog.ts';
+import type { Served } from '../dns/answer.ts';
 import type { HealthMonitor } from '../health/monitor.ts';
 import type { RetryReason, TlsReason } from '../proxy/failures.ts';
 import type { ConnectionCloseReason, ProxiedRequest, ProxyObserver } from '../proxy/observer.ts';
-import { endpointId } from '../routing/types.ts';
+import { endpointId, type Locality } from '../routing/types.ts';
 import type { ClusterWatcher } from '../watch/cluster-watcher.ts';
 import type { GatewayWatcher } from '../watch/gateway-watcher.ts';
 import type { WriteBackStats } from '../writeback/write-back.ts';
@@ -35,13 +36,7 @@ import { endpointState } from './endpoint-state.ts';
 import type { EventJournal } from './events.ts';
 import { EXHAUSTED_RESOURCES, type ExhaustedResource } from './exhaustion.ts';
 import { TalliedCounter, TalliedHistogram } from './tallies.ts';
-import {
-  type DnsSample,
-  localityLabel,
-  mergeTraffic,
-  type TrafficJson,
-  TrafficRing,
-} from './traffic.ts';
+import { localityLabel, mergeTraffic, type TrafficJson, TrafficRing } from './traffic.ts';
 import { registerWriteBackMetrics } from './writeback-metrics.ts';
 
 /** What DNS counts for itself (Responder and ResponseRateLimiter stats). */
@@ -54,7 +49,7 @@ export interface DnsCounts {
       readonly rrlDropped: number;
     };
     /** Set by attachDns: where the responder records served answers for the traffic picture. */
-    traffic?: { dns(a: DnsSample): void } | undefined;
+    traffic?: { served(s: Served, locality: Locality | undefined): void } | undefined;
   };
   /** TCP connections the server closed itself, by why (DnsServer.tcpClosed). */
   readonly tcpClosed: ReadonlyMap<string, number>;
@@ -614,7 +609,10 @@ export class Metrics implements ProxyObserver {
   /** DNS starts after metrics: its counters are read from here on. */
   attachDns(dns: DnsCounts): void {
     this.#dns = dns;
-    dns.responder.traffic = this.traffic;
+    const ring = this.traffic;
+    dns.responder.traffic = {
+      served: (s, locality) => ring.dns({ ...s, from: localityLabel(locality) }),
+    };
   }
 
   request(r: ProxiedRequest): void {
