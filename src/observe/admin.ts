@@ -16,8 +16,6 @@ import { clustersJson, explainHost, serviceJson, servicesJson, type WatchSource 
 import { type GatewayApiReader, gatewayJson } from './debug-gateway.ts';
 import type { EventJournal, FedgateEvent } from './events.ts';
 import type { Metrics } from './metrics.ts';
-import { SLOTS } from './traffic.ts';
-import { trafficView } from './traffic-view.ts';
 
 export type { WatchSource } from './debug.ts';
 
@@ -105,11 +103,12 @@ export function eventJson(e: FedgateEvent): unknown {
   return { ...e, time: new Date(e.at).toISOString() };
 }
 
-// The page: three files read once at start, served as they are (no build step).
+// The page: four files read once at start, served as they are (no build step).
 const PAGE_FILES = {
   '/': ['status-page.html', 'text/html; charset=utf-8'],
   '/status-page.css': ['status-page.css', 'text/css; charset=utf-8'],
   '/status-page.js': ['status-page.js', 'text/javascript; charset=utf-8'],
+  '/status-traffic.js': ['status-traffic.js', 'text/javascript; charset=utf-8'],
 } as const;
 
 const PAGE_HEADERS = {
@@ -389,7 +388,7 @@ export async function startAdmin(
       return send(res, 200, gatewayJson(api, await metrics.ruleRequests()));
     }
     if (path === '/debug/traffic') {
-      return send(res, 200, trafficView(await metrics.trafficJson(), now(), SLOTS));
+      return send(res, 200, await metrics.trafficView());
     }
     if (path === '/events') {
       const after = seqParam(url.searchParams.get('after'));

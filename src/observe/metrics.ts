@@ -36,7 +36,8 @@ import { endpointState } from './endpoint-state.ts';
 import type { EventJournal } from './events.ts';
 import { EXHAUSTED_RESOURCES, type ExhaustedResource } from './exhaustion.ts';
 import { TalliedCounter, TalliedHistogram } from './tallies.ts';
-import { localityLabel, mergeTraffic, type TrafficJson, TrafficRing } from './traffic.ts';
+import { localityLabel, mergeTraffic, SLOTS, type TrafficJson, TrafficRing } from './traffic.ts';
+import { type TrafficView, trafficView } from './traffic-view.ts';
 import { registerWriteBackMetrics } from './writeback-metrics.ts';
 
 /** What DNS counts for itself (Responder and ResponseRateLimiter stats). */
@@ -76,6 +77,8 @@ export interface MetricsSources {
   };
   readonly journal: EventJournal;
   readonly now?: () => number;
+  /** The traffic ring's and /debug/traffic's clock (default `now`, else the wall clock). */
+  readonly trafficNow?: () => number;
   /**
    * false: DNS and the proxy run in worker processes (the primary of --workers ≥ 2),
    * so this registry has none of their series; attachWorkers() brings them in.
@@ -93,8 +96,8 @@ export interface WorkerMetricsSources {
   readonly worker: string;
   /** Where this worker ran out of descriptors (accepts, upstream connects). */
   readonly exhaustion?: ExhaustionCounts;
-  /** The traffic ring's clock. */
-  readonly now?: () => number;
+  /** The traffic ring's clock (default the wall clock). */
+  readonly trafficNow?: () => number;
 }
 
 /** The primary's view of its workers, read at scrape time. */
@@ -217,10 +220,13 @@ export class Metrics implements ProxyObserver {
   #proxied = 0;
   /** The last 15 minutes of what this process served, for /debug/traffic and the status page. */
   readonly traffic: TrafficRing;
+  readonly #trafficNow: () => number;
 
   constructor(sources: MetricsSources | WorkerMetricsSources) {
     const registry = this.registry;
-    this.traffic = new TrafficRing({ now: sources.now });
+    this.#trafficNow =
+      sources.trafficNow ?? ('now' in sources ? sources.now : undefined) ?? Date.now;
+    this.traffic = new TrafficRing({ now: this.#trafficNow });
     collectDefaultMetrics({ register: registry });
     // Gauges named like counters (prometheus/client_js#283) that promtool rejects; the
     // per-type nodejs_active_{handles,requests,resources} gauges say the same.
@@ -699,6 +705,11 @@ export class Metrics implements ProxyObserver {
     const own = this.traffic.json();
     if (!this.#workers) return own;
     return mergeTraffic([own, ...((await this.#workers.traffic?.()) ?? [])]);
+  }
+
+  /** /debug/traffic: the traffic picture now, by the ring's clock. */
+  async trafficView(): Promise<TrafficView> {
+    return trafficView(await this.trafficJson(), this.#trafficNow(), SLOTS);
   }
 
   /** This process's series as JSON (what a worker answers the primary's scrape with). */
