@@ -36,7 +36,14 @@ import { endpointState } from './endpoint-state.ts';
 import type { EventJournal } from './events.ts';
 import { EXHAUSTED_RESOURCES, type ExhaustedResource } from './exhaustion.ts';
 import { TalliedCounter, TalliedHistogram } from './tallies.ts';
-import { localityLabel, mergeTraffic, SLOTS, type TrafficJson, TrafficRing } from './traffic.ts';
+import {
+  LATENCY_BUCKETS,
+  localityLabel,
+  mergeTraffic,
+  SLOTS,
+  type TrafficJson,
+  TrafficRing,
+} from './traffic.ts';
 import { type TrafficView, trafficView } from './traffic-view.ts';
 import { registerWriteBackMetrics } from './writeback-metrics.ts';
 
@@ -160,10 +167,8 @@ export function risingOnly(metrics: MetricsJson): MetricsJson {
   });
 }
 
-/** Request duration buckets, seconds: 1 ms to 30 s. */
-const DURATION_BUCKETS = [
-  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
-];
+/** Request duration buckets, seconds: 1 ms to 30 s (the traffic picture's p99 uses the same). */
+const DURATION_BUCKETS: readonly number[] = LATENCY_BUCKETS;
 /** Propagation buckets, seconds: 50 µs to 5 s (a watch event to every reader holding it). */
 const PROPAGATION_BUCKETS = [
   0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5,
