@@ -3,7 +3,9 @@
 // and DNS answers for it show as bands from the client's locality to the zone that
 // served them; after fail-zone the new requests' bands appear on the other zones,
 // and once the minute the picture shows has moved past the failure (the picture's
-// clock is the test's), the failed zone's band is gone. /debug/traffic says the same.
+// clock is the test's), the failed zone's band is gone; with every zone failed, the
+// requests fedgate answers itself are a red band toward no cluster. /debug/traffic
+// says the same. The screenshot in docs/images is taken mid-failover.
 //
 // Addresses: the federation's clusters take 127.242.0.0/16 and the next two blocks;
 // fedgate's listeners are on 127.0.0.1, on free ports.
@@ -29,8 +31,8 @@ const WAIT_MS = 20_000;
 const SCREENSHOT = join(ROOT, 'docs/images/status-traffic.png');
 const WEB = 'web.shop.svc.clusterset.local';
 
-/** One GET through the proxy for shop/web: the zone of the pod that answered. */
-function visitWeb(proxy: string): Promise<string> {
+/** One GET through the proxy for shop/web: its status and body. */
+function getWeb(proxy: string): Promise<{ status: number; body: string }> {
   const at = new URL(proxy);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -40,16 +42,20 @@ function visitWeb(proxy: string): Promise<string> {
         res.on('data', (c: Buffer) => {
           body += c.toString();
         });
-        res.on('end', () => {
-          if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode}: ${body}`));
-          else resolve((JSON.parse(body) as { zone: string }).zone);
-        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       },
     );
     req.on('error', reject);
     req.setTimeout(5000, () => req.destroy(new Error('timed out')));
     req.end();
   });
+}
+
+/** One GET through the proxy for shop/web: the zone of the pod that answered. */
+async function visitWeb(proxy: string): Promise<string> {
+  const { status, body } = await getWeb(proxy);
+  if (status !== 200) throw new Error(`HTTP ${status}: ${body}`);
+  return (JSON.parse(body) as { zone: string }).zone;
 }
 
 const byTestId = (id: string, extra = '') => `[data-testid="${id}"]${extra}`;
@@ -207,6 +213,37 @@ describe('status page traffic picture', () => {
       (await debugTraffic()).services.find((s) => s.service === 'shop/web')?.series ?? [];
     expect(series).toHaveLength(90);
     expect(series.reduce((a, p) => a + p.rate, 0) * 10).toBeCloseTo(45, 6);
+    expect(pageErrors).toEqual([]);
+  });
+  it('draws requests nothing could serve as a red band toward no cluster', async () => {
+    for (const z of ['us-east-b', 'us-east-c', 'eu-west-a']) {
+      await page.click(byTestId(`action-fail-zone-${z}`));
+      await page.waitForSelector(byTestId(`zone-${z}`, '[data-state="failed"]'));
+    }
+    await waitFor(
+      async () => (await getWeb(proxy)).status >= 500,
+      WAIT_MS,
+      'shop/web failing with every zone failed',
+    );
+    // fedgate's own answers (502 when its tries could not connect, 503 with no endpoint left).
+    for (let i = 0; i < 5; i++) expect((await getWeb(proxy)).status).toBeGreaterThanOrEqual(502);
+    const failed = page.locator(
+      byTestId('traffic-shop/web-http', ' [data-testid="flow"][data-cluster=""]'),
+    );
+    await failed.waitFor({ state: 'attached' });
+    await waitFor(
+      async () => Number(await failed.getAttribute('data-failed')) >= 6,
+      WAIT_MS,
+      'the failed requests on the page',
+    );
+    // All of that band is failed: drawn red only.
+    expect(await failed.getAttribute('data-failed')).toBe(await failed.getAttribute('data-count'));
+    expect(await failed.locator('path.band.failed').count()).toBe(1);
+    expect(await failed.locator('path.band.ok').count()).toBe(0);
+    const errors = page.locator(byTestId('spark-service-shop/web-errors'));
+    expect(Number(await errors.getAttribute('data-last'))).toBeGreaterThan(0);
+    const flow = (await webFlows()).find((f) => f.protocol === 'http' && f.cluster === '');
+    expect(flow?.failed).toBe(flow?.count);
     expect(pageErrors).toEqual([]);
   });
 });
