@@ -96,17 +96,47 @@ function countsOf(rec: Record<string, RateCounts>, name: string): RateCounts {
 
 interface LiveSlot extends TrafficSlot {
   /** Flows by their key, for counting in place. */
-  readonly index: Map<string, FlowCounts>;
+  /** Flows by protocol, service, locality, cluster and zone (nested: no key string to build per request). */
+  readonly index: Map<string, Nested>;
 }
 
-/** The slot's flow of `f`'s protocol, service, locality, cluster and zone: `f` itself when new. */
-function flowIn(s: LiveSlot, f: FlowCounts): FlowCounts {
-  const key = `${f.protocol}\n${f.service}\n${f.from}\n${f.cluster}\n${f.zone}`;
-  const c = s.index.get(key);
-  if (c) return c;
-  s.index.set(key, f);
-  s.flows.push(f);
-  return f;
+type Nested = Map<string, unknown>;
+
+function level(m: Nested, key: string): Nested {
+  let next = m.get(key) as Nested | undefined;
+  if (!next) {
+    next = new Map();
+    m.set(key, next);
+  }
+  return next;
+}
+
+/**
+ * The slot's flow of this protocol, service, locality, cluster and zone, made when
+ * new. Per request: Map lookups by the catalog's own strings (V8 keeps their hashes), nothing made.
+ */
+function flowIn(
+  s: LiveSlot,
+  protocol: FlowCounts['protocol'],
+  service: string,
+  from: string,
+  cluster: string,
+  zone: string,
+): FlowCounts {
+  const byZone = level(level(level(level(s.index, protocol), service), from), cluster);
+  let c = byZone.get(zone) as FlowCounts | undefined;
+  if (!c) {
+    c = { protocol, service, from, cluster, zone, count: 0, failed: 0 };
+    byZone.set(zone, c);
+    s.flows.push(c);
+  }
+  return c;
+}
+
+function tally(c: RateCounts, failed: boolean, bucket: number): void {
+  c.requests++;
+  if (failed) c.errors++;
+  c.latency[bucket]!++;
 }
 
 export class TrafficRing {
@@ -132,24 +162,15 @@ export class TrafficRing {
     return s;
   }
 
-  #flow(s: LiveSlot, f: Omit<FlowCounts, 'count' | 'failed'>): FlowCounts {
-    return flowIn(s, { ...f, count: 0, failed: 0 });
-  }
-
   http(r: HttpSample): void {
     const s = this.#slot();
-    const f = this.#flow(s, { protocol: 'http', ...r });
+    const f = flowIn(s, 'http', r.service, r.from, r.cluster, r.zone);
     f.count++;
     if (r.failed) f.failed++;
     let b = 0;
     while (b < LATENCY_BUCKETS.length && r.seconds > LATENCY_BUCKETS[b]!) b++;
-    const rates = [countsOf(s.services, r.service)];
-    if (r.cluster) rates.push(countsOf(s.clusters, r.cluster));
-    for (const c of rates) {
-      c.requests++;
-      if (r.failed) c.errors++;
-      c.latency[b]!++;
-    }
+    tally(countsOf(s.services, r.service), r.failed, b);
+    if (r.cluster) tally(countsOf(s.clusters, r.cluster), r.failed, b);
   }
 
   dns(a: DnsSample): void {
@@ -158,20 +179,14 @@ export class TrafficRing {
     svc.requests++;
     if (a.targets.length === 0) {
       svc.errors++;
-      const f = this.#flow(s, {
-        protocol: 'dns',
-        service: a.service,
-        from: a.from,
-        cluster: '',
-        zone: '',
-      });
+      const f = flowIn(s, 'dns', a.service, a.from, '', '');
       f.count++;
       f.failed++;
       return;
     }
     const share = 1 / a.targets.length;
     for (const t of a.targets) {
-      this.#flow(s, { protocol: 'dns', service: a.service, from: a.from, ...t }).count += share;
+      flowIn(s, 'dns', a.service, a.from, t.cluster, t.zone).count += share;
     }
   }
 
@@ -215,7 +230,7 @@ export function mergeTraffic(parts: readonly TrafficJson[], slotMs = SLOT_MS): T
         byAt.set(s.at, m);
       }
       for (const f of s.flows) {
-        const c = flowIn(m, { ...f, count: 0, failed: 0 });
+        const c = flowIn(m, f.protocol, f.service, f.from, f.cluster, f.zone);
         c.count += f.count;
         c.failed += f.failed;
       }
