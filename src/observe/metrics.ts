@@ -622,7 +622,7 @@ export class Metrics implements ProxyObserver {
     this.#dns = dns;
     const ring = this.traffic;
     dns.responder.traffic = {
-      served: (s, locality) => ring.dns({ ...s, from: localityLabel(locality) }),
+      served: (s, locality) => ring.dns(s.service, localityLabel(locality), s.targets),
     };
   }
 

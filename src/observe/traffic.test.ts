@@ -53,8 +53,8 @@ describe('TrafficRing', () => {
       { cluster: 'west', zone: 'b' },
       { cluster: 'west', zone: 'c' },
     ];
-    ring.dns({ service: 'shop/web', from: 'r/a', targets });
-    ring.dns({ service: 'shop/web', from: 'r/a', targets: [] });
+    ring.dns('shop/web', 'r/a', targets);
+    ring.dns('shop/web', 'r/a', []);
     const [slot] = ring.json().slots;
     const by = Object.fromEntries(slot?.flows.map((f) => [`${f.cluster}/${f.zone}`, f]) ?? []);
     expect(by['east/a']).toMatchObject({ protocol: 'dns', count: 0.5, failed: 0 });

@@ -77,12 +77,8 @@ export interface HttpSample {
   readonly seconds: number;
 }
 
-export interface DnsSample {
-  readonly service: string;
-  readonly from: string;
-  /** Where the answer's addresses are, one entry per address; empty: no records. */
-  readonly targets: readonly { readonly cluster: string; readonly zone: string }[];
-}
+/** Where a DNS answer's addresses are, one entry per address; empty: no records. */
+export type DnsTargets = readonly { readonly cluster: string; readonly zone: string }[];
 
 /** The counts of `name` in `rec`, made when new. */
 function countsOf(rec: Record<string, RateCounts>, name: string): RateCounts {
@@ -173,21 +169,20 @@ export class TrafficRing {
     if (r.cluster) tally(countsOf(s.clusters, r.cluster), r.failed, b);
   }
 
-  dns(a: DnsSample): void {
+  /** One DNS answer for `service` to a client in `from`, spread over its addresses' places. */
+  dns(service: string, from: string, targets: DnsTargets): void {
     const s = this.#slot();
-    const svc = countsOf(s.services, a.service);
+    const svc = countsOf(s.services, service);
     svc.requests++;
-    if (a.targets.length === 0) {
+    if (targets.length === 0) {
       svc.errors++;
-      const f = flowIn(s, 'dns', a.service, a.from, '', '');
+      const f = flowIn(s, 'dns', service, from, '', '');
       f.count++;
       f.failed++;
       return;
     }
-    const share = 1 / a.targets.length;
-    for (const t of a.targets) {
-      flowIn(s, 'dns', a.service, a.from, t.cluster, t.zone).count += share;
-    }
+    const share = 1 / targets.length;
+    for (const t of targets) flowIn(s, 'dns', service, from, t.cluster, t.zone).count += share;
   }
 
   /** The slots of the last `slots.length × slotMs` (the current one too), oldest first, as plain data. */
