@@ -159,12 +159,17 @@ function routedAddresses(
   locality: Locality | undefined,
   variant: number,
   input: AnswerInput,
-): { addresses: string[]; tier?: string; served: Served } {
+): { addresses: string[]; tier?: string; served: Served | undefined } {
   const plan = addressingPlan(svc, locality, input.router, input.settings.addressing);
   const usable = plan.tiers
     .map((t) => ({ ...t, targets: familyTargets(t.targets, qtype) }))
     .filter((t) => t.load > 0 && t.targets.length > 0);
-  if (usable.length === 0) return { addresses: [], served: servedBy(svc, []) };
+  if (usable.length === 0) {
+    // Nothing to answer: a failure when nothing at all could serve, not when only the
+    // other address family could (an AAAA question about an IPv4-only service).
+    const any = plan.tiers.some((t) => t.load > 0 && t.targets.length > 0);
+    return { addresses: [], served: any ? undefined : servedBy(svc, []) };
+  }
   const chosen = tierFor({ ...plan, tiers: usable }, variant);
   const hit = usable.find((t) => t.priority === chosen)!;
   const picked = rotate(hit.targets, variant, input.settings.maxAnswers);
@@ -373,7 +378,8 @@ function federationAnswer(
         const picked = rotate(fitting, variant, input.settings.maxAnswers);
         const addresses = picked.map((x) => x.address);
         const answers = [...chain, ...addressRrs(here, qtype, addresses, ttl)];
-        const served = address ? servedBy(svc, picked) : undefined;
+        // Empty only for the other address family: not a failure, not counted.
+        const served = picked.length > 0 ? servedBy(svc, picked) : undefined;
         return answers.length === 0
           ? { ...negative('NOERROR'), served }
           : { rcode: 'NOERROR', answers, authority: [], additional: [], tier: level, served };
