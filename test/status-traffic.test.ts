@@ -5,7 +5,7 @@
 // and once the minute the picture shows has moved past the failure (the picture's
 // clock is the test's), the failed zone's band is gone; with every zone failed, the
 // requests fedgate answers itself are a red band toward no cluster. /debug/traffic
-// says the same. The screenshot in docs/images is taken mid-failover.
+// says the same. The screenshot (docs/images/status-traffic.png) is taken mid-failover.
 //
 // Addresses: the federation's clusters take 127.242.0.0/16 and the next two blocks;
 // fedgate's listeners are on 127.0.0.1, on free ports.
@@ -28,7 +28,11 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
 const ADDRESS_BLOCK = 242;
 const WAIT_MS = 20_000;
-const SCREENSHOT = join(ROOT, 'docs/images/status-traffic.png');
+// The README's picture is refreshed only when asked (FEDGATE_UPDATE_SCREENSHOTS=1):
+// every run would otherwise change a committed file.
+const SCREENSHOT = process.env.FEDGATE_UPDATE_SCREENSHOTS
+  ? join(ROOT, 'docs/images/status-traffic.png')
+  : join(ROOT, 'test-results/status-traffic.png');
 const WEB = 'web.shop.svc.clusterset.local';
 
 /** One GET through the proxy for shop/web: its status and body. */
