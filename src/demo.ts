@@ -52,6 +52,8 @@ export interface DemoOptions {
   readonly http?: Listen;
   readonly admin?: Listen;
   readonly log: Logger;
+  /** The traffic picture's clock (tests move it on). */
+  readonly trafficNow?: () => number;
 }
 
 /** "host:port", or the parts. */
@@ -118,7 +120,11 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       },
       status: () => local.fed.describe(),
     };
-    fedgate = await Fedgate.start(config, opts.log, { controls, journal });
+    fedgate = await Fedgate.start(config, opts.log, {
+      controls,
+      journal,
+      ...(opts.trafficNow ? { trafficNow: opts.trafficNow } : {}),
+    });
   } catch (e) {
     await local.stop();
     throw e;

@@ -52,6 +52,8 @@ export interface RuntimeOptions extends Omit<DiscoveryOptions, 'exhaustion'> {
   readonly env?: NodeJS.ProcessEnv;
   /** Reads self.node's labels (default: a GET through its member's kubeconfig). */
   readonly readNode?: ReadNode;
+  /** The traffic picture's clock (its ring slots and /debug/traffic); default `now`, else the wall clock. */
+  readonly trafficNow?: () => number;
 }
 
 /** What a reload did: applied (with what changed), or rejected (and why). */
@@ -184,6 +186,7 @@ export class Fedgate {
       serving: workers < 2,
       exhaustion,
       ...(opts.now ? { now: opts.now } : {}),
+      ...(opts.trafficNow ? { trafficNow: opts.trafficNow } : {}),
     });
     const startup = { done: false, timedOut: false, missing: [] as readonly string[] };
     const stopped = new AbortController();

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { LocalFederation } from '../src/localfed/federation.ts';
+import type { TrafficView } from '../src/observe/traffic-view.ts';
 import { CLI, fedgate, logLines, start } from './helpers/cli.ts';
 import { DiscoveryEnv, FAST_WATCH, GALAXY_WEB, launchFederation } from './helpers/discovery-env.ts';
 import { connectionRefused, freePort } from './helpers/ports.ts';
@@ -269,6 +270,16 @@ describe('fedgate start --workers 2', () => {
       expect(by[1], `${protocol} by worker 1`).toBeGreaterThan(0);
       expect(by[0]! + by[1]!).toBe(N);
     }
+    // The status page's traffic picture is whole: both workers' rings merged slot by slot.
+    const traffic = (await (await fetch(adminUrl('/debug/traffic'))).json()) as TrafficView;
+    const web = traffic.services.find((s) => s.service === 'shop/web');
+    const sum = (protocol: string) =>
+      (web?.flows ?? []).filter((f) => f.protocol === protocol).reduce((a, f) => a + f.count, 0);
+    expect(sum('http')).toBe(N);
+    expect(sum('dns')).toBeCloseTo(N, 6);
+    expect(web?.flows.filter((f) => f.protocol === 'http').map((f) => f.zone)).toEqual([
+      'us-east-a',
+    ]);
     // What only the primary knows is there once: three clusters, one catalog.
     expect(total(text, 'fedgate_cluster_up')).toBe(3);
     expect(text.match(/^fedgate_catalog_version \d+$/gm)).toHaveLength(1);

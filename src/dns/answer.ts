@@ -63,7 +63,22 @@ export interface Answer {
   readonly additional: readonly Rr[];
   /** Which tier served (for metrics): its scope, or undefined when no routing was involved. */
   readonly tier?: string | undefined;
+  /**
+   * For a routed service name (the traffic picture): the service and where each
+   * answered address is; no targets when nothing healthy could be answered.
+   */
+  readonly served?: Served | undefined;
 }
+
+export interface Served {
+  readonly service: string;
+  readonly targets: readonly { readonly cluster: string; readonly zone: string }[];
+}
+
+const servedBy = (svc: FederatedService, targets: readonly Target[]): Served => ({
+  service: svc.key,
+  targets: targets.map((t) => ({ cluster: t.cluster, zone: t.endpoint.locality.zone ?? '' })),
+});
 
 export interface AnswerSettings {
   readonly zones: DnsZones;
@@ -144,16 +159,25 @@ function routedAddresses(
   locality: Locality | undefined,
   variant: number,
   input: AnswerInput,
-): { addresses: string[]; tier?: string } {
+): { addresses: string[]; tier?: string; served: Served | undefined } {
   const plan = addressingPlan(svc, locality, input.router, input.settings.addressing);
   const usable = plan.tiers
     .map((t) => ({ ...t, targets: familyTargets(t.targets, qtype) }))
     .filter((t) => t.load > 0 && t.targets.length > 0);
-  if (usable.length === 0) return { addresses: [] };
+  if (usable.length === 0) {
+    // Nothing to answer: a failure when nothing at all could serve, not when only the
+    // other address family could (an AAAA question about an IPv4-only service).
+    const any = plan.tiers.some((t) => t.load > 0 && t.targets.length > 0);
+    return { addresses: [], served: any ? undefined : servedBy(svc, []) };
+  }
   const chosen = tierFor({ ...plan, tiers: usable }, variant);
   const hit = usable.find((t) => t.priority === chosen)!;
-  const addresses = rotate(hit.targets, variant, input.settings.maxAnswers).map((x) => x.address);
-  return { addresses, tier: hit.scope };
+  const picked = rotate(hit.targets, variant, input.settings.maxAnswers);
+  return {
+    addresses: picked.map((x) => x.address),
+    tier: hit.scope,
+    served: servedBy(svc, picked),
+  };
 }
 
 /**
@@ -246,7 +270,7 @@ export function answer(
         return done(addressRrs(q.name, qtype, addresses, ttl));
       }
       const r = routedAddresses(svc, qtype, locality, variant, input);
-      return done(addressRrs(q.name, qtype, r.addresses, ttl), r.tier);
+      return { ...done(addressRrs(q.name, qtype, r.addresses, ttl), r.tier), served: r.served };
     }
     case 'mcs-srv': {
       const svc = svcOf(p.service);
@@ -351,11 +375,14 @@ function federationAnswer(
       const healthy = levelTargets(svc, at, level, input);
       if (healthy.length > 0) {
         const fitting = address ? familyTargets(healthy, qtype) : [];
-        const addresses = rotate(fitting, variant, input.settings.maxAnswers).map((x) => x.address);
+        const picked = rotate(fitting, variant, input.settings.maxAnswers);
+        const addresses = picked.map((x) => x.address);
         const answers = [...chain, ...addressRrs(here, qtype, addresses, ttl)];
+        // Empty only for the other address family: not a failure, not counted.
+        const served = picked.length > 0 ? servedBy(svc, picked) : undefined;
         return answers.length === 0
-          ? negative('NOERROR')
-          : { rcode: 'NOERROR', answers, authority: [], additional: [], tier: level };
+          ? { ...negative('NOERROR'), served }
+          : { rcode: 'NOERROR', answers, authority: [], additional: [], tier: level, served };
       }
       const wider = level === 'zone' ? { region: where.region } : {};
       const target = federationName(svc.key, fed, origin, wider);
@@ -365,9 +392,18 @@ function federationAnswer(
       level = level === 'zone' ? 'region' : 'global';
       continue;
     }
-    const r = address ? routedAddresses(svc, qtype, locality, variant, input) : { addresses: [] };
+    const r = address
+      ? routedAddresses(svc, qtype, locality, variant, input)
+      : { addresses: [], served: undefined };
     const answers = [...chain, ...addressRrs(here, qtype, r.addresses, ttl)];
-    if (answers.length === 0) return negative('NOERROR');
-    return { rcode: 'NOERROR', answers, authority: [], additional: [], tier: r.tier };
+    if (answers.length === 0) return { ...negative('NOERROR'), served: r.served };
+    return {
+      rcode: 'NOERROR',
+      answers,
+      authority: [],
+      additional: [],
+      tier: 'tier' in r ? r.tier : undefined,
+      served: r.served,
+    };
   }
 }

@@ -163,6 +163,45 @@ describe('Responder stats', () => {
   });
 });
 
+describe('Responder traffic hook', () => {
+  it('tells what each answer served, cache hits too, with the client locality; nothing for other names', () => {
+    const { responder } = setup(world());
+    const seen: string[] = [];
+    responder.traffic = {
+      served: (s, l) =>
+        seen.push(
+          `${s.service} ${l?.zone} ${s.targets.map((t) => `${t.cluster}/${t.zone}`).join(',')}`,
+        ),
+    };
+    ask(responder, WEB);
+    ask(responder, WEB);
+    ask(responder, WEB, 1, '127.198.100.7');
+    ask(responder, 'web.shop.galaxy.svc.example.test');
+    // Other names, and a family the service lacks (its endpoints are IPv4): not counted.
+    ask(responder, 'clusterset.local', 6);
+    ask(responder, 'nope.shop.svc.clusterset.local');
+    ask(responder, WEB, 28);
+    expect(seen).toEqual([
+      'shop/web us-east-a alpha/us-east-a,alpha/us-east-a',
+      'shop/web us-east-a alpha/us-east-a,alpha/us-east-a',
+      'shop/web us-west-a beta/us-west-a,beta/us-west-a',
+      'shop/web us-east-a alpha/us-east-a,alpha/us-east-a',
+    ]);
+  });
+
+  it('an answer with nothing healthy anywhere is told with no targets', () => {
+    const svc = world();
+    const { responder } = setup({
+      ...svc,
+      clusters: svc.clusters.map((m) => ({ ...m, endpoints: [] })),
+    });
+    const seen: number[] = [];
+    responder.traffic = { served: (s) => seen.push(s.targets.length) };
+    ask(responder, WEB);
+    expect(seen).toEqual([0]);
+  });
+});
+
 describe('Responder reconfigured (reload)', () => {
   it('answers with the new TTL, zones and client localities at once, nothing cached served', () => {
     const { responder, router } = setup(world());

@@ -18,6 +18,7 @@ import {
   answer,
   QTYPE,
   type Rcode,
+  type Served,
   VARIANTS,
 } from './answer.ts';
 import { encodeResponse } from './codec.ts';
@@ -44,6 +45,8 @@ interface Entry {
   readonly rrlName: string;
   /** Which tier each variant's answer came from, once built. */
   readonly tiers: (string | undefined)[];
+  /** Which service and where each variant's answer served, once built (the traffic picture). */
+  readonly served: (Served | undefined)[];
   /** "qtype|scheme|rcode", the metrics key of this question's answers. */
   readonly kind: string;
   readonly variants: (Buffer | undefined)[];
@@ -150,6 +153,8 @@ export class Responder {
   #index: NameIndex | undefined;
   #cache = new Map<string, Entry>();
   #located = new Map<string, Located>();
+  /** Where served answers are recorded for the traffic picture (the process's metrics). */
+  traffic: { served(s: Served, locality: Locality | undefined): void } | undefined;
   readonly stats: ResponderStats = {
     queries: 0,
     cacheHits: 0,
@@ -256,6 +261,9 @@ export class Responder {
       if (udp && out.length > udpLimit(q.edns)) {
         this.stats.truncated++;
         out = entry.truncated ??= entry.build(0, true);
+      } else {
+        const s = entry.served[v];
+        if (s && this.traffic) this.traffic.served(s, where.locality);
       }
     }
     this.#count(entry.rcode, tier, entry.kind);
@@ -296,10 +304,12 @@ export class Responder {
     const first = answerFor(0);
     const answers: (Answer | undefined)[] = [first];
     const tiers: (string | undefined)[] = [first.tier];
+    const served: (Served | undefined)[] = [first.served];
     const build = (variant: number, truncated: boolean) => {
       answers[variant] ??= answerFor(variant);
       const a = answers[variant]!;
       tiers[variant] = a.tier;
+      served[variant] = a.served;
       return encodeResponse({
         id: 0,
         rd: false,
@@ -317,6 +327,7 @@ export class Responder {
       rrlName:
         first.rcode === 'NOERROR' && first.answers.length > 0 ? q.name : (match?.zone.origin ?? ''),
       tiers,
+      served,
       kind: queryKind(q.qtype, nameScheme(match), first.rcode),
       variants: new Array(first.tier ? VARIANTS : 1).fill(undefined),
       build,

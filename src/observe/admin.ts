@@ -103,11 +103,12 @@ export function eventJson(e: FedgateEvent): unknown {
   return { ...e, time: new Date(e.at).toISOString() };
 }
 
-// The page: three files read once at start, served as they are (no build step).
+// The page: four files read once at start, served as they are (no build step).
 const PAGE_FILES = {
   '/': ['status-page.html', 'text/html; charset=utf-8'],
   '/status-page.css': ['status-page.css', 'text/css; charset=utf-8'],
   '/status-page.js': ['status-page.js', 'text/javascript; charset=utf-8'],
+  '/status-traffic.js': ['status-traffic.js', 'text/javascript; charset=utf-8'],
 } as const;
 
 const PAGE_HEADERS = {
@@ -385,6 +386,9 @@ export async function startAdmin(
     if (path === '/debug/gateway') {
       const api = ctx.gatewayApi ?? { report: undefined, tables: { listeners: [] } };
       return send(res, 200, gatewayJson(api, await metrics.ruleRequests()));
+    }
+    if (path === '/debug/traffic') {
+      return send(res, 200, await metrics.trafficView());
     }
     if (path === '/events') {
       const after = seqParam(url.searchParams.get('after'));

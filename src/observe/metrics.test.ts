@@ -137,6 +137,46 @@ describe('Metrics', () => {
     expect(text).not.toContain('tier=""');
   });
 
+  it('records the traffic picture: the routed locality, failures, DNS answers; nothing without a service', async () => {
+    const { m } = setup();
+    const r = { service: 'shop/web', cluster: 'alpha', zone: 'a', tier: 'zone', seconds: 0.002 };
+    const east = { region: 'us-east', zone: 'us-east-a', subzone: undefined };
+    m.request({ ...r, outcome: 'relayed', status: 200, locality: east });
+    m.request({ ...r, outcome: 'relayed', status: 503, locality: east });
+    m.request({ ...r, cluster: '', zone: '', outcome: 'failed', status: 502, locality: east });
+    m.request({ ...r, service: '', cluster: '', zone: '', outcome: 'rejected', status: 404 });
+    const v = await m.trafficView();
+    expect(v.services.map((s) => s.service)).toEqual(['shop/web']);
+    expect(v.services[0]?.flows).toEqual([
+      { protocol: 'http', from: 'us-east/us-east-a', cluster: '', zone: '', count: 1, failed: 1 },
+      {
+        protocol: 'http',
+        from: 'us-east/us-east-a',
+        cluster: 'alpha',
+        zone: 'a',
+        count: 2,
+        failed: 1,
+      },
+    ]);
+    expect(v.clusters.map((c) => c.cluster)).toEqual(['alpha']);
+  });
+
+  it('takes what DNS served through the responder hook attachDns sets', async () => {
+    const m = new Metrics({ worker: '0', trafficNow: () => 3_000 });
+    const responder: Parameters<Metrics['attachDns']>[0]['responder'] = {
+      stats: { kinds: new Map(), tiers: {}, rrlSlipped: 0, rrlDropped: 0 },
+    };
+    m.attachDns({ responder, tcpClosed: new Map() });
+    responder.traffic?.served(
+      { service: 'shop/web', targets: [{ cluster: 'beta', zone: 'b' }] },
+      { region: 'eu', zone: undefined, subzone: undefined },
+    );
+    const v = await m.trafficView();
+    expect(v.services[0]?.flows).toEqual([
+      { protocol: 'dns', from: 'eu', cluster: 'beta', zone: 'b', count: 1, failed: 0 },
+    ]);
+  });
+
   it('counts gRPC calls again by the gRPC status their client got; plain requests not there', async () => {
     const { m } = setup();
     const r = { service: 'shop/rpc', cluster: 'alpha', zone: 'a', tier: '', seconds: 0.001 };

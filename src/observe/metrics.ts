@@ -24,10 +24,11 @@ import {
   Registry,
 } from 'prom-client';
 import type { Catalog } from '../catalog/catalog.ts';
+import type { Served } from '../dns/answer.ts';
 import type { HealthMonitor } from '../health/monitor.ts';
 import type { RetryReason, TlsReason } from '../proxy/failures.ts';
 import type { ConnectionCloseReason, ProxiedRequest, ProxyObserver } from '../proxy/observer.ts';
-import { endpointId } from '../routing/types.ts';
+import { endpointId, type Locality } from '../routing/types.ts';
 import type { ClusterWatcher } from '../watch/cluster-watcher.ts';
 import type { GatewayWatcher } from '../watch/gateway-watcher.ts';
 import type { WriteBackStats } from '../writeback/write-back.ts';
@@ -36,6 +37,15 @@ import type { EventJournal } from './events.ts';
 import { EXHAUSTED_RESOURCES, type ExhaustedResource } from './exhaustion.ts';
 import { TalliedCounter, TalliedHistogram } from './tallies.ts';
 import type { SpanDropReason, TracingObserver } from './tracing.ts';
+import {
+  LATENCY_BUCKETS,
+  localityLabel,
+  mergeTraffic,
+  SLOTS,
+  type TrafficJson,
+  TrafficRing,
+} from './traffic.ts';
+import { type TrafficView, trafficView } from './traffic-view.ts';
 import { registerWriteBackMetrics } from './writeback-metrics.ts';
 
 /** What DNS counts for itself (Responder and ResponseRateLimiter stats). */
@@ -47,6 +57,8 @@ export interface DnsCounts {
       readonly rrlSlipped: number;
       readonly rrlDropped: number;
     };
+    /** Set by attachDns: where the responder records served answers for the traffic picture. */
+    traffic?: { served(s: Served, locality: Locality | undefined): void } | undefined;
   };
   /** TCP connections the server closed itself, by why (DnsServer.tcpClosed). */
   readonly tcpClosed: ReadonlyMap<string, number>;
@@ -73,6 +85,8 @@ export interface MetricsSources {
   };
   readonly journal: EventJournal;
   readonly now?: () => number;
+  /** The traffic ring's and /debug/traffic's clock (default `now`, else the wall clock). */
+  readonly trafficNow?: () => number;
   /**
    * false: DNS and the proxy run in worker processes (the primary of --workers ≥ 2),
    * so this registry has none of their series; attachWorkers() brings them in.
@@ -90,6 +104,8 @@ export interface WorkerMetricsSources {
   readonly worker: string;
   /** Where this worker ran out of descriptors (accepts, upstream connects). */
   readonly exhaustion?: ExhaustionCounts;
+  /** The traffic ring's clock (default the wall clock). */
+  readonly trafficNow?: () => number;
 }
 
 /** The primary's view of its workers, read at scrape time. */
@@ -103,6 +119,8 @@ export interface WorkerMetricsSource {
   states(): ReadonlyMap<string, number>;
   /** Workers restarted after exiting unexpectedly, since start. */
   readonly restarts: number;
+  /** Every live worker's traffic ring (one that does not answer in time is left out). */
+  traffic?(): Promise<TrafficJson[]>;
 }
 
 /**
@@ -150,10 +168,8 @@ export function risingOnly(metrics: MetricsJson): MetricsJson {
   });
 }
 
-/** Request duration buckets, seconds: 1 ms to 30 s. */
-const DURATION_BUCKETS = [
-  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
-];
+/** Request duration buckets, seconds: 1 ms to 30 s (the traffic picture's p99 uses the same). */
+const DURATION_BUCKETS: readonly number[] = LATENCY_BUCKETS;
 /** Propagation buckets, seconds: 50 µs to 5 s (a watch event to every reader holding it). */
 const PROPAGATION_BUCKETS = [
   0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5,
@@ -211,9 +227,15 @@ export class Metrics implements ProxyObserver, TracingObserver {
   #workers: WorkerMetricsSource | undefined;
   /** Requests this process proxied: fedgate_worker_requests_total in a worker. */
   #proxied = 0;
+  /** The last 15 minutes of what this process served, for /debug/traffic and the status page. */
+  readonly traffic: TrafficRing;
+  readonly #trafficNow: () => number;
 
   constructor(sources: MetricsSources | WorkerMetricsSources) {
     const registry = this.registry;
+    this.#trafficNow =
+      sources.trafficNow ?? ('now' in sources ? sources.now : undefined) ?? Date.now;
+    this.traffic = new TrafficRing({ now: this.#trafficNow });
     collectDefaultMetrics({ register: registry });
     // Gauges named like counters (prometheus/client_js#283) that promtool rejects; the
     // per-type nodejs_active_{handles,requests,resources} gauges say the same.
@@ -619,6 +641,10 @@ export class Metrics implements ProxyObserver, TracingObserver {
   /** DNS starts after metrics: its counters are read from here on. */
   attachDns(dns: DnsCounts): void {
     this.#dns = dns;
+    const ring = this.traffic;
+    dns.responder.traffic = {
+      served: (s, locality) => ring.dns(s.service, localityLabel(locality), s.targets),
+    };
   }
 
   request(r: ProxiedRequest): void {
@@ -628,6 +654,17 @@ export class Metrics implements ProxyObserver, TracingObserver {
     const duration = this.#duration;
     duration.observe(duration.at(r.service, code), r.seconds);
     if (r.tier) this.#servedHttp.at(r.service, r.tier).value++;
+    // The picture shows services' traffic: requests refused before a service was found are not in it.
+    if (r.service) {
+      this.traffic.http({
+        service: r.service,
+        from: localityLabel(r.locality),
+        cluster: r.cluster,
+        zone: r.zone,
+        failed: r.outcome === 'failed' || r.outcome === 'overflowed' || r.status >= 500,
+        seconds: r.seconds,
+      });
+    }
     if (r.upgrade) this.#upgrades.inc({ service: r.service, code });
     if (r.grpc) {
       const grpc_status = r.grpcStatus === undefined ? '' : String(r.grpcStatus);
@@ -699,6 +736,18 @@ export class Metrics implements ProxyObserver, TracingObserver {
 
   tlsFailure(service: string, cluster: string, reason: TlsReason): void {
     this.#tlsFailures.inc({ service, cluster, reason });
+  }
+
+  /** The traffic of this process, or with worker processes theirs merged slot by slot. */
+  async trafficJson(): Promise<TrafficJson> {
+    const own = this.traffic.json();
+    if (!this.#workers) return own;
+    return mergeTraffic([own, ...((await this.#workers.traffic?.()) ?? [])]);
+  }
+
+  /** /debug/traffic: the traffic picture now, by the ring's clock. */
+  async trafficView(): Promise<TrafficView> {
+    return trafficView(await this.trafficJson(), this.#trafficNow(), SLOTS);
   }
 
   /** This process's series as JSON (what a worker answers the primary's scrape with). */

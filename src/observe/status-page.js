@@ -693,10 +693,11 @@ async function refresh() {
   }
   busy = true;
   try {
-    const [clusters, services, gateway, demo] = await Promise.all([
+    const [clusters, services, gateway, traffic, demo] = await Promise.all([
       getJson('debug/clusters'),
       getJson('debug/services'),
       getJson('debug/gateway'),
+      getJson('debug/traffic'),
       state.demo === false ? null : getJson('demo/actions', { allow404: true }),
     ]);
     if (state.demo === undefined) state.demo = demo !== null;
@@ -705,6 +706,8 @@ async function refresh() {
     const { now: _now, ...servicesData } = services;
     renderIfChanged('services', servicesData, renderServices);
     renderIfChanged('gateway', gateway, renderGatewayApi);
+    const { now: _at, ...trafficData } = traffic;
+    renderIfChanged('traffic', trafficData, renderTraffic);
     if (demo) {
       $('demo').hidden = false;
       if (!state.pendingAction) renderIfChanged('demo', demo, renderDemo);

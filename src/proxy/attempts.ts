@@ -460,6 +460,7 @@ export class Exchange implements TryOwner {
       tier,
       status,
       seconds: (performance.now() - this.#started) / 1000,
+      locality: this.#routed.locality,
       method: req.method ?? '',
       target: req.url ?? '',
       client: this.#client,

@@ -2,6 +2,7 @@
 // retry held back. The proxy owns this contract; metrics and the access log
 // implement it.
 import type { ErrorCode } from '../errors.ts';
+import type { Locality } from '../routing/types.ts';
 import type { RetryReason, TlsReason } from './failures.ts';
 
 /** How a request ended, as operators count it (the `outcome` label). */
@@ -55,6 +56,8 @@ export interface ProxiedRequest {
   readonly tier: string;
   readonly status: number;
   readonly seconds: number;
+  /** The client locality the request was routed for (http.locality, a regional or zonal name): the traffic picture's, never a label. */
+  readonly locality?: Locality | undefined;
   /** For the access log only; never labels. */
   readonly method?: string;
   readonly target?: string;

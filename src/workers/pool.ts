@@ -39,6 +39,7 @@ import {
   risingOnly,
   type WorkerMetricsSource,
 } from '../observe/metrics.ts';
+import type { TrafficJson } from '../observe/traffic.ts';
 import type { Locality } from '../routing/types.ts';
 import {
   type Answer,
@@ -498,6 +499,15 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
       }),
     );
     return [...this.#retired, ...got.filter((m): m is MetricsJson => m !== undefined)];
+  }
+
+  /** Every live worker's traffic ring; one that does not answer in time is left out. */
+  async traffic(): Promise<TrafficJson[]> {
+    const live = this.#slots.filter((s) => s.worker && s.initSent);
+    const got = await Promise.all(
+      live.map((s) => this.#ask(s, { op: 'traffic' }, METRICS_TIMEOUT_MS)),
+    );
+    return got.flatMap((a) => (typeof a === 'object' && a.ok && a.traffic ? [a.traffic] : []));
   }
 
   // ---- reload: stage in every worker, then commit (or abort) in every worker

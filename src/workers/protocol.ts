@@ -23,6 +23,7 @@ import type { ErrorCode } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
 import type { ServiceHealthEntry } from '../health/store.ts';
 import type { MetricsJson } from '../observe/metrics.ts';
+import type { TrafficJson } from '../observe/traffic.ts';
 import type { Locality } from '../routing/types.ts';
 import type { RoutesDelta } from './routes-delta.ts';
 
@@ -95,6 +96,8 @@ export interface ServingChanges {
 
 export type Ask =
   | { readonly op: 'metrics' }
+  /** The worker's traffic ring (the status page's picture). */
+  | { readonly op: 'traffic' }
   /** Answered once everything sent before it has been taken in (messages keep their order). */
   | { readonly op: 'ping' }
   | { readonly op: 'stage'; readonly reload: number; readonly config: Config }
@@ -131,7 +134,12 @@ export type ToWorker =
 export type Report = readonly [service: string, id: string, outcome: Outcome];
 
 export type Answer =
-  | { readonly ok: true; readonly metrics?: MetricsJson; readonly staged?: ServingChanges }
+  | {
+      readonly ok: true;
+      readonly metrics?: MetricsJson;
+      readonly traffic?: TrafficJson;
+      readonly staged?: ServingChanges;
+    }
   | { readonly ok: false; readonly code: ErrorCode; readonly problem: string };
 
 export type FromWorker =

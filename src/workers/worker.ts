@@ -120,6 +120,9 @@ class WorkerProcess {
             (json) => this.#answer(m.id, { ok: true, metrics: json }),
             (e: unknown) => this.#answer(m.id, failure(e)),
           );
+        } else if (m.ask.op === 'traffic') {
+          const traffic = this.#metrics?.traffic.json();
+          this.#answer(m.id, traffic ? { ok: true, traffic } : { ok: true });
         } else {
           const { id, ask } = m;
           this.#queue(() => this.#reload(id, ask));
@@ -209,7 +212,10 @@ class WorkerProcess {
     this.#send({ type: 'reports', reports });
   }
 
-  async #reload(id: number, ask: Exclude<Ask, { op: 'metrics' | 'ping' }>): Promise<void> {
+  async #reload(
+    id: number,
+    ask: Exclude<Ask, { op: 'metrics' | 'ping' | 'traffic' }>,
+  ): Promise<void> {
     const serving = this.#serving;
     if (!serving) {
       this.#answer(id, { ok: false, code: 'RELOAD_FAILED', problem: 'the worker is not serving' });
