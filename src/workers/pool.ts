@@ -158,6 +158,8 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
   #stopping = false;
   #drained: Promise<{ proxyCut: number; dnsCut: number }> | undefined;
   #restarts = 0;
+  /** Past the restart bound: no worker is started again, and the fatal problem told once. */
+  #gaveUp = false;
   #recentExits: number[] = [];
   /** Counters and histograms of workers that exited, as last scraped. */
   readonly #retired: MetricsJson[] = [];
@@ -411,7 +413,7 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
     slot.state = 'down';
     slot.initSent = false;
     slot.addresses = undefined;
-    if (this.#stopping) return;
+    if (this.#stopping || this.#gaveUp) return;
     const how = signal ? `signal ${signal}` : `exit code ${code}`;
     if (this.#started) {
       this.#started.reject(new Error(`worker ${slot.index} exited while starting (${how})`));
@@ -425,6 +427,8 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
     if (recent > limit) {
       const problem = `workers exited ${recent} times within ${windowMs / 1000} s (last: worker ${slot.index}, ${how}): giving up`;
       this.#log.error({ worker: slot.index, pid: slot.pid, code, signal }, problem);
+      // The other slots' exits and pending restarts end here too: one verdict, told once.
+      this.#gaveUp = true;
       this.#onFatal?.(problem);
       return;
     }
@@ -435,7 +439,7 @@ export class WorkerPool implements Serving, WorkerMetricsSource {
     );
     this.#restarts++;
     slot.restartTimer = setTimeout(() => {
-      if (!this.#stopping) this.#fork(slot);
+      if (!this.#stopping && !this.#gaveUp) this.#fork(slot);
     }, delay);
   }
 
