@@ -286,7 +286,8 @@ export class Exchange implements TryOwner {
   #next(retry: boolean, budgeted = false): void {
     if (this.#clientGone || this.#done) return;
     const deps = this.#deps();
-    const picked = pickTarget(this.#state, this.#policy, deps.upstreams);
+    const reuse = deps.retries.reuseTried === true;
+    const picked = pickTarget(this.#state, this.#policy, deps.upstreams, reuse);
     if (picked === 'full') {
       void this.#waitForSlot(retry, budgeted);
       return;

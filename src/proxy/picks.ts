@@ -13,12 +13,15 @@ export interface PickState {
 
 /**
  * A target not tried yet, in a cluster not tried yet if possible, with a free slot.
- * 'full' when every candidate is at its request cap.
+ * 'full' when every candidate is at its request cap. `reuse`: when every target was
+ * tried, one of them again (a Gateway API rule's retry retries "a request to a
+ * backend", which may have a single endpoint).
  */
 export function pickTarget(
   ex: PickState,
   policy: Policy,
   up: Pick<Upstreams, 'isFull' | 'outstanding'>,
+  reuse = false,
 ): Target | 'full' | undefined {
   if (ex.tried.size === 0) {
     const t = policy.picker.pick(ex.plan, { hash: ex.hash, outstanding: up.outstanding });
@@ -53,6 +56,10 @@ export function pickTarget(
     }
   }
   if (fallback) return fallback;
+  if (reuse && ex.tried.size > 0) {
+    const again = policy.picker.pick(ex.plan, { outstanding: up.outstanding });
+    if (again) return up.isFull(again.id) ? 'full' : again;
+  }
   return sawFull ? 'full' : undefined;
 }
 

@@ -17,6 +17,8 @@ describe('a rule on the attempt loop', () => {
     const got = ruleRetries(base, r);
     expect(got).toMatchObject({ perTryTimeout: 250, attempts: 4, backoffMs: 20, budget: 0.2 });
     expect([...(got.retryOn ?? [])]).toEqual([500, 503]);
+    // A rule's retries may go back to an endpoint tried (one pod still gets them).
+    expect(got.reuseTried).toBe(true);
     expect(ruleRetries(base, rule({ route: 'a/r' }))).toEqual(base);
     // No codes: the proxy's own (502, 503, 504).
     expect(ruleRetries(base, rule({ route: 'a/r', retry: { codes: [] } })).retryOn).toBeUndefined();

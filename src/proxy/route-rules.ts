@@ -1,9 +1,11 @@
 // A Gateway API rule's timeouts and retry, put onto the proxy's attempt loop:
 // `timeouts.backendRequest` is the per-try timeout, `retry.attempts` the retries,
 // `retry.codes` the statuses retried (instead of 502, 503, 504), `retry.backoff`
-// the wait before each retry. The rest (which failures retry, idempotent methods
-// only for statuses, the retry budget) stays the proxy's. `timeouts.request` is the
-// exchange's deadline (attempts.ts). Made once per loop and rule, not per request.
+// the wait before each retry; with a `retry`, retries go back to endpoints already
+// tried once every one was (a backend of one pod still gets its retries). The rest
+// (which failures retry, idempotent methods only for statuses, the retry budget) stays
+// the proxy's. `timeouts.request` is the exchange's deadline (attempts.ts). Made once
+// per loop and rule, not per request.
 import type { AttachedRule } from '../gateway/attached.ts';
 import type { GatewayRouted } from './gateway.ts';
 import type { RetrySettings } from './route.ts';
@@ -21,6 +23,7 @@ export function ruleRetries(base: RetrySettings, rule: AttachedRule): RetrySetti
     ...(r?.attempts !== undefined ? { attempts: r.attempts } : {}),
     ...(r && r.codes.length > 0 ? { retryOn: new Set(r.codes) } : {}),
     ...(r?.backoffMs !== undefined ? { backoffMs: r.backoffMs } : {}),
+    ...(r ? { reuseTried: true } : {}),
   };
 }
 

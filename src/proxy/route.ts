@@ -64,6 +64,8 @@ export interface RetrySettings {
   readonly retryOn?: ReadonlySet<number> | undefined;
   /** Wait before each retry, ms (a rule's retry.backoff); default none. */
   readonly backoffMs?: number | undefined;
+  /** Retries may go to endpoints already tried once every one was (a rule with retry). */
+  readonly reuseTried?: boolean | undefined;
 }
 
 /** Where a request goes, from its Host or absolute-form target. */
