@@ -8,8 +8,9 @@
 #
 # FEDGATE_TOOLS_CACHE (default ~/.cache/fedgate-tools) sets where the cache lives.
 # A cold build (empty module and build caches) takes minutes: see tools/kube/README.md.
-# Beside them, crds/ holds the MCS API CRDs from sigs.k8s.io/mcs-api, and crds/gateway-api/
-# the Gateway API's standard-channel CRDs from sigs.k8s.io/gateway-api (versions in go.mod).
+# Beside them, crds/ holds the MCS API CRDs from sigs.k8s.io/mcs-api, crds/gateway-api/
+# the Gateway API's standard-channel CRDs from sigs.k8s.io/gateway-api and
+# crds/gateway-api-experimental/ its experimental-channel ones (versions in go.mod).
 # Kept apart from scripts/ensure-tools.sh, which installs Debian packages.
 set -euo pipefail
 
@@ -45,27 +46,41 @@ complete() {
 # kube-apiserver and kubectl would say v0.0.0-master.
 major=${kube#v}; minor=${major#*.}; major=${major%%.*}; minor=${minor%%.*}
 
-# The Gateway API CRDs, copied from the module at the version go.mod pins. Added beside
-# binaries already built (a new CRD set does not rebuild them): copied into a temporary
-# directory renamed into place, so a reader never sees half a set.
+# The Gateway API CRDs, copied from the module at the version go.mod pins: the standard
+# channel into crds/gateway-api, the experimental one into crds/gateway-api-experimental
+# (a scenario's gatewayAPIChannel picks one). Added beside binaries already built (a new
+# CRD set does not rebuild them; a cache holding only the standard set gets the
+# experimental one): each copied into a temporary directory renamed into place, so a
+# reader never sees half a set.
 gwv=$(modver sigs.k8s.io/gateway-api)
-gateway_crds() {
-  local into=$1
-  [ "$(cat "$into/crds/gateway-api/VERSION" 2>/dev/null)" = "$gwv" ] && return 0
-  # Two callers at once: one copies, the other waits and finds the set there.
-  exec 8>"$into/.gateway-api.lock"
-  if command -v flock >/dev/null 2>&1; then flock -w 600 8; fi
-  [ "$(cat "$into/crds/gateway-api/VERSION" 2>/dev/null)" = "$gwv" ] && return 0
-  local src tmp
-  src=$(cd "$mod" && go mod download sigs.k8s.io/gateway-api && go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)
-  mkdir -p "$into/crds"
-  tmp=$(mktemp -d "$into/crds/.gateway-api.XXXXXX")
-  cp "$src"/config/crd/standard/*.yaml "$tmp/"
+gateway_channel() {
+  local into=$1 channel=$2 name=$3 src=$4
+  [ "$(cat "$into/crds/$name/VERSION" 2>/dev/null)" = "$gwv" ] && return 0
+  local tmp
+  tmp=$(mktemp -d "$into/crds/.$name.XXXXXX")
+  cp "$src"/config/crd/"$channel"/*.yaml "$tmp/"
   echo "$gwv" >"$tmp/VERSION"
   chmod -R u+w,a+rX "$tmp"
-  rm -rf "$into/crds/gateway-api"
-  mv -T "$tmp" "$into/crds/gateway-api"
-  echo "$me: Gateway API $gwv CRDs copied to $into/crds/gateway-api" >&2
+  rm -rf "${into:?}/crds/$name"
+  mv -T "$tmp" "$into/crds/$name"
+  echo "$me: Gateway API $gwv $channel CRDs copied to $into/crds/$name" >&2
+}
+gateway_current() {
+  [ "$(cat "$1/crds/gateway-api/VERSION" 2>/dev/null)" = "$gwv" ] &&
+    [ "$(cat "$1/crds/gateway-api-experimental/VERSION" 2>/dev/null)" = "$gwv" ]
+}
+gateway_crds() {
+  local into=$1
+  gateway_current "$into" && return 0
+  # Two callers at once: one copies, the other waits and finds the sets there.
+  exec 8>"$into/.gateway-api.lock"
+  if command -v flock >/dev/null 2>&1; then flock -w 600 8; fi
+  gateway_current "$into" && return 0
+  local src
+  src=$(cd "$mod" && go mod download sigs.k8s.io/gateway-api && go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)
+  mkdir -p "$into/crds"
+  gateway_channel "$into" standard gateway-api "$src"
+  gateway_channel "$into" experimental gateway-api-experimental "$src"
 }
 if complete; then gateway_crds "$dir"; fi
 

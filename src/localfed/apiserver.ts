@@ -14,6 +14,7 @@ import {
   SERVER_VERSION,
 } from './discovery.ts';
 import { pruneUnknownFields } from './fields.ts';
+import type { GatewayApiChannel } from './gateway-schema.ts';
 import { checkResourceVersionMatch, serveList } from './list.ts';
 import { Listener } from './listener.ts';
 import type { FaultMode } from './member.ts';
@@ -174,7 +175,7 @@ export class ApiServer {
         return serveList(this.registry, req, res, target, q, this.#tooLargeWaitMs);
       if (method === 'POST') {
         const body = (await readJson(req)) as KubeObject;
-        checkFields(type, body, q, res);
+        checkFields(type, body, q, res, this.registry.gatewayApiChannel);
         return sendJson(res, 201, servedAs(type, this.registry.create(type, namespace, body)));
       }
       throw errors.methodNotAllowed();
@@ -199,7 +200,7 @@ export class ApiServer {
       }
       case 'PUT': {
         const body = (await readJson(req)) as KubeObject;
-        checkFields(type, body, q, res);
+        checkFields(type, body, q, res, this.registry.gatewayApiChannel);
         return sendJson(
           res,
           200,
@@ -223,7 +224,7 @@ export class ApiServer {
           ]);
         }
         const patch = await readJson(req);
-        checkFields(type, patch, q, res);
+        checkFields(type, patch, q, res, this.registry.gatewayApiChannel);
         return sendJson(
           res,
           200,
@@ -429,6 +430,7 @@ function checkFields(
   body: unknown,
   q: URLSearchParams,
   res: ServerResponse,
+  channel: GatewayApiChannel,
 ): void {
   const mode = q.get('fieldValidation') ?? 'Warn';
   if (!['Strict', 'Warn', 'Ignore'].includes(mode)) {
@@ -436,7 +438,7 @@ function checkFields(
       `fieldValidation: Unsupported value: "${mode}": supported values: "Ignore", "Strict", "Warn"`,
     );
   }
-  const unknown = pruneUnknownFields(type.kind, body);
+  const unknown = pruneUnknownFields(type.kind, body, channel);
   if (unknown.length === 0 || mode === 'Ignore') return;
   const what = unknown.map((f) => `unknown field "${f}"`);
   if (mode === 'Strict') {

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { SimUser } from './access.ts';
 import { ApiServer } from './apiserver.ts';
+import type { GatewayApiChannel } from './gateway-schema.ts';
 import { type KubeconfigParams, kubeconfigYaml, writeKubeconfigIn } from './kubeconfig.ts';
 import type { FaultMode } from './member.ts';
 import type { KubeObject } from './objects.ts';
@@ -27,6 +28,8 @@ export interface SimClusterOptions {
   serviceExportCRD?: boolean | undefined;
   /** Tokens beside the admin's, each allowed only what its rules say (RBAC). */
   users?: readonly SimUser[] | undefined;
+  /** The Gateway API CRDs' channel: its schemas prune, default and validate. Default standard. */
+  gatewayApiChannel?: GatewayApiChannel | undefined;
 }
 
 export const MCS_GROUP = 'multicluster.x-k8s.io';
@@ -60,7 +63,7 @@ export class SimCluster {
   /** Makes the cluster (certificates, token, bootstrap objects); `start()` opens its API. */
   static async create(opts: SimClusterOptions): Promise<SimCluster> {
     const store = new ClusterStore({ historyLimit: opts.historyLimit });
-    const registry = new Registry(store);
+    const registry = new Registry(store, undefined, opts.gatewayApiChannel);
     const token = opts.token ?? randomBytes(24).toString('base64url');
     const pki = await makeClusterPki(opts.name, [opts.host]);
     const api = new ApiServer({

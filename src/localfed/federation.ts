@@ -95,6 +95,7 @@ export class LocalFederation {
             bookmarkIntervalMs: opts.bookmarkIntervalMs,
             minRequestTimeoutSeconds: opts.minRequestTimeoutSeconds,
             serviceExportCRD: spec.serviceExportCRD,
+            gatewayApiChannel: scenario.gatewayAPIChannel,
           });
           const pki = await pkiMade;
           fed.pki = pki;

@@ -1,7 +1,7 @@
 // Which fields each type declares, for server-side field validation
 // (fieldValidation=Strict|Warn|Ignore). `true` is a leaf or a free-form map;
 // an object lists its fields; a one-element array describes each list item.
-import { type SchemaNode, schemaOf } from './gateway-schema.ts';
+import { type GatewayApiChannel, type SchemaNode, schemaOf } from './gateway-schema.ts';
 import { isRecord } from './objects.ts';
 
 type Shape = true | { [field: string]: Shape } | [Shape];
@@ -101,8 +101,12 @@ export const FIELDS: Record<string, Shape> = {
  * Removes the fields the type does not declare, as decoding into the API's Go
  * types does, and returns their paths (`spec.foo`, `endpoints[0].bar`).
  */
-export function pruneUnknownFields(kind: string, obj: unknown): string[] {
-  const shape = FIELDS[kind] ?? crdShape(kind);
+export function pruneUnknownFields(
+  kind: string,
+  obj: unknown,
+  channel: GatewayApiChannel = 'standard',
+): string[] {
+  const shape = FIELDS[kind] ?? crdShape(kind, channel);
   if (!shape) return [];
   const out: string[] = [];
   walk(shape, obj, '', out);
@@ -110,8 +114,8 @@ export function pruneUnknownFields(kind: string, obj: unknown): string[] {
 }
 
 /** A CRD-served kind's fields, from its structural schema; metadata is ObjectMeta as for any kind. */
-function crdShape(kind: string): Shape | undefined {
-  const schema = schemaOf(kind);
+function crdShape(kind: string, channel: GatewayApiChannel): Shape | undefined {
+  const schema = schemaOf(kind, channel);
   if (!schema) return undefined;
   const shape = shapeOf(schema);
   return shape === true || Array.isArray(shape) ? shape : { ...shape, metadata: objectMeta };

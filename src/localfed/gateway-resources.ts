@@ -1,8 +1,8 @@
-// The Gateway API kinds the simulator serves as CRDs (standard channel of
-// sigs.k8s.io/gateway-api, GATEWAY_API_MODULE): GatewayClass, Gateway, HTTPRoute and
-// GRPCRoute at v1, ReferenceGrant at v1beta1. Each is defaulted from its CRD's schema,
-// validated by the schema, its list types and the CEL rules users hit, and printed with
-// the CRD's additionalPrinterColumns.
+// The Gateway API kinds the simulator serves as CRDs (sigs.k8s.io/gateway-api,
+// GATEWAY_API_MODULE): GatewayClass, Gateway, HTTPRoute and GRPCRoute at v1,
+// ReferenceGrant at v1beta1. Each is defaulted from its CRD's schema (the channel the
+// member serves: standard or experimental), validated by the schema, its list types and
+// the CEL rules users hit, and printed with the CRD's additionalPrinterColumns.
 import { ageColumn, nameColumn, type TableColumn } from './columns.ts';
 import { type CelRule, celCauses } from './gateway-cel.ts';
 import { GATEWAY_CLASS_RULES, GATEWAY_RULES } from './gateway-listener-rules.ts';
@@ -36,20 +36,20 @@ function crNameCauses(name: string): StatusCause[] {
 }
 
 function validator(kind: string, rules: readonly CelRule[]): ResourceType['validate'] {
-  return (obj, old) => {
+  return (obj, old, ctx) => {
     const causes = crNameCauses(obj.metadata.name);
     const schema = schemaCauses(kind, obj);
     if (schema.length > 0)
       return [...causes, ...schema, ...(rules.length > 0 ? [RULES_SKIPPED] : [])];
-    const node = schemaOf(kind);
+    const node = schemaOf(kind, ctx?.gatewayApiChannel);
     if (node) causes.push(...listCauses(node, obj));
     return [...causes, ...celCauses(rules, obj, old)];
   };
 }
 
 function defaulter(kind: string): ResourceType['defaults'] {
-  return (obj) => {
-    const node = schemaOf(kind);
+  return (obj, ctx) => {
+    const node = schemaOf(kind, ctx.gatewayApiChannel);
     if (node) applyDefaults(node, obj);
   };
 }

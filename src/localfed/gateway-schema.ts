@@ -1,7 +1,8 @@
 // What the Gateway API CRDs' structural schemas make kube-apiserver do beside validation
 // proper: prune fields the schema does not declare, fill the defaults it declares, and
 // refuse duplicates in list-type map and set lists. The schemas come trimmed from the
-// CRDs (gateway-crd-schema.json, written by tools/gateway-api/crd-schema.ts).
+// CRDs of each release channel (gateway-crd-schema.json, written by
+// tools/gateway-api/crd-schema.ts): a member serves the channel its scenario names.
 import { readFileSync } from 'node:fs';
 import { isRecord } from './objects.ts';
 import type { StatusCause } from './status.ts';
@@ -16,9 +17,13 @@ export interface SchemaNode {
   s?: true;
 }
 
+/** The Gateway API's release channels: experimental adds fields (HTTPRoute `retry`…) and kinds. */
+export const GATEWAY_API_CHANNELS = ['standard', 'experimental'] as const;
+export type GatewayApiChannel = (typeof GATEWAY_API_CHANNELS)[number];
+
 interface SchemaFile {
   module: string;
-  kinds: Record<string, SchemaNode>;
+  channels: Record<GatewayApiChannel, Record<string, SchemaNode>>;
 }
 
 const FILE = JSON.parse(
@@ -28,8 +33,12 @@ const FILE = JSON.parse(
 /** The module version the schemas were taken from (sigs.k8s.io/gateway-api@vX.Y.Z). */
 export const GATEWAY_API_MODULE = FILE.module;
 
-export function schemaOf(kind: string): SchemaNode | undefined {
-  return FILE.kinds[kind];
+/** A kind's schema as the channel's CRD declares it. */
+export function schemaOf(
+  kind: string,
+  channel: GatewayApiChannel = 'standard',
+): SchemaNode | undefined {
+  return FILE.channels[channel][kind];
 }
 
 /**

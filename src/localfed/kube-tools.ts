@@ -20,6 +20,11 @@ export interface KubeTools {
   serviceExportCrd: string;
   /** The Gateway API's standard-channel CRD manifests (a directory), from sigs.k8s.io/gateway-api. */
   gatewayApiCrds: string;
+  /**
+   * Its experimental-channel CRD manifests (a directory). Not required: a cache copied
+   * before they were may lack them, and only a member asked for that channel needs them.
+   */
+  gatewayApiExperimentalCrds: string;
   /** Its ServiceImport CRD, which fedgate's write-back fills. */
   serviceImportCrd: string;
 }
@@ -32,6 +37,7 @@ export function kubeToolsIn(dir: string): KubeTools {
     kubectl: join(dir, 'kubectl'),
     serviceExportCrd: join(dir, 'crds/multicluster.x-k8s.io_serviceexports.yaml'),
     gatewayApiCrds: join(dir, 'crds/gateway-api'),
+    gatewayApiExperimentalCrds: join(dir, 'crds/gateway-api-experimental'),
     serviceImportCrd: join(dir, 'crds/multicluster.x-k8s.io_serviceimports.yaml'),
   };
 }

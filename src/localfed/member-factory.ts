@@ -1,5 +1,6 @@
 // Makes the member cluster of one scenario cluster on the API server asked for.
 import { SimCluster } from './cluster.ts';
+import type { GatewayApiChannel } from './gateway-schema.ts';
 import type { KubeTools } from './kube-tools.ts';
 import type { ApiKind, MemberCluster } from './member.ts';
 import { SimMember } from './sim-member.ts';
@@ -11,6 +12,8 @@ export interface MemberOptions {
   /** 0 picks a free port. */
   port: number;
   serviceExportCRD: boolean;
+  /** The Gateway API CRDs' release channel the member serves. */
+  gatewayApiChannel: GatewayApiChannel;
   /** The simulator's bookmark interval (kube-apiserver keeps its own). */
   bookmarkIntervalMs?: number | undefined;
   minRequestTimeoutSeconds?: number | undefined;

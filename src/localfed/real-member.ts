@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { ApiRelay } from './api-relay.ts';
 import { KubeControlPlane } from './control-plane.ts';
 import { installGatewayApiCrds } from './gateway-api-crds.ts';
+import type { GatewayApiChannel } from './gateway-schema.ts';
 import { isKubeObject, KubeRest, mustType, resourcePath, toApiError } from './kube-rest.ts';
 import type { KubeTools } from './kube-tools.ts';
 import { type KubeconfigParams, kubeconfigYaml, writeKubeconfigIn } from './kubeconfig.ts';
@@ -30,6 +31,8 @@ export interface RealMemberOptions {
   serviceExportCRD?: boolean | undefined;
   /** False leaves the Gateway API CRDs out, as a cluster without them. Default true. */
   gatewayApiCRDs?: boolean | undefined;
+  /** The Gateway API CRDs' release channel installed. Default standard. */
+  gatewayApiChannel?: GatewayApiChannel | undefined;
   /** kube-apiserver --min-request-timeout: watches without timeoutSeconds end in [min, 2*min). */
   minRequestTimeoutSeconds?: number | undefined;
   /** Extra kube-apiserver flags, `--name=value`. */
@@ -126,8 +129,12 @@ export class RealMember implements MemberCluster {
           this.name,
         );
       }
-      if (this.#opts.gatewayApiCRDs !== false)
-        await installGatewayApiCrds(this.#api, cp.tools.gatewayApiCrds, this.name);
+      if (this.#opts.gatewayApiCRDs !== false) {
+        const channel = this.#opts.gatewayApiChannel ?? 'standard';
+        const { gatewayApiCrds, gatewayApiExperimentalCrds } = cp.tools;
+        const dir = channel === 'experimental' ? gatewayApiExperimentalCrds : gatewayApiCrds;
+        await installGatewayApiCrds(this.#api, dir, this.name, channel);
+      }
       await this.#publishApiEndpoint();
     } catch (e) {
       await this.stop();

@@ -2,6 +2,7 @@
 // them: server-set metadata, defaulting, validation, optimistic concurrency,
 // status subresources, no-op updates that write nothing, namespace lifecycle.
 import { randomUUID } from 'node:crypto';
+import type { GatewayApiChannel } from './gateway-schema.ts';
 import { clone, isRecord, type KubeObject } from './objects.ts';
 import {
   apiVersionOf,
@@ -38,10 +39,17 @@ export class Registry {
   readonly store: ClusterStore;
   #nextClusterIP = 10;
   readonly #now: () => Date;
+  /** The Gateway API channel whose CRD schemas prune, default and validate (the CRDs installed). */
+  readonly gatewayApiChannel: GatewayApiChannel;
 
-  constructor(store: ClusterStore, now: () => Date = () => new Date()) {
+  constructor(
+    store: ClusterStore,
+    now: () => Date = () => new Date(),
+    gatewayApiChannel: GatewayApiChannel = 'standard',
+  ) {
     this.store = store;
     this.#now = now;
+    this.gatewayApiChannel = gatewayApiChannel;
   }
 
   static keyOf(t: ResourceType): string {
@@ -88,7 +96,7 @@ export class Registry {
   }
 
   #validate(t: ResourceType, obj: KubeObject, old: KubeObject | undefined): void {
-    const causes = t.validate(obj, old);
+    const causes = t.validate(obj, old, { gatewayApiChannel: this.gatewayApiChannel });
     const labels = obj.metadata.labels;
     if (labels !== undefined && !isRecord(labels)) {
       causes.push({
@@ -118,7 +126,10 @@ export class Registry {
     }
     // As the API's create strategies do: status is written through /status, not on create.
     if (t.statusSubresource) delete obj.status;
-    t.defaults(obj, { allocateClusterIP: () => this.#allocateClusterIP() });
+    t.defaults(obj, {
+      allocateClusterIP: () => this.#allocateClusterIP(),
+      gatewayApiChannel: this.gatewayApiChannel,
+    });
     this.#validate(t, obj, undefined);
     if (this.store.get(Registry.keyOf(t), meta.namespace, meta.name))
       throw errors.alreadyExists(t, meta.name);
@@ -225,7 +236,11 @@ export class Registry {
     obj.metadata.generation = old.metadata.generation;
     if (!t.generation) delete obj.metadata.generation;
     dropEmptyMaps(obj.metadata);
-    t.defaults(obj, { allocateClusterIP: () => this.#allocateClusterIP(), old });
+    t.defaults(obj, {
+      allocateClusterIP: () => this.#allocateClusterIP(),
+      old,
+      gatewayApiChannel: this.gatewayApiChannel,
+    });
     this.#validate(t, obj, old);
     if (t.generation && specOf(obj) !== specOf(old))
       obj.metadata.generation = (old.metadata.generation ?? 0) + 1;

@@ -2,6 +2,7 @@
 // behaviour kube-apiserver applies (defaulting, validation, generation, status
 // subresource) and the Table columns. The types themselves are in resources.ts.
 import type { TableColumn } from './columns.ts';
+import type { GatewayApiChannel } from './gateway-schema.ts';
 import type { KubeObject } from './objects.ts';
 import type { StatusCause } from './status.ts';
 
@@ -35,7 +36,11 @@ export interface ResourceType {
   /** How kube-apiserver words a field selector this type does not support (default: "field label not supported"). */
   unknownFieldSelector?: (field: string) => string;
   /** Validates a create (old undefined) or an update; returns field errors. */
-  validate: (obj: KubeObject, old: KubeObject | undefined) => StatusCause[];
+  validate: (
+    obj: KubeObject,
+    old: KubeObject | undefined,
+    ctx?: ValidationContext,
+  ) => StatusCause[];
   /** Fills server-side defaults, as the API server's defaulting does. */
   defaults: (obj: KubeObject, ctx: DefaultingContext) => void;
   columns: TableColumn[];
@@ -45,4 +50,11 @@ export interface DefaultingContext {
   allocateClusterIP: () => string;
   /** The stored object, when defaulting an update. */
   old?: KubeObject | undefined;
+  /** The Gateway API channel the member's CRDs come from (default standard). */
+  gatewayApiChannel?: GatewayApiChannel | undefined;
+}
+
+export interface ValidationContext {
+  /** The Gateway API channel the member's CRDs come from (default standard). */
+  gatewayApiChannel?: GatewayApiChannel | undefined;
 }

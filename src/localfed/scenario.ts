@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { FedgateError } from '../errors.ts';
+import { GATEWAY_API_CHANNELS } from './gateway-schema.ts';
 import type { PortServing } from './pod-info.ts';
 
 const dnsLabel = z
@@ -88,6 +89,11 @@ export const scenarioSchema = z
     objects: z.record(dnsLabel, z.array(objectSchema)).default({}),
     /** Seconds a scaled-down pod stays terminating (serving, not ready) before it goes. */
     terminationGraceSeconds: z.number().min(0).max(300).default(2),
+    /**
+     * The Gateway API CRDs every member serves: the standard channel, or the
+     * experimental one (more fields, e.g. HTTPRoute rules' `retry`, and more kinds).
+     */
+    gatewayAPIChannel: z.enum(GATEWAY_API_CHANNELS).default('standard'),
   })
   .superRefine((s, ctx) => {
     const clusters = new Map(s.clusters.map((c) => [c.name, c]));

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { parse, parseAllDocuments, stringify } from 'yaml';
+import type { GatewayApiChannel } from '../../src/localfed/gateway-schema.ts';
 import { type LaunchedFederation, launchLocalFederation } from '../../src/localfed/launch.ts';
 import type { ApiKind } from '../../src/localfed/member.ts';
 import { GATEWAY_CONTROLLER } from '../../src/watch/gateway-records.ts';
@@ -74,6 +75,11 @@ export interface GatewayE2EOptions {
    * `addressBlock + i`, so a file given one block runs one cluster (the config cluster).
    */
   clusters?: readonly string[];
+  /**
+   * The Gateway API CRDs' channel the members serve (the scenario's `gatewayAPIChannel`;
+   * default: the scenario's own): experimental for fields such as HTTPRoute `retry`.
+   */
+  gatewayAPIChannel?: GatewayApiChannel;
   /** Added to fedgate's config (merged over the harness's, key by key at the top level). */
   config?: (env: { httpPort: number; listen: string }) => Record<string, unknown>;
   /** More `gatewayAPI.listeners` rows besides port 80 → the HTTP listener. */
@@ -140,19 +146,27 @@ function answered(r: Answer, want: string | number): unknown[] {
 interface ScenarioClusters {
   clusters: { name: string }[];
   services?: { clusters?: string[] }[];
+  gatewayAPIChannel?: GatewayApiChannel;
 }
 
-/** `scenario` with only `clusters` (and its services only in them), written into `dir`. */
+/**
+ * `scenario` with only `clusters` (and its services only in them) and the Gateway API
+ * channel asked for, written into `dir`.
+ */
 async function chooseClusters(
   scenario: string,
-  clusters: readonly string[] | undefined,
+  opts: Pick<GatewayE2EOptions, 'clusters' | 'gatewayAPIChannel'>,
   dir: string,
 ): Promise<string> {
-  if (clusters === undefined) return scenario;
+  const { clusters, gatewayAPIChannel } = opts;
+  if (clusters === undefined && gatewayAPIChannel === undefined) return scenario;
   const doc = parse(await readFile(scenario, 'utf8')) as ScenarioClusters;
-  doc.clusters = doc.clusters.filter((c) => clusters.includes(c.name));
-  for (const s of doc.services ?? []) {
-    if (s.clusters) s.clusters = s.clusters.filter((c) => clusters.includes(c));
+  if (gatewayAPIChannel !== undefined) doc.gatewayAPIChannel = gatewayAPIChannel;
+  if (clusters !== undefined) {
+    doc.clusters = doc.clusters.filter((c) => clusters.includes(c.name));
+    for (const s of doc.services ?? []) {
+      if (s.clusters) s.clusters = s.clusters.filter((c) => clusters.includes(c));
+    }
   }
   const file = join(dir, 'scenario.yaml');
   await writeFile(file, stringify(doc));
@@ -264,7 +278,7 @@ export function useGatewayE2E(api: ApiKind, opts: GatewayE2EOptions): GatewayE2E
     const listen = `127.0.0.1:${httpPort}`;
     const extra = opts.config?.({ httpPort, listen }) ?? {};
     local = await launchLocalFederation({
-      scenario: await chooseClusters(opts.scenario ?? CONFORMANCE_SCENARIO, opts.clusters, dir),
+      scenario: await chooseClusters(opts.scenario ?? CONFORMANCE_SCENARIO, opts, dir),
       dir,
       api,
       addressBlock: opts.addressBlock,

@@ -1,12 +1,14 @@
 // Writes src/localfed/gateway-crd-schema.json from the Gateway API CRDs (Go module
-// sigs.k8s.io/gateway-api, standard channel): per kind and served version, the field
-// tree with the defaults the CRDs declare. The simulator prunes unknown fields and
-// fills defaults from it, as kube-apiserver does from a CRD's structural schema.
+// sigs.k8s.io/gateway-api), per release channel (standard, experimental): per kind and
+// served version, the field tree with the defaults the CRDs declare. The simulator
+// prunes unknown fields and fills defaults from the channel its scenario names, as
+// kube-apiserver does from a CRD's structural schema.
 //
 //   node tools/gateway-api/crd-schema.ts [CRD_DIR]
 //
-// CRD_DIR defaults to config/crd/standard of the module version named below, found
-// with `go mod download -json` (so the module cache or the Go proxy).
+// CRD_DIR (holding standard/ and experimental/) defaults to config/crd of the module
+// version named below, found with `go mod download -json` (so the module cache or the
+// Go proxy).
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +22,7 @@ const KINDS: Record<string, string> = {
   grpcroutes: 'v1',
   referencegrants: 'v1beta1',
 };
+const CHANNELS = ['standard', 'experimental'] as const;
 const OUT = new URL('../../src/localfed/gateway-crd-schema.json', import.meta.url).pathname;
 
 interface Schema {
@@ -67,17 +70,24 @@ function crdDir(): string {
   const info = JSON.parse(
     execFileSync('go', ['mod', 'download', '-json', MODULE], { encoding: 'utf8' }),
   ) as { Dir: string };
-  return join(info.Dir, 'config/crd/standard');
+  return join(info.Dir, 'config/crd');
+}
+
+/** One channel's kinds, from the CRDs in `dir`. */
+function channel(dir: string): Record<string, Node> {
+  const out: Record<string, Node> = {};
+  for (const [plural, version] of Object.entries(KINDS)) {
+    const file = join(dir, `gateway.networking.k8s.io_${plural}.yaml`);
+    const crd = parse(readFileSync(file, 'utf8'));
+    const v = crd.spec.versions.find((x: { name: string }) => x.name === version);
+    out[crd.spec.names.kind] = trim(v.schema.openAPIV3Schema);
+  }
+  return out;
 }
 
 const dir = crdDir();
-const out: Record<string, Node> = {};
-for (const [plural, version] of Object.entries(KINDS)) {
-  const crd = parse(readFileSync(join(dir, `gateway.networking.k8s.io_${plural}.yaml`), 'utf8'));
-  const v = crd.spec.versions.find((x: { name: string }) => x.name === version);
-  out[crd.spec.names.kind] = trim(v.schema.openAPIV3Schema);
-}
-writeFileSync(OUT, `${JSON.stringify({ module: MODULE, kinds: out })}\n`);
+const channels = Object.fromEntries(CHANNELS.map((c) => [c, channel(join(dir, c))]));
+writeFileSync(OUT, `${JSON.stringify({ module: MODULE, channels })}\n`);
 // In the repository's JSON style, so `biome check` passes on it as written.
 const biome = new URL('../../node_modules/.bin/biome', import.meta.url).pathname;
 execFileSync(biome, ['format', '--write', OUT], { stdio: 'ignore' });
