@@ -5,10 +5,9 @@
 // X-Echo-Set-Header and /retry/ as the cases need: src/localfed/echo-basic.ts), a
 // real `fedgate start` with the Gateway's port 80 mapped onto its HTTP listener, the
 // cases' requests through fedgate and their expectations. On the simulator and on a
-// real kube-apiserver (test/helpers/gateway-e2e-env.ts). HTTPRouteRetry is not here:
-// `retry` is in the experimental channel's HTTPRoute only, and the members serve the
-// standard channel (the API server refuses the manifest: unknown field
-// "spec.rules[0].retry").
+// real kube-apiserver (test/helpers/gateway-e2e-env.ts). HTTPRouteRetry is in
+// test/gateway-e2e-retry.test.ts: `retry` is in the experimental channel's HTTPRoute
+// only, so its federation serves that channel's CRDs.
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { API_KINDS } from '../src/localfed/member.ts';

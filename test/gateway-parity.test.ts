@@ -16,6 +16,7 @@ import {
   type PairRequest,
   ServerPair,
   startedPair,
+  withCauses,
 } from './helpers/parity.ts';
 import type { RawResponse } from './helpers/raw-api.ts';
 import { shapeDiff } from './helpers/shape-diff.ts';
@@ -34,19 +35,6 @@ let cp: ControlPlane;
 let pair: ServerPair | undefined;
 
 const servers = () => startedPair(pair);
-
-/** A Status's causes with their messages as compared values, in a stable order. */
-function withCauses(r: RawResponse): unknown {
-  const j = r.json as { kind?: string; details?: { causes?: Record<string, string>[] } };
-  // A refusal without causes (400) is compared by its message.
-  if (j?.kind === 'Status' && !j.details?.causes)
-    return { ...j, text: (j as { message?: string }).message };
-  if (j?.kind !== 'Status' || !j.details?.causes) return j;
-  const causes = j.details.causes
-    .map((c) => ({ field: c.field, reason: c.reason, text: c.message }))
-    .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
-  return { ...j, message: undefined, details: { ...j.details, causes } };
-}
 
 /** Sends to both and expects the answers to agree (warnings as a set), or exactly `listed` differences. */
 async function same(

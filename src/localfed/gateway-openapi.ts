@@ -31,7 +31,8 @@ const VALIDATORS: Record<string, Validator> = {
 /** The schema errors of `obj` (its metadata is ObjectMeta's, checked elsewhere), in kube-apiserver's words. */
 export function schemaCauses(kind: string, obj: KubeObject): StatusCause[] {
   const validate = VALIDATORS[kind];
-  const extra = kind === 'Gateway' ? addressCauses(obj) : [];
+  const extra =
+    kind === 'Gateway' ? addressCauses(obj) : kind === 'HTTPRoute' ? retryCauses(obj) : [];
   if (!validate || validate(obj)) return extra;
   const errors = (validate.errors ?? []).filter(
     (e) => !/^\/(metadata|apiVersion|kind)(\/|$)/.test(e.instancePath),
@@ -85,6 +86,27 @@ function addressCauses(obj: KubeObject): StatusCause[] {
       );
     });
   }
+  return out;
+}
+
+/**
+ * The experimental CRD's `minimum: 1` on a rule's retry.attempts, which the generated
+ * validators lack (a standard-channel member has pruned `retry` before this runs).
+ */
+function retryCauses(obj: KubeObject): StatusCause[] {
+  const rules = isRecord(obj.spec) ? obj.spec.rules : undefined;
+  if (!Array.isArray(rules)) return [];
+  const out: StatusCause[] = [];
+  rules.forEach((r, i) => {
+    const attempts = isRecord(r) && isRecord(r.retry) ? r.retry.attempts : undefined;
+    if (typeof attempts !== 'number' || attempts >= 1) return;
+    const field = `spec.rules[${i}].retry.attempts`;
+    out.push({
+      reason: 'FieldValueInvalid',
+      message: `Invalid value: ${attempts}: ${field} in body should be greater than or equal to 1`,
+      field,
+    });
+  });
   return out;
 }
 

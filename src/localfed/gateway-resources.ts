@@ -16,8 +16,17 @@ import { nameCauses } from './validation.ts';
 
 export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 
-// kube-apiserver adds this when the schema refused something and the kind has CEL rules
-// it therefore did not run (observed for every kind here but ReferenceGrant, which has none).
+// kube-apiserver adds this when the schema refused something in a way that stops its CEL
+// rules (apiextensions' hasBlockingErr: a wrong type, a value not in an enum, a required
+// field missing, too long, too many) and the kind has rules (every kind here but
+// ReferenceGrant); a value merely out of range or off its pattern lets them run.
+const BLOCKING = new Set([
+  'FieldValueTypeInvalid',
+  'FieldValueNotSupported',
+  'FieldValueRequired',
+  'FieldValueTooLong',
+  'FieldValueTooMany',
+]);
 const RULES_SKIPPED: StatusCause = {
   reason: 'FieldValueInvalid',
   message:
@@ -39,8 +48,9 @@ function validator(kind: string, rules: readonly CelRule[]): ResourceType['valid
   return (obj, old, ctx) => {
     const causes = crNameCauses(obj.metadata.name);
     const schema = schemaCauses(kind, obj);
-    if (schema.length > 0)
+    if (schema.some((c) => BLOCKING.has(c.reason ?? '')))
       return [...causes, ...schema, ...(rules.length > 0 ? [RULES_SKIPPED] : [])];
+    causes.push(...schema);
     const node = schemaOf(kind, ctx?.gatewayApiChannel);
     if (node) causes.push(...listCauses(node, obj));
     return [...causes, ...celCauses(rules, obj, old)];

@@ -1,4 +1,4 @@
-// The Gateway API's own files for tests: the standard-channel CRDs (Go module
+// The Gateway API's own files for tests: the CRDs of either channel (Go module
 // sigs.k8s.io/gateway-api) and the conformance manifests (its conformance module), at the
 // version the simulator's schemas were taken from, found with `go mod download -json`
 // (the module cache, else the Go proxy), and the CRDs installed on a real control plane.
@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { GATEWAY_API_MODULE } from '../../src/localfed/gateway-schema.ts';
+import { GATEWAY_API_MODULE, type GatewayApiChannel } from '../../src/localfed/gateway-schema.ts';
 import type { KubeObject } from '../../src/localfed/objects.ts';
 import type { ControlPlane } from './kube-control-plane.ts';
 import { rawCall } from './raw-api.ts';
@@ -22,9 +22,9 @@ function moduleDir(path: string): string {
   return (JSON.parse(out) as { Dir: string }).Dir;
 }
 
-/** The CRDs the simulator serves, as manifest paths. */
-export function gatewayCrdFiles(): string[] {
-  const dir = join(moduleDir('sigs.k8s.io/gateway-api'), 'config/crd/standard');
+/** The CRDs the simulator serves, as manifest paths, of the channel asked for. */
+export function gatewayCrdFiles(channel: GatewayApiChannel = 'standard'): string[] {
+  const dir = join(moduleDir('sigs.k8s.io/gateway-api'), 'config/crd', channel);
   return ['gatewayclasses', 'gateways', 'httproutes', 'grpcroutes', 'referencegrants'].map((p) =>
     join(dir, `gateway.networking.k8s.io_${p}.yaml`),
   );
@@ -42,8 +42,11 @@ export function conformanceObjects(name: string): KubeObject[] {
  * Creates the CRDs on a real control plane (create, not apply: the HTTPRoute CRD is past
  * client-side apply's 256 KiB annotation) and waits until every kind is served.
  */
-export async function installGatewayCrds(cp: ControlPlane): Promise<void> {
-  for (const file of gatewayCrdFiles()) await cp.kubectl(['create', '-f', file]);
+export async function installGatewayCrds(
+  cp: ControlPlane,
+  channel: GatewayApiChannel = 'standard',
+): Promise<void> {
+  for (const file of gatewayCrdFiles(channel)) await cp.kubectl(['create', '-f', file]);
   await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
   const target = { url: cp.url, ca: cp.ca, token: cp.token };
   for (const path of [

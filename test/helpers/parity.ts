@@ -160,3 +160,16 @@ function bodyOf(r: RawResponse, body: (r: RawResponse) => unknown): unknown {
     return undefined; // not the JSON the caller expected: compared as text
   }
 }
+
+/** A Status's causes with their messages as compared values, in a stable order. */
+export function withCauses(r: RawResponse): unknown {
+  const j = r.json as { kind?: string; details?: { causes?: Record<string, string>[] } };
+  // A refusal without causes (400) is compared by its message.
+  if (j?.kind === 'Status' && !j.details?.causes)
+    return { ...j, text: (j as { message?: string }).message };
+  if (j?.kind !== 'Status' || !j.details?.causes) return j;
+  const causes = j.details.causes
+    .map((c) => ({ field: c.field, reason: c.reason, text: c.message }))
+    .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+  return { ...j, message: undefined, details: { ...j.details, causes } };
+}
