@@ -450,6 +450,7 @@ clusters:
     'load-report.ts',
     'load-rounds.ts',
     'nginx.ts',
+    'otlp-discard.ts',
     'proxy-targets.ts',
     'route-set.ts',
   ];

@@ -4,7 +4,7 @@ import { pickTarget } from './picks.ts';
 import type { Policy } from './route.ts';
 
 // One endpoint: the picker always names it, as a backend of one pod has it.
-const only = { id: 'alpha/10.0.0.1:80', cluster: 'alpha' } as Target;
+const only = { id: 'alpha/127.16.0.1:80', cluster: 'alpha' } as Target;
 const plan = { tiers: [{ targets: [only] }] } as unknown as Plan;
 const policy = { picker: { pick: () => only }, hashOn: undefined } as unknown as Policy;
 const free = { isFull: () => false, outstanding: () => 0 };

@@ -64,7 +64,7 @@ const NODE = {
       'topology.istio.io/subzone': 'rack-7',
     },
   },
-  spec: { podCIDR: '10.0.0.0/24' },
+  spec: { podCIDR: '127.16.0.0/24' },
   status: { conditions: [{ type: 'Ready', status: 'True' }] },
 };
 
