@@ -13,6 +13,10 @@
 // proxy's and DNS's; both have process metrics. scrape() on the primary merges them
 // with prom-client's AggregatorRegistry.aggregate: counters and histograms summed
 // across processes, catalog gauges exported once (only the primary has them).
+//
+// Each part's series are registered from their own file (metrics-serving.ts,
+// metrics-dns.ts, metrics-discovery.ts, metrics-workers.ts); this class is what the
+// proxy and tracing count through, and what /metrics and /debug/traffic read.
 
 import { Counter, collectDefaultMetrics, Registry } from 'prom-client';
 import type { RetryReason, TlsReason } from '../proxy/failures.ts';
