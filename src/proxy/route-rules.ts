@@ -4,8 +4,9 @@
 // the wait before each retry; with a `retry`, retries go back to endpoints already
 // tried once every one was (a backend of one pod still gets its retries). The rest
 // (which failures retry, idempotent methods only for statuses, the retry budget) stays
-// the proxy's. `timeouts.request` is the exchange's deadline (attempts.ts). Made once
-// per loop and rule, not per request.
+// the proxy's. Made once per loop and rule, not per request. `timeouts.request` is
+// the exchange's deadline, with a gRPC call's grpc-timeout: armed here, acted on by
+// attempts.ts.
 import type { AttachedRule } from '../gateway/attached.ts';
 import type { GatewayRouted } from './gateway.ts';
 import type { RetrySettings } from './route.ts';
