@@ -14,7 +14,8 @@ import {
   guardAccept,
   isDescriptorExhaustion,
 } from './exhaustion.ts';
-import { Metrics, mergeMetrics } from './metrics.ts';
+import { Metrics } from './metrics.ts';
+import { mergeMetrics } from './metrics-merge.ts';
 
 interface Line {
   level: number;

@@ -5,7 +5,8 @@ import type { Snapshot } from '../catalog/model.ts';
 import type { EndpointHealth } from '../routing/types.ts';
 import type { WatchStats } from '../watch/resource-watch.ts';
 import { EventJournal } from './events.ts';
-import { Metrics, type MetricsJson, mergeJson, mergeMetrics, risingOnly } from './metrics.ts';
+import { Metrics } from './metrics.ts';
+import { type MetricsJson, mergeJson, mergeMetrics, risingOnly } from './metrics-merge.ts';
 
 const web = service([
   {

@@ -14,45 +14,17 @@ import { type ErrorCode, GRPC_STATUS, grpcStatusFor, httpStatusFor } from '../er
 import { tierScopeOf } from '../routing/router.ts';
 import type { Plan, Target } from '../routing/types.ts';
 import type { ProxyRequest } from './answers.ts';
+import type { Carrier } from './carrier.ts';
 import type { ClientPlace } from './clients.ts';
-import { gaveUp, type RetryReason, refusalDetail } from './failures.ts';
+import { gaveUp, nothingLeft, type RetryReason, refusalDetail } from './failures.ts';
 import type { GrpcCall } from './grpc.ts';
 import { CLIENT_CLOSED_REQUEST, outcomeOf, type RequestOutcome } from './observer.ts';
 import { pickTarget, type RetryBudget, type ServiceLoad } from './picks.ts';
+import { BUDGETED, isIdempotent, retryable } from './retry-rules.ts';
 import type { Policy, RoutedRequest } from './route.ts';
-import { requestDeadline } from './route-rules.ts';
+import { armDeadline, deadlineDetail } from './route-rules.ts';
 import { RequestTrace } from './spans.ts';
 import { type LoopDeps, Try, type TryOwner } from './try.ts';
-
-/** The side of an exchange that talks to the client and to undici. */
-export interface Carrier {
-  /** An Upgrade request: counted as one too (fedgate_http_upgrades_total). */
-  readonly upgrade: boolean;
-  /** The request has a body, which streams to the upstream of the first try. */
-  readonly hasBody: boolean;
-  /** A gRPC call (grpc.ts): its deadline bounds the tries, its status decides retries. */
-  readonly grpc?: GrpcCall | undefined;
-  /** The body has started streaming: no other try could send it again. */
-  bodyStarted(): boolean;
-  /**
-   * What was read of the body is kept (small): a refused stream's request may go
-   * elsewhere; `whole`: and the client has ended it (a gRPC call retried by status).
-   */
-  canReplay?(whole?: boolean): boolean;
-  /** Sends one try; its handler reports what happens to `t`. */
-  send(t: Try): void;
-  /** fedgate's own answer: nothing to try, or no try succeeded; `close` the connection after. */
-  answer(code: ErrorCode, detail: string, close?: boolean): void;
-}
-
-const MAX_TIMER_MS = 2 ** 31 - 1;
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
-/** Failures whose retries the budget limits, and which only idempotent methods retry. */
-const BUDGETED: ReadonlySet<RetryReason> = new Set(['status', 'timeout', 'grpc_status']);
-/** Connection failures a gRPC call with its whole body kept is sent again after. */
-const GRPC_CONNECTION: ReadonlySet<RetryReason> = new Set(['connect', 'reset', 'tls']);
-/** Retries that only idempotent methods get (a gRPC call's retry is by its status rules). */
-const IDEMPOTENT_ONLY: ReadonlySet<RetryReason> = new Set(['status', 'timeout']);
 
 /** One client request (or upgrade) and its tries. */
 export class Exchange implements TryOwner {
@@ -115,7 +87,7 @@ export class Exchange implements TryOwner {
       tried: new Set(),
       clusters: new Set(),
     };
-    this.#idempotent = IDEMPOTENT.has(req.method ?? 'GET');
+    this.#idempotent = isIdempotent(req.method);
     this.#load = budget.load(service.key);
     this.#load.active++;
     const tracing = deps().tracing;
@@ -158,13 +130,11 @@ export class Exchange implements TryOwner {
       this.#giveUp('CLIENT_OVER_SHARE', `this client holds its share of ${key}'s request slots`);
       return;
     }
-    const deadline = requestDeadline(this.#started, this.grpc?.deadline, this.#routed.gateway);
-    this.#byRoute = deadline?.byRoute ?? false;
-    const left = deadline === undefined ? undefined : Math.max(0, deadline.at - performance.now());
-    // Node fires a timer past 2^31-1 ms (24.8 days) at once: a deadline that far bounds nothing.
-    if (left !== undefined && left <= MAX_TIMER_MS) {
-      this.#deadlineTimer = setTimeout(() => this.#deadlinePassed(), left);
-    }
+    const deadline = armDeadline(this.#started, this.grpc?.deadline, this.#routed.gateway, () =>
+      this.#deadlinePassed(),
+    );
+    this.#byRoute = deadline.byRoute;
+    this.#deadlineTimer = deadline.timer;
     this.#next(false);
   }
 
@@ -187,14 +157,9 @@ export class Exchange implements TryOwner {
     this.#endedByClient = true;
     this.#waiting?.abort();
     const waited = Math.round(this.age() * 1000);
-    const tries = `${this.#tries} ${this.#tries === 1 ? 'try' : 'tries'}`;
     const key = this.#service.key;
-    this.#giveUp(
-      'UPSTREAM_TIMEOUT',
-      this.#byRoute
-        ? `${key} did not answer within route ${this.#routed.route}'s timeouts.request (${waited} ms, ${tries})`
-        : `${key} did not answer within the call's deadline (grpc-timeout, ${waited} ms, ${tries})`,
-    );
+    const detail = deadlineDetail(key, this.#routed.route, this.#byRoute, waited, this.#tries);
+    this.#giveUp('UPSTREAM_TIMEOUT', detail);
     t?.abort(new Error("the call's deadline passed"));
   }
 
@@ -293,25 +258,9 @@ export class Exchange implements TryOwner {
       return;
     }
     if (!picked) {
-      // A TLS failure or a timeout says more than "nothing left to try": the client
-      // hears what failed (a timed-out last try is a 504, as when retries run out).
-      const last = this.#last;
-      if (last !== undefined) {
-        const a = gaveUp(last.failure, this.#service.key, {
-          tries: this.#tries,
-          budget: false,
-          ms: deps.retries.perTryTimeout,
-          detail: last.detail,
-        });
-        this.#giveUp(a.code, a.detail);
-        return;
-      }
-      this.#giveUp(
-        this.#tries === 0 ? 'NO_HEALTHY_UPSTREAM' : 'UPSTREAM_UNREACHABLE',
-        this.#tries === 0
-          ? `no endpoint of ${this.#service.key} can take traffic`
-          : `no other endpoint of ${this.#service.key} to try`,
-      );
+      const { perTryTimeout } = deps.retries;
+      const a = nothingLeft(this.#service.key, this.#tries, this.#last, perTryTimeout);
+      this.#giveUp(a.code, a.detail);
       return;
     }
     this.#tries++;
@@ -397,11 +346,14 @@ export class Exchange implements TryOwner {
 
   #mayRetry(failure: RetryReason): 'retry' | 'no' | 'budget' {
     const deps = this.#deps();
-    if (this.#clientGone || this.#tries > deps.retries.attempts) return 'no';
-    if (this.#carrier.hasBody && this.#carrier.bodyStarted() && !this.#replays(failure)) {
-      return 'no';
-    }
-    if (IDEMPOTENT_ONLY.has(failure) && !this.#idempotent) return 'no';
+    const retry = {
+      clientGone: this.#clientGone,
+      tries: this.#tries,
+      attempts: deps.retries.attempts,
+      idempotent: this.#idempotent,
+      carrier: this.#carrier,
+    };
+    if (!retryable(failure, retry)) return 'no';
     // The budget holds back retries of answers a loaded upstream gives (5xx, slowness),
     // which would pile more load on it. A refused or reset connection is a dead
     // endpoint: retrying elsewhere adds nothing to it, and is what failover is.
@@ -413,21 +365,6 @@ export class Exchange implements TryOwner {
     const svc = deps.catalog.current().services.get(this.#service.key) ?? this.#service;
     this.#state.plan = deps.router.plan(svc, this.#routed.locality);
     return 'retry';
-  }
-
-  /**
-   * A refused stream was never processed: its request goes again when its body read
-   * so far was kept. A gRPC call whose answer has not started goes again, when its
-   * whole body was kept, on a trailers-only UNAVAILABLE (grpcRetryOn) and on a
-   * connection failure (refused, reset, a failed TLS handshake), as Envoy's gRPC
-   * retry_on reset and connect-failure do: when a cluster dies, the unary calls in
-   * flight there go to another. A streaming call still sending is never retried.
-   */
-  #replays(failure: RetryReason): boolean {
-    if (failure === 'refused') return this.#carrier.canReplay?.() === true;
-    const again =
-      failure === 'grpc_status' || (this.grpc !== undefined && GRPC_CONNECTION.has(failure));
-    return again && this.#carrier.canReplay?.(true) === true;
   }
 
   #giveUp(code: ErrorCode, detail: string): void {

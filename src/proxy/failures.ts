@@ -161,3 +161,22 @@ export function gaveUp(
     detail: `could not reach ${service} (${failure}, ${tries})`,
   };
 }
+
+/**
+ * fedgate's answer when no endpoint is left to try. A TLS failure or a timeout says
+ * more than "nothing left to try": the client hears what failed (a timed-out last
+ * try is a 504, as when retries run out).
+ */
+export function nothingLeft(
+  service: string,
+  tries: number,
+  last: { readonly failure: 'tls' | 'timeout'; readonly detail: string } | undefined,
+  ms: number,
+): { code: ErrorCode; detail: string } {
+  if (last !== undefined) {
+    return gaveUp(last.failure, service, { tries, budget: false, ms, detail: last.detail });
+  }
+  return tries === 0
+    ? { code: 'NO_HEALTHY_UPSTREAM', detail: `no endpoint of ${service} can take traffic` }
+    : { code: 'UPSTREAM_UNREACHABLE', detail: `no other endpoint of ${service} to try` };
+}

@@ -20,8 +20,9 @@ import {
   sendError,
   sendRedirect,
 } from './answers.ts';
-import { type Carrier, Exchange } from './attempts.ts';
+import { Exchange } from './attempts.ts';
 import type { BackendTlsSource } from './backend-tls.ts';
+import type { Carrier } from './carrier.ts';
 import { ClientShares } from './clients.ts';
 import { RequestCarrier, type RequestHooks } from './dispatch.ts';
 import type { GatewayRoutes } from './gateway.ts';

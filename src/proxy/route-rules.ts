@@ -4,8 +4,9 @@
 // the wait before each retry; with a `retry`, retries go back to endpoints already
 // tried once every one was (a backend of one pod still gets its retries). The rest
 // (which failures retry, idempotent methods only for statuses, the retry budget) stays
-// the proxy's. `timeouts.request` is the exchange's deadline (attempts.ts). Made once
-// per loop and rule, not per request.
+// the proxy's. Made once per loop and rule, not per request. `timeouts.request` is
+// the exchange's deadline, with a gRPC call's grpc-timeout: armed here, acted on by
+// attempts.ts.
 import type { AttachedRule } from '../gateway/attached.ts';
 import type { GatewayRouted } from './gateway.ts';
 import type { RetrySettings } from './route.ts';
@@ -57,4 +58,37 @@ export function requestDeadline(
   if (route !== undefined && (grpc === undefined || route <= grpc))
     return { at: route, byRoute: true };
   return grpc === undefined ? undefined : { at: grpc, byRoute: false };
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Arms `passed` for when the request must have been answered (requestDeadline): no
+ * timer when it has no deadline.
+ */
+export function armDeadline(
+  started: number,
+  grpc: number | undefined,
+  gw: GatewayRouted | undefined,
+  passed: () => void,
+): { timer: NodeJS.Timeout | undefined; byRoute: boolean } {
+  const deadline = requestDeadline(started, grpc, gw);
+  const left = deadline === undefined ? undefined : Math.max(0, deadline.at - performance.now());
+  // Node fires a timer past 2^31-1 ms (24.8 days) at once: a deadline that far bounds nothing.
+  const timer = left !== undefined && left <= MAX_TIMER_MS ? setTimeout(passed, left) : undefined;
+  return { timer, byRoute: deadline?.byRoute ?? false };
+}
+
+/** What the client hears when the request's deadline passed before an answer started. */
+export function deadlineDetail(
+  service: string,
+  route: string | undefined,
+  byRoute: boolean,
+  waitedMs: number,
+  tries: number,
+): string {
+  const n = `${tries} ${tries === 1 ? 'try' : 'tries'}`;
+  return byRoute
+    ? `${service} did not answer within route ${route}'s timeouts.request (${waitedMs} ms, ${n})`
+    : `${service} did not answer within the call's deadline (grpc-timeout, ${waitedMs} ms, ${n})`;
 }

@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { ErrorCode } from '../errors.ts';
 import { type ProxyRequest, rawError, writeRawResponse } from './answers.ts';
-import type { Carrier } from './attempts.ts';
+import type { Carrier } from './carrier.ts';
 import { downstreamResponseHeaders } from './headers.ts';
 import { withTraceHeaders } from './spans.ts';
 import type { Try } from './try.ts';

@@ -33,12 +33,8 @@ import type { Outcome } from '../health/outlier.ts';
 import type { HealthStore, ServiceHealthEntry } from '../health/store.ts';
 import { hostPort } from '../host-port.ts';
 import type { Logger } from '../observe/log.ts';
-import {
-  type MetricsJson,
-  mergeJson,
-  risingOnly,
-  type WorkerMetricsSource,
-} from '../observe/metrics.ts';
+import { type MetricsJson, mergeJson, risingOnly } from '../observe/metrics-merge.ts';
+import type { WorkerMetricsSource } from '../observe/metrics-workers.ts';
 import type { TrafficJson } from '../observe/traffic.ts';
 import type { Locality } from '../routing/types.ts';
 import {

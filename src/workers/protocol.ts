@@ -22,7 +22,7 @@ import type { Config } from '../config/schema.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { Outcome } from '../health/outlier.ts';
 import type { ServiceHealthEntry } from '../health/store.ts';
-import type { MetricsJson } from '../observe/metrics.ts';
+import type { MetricsJson } from '../observe/metrics-merge.ts';
 import type { TrafficJson } from '../observe/traffic.ts';
 import type { Locality } from '../routing/types.ts';
 import type { RoutesDelta } from './routes-delta.ts';
