@@ -7,7 +7,7 @@
 // requests fedgate answers itself are a red band toward no cluster. /debug/traffic
 // says the same. The screenshot (docs/images/status-traffic.png) is taken mid-failover.
 //
-// Addresses: the federation's clusters take 127.242.0.0/16 and the next two blocks;
+// Addresses: the federation's clusters take 127.247.0.0/16 and the next two blocks (248, 249: three clusters);
 // fedgate's listeners are on 127.0.0.1, on free ports.
 
 import { Resolver } from 'node:dns/promises';
@@ -26,7 +26,7 @@ import { waitFor } from './helpers/wait.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
-const ADDRESS_BLOCK = 242;
+const ADDRESS_BLOCK = 247;
 const WAIT_MS = 20_000;
 // The README's picture is refreshed only when asked (FEDGATE_UPDATE_SCREENSHOTS=1):
 // every run would otherwise change a committed file.
