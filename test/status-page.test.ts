@@ -6,39 +6,23 @@
 //
 // Addresses: the federation's clusters take 127.160–162.0.0/16; fedgate's listeners
 // are on 127.0.0.1, on free ports.
-import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Demo, startDemo } from '../src/demo.ts';
+import { INSTALL_TIMEOUT_MS, openPage } from './helpers/browser.ts';
 import { LogCapture } from './helpers/discovery-env.ts';
 import { freePort } from './helpers/ports.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
 const ADDRESS_BLOCK = 160;
 const WAIT_MS = 20_000;
 const SCREENSHOT = join(ROOT, 'test-results/status-page.png');
-// apt-get may have to fetch Chromium and its libraries.
-const INSTALL_TIMEOUT_MS = 10 * 60_000;
-
-/** Chromium from Debian's package, installed by scripts/ensure-tools.sh when missing. */
-function ensureChromium(): void {
-  const r = spawnSync(join(ROOT, 'scripts/ensure-tools.sh'), ['chromium'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: INSTALL_TIMEOUT_MS,
-  });
-  if (r.status !== 0) {
-    const why = r.error?.message ?? (r.stderr || r.stdout).trim();
-    throw new Error(`the status page test needs Chromium and could not install it: ${why}`);
-  }
-}
 
 /** One GET through the demo's proxy: its status and body. */
 function get(
@@ -81,7 +65,6 @@ describe('status page', () => {
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    ensureChromium();
     dir = await mkdtemp(join(tmpdir(), 'fedgate-status-page-'));
     const host = '127.0.0.1';
     demo = await startDemo({
@@ -95,24 +78,8 @@ describe('status page', () => {
     });
     const ready = await demo.fedgate.whenReady();
     expect(ready).toEqual({ ready: true, missing: [] });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless=new',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-dev-shm-usage',
-        '--disable-background-networking',
-      ],
-      timeout: 30_000,
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
-    page.setDefaultTimeout(WAIT_MS);
-    // A script error or a blocked resource (CSP) would show here.
-    page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
-    });
+    // A script error or a blocked resource (CSP) would show in pageErrors.
+    ({ browser, page } = await openPage({ width: 1280, height: 1000 }, WAIT_MS, pageErrors));
   }, INSTALL_TIMEOUT_MS + 120_000);
 
   afterAll(async () => {

@@ -16,16 +16,16 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Demo, startDemo } from '../src/demo.ts';
 import type { TrafficView } from '../src/observe/traffic-view.ts';
+import { INSTALL_TIMEOUT_MS, openPage } from './helpers/browser.ts';
 import { LogCapture } from './helpers/discovery-env.ts';
 import { freePort } from './helpers/ports.ts';
 import { waitFor } from './helpers/wait.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
 const ADDRESS_BLOCK = 247;
 const WAIT_MS = 20_000;
 // The README's picture is refreshed only when asked (FEDGATE_UPDATE_SCREENSHOTS=1):
@@ -108,27 +108,10 @@ describe('status page traffic picture', () => {
     });
     expect(await demo.fedgate.whenReady()).toEqual({ ready: true, missing: [] });
     proxy = demo.fedgate.addresses().http[0]!;
-    // status-page.test.ts installs Chromium when missing; this file relies on it being there.
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless=new',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-dev-shm-usage',
-        '--disable-background-networking',
-      ],
-      timeout: 30_000,
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.setDefaultTimeout(WAIT_MS);
-    page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
-    });
+    ({ browser, page } = await openPage({ width: 1280, height: 900 }, WAIT_MS, pageErrors));
     const res = await page.goto(`${demo.adminUrl}/`, { timeout: WAIT_MS });
     expect(res?.status()).toBe(200);
-  }, 120_000);
+  }, INSTALL_TIMEOUT_MS + 120_000);
 
   afterAll(async () => {
     await browser?.close();
