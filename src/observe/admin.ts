@@ -47,7 +47,7 @@ export interface AdminContext {
   /** The member clusters' watchers (Discovery.watchers): /debug/clusters shows their watch counters. */
   readonly watchers?: readonly WatchSource[];
   /** The proxy's Gateway API routes (ProxyServer.gateway): /debug/explain matches them first. */
-  readonly gateway?: GatewayRoutes;
+  readonly gateway?: GatewayRoutes | undefined;
   /** The Gateway API's last compilation (GatewayFeed): /debug/gateway shows it. */
   readonly gatewayApi?: GatewayApiReader;
   /** How this replica's locality was found: /debug/clusters and /debug/explain say. */
