@@ -207,8 +207,9 @@ export function runLine(label: string, r: Run, unit = 'req/s'): string {
 
 /**
  * Waits (at most `cfg.quietWaitSeconds`) for a quiet machine, then `cfg.rounds` rounds
- * over every target, each measured once a round (a warm-up, then the run), alternating,
- * so drift on a shared 2-vCPU machine hits all alike. Prints a line per run; returns each
+ * over every target, each measured once a round (a warm-up, then the run), in the
+ * targets' order and then in reverse, round by round, so drift on a shared 2-vCPU
+ * machine hits all alike and no target always runs right after the same other. Prints a line per run; returns each
  * target's runs by name, the wait, and the load average when the rounds began.
  */
 export async function measureRounds(
@@ -224,7 +225,7 @@ export async function measureRounds(
   );
   const runs: Record<string, Run[]> = {};
   for (let round = 0; round < cfg.rounds; round++) {
-    for (const t of targets) {
+    for (const t of round % 2 === 0 ? targets : [...targets].reverse()) {
       const r = await measureQuiet(t, backend, cfg);
       runs[t.name] = [...(runs[t.name] ?? []), r];
       console.log(runLine(`round ${round + 1}/${cfg.rounds} ${t.name}`, r, unit));
