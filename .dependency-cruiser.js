@@ -12,7 +12,7 @@ const TESTS = '\\.test\\.ts$';
  * the table's "then".
  */
 const LAYERS = [
-  { group: 'base', rank: 0, path: '^src/(errors|host-port|netblock|staged-change)\\.ts$' },
+  { group: 'base', rank: 0, path: '^src/(errors|host-port|netblock|staged-change|v8-flags)\\.ts$' },
   { group: 'cli-support', rank: 1, path: '^src/cli-support\\.ts$' },
   { group: 'config', rank: 1, path: '^src/config/' },
   { group: 'netguard', rank: 1, path: '^src/netguard/' },

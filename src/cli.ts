@@ -3,6 +3,8 @@
 // each failure's from the `exit` column of its error code (src/errors.ts).
 // First: under a test or a benchmark (FEDGATE_LOOPBACK_ONLY=1), loopback only.
 import './netguard/from-env.ts';
+// Then V8's settings, before the modules that allocate.
+import './v8-flags.ts';
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type Command, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, exitCodeOf } from './cli-support.ts';
