@@ -209,8 +209,9 @@ export function runLine(label: string, r: Run, unit = 'req/s'): string {
  * Waits (at most `cfg.quietWaitSeconds`) for a quiet machine, then `cfg.rounds` rounds
  * over every target, each measured once a round (a warm-up, then the run), in the
  * targets' order and then in reverse, round by round, so drift on a shared 2-vCPU
- * machine hits all alike and no target always runs right after the same other. Prints a line per run; returns each
- * target's runs by name, the wait, and the load average when the rounds began.
+ * machine hits all alike and no target always runs right after the same other. Prints
+ * a line per run; returns each target's runs by name, the wait, and the load average
+ * when the rounds began.
  */
 export async function measureRounds(
   targets: readonly LoadTarget[],
