@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Demo, startDemo } from '../src/demo.ts';
+import { SLOT_MS } from '../src/observe/traffic.ts';
 import type { TrafficView } from '../src/observe/traffic-view.ts';
 import { INSTALL_TIMEOUT_MS, openPage } from './helpers/browser.ts';
 import { LogCapture } from './helpers/discovery-env.ts';
@@ -73,6 +74,16 @@ describe('status page traffic picture', () => {
   /** How far the picture's clock is ahead of the wall clock. */
   let ahead = 0;
   const pageErrors: string[] = [];
+  /**
+   * Moves the picture's clock to the start of its next slot. A sparkline's last point
+   * is the slot now filling, so requests made just before a slot boundary would show
+   * there as zero by the time the page has drawn them; from a slot's start there are
+   * ten seconds for the requests and a page refresh (one second).
+   */
+  const toSlotStart = () => {
+    const now = Date.now() + ahead;
+    ahead += SLOT_MS - (now % SLOT_MS);
+  };
 
   /** The page's shop/web request bands: data-zone → data-count. */
   const httpBands = async (): Promise<Map<string, number>> => {
@@ -120,6 +131,7 @@ describe('status page traffic picture', () => {
   });
 
   it('draws shop/web requests from fedgate’s locality to its own zone, and DNS answers for it', async () => {
+    toSlotStart();
     for (let i = 0; i < 20; i++) expect(await visitWeb(proxy)).toBe('us-east-a');
     const resolver = new Resolver({ timeout: 2000, tries: 1 });
     resolver.setServers([demo!.fedgate.addresses().dns[0]!]);
@@ -213,6 +225,7 @@ describe('status page traffic picture', () => {
       'shop/web failing with every zone failed',
     );
     // fedgate's own answers (502 when its tries could not connect, 503 with no endpoint left).
+    toSlotStart();
     for (let i = 0; i < 5; i++) expect((await getWeb(proxy)).status).toBeGreaterThanOrEqual(502);
     const failed = page.locator(
       byTestId('traffic-shop/web-http', ' [data-testid="flow"][data-cluster=""]'),
